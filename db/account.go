@@ -1,0 +1,161 @@
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Principal is the caller of a request, as its token says.
+type Principal struct {
+	AccountID int64
+	UserID    int64
+	Username  string
+	TokenID   int64
+	Scopes    string // space-separated Linode scopes, or "*"
+}
+
+// Account is a customer: the owner of Linodes and of an event history.
+type Account struct {
+	bun.BaseModel `bun:"table:accounts"`
+
+	ID      int64  `bun:"id,pk,autoincrement"`
+	Name    string `bun:"name"`
+	Created int64  `bun:"created"`
+}
+
+// User is a person who signs in to an account.
+type User struct {
+	bun.BaseModel `bun:"table:users"`
+
+	AccountID int64  `bun:"account_id"`
+	ID        int64  `bun:"id,pk,autoincrement"`
+	Username  string `bun:"username"`
+	Created   int64  `bun:"created"`
+}
+
+// Token is a personal access token. Only the SHA-256 of its secret is stored.
+type Token struct {
+	bun.BaseModel `bun:"table:tokens"`
+
+	ID        int64  `bun:"id,pk,autoincrement"`
+	AccountID int64  `bun:"account_id"`
+	UserID    int64  `bun:"user_id"`
+	Hash      string `bun:"hash"`
+	Label     string `bun:"label"`
+	Scopes    string `bun:"scopes"`
+	Created   int64  `bun:"created"`
+	Expiry    *int64 `bun:"expiry"`
+	Revoked   bool   `bun:"revoked"`
+}
+
+// EnsureUser returns the user called username, creating it and, when needed,
+// the account called accountName. An existing user keeps its account: asking
+// for it under another account name is Invalid.
+func (s *Store) EnsureUser(ctx context.Context, accountName, username string) (*User, error) {
+	var u User
+	err := s.tx(ctx, func(tx bun.Tx) error {
+		now := micros(s.now())
+		err := tx.NewSelect().Model(&u).Where("username = ?", username).Scan(ctx)
+		if err == nil {
+			var acct Account
+			if err := tx.NewSelect().Model(&acct).Where("id = ?", u.AccountID).Scan(ctx); err != nil {
+				return err
+			}
+			if acct.Name != accountName {
+				return Errorf(Invalid, "username", "user %s belongs to account %s", username, acct.Name)
+			}
+			return nil
+		}
+		if translate(err) != ErrNotFound {
+			return err
+		}
+
+		acct := Account{Name: accountName, Created: now}
+		_, err = tx.NewInsert().Model(&acct).
+			On("CONFLICT (name) DO UPDATE SET name = EXCLUDED.name").
+			Returning("id").Exec(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.NewInsert().Model(&eventCounter{AccountID: acct.ID, FirstSeq: 1}).
+			On("CONFLICT (account_id) DO NOTHING").Exec(ctx)
+		if err != nil {
+			return err
+		}
+		u = User{AccountID: acct.ID, Username: username, Created: now}
+		_, err = tx.NewInsert().Model(&u).Returning("id").Exec(ctx)
+		return err
+	})
+	return &u, err
+}
+
+// CreateToken issues a new token for the user, with the given scopes ("*" for
+// all) and optional expiry, and returns its secret. The secret is shown once
+// and never stored.
+func (s *Store) CreateToken(ctx context.Context, u *User, label, scopes string, expiry *time.Time) (string, error) {
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", err
+	}
+	secret := hex.EncodeToString(buf)
+	t := Token{
+		AccountID: u.AccountID, UserID: u.ID, Hash: hashToken(secret),
+		Label: label, Scopes: scopes, Created: micros(s.now()),
+	}
+	if expiry != nil {
+		us := micros(*expiry)
+		t.Expiry = &us
+	}
+	err := s.tx(ctx, func(tx bun.Tx) error {
+		_, err := tx.NewInsert().Model(&t).Returning("id").Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// Authenticate returns the principal of a token secret. An unknown, expired
+// or revoked token is Unauthorized with the reason "Invalid Token".
+func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, error) {
+	invalid := &Error{Code: Unauthorized, Reason: "Invalid Token"}
+	if secret == "" || len(secret) > 256 || strings.ContainsAny(secret, " \t") {
+		return nil, invalid
+	}
+	var row struct {
+		Token
+		Username string `bun:"username"`
+	}
+	// The lookup is by hash, so its timing tells nothing about the secret.
+	err := s.db.NewSelect().
+		ColumnExpr("t.id, t.account_id, t.user_id, t.scopes, t.expiry, t.revoked, u.username").
+		TableExpr("tokens AS t").
+		Join("JOIN users AS u ON u.account_id = t.account_id AND u.id = t.user_id").
+		Where("t.hash = ?", hashToken(secret)).
+		Scan(ctx, &row)
+	if err != nil {
+		if err = translate(err); err == ErrNotFound {
+			return nil, invalid
+		}
+		return nil, err
+	}
+	if row.Revoked || (row.Expiry != nil && *row.Expiry <= micros(s.now())) {
+		return nil, invalid
+	}
+	return &Principal{
+		AccountID: row.AccountID, UserID: row.UserID, Username: row.Username,
+		TokenID: row.ID, Scopes: row.Scopes,
+	}, nil
+}
+
+func hashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}

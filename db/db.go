@@ -1,0 +1,157 @@
+// Package db is apiv4's store: bun models, migrations and queries over
+// PostgreSQL and SQLite, one transaction per exported method.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/driver/sqliteshim"
+	"github.com/uptrace/bun/migrate"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// TimeLayout is the only timestamp format on the wire: UTC, no zone, no fraction.
+const TimeLayout = "2006-01-02T15:04:05"
+
+// Store is the database of one apiv4 deployment. It is safe for concurrent
+// use by many goroutines and by many processes sharing one PostgreSQL.
+type Store struct {
+	db  *bun.DB
+	now func() time.Time
+}
+
+// Open connects to url, which is either "postgres://…" (or "postgresql://…")
+// or "sqlite:PATH", and applies every pending migration. The caller closes
+// the Store.
+func Open(ctx context.Context, url string) (*Store, error) {
+	var bdb *bun.DB
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		sqldb, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, fmt.Errorf("db: open postgres: %w", err)
+		}
+		sqldb.SetMaxOpenConns(32)
+		sqldb.SetMaxIdleConns(32)
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		bdb = bun.NewDB(sqldb, pgdialect.New())
+	case strings.HasPrefix(url, "sqlite:"):
+		path := strings.TrimPrefix(url, "sqlite:")
+		if path == "" {
+			return nil, fmt.Errorf("db: sqlite URL needs a path, as in sqlite:apiv4.db")
+		}
+		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("db: open sqlite: %w", err)
+		}
+		// NOTE: one connection serialises every statement, which is what
+		// SQLite does with writers anyway, and rules out SQLITE_BUSY inside
+		// this process. Several processes on one file are not supported.
+		sqldb.SetMaxOpenConns(1)
+		bdb = bun.NewDB(sqldb, sqlitedialect.New())
+	default:
+		return nil, fmt.Errorf("db: unsupported database URL (want postgres://… or sqlite:PATH)")
+	}
+
+	s := &Store{db: bdb, now: time.Now}
+	if err := bdb.PingContext(ctx); err != nil {
+		bdb.Close()
+		return nil, fmt.Errorf("db: connect: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the connections.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// IsPostgres reports whether the store runs on PostgreSQL.
+func (s *Store) IsPostgres() bool { return s.db.Dialect().Name() == dialect.PG }
+
+// SetClock replaces the store's clock; tests use it to make time pass.
+func (s *Store) SetClock(now func() time.Time) { s.now = now }
+
+// migrate applies the migrations of the store's dialect. On PostgreSQL an
+// advisory lock serialises processes that start together.
+func (s *Store) migrate(ctx context.Context) error {
+	dir := "migrations/sqlite"
+	if s.IsPostgres() {
+		dir = "migrations/postgres"
+		conn, err := s.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("db: migrate: %w", err)
+		}
+		defer conn.Close()
+		const key = 4_004_004 // any constant shared by every apiv4 process
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", key); err != nil {
+			return fmt.Errorf("db: migrate lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", key)
+	}
+
+	sub, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return fmt.Errorf("db: migrate: %w", err)
+	}
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(sub); err != nil {
+		return fmt.Errorf("db: migrate discover: %w", err)
+	}
+	m := migrate.NewMigrator(s.db, ms)
+	if err := m.Init(ctx); err != nil {
+		return fmt.Errorf("db: migrate init: %w", err)
+	}
+	if _, err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("db: migrate: %w", err)
+	}
+	return nil
+}
+
+// tx runs fn in one transaction, committed when fn returns nil.
+func (s *Store) tx(ctx context.Context, fn func(tx bun.Tx) error) error {
+	err := s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error { return fn(tx) })
+	return translate(err)
+}
+
+// translate turns driver errors into the store's vocabulary: no rows is not
+// found, a broken connection is unavailable; other errors keep their cause.
+func translate(err error) error {
+	var e *Error
+	switch {
+	case err == nil, errors.As(err, &e):
+		return err
+	case errors.Is(err, sql.ErrNoRows):
+		return ErrNotFound
+	case isUnavailable(err):
+		return &Error{Code: Unavailable, Reason: "Service unavailable, try again shortly."}
+	}
+	return fmt.Errorf("db: %w", err)
+}
+
+// micros is the storage form of a time: Unix microseconds.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// FormatTime formats a stored time (Unix microseconds) for the wire.
+func FormatTime(us int64) string { return time.UnixMicro(us).UTC().Format(TimeLayout) }

@@ -1,0 +1,213 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// Job is an action on a Linode that takes time. Jobs are rows, so that any
+// server process can run them: a process claims a job with a lease, renews
+// it while it works, and a job whose lease ran out is claimed again.
+type Job struct {
+	bun.BaseModel `bun:"table:jobs,alias:j"`
+
+	AccountID  int64   `bun:"account_id"`
+	ID         int64   `bun:"id,pk,autoincrement"`
+	LinodeID   int64   `bun:"linode_id"`
+	EventID    int64   `bun:"event_id"`
+	Action     string  `bun:"action"`
+	Params     string  `bun:"params"`
+	State      string  `bun:"state"` // queued or running; a finished job is deleted
+	RunAfter   int64   `bun:"run_after"`
+	LeaseOwner *string `bun:"lease_owner"`
+	LeaseUntil *int64  `bun:"lease_until"`
+	Attempts   int     `bun:"attempts"`
+	Created    int64   `bun:"created"`
+}
+
+// Booted reports the job's "booted" parameter: whether the Linode runs when
+// a create or rebuild ends. It defaults to true.
+func (j *Job) Booted() bool {
+	var p struct{ Booted *bool }
+	if json.Unmarshal([]byte(j.Params), &p) != nil || p.Booted == nil {
+		return true
+	}
+	return *p.Booted
+}
+
+// ErrLeaseLost means another process took the job over: the caller must
+// stop working on it and write nothing more.
+var ErrLeaseLost = errors.New("db: job lease lost")
+
+// transition is what a job does to its Linode's status: while it runs,
+// when it finishes and when it fails. An empty status leaves it as it is.
+type transition struct{ running, done, failed string }
+
+var transitions = map[string]transition{
+	"linode_create":   {"provisioning", "running", "offline"},
+	"linode_boot":     {"booting", "running", "offline"},
+	"linode_shutdown": {"shutting_down", "offline", "running"},
+	"linode_reboot":   {"rebooting", "running", "offline"},
+	"linode_rebuild":  {"rebuilding", "running", "offline"},
+	"linode_delete":   {"deleting", "", "offline"},
+	"password_reset":  {"", "", ""},
+}
+
+// ClaimJob leases the oldest job that may run now to owner, or returns nil
+// when there is none. A job may run when it is queued (or its lease ran out)
+// and no earlier job of its Linode is still pending, so that one Linode's
+// jobs run one at a time in the order they were accepted.
+func (s *Store) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*Job, error) {
+	now := s.now()
+	until := micros(now.Add(lease))
+	lock := ""
+	if s.IsPostgres() {
+		lock = "FOR UPDATE SKIP LOCKED"
+	}
+	var jobs []Job
+	err := s.db.NewRaw(`UPDATE jobs
+SET state = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1
+WHERE id = (
+    SELECT c.id FROM jobs AS c
+    WHERE (c.state = 'queued' OR c.lease_until < ?) AND c.run_after <= ?
+      AND NOT EXISTS (
+        SELECT 1 FROM jobs AS k
+        WHERE k.account_id = c.account_id AND k.linode_id = c.linode_id AND k.id < c.id)
+    ORDER BY c.id
+    LIMIT 1 `+lock+`)
+  AND (state = 'queued' OR lease_until < ?)
+RETURNING *`, owner, until, micros(now), micros(now), micros(now)).Scan(ctx, &jobs)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	return &jobs[0], nil
+}
+
+// StartJob marks the job's event started and moves its Linode to the
+// job's running status.
+func (s *Store) StartJob(ctx context.Context, j *Job) error {
+	return s.tx(ctx, func(tx bun.Tx) error {
+		if err := renew(ctx, tx, j, 0); err != nil {
+			return err
+		}
+		now := micros(s.now())
+		_, err := tx.NewUpdate().Table("events").
+			Set("status = 'started', percent_complete = 0, started = ?, updated = ?", now, now).
+			Where("account_id = ? AND id = ?", j.AccountID, j.EventID).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if st := transitions[j.Action].running; st != "" {
+			_, err = tx.NewUpdate().Table("linodes").Set("status = ?, updated = ?", st, now).
+				Where("account_id = ? AND id = ?", j.AccountID, j.LinodeID).Exec(ctx)
+		}
+		return err
+	})
+}
+
+// ProgressJob records how far the job has come and renews its lease.
+func (s *Store) ProgressJob(ctx context.Context, j *Job, percent int, remaining, lease time.Duration) error {
+	return s.tx(ctx, func(tx bun.Tx) error {
+		if err := renew(ctx, tx, j, micros(s.now().Add(lease))); err != nil {
+			return err
+		}
+		_, err := tx.NewUpdate().Table("events").
+			Set("percent_complete = ?, time_remaining = ?, updated = ?",
+				percent, int(remaining.Round(time.Second)/time.Second), micros(s.now())).
+			Where("account_id = ? AND id = ?", j.AccountID, j.EventID).Exec(ctx)
+		return err
+	})
+}
+
+// renew extends the lease of a job the caller holds to until (Unix
+// microseconds), or returns ErrLeaseLost. A zero until keeps the deadline.
+func renew(ctx context.Context, tx bun.Tx, j *Job, until int64) error {
+	q := tx.NewUpdate().Table("jobs").
+		Where("account_id = ? AND id = ? AND lease_owner = ?", j.AccountID, j.ID, *j.LeaseOwner)
+	if until > 0 {
+		q.Set("lease_until = ?", until)
+	} else {
+		q.Set("lease_until = lease_until")
+	}
+	res, err := q.Exec(ctx)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// FinishJob ends the job: its event becomes finished (or failed) and its
+// Linode leaves the busy state with the job's final status. A finished
+// linode_delete removes the Linode for good.
+func (s *Store) FinishJob(ctx context.Context, j *Job, failed bool) error {
+	return s.tx(ctx, func(tx bun.Tx) error {
+		res, err := tx.NewDelete().Table("jobs").
+			Where("account_id = ? AND id = ? AND lease_owner = ?", j.AccountID, j.ID, *j.LeaseOwner).
+			Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrLeaseLost
+		}
+
+		now := micros(s.now())
+		ev := tx.NewUpdate().Table("events").
+			Set("time_remaining = 0, updated = ?", now).
+			Set("duration = (? - COALESCE(started, created)) / 1000000.0", now).
+			Where("account_id = ? AND id = ?", j.AccountID, j.EventID)
+		if failed {
+			ev.Set("status = 'failed'")
+		} else {
+			ev.Set("status = 'finished', percent_complete = 100")
+		}
+		if _, err := ev.Exec(ctx); err != nil {
+			return err
+		}
+
+		st := transitions[j.Action]
+		final := st.done
+		if failed {
+			final = st.failed
+		} else if (j.Action == "linode_create" || j.Action == "linode_rebuild") && !j.Booted() {
+			final = "offline"
+		}
+		where := []any{j.AccountID, j.LinodeID}
+		if j.Action == "linode_delete" && !failed {
+			_, err = tx.NewDelete().Table("linodes").Where("account_id = ? AND id = ?", where...).Exec(ctx)
+			return err
+		}
+		q := tx.NewUpdate().Table("linodes").
+			Set("jobs_pending = jobs_pending - 1, updated = ?", now).
+			Where("account_id = ? AND id = ?", where...)
+		if final != "" {
+			q.Set("status = ?", final)
+		}
+		if j.Action == "linode_delete" {
+			q.Set("deleted = ?", false)
+		}
+		_, err = q.Exec(ctx)
+		return err
+	})
+}
+
+// ReleaseJobs hands back every job leased to owner, so that another
+// process may claim them at once; a process calls it when it stops.
+func (s *Store) ReleaseJobs(ctx context.Context, owner string) error {
+	return s.tx(ctx, func(tx bun.Tx) error {
+		_, err := tx.NewUpdate().Table("jobs").
+			Set("state = 'queued', lease_owner = NULL, lease_until = NULL").
+			Where("lease_owner = ?", owner).Exec(ctx)
+		return err
+	})
+}

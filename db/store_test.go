@@ -1,0 +1,238 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"apiv4/db"
+	"apiv4/db/dbtest"
+)
+
+// eachStore runs fn against a fresh store of each kind.
+func eachStore(t *testing.T, fn func(t *testing.T, s *db.Store)) {
+	t.Helper()
+	for kind, url := range dbtest.URLs(t) {
+		t.Run(kind, func(t *testing.T) {
+			s, err := db.Open(context.Background(), url)
+			if err != nil {
+				t.Fatalf("open %s: %v", kind, err)
+			}
+			t.Cleanup(func() { s.Close() })
+			fn(t, s)
+		})
+	}
+}
+
+// mustPrincipal creates a user with a token and returns its principal.
+func mustPrincipal(tb testing.TB, s *db.Store, account, user string) *db.Principal {
+	tb.Helper()
+	ctx := context.Background()
+	u, err := s.EnsureUser(ctx, account, user)
+	if err != nil {
+		tb.Fatalf("ensure user: %v", err)
+	}
+	secret, err := s.CreateToken(ctx, u, "test", "*", nil)
+	if err != nil {
+		tb.Fatalf("create token: %v", err)
+	}
+	p, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		tb.Fatalf("authenticate: %v", err)
+	}
+	return p
+}
+
+func mustLinode(tb testing.TB, s *db.Store, p *db.Principal) *db.Linode {
+	tb.Helper()
+	img := "linode/debian12"
+	l, err := s.CreateLinode(context.Background(), p, db.NewLinode{
+		Region: "us-east", Type: "g6-nanode-1", Image: &img, ImageLabel: "Debian 12", Booted: true,
+	})
+	if err != nil {
+		tb.Fatalf("create linode: %v", err)
+	}
+	return l
+}
+
+// drain runs every runnable job to its end, as a runner would.
+func drain(tb testing.TB, s *db.Store) int {
+	tb.Helper()
+	ctx := context.Background()
+	n := 0
+	for {
+		j, err := s.ClaimJob(ctx, "test", time.Minute)
+		if err != nil {
+			tb.Fatalf("claim: %v", err)
+		}
+		if j == nil {
+			return n
+		}
+		if err := s.StartJob(ctx, j); err != nil {
+			tb.Fatalf("start: %v", err)
+		}
+		if err := s.ProgressJob(ctx, j, 50, time.Second, time.Minute); err != nil {
+			tb.Fatalf("progress: %v", err)
+		}
+		if err := s.FinishJob(ctx, j, false); err != nil {
+			tb.Fatalf("finish: %v", err)
+		}
+		n++
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		u, err := s.EnsureUser(ctx, "acme", "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.EnsureUser(ctx, "acme", "alice")
+		if err != nil || again.ID != u.ID {
+			t.Fatalf("EnsureUser again = %v, %v; want the same user %d", again, err, u.ID)
+		}
+		if _, err := s.EnsureUser(ctx, "other", "alice"); db.ErrorCode(err) != db.Invalid {
+			t.Fatalf("EnsureUser under another account: err = %v, want Invalid", err)
+		}
+		secret, err := s.CreateToken(ctx, u, "t", "*", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.Authenticate(ctx, secret)
+		if err != nil || p.Username != "alice" || p.AccountID != u.AccountID {
+			t.Fatalf("Authenticate = %+v, %v", p, err)
+		}
+		past := time.Now().Add(-time.Minute)
+		expired, _ := s.CreateToken(ctx, u, "old", "*", &past)
+		for _, bad := range []string{"", "nope", secret + "x", expired} {
+			if _, err := s.Authenticate(ctx, bad); db.ErrorCode(err) != db.Unauthorized {
+				t.Errorf("Authenticate(%q) err = %v, want Unauthorized", bad, err)
+			}
+		}
+	})
+}
+
+func TestBusyAndQueuedBoot(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		p := mustPrincipal(t, s, "acme", "alice")
+		l := mustLinode(t, s, p)
+		if l.Label != fmt.Sprintf("linode%d", l.ID) || l.Status != "provisioning" {
+			t.Fatalf("new linode label %q status %q", l.Label, l.Status)
+		}
+
+		// The create job is pending: every action but boot is refused.
+		_, _, err := s.Act(ctx, p, l.ID, db.Action{Name: "linode_shutdown"})
+		if !errors.Is(err, db.ErrBusy) {
+			t.Fatalf("shutdown while provisioning: err = %v, want ErrBusy", err)
+		}
+		_, boot, err := s.Act(ctx, p, l.ID, db.Action{Name: "linode_boot"})
+		if err != nil || boot.Status != "scheduled" {
+			t.Fatalf("boot while busy = %+v, %v; want a scheduled event", boot, err)
+		}
+		if n := drain(t, s); n != 2 {
+			t.Fatalf("ran %d jobs, want 2 (create, then the queued boot)", n)
+		}
+
+		got, err := s.GetLinode(ctx, p, l.ID)
+		if err != nil || got.Status != "running" || got.JobsPending != 0 {
+			t.Fatalf("after jobs: %+v, %v; want running and idle", got, err)
+		}
+		e, err := s.GetEvent(ctx, p, boot.ID)
+		if err != nil || e.Status != "finished" || *e.PercentComplete != 100 {
+			t.Fatalf("boot event after job = %+v, %v", e, err)
+		}
+		if *e.Message != "Booting Linode "+l.Label {
+			t.Errorf("message = %q", *e.Message)
+		}
+
+		_, _, err = s.Act(ctx, p, l.ID, db.Action{Name: "password_reset", RequireOffline: true})
+		if db.ErrorCode(err) != db.Invalid {
+			t.Fatalf("password reset while running: err = %v, want Invalid", err)
+		}
+		other := mustPrincipal(t, s, "other", "bob")
+		if _, _, err := s.Act(ctx, other, l.ID, db.Action{Name: "linode_boot"}); !errors.Is(err, db.ErrNotFound) {
+			t.Fatalf("boot of another account's linode: err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestListEvents(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		p := mustPrincipal(t, s, "acme", "alice")
+		var ids []int64
+		for range 30 {
+			l := mustLinode(t, s, p)
+			ids = append(ids, l.ID)
+		}
+		first, err := s.ListEvents(ctx, p, db.ListQuery{Page: 1, PageSize: 25})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first.Results != 30 || first.Pages != 2 || len(first.Events) != 25 {
+			t.Fatalf("page 1: results %d pages %d len %d", first.Results, first.Pages, len(first.Events))
+		}
+		second, _ := s.ListEvents(ctx, p, db.ListQuery{Page: 2, PageSize: 25})
+		all := append(first.Events, second.Events...)
+		for i := 1; i < len(all); i++ {
+			if all[i].ID >= all[i-1].ID {
+				t.Fatalf("events not newest first at %d: %d after %d", i, all[i].ID, all[i-1].ID)
+			}
+		}
+		if len(all) != 30 {
+			t.Fatalf("two pages hold %d events, want 30", len(all))
+		}
+
+		// Mark the 10th newest seen: it and every earlier one are seen.
+		mark := all[9].ID
+		if err := s.MarkEventSeen(ctx, p, mark); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkEventSeen(ctx, p, all[20].ID); err != nil { // never goes back
+			t.Fatal(err)
+		}
+		if err := s.MarkEventRead(ctx, p, all[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name   string
+			filter string
+			want   int
+		}{
+			{"seen", `{"seen": true}`, 21},
+			{"unseen", `{"seen": false}`, 9},
+			{"read", `{"read": true}`, 1},
+			{"entity", fmt.Sprintf(`{"entity.id": %d, "entity.type": "linode"}`, ids[3]), 1},
+			{"id range", fmt.Sprintf(`{"id": {"+gte": %d, "+lt": %d}}`, all[9].ID, all[4].ID), 5},
+			{"or", fmt.Sprintf(`{"+or": [{"id": %d}, {"id": %d}]}`, all[1].ID, all[2].ID), 2},
+			{"created", `{"+order_by": "created", "+order": "desc", "created": {"+gte": "2020-01-01T00:00:00"}}`, 30},
+			{"action", `{"action": "linode_boot"}`, 0},
+		}
+		for _, tt := range tests {
+			page, err := s.ListEvents(ctx, p, db.ListQuery{Page: 1, PageSize: 100, Filter: tt.filter})
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			if page.Results != tt.want || len(page.Events) != tt.want {
+				t.Errorf("%s: results %d, len %d; want %d", tt.name, page.Results, len(page.Events), tt.want)
+			}
+		}
+
+		_, err = s.ListEvents(ctx, p, db.ListQuery{Page: 1, PageSize: 25, Filter: `{"foo": 1}`})
+		var e *db.Error
+		if !errors.As(err, &e) || e.Reason != "Cannot filter on foo" || e.Field != "X-Filter" {
+			t.Fatalf("bad key: err = %v", err)
+		}
+		other := mustPrincipal(t, s, "other", "bob")
+		if _, err := s.GetEvent(ctx, other, all[0].ID); !errors.Is(err, db.ErrNotFound) {
+			t.Fatalf("another account's event: err = %v", err)
+		}
+		if err := s.MarkEventSeen(ctx, other, all[0].ID); !errors.Is(err, db.ErrNotFound) {
+			t.Fatalf("mark another account's event: err = %v", err)
+		}
+	})
+}

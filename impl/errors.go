@@ -1,0 +1,126 @@
+package impl
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/labstack/echo/v4"
+
+	"apiv4/db"
+)
+
+// statusOf maps each code of the error vocabulary to its HTTP status. The
+// Linode API answers a busy Linode and a bad request alike with 400, and a
+// token without the needed scope with 401.
+var statusOf = map[db.Code]int{
+	db.Invalid:      http.StatusBadRequest,
+	db.Busy:         http.StatusBadRequest,
+	db.NotFound:     http.StatusNotFound,
+	db.Unauthorized: http.StatusUnauthorized,
+	db.Forbidden:    http.StatusForbidden,
+	db.Unavailable:  http.StatusServiceUnavailable,
+	db.Internal:     http.StatusInternalServerError,
+}
+
+// httpReasons are our words for the errors echo itself raises; echo's own
+// messages are never sent, as they may quote the request.
+var httpReasons = map[int]string{
+	http.StatusBadRequest:            "Request body is not valid JSON",
+	http.StatusNotFound:              "Not found",
+	http.StatusMethodNotAllowed:      "Method Not Allowed",
+	http.StatusRequestEntityTooLarge: "Request body is too large",
+	http.StatusUnsupportedMediaType:  "Content-Type must be application/json",
+	http.StatusTooManyRequests:       "Too many requests",
+	http.StatusServiceUnavailable:    "Service unavailable, try again shortly.",
+}
+
+type apiError struct {
+	Reason string `json:"reason"`
+	Field  string `json:"field,omitempty"`
+}
+
+// handleError writes every error of the server, whatever raised it, as
+// {"errors":[{"reason":…,"field":…}]} with Content-Type application/json.
+// Internal errors are logged here, once, and answered with a generic reason.
+func handleError(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		status, body := errorBody(err)
+		if status == http.StatusInternalServerError {
+			log.ErrorContext(c.Request().Context(), "internal error",
+				"err", err, "method", c.Request().Method, "route", c.Path())
+		}
+		h := c.Response().Header()
+		h.Set(echo.HeaderContentType, "application/json")
+		if status == http.StatusServiceUnavailable {
+			h.Set("Retry-After", "1")
+		}
+		c.Response().WriteHeader(status)
+		if c.Request().Method != http.MethodHead {
+			_ = json.NewEncoder(c.Response()).Encode(map[string][]apiError{"errors": {body}})
+		}
+	}
+}
+
+// errorBody picks the status and the one error entry for err.
+func errorBody(err error) (int, apiError) {
+	var de *db.Error
+	if errors.As(err, &de) {
+		if de.Code == db.Internal {
+			return http.StatusInternalServerError, apiError{Reason: "An internal error occurred"}
+		}
+		return statusOf[de.Code], apiError{Reason: de.Reason, Field: de.Field}
+	}
+	var re *openapi3filter.RequestError
+	if errors.As(err, &re) {
+		return http.StatusBadRequest, requestErrorBody(re)
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		if reason, ok := httpReasons[he.Code]; ok {
+			return he.Code, apiError{Reason: reason}
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return he.Code, apiError{Reason: strings.ToLower(http.StatusText(he.Code))}
+		}
+	}
+	return http.StatusInternalServerError, apiError{Reason: "An internal error occurred"}
+}
+
+// requestErrorBody names the field at fault in a spec violation and says
+// what is wrong in the schema's words, without quoting the value sent.
+func requestErrorBody(re *openapi3filter.RequestError) apiError {
+	field := ""
+	if re.Parameter != nil {
+		field = re.Parameter.Name
+	}
+	var se *openapi3.SchemaError
+	if errors.As(re.Err, &se) {
+		if ptr := se.JSONPointer(); field == "" && len(ptr) > 0 {
+			field = strings.Join(ptr, ".")
+		}
+		reason := se.Reason
+		if field != "" {
+			reason = field + ": " + reason
+		}
+		return apiError{Reason: reason, Field: field}
+	}
+	switch {
+	case errors.Is(re.Err, openapi3filter.ErrInvalidRequired) && field != "":
+		return apiError{Reason: field + " is required", Field: field}
+	case errors.Is(re.Err, openapi3filter.ErrInvalidRequired):
+		return apiError{Reason: "A request body is required"}
+	case re.RequestBody != nil:
+		return apiError{Reason: "Request body is not valid JSON"}
+	case field != "":
+		return apiError{Reason: field + " is not valid", Field: field}
+	}
+	return apiError{Reason: "Request is not valid"}
+}
