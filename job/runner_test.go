@@ -1,0 +1,151 @@
+package job_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"apiv4/db"
+	"apiv4/db/dbtest"
+	"apiv4/job"
+)
+
+func openStore(t *testing.T, url string) (*db.Store, *db.Principal) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	u, err := s.EnsureUser(ctx, "acme", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := s.CreateToken(ctx, u, "t", "*", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, p
+}
+
+// startRunner runs a runner until the test ends.
+func startRunner(t *testing.T, s *db.Store, d job.Driver, lease time.Duration) *job.Runner {
+	t.Helper()
+	r := job.New(s, d, job.Config{Workers: 2, Lease: lease, Poll: 20 * time.Millisecond},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// waitEvent polls an event until its status is final or the deadline passes.
+func waitEvent(t *testing.T, s *db.Store, p *db.Principal, id int64) *db.Event {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		e, err := s.GetEvent(context.Background(), p, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Status == "finished" || e.Status == "failed" {
+			return e
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("event %d did not end in time", id)
+	return nil
+}
+
+func createLinode(t *testing.T, s *db.Store, p *db.Principal) (*db.Linode, int64) {
+	t.Helper()
+	img := "linode/debian12"
+	l, err := s.CreateLinode(context.Background(), p, db.NewLinode{
+		Region: "us-east", Type: "g6-nanode-1", Image: &img, Booted: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.ListEvents(context.Background(), p, db.ListQuery{Page: 1, PageSize: 25})
+	if err != nil || len(page.Events) == 0 {
+		t.Fatalf("list events: %v", err)
+	}
+	return l, page.Events[0].ID
+}
+
+// failing is a driver whose every job fails.
+type failing struct{}
+
+func (failing) Run(context.Context, *db.Job, func(int, time.Duration) error) error {
+	return errors.New("no")
+}
+
+func TestRunner(t *testing.T) {
+	for kind, url := range dbtest.URLs(t) {
+		t.Run(kind, func(t *testing.T) {
+			t.Run("finishes jobs", func(t *testing.T) {
+				s, p := openStore(t, url)
+				startRunner(t, s, job.Sim{Duration: 40 * time.Millisecond, Steps: 4}, time.Second)
+				l, eventID := createLinode(t, s, p)
+				e := waitEvent(t, s, p, eventID)
+				if e.Status != "finished" || *e.PercentComplete != 100 || *e.TimeRemaining != 0 {
+					t.Fatalf("create event = %s %d%%", e.Status, *e.PercentComplete)
+				}
+				got, _ := s.GetLinode(context.Background(), p, l.ID)
+				if got.Status != "running" || got.JobsPending != 0 {
+					t.Fatalf("linode = %s with %d pending jobs, want running and idle",
+						got.Status, got.JobsPending)
+				}
+			})
+
+			t.Run("failed job frees the linode", func(t *testing.T) {
+				s, p := openStore(t, dbtestFresh(t, kind))
+				startRunner(t, s, failing{}, time.Second)
+				l, eventID := createLinode(t, s, p)
+				if e := waitEvent(t, s, p, eventID); e.Status != "failed" {
+					t.Fatalf("event status = %s, want failed", e.Status)
+				}
+				got, _ := s.GetLinode(context.Background(), p, l.ID)
+				if got.Status != "offline" || got.JobsPending != 0 {
+					t.Fatalf("linode = %s with %d pending, want offline and idle", got.Status, got.JobsPending)
+				}
+			})
+
+			t.Run("takes over a dead process's job", func(t *testing.T) {
+				s, p := openStore(t, dbtestFresh(t, kind))
+				_, eventID := createLinode(t, s, p)
+				// A process claims the job and dies without a word.
+				dead, err := s.ClaimJob(context.Background(), "dead", 200*time.Millisecond)
+				if err != nil || dead == nil {
+					t.Fatalf("claim = %v, %v", dead, err)
+				}
+				startRunner(t, s, job.Sim{Duration: 20 * time.Millisecond}, time.Second)
+				if e := waitEvent(t, s, p, eventID); e.Status != "finished" {
+					t.Fatalf("event status = %s, want finished", e.Status)
+				}
+				if err := s.FinishJob(context.Background(), dead, false); !errors.Is(err, db.ErrLeaseLost) {
+					t.Fatalf("the dead process finishing late: err = %v, want ErrLeaseLost", err)
+				}
+			})
+		})
+	}
+}
+
+// dbtestFresh returns a fresh database of the same kind, so that subtests
+// do not see each other's jobs.
+func dbtestFresh(t *testing.T, kind string) string {
+	t.Helper()
+	if kind == "postgres" {
+		return dbtest.PostgresURL(t)
+	}
+	return dbtest.SQLiteURL(t)
+}
