@@ -22,6 +22,13 @@ type config struct {
 	LogFormat   string
 }
 
+// flagSet returns an empty flag set that reports errors instead of exiting.
+func flagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
 // flags binds the config to a flag set. Each default is the environment
 // variable's value when it is set.
 func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {

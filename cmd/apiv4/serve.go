@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -20,8 +19,7 @@ import (
 // then drains in-flight requests and hands leased jobs back.
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	var cfg config
-	fs := flag.NewFlagSet("apiv4 serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flagSet("apiv4 serve", stderr)
 	cfg.flags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -14,8 +13,7 @@ import (
 // token, and only the token, on stdout.
 func createToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg config
-	fs := flag.NewFlagSet("apiv4 token create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := flagSet("apiv4 token create", stderr)
 	cfg.flags(fs, getenv)
 	username := fs.String("username", "", "the user the token acts as (required)")
 	account := fs.String("account", "", "the user's account, created if needed (default: the username)")
