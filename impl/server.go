@@ -165,8 +165,8 @@ func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
 			}
 			h := c.Response().Header()
 			h.Set("X-Accepted-OAuth-Scopes", need)
-			secret, ok := strings.CutPrefix(c.Request().Header.Get(echo.HeaderAuthorization), "Bearer ")
-			if !ok {
+			scheme, secret, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+			if !ok || !strings.EqualFold(scheme, "Bearer") {
 				return &db.Error{Code: db.Unauthorized, Reason: "Invalid Token"}
 			}
 			ctx := c.Request().Context()

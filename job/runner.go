@@ -55,7 +55,7 @@ func New(store *db.Store, driver Driver, cfg Config, log *slog.Logger) *Runner {
 	return &Runner{
 		store: store, driver: driver, cfg: cfg, log: log,
 		owner: "runner-" + hex.EncodeToString(b),
-		wake:  make(chan struct{}, cfg.Workers),
+		wake:  make(chan struct{}, 1),
 	}
 }
 
@@ -70,27 +70,23 @@ func (r *Runner) Wake() {
 
 // Run works until ctx is done, then lets running jobs stop, hands their
 // leases back so that another process resumes them at once, and returns.
+// One loop claims jobs while a worker slot is free, so an idle process asks
+// the database once per poll interval, however many workers it has.
 func (r *Runner) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	for range r.cfg.Workers {
-		wg.Go(func() { r.work(ctx) })
-	}
-	wg.Wait()
-
-	release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := r.store.ReleaseJobs(release, r.owner); err != nil {
-		r.log.ErrorContext(ctx, "release jobs", "err", err)
-	}
-}
-
-func (r *Runner) work(ctx context.Context) {
+	slots := make(chan struct{}, r.cfg.Workers)
 	for ctx.Err() == nil {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
 		j, err := r.store.ClaimJob(ctx, r.owner, r.cfg.Lease)
 		if err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "claim job", "err", err)
 		}
 		if j == nil {
+			<-slots
 			select {
 			case <-ctx.Done():
 			case <-r.wake:
@@ -98,7 +94,17 @@ func (r *Runner) work(ctx context.Context) {
 			}
 			continue
 		}
-		r.run(ctx, j)
+		wg.Go(func() {
+			defer func() { <-slots }()
+			r.run(ctx, j)
+		})
+	}
+	wg.Wait()
+
+	release, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.store.ReleaseJobs(release, r.owner); err != nil {
+		r.log.ErrorContext(ctx, "release jobs", "err", err)
 	}
 }
 
