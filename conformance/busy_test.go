@@ -164,7 +164,8 @@ func TestBusyRetry(t *testing.T) {
 
 // TestBusyAcrossProcesses fires concurrent actions at one Linode through
 // three server processes sharing one PostgreSQL database, and checks
-// that exactly one job but boots was accepted, across processes.
+// that exactly one action but a boot was accepted, and one boot to wait behind
+// it, across processes.
 func TestBusyAcrossProcesses(t *testing.T) {
 	if !local() {
 		t.Skip("needs three server processes of its own")
@@ -223,8 +224,6 @@ func TestBusyAcrossProcesses(t *testing.T) {
 			if act.name != boot.name {
 				nonBoot++
 			}
-		case act.name == boot.name:
-			t.Errorf("boot %d: got %d, want 200; body: %s", i, r.Status, r.Body)
 		default:
 			r.wantError(t, http.StatusBadRequest, "Linode busy.", "")
 		}
@@ -232,8 +231,10 @@ func TestBusyAcrossProcesses(t *testing.T) {
 	if nonBoot != 1 {
 		t.Errorf("accepted %d actions but boots, want exactly 1 (accepted: %v)", nonBoot, accepted)
 	}
-	if accepted["linode_boot"] != requests/len(all) {
-		t.Errorf("accepted %d boots, want all %d", accepted["linode_boot"], requests/len(all))
+	// Boots were sent once the Linode was busy: one may wait behind the
+	// accepted action, the others find a job already waiting.
+	if accepted["linode_boot"] != 1 {
+		t.Errorf("accepted %d boots, want exactly 1 to wait", accepted["linode_boot"])
 	}
 
 	final := waitIdle(t, a, l.Id)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,6 +94,28 @@ func (s *Store) EnsureUser(ctx context.Context, accountName, username string) (*
 		return err
 	})
 	return &u, err
+}
+
+// MissingUsers returns those of names that are not users of the caller's
+// account.
+func (s *Store) MissingUsers(ctx context.Context, p *Principal, names []string) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	var found []string
+	err := s.db.NewSelect().Model((*User)(nil)).Column("username").
+		Where("account_id = ? AND username IN (?)", p.AccountID, bun.In(names)).
+		Scan(ctx, &found)
+	if err != nil {
+		return nil, translate(err)
+	}
+	var missing []string
+	for _, n := range names {
+		if !slices.Contains(found, n) {
+			missing = append(missing, n)
+		}
+	}
+	return missing, nil
 }
 
 // CreateToken issues a new token for the user, with the given scopes ("*" for

@@ -45,8 +45,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("db: open postgres: %w", err)
 		}
-		sqldb.SetMaxOpenConns(32)
-		sqldb.SetMaxIdleConns(32)
+		sqldb.SetMaxOpenConns(16)
+		sqldb.SetMaxIdleConns(16)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		bdb = bun.NewDB(sqldb, pgdialect.New())
 	case strings.HasPrefix(url, "sqlite:"):
@@ -89,6 +89,14 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // IsPostgres reports whether the store runs on PostgreSQL.
 func (s *Store) IsPostgres() bool { return s.db.Dialect().Name() == dialect.PG }
+
+// greatest is the dialect's two-argument maximum function.
+func (s *Store) greatest() string {
+	if s.IsPostgres() {
+		return "GREATEST"
+	}
+	return "MAX"
+}
 
 // SetClock replaces the store's clock; tests use it to make time pass.
 func (s *Store) SetClock(now func() time.Time) { s.now = now }

@@ -71,8 +71,10 @@ func ErrorCode(err error) Code {
 func isUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		// Class 08 is connection exceptions; 57P0x is an operator shutdown.
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0")
+		// Class 08 is connection exceptions, 53 insufficient resources (too
+		// many clients, out of memory or disk), 57P0x an operator shutdown.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") ||
+			strings.HasPrefix(pgErr.Code, "57P0")
 	}
 	var connErr *pgconn.ConnectError
 	var netErr net.Error

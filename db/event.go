@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/uptrace/bun"
@@ -116,7 +117,7 @@ func (s *Store) ListEvents(ctx context.Context, p *Principal, q ListQuery) (*Eve
 
 	var page *EventPage
 	if f == nil || (f.where == "" && f.orderBy != "created") {
-		page, err = s.listEventsBySeq(ctx, p, q, f == nil || !f.ordered || f.desc)
+		page, err = s.listEventsBySeq(ctx, p, q, f.descending(true))
 	} else {
 		page, err = s.listEventsFiltered(ctx, p, q, f, seenID)
 	}
@@ -141,7 +142,7 @@ func (s *Store) listEventsBySeq(ctx context.Context, p *Principal, q ListQuery, 
 	total := max(0, c.LastSeq-c.FirstSeq+1)
 	page := newPage(q, total)
 
-	skip := int64(q.Page-1) * int64(q.PageSize)
+	skip := q.skip()
 	if skip >= total {
 		return page, nil
 	}
@@ -160,13 +161,12 @@ func (s *Store) listEventsBySeq(ctx context.Context, p *Principal, q ListQuery, 
 // an offset over the rows that match.
 func (s *Store) listEventsFiltered(ctx context.Context, p *Principal, q ListQuery, f *Filter,
 	seenID int64) (*EventPage, error) {
-	args := append([]any{seenID, p.UserID}, f.args...)
-	where := f.where
-	if where == "" {
-		where = "1 = 1"
-	}
 	base := func(sel *bun.SelectQuery) *bun.SelectQuery {
-		return sel.Where("e.account_id = ?", p.AccountID).Where(where, args...)
+		sel.Where("e.account_id = ?", p.AccountID)
+		if f.where != "" {
+			sel.Where(f.where, append([]any{seenID, p.UserID}, f.args...)...)
+		}
+		return sel
 	}
 
 	total, err := base(s.db.NewSelect().Model((*Event)(nil))).Count(ctx)
@@ -175,7 +175,7 @@ func (s *Store) listEventsFiltered(ctx context.Context, p *Principal, q ListQuer
 	}
 	page := newPage(q, int64(total))
 	dir := "ASC"
-	if f.desc || (!f.ordered && f.orderBy == "") {
+	if f.descending(true) {
 		dir = "DESC"
 	}
 	order := "e.id " + dir
@@ -185,9 +185,18 @@ func (s *Store) listEventsFiltered(ctx context.Context, p *Principal, q ListQuer
 	err = base(s.db.NewSelect().Model(&page.Events)).
 		OrderExpr(order).
 		Limit(int64(q.PageSize)).
-		Offset(int64(q.Page-1) * int64(q.PageSize)).
+		Offset(q.skip()).
 		Scan(ctx)
 	return page, err
+}
+
+// skip is how many items come before the page, saturated so that a huge
+// page number means "past the end" rather than wrapping around.
+func (q ListQuery) skip() int64 {
+	if int64(q.Page-1) > math.MaxInt64/int64(q.PageSize) {
+		return math.MaxInt64
+	}
+	return int64(q.Page-1) * int64(q.PageSize)
 }
 
 func newPage(q ListQuery, total int64) *EventPage {
@@ -223,13 +232,9 @@ func (s *Store) MarkEventSeen(ctx context.Context, p *Principal, id int64) error
 		if err := eventExists(ctx, tx, p, id); err != nil {
 			return err
 		}
-		greatest := "GREATEST"
-		if !s.IsPostgres() {
-			greatest = "MAX"
-		}
 		_, err := tx.NewRaw(`INSERT INTO event_seen (account_id, user_id, seen_id) VALUES (?, ?, ?)
 ON CONFLICT (account_id, user_id)
-DO UPDATE SET seen_id = `+greatest+`(event_seen.seen_id, EXCLUDED.seen_id)`,
+DO UPDATE SET seen_id = `+s.greatest()+`(event_seen.seen_id, EXCLUDED.seen_id)`,
 			p.AccountID, p.UserID, id).Exec(ctx)
 		return err
 	})

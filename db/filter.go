@@ -76,8 +76,11 @@ func parseFilter(raw string, fields map[string]field) (*Filter, error) {
 	if v, ok := top["+order_by"]; ok {
 		key, ok := v.(string)
 		fd, known := fields[key]
-		if !ok || !known || !fd.orderBy {
-			return nil, filterErr("Cannot order by %v", v)
+		if !ok {
+			return nil, filterErr("+order_by must name a key")
+		}
+		if !known || !fd.orderBy {
+			return nil, filterErr("Cannot order by %s", key)
 		}
 		f.orderBy = key
 		delete(top, "+order_by")
@@ -101,6 +104,21 @@ func parseFilter(raw string, fields map[string]field) (*Filter, error) {
 	}
 	f.where, f.args, f.seen = buf.String(), p.args, p.seen
 	return f, nil
+}
+
+// descending reports the direction of the order: +order when given, else
+// ascending for an explicit +order_by and the collection's own default
+// (defaultDesc) otherwise. A nil filter takes the default.
+func (f *Filter) descending(defaultDesc bool) bool {
+	switch {
+	case f == nil:
+		return defaultDesc
+	case f.ordered:
+		return f.desc
+	case f.orderBy != "":
+		return false
+	}
+	return defaultDesc
 }
 
 type filterParser struct {
@@ -208,11 +226,12 @@ func (p *filterParser) compare(w *bytes.Buffer, key string, fd field, op string,
 		p.emit(w, fd.column+" "+sqlOp+" ?", n)
 	case kindString:
 		s, ok := v.(string)
-		if !ok {
-			return filterErr("%s must be a string", key)
+		if !ok || strings.ContainsRune(s, 0) {
+			return filterErr("%s must be a string without NUL characters", key)
 		}
 		if op == "+contains" {
-			p.emit(w, fd.column+` LIKE ? ESCAPE '\'`, "%"+escapeLike(s)+"%")
+			// Case-insensitive on both databases: SQLite's LIKE already is.
+			p.emit(w, "LOWER("+fd.column+`) LIKE ? ESCAPE '\'`, "%"+escapeLike(strings.ToLower(s))+"%")
 			return nil
 		}
 		p.emit(w, fd.column+" "+sqlOp+" ?", s)
@@ -234,12 +253,16 @@ func (p *filterParser) compare(w *bytes.Buffer, key string, fd field, op string,
 		p.timeRange(w, fd.column, op, t)
 	case kindTags:
 		s, ok := v.(string)
-		if !ok || (op != "+eq" && op != "+contains" && op != "+neq") {
+		if !ok || strings.ContainsRune(s, 0) || (op != "+eq" && op != "+contains" && op != "+neq") {
 			return filterErr("%s takes a tag with equality or +contains", key)
 		}
-		pattern := `%"` + escapeLike(s) + `"%`
+		// Tags are stored as a JSON array: match the tag's JSON form, in
+		// which a quote inside a tag is escaped and so cannot match the
+		// quotes around one.
+		quoted := encodeJSON(s)
+		pattern := "%" + escapeLike(quoted) + "%"
 		if op == "+contains" {
-			pattern = "%" + escapeLike(s) + "%"
+			pattern = "%" + escapeLike(quoted[1:len(quoted)-1]) + "%"
 		}
 		not := ""
 		if op == "+neq" {

@@ -35,7 +35,7 @@ func TestParseFilter(t *testing.T) {
 		},
 		{"read", `{"read":true}`, "EXISTS (SELECT 1 FROM event_reads AS r WHERE r.account_id = e.account_id" +
 			" AND r.user_id = ?1 AND r.event_id = e.id)", nil, "", false},
-		{"contains escapes", `{"action":{"+contains":"a_%"}}`, `(e.action LIKE ?2 ESCAPE '\')`,
+		{"contains escapes", `{"action":{"+contains":"A_%"}}`, `(LOWER(e.action) LIKE ?2 ESCAPE '\')`,
 			[]any{`%a\_\%%`}, "", false},
 		{"big id is exact", `{"id":9007199254740993}`, "e.id = ?2", []any{int64(9007199254740993)}, "", false},
 		{"time with zone", `{"created":{"+lt":"2026-12-04T16:04:05+01:00"}}`, "(e.created < ?2)",

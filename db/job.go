@@ -29,6 +29,20 @@ type Job struct {
 	Created    int64   `bun:"created"`
 }
 
+// previousImage returns the image a Linode had before a rebuild, and
+// whether the job recorded one.
+func (j *Job) previousImage() (*string, bool) {
+	var p struct {
+		Previous *json.RawMessage `json:"previous_image"`
+	}
+	if json.Unmarshal([]byte(j.Params), &p) != nil || p.Previous == nil {
+		return nil, false
+	}
+	var img *string
+	_ = json.Unmarshal(*p.Previous, &img)
+	return img, true
+}
+
 // Booted reports the job's "booted" parameter: whether the Linode runs when
 // a create or rebuild ends. It defaults to true.
 func (j *Job) Booted() bool {
@@ -98,8 +112,11 @@ func (s *Store) StartJob(ctx context.Context, j *Job) error {
 			return err
 		}
 		now := micros(s.now())
+		// A job taken over from a dead process keeps its start time and
+		// progress, so that neither goes backwards.
 		_, err := tx.NewUpdate().Table("events").
-			Set("status = 'started', percent_complete = 0, started = ?, updated = ?", now, now).
+			Set("status = 'started', percent_complete = COALESCE(percent_complete, 0)").
+			Set("started = COALESCE(started, ?), updated = ?", now, now).
 			Where("account_id = ? AND id = ?", j.AccountID, j.EventID).Exec(ctx)
 		if err != nil {
 			return err
@@ -118,9 +135,11 @@ func (s *Store) ProgressJob(ctx context.Context, j *Job, percent int, remaining,
 		if err := renew(ctx, tx, j, micros(s.now().Add(lease))); err != nil {
 			return err
 		}
+		now := micros(s.now())
 		_, err := tx.NewUpdate().Table("events").
-			Set("percent_complete = ?, time_remaining = ?, updated = ?",
-				percent, int(remaining.Round(time.Second)/time.Second), micros(s.now())).
+			Set("percent_complete = "+s.greatest()+"(COALESCE(percent_complete, 0), ?)", percent).
+			Set("time_remaining = ?, updated = ?", int(remaining.Round(time.Second)/time.Second), now).
+			Set("duration = (? - COALESCE(started, created)) / 1000000.0", now).
 			Where("account_id = ? AND id = ?", j.AccountID, j.EventID).Exec(ctx)
 		return err
 	})
@@ -192,6 +211,9 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, failed bool) error {
 			Where("account_id = ? AND id = ?", where...)
 		if final != "" {
 			q.Set("status = ?", final)
+		}
+		if img, ok := j.previousImage(); failed && ok {
+			q.Set("image = ?", img)
 		}
 		if j.Action == "linode_delete" {
 			q.Set("deleted = ?", false)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
@@ -73,9 +74,14 @@ func decodeList(s string) []string {
 	return list
 }
 
-func encode(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
+// encodeJSON is json.Marshal without HTML escaping, so that stored JSON
+// holds "a&b" as it was sent and X-Filter patterns can match it.
+func encodeJSON(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // linodeFields are the X-Filter keys of the Linodes list.
@@ -113,8 +119,8 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 	now := micros(s.now())
 	l := &Linode{
 		AccountID: p.AccountID, Label: in.Label, Region: in.Region, Type: in.Type,
-		Image: in.Image, Status: "provisioning", IPv4JSON: "[]", TagsJSON: encode(nonNil(in.Tags)),
-		Group: in.Group, AlertsJSON: encode(in.Alerts), Watchdog: true,
+		Image: in.Image, Status: "provisioning", IPv4JSON: "[]", TagsJSON: encodeJSON(nonNil(in.Tags)),
+		Group: in.Group, AlertsJSON: encodeJSON(in.Alerts), Watchdog: true,
 		BackupsEnabled: in.BackupsEnabled, HasUserData: in.HasUserData,
 		HostUUID: newUUID(), JobsPending: 1, Created: now, Updated: now,
 	}
@@ -126,10 +132,14 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 			return labelConflict(err)
 		}
 		if in.Label == "" {
-			l.Label = "linode" + strconv.FormatInt(l.ID, 10)
+			label, err := freeLabel(ctx, tx, l)
+			if err != nil {
+				return err
+			}
+			l.Label = label
 		}
 		v4, v6 := addressesFor(l.ID)
-		l.IPv4JSON, l.IPv6 = encode([]string{v4}), &v6
+		l.IPv4JSON, l.IPv6 = encodeJSON([]string{v4}), &v6
 		_, err := tx.NewUpdate().Model(l).Column("label", "ipv4", "ipv6").
 			Where("account_id = ? AND id = ?", l.AccountID, l.ID).Exec(ctx)
 		if err != nil {
@@ -141,7 +151,7 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 			secondary = &Entity{ID: *in.Image, Label: in.ImageLabel, Type: "image",
 				URL: "/v4/images/" + *in.Image}
 		}
-		params := encode(map[string]bool{"booted": in.Booted})
+		params := encodeJSON(map[string]bool{"booted": in.Booted})
 		_, err = enqueue(ctx, tx, p, l, "linode_create", params, secondary, now)
 		return err
 	})
@@ -149,6 +159,25 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 		return nil, err
 	}
 	return l, nil
+}
+
+// freeLabel picks the generated label of a new Linode: linode<id>, or,
+// when the user already gave that label to another Linode, the first free
+// linode<id>-<n>.
+func freeLabel(ctx context.Context, tx bun.Tx, l *Linode) (string, error) {
+	base := "linode" + strconv.FormatInt(l.ID, 10)
+	for n := 1; ; n++ {
+		label := base
+		if n > 1 {
+			label = fmt.Sprintf("%s-%d", base, n)
+		}
+		taken, err := tx.NewSelect().Model((*Linode)(nil)).
+			Where("l.account_id = ? AND l.label = ? AND NOT l.deleted", l.AccountID, label).
+			Exists(ctx)
+		if err != nil || !taken {
+			return label, err
+		}
+	}
 }
 
 // addressesFor derives a Linode's addresses from its id, so that two
@@ -193,13 +222,12 @@ func (s *Store) ListLinodes(ctx context.Context, p *Principal, q ListQuery) (*Li
 	if f == nil {
 		f = &Filter{}
 	}
-	where := f.where
-	if where == "" {
-		where = "1 = 1"
-	}
-	args := append([]any{nil, nil}, f.args...)
 	base := func(sel *bun.SelectQuery) *bun.SelectQuery {
-		return sel.Where("l.account_id = ? AND NOT l.deleted", p.AccountID).Where(where, args...)
+		sel.Where("l.account_id = ? AND NOT l.deleted", p.AccountID)
+		if f.where != "" {
+			sel.Where(f.where, append([]any{nil, nil}, f.args...)...)
+		}
+		return sel
 	}
 
 	total, err := base(s.db.NewSelect().Model((*Linode)(nil))).Count(ctx)
@@ -209,7 +237,7 @@ func (s *Store) ListLinodes(ctx context.Context, p *Principal, q ListQuery) (*Li
 	ep := newPage(q, int64(total))
 	page := &LinodePage{Linodes: []Linode{}, Page: ep.Page, Pages: ep.Pages, Results: ep.Results}
 	dir := "ASC"
-	if f.desc {
+	if f.descending(false) {
 		dir = "DESC"
 	}
 	order := "l.id " + dir
@@ -219,7 +247,7 @@ func (s *Store) ListLinodes(ctx context.Context, p *Principal, q ListQuery) (*Li
 	err = base(s.db.NewSelect().Model(&page.Linodes)).
 		OrderExpr(order).
 		Limit(int64(q.PageSize)).
-		Offset(int64(q.Page-1) * int64(q.PageSize)).
+		Offset(q.skip()).
 		Scan(ctx)
 	return page, translate(err)
 }
@@ -251,7 +279,7 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 			l.Label = *in.Label
 		}
 		if in.Tags != nil {
-			l.TagsJSON = encode(nonNil(*in.Tags))
+			l.TagsJSON = encodeJSON(nonNil(*in.Tags))
 		}
 		if in.Group != nil {
 			l.Group = *in.Group
@@ -268,7 +296,7 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 		if in.Alerts != nil {
 			a := l.Alerts()
 			in.Alerts(&a)
-			l.AlertsJSON = encode(a)
+			l.AlertsJSON = encodeJSON(a)
 		}
 		now := micros(s.now())
 		l.Updated = now
@@ -292,15 +320,17 @@ type Action struct {
 	Name           string  // event action: linode_boot, linode_shutdown, ...
 	Params         string  // JSON the job reads when it ends, e.g. {"booted":true}
 	Secondary      *Entity // the event's secondary entity, if any
-	Image          *string // rebuild: the new image
 	RequireOffline bool    // refuse unless the Linode is offline (password reset)
+	Image          *string // rebuild: the image to deploy; a failed rebuild puts the old one back
 }
 
 // Act starts an action on a Linode: it claims the Linode, records the event
 // (status scheduled) and queues the job, in one transaction. Any action but
 // linode_boot on a Linode with a job scheduled or running is ErrBusy, decided
-// by one conditional UPDATE so that it holds across processes. Boot is
-// queued behind the current job instead.
+// by one conditional UPDATE so that it holds across processes. A boot is
+// queued behind the current job instead, unless a job already waits there:
+// so at most one job ever waits, and no client can keep a Linode busy by
+// piling boots on it.
 func (s *Store) Act(ctx context.Context, p *Principal, id int64, a Action) (*Linode, *Event, error) {
 	var l Linode
 	var e *Event
@@ -313,17 +343,23 @@ func (s *Store) Act(ctx context.Context, p *Principal, id int64, a Action) (*Lin
 			Set("status = CASE WHEN jobs_pending = 0 AND ? <> '' THEN ? ELSE status END",
 				st.running, st.running).
 			Where("account_id = ? AND id = ? AND NOT deleted", p.AccountID, id)
-		if a.Name != "linode_boot" {
+		if a.Name == "linode_boot" {
+			q.Where("jobs_pending <= 1")
+		} else {
 			q.Where("jobs_pending = 0")
 		}
 		if a.RequireOffline {
 			q.Where("status = 'offline'")
 		}
-		if a.Image != nil {
-			q.Set("image = ?", *a.Image)
-		}
 		if a.Name == "linode_delete" {
 			q.Set("deleted = ?", true)
+		}
+		if a.Image != nil {
+			var err error
+			if a.Params, err = withPreviousImage(ctx, tx, p, id, a.Params); err != nil {
+				return err
+			}
+			q.Set("image = ?", *a.Image)
 		}
 		var rows []Linode
 		if _, err := q.Returning("*").Exec(ctx, &rows); err != nil {
@@ -341,6 +377,22 @@ func (s *Store) Act(ctx context.Context, p *Principal, id int64, a Action) (*Lin
 		return nil, nil, err
 	}
 	return &l, e, nil
+}
+
+// withPreviousImage adds the Linode's current image to a job's parameters,
+// as "previous_image", so that a failed rebuild can restore it.
+func withPreviousImage(ctx context.Context, tx bun.Tx, p *Principal, id int64,
+	params string) (string, error) {
+	var images []*string
+	err := tx.NewSelect().Model((*Linode)(nil)).Column("image").
+		Where("l.account_id = ? AND l.id = ?", p.AccountID, id).Scan(ctx, &images)
+	if err != nil || len(images) == 0 {
+		return params, err
+	}
+	m := map[string]any{}
+	_ = json.Unmarshal([]byte(params), &m)
+	m["previous_image"] = images[0]
+	return encodeJSON(m), nil
 }
 
 // whyRefused tells apart the reasons a conditional action UPDATE matched
@@ -391,7 +443,7 @@ func linodeEvent(p *Principal, l *Linode, action, status string, secondary *Enti
 		EntityURL: &url, Created: now, Updated: now,
 	}
 	if secondary != nil {
-		s := encode(secondary)
+		s := encodeJSON(secondary)
 		e.SecondaryJSON = &s
 	}
 	return e

@@ -133,6 +133,10 @@ func TestBusyAndQueuedBoot(t *testing.T) {
 		if err != nil || boot.Status != "scheduled" {
 			t.Fatalf("boot while busy = %+v, %v; want a scheduled event", boot, err)
 		}
+		// One job already waits: a second boot is refused, not piled up.
+		if _, _, err := s.Act(ctx, p, l.ID, db.Action{Name: "linode_boot"}); !errors.Is(err, db.ErrBusy) {
+			t.Fatalf("second boot while one waits: err = %v, want ErrBusy", err)
+		}
 		if n := drain(t, s); n != 2 {
 			t.Fatalf("ran %d jobs, want 2 (create, then the queued boot)", n)
 		}
@@ -156,6 +160,61 @@ func TestBusyAndQueuedBoot(t *testing.T) {
 		other := mustPrincipal(t, s, "other", "bob")
 		if _, _, err := s.Act(ctx, other, l.ID, db.Action{Name: "linode_boot"}); !errors.Is(err, db.ErrNotFound) {
 			t.Fatalf("boot of another account's linode: err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestLinodeLabelsAndFilters(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		p := mustPrincipal(t, s, "acme", "alice")
+		first := mustLinode(t, s, p)
+		// Take the label the next Linode would be given.
+		next := fmt.Sprintf("linode%d", first.ID+1)
+		tags := []string{"a&b", `q"uote`, "web"}
+		_, err := s.UpdateLinode(ctx, p, first.ID, db.LinodeUpdate{Label: &next, Tags: &tags})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := mustLinode(t, s, p)
+		if second.Label != next+"-2" {
+			t.Errorf("generated label = %q, want %q", second.Label, next+"-2")
+		}
+
+		tests := []struct {
+			filter string
+			want   int
+		}{
+			{`{"tags": "a&b"}`, 1},
+			{`{"tags": "q\"uote"}`, 1},
+			{`{"tags": "we"}`, 0},
+			{`{"tags": {"+contains": "we"}}`, 1},
+			{`{"tags": {"+contains": "\",\""}}`, 0},
+			{`{"label": {"+contains": "LINODE"}}`, 2},
+			{`{"+order_by": "id"}`, 2},
+		}
+		for _, tt := range tests {
+			page, err := s.ListLinodes(ctx, p, db.ListQuery{Page: 1, PageSize: 25, Filter: tt.filter})
+			if err != nil {
+				t.Fatalf("%s: %v", tt.filter, err)
+			}
+			if page.Results != tt.want {
+				t.Errorf("%s: %d results, want %d", tt.filter, page.Results, tt.want)
+			}
+		}
+
+		huge := db.ListQuery{Page: 1 << 62, PageSize: 500}
+		page, err := s.ListLinodes(ctx, p, huge)
+		if err != nil || len(page.Linodes) != 0 || page.Results != 2 {
+			t.Errorf("page 2^62: %d linodes of %d, err %v; want none of 2", len(page.Linodes), page.Results, err)
+		}
+		events, err := s.ListEvents(ctx, p, huge)
+		if err != nil || len(events.Events) != 0 {
+			t.Errorf("events page 2^62: %d events, err %v; want none", len(events.Events), err)
+		}
+		asc, err := s.ListEvents(ctx, p, db.ListQuery{Page: 1, PageSize: 25, Filter: `{"+order_by":"id"}`})
+		if err != nil || len(asc.Events) < 2 || asc.Events[0].ID > asc.Events[1].ID {
+			t.Errorf("+order_by id alone must be ascending: %v", err)
 		}
 	})
 }

@@ -2001,9 +2001,9 @@ type ClientInterface interface {
 	//
 	// Returns the caller's Linodes, one page at a time.
 	//
-	// **Order.** Newest first (by `id`, which follows the order events
-	// were created in) unless the `X-Filter` header sets `+order_by`
-	// (`id` or `created`, ties broken by `id`) and optionally `+order`
+	// **Order.** Oldest first (by `id`) unless the `X-Filter` header sets
+	// `+order_by` (`id`, `label`, `region`, `type`, `image`, `status`,
+	// `group` or `created`, ties broken by `id`) and optionally `+order`
 	// (default `asc`).
 	//
 	// **Filtering.** `X-Filter` may use the keys `id`, `label`, `region`,
@@ -2079,9 +2079,9 @@ type ClientInterface interface {
 
 	// DeleteLinodeInstance Delete a Linode
 	//
-	// Deletes the Linode: it goes to `status: deleting`, a `linode_delete`
-	// event records the job, and when the job finishes the Linode is gone
-	// (GET answers `404`). Answers `200 {}`. Refused with
+	// Deletes the Linode: it is gone at once (GET answers `404`, and its
+	// label is free again), and a `linode_delete` event records the job
+	// that removes it from the hypervisor. Answers `200 {}`. Refused with
 	// `400 Linode busy.` while another job is scheduled or in progress.
 	//
 	// Corresponds with DELETE /linode/instances/{linodeId} (the `DeleteLinodeInstance` operationId).
@@ -2141,8 +2141,9 @@ type ClientInterface interface {
 	//
 	// Unlike every other action, a boot is accepted while another job is
 	// in progress: its event is created `scheduled` and the boot starts
-	// when that job ends. Several boots may wait; they run in the order
-	// they were accepted. A Linode being deleted is already gone: `404`.
+	// when that job ends. Only one job may wait, so a boot that arrives
+	// while one is already waiting is answered `400 Linode busy.` (and
+	// linodego retries it). A Linode being deleted is already gone: `404`.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2162,8 +2163,9 @@ type ClientInterface interface {
 	//
 	// Unlike every other action, a boot is accepted while another job is
 	// in progress: its event is created `scheduled` and the boot starts
-	// when that job ends. Several boots may wait; they run in the order
-	// they were accepted. A Linode being deleted is already gone: `404`.
+	// when that job ends. Only one job may wait, so a boot that arrives
+	// while one is already waiting is answered `400 Linode busy.` (and
+	// linodego retries it). A Linode being deleted is already gone: `404`.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2398,9 +2400,9 @@ func (c *Client) MarkEventSeen(ctx context.Context, eventId EventId, reqEditors 
 //
 // Returns the caller's Linodes, one page at a time.
 //
-// **Order.** Newest first (by `id`, which follows the order events
-// were created in) unless the `X-Filter` header sets `+order_by`
-// (`id` or `created`, ties broken by `id`) and optionally `+order`
+// **Order.** Oldest first (by `id`) unless the `X-Filter` header sets
+// `+order_by` (`id`, `label`, `region`, `type`, `image`, `status`,
+// `group` or `created`, ties broken by `id`) and optionally `+order`
 // (default `asc`).
 //
 // **Filtering.** `X-Filter` may use the keys `id`, `label`, `region`,
@@ -2506,9 +2508,9 @@ func (c *Client) CreateLinodeInstance(ctx context.Context, body CreateLinodeInst
 
 // DeleteLinodeInstance Delete a Linode
 //
-// Deletes the Linode: it goes to `status: deleting`, a `linode_delete`
-// event records the job, and when the job finishes the Linode is gone
-// (GET answers `404`). Answers `200 {}`. Refused with
+// Deletes the Linode: it is gone at once (GET answers `404`, and its
+// label is free again), and a `linode_delete` event records the job
+// that removes it from the hypervisor. Answers `200 {}`. Refused with
 // `400 Linode busy.` while another job is scheduled or in progress.
 //
 // Corresponds with DELETE /linode/instances/{linodeId} (the `DeleteLinodeInstance` operationId).
@@ -2608,8 +2610,9 @@ func (c *Client) UpdateLinodeInstance(ctx context.Context, linodeId LinodeId, bo
 //
 // Unlike every other action, a boot is accepted while another job is
 // in progress: its event is created `scheduled` and the boot starts
-// when that job ends. Several boots may wait; they run in the order
-// they were accepted. A Linode being deleted is already gone: `404`.
+// when that job ends. Only one job may wait, so a boot that arrives
+// while one is already waiting is answered `400 Linode busy.` (and
+// linodego retries it). A Linode being deleted is already gone: `404`.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2639,8 +2642,9 @@ func (c *Client) BootLinodeInstanceWithBody(ctx context.Context, linodeId Linode
 //
 // Unlike every other action, a boot is accepted while another job is
 // in progress: its event is created `scheduled` and the boot starts
-// when that job ends. Several boots may wait; they run in the order
-// they were accepted. A Linode being deleted is already gone: `404`.
+// when that job ends. Only one job may wait, so a boot that arrives
+// while one is already waiting is answered `400 Linode busy.` (and
+// linodego retries it). A Linode being deleted is already gone: `404`.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3630,9 +3634,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Returns the caller's Linodes, one page at a time.
 	//
-	// **Order.** Newest first (by `id`, which follows the order events
-	// were created in) unless the `X-Filter` header sets `+order_by`
-	// (`id` or `created`, ties broken by `id`) and optionally `+order`
+	// **Order.** Oldest first (by `id`) unless the `X-Filter` header sets
+	// `+order_by` (`id`, `label`, `region`, `type`, `image`, `status`,
+	// `group` or `created`, ties broken by `id`) and optionally `+order`
 	// (default `asc`).
 	//
 	// **Filtering.** `X-Filter` may use the keys `id`, `label`, `region`,
@@ -3710,9 +3714,9 @@ type ClientWithResponsesInterface interface {
 
 	// DeleteLinodeInstanceWithResponse Delete a Linode
 	//
-	// Deletes the Linode: it goes to `status: deleting`, a `linode_delete`
-	// event records the job, and when the job finishes the Linode is gone
-	// (GET answers `404`). Answers `200 {}`. Refused with
+	// Deletes the Linode: it is gone at once (GET answers `404`, and its
+	// label is free again), and a `linode_delete` event records the job
+	// that removes it from the hypervisor. Answers `200 {}`. Refused with
 	// `400 Linode busy.` while another job is scheduled or in progress.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3776,8 +3780,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Unlike every other action, a boot is accepted while another job is
 	// in progress: its event is created `scheduled` and the boot starts
-	// when that job ends. Several boots may wait; they run in the order
-	// they were accepted. A Linode being deleted is already gone: `404`.
+	// when that job ends. Only one job may wait, so a boot that arrives
+	// while one is already waiting is answered `400 Linode busy.` (and
+	// linodego retries it). A Linode being deleted is already gone: `404`.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3797,8 +3802,9 @@ type ClientWithResponsesInterface interface {
 	//
 	// Unlike every other action, a boot is accepted while another job is
 	// in progress: its event is created `scheduled` and the boot starts
-	// when that job ends. Several boots may wait; they run in the order
-	// they were accepted. A Linode being deleted is already gone: `404`.
+	// when that job ends. Only one job may wait, so a boot that arrives
+	// while one is already waiting is answered `400 Linode busy.` (and
+	// linodego retries it). A Linode being deleted is already gone: `404`.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4844,9 +4850,9 @@ func (c *ClientWithResponses) MarkEventSeenWithResponse(ctx context.Context, eve
 //
 // Returns the caller's Linodes, one page at a time.
 //
-// **Order.** Newest first (by `id`, which follows the order events
-// were created in) unless the `X-Filter` header sets `+order_by`
-// (`id` or `created`, ties broken by `id`) and optionally `+order`
+// **Order.** Oldest first (by `id`) unless the `X-Filter` header sets
+// `+order_by` (`id`, `label`, `region`, `type`, `image`, `status`,
+// `group` or `created`, ties broken by `id`) and optionally `+order`
 // (default `asc`).
 //
 // **Filtering.** `X-Filter` may use the keys `id`, `label`, `region`,
@@ -4942,9 +4948,9 @@ func (c *ClientWithResponses) CreateLinodeInstanceWithResponse(ctx context.Conte
 
 // DeleteLinodeInstanceWithResponse Delete a Linode
 //
-// Deletes the Linode: it goes to `status: deleting`, a `linode_delete`
-// event records the job, and when the job finishes the Linode is gone
-// (GET answers `404`). Answers `200 {}`. Refused with
+// Deletes the Linode: it is gone at once (GET answers `404`, and its
+// label is free again), and a `linode_delete` event records the job
+// that removes it from the hypervisor. Answers `200 {}`. Refused with
 // `400 Linode busy.` while another job is scheduled or in progress.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -5032,8 +5038,9 @@ func (c *ClientWithResponses) UpdateLinodeInstanceWithResponse(ctx context.Conte
 //
 // Unlike every other action, a boot is accepted while another job is
 // in progress: its event is created `scheduled` and the boot starts
-// when that job ends. Several boots may wait; they run in the order
-// they were accepted. A Linode being deleted is already gone: `404`.
+// when that job ends. Only one job may wait, so a boot that arrives
+// while one is already waiting is answered `400 Linode busy.` (and
+// linodego retries it). A Linode being deleted is already gone: `404`.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -5059,8 +5066,9 @@ func (c *ClientWithResponses) BootLinodeInstanceWithBodyWithResponse(ctx context
 //
 // Unlike every other action, a boot is accepted while another job is
 // in progress: its event is created `scheduled` and the boot starts
-// when that job ends. Several boots may wait; they run in the order
-// they were accepted. A Linode being deleted is already gone: `404`.
+// when that job ends. Only one job may wait, so a boot that arrives
+// while one is already waiting is answered `400 Linode busy.` (and
+// linodego retries it). A Linode being deleted is already gone: `404`.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -7631,225 +7639,227 @@ func (sh *strictHandler) ShutdownLinodeInstance(ctx echo.Context, linodeId Linod
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rdtw2tiD8Kvj4nbUipalSlSw5dmnNmiM76W6f03E8lj3udOgpokhUFSMWwBCgytUe/Z0HmEecJ5mF",
-	"vQEQvNRNthO7x/kRq0AS1419v7wPErEsBGdcyWD8PmDv6LLIGfz9hKZ/znLFSv1DVsslLdfBOPj7CbYS",
-	"TpdMEspJxWfQQqc5IzdsHYTBLc0rBh2WpShlMP7lfTDLWJ56HQRhUDIqBQ/GwVPKuVAE+yGCk5kQwd3b",
-	"u7sw+GFZqHVzCq8WjDDdTCiXK/3BTM+DJioT3BsdPr9lXD0RQv0545lcsLTZ1RWZmXYyFUL5UzfdjYM8",
-	"4yJlE/M8KRlVupvgbHj28GR0djI8fzW6GA/Px8OLIAzSqqT44ehicBYGjKsMF5ClwXh09iAMcjpluet4",
+	"7L3rdtw2tiD8Kvj4nbUipalSlSw5dmnNmiM76W6f07E9lj3udOgpokhUFSMWwBCgytUe/Z0HmEecJ5mF",
+	"vQEQvNRNthO7J/kRq0AS1419v3wIErEsBGdcyWD8IWDv6bLIGfz9hKZ/znLFSv1DVsslLdfBOPj7CbYS",
+	"TpdMEspJxWfQQqc5IzdsHYTBLc0rBh2WpShlMP75QzDLWJ56HQRhUDIqBQ/GwVPKuVAE+yGCk5kQwd27",
+	"u7sw+GFZqHVzCq8XjDDdTCiXK/3BTM+DJioT3BsdPr9lXD0RQv0545lcsLTZ1RWZmXYyFUL5UzfdjYM8",
+	"4yJlE/M8KRlVupvgbHj28GR0djI8fz26GA/Px8OLIAzSqqT44ehicBYGjKsMF5ClwXh09iAMcjpluet4",
 	"dPYgCAO1LphrCsKgKvUbp7fnp9h0mnGpKE+YPNUf3IXQ3eNH3z28OA+DJZOSznUHeqkZn5O/wVfEH6Jg",
 	"ZcK4mugjz5liwXg0HIZBSfWfvMpzOJA0GM9oLlkYSJYIntJyPdmyBj0eeSr4LJu3VzFJbPP2xZzie25h",
-	"kjFeT0JRVclgHNhz0qNkSzYp2ZJmPOPzYDwMg0qyUgNkMA5oniUsaJz9taKl6h69PlGScVKUYl4yKT/q",
-	"6X83uPi8D//84os5e2nOr3v0OPXNp/8CNqaDPPQjqdGG4MzsVkg4WzGpkVApG4ggpYoCBvuKEb5ojBB2",
-	"T1AuKpWKFd92imfj0bB5iqPf4wzP/DO8XlQKDlFP9tOcJL6EO63K6iNvNO7utm0ejofNbT5/9Hts89Df",
-	"5qd6ch96V8zmbbgqZpKnKZtmlI/OgnpF30MTgTazomypJ+YvCFrkabuXu490dG/DoIC9GOEfEv4qmaxy",
-	"zSE+0IgVN+dJJVts2RUXasFK8quYkkwSmSxYWuUsJaLcRGU99tDxgmbvp5VcDwwPiE1dXP4TZ0TPkixE",
-	"nupzq9F5PwLPWYmMblJUwfjxMAwyAQepj5IztRLlzSTTd9z7LSqFDaqkXM5YOfmtErrHR8O7MJjS5KYq",
-	"oFN6S7Ncc8HumjGuf9bXLqdSTWSVJEzKWZW7W2e2CifrLuMq46lY4S+9DQkt6DTLM5Xpc/nl7e7bNC9F",
+	"kjFeT0JRVclgHNhz0qNkSzYp2ZJmPOPzYDwMg0qyUgNkMA5oniUsaJz9taKl6h69PlGScVKUYl4yKT/p",
+	"6X83uPiyD//84qs5e2nOr3v0OPXNp/8SNqaDPPQjqdGG4MzsVkg4WzGpkVApG4ggpYoCBvsDI3zVGCHs",
+	"nqBcVCoVK77tFM/Go2HzFEe/xRme+Wd4vagUHKKe7Oc5SXwJd1qV1SfeaNzdbds8HA+b23z+6LfY5qG/",
+	"zU/15D72rpjN23BVzCRPUzbNKB+dBfWKvocmAm1mRdlST8xfELTI03Yvd5/o6N6FQQF7McI/JPxVMlnl",
+	"mkN8oBErbs6TSrbYsisu1IKV5BcxJZkkMlmwtMpZSkS5icp67KHjBc3eTyu5HhgeEJu6uPwFZ0TPkixE",
+	"nupzq9F5PwLPWYmMblJUwfjxMAwyAQepj5IztRLlzSTTd9z7LSqFDaqkXM5YOfm1ErrHR8O7MJjS5KYq",
+	"oFN6S7Ncc8HumjGuf9bXLqdSTWSVJEzKWZW7W2e2CifrLuMq46lY4S+9DQkt6DTLM5Xpc/n53e7bNC9F",
 	"VQTjIAiDBZUTfd4T3A0zoYWQalJVAJkP6IM0TS8ep4/pd4+m00cpG56PHjweDb+7SGfn5yl7eDadseSR",
-	"7mxdsPI2k6IMxsHN7TII6wuKMNsH6Flxex6MfwnOhg8Gw8Fo9GAwGgZvof0hLGE4GqfTR+PxbPggGT++",
+	"7mxdsPI2k6IMxsHN7TII6wuKMNsH6Flxex6Mfw7Ohg8Gw8Fo9GAwGgbvoP0hLGE4GqfTR+PxbPggGT++",
 	"mM3GM3Z2PqaP2dnp6OxR0H/78xs2SfJKKlZO9Cxw84qcJmypb6zZBHtH54iYKnnCKBB6mSk2MRcuEaUG",
 	"HVmwBI40zeRNMD67eKgBZF7oOwUYYyk0AI6GZ+c1WCAghcFtAu+N7rx7WFYcbl0YKDrXhxcUpUj14s3A",
-	"84cnnOo1nYz0fS/STSzFmT7XFVXJIhXziQMwfe933d6Rd5dKcZvJTCAqaLLF5gL+WklFLID5nPHXS/T1",
-	"Ev0hl6jwgfZDb5I53A03yV2Ul2xaZUBcNlyTKdOEp4TX1Nd78vWefAbEpobZ+9+Si1fDx+MH+94SQ95a",
-	"V8RQvR6W7Ovl+Ho5/pU5MXczXtvve4kHnSlWgg4dXtt2Qy6+3pCvN+SPvCFhsGLTA+/Jw5181p2WVEq6",
-	"ZIqVsAor5adMJmVWGDXSq4WR9JUgJVNVyUOSiIorlpJZKZZkNAhCa74CqUffjOC3ipXrIAyMkqNAbYoG",
-	"4SXFQWa0yhV8sMx4tqyW8LdVv3DF5qwEdbKe13X2z565/VWsyJLyNckUW0rQQTilhGxOS2/5polNpO69",
-	"f3b6uyV9h/O7gF92tmcXvdP9e227a872J87If1z/9JyI6a8sUUQtqDW8SUJ5SkSZ6j/VgpFE5DkDTd4g",
-	"4hE/IXEU3LB1FIwJ4KmY3DBWSLPw1UJIRsDMR9hvFc2xE3jzkkh2y0qaR5yQG7aWJOOwU2YWSy1s0jwn",
-	"Sw0nA/KcSTha3ZkklWQkFUq36G91H0dxZLSDgyyNgvh40Jzf+yiIquHwQSIK+Je5Sd/FJBHLgpZMhmSV",
-	"qQWJm2/GOLEZif80V3GoR9N/sTgk8Z9yZf5hMTni1XLKShkSUZL4559//vnkxx9Pvv/+1V//Ov7xx/H1",
-	"dUykKjM+10Chu9FXRGVLs0nyWPfE2W+6J6Fwz47hDOI/JYIrmnEZkyNZTbEbIma6F2p6xV7cwv9EeaoX",
-	"+QseZkgGg8HbGLuLgj+JsudhIpbTjDN9dDnTfVsLLJwKwgMHo0jJWL52QwGMTKaw03aj9cabnY4tEE3X",
-	"hJKmdTjUncKe2n6wEyqTKCD/k0QAr7qPIwP/JKYyiY9JkSU3CFJpVnpg+QNNFh6okjyTSsOkbI0sL4m+",
-	"paikvGFrksmIowWZpSQ+Hw5jhAdURZK4Y5VuLTTGpcRwDnoN1rQdBfGAXCG44QXLJNFd0cbVyySxw0fc",
-	"G7+3Q0IlWbE8H0TcRynB+8go26NgHPmWqSgImycVWRLsPYFm3PC7wOCmBaMpmOcNcvIM9jVuMigHIdHH",
-	"OMjZyA9DPKYTcz91y7ykmnuKuJjBb2PC02f9jSSxnWN8CU8Bw9BSb77GSfotlpLpOuKx/hu7f2aNAnHP",
-	"niLthe0x1LdnP4HCt3eTfozNhOU9S/sJYZYSfxcaJMba/2DwgqpFPbTtUzMWv1VZyWpjhZvJDiKI4LV7",
-	"XrjBTdoH/FZ3Vq7Le0/rDlScheDSOa68ZL9VTCrgngVXjMOftCjyLAHz0umvYGxoerxMfY+XfyvZLBgH",
-	"//9p7SFzal8+rX1j7lDTajmDmsd3JJ3QqbhlsC2WhG93kPGZAWcVcUwSieoXokCTUeAlyIKCMw70NyZI",
-	"mZCsThmhiiyFVORiOASTyp2/uX0rxafy9Afd3Uuzu7jX3XMvcbc1Psv4Lc2zdEwoqWcsKqUBo6R8zoBW",
-	"Uu7d2IgDJkgQ2U4181RKtBptdDHSF/YuDJ4L9WdR8fTAc+beZ/WBveY3XKw4ydJdFqrnmihABx93L58L",
-	"IqtE0x8pqjJhekNvM5npRSuBHBnNc1YO9OJfc1qphSizf7JDN8Cc0itxw3hzE37MpAROoySV2Q8Fb+3Y",
-	"kmfYI8Eu0Wq3xL6uE1H0+GBAtySnlqZLeG3HMD+LqiQ/XVWaKMD3lq66ndAbpdlFtcgkYTwtRKYx5McH",
-	"ejf+srtlR3FjP+JjgPpM1cuNOKwXpykKhkZvwhlLJQC3mywc2BVQeA+r0TTNdBPNX5T6cxSzjaDcnexU",
-	"pOuGlxxSX0VvmN5AIuBlOSZ0KhlXwM++v2vTxfd3DvsiDddg+L3habsk4YrA5msUBUxvxsnrV09Dsioz",
-	"pRjfwDEDxeeC/FNwFmpyP5MMJjQrzdT1Ogja18mRBh3B8zWZiXJpDPZzgThEHrcJe7+DTkGVYqWe8v+I",
-	"ovT9+d2J/ufM/vMK/xk3/vm32khvybbnq3jg8aAzo+GL9Mbj8SBzKPVqnRrGnN9g57kAEP+EP8fvtQjv",
-	"5uFIzfstyBzlOM2iAQ9+ZOSvmUbLvnAWRrzG5fDY8Mt4f48H5ApharVgHJkW/cDd3KmoVMS1xAX9tU/M",
-	"6EB6NtsihfYi3uitW8GIpeDzUMPdSpSpJEtGuYIpFkwUeZM/MSPZecH17Q5753Mpv9g5vN20/w6J9G61",
-	"vZVaMl4TLvjJ2bt35tSbB7ybDIWtE7YfvA9AON8L5f3kJr/M+DP8rGa4aFnSdWcHzDi9O3BryFFXDrBI",
-	"iGocKjihjuYZll9Lb9ZhZECu5Joni1JwUUnyq5jKiM8FiZ2HSUyOfqtYxdJjwFzGXTDWtCC2HjAxPJrR",
-	"TL9/GXF0CVKUM91pstDMCcoMRkrSAlfMhcpmhpQadNjcZ+vo1AuFC1oUjLN0QPRxa8kDlULmxGt8pq9F",
-	"UU3zLCFXL55FXBYsIUVeSSfAGLym6YuWY4vs9lxvEstnhC0zJUGy8Vyt4pDYBlTNeQ1aOozD+gvrBee9",
-	"UjJ8yW+osjz1P0tZzhQzGoaCSqlv2aRkkilLObjm2X8JaAK6uonTctsGycCtTdZPjIraqAm9hkSLarnX",
-	"UDKpUAOaiOWy4plaTwB1ZYJPSlbk68ajPLsx/mdppiYJLdOJ1VmGoDqtfdTgF67O/nLzw2cV8leuIVvS",
-	"OTLs8LNkhn1PuZ5novel7r1uq8eo2+qRuJxoItj8Eloa30FLtixEqfwW1w9qySbOIECThBWq54Hb4c4D",
-	"O4H2A32bepqlonB0s6xkK5rnE82Prv0G16NrcUuqWzJpQMA1OaBwLW6VXke3WcImNE17Wku2FLf6dbAl",
-	"IJAHxgxQTwF/uq7tz1zQFCwDNE01XqrfyKmUGav7yzO5mLi/4bJojqCofzYfJrngzPtpd6dx0erf9bj+",
-	"c7/7ZTYvG6+YBjCoJIyjAmLjs84MlpXq+d15zdsAH2n4DeZiNH53+vHccm0Lp4VcNPYMXIQ7n5rm9paZ",
-	"5nrnPDtM3YXX2Ptm3avXWLJkneTd1jnjrKz7aJ2sbWl0afbE768QIm9+Bi2Nz6Cl+dlNNWVmzZ2ZgOQy",
-	"KYU9UsHntxlbJXkG/q1urGZ7PWKz3W3UknI6Z6m9t6nXZG0+dYtkJVxIN1r7gRtO78mU5ho3eUfVaO1/",
-	"102s2UMLbPoebhi7BUKNh83T7T7q77J5m4WWYiftY2i0um4arZIlJVNIedvP6t6nvwLql3Jyw9Ze/832",
-	"eoRmu+unSeihYQ2myyVTC5EaxGsbZTVdamkP2ppWzolGmnPe82DKErpk6GmdUa42v8IF3/qaW2X7gVtm",
-	"+0HFN06r3oJSzLLcOzmptFwP3F89pN/ohvMbez9HLtBYAr32kt1mEhqrKWf+MPi7HgF/u84V9aBd/3Bv",
-	"qhn1L6v+WV9UlSU3TE2oUjRZLBGSDAE0j+pO8Xc9IuCX+jH8rEeFn+5lMPO7d+FX85n7EH5JuQBwRChr",
-	"NPW/WDtW5JSb5dhfKbO/RF4tmfcUf1uybH/aWZrfbkDzux7KPm9254jfbZF4nRWJ11OReAwgVXRKpc8A",
-	"2paUzUuaIutat1mm0LagsOO3dPuuWdXmaBs/7nmAHHnPNM2DmlP3B0k120hz6RCJY9bKKtdNPVyifdJl",
-	"++yTLh9pn3R5RsMbFGLFSjGbTUDPAERccFWKfFLklLMJTVoUuPu4yS10HvdjfzehpUidkGk9bvZ72Z2F",
-	"ou8mWToxil0tjteKjSbL2dGjOL+c7RoCp+e784N02mLvNajlUKP7q5iCVaKsOJGCzGhJjkRJlBA3IRE8",
-	"YSQVnB1fEl7lOZmJMuK+uI1GQS3tozZsQW8ZqGaMeN/SFGFs3UyUS6qCcZCKCkUFZzoahoEeCH2e0MBk",
-	"9gKNJXphdawOzfOfZqBv2ao2uWVc/YAf3b3tt40YXT5NFEuJ4APy3CwXNmnGVsRftTVs6iVHnJYMNWSE",
-	"C9cVLry5FhPStIe18JJkqSTzUqyMcTVbsl4L4jabmxc01dX6Si1D6OPFma98TUi4Uf22JUxxw7HVINyN",
-	"zWrP6oXRJdmtgBglTsyHNQg2zqLpvHN+4fngjBo+OJtBy9sxjBTrnJARmol+rGeH0piDf8TP0swQfBdW",
-	"mYS927ktGI/W1Uwx8ICw5iS96Zpkwl1d0vKGpSRTRH/cWL/RXptRpkLkjHIMPOuGuh1wfa7t5xvv0RUp",
-	"WQ4qOXsFxsY9SXPkBhcRw5UhImmoulBD1dZs6R5AtIdzb2nPIt76BpRfnVPov4kYiXfPfdcokhK93BIv",
-	"7DHR/e15FMaHrz22pyodE1SVkilbZDwltI7au6xVp2Pru30J/i1WhXrqNKhjQN6XLQ3pmFBOGprViKNq",
-	"1dl1nFa3oSF0hMwLWPR7DmrH0xQ5YwgIb9A5L0q8fRPasY/t/flBqmwJECYNAcvZTI3xuFcLDVbWtifK",
-	"HlIVkngYI02zCxiQq3xF1xJ3BLAAmLSrPI/4kVPoojZO2lfw0scdBzLPdSnixv1rCda7TBG9eW1T18Ho",
-	"qY4F7SMiAKirhSAJrSQAqocz5VoqtjSUq4nVMax0J65qGRXA8uLSedQxaAa8exB+54gNvvV4FXMvDVr0",
-	"FlwTM8cA9CC1jRaOHxzS20b9DWEHny9NFgcdS0KWbu/jG0my1Nt1o0M/WWUp69t7cLjZfe7GS3nHyPCW",
-	"Z8KDtayotMaS5qn3xGZ7d3FdbACyG42PxKxmdLomhFr/7yv3jd5dt6VCQ0BXKe1JBFal6+tynTTgKbjg",
-	"T5paFryrpGrx6C3VS60oaIryKIY7udmKxAYiW/Krkx494cmsFqUNo2/EH3o2hRB5V3nhFAMoZPYJCH1n",
-	"BXHnO0CjoGpBwKMgk+TqxbMQGXSNodCb8fT2PG7Cx8bI/L0QA0KseRXnuPFy9nuTu7hxNL6am9O8jhh6",
-	"sK/5FEydd21bqQ3H3ejNjq7sresz2sV7m9DejX7o8LzlwA1cxtEIr3AGeAi8Do4PG9rFEu9wggc37pCI",
-	"W1aCWzdMqTHUWZNA9Tgb+gcPpxFaB37cgHo2G4+/zVv2SCsORVseUwmHrQ9B0k0GFZD12Kf9GmX3MqwS",
-	"eU1AYGHt3A2eYFRaHtTFpqCPBaaBaIvAGuMLzgzn3Tm9jqPpWx//N0WxTgaX+yDwkLDBfFDz1tBlHJIY",
-	"pq//0KuO+4hHnSpmE1LajU4aaWQ+Jmox8Yw90GSkVzsNcnSblaqiOVnSZJFxdtwFqTrQaxuGwY6v8N1m",
-	"KNfuz56YlztxWd4u/hI8yUVyQ66VKDVq+oEn5RoX9jasseAGaKgx3j3USSboqb2b37OiZAlcK3hD3wo4",
-	"oEtSyYrm+RpRWBN8+iCmFU+2STJbMkX1G8jtwl+axZlnt4wTapIhtJ2vNspiXrhaL/5frGWW0Jzo90Dg",
-	"rrgkrc4PiXPrrtoLfHvvGKmb22WT+mNIXOdrnHcTt2ynDSaYrlcHBXJ2hixjTqUiKStysTbRW5dW0GKc",
-	"QBw9cA7gNsxZH3bwI/V2qkEwlK89rWdKkmcvbs+J4QCZDK0LDmQAAwWBRtLZLWhmeIt+9YQG7n1HMIiw",
-	"b0bXf7u6eqrn9dDOC5moomSz7B3JGZ+rBTmK9cPT0dmjuEm/94pL3LlhW0QCxCffSHDNDknFs98qhtwf",
-	"sxLJZllgSd/9DVYQjB+ihtH+fNA3jVasZN98/rOaspIzxSQxrxrmhhJAxGLmwxY34LRbKupEZO6r0jLp",
-	"Veznf4Gv+1XDbgxEb3riU6aFD0mU2D3tuzpAtG9nAH2hO4fDLlkLu9RxpZ3N9wJNt1F6bxRL7BNRMnS2",
-	"SzPd37RSLG3ReBO62h3VxrLu3uJreHWLzgs88OpgFA0Uqcj4fEDQm1qSpbgFpKQWpajmi4jHfoYRzZ5M",
-	"USmt/5QmBdvEesqhIhGeRjyucy4YdSPYfOCnZig1SwQiUWz0arhDYjbLM85a7nJ1AK55rqVeHEv/Vck1",
-	"8L51U2NuyGD4iVLsVMAaAtplVJD4aSKS3L6N1jrTsRJFAaqXaQYay4msZMG4RIUKKKf1mw2C4sUPdxAh",
-	"BBQ3uA4bfb8/9twMlUVOeUhWiyxZEMlMECDAVBP8mqHLXQazjtnfl4XphjdvU//atwkeIijx6lQAnL0r",
-	"GFiLwDJ5ImazxvQbOMsxHNvY2aYTda3+cPo0IJGGLjUYB3slQ8umNvQvTjFXe1JabQOcdM+++HxRmzHr",
-	"oPw+NUaDgfXx1GZG/cpx2G2QKZlEh1yM0ULIgZCCFWfWRz2bZSihN/l2SMvQ7vLpi9cQflLblsjRaDjU",
-	"P4hGek1y/Xi4XQjGlA8dvjiTN3XMiIS+UV3ZDjYf7uzfzyPR4Uf4VFQ8Jaqks1mW6DX9OM3UaTumfd8x",
-	"IDdFRxVTqY8zSjvhRccyvaAls+Y/+zKheS4U0OBKsjRs2ASHRFUlh8vZvoKPhttsgTt0GRpw4GQb29/c",
-	"p856dkE35hk5MPbkOVsRuNeaBJqrcOn9DVYQCN/Te1cZU87mu1AD9sV+gP0hwHp/CPwgqLo/DGw4PxTO",
-	"r/20Km3CwQmtlFhSlSXEoF/N0FljgEmSwFWWQ+qCTJJkISQaDdtazbUvDJpRkVpfV1w/DoMfhfnjVcUk",
-	"/vWGpdz+/WpRlebPP5cZ/nFNVVXqPxucQKP7nWKHTSHTR9nVSpwsRFUSfIkcvX719Dgk8Zsh6sMgzcjJ",
-	"8Gw8HAL7JYUVpftW+mao/6eFxzea7L3RRO+NFo3eQKrfNyBXvhnBsxE8HMHTM/zu7P6r7Kg19eaZhb/d",
-	"E0TuddWvCGcrAzwuNeulhZ197/nvDD62xy2g8jucL/TRPcetZyX7xXu7/2g/6tEF1lmZNvGP1HbC3kGe",
-	"C0wvAfHTZAqGGSVKo1fZT1Hlsay7X+5khdpXMK655Y4w/MaaFUEzZPdIj8FSlrYlYbKgslca9jNT7asT",
-	"dWi3E9fm+NX6TLqr9wbddXvvR6GfWIDBOCnNn7hsYQPyE8/XdRhcDHqPosgzll5GPDZLMPKoW0YMlxz9",
-	"DlhKalcEyXiKIIo+W5mKeMloiilpsjnXcNUbA+dD7Vb46vFY+YBDMzu67TIKoe4XNQ02EBMWjTlFIFpz",
-	"SdeE5lJAUgWIa+1hhjBQYJPKqt9rSQkoR3HpRWAD2HtJbzAbTtfG72tld2m2Nm8V5D5n99ssJC4m6YeB",
-	"SpQ5DfDpMRHu7B3DkEgkPxF30Dhla6GFAdinkmnAb+RxMaB6Oxo8fDwYwXFosO2FSpcTYHLD1j0I+fr6",
-	"r1bjC/lilEC7jfGvKIWAzd5fMeGNqIXaniFf62aTKMuevJ6Gy1djJmACre0UPHUJOtQcpC8xXth98Hhl",
-	"sa0SRiMPM2A0NdkCQFPQBrnzi4ff9THLzdjNbToQQRgvRQ66WkT9Xcq4mxbpC4OJUnovGiRfMQIflHpJ",
-	"teCs5csng2AX468/2LEELB+jjCuztWe4rFX6AqLy3u7j8R5qHBNBymrr2/ZdhNdAzwUGZJ/lrUmYi/J4",
-	"28NLOc/yfgCxj0GNCaExoDIV5Mhe2hAD+ZHwwBq723moiW+3TW+ntcmB9KVvTfI1wgsKyS/qjdtiZeqO",
-	"zxUrZzRhExNet+GssmThtOVGDiXuW0ni+u/YyxhojjBnc5qsa1u48dR5u20+PWjneXdcJYzr1rZz3Mv3",
-	"xSbTMl1bCtJv9uoxxL1k+tKztGWN8+BtnxnuxII3rOSbrFr4zOIKG//fS6h74WReVtNeINlgSdOiAKdL",
-	"dklsaGaK/K2VwwbkR0yIKAUxmQA1pMYnJ2BsmEzQfDAYIH2dsg2WuFYyjb1tcV5GlF/oyT+vTv4xPHn8",
-	"9qj+ezA5efut9+j4v/YmRFlSDXKc8oRNCpFnyQY/Se89gu81XUdOTYxy3IYFFHZ8pOMNbsz5+wHwj+Zt",
-	"D36t2mjB8qIvlaaHiHOGtiZ7w/ETB0LuQcbn3lw9rN9jcDzUzOjN3FitJ1mxddbzDA1g1Jm5/TtIlBD7",
-	"EeJ97ZA10gHCv7cxUvNBk4JKucH5ShNiG5dqb7EjyEANLglnt6zsd7gL6FPwI3538uLfpVwNy/T/a16Q",
-	"0dmjxg35rj3HMFiVmWKa863FUT/+04BhP0/dg71aVNgkAjJJwK51z9fw/BtpeGgPqmrO3p9CP3X3uoLU",
-	"uhWkYwEHCORvWvetrPhx28rw3eM+ii9XtNjAnF2vaIHMGLBowJHVfNPF6Kw5xMXobKea9tPbFQ+wIHaS",
-	"BPnWt816gg4J3QgwyDp2fVo7/EVo2Wu5oAXzmA2PaYmJZDlLlIz4ESXIcbRon/vMePQWVVkIyWJM5mfY",
-	"qYh3X9PCVRyS+LZIkGLd5pTHxwOiKaBJWGesbBFPFiy5sRqGDXvUxtKHyan2aytmWAG/K8Nv8RZ7QiV7",
-	"eH7CeCJSlnq+YkdJLqr0JOOZOq7j+9xVagLQs7Pncvrgv9/87c3z2+nyH8U/VuK/HKJm3O3YbHKofqBn",
-	"s3F13OLafA+/5Xv5G/d+9Ck8h+0GIz3ZF9Kae7yDYnG2alKtHfTpOVudPB3WNOrD6VMbR7n5btmRplPT",
-	"JkzZ8GmidZkc69m0yam6xvd6NVsCVep9KeYnW7gG5+syUWK/2aLr2FLcajm07YOlzIN7OZBt5H5jPd9E",
-	"mexkOXuXTXPW8pbCV/qW2B7FkjAPdLjKJnQ201hpPc5FQvPDXKF7h9i4vtau7wtM989s2T5CJUhRaY62",
-	"1kgaTrOtpDVZQyYCLkWfbnofuOxu3eY1vwRvn/utFb/9vDTSaK4BRVnHUfcjaqZNCa777Rt6AVpV0MCG",
-	"HqBa2mG9pm4ad9cEWxoL6cdTQn+YPvkDVcEHajVNWbOmUvPeaswDFZNOw3eQXu6Dpf4G6f6kNPgDZcTD",
-	"xb22KNevq+2Xg65ACtIQAm6zSpi46NqL9P4SkvVH3IcLuXblbjYGJaLfJ0x3nt3Czx4uGKrl9PrWyULL",
-	"MM5QUIesYWmdHu12UTWhZdifMgMr8bzvSCW6vWc8U7Jno1NST1eCq0W+doJgj59bxslfnnQcBfuGMbWB",
-	"mpz3Lm4bA1PNUm0fZoe8mW8+XzTq3g/ZPzVZXMHjGrs72MXl8HAsa4a+X1BW/fXHt5H0sMyfpQrYIibf",
-	"0cBzTLAEFuIyIVU2dt+v9rW6oH6pS9E5JOK9xBwnwD4iNyPyLhfTLn21P6Xtcwjf7cHduhOYXKUqM7W+",
-	"1rCDEApB5j2byE1mfMzaZxLUA+tGJYmvDDMBTN6YPGG0ZKWpaAOvmpo2AwhmoOkEqFUM2Zm5vjQU2cx5",
-	"SbmSBN/RvDO8khlbwywXqwbjA8M9NdGSjcbXWNMcVnPqWB1wqRGFTa4MZoyxGwsYYZr6Ng6EGSWdj8yg",
-	"zi88rhdiv9Rvm4wkuzrByPD+wTEBwowZmF3S8sZmbpKMQZYQl0DH66YxlZ5+zMxMa05xIlnRM4tnL2pb",
-	"WeOlxhj+W621Z3qKt6yUjHz//HrgrIs9Y7lyPPjZsxfYl0F3nU/tDNClJDRjhoQmCsEpJZgRzddRYTaE",
-	"nsFlVRSiVMS80HnXX29IRMG4SZxU5GtNCTrf35mMCw0AxBwM/h3UzWcmu5TU5OcK7pUrmtFhj8xrH3r/",
-	"yDMV8YSWZWYQk6RLUx5DEizy4lXAwGsHlAWQCXRbo8WFUgVWsMj4rEcLYhKJS0cvT6Ra54yAKpNcvXhG",
-	"bs9NSCYtwU//B8yXQJ4p0KIyU84Cm2Hn2zHQNVvmqjnBkgqqFjI0hQag1EsYcS0jSEghoSpJEg0d0CkW",
-	"DQA1NuyClzHdjIeTDYkUJnkapuGQrt4EqmSpgjdr6pJxUtBSZUmV0/KYAN9U8wcRj/i33+r9ZlyZdD+D",
-	"b7/V21CuXbEEe1yHYNkXffCCi+3icdl02nN7uKLrgamA5lURgbI5+h3sCEuNZArLi5AjU+9O43SczthH",
-	"5mXEN7yAFOGSNOjDBqIQooT9bWyedamKyYFfMno8IFd9ZVRciZVGlbQReR+ZsgNRMP4FanVRaWp1Nequ",
-	"RMHd27v4klCs5mD6s84gXhWWOdOgS3TfDkRNpzy+b82ZGEEHKivIGmSaZR7AByV+ipaQk1frgo1Ju3qP",
-	"KTPnND7xxvWTKBgMBlEQkghLfHhteiuMO5IiOaMS3GH0hVPlemBqzsUe7OxdCMTqSEKytRAI0lhp1Um9",
-	"5UAijjkD/XIgehNfZUsmFV0W8ttv4Sa8fvXUHSSFWjHj/noypoMXdJ5xd3mfurQoEmpQkLgApdARlhI9",
-	"tiUNTJmtOOJHZxf6lC+Gw9A6YpLRcIhvmqOM32sRPgQDDP5fhsQYGu7iUK+4ZHAPoCnGAqa2GARkTNEX",
-	"QPOYA3JlWV0vhYupBxNxmNqYjMwo8JfpdUyGds14FLpLV11PS+mt9SNOaZbkIli1DvyRMj7H8ix+7b4j",
-	"yZB/8r5x9b6Ozfj/IaaIzgByK7kmZZUzGB8SKeiJuULI3DJ1OCvBETqPpkKokNiE8KGJmAxrcz9kjw2t",
-	"GiI0nMUxmLKpjDht1w4JCaNQZCvRW5IakvoDZrQCDV+M1Ccmc6Fxep0779QvLdJIjOfVFhmQN6AYob6b",
-	"GYWMk64nKAfFI26T4YUGCDAVn60LYhP1lGwGSdc0wGOhyG0o0BpcKrm21/6IvaOJytdwr+DCh4QLW7ky",
-	"viSWVNqkM444lkzpaemZHA8IOEVniB7YOw03mspF3ITcO/VShlDNGyUugQuq9zI0PDdmi5KADxDJJVVZ",
-	"6m/1jjGemiw3KlOoh9McSxAGmnNFHmY4GA2GmlHTvB8tsmAcPBgMBw+wstMCJIlTw+ifIjeum+ZM9Tmj",
-	"YcyfV2KypwKbTd0Y1sV+qcZDkEsVgf8nfd00rD9nK8SipVTkaLomcZbGNkh5JnItMKH8qb8wg0Zcb5nz",
-	"RMv4Mal4DtxA89KZiwrBzrErTqkRlh4GwNJ0EodEaRZlWgIRMxNBBIZWBcioYjrRPTTLr7aRil6bNxEt",
-	"oyMNNNU3cZkxwjIE0OOlCiMeaxEJQ+gpvFRPMXY1fb0fxnscaq3arH2xVxsUOR9RSlOxd1e5XpPcc0fB",
-	"3npark5v6BfmDQ20QgldOzzlNt7iT6K0TFB9LuTUbbBG8euI+9VoyacrRmsv9DfS5e7LoPCqZNwk5TXa",
-	"CX0+73vKw24tJru5Ai33XhzrfueKwXvdUmzDKLgLG1WdwYqku/AAwRskCu6Q1lnhA/zsblnpLs50bVHb",
-	"mMQvfrp+RVqIIHbcHI94zUFbVsU7jwuTpMG99CwNxsHfMqlw9KBZyHxDNFT9yil4cNyFe70H5UX3eNdW",
-	"/b5726qJejYcHlgj0rp3bK2DWufYO6C6ovfNXbhHZr67MDjH6fd165Z56tV9hU9Guz9p1ND01W1wgL2C",
-	"/y9v9TkYHdwvXSXRW733dalLDSBmJV5BfQMyUCazBZGn702d3rudRAqoOdzm6ZpkqVc6zZJQI0ZrcPby",
-	"7tZVEkUORdo1qM9MohjNrcwwIt/ppxqVI4HYR1wjEChCLsrQxB47vimTZBNvdMWJlsSwJnbEvay6UHWv",
-	"r9pp+yae997EvzC8iMEHQ75LQbwX9Gue6M/2i7s6NfHeH1+bDw68QZvqkprEhfe7Afqj890fubq7n+TK",
-	"/IUpl4Gx784cimht3WtId7jxtp3abOn37TwMCiF7buuPtLyRWKMUq726W0uNxkQz6LTMM8f+ASXL2UzL",
-	"w7ng7HhAdC8gHUqSpWxZCA3NA/JcODkddAOampmoWYotmqXXUhDWFT2CyE7PhYHEumfY25cwFYgCPYZx",
-	"XMSn9T+Oz7TocRcPyH9qmVFzDX5XhtRegqHFiRQLUeWpFnXYTAvJp8D89d3gxkQ+/BozW4x1+zWEtw64",
-	"e+b9zXcPctyZfO5UGjPAF3wd9bHU+avNig6lZac2J/6nuV2oedMvI8uN0nTjUpEj04hnBIowkosVKyOu",
-	"ud/fKpqTLD3up0EhSq8adJ1rry8JDiL+QTcUVBV9N7R7HUnnNm67S9c25/kXeZckATm4vk1YCuFLv00W",
-	"y+N6Nt2ldkrbvZQWCK7fyNpm91VFsUNFAV4SqI6AkHUtAYPKwU9UbLUXJAYnDBvXTucyJkdO1QdKXCYJ",
-	"1V3AM8ArmVq7xNu1ZQ8KsM8vfZ2C34GspiYVtJjBIYoZ8Pa63+M9tB8Rb6g/+nUYZLMKQ3+/jw6DbFFh",
-	"RPxwHQbpV2FsEL5t6Iy9I5+RFG5u4O8mjHuBIfvj4MZHW8VxZ6v/rOXxrg9Dn0Buj6bGvLYFxIteTgO9",
-	"GWpLOcl4neUCk/TmlLtcF84uBAnkjOoesciYNPKMDshVu/yQY1lA7zU2oaWriFunNleehPivALYKnae2",
-	"F/Z+bOwdEpWWv4rpgLwxGMnIu7KVLNVlKg0bqUqNoj5GV2Ij69NcYs5XLkz0vWaCbQgm4OUTi2j1FxvD",
-	"np8psqw0q8TIA82BPTwnyYKWNFGouCVoLkAmj6eOj2NKYX2dNJtnKgQ8DyIXPpEhPsAu4hONBScG2wwM",
-	"itsYRE1erTQfpi84oEgx0504EzwE92dQw16s0ExvceD5cOgrcWHsv0ElFVikxoU2ulutBEmpPoaQVDxl",
-	"pUxEySSBamllJlLM/aO7KMUK5mzK55vSLBBx53VeL4cuBZ+TtahK/bW9xjE5mgq1MB86lAu9RQEQ0xPy",
-	"Bh5aIugbjjVG8PznQxK3XN3Rk4A02sGLPfZZYFdKy5icixyoiN04WK4hHhARDxcnZcag78YPSWv00Ize",
-	"HfyIC2vsxjXGLj+KAQgTIcDeJXmVMrQWwjzh9ddGY+W4BXvj9SUxn97SvGKyHxb8JSH5Q0s9EECrjYbl",
-	"+dRQy+UKxkdHZ1PmiHjRCc45xDjAGCEIRAwrTujB22ELOJhGbRqtmPWi0V9LOpgKSppI+z4yjIixSYgD",
-	"dAtmUj0R6fpAamerWI7fe3j7Dcvzk5kolywNyRT9NwieAUkFw32DnGjk6Hw4tH5F+MZxEAZwKNA9xhX0",
-	"BBMYf9mGk6yNbQ/evTvhAmz4DU/1DdHjxv/K94LX9KxnYd/D+GR0Rp5TS1fqqDY3604kyS+BlIsTlp5d",
-	"XIwek6urq6unD57/kz4d5f/4/tno+asfLnTbs/94vDzjj/7bWf7bxY9n5YhfvLv4efXg5rfH7/7+aPrb",
-	"KHnAz5bfTYf07+t/EIgo+XdzFINEQKWATlYf43ptY0nQmfWwTfXzE5ju3D7Xa9+9yYZ421jv3k0/kBVq",
-	"5sG6azq4u7zrH8bN+em59+Tq/E8OXdImEbsOkQuJVFmeN/gSn9E7YHFeZd8mnF9xyxpYvx2+Jv7bHrCj",
-	"bwMwfYgrteR8KP7vIP/g7i16Qvbcwivu3M5cvH7fdACrBOM6qN/Nz+AiH4PDgPurQ/QoLw1obTozq0vK",
-	"ND8Agwz+KO4aHW9b7DVeH8ck93LYfcqN0/fYYuxepmJyTzBEDsUealZ1rFlYcNRRgjgG22Xf13ySZa6x",
-	"0zjiyF0bjtjWg0Uu0Lml/SqmmzjjObom/eWHV47FB7PUcY9ujrzsOu/4HjqxCaPyynACtW16CrWqZjbp",
-	"L+5JD/390lR+eGiCg/Bg2Zl7oiGokrAfbn2iX/3I17QGFnB8M2ng3BF/1irM3ZccIW77JQ93267NJnWs",
-	"1lbZ5rutRDx+QzP1Z1FaEL82xmbPiI1maJDM0PANFYdAWUmLgtFSalkb0UDqexpn6d5G5o99z2y1jP1g",
-	"9aV5+2OxACZn5xcDjhvtxdtB8TCdoKVEaHbqq1rgAg0XzJQHs4KYp/aBSh8LkbO+UMSId2MRnYbE17mD",
-	"jqGscibJke5dExDkOeQx2HUFN0r4gafKRiV1aDTUIYnb8WigH8ZYx8G3RtK08Tx1QmE9PxT8LuvHfg+2",
-	"zc8urLvqRv1tSjsMV/svTGEc5E+Y38CYofUGLCHMqJmDmLw0pJvWlb4xJ7LTnDXrUgNlNmmTa48v49FS",
-	"O7DqXQedFPrvalpcVlwiZ+CETBNC5bBUD57AxfwhIjGqgxZUeiqlWj3li8bwZkMytqLaik1PToYbJdaX",
-	"TFF0Ki+pVd08ffEaS0k0ZFYXSwsFIh5f3PWLgw05zgVbdkMoMXPNgaivGVD8SQS6HQWDWjj8tXn7Y+Fw",
-	"M3oTlx+6hLTC56wlFhl4orlGv2A/A69Ky8s4rLtNVqrLEBlRaYea0jM1bBHYfMWnampoLbh/wLzuoZsF",
-	"xexnLfJ9JuwjXoAPkhFPp0Kow/1JmpS918zzBApyeQIfKshdCh0wh4R+HWWXWcDYXUJj9dQsLdgg+hPJ",
-	"mngwL0gELPX4VPcBsSjImSq/9CIyrIOIIwdsolScfeb//K//XReuw1/WknPpCcP6DUMtI37Ub09qTDwk",
-	"al2wdjHfPsNSVwh+5WcrcomKQGUOz68i7u2wdQ+FS2hsDcDfuy2wpZM7wYFtr3nX6UbN+phEdX4kNDRH",
-	"/DXPsxvWE5QTgtOOaMS79ErwEfek9nEzIsb6THjRMHWclBA2JEaDACgjqBcLQ671pGhOsHCc3s8VzRSk",
-	"LFpD0JPJ+Ij++xyawVPDCdTkqk7KlvG5k4eAA0I0P8eAuk1ikL4jfwhz00zcDY5TNl2Vz9m482xwN14W",
-	"rMfw3wb2BqKcvIoL/ffX6/kOKtKohSmZ3e2MGiGhP9HWkVnV6OwB3u5Nsx6dPTiY+/ErYNwZ5udL0wvB",
-	"nfB1QuRIlLWK7Pj3UhFt4ESeG0jcBSZ9LEh9uh4b0o+0DDNU76fPCwFyBUwxo1mO+sMltaa9zepsN6ZJ",
-	"grMmUTATZcKigIBCxWRPYJ9Cl239Ic2ummyyRgNqUZGNMziKG2rT4y+cBzJ44QM4IBsB+0m4oGuMiO/k",
-	"KbW+EY4Sp5m8QfpuXeCQq4+440jGLSu/CZfOZDfMLeJxsxuI/CUpZgPAWF80/PqTGsTkiqwYvYm4m+cR",
-	"1nqgiiyzd0ySGVtB8VXKob6h5inG6P57klDJnJ9IxKuiaDda5xHDCtQeKcc7Xd5sGtlafbBkTFP4Ekt5",
-	"G1F0ybjqRPA581YUxJdNZZApgoBGDy+Nod5Ck2Idk6BAVDR4GNmtmcAuWkVJywhyadIiIGcpFV17rOUf",
-	"Y954qafbzMn7e3AbQgBINZ0J7EY3KLRvpnaXcgNvcaVPXsu5Rb2U3o560g3eHe7V10xh/El0H38AP9CM",
-	"/f9DrEUblRIAM32H22dDduftEf8DEIbhCLhQP5k64Y3JNO1QaOCva3Nv5Qbug4R/F81H2DLFgoSIiwf2",
-	"ASVyQD1fNn8AWM8xCN/I5mbfi2HA1BmfhF14aeqY31NtEnHQm9Q+7a3yA8pPNTwgnt4DK+/vVHbgO844",
-	"0NF22FB+b9TjNmncpdeIeJ9igxyi14CEIB3FBjlMr+FzEA3FRoNWk12kOuL3otXTf2nVgMnCnXETHOZn",
-	"wD5ML+D39AeqB5opyb9UBQFe78+JEfiqE/iIOgHVdaj5F9MGGGzwQfoAI+t9Evredbszor9JKtoH5dIk",
-	"+ixysdZ02iben9OM15TeYL7aDbQmsy1mwgufqXOOt6m8bt5F5rEW5xb3v40xMZrbMNwFqCCbQTGkJybm",
-	"eOACBmBYGfFGVIBH2muqDW9GQRw2pQkIGJ2JklBPzwHc+IGk3ZkoDiTtenP/ENqOfsNbvPzxSLc4+XOh",
-	"0XE3z/wGQXsT8dc7AJXVifPa9wfd1yX+Ywv6rQoZn0TOr+/cvq5q9Qcf11stJFysGnUH/liZv/Yct/C1",
-	"jbo7GLRUFoG7h6rry//CU/L+oWqGr1T+o1B5QCAfROZtKsxPQudfiDblFbNZQ+Cu5WuUtvV0oNqTnhO0",
-	"eZp/nzjbeTvqrKW0FoH+GM4EmEDDS3KFGTTuQSIjfqD0e22W+BFpZA++geQYkBq2EdqH62xIn3vf2Svw",
-	"bfjSpUALYZ+XQhgOyYQpI0b+jKUuTQf0Jfp/BCFfO732dpQMo5e3Fs9WWDjg9hwwqXm/r+CIiSB3STdn",
-	"jKVj0PxhuuGiTvaLsdwC3AhNvnzfj8yhHfLU5NUqRJ6bSvwrmmEyrl/FFCyCKL0giuIUCgOYzDJ6g5rz",
-	"bGXrl+ToNitVRXOypMki48xk7oaE+5o8mIIXzr874l7SZrVgy8a4dRKMu/8bAAD//w==",
+	"84cnnOo1nYz0fS/STSzFmT7XFVXJIhXziQMwfe933d6Rd5dKcZvJTCAqaLLF5gL+UklFLID5nPEfl+iP",
+	"S/S7XKLCB9qPvUnmcDfcJHdRXrFplQFx2XBNpkwTnhJeU3/ckz/uyRdAbGqYvf8tuXg9fDx+sO8tMeSt",
+	"dUUM1ethyf64HH9cjn9lTszdjDf2+17iQWeKlaBDh9e23ZCLP27IHzfk97whYbBi0wPvycOdfNadllRK",
+	"umSKlbAKK+WnTCZlVhg10uuFkfSVICVTVclDkoiKK5aSWSmWZDQIQmu+AqlH34zg14qV6yAMjJKjQG2K",
+	"BuElxUFmtMoVfLDMeLaslvC3Vb9wxeasBHWyntd19s+euf1VrMiS8jXJFFtK0EE4pYRsTktv+aaJTaTu",
+	"vX92+rslfY/zu4BfdrZnF73T/Xttu2vO9gVn5D+uXzwnYvoLSxRRC2oNb5JQnhJRpvpPtWAkEXnOQJM3",
+	"iHjET0gcBTdsHQVjAngqJjeMFdIsfLUQkhEw8xH2a0Vz7ATevCSS3bKS5hEn5IatJck47JSZxVILmzTP",
+	"yVLDyYA8ZxKOVncmSSUZSYXSLfpb3cdRHBnt4CBLoyA+HjTn9yEKomo4fJCIAv5lbtJ3MUnEsqAlkyFZ",
+	"ZWpB4uabMU5sRuI/zVUc6tH0XywOSfynXJl/WEyOeLWcslKGRJQk/umnn346+fHHk++/f/3Xv45//HF8",
+	"fR0TqcqMzzVQ6G70FVHZ0mySPNY9cfar7kko3LNjOIP4T4ngimZcxuRIVlPshoiZ7oWaXrEXt/A/UZ7q",
+	"Rf6MhxmSwWDwLsbuouBPoux5mIjlNONMH13OdN/WAgungvDAwShSMpav3VAAI5Mp7LTdaL3xZqdjC0TT",
+	"NaGkaR0Odaewp7Yf7ITKJArI/yQRwKvu48jAP4mpTOJjUmTJDYJUmpUeWP5Ak4UHqiTPpNIwKVsjy0ui",
+	"bykqKW/YmmQy4mhBZimJz4fDGOEBVZEk7lilWwuNcSkxnINegzVtR0E8IFcIbnjBMkl0V7Rx9TJJ7PAR",
+	"98bv7ZBQSVYszwcR91FK8CEyyvYoGEe+ZSoKwuZJRZYEe0+gGTf8LjC4acFoCuZ5g5w8g32NmwzKQUj0",
+	"MQ5yNvLjEI/pxNxP3TIvqeaeIi5m8NuY8PRZfyNJbOcYX8JTwDC01JuvcZJ+i6Vkuo54rP/G7p9Zo0Dc",
+	"s6dIe2F7DPXt2U+g8O3dpJ9iM2F5z9J+QpilxN+FBomx9j8YvKBqUQ9t+9SMxa9VVrLaWOFmsoMIInjt",
+	"nhducJP2Ab/VnZXr8t7TugMVZyG4dI4rr9ivFZMKuGfBFePwJy2KPEvAvHT6Cxgbmh4vU9/j5d9KNgvG",
+	"wf9/WnvInNqXT2vfmDvUtFrOoObxHUkndCpuGWyLJeHbHWR8ZsBZRRyTRKL6hSjQZBR4CbKg4IwD/Y0J",
+	"UiYkq1NGqCJLIRW5GA7BpHLnb27fSvGpPP1Bd/fK7C7udffcS9xtjc8yfkvzLB0TSuoZi0ppwCgpnzOg",
+	"lZR7NzbigAkSRLZTzTyVEq1GG12M9IW9C4PnQv1ZVDw98Jy591l9YG/4DRcrTrJ0l4XquSYK0MGn3cvn",
+	"gsgq0fRHiqpMmN7Q20xmetFKIEdG85yVA734N5xWaiHK7J/s0A0wp/Ra3DDe3IQfMymB0yhJZfZDwVs7",
+	"tuQZ9kiwS7TaLbGv60QUPT4Y0C3JqaXpEl7bMcxPoirJi6tKEwX43tJVtxN6ozS7qBaZJIynhcg0hvz0",
+	"QO/GX3a37Chu7Ed8DFCfqXq5EYf14jRFwdDoTThjqQTgdpOFA7sCCu9hNZqmmW6i+ctSf45ithGUu5Od",
+	"inTd8JJD6qvoDdMbSAS8LMeETiXjCvjZD3dtuvjhzmFfpOEaDL83PG2XJFwR2HyNooDpzTh58/ppSFZl",
+	"phTjGzhmoPhckH8KzkJN7meSwYRmpZm6XgdB+zo50qAjeL4mM1EujcF+LhCHyOM2Ye930CmoUqzUU/4f",
+	"UZR+OL870f+c2X9e4z/jxj//VhvpLdn2fBUPPB50ZjR8kd54PB5kDqVerVPDmPMb7DwXAOIX+HP8QYvw",
+	"bh6O1HzYgsxRjtMsGvDgR0b+mmm07AtnYcRrXA6PDb+M9/d4QK4QplYLxpFp0Q/czZ2KSkVcS1zQX/vE",
+	"jA6kZ7MtUmgv4q3euhWMWAo+DzXcrUSZSrJklCuYYsFEkTf5EzOSnRdc3+6wdz6X8rOdw7tN+++QSO9W",
+	"21upJeM14YKfnL1/b069ecC7yVDYOmH7wYcAhPO9UN4LN/llxp/hZzXDRcuSrjs7YMbp3YFbQ466coBF",
+	"QlTjUMEJdTTPsPxaerMOIwNyJdc8WZSCi0qSX8RURnwuSOw8TGJy9GvFKpYeA+Yy7oKxpgWx9YCJ4dGM",
+	"Zvr9y4ijS5CinOlOk4VmTlBmMFKSFrhiLlQ2M6TUoMPmPltHp14oXNCiYJylA6KPW0seqBQyJ17jM30t",
+	"imqaZwm5evks4rJgCSnySjoBxuA1TV+0HFtkt+d6k1g+I2yZKQmSjedqFYfENqBqzmvQ0mEc1l9YLzjv",
+	"lZLhS35DleWp/1nKcqaY0TAUVEp9yyYlk0xZysE1z/5zQBPQ1U2clts2SAZubbJ+YlTURk3oNSRaVMu9",
+	"hpJJhRrQRCyXFc/UegKoKxN8UrIiXzce5dmN8T9LMzVJaJlOrM4yBNVp7aMGv3B19pebHz6rkL9yDdmS",
+	"zpFhh58lM+x7yvU8E70vde91Wz1G3VaPxOVEE8Hml9DS+A5asmUhSuW3uH5QSzZxBgGaJKxQPQ/cDnce",
+	"2Am0H+jb1NMsFYWjm2UlW9E8n2h+dO03uB5di1tS3ZJJAwKuyQGFa3Gr9Dq6zRI2oWna01qypbjVr4Mt",
+	"AYE8MGaAegr403Vtf+aCpmAZoGmq8VL9Rk6lzFjdX57JxcT9DZdFcwRF/bP5MMkFZ95PuzuNi1b/rsf1",
+	"n/vdL7N52XjFNIBBJWEcFRAbn3VmsKxUz+/Oa94G+EjDbzAXo/G704/nlmtbOC3korFn4CLc+dQ0t7fM",
+	"NNc759lh6i68xt436169xpIl6yTvts4ZZ2XdR+tkbUujS7Mnfn+FEHnzM2hpfAYtzc9uqikza+7MBCSX",
+	"SSnskQo+v83YKskz8G91YzXb6xGb7W6jlpTTOUvtvU29JmvzqVskK+FCutHaD9xwek+mNNe4yTuqRmv/",
+	"u25izR5aYNP3cMPYLRBqPGyebvdRf5fN2yy0FDtpH0Oj1XXTaJUsKZlCytt+Vvc+/QVQv5STG7b2+m+2",
+	"1yM0210/TUIPDWswXS6ZWojUIF7bKKvpUkt70Na0ck400pzzngdTltAlQ0/rjHK1+RUu+NbX3CrbD9wy",
+	"2w8qvnFa9RaUYpbl3slJpeV64P7qIf1GN5zf2Ps5coHGEui1l+w2k9BYTTnzh8Hf9Qj423WuqAft+od7",
+	"U82of1n1z/qiqiy5YWpClaLJYomQZAigeVR3ir/rEQG/1I/hZz0q/HQvg5nfvQu/ms/ch/BLygWAI0JZ",
+	"o6n/xdqxIqfcLMf+Spn9JfJqybyn+NuSZfvTztL8dgOa3/VQ9nmzO0f8bovE66xIvJ6KxGMAqaJTKn0G",
+	"0LakbF7SFFnXus0yhbYFhR2/pdt3zao2R9v4cc8D5Mh7pmke1Jy6P0iq2UaaS4dIHLNWVrlu6uES7ZMu",
+	"22efdPlI+6TLMxreoBArVorZbAJ6BiDigqtS5JMip5xNaNKiwN3HTW6h87gf+7sJLUXqhEzrcbPfy+4s",
+	"FH0/ydKJUexqcbxWbDRZzo4exfnlbNcQOD3fnR+k0xZ7r0EthxrdX8QUrBJlxYkUZEZLciRKooS4CYng",
+	"CSOp4Oz4kvAqz8lMlBH3xW00CmppH7VhC3rLQDVjxPuWpghj62aiXFIVjINUVCgqONPRMAz0QOjzhAYm",
+	"sxdoLNELq2N1aJ6/mIG+Zava5JZx9QN+dPeu3zZidPk0USwlgg/Ic7Nc2KQZWxF/1dawqZcccVoy1JAR",
+	"LlxXuPDmWkxI0x7WwkuSpZLMS7EyxtVsyXotiNtsbl7QVFfrK7UMoY8XZ77yNSHhRvXbljDFDcdWg3A3",
+	"Nqs9q5dGl2S3AmKUODEf1iDYOIum8875heeDM2r44GwGLW/HMFKsc0JGaCb6sZ4dSmMO/hE/SzND8F1Y",
+	"ZRL2bue2YDxaVzPFwAPCmpP0pmuSCXd1ScsblpJMEf1xY/1Ge21GmQqRM8ox8Kwb6nbA9bm2n2+8R1ek",
+	"ZDmo5OwVGBv3JM2RG1xEDFeGiKSh6kINVVuzpXsA0R7OvaU9i3jrG1B+dU6h/yZiJN49912jSEr0cku8",
+	"sMdE97fnURgfvvbYnqp0TFBVSqZskfGU0Dpq77JWnY6t7/Yl+LdYFeqp06COAXlftjSkY0I5aWhWI46q",
+	"VWfXcVrdhobQETIvYNHvOagdT1PkjCEgvEHnvCjx9k1oxz629+cHqbIlQJg0BCxnMzXG414tNFhZ254o",
+	"e0hVSOJhjDTNLmBArvIVXUvcEcACYNKu8jziR06hi9o4aV/BSx93HMg816WIG/evJVjvMkX05rVNXQej",
+	"pzoWtI+IAKCuFoIktJIAqB7OlGup2NJQriZWx7DSnbiqZVQAy4tL51HHoBnw7kH4nSM2+NbjVcy9NGjR",
+	"W3BNzBwD0IPUNlo4fnBIbxv1N4QdfL40WRx0LAlZur2PbyTJUm/XjQ79ZJWlrG/vweFm97kbL+UdI8Nb",
+	"ngkP1rKi0hpLmqfeE5vt3cV1sQHIbjQ+ErOa0emaEGr9v6/cN3p33ZYKDQFdpbQnEViVrq/LddKAp+CC",
+	"P2lqWfCukqrFo7dUL7WioCnKoxju5GYrEhuIbMmvTnr0hCezWpQ2jL4Rf+jZFELkXeWFUwygkNknIPSd",
+	"FcSd7wCNgqoFAY+CTJKrl89CZNA1hkJvxtPb87gJHxsj8/dCDAix5lWc48bL2e9N7uLG0fhqbk7zOmLo",
+	"wb7mUzB13rVtpTYcd6M3O7qyt67PaBfvbUJ7N/qhw/OWAzdwGUcjvMIZ4CHwOjg+bGgXS7zDCR7cuEMi",
+	"blkJbt0wpcZQZ00C1eNs6B88nEZoHfhxA+rZbDz+Nm/ZI604FG15TCUctj4ESTcZVEDWY5/2a5Tdy7BK",
+	"5DUBgYW1czd4glFpeVAXm4I+FpgGoi0Ca4wvODOcd+f0Oo6m73z83xTFOhlc7oPAQ8IG80HNW0OXcUhi",
+	"mL7+Q6867iMedaqYTUhpNzpppJH5lKjFxDP2QJORXu00yNFtVqqK5mRJk0XG2XEXpOpAr20YBju+wneb",
+	"oVy7P3tiXu7EZXm7+HPwJBfJDblWotSo6QeelGtc2LuwxoIboKHGePdQJ5mgp/Zufs+KkiVwreANfSvg",
+	"gC5JJSua52tEYU3w6YOYVjzZJslsyRTVbyC3C39pFmee3TJOqEmG0Ha+2iiLeeFqvfh/sZZZQnOi3wOB",
+	"u+KStDo/JM6tu2ov8O2DY6RubpdN6o8hcZ2vcd5N3LKdNphgul4dFMjZGbKMOZWKpKzIxdpEb11aQYtx",
+	"AnH0wDmA2zBnfdjBj9TbqQbBUL72tJ4pSZ69vD0nhgNkMrQuOJABDBQEGklnt6CZ4S361RMauPcdwSDC",
+	"vhld/+3q6qme10M7L2SiipLNsvckZ3yuFuQo1g9PR2eP4ib93isuceeGbREJEJ98I8E1OyQVz36tGHJ/",
+	"zEokm2WBJX3/N1hBMH6IGkb780HfNFqxkn3z+c9qykrOFJPEvGqYG0oAEYuZD1vcgNNuqagTkbmvSsuk",
+	"V7Gf/wW+7lcNuzEQvemJT5kWPiRRYve07+oA0b6dAfSF7hwOu2Qt7FLHlXY23ws03UbpvVEssU9EydDZ",
+	"Ls10f9NKsbRF403oandUG8u6e4uv4dUtOi/wwKuDUTRQpCLj8wFBb2pJluIWkJJalKKaLyIe+xlGNHsy",
+	"RaW0/lOaFGwT6ymHikR4GvG4zrlg1I1g84GfmqHULBGIRLHRq+EOidkszzhrucvVAbjmuZZ6cSz9VyXX",
+	"wPvWTY25IYPhJ0qxUwFrCGiXUUHip4lIcvs2WutMx0oUBahephloLCeykgXjEhUqoJzWbzYIihc/3EGE",
+	"EFDc4Dps9P3+2HMzVBY55SFZLbJkQSQzQYAAU03wa4YudxnMOmZ/XxamG968Tf1r3yZ4iKDEq1MBcPa+",
+	"YGAtAsvkiZjNGtNv4CzHcGxjZ5tO1LX6w+nTgEQautRgHOyVDC2b2tC/OMVc7UlptQ1w0j374vNFbcas",
+	"g/L71BgNBtbHU5sZ9SvHYbdBpmQSHXIxRgshB0IKVpxZH/VslqGE3uTbIS1Du8unL99A+EltWyJHo+FQ",
+	"/yAa6TXJ9ePhdiEYUz50+OJM3tQxIxL6RnVlO9h8uLN/P49Ehx/hU1HxlKiSzmZZotf04zRTp+2Y9n3H",
+	"gNwUHVVMpT7NKO2EFx3L9IKWzJr/7MuE5rlQQIMrydKwYRMcElWVHC5n+wo+Gm6zBe7QZWjAgZNtbH9z",
+	"nzrr2QXdmGfkwNiT52xF4F5rEmiuwqX3N1hBIHxP711lTDmb70IN2Bf7AfbHAOv9IfCjoOr+MLDh/FA4",
+	"v/bTqrQJBye0UmJJVZYQg341Q2eNASZJAldZDqkLMkmShZBoNGxrNde+MGhGRWp9XXH9OAx+FOaP1xWT",
+	"+NdblnL79+tFVZo//1xm+Mc1VVWp/2xwAo3ud4odNoVMH2VXK3GyEFVJ8CVy9Ob10+OQxG+HqA+DNCMn",
+	"w7PxcAjslxRWlO5b6duh/p8WHt9qsvdWE723WjR6C6l+34Jc+XYEz0bwcARPz/C7s/uvsqPW1JtnFv5u",
+	"TxC511W/IpytDPC41KyXFnb2vee/MfjYHreAym9wvtBH9xy3npXsF+/t/qP9qEcXWGdl2sQ/UtsJew95",
+	"LjC9BMRPkykYZpQojV5lP0WVx7LufrmTFWpfwbjmljvC8FtrVgTNkN0jPQZLWdqWhMmCyl5p2M9Mta9O",
+	"1KHdTlyb41frM+mu3ht01+29H4V+YgEG46Q0f+KyhQ3IC56v6zC4GPQeRZFnLL2MeGyWYORRt4wYLjn6",
+	"HbCU1K4IkvEUQRR9tjIV8ZLRFFPSZHOu4ao3Bs6H2q3w1eOx8hGHZnZ022UUQt0vahpsICYsGnOKQLTm",
+	"kq4JzaWApAoQ19rDDGGgwCaVVb/XkhJQjuLSi8AGsPeS3mA2nK6N39fK7tJsbd4qyH3O7rdZSFxM0g8D",
+	"lShzGuDTYyLc2TuGIZFIfiLuoHHK1kILA7BPJdOA38jjYkD1djR4+HgwguPQYNsLlS4nwOSGrXsQ8vX1",
+	"X63GF/LFKIF2G+NfUQoBm72/YsIbUQu1PUO+0c0mUZY9eT0Nl6/GTMAEWtspeOoSdKg5SF9ivLD74PHK",
+	"YlsljEYeZsBoarIFgKagDXLnFw+/62OWm7Gb23QggjBeihx0tYj6u5RxNy3SFwYTpfReNEi+YgQ+KPWS",
+	"asFZy5dPBsEuxl9/sGMJWD5GGVdma89wWav0BUTlvd3H4z3UOCaClNXWt+27CK+BngsMyD7LW5MwF+Xx",
+	"roeXcp7l/QBiH4MaE0JjQGUqyJG9tCEG8iPhgTV2t/NQE1/HpueZDi6GfUaeXcYnB+GXvnHJVxAvKOTC",
+	"qPdxi9GpOz5XrJzRhE1MtN2Go8uShVOeG7GUuG8lieu/Yy+BoDnRnM1psq5N48Zx5922+fRgoefdcZUw",
+	"nlzbjnUvVxibW8t0bQlKvxWsxy73imkcwNKWcc4Dv31muBMp3rCSbzJy4TOLOmw6gF663Qsn87Ka9gLJ",
+	"BsOalgw4XbJLYiM1U2R3rVg2ID9ifkQpiEkMqCE1PjkB28NkgtaEwQDJ7ZRtMMy1cmvsbZrzEqT8TE/+",
+	"eXXyj+HJ43dH9d+Dycm7b71Hx/+1Nz/KkmqQ45QnbFKIPEs2uE167xF8r+lJcmpCluM2LKDs4+Mgb3Bj",
+	"3d8PgH80b3vwa7VIC5YXfZk1PbycMzQ92RuOnzgQcg8yPvfm6hGBHvvjoVZHb+bGiD3Jiq2znmdoD6PO",
+	"6u3fQaKE2I8u72uWrJEO8AF72yY1WzQpqJQbfLE0XbZhqvYWO/oM1OCScHbLyn7/u4A+Bbfi9ycv/13K",
+	"1bBM/7/mBRmdPWrckO/acwyDVZkpphnhWjr1w0ENGPaz2D3Yq0WUTV4gkxPsWvd8Dc+/kYal9qCqZvT9",
+	"KfQTe68ryLRbQXYW8IdAdqd138qKH7eNDt897mMA5IoWG3i16xUtkDcDjg0YtJqNuhidNYe4GJ3t1Nru",
+	"YWZsMRTecY56Mdd7kxBHY8fDLJIH2B476YV8u91mDUOH2m6ELWQ6u96wHVYktIy5XNCCeXyJx9/ERLKc",
+	"JUpG/IgSZE5aZNJ9ZnyBi6oshGQxpgE0nFfEu69psSwOSXxbJEjcbnPK4+MB0cTSpLoz9rmIJwuW3Fjd",
+	"xIY9aiP0wyRc+7UVUKxqoCv9b/Eze0Ile3h+wngiUpZ6XmZHSS6q9CTjmTquIwPdrWsC0LOz53L64L/f",
+	"/O3t89vp8h/FP1bivxyioNztEm2yr36kT7RxktziFH0Pj+d7eSr3fvQ5fI7tBiPp2RfSmnu8g7hxtmoS",
+	"uB2k7DlbnTwd1uTs40lZG0e5+W7ZkaY71CZM2fCGonWBHesTtckduyYNejVbQlzqfSnmJ1sYDOclM1Fi",
+	"v9mi09lS3GoJtu29pcyDe7mebWSUYz3fRJm8Zjl7n01z1vKzwlf6ltgexZIwD3S4yiZ0NtNYaT3ORULz",
+	"w5yoe4fYuL7Wru8LTPfPidk+QiVIUWnmt9ZlGqa0rd41+UYmAi5Fn1Z7H7jsbt3mNb8CP6H7rRW//bJ0",
+	"2WjoARVbx8X3E+q0TfGu++0b+g9ardHABi2gQtthvaZWG3fXhGka2+qnU19/nCb6I5XIB+pDTUG0pjr0",
+	"3grQA1WaThl4kArvoxUEDdL9WWnwR4qTh0uGbamvX8vbLwddgRSkIQQcbpUwEdW1/+n9JSTrybgPF3Lt",
+	"CuVsDGdEj1GY7jy7hZ89XDDU2en1ypOFlmGciaEOdsOiPD168aJqQsuwP9kG1vD50JFKdHvPeKbYz0Z3",
+	"pp6uBFeLfO0EwR4PuYyTvzzpuBj2DWOqCjU5713cNoa0mqXaPswOeTPffL5oDr4fsn9q8r+CrzZ2d7Bz",
+	"zOGBXNaAfb9wrvrrz25d6eGgv0jlscVTvseC5+Fg6S0EeELObey+X2FstUj9Qpiic8joe4nJUoCbROZG",
+	"5F2mpl1D67Ooofqc0Hd7jbduEyZ0qcpMra811CFsQ2B7z35zk40fMwWapPjA9FFJ4ivDhgB7OCZPGC1Z",
+	"aarowKumjs4AAihoOgE6F0NGaK6vG0UGdV5SriTBdzTXDa9kxqAxy8WqwTLBcE9NhGaj8Q3WUYfVnDom",
+	"Cdx4RGETOoOtZOzGAhaapr4hBcFLSeeXM6hzGo/rhdgv9dsmC8quTjAavX9wTLowYwa8l7S8sdmiJGOQ",
+	"mcQl7fG6aUylpx8zM9OaU5xIVvTM4tnL2iDXeKkxhv9Wa+2ZnuItKyUj3z+/HjgTZs9YrgQQfvbsJfZl",
+	"EGXnUzsDdGMJzZghoYlCcEoJZmHztVuYgaFncFkVhSgVMS903vXXGxJRMG6SNRX5WtOQzvd3JstDAwAx",
+	"74N/B3XzmcloJTXhuoJ75Qp1dBgr89rH3j/yTEU8oWWZGRwm6dKU5JAEC8t4VTfw2gFNAmQC3dYYdKFU",
+	"gVUzMj7r0Z+Y5OXSUdoTqdY5I6AEJVcvn5HbcxMGSkuIDfgBczSQZwr0r8yU0MBm2Pl23HXN0LkKUrCk",
+	"gqqFDE1xAygvE0ZcSxcS0laoSpJEQwd0ioUKQAEOu+BlaTfj4WRDIoVJ2IapP6SrcYHKXKrgzZoQZZwU",
+	"tFRZUuW0PCbAcdWcRcQj/u23er8ZVybF0ODbb/U2lGtXoMEe1yFY9mUfvOBiu3hcNh0F3R6u6Hpgqq55",
+	"lUugVI9+BzvC8iaZwpIm5MjU2NM4Hacz9pF5GfENLyBFuCQN+rCBKIQom38bm2ddqmLy7peMHg/IVV/p",
+	"FlfWpVGZbUQ+RKbUQRSMf4b6YFSa+mCNWi9RcPfuLr4kFCtImP6sx4lX+WXONOgS3bcDUdMpj+9b5yZG",
+	"0IFqDrIGmWZpCXB0iZ+iDeXk9bpgY9KuGGRK2zldUbxx/SQKBoNBFIQkwrIiXpveCuMCpUjOqASfG33h",
+	"VLkemDp3sQc7excfsdqVkGwtPoI0VlpFVG8JkohjnkK/BInexNfZkklFl4X89lu4CW9eP3UHSaE+zbi/",
+	"ho3p4CWdZ9xd3qcuFYuEuhckLkCddITlS49tGQVT2iuO+NHZhT7li+EwtM6fZDQc4pvmKOMPWvgPwXSD",
+	"/5chMSaKuzjUKy4Z3ANoirFoqi1AAVla9AXQ7OiAXFmu2EsbY2rQRBymNiYjMwr8ZXodk6FdMx6F7tJV",
+	"9NPyfWv9iFOaZcAIVsoDp6eMz7EkjF8v8Egy5J+8b1yNsWMz/n+IKaIzgNxKrklZ5QzGh+QNemKu+DK3",
+	"TB3OSnCEzqOpECokNgl9aKI0w9qnADLWhlaBERrO4hjs5VRGnLbrlYSEUSjslegtSQ1J/QGzaIFuMEbq",
+	"E5O50Di9ztd36pczaSTj8+qZDMhbUKlQ35eNQpZL1xOUoOIRtwn4QgMEmP7P1iKxyYFKNoNEbxrgsTjl",
+	"NhRoTTWVXNtrf8Te00Tla7hXcOFDwoWtlhlfEksqbaIbRxxLpvS09EyOBwQcsTNED+y9hhtN5SJuwvyd",
+	"YipDqOaNsprABdV7GRqeGzNUScAHiOSSqiz1t3rHGE9NZh2VKdTgaY4lCAPNuSIPMxyMBkPNqGnejxZZ",
+	"MA4eDIaDB1hNagGSxKlh9E+RG9dNc6b6PN4wztAra9lT9c2miwzrAsNU4yHI34rA/0JfNw3rz9kKsWgp",
+	"FTmarkmcpbENjJ6JXAtMKKrqL8ygEddb5tzdMn5MKp4DN9C8dOaiQoB17ApiaoSlhwGwNJ3EIVGaRZmW",
+	"QMTMRBCBoT0CsriYTnQPzZKvbaSi1+ZNRIvzSANNxU9cZoywDEH7eKnCiMdaRMKwfQov1VOMXR1h74fx",
+	"WIf6rjZTYOzVI0XOR5TSVAneVSLYJBTdUSS4nparDRz6xYBDA61QttcOT7mN8fiTKC0TVJ8LOXUbrFH8",
+	"OuJ+BVzy+Qrg2gv9jXT5AjMo9ioZN4mAjXZCn8+HnpK0WwvYbq56y70Xx7rfuWLwXrf82zAK7sJGJWmw",
+	"P+kuPEDwBomCO6R1VvgAZ75bVrqLM11b1DYm8csX169JCxHEjpvjEa85aMuqeOdxYRJDuJeepcE4+Fsm",
+	"FY4eNIunb4jAql85Bd+Pu3Cv96Ck6R7v2krjd+9adVjPhsMD61Jax5CttVfrvH4HVHT0vrkL98gGeBcG",
+	"5zj9vm7dMk+9WrPwyWj3J426nb66DQ6wV/D/+Z0+B6OD+7mrJHqn974ur6kBxKzEK+JvQAZKc7Yg8vSD",
+	"qQ18t5NIATWH2zxdkyz1yrVZEmrEaA3OXq7fujKjyKEwvAb1mUlOo7mVGWYBcPqpRrVKIPYR1wgECp+L",
+	"MjTxzo5vyiTZxBtdcaIlMazDHXEvky9U+uursNq+iee9N/EvDC9i8NGQ79Ie7wX9mif6s/3irk6HvPfH",
+	"1+aDA2/QplqoJlni/W6A/uh890eu1u9nuTJ/Ycplfey7M4ciWltrG1IsbrxtpzZD+307D4NCyJ7b+iMt",
+	"byTWRcUKs+7WUqMx0Qw6LfPMsX9AyXI20/JwLjg7HhDdC0iHkmQpWxZCQ/OAPBdOTgfdgKZmJlKXYotm",
+	"6bUUhLVMjyCa1HN+ILHuGfb2FUwFIk+PYRwXZWqdnOMzLXrcxQPyn1pm1FyD35UhtZdgk3EixUJUeapF",
+	"HTbTQvIpMH99N7gxkY+/xswWgN1+DeGtA+6eeX/z3YO8eiaHPJXGDPAVX0d9LHXObLOiQ2nZqc3D/3lu",
+	"F2re9MvIcqM03bhU5Mg04hmBIozkYsXKiGvu99eK5iRLj/tpUIjSqwZd5xTsS4KDiH/UDQVVRd8N7V5H",
+	"0rmN2+7Stc2z/lXeJUlADq5vE5Zf+Npvk8XyuJ5Nd6mdRncvpQWC6zeyttntVlG8yNOuimIPjUPEfdH2",
+	"yEj84J+A0v3ciP4gwPuphj1dAHhDfAmais68I7554sTOG0Pq6VzG5Mhp/ECXyyShugt4BuglU2uX87s2",
+	"8EHt9/mlr1rwO5DV1GShFjM4SzEDFl/3e7yHEkQfkqcF6VdlkM2aDDzk3aoMskWTEfHDVRmkX5OxQQa3",
+	"sTf2qnxBwri5iL+ZTO5FluyPihsfbZXKncn+ixbLu64MfXK5PZoaAdsWkDJ6GQ50aqgN5iTjdYINzA+c",
+	"U+7SbDjzEOSuMxp8xCJj0khxOiBX7cpHjnMB9dfYhLGuIm694lxlFOK/AtgqdK7eXoj9sTF7SNRd/iKm",
+	"A/LWYCQj9spWnlaXJDVsZEk1+voYfZGNyE9zielmuTCR/poXtuGegJdPLKLVX2wMsX6myLLSHBMjDzQj",
+	"9vCcJAta0kSh/pag1QB5PZ46do4phaV90myeqRDwPEhe+ESG+AC7iE80FpwYbDMwKG5jwDZ5vdLsmL7g",
+	"gCLFTHfiLPGQSCCD8vlihdZ6iwPPh0Nflwtj/w2KuMAiNS60keRqJUhK9TGEpOIpK2UiSiYJFGorM5Fi",
+	"2iHdRSlWMGdTud9UhYGQPa/zejl0KficrEVV6q/tNY7J0VSohfnQoVzoLQqAmJ6Qt/DQEkHffqwxgueA",
+	"H5K45SuPDgWk0Q5u8LHPCbsqXsbyXORARezGwXIN8YDoe7g4KTN2fTd+SFqjh2b07uBHXFibN64xdqlZ",
+	"DECYEAP2PsmrlKHREOYJr78xiqs2lwOXxHx6S/OKyX5Y8JeE5A8N9kAArVIaludTQy2eKxgfPaVNhSXi",
+	"hTc4HxHjB2NkIZA0rFShB2/HPeBgGrVptGLWi7Z/LfBgFippovr7yDAixiYhDtCvmEn1RKTrA6mdLaA5",
+	"/uDh7bcsz09molyyNCRTdOMgeAYkFQz3DdKxkaPz4dC6F+Ebx0EYwKFA9xiY0BONYDxsG261No4+eP/+",
+	"hAsw5Tdc3TdEqhs3LN+NXtOznoV9D+OT0Rl5Ti1dqcPi3Kw7oSg/B1IuTlh6dnExekyurq6unj54/k/6",
+	"dJT/4/tno+evf7jQbc/+4/HyjD/6b2f5rxc/npUjfvH+4qfVg5tfH7//+6Ppr6PkAT9bfjcd0r+v/0Eg",
+	"JOXfzVEMEgFFCjoJhYzvtg1GQZ/WwzbVz4VgunP7XK999yYb4m3jyns3/UBWqJmC667pIe9Svn8cN+dn",
+	"Bt+Tq/M/OXRJmyTtOsYuJFJled7gS3xG74DFeUWFm3B+xS1rYN13+Jr4b3vAji4OwPQhrtQC9KH4v4P8",
+	"g7t36BDZcwuvuPM+cwH/fdMBrBKM66wAbn4GF/kYHAbcXyuiR3llQGvTmVmVUqb5ARhk8Htx1+h/22Kv",
+	"8fo4JrmXw+7TcZx+wBZj/jLFmnuiKXKoM1GzqmPjKzPXTAk1gW9Hf/nhtWO/wXJkvU5kxJFhyiSZlYwR",
+	"OqcZP8bH1PHhOL7lww3vbIvWah6a6taluDXFH0uxhKd11vYedR151fXn8Z12YhOT5VUDBcrbdB5qFe9s",
+	"0mLcnx5a/LVpAbFcguAgSFjW5p4oCYo17Idnn+hXP/GVrUUq8IUz2ejcEX/RWs3dFx4hbvuFD3ebs80m",
+	"dQzZVvHme7JEPH5LM/VnUVoQvzb2Z8+ujZZpkNLQFg6Fj8DFihYFo6XUcjfe89R3Ps7Sve3On/qe2aId",
+	"+8HqK/P2p2IHTOrQrwYcN5qQt4PiYfpBS5XQEtVXPMFFLS6YqVJmhTJPBQQFRxYiZ31xjRHvBjY6bYnv",
+	"KQj6hrLKmSRHundNQJD/kMdg6hXceEANPLU2KqxDo60OSdwOUQNdMQZODr41UqcN8anzGuv5oRB4WT/2",
+	"e7BtfpJj3VU3ZnBT9mO42n9hCoMqX2CyBGOZ1huwhMijZipk8soQZ1oXHMfUzE6L1iyPfQy+KPhK7QRm",
+	"nFxqn1a966CfQpdeTYvLiktkFJzAaaKqHJbqwRO4mN9FPEZOZ0Glp16qVVW+mAxvNqRkK7at2PTkZLhR",
+	"en3FFEU/85JaNc7Tl2+wokVDfnWBuVCn4vHFXb9o2JDpXKhmN6oS0+AciPqa0cmfRbjbUbeohcPfmLc/",
+	"FQ43ozdx+aFLSCt8zloikoEnmmv0C7Y0cLS0vIzDutvkproakhGbdqgsPbPDFuHNV4KqprbWgvtHzOse",
+	"elpQ0n7R4t8Xwj7iBfgoefF0KoQ63MWkSdl7TT5PoC6YZxZBZbnLxwOmkdAv5+zSFBgbTGgsoJqlBXtE",
+	"fwJbEyLmxY2A8R6f6j4gPAU5U+VXgESGdRBx5IBN4Iqz1fyf//W/6/p5+MtadS49aVe/YahlxI/6bUuN",
+	"iYdErQvWrincZ2TqCsGv/dRHLusRqM/h+VXEvR22HqNwCY3dAfh7twW2gnMnXrDtSO863ahlH5OoTraE",
+	"RueIv+F5dsN64nRC8OMRjRCYXgk+4p7UPm4GyViHdS9Apg6dEsJGyWgQgLA56oXHYJJ/vSm6SW/nimYK",
+	"AmHNzOB9WpbZLYMu9NxMcSKLxa07b9t239JMHIFHQCM8KAPdB8RwuixxuicrU3mDzDFOb5Mope/Z78Ig",
+	"NZOOgz+WzZ/lc0cOJhockpeW6zH8t4FFeoIn4YpH9OMAr+c7KK6jFqb6d7czagSN/sxfR2ZVo7MHiCE2",
+	"zXp09uBgDsov5nFnGKivTbcEV8PXK5EjUdZqtuPfSs20gZt5biBxF5j0sTH16XqsTD/iMwxVvZ8+PwUI",
+	"GrDHjGY56iCX1JoKN6vH3ZgmK8+aRMFMlAmLAgJKGZOUgX0O3bh1szS7atLbGi1qG98dxQ0Ed/yV81EG",
+	"L3wEF2UDaz8LJ3WNgfadxKnW18JR8zSTN8gjWJc6lAwi7riacctrwERhZ7IbPRfxuNkNBBSTFJMMYAgx",
+	"GpL9SQ1ickVWjN5E3M3zCOtUUEWW2XsmyYytoI4s5VCqUfMlY/QqPkmoZM7vJOJVUbQbrTOKYSdqD5fj",
+	"nS50Nq9trYJYMqa5hBKrkhtxdsm46gQGOnNZFMSXTYWSKeAAubf8vIp6C016eMytAsHW4LFkt2YCu7jB",
+	"VHJpsi0gdyoVXXvs6e9jInmlp9tMEvxbcBtCAEg1nRPsRjcotG/2dpdyA29xpU9ey8pFvZTejnryH94d",
+	"7iXYzKn8WfQnvwM/0Ewp8LtYnDYqNgBm+g63zybtztsj/gcgDMMRcKFemJLnjck0bVnoMFCXGd/KDdwH",
+	"Cf8m2pOw5fQIUiYuHtgHlOoB9Xzd/AFgPccgfCObm30vhgEzcnwWduGVKcl+T9VLxEH3UvvIt+ohKD/3",
+	"8YB4uhPI0rJbYYLvOANDR2NiMwR4ox63SeMu3UjE+5Qj5BDdCOQZ6ShHyGG6EZ+DaChHGrSa7CLVEb8X",
+	"rZ7+S6sGTFrwjJuYMz8l92F6Ab+n31E90MyR/rUqCPB6f0mMwB86gU+oE1Bdp5x/MW2AwQYfpQ8wst5n",
+	"oe9dNz4j+ptcpX1QLk3+0CIXa02nbSWAOc14TekN5qvdSmsy22ImvHCcOgl6m8rr5l1kHsuKtsk7Ogqs",
+	"tsbYaG7DcBeggmwG2ZCeGJvjgQtAgGFlxBtRBh5pr6k2vBkFcdiUJiAOdSZKQj09B3DjB5J2Z+Y4kLTr",
+	"zf1daDv6IW+JGsAj3RI0wIVGx93E9xsE7U3EX+8AOo+6KAB/0H1d7D+1oN8q2fFZ5Pz6zu3r7lZ/8Gk9",
+	"3kLCxapRCOH3lflrT3QLX9uou4NBS2URuHuour78Lz0l7++qZviDyn8SKg8I5KPIvM2w+Vno/EvRprxi",
+	"NmsI3LV8jdK2ng6Un9JzgjZP8+8TZztvR521lNYi0J/CIQHzcnimb0zMcQ8SGfEDpd9rs8RPSCN78A3k",
+	"3ICMs41QQVxnQ/rc+85egX/E1y4FWgj7shTCcEgm7Bkx8hcsdWk6oC/R/yMI+drptbejZBi9vLV4tsJ6",
+	"BLfngEnN+30lT0xEusvlOWMsHYPmD7MYF3UOYYwNF+CKaNLw+75oDu2QpyZdVyHyXEsqSoCJHASDX8QU",
+	"LIIovSCK4hTqDZiENXqDmvNsFQGQ5Og2K1VFc7KkySLjzCQEhzz+mjyYOhrORzziXi5otWDLxrh1Uo27",
+	"/xsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -30,7 +31,7 @@ var statusOf = map[db.Code]int{
 // httpReasons are our words for the errors echo itself raises; echo's own
 // messages are never sent, as they may quote the request.
 var httpReasons = map[int]string{
-	http.StatusBadRequest:            "Request body is not valid JSON",
+	http.StatusBadRequest:            "Request is not valid",
 	http.StatusNotFound:              "Not found",
 	http.StatusMethodNotAllowed:      "Method Not Allowed",
 	http.StatusRequestEntityTooLarge: "Request body is too large",
@@ -84,6 +85,9 @@ func errorBody(err error) (int, apiError) {
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
+		if he.Code == http.StatusBadRequest {
+			return he.Code, bindErrorBody(he)
+		}
 		if reason, ok := httpReasons[he.Code]; ok {
 			return he.Code, apiError{Reason: reason}
 		}
@@ -92,6 +96,45 @@ func errorBody(err error) (int, apiError) {
 		}
 	}
 	return http.StatusInternalServerError, apiError{Reason: "An internal error occurred"}
+}
+
+// bindErrorBody explains a 400 raised while the generated code bound the
+// request to Go types, after the spec validator had let it through: a
+// number with a fraction for an integer field, or a malformed parameter.
+func bindErrorBody(he *echo.HTTPError) apiError {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(he.Internal, &typeErr) && typeErr.Field != "" {
+		return apiError{Reason: typeErr.Field + " must be " + goTypeName(typeErr.Type.Kind()),
+			Field: typeErr.Field}
+	}
+	var syntaxErr *json.SyntaxError
+	if errors.As(he.Internal, &syntaxErr) {
+		return apiError{Reason: "Request body is not valid JSON"}
+	}
+	// NOTE: the generated binder reports a bad parameter only in words:
+	// "Invalid format for parameter <name>: …". The name is all we keep.
+	msg, _ := he.Message.(string)
+	if rest, ok := strings.CutPrefix(msg, "Invalid format for parameter "); ok {
+		if name, _, ok := strings.Cut(rest, ":"); ok && !strings.ContainsAny(name, " \t") {
+			return apiError{Reason: name + " is not valid", Field: name}
+		}
+	}
+	return apiError{Reason: httpReasons[http.StatusBadRequest]}
+}
+
+func goTypeName(k reflect.Kind) string {
+	switch k {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "an object"
 }
 
 // requestErrorBody names the field at fault in a spec violation and says
@@ -107,6 +150,9 @@ func requestErrorBody(re *openapi3filter.RequestError) apiError {
 			field = strings.Join(ptr, ".")
 		}
 		reason := se.Reason
+		if se.SchemaField == "pattern" {
+			reason = "is not in the allowed format" // never quote the pattern or the value
+		}
 		if field != "" {
 			reason = field + ": " + reason
 		}

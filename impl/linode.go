@@ -67,13 +67,14 @@ func (s *Server) CreateLinodeInstance(ctx context.Context,
 		return nil, db.Errorf(db.Invalid, "backup_id", "Creating a Linode from a backup is not supported yet")
 	}
 	if b.Image != nil {
-		label, err := checkImage(*b.Image, b.RootPass, b.AuthorizedKeys, b.AuthorizedUsers)
+		label, err := s.checkImage(ctx, *b.Image, b.RootPass, b.AuthorizedKeys, b.AuthorizedUsers)
 		if err != nil {
 			return nil, err
 		}
 		in.Image, in.ImageLabel = b.Image, label
-	} else if b.RootPass != nil || b.AuthorizedKeys != nil {
-		return nil, db.Errorf(db.Invalid, "image", "image is required to set root_pass or authorized_keys")
+	} else if b.RootPass != nil || b.AuthorizedKeys != nil || b.AuthorizedUsers != nil {
+		return nil, db.Errorf(db.Invalid, "image",
+			"image is required to set root_pass, authorized_keys or authorized_users")
 	}
 	// A Linode built from an image boots unless told not to; one without
 	// an image has nothing to boot.
@@ -200,7 +201,7 @@ func (s *Server) ResetLinodePassword(ctx context.Context,
 func (s *Server) RebuildLinodeInstance(ctx context.Context,
 	req gen.RebuildLinodeInstanceRequestObject) (gen.RebuildLinodeInstanceResponseObject, error) {
 	b := req.Body
-	label, err := checkImage(b.Image, b.RootPass, b.AuthorizedKeys, b.AuthorizedUsers)
+	label, err := s.checkImage(ctx, b.Image, b.RootPass, b.AuthorizedKeys, b.AuthorizedUsers)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +211,9 @@ func (s *Server) RebuildLinodeInstance(ctx context.Context,
 	}
 	booted := b.Booted == nil || *b.Booted
 	a := db.Action{
-		Name: "linode_rebuild", Image: &b.Image, Params: fmt.Sprintf(`{"booted":%t}`, booted),
+		Name:      "linode_rebuild",
+		Image:     &b.Image,
+		Params:    fmt.Sprintf(`{"booted":%t}`, booted),
 		Secondary: &db.Entity{ID: b.Image, Label: label, Type: "image", URL: "/v4/images/" + b.Image},
 	}
 	l, err := s.act(ctx, req.LinodeId, a)
@@ -246,8 +249,10 @@ func bootConfig(linodeID int, requested nullable.Nullable[int]) (*db.Entity, err
 }
 
 // checkImage checks an image and the credentials that go with it, and
-// returns the image's label.
-func checkImage(image string, rootPass *string, keys, users *[]string) (string, error) {
+// returns the image's label. Every key must be an SSH public key and every
+// user one of the account's, so that the Linode has a working login.
+func (s *Server) checkImage(ctx context.Context, image string, rootPass *string,
+	keys, users *[]string) (string, error) {
 	label, ok := images[image]
 	if !ok {
 		return "", db.Errorf(db.Invalid, "image", "image is not valid")
@@ -261,8 +266,24 @@ func checkImage(image string, rootPass *string, keys, users *[]string) (string, 
 			return "", err
 		}
 	}
+	for _, k := range derefList(keys) {
+		if !sshKeyPattern.MatchString(k) {
+			return "", db.Errorf(db.Invalid, "authorized_keys", "authorized_keys must be SSH public keys")
+		}
+	}
+	missing, err := s.store.MissingUsers(ctx, principal(ctx), derefList(users))
+	if err != nil {
+		return "", err
+	}
+	if len(missing) > 0 {
+		return "", db.Errorf(db.Invalid, "authorized_users", "authorized_users must be users of this account")
+	}
 	return label, nil
 }
+
+var sshKeyPattern = regexp.MustCompile(
+	`^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9-]+@openssh\.com) ` +
+		`[A-Za-z0-9+/]+={0,3}( [^\x00-\x1f]*)?$`)
 
 // checkPassword applies the strength rule to a root password: 7 to 128
 // characters with at least three kinds of lower case, upper case, digits

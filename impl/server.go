@@ -52,7 +52,7 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger) (http.Handler, er
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = handleError(log)
 	e.Use(requestLog(log), recoverPanic(log), middleware.BodyLimit("1M"))
-	e.Use(s.authenticate(routes))
+	e.Use(s.authenticate(routes), checkBody(routes))
 	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
 		SilenceServersWarning: true,
 		Skipper:               func(c echo.Context) bool { return routes[routeKey(c)] == "" },

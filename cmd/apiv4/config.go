@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // config is the configuration of apiv4 serve, read from flags over
 // APIV4_* environment variables over defaults.
 type config struct {
+	envErr error // the first APIV4_* value that did not parse
+
 	Addr        string
 	DatabaseURL string
 	SimDuration time.Duration
@@ -53,10 +55,14 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		"text or json (APIV4_LOG_FORMAT)")
 	c.SimDuration = 2 * time.Second
 	if v := getenv("APIV4_SIM_DURATION"); v != "" {
-		_ = durationSetter(&c.SimDuration)(v)
+		if err := durationSetter(&c.SimDuration)(v); err != nil {
+			c.envErr = fmt.Errorf("APIV4_SIM_DURATION: %w", err)
+		}
 	}
-	if v := getenv("APIV4_SIM_FAIL_RATE"); v != "" {
-		_ = floatSetter(&c.SimFailRate)(v)
+	if v := getenv("APIV4_SIM_FAIL_RATE"); v != "" && c.envErr == nil {
+		if err := floatSetter(&c.SimFailRate)(v); err != nil {
+			c.envErr = fmt.Errorf("APIV4_SIM_FAIL_RATE: %w", err)
+		}
 	}
 }
 
@@ -84,6 +90,9 @@ func floatSetter(f *float64) func(string) error {
 
 // validate checks what flag parsing cannot.
 func (c *config) validate() error {
+	if c.envErr != nil {
+		return c.envErr
+	}
 	if c.Workers < 1 {
 		return fmt.Errorf("--workers must be at least 1")
 	}
@@ -114,14 +123,17 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// maskURL hides the password of a database URL, for logs.
+// maskURL hides the password of a database URL, for logs. It works on the
+// text, so that a URL Go cannot parse is masked all the same.
 func maskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	at := strings.LastIndex(rest, "@")
+	if !ok || at < 0 {
 		return raw
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return raw
 	}
-	return u.String()
+	return scheme + "://" + user + ":xxxxx" + rest[at:]
 }

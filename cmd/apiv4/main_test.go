@@ -36,6 +36,12 @@ func TestBadInvocations(t *testing.T) {
 		{"bad sim duration", []string{"serve", "--sim-duration", "soon"}, nil, "non-negative Go duration"},
 		{"bad database", []string{"serve"}, map[string]string{"APIV4_DATABASE_URL": "mysql://x"},
 			"unsupported database URL"},
+		{"bad environment duration", []string{"serve"}, map[string]string{"APIV4_SIM_DURATION": "5"},
+			"APIV4_SIM_DURATION"},
+		{"bad environment rate", []string{"serve"}, map[string]string{"APIV4_SIM_FAIL_RATE": "50%"},
+			"APIV4_SIM_FAIL_RATE"},
+		{"negative expiry", []string{"token", "create", "--username", "a", "--expiry", "-1h"}, nil,
+			"--expiry must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,9 +73,18 @@ func TestConfigFromEnvironment(t *testing.T) {
 }
 
 func TestMaskURL(t *testing.T) {
-	got := maskURL("postgres://app:s3cret@db:5432/apiv4")
-	if strings.Contains(got, "s3cret") || !strings.Contains(got, "app:xxxxx@") {
-		t.Errorf("maskURL = %q", got)
+	for _, raw := range []string{
+		"postgres://app:s3cret@db:5432/apiv4",
+		"postgres://app:s3#cret@db:5432/apiv4",
+		"postgres://app:s3 c/r%et@db@host:5432/apiv4",
+	} {
+		got := maskURL(raw)
+		if strings.Contains(got, "s3") || !strings.Contains(got, "app:xxxxx@") {
+			t.Errorf("maskURL(%q) = %q", raw, got)
+		}
+	}
+	if got := maskURL("sqlite:apiv4.db"); got != "sqlite:apiv4.db" {
+		t.Errorf("maskURL(sqlite) = %q", got)
 	}
 }
 

@@ -25,6 +25,9 @@ func createToken(ctx context.Context, args []string, getenv func(string) string,
 	if *username == "" {
 		return fmt.Errorf("--username is required")
 	}
+	if *expiry < 0 {
+		return fmt.Errorf("--expiry must be positive")
+	}
 	if *account == "" {
 		*account = *username
 	}
