@@ -1012,7 +1012,8 @@ type Event struct {
 	// spec plus those linodego knows; apiv4 itself emits
 	// `linode_create`, `linode_update`, `linode_boot`,
 	// `linode_shutdown`, `linode_reboot`, `linode_rebuild`,
-	// `linode_delete` and `password_reset`.
+	// `linode_delete` and `password_reset`; `token_create`,
+	// `token_update` and `token_delete` (entity type `token`).
 	//
 	//
 	// Example: linode_boot
@@ -1096,7 +1097,8 @@ type Event struct {
 // spec plus those linodego knows; apiv4 itself emits
 // `linode_create`, `linode_update`, `linode_boot`,
 // `linode_shutdown`, `linode_reboot`, `linode_rebuild`,
-// `linode_delete` and `password_reset`.
+// `linode_delete` and `password_reset`; `token_create`,
+// `token_update` and `token_delete` (entity type `token`).
 //
 // Example: linode_boot
 type EventAction string
@@ -1707,6 +1709,76 @@ type LinodeUpdateRequest struct {
 	WatchdogEnabled *bool `json:"watchdog_enabled,omitempty"`
 }
 
+// Token A personal access token.
+type Token struct {
+	// Created A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Created Datetime `json:"created"`
+
+	// Expiry When it stops working; null when it lasts until revoked.
+	Expiry nullable.Nullable[Datetime] `json:"expiry"`
+
+	// Id Example: 42
+	Id int `json:"id"`
+
+	// Label Example: monitoring
+	Label string `json:"label"`
+
+	// Scopes Its scopes in canonical form, or `*`.
+	//
+	// Example: events:read_only linodes:read_only
+	Scopes string `json:"scopes"`
+
+	// Token The whole secret in the answer to its creation; afterwards its
+	// first 16 characters only.
+	//
+	//
+	// Example: 3f2a9c41d07b6e58
+	Token string `json:"token"`
+}
+
+// TokenCreateRequest A new token. linodego sends all three fields, `scopes` empty and
+// `expiry` null when unset.
+type TokenCreateRequest struct {
+	// Expiry When the token stops working; null or absent for never.
+	//
+	// Example: 2030-01-01T00:00:00
+	Expiry nullable.Nullable[string] `json:"expiry,omitempty"`
+
+	// Label Example: monitoring
+	Label string `json:"label"`
+
+	// Scopes Space- or comma-separated scopes, or `*`; empty or null copies
+	// the calling token's.
+	//
+	//
+	// Example: events:read_only linodes:read_only
+	Scopes nullable.Nullable[string] `json:"scopes,omitempty"`
+}
+
+// TokenPage One page of tokens.
+type TokenPage struct {
+	Data []Token `json:"data"`
+
+	// Page Example: 1
+	Page int `json:"page"`
+
+	// Pages Example: 1
+	Pages int `json:"pages"`
+
+	// Results Example: 1
+	Results int `json:"results"`
+}
+
+// TokenUpdateRequest defines model for TokenUpdateRequest.
+type TokenUpdateRequest struct {
+	// Label Example: monitoring-2
+	Label string `json:"label"`
+}
+
 // Page defines model for Page.
 type Page = int
 
@@ -1721,6 +1793,9 @@ type EventId = int
 
 // LinodeId defines model for linodeId.
 type LinodeId = int
+
+// TokenId defines model for tokenId.
+type TokenId = int
 
 // BadRequest The body of every non-2xx answer.
 //
@@ -1795,6 +1870,35 @@ type ListLinodeInstancesParams struct {
 	XFilter *XFilter `json:"X-Filter,omitempty"`
 }
 
+// ListTokensParams defines parameters for ListTokens.
+type ListTokensParams struct {
+	// Page The page to return, counted from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PageSize How many items one page holds.
+	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+
+	// XFilter One JSON object that filters and orders the collection.
+	//
+	// - `"key": value` keeps items whose field equals the value; several
+	//   keys in one object must all match. Nested fields use dotted keys
+	//   (`"entity.id"`).
+	// - `"key": {"<op>": value}` compares, with `<op>` one of `+gt`,
+	//   `+gte`, `+lt`, `+lte` (numbers, or `YYYY-MM-DDTHH:MM:SS` strings on
+	//   datetime fields), `+neq` (not equal) and `+contains` (substring of
+	//   a string field).
+	// - `"+and": [filter, ...]` and `"+or": [filter, ...]` combine whole
+	//   filter objects and nest freely.
+	// - `"+order_by": "<key>"` orders by a filterable key, and
+	//   `"+order": "asc" | "desc"` (default `asc`) picks the direction.
+	//
+	// Each collection lists its filterable keys; any other key is
+	// answered `400` with reason `Cannot filter on <key>` and
+	// `field: "X-Filter"`. A value that is not a JSON object is answered
+	// `400` with `field: "X-Filter"` as well.
+	XFilter *XFilter `json:"X-Filter,omitempty"`
+}
+
 // CreateLinodeInstanceJSONRequestBody defines body for CreateLinodeInstance for application/json ContentType.
 type CreateLinodeInstanceJSONRequestBody = LinodeCreateRequest
 
@@ -1815,6 +1919,12 @@ type RebuildLinodeInstanceJSONRequestBody = LinodeRebuildRequest
 
 // ShutdownLinodeInstanceJSONRequestBody defines body for ShutdownLinodeInstance for application/json ContentType.
 type ShutdownLinodeInstanceJSONRequestBody = ActionRequest
+
+// CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
+type CreateTokenJSONRequestBody = TokenCreateRequest
+
+// UpdateTokenJSONRequestBody defines body for UpdateToken for application/json ContentType.
+type UpdateTokenJSONRequestBody = TokenUpdateRequest
 
 // AsEventSecondaryEntityId0 returns the union data inside the EventSecondaryEntity_Id as a EventSecondaryEntityId0
 func (t EventSecondaryEntity_Id) AsEventSecondaryEntityId0() (EventSecondaryEntityId0, error) {
@@ -2307,6 +2417,112 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /linode/instances/{linodeId}/shutdown (the `ShutdownLinodeInstance` operationId).
 	ShutdownLinodeInstance(ctx context.Context, linodeId LinodeId, body ShutdownLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTokens List personal access tokens
+	//
+	// Returns the calling user's tokens that are neither revoked nor
+	// expired, oldest first, one page at a time. `token` holds only the
+	// first 16 characters of each secret.
+	//
+	// **Filtering.** `X-Filter` may use the keys `id`, `label` and
+	// `created`; `+order_by` may name any of them.
+	//
+	// Corresponds with GET /profile/tokens (the `ListTokens` operationId).
+	ListTokens(ctx context.Context, params *ListTokensParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTokenWithBody Create a personal access token
+	//
+	// Creates a token for the calling user and answers it with the whole
+	// secret in `token`: the only time it is shown. Writes a
+	// `token_create` event (entity type `token`).
+	//
+	// - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+	//   with the areas `account`, `events`, `linodes`, `ips` and
+	//   `tickets`, separated by spaces or commas, or is `*`. It is stored
+	//   and answered in canonical form (areas in that order, one space
+	//   between scopes, `read_write` absorbing `read_only`). Absent, null
+	//   or empty, it is the calling token's own scopes. An unknown scope is
+	//   answered `400` with `field: "scopes"`, and so is a list that grants
+	//   more than the calling token has (reason
+	//   `Scopes may not exceed those of the token making the request.`).
+	// - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+	//   accepted) must be in the future (`400`, `field: "expiry"`);
+	//   absent or null, the token lasts until it is revoked.
+	// - `label` is 1 to 100 characters.
+	//
+	// An expired or revoked token is answered `401 Invalid Token` on its
+	// next request, by every server process.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+	CreateTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateToken Create a personal access token
+	//
+	// Creates a token for the calling user and answers it with the whole
+	// secret in `token`: the only time it is shown. Writes a
+	// `token_create` event (entity type `token`).
+	//
+	// - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+	//   with the areas `account`, `events`, `linodes`, `ips` and
+	//   `tickets`, separated by spaces or commas, or is `*`. It is stored
+	//   and answered in canonical form (areas in that order, one space
+	//   between scopes, `read_write` absorbing `read_only`). Absent, null
+	//   or empty, it is the calling token's own scopes. An unknown scope is
+	//   answered `400` with `field: "scopes"`, and so is a list that grants
+	//   more than the calling token has (reason
+	//   `Scopes may not exceed those of the token making the request.`).
+	// - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+	//   accepted) must be in the future (`400`, `field: "expiry"`);
+	//   absent or null, the token lasts until it is revoked.
+	// - `label` is 1 to 100 characters.
+	//
+	// An expired or revoked token is answered `401 Invalid Token` on its
+	// next request, by every server process.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+	CreateToken(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteToken Revoke a personal access token
+	//
+	// Revokes a token at once: its next request, on any server process,
+	// is answered `401 Invalid Token`. A token may revoke itself. Answers
+	// `200 {}` and writes a `token_delete` event.
+	//
+	// Corresponds with DELETE /profile/tokens/{tokenId} (the `DeleteToken` operationId).
+	DeleteToken(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetToken Get a personal access token
+	//
+	// Returns one of the calling user's live tokens, with the first 16
+	// characters of its secret. Revoked, expired and other users' tokens
+	// are answered `404`.
+	//
+	// Corresponds with GET /profile/tokens/{tokenId} (the `GetToken` operationId).
+	GetToken(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateTokenWithBody Rename a personal access token
+	//
+	// Changes a token's label (the only thing that may change) and
+	// answers the token. Writes a `token_update` event.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+	UpdateTokenWithBody(ctx context.Context, tokenId TokenId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateToken Rename a personal access token
+	//
+	// Changes a token's label (the only thing that may change) and
+	// answers the token. Writes a `token_update` event.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+	UpdateToken(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListEvents List events
@@ -2865,6 +3081,182 @@ func (c *Client) ShutdownLinodeInstanceWithBody(ctx context.Context, linodeId Li
 // Corresponds with POST /linode/instances/{linodeId}/shutdown (the `ShutdownLinodeInstance` operationId).
 func (c *Client) ShutdownLinodeInstance(ctx context.Context, linodeId LinodeId, body ShutdownLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewShutdownLinodeInstanceRequest(c.Server, linodeId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTokens List personal access tokens
+//
+// Returns the calling user's tokens that are neither revoked nor
+// expired, oldest first, one page at a time. `token` holds only the
+// first 16 characters of each secret.
+//
+// **Filtering.** `X-Filter` may use the keys `id`, `label` and
+// `created`; `+order_by` may name any of them.
+//
+// Corresponds with GET /profile/tokens (the `ListTokens` operationId).
+func (c *Client) ListTokens(ctx context.Context, params *ListTokensParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTokensRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTokenWithBody Create a personal access token
+//
+// Creates a token for the calling user and answers it with the whole
+// secret in `token`: the only time it is shown. Writes a
+// `token_create` event (entity type `token`).
+//
+//   - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+//     with the areas `account`, `events`, `linodes`, `ips` and
+//     `tickets`, separated by spaces or commas, or is `*`. It is stored
+//     and answered in canonical form (areas in that order, one space
+//     between scopes, `read_write` absorbing `read_only`). Absent, null
+//     or empty, it is the calling token's own scopes. An unknown scope is
+//     answered `400` with `field: "scopes"`, and so is a list that grants
+//     more than the calling token has (reason
+//     `Scopes may not exceed those of the token making the request.`).
+//   - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+//     accepted) must be in the future (`400`, `field: "expiry"`);
+//     absent or null, the token lasts until it is revoked.
+//   - `label` is 1 to 100 characters.
+//
+// An expired or revoked token is answered `401 Invalid Token` on its
+// next request, by every server process.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+func (c *Client) CreateTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateToken Create a personal access token
+//
+// Creates a token for the calling user and answers it with the whole
+// secret in `token`: the only time it is shown. Writes a
+// `token_create` event (entity type `token`).
+//
+//   - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+//     with the areas `account`, `events`, `linodes`, `ips` and
+//     `tickets`, separated by spaces or commas, or is `*`. It is stored
+//     and answered in canonical form (areas in that order, one space
+//     between scopes, `read_write` absorbing `read_only`). Absent, null
+//     or empty, it is the calling token's own scopes. An unknown scope is
+//     answered `400` with `field: "scopes"`, and so is a list that grants
+//     more than the calling token has (reason
+//     `Scopes may not exceed those of the token making the request.`).
+//   - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+//     accepted) must be in the future (`400`, `field: "expiry"`);
+//     absent or null, the token lasts until it is revoked.
+//   - `label` is 1 to 100 characters.
+//
+// An expired or revoked token is answered `401 Invalid Token` on its
+// next request, by every server process.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+func (c *Client) CreateToken(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTokenRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteToken Revoke a personal access token
+//
+// Revokes a token at once: its next request, on any server process,
+// is answered `401 Invalid Token`. A token may revoke itself. Answers
+// `200 {}` and writes a `token_delete` event.
+//
+// Corresponds with DELETE /profile/tokens/{tokenId} (the `DeleteToken` operationId).
+func (c *Client) DeleteToken(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteTokenRequest(c.Server, tokenId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetToken Get a personal access token
+//
+// Returns one of the calling user's live tokens, with the first 16
+// characters of its secret. Revoked, expired and other users' tokens
+// are answered `404`.
+//
+// Corresponds with GET /profile/tokens/{tokenId} (the `GetToken` operationId).
+func (c *Client) GetToken(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTokenRequest(c.Server, tokenId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateTokenWithBody Rename a personal access token
+//
+// Changes a token's label (the only thing that may change) and
+// answers the token. Writes a `token_update` event.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+func (c *Client) UpdateTokenWithBody(ctx context.Context, tokenId TokenId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateTokenRequestWithBody(c.Server, tokenId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateToken Rename a personal access token
+//
+// Changes a token's label (the only thing that may change) and
+// answers the token. Writes a `token_update` event.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+func (c *Client) UpdateToken(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateTokenRequest(c.Server, tokenId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3529,6 +3921,242 @@ func NewShutdownLinodeInstanceRequestWithBody(server string, linodeId LinodeId, 
 	return req, nil
 }
 
+// NewListTokensRequest constructs an http.Request for the ListTokens method
+func NewListTokensRequest(server string, params *ListTokensParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/tokens")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XFilter != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Filter", *params.XFilter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Filter", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewCreateTokenRequest calls the generic CreateToken builder with application/json body
+func NewCreateTokenRequest(server string, body CreateTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateTokenRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateTokenRequestWithBody constructs an http.Request for the CreateToken method, with any body, and a specified content type
+func NewCreateTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/tokens")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteTokenRequest constructs an http.Request for the DeleteToken method
+func NewDeleteTokenRequest(server string, tokenId TokenId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tokenId", tokenId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/tokens/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetTokenRequest constructs an http.Request for the GetToken method
+func NewGetTokenRequest(server string, tokenId TokenId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tokenId", tokenId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/tokens/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateTokenRequest calls the generic UpdateToken builder with application/json body
+func NewUpdateTokenRequest(server string, tokenId TokenId, body UpdateTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateTokenRequestWithBody(server, tokenId, "application/json", bodyReader)
+}
+
+// NewUpdateTokenRequestWithBody constructs an http.Request for the UpdateToken method, with any body, and a specified content type
+func NewUpdateTokenRequestWithBody(server string, tokenId TokenId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tokenId", tokenId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/tokens/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -3942,6 +4570,118 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /linode/instances/{linodeId}/shutdown (the `ShutdownLinodeInstance` operationId).
 	ShutdownLinodeInstanceWithResponse(ctx context.Context, linodeId LinodeId, body ShutdownLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*ShutdownLinodeInstanceResponse, error)
+
+	// ListTokensWithResponse List personal access tokens
+	//
+	// Returns the calling user's tokens that are neither revoked nor
+	// expired, oldest first, one page at a time. `token` holds only the
+	// first 16 characters of each secret.
+	//
+	// **Filtering.** `X-Filter` may use the keys `id`, `label` and
+	// `created`; `+order_by` may name any of them.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /profile/tokens (the `ListTokens` operationId).
+	ListTokensWithResponse(ctx context.Context, params *ListTokensParams, reqEditors ...RequestEditorFn) (*ListTokensResponse, error)
+
+	// CreateTokenWithBodyWithResponse Create a personal access token
+	//
+	// Creates a token for the calling user and answers it with the whole
+	// secret in `token`: the only time it is shown. Writes a
+	// `token_create` event (entity type `token`).
+	//
+	// - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+	//   with the areas `account`, `events`, `linodes`, `ips` and
+	//   `tickets`, separated by spaces or commas, or is `*`. It is stored
+	//   and answered in canonical form (areas in that order, one space
+	//   between scopes, `read_write` absorbing `read_only`). Absent, null
+	//   or empty, it is the calling token's own scopes. An unknown scope is
+	//   answered `400` with `field: "scopes"`, and so is a list that grants
+	//   more than the calling token has (reason
+	//   `Scopes may not exceed those of the token making the request.`).
+	// - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+	//   accepted) must be in the future (`400`, `field: "expiry"`);
+	//   absent or null, the token lasts until it is revoked.
+	// - `label` is 1 to 100 characters.
+	//
+	// An expired or revoked token is answered `401 Invalid Token` on its
+	// next request, by every server process.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+	CreateTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error)
+
+	// CreateTokenWithResponse Create a personal access token
+	//
+	// Creates a token for the calling user and answers it with the whole
+	// secret in `token`: the only time it is shown. Writes a
+	// `token_create` event (entity type `token`).
+	//
+	// - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+	//   with the areas `account`, `events`, `linodes`, `ips` and
+	//   `tickets`, separated by spaces or commas, or is `*`. It is stored
+	//   and answered in canonical form (areas in that order, one space
+	//   between scopes, `read_write` absorbing `read_only`). Absent, null
+	//   or empty, it is the calling token's own scopes. An unknown scope is
+	//   answered `400` with `field: "scopes"`, and so is a list that grants
+	//   more than the calling token has (reason
+	//   `Scopes may not exceed those of the token making the request.`).
+	// - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+	//   accepted) must be in the future (`400`, `field: "expiry"`);
+	//   absent or null, the token lasts until it is revoked.
+	// - `label` is 1 to 100 characters.
+	//
+	// An expired or revoked token is answered `401 Invalid Token` on its
+	// next request, by every server process.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+	CreateTokenWithResponse(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error)
+
+	// DeleteTokenWithResponse Revoke a personal access token
+	//
+	// Revokes a token at once: its next request, on any server process,
+	// is answered `401 Invalid Token`. A token may revoke itself. Answers
+	// `200 {}` and writes a `token_delete` event.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /profile/tokens/{tokenId} (the `DeleteToken` operationId).
+	DeleteTokenWithResponse(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*DeleteTokenResponse, error)
+
+	// GetTokenWithResponse Get a personal access token
+	//
+	// Returns one of the calling user's live tokens, with the first 16
+	// characters of its secret. Revoked, expired and other users' tokens
+	// are answered `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /profile/tokens/{tokenId} (the `GetToken` operationId).
+	GetTokenWithResponse(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*GetTokenResponse, error)
+
+	// UpdateTokenWithBodyWithResponse Rename a personal access token
+	//
+	// Changes a token's label (the only thing that may change) and
+	// answers the token. Writes a `token_update` event.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+	UpdateTokenWithBodyWithResponse(ctx context.Context, tokenId TokenId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateTokenResponse, error)
+
+	// UpdateTokenWithResponse Rename a personal access token
+	//
+	// Changes a token's label (the only thing that may change) and
+	// answers the token. Writes a `token_update` event.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+	UpdateTokenWithResponse(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateTokenResponse, error)
 }
 
 type ListEventsResponse struct {
@@ -4763,6 +5503,288 @@ func (r ShutdownLinodeInstanceResponse) ContentType() string {
 	return ""
 }
 
+type ListTokensResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TokenPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTokensResponse) GetJSON200() *TokenPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListTokensResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTokensResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTokensResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTokensResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTokensResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTokensResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Token
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateTokenResponse) GetJSON200() *Token {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateTokenResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteTokenResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteTokenResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Token
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTokenResponse) GetJSON200() *Token {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetTokenResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Token
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateTokenResponse) GetJSON200() *Token {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateTokenResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateTokenResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListEventsWithResponse List events
 //
 // Returns the events visible to the calling user, one page at a time.
@@ -5257,6 +6279,160 @@ func (c *ClientWithResponses) ShutdownLinodeInstanceWithResponse(ctx context.Con
 		return nil, err
 	}
 	return ParseShutdownLinodeInstanceResponse(rsp)
+}
+
+// ListTokensWithResponse List personal access tokens
+//
+// Returns the calling user's tokens that are neither revoked nor
+// expired, oldest first, one page at a time. `token` holds only the
+// first 16 characters of each secret.
+//
+// **Filtering.** `X-Filter` may use the keys `id`, `label` and
+// `created`; `+order_by` may name any of them.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /profile/tokens (the `ListTokens` operationId).
+func (c *ClientWithResponses) ListTokensWithResponse(ctx context.Context, params *ListTokensParams, reqEditors ...RequestEditorFn) (*ListTokensResponse, error) {
+	rsp, err := c.ListTokens(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTokensResponse(rsp)
+}
+
+// CreateTokenWithBodyWithResponse Create a personal access token
+//
+// Creates a token for the calling user and answers it with the whole
+// secret in `token`: the only time it is shown. Writes a
+// `token_create` event (entity type `token`).
+//
+//   - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+//     with the areas `account`, `events`, `linodes`, `ips` and
+//     `tickets`, separated by spaces or commas, or is `*`. It is stored
+//     and answered in canonical form (areas in that order, one space
+//     between scopes, `read_write` absorbing `read_only`). Absent, null
+//     or empty, it is the calling token's own scopes. An unknown scope is
+//     answered `400` with `field: "scopes"`, and so is a list that grants
+//     more than the calling token has (reason
+//     `Scopes may not exceed those of the token making the request.`).
+//   - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+//     accepted) must be in the future (`400`, `field: "expiry"`);
+//     absent or null, the token lasts until it is revoked.
+//   - `label` is 1 to 100 characters.
+//
+// An expired or revoked token is answered `401 Invalid Token` on its
+// next request, by every server process.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+func (c *ClientWithResponses) CreateTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error) {
+	rsp, err := c.CreateTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTokenResponse(rsp)
+}
+
+// CreateTokenWithResponse Create a personal access token
+//
+// Creates a token for the calling user and answers it with the whole
+// secret in `token`: the only time it is shown. Writes a
+// `token_create` event (entity type `token`).
+//
+//   - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+//     with the areas `account`, `events`, `linodes`, `ips` and
+//     `tickets`, separated by spaces or commas, or is `*`. It is stored
+//     and answered in canonical form (areas in that order, one space
+//     between scopes, `read_write` absorbing `read_only`). Absent, null
+//     or empty, it is the calling token's own scopes. An unknown scope is
+//     answered `400` with `field: "scopes"`, and so is a list that grants
+//     more than the calling token has (reason
+//     `Scopes may not exceed those of the token making the request.`).
+//   - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+//     accepted) must be in the future (`400`, `field: "expiry"`);
+//     absent or null, the token lasts until it is revoked.
+//   - `label` is 1 to 100 characters.
+//
+// An expired or revoked token is answered `401 Invalid Token` on its
+// next request, by every server process.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+func (c *ClientWithResponses) CreateTokenWithResponse(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error) {
+	rsp, err := c.CreateToken(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTokenResponse(rsp)
+}
+
+// DeleteTokenWithResponse Revoke a personal access token
+//
+// Revokes a token at once: its next request, on any server process,
+// is answered `401 Invalid Token`. A token may revoke itself. Answers
+// `200 {}` and writes a `token_delete` event.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /profile/tokens/{tokenId} (the `DeleteToken` operationId).
+func (c *ClientWithResponses) DeleteTokenWithResponse(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*DeleteTokenResponse, error) {
+	rsp, err := c.DeleteToken(ctx, tokenId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteTokenResponse(rsp)
+}
+
+// GetTokenWithResponse Get a personal access token
+//
+// Returns one of the calling user's live tokens, with the first 16
+// characters of its secret. Revoked, expired and other users' tokens
+// are answered `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /profile/tokens/{tokenId} (the `GetToken` operationId).
+func (c *ClientWithResponses) GetTokenWithResponse(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*GetTokenResponse, error) {
+	rsp, err := c.GetToken(ctx, tokenId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTokenResponse(rsp)
+}
+
+// UpdateTokenWithBodyWithResponse Rename a personal access token
+//
+// Changes a token's label (the only thing that may change) and
+// answers the token. Writes a `token_update` event.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+func (c *ClientWithResponses) UpdateTokenWithBodyWithResponse(ctx context.Context, tokenId TokenId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateTokenResponse, error) {
+	rsp, err := c.UpdateTokenWithBody(ctx, tokenId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateTokenResponse(rsp)
+}
+
+// UpdateTokenWithResponse Rename a personal access token
+//
+// Changes a token's label (the only thing that may change) and
+// answers the token. Writes a `token_update` event.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+func (c *ClientWithResponses) UpdateTokenWithResponse(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateTokenResponse, error) {
+	rsp, err := c.UpdateToken(ctx, tokenId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateTokenResponse(rsp)
 }
 
 // ParseListEventsResponse parses an HTTP response from a ListEventsWithResponse call
@@ -5868,6 +7044,213 @@ func ParseShutdownLinodeInstanceResponse(rsp *http.Response) (*ShutdownLinodeIns
 	return response, nil
 }
 
+// ParseListTokensResponse parses an HTTP response from a ListTokensWithResponse call
+func ParseListTokensResponse(rsp *http.Response) (*ListTokensResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTokensResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TokenPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateTokenResponse parses an HTTP response from a CreateTokenWithResponse call
+func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Token
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteTokenResponse parses an HTTP response from a DeleteTokenWithResponse call
+func ParseDeleteTokenResponse(rsp *http.Response) (*DeleteTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetTokenResponse parses an HTTP response from a GetTokenWithResponse call
+func ParseGetTokenResponse(rsp *http.Response) (*GetTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Token
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateTokenResponse parses an HTTP response from a UpdateTokenWithResponse call
+func ParseUpdateTokenResponse(rsp *http.Response) (*UpdateTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Token
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// ListEvents List events
@@ -5912,6 +7295,21 @@ type ServerInterface interface {
 	// ShutdownLinodeInstance Shut down a Linode
 	// (POST /linode/instances/{linodeId}/shutdown)
 	ShutdownLinodeInstance(ctx echo.Context, linodeId LinodeId) error
+	// ListTokens List personal access tokens
+	// (GET /profile/tokens)
+	ListTokens(ctx echo.Context, params ListTokensParams) error
+	// CreateToken Create a personal access token
+	// (POST /profile/tokens)
+	CreateToken(ctx echo.Context) error
+	// DeleteToken Revoke a personal access token
+	// (DELETE /profile/tokens/{tokenId})
+	DeleteToken(ctx echo.Context, tokenId TokenId) error
+	// GetToken Get a personal access token
+	// (GET /profile/tokens/{tokenId})
+	GetToken(ctx echo.Context, tokenId TokenId) error
+	// UpdateToken Rename a personal access token
+	// (PUT /profile/tokens/{tokenId})
+	UpdateToken(ctx echo.Context, tokenId TokenId) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -6188,6 +7586,105 @@ func (w *ServerInterfaceWrapper) ShutdownLinodeInstance(ctx echo.Context) error 
 	return err
 }
 
+// ListTokens converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTokens(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTokensParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "page_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_size", ctx.QueryParams(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page_size: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Filter" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Filter")]; found {
+		var XFilter XFilter
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Filter, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Filter", valueList[0], &XFilter, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Filter: %s", err))
+		}
+
+		params.XFilter = &XFilter
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTokens(ctx, params)
+	return err
+}
+
+// CreateToken converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateToken(ctx)
+	return err
+}
+
+// DeleteToken converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteToken(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tokenId" -------------
+	var tokenId TokenId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tokenId", ctx.Param("tokenId"), &tokenId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tokenId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteToken(ctx, tokenId)
+	return err
+}
+
+// GetToken converts echo context to params.
+func (w *ServerInterfaceWrapper) GetToken(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tokenId" -------------
+	var tokenId TokenId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tokenId", ctx.Param("tokenId"), &tokenId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tokenId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetToken(ctx, tokenId)
+	return err
+}
+
+// UpdateToken converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateToken(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tokenId" -------------
+	var tokenId TokenId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tokenId", ctx.Param("tokenId"), &tokenId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tokenId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateToken(ctx, tokenId)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -6239,6 +7736,11 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/account/events/:eventId", wrapper.GetEvent, options.OperationMiddlewares["getEvent"]...)
 	router.POST(options.BaseURL+"/account/events/:eventId/seen", wrapper.MarkEventSeen, options.OperationMiddlewares["markEventSeen"]...)
 	router.POST(options.BaseURL+"/account/events/:eventId/read", wrapper.MarkEventRead, options.OperationMiddlewares["markEventRead"]...)
+	router.GET(options.BaseURL+"/profile/tokens", wrapper.ListTokens, options.OperationMiddlewares["listTokens"]...)
+	router.POST(options.BaseURL+"/profile/tokens", wrapper.CreateToken, options.OperationMiddlewares["createToken"]...)
+	router.DELETE(options.BaseURL+"/profile/tokens/:tokenId", wrapper.DeleteToken, options.OperationMiddlewares["deleteToken"]...)
+	router.GET(options.BaseURL+"/profile/tokens/:tokenId", wrapper.GetToken, options.OperationMiddlewares["getToken"]...)
+	router.PUT(options.BaseURL+"/profile/tokens/:tokenId", wrapper.UpdateToken, options.OperationMiddlewares["updateToken"]...)
 	router.GET(options.BaseURL+"/linode/instances", wrapper.ListLinodeInstances, options.OperationMiddlewares["listLinodeInstances"]...)
 	router.POST(options.BaseURL+"/linode/instances", wrapper.CreateLinodeInstance, options.OperationMiddlewares["createLinodeInstance"]...)
 	router.DELETE(options.BaseURL+"/linode/instances/:linodeId", wrapper.DeleteLinodeInstance, options.OperationMiddlewares["deleteLinodeInstance"]...)
@@ -7062,6 +8564,271 @@ func (response ShutdownLinodeInstance404JSONResponse) VisitShutdownLinodeInstanc
 	return err
 }
 
+type ListTokensRequestObject struct {
+	Params ListTokensParams
+}
+
+type ListTokensResponseObject interface {
+	VisitListTokensResponse(w http.ResponseWriter) error
+}
+
+type ListTokens200JSONResponse TokenPage
+
+func (response ListTokens200JSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokens400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListTokens400JSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokens401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListTokens401JSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTokenRequestObject struct {
+	Body *CreateTokenJSONRequestBody
+}
+
+type CreateTokenResponseObject interface {
+	VisitCreateTokenResponse(w http.ResponseWriter) error
+}
+
+type CreateToken200JSONResponse Token
+
+func (response CreateToken200JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken400JSONResponse ErrorResponse
+
+func (response CreateToken400JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateToken401JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTokenRequestObject struct {
+	TokenId TokenId `json:"tokenId"`
+}
+
+type DeleteTokenResponseObject interface {
+	VisitDeleteTokenResponse(w http.ResponseWriter) error
+}
+
+type DeleteToken200JSONResponse Empty
+
+func (response DeleteToken200JSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteToken401JSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteToken404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteToken404JSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTokenRequestObject struct {
+	TokenId TokenId `json:"tokenId"`
+}
+
+type GetTokenResponseObject interface {
+	VisitGetTokenResponse(w http.ResponseWriter) error
+}
+
+type GetToken200JSONResponse Token
+
+func (response GetToken200JSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetToken401JSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetToken404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetToken404JSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateTokenRequestObject struct {
+	TokenId TokenId `json:"tokenId"`
+	Body    *UpdateTokenJSONRequestBody
+}
+
+type UpdateTokenResponseObject interface {
+	VisitUpdateTokenResponse(w http.ResponseWriter) error
+}
+
+type UpdateToken200JSONResponse Token
+
+func (response UpdateToken200JSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateToken400JSONResponse ErrorResponse
+
+func (response UpdateToken400JSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateToken401JSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateToken404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateToken404JSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListEvents List events
@@ -7106,6 +8873,21 @@ type StrictServerInterface interface {
 	// ShutdownLinodeInstance Shut down a Linode
 	// (POST /linode/instances/{linodeId}/shutdown)
 	ShutdownLinodeInstance(ctx context.Context, request ShutdownLinodeInstanceRequestObject) (ShutdownLinodeInstanceResponseObject, error)
+	// ListTokens List personal access tokens
+	// (GET /profile/tokens)
+	ListTokens(ctx context.Context, request ListTokensRequestObject) (ListTokensResponseObject, error)
+	// CreateToken Create a personal access token
+	// (POST /profile/tokens)
+	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
+	// DeleteToken Revoke a personal access token
+	// (DELETE /profile/tokens/{tokenId})
+	DeleteToken(ctx context.Context, request DeleteTokenRequestObject) (DeleteTokenResponseObject, error)
+	// GetToken Get a personal access token
+	// (GET /profile/tokens/{tokenId})
+	GetToken(ctx context.Context, request GetTokenRequestObject) (GetTokenResponseObject, error)
+	// UpdateToken Rename a personal access token
+	// (PUT /profile/tokens/{tokenId})
+	UpdateToken(ctx context.Context, request UpdateTokenRequestObject) (UpdateTokenResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -7638,231 +9420,428 @@ func (sh *strictHandler) ShutdownLinodeInstance(ctx echo.Context, linodeId Linod
 	return nil
 }
 
+// ListTokens operation middleware
+func (sh *strictHandler) ListTokens(ctx echo.Context, params ListTokensParams) error {
+	var request ListTokensRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTokens(ctx.Request().Context(), request.(ListTokensRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTokens")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListTokensResponseObject); ok {
+		return validResponse.VisitListTokensResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateToken operation middleware
+func (sh *strictHandler) CreateToken(ctx echo.Context) error {
+	var request CreateTokenRequestObject
+
+	var body CreateTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateToken(ctx.Request().Context(), request.(CreateTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateTokenResponseObject); ok {
+		return validResponse.VisitCreateTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteToken operation middleware
+func (sh *strictHandler) DeleteToken(ctx echo.Context, tokenId TokenId) error {
+	var request DeleteTokenRequestObject
+
+	request.TokenId = tokenId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteToken(ctx.Request().Context(), request.(DeleteTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteTokenResponseObject); ok {
+		return validResponse.VisitDeleteTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetToken operation middleware
+func (sh *strictHandler) GetToken(ctx echo.Context, tokenId TokenId) error {
+	var request GetTokenRequestObject
+
+	request.TokenId = tokenId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetToken(ctx.Request().Context(), request.(GetTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetTokenResponseObject); ok {
+		return validResponse.VisitGetTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateToken operation middleware
+func (sh *strictHandler) UpdateToken(ctx echo.Context, tokenId TokenId) error {
+	var request UpdateTokenRequestObject
+
+	request.TokenId = tokenId
+
+	var body UpdateTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateToken(ctx.Request().Context(), request.(UpdateTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateTokenResponseObject); ok {
+		return validResponse.VisitUpdateTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rdtw2lij8Kvj4zVqR0lSpSpYcu7TOOiM76W7PdBwfyz7u7tCniCJRVYxYAEOAKlf76O88wDziPMlZ",
-	"2BsAwUvdZDuOe5wfsQokcd3Y98v7IBHLQnDGlQzG7wP2ji6LnMHfT2j6xyxXrNQ/ZLVc0nIdjIO/nmAr",
-	"4XTJJKGcVHwGLXSaM3LD1kEY3NK8YtBhWYpSBuOf3wezjOWp10EQBiWjUvBgHDylnAtFsB8iOJkJEdy9",
-	"vbsLgx+WhVo3p/BqwQjTzYRyudIfzPQ8aKIywb3R4fNbxtUTIdQfM57JBUubXV2RmWknUyGUP3XT3TjI",
-	"My5SNjHPk5JRpbsJzoZnD09GZyfD81eji/HwfDy8CMIgrUqKH44uBmdhwLjKcAFZGoxHZw/CIKdTlruO",
-	"R2cPgjBQ64K5piAMqlK/cXp7fopNpxmXivKEyVP9wV0I3T1+9N3Di/MwWDIp6Vx3oJea8Tn5C3xF/CEK",
-	"ViaMq4k+8pwpFoxHw2EYlFT/yas8hwNJg/GM5pKFgWSJ4Ckt15Mta9DjkaeCz7J5exWTxDZvX8wpvucW",
-	"Jhnj9SQUVZUMxoE9Jz1KtmSTki1pxjM+D8bDMKgkKzVABuOA5lnCgsbZXytaqu7R6xMlGSdFKeYlk/Kj",
-	"nv53g4vf9+GfX3wxZy/N+XWPHqe++fRfwMZ0kId+JDXaEJyZ3QoJZysmNRIqZQMRpFRRwGBfMcIXjRHC",
-	"7gnKRaVSseLbTvFsPBo2T3H0W5zhmX+G14tKwSHqyX6ak8SXcKdVWX3kjcbd3bbNw/Gwuc3nj36LbR76",
-	"2/xUT+5D74rZvA1XxUzyNGXTjPLRWVCv6HtoItBmVpQt9cT8BUGLPG33cveRju5tGBSwFyP8Q8JfJZNV",
-	"rjnEBxqx4uY8qWSLLbviQi1YSX4RU5JJIpMFS6ucpUSUm6isxx46XtDs/bSS64HhAbGpi8t/4ozoWZKF",
-	"yFN9bjU670fgOSuR0U2KKhg/HoZBJuAg9VFyplaivJlk+o57v0WlsEGVlMsZKye/VkL3+Gh4FwZTmtxU",
-	"BXRKb2mWay7YXTPG9c/62uVUqomskoRJOatyd+vMVuFk3WVcZTwVK/yltyGhBZ1meaYyfS4/v919m+al",
-	"qIpgHARhsKByos97grthJrQQUk2qCiDzAX2QpunF4/Qx/e7RdPooZcPz0YPHo+F3F+ns/DxlD8+mM5Y8",
-	"0p2tC1beZlKUwTi4uV0GYX1BEWb7AD0rbs+D8c/B2fDBYDgYjR4MRsPgLbQ/hCUMR+N0+mg8ng0fJOPH",
-	"F7PZeMbOzsf0MTs7HZ09Cvpvf37DJkleScXKiZ4Fbl6R04Qt9Y01m2Dv6BwRUyVPGAVCLzPFJubCJaLU",
-	"oCMLlsCRppm8CcZnFw81gMwLfacAYyyFBsDR8Oy8BgsEpDC4TeC90Z13D8uKw60LA0Xn+vCCohSpXrwZ",
-	"eP7whFO9ppORvu9FuomlONPnuqIqWaRiPnEApu/9rts78u5SKW4zmQlEBU222FzAXyqpiAUwnzP+eom+",
-	"XqLPcokKH2g/9CaZw91wk9xFecmmVQbEZcM1mTJNeEp4TX29J1/vye+A2NQwe/9bcvFq+Hj8YN9bYshb",
-	"64oYqtfDkn29HF8vxz8zJ+Zuxmv7fS/xoDPFStChw2vbbsjF1xvy9YZ8zhsSBis2PfCePNzJZ91pSaWk",
-	"S6ZYCauwUn7KZFJmhVEjvVoYSV8JUjJVlTwkiai4YimZlWJJRoMgtOYrkHr0zQh+rVi5DsLAKDkK1KZo",
-	"EF5SHGRGq1zBB8uMZ8tqCX9b9QtXbM5KUCfreV1n/+iZ25/FiiwpX5NMsaUEHYRTSsjmtPSWb5rYROre",
-	"+2env1vSdzi/C/hlZ3t20Tvdv9a2u+Zsf+KM/Nv1T8+JmP7CEkXUglrDmySUp0SUqf5TLRhJRJ4z0OQN",
-	"Ih7xExJHwQ1bR8GYAJ6KyQ1jhTQLXy2EZATMfIT9WtEcO4E3L4lkt6ykecQJuWFrSTIOO2VmsdTCJs1z",
-	"stRwMiDPmYSj1Z1JUklGUqF0i/5W93EUR0Y7OMjSKIiPB835vY+CqBoOHySigH+Zm/RdTBKxLGjJZEhW",
-	"mVqQuPlmjBObkfgPcxWHejT9F4tDEv8hV+YfFpMjXi2nrJQhESWJ//a3v/3t5McfT77//tWf/zz+8cfx",
-	"9XVMpCozPtdAobvRV0RlS7NJ8lj3xNmvuiehcM+O4QziPySCK5pxGZMjWU2xGyJmuhdqesVe3ML/QHmq",
-	"F/kzHmZIBoPB2xi7i4I/iLLnYSKW04wzfXQ5031bCyycCsIDB6NIyVi+dkMBjEymsNN2o/XGm52OLRBN",
-	"14SSpnU41J3Cntp+sBMqkygg/5dEAK+6jyMD/ySmMomPSZElNwhSaVZ6YPkDTRYeqJI8k0rDpGyNLC+J",
-	"vqWopLxha5LJiKMFmaUkPh8OY4QHVEWSuGOVbi00xqXEcA56Dda0HQXxgFwhuOEFyyTRXdHG1cskscNH",
-	"3Bu/t0NCJVmxPB9E3EcpwfvIKNujYBz5lqkoCJsnFVkS7D2BZtzwu8DgpgWjKZjnDXLyDPY1bjIoByER",
-	"MA4Y1Z6l/bg7S/WFUtb21sCK1mQFgxdULeqhbZ+aFv5aZSWr9etuJjvwNu7I7nkhR9ZE18AidGflurz3",
-	"tO5AK1cILp2vxUv2a8WkAoZPcMU4/EmLIs8SsIic/gL68aaTxtR30viXks2CcfD/n9ZOHaf25dPaneMO",
-	"lYOWmNVsqaNChE7FLYNtsVRnu0+HT7+cIt/RdRLVL0SBxvxA/siCgv8I9DcmiEyREkwZoYoshVTkYjgE",
-	"K8Cdv7l9K8Wn8vQH3d1Ls7u4191zL3G39RXM+C3Ns3RMKKlnLCqlAaOkfM4AvVNOYnsR4ojDpU4QP0w1",
-	"vS8lGjo2esXoe3sXBs+F+qOoeHrgOXPvs/rAXvMbLlacZOkuo8pzjcegg4+7l88FkVWiUaYUVZkwvaG3",
-	"mcz0opVAJoLmOSsHevGvOa3UQpTZP9ihG2BO6ZW4Yby5CT9mUgJxLEll9kPBWzu25Bn2SLBLNDQtsa/r",
-	"RBQ9bgPQLcmpJUMSXtsxzN9EVZKfriq1MN9bUuB2Qm+U5nDUIpOE8bQQmcaQHx/o3fjL7pYdxY39iI8B",
-	"6jNVLzfisF6cpigY2mkJZyyVANxusnBgV0CUPKxG0zTTTTR/UerPUTI0sl13slORrhuOXUhIFb1hegOJ",
-	"gJflmNCpZFwBC/b+Lm6Rx/d3Dvsi0dVg+L1hw7ok4YrA5msUBXxaxsnrV09DsiozpRjfwOQB0eaC/ENw",
-	"FkZczGaSwYRmpZm6XgdBkzA50qAjeL4mM1EujY15LhCHyOM2fe/3KSmoUqzUU/4/UZS+P7870f+c2X9e",
-	"4T/jxj//UtuVLdn23OsOPB70vzOMjN54PB7kZ6RerdMcmPMb7DwXAOKf8Of4vZY63TwcqXm/BZmj6KHF",
-	"GWAbj4zIMNNo2ZcnwojXuBweGxYP7+/xgFwhTK0WjCPToh+4mzsVlYq4FhKgv/aJGbG9Z7MtUmgv4o3e",
-	"uhWMWAo+DzXcrUSZSrJklCuYYsFEkTf5EzOSnRdc3+6wdz6X8rOdw9tN+++QSO9W21uphbk14YKfnL17",
-	"Z069ecC7yVDYOmH7wfsA5Mm9UN5PbvLLjD/Dz2qGi5YlXXd2wIzTuwO3hhx1ZWaLhKjGoYIT6miekSK1",
-	"wGF9HAbkSq55sigFF5Ukv4ipjPhckNg5RcTk6NeKVSw9BsxlPNxiTQti67QRw6MZzfT7lxFHLxZFOdOd",
-	"JgvNnEhCS2bNtFpGiLlQ2cyQUoMOm/tsfXN6oXBBi4Jxlg6IPm4tSqEew5x4jc/0tSiqaZ4l5OrFs4jL",
-	"giWkyCtNK4RkNV7T9EWLXkV2e643ieUzwpaZkhGPG95BWrA2DahN8hq0QKNF8bjluOW9UjJ8yW+osjz1",
-	"P0tZzhQzQnFBpdS3bFIyyZSlHFzz7D8HNAH10sQpZm2DZOCJJesnRqtqNFteQ0J5wnKvoWRSodIuEctl",
-	"xTO1ngDqygSflKzI141HeXZjXKbSTE0SWqYTq2YLQdtXu1XBL1yd/eXmh88q5K9cQ7akc2TY4WfJDPue",
-	"cj3PRO9L3XvdVo9Rt9UjcTnRRLD5JbQ0voOWbFmIUvktrh9U7EycDpsmCStUzwO3w50HdgLtB/o29TRL",
-	"ReHoZlnJVjTPJ5ofXfsNrkfX4pZUt2TSgIBrckDhWtwqvY5us4RNaJr2tJZsKW7166D+RiAPjOa6ngL+",
-	"dF3bn7mgKSizaZpqvFS/kVMpM1b3l2dyMXF/w2XRHEFR/2w+THLBmffT7k7jotW/63H95373y2xeNl4x",
-	"DWADSBhHBcTGZ50ZLCvV87vzmrcBPtLwG8zFaPzu9ON5ktoWTgu5aOwZeLV2PjXN7S0zzfXOeaaDuguv",
-	"sffNulevsWTJOsm7rXPGWVn30TpZ29Lo0uyJ318hRN78DFoan0FL87ObasrMmjszAcllUgp7pILPbzO2",
-	"SvIMXDLdWM32esRmu9uoJeV0zlJ7b1OvyZop6hbJSriQbrT2Azec3pMpzTVu8o6q0dr/rptYs4cW2PQ9",
-	"3DB2C4QaD5un233U32XzNgstxU7ax9Bodd00WiVLSqaQ8raf1b1PfwHUL+Xkhq29/pvt9QjNdtdPk9BD",
-	"wxqsbUumFiI1iNc2ymq61NIetDUNcxONNOe858GUJXTJ0Dk4o1xtfoULvvU1t8r2A7fM9oOKb5xWvQWl",
-	"mGW5d3JSabkeuL96SL/RDec39n6OXKAxXnntJbvNJDRWU878YfB3PQL+dp0r6kG7/uHeVDPqX1b9s76o",
-	"KktumJpQpWiyWCIkGQJoHtWd4u96RMAv9WP4WY8KP93LYJl278Kv5jP3IfyScgHgiFDWaOp/sfYFyCk3",
-	"y7G/UmZ/ibxaMu8p/rZk2f60szS/3YDmdz2Ufd7szhG/2yLxOisSr6ci8RhAquiUSp8BtC0pm5c0Rda1",
-	"brNMoW1BYcdv6fZds6rN0TZ+3PMAOfKeaZoHNafuD5JqtpHm0iESx6yVVa6berhE+6TL9tknXT7SPuny",
-	"jIY3KMSKlWI2m4CeAYi44KoU+aTIKWcTmrQocPdxk1voPO7H/m5CS5E6IdM6iez3sjsLRd9NsnRiFLta",
-	"HK8VG02Ws6NHca4k2zUETs9358eVtMXea1DLoUb3FzEFq0RZcSIFmdGSHImSKCFuQiJ4wkgqODu+JLzK",
-	"czITZcR9cRsNplraR23Ygt4yUM0Y8b6lKcJwsJkol1QF4yAVFYoKznQ0DAM9ELrpoIHJ7AUaS/TC6vAS",
-	"muc/zUDfslVtcsu4+gE/unvbbxsxunyaKJYSwQfkuVkubNKMrYi/ahtOp5cccVoy1JARLlxXuPDmWkwU",
-	"zh7WwkuSpZLMS7FCTYs+014L4jabmxfn09X6Si1D6OPFma98TUi4Uf22JbJuw7HVINwNJ2rP6oXRJdmt",
-	"gLAaTsyHNQg2zqLpb3J+4bmNjBpuI5tBy9sxDG7qnJARmol+rGeH0piDf8TP0swQzO2rTMLe7dwWDKHq",
-	"aqYYGO2tOUlvuiaZcFeXtLxhKckU0R831m+012aUqRA5oxxjpbrRWQdcn2v7+cZ7dEVKloNKzl6BsfGo",
-	"0Ry5wUXEcGWISBqqLtRQtTVbugcQ7eHcW9qziLe+AeVX5xT6byIGj91z3zWKpEQvt8QLe0x0f3sehXE7",
-	"a4/tqUrHBFWlZMoWGU8JrQPNLmvV6di6G1+CS4ZVoZ46DeoYkPdlS0M6JpSThmY14qhadXYdp9VtaAgd",
-	"IfNi7Pyeg9pXMkXOGGKYG3TOC2xu34R2uF57f36QKlsChElDwHI2U2M87tVCg5W17Ymyh1SFJB7GSNPs",
-	"AgbkKl/RtcQdASwAJu0qzyN+5BS6qI2T9hW89HHH58nztom48VhagvUuU0RvXtvUdTB6qsMX+4gIAOpq",
-	"IUhCKwmA6uFMuZaKLQ3lamJ1jITciataRgWwvLgMFHXYlAHvHoTfOWKDbz1exdxLgxa9BdfEzDEAPUht",
-	"o4XjB4f0tlF/Q9jBTUmTxUHHkpCl2/v4RpIs9Xbd6NBPVlnK+vYeHG52n7txrN0xMrzlmfBgLSsqrbGk",
-	"eeo94cTeXVwXG4DsRuMjMasZna4Jodb/+8p9o3fXbanQENBVSnsSgVXp+rpcJw14Ci74k6aWBe8qqVo8",
-	"ekv1UisKmqI8iuFObrYisYHIlvzqpEdPeDKrRWnD6Bvxh55NIUTeVV44xQAKmX0CQt9ZQaj0DtAoqFoQ",
-	"8CjIJLl68SxEBl1jKHTAO709j5vwsTGYfC/EgBBrXsU5bryc/Q7QLtQZja/m5jSvI3rL72s+BVPnXdtW",
-	"aiNINzpgo/d16/qMdvHeJhp1o+s0PG/5HAOXcTTCK5wBHgKvg+PDhnbhrzv8tsHzOCTilpXgiQxTagx1",
-	"1iRQPc6G/sHDaYTW5xw3oJ7NxuNv85Y90opD0ZbHVMJh60OQdJNBBWQ99mm/Rtm9DKtEXhMQWFj7I4Mn",
-	"GJWWB3XhFOhjgZkL2iKwxviCM8N5d06v42j61sf/TVGsk3TkPgg8JGwwH9S8NXQZhySG6es/9KrjPuJR",
-	"ZzfZhJR2o5NG5pOPiVpMCF4PNBnp1U6DHN1mpapoTpY0WWScHXdBqo5N2oZhsOMrfLcZfbT7syfm5U4o",
-	"kbeLPwdPcpHckGslSo2afuBJucaFvQ1rLLgBGmqMdw91konTae/m96woWQLXCt7QtwIO6JJUsqJ5vkYU",
-	"1gSfPohphUBtksyWTFH9BnK78JdmcebZLeOEmvj9tvPVRlnMi7Dqxf+LtcwSmhP9HgjcFZek1fkhoVnd",
-	"VXuxWu8dI3Vzu2xSf4zi6nyN827ilu20wcR/9eqgQM7OkGXMqVQkZUUu1ibg6NIKWowTCP0GzgHchjnr",
-	"ww5+cNlONQhGn7Wn9UxJ8uzF7TkxHCCToXXBgaRVoCDQSDq7Bc0Mb9Gvnmi2ve8Ixr31zej6L1dXT/W8",
-	"Htp5IRNVlGyWvSM543O1IEexfng6OnsUN+n3XqF0Ozdsi0iA+OQbCa7ZIal49mvFkPtjViLZLAss6bu/",
-	"wAqC8UPUMNqfD/qm0Qrv65vPv1dTVnKmmCTmVcPcUAKIWMx82OIGnHZLRZ0gwn1VWiYjiP38T/B1v2rY",
-	"jYHoTU98yrTwIYkSu6d9V8c09u0MoC9053DYJWthlzoUsrP5XmzkNkrvjWKJfSJKhs52aab7m1aKpS0a",
-	"b6Itu6Pa8MvdW3wNr27ReYEHXh2MooEiFRmfDwh6U0uyFLeAlNSiFNV8EfHYT4qh2ZMpKqX1n9JkDZtY",
-	"TzlUJMLTiMd1mgCjbgSbD/zUDKVmiUAkio1eDXdIzGZ5xlnLXa6OGTXPtdSLY+m/KrkG3rduaswNGQw/",
-	"t4edClhDQLuMChI/s0GS27fRWmc6VqIoQPUyzUBjOZGVLBiXqFAB5bR+s0FQvJDXDiKEGNgG12EDxvfH",
-	"npuhssgpD8lqkSULIpmJWwOYaoJfM9q2y2DWYeb7sjDdiNxt6l/7NsFDBCVeHb3O2buCgbUILJMnYjZr",
-	"TL+BsxzDsY2dbTpR1+oPp08DEmnoUoNxsFcytGxqQ//iFHO1J6XVNsBJ9+yLzxe1GbMOyu9TYzQYWB9P",
-	"bWbUrxyH3QaZkkl0yMUYLYQcCClYcWZ91LNZhhJ6k2+HTALtLp++eA3hJ7VtiRyNhkP9g2ik1yTXj4fb",
-	"hWDMUtDhizN5U8eMSOgb1ZXt+Ojhzv791AcdfoRPRcVToko6m2WJXtOP00ydtsOw9x0D0il0VDGV+jij",
-	"tHM0dCzTC1oya/6zLxOa50IBDa4kS8OGTXBIVFVyuJztK/houM0WuEOXoQEHTrax/c196qxnF3RjaowD",
-	"Y0+esxWBe61JoLkKl97fYAWB8D29d5Ux5Wy+CzVgX+wH2B8CrPeHwA+CqvvDwIbzQ+H82s8E0iYcnNBK",
-	"iSVVWUIM+tUMnTUGmLh+rrIcou0zSZKFkGg0bGs1174waEZFan1dcf04DH4U5o9XFZP41xuWcvv3q0VV",
-	"mj//WGb4xzVVVan/bHACje53ih0260kfZVcrcbIQVUnwJXL0+tXT45DEb4aoD4PMGCfDs/FwCOyXFFaU",
-	"7lvpm6H+nxYe32iy90YTvTdaNHoD2WnfgFz5ZgTPRvBwBE/P8Luz+6+yo9bUm2cW/nZPELnXVb8inK0M",
-	"8LhsopcWdva9578x+Nget4DKb3C+0Ef3HLeelewX7+3+o/2oRxdYJxLaxD9S2wl7B6kZMCMCxE+TKRhm",
-	"lCiNXmU/RZXHsu5+uZPIaF/BuOaWO8LwG2tWBM2Q3SM9BktZ2paEyYLKXmnYT6a0r07Uod1OXJvjV+sz",
-	"6a7eG3TX7b0fhX5iAQbjpDR/4hJcDchPPF/XYXAx6D2KIs9Yehnx2CzByKNuGTFccvQ7YCmpXREk4ymC",
-	"KPpsZSriJaMpZlHJ5lzDVW8MnA+1W+Grx2PlAw7N7Oi2yyiEul/UNNhATFj0JQAnRGsu6ZrQXApIqgBx",
-	"rT3MEAYKbFJZ9XstKQEVFC69CGwAey9PCyZw6dr4fa3sLs3W5q2CdN3sfpuFxMUk/TBQiTKnAT49JsKd",
-	"vWMYEonkJ+IOGqdsLbQwAPtUMg348FkrDPJ2NHj4eDCC49Bg2wuVLifA5IatexDy9fWfrcYXkigpgXYb",
-	"419RCgGbvb9iwhtRC7U9Q77WzSa3kz15PQ0YX6/TTMAEWtspeOoSdKg5SF9ivLD74PHKYlsljEYeZsBo",
-	"arIFgKagDXLnFw+/62OWm7Gb23QggjBeihx0tYj6u5RxNy3SFwYTpfReNEi+YgQ+qE6SasFZy5dPBsEu",
-	"xl9/sGMJWPFEGVdma89wiZb0BUTlvd3H4z3UOCaClNXWt+27CK+BngsMyD7LW5MwF+XxtoeXcp7l/QBi",
-	"H4MaE0JjQGUqyJG9tCEG8iPhgTV2t/NQE99um95Oa5MD6UvfmuRrhBcUkl/UG7fFytQdnytWzmjCJia8",
-	"bsNZZcnCacuNHErct5LE9d+xl+TOHGHO5jRZ17Zw46nzdtt8etDO8+64ShjXrW3nuJfvC27mM9u1pSD9",
-	"Zq8eQ9xLpi89S1vWOA/e9pnhTix4w0q+yaqFzyyusPH/vYS6F07mZTXtBZINljQtCnC6ZJfEhmamyN9a",
-	"OWxAfsQcflIQk7xOQ2p8cgLGhskEzQeDAdLXKdtgiWsl09jbFudlRPmZnvzj6uTvw5PHb4/qvweTk7ff",
-	"eo+O/2dvQpQl1SDHKU/YpBB5lmzwk/TeI/he03Xk1MQox21YQGHHRzre4Macvx8A/2je9uDXqo0WLC/6",
-	"sj96iDhnaGuyNxw/cSDkHmR87s3Vw/o9BsdDzYzezI3VepIVW2c9z9AARp2Z27+DRAmxHyHe1w5ZIx0g",
-	"/HsbIzUfNCmolBucrzQhtnGp9hY7ggzU4JJwdsvKfoe7gD4FP+J3Jy/+VcrVsEz/v+YFGZ09atyQ79pz",
-	"DINVmSmmOd9aHPXjPw0Y9vPUPdirRYVNIiCTBOxa93wNz7+Rhof2oKrm7P0p9FN3ryvIBltBOhZwgED+",
-	"pnXfyooft60M3z3uo/hyRYsNzNn1ihbIjAGLBhxZzTddjM6aQ1yMznaqaT+9XfEAC2InSZBvfdusJ+iQ",
-	"0I0Ag6xj16e1w1+Elr2WC1owj9nwmJaYSJazRMmIH1GCHEeL9rnPjEdvUZWFkCzGZH6GnYp49zUtXMUh",
-	"iW+LBCnWbU55fDwgmgKahHXGyhbxZMGSG6th2LBHbSx9mJxqv7ZihhXwuzL8Fm+xJ1Syh+cnjCciZann",
-	"K3aU5KJKTzKeqeM6vs9dpSYAPTt7LqcP/vfNX948v50u/178fSX+xyFqxt2Ozfjeh3o2G1fHLa7N9/Bb",
-	"vpe/ce9Hn8Jz2G4w0pN9Ia25xzsoFmerJtXaQZ+es9XJ02FNoz6cPrVxlJvvlh1pOjVtwpQNnyZaV3ax",
-	"nk2bnKprfK9XsyVQpd6XYn6yhWtwvi4TJfabLbqOLcWtlkPbPljKPLiXA9lG7jfW802UyU6Ws3fZNGct",
-	"byl8pW+J7VEsCfNAh6tsQmczjZXW41wkND/MFbp3iI3ra+36vsB0/8yW7SNUghSV5mhrjaThNNtKWpM1",
-	"ZCLgUvTppveBy+7WbV7zS/D2ud9a8dvfl0YazTWgKOs46n5EzbSpGnW/fUMvQKsKGtjQA1RLO6zX1E3j",
-	"7ppgS2Mh/XhK6A/TJ3+gKvhAraapxNVUat5bjXmgYtJp+A7Sy32w1N8g3Z+UBn+gjHi4uNcW5fp1tf1y",
-	"0BVIQRpCwG1WCRMXXXuR3l9Csv6I+3Ah165Cy8agRPT7hOnOs1v42cMFQ4GXXt86WWgZxhkK6pA1rAbT",
-	"o90uqia0DPtTZmDxmPcdqUS394xnqsxsdErq6UpwtcjXThDs8XPLOPnTk46jYN8wppxNk/PexW1jYKpZ",
-	"qu3D7JA3883ni0bd+yH7pyaLK3hcY3cHu7gcHo5lzdD3C8qqv/74NpIelvl3qQK2iMl3NPAcEyyBhbhM",
-	"SJWN3ferfa0uqF/qUnQOiXgvMccJsI/IzYi8y8W0qzXtT2n7HMJ3e3C37gQmV6nKTK2vNewghEKQec8m",
-	"cpMZH7P2mQT1wLpRSeIrw0wAkzcmTxgtWWmKsMCrpgzLAIIZaDoBahVDdmauLw1FNnNeUq4kwXc07wyv",
-	"ZMbWMMvFqsH4wHBPTbRko/E1luGG1Zw6VgdcakRhkyuDGWPsxgJGmKa+jQNhRknnIzOo8wuP64XYL/Xb",
-	"JiPJrk4wMrx/cEyAMGMGZpe0vLGZmyRjkCXEJdDxumlMpacfMzPTmlOcSFb0zOLZi9pW1nipMYb/Vmvt",
-	"mZ7iLSslI98/vx4462LPWEaVFJrPnr3Avgy663xqZ4AuJaEZMyQ0UQhOKcGMaL6OCrMh9Awuq6IQpSLm",
-	"hc67/npDIgrGTeKkIl9rStD5/s5kXGgAIOZg8O+gbj4z2aWkJj9XcK9c0YwOe2Re+9D7R56piCe0LDOD",
-	"mCRdmvIYkmCRF68CBl47oCyATKDbGi0ulCqwgkXGZz1aEJNIXDp6eSLVOmcEVJnk6sUzcntuQjJpCX76",
-	"P2C+BPJMgRaVmXIW2Aw7346BrtkyTDhml1RQtZChKTQApV7CiGsZQUIKCVVJkmjogE6xaACosWEXvIzp",
-	"ZjycbEikMMnTMA2HdPUmUCVLFbxZU5eMk4KWKkuqnJbHBPimmj+IeMS//VbvN+PKpPsZfPut3oZy7Yol",
-	"2OM6BMu+6IMXXGwXj8um057bwxVdD0zRLq+KCJTN0e9gR1hqJFNYXoQcmRJtGqfjdMY+Mi8jvuEFpAiX",
-	"pEEfNhCFECXsb2PzrEtVTA78ktHjAbnqK6PiSqw0CnuNyPvIlB2IgvHP7yNTEQGqbzXqrkTB3du7+JJQ",
-	"rOZg+rPOIF4VljnToEt03w5ETac8vm/NmRg83PT64PAiHhtiE4ckRqJQ59eHP7NCWn85xFXxwMAZbgCm",
-	"poh4fdIO7v56AjM8gWI7Msa6KDDdb6TBHSGJzcbGoNKMuPLL2LiiF6Zo3l9PLFfW17WtXsP82QB4HZsr",
-	"AxUlZH1VmuUtwPcmfooWoJNX64KNSbtqkakI5zRd8cZzJ1EwGAyiICQRljbx2jQIGDcsRXJGJbgBaUSj",
-	"yvXAlIeLvTuzdwEUqxsKydYCKMhbSKtG6y2DEnHMleiXQdGb+CpbMqnospDffgsY4PWrpw6AKdTIGffX",
-	"0TEdvKDzjDuk9dSlg5FQe4PEBSjDjrDq57Et5WDKi8URPzq70FB3MRyG1gGVjIZDfNMcZfw+pYqGYHjC",
-	"/8uQGAPLXRzqFQP4m6YYa43aIhiQKUZffM1bD8iVZfG91DWmDk7EYWpjMjKjwF+m1zEZ2jXjUeguXQXO",
-	"jM/b60dc2ixFRrBaH/hhZXyOZWn8IoNHkiHf6H3j6pxZyP83MUU0DpBbyTUpq5zB+JBAQk/M1SzmlpnF",
-	"WQmO0Hk0FUKFxCbCD02kaFi7OUDW3NCqX0LDUR2DCZ/KiNN2zZSQMArFxRK9JalhJX7ATF6g2YyR6sZk",
-	"LjROqXMGnvolVRoJAb2aKgPyBhRC1Hevo5Bp0/UEZbB4xG0SwNAAAaYgtPVQbIKiks0g2ZwGeKzpuA31",
-	"W0NTJdf22h+xdzRR+RruFVz4kHBhi0zGl8SyCDbZjmMKSqb0tPRMjgcEnMEzRA/snYYbTd0jblINOLVa",
-	"hlDNG9Uogfur9zI0sgZmyZIeKk6qstTf6h1jPDXZfVSmUP+oObUgDDTHjrzbcDAaDDWDqnleWmTBOHgw",
-	"GA4eYEWrBUhQp4bmnCLB0U1zpvqc8DDW0ckkvZXnbMrKsK7LSzUeghyyCPw/6eumYf05WyEWLaUiR9M1",
-	"ibM0tsHZM5FrQRHlbv2FGTTiesucB17Gj0nFc+CCmpfOXFQI8o5dXU6NsPQwAJamkzgkSpPIaQmUzkwE",
-	"ERhaUyCTjOlE99CslNpGKnpt3kSWdG1oP5ZFNcuMEZYhcQBeqjDisRYNMXUAhZfqKcau/K73w3jNQ1lU",
-	"m60wDmsWBSmvKKUprrursq5Jarqjtm49LVdSN/Rr6IYGWqHarR2echtn8gdRWuavPhdy6jZYo/h1xP3C",
-	"seTT1Y21F/ob6XIWZlCcWTJukhEbrYw+n/c9lVy31n3dXCyWey+Odb9zxeC9bgm6YRTchY0CzGA90114",
-	"gOANEgV3SOus0AX+hbesdBdnuraobUziFz9dvyItRBA7LrbBT1pWxTuPC5Ocwr30LA3GwV8yqXD0oFlz",
-	"fEMUWP3KKXiu3IV7vQdlVfd41xbovnvbqgV7NhweWBvTurVsrf9a5xY8oKqk981duEdGwrswOMfp93Xr",
-	"lnnq1buFT0a7P2nUDvXVjHCAvQqPn9/qczC6x5+7yrG3eu/rEp8aQMxKvNr3BmSgPGgLIk/fm/rEdzuJ",
-	"FFBzuM3TNclSr2ScJaFGfaDB2cs3XFeHFDnUU9egPjMJcjS3MsNMBE4v16iYCcQ+4hqBQL1wUYYm5trx",
-	"TZkkm3ijK060BIrlqyPuZRMGwauvymv7Jp733sQ/MbyIwQdDvku9vBf0a57oj/aLuzol894fX5sPDrxB",
-	"m+qxmoSN97sB+qPz3R+5esOf5Mr8iSmXebLvzhyKaG29b0jzuPG2ndos8fftPAwKIXtu64+0vJFYmxWr",
-	"3LpbS42mSDPotMwzx/4BJcvZTMvDueDseEB0LyAdSpKlbFkIDc0D8lw4OR10A5qamWhhii2apddSENZT",
-	"PYKIVs91g8S6Z9jblzAViH49hnFcpKv1u47PtOhxFw/Iv2uZUXMNfleG1F6CgcmJFAtR5akWddhMC8mn",
-	"wPz13eDGRD78GjNbhHb7NYS3Drh75v3Ndw9y+5k89lQa88cXfB31sdR5u82KDqVlp7YWwKe5Xahx1C8j",
-	"y43SdONSkSPTiGcEijCSixUrI665318rmpMsPe6nQSFKrxp0nUuzLwkOIv5BNxRUFX03tHsdSec2brtL",
-	"1zbX+xd5lyQBObi+TVgC4ku/TRbL43o23aV2Kt+9lBYIrt/I2lb5VUWxQ0UB3iGojoBQfS0Bg8rBT9Bs",
-	"tRckBucTa5+gcxmTI6fqAyUuk4TqLuAZ4JVMrV3C8dqiCYXn55e+TsHvQFZTkwJbzOAQxQx4e93v8R7a",
-	"j4g31B/9OgyyWYWhv99Hh0G2qDAifrgOg/SrMDYI3zZkyN6R/45SuBcJsz/ybXy0VQ53zgm/a0G867TR",
-	"J4mbtXgo17aAXNHLYqD7Ru0aQDJep/XArMQ55S65hzMIQcY8o7NH9DEmjcSqA3LVrrfkeBVQeI1NLO0q",
-	"4taLz9VjIf4rgKZC55ruxfkfG0OHRG3lL2I6IG8MKjKCrmxlh3WpWcNGblajoY/Rd9oI+TSXmOSWC5Nu",
-	"QHO/NuYUEPKJxbD6i41x3s8UWVaaR2LkgWa9Hp6TZEFLmijU2BK0EyB3x1PHwDGlsKBQms0zFQKCB1kL",
-	"n8gQH2AX8YlGfxODZgYGt22MGievVpoB0zcbcKOY6U6czwFkM8igaL9YoV+CRX7nw6GvvYWx/wKlY2CR",
-	"GgnacHa1EiSl+hhCUvGUlTIRJZMEysOVmUgx2ZHuohQrmDPYLLmtRQMhhl7n9XLoUvA5WYuq1F/baxyT",
-	"o6lQC/Ohw7XQWxQAFT0hb+ChpX6+xVhjBC9gICRxy7cfXSdIox3c9mOf93W1w4ytuciBfNiNg+UaqgEp",
-	"AODipMx4MLjxQ9IaPTSjdwc/4sJauXGNsUsIYwDChESwd0lepQzNhDBPeP21UVU5NsHeeH1JzKe3NK+Y",
-	"7IcFf0lI99BED5Sv4Xngk0EtkCsYHz27TV0n4oVjOG8Y4/FjpB+QLawcoQdvx2ngYBq1abRi1ovWfi3i",
-	"YO4raVIL9NFfRIxNChygHzST6olI1wdSO1u2c/zew9tvWJ6fzES5ZGlIpuiwQvAMSCoY7hskgSNH58Oh",
-	"daTCN46DMIBDge4xkKInesI4CDe8gm0wf/Du3QkXYLxvuOZvCJc3Dme+27+mZz0L+x7GJ6Mz8pxaulKH",
-	"8blZd0Jnfg6kXJyw9OziYvSYXF1dXT198Pwf9Oko//v3z0bPX/1wodue/dvj5Rl/9L/O8l8vfjwrR/zi",
-	"3cXfVg9ufn387q+Ppr+Okgf8bPnddEj/uv47gRCafzVHMUgElEbopDEyvuY2eAa9dw/bVD8hg+nO7XO9",
-	"9t2bbIi3DW7v3fQDWaFm4q+7pke/SzT/Ydycn498T67O/+TQJW2SreuYwJBIleV5gy/xGb0DFueVMm7C",
-	"+RW3rIF12OFr4r/tATs6NQDTh7hSi8yH4v8O8g/u3qLrZ88tvOLOz84lKOibDmCVYFxnMXDzM7jIx+Aw",
-	"4P56ED3KSwNam87MKpEyzQ/AIIPPxV2jp3GLvcbr45jkXg67T6tx+h5bjMHLlIjuif7IobpFzaqONQsL",
-	"HjpKEMdgu3IDmk+yzDV2GkccuWvDEdsCuMgFOn+0X8R0E2c8R5+kP/3wyrH4YI867lHKkZddrx3fNSc2",
-	"cWNe3VGgtk0XoVaZ0Cb9xT3pob9fmq4PD01wEB4sO3NPNARlIfbDrU/0qx/5mtbAAh5vJu+dO+Lfte5y",
-	"9yVHiNt+ycPdRmuzSR1ztdWy+f4qEY/f0Ez9UZQWxK+NldmzXqP9GSQztHhDiSXQUtKiYLSUWtZGNJD6",
-	"rtVZurd1+WPfM1seZD9YfWne/lgsgElS+sWA40ZD8XZQPEwZaCkR2pv6yjS4yMoFM/XQrCDmqX2gtMlC",
-	"5Kwv9jLi3eBLpyHxle2gYyirnElypHvXBAR5DnkMBl3BjfZ94OmwUTsdGtV0SOJ2AB4ohjG4c/CtkTRt",
-	"AFOdQVnPDwW/y/qx34Nt89Mp6666YY6b8izD1f4TUxj4+RMmdDD2Z70BS4iraiZdJi8N6aZ1aXNMAu00",
-	"Z81C3ECZTZ7o2tXLuLLUnqt610EnhY67mhaXFZfIGTgh08SMOSzVgydwMZ9FJEZ10IJKT6VUq6d80Rje",
-	"bEjGVlRbsenJyXCjxPqSKYre5CW1qpunL15j7YyGzOqCh6EixuOLu35xsCHHuejSbswopuo5EPU1I6g/",
-	"iUC3o0JSC4e/Nm9/LBxuRm/i8kOXkFb4nLXEIgNPNNfoFwxn4E5peRmHdbfJSnXdJSMq7VBTeqaGLQKb",
-	"r/hUTQ2tBfcPmNc9dLOgmP1di3y/E/YRL8AHyYinUyHU4Y4kTcrea+Z5AhXIPIEPFeQuZxCYQ0K/cLRL",
-	"pWDsLqExd2qWFmwQ/ZlzTSCYFx0CJnp8qvuAIBTkTJVfaxIZ1kHEkQM24SnOPvNf//GfdaU+/GUtOZee",
-	"MKzfMNQy4kf99qTGxEOi1gVrVy/uMyx1heBXfnoml5kJVObw/Cri3g5bv1C4hMbWAPy92wJbK7oTDdl2",
-	"l3edbtSsj0lUJ4RCC3PEX/M8u2E90TgheOuIRqBLrwQfcU9qHzdDYayzhBcGUwdICWFjYTQIgDKCekEw",
-	"5FpPiuYEK+Xp/VzRTEGOpjVEO5kUl+i4z6EZXDScQE2u6ix0GZ87eQg4IETzc4yk2yQG6TvyWZibZqZy",
-	"8Jiy+bl8zsadZ4O78dJ+PYb/NrA3EN7klZjov79ez3dQgkctTI3wbmfUCAn9mcWOzKpGZw/wdm+a9ejs",
-	"wcHcj1/y484wP1+aXgjuhK8TIkeirFVkx7+VimgDJ/LcQOIuMOljQerT9diQfqRlmKF6P31eCJArYIoZ",
-	"zXLUHy6pNe1tVmd72mvPOXGBwZDw3hgEH/6NQqck0zO4MBSsVGsSBTNRJiwKCGhgTH4J9imU39Zz0hyD",
-	"ybdrVKYWd9mIhKO4oWc9/sKZJoNIPoBlsrGyn4RtusacAZ1MrtaZwpHuNJM3yBBYZzkUAyLuWJhxyy3A",
-	"BFZnshsQF/G42Q3ECJMU8yVgVDBaiv1JDWJyRVaM3kTczfMIq2FQRZbZOybJjEGKgQXlUAFSMyFjdBQ+",
-	"SahkzrEk4lVRtButt4nhHWoXluOdznE20W6tb1gyplmCEoudG9l1ybjqxPo5e1gUxJdN7ZEpE4FWEi/R",
-	"o95Ck4Qe08RA/DS4JNmtmcAuWs1Ky2pyaRJHICsqFV17vOjnsYe81NNtZi3+LdgTIQCkmt4HdqMbJN23",
-	"a7tLuYEZudInrwXjol5Kb0c9CRnvDncDbCZ5/iTKks/AQDSzBHwW89JGLQbATN/h9hmd3Xl73MIBCMOw",
-	"EFyon0wl9cZkmoYr9Aioq5dvZR/ug4R/E1VJ2LLdgkiJiwf2AUV4QD1fNn8AWM8xCN/I5mbfi2HAJBuf",
-	"hF14aSq931PPEnFQtNTe760CDcpPxjwgnqIEEq/s1o7gO86a0FGP2KB/b9TjNmncpQiJeJ8mhByiCIHU",
-	"IR1NCDlMEeJzEA1NSINWk12kOuL3otXTf2pdgslTnnETRubnCD9MkeD39Bn1Cc2k7V+qRgGv9++JEfiq",
-	"RPicSgTVddn5J1MfGPTxQQoEIxx+Eoag69hndAUmT2vftZAmd2qRi7Um7LaWwZxmvGYNDKqsHU1rutzi",
-	"PrwAnTqNe5st0M27+AIsb7rFwXBj1I1mTww7AkrOZtgN6Ym6OR64kAQYVka8EXfg8QI1mYc3oyAOm+IH",
-	"xKLOREmopxgB9v1AXsAZQQ7kBfTmfhZmAD2Tt8QR4JFuCSPgQuPvbur+DZL5Jm5B7wAUqycuLsAfdF+n",
-	"+4+tGWgVHfkkioH6zu3rDFd/8HH94ULCxapRyuHzKglq33QLX9vYAQeDliwjcPewAfryv/C0wp9VL/GV",
-	"yn8UKg8I5IPIvM2y+Uno/AvRprxiNmtI6LVAjuK5ng4U0EohV+9//cd/eqYCnzjbeTvqrMW6FoH+GO4K",
-	"mJvDy5+FyTnuQSIjfqC4fG2W+BvSyEuXdxR8WXANfTepvd7jlmDbMwwk+ID0to0oRdzQxud7I4crcNP4",
-	"0uVTC8q/L1U1HJKJuEbU/88kD2oKpa/3fxNSce1U9NuJBYxe3loKUGGViNtzwPHm/b7qMiZ63mUanTGW",
-	"jkGJiTmWizrDMcaxC3ChNMURfB86hxDJU5NMrBB5rmUoJcDaDyLLL2IKxk2UqxB5cgpVIEw6Hb1BzXm2",
-	"SjNIcnSblaqiOVnSZJFxZtKVQ3UFTbhMdRPn2x5xL1O1WrBlY1y7i3dv7/5fAAAA//8=",
+	"7L3rdttGlij8KvXhm7UiJRBFypJjU+usGdlJd3um4/hY9nF3Bz5EESiSiMAqBFUQzfbo7zzAPOI8yVm1",
+	"d1WhcOFNtuO4O/kRi7gU6rLv1/dBIpaF4IwrGYzfB+wdXRY5g7+f0PQPWa5YqX/Iarmk5ToYB385wauE",
+	"0yWThHJS8RlcodOckRu2DsLgluYVgwHLUpQyGP/0PphlLE+9AYIwKBmVggfj4CnlXCiC4xDByUyI4O7t",
+	"3V0YfL8s1Lo5hVcLRpi+TCiXK/3CTM+DJioT3Ps6vH7LuHoihPpDxjO5YGlzqCsyM9fJVAjlT90MNw7y",
+	"jIuUTcz9pGRU6WGCs+HZw5PR2cnw/NXoYjw8Hw8vgjBIq5Lii6OLwVkYMK4yXECWBuPR2YMwyOmU5W7g",
+	"0dmDIAzUumDuUhAGVamfOL09P8VLpxmXivKEyVP9wl0Iwz1+9O3Di/MwWDIp6VwPoJea8Tn5M7xF/E8U",
+	"rEwYVxN95DlTLBiPhsMwKKn+k1d5DgeSBuMZzSULA8kSwVNaridb1qC/R54KPsvm7VVMEnt5+2JO8Tm3",
+	"MMkYryehqKpkMA7sOemvZEs2KdmSZjzj82A8DINKslIDZDAOaJ4lLGic/bWipeoevT5RknFSlGJeMik/",
+	"6ul/O7j4bR/++cUXc/bSnF/36HHqm0//BWxMh3joW1KTDcGZ2a2QcLZiUhOhUjYIQUoVBQr2O0X4oilC",
+	"2D1BuahUKlZ82ymejUfD5imOfo0zPPPP8HpRKThEPdlPc5L4EO60KquPvNG4u9u2eTgeNrf5/NGvsc1D",
+	"f5uf6sl9KK6YzduAKmaSpymbZpSPzoJ6Rd/BJQLXzIqypZ6YvyC4Ik/bo9x9pKN7GwYF7MUI/5DwV8lk",
+	"lWsJ8YEmrLg5TyrZEsuuuFALVpKfxZRkkshkwdIqZykR5SYu64mHThY0ez+t5HpgZEC81KXlP3JG9CzJ",
+	"QuSpPreanPcT8JyVKOgmRRWMHw/DIBNwkPooOVMrUd5MMo3j3m9RKbygSsrljJWTXyqhR3w0vAuDKU1u",
+	"qgIGpbc0y7UU7NCMcf2zRrucSjWRVZIwKWdV7rDObBVO1iHjKuOpWOEvvQ0JLeg0yzOV6XP56e1ubJqX",
+	"oiqCcRCEwYLKiT7vCe6GmdBCSDWpKoDMB/RBmqYXj9PH9NtH0+mjlA3PRw8ej4bfXqSz8/OUPTybzljy",
+	"SA+2Llh5m0lRBuPg5nYZhDWCIsz2AXpW3J4H45+Cs+GDwXAwGj0YjIbBW7j+EJYwHI3T6aPxeDZ8kIwf",
+	"X8xm4xk7Ox/Tx+zsdHT2KOjH/vyGTZK8koqVEz0L3Lwipwlbaow1m2BxdI6EqZInjAKjl5liE4NwiSg1",
+	"6MiCJXCkaSZvgvHZxUMNIPNC4xRQjKXQADganp3XYIGAFAa3CTw3uvPwsKw4YF0YKDrXhxcUpUj14s2H",
+	"5w9PONVrOhlpfC/STSLFmT7XFVXJIhXziQMwjfe7sHfk4VIpbjOZCSQFTbHYIODPlVTEApgvGf+ORL8j",
+	"0WdBosIH2g/FJHO4GzDJIcpLNq0yYC4b0GTKNOMp4TH1O578jie/AWZTw+z9seTi1fDx+MG+WGLYWwtF",
+	"DNfrEcl+R47fkeMfWRJzmPHavt/LPOhMsRJs6PDYNgy5+B1DfseQz4khYbBi0wPx5OEectYrccN4Gz+U",
+	"vkioJHkmFUtJTtFj5NBjFzSxd0UGY50NHwxPhqOT4egV3MPbeu/Pz+ozWgqeKVHismUiCg21AdqJxyWj",
+	"6UTwfG0MQt4VvUk4/+DB7Iw+Ts5H6fDb6UN28Shwi3tq59pcI2crs85VphYkU5KsFiJnRLKkZOrLWi0d",
+	"JUP2OD07n347e0hHD5IL9ih9PJyezc7pw2TEvk0fTC/o49kwOWPn6cNpvTt7mnXww31WnX03B5HqVzn5",
+	"3Yr4nb5R0iVTrATstduQMpmUWWHMp68WZiuUICVTVclDkoiKa5yYlWJJRgNYIbht4SOaIwS/VKzUMzTG",
+	"vQKtiJp0Lyl+ZEarXMELy4xny2oJf1uzI1dszko4Iz2v6+zvPXP7k1iRJeVrkim2lHBI7tRkc1qa1Gya",
+	"2ETq0ftnp99b0nc4vwv4ZWd7dtE73b/UPuvmbDVQ/fv1j8+JmP7MEkXUglqHsySUp0SUqf5TLRhJRJ4z",
+	"sGAPIh7xExJHwQ1bR8GYAPjF5IaxQpqFrxZCMgLubcJ+qWiOg8CTl0SyW1bSPOKE3LC1JBmHnTKzWFZS",
+	"EZrnZKnp44A8Z0DuYDBJKslIKpS+ot/VYxzFkbGKD7I0CuLjQXN+76MgqobDB4ko4F/mJn0Xk0QsC1oy",
+	"GSLFiZtPxjixGYm/mas41F/Tf7E4JPE3uTL/sJgc8Wo5ZaUMiShJ/Ne//vWvJz/8cPLdd6/+9KfxDz+M",
+	"r69jIpXGKA0UehjNGlS2NJskj/VInP2iRxIK9+wYziD+JhFc0YzLmBzJaorDEDHTo1AzKo7iFv4N5ale",
+	"5E94mCEZDAZvYxwuCr4RZc/NRCynGWdIb/XYNvIATgXhgYMzsGQsX7tPAYxMprDTdqP1xpudji0QTdeE",
+	"kmZURKgHhT214+AgVCZRQP6TRACveowjA/8kpjKJj0mRJTcIUmlWemD5PU0WHqgCq5TARppflpdEYyka",
+	"52/YmmQy4hg5wVISnw+HMcIDmuBJ3InGaC00xqXEcA56DTakIwriAblCcEMEyyTRQ9EG6mWS2M9H3Pt+",
+	"74BaCFixPB9E3CcpwfvIOJmiYBz5HtkoCJsnFVkO4d2By7jhd4GhTQtGUxAyDHHyAlVq2mRIDkIiUBxg",
+	"Fc/SftqdpRqhlPU5N6iiddXCxwuqFvWn7ZiaZ/xSZSWr/UpuJjvoNu7I7nmhJtIk1yAad2flhvyAaQHP",
+	"3D2rgpVScJoTCvoHcv/GJDUP75mjHf/eU7wDPl0ILl0Y1Ev2S8WkAkFMcMU4/EmLIs8ScFae/gyuq2b8",
+	"1NSPn/qXks2CcfD/n9bxVqf24dM60uoOxQXLb2uRyDFKQqfilsEeWca4PdzKZ7HOx+ZEDxLVD0SBZk7A",
+	"ocmCQmgXjDcmSO+RWU0ZoYoshVTkYjgEB92dv7l9K8W78vR7PdxLs7u4110gKHG3NZXI+C3Ns3RMKKln",
+	"LCqloaSkfM6AA1FOYourccSB7iRIwqZaJCkl+iA3Bqxp0nIXBs+F+oOoeHrgOXPvtfrAXvMbLlacZOku",
+	"f+dzTWphgI+7l88FkVWiqboUVZkwvaG3mcz0opVAOYfmOSsHevGvOa3UQpTZ39mhG2BOqUeP+yGTEvh3",
+	"SSqzHx0xvm9LnuGIBIdEH/ASx7rWEno3ogf1qJxaTgmC/K7P/FVUJfnxqlIL877lVm4n9EZpIUwtMkkY",
+	"TwuRaSL+8YHefX/Z3bKjuLEf8TFAfabq5UYc1ovTFAXDEArCGUslALebLBzYFfBNj6rRNM30JZq/KPXr",
+	"aLQxZpfuZKciXTdiLpHXK3rD9AYSAQ/LMaFTybgCKfH9Xdzi4O/vHPVFuUCD4XdGUuzyhysCm69JFIiS",
+	"GSevXz0NyarMlGJ8gxwKcgUX5O+CszDiYjaTDCY0K83U9ToIRmuQIw06oO7NRLk0Ot9cIA2Rx20RpD/c",
+	"q6BKsVJP+f9GUfr+/O5E/3Nm/3mF/4wb//xLHfJhJQsv8vXA48HQWCNr6Y3H40GRS+rVOqOeOb/BznMB",
+	"IP4Rf47fB4U3D8dq3m8h5qgdaY0LJNsjo9XMNFn2VZ4w4jUth9tGCkX8PR6QK4Sp1YJxlKv0DYe5U1Gp",
+	"iGs9BsZrn5ixqPVstiUK7UW80Vu3gi+Wgs9DDXcrUaaSLBnlCqZYMFHkTRHKfMnOC9C3+9k7X0r5yc7h",
+	"7ab9d0Skd6stVmp9c0244Cdn796ZU28e8G42FLZO2L7wPgCVdy+S96Ob/DLjz/C1WuCiZUnXnR0w3+nd",
+	"gVvDjrpqvSVCVNNQwQl1PC+sTWs2/GhAruSaJ4tScFFJ8rOYyojPBYldvFJMjn6pWMXSY6BcJvg01rwg",
+	"tvFUMdya0Uw/fxlxDDBTlDM9aLLQwokktGQ2gkKrMTEXKpsZVmrIYXOfbdhcLxQuaFEwztIB0cettT00",
+	"tZgTr+kZCNDVNM8ScvXiWcRlwRJS5JXmFUKymq5p/qK1wyK7PdebxPIZYctMyYjHjcA9rfubC2jo9S5o",
+	"nSsO6zdsTKX3SMnwIf9CleWp/1rKcqaY0dsLKqXGsknJJFPxJYmBQbrZRNxcMLPBt/CSHegIzSREQ5K5",
+	"F1sSzrX0/1NAE7ClTZz3xV6QDMItZX3HuE6M+dq7kFCesNy7UDKp0DKfiOWy4plaT4AIZoJPSlaA6bC+",
+	"lWc3Ji4yzdQkoWU6sbb0EEz6dewk/MLl2V9ufnivQknNXciWdI6iP/wsmVEEUq7nmegdrkevr9XfqK/V",
+	"X+Jyotlp80240ngPrmTLQpTKv+LGweOZOEeV1vQK1XPD7XDnhp1A+4bGy57LUlE4ullWshXN84mWbNf+",
+	"BTeiu+KWVF/JpAEBd8kBhbviVukNdJslbELTtOdqyZbiVj8OPi5El8C4p+op4E83tP2ZC5qCx4qmqaZw",
+	"9RM5lTJj9Xh5JhcT9zegnZYtivpn82aSC868n3Z3Gihb/66/69/3h19m87LxiLkAjr6EcbS2bLzXmcGy",
+	"Uj2/O495G+CTH/+CQYzG7844Xri4vcJpIReNPYPQ9c6r5nJ7y8zleuc8/2A9hHex98l6VO9iyZJ1knev",
+	"zhlnZT1G62TtlcaQZk/88Qoh8uZrcKXxGlxpvnZTTZlZc2cmSL5LYY9U8PltxlZJnkHctftW83r9xeZ1",
+	"t1FLyumcpRZvU++S9UXWVyQrASHd19o33Of0nkxprmmTd1SNq/3Puok1R2iBTd/NDd9ugVDjZvN0u7f6",
+	"h2xis9D68KR9DI2rbpjGVfRjIg9v36tHn/48QSPf5IatvfGb1+svNK+7cZoiA1xYg0t9ydRCpIbw2ouy",
+	"mi613gjXmt73iSaac95zY8oSumSYAZBRrjY/wgXf+phbZfuGW2b7RsU3TqveglLMstw7OalocoNyZP1J",
+	"/6L7nH+x93WUJ42nzrtesttMwsVqypn/GfxdfwF/u8EV9aBd/3BPqhn1kVX/rBFVZckNUxOqFE0WS4Qk",
+	"wwDNrXpQ/F1/0RMh3c/6q548GWBqRP0s/Grecy/CLykXAI4IZY1L/Q/WAT855WY59lfK7C+RV0vm3cXf",
+	"li3bn3aW5rf7oPldf8rebw7nmN9tkXiDFYk3UpF4AiBVdEqlLwDaKymblzRF0bW+ZoVCewXVJv9Kd+xa",
+	"VG1+bePLPTdQIu+ZprlRS+r+R1ItNtJcOkLihLWyyvWlHinR3umKffZOV460d7oyo5ENCrFipZjNJmCx",
+	"ACYuuCpFPilyytmEJi0O3L3dlBY6t/upv5vQUqROXbWRYPs97M5C0XeTLJ0YE7FW7GsTSVPk7Fhkkjpq",
+	"ZputwVkM7/zksbYCfQ0GPrQN/yym4N8oK06kIDNakiNREiXETUgETxhJBWfHl4RXeU5mooy4r7ijd/hn",
+	"MZVoV1vQWwZGHmMoaNmcMOdzJsolVcE4SEWFqoJzQg3DQH8IY/HQVWX2At0uemF1DhnN8x9nYLnZaoC5",
+	"ZVx9jy/dve33shivAE0US4ngA/LcLBc2acZWxF+1zZnVS444LRna2ggXbihceHMtJtVuD9foJclSSeal",
+	"WKHNRp9pr7t0m/fOS+br2o+l1iH08eLMV75NJdxoyNuSPrvh2GoQ7uYMtmf1wlil7FZA7hwn5sUaBBtn",
+	"0QyuOb/wYmRGjRiZzaDl7RhmMHZOyCjNRN/Ws0NtzME/0mdpZgixBatMwt7t3BbMk+zauBhEKFjHlN50",
+	"zTIBV5e0vGEpyRTRLzfWb+zg5itTIXJGOSZEdlMwD0Cfa/v6Rjy6IiXLwbhnUWBswoe0RG5oETFSGRKS",
+	"htEMrVZtG5keAVR7OPeWHS7irXfAjNY5hX5MxAzRe+67JpEU4zARYY+JHm/PozCxpe1ve0bXMUGjK5my",
+	"RcZTQuts0svaCDu2OQWXEH9ijbGnzhY7BuJ92bK1jgnlpGGjjTgaaZ2HyNmHGxZCx8i8RFp/5KAOiE5R",
+	"MoZCBQ0+51UvaGNCOye3vT/fS5UtAcKkYWA5m6kxHvdqocHKeglF2cOqQhIPY+RpdgEDcpWv6FrijgAV",
+	"AOd4lecRP3KmYbTGSfsIIn3cCfDyQosibsKzluAHzBTRm9d2mh1Mnuoc5T4mAoC6WgiS0EoCoHo0U66l",
+	"YkvDuZpUHdOdd9KqlnsCfDiuzEydG2nAu4fgd47Y0FtPVjF4aciit+CamTkBoIeobfSVfO+I3jbubxg7",
+	"xGRptjjo+CSydPsYX0mSpd6uGxv6ySpLWd/eQ3TR7nM38bk7vgxPec5AWMuKSut2aZ56T80ADxfXxQYg",
+	"u9H0SMxqQafrQqjt/75x39jd9bVUaAjoGqU9jcCadH1brtMGPAMX/ElTK4J3jVQtGb1leqkNBU1VHtVw",
+	"pze7+GaEyJb+6rRHT3kyq0Vtw9gb8YeeTSFE3jVeOMMAKpl9CkLfWUE9hB2gUVC1IBCbkEly9eJZiAK6",
+	"plAYbXh6ex434WNjxYi9CANCrHkU57gROfujvV3gO7pxDeY00RHD3vd1xILT9K7tdbXR6RujzTHUvIU+",
+	"o12yt4l03xgnDvdbAdYgZRyNEIUzoEMQv3B82KddaP2OIHUIsw6JuGUlhF3DlBqfOmsyqJ4QRv/g4TRC",
+	"G2CPG1DPZuPxt2XLHm3FkWgrYyrhqPUhRLopoAKxHvu8X5PsXoFVoqwJBCysg68hpoxKK4O6nCmM1sDy",
+	"JG0VWFN8wZmRvDun14mqfevT/6Yq1qksdB8CHhI2mA9q2RqGjEMSw/T1H3rVcR/zqEsYbSJKu8lJo7zR",
+	"xyQtJs+2B5qM9mqnQY5us1JVNCdLmiwyzo67IFUnIG6jMDjwFT7bTDHc/doT83AnX9DbxZ+CJ7lIbsi1",
+	"EqUmTd/zpFzjwt6GNRXcAA01xbuHOckk47V38ztWlCwBtIInNFbAAV2SSlY0z9dIwprg0wcxrTzHTZrZ",
+	"kimqn0BpF/7SIs48u2WcUFOkox3GtVEX89Ioe+n/Yi2zhOZEPwcKd8UlaQ1+SP5ld9VeQuZ7J0jd3C6b",
+	"3B9TNTtv47ybtGU7bzBJnr02KNCzMxQZcyoVSVmRi7XJrrq0ihbjBOo7gOQAAcic9VEHP4N0pxkEU0zb",
+	"03qmJHn24vacGAmQydAG80BlOjAQaCKd3YJlhrf4V0/K6t44gsmtfTO6/vPV1VM9r4d2XihEFSWbZe9I",
+	"zvhcLchRrG+ejs4exU3+vVe+7M4N26ISID35SkKQd0gqnv1SMZT+mNVINusCS/ruz7CCYPwQLYz254O+",
+	"abRyePvm8x/VlJWcKSaJedQIN5QAIRYzH7a4AafdWlEnU3hfk5Yp+2Nf/yO83W8adt9A8qYnPmVa+ZBE",
+	"id3TvqsTl/t2BsgXhnM46pK1qEud79zZfC8Behun975imX0iSoZhe2mmx5tWiqUtHm9SqrtftTnWu7f4",
+	"Gh7dYvOCWL4680YDRSoyPh8QjMuWZClugSipRSmq+SLisV/5RosnUzRK6z+lKQ04sTF3aEiEuxGP61og",
+	"xtwIPh/4qQVKLRKBShQbuxrukJjN8oyzuGkMqxPDzX2t9eK39F+VXIPsW19qzA0FDL+Aj50KeEPAuowG",
+	"Er98SZLbp9FbZwZWoijA9DLNwGI5kZUsGJdoUAHjtH6ywVC8vPYOIYRE94bUYatC7E89N0NlkVMektUi",
+	"SxZEMpOkBzDVBL9mSn1XwKxrSewrwnTT7reZf+3TBA8RjHh1iQrO3hUMvEXgmTwRs1lj+g2a5QSObeJs",
+	"Mxy7Nn84exqwSMOXGoKDRcnQiqkN+4szzNWRlNbaACfdsy++XNQWzDokv8+M0RBgfTq1WVC/chJ2G2RK",
+	"JjG0F7O9EHIgOWHFmY12z2YZauhNuR3KhbSHfPriNSSy1L4lcjQaDvUPoolek10/Hm5XgrEUSUcuzuRN",
+	"nX0iYWw0V7aTwYc7x/frm3TkET4VFU+JKulsliV6TT9MM3Xazjnf9xtQM6VjiqnUx/lKuxBLxzO9oCWz",
+	"7j/7MKF5LhTw4EqyNGz4BIdEVSUH5Gyj4KPhNl/gDluGBhw42cb2N/eps55d0I31bw7MYnnOVgTwWrNA",
+	"gwqX3t/gBYFEQL13lXHlbMaFGrAv9gPsDwHW+0PgB0HV/WFgw/mhcn7tl/tpMw5OaKXEkqosIYb8aoHO",
+	"OgNMEQOushxKC2SSJAsh0WnYtmqufWXQfBW59XXF9e0w+EGYP15VTOJfb1jK7d+vFlVp/vxDmeEf11RV",
+	"pf6zIQk0ht+pdtjSRn2cXa3EyUJUJcGHyNHrV0+PQxK/GaI9DGqQnAzPxsMhiF9SWFW6b6Vvhvp/Wnl8",
+	"o9neG8303mjV6A2UoH4DeuWbEdwbwc0R3D3D987uv8qOWVNvnln42z1B5F6ojmVwEHhcyeBLCzv74vmv",
+	"DD52xC2g8iucL4zRPcetZyX71Xu7/+g/6rEF1tXCNsmP1A7C3kEdCiz/AJnYZAqOGSVKY1fZz1Dliay7",
+	"H+5UK9tXMa6l5Y4y/Ma6FcEyZPdIf4OlLG1rwmRBZa827FdM29cm6shuJ0POyav1mXRX7310F/bej0M/",
+	"sQCDeVJaPnFV7AbkR56v64S6GOweRZFnLL2MeGyWYPRRt4wYkBzjDlhK6lAEyXiKIIoxW5mKeMloiiVj",
+	"sjnXcNWbTedD7Vb46olY+YBDMzu6DRmFUPfLvwYfiEmwvgTghLzPJV0TmksB5RkgQ7ZHGMJEgU0mq/6o",
+	"JSWgTcqll8sNYO8VpcFqNV0fv2+V3WXZ2rxVWDztfpuFzMVUODFQiTqnzRhcFwbuLI5hciWyn4g7aJyy",
+	"tdDKAOxTyTTgw2uthMrb0eDh48EIjkODbS9UuuoCkxu27iHI19d/shZfqBilBPptTHxFKQRs9v6GCe+L",
+	"Wqnt+eRrfdkUsrInr6cB39frNBMwKdt2Cp65BANqDrKXmCjsPni8stRWCWORhxkwmpq6A2ApaIPc+cXD",
+	"b/uE5Wbu5jYbiCCMlyIHWy2S/i5n3M2LNMJgyZVeRIMyLkbhgxZEqVactX75ZBDsEvz1CzuWgG2NlAll",
+	"tv4MV1VKIyAa7+0+Hu9hxjEZpKz2vm3fRXgM7FzgQPZF3pqFuSyPtz2ylIss7wcQexvMmJAaAyZTQY4s",
+	"0oZYEgAZD6yxu52Huvh2+/R2epscSF/63iTfIrygUEaj3rgtXqbu97li5YwmbGLS6zacVZYsnLXc6KHE",
+	"vStJXP8dexX9zBHmbE6Tde0LN5E6b7fNp4fsPO9+VwkTurXtHPeKfcHNfGaHthyk3+3V44h7yTTSs7Tl",
+	"jfPgbZ8Z7qSCN6zkm7xaeM/SCltJoJdR98LJvKymvUCywZOmVQFOl+yS2NTMFOVbq4cNyA9YsFAKYir1",
+	"aUiNT07A2TCZoPtgMED+OmUbPHGtshx7++K82io/0ZO/X538bXjy+O1R/fdgcvL2a+/W8b/2llZZUg1y",
+	"nPKETQqRZ8mGOEnvOYLPNUNHTk2OctyGBVR2fKLjfdy48/cD4B/M0x78WrPRguVFX6lLjxDnDH1NFsPx",
+	"FQdC7kbG595cParf43A81M3ozdx4rSdZsXXW8wwdYNS5uX0cJEqI/Rjxvn7ImugA49/bGanloElBpdwQ",
+	"fKUZsc1LtVjsGDJwg0vC2S0r+wPuAvoU4ojfnbz4NylXwzL9/5oIMjp71MCQb9tzDINVmSmmJd9aHfXz",
+	"Pw0Y9svUPdSrxYVNSSFTTuxaj3wN97+SRob2oKqW7P0p9HN3bygofVtBYRcIgED5poVvZcWP216Gbx/3",
+	"cXy5osUG4ex6RQsUxkBEA4mslpsuRmfNT1yMznaaaT+9X/EAD2Kn3JDvfdtsJ+iw0I0Ag6JjN6a1I1+E",
+	"VryWC1owT9jwhJaYSJazRMmIH1GCEkeL97nXTERvUZWFkCzGsoBGnIp49zGtXMUhiW+LBDnWbU55fDwg",
+	"mgOa0nfGyxbxZMGSG2th2LBHbSp9mJ5q37ZqhlXwuzr8lmixJ1Syh+cnjCciZakXK3aU5KJKTzKeqeM6",
+	"v8+hUhOAnp09l9MH/+fmz2+e306Xfyv+thL/6xAz4+7AZnzuQyObTajjltDme8Qt3yveuPelTxE5bDcY",
+	"+cm+kNbc4x0ci7NVk2vt4E/P2erk6bDmUR/On9o0ys13y440g5o2UcpGTBOt2zfZyKZNQdU1vder2ZKo",
+	"Uu9LMT/ZIjW4WJeJEvvNFkPHluJW66HtGCxlbtwrgGyj9Bvr+SbK1DnL2btsmrNWtBQ+0rfE9lcsC/NA",
+	"h6tsQmczTZXW41wkND8sFLr3ExvX19r1fYHp/jUy20eoBCkqLdHWFkkjabaNtKZqCDYZ6LVN7wOX3a3b",
+	"vOaXEO1zv7Xiu78tizS6a8BQ1gnU/YiWadMa7n77hlGA1hQ0sKkHaJZ2VK9pm8bdNcmWxkP68YzQH2ZP",
+	"/kBT8IFWTdNur2nUvLcZ80DDpLPwHWSX+2Ctv8G6PykP/kAd8XB1r63K9dtq+/WgK9CCNIRA2KwSJi+6",
+	"jiK9v4Zk4xH3kUKuXRumjUmJGPcJ051nt/CzRwqGLk69sXWy0DqMcxTUKWvY8qnHul1UTWgZ9pfMwA5R",
+	"7ztaib7e8z3TSmpjUFLPUIKrRb52imBPnFvGyR+fdAIF+z5jelY1Je9d0jYmppql2jHMDnkz33y+6NS9",
+	"H7F/aurBQsQ1DndwiMvh6VjWDX2/pKz67Y/vI+kRmX+TJmBLmPxAAy8wwTJYyMuEots4fL/Z19qC+rUu",
+	"RedQ0vcSa5yA+IjSjMi7Uky7Jdv+nLYvIHx3BHcHJ1yx/w4x3tS4oyX5HZ6NZ9t4fazAngys9IUkxv7t",
+	"a1VQXF8qG7xYsltxg0i5obxRoy3JdtNBD/A3epB1k09MU7I+bw3e08QzoVxwSNybiXKJrZm+bils+3U1",
+	"64BQ/1lryPX71VmTHlYch6gFJV1u4iUmEqxomQIb1AJsKRUZPSTJgpY0gT5cegpt51Cnu9pBaqLZPD8p",
+	"wACSXdjbTeD94ZEnCPykFckETutFyWyYSUhinGVsqAh2V8Jpxh5UVlwy1SfN16ixIYAN20v0gbsorR6F",
+	"tfhvW8XiN3QUbGtN92l6cBRFgyhKvzn+16O//edP35y8bdzdQLZ3YY8v+ZrYZ/f7ANy61qLWCYHc+OWS",
+	"nkhWUPSH4hsWvy5ttwWjhCaiyJiMuF9MCTb/q3ZS/H7I2FzO8NA4XtytjRC+21gLc/9QW61p4/JPZKqF",
+	"FR8mMTb3dyuYn5wdCuh7ggUWTavKTK2v9dnhXKB4TA+v56Z3js/pocgelIe4MkYCoP5j8oTRkpWmkxw8",
+	"anrJDSBJkaYT0EJj6N/AtTBM0Xw0LylXksQOK+CRzNDBWS5WDYMGfO6pqYLQuPi6zINxcAqrOXUmjMCn",
+	"ASY8wcPAcfCS0dSPXUBZULNeE/s6qPsGjOuF2Df106bS2K5B2gTB/zgWNpoxI4suaXljKzJKxqD6lyuM",
+	"5w3TmErPOGZm5mpOcSJZ0TOLZy/qGJjGQ41v+E+11p7pKd6yUjLy3fPrgYsa6vmWcRGF5rVnL3Aso8Z0",
+	"XrUzQIYdmm+GhCYKwSklWOnU9z1hlaOej8uqKESpiHmg86y/3pCIgnFTELHI11rq6bxvRagGAKLs4cvW",
+	"+vKZqRoJIvQV4NVhkvY98I88UxFPaFlmRuGQdMmsYIlt4LweWYh2QNlBSYBha0a9UKrAHlcZn/V4N0yr",
+	"Een04BOp1jkj4KIkVy+ekdtzU2qBlpB/9z3WQSLPFHhHmWl4hZdh59u1TWpzCxYStUsqqFrI0LQigmZw",
+	"YcQZr5YSSkOpSpJEQwcMim2FwD0Nu+D1VDHfw8mGRApTFBXLa0nXkQpdrVTBk7XWmHFS0FJlSZXT8hjE",
+	"MU/vj3jEv/5a7zfjypTxG3z9td6Gcu3aKdnjOoTKvuiDF1xsl47LZjC+28MV1fI5dB71+oxBYz39DA6E",
+	"zcgyhQ3IyJHpM6tpOk5n7BPzMuIbHkCOcEka/GEDUwjRcv51bO51uYrpklMyejwgV32N1lwTtkZ30hF5",
+	"H5nGRJFWOiPTMwlaiDY6s0XB3du7+JJQ7PfkNfcWlfL7tM2ZBl2ix3Ygagbl8X270sUQua7XB4cX8dgw",
+	"mzgkMTKFugMP/JkV0sbBI62KBwbOah2O8ojXJ+3g7i8nMMOTa6O4HDkt4yvpROTYbGwM6gsKxY0lwTaZ",
+	"zr9/ObHWlr6hbX875s8GwEsfJiegAWGbR6Os955ms5EedtDWbJizd8ohl2mv+/XX0MZK1tjX7KkFYbrx",
+	"UwwWOXm1LtiYtFslmk65zikWbwQlEgWDwSAKQhJhPzXvmoYqE7GtSM4ozJFp2qXK9cC0zY09NNy765p1",
+	"I4Vka9c1FFek1RR7e69FHMsq+73X9Ca+ypZMKros5NdfA1F5/eqpwwkKjfnG/c37zAAv6Dzjjg4+dZXj",
+	"JDT8InEBfrMj7IZ+bPtHmZ6mccSPzi40IF8Mh6HNVSGj4RCfNEcZv9cyfghqD/5fhsQI+HdxqFcMGGUu",
+	"xdiD3XbegqJympZobQjBEZRCr8qdab4XcZjamIzMV+AvM+qYDO2a8Sj0kK4zecbn7fUjeW72PyXYxdi2",
+	"zsdeeH7z5SPJUBT13nHNVY/N9/9dTJEzAORWck3KKmfwfbDn6IlZPmgfo2ZWgiN0Hk2FUCGxPXNCU1Qi",
+	"rCMiocB+aD01oRHSjiHaj8qI03ajtpAwCh1NE70lqZFOvsein+AEjZGRx2QuNJmqywuf+n3cGrWDvUZu",
+	"A/IGfEfUj8SnUJTbjQS9N3nEbb3g0AABViu2TdhsLcOSzaAurQZ47HW9jZvYmJRKri3aH7F3NFH5GvAK",
+	"ED4kXNjm2/ElsVKHrcvn5IySKT0tPZPjAYG8sQzJA3un4UYLDBE3VYmcBy5DqOaNLt0gUNZ7GRr1BQtq",
+	"So+6J1VZ6nf1jjGeGpuHyhS6KrXwF4SBVgJQHBwORoOhlnm1GE2LLBgHDwbDwQNso7kApezUsLFT5GH6",
+	"0pypvnh9LIvg1Jzedre2unUIGwpmDqrpEJSbR+D/UaObhvXnbIVUtJSKHE3XJM7S2NZxmYlc655ootdv",
+	"mI9GXG+ZC9bP+DGpeA6CVRPpDKJCPZjY9SvXBEt/BsDSDBKHRGmuOy2BpZmJIAHDwAsoOmcG0SM0O8i3",
+	"iYpemzeRJV0bcQLbxZtlxgjLUGMIkSqMeKy1TawyROGheooxVrYdZP4Pk2AHBk1b2DgOa6kHmbko9RbM",
+	"QVL5Zo7dBb/JlflHU3dshaAFdqDvvb1eTUlqDfJuWsd6CM5+gaFMxgIsBDP5llPNWvDzlNuU1G9EaeXJ",
+	"+lzIqdtgTeLXEfcb6pNP10/fIvRX0pU3zsBYLhk3fQuMkUifz/ueDvdb++FvbqLPvQfHety5YvBct+/t",
+	"MAruwihwEBBhoI0ewgME7yNRcIe8zupxkIpwy0qHONO1JW1jEr/48foVaRGC2AnGDRHViireeVyYOlbu",
+	"oWdpMA7+nEmFXwdqYzig3OhXqh85BbvpXbjXc9DLfY9n/2JbwL9tNaA/Gw4PbMhtzapbm87XZYgPaGXt",
+	"vXMX7lG8+C4MznH6fcO6ZZ56TfbhldHuVxoNy33LJRxgrw3lp7f6HIw586euve2t3vu6r7gGELMSWzhq",
+	"/FNgQAZ6krcg8vQ9/PssvdvJpICbAzZP1yRLvT61loUai4QGZ681Qd2SWuS5RA0QK3RlCqSVGRYtcqa+",
+	"RptuYPYR1wRE88GZKEPj4XRyUybJJtnoihOt1EIKvoy413gAdLm+1vJtTDzvxcQ/MkTE4IMh33Vp2Av6",
+	"tUz0B/vGXd29Ye+Xr80LB2LQpibwprbz/TBAv3S++6XnQv0Buzx/CpT5I1OuSHUfzhxKaA0+YUXojdh2",
+	"ahvK3HfwMCiE7MHWH2h5g05p01rfYS01xictoNMyz5z4B5wsZzOtD+eCs+MB0aOAdihJlrJlITQ0D8hz",
+	"4fR0sA1obmYKi1C8okV6rQVhE/cjKH7hRXmSWI8Me/sSpgLu5WP4jiuKYVO04jOtetzFA/IfWmfUUoM/",
+	"lGG1l+C2dirFQlR5qlUdNtNK8ikIf30Y3JjIh6Mxs53vt6MhPHUA7pnnN+MelAE2LW+oNB6VLxgd9bHU",
+	"LT7Mig7lZae2bdCnwS40YuqHUeRGbbqBVOTIXMQzAkMYycWKlRHX0u8vFc1Jlh7386AQtVcGBj/R7XM0",
+	"iPgHYSiYKvowtIuOpION23Dp2raF+SJxSRLQg2tswm5RXzo2WSqP69mES+2q/3sZLRBcv5K1+/N3E8UO",
+	"EwUEMqA5Aqr6aA0YTA5+LwdrvSAxxKlalwedy5gcOVMfGHGZJFQPAfeArmRq7UICaycpVUTR+aVvU/AH",
+	"kNXUdMsQMzhEMQPZXo97vIf1I+IN80e/DYNsNmHo9/exYZAtJoyIH27DIP0mjA3Kt80utjjyz6iFe0mz",
+	"+xPfxktb9XAX7/CbVsS7cSB9mrhZi0dy7RXQK3pFDIwIqaMNSMbrCmDYwCCn3NUBcw4hKK5rbPZIPsak",
+	"UYN9QK7arRmdrAIGr7Epu7GKuA34d63biP8IkKnQBRB6JYGOjaPDhBP+LKYDYiOXjaIrW4XkXRX3sFHG",
+	"3VjoY0yzMko+zSXWw+fCVCbS0q8tTwEE+cRSWP3GxpIwzxRZVlpGYuSBFr0ennshvWHECfoJULrjqRPg",
+	"mFLYezDN5pkKgcBjICTckSHewCHiE03+JobMDAxt21hghrxaaQEMgjY1bRQzPYgLY4DCRxknlJRihaEO",
+	"lvidD4e+9Ra+/WfoMgeL1ETQVr5RK0FSqo8hJBVPWSkTUTJJoJNsmYkU6yLqIUqxgjmDz5LbtnVQjcAb",
+	"vF4OXQo+J2tRlfpti8YxOZoKtTAvOloLo0UBcNET8gZuWu7ne4w1RfByC0MSt9IAMRqDNK5Dhl/sy76u",
+	"zajxNRc5sA+7cbBcwzWgWhAgTspMUIT7fkhaXw/N17sfP+LCerlxjbGrHWcAwmRPsndJXqUM3YQwT3j8",
+	"tTFVOTHBYrxGEvPqLc0rJvthwV8S8j100QPnawQz+GxQK+QKvo9JYKYFJPEyN12AjQkiMtoP6BZWj9Af",
+	"b6d04sc0adNkxawXvf1axcEymdJUIerjv0gYmxw4wCBRJtUTka4P5Ha2w/f4vUe337A8P5mJcsnSkEwx",
+	"BobgGZBUMNw3qBdLjs6HQxubhU8cB2EAhwLDY85lT6KliZRtJBDZuj/Bu3cnXIDzvpHFt6Gyjolh8zME",
+	"NT/rWdh38H0yOiPPqeUrdca/m3Uny/anQMrFCUvPLi5Gj8nV1dXV0wfP/06fjvK/ffds9PzV9xf62rN/",
+	"f7w844/+91n+y8UPZ+WIX7y7+Ovqwc0vj9/95dH0l1HygJ8tv50O6V/WfyOQbftv5igGiYAuSp2KhybI",
+	"2ObZYuz4YZvq124yw7l9rte+e5MN87Z1cHo3/UBRqJmpcdcMd3Y9aT5MmvNbl+wp1fmvHLqkTbp1XT4g",
+	"JFJled6QS3xB74DFJSVLtUxCc9mE8ytuRQMbsMPXxH/aA3YMagChD2mlVpkPpf8d4h/cvcVo0h4svOIu",
+	"dM/VMuqbDlCVYFwXPHLzM7TIp+Dwwf3tIPorLw1obToza0TKtDwAHxl8Lukag5db4jWijxOSeyXsPqvG",
+	"6Xu8YhxeGL7TlyiaQyOsWlQdaxEWInSUIE7Adp2JtJxkhWscNI44StdGIra98lEKdPFoP4vpJsl4jjFJ",
+	"f/z+lRPxwR913GOUIy+7UTt+aE5sUsy9FuXAbZshQq2O4k3+i3vSw3+/NFsfHprgoDxYceaeZAg6SO1H",
+	"W5/oRz8ymtbAAhFvpkSuO+LftO1yN5IjxG1H8nC309psUsddba1sfrxKxOM3NFN/EKUF8WvjZfa81+h/",
+	"Bs0MPd7QjRGslLQoGC2l1rWRDKR+tHaW7u1d/th4ZjuJ7QerL83TH0sEMPXMvxhw3Ogo3g6KhxkDLSdC",
+	"f1NfRydXhGHBTOtUq4h5Zh/lkpp7yjREvFunwVlIfGM72BjKKmeSHOnRNQNBmUMeg0NXcGN9H3g2bLRO",
+	"h8Y0HZK4nasPhmGsAzH42miaNieqbrag54eK32V92x/BXvM7L+ihuhURNrVkANT+I1OY4fgj1n4y/me9",
+	"AUtI1Wr2ZyAvDeumEbfMHftFOMtZjE3NEPGQM5uWEnWolwllqSNX9a6DTQoDdzUvLisuUTJwSqZJQ3NU",
+	"qodO4GI+i0qM5qAFlZ5JqTZP+aoxPNnQjK2qtmLTk5PhRo31JVMUo8lLak03T1+8xjZbDZ3V1RmB5lmP",
+	"L+761cGGHucKUXTLS2BVvwNJXzN19pModDuaKbZo+Gvz9Mei4ebrTVp+6BLSCu+zllpk4InmmvyC4wzC",
+	"Ka0s46juNl2pbtFoVKUdZkrP1bBFYfMNn6ppobXg/gHzuodtFgyzv2mV7zciPiICfJCOeDoVQh0eSNLk",
+	"7L1unifQrNRT+NBA7soLgjskdH7czKu6ZPwuoXF3apEWfBD9RfZNIpiXHQIueryrx4AkFJRMld+WGgXW",
+	"QcRRAjbpKc4/8z//9d91U1/8ZT05l54yrJ8w3DLiR/3+pMbEQ6LWBas9VXAv7nMsdZXgV34lR1fEEUzm",
+	"cP8q4t4O27hQQELjawD53m2B2SXZSbBsh8u7QTda1sckqmtHooc54q95nt2wnmycEKJ1RCPRpVeDj7in",
+	"tY+bqTA2WMJLg6kTpISwuTAaBMAYQb0kGHKtJ0Vzgk119X6uaKagnOMasp1M6RwM3OdwGUI0nEJNruqC",
+	"tRmfO30IJCAk83PMpNukBmkc+SzCTbOpCURM2VKevmTjzrMh3XgVQh/DfxvEG0hv8rpR9eOvN/IddOtT",
+	"i6fYwqQ7GDVKQn8R0iOzqtHZA8TuTbMenT04WPrxu4PdGeHnS7MLAU74NiFyJMraRHb8a5mINkgizw0k",
+	"7gKTPhGkPl1PDOknWkYYqvfTl4WAuAKlmNEsR/vhklrX3mZztme99oITF5gMCc+NQfHhXykMSjIjQwhD",
+	"wUq1JlEwE2XCooCABcaUrGCfwvhtIyfNMZjS/MZkammXzUg4iht21uMvXGgyhOQDRCabK/tJxKZrLEPQ",
+	"Kfpugykc604zeYMCgQ2WQzUg4k6EGbfCAkxidSa7CXERj5vDQI4wSbEEA2YFo6fYn9QgJldkxehNxN08",
+	"j7BxFlVkmb1jkswYVC1YUG4KrInZGAOFTxIqmQssiXhVFO2LNtrEyA51CMvxzuA4W5O/tjcsGdMiQQkV",
+	"mWwB5yXjqpPr5/xhURBfNq1HpqMUekm8mtB6C02/Gqw8A/nTEJJkt2YCu2gtKy2vyaWpRYGiqFR07cmi",
+	"n8cf8lJPt9ng4NcQT4QAkGpGH9iNbrB036/tkHKDMHKlT14rxkW9lN6Bemo33x0eBtjsB/FJjCWfQYBo",
+	"Vgn4LO6ljVYMgJm+w+1zOrvz9qSFAwiGESG4UD8ihjYn03RcYUSAdU/sEB/uQ4R/FVNJ2PLdgkqJiwfx",
+	"AVV4ID1ftnwAVM8JCF/J5mbfS2DAIhufRFzAVg/3trNEHAwtdfR7q5eT8vs2DIhnKIHCK7utI/iM8yZ0",
+	"zCM26d/76nGbNe4yhES8zxJCDjGEQOmQjiWEHGYI8SWIhiWkwavJLlYd8Xvx6uk/tC3BtDTJuEkj89uJ",
+	"HGZI8Ef6jPaEZn+XL9WigOj9WxIEfjcifE4jguqG7PyDmQ8M+fggA4JRDj+JQNAN7DO2AlP6tQ8tpCnH",
+	"WuRirRm7bXs0pxmvRQNDKutA05ovt6QPL0Gn7vjSFgv05V1yAXZC3xJguDHrRosnRhwBI2cz7Yb0ZN0c",
+	"D1xKAnxWRryRd+DJAjWbhyejIA6b6gfkos5ESahnGAHx/UBZwDlBDpQF9OZ+FmEAI5O35BHgkW5JI+BC",
+	"0+9ul58NmvkmaUHvANaSdHkB/kf3Dbr/2JaBVn+yT2IYqHFu32C4+oWPGw8XEi5Wja5Pn9dIUMemW/ja",
+	"Jg44GLRsGYG7RwzQyP/Cswp/VrvE71z+o3B5ICAfxOZtlc1PwudfiDbnFbNZQ0OvFXJUz/V0oNdmCuV/",
+	"/+e//ttzFfjM2c7bcWet1rUY9McIV8DaHF79LCzOcQ8WGfED1eVrs8RfkUdeurqjEMuCa+jDpPZ6j1uK",
+	"bc9noMAHlLdtZCnihjZe35s4XEGYxpeun1pQ/m2ZquGQTMY1kv5/JH1QcyiN3v8krOLameh3MgujbmGf",
+	"if3rz9iiSF+5PgBgW8DynBnQQFtfnYsy4qbuekhEnrpCNL2Fa0issOj6QuSpK6rGNvQBm2FKM3YW+6Di",
+	"MMZaauvUXDbqoehXOV0yyGsEQy1bbipX8gp38p+xSkndLGp/PPbf2VqjxLaY+k2XKOl2BuorUdLbksWv",
+	"WPLC2Ab3qViC/Qv6Kpb1FSqpM1ciXvfjMziHkaGIctmSGd+MXIgVH5A3mtKYukf66f56JiaQFMc7ttVB",
+	"bN+6PJNKkh19PsjWNh+2a0TESb0g7GaxdyMLqF1he1mEpG7aNl1j81zpOrphtnEmoUkieeaVS4ASFG6D",
+	"oT5Wq7kiOcJ5ZSbQE+gJEj34ih5hytSKMV73wmj0MJlKUU71cXodTI4H5Apk1hAikvUgokRRKzQn1tNV",
+	"DiKL8SOYL2OUTtODReJqttmV8GUwLOllS4HtefSR4vJsQxVClgK6jVPenQmICkdezRRs34EUFqwzCYNG",
+	"MkIal5jtBbKkUHvP61sxsFU+bAvEo9evnob9Vb+hpkpJM5hJ/DeAMzGbSaZg5UYMO3ZebhNpO6tUVTJy",
+	"BDsSeruBn4yC+PgSBmj0mA+9afv9QW2tf+wS2qqbMyJKkNFw6PE3QJ89u5YQaEHTalwC/lIZcb9vSaih",
+	"HKOfoVFSqSWzZINSgmQGad2vY62zAOkg1LfUIQz25jU1ujvaVm1BKpY0436C4cZYHP3ICdI+R1EpqYcl",
+	"SH4bcrHpp7mh+eX2qe3R1/HuQDb6K9S32NGQtykKPDUPH7iMbTUt4Gy8Mth+Z9l7KlEGuzp2OTxdSwmK",
+	"Vs2WHlOZaxjrlCQzRC9R2bNiBcDLjg+75rXuw03yHnXxIArGHuc06ZuaeYam+GNo4TEkWSFD26bOzFoJ",
+	"8aQUtDXtH7bT/YNX8SG84R+uPkdP78hN9Tl65cte8bKrAp6+h3931Op4CWyoFj+1dMMTNu50yQqxs2Kb",
+	"14RgHtvGuwbkyh3u2rA9PTrLZ86sF3Fr10P3m5FQjfhpa4KYeukbq2vU3O1LMyU5IcA1Hv8Nmy12wy8C",
+	"1UHwu0clCkMoWlaLPLs1+ye9UDNrY4h408iALViBxxCcZRo6qQxq14LJAyoRfWWG7fpqN9ad+EgQ6Bqw",
+	"7+bMH4slm7b9XwrYbS4xcQjIHWbYMeR0d8EJ6nQ1zH4+qpXxBXI3qoAYYpGCY9Rk/YoUpo/8mxYdbJRP",
+	"2FzS4MOl/F65WkttNht7i9R+cnawuPsrZP9/BpQqGadLq+HdU6TdJFSiQ6ZzGvvkz8OFMTHt0E0TLZKj",
+	"v1err5/e0fvFszc0IR8insFMtOCEp1Nha+jbc6Am5vn3PTtnZuN6gc0YS8fADrELYlH3IMRKswKKHJiO",
+	"yH6Wu3NZkqem3UchcjBlKAH5eKAo/yymkH6EkU9IY/Rqg7EteK83qzvPFlfuN4yOwcgUmtxq5NbGGsXR",
+	"Amd0tdAgj0l30ny6MRW7sd25tHpDS3J0m5WqojlZ0mSRcWaam4ImKFbGtupVwom419eydg+YD1ufy93b",
+	"u/8XAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
