@@ -965,6 +965,27 @@ func (e LinodeRebuildRequestDiskEncryption) Valid() bool {
 	}
 }
 
+// Defines values for TicketStatus.
+const (
+	Closed TicketStatus = "closed"
+	New    TicketStatus = "new"
+	Open   TicketStatus = "open"
+)
+
+// Valid indicates whether the value is a known member of the TicketStatus enum.
+func (e TicketStatus) Valid() bool {
+	switch e {
+	case Closed:
+		return true
+	case New:
+		return true
+	case Open:
+		return true
+	default:
+		return false
+	}
+}
+
 // ActionRequest The body of an action that takes no options: absent or `{}`.
 //
 // Example: {}
@@ -1012,8 +1033,9 @@ type Event struct {
 	// spec plus those linodego knows; apiv4 itself emits
 	// `linode_create`, `linode_update`, `linode_boot`,
 	// `linode_shutdown`, `linode_reboot`, `linode_rebuild`,
-	// `linode_delete` and `password_reset`; `token_create`,
-	// `token_update` and `token_delete` (entity type `token`).
+	// `linode_delete` and `password_reset`; `ticket_create` and
+	// `ticket_update` (entity type `ticket`); `token_create`,
+	// and `token_update` and `token_delete` (entity type `token`).
 	//
 	//
 	// Example: linode_boot
@@ -1097,8 +1119,9 @@ type Event struct {
 // spec plus those linodego knows; apiv4 itself emits
 // `linode_create`, `linode_update`, `linode_boot`,
 // `linode_shutdown`, `linode_reboot`, `linode_rebuild`,
-// `linode_delete` and `password_reset`; `token_create`,
-// `token_update` and `token_delete` (entity type `token`).
+// `linode_delete` and `password_reset`; `ticket_create` and
+// `ticket_update` (entity type `ticket`); `token_create`,
+// and `token_update` and `token_delete` (entity type `token`).
 //
 // Example: linode_boot
 type EventAction string
@@ -1709,6 +1732,169 @@ type LinodeUpdateRequest struct {
 	WatchdogEnabled *bool `json:"watchdog_enabled,omitempty"`
 }
 
+// Ticket A support ticket: a conversation between the account and support.
+// `status` is `new` until support first replies, then `open`, and
+// `closed` once closed.
+type Ticket struct {
+	// Attachments Names of attached files; apiv4 takes no attachments, so always empty.
+	//
+	// Example: []
+	Attachments []string `json:"attachments"`
+
+	// Closable Whether the account may close it (true until it is closed).
+	//
+	// Example: true
+	Closable bool `json:"closable"`
+
+	// Closed When it was closed; null while it is not.
+	Closed nullable.Nullable[Datetime] `json:"closed"`
+
+	// Description The question as first asked.
+	//
+	// Example: Since this morning SSH to linode123 times out. Can you check the host?
+	Description string `json:"description"`
+
+	// Entity The resource the ticket is about; null when none.
+	Entity nullable.Nullable[TicketEntity] `json:"entity"`
+
+	// GravatarId The opener's Gravatar id; apiv4 stores no e-mail addresses, so empty.
+	//
+	// Example:
+	GravatarId string `json:"gravatar_id"`
+
+	// Id Example: 11223344
+	Id int `json:"id"`
+
+	// Opened A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Opened Datetime `json:"opened"`
+
+	// OpenedBy The user who opened it.
+	//
+	// Example: alice
+	OpenedBy string `json:"opened_by"`
+
+	// Status Example: open
+	Status TicketStatus `json:"status"`
+
+	// Summary The ticket's one-line subject.
+	//
+	// Example: Cannot reach my Linode over SSH
+	Summary string `json:"summary"`
+
+	// Updated A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Updated Datetime `json:"updated"`
+
+	// UpdatedBy Who last replied or closed it; null until then.
+	//
+	// Example: support
+	UpdatedBy nullable.Nullable[string] `json:"updated_by"`
+}
+
+// TicketStatus Example: open
+type TicketStatus string
+
+// TicketCreateRequest A new ticket.
+type TicketCreateRequest struct {
+	// Description Example: Since this morning SSH to linode123 times out. Can you check the host?
+	Description string `json:"description"`
+
+	// LinodeId The Linode the ticket is about.
+	//
+	// Example: 123
+	LinodeId *int `json:"linode_id,omitempty"`
+
+	// Summary Example: Cannot reach my Linode over SSH
+	Summary string `json:"summary"`
+}
+
+// TicketEntity The resource a ticket is about.
+type TicketEntity struct {
+	// Id Example: 123
+	Id int `json:"id"`
+
+	// Label Example: linode123
+	Label string `json:"label"`
+
+	// Type Example: linode
+	Type string `json:"type"`
+
+	// Url Example: /v4/linode/instances/123
+	Url string `json:"url"`
+}
+
+// TicketPage One page of tickets.
+type TicketPage struct {
+	Data []Ticket `json:"data"`
+
+	// Page Example: 1
+	Page int `json:"page"`
+
+	// Pages Example: 1
+	Pages int `json:"pages"`
+
+	// Results Example: 1
+	Results int `json:"results"`
+}
+
+// TicketReply One message in a ticket's conversation.
+type TicketReply struct {
+	// Created A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Created Datetime `json:"created"`
+
+	// CreatedBy The user, or the support agent, who wrote it.
+	//
+	// Example: alice
+	CreatedBy string `json:"created_by"`
+
+	// Description Example: It started after the reboot at 09:00 UTC.
+	Description string `json:"description"`
+
+	// FromLinode Whether support wrote it.
+	//
+	// Example: false
+	FromLinode bool `json:"from_linode"`
+
+	// GravatarId Always empty in apiv4.
+	//
+	// Example:
+	GravatarId string `json:"gravatar_id"`
+
+	// Id Example: 5566
+	Id int `json:"id"`
+}
+
+// TicketReplyPage One page of replies.
+type TicketReplyPage struct {
+	Data []TicketReply `json:"data"`
+
+	// Page Example: 1
+	Page int `json:"page"`
+
+	// Pages Example: 1
+	Pages int `json:"pages"`
+
+	// Results Example: 2
+	Results int `json:"results"`
+}
+
+// TicketReplyRequest defines model for TicketReplyRequest.
+type TicketReplyRequest struct {
+	// Description Example: It started after the reboot at 09:00 UTC.
+	Description string `json:"description"`
+}
+
 // Token A personal access token.
 type Token struct {
 	// Created A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
@@ -1793,6 +1979,9 @@ type EventId = int
 
 // LinodeId defines model for linodeId.
 type LinodeId = int
+
+// TicketId defines model for ticketId.
+type TicketId = int
 
 // TokenId defines model for tokenId.
 type TokenId = int
@@ -1899,6 +2088,44 @@ type ListTokensParams struct {
 	XFilter *XFilter `json:"X-Filter,omitempty"`
 }
 
+// ListTicketsParams defines parameters for ListTickets.
+type ListTicketsParams struct {
+	// Page The page to return, counted from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PageSize How many items one page holds.
+	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+
+	// XFilter One JSON object that filters and orders the collection.
+	//
+	// - `"key": value` keeps items whose field equals the value; several
+	//   keys in one object must all match. Nested fields use dotted keys
+	//   (`"entity.id"`).
+	// - `"key": {"<op>": value}` compares, with `<op>` one of `+gt`,
+	//   `+gte`, `+lt`, `+lte` (numbers, or `YYYY-MM-DDTHH:MM:SS` strings on
+	//   datetime fields), `+neq` (not equal) and `+contains` (substring of
+	//   a string field).
+	// - `"+and": [filter, ...]` and `"+or": [filter, ...]` combine whole
+	//   filter objects and nest freely.
+	// - `"+order_by": "<key>"` orders by a filterable key, and
+	//   `"+order": "asc" | "desc"` (default `asc`) picks the direction.
+	//
+	// Each collection lists its filterable keys; any other key is
+	// answered `400` with reason `Cannot filter on <key>` and
+	// `field: "X-Filter"`. A value that is not a JSON object is answered
+	// `400` with `field: "X-Filter"` as well.
+	XFilter *XFilter `json:"X-Filter,omitempty"`
+}
+
+// ListTicketRepliesParams defines parameters for ListTicketReplies.
+type ListTicketRepliesParams struct {
+	// Page The page to return, counted from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PageSize How many items one page holds.
+	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+}
+
 // CreateLinodeInstanceJSONRequestBody defines body for CreateLinodeInstance for application/json ContentType.
 type CreateLinodeInstanceJSONRequestBody = LinodeCreateRequest
 
@@ -1925,6 +2152,15 @@ type CreateTokenJSONRequestBody = TokenCreateRequest
 
 // UpdateTokenJSONRequestBody defines body for UpdateToken for application/json ContentType.
 type UpdateTokenJSONRequestBody = TokenUpdateRequest
+
+// CreateTicketJSONRequestBody defines body for CreateTicket for application/json ContentType.
+type CreateTicketJSONRequestBody = TicketCreateRequest
+
+// CloseTicketJSONRequestBody defines body for CloseTicket for application/json ContentType.
+type CloseTicketJSONRequestBody = ActionRequest
+
+// CreateTicketReplyJSONRequestBody defines body for CreateTicketReply for application/json ContentType.
+type CreateTicketReplyJSONRequestBody = TicketReplyRequest
 
 // AsEventSecondaryEntityId0 returns the union data inside the EventSecondaryEntity_Id as a EventSecondaryEntityId0
 func (t EventSecondaryEntity_Id) AsEventSecondaryEntityId0() (EventSecondaryEntityId0, error) {
@@ -2523,6 +2759,123 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
 	UpdateToken(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTickets List support tickets
+	//
+	// Returns the account's support tickets, one page at a time: tickets
+	// that are not closed first, then closed ones, newest first within each
+	// group, unless the `X-Filter` header sets `+order_by` (`id`, `opened`
+	// or `updated`, ties broken by `id`) and optionally `+order`.
+	//
+	// **Filtering.** `X-Filter` may use the keys `id`, `status`, `summary`,
+	// `opened` and `updated` with the operators of the `X-Filter`
+	// parameter. Any other key is answered `400` with reason
+	// `Cannot filter on <key>` and `field: "X-Filter"`.
+	//
+	// **Scopes.** The public Linode API guards tickets with `account:*`;
+	// apiv4 gives them their own area, `tickets:read_only` to read and
+	// `tickets:read_write` to open, reply and close. A `*` token works on
+	// both.
+	//
+	// Corresponds with GET /support/tickets (the `ListTickets` operationId).
+	ListTickets(ctx context.Context, params *ListTicketsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTicketWithBody Open a support ticket
+	//
+	// Opens a ticket with status `new`, answered in full. `linode_id`
+	// names the Linode the ticket is about (its entity); a Linode that is
+	// not on the account is answered `400` with reason
+	// `linode_id is not valid` and `field: "linode_id"`. Writes a
+	// `ticket_create` event (`notification`, entity type `ticket`, url
+	// `/v4/support/tickets/{id}`). Support answers through the operator
+	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+	CreateTicketWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTicket Open a support ticket
+	//
+	// Opens a ticket with status `new`, answered in full. `linode_id`
+	// names the Linode the ticket is about (its entity); a Linode that is
+	// not on the account is answered `400` with reason
+	// `linode_id is not valid` and `field: "linode_id"`. Writes a
+	// `ticket_create` event (`notification`, entity type `ticket`, url
+	// `/v4/support/tickets/{id}`). Support answers through the operator
+	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+	CreateTicket(ctx context.Context, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTicket Get a support ticket
+	//
+	// Returns one ticket of the account. An id that is unknown or on
+	// another account is answered `404`.
+	//
+	// Corresponds with GET /support/tickets/{ticketId} (the `GetTicket` operationId).
+	GetTicket(ctx context.Context, ticketId TicketId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CloseTicketWithBody Close a ticket
+	//
+	// Closes a ticket: `status` becomes `closed`, `closed` is set and
+	// `closable` turns false. Answers `200 {}` and writes a
+	// `ticket_update` event. The body may be absent or `{}`. Closing a
+	// ticket that is already closed is answered `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+	CloseTicketWithBody(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CloseTicket Close a ticket
+	//
+	// Closes a ticket: `status` becomes `closed`, `closed` is set and
+	// `closable` turns false. Answers `200 {}` and writes a
+	// `ticket_update` event. The body may be absent or `{}`. Closing a
+	// ticket that is already closed is answered `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+	CloseTicket(ctx context.Context, ticketId TicketId, body CloseTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTicketReplies List the replies to a ticket
+	//
+	// Returns the replies to a ticket, oldest first, one page at a time:
+	// the conversation in the order it happened. `from_linode` tells
+	// replies from support apart from the account's own.
+	//
+	// Corresponds with GET /support/tickets/{ticketId}/replies (the `ListTicketReplies` operationId).
+	ListTicketReplies(ctx context.Context, ticketId TicketId, params *ListTicketRepliesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTicketReplyWithBody Reply to a ticket
+	//
+	// Adds the caller's reply to a ticket and answers it. Writes a
+	// `ticket_update` event (`notification`, entity type `ticket`). A
+	// closed ticket takes no replies: `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+	CreateTicketReplyWithBody(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTicketReply Reply to a ticket
+	//
+	// Adds the caller's reply to a ticket and answers it. Writes a
+	// `ticket_update` event (`notification`, entity type `ticket`). A
+	// closed ticket takes no replies: `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+	CreateTicketReply(ctx context.Context, ticketId TicketId, body CreateTicketReplyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListEvents List events
@@ -3257,6 +3610,213 @@ func (c *Client) UpdateTokenWithBody(ctx context.Context, tokenId TokenId, conte
 // Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
 func (c *Client) UpdateToken(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewUpdateTokenRequest(c.Server, tokenId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTickets List support tickets
+//
+// Returns the account's support tickets, one page at a time: tickets
+// that are not closed first, then closed ones, newest first within each
+// group, unless the `X-Filter` header sets `+order_by` (`id`, `opened`
+// or `updated`, ties broken by `id`) and optionally `+order`.
+//
+// **Filtering.** `X-Filter` may use the keys `id`, `status`, `summary`,
+// `opened` and `updated` with the operators of the `X-Filter`
+// parameter. Any other key is answered `400` with reason
+// `Cannot filter on <key>` and `field: "X-Filter"`.
+//
+// **Scopes.** The public Linode API guards tickets with `account:*`;
+// apiv4 gives them their own area, `tickets:read_only` to read and
+// `tickets:read_write` to open, reply and close. A `*` token works on
+// both.
+//
+// Corresponds with GET /support/tickets (the `ListTickets` operationId).
+func (c *Client) ListTickets(ctx context.Context, params *ListTicketsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTicketsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTicketWithBody Open a support ticket
+//
+// Opens a ticket with status `new`, answered in full. `linode_id`
+// names the Linode the ticket is about (its entity); a Linode that is
+// not on the account is answered `400` with reason
+// `linode_id is not valid` and `field: "linode_id"`. Writes a
+// `ticket_create` event (`notification`, entity type `ticket`, url
+// `/v4/support/tickets/{id}`). Support answers through the operator
+// command `apiv4 ticket reply`, which moves the ticket to `open`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+func (c *Client) CreateTicketWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTicketRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTicket Open a support ticket
+//
+// Opens a ticket with status `new`, answered in full. `linode_id`
+// names the Linode the ticket is about (its entity); a Linode that is
+// not on the account is answered `400` with reason
+// `linode_id is not valid` and `field: "linode_id"`. Writes a
+// `ticket_create` event (`notification`, entity type `ticket`, url
+// `/v4/support/tickets/{id}`). Support answers through the operator
+// command `apiv4 ticket reply`, which moves the ticket to `open`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+func (c *Client) CreateTicket(ctx context.Context, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTicketRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTicket Get a support ticket
+//
+// Returns one ticket of the account. An id that is unknown or on
+// another account is answered `404`.
+//
+// Corresponds with GET /support/tickets/{ticketId} (the `GetTicket` operationId).
+func (c *Client) GetTicket(ctx context.Context, ticketId TicketId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTicketRequest(c.Server, ticketId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CloseTicketWithBody Close a ticket
+//
+// Closes a ticket: `status` becomes `closed`, `closed` is set and
+// `closable` turns false. Answers `200 {}` and writes a
+// `ticket_update` event. The body may be absent or `{}`. Closing a
+// ticket that is already closed is answered `400` with reason
+// `Ticket is closed.`
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+func (c *Client) CloseTicketWithBody(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCloseTicketRequestWithBody(c.Server, ticketId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CloseTicket Close a ticket
+//
+// Closes a ticket: `status` becomes `closed`, `closed` is set and
+// `closable` turns false. Answers `200 {}` and writes a
+// `ticket_update` event. The body may be absent or `{}`. Closing a
+// ticket that is already closed is answered `400` with reason
+// `Ticket is closed.`
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+func (c *Client) CloseTicket(ctx context.Context, ticketId TicketId, body CloseTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCloseTicketRequest(c.Server, ticketId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTicketReplies List the replies to a ticket
+//
+// Returns the replies to a ticket, oldest first, one page at a time:
+// the conversation in the order it happened. `from_linode` tells
+// replies from support apart from the account's own.
+//
+// Corresponds with GET /support/tickets/{ticketId}/replies (the `ListTicketReplies` operationId).
+func (c *Client) ListTicketReplies(ctx context.Context, ticketId TicketId, params *ListTicketRepliesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTicketRepliesRequest(c.Server, ticketId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTicketReplyWithBody Reply to a ticket
+//
+// Adds the caller's reply to a ticket and answers it. Writes a
+// `ticket_update` event (`notification`, entity type `ticket`). A
+// closed ticket takes no replies: `400` with reason
+// `Ticket is closed.`
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+func (c *Client) CreateTicketReplyWithBody(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTicketReplyRequestWithBody(c.Server, ticketId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTicketReply Reply to a ticket
+//
+// Adds the caller's reply to a ticket and answers it. Writes a
+// `ticket_update` event (`notification`, entity type `ticket`). A
+// closed ticket takes no replies: `400` with reason
+// `Ticket is closed.`
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+func (c *Client) CreateTicketReply(ctx context.Context, ticketId TicketId, body CreateTicketReplyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTicketReplyRequest(c.Server, ticketId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4157,6 +4717,328 @@ func NewUpdateTokenRequestWithBody(server string, tokenId TokenId, contentType s
 	return req, nil
 }
 
+// NewListTicketsRequest constructs an http.Request for the ListTickets method
+func NewListTicketsRequest(server string, params *ListTicketsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XFilter != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Filter", *params.XFilter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Filter", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewCreateTicketRequest calls the generic CreateTicket builder with application/json body
+func NewCreateTicketRequest(server string, body CreateTicketJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateTicketRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateTicketRequestWithBody constructs an http.Request for the CreateTicket method, with any body, and a specified content type
+func NewCreateTicketRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetTicketRequest constructs an http.Request for the GetTicket method
+func NewGetTicketRequest(server string, ticketId TicketId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ticketId", ticketId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCloseTicketRequest calls the generic CloseTicket builder with application/json body
+func NewCloseTicketRequest(server string, ticketId TicketId, body CloseTicketJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCloseTicketRequestWithBody(server, ticketId, "application/json", bodyReader)
+}
+
+// NewCloseTicketRequestWithBody constructs an http.Request for the CloseTicket method, with any body, and a specified content type
+func NewCloseTicketRequestWithBody(server string, ticketId TicketId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ticketId", ticketId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets/%s/close", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListTicketRepliesRequest constructs an http.Request for the ListTicketReplies method
+func NewListTicketRepliesRequest(server string, ticketId TicketId, params *ListTicketRepliesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ticketId", ticketId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets/%s/replies", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateTicketReplyRequest calls the generic CreateTicketReply builder with application/json body
+func NewCreateTicketReplyRequest(server string, ticketId TicketId, body CreateTicketReplyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateTicketReplyRequestWithBody(server, ticketId, "application/json", bodyReader)
+}
+
+// NewCreateTicketReplyRequestWithBody constructs an http.Request for the CreateTicketReply method, with any body, and a specified content type
+func NewCreateTicketReplyRequestWithBody(server string, ticketId TicketId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ticketId", ticketId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets/%s/replies", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -4682,6 +5564,129 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
 	UpdateTokenWithResponse(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateTokenResponse, error)
+
+	// ListTicketsWithResponse List support tickets
+	//
+	// Returns the account's support tickets, one page at a time: tickets
+	// that are not closed first, then closed ones, newest first within each
+	// group, unless the `X-Filter` header sets `+order_by` (`id`, `opened`
+	// or `updated`, ties broken by `id`) and optionally `+order`.
+	//
+	// **Filtering.** `X-Filter` may use the keys `id`, `status`, `summary`,
+	// `opened` and `updated` with the operators of the `X-Filter`
+	// parameter. Any other key is answered `400` with reason
+	// `Cannot filter on <key>` and `field: "X-Filter"`.
+	//
+	// **Scopes.** The public Linode API guards tickets with `account:*`;
+	// apiv4 gives them their own area, `tickets:read_only` to read and
+	// `tickets:read_write` to open, reply and close. A `*` token works on
+	// both.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /support/tickets (the `ListTickets` operationId).
+	ListTicketsWithResponse(ctx context.Context, params *ListTicketsParams, reqEditors ...RequestEditorFn) (*ListTicketsResponse, error)
+
+	// CreateTicketWithBodyWithResponse Open a support ticket
+	//
+	// Opens a ticket with status `new`, answered in full. `linode_id`
+	// names the Linode the ticket is about (its entity); a Linode that is
+	// not on the account is answered `400` with reason
+	// `linode_id is not valid` and `field: "linode_id"`. Writes a
+	// `ticket_create` event (`notification`, entity type `ticket`, url
+	// `/v4/support/tickets/{id}`). Support answers through the operator
+	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+	CreateTicketWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTicketResponse, error)
+
+	// CreateTicketWithResponse Open a support ticket
+	//
+	// Opens a ticket with status `new`, answered in full. `linode_id`
+	// names the Linode the ticket is about (its entity); a Linode that is
+	// not on the account is answered `400` with reason
+	// `linode_id is not valid` and `field: "linode_id"`. Writes a
+	// `ticket_create` event (`notification`, entity type `ticket`, url
+	// `/v4/support/tickets/{id}`). Support answers through the operator
+	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+	CreateTicketWithResponse(ctx context.Context, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTicketResponse, error)
+
+	// GetTicketWithResponse Get a support ticket
+	//
+	// Returns one ticket of the account. An id that is unknown or on
+	// another account is answered `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /support/tickets/{ticketId} (the `GetTicket` operationId).
+	GetTicketWithResponse(ctx context.Context, ticketId TicketId, reqEditors ...RequestEditorFn) (*GetTicketResponse, error)
+
+	// CloseTicketWithBodyWithResponse Close a ticket
+	//
+	// Closes a ticket: `status` becomes `closed`, `closed` is set and
+	// `closable` turns false. Answers `200 {}` and writes a
+	// `ticket_update` event. The body may be absent or `{}`. Closing a
+	// ticket that is already closed is answered `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+	CloseTicketWithBodyWithResponse(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CloseTicketResponse, error)
+
+	// CloseTicketWithResponse Close a ticket
+	//
+	// Closes a ticket: `status` becomes `closed`, `closed` is set and
+	// `closable` turns false. Answers `200 {}` and writes a
+	// `ticket_update` event. The body may be absent or `{}`. Closing a
+	// ticket that is already closed is answered `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+	CloseTicketWithResponse(ctx context.Context, ticketId TicketId, body CloseTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*CloseTicketResponse, error)
+
+	// ListTicketRepliesWithResponse List the replies to a ticket
+	//
+	// Returns the replies to a ticket, oldest first, one page at a time:
+	// the conversation in the order it happened. `from_linode` tells
+	// replies from support apart from the account's own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /support/tickets/{ticketId}/replies (the `ListTicketReplies` operationId).
+	ListTicketRepliesWithResponse(ctx context.Context, ticketId TicketId, params *ListTicketRepliesParams, reqEditors ...RequestEditorFn) (*ListTicketRepliesResponse, error)
+
+	// CreateTicketReplyWithBodyWithResponse Reply to a ticket
+	//
+	// Adds the caller's reply to a ticket and answers it. Writes a
+	// `ticket_update` event (`notification`, entity type `ticket`). A
+	// closed ticket takes no replies: `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+	CreateTicketReplyWithBodyWithResponse(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTicketReplyResponse, error)
+
+	// CreateTicketReplyWithResponse Reply to a ticket
+	//
+	// Adds the caller's reply to a ticket and answers it. Writes a
+	// `ticket_update` event (`notification`, entity type `ticket`). A
+	// closed ticket takes no replies: `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+	CreateTicketReplyWithResponse(ctx context.Context, ticketId TicketId, body CreateTicketReplyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTicketReplyResponse, error)
 }
 
 type ListEventsResponse struct {
@@ -5785,6 +6790,357 @@ func (r UpdateTokenResponse) ContentType() string {
 	return ""
 }
 
+type ListTicketsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TicketPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTicketsResponse) GetJSON200() *TicketPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListTicketsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTicketsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTicketsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTicketsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTicketsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTicketsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateTicketResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Ticket
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateTicketResponse) GetJSON200() *Ticket {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateTicketResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateTicketResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateTicketResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateTicketResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateTicketResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateTicketResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetTicketResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Ticket
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTicketResponse) GetJSON200() *Ticket {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTicketResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetTicketResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTicketResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTicketResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTicketResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTicketResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CloseTicketResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CloseTicketResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CloseTicketResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CloseTicketResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CloseTicketResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r CloseTicketResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CloseTicketResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CloseTicketResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CloseTicketResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListTicketRepliesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TicketReplyPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTicketRepliesResponse) GetJSON200() *TicketReplyPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListTicketRepliesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTicketRepliesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListTicketRepliesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTicketRepliesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTicketRepliesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTicketRepliesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTicketRepliesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateTicketReplyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TicketReply
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateTicketReplyResponse) GetJSON200() *TicketReply {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateTicketReplyResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateTicketReplyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateTicketReplyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateTicketReplyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateTicketReplyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateTicketReplyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateTicketReplyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListEventsWithResponse List events
 //
 // Returns the events visible to the calling user, one page at a time.
@@ -6433,6 +7789,183 @@ func (c *ClientWithResponses) UpdateTokenWithResponse(ctx context.Context, token
 		return nil, err
 	}
 	return ParseUpdateTokenResponse(rsp)
+}
+
+// ListTicketsWithResponse List support tickets
+//
+// Returns the account's support tickets, one page at a time: tickets
+// that are not closed first, then closed ones, newest first within each
+// group, unless the `X-Filter` header sets `+order_by` (`id`, `opened`
+// or `updated`, ties broken by `id`) and optionally `+order`.
+//
+// **Filtering.** `X-Filter` may use the keys `id`, `status`, `summary`,
+// `opened` and `updated` with the operators of the `X-Filter`
+// parameter. Any other key is answered `400` with reason
+// `Cannot filter on <key>` and `field: "X-Filter"`.
+//
+// **Scopes.** The public Linode API guards tickets with `account:*`;
+// apiv4 gives them their own area, `tickets:read_only` to read and
+// `tickets:read_write` to open, reply and close. A `*` token works on
+// both.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /support/tickets (the `ListTickets` operationId).
+func (c *ClientWithResponses) ListTicketsWithResponse(ctx context.Context, params *ListTicketsParams, reqEditors ...RequestEditorFn) (*ListTicketsResponse, error) {
+	rsp, err := c.ListTickets(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTicketsResponse(rsp)
+}
+
+// CreateTicketWithBodyWithResponse Open a support ticket
+//
+// Opens a ticket with status `new`, answered in full. `linode_id`
+// names the Linode the ticket is about (its entity); a Linode that is
+// not on the account is answered `400` with reason
+// `linode_id is not valid` and `field: "linode_id"`. Writes a
+// `ticket_create` event (`notification`, entity type `ticket`, url
+// `/v4/support/tickets/{id}`). Support answers through the operator
+// command `apiv4 ticket reply`, which moves the ticket to `open`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+func (c *ClientWithResponses) CreateTicketWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTicketResponse, error) {
+	rsp, err := c.CreateTicketWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTicketResponse(rsp)
+}
+
+// CreateTicketWithResponse Open a support ticket
+//
+// Opens a ticket with status `new`, answered in full. `linode_id`
+// names the Linode the ticket is about (its entity); a Linode that is
+// not on the account is answered `400` with reason
+// `linode_id is not valid` and `field: "linode_id"`. Writes a
+// `ticket_create` event (`notification`, entity type `ticket`, url
+// `/v4/support/tickets/{id}`). Support answers through the operator
+// command `apiv4 ticket reply`, which moves the ticket to `open`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+func (c *ClientWithResponses) CreateTicketWithResponse(ctx context.Context, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTicketResponse, error) {
+	rsp, err := c.CreateTicket(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTicketResponse(rsp)
+}
+
+// GetTicketWithResponse Get a support ticket
+//
+// Returns one ticket of the account. An id that is unknown or on
+// another account is answered `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /support/tickets/{ticketId} (the `GetTicket` operationId).
+func (c *ClientWithResponses) GetTicketWithResponse(ctx context.Context, ticketId TicketId, reqEditors ...RequestEditorFn) (*GetTicketResponse, error) {
+	rsp, err := c.GetTicket(ctx, ticketId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTicketResponse(rsp)
+}
+
+// CloseTicketWithBodyWithResponse Close a ticket
+//
+// Closes a ticket: `status` becomes `closed`, `closed` is set and
+// `closable` turns false. Answers `200 {}` and writes a
+// `ticket_update` event. The body may be absent or `{}`. Closing a
+// ticket that is already closed is answered `400` with reason
+// `Ticket is closed.`
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+func (c *ClientWithResponses) CloseTicketWithBodyWithResponse(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CloseTicketResponse, error) {
+	rsp, err := c.CloseTicketWithBody(ctx, ticketId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCloseTicketResponse(rsp)
+}
+
+// CloseTicketWithResponse Close a ticket
+//
+// Closes a ticket: `status` becomes `closed`, `closed` is set and
+// `closable` turns false. Answers `200 {}` and writes a
+// `ticket_update` event. The body may be absent or `{}`. Closing a
+// ticket that is already closed is answered `400` with reason
+// `Ticket is closed.`
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+func (c *ClientWithResponses) CloseTicketWithResponse(ctx context.Context, ticketId TicketId, body CloseTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*CloseTicketResponse, error) {
+	rsp, err := c.CloseTicket(ctx, ticketId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCloseTicketResponse(rsp)
+}
+
+// ListTicketRepliesWithResponse List the replies to a ticket
+//
+// Returns the replies to a ticket, oldest first, one page at a time:
+// the conversation in the order it happened. `from_linode` tells
+// replies from support apart from the account's own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /support/tickets/{ticketId}/replies (the `ListTicketReplies` operationId).
+func (c *ClientWithResponses) ListTicketRepliesWithResponse(ctx context.Context, ticketId TicketId, params *ListTicketRepliesParams, reqEditors ...RequestEditorFn) (*ListTicketRepliesResponse, error) {
+	rsp, err := c.ListTicketReplies(ctx, ticketId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTicketRepliesResponse(rsp)
+}
+
+// CreateTicketReplyWithBodyWithResponse Reply to a ticket
+//
+// Adds the caller's reply to a ticket and answers it. Writes a
+// `ticket_update` event (`notification`, entity type `ticket`). A
+// closed ticket takes no replies: `400` with reason
+// `Ticket is closed.`
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+func (c *ClientWithResponses) CreateTicketReplyWithBodyWithResponse(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTicketReplyResponse, error) {
+	rsp, err := c.CreateTicketReplyWithBody(ctx, ticketId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTicketReplyResponse(rsp)
+}
+
+// CreateTicketReplyWithResponse Reply to a ticket
+//
+// Adds the caller's reply to a ticket and answers it. Writes a
+// `ticket_update` event (`notification`, entity type `ticket`). A
+// closed ticket takes no replies: `400` with reason
+// `Ticket is closed.`
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+func (c *ClientWithResponses) CreateTicketReplyWithResponse(ctx context.Context, ticketId TicketId, body CreateTicketReplyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTicketReplyResponse, error) {
+	rsp, err := c.CreateTicketReply(ctx, ticketId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTicketReplyResponse(rsp)
 }
 
 // ParseListEventsResponse parses an HTTP response from a ListEventsWithResponse call
@@ -7251,6 +8784,267 @@ func ParseUpdateTokenResponse(rsp *http.Response) (*UpdateTokenResponse, error) 
 	return response, nil
 }
 
+// ParseListTicketsResponse parses an HTTP response from a ListTicketsWithResponse call
+func ParseListTicketsResponse(rsp *http.Response) (*ListTicketsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTicketsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TicketPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateTicketResponse parses an HTTP response from a CreateTicketWithResponse call
+func ParseCreateTicketResponse(rsp *http.Response) (*CreateTicketResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateTicketResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Ticket
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetTicketResponse parses an HTTP response from a GetTicketWithResponse call
+func ParseGetTicketResponse(rsp *http.Response) (*GetTicketResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTicketResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Ticket
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCloseTicketResponse parses an HTTP response from a CloseTicketWithResponse call
+func ParseCloseTicketResponse(rsp *http.Response) (*CloseTicketResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CloseTicketResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListTicketRepliesResponse parses an HTTP response from a ListTicketRepliesWithResponse call
+func ParseListTicketRepliesResponse(rsp *http.Response) (*ListTicketRepliesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTicketRepliesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TicketReplyPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateTicketReplyResponse parses an HTTP response from a CreateTicketReplyWithResponse call
+func ParseCreateTicketReplyResponse(rsp *http.Response) (*CreateTicketReplyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateTicketReplyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TicketReply
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// ListEvents List events
@@ -7310,6 +9104,24 @@ type ServerInterface interface {
 	// UpdateToken Rename a personal access token
 	// (PUT /profile/tokens/{tokenId})
 	UpdateToken(ctx echo.Context, tokenId TokenId) error
+	// ListTickets List support tickets
+	// (GET /support/tickets)
+	ListTickets(ctx echo.Context, params ListTicketsParams) error
+	// CreateTicket Open a support ticket
+	// (POST /support/tickets)
+	CreateTicket(ctx echo.Context) error
+	// GetTicket Get a support ticket
+	// (GET /support/tickets/{ticketId})
+	GetTicket(ctx echo.Context, ticketId TicketId) error
+	// CloseTicket Close a ticket
+	// (POST /support/tickets/{ticketId}/close)
+	CloseTicket(ctx echo.Context, ticketId TicketId) error
+	// ListTicketReplies List the replies to a ticket
+	// (GET /support/tickets/{ticketId}/replies)
+	ListTicketReplies(ctx echo.Context, ticketId TicketId, params ListTicketRepliesParams) error
+	// CreateTicketReply Reply to a ticket
+	// (POST /support/tickets/{ticketId}/replies)
+	CreateTicketReply(ctx echo.Context, ticketId TicketId) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -7685,6 +9497,137 @@ func (w *ServerInterfaceWrapper) UpdateToken(ctx echo.Context) error {
 	return err
 }
 
+// ListTickets converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTickets(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTicketsParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "page_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_size", ctx.QueryParams(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page_size: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Filter" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Filter")]; found {
+		var XFilter XFilter
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Filter, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Filter", valueList[0], &XFilter, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Filter: %s", err))
+		}
+
+		params.XFilter = &XFilter
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTickets(ctx, params)
+	return err
+}
+
+// CreateTicket converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateTicket(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateTicket(ctx)
+	return err
+}
+
+// GetTicket converts echo context to params.
+func (w *ServerInterfaceWrapper) GetTicket(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "ticketId" -------------
+	var ticketId TicketId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ticketId", ctx.Param("ticketId"), &ticketId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ticketId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetTicket(ctx, ticketId)
+	return err
+}
+
+// CloseTicket converts echo context to params.
+func (w *ServerInterfaceWrapper) CloseTicket(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "ticketId" -------------
+	var ticketId TicketId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ticketId", ctx.Param("ticketId"), &ticketId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ticketId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CloseTicket(ctx, ticketId)
+	return err
+}
+
+// ListTicketReplies converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTicketReplies(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "ticketId" -------------
+	var ticketId TicketId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ticketId", ctx.Param("ticketId"), &ticketId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ticketId: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTicketRepliesParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "page_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_size", ctx.QueryParams(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page_size: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTicketReplies(ctx, ticketId, params)
+	return err
+}
+
+// CreateTicketReply converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateTicketReply(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "ticketId" -------------
+	var ticketId TicketId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ticketId", ctx.Param("ticketId"), &ticketId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ticketId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateTicketReply(ctx, ticketId)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -7736,6 +9679,12 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/account/events/:eventId", wrapper.GetEvent, options.OperationMiddlewares["getEvent"]...)
 	router.POST(options.BaseURL+"/account/events/:eventId/seen", wrapper.MarkEventSeen, options.OperationMiddlewares["markEventSeen"]...)
 	router.POST(options.BaseURL+"/account/events/:eventId/read", wrapper.MarkEventRead, options.OperationMiddlewares["markEventRead"]...)
+	router.GET(options.BaseURL+"/support/tickets", wrapper.ListTickets, options.OperationMiddlewares["listTickets"]...)
+	router.POST(options.BaseURL+"/support/tickets", wrapper.CreateTicket, options.OperationMiddlewares["createTicket"]...)
+	router.GET(options.BaseURL+"/support/tickets/:ticketId", wrapper.GetTicket, options.OperationMiddlewares["getTicket"]...)
+	router.GET(options.BaseURL+"/support/tickets/:ticketId/replies", wrapper.ListTicketReplies, options.OperationMiddlewares["listTicketReplies"]...)
+	router.POST(options.BaseURL+"/support/tickets/:ticketId/replies", wrapper.CreateTicketReply, options.OperationMiddlewares["createTicketReply"]...)
+	router.POST(options.BaseURL+"/support/tickets/:ticketId/close", wrapper.CloseTicket, options.OperationMiddlewares["closeTicket"]...)
 	router.GET(options.BaseURL+"/profile/tokens", wrapper.ListTokens, options.OperationMiddlewares["listTokens"]...)
 	router.POST(options.BaseURL+"/profile/tokens", wrapper.CreateToken, options.OperationMiddlewares["createToken"]...)
 	router.DELETE(options.BaseURL+"/profile/tokens/:tokenId", wrapper.DeleteToken, options.OperationMiddlewares["deleteToken"]...)
@@ -8829,6 +10778,351 @@ func (response UpdateToken404JSONResponse) VisitUpdateTokenResponse(w http.Respo
 	return err
 }
 
+type ListTicketsRequestObject struct {
+	Params ListTicketsParams
+}
+
+type ListTicketsResponseObject interface {
+	VisitListTicketsResponse(w http.ResponseWriter) error
+}
+
+type ListTickets200JSONResponse TicketPage
+
+func (response ListTickets200JSONResponse) VisitListTicketsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTickets400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListTickets400JSONResponse) VisitListTicketsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTickets401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListTickets401JSONResponse) VisitListTicketsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicketRequestObject struct {
+	Body *CreateTicketJSONRequestBody
+}
+
+type CreateTicketResponseObject interface {
+	VisitCreateTicketResponse(w http.ResponseWriter) error
+}
+
+type CreateTicket200JSONResponse Ticket
+
+func (response CreateTicket200JSONResponse) VisitCreateTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicket400JSONResponse ErrorResponse
+
+func (response CreateTicket400JSONResponse) VisitCreateTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicket401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateTicket401JSONResponse) VisitCreateTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTicketRequestObject struct {
+	TicketId TicketId `json:"ticketId"`
+}
+
+type GetTicketResponseObject interface {
+	VisitGetTicketResponse(w http.ResponseWriter) error
+}
+
+type GetTicket200JSONResponse Ticket
+
+func (response GetTicket200JSONResponse) VisitGetTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTicket401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetTicket401JSONResponse) VisitGetTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTicket404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetTicket404JSONResponse) VisitGetTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseTicketRequestObject struct {
+	TicketId TicketId `json:"ticketId"`
+	Body     *CloseTicketJSONRequestBody
+}
+
+type CloseTicketResponseObject interface {
+	VisitCloseTicketResponse(w http.ResponseWriter) error
+}
+
+type CloseTicket200JSONResponse Empty
+
+func (response CloseTicket200JSONResponse) VisitCloseTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseTicket400JSONResponse ErrorResponse
+
+func (response CloseTicket400JSONResponse) VisitCloseTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseTicket401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CloseTicket401JSONResponse) VisitCloseTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseTicket404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CloseTicket404JSONResponse) VisitCloseTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTicketRepliesRequestObject struct {
+	TicketId TicketId `json:"ticketId"`
+	Params   ListTicketRepliesParams
+}
+
+type ListTicketRepliesResponseObject interface {
+	VisitListTicketRepliesResponse(w http.ResponseWriter) error
+}
+
+type ListTicketReplies200JSONResponse TicketReplyPage
+
+func (response ListTicketReplies200JSONResponse) VisitListTicketRepliesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTicketReplies400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListTicketReplies400JSONResponse) VisitListTicketRepliesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTicketReplies401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListTicketReplies401JSONResponse) VisitListTicketRepliesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTicketReplies404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListTicketReplies404JSONResponse) VisitListTicketRepliesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicketReplyRequestObject struct {
+	TicketId TicketId `json:"ticketId"`
+	Body     *CreateTicketReplyJSONRequestBody
+}
+
+type CreateTicketReplyResponseObject interface {
+	VisitCreateTicketReplyResponse(w http.ResponseWriter) error
+}
+
+type CreateTicketReply200JSONResponse TicketReply
+
+func (response CreateTicketReply200JSONResponse) VisitCreateTicketReplyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicketReply400JSONResponse ErrorResponse
+
+func (response CreateTicketReply400JSONResponse) VisitCreateTicketReplyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicketReply401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateTicketReply401JSONResponse) VisitCreateTicketReplyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicketReply404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateTicketReply404JSONResponse) VisitCreateTicketReplyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListEvents List events
@@ -8888,6 +11182,24 @@ type StrictServerInterface interface {
 	// UpdateToken Rename a personal access token
 	// (PUT /profile/tokens/{tokenId})
 	UpdateToken(ctx context.Context, request UpdateTokenRequestObject) (UpdateTokenResponseObject, error)
+	// ListTickets List support tickets
+	// (GET /support/tickets)
+	ListTickets(ctx context.Context, request ListTicketsRequestObject) (ListTicketsResponseObject, error)
+	// CreateTicket Open a support ticket
+	// (POST /support/tickets)
+	CreateTicket(ctx context.Context, request CreateTicketRequestObject) (CreateTicketResponseObject, error)
+	// GetTicket Get a support ticket
+	// (GET /support/tickets/{ticketId})
+	GetTicket(ctx context.Context, request GetTicketRequestObject) (GetTicketResponseObject, error)
+	// CloseTicket Close a ticket
+	// (POST /support/tickets/{ticketId}/close)
+	CloseTicket(ctx context.Context, request CloseTicketRequestObject) (CloseTicketResponseObject, error)
+	// ListTicketReplies List the replies to a ticket
+	// (GET /support/tickets/{ticketId}/replies)
+	ListTicketReplies(ctx context.Context, request ListTicketRepliesRequestObject) (ListTicketRepliesResponseObject, error)
+	// CreateTicketReply Reply to a ticket
+	// (POST /support/tickets/{ticketId}/replies)
+	CreateTicketReply(ctx context.Context, request CreateTicketReplyRequestObject) (CreateTicketReplyResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -9589,259 +11901,520 @@ func (sh *strictHandler) UpdateToken(ctx echo.Context, tokenId TokenId) error {
 	return nil
 }
 
+// ListTickets operation middleware
+func (sh *strictHandler) ListTickets(ctx echo.Context, params ListTicketsParams) error {
+	var request ListTicketsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTickets(ctx.Request().Context(), request.(ListTicketsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTickets")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListTicketsResponseObject); ok {
+		return validResponse.VisitListTicketsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateTicket operation middleware
+func (sh *strictHandler) CreateTicket(ctx echo.Context) error {
+	var request CreateTicketRequestObject
+
+	var body CreateTicketJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateTicket(ctx.Request().Context(), request.(CreateTicketRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateTicket")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateTicketResponseObject); ok {
+		return validResponse.VisitCreateTicketResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetTicket operation middleware
+func (sh *strictHandler) GetTicket(ctx echo.Context, ticketId TicketId) error {
+	var request GetTicketRequestObject
+
+	request.TicketId = ticketId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetTicket(ctx.Request().Context(), request.(GetTicketRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetTicket")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetTicketResponseObject); ok {
+		return validResponse.VisitGetTicketResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CloseTicket operation middleware
+func (sh *strictHandler) CloseTicket(ctx echo.Context, ticketId TicketId) error {
+	var request CloseTicketRequestObject
+
+	request.TicketId = ticketId
+
+	var body CloseTicketJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CloseTicket(ctx.Request().Context(), request.(CloseTicketRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CloseTicket")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CloseTicketResponseObject); ok {
+		return validResponse.VisitCloseTicketResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListTicketReplies operation middleware
+func (sh *strictHandler) ListTicketReplies(ctx echo.Context, ticketId TicketId, params ListTicketRepliesParams) error {
+	var request ListTicketRepliesRequestObject
+
+	request.TicketId = ticketId
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTicketReplies(ctx.Request().Context(), request.(ListTicketRepliesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTicketReplies")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListTicketRepliesResponseObject); ok {
+		return validResponse.VisitListTicketRepliesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateTicketReply operation middleware
+func (sh *strictHandler) CreateTicketReply(ctx echo.Context, ticketId TicketId) error {
+	var request CreateTicketReplyRequestObject
+
+	request.TicketId = ticketId
+
+	var body CreateTicketReplyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateTicketReply(ctx.Request().Context(), request.(CreateTicketReplyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateTicketReply")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateTicketReplyResponseObject); ok {
+		return validResponse.VisitCreateTicketReplyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rdttGlij8KvXhm7UiJRBFypJjU+usGdlJd3um4/hY9nF3Bz5EESiSiMAqBFUQzfbo7zzAPOI8yVm1",
-	"d1WhcOFNtuO4O/kRi7gU6rLv1/dBIpaF4IwrGYzfB+wdXRY5g7+f0PQPWa5YqX/Iarmk5ToYB385wauE",
-	"0yWThHJS8RlcodOckRu2DsLgluYVgwHLUpQyGP/0PphlLE+9AYIwKBmVggfj4CnlXCiC4xDByUyI4O7t",
-	"3V0YfL8s1Lo5hVcLRpi+TCiXK/3CTM+DJioT3Ps6vH7LuHoihPpDxjO5YGlzqCsyM9fJVAjlT90MNw7y",
-	"jIuUTcz9pGRU6WGCs+HZw5PR2cnw/NXoYjw8Hw8vgjBIq5Lii6OLwVkYMK4yXECWBuPR2YMwyOmU5W7g",
-	"0dmDIAzUumDuUhAGVamfOL09P8VLpxmXivKEyVP9wl0Iwz1+9O3Di/MwWDIp6VwPoJea8Tn5M7xF/E8U",
-	"rEwYVxN95DlTLBiPhsMwKKn+k1d5DgeSBuMZzSULA8kSwVNaridb1qC/R54KPsvm7VVMEnt5+2JO8Tm3",
-	"MMkYryehqKpkMA7sOemvZEs2KdmSZjzj82A8DINKslIDZDAOaJ4lLGic/bWipeoevT5RknFSlGJeMik/",
-	"6ul/O7j4bR/++cUXc/bSnF/36HHqm0//BWxMh3joW1KTDcGZ2a2QcLZiUhOhUjYIQUoVBQr2O0X4oilC",
-	"2D1BuahUKlZ82ymejUfD5imOfo0zPPPP8HpRKThEPdlPc5L4EO60KquPvNG4u9u2eTgeNrf5/NGvsc1D",
-	"f5uf6sl9KK6YzduAKmaSpymbZpSPzoJ6Rd/BJQLXzIqypZ6YvyC4Ik/bo9x9pKN7GwYF7MUI/5DwV8lk",
-	"lWsJ8YEmrLg5TyrZEsuuuFALVpKfxZRkkshkwdIqZykR5SYu64mHThY0ez+t5HpgZEC81KXlP3JG9CzJ",
-	"QuSpPreanPcT8JyVKOgmRRWMHw/DIBNwkPooOVMrUd5MMo3j3m9RKbygSsrljJWTXyqhR3w0vAuDKU1u",
-	"qgIGpbc0y7UU7NCMcf2zRrucSjWRVZIwKWdV7rDObBVO1iHjKuOpWOEvvQ0JLeg0yzOV6XP56e1ubJqX",
-	"oiqCcRCEwYLKiT7vCe6GmdBCSDWpKoDMB/RBmqYXj9PH9NtH0+mjlA3PRw8ej4bfXqSz8/OUPTybzljy",
-	"SA+2Llh5m0lRBuPg5nYZhDWCIsz2AXpW3J4H45+Cs+GDwXAwGj0YjIbBW7j+EJYwHI3T6aPxeDZ8kIwf",
-	"X8xm4xk7Ox/Tx+zsdHT2KOjH/vyGTZK8koqVEz0L3Lwipwlbaow1m2BxdI6EqZInjAKjl5liE4NwiSg1",
-	"6MiCJXCkaSZvgvHZxUMNIPNC4xRQjKXQADganp3XYIGAFAa3CTw3uvPwsKw4YF0YKDrXhxcUpUj14s2H",
-	"5w9PONVrOhlpfC/STSLFmT7XFVXJIhXziQMwjfe7sHfk4VIpbjOZCSQFTbHYIODPlVTEApgvGf+ORL8j",
-	"0WdBosIH2g/FJHO4GzDJIcpLNq0yYC4b0GTKNOMp4TH1O578jie/AWZTw+z9seTi1fDx+MG+WGLYWwtF",
-	"DNfrEcl+R47fkeMfWRJzmPHavt/LPOhMsRJs6PDYNgy5+B1DfseQz4khYbBi0wPx5OEectYrccN4Gz+U",
-	"vkioJHkmFUtJTtFj5NBjFzSxd0UGY50NHwxPhqOT4egV3MPbeu/Pz+ozWgqeKVHismUiCg21AdqJxyWj",
-	"6UTwfG0MQt4VvUk4/+DB7Iw+Ts5H6fDb6UN28Shwi3tq59pcI2crs85VphYkU5KsFiJnRLKkZOrLWi0d",
-	"JUP2OD07n347e0hHD5IL9ih9PJyezc7pw2TEvk0fTC/o49kwOWPn6cNpvTt7mnXww31WnX03B5HqVzn5",
-	"3Yr4nb5R0iVTrATstduQMpmUWWHMp68WZiuUICVTVclDkoiKa5yYlWJJRgNYIbht4SOaIwS/VKzUMzTG",
-	"vQKtiJp0Lyl+ZEarXMELy4xny2oJf1uzI1dszko4Iz2v6+zvPXP7k1iRJeVrkim2lHBI7tRkc1qa1Gya",
-	"2ETq0ftnp99b0nc4vwv4ZWd7dtE73b/UPuvmbDVQ/fv1j8+JmP7MEkXUglqHsySUp0SUqf5TLRhJRJ4z",
-	"sGAPIh7xExJHwQ1bR8GYAPjF5IaxQpqFrxZCMgLubcJ+qWiOg8CTl0SyW1bSPOKE3LC1JBmHnTKzWFZS",
-	"EZrnZKnp44A8Z0DuYDBJKslIKpS+ot/VYxzFkbGKD7I0CuLjQXN+76MgqobDB4ko4F/mJn0Xk0QsC1oy",
-	"GSLFiZtPxjixGYm/mas41F/Tf7E4JPE3uTL/sJgc8Wo5ZaUMiShJ/Ne//vWvJz/8cPLdd6/+9KfxDz+M",
-	"r69jIpXGKA0UehjNGlS2NJskj/VInP2iRxIK9+wYziD+JhFc0YzLmBzJaorDEDHTo1AzKo7iFv4N5ale",
-	"5E94mCEZDAZvYxwuCr4RZc/NRCynGWdIb/XYNvIATgXhgYMzsGQsX7tPAYxMprDTdqP1xpudji0QTdeE",
-	"kmZURKgHhT214+AgVCZRQP6TRACveowjA/8kpjKJj0mRJTcIUmlWemD5PU0WHqgCq5TARppflpdEYyka",
-	"52/YmmQy4hg5wVISnw+HMcIDmuBJ3InGaC00xqXEcA56DTakIwriAblCcEMEyyTRQ9EG6mWS2M9H3Pt+",
-	"74BaCFixPB9E3CcpwfvIOJmiYBz5HtkoCJsnFVkO4d2By7jhd4GhTQtGUxAyDHHyAlVq2mRIDkIiUBxg",
-	"Fc/SftqdpRqhlPU5N6iiddXCxwuqFvWn7ZiaZ/xSZSWr/UpuJjvoNu7I7nmhJtIk1yAad2flhvyAaQHP",
-	"3D2rgpVScJoTCvoHcv/GJDUP75mjHf/eU7wDPl0ILl0Y1Ev2S8WkAkFMcMU4/EmLIs8ScFae/gyuq2b8",
-	"1NSPn/qXks2CcfD/n9bxVqf24dM60uoOxQXLb2uRyDFKQqfilsEeWca4PdzKZ7HOx+ZEDxLVD0SBZk7A",
-	"ocmCQmgXjDcmSO+RWU0ZoYoshVTkYjgEB92dv7l9K8W78vR7PdxLs7u4110gKHG3NZXI+C3Ns3RMKKln",
-	"LCqloaSkfM6AA1FOYourccSB7iRIwqZaJCkl+iA3Bqxp0nIXBs+F+oOoeHrgOXPvtfrAXvMbLlacZOku",
-	"f+dzTWphgI+7l88FkVWiqboUVZkwvaG3mcz0opVAOYfmOSsHevGvOa3UQpTZ39mhG2BOqUeP+yGTEvh3",
-	"SSqzHx0xvm9LnuGIBIdEH/ASx7rWEno3ogf1qJxaTgmC/K7P/FVUJfnxqlIL877lVm4n9EZpIUwtMkkY",
-	"TwuRaSL+8YHefX/Z3bKjuLEf8TFAfabq5UYc1ovTFAXDEArCGUslALebLBzYFfBNj6rRNM30JZq/KPXr",
-	"aLQxZpfuZKciXTdiLpHXK3rD9AYSAQ/LMaFTybgCKfH9Xdzi4O/vHPVFuUCD4XdGUuzyhysCm69JFIiS",
-	"GSevXz0NyarMlGJ8gxwKcgUX5O+CszDiYjaTDCY0K83U9ToIRmuQIw06oO7NRLk0Ot9cIA2Rx20RpD/c",
-	"q6BKsVJP+f9GUfr+/O5E/3Nm/3mF/4wb//xLHfJhJQsv8vXA48HQWCNr6Y3H40GRS+rVOqOeOb/BznMB",
-	"IP4Rf47fB4U3D8dq3m8h5qgdaY0LJNsjo9XMNFn2VZ4w4jUth9tGCkX8PR6QK4Sp1YJxlKv0DYe5U1Gp",
-	"iGs9BsZrn5ixqPVstiUK7UW80Vu3gi+Wgs9DDXcrUaaSLBnlCqZYMFHkTRHKfMnOC9C3+9k7X0r5yc7h",
-	"7ab9d0Skd6stVmp9c0244Cdn796ZU28e8G42FLZO2L7wPgCVdy+S96Ob/DLjz/C1WuCiZUnXnR0w3+nd",
-	"gVvDjrpqvSVCVNNQwQl1PC+sTWs2/GhAruSaJ4tScFFJ8rOYyojPBYldvFJMjn6pWMXSY6BcJvg01rwg",
-	"tvFUMdya0Uw/fxlxDDBTlDM9aLLQwokktGQ2gkKrMTEXKpsZVmrIYXOfbdhcLxQuaFEwztIB0cettT00",
-	"tZgTr+kZCNDVNM8ScvXiWcRlwRJS5JXmFUKymq5p/qK1wyK7PdebxPIZYctMyYjHjcA9rfubC2jo9S5o",
-	"nSsO6zdsTKX3SMnwIf9CleWp/1rKcqaY0dsLKqXGsknJJFPxJYmBQbrZRNxcMLPBt/CSHegIzSREQ5K5",
-	"F1sSzrX0/1NAE7ClTZz3xV6QDMItZX3HuE6M+dq7kFCesNy7UDKp0DKfiOWy4plaT4AIZoJPSlaA6bC+",
-	"lWc3Ji4yzdQkoWU6sbb0EEz6dewk/MLl2V9ufnivQknNXciWdI6iP/wsmVEEUq7nmegdrkevr9XfqK/V",
-	"X+Jyotlp80240ngPrmTLQpTKv+LGweOZOEeV1vQK1XPD7XDnhp1A+4bGy57LUlE4ullWshXN84mWbNf+",
-	"BTeiu+KWVF/JpAEBd8kBhbviVukNdJslbELTtOdqyZbiVj8OPi5El8C4p+op4E83tP2ZC5qCx4qmqaZw",
-	"9RM5lTJj9Xh5JhcT9zegnZYtivpn82aSC868n3Z3Gihb/66/69/3h19m87LxiLkAjr6EcbS2bLzXmcGy",
-	"Uj2/O495G+CTH/+CQYzG7844Xri4vcJpIReNPYPQ9c6r5nJ7y8zleuc8/2A9hHex98l6VO9iyZJ1knev",
-	"zhlnZT1G62TtlcaQZk/88Qoh8uZrcKXxGlxpvnZTTZlZc2cmSL5LYY9U8PltxlZJnkHctftW83r9xeZ1",
-	"t1FLyumcpRZvU++S9UXWVyQrASHd19o33Of0nkxprmmTd1SNq/3Puok1R2iBTd/NDd9ugVDjZvN0u7f6",
-	"h2xis9D68KR9DI2rbpjGVfRjIg9v36tHn/48QSPf5IatvfGb1+svNK+7cZoiA1xYg0t9ydRCpIbw2ouy",
-	"mi613gjXmt73iSaac95zY8oSumSYAZBRrjY/wgXf+phbZfuGW2b7RsU3TqveglLMstw7OalocoNyZP1J",
-	"/6L7nH+x93WUJ42nzrtesttMwsVqypn/GfxdfwF/u8EV9aBd/3BPqhn1kVX/rBFVZckNUxOqFE0WS4Qk",
-	"wwDNrXpQ/F1/0RMh3c/6q548GWBqRP0s/Grecy/CLykXAI4IZY1L/Q/WAT855WY59lfK7C+RV0vm3cXf",
-	"li3bn3aW5rf7oPldf8rebw7nmN9tkXiDFYk3UpF4AiBVdEqlLwDaKymblzRF0bW+ZoVCewXVJv9Kd+xa",
-	"VG1+bePLPTdQIu+ZprlRS+r+R1ItNtJcOkLihLWyyvWlHinR3umKffZOV460d7oyo5ENCrFipZjNJmCx",
-	"ACYuuCpFPilyytmEJi0O3L3dlBY6t/upv5vQUqROXbWRYPs97M5C0XeTLJ0YE7FW7GsTSVPk7Fhkkjpq",
-	"ZputwVkM7/zksbYCfQ0GPrQN/yym4N8oK06kIDNakiNREiXETUgETxhJBWfHl4RXeU5mooy4r7ijd/hn",
-	"MZVoV1vQWwZGHmMoaNmcMOdzJsolVcE4SEWFqoJzQg3DQH8IY/HQVWX2At0uemF1DhnN8x9nYLnZaoC5",
-	"ZVx9jy/dve33shivAE0US4ngA/LcLBc2acZWxF+1zZnVS444LRna2ggXbihceHMtJtVuD9foJclSSeal",
-	"WKHNRp9pr7t0m/fOS+br2o+l1iH08eLMV75NJdxoyNuSPrvh2GoQ7uYMtmf1wlil7FZA7hwn5sUaBBtn",
-	"0QyuOb/wYmRGjRiZzaDl7RhmMHZOyCjNRN/Ws0NtzME/0mdpZgixBatMwt7t3BbMk+zauBhEKFjHlN50",
-	"zTIBV5e0vGEpyRTRLzfWb+zg5itTIXJGOSZEdlMwD0Cfa/v6Rjy6IiXLwbhnUWBswoe0RG5oETFSGRKS",
-	"htEMrVZtG5keAVR7OPeWHS7irXfAjNY5hX5MxAzRe+67JpEU4zARYY+JHm/PozCxpe1ve0bXMUGjK5my",
-	"RcZTQuts0svaCDu2OQWXEH9ijbGnzhY7BuJ92bK1jgnlpGGjjTgaaZ2HyNmHGxZCx8i8RFp/5KAOiE5R",
-	"MoZCBQ0+51UvaGNCOye3vT/fS5UtAcKkYWA5m6kxHvdqocHKeglF2cOqQhIPY+RpdgEDcpWv6FrijgAV",
-	"AOd4lecRP3KmYbTGSfsIIn3cCfDyQosibsKzluAHzBTRm9d2mh1Mnuoc5T4mAoC6WgiS0EoCoHo0U66l",
-	"YkvDuZpUHdOdd9KqlnsCfDiuzEydG2nAu4fgd47Y0FtPVjF4aciit+CamTkBoIeobfSVfO+I3jbubxg7",
-	"xGRptjjo+CSydPsYX0mSpd6uGxv6ySpLWd/eQ3TR7nM38bk7vgxPec5AWMuKSut2aZ56T80ADxfXxQYg",
-	"u9H0SMxqQafrQqjt/75x39jd9bVUaAjoGqU9jcCadH1brtMGPAMX/ElTK4J3jVQtGb1leqkNBU1VHtVw",
-	"pze7+GaEyJb+6rRHT3kyq0Vtw9gb8YeeTSFE3jVeOMMAKpl9CkLfWUE9hB2gUVC1IBCbkEly9eJZiAK6",
-	"plAYbXh6ex434WNjxYi9CANCrHkU57gROfujvV3gO7pxDeY00RHD3vd1xILT9K7tdbXR6RujzTHUvIU+",
-	"o12yt4l03xgnDvdbAdYgZRyNEIUzoEMQv3B82KddaP2OIHUIsw6JuGUlhF3DlBqfOmsyqJ4QRv/g4TRC",
-	"G2CPG1DPZuPxt2XLHm3FkWgrYyrhqPUhRLopoAKxHvu8X5PsXoFVoqwJBCysg68hpoxKK4O6nCmM1sDy",
-	"JG0VWFN8wZmRvDun14mqfevT/6Yq1qksdB8CHhI2mA9q2RqGjEMSw/T1H3rVcR/zqEsYbSJKu8lJo7zR",
-	"xyQtJs+2B5qM9mqnQY5us1JVNCdLmiwyzo67IFUnIG6jMDjwFT7bTDHc/doT83AnX9DbxZ+CJ7lIbsi1",
-	"EqUmTd/zpFzjwt6GNRXcAA01xbuHOckk47V38ztWlCwBtIInNFbAAV2SSlY0z9dIwprg0wcxrTzHTZrZ",
-	"kimqn0BpF/7SIs48u2WcUFOkox3GtVEX89Ioe+n/Yi2zhOZEPwcKd8UlaQ1+SP5ld9VeQuZ7J0jd3C6b",
-	"3B9TNTtv47ybtGU7bzBJnr02KNCzMxQZcyoVSVmRi7XJrrq0ihbjBOo7gOQAAcic9VEHP4N0pxkEU0zb",
-	"03qmJHn24vacGAmQydAG80BlOjAQaCKd3YJlhrf4V0/K6t44gsmtfTO6/vPV1VM9r4d2XihEFSWbZe9I",
-	"zvhcLchRrG+ejs4exU3+vVe+7M4N26ISID35SkKQd0gqnv1SMZT+mNVINusCS/ruz7CCYPwQLYz254O+",
-	"abRyePvm8x/VlJWcKSaJedQIN5QAIRYzH7a4AafdWlEnU3hfk5Yp+2Nf/yO83W8adt9A8qYnPmVa+ZBE",
-	"id3TvqsTl/t2BsgXhnM46pK1qEud79zZfC8Behun975imX0iSoZhe2mmx5tWiqUtHm9SqrtftTnWu7f4",
-	"Gh7dYvOCWL4680YDRSoyPh8QjMuWZClugSipRSmq+SLisV/5RosnUzRK6z+lKQ04sTF3aEiEuxGP61og",
-	"xtwIPh/4qQVKLRKBShQbuxrukJjN8oyzuGkMqxPDzX2t9eK39F+VXIPsW19qzA0FDL+Aj50KeEPAuowG",
-	"Er98SZLbp9FbZwZWoijA9DLNwGI5kZUsGJdoUAHjtH6ywVC8vPYOIYRE94bUYatC7E89N0NlkVMektUi",
-	"SxZEMpOkBzDVBL9mSn1XwKxrSewrwnTT7reZf+3TBA8RjHh1iQrO3hUMvEXgmTwRs1lj+g2a5QSObeJs",
-	"Mxy7Nn84exqwSMOXGoKDRcnQiqkN+4szzNWRlNbaACfdsy++XNQWzDokv8+M0RBgfTq1WVC/chJ2G2RK",
-	"JjG0F7O9EHIgOWHFmY12z2YZauhNuR3KhbSHfPriNSSy1L4lcjQaDvUPoolek10/Hm5XgrEUSUcuzuRN",
-	"nX0iYWw0V7aTwYc7x/frm3TkET4VFU+JKulsliV6TT9MM3Xazjnf9xtQM6VjiqnUx/lKuxBLxzO9oCWz",
-	"7j/7MKF5LhTw4EqyNGz4BIdEVSUH5Gyj4KPhNl/gDluGBhw42cb2N/eps55d0I31bw7MYnnOVgTwWrNA",
-	"gwqX3t/gBYFEQL13lXHlbMaFGrAv9gPsDwHW+0PgB0HV/WFgw/mhcn7tl/tpMw5OaKXEkqosIYb8aoHO",
-	"OgNMEQOushxKC2SSJAsh0WnYtmqufWXQfBW59XXF9e0w+EGYP15VTOJfb1jK7d+vFlVp/vxDmeEf11RV",
-	"pf6zIQk0ht+pdtjSRn2cXa3EyUJUJcGHyNHrV0+PQxK/GaI9DGqQnAzPxsMhiF9SWFW6b6Vvhvp/Wnl8",
-	"o9neG8303mjV6A2UoH4DeuWbEdwbwc0R3D3D987uv8qOWVNvnln42z1B5F6ojmVwEHhcyeBLCzv74vmv",
-	"DD52xC2g8iucL4zRPcetZyX71Xu7/+g/6rEF1tXCNsmP1A7C3kEdCiz/AJnYZAqOGSVKY1fZz1Dliay7",
-	"H+5UK9tXMa6l5Y4y/Ma6FcEyZPdIf4OlLG1rwmRBZa827FdM29cm6shuJ0POyav1mXRX7310F/bej0M/",
-	"sQCDeVJaPnFV7AbkR56v64S6GOweRZFnLL2MeGyWYPRRt4wYkBzjDlhK6lAEyXiKIIoxW5mKeMloiiVj",
-	"sjnXcNWbTedD7Vb46olY+YBDMzu6DRmFUPfLvwYfiEmwvgTghLzPJV0TmksB5RkgQ7ZHGMJEgU0mq/6o",
-	"JSWgTcqll8sNYO8VpcFqNV0fv2+V3WXZ2rxVWDztfpuFzMVUODFQiTqnzRhcFwbuLI5hciWyn4g7aJyy",
-	"tdDKAOxTyTTgw2uthMrb0eDh48EIjkODbS9UuuoCkxu27iHI19d/shZfqBilBPptTHxFKQRs9v6GCe+L",
-	"Wqnt+eRrfdkUsrInr6cB39frNBMwKdt2Cp65BANqDrKXmCjsPni8stRWCWORhxkwmpq6A2ApaIPc+cXD",
-	"b/uE5Wbu5jYbiCCMlyIHWy2S/i5n3M2LNMJgyZVeRIMyLkbhgxZEqVactX75ZBDsEvz1CzuWgG2NlAll",
-	"tv4MV1VKIyAa7+0+Hu9hxjEZpKz2vm3fRXgM7FzgQPZF3pqFuSyPtz2ylIss7wcQexvMmJAaAyZTQY4s",
-	"0oZYEgAZD6yxu52Huvh2+/R2epscSF/63iTfIrygUEaj3rgtXqbu97li5YwmbGLS6zacVZYsnLXc6KHE",
-	"vStJXP8dexX9zBHmbE6Tde0LN5E6b7fNp4fsPO9+VwkTurXtHPeKfcHNfGaHthyk3+3V44h7yTTSs7Tl",
-	"jfPgbZ8Z7qSCN6zkm7xaeM/SCltJoJdR98LJvKymvUCywZOmVQFOl+yS2NTMFOVbq4cNyA9YsFAKYir1",
-	"aUiNT07A2TCZoPtgMED+OmUbPHGtshx7++K82io/0ZO/X538bXjy+O1R/fdgcvL2a+/W8b/2llZZUg1y",
-	"nPKETQqRZ8mGOEnvOYLPNUNHTk2OctyGBVR2fKLjfdy48/cD4B/M0x78WrPRguVFX6lLjxDnDH1NFsPx",
-	"FQdC7kbG595cParf43A81M3ozdx4rSdZsXXW8wwdYNS5uX0cJEqI/Rjxvn7ImugA49/bGanloElBpdwQ",
-	"fKUZsc1LtVjsGDJwg0vC2S0r+wPuAvoU4ojfnbz4NylXwzL9/5oIMjp71MCQb9tzDINVmSmmJd9aHfXz",
-	"Pw0Y9svUPdSrxYVNSSFTTuxaj3wN97+SRob2oKqW7P0p9HN3bygofVtBYRcIgED5poVvZcWP216Gbx/3",
-	"cXy5osUG4ex6RQsUxkBEA4mslpsuRmfNT1yMznaaaT+9X/EAD2Kn3JDvfdtsJ+iw0I0Ag6JjN6a1I1+E",
-	"VryWC1owT9jwhJaYSJazRMmIH1GCEkeL97nXTERvUZWFkCzGsoBGnIp49zGtXMUhiW+LBDnWbU55fDwg",
-	"mgOa0nfGyxbxZMGSG2th2LBHbSp9mJ5q37ZqhlXwuzr8lmixJ1Syh+cnjCciZakXK3aU5KJKTzKeqeM6",
-	"v8+hUhOAnp09l9MH/+fmz2+e306Xfyv+thL/6xAz4+7AZnzuQyObTajjltDme8Qt3yveuPelTxE5bDcY",
-	"+cm+kNbc4x0ci7NVk2vt4E/P2erk6bDmUR/On9o0ys13y440g5o2UcpGTBOt2zfZyKZNQdU1vder2ZKo",
-	"Uu9LMT/ZIjW4WJeJEvvNFkPHluJW66HtGCxlbtwrgGyj9Bvr+SbK1DnL2btsmrNWtBQ+0rfE9lcsC/NA",
-	"h6tsQmczTZXW41wkND8sFLr3ExvX19r1fYHp/jUy20eoBCkqLdHWFkkjabaNtKZqCDYZ6LVN7wOX3a3b",
-	"vOaXEO1zv7Xiu78tizS6a8BQ1gnU/YiWadMa7n77hlGA1hQ0sKkHaJZ2VK9pm8bdNcmWxkP68YzQH2ZP",
-	"/kBT8IFWTdNur2nUvLcZ80DDpLPwHWSX+2Ctv8G6PykP/kAd8XB1r63K9dtq+/WgK9CCNIRA2KwSJi+6",
-	"jiK9v4Zk4xH3kUKuXRumjUmJGPcJ051nt/CzRwqGLk69sXWy0DqMcxTUKWvY8qnHul1UTWgZ9pfMwA5R",
-	"7ztaib7e8z3TSmpjUFLPUIKrRb52imBPnFvGyR+fdAIF+z5jelY1Je9d0jYmppql2jHMDnkz33y+6NS9",
-	"H7F/aurBQsQ1DndwiMvh6VjWDX2/pKz67Y/vI+kRmX+TJmBLmPxAAy8wwTJYyMuEots4fL/Z19qC+rUu",
-	"RedQ0vcSa5yA+IjSjMi7Uky7Jdv+nLYvIHx3BHcHJ1yx/w4x3tS4oyX5HZ6NZ9t4fazAngys9IUkxv7t",
-	"a1VQXF8qG7xYsltxg0i5obxRoy3JdtNBD/A3epB1k09MU7I+bw3e08QzoVxwSNybiXKJrZm+bils+3U1",
-	"64BQ/1lryPX71VmTHlYch6gFJV1u4iUmEqxomQIb1AJsKRUZPSTJgpY0gT5cegpt51Cnu9pBaqLZPD8p",
-	"wACSXdjbTeD94ZEnCPykFckETutFyWyYSUhinGVsqAh2V8Jpxh5UVlwy1SfN16ixIYAN20v0gbsorR6F",
-	"tfhvW8XiN3QUbGtN92l6cBRFgyhKvzn+16O//edP35y8bdzdQLZ3YY8v+ZrYZ/f7ANy61qLWCYHc+OWS",
-	"nkhWUPSH4hsWvy5ttwWjhCaiyJiMuF9MCTb/q3ZS/H7I2FzO8NA4XtytjRC+21gLc/9QW61p4/JPZKqF",
-	"FR8mMTb3dyuYn5wdCuh7ggUWTavKTK2v9dnhXKB4TA+v56Z3js/pocgelIe4MkYCoP5j8oTRkpWmkxw8",
-	"anrJDSBJkaYT0EJj6N/AtTBM0Xw0LylXksQOK+CRzNDBWS5WDYMGfO6pqYLQuPi6zINxcAqrOXUmjMCn",
-	"ASY8wcPAcfCS0dSPXUBZULNeE/s6qPsGjOuF2Df106bS2K5B2gTB/zgWNpoxI4suaXljKzJKxqD6lyuM",
-	"5w3TmErPOGZm5mpOcSJZ0TOLZy/qGJjGQ41v+E+11p7pKd6yUjLy3fPrgYsa6vmWcRGF5rVnL3Aso8Z0",
-	"XrUzQIYdmm+GhCYKwSklWOnU9z1hlaOej8uqKESpiHmg86y/3pCIgnFTELHI11rq6bxvRagGAKLs4cvW",
-	"+vKZqRoJIvQV4NVhkvY98I88UxFPaFlmRuGQdMmsYIlt4LweWYh2QNlBSYBha0a9UKrAHlcZn/V4N0yr",
-	"Een04BOp1jkj4KIkVy+ekdtzU2qBlpB/9z3WQSLPFHhHmWl4hZdh59u1TWpzCxYStUsqqFrI0LQigmZw",
-	"YcQZr5YSSkOpSpJEQwcMim2FwD0Nu+D1VDHfw8mGRApTFBXLa0nXkQpdrVTBk7XWmHFS0FJlSZXT8hjE",
-	"MU/vj3jEv/5a7zfjypTxG3z9td6Gcu3aKdnjOoTKvuiDF1xsl47LZjC+28MV1fI5dB71+oxBYz39DA6E",
-	"zcgyhQ3IyJHpM6tpOk5n7BPzMuIbHkCOcEka/GEDUwjRcv51bO51uYrpklMyejwgV32N1lwTtkZ30hF5",
-	"H5nGRJFWOiPTMwlaiDY6s0XB3du7+JJQ7PfkNfcWlfL7tM2ZBl2ix3Ygagbl8X270sUQua7XB4cX8dgw",
-	"mzgkMTKFugMP/JkV0sbBI62KBwbOah2O8ojXJ+3g7i8nMMOTa6O4HDkt4yvpROTYbGwM6gsKxY0lwTaZ",
-	"zr9/ObHWlr6hbX875s8GwEsfJiegAWGbR6Os955ms5EedtDWbJizd8ohl2mv+/XX0MZK1tjX7KkFYbrx",
-	"UwwWOXm1LtiYtFslmk65zikWbwQlEgWDwSAKQhJhPzXvmoYqE7GtSM4ozJFp2qXK9cC0zY09NNy765p1",
-	"I4Vka9c1FFek1RR7e69FHMsq+73X9Ca+ypZMKros5NdfA1F5/eqpwwkKjfnG/c37zAAv6Dzjjg4+dZXj",
-	"JDT8InEBfrMj7IZ+bPtHmZ6mccSPzi40IF8Mh6HNVSGj4RCfNEcZv9cyfghqD/5fhsQI+HdxqFcMGGUu",
-	"xdiD3XbegqJympZobQjBEZRCr8qdab4XcZjamIzMV+AvM+qYDO2a8Sj0kK4zecbn7fUjeW72PyXYxdi2",
-	"zsdeeH7z5SPJUBT13nHNVY/N9/9dTJEzAORWck3KKmfwfbDn6IlZPmgfo2ZWgiN0Hk2FUCGxPXNCU1Qi",
-	"rCMiocB+aD01oRHSjiHaj8qI03ajtpAwCh1NE70lqZFOvsein+AEjZGRx2QuNJmqywuf+n3cGrWDvUZu",
-	"A/IGfEfUj8SnUJTbjQS9N3nEbb3g0AABViu2TdhsLcOSzaAurQZ47HW9jZvYmJRKri3aH7F3NFH5GvAK",
-	"ED4kXNjm2/ElsVKHrcvn5IySKT0tPZPjAYG8sQzJA3un4UYLDBE3VYmcBy5DqOaNLt0gUNZ7GRr1BQtq",
-	"So+6J1VZ6nf1jjGeGpuHyhS6KrXwF4SBVgJQHBwORoOhlnm1GE2LLBgHDwbDwQNso7kApezUsLFT5GH6",
-	"0pypvnh9LIvg1Jzedre2unUIGwpmDqrpEJSbR+D/UaObhvXnbIVUtJSKHE3XJM7S2NZxmYlc655ootdv",
-	"mI9GXG+ZC9bP+DGpeA6CVRPpDKJCPZjY9SvXBEt/BsDSDBKHRGmuOy2BpZmJIAHDwAsoOmcG0SM0O8i3",
-	"iYpemzeRJV0bcQLbxZtlxgjLUGMIkSqMeKy1TawyROGheooxVrYdZP4Pk2AHBk1b2DgOa6kHmbko9RbM",
-	"QVL5Zo7dBb/JlflHU3dshaAFdqDvvb1eTUlqDfJuWsd6CM5+gaFMxgIsBDP5llPNWvDzlNuU1G9EaeXJ",
-	"+lzIqdtgTeLXEfcb6pNP10/fIvRX0pU3zsBYLhk3fQuMkUifz/ueDvdb++FvbqLPvQfHety5YvBct+/t",
-	"MAruwihwEBBhoI0ewgME7yNRcIe8zupxkIpwy0qHONO1JW1jEr/48foVaRGC2AnGDRHViireeVyYOlbu",
-	"oWdpMA7+nEmFXwdqYzig3OhXqh85BbvpXbjXc9DLfY9n/2JbwL9tNaA/Gw4PbMhtzapbm87XZYgPaGXt",
-	"vXMX7lG8+C4MznH6fcO6ZZ56TfbhldHuVxoNy33LJRxgrw3lp7f6HIw586euve2t3vu6r7gGELMSWzhq",
-	"/FNgQAZ6krcg8vQ9/PssvdvJpICbAzZP1yRLvT61loUai4QGZ681Qd2SWuS5RA0QK3RlCqSVGRYtcqa+",
-	"RptuYPYR1wRE88GZKEPj4XRyUybJJtnoihOt1EIKvoy413gAdLm+1vJtTDzvxcQ/MkTE4IMh33Vp2Av6",
-	"tUz0B/vGXd29Ye+Xr80LB2LQpibwprbz/TBAv3S++6XnQv0Buzx/CpT5I1OuSHUfzhxKaA0+YUXojdh2",
-	"ahvK3HfwMCiE7MHWH2h5g05p01rfYS01xictoNMyz5z4B5wsZzOtD+eCs+MB0aOAdihJlrJlITQ0D8hz",
-	"4fR0sA1obmYKi1C8okV6rQVhE/cjKH7hRXmSWI8Me/sSpgLu5WP4jiuKYVO04jOtetzFA/IfWmfUUoM/",
-	"lGG1l+C2dirFQlR5qlUdNtNK8ikIf30Y3JjIh6Mxs53vt6MhPHUA7pnnN+MelAE2LW+oNB6VLxgd9bHU",
-	"LT7Mig7lZae2bdCnwS40YuqHUeRGbbqBVOTIXMQzAkMYycWKlRHX0u8vFc1Jlh7386AQtVcGBj/R7XM0",
-	"iPgHYSiYKvowtIuOpION23Dp2raF+SJxSRLQg2tswm5RXzo2WSqP69mES+2q/3sZLRBcv5K1+/N3E8UO",
-	"EwUEMqA5Aqr6aA0YTA5+LwdrvSAxxKlalwedy5gcOVMfGHGZJFQPAfeArmRq7UICaycpVUTR+aVvU/AH",
-	"kNXUdMsQMzhEMQPZXo97vIf1I+IN80e/DYNsNmHo9/exYZAtJoyIH27DIP0mjA3Kt80utjjyz6iFe0mz",
-	"+xPfxktb9XAX7/CbVsS7cSB9mrhZi0dy7RXQK3pFDIwIqaMNSMbrCmDYwCCn3NUBcw4hKK5rbPZIPsak",
-	"UYN9QK7arRmdrAIGr7Epu7GKuA34d63biP8IkKnQBRB6JYGOjaPDhBP+LKYDYiOXjaIrW4XkXRX3sFHG",
-	"3VjoY0yzMko+zSXWw+fCVCbS0q8tTwEE+cRSWP3GxpIwzxRZVlpGYuSBFr0ennshvWHECfoJULrjqRPg",
-	"mFLYezDN5pkKgcBjICTckSHewCHiE03+JobMDAxt21hghrxaaQEMgjY1bRQzPYgLY4DCRxknlJRihaEO",
-	"lvidD4e+9Ra+/WfoMgeL1ETQVr5RK0FSqo8hJBVPWSkTUTJJoJNsmYkU6yLqIUqxgjmDz5LbtnVQjcAb",
-	"vF4OXQo+J2tRlfpti8YxOZoKtTAvOloLo0UBcNET8gZuWu7ne4w1RfByC0MSt9IAMRqDNK5Dhl/sy76u",
-	"zajxNRc5sA+7cbBcwzWgWhAgTspMUIT7fkhaXw/N17sfP+LCerlxjbGrHWcAwmRPsndJXqUM3YQwT3j8",
-	"tTFVOTHBYrxGEvPqLc0rJvthwV8S8j100QPnawQz+GxQK+QKvo9JYKYFJPEyN12AjQkiMtoP6BZWj9Af",
-	"b6d04sc0adNkxawXvf1axcEymdJUIerjv0gYmxw4wCBRJtUTka4P5Ha2w/f4vUe337A8P5mJcsnSkEwx",
-	"BobgGZBUMNw3qBdLjs6HQxubhU8cB2EAhwLDY85lT6KliZRtJBDZuj/Bu3cnXIDzvpHFt6Gyjolh8zME",
-	"NT/rWdh38H0yOiPPqeUrdca/m3Uny/anQMrFCUvPLi5Gj8nV1dXV0wfP/06fjvK/ffds9PzV9xf62rN/",
-	"f7w844/+91n+y8UPZ+WIX7y7+Ovqwc0vj9/95dH0l1HygJ8tv50O6V/WfyOQbftv5igGiYAuSp2KhybI",
-	"2ObZYuz4YZvq124yw7l9rte+e5MN87Z1cHo3/UBRqJmpcdcMd3Y9aT5MmvNbl+wp1fmvHLqkTbp1XT4g",
-	"JFJled6QS3xB74DFJSVLtUxCc9mE8ytuRQMbsMPXxH/aA3YMagChD2mlVpkPpf8d4h/cvcVo0h4svOIu",
-	"dM/VMuqbDlCVYFwXPHLzM7TIp+Dwwf3tIPorLw1obToza0TKtDwAHxl8Lukag5db4jWijxOSeyXsPqvG",
-	"6Xu8YhxeGL7TlyiaQyOsWlQdaxEWInSUIE7Adp2JtJxkhWscNI44StdGIra98lEKdPFoP4vpJsl4jjFJ",
-	"f/z+lRPxwR913GOUIy+7UTt+aE5sUsy9FuXAbZshQq2O4k3+i3vSw3+/NFsfHprgoDxYceaeZAg6SO1H",
-	"W5/oRz8ymtbAAhFvpkSuO+LftO1yN5IjxG1H8nC309psUsddba1sfrxKxOM3NFN/EKUF8WvjZfa81+h/",
-	"Bs0MPd7QjRGslLQoGC2l1rWRDKR+tHaW7u1d/th4ZjuJ7QerL83TH0sEMPXMvxhw3Ogo3g6KhxkDLSdC",
-	"f1NfRydXhGHBTOtUq4h5Zh/lkpp7yjREvFunwVlIfGM72BjKKmeSHOnRNQNBmUMeg0NXcGN9H3g2bLRO",
-	"h8Y0HZK4nasPhmGsAzH42miaNieqbrag54eK32V92x/BXvM7L+ihuhURNrVkANT+I1OY4fgj1n4y/me9",
-	"AUtI1Wr2ZyAvDeumEbfMHftFOMtZjE3NEPGQM5uWEnWolwllqSNX9a6DTQoDdzUvLisuUTJwSqZJQ3NU",
-	"qodO4GI+i0qM5qAFlZ5JqTZP+aoxPNnQjK2qtmLTk5PhRo31JVMUo8lLak03T1+8xjZbDZ3V1RmB5lmP",
-	"L+761cGGHucKUXTLS2BVvwNJXzN19pModDuaKbZo+Gvz9Mei4ebrTVp+6BLSCu+zllpk4InmmvyC4wzC",
-	"Ka0s46juNl2pbtFoVKUdZkrP1bBFYfMNn6ppobXg/gHzuodtFgyzv2mV7zciPiICfJCOeDoVQh0eSNLk",
-	"7L1unifQrNRT+NBA7soLgjskdH7czKu6ZPwuoXF3apEWfBD9RfZNIpiXHQIueryrx4AkFJRMld+WGgXW",
-	"QcRRAjbpKc4/8z//9d91U1/8ZT05l54yrJ8w3DLiR/3+pMbEQ6LWBas9VXAv7nMsdZXgV34lR1fEEUzm",
-	"cP8q4t4O27hQQELjawD53m2B2SXZSbBsh8u7QTda1sckqmtHooc54q95nt2wnmycEKJ1RCPRpVeDj7in",
-	"tY+bqTA2WMJLg6kTpISwuTAaBMAYQb0kGHKtJ0Vzgk119X6uaKagnOMasp1M6RwM3OdwGUI0nEJNruqC",
-	"tRmfO30IJCAk83PMpNukBmkc+SzCTbOpCURM2VKevmTjzrMh3XgVQh/DfxvEG0hv8rpR9eOvN/IddOtT",
-	"i6fYwqQ7GDVKQn8R0iOzqtHZA8TuTbMenT04WPrxu4PdGeHnS7MLAU74NiFyJMraRHb8a5mINkgizw0k",
-	"7gKTPhGkPl1PDOknWkYYqvfTl4WAuAKlmNEsR/vhklrX3mZztme99oITF5gMCc+NQfHhXykMSjIjQwhD",
-	"wUq1JlEwE2XCooCABcaUrGCfwvhtIyfNMZjS/MZkammXzUg4iht21uMvXGgyhOQDRCabK/tJxKZrLEPQ",
-	"Kfpugykc604zeYMCgQ2WQzUg4k6EGbfCAkxidSa7CXERj5vDQI4wSbEEA2YFo6fYn9QgJldkxehNxN08",
-	"j7BxFlVkmb1jkswYVC1YUG4KrInZGAOFTxIqmQssiXhVFO2LNtrEyA51CMvxzuA4W5O/tjcsGdMiQQkV",
-	"mWwB5yXjqpPr5/xhURBfNq1HpqMUekm8mtB6C02/Gqw8A/nTEJJkt2YCu2gtKy2vyaWpRYGiqFR07cmi",
-	"n8cf8lJPt9ng4NcQT4QAkGpGH9iNbrB036/tkHKDMHKlT14rxkW9lN6Bemo33x0eBtjsB/FJjCWfQYBo",
-	"Vgn4LO6ljVYMgJm+w+1zOrvz9qSFAwiGESG4UD8ihjYn03RcYUSAdU/sEB/uQ4R/FVNJ2PLdgkqJiwfx",
-	"AVV4ID1ftnwAVM8JCF/J5mbfS2DAIhufRFzAVg/3trNEHAwtdfR7q5eT8vs2DIhnKIHCK7utI/iM8yZ0",
-	"zCM26d/76nGbNe4yhES8zxJCDjGEQOmQjiWEHGYI8SWIhiWkwavJLlYd8Xvx6uk/tC3BtDTJuEkj89uJ",
-	"HGZI8Ef6jPaEZn+XL9WigOj9WxIEfjcifE4jguqG7PyDmQ8M+fggA4JRDj+JQNAN7DO2AlP6tQ8tpCnH",
-	"WuRirRm7bXs0pxmvRQNDKutA05ovt6QPL0Gn7vjSFgv05V1yAXZC3xJguDHrRosnRhwBI2cz7Yb0ZN0c",
-	"D1xKAnxWRryRd+DJAjWbhyejIA6b6gfkos5ESahnGAHx/UBZwDlBDpQF9OZ+FmEAI5O35BHgkW5JI+BC",
-	"0+9ul58NmvkmaUHvANaSdHkB/kf3Dbr/2JaBVn+yT2IYqHFu32C4+oWPGw8XEi5Wja5Pn9dIUMemW/ja",
-	"Jg44GLRsGYG7RwzQyP/Cswp/VrvE71z+o3B5ICAfxOZtlc1PwudfiDbnFbNZQ0OvFXJUz/V0oNdmCuV/",
-	"/+e//ttzFfjM2c7bcWet1rUY9McIV8DaHF79LCzOcQ8WGfED1eVrs8RfkUdeurqjEMuCa+jDpPZ6j1uK",
-	"bc9noMAHlLdtZCnihjZe35s4XEGYxpeun1pQ/m2ZquGQTMY1kv5/JH1QcyiN3v8krOLameh3MgujbmGf",
-	"if3rz9iiSF+5PgBgW8DynBnQQFtfnYsy4qbuekhEnrpCNL2Fa0issOj6QuSpK6rGNvQBm2FKM3YW+6Di",
-	"MMZaauvUXDbqoehXOV0yyGsEQy1bbipX8gp38p+xSkndLGp/PPbf2VqjxLaY+k2XKOl2BuorUdLbksWv",
-	"WPLC2Ab3qViC/Qv6Kpb1FSqpM1ciXvfjMziHkaGIctmSGd+MXIgVH5A3mtKYukf66f56JiaQFMc7ttVB",
-	"bN+6PJNKkh19PsjWNh+2a0TESb0g7GaxdyMLqF1he1mEpG7aNl1j81zpOrphtnEmoUkieeaVS4ASFG6D",
-	"oT5Wq7kiOcJ5ZSbQE+gJEj34ih5hytSKMV73wmj0MJlKUU71cXodTI4H5Apk1hAikvUgokRRKzQn1tNV",
-	"DiKL8SOYL2OUTtODReJqttmV8GUwLOllS4HtefSR4vJsQxVClgK6jVPenQmICkdezRRs34EUFqwzCYNG",
-	"MkIal5jtBbKkUHvP61sxsFU+bAvEo9evnob9Vb+hpkpJM5hJ/DeAMzGbSaZg5UYMO3ZebhNpO6tUVTJy",
-	"BDsSeruBn4yC+PgSBmj0mA+9afv9QW2tf+wS2qqbMyJKkNFw6PE3QJ89u5YQaEHTalwC/lIZcb9vSaih",
-	"HKOfoVFSqSWzZINSgmQGad2vY62zAOkg1LfUIQz25jU1ujvaVm1BKpY0436C4cZYHP3ICdI+R1EpqYcl",
-	"SH4bcrHpp7mh+eX2qe3R1/HuQDb6K9S32NGQtykKPDUPH7iMbTUt4Gy8Mth+Z9l7KlEGuzp2OTxdSwmK",
-	"Vs2WHlOZaxjrlCQzRC9R2bNiBcDLjg+75rXuw03yHnXxIArGHuc06ZuaeYam+GNo4TEkWSFD26bOzFoJ",
-	"8aQUtDXtH7bT/YNX8SG84R+uPkdP78hN9Tl65cte8bKrAp6+h3931Op4CWyoFj+1dMMTNu50yQqxs2Kb",
-	"14RgHtvGuwbkyh3u2rA9PTrLZ86sF3Fr10P3m5FQjfhpa4KYeukbq2vU3O1LMyU5IcA1Hv8Nmy12wy8C",
-	"1UHwu0clCkMoWlaLPLs1+ye9UDNrY4h408iALViBxxCcZRo6qQxq14LJAyoRfWWG7fpqN9ad+EgQ6Bqw",
-	"7+bMH4slm7b9XwrYbS4xcQjIHWbYMeR0d8EJ6nQ1zH4+qpXxBXI3qoAYYpGCY9Rk/YoUpo/8mxYdbJRP",
-	"2FzS4MOl/F65WkttNht7i9R+cnawuPsrZP9/BpQqGadLq+HdU6TdJFSiQ6ZzGvvkz8OFMTHt0E0TLZKj",
-	"v1err5/e0fvFszc0IR8insFMtOCEp1Nha+jbc6Am5vn3PTtnZuN6gc0YS8fADrELYlH3IMRKswKKHJiO",
-	"yH6Wu3NZkqem3UchcjBlKAH5eKAo/yymkH6EkU9IY/Rqg7EteK83qzvPFlfuN4yOwcgUmtxq5NbGGsXR",
-	"Amd0tdAgj0l30ny6MRW7sd25tHpDS3J0m5WqojlZ0mSRcWaam4ImKFbGtupVwom419eydg+YD1ufy93b",
-	"u/8XAAD//w==",
+	"7L3rdttGsjD6Kn1wvrUsJRBFypITU+us+RQnmfHsieNjyceTCXyEJtEUEYHdDBoQzfHW3/0A+xH3k3yr",
+	"q6objQtvknybSX7EYgPoa92ruup9MFazuZJCFjoYvg/EOz6bZwL+/o4nP6ZZIXLzQ5ezGc+XwTD4+wG2",
+	"MslnQjMuWSkn0MJHmWDXYhmEwQ3PSgEd5rnKdTD89X0wSUWWeB0EYZALrpUMhsEzLqUqGPbDlGQTpYLb",
+	"t7e3YfDDbF4s61O4mAomTDPjUi/MBxMzDz4uUiW90eHzGyGL75QqfkxlqqciqXd1xibUzkZKFf7Uqbth",
+	"kKVSJeKSno9zwQvTTXDUP3pyMDg66B9fDE6G/eNh/yQIg6TMOX44OOkdhYGQRYoLSJNgODh6HAYZH4nM",
+	"dTw4ehyEQbGcC9cUhEGZmzcOb44Psekwlbrgciz0ofngNoTunn77zZOT4zCYCa35lenALDWVV+xv8BXz",
+	"h5iLfCxkcWmOPBOFCIaDfj8Mcm7+lGWWwYEkwXDCMy3CQIuxkgnPl5dr1mDGY8+UnKRXzVVcjm3z+sUc",
+	"4ntuYVoIWU2i4EWpg2Fgz8mMks7EZS5mPJWpvAqG/TAotcgNQAbDgGfpWAS1sz8veF60j96cKEslm+fq",
+	"KhdaP+jpf9M7+bwP//jkizl7TefXPnqc+urTfwkb0yIe5pE2ZENJQbsVMikWQhsilOsaIUh4wYGC/UER",
+	"vmiKELZPUE/LIlELue4Uj4aDfv0UBx/jDI/8MzyflgUcopnshzlJfAl3usjLB95o3N1129wf9uvbfPzt",
+	"x9jmvr/Nz8zk7osrtHkrUIUmeZiIUcrl4CioVvQ9NDFooxWlMzMxf0HQog+bvdw+0NG9DYM57MUA/9Dw",
+	"Vy50mRkJ8bEjrBfp+FoUr+cJbzHW83I+V3nBcjHPUpGwQjHOCni/k8Pio8sS+loJIk+GgxaI4LY3gGRw",
+	"dPT48fFxta8kXOaCj6dstrSHq25Ezs7P/1Lttptjtd0a13KIj/Sh7d2DoW/6NRj6RZU5rZZNuWYjISTD",
+	"tSVstGTUY68TpAiO7oa1TfooVZFO0jEnqXgT6zS/zfHi9nxX6obUfSZVMRU5+02NWKqZHk9FUmYiYSpf",
+	"JUR50r8T9Wn3R6Ve9kjEx6Y2q/5ZCmaAkE1Vlhi0rLh1N3/ORI56zHheBsOn/TBIFeCpOSIpioXKry9T",
+	"Q8K936ossKHIudQTkV/+XirT47f92zAY8fF1OYdO+Q1PM6PkuK0W0vyszifjurjU5XgstJ6UmTse2iqc",
+	"rDu1RSoTtag2fsznfJRmaZEatPv17WZieZWrch4MgyAMplxfmrO8xN2gCU2VLi7LEgjPY/44SZKTp8lT",
+	"/s23o9G3iegfDx4/HfS/OUkmx8eJeHI0mojxt6az5VzkN6lWeTAMrm9mQVjRXyRJXXQsnd8cB8Nfg6P+",
+	"416/Nxg87g36wVtofwJL6A+Gyejb4XDSfzwePj2ZTIYTcXQ85E/F0eHg6Nugm7hn1+JynJW6EPmlmQVu",
+	"3jzjYzEz2EObYNHlColKqQ8EBzlOp4W4JAwfq9yAjp6LMRxpkurrYHh08sQAyNXcoA0g80wZABz0j44r",
+	"sEBACoObMbw3uPVQLS8lIFUYFPzKHF4wz1ViFk8DXz05kNys6WBg6Islm22J8cic64IX42miri4dgBmy",
+	"vok4DzxcytVNqlOFmF7XeggBfyt1wSyA+WT5DyT6A4k+CRLNfaC9LybR4a7AJIcor8SoTIG5rECTkTCM",
+	"J4fXij/w5A88+QyYTQWzd8eSk4v+0+HjbbGE2FsDRYjrdYhkfyDHH8jxryyJOczoVIAd8+CTQuTgIrG6",
+	"7UoMOfkDQ/7AkE+JIWGwEKMd8eTJFnIWGopeiEUTR8hGAnqImgvZUEOKgo+nM3RMAnxlSiNAo4nL/BZu",
+	"ixOhx3k6J4vSeSrHghXTVLOZyoFHnZ//hRWqsuixIp0JzVRZ9NgzLtlSlWw8FeNrVkwFM7D4p+AD2h+v",
+	"cn7DC45QEliYdaYr2o9Vu42PL0dLZ7jzzT5iYX66nd5s/tp0uPQcxrMEAI/157mQK86V7FxgA0M37R8H",
+	"/DAHbB4+0AkPOk44oJMLqmPe0jTXtvFWprnP6rRxkH+FI9rGJIRn+ErMs+WPuZq91s2QjjMw1S/ZJFcz",
+	"2C8+HqtS1k5ylVH+iKZHz+v7UT/G5wUjRy4JRmaoXIAXnhes/3TY77PXF896QRiYqVwSulkBofO8Tk6e",
+	"fNNYZBtaySPxyFIixmXiL/SRxh3oBN1N7ojayu3BNNf+RjCeC5YpdW3AlxcOLplUi9aKESdWLfjJbfiZ",
+	"H8gGsDyCE1PXHczDNDKuWZZqM6+MY6TQBjisxEzxbp5CX0f9x/2D/uCgP7iAZ/jYzPD4qCLyMyXTQuUo",
+	"D+mxmpupBhgfMMwFTy6VzJZEZ7wWwxNw/sHjyRF/Oj4eJP1vRk/EybeBW9wzO9f6GqVY0DoXaTFlaaHZ",
+	"YqoywbQY56L4slbLB+O+eJocHY++mTzhg8fjE/Ft8rQ/Opoc8yfjgfgmeTw64U8n/fGROE6ejKrd2Zap",
+	"wMDbI2Z7c5Daf5ST30yOb82DnM9EIXIQ6+021FHzYkpbUSiWi6LMZciAVIkEyfSgByuEcD0YxKiKwe+l",
+	"yM0Myak7R++x0elmHAeZ8DIr4INZKtNZOYO/rbtZFuJK5HBGZl7n6T875vYXtWAzLpcsLcRMwyG5U9P1",
+	"aRkdZNXELrXpvXt24FLl73B+J/DLzvbopHO6f69iFeuzNUD11/OfXzA1+k2MDd3lNtBQAx9QeWL+NLRv",
+	"rLJMgFu6F8lIHrA4Cq7FMgqGDMAvZtdCzDUtfDFVWjAIa2Ti95Jn2Am8ecq0uBE5zyLJ2LVYapZK2Cma",
+	"xcxoPTzL2MwoTj32QgC5g840K7VgiSpMi/nW9LEXRyS+9NIkCuL9Xn1+76MgKvv9x2M1h3+Fm/RtzMZq",
+	"Nue50CFSnLj+ZowTm7D466siDs1o5i8Rhyz+OivoHxGzPVnORiLXIVM5i3/55ZdfDn766eD77y/+8pfh",
+	"Tz8Nz89jpguDUQYoTDdGYjGCGa1r3/Qkxe+mJ1Xgnu3DGcRfj5UseCp1zPZ0OcJumJqYXjj1ir24hX/N",
+	"ZWIW+SseZsh6vd7bGLuLgq9V3vFwrGajVAqkt6ZvG3EKp4LwICEILBciW7qhAEYuR7DTdqPNxtNOxxaI",
+	"RkvGWT0aNjSdwp7afrATrsdRwP6TRQCvpo89gn8Wcz2O99k8HV8jSCVp7oHlD0aGrEAVWKUGNlIfWZ8y",
+	"g6Xotb8WS5bqSFpVjMXH/X6M8IC+eRa3onAbC41xKTGcg1mDDeWNgrjHzhDcEMFSzUxXvIZ6aaUJRtIb",
+	"v7NDIwQsRJb1IumTlOB9RJEjUTCM/Ei8KAjrJxVZDuE9gWbc8NuAaNNU8ASEDCJOXoByRZuI5CAkAsUB",
+	"VvE86abdaWIQqrCxhjWqaEP0YPA5L6bV0LZPwzN+L9NcVPFEbiYb6DbuyOZ5oQZSJ9dgM2vPynV5j2mh",
+	"brh5WtZsgO/Xp+dUs445uv7vM0fD1zdPcS5yrSTPjPYgtEYJpTZTI2d0zZH6v/MUb0GWmCupXYj+K/F7",
+	"KXQBwqKShZDwJ5/PM4r8OfwN4m7qsf0jP7b/f+ViEgyD//uwugtwaF8+rG4B3KJIY2WCSmxzzJzxkboR",
+	"sEeWea+/CuCLAS5AyIlHLKpeiALDQEGKIIsSg/6GDHkSMtSRMHrLzGhVJ/0+RBfd+pvbtVJ8qg9/MN29",
+	"ot3FvW4DQY67bShZKm94liZDxlk1Y1UWBkpyLq8EcEkuWWzpSRxJoI1jJLMjIzblGgOoVl6mMOTvNgxe",
+	"qOJHVcpkx3OW3mfVgb2W11ItJEuTTcFaLww7gA4edi9fKKbLseE8WpX5WJgNvUl1ahZdKJTFeJaJvGcW",
+	"/1ryspiqPP2n2HUD6JQ6dM2fUq1BxshZSfvRUjW6tuQ59siwSwxgm2Ff50aLaEebo66XccvNQdnYNAyE",
+	"Ef58VhZT+t5yVLcTZqOMoAh2MSGTuUoNo3l4oHfjz9pbthfX9iPeB6hPi2q5kYT14jTVXGDsJpNCJBqA",
+	"200WDuwMeLtH1XiSpKaJZy9z8zl6nMgC0Z7sSCXL2n0glEcKfi3MBjIFL+sh4yMtZAGS7PvbuCFlvL91",
+	"1BdlFwOG35M02+YPZww235AoEHdTyV5fPAvZIk+LQsgVsjLIPlKxfyopwkiqyUQLmNAkp6mbdTAM+mR7",
+	"BnRAJZ2ofEZ66ZVCGqL3m2JS91WEOS8KkZsp//9RlLw/vj0w/xzZfy7wn2Htn/9V2b+t9OPdytrxePDa",
+	"FsmDZuPxeFAs1Ga1ziNJ59fbeC4AxD/jz+H7YO7Nw7Ga92uIOWpwRisE6XuPNK+JIcu+WhZGsqLl8Jgk",
+	"ZcTf/R47Q5haTIVE2c88cJg7UmURSaNrQX/NEyN3YMdmW6LQXMQbs3ULGDFX8io0cLdQeaLZTHBZwBTn",
+	"Qs2zuphHI9l5Afq2h731pZRf7Rzertp/R0Q6t9pipdGJl0wqeXD07h2dev2AN7OhsHHC9oP3AajlW5G8",
+	"n93kZ6l8jp9VAhfPc75s7QCN07kDN8SO2qYHS4S4oaFKMu54XliZ/2zsdI+d6aUcT3MlVanZb2qkI3ml",
+	"WOyCrWO293spSpHsA+Ui821seEFsY/1jeDThqXn/NJLomyq4FKbT8dQIJxrM0aQfGVUr9qPFiRzW99nG",
+	"63dC4ZTPwR/SY+a4jUaK5iA68YqegQBdjrJ0zM5ePo+knosxm2el4RVKi4quGf5iNNh5enNsNklkEyZm",
+	"aaEjGdculcQhsw3oI/EajF4Yh9UX9r6P9wrau+sNZZol/meJyEQhyLYw51obLLvMhRZFfMpiusBA0yEl",
+	"uXarIWZ7aLxhBnbsF/G++djwTbcUo6AnttF+6zXZmTS6Q95LFEUa9eHXgHwb1b0K26AF3CXS1RMKHCHn",
+	"vdcw5nIsMq8hF7rAuISxms1KmRbLS6CiqZKX1odSPcrSa7rRkaTF5ZjnyaX1c4UQ0FBdDIJfuDz7y80P",
+	"n5Uo6rmGdMavUHeAn7kgTSKRZp5jc0RV71VbNUbVVo0k9aXhx/UvoaX2HbSkM+vrsS2uHzyeSxemY1TF",
+	"edHxwO1w64GdQPOBQeyOZl1wOLpJmosFz7JLIxov/QbXo2txS6paUk0g4JocULgWt0qvo5t0LC55knS0",
+	"5mKmbszrEOGD+BZQcE41BfzpurY/M8UTiNfhSWJIZPVGxrVORdVflurppfsb8NYIJ/PqZ/3hOFNSeD/t",
+	"7tRwvvpdjes/97ufpVd57RVqgDCnsZBoUlr5rDWDWVl0/G695m2AT7/8BkKM2u9WP95dSNsi+VxPa3sG",
+	"9zJbn1Jzc8uoudo5Lzqq6sJr7Hyz6tVrzMV4Oc7arVdCirzqo3GytqXWJe2J399cqaz+GbTUPoOW+mfX",
+	"5UjQmlszQfKdK3ukSl7dpGIxzlK4AebGqrdXI9bb3UbNuORXIrF4m3hNNhKratEiB4R0ozUfuOHMnox4",
+	"ZmiTd1S11u533cTqPTTApuvhirEbIFR7WD/d9qPuLuvYrIxCfdk8hlqr66bWis5aFAKaz6reR79dopXw",
+	"8losvf7r7dUI9XbXT13mgIYlBBTORDFVCRFe26jL0cwontBWjz28NETzSnY8GIkxnwm8i5hyCP5Y8YpU",
+	"cu1rbpXNB26ZzQelXDmtagtyNUkz7+R0wcfXKIhWQ/qNbji/sfNzFEjJHem15+Im1dBYjqTwh8Hf1Qj4",
+	"23VecA/azQ/3ZjHhPrKanxWiksxYBUtVDLAmY1a/qxE9MdL9rEb15MkAL31W78Kv+jP3IfzSegrgiFBW",
+	"a+p+sQp3zrik5dhfibC/VFbOhPcUf1u2bH/aWdJvNyD9roayz+vdOeZ3Mx97nc3HXk/zsScA8oKPuPYF",
+	"QNuSiKucJyi6Vm1WKLQtqHf5Le2+K1G1PtrKjzseoETeMU16UEnq/iCJERt5ph0hccJaXmamqUNKtE/a",
+	"Yp990pYj7ZO2zEiywVwtRK4mk0sweQATV7LIVXY5z7gUl3zc4MDtx3VpofW4m/q7Cc1U4vRdGwe/3cvu",
+	"LAr+7jJNLsnGHLz1bSx1kbNl0hlXoUHrjBXO5HjrX3tvauDnYCFE4/JvagQOkryUTCs24TnbUzkrlLoO",
+	"mZJjwRIlxf4pk2WWsYnKI+lr/ugC/02NNBrmpvxGgJWILA0NoxUmNJmofMaLYBgkqkRVwXmx+mFgBvIj",
+	"PWkv0G9jFlbF4PIs+3kCpp+1FpwbIYsf8KPbt91uGnIr8HEhEqZkj72g5cImTcSC+au2CWHMkiPJc4HG",
+	"OiaV6woXXl8L5QDYwv97ytJEs6tcLdDoY8600ye8zv3nZRloG6C10SHM8eLMF75RJlxpCVyTG2bFsVUg",
+	"3M5e0JzVSzJr2a2AzAGS0YcVCNbOoh5BdHziBQINaoFAq0HL2zFMpdA6IVKamXlsZofamIN/pM+aZggB",
+	"FItUw95t3BZM2NA2kgkIw7CeLbPphmUCrs54fi0SlkJ8cFJbPxnSaZSRUpngErN9tPOL7IA+5/bzlXh0",
+	"xnKRgXXQosCQYqSMRE60iJFUhoSkZnVDq1XTyGZ6ANUezr1hyCPjV8MO1zqFbkzEHBh33HdDIjkGmyLC",
+	"7jPT35ZHQVHfzbE9q+2QodWWjcQ0lQnjVS6N08qKO7Q3Kk8hyMZacw+dMXcIxPu0YawdMi5ZzcgbSbTy",
+	"OheTMzDXLISOkXlZYhpJQ9wSUDKGLFw1Puel5mpiQjPhSHN/ftBFOgMI08TAMjEphnjci6kBK+tmVHkH",
+	"qwpZ3I+Rp9kF9NhZtuBLjTsCVAC862WWRXLP2ZbRGqftK4j0cSuKzYufiiTFoM3AkZgWzGxe0+u2M3mq",
+	"sq90MREA1MVUsTEvNQCqRzP1UhdiRpyrTtVttPcGWtXwb4ATyOVQrDJDEHh3EPzWERO99WQVwksii96C",
+	"K2bmBIAOorbS2fKDI3rruD8xdgg8M2yx13JqpMn6Ph5pliberpMN/WCRJqJr7yGEavO5UxDyhpHhLc+b",
+	"CGtZcG39NvVT77iv5OHicr4CyK4NPVKTStBpuxAq+79v3Ce7u2lLlIGAtlHa0wisSde35TptwDNwwZ88",
+	"sSJ420jVkNEbppfKUFBX5VENd3qzC+JGiGzor0579JQnWi1qG2RvxB9mNnOlsrbxwhkGUMnsUhC6zgou",
+	"l20AjTkvpgyCG1LNzl4+D1FANxQKQyoPb47jOnysvK22FWFAiKVXcY4rkbM7pN1F96MfmDCnjo4Y27+t",
+	"Jxe8rrdNt60NwV8ZUo/x9A30GWySvSmcf2UwPDxvRJGDlLE3QBROgQ5BAMT+bkO7+wMbIvEhljzES2U8",
+	"y3BKtaGO6gyqIwbSP3g4jdDeIsANqGaz8vibsmWHtuJItJUxC+Wo9S5Eui6gArEe+rzfkOxOgVWjrAkE",
+	"LKwizCEojWsrg7ob4xjugbn3miqwofhKCpK8W6fXCh1+69P/uirWSpt5FwIeMtG76lWyNXQZhyyG6Zs/",
+	"zKrjLuZR5edcRZQ2k5Na7s6HJC2UZaQDmkh7tdNgezdpXpQ8YzM+nqZS7LdBqkq/sI7CYMdn+G49wcLm",
+	"z76jl1vZErxd/DX4LlPja3ZeqNyQph/kOF/iwt6GFRVcAQ0VxbuDOYlSETR383sxz8UY0AreMFgBB3TK",
+	"Sl3yLFsiCauDTxfENLI8rNLMZqLg5g2UduEvI+JcpTdCMk4pyppxYCt1MS+JRCf9ny51OuYZ3rw0Cncp",
+	"NWt0vkv2ifaqvXQU750gdX0zq3N/TFTR+hrnXact63kDpbjotEGBnp2iyJhxXbBEzDO1pCtkp1bREpJB",
+	"diuQHCCCWYou6uDnz9hoBsEEG+9bN041e/7y5piRBCh0aKOBIO0yGAgMkU5vwDIjG/yrI2HH1jiCqT26",
+	"ZnT+t7OzZ2ZeT+y8UIia52KSvmOZkFfFlO3F5uHh4OjbuM6/t8oWsnHD1qgESE8eaYgSD1kp099LgdKf",
+	"u8K8WheY8Xd/gxUEwydoYbQ/H3dNo5HBpGs+/1GORC5FITSjV0m44QxvtU982JIETpu1olaelG1NWpT0",
+	"0H7+Z/i62zTsxkDyZiY+Ekb50KxQm6d9W6Vt6doZIF8YzuGoS9qgLlW2l9bme+lf1nF6bxTL7McqFxj3",
+	"l6Smv1FZiKTB4ymhTHtUm2Fm8xafw6trbF4QDFhdLzJAkahUXvUYBnZrNlM3QJSKaa7Kq2kkYz/vnxFP",
+	"RmiUNn9qynt9aYP20JAITyMZV5nQyNwIPh/4CUmHc6FBJYrJroY7pCaTLJUirhvDqrQ49NxovTiW+avU",
+	"S5B9q6ba3FDA8NMX2qmANwSsy2gg8ZO3jTP7NnrrqONCzedgehmlYLG81KWeC6nRoALGafNmjaF4WX1a",
+	"hBDS/NSkDpsTa3vquRoq5xmXIVtM0/GUaUE3EQGm6uBXTyjUFjCrTFrbijDtpEPrzL/2bcpwAEa8KkGX",
+	"FO/mArxF4Jk8UJNJbfo1muUEjnXibD2euzJ/OHsasEjiSzXBwaJkaMXUmv3FGeaqSEprbYCT7tgXXy5q",
+	"CmYtkt9lxqgJsD6dWi2onzkJuwkyudAYG4zXxRBy4HbDQgobLp9OUtTQ63I7JEtrdvns5Wu4CVP5ltje",
+	"oN83P5ghenV2/bS/XgnGRGwtuTjV19X1FQ19o7myeeO9v7F/P7tbSx6RI1XKhBU5n0zSsVnTT6O0OGxe",
+	"rN92DMgY1zLFlMXDjNJMQ9fyTE95Lqz7z77MeJapAnhwqUUS1nyCfVaUuQTkbKLgt/11vsANtgwDOHCy",
+	"te2v71NrPZugG7P/7XgN5oVYMMBrwwIJFU69v8ELAjcJzd6V5MpZjQsVYJ9sB9j3Ada7Q+C9oOruMLDi",
+	"/FA5P/eTHTYZh2S8LNSMF+mYEfk1Ap11BlCmBlmkGeRPSDUbT5VGp2HTqrn0lUEaFbn1eSnN4zD4SdEf",
+	"F6XQ+NcbkUj798W0zOnPH/MU/zjnRZmbP2uSQK37jWqHTezYxdmLhTqYqjJn+BLbe33xbD9k8Zs+2sMg",
+	"0cpB/2jY74P4pZVVpbtW+qZv/meUxzeG7b0xTO+NUY3eQH2VN6BXvhnAswE8HMDTI/zu6O6rbJk1zebR",
+	"wt9uCSJ3QnXM9YPA4womnFrY2RbPPzL42B7XgMpHOF/oo32Oa89Kd6v3dv/Rf9RhC6xypa6SH7ntRLyD",
+	"ZBuY4wKucrMROGYKlZNdZTtDlSeybn65lat1W8W4kpZbyvAb61YEy5DdIzOGSETS1ITZlOtObdjPF7ut",
+	"TdSR3dYVOyevVmfSXr036CbsvRuH/s4CDN6TMvKJy+HbYz/LbFndyIvB7jGHSjenkYxpCaSPumXEgOQY",
+	"dyASVoUiaCETBFGM2UqLSOaCJ5gXJ72SBq46r+P5ULsWvjoiVu5xaLSj65BRqeJuF7jBB0I3tE8BOOHi",
+	"6IwvGc+0gvwOcMW2QxjCiwKrTFbdUUuFghqAp95lcAB7L/MOpuRp+/h9q+wmy9bqrcIMcXfbLGQulMaF",
+	"oBJ1TntjcDknuLM4hrczkf1E0kHjSCwVJUQ06pIBfPiscSPzZtB78rQ3gOMwYNsJlS49weW1WHYQ5PPz",
+	"v1iLL6TFKhT6bSi+IlcKNnt7w4Q3olFqO4Z8bZopW5c9eTMNGN+skyZAd77tFDxzCQbU7GQvoSjsLng8",
+	"s9S2UGSRhxkInlDiArAUNEHu+OTJN13Ccv3u5jobiGJC5ioDWy2S/jZn3MyLDMJgzpZORIM8MKTwQSLJ",
+	"xCjORr/8rhdsEvzNBxuWgDU7Cwpltv4MlzrLICAa7+0+7m9hxqEbpKLyvq3fRXgN7FzgQPZF3oqFuVse",
+	"bztkKRdZ3g0g9jGYMeFqDJhMFduzSBtiTgFkPLDG9nbu6uLb7NPb6G1yIH3qe5N8i/CUQx6OauPWeJna",
+	"48tC5BM+Fpd0vW7FWaXjqbOWkx7K3LeaxdXfsZe2kI4wE1d8vKx84RSp83bdfDrIzov2uIWi0K1157hV",
+	"7Atu5nPbteUg3W6vDkfcK2GQXiQNb5wHb9vMcCMVvBa5XOXVwmeWVthUBJ2MuhNOrvJy1AkkKzxpRhWQ",
+	"fCZOmb2amaB8a/WwHvsJszJqxSgdoYHU+OAAnA2Xl+g+6PWQv47ECk9cI6/H1r44LznLr/zgn2cH/+gf",
+	"PH27V/3duzx4+5X3aP9PnblZZtyAnORyLC7nKkvHK+IkvfcYvlcPHTmkO8pxExZQ2fGJjjc4ufO3A+Cf",
+	"6G0Pfq3ZaCqyeVc+T48QZwJ9TRbD8RMHQu5BKq+8uXpUv8PhuKub0Zs5ea0v0/naWV+l6ADjzs3t4yAr",
+	"lNqOEW/rh6yIDjD+rZ2RRg66nHOtVwRfGUZs76VaLHYMGbjBKZPiRuTdAXcBfwZxxO8OXv5vrRf9PPm/",
+	"6ggyOPq2hiHfNOcYBos8LYSRfCt11L//SWDYLVN3UK8GF6acRJSP7Nz0fA7PH2mSoT2oqiR7fwrd3N3r",
+	"CvL7lpAZBgIgUL5p4Fteyv2ml+Gbp10cXy/4fIVwdr7gcxTGQEQDiaySm04GR/UhTgZHG820H96vuIMH",
+	"sZWvyPe+rbYTtFjoSoBB0bEd09qSL0IrXuspnwtP2PCElphpkYlxoSO5xxlKHA3e5z6jiN55mc+VFjHm",
+	"FSRxKpLt14xyFYcsvpmPkWPdZFzG+z1mOCDlziMvWyShSIK1MKzYoyaV3k1PtV9bNcMq+G0dfk202Hdc",
+	"iyfHB0KOVSISL1Zsb5ypMjlIZVrsV/f7HCrVAej50Qs9evz/Xf/tzYub0ewf838s1P+zi5lxc2Azvnff",
+	"yGYKdVwT2nyHuOU7xRt3fvQhIoftBiM/2RbS6nu8gWNJsahzrQ386YVYHDzrVzzq/vypSaPcfNfsSD2o",
+	"aRWlrMU08ap4pY1sWhVUXdF7s5o1F1WqfZlfHayRGlysy2Whtpstho7N1I3RQ5sxWAU9uFMA2UrpNzbz",
+	"HReUKC0T79JRJhrRUvhK1xKbo1gW5oGOLNJLPpkYqrQcZmrMs91CoTuHWLm+xq5vC0x3T7LZPMJCsXlp",
+	"JNrKIkmSZtNIS1lDsJJCp216G7hsb93qNb+CaJ+7rRW//bws0uiuAUNZK1D3AS3TVBj3bvuGUYDWFNSz",
+	"Vw/QLO2oXt02jbtLly3JQ/pwRuj72ZPvaQre0apJxYbrRs07mzF3NEw6C99Odrl7a/011v1BefA9dcTd",
+	"1b2mKtdtq+3Wg85ACzIQAmGzhaJ70VUU6d01JBuPuI0Ucu6KUK68lIhxnzDdq/QGfnZIwVDDsjO2Ts+N",
+	"DuMcBdWVNSx42WHdnpd1aOl3p8zA+pjvW1qJae8YjwpprgxK6uhKyWKaLZ0i2BHnlkr25+9agYJdw1DF",
+	"zrrkvUnaxouptFTbB+2QN/PV54tO3bsR+2eUUBYirrG7nUNcdr+OZd3Qd7uUVX398D6SDpH5szQBW8Lk",
+	"Bxp4gQmWwcK9TMjajd13m32tLahb6yr4FeQEPsUcJyA+ojSjsrYU0yxIuz2n7QoI3xzB3cIJrCXYmWWn",
+	"Vp1kyLgR425ErlGKG4liIUTNG4CBcfhZL5IxRn9D1EgsxSKmCELbMVouzBalQtNtqFjNhYypjlCMhTIp",
+	"7wX+6JSB/IKbLdcUVJtQE4ZvQYbzTLhsyy5ZvtdJyLRiHJNrtC8A/rrbbUVX+3NdvL7dQAOIsE5I1AIO",
+	"XtwzVBxxC7YTj2yR0YcKn6K7ddjtqZ+4JLUWts6gqVpXXUhjUyozrgkkuL5uGigerCxq68B2TSmECLNd",
+	"Si6IBMcSwTYtx1bXrmrFJrv2DAqy5o80+zO9CZk7EKLBYwUgLQ5mPM38+4dabXujtXk709UjWm9Os4Vk",
+	"t7/Y4tWWXZsXBt8jSaud/6V908vd2rJaARaLpnK1hB61OEx61O7KljjpDByG830EtQEPslQKpkugrvV5",
+	"bi6K+xC3hPzCuW16o1ChRooLpXhwF6pkO0hsDCVuGIhcqdc75Nmx21dHFe9ykMuJ4xNyj3S606pjhoM2",
+	"H4j8q0LebrxdyfruH5ZWle9qKAB1yvcBiJkvX53Y+w1OX+yS1zD1wSqyQkDZQbbWm146nHMVyuyCA6sF",
+	"xsEmUOuGstXnvl1Wpa59WGtbhr3Zyra8VQ6jHXLofOTsN/Vq6au9RLiB9/USkZj67+Ql8qp8d+8wJRWD",
+	"kO2KDflCeoehdvfkGX5x7VUcGvy0fklDfiVkEQLjXuQK4jG25NsrqeYuFbzbMYh+Se9VkridfOeMV8am",
+	"rBXWzjwtAg7KiGg7S18nJ0+ebCxi3ELk6vasd4RNJuxvTH0tG2ByM+aTZvcgmI9o8Dmh/9HHQ/+7eYgf",
+	"BJF2lDCaq97EiW2pwpYleFXZ0XtTM1so/QHVYl2ouWYUfOfrd1AaUBf25mQubhQptityK9eKqq4HyQ6B",
+	"olblva3EUNn3rlBRfGbo05hLJSFr0ETlMyx+/VXDW7xd3fiWRNN91oaDQIVqhkUmbDwR1kuDKxOFdomR",
+	"ThFiFzxPwAYfSbQYDJ6w8ZTnfAyVzs0UmpGprfr1O8lCtHk+TSVAsgtbCd4PoF8A8LPGNSqImJ/mwt5x",
+	"CVmMs4yJ26AJDacZe1BZSi2KLjNahRorbs9hccwucFe5deJiJcGbRqm74Kj/uH/QHxz0Bxdwk3bY73co",
+	"k3cp2bgXRb0oSr7e/9PeP/7z168P3taerrAZb8Ie3+22hVq1CrfO53wsDkDRVrMZP9BizjEYG7+w+HVq",
+	"a0WSB3ys5qnQkfQzOcPmP2pm5NsOGevL6e+qxeNurYTwLXQA89q9BQEsQvvvpAGYFe/mrqrv71owPzja",
+	"FdC3BAvM2F7mabE8N2eHc4HMtR28XlLlX5/TQ4Z/yE15RhEKQP2H7DvBc5FTrX54lar19yBDEk8uwQUe",
+	"Q/VJyXguOMauXOVcFprFDivglZTo4CRTi1o0BQz3jJSFWuNro2wHh7CaQxc/Efg0gIz5HgYOg1eCJy1X",
+	"CSQPoou3vapo4bBaiP3SvE1pzjd10iQI/uCYVXkiyBE24/m1LQehhYDU4y4rv9dNbSod/dDMqDXjOJF0",
+	"3jGL5y8rc3TtpdoY/luNtadmikbBFez7F+c9d2WpYyyKTw3ps+cvsS/yobY+tTNAhh3SmCHj4wLBKWFY",
+	"ZsUPfCXrRnvwuves/a6/3hCM21SNYZ4tjdTT+t6KUDUARNnDd+yZ5iMqWQEi9Bng1W6S9h3wjz0vIjnm",
+	"eZ6St1PzmbCCJRax9yp8I9oBZQdtGrqtGPW0KOZYoTuVk47QSiqUqp0T/kAXywxchGXCzl4+ZzfHlOeR",
+	"55D85wdMwsyM7iPyG0HlurEZdr6ZWLWK9cAqJnZJc15MdUiFlKGUfRhJIcuZhrzURanZ2EAHdIpFkSE2",
+	"HnbBqwhL4+FkwTODFVkwt7d29bQxzpsX8Gblsk4lm/O8SMdlxvN9EMe8oINIRvKrr8x+C1lQDYHeV1+Z",
+	"bciXrhi0Pa5dqOzLLnjBxbbpuK5nAnB7uOBGPv+Bj6d+lXRw1Jp3sCMspZ4WWD6d7cU4H0PTcTpDn5jn",
+	"kVzxAnKEU1bjDyuYQohhe1/F9KzNVajGby74fo+ddZWJdyXkUYURRgo/7g/Y+4jKKkdG6Yyo4nMUDKN6",
+	"nf0ouH17G58yjtWqqT97w9SrMn8lDOgy07cDUepUxnetqR/DtXmzPji8SMbEbOKQxcgUqvrB8Gc61/YS",
+	"PtKquEdwVulwXEayOmkHd38/gBkenJPisue0jEfaicgxbWwM6gsKxbUlwTZhDon47wc21KOra1udX/iz",
+	"AfAyhykZaEDoGSNlvfM0a8cVQyIUYMNSvCsccilJWAhFuHWFffWK4HBHOH6GN1UOLpZzMcT7p4i0h79p",
+	"ynGAC4eI3HglKLEo6PV6URCyCKvBe20Gqui6eMEywWGOwtCuIl/2WAzvxx4abl0z3sawhmxtzXgUV7TV",
+	"FDsrx0cSazr5lePNJl6kM6ELPpvrr74CovL64pnDCc7+qaQYsviXX3755eCnnw6+//7CFTihDl7yq1Q6",
+	"OvjMpa3XEAHC4jkE7e7BWQ72bfXrKwE3zOJI7h2dGEA+6fdDmyiDDfp9fJOOMn5vZPwQ1B78vw4ZCfi3",
+	"cWhWDBhFTTEDxLJ1wyGjvaElRhtCcASl0Euxj+MYqmQ6H7IBjQJ/Ua9D1rdrxqMwXZpJqjyBH831I3k2",
+	"DNo7vangiQFOBYGXWMn/r+c/v2Ao5LM9LVAU9b4xuu1MFCLfp/H/qkbIGQByS71keZkJGB/sOWZilg/a",
+	"1zjNSkmEzr2RUkXIbMHekAyVYXUdE6r7hTZMNCQhbR+uGnIdSd4sMx8ycEBiOWysCM8lSgiUOcNFLl0p",
+	"Q6aq2kaHfhX6WuEirwx9j72BuBjupwHgUBHM9WTeT2UkbbGikIAASyXZEvK2kEIuJlAUxwA8cJP+Om5i",
+	"L8SUemnRfk+84+MiWwJeAcKHTOICBJSdslKHLQrg5IxcFGZaZib7PQZJa1IkD+KdgRsjMESSUiK78N8U",
+	"oZrK0RDlBIGy2suQ1Bc0RmuPuo/LPDffmh0TMiGbR5EW6Dkywl8QBkYJQHGw3xv0+jaWhM/TYBg87vV7",
+	"j0HNLqaglB0SGztEHmaarrri3l4JzMno1BzNblKdjvC+QrO0VggbCmYOXoAXbiYI+H826GZg/YVYIBXN",
+	"dcH2RksWp0lsk8hOVGZ0T4wPNF/QoJE0W+YyBaRyn5UyA8GqjnSEqJCMNv4aurgcLQ3BMsMAWFInccgK",
+	"w3VHObA0mggSMLz1ARnvqRPTg6VzMdfjeL9JVMzavInM+JLECYHZZnCZMcIyJDhGpAojGRttE1Mcc3ip",
+	"mmKMwSC91P9B2X3AoGmrKpkttFIPMnOVmy24Aknl66sCyj98nRX0j6HuWIfRCOxA37vYha2HZUDeTWvf",
+	"dCHF79AVpUuAhWAaodnIsBYcnkubD+trlVt5sjoXdug22JD4ZUTF0a7FsoYqBseJWyNms5iiJ4inKkny",
+	"+bVYknROGwQobbi+PZsoiCvr8SPtaiulYCzXQlLRRDISmfN5HwU4SyAoBkOiILRtl6MlNNPuwBM8ZWj2",
+	"CuOZR9J7cWj6vSoEvHfUP3pyMDg66B9fDE6G/eNhvx8Ft2EUOAiIMJzCdOEBgjdIFNwir7N6HORBuBG5",
+	"Q5zR0pK2IYtf/nx+wRqEIHaCcU1EtaKKdx4nlETbvfQ8CYbB31Jd4OhAbYgD6pV+peqVQ7Cb3oZbvXee",
+	"/nOrd/+ORw7eqlzouZIajVJH/T5d1DKCJpipGlKmZyeEL6xZtWtE+95hVQPplnKtzfhWtYzom9twi8pJ",
+	"t2FwjNPv6tYt8/A7nnjXbI77g82fvJaVQlSzXMIBdtpQfn1rzoHMmb+27W1vzd67+CcAEFqJzVo9/DUg",
+	"kHlrhmxA5OF7+Pd5cruRSQE3B2weLVmaEEUEhxmxULJIGHD26iI67j5XWaZRA0RXcFqAtDLBjMnO1Ie5",
+	"ukgsAWYfSUNADB+cqDwkD2ct4nuFbHQmmVFqIf+fjqRX9RB0uTavxTTZPiYed2LinwUiYnBvyHclIreC",
+	"fiMT/Wi/uK1KR2798Tl9cGtNhK/XB37We7iofbIjFnZh4IU99d4dsch8dLz5oxeq+NGA2YdBuz+LwlXZ",
+	"6sK7XYk14SSWtFqJsYe2Iu5dOw+DudIdGP8Tz6/RsY3YWmE+JwOWEfJ5nqVOhARumImJ0akzJcV+j5le",
+	"QMPULE3EbK4MRvTYC+V0fbAvGI5ImVE5thi1wGhSLH5vtAnI3uldU2Wx6Rn29hVMBVzU+zCOy+ppc8zE",
+	"R0Z9uY177D+M3mkkD78rYten4Pp2aslUlVli1CUxMYr2IQiQXVSgNpH7kwJQwTcjIry1A+7R+6txD+5a",
+	"UM1erskr8wWjozmWqkYprWhXfnho6x5/GOxCQ+gNBC6C8R408hpSsT1qxDMCYxrL1ELkkTQS9O8lz1ia",
+	"7HfzsRA1YAFGQ9Uu1NyL5L0wFMwdXRjaRkfWwsZ1uHRu69p+kbikGejSFTZhuesvHZsslcf1rMKlZhz4",
+	"VoYPBNdHunKh/mHm2GDmgGAINGlAWmKjRYPZwi9GaS0gLIaLttZtwq90zPacuRAMwUIzbrqAZ0BX0mLp",
+	"wgorRysvWMGvTn27hN+BLkdU7lNN4BDVBPQD0+/+FhaUSNZMKN12ELbaDGK+38YOwtaYQSK5ux2EdZtB",
+	"VijwNj2axZF/R03ey/q1PfGtfbRWl3cxE5+1Mt+OJenS5mktHsm1LaBXdIoYGFVSRSywVFYpzLECY8al",
+	"S2TunEpQHYjs/kg+hqxWRK7Hzqr6tzBI7GQVMJoNKW/oIpI2Y4GrPc/8V4BMhS4I0ctpvE/OEgpJ/E2N",
+	"esxGP5OyrBuV8FwZurBWh46s/DHmiSFDAc80FvSTilIrG+nX5tcEgnxgKaz5YmVO2+cFm5VGRhLssRG9",
+	"nhx7YcFhJBn6GlC6k4kT4EQBpCRnSXqVFiEQeAymhCc6xAfYRXxgyN8lkZke0baVGXLZxcIIYBD4aWij",
+	"mphOXCgEZG6GGzy5WmC4hCV+x/2+bwGGsf8GZfJhkYYI2tS9xUKxhJtjCFkpE5HrMVwCVjmbizxVCRZ2",
+	"MF3kagFzBr+ntHX3IZ2i13m1HD5T8ootVZmbry0ax2xvpIopfehoLfQWBcBFD9gbeGi5n+91NhTBS44U",
+	"sriRxwgjOlitHVIUxb7sC0xjkRI7xtipVLuNg+US14B0x4A4iaDACjd+yBqjhzR6e/A9qaynHNcYu+T3",
+	"BBCU/km8G2dlItDVCPOE11+TucuJCRbjDZLQpzc8K4XuhgV/Scj30M0PnK8WEOGzQaOQFzA+3m6c8RRu",
+	"nXqpp1yQDgUikfYDuoXVI8zgzZxUOJghbYas0HoxYsCoOFjnQ1Ma5S7+i4SxzoEDDDQVuvhOJcsduV2K",
+	"0Rnmz4puvxFZdjBR+UwkIRthHA3DM2CJErhvUPCG7R33+za+C9/YD8IADgW6x6RRHZmiKNq2drHTJi4O",
+	"3r07kAoCAGppiFakBqY4OD/FkeFnHQv7HsZngyP2glu+UqUsdLNupQn7NdB6eiCSo5OTwVN2dnZ29uzx",
+	"i3/yZ4PsH98/H7y4+OHEtD3/69PZkfz2/z3Kfj/56SgfyJN3J78sHl///vTd378d/T4YP5ZHs29Gff73",
+	"5T8YXOn733QUvbGCMtCtkg0UqGwThWH8+W6b6iefpu7cPldr37zJxLxtIt/OTd9RFKrf9rith0y7orr3",
+	"k+b82qtbSnX+J7suaZVuXeU/DJku0iyrySW+oLfD4sa5SIxMwjNdh/MzaUUDG/Qjl8x/2wN2DIwAoQ9p",
+	"pVGZd6X/LeIf3L7FiNQOLDyTLvzPJWPumg5QlWBYZWx28yNa5FNwGHB7O4gZ5RWB1qozs0ak1MgDMEjv",
+	"U0nXGADdEK8RfZyQ3Clhd1k1Dt9jCznNMASoK9NVBpW8K1F1aERYiPIpFHMCtiutbOQkK1xjp3EkUbom",
+	"iZiRQIxSoItp+02NVknGVxjX9OcfLpyIDz6t/Q6jHHvVjvzxw3tiSsHDKYzADGu4bT3MyHf9tfgv7kkH",
+	"//3SbH14aEqC8mDFmTuSISiBvR1t/c68+sBoWgELRM1RjR93xJ+17XIzkiPErUfycLPjmzap5fK2VjY/",
+	"5iWS8RueFj+q3IL4OXmqPQ+4S35jveaQ8gqslHw+FzzXRtdGMpD4Ed9psrWH+qHxzJZC3w5WX9HbDyUC",
+	"UEG2LwYcVzqK14PibsZAy4nQ39RVktplkZwKyB8qnSLmmX0KdzG6I89kJNuJJp2FxDe2g40hLzOh2Z7p",
+	"3TAQlDn0Pjh0lSTre8+zYaN1OiTTdMjiZrJBMAxjIsveV6Rp2ntVVbVIMz9U/E6rx34Pts0vHWm6aqd0",
+	"XFVTElD7zzb+4WdMXk3+Z7MBM7juVS8wyV4R6+aRtMwdU0U5y1mMVdkR8ZAzU03MKlyMwmGq6Fez62CT",
+	"wuBfw4vzUmqUDJySSVfZHJXqoBO4mE+iEqM5aMq1Z1KqzFO+agxv1jRjq6otxOjgoL9SY30lCo4R6Tm3",
+	"pptnL19jnfCazuoSpUL176cnt93qYE2Pc5k02/kxsSzBjqSvfv32gyh05ZbhPv6Ekgej4TR6nZbvuoSk",
+	"xOeioRYRPPHMkF9wnEFIppVlHNVdpyvZHAxOVdpgpvRcDWsUNt/wWdQttBbc7zGvO9hmwTD7Wat8n4n4",
+	"iAhwLx3xcKRUsXsgSZ2zd7p5vlOqqCl8aCB39RHAHRI6P27qpY0mv0tI7k4j0oIPortKIF0m826YgIse",
+	"n5o+4CILSqbVdB5phgJrL5IoAdMVF+ef+Z//+m8G3hmj/uIv68k59ZRh8wZxy0judfuTahMPWbGci8pT",
+	"Bc/iLsdSWwm+8EtRuCoUYDKH52eR9HbYxpYCEpKvAeR7twW0S7p1SbMZcu86XWlZH7KoKn6BHuZIvpZZ",
+	"ei06bvSEEK2japdlOjX4SHpa+7B+ncYGS3hXaapLVkrZ+zQGBMAYwb2LNOzcTIpn8KKG/VzwtIB6FEu4",
+	"MUXpdzD4X0IzhGg4hZqdVRV3Unnl9CGQgJDMX+FtvFVqkMGRTyLc1KuyQsSUrUXiSzbuPGvSjVfi5Cn8",
+	"t0K8gStSXjntbvz1ejb9GKh7hjVY251xUhK6q6js0aoGR48Ru1fNenD0eGfpxy9vfkvCz5dmFwKc8G1C",
+	"bE/llYls/2OZiFZIIi8IEjeBSZcIUp2uJ4Z0Ey0Shqr99GUhIK5AKSY8zdB+OOPWtbfanO1Zr73gxCle",
+	"qIT3hqD4yEcFBiVRzxDCMBd5sWRRMFH5WEQBAwsMpb0QH8L4bSMn6RiotiCZTC3tsrca9uKanXX/Cxea",
+	"iJDcQ2Sy920/iNh0jqkMWlXrbDCFY91Jqq9RILDBcqgGRNKJMMNGWABdzk51+1JdJON6N3DPmCWYxgFv",
+	"FqOn2J9UL2ZnbCH4dSTdPPew8jcv2Cx9JzSbCMh8MOWSkrSpyRADhQ/GXAsXWBLJcj5vNtpoE5IdqhCW",
+	"/Y3BcbaoYGVvmAlhRIIcsjrZClQzIYvWfUHnD4uC+LRuPaKS2Ogl8YpamS2kgruYvQbuYENIkt2aS9hF",
+	"a1lpeE1OKZ8FiqK64EtPFv00/pBXZrr1Co0fQzxRCkCqHn1gN7rG0n2/tkPKFcLImTl5oxjPq6V0dtRR",
+	"fOp29zDAekHLD2Is+QQCRD3TwCdxL620YgDMdB1ul9PZnbcnLexAMEiEkKr4GTG0Ppm64wojAqx7YoP4",
+	"cBci/FFMJWHDdwsqJS4exAdU4YH0fNnyAVA9JyA80vXNvpPAgIk6Poi4gLUq72xniSQYWqro90Yx6sIv",
+	"PNljnqEEkrdsto7gO86b0DKP2MQB3qj7Tda4yRASyS5LCNvFEALpR1qWELabIcSXIGqWkBqvZptYdSTv",
+	"xKtH/9K2BKrJmkq6RubXQ93NkOD39AntCfUCtV+qRYFypX9GgsAfRoRPaUQo2iE7/2LmAyIf9zIgkHL4",
+	"QQSCdmAf2QoofWwXWmhK6TrP1NIwdlu3+YqnshINiFRWgaYVX25IH94FnapkbVMsMM2b5AKYyP6aAMOV",
+	"t26MeELiCBg569duWMetm/2eu5IAw+pI1u4deLJAxebhzSiIw7r6AXdRJypn3DOMgPi+oyzgnCA7ygJm",
+	"cz+JMICRyWvuEeCRrrlGIJWh3+0yxSs081XSgtkBzEfp7gX4g24bdP/QloFGgfUPYhiocG7bYLjqg4eN",
+	"hwuZVIta2epPaySoYtMtfK0TBxwMWraMwN0hBhjkf+lZhT+pXeIPLv8gXB4IyL3YvM3U+UH4/EvV5Lxq",
+	"Mqlp6JVCjuq5mY7R1i8TSCH8P//1356rwGfOdt6OOxu1rsGgHyJcAXNzeDm4MDnHHVhkJHdUl89piR+R",
+	"R5663KUQy4Jr6MKk5nr3G4ptxzCQ4ANS5NZuKeKG1j7fmjicQZjGl66fWlD+vEzVcEh04xpJ/7+SPmg4",
+	"lEHvfxNWce5M9BuZBalbWKti+/wzNinSI1dLAGwLmOIzBRpoc7RLlUeScreHTGWJS0TTmbiGxQUmbp+q",
+	"LHFJ1cSKWmITvNKM1cnulRzGFrWnPDWntXwo5lPJZwLuNYKhVsxWpSu5wJ38d8xSUhWc2h6P/W/W5iix",
+	"Zao+6xQl7epCXSlKOsu6+BlLXpJtcJuMJVgDoStjWVeikurmSiSrmn6EcxgZiiiXzgT5ZvRULWSPvTGU",
+	"hvIembe785lQICn2t2+zg9jad1mqC8021Apha0uF2MoTkWTVgrAixtbFMCB3ha2HEbKq8NtoyfScjzH+",
+	"G6rC4W3jVEOhRfbcS5cAKSjcBkN+rEaBRraH80op0BPoCRI9GMX0MBLFQghZ1dOo1UEZaZWPzHF6VVD2",
+	"e+wMZNYQIpJNJypHUSukE+uoTAeRxTgI3pchpZPquGhczTq7En4MhiWzbK2wxI85UlyeLcrC2EzlwobX",
+	"NGYCosKelzMFS4AghQXrzFhAMRqlySVm64nMOOTe82pf9GyWD1tGce/1xbOwO3M45FTJeQozif8BcKYm",
+	"Ey0KWDmJYfvOy02RtpOyKHPB9mBHQm83cMgoiPdPoQOnRaDzspq2X2PU1gvASqONvDkDVig26Pc9/gbo",
+	"s2XlEwZlbBrFT8BfqiPp1z4JDZRj9DMUW8qNZDZeoZQgmUFa93GsdRYgHYT6ljqEwc57TbUKkbbcW5Co",
+	"GU+lf8FwZSyOeeUAaZ+jqJxV3TIkvzW5mGpyriiguX5qW9SGvN2RjX6E/BYbivrWRYFn9PKOy1iX0wLO",
+	"xkul7VenvaMSRdjVssvh6VpKMG/kbOkwlbmis05Joi46icqWGSsAXjYM7ArguoHr5D1q40EUDD3OSdc3",
+	"DfMMKfljaOExZOlch7bUHc26UOq7XPHGtH9aT/d3XsV9eMO/XH6OjvqTq/JzdMqXneJlWwU8fA//bsjV",
+	"8QrYUCV+GulGjsWwVWkrxOqMTV4TgnlsHe/qsTN3uEtie6Z3kU2cWS+S1q6H7jeSUEn8tDlBKF/6yuwa",
+	"FXf70kxJTghwxcs/Y7PFZvhFoNoJfrfIREGEomG1yNIb2j/thZpZG0Mk60YGLOMKPIbhLJPQSWWQuxZM",
+	"HpCJ6BF12/bVrsw78UAQ6Iq4b+bMD8WSqfT/lwJ2q1NM7AJyuxl2iJxuTjjBna6Gt5/3KmV8ityNF0AM",
+	"MUnBPmqyfkYKqkX/pkEHa+kTVqc0uL+U3ylXG6nN3sZeI7UfHO0s7n6E2/+fAKVyIfnManh3FGlXCZXo",
+	"kGmdxjb356FhyKikOhXiYhn6e436+uEdvV88e0MT8o7iGflHDq0Avo2JnibzSDcrVXeZ3If2YSQrI74q",
+	"2DhTWiTWVF9MhbRNShq1QPo55Q0LTSVY4yMJGWrC3ZLFsz0yx6u5kCKJoWRDTPkvdkwbf0dHQJUAng4N",
+	"0uDQfPBauZ1PV252EjSqgSLp2MDGNOqNi2/3S6NuFo+6k1n5RWdZ66uSQ/waHj0Z+ywQfxWfRhLreF+l",
+	"VI97RpXawa2UCx46E6pvvoU7IVgTP5Jxu6g6vGG2NKSMwBABaMAK4uO/im1FZYUldSI5UsV0pa+FcOLf",
+	"0tkCa9/V2+J/tN7d4pW2/3z9Le0K/13+lgYR9EjtOT5Z42j5eQ6V0ulbxBO6ERlLsQBreOUAmJRZ1nNR",
+	"K6khY1XJZsI+kNSwN6i3rMqC7UESCQxjOa3S0LtCbHhJxKftG0mIm8Pa9BjuLbgU4vt4YIZNJ0899VbI",
+	"6k4f+CQOWZlnkYwPb46bzOvwfZrcxvs9Rvvu5VPLVXlVp6iRBA+MmS6SIto0oBuueMlMEX2yjwuFPCRe",
+	"Y8+GNz/uXRR306d2iLWcXfYoavbtxlXsVI6pKPxM5ZAm/Pz8L2bNLucW8HQNKfeDsDpfe5mlZjBCLpOD",
+	"D33m8tWoG5GbblfbymHXoBKnqwfezhZ1n5mzZ1yypSrZeCrG17BlU6WLP9VXNDh6vNtydqSTH8GeLsVi",
+	"S0r/Qix2JvRrLenwxoMqGA2y1QHwm7QOd7a+5tFJyD7IbRdniqa+vFlQ00fWgD6tybktvjXZq+GOjDcY",
+	"bCd/7VBlDt/jH9sWUyUCT3K2K+FRq1nKvJKlhg3aiMwVXHO1Sa5iEffCb8OJtkRws5cPhuE17P48NeaN",
+	"shta5raArZ1NcgR2VC90NVgegmaye7C0N8DKAB7TcyVYDqvyvCMxVoYPxqhtQwV2/AuCT6B0KoSqZUpj",
+	"WlZEEbgz1A55rrlGKsGubhTcmMXNTNeQOx5JK2cRwtncPGQb2CSWXjjJFz/oxV1imnn0EaS0VgA0JYj3",
+	"xPP66oy8tnPw879ztHPRPO47Vp6Aj9ubvOqgNkUvX7Sn9eC8e9Xcvhyi3O1lNotwdOsOvP7QKHDplsUu",
+	"6V0GN+Oxi81BxFUKhxuRa8ob4aVOxELqczDs9Vg8ydXsEqXMmBUiy3Qk7bhwXc+yID7neYFNdSurWsj1",
+	"JqpXtOQPb6j6qNYns6zlnUxQ/pdr7VB0EB/RDvV5CD9/w7jKTgx4aCFolYxyliSNkrNos/Wm0ogx7jIh",
+	"rc3e3m1C2oe0scRzrbzBr+Guod2Q4T3EC88KBID4kUxBTWbYEic68IBiafGmare0AWFXiSiMqru6s+eU",
+	"e1YkjE8KkRNwYeqAgvWfDvt99vriWW93Owns4Qe+P2xOaQei9GOuZq+1yO9GmNbZTWAqH0yMuY/4ssIa",
+	"Yt2+OUH6OsOHv2TP+OE1f1oXsLvAtUKu/FKFqldNutotV8Hg+Y2l8GWeBcPg8OYYaDi9/75jFytJBYnw",
+	"RIhkCIITlCNnc5cEmwqPKsh5L7Qq87Hwk567G6zsWZZCifO5yiCyvVCQnhXipn9TI2BYmAgDRSPJZyIY",
+	"2vrnZn8aBuK6k2ZYs5Nzfa3DSg4jfrPnuQ0iaf0GbJ3bYB9vL2D8O1X7AIMxOhFs/TCzQYxr1nSDGH24",
+	"ztZqi7NH1V7dRTsErfsW0BBuVISUSJz8TXj1QiKvpcDkkCJFKLfnjboWtbnYKIL2XFyNY7ogzvZu0rwo",
+	"ecZmfDxNpdD7Lmf5XC3oIpFX9iWSCCyarLuz2sD2guHt29v/EwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"apiv4/db"
+	"apiv4/db/dbtest"
+)
+
+// operatorFixture is a database with one user, alice of acme, and her
+// principal, for the operator commands to act on.
+func operatorFixture(t *testing.T) (string, *db.Store, *db.Principal) {
+	t.Helper()
+	url := dbtest.SQLiteURL(t)
+	ctx := context.Background()
+	s, err := db.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	u, err := s.EnsureUser(ctx, "acme", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := s.CreateToken(ctx, u, "t", "*", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Authenticate(ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url, s, p
+}
+
+// runOK runs the command and returns its stdout, failing on an error.
+func runOK(t *testing.T, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), args, noEnv, &out, &errOut); err != nil {
+		t.Fatalf("%s: %v (stderr %s)", strings.Join(args, " "), err, errOut.String())
+	}
+	return out.String()
+}
+
+func lastEvent(t *testing.T, s *db.Store, p *db.Principal) db.Event {
+	t.Helper()
+	page, err := s.ListEvents(context.Background(), p, db.ListQuery{Page: 1, PageSize: 25})
+	if err != nil || len(page.Events) == 0 {
+		t.Fatalf("events: %+v, %v", page, err)
+	}
+	return page.Events[0]
+}
+
+func TestTicketReply(t *testing.T) {
+	url, s, p := operatorFixture(t)
+	ctx := context.Background()
+	tk, err := s.OpenTicket(ctx, p, db.NewTicket{Summary: "Help", Description: "Please."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := runOK(t, "ticket", "reply", "--database", url, "--ticket", fmt.Sprint(tk.ID),
+		"--message", "On it.", "--from", "Sam at support")
+	tail := fmt.Sprintf(" added to ticket %d\n", tk.ID)
+	if !strings.HasPrefix(out, "reply ") || !strings.HasSuffix(out, tail) {
+		t.Errorf("stdout = %q", out)
+	}
+	replies, err := s.ListTicketReplies(ctx, p, tk.ID, db.ListQuery{Page: 1, PageSize: 25})
+	if err != nil || len(replies.Items) != 1 || replies.Items[0].CreatedBy != "Sam at support" ||
+		!replies.Items[0].FromSupport || replies.Items[0].Description != "On it." {
+		t.Fatalf("replies = %+v, %v", replies, err)
+	}
+	e := lastEvent(t, s, p)
+	if e.Action != "ticket_update" || *e.Message != "Your ticket has been updated by support." {
+		t.Errorf("event = %s %q", e.Action, *e.Message)
+	}
+}
+
+func TestOperatorMistakes(t *testing.T) {
+	url, _, _ := operatorFixture(t)
+	dbArgs := []string{"--database", url}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown verb", []string{"ticket", "open"}, `unknown command "ticket open"`},
+		{"no ticket", []string{"ticket", "reply", "--message", "x"}, "--ticket is required"},
+		{"empty reply", []string{"ticket", "reply", "--ticket", "1"}, "--message must be"},
+		{"unknown ticket", []string{"ticket", "reply", "--ticket", "42", "--message", "x"},
+			"Not found"},
+		{"bad scopes", []string{"token", "create", "--username", "alice",
+			"--account", "acme", "--scopes", "events:write"}, "unknown scope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := tt.args
+			if len(args) > 2 {
+				args = append(append(args[:2:2], dbArgs...), args[2:]...)
+			}
+			err := run(context.Background(), args, noEnv, &out, &errOut)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v (stderr %q); want it to mention %q", err, errOut.String(), tt.want)
+			}
+		})
+	}
+}
