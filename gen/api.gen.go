@@ -1216,6 +1216,14 @@ type EventSecondaryEntity_Id struct {
 	union json.RawMessage
 }
 
+// FeedbackRequest defines model for FeedbackRequest.
+type FeedbackRequest struct {
+	// Message What the sender wants to tell the people who run the service.
+	//
+	// Example: Please add a filter on entity.label to the events list.
+	Message string `json:"message"`
+}
+
 // Linode A Linode instance (virtual machine).
 type Linode struct {
 	// Alerts Thresholds above which the owner is notified.
@@ -2126,6 +2134,9 @@ type ListTicketRepliesParams struct {
 	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
 }
 
+// SendFeedbackJSONRequestBody defines body for SendFeedback for application/json ContentType.
+type SendFeedbackJSONRequestBody = FeedbackRequest
+
 // CreateLinodeInstanceJSONRequestBody defines body for CreateLinodeInstance for application/json ContentType.
 type CreateLinodeInstanceJSONRequestBody = LinodeCreateRequest
 
@@ -2354,6 +2365,34 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /account/events/{eventId}/seen (the `MarkEventSeen` operationId).
 	MarkEventSeen(ctx context.Context, eventId EventId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendFeedbackWithBody Send feedback
+	//
+	// Stores a message for the people who run this service, with the
+	// account and user who sent it; operators read them with
+	// `apiv4 feedback list`. Any valid token may send feedback, whatever
+	// its scopes (the empty oauth scope list below), so responses carry no
+	// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+	// Answers `200 {}`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendFeedback Send feedback
+	//
+	// Stores a message for the people who run this service, with the
+	// account and user who sent it; operators read them with
+	// `apiv4 feedback list`. Any valid token may send feedback, whatever
+	// its scopes (the empty oauth scope list below), so responses carry no
+	// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+	// Answers `200 {}`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedback(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListLinodeInstances List Linodes
 	//
@@ -2965,6 +3004,54 @@ func (c *Client) MarkEventRead(ctx context.Context, eventId EventId, reqEditors 
 // Corresponds with POST /account/events/{eventId}/seen (the `MarkEventSeen` operationId).
 func (c *Client) MarkEventSeen(ctx context.Context, eventId EventId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewMarkEventSeenRequest(c.Server, eventId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendFeedbackWithBody Send feedback
+//
+// Stores a message for the people who run this service, with the
+// account and user who sent it; operators read them with
+// `apiv4 feedback list`. Any valid token may send feedback, whatever
+// its scopes (the empty oauth scope list below), so responses carry no
+// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+// Answers `200 {}`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *Client) SendFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendFeedbackRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendFeedback Send feedback
+//
+// Stores a message for the people who run this service, with the
+// account and user who sent it; operators read them with
+// `apiv4 feedback list`. Any valid token may send feedback, whatever
+// its scopes (the empty oauth scope list below), so responses carry no
+// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+// Answers `200 {}`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *Client) SendFeedback(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendFeedbackRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4006,6 +4093,46 @@ func NewMarkEventSeenRequest(server string, eventId EventId) (*http.Request, err
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewSendFeedbackRequest calls the generic SendFeedback builder with application/json body
+func NewSendFeedbackRequest(server string, body SendFeedbackJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendFeedbackRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendFeedbackRequestWithBody constructs an http.Request for the SendFeedback method, with any body, and a specified content type
+func NewSendFeedbackRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/feedback")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -5148,6 +5275,34 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /account/events/{eventId}/seen (the `MarkEventSeen` operationId).
 	MarkEventSeenWithResponse(ctx context.Context, eventId EventId, reqEditors ...RequestEditorFn) (*MarkEventSeenResponse, error)
 
+	// SendFeedbackWithBodyWithResponse Send feedback
+	//
+	// Stores a message for the people who run this service, with the
+	// account and user who sent it; operators read them with
+	// `apiv4 feedback list`. Any valid token may send feedback, whatever
+	// its scopes (the empty oauth scope list below), so responses carry no
+	// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+	// Answers `200 {}`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error)
+
+	// SendFeedbackWithResponse Send feedback
+	//
+	// Stores a message for the people who run this service, with the
+	// account and user who sent it; operators read them with
+	// `apiv4 feedback list`. Any valid token may send feedback, whatever
+	// its scopes (the empty oauth scope list below), so responses carry no
+	// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+	// Answers `200 {}`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithResponse(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error)
+
 	// ListLinodeInstancesWithResponse List Linodes
 	//
 	// Returns the caller's Linodes, one page at a time.
@@ -5903,6 +6058,61 @@ func (r MarkEventSeenResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r MarkEventSeenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SendFeedbackResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SendFeedbackResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SendFeedbackResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SendFeedbackResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r SendFeedbackResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendFeedbackResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendFeedbackResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendFeedbackResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7230,6 +7440,46 @@ func (c *ClientWithResponses) MarkEventSeenWithResponse(ctx context.Context, eve
 	return ParseMarkEventSeenResponse(rsp)
 }
 
+// SendFeedbackWithBodyWithResponse Send feedback
+//
+// Stores a message for the people who run this service, with the
+// account and user who sent it; operators read them with
+// `apiv4 feedback list`. Any valid token may send feedback, whatever
+// its scopes (the empty oauth scope list below), so responses carry no
+// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+// Answers `200 {}`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *ClientWithResponses) SendFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error) {
+	rsp, err := c.SendFeedbackWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendFeedbackResponse(rsp)
+}
+
+// SendFeedbackWithResponse Send feedback
+//
+// Stores a message for the people who run this service, with the
+// account and user who sent it; operators read them with
+// `apiv4 feedback list`. Any valid token may send feedback, whatever
+// its scopes (the empty oauth scope list below), so responses carry no
+// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+// Answers `200 {}`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *ClientWithResponses) SendFeedbackWithResponse(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error) {
+	rsp, err := c.SendFeedback(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendFeedbackResponse(rsp)
+}
+
 // ListLinodeInstancesWithResponse List Linodes
 //
 // Returns the caller's Linodes, one page at a time.
@@ -8122,6 +8372,46 @@ func ParseMarkEventSeenResponse(rsp *http.Response) (*MarkEventSeenResponse, err
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSendFeedbackResponse parses an HTTP response from a SendFeedbackWithResponse call
+func ParseSendFeedbackResponse(rsp *http.Response) (*SendFeedbackResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendFeedbackResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
 
 	}
 
@@ -9059,6 +9349,9 @@ type ServerInterface interface {
 	// MarkEventSeen Mark events as seen
 	// (POST /account/events/{eventId}/seen)
 	MarkEventSeen(ctx echo.Context, eventId EventId) error
+	// SendFeedback Send feedback
+	// (POST /feedback)
+	SendFeedback(ctx echo.Context) error
 	// ListLinodeInstances List Linodes
 	// (GET /linode/instances)
 	ListLinodeInstances(ctx echo.Context, params ListLinodeInstancesParams) error
@@ -9216,6 +9509,15 @@ func (w *ServerInterfaceWrapper) MarkEventSeen(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.MarkEventSeen(ctx, eventId)
+	return err
+}
+
+// SendFeedback converts echo context to params.
+func (w *ServerInterfaceWrapper) SendFeedback(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SendFeedback(ctx)
 	return err
 }
 
@@ -9690,6 +9992,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/profile/tokens/:tokenId", wrapper.DeleteToken, options.OperationMiddlewares["deleteToken"]...)
 	router.GET(options.BaseURL+"/profile/tokens/:tokenId", wrapper.GetToken, options.OperationMiddlewares["getToken"]...)
 	router.PUT(options.BaseURL+"/profile/tokens/:tokenId", wrapper.UpdateToken, options.OperationMiddlewares["updateToken"]...)
+	router.POST(options.BaseURL+"/feedback", wrapper.SendFeedback, options.OperationMiddlewares["sendFeedback"]...)
 	router.GET(options.BaseURL+"/linode/instances", wrapper.ListLinodeInstances, options.OperationMiddlewares["listLinodeInstances"]...)
 	router.POST(options.BaseURL+"/linode/instances", wrapper.CreateLinodeInstance, options.OperationMiddlewares["createLinodeInstance"]...)
 	router.DELETE(options.BaseURL+"/linode/instances/:linodeId", wrapper.DeleteLinodeInstance, options.OperationMiddlewares["deleteLinodeInstance"]...)
@@ -9905,6 +10208,56 @@ func (response MarkEventSeen404JSONResponse) VisitMarkEventSeenResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedbackRequestObject struct {
+	Body *SendFeedbackJSONRequestBody
+}
+
+type SendFeedbackResponseObject interface {
+	VisitSendFeedbackResponse(w http.ResponseWriter) error
+}
+
+type SendFeedback200JSONResponse Empty
+
+func (response SendFeedback200JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback400JSONResponse ErrorResponse
+
+func (response SendFeedback400JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SendFeedback401JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -11137,6 +11490,9 @@ type StrictServerInterface interface {
 	// MarkEventSeen Mark events as seen
 	// (POST /account/events/{eventId}/seen)
 	MarkEventSeen(ctx context.Context, request MarkEventSeenRequestObject) (MarkEventSeenResponseObject, error)
+	// SendFeedback Send feedback
+	// (POST /feedback)
+	SendFeedback(ctx context.Context, request SendFeedbackRequestObject) (SendFeedbackResponseObject, error)
 	// ListLinodeInstances List Linodes
 	// (GET /linode/instances)
 	ListLinodeInstances(ctx context.Context, request ListLinodeInstancesRequestObject) (ListLinodeInstancesResponseObject, error)
@@ -11308,6 +11664,52 @@ func (sh *strictHandler) MarkEventSeen(ctx echo.Context, eventId EventId) error 
 		return err
 	} else if validResponse, ok := response.(MarkEventSeenResponseObject); ok {
 		return validResponse.VisitMarkEventSeenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SendFeedback operation middleware
+func (sh *strictHandler) SendFeedback(ctx echo.Context) error {
+	var request SendFeedbackRequestObject
+
+	var body SendFeedbackJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SendFeedback(ctx.Request().Context(), request.(SendFeedbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendFeedback")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SendFeedbackResponseObject); ok {
+		return validResponse.VisitSendFeedbackResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -12127,294 +12529,301 @@ func (sh *strictHandler) CreateTicketReply(ctx echo.Context, ticketId TicketId) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rdttGsjD6Kn1wvrUsJRBFypITU+us+RQnmfHsieNjyceTCXyEJtEUEYHdDBoQzfHW3/0A+xH3k3yr",
-	"q6objQtvknybSX7EYgPoa92ruup9MFazuZJCFjoYvg/EOz6bZwL+/o4nP6ZZIXLzQ5ezGc+XwTD4+wG2",
-	"MslnQjMuWSkn0MJHmWDXYhmEwQ3PSgEd5rnKdTD89X0wSUWWeB0EYZALrpUMhsEzLqUqGPbDlGQTpYLb",
-	"t7e3YfDDbF4s61O4mAomTDPjUi/MBxMzDz4uUiW90eHzGyGL75QqfkxlqqciqXd1xibUzkZKFf7Uqbth",
-	"kKVSJeKSno9zwQvTTXDUP3pyMDg66B9fDE6G/eNh/yQIg6TMOX44OOkdhYGQRYoLSJNgODh6HAYZH4nM",
-	"dTw4ehyEQbGcC9cUhEGZmzcOb44Psekwlbrgciz0ofngNoTunn77zZOT4zCYCa35lenALDWVV+xv8BXz",
-	"h5iLfCxkcWmOPBOFCIaDfj8Mcm7+lGWWwYEkwXDCMy3CQIuxkgnPl5dr1mDGY8+UnKRXzVVcjm3z+sUc",
-	"4ntuYVoIWU2i4EWpg2Fgz8mMks7EZS5mPJWpvAqG/TAotcgNQAbDgGfpWAS1sz8veF60j96cKEslm+fq",
-	"KhdaP+jpf9M7+bwP//jkizl7TefXPnqc+urTfwkb0yIe5pE2ZENJQbsVMikWQhsilOsaIUh4wYGC/UER",
-	"vmiKELZPUE/LIlELue4Uj4aDfv0UBx/jDI/8MzyflgUcopnshzlJfAl3usjLB95o3N1129wf9uvbfPzt",
-	"x9jmvr/Nz8zk7osrtHkrUIUmeZiIUcrl4CioVvQ9NDFooxWlMzMxf0HQog+bvdw+0NG9DYM57MUA/9Dw",
-	"Vy50mRkJ8bEjrBfp+FoUr+cJbzHW83I+V3nBcjHPUpGwQjHOCni/k8Pio8sS+loJIk+GgxaI4LY3gGRw",
-	"dPT48fFxta8kXOaCj6dstrSHq25Ezs7P/1Lttptjtd0a13KIj/Sh7d2DoW/6NRj6RZU5rZZNuWYjISTD",
-	"tSVstGTUY68TpAiO7oa1TfooVZFO0jEnqXgT6zS/zfHi9nxX6obUfSZVMRU5+02NWKqZHk9FUmYiYSpf",
-	"JUR50r8T9Wn3R6Ve9kjEx6Y2q/5ZCmaAkE1Vlhi0rLh1N3/ORI56zHheBsOn/TBIFeCpOSIpioXKry9T",
-	"Q8K936ossKHIudQTkV/+XirT47f92zAY8fF1OYdO+Q1PM6PkuK0W0vyszifjurjU5XgstJ6UmTse2iqc",
-	"rDu1RSoTtag2fsznfJRmaZEatPv17WZieZWrch4MgyAMplxfmrO8xN2gCU2VLi7LEgjPY/44SZKTp8lT",
-	"/s23o9G3iegfDx4/HfS/OUkmx8eJeHI0mojxt6az5VzkN6lWeTAMrm9mQVjRXyRJXXQsnd8cB8Nfg6P+",
-	"416/Nxg87g36wVtofwJL6A+Gyejb4XDSfzwePj2ZTIYTcXQ85E/F0eHg6Nugm7hn1+JynJW6EPmlmQVu",
-	"3jzjYzEz2EObYNHlColKqQ8EBzlOp4W4JAwfq9yAjp6LMRxpkurrYHh08sQAyNXcoA0g80wZABz0j44r",
-	"sEBACoObMbw3uPVQLS8lIFUYFPzKHF4wz1ViFk8DXz05kNys6WBg6Islm22J8cic64IX42miri4dgBmy",
-	"vok4DzxcytVNqlOFmF7XeggBfyt1wSyA+WT5DyT6A4k+CRLNfaC9LybR4a7AJIcor8SoTIG5rECTkTCM",
-	"J4fXij/w5A88+QyYTQWzd8eSk4v+0+HjbbGE2FsDRYjrdYhkfyDHH8jxryyJOczoVIAd8+CTQuTgIrG6",
-	"7UoMOfkDQ/7AkE+JIWGwEKMd8eTJFnIWGopeiEUTR8hGAnqImgvZUEOKgo+nM3RMAnxlSiNAo4nL/BZu",
-	"ixOhx3k6J4vSeSrHghXTVLOZyoFHnZ//hRWqsuixIp0JzVRZ9NgzLtlSlWw8FeNrVkwFM7D4p+AD2h+v",
-	"cn7DC45QEliYdaYr2o9Vu42PL0dLZ7jzzT5iYX66nd5s/tp0uPQcxrMEAI/157mQK86V7FxgA0M37R8H",
-	"/DAHbB4+0AkPOk44oJMLqmPe0jTXtvFWprnP6rRxkH+FI9rGJIRn+ErMs+WPuZq91s2QjjMw1S/ZJFcz",
-	"2C8+HqtS1k5ylVH+iKZHz+v7UT/G5wUjRy4JRmaoXIAXnhes/3TY77PXF896QRiYqVwSulkBofO8Tk6e",
-	"fNNYZBtaySPxyFIixmXiL/SRxh3oBN1N7ojayu3BNNf+RjCeC5YpdW3AlxcOLplUi9aKESdWLfjJbfiZ",
-	"H8gGsDyCE1PXHczDNDKuWZZqM6+MY6TQBjisxEzxbp5CX0f9x/2D/uCgP7iAZ/jYzPD4qCLyMyXTQuUo",
-	"D+mxmpupBhgfMMwFTy6VzJZEZ7wWwxNw/sHjyRF/Oj4eJP1vRk/EybeBW9wzO9f6GqVY0DoXaTFlaaHZ",
-	"YqoywbQY56L4slbLB+O+eJocHY++mTzhg8fjE/Ft8rQ/Opoc8yfjgfgmeTw64U8n/fGROE6ejKrd2Zap",
-	"wMDbI2Z7c5Daf5ST30yOb82DnM9EIXIQ6+021FHzYkpbUSiWi6LMZciAVIkEyfSgByuEcD0YxKiKwe+l",
-	"yM0Myak7R++x0elmHAeZ8DIr4INZKtNZOYO/rbtZFuJK5HBGZl7n6T875vYXtWAzLpcsLcRMwyG5U9P1",
-	"aRkdZNXELrXpvXt24FLl73B+J/DLzvbopHO6f69iFeuzNUD11/OfXzA1+k2MDd3lNtBQAx9QeWL+NLRv",
-	"rLJMgFu6F8lIHrA4Cq7FMgqGDMAvZtdCzDUtfDFVWjAIa2Ti95Jn2Am8ecq0uBE5zyLJ2LVYapZK2Cma",
-	"xcxoPTzL2MwoTj32QgC5g840K7VgiSpMi/nW9LEXRyS+9NIkCuL9Xn1+76MgKvv9x2M1h3+Fm/RtzMZq",
-	"Nue50CFSnLj+ZowTm7D466siDs1o5i8Rhyz+OivoHxGzPVnORiLXIVM5i3/55ZdfDn766eD77y/+8pfh",
-	"Tz8Nz89jpguDUQYoTDdGYjGCGa1r3/Qkxe+mJ1Xgnu3DGcRfj5UseCp1zPZ0OcJumJqYXjj1ir24hX/N",
-	"ZWIW+SseZsh6vd7bGLuLgq9V3vFwrGajVAqkt6ZvG3EKp4LwICEILBciW7qhAEYuR7DTdqPNxtNOxxaI",
-	"RkvGWT0aNjSdwp7afrATrsdRwP6TRQCvpo89gn8Wcz2O99k8HV8jSCVp7oHlD0aGrEAVWKUGNlIfWZ8y",
-	"g6Xotb8WS5bqSFpVjMXH/X6M8IC+eRa3onAbC41xKTGcg1mDDeWNgrjHzhDcEMFSzUxXvIZ6aaUJRtIb",
-	"v7NDIwQsRJb1IumTlOB9RJEjUTCM/Ei8KAjrJxVZDuE9gWbc8NuAaNNU8ASEDCJOXoByRZuI5CAkAsUB",
-	"VvE86abdaWIQqrCxhjWqaEP0YPA5L6bV0LZPwzN+L9NcVPFEbiYb6DbuyOZ5oQZSJ9dgM2vPynV5j2mh",
-	"brh5WtZsgO/Xp+dUs445uv7vM0fD1zdPcS5yrSTPjPYgtEYJpTZTI2d0zZH6v/MUb0GWmCupXYj+K/F7",
-	"KXQBwqKShZDwJ5/PM4r8OfwN4m7qsf0jP7b/f+ViEgyD//uwugtwaF8+rG4B3KJIY2WCSmxzzJzxkboR",
-	"sEeWea+/CuCLAS5AyIlHLKpeiALDQEGKIIsSg/6GDHkSMtSRMHrLzGhVJ/0+RBfd+pvbtVJ8qg9/MN29",
-	"ot3FvW4DQY67bShZKm94liZDxlk1Y1UWBkpyLq8EcEkuWWzpSRxJoI1jJLMjIzblGgOoVl6mMOTvNgxe",
-	"qOJHVcpkx3OW3mfVgb2W11ItJEuTTcFaLww7gA4edi9fKKbLseE8WpX5WJgNvUl1ahZdKJTFeJaJvGcW",
-	"/1ryspiqPP2n2HUD6JQ6dM2fUq1BxshZSfvRUjW6tuQ59siwSwxgm2Ff50aLaEebo66XccvNQdnYNAyE",
-	"Ef58VhZT+t5yVLcTZqOMoAh2MSGTuUoNo3l4oHfjz9pbthfX9iPeB6hPi2q5kYT14jTVXGDsJpNCJBqA",
-	"200WDuwMeLtH1XiSpKaJZy9z8zl6nMgC0Z7sSCXL2n0glEcKfi3MBjIFL+sh4yMtZAGS7PvbuCFlvL91",
-	"1BdlFwOG35M02+YPZww235AoEHdTyV5fPAvZIk+LQsgVsjLIPlKxfyopwkiqyUQLmNAkp6mbdTAM+mR7",
-	"BnRAJZ2ofEZ66ZVCGqL3m2JS91WEOS8KkZsp//9RlLw/vj0w/xzZfy7wn2Htn/9V2b+t9OPdytrxePDa",
-	"FsmDZuPxeFAs1Ga1ziNJ59fbeC4AxD/jz+H7YO7Nw7Ga92uIOWpwRisE6XuPNK+JIcu+WhZGsqLl8Jgk",
-	"ZcTf/R47Q5haTIVE2c88cJg7UmURSaNrQX/NEyN3YMdmW6LQXMQbs3ULGDFX8io0cLdQeaLZTHBZwBTn",
-	"Qs2zuphHI9l5Afq2h731pZRf7Rzertp/R0Q6t9pipdGJl0wqeXD07h2dev2AN7OhsHHC9oP3AajlW5G8",
-	"n93kZ6l8jp9VAhfPc75s7QCN07kDN8SO2qYHS4S4oaFKMu54XliZ/2zsdI+d6aUcT3MlVanZb2qkI3ml",
-	"WOyCrWO293spSpHsA+Ui821seEFsY/1jeDThqXn/NJLomyq4FKbT8dQIJxrM0aQfGVUr9qPFiRzW99nG",
-	"63dC4ZTPwR/SY+a4jUaK5iA68YqegQBdjrJ0zM5ePo+knosxm2el4RVKi4quGf5iNNh5enNsNklkEyZm",
-	"aaEjGdculcQhsw3oI/EajF4Yh9UX9r6P9wrau+sNZZol/meJyEQhyLYw51obLLvMhRZFfMpiusBA0yEl",
-	"uXarIWZ7aLxhBnbsF/G++djwTbcUo6AnttF+6zXZmTS6Q95LFEUa9eHXgHwb1b0K26AF3CXS1RMKHCHn",
-	"vdcw5nIsMq8hF7rAuISxms1KmRbLS6CiqZKX1odSPcrSa7rRkaTF5ZjnyaX1c4UQ0FBdDIJfuDz7y80P",
-	"n5Uo6rmGdMavUHeAn7kgTSKRZp5jc0RV71VbNUbVVo0k9aXhx/UvoaX2HbSkM+vrsS2uHzyeSxemY1TF",
-	"edHxwO1w64GdQPOBQeyOZl1wOLpJmosFz7JLIxov/QbXo2txS6paUk0g4JocULgWt0qvo5t0LC55knS0",
-	"5mKmbszrEOGD+BZQcE41BfzpurY/M8UTiNfhSWJIZPVGxrVORdVflurppfsb8NYIJ/PqZ/3hOFNSeD/t",
-	"7tRwvvpdjes/97ufpVd57RVqgDCnsZBoUlr5rDWDWVl0/G695m2AT7/8BkKM2u9WP95dSNsi+VxPa3sG",
-	"9zJbn1Jzc8uoudo5Lzqq6sJr7Hyz6tVrzMV4Oc7arVdCirzqo3GytqXWJe2J399cqaz+GbTUPoOW+mfX",
-	"5UjQmlszQfKdK3ukSl7dpGIxzlK4AebGqrdXI9bb3UbNuORXIrF4m3hNNhKratEiB4R0ozUfuOHMnox4",
-	"ZmiTd1S11u533cTqPTTApuvhirEbIFR7WD/d9qPuLuvYrIxCfdk8hlqr66bWis5aFAKaz6reR79dopXw",
-	"8losvf7r7dUI9XbXT13mgIYlBBTORDFVCRFe26jL0cwontBWjz28NETzSnY8GIkxnwm8i5hyCP5Y8YpU",
-	"cu1rbpXNB26ZzQelXDmtagtyNUkz7+R0wcfXKIhWQ/qNbji/sfNzFEjJHem15+Im1dBYjqTwh8Hf1Qj4",
-	"23VecA/azQ/3ZjHhPrKanxWiksxYBUtVDLAmY1a/qxE9MdL9rEb15MkAL31W78Kv+jP3IfzSegrgiFBW",
-	"a+p+sQp3zrik5dhfibC/VFbOhPcUf1u2bH/aWdJvNyD9roayz+vdOeZ3Mx97nc3HXk/zsScA8oKPuPYF",
-	"QNuSiKucJyi6Vm1WKLQtqHf5Le2+K1G1PtrKjzseoETeMU16UEnq/iCJERt5ph0hccJaXmamqUNKtE/a",
-	"Yp990pYj7ZO2zEiywVwtRK4mk0sweQATV7LIVXY5z7gUl3zc4MDtx3VpofW4m/q7Cc1U4vRdGwe/3cvu",
-	"LAr+7jJNLsnGHLz1bSx1kbNl0hlXoUHrjBXO5HjrX3tvauDnYCFE4/JvagQOkryUTCs24TnbUzkrlLoO",
-	"mZJjwRIlxf4pk2WWsYnKI+lr/ugC/02NNBrmpvxGgJWILA0NoxUmNJmofMaLYBgkqkRVwXmx+mFgBvIj",
-	"PWkv0G9jFlbF4PIs+3kCpp+1FpwbIYsf8KPbt91uGnIr8HEhEqZkj72g5cImTcSC+au2CWHMkiPJc4HG",
-	"OiaV6woXXl8L5QDYwv97ytJEs6tcLdDoY8600ye8zv3nZRloG6C10SHM8eLMF75RJlxpCVyTG2bFsVUg",
-	"3M5e0JzVSzJr2a2AzAGS0YcVCNbOoh5BdHziBQINaoFAq0HL2zFMpdA6IVKamXlsZofamIN/pM+aZggB",
-	"FItUw95t3BZM2NA2kgkIw7CeLbPphmUCrs54fi0SlkJ8cFJbPxnSaZSRUpngErN9tPOL7IA+5/bzlXh0",
-	"xnKRgXXQosCQYqSMRE60iJFUhoSkZnVDq1XTyGZ6ANUezr1hyCPjV8MO1zqFbkzEHBh33HdDIjkGmyLC",
-	"7jPT35ZHQVHfzbE9q+2QodWWjcQ0lQnjVS6N08qKO7Q3Kk8hyMZacw+dMXcIxPu0YawdMi5ZzcgbSbTy",
-	"OheTMzDXLISOkXlZYhpJQ9wSUDKGLFw1Puel5mpiQjPhSHN/ftBFOgMI08TAMjEphnjci6kBK+tmVHkH",
-	"qwpZ3I+Rp9kF9NhZtuBLjTsCVAC862WWRXLP2ZbRGqftK4j0cSuKzYufiiTFoM3AkZgWzGxe0+u2M3mq",
-	"sq90MREA1MVUsTEvNQCqRzP1UhdiRpyrTtVttPcGWtXwb4ATyOVQrDJDEHh3EPzWERO99WQVwksii96C",
-	"K2bmBIAOorbS2fKDI3rruD8xdgg8M2yx13JqpMn6Ph5pliberpMN/WCRJqJr7yGEavO5UxDyhpHhLc+b",
-	"CGtZcG39NvVT77iv5OHicr4CyK4NPVKTStBpuxAq+79v3Ce7u2lLlIGAtlHa0wisSde35TptwDNwwZ88",
-	"sSJ420jVkNEbppfKUFBX5VENd3qzC+JGiGzor0579JQnWi1qG2RvxB9mNnOlsrbxwhkGUMnsUhC6zgou",
-	"l20AjTkvpgyCG1LNzl4+D1FANxQKQyoPb47jOnysvK22FWFAiKVXcY4rkbM7pN1F96MfmDCnjo4Y27+t",
-	"Jxe8rrdNt60NwV8ZUo/x9A30GWySvSmcf2UwPDxvRJGDlLE3QBROgQ5BAMT+bkO7+wMbIvEhljzES2U8",
-	"y3BKtaGO6gyqIwbSP3g4jdDeIsANqGaz8vibsmWHtuJItJUxC+Wo9S5Eui6gArEe+rzfkOxOgVWjrAkE",
-	"LKwizCEojWsrg7ob4xjugbn3miqwofhKCpK8W6fXCh1+69P/uirWSpt5FwIeMtG76lWyNXQZhyyG6Zs/",
-	"zKrjLuZR5edcRZQ2k5Na7s6HJC2UZaQDmkh7tdNgezdpXpQ8YzM+nqZS7LdBqkq/sI7CYMdn+G49wcLm",
-	"z76jl1vZErxd/DX4LlPja3ZeqNyQph/kOF/iwt6GFRVcAQ0VxbuDOYlSETR383sxz8UY0AreMFgBB3TK",
-	"Sl3yLFsiCauDTxfENLI8rNLMZqLg5g2UduEvI+JcpTdCMk4pyppxYCt1MS+JRCf9ny51OuYZ3rw0Cncp",
-	"NWt0vkv2ifaqvXQU750gdX0zq3N/TFTR+hrnXact63kDpbjotEGBnp2iyJhxXbBEzDO1pCtkp1bREpJB",
-	"diuQHCCCWYou6uDnz9hoBsEEG+9bN041e/7y5piRBCh0aKOBIO0yGAgMkU5vwDIjG/yrI2HH1jiCqT26",
-	"ZnT+t7OzZ2ZeT+y8UIia52KSvmOZkFfFlO3F5uHh4OjbuM6/t8oWsnHD1qgESE8eaYgSD1kp099LgdKf",
-	"u8K8WheY8Xd/gxUEwydoYbQ/H3dNo5HBpGs+/1GORC5FITSjV0m44QxvtU982JIETpu1olaelG1NWpT0",
-	"0H7+Z/i62zTsxkDyZiY+Ekb50KxQm6d9W6Vt6doZIF8YzuGoS9qgLlW2l9bme+lf1nF6bxTL7McqFxj3",
-	"l6Smv1FZiKTB4ymhTHtUm2Fm8xafw6trbF4QDFhdLzJAkahUXvUYBnZrNlM3QJSKaa7Kq2kkYz/vnxFP",
-	"RmiUNn9qynt9aYP20JAITyMZV5nQyNwIPh/4CUmHc6FBJYrJroY7pCaTLJUirhvDqrQ49NxovTiW+avU",
-	"S5B9q6ba3FDA8NMX2qmANwSsy2gg8ZO3jTP7NnrrqONCzedgehmlYLG81KWeC6nRoALGafNmjaF4WX1a",
-	"hBDS/NSkDpsTa3vquRoq5xmXIVtM0/GUaUE3EQGm6uBXTyjUFjCrTFrbijDtpEPrzL/2bcpwAEa8KkGX",
-	"FO/mArxF4Jk8UJNJbfo1muUEjnXibD2euzJ/OHsasEjiSzXBwaJkaMXUmv3FGeaqSEprbYCT7tgXXy5q",
-	"CmYtkt9lxqgJsD6dWi2onzkJuwkyudAYG4zXxRBy4HbDQgobLp9OUtTQ63I7JEtrdvns5Wu4CVP5ltje",
-	"oN83P5ghenV2/bS/XgnGRGwtuTjV19X1FQ19o7myeeO9v7F/P7tbSx6RI1XKhBU5n0zSsVnTT6O0OGxe",
-	"rN92DMgY1zLFlMXDjNJMQ9fyTE95Lqz7z77MeJapAnhwqUUS1nyCfVaUuQTkbKLgt/11vsANtgwDOHCy",
-	"te2v71NrPZugG7P/7XgN5oVYMMBrwwIJFU69v8ELAjcJzd6V5MpZjQsVYJ9sB9j3Ada7Q+C9oOruMLDi",
-	"/FA5P/eTHTYZh2S8LNSMF+mYEfk1Ap11BlCmBlmkGeRPSDUbT5VGp2HTqrn0lUEaFbn1eSnN4zD4SdEf",
-	"F6XQ+NcbkUj798W0zOnPH/MU/zjnRZmbP2uSQK37jWqHTezYxdmLhTqYqjJn+BLbe33xbD9k8Zs+2sMg",
-	"0cpB/2jY74P4pZVVpbtW+qZv/meUxzeG7b0xTO+NUY3eQH2VN6BXvhnAswE8HMDTI/zu6O6rbJk1zebR",
-	"wt9uCSJ3QnXM9YPA4womnFrY2RbPPzL42B7XgMpHOF/oo32Oa89Kd6v3dv/Rf9RhC6xypa6SH7ntRLyD",
-	"ZBuY4wKucrMROGYKlZNdZTtDlSeybn65lat1W8W4kpZbyvAb61YEy5DdIzOGSETS1ITZlOtObdjPF7ut",
-	"TdSR3dYVOyevVmfSXr036CbsvRuH/s4CDN6TMvKJy+HbYz/LbFndyIvB7jGHSjenkYxpCaSPumXEgOQY",
-	"dyASVoUiaCETBFGM2UqLSOaCJ5gXJ72SBq46r+P5ULsWvjoiVu5xaLSj65BRqeJuF7jBB0I3tE8BOOHi",
-	"6IwvGc+0gvwOcMW2QxjCiwKrTFbdUUuFghqAp95lcAB7L/MOpuRp+/h9q+wmy9bqrcIMcXfbLGQulMaF",
-	"oBJ1TntjcDknuLM4hrczkf1E0kHjSCwVJUQ06pIBfPiscSPzZtB78rQ3gOMwYNsJlS49weW1WHYQ5PPz",
-	"v1iLL6TFKhT6bSi+IlcKNnt7w4Q3olFqO4Z8bZopW5c9eTMNGN+skyZAd77tFDxzCQbU7GQvoSjsLng8",
-	"s9S2UGSRhxkInlDiArAUNEHu+OTJN13Ccv3u5jobiGJC5ioDWy2S/jZn3MyLDMJgzpZORIM8MKTwQSLJ",
-	"xCjORr/8rhdsEvzNBxuWgDU7Cwpltv4MlzrLICAa7+0+7m9hxqEbpKLyvq3fRXgN7FzgQPZF3oqFuVse",
-	"bztkKRdZ3g0g9jGYMeFqDJhMFduzSBtiTgFkPLDG9nbu6uLb7NPb6G1yIH3qe5N8i/CUQx6OauPWeJna",
-	"48tC5BM+Fpd0vW7FWaXjqbOWkx7K3LeaxdXfsZe2kI4wE1d8vKx84RSp83bdfDrIzov2uIWi0K1157hV",
-	"7Atu5nPbteUg3W6vDkfcK2GQXiQNb5wHb9vMcCMVvBa5XOXVwmeWVthUBJ2MuhNOrvJy1AkkKzxpRhWQ",
-	"fCZOmb2amaB8a/WwHvsJszJqxSgdoYHU+OAAnA2Xl+g+6PWQv47ECk9cI6/H1r44LznLr/zgn2cH/+gf",
-	"PH27V/3duzx4+5X3aP9PnblZZtyAnORyLC7nKkvHK+IkvfcYvlcPHTmkO8pxExZQ2fGJjjc4ufO3A+Cf",
-	"6G0Pfq3ZaCqyeVc+T48QZwJ9TRbD8RMHQu5BKq+8uXpUv8PhuKub0Zs5ea0v0/naWV+l6ADjzs3t4yAr",
-	"lNqOEW/rh6yIDjD+rZ2RRg66nHOtVwRfGUZs76VaLHYMGbjBKZPiRuTdAXcBfwZxxO8OXv5vrRf9PPm/",
-	"6ggyOPq2hiHfNOcYBos8LYSRfCt11L//SWDYLVN3UK8GF6acRJSP7Nz0fA7PH2mSoT2oqiR7fwrd3N3r",
-	"CvL7lpAZBgIgUL5p4Fteyv2ml+Gbp10cXy/4fIVwdr7gcxTGQEQDiaySm04GR/UhTgZHG820H96vuIMH",
-	"sZWvyPe+rbYTtFjoSoBB0bEd09qSL0IrXuspnwtP2PCElphpkYlxoSO5xxlKHA3e5z6jiN55mc+VFjHm",
-	"FSRxKpLt14xyFYcsvpmPkWPdZFzG+z1mOCDlziMvWyShSIK1MKzYoyaV3k1PtV9bNcMq+G0dfk202Hdc",
-	"iyfHB0KOVSISL1Zsb5ypMjlIZVrsV/f7HCrVAej50Qs9evz/Xf/tzYub0ewf838s1P+zi5lxc2Azvnff",
-	"yGYKdVwT2nyHuOU7xRt3fvQhIoftBiM/2RbS6nu8gWNJsahzrQ386YVYHDzrVzzq/vypSaPcfNfsSD2o",
-	"aRWlrMU08ap4pY1sWhVUXdF7s5o1F1WqfZlfHayRGlysy2Whtpstho7N1I3RQ5sxWAU9uFMA2UrpNzbz",
-	"HReUKC0T79JRJhrRUvhK1xKbo1gW5oGOLNJLPpkYqrQcZmrMs91CoTuHWLm+xq5vC0x3T7LZPMJCsXlp",
-	"JNrKIkmSZtNIS1lDsJJCp216G7hsb93qNb+CaJ+7rRW//bws0uiuAUNZK1D3AS3TVBj3bvuGUYDWFNSz",
-	"Vw/QLO2oXt02jbtLly3JQ/pwRuj72ZPvaQre0apJxYbrRs07mzF3NEw6C99Odrl7a/011v1BefA9dcTd",
-	"1b2mKtdtq+3Wg85ACzIQAmGzhaJ70VUU6d01JBuPuI0Ucu6KUK68lIhxnzDdq/QGfnZIwVDDsjO2Ts+N",
-	"DuMcBdWVNSx42WHdnpd1aOl3p8zA+pjvW1qJae8YjwpprgxK6uhKyWKaLZ0i2BHnlkr25+9agYJdw1DF",
-	"zrrkvUnaxouptFTbB+2QN/PV54tO3bsR+2eUUBYirrG7nUNcdr+OZd3Qd7uUVX398D6SDpH5szQBW8Lk",
-	"Bxp4gQmWwcK9TMjajd13m32tLahb6yr4FeQEPsUcJyA+ojSjsrYU0yxIuz2n7QoI3xzB3cIJrCXYmWWn",
-	"Vp1kyLgR425ErlGKG4liIUTNG4CBcfhZL5IxRn9D1EgsxSKmCELbMVouzBalQtNtqFjNhYypjlCMhTIp",
-	"7wX+6JSB/IKbLdcUVJtQE4ZvQYbzTLhsyy5ZvtdJyLRiHJNrtC8A/rrbbUVX+3NdvL7dQAOIsE5I1AIO",
-	"XtwzVBxxC7YTj2yR0YcKn6K7ddjtqZ+4JLUWts6gqVpXXUhjUyozrgkkuL5uGigerCxq68B2TSmECLNd",
-	"Si6IBMcSwTYtx1bXrmrFJrv2DAqy5o80+zO9CZk7EKLBYwUgLQ5mPM38+4dabXujtXk709UjWm9Os4Vk",
-	"t7/Y4tWWXZsXBt8jSaud/6V908vd2rJaARaLpnK1hB61OEx61O7KljjpDByG830EtQEPslQKpkugrvV5",
-	"bi6K+xC3hPzCuW16o1ChRooLpXhwF6pkO0hsDCVuGIhcqdc75Nmx21dHFe9ykMuJ4xNyj3S606pjhoM2",
-	"H4j8q0LebrxdyfruH5ZWle9qKAB1yvcBiJkvX53Y+w1OX+yS1zD1wSqyQkDZQbbWm146nHMVyuyCA6sF",
-	"xsEmUOuGstXnvl1Wpa59WGtbhr3Zyra8VQ6jHXLofOTsN/Vq6au9RLiB9/USkZj67+Ql8qp8d+8wJRWD",
-	"kO2KDflCeoehdvfkGX5x7VUcGvy0fklDfiVkEQLjXuQK4jG25NsrqeYuFbzbMYh+Se9VkridfOeMV8am",
-	"rBXWzjwtAg7KiGg7S18nJ0+ebCxi3ELk6vasd4RNJuxvTH0tG2ByM+aTZvcgmI9o8Dmh/9HHQ/+7eYgf",
-	"BJF2lDCaq97EiW2pwpYleFXZ0XtTM1so/QHVYl2ouWYUfOfrd1AaUBf25mQubhQptityK9eKqq4HyQ6B",
-	"olblva3EUNn3rlBRfGbo05hLJSFr0ETlMyx+/VXDW7xd3fiWRNN91oaDQIVqhkUmbDwR1kuDKxOFdomR",
-	"ThFiFzxPwAYfSbQYDJ6w8ZTnfAyVzs0UmpGprfr1O8lCtHk+TSVAsgtbCd4PoF8A8LPGNSqImJ/mwt5x",
-	"CVmMs4yJ26AJDacZe1BZSi2KLjNahRorbs9hccwucFe5deJiJcGbRqm74Kj/uH/QHxz0Bxdwk3bY73co",
-	"k3cp2bgXRb0oSr7e/9PeP/7z168P3taerrAZb8Ie3+22hVq1CrfO53wsDkDRVrMZP9BizjEYG7+w+HVq",
-	"a0WSB3ys5qnQkfQzOcPmP2pm5NsOGevL6e+qxeNurYTwLXQA89q9BQEsQvvvpAGYFe/mrqrv71owPzja",
-	"FdC3BAvM2F7mabE8N2eHc4HMtR28XlLlX5/TQ4Z/yE15RhEKQP2H7DvBc5FTrX54lar19yBDEk8uwQUe",
-	"Q/VJyXguOMauXOVcFprFDivglZTo4CRTi1o0BQz3jJSFWuNro2wHh7CaQxc/Efg0gIz5HgYOg1eCJy1X",
-	"CSQPoou3vapo4bBaiP3SvE1pzjd10iQI/uCYVXkiyBE24/m1LQehhYDU4y4rv9dNbSod/dDMqDXjOJF0",
-	"3jGL5y8rc3TtpdoY/luNtadmikbBFez7F+c9d2WpYyyKTw3ps+cvsS/yobY+tTNAhh3SmCHj4wLBKWFY",
-	"ZsUPfCXrRnvwuves/a6/3hCM21SNYZ4tjdTT+t6KUDUARNnDd+yZ5iMqWQEi9Bng1W6S9h3wjz0vIjnm",
-	"eZ6St1PzmbCCJRax9yp8I9oBZQdtGrqtGPW0KOZYoTuVk47QSiqUqp0T/kAXywxchGXCzl4+ZzfHlOeR",
-	"55D85wdMwsyM7iPyG0HlurEZdr6ZWLWK9cAqJnZJc15MdUiFlKGUfRhJIcuZhrzURanZ2EAHdIpFkSE2",
-	"HnbBqwhL4+FkwTODFVkwt7d29bQxzpsX8Gblsk4lm/O8SMdlxvN9EMe8oINIRvKrr8x+C1lQDYHeV1+Z",
-	"bciXrhi0Pa5dqOzLLnjBxbbpuK5nAnB7uOBGPv+Bj6d+lXRw1Jp3sCMspZ4WWD6d7cU4H0PTcTpDn5jn",
-	"kVzxAnKEU1bjDyuYQohhe1/F9KzNVajGby74fo+ddZWJdyXkUYURRgo/7g/Y+4jKKkdG6Yyo4nMUDKN6",
-	"nf0ouH17G58yjtWqqT97w9SrMn8lDOgy07cDUepUxnetqR/DtXmzPji8SMbEbOKQxcgUqvrB8Gc61/YS",
-	"PtKquEdwVulwXEayOmkHd38/gBkenJPisue0jEfaicgxbWwM6gsKxbUlwTZhDon47wc21KOra1udX/iz",
-	"AfAyhykZaEDoGSNlvfM0a8cVQyIUYMNSvCsccilJWAhFuHWFffWK4HBHOH6GN1UOLpZzMcT7p4i0h79p",
-	"ynGAC4eI3HglKLEo6PV6URCyCKvBe20Gqui6eMEywWGOwtCuIl/2WAzvxx4abl0z3sawhmxtzXgUV7TV",
-	"FDsrx0cSazr5lePNJl6kM6ELPpvrr74CovL64pnDCc7+qaQYsviXX3755eCnnw6+//7CFTihDl7yq1Q6",
-	"OvjMpa3XEAHC4jkE7e7BWQ72bfXrKwE3zOJI7h2dGEA+6fdDmyiDDfp9fJOOMn5vZPwQ1B78vw4ZCfi3",
-	"cWhWDBhFTTEDxLJ1wyGjvaElRhtCcASl0Euxj+MYqmQ6H7IBjQJ/Ua9D1rdrxqMwXZpJqjyBH831I3k2",
-	"DNo7vangiQFOBYGXWMn/r+c/v2Ao5LM9LVAU9b4xuu1MFCLfp/H/qkbIGQByS71keZkJGB/sOWZilg/a",
-	"1zjNSkmEzr2RUkXIbMHekAyVYXUdE6r7hTZMNCQhbR+uGnIdSd4sMx8ycEBiOWysCM8lSgiUOcNFLl0p",
-	"Q6aq2kaHfhX6WuEirwx9j72BuBjupwHgUBHM9WTeT2UkbbGikIAASyXZEvK2kEIuJlAUxwA8cJP+Om5i",
-	"L8SUemnRfk+84+MiWwJeAcKHTOICBJSdslKHLQrg5IxcFGZaZib7PQZJa1IkD+KdgRsjMESSUiK78N8U",
-	"oZrK0RDlBIGy2suQ1Bc0RmuPuo/LPDffmh0TMiGbR5EW6Dkywl8QBkYJQHGw3xv0+jaWhM/TYBg87vV7",
-	"j0HNLqaglB0SGztEHmaarrri3l4JzMno1BzNblKdjvC+QrO0VggbCmYOXoAXbiYI+H826GZg/YVYIBXN",
-	"dcH2RksWp0lsk8hOVGZ0T4wPNF/QoJE0W+YyBaRyn5UyA8GqjnSEqJCMNv4aurgcLQ3BMsMAWFInccgK",
-	"w3VHObA0mggSMLz1ARnvqRPTg6VzMdfjeL9JVMzavInM+JLECYHZZnCZMcIyJDhGpAojGRttE1Mcc3ip",
-	"mmKMwSC91P9B2X3AoGmrKpkttFIPMnOVmy24Aknl66sCyj98nRX0j6HuWIfRCOxA37vYha2HZUDeTWvf",
-	"dCHF79AVpUuAhWAaodnIsBYcnkubD+trlVt5sjoXdug22JD4ZUTF0a7FsoYqBseJWyNms5iiJ4inKkny",
-	"+bVYknROGwQobbi+PZsoiCvr8SPtaiulYCzXQlLRRDISmfN5HwU4SyAoBkOiILRtl6MlNNPuwBM8ZWj2",
-	"CuOZR9J7cWj6vSoEvHfUP3pyMDg66B9fDE6G/eNhvx8Ft2EUOAiIMJzCdOEBgjdIFNwir7N6HORBuBG5",
-	"Q5zR0pK2IYtf/nx+wRqEIHaCcU1EtaKKdx4nlETbvfQ8CYbB31Jd4OhAbYgD6pV+peqVQ7Cb3oZbvXee",
-	"/nOrd/+ORw7eqlzouZIajVJH/T5d1DKCJpipGlKmZyeEL6xZtWtE+95hVQPplnKtzfhWtYzom9twi8pJ",
-	"t2FwjNPv6tYt8/A7nnjXbI77g82fvJaVQlSzXMIBdtpQfn1rzoHMmb+27W1vzd67+CcAEFqJzVo9/DUg",
-	"kHlrhmxA5OF7+Pd5cruRSQE3B2weLVmaEEUEhxmxULJIGHD26iI67j5XWaZRA0RXcFqAtDLBjMnO1Ie5",
-	"ukgsAWYfSUNADB+cqDwkD2ct4nuFbHQmmVFqIf+fjqRX9RB0uTavxTTZPiYed2LinwUiYnBvyHclIreC",
-	"fiMT/Wi/uK1KR2798Tl9cGtNhK/XB37We7iofbIjFnZh4IU99d4dsch8dLz5oxeq+NGA2YdBuz+LwlXZ",
-	"6sK7XYk14SSWtFqJsYe2Iu5dOw+DudIdGP8Tz6/RsY3YWmE+JwOWEfJ5nqVOhARumImJ0akzJcV+j5le",
-	"QMPULE3EbK4MRvTYC+V0fbAvGI5ImVE5thi1wGhSLH5vtAnI3uldU2Wx6Rn29hVMBVzU+zCOy+ppc8zE",
-	"R0Z9uY177D+M3mkkD78rYten4Pp2aslUlVli1CUxMYr2IQiQXVSgNpH7kwJQwTcjIry1A+7R+6txD+5a",
-	"UM1erskr8wWjozmWqkYprWhXfnho6x5/GOxCQ+gNBC6C8R408hpSsT1qxDMCYxrL1ELkkTQS9O8lz1ia",
-	"7HfzsRA1YAFGQ9Uu1NyL5L0wFMwdXRjaRkfWwsZ1uHRu69p+kbikGejSFTZhuesvHZsslcf1rMKlZhz4",
-	"VoYPBNdHunKh/mHm2GDmgGAINGlAWmKjRYPZwi9GaS0gLIaLttZtwq90zPacuRAMwUIzbrqAZ0BX0mLp",
-	"wgorRysvWMGvTn27hN+BLkdU7lNN4BDVBPQD0+/+FhaUSNZMKN12ELbaDGK+38YOwtaYQSK5ux2EdZtB",
-	"VijwNj2axZF/R03ey/q1PfGtfbRWl3cxE5+1Mt+OJenS5mktHsm1LaBXdIoYGFVSRSywVFYpzLECY8al",
-	"S2TunEpQHYjs/kg+hqxWRK7Hzqr6tzBI7GQVMJoNKW/oIpI2Y4GrPc/8V4BMhS4I0ctpvE/OEgpJ/E2N",
-	"esxGP5OyrBuV8FwZurBWh46s/DHmiSFDAc80FvSTilIrG+nX5tcEgnxgKaz5YmVO2+cFm5VGRhLssRG9",
-	"nhx7YcFhJBn6GlC6k4kT4EQBpCRnSXqVFiEQeAymhCc6xAfYRXxgyN8lkZke0baVGXLZxcIIYBD4aWij",
-	"mphOXCgEZG6GGzy5WmC4hCV+x/2+bwGGsf8GZfJhkYYI2tS9xUKxhJtjCFkpE5HrMVwCVjmbizxVCRZ2",
-	"MF3kagFzBr+ntHX3IZ2i13m1HD5T8ootVZmbry0ax2xvpIopfehoLfQWBcBFD9gbeGi5n+91NhTBS44U",
-	"sriRxwgjOlitHVIUxb7sC0xjkRI7xtipVLuNg+US14B0x4A4iaDACjd+yBqjhzR6e/A9qaynHNcYu+T3",
-	"BBCU/km8G2dlItDVCPOE11+TucuJCRbjDZLQpzc8K4XuhgV/Scj30M0PnK8WEOGzQaOQFzA+3m6c8RRu",
-	"nXqpp1yQDgUikfYDuoXVI8zgzZxUOJghbYas0HoxYsCoOFjnQ1Ma5S7+i4SxzoEDDDQVuvhOJcsduV2K",
-	"0Rnmz4puvxFZdjBR+UwkIRthHA3DM2CJErhvUPCG7R33+za+C9/YD8IADgW6x6RRHZmiKNq2drHTJi4O",
-	"3r07kAoCAGppiFakBqY4OD/FkeFnHQv7HsZngyP2glu+UqUsdLNupQn7NdB6eiCSo5OTwVN2dnZ29uzx",
-	"i3/yZ4PsH98/H7y4+OHEtD3/69PZkfz2/z3Kfj/56SgfyJN3J78sHl///vTd378d/T4YP5ZHs29Gff73",
-	"5T8YXOn733QUvbGCMtCtkg0UqGwThWH8+W6b6iefpu7cPldr37zJxLxtIt/OTd9RFKrf9rith0y7orr3",
-	"k+b82qtbSnX+J7suaZVuXeU/DJku0iyrySW+oLfD4sa5SIxMwjNdh/MzaUUDG/Qjl8x/2wN2DIwAoQ9p",
-	"pVGZd6X/LeIf3L7FiNQOLDyTLvzPJWPumg5QlWBYZWx28yNa5FNwGHB7O4gZ5RWB1qozs0ak1MgDMEjv",
-	"U0nXGADdEK8RfZyQ3Clhd1k1Dt9jCznNMASoK9NVBpW8K1F1aERYiPIpFHMCtiutbOQkK1xjp3EkUbom",
-	"iZiRQIxSoItp+02NVknGVxjX9OcfLpyIDz6t/Q6jHHvVjvzxw3tiSsHDKYzADGu4bT3MyHf9tfgv7kkH",
-	"//3SbH14aEqC8mDFmTuSISiBvR1t/c68+sBoWgELRM1RjR93xJ+17XIzkiPErUfycLPjmzap5fK2VjY/",
-	"5iWS8RueFj+q3IL4OXmqPQ+4S35jveaQ8gqslHw+FzzXRtdGMpD4Ed9psrWH+qHxzJZC3w5WX9HbDyUC",
-	"UEG2LwYcVzqK14PibsZAy4nQ39RVktplkZwKyB8qnSLmmX0KdzG6I89kJNuJJp2FxDe2g40hLzOh2Z7p",
-	"3TAQlDn0Pjh0lSTre8+zYaN1OiTTdMjiZrJBMAxjIsveV6Rp2ntVVbVIMz9U/E6rx34Pts0vHWm6aqd0",
-	"XFVTElD7zzb+4WdMXk3+Z7MBM7juVS8wyV4R6+aRtMwdU0U5y1mMVdkR8ZAzU03MKlyMwmGq6Fez62CT",
-	"wuBfw4vzUmqUDJySSVfZHJXqoBO4mE+iEqM5aMq1Z1KqzFO+agxv1jRjq6otxOjgoL9SY30lCo4R6Tm3",
-	"pptnL19jnfCazuoSpUL176cnt93qYE2Pc5k02/kxsSzBjqSvfv32gyh05ZbhPv6Ekgej4TR6nZbvuoSk",
-	"xOeioRYRPPHMkF9wnEFIppVlHNVdpyvZHAxOVdpgpvRcDWsUNt/wWdQttBbc7zGvO9hmwTD7Wat8n4n4",
-	"iAhwLx3xcKRUsXsgSZ2zd7p5vlOqqCl8aCB39RHAHRI6P27qpY0mv0tI7k4j0oIPortKIF0m826YgIse",
-	"n5o+4CILSqbVdB5phgJrL5IoAdMVF+ef+Z//+m8G3hmj/uIv68k59ZRh8wZxy0judfuTahMPWbGci8pT",
-	"Bc/iLsdSWwm+8EtRuCoUYDKH52eR9HbYxpYCEpKvAeR7twW0S7p1SbMZcu86XWlZH7KoKn6BHuZIvpZZ",
-	"ei06bvSEEK2japdlOjX4SHpa+7B+ncYGS3hXaapLVkrZ+zQGBMAYwb2LNOzcTIpn8KKG/VzwtIB6FEu4",
-	"MUXpdzD4X0IzhGg4hZqdVRV3Unnl9CGQgJDMX+FtvFVqkMGRTyLc1KuyQsSUrUXiSzbuPGvSjVfi5Cn8",
-	"t0K8gStSXjntbvz1ejb9GKh7hjVY251xUhK6q6js0aoGR48Ru1fNenD0eGfpxy9vfkvCz5dmFwKc8G1C",
-	"bE/llYls/2OZiFZIIi8IEjeBSZcIUp2uJ4Z0Ey0Shqr99GUhIK5AKSY8zdB+OOPWtbfanO1Zr73gxCle",
-	"qIT3hqD4yEcFBiVRzxDCMBd5sWRRMFH5WEQBAwsMpb0QH8L4bSMn6RiotiCZTC3tsrca9uKanXX/Cxea",
-	"iJDcQ2Sy920/iNh0jqkMWlXrbDCFY91Jqq9RILDBcqgGRNKJMMNGWABdzk51+1JdJON6N3DPmCWYxgFv",
-	"FqOn2J9UL2ZnbCH4dSTdPPew8jcv2Cx9JzSbCMh8MOWSkrSpyRADhQ/GXAsXWBLJcj5vNtpoE5IdqhCW",
-	"/Y3BcbaoYGVvmAlhRIIcsjrZClQzIYvWfUHnD4uC+LRuPaKS2Ogl8YpamS2kgruYvQbuYENIkt2aS9hF",
-	"a1lpeE1OKZ8FiqK64EtPFv00/pBXZrr1Co0fQzxRCkCqHn1gN7rG0n2/tkPKFcLImTl5oxjPq6V0dtRR",
-	"fOp29zDAekHLD2Is+QQCRD3TwCdxL620YgDMdB1ul9PZnbcnLexAMEiEkKr4GTG0Ppm64wojAqx7YoP4",
-	"cBci/FFMJWHDdwsqJS4exAdU4YH0fNnyAVA9JyA80vXNvpPAgIk6Poi4gLUq72xniSQYWqro90Yx6sIv",
-	"PNljnqEEkrdsto7gO86b0DKP2MQB3qj7Tda4yRASyS5LCNvFEALpR1qWELabIcSXIGqWkBqvZptYdSTv",
-	"xKtH/9K2BKrJmkq6RubXQ93NkOD39AntCfUCtV+qRYFypX9GgsAfRoRPaUQo2iE7/2LmAyIf9zIgkHL4",
-	"QQSCdmAf2QoofWwXWmhK6TrP1NIwdlu3+YqnshINiFRWgaYVX25IH94FnapkbVMsMM2b5AKYyP6aAMOV",
-	"t26MeELiCBg569duWMetm/2eu5IAw+pI1u4deLJAxebhzSiIw7r6AXdRJypn3DOMgPi+oyzgnCA7ygJm",
-	"cz+JMICRyWvuEeCRrrlGIJWh3+0yxSs081XSgtkBzEfp7gX4g24bdP/QloFGgfUPYhiocG7bYLjqg4eN",
-	"hwuZVIta2epPaySoYtMtfK0TBxwMWraMwN0hBhjkf+lZhT+pXeIPLv8gXB4IyL3YvM3U+UH4/EvV5Lxq",
-	"Mqlp6JVCjuq5mY7R1i8TSCH8P//1356rwGfOdt6OOxu1rsGgHyJcAXNzeDm4MDnHHVhkJHdUl89piR+R",
-	"R5663KUQy4Jr6MKk5nr3G4ptxzCQ4ANS5NZuKeKG1j7fmjicQZjGl66fWlD+vEzVcEh04xpJ/7+SPmg4",
-	"lEHvfxNWce5M9BuZBalbWKti+/wzNinSI1dLAGwLmOIzBRpoc7RLlUeScreHTGWJS0TTmbiGxQUmbp+q",
-	"LHFJ1cSKWmITvNKM1cnulRzGFrWnPDWntXwo5lPJZwLuNYKhVsxWpSu5wJ38d8xSUhWc2h6P/W/W5iix",
-	"Zao+6xQl7epCXSlKOsu6+BlLXpJtcJuMJVgDoStjWVeikurmSiSrmn6EcxgZiiiXzgT5ZvRULWSPvTGU",
-	"hvIembe785lQICn2t2+zg9jad1mqC8021Apha0uF2MoTkWTVgrAixtbFMCB3ha2HEbKq8NtoyfScjzH+",
-	"G6rC4W3jVEOhRfbcS5cAKSjcBkN+rEaBRraH80op0BPoCRI9GMX0MBLFQghZ1dOo1UEZaZWPzHF6VVD2",
-	"e+wMZNYQIpJNJypHUSukE+uoTAeRxTgI3pchpZPquGhczTq7En4MhiWzbK2wxI85UlyeLcrC2EzlwobX",
-	"NGYCosKelzMFS4AghQXrzFhAMRqlySVm64nMOOTe82pf9GyWD1tGce/1xbOwO3M45FTJeQozif8BcKYm",
-	"Ey0KWDmJYfvOy02RtpOyKHPB9mBHQm83cMgoiPdPoQOnRaDzspq2X2PU1gvASqONvDkDVig26Pc9/gbo",
-	"s2XlEwZlbBrFT8BfqiPp1z4JDZRj9DMUW8qNZDZeoZQgmUFa93GsdRYgHYT6ljqEwc57TbUKkbbcW5Co",
-	"GU+lf8FwZSyOeeUAaZ+jqJxV3TIkvzW5mGpyriiguX5qW9SGvN2RjX6E/BYbivrWRYFn9PKOy1iX0wLO",
-	"xkul7VenvaMSRdjVssvh6VpKMG/kbOkwlbmis05Joi46icqWGSsAXjYM7ArguoHr5D1q40EUDD3OSdc3",
-	"DfMMKfljaOExZOlch7bUHc26UOq7XPHGtH9aT/d3XsV9eMO/XH6OjvqTq/JzdMqXneJlWwU8fA//bsjV",
-	"8QrYUCV+GulGjsWwVWkrxOqMTV4TgnlsHe/qsTN3uEtie6Z3kU2cWS+S1q6H7jeSUEn8tDlBKF/6yuwa",
-	"FXf70kxJTghwxcs/Y7PFZvhFoNoJfrfIREGEomG1yNIb2j/thZpZG0Mk60YGLOMKPIbhLJPQSWWQuxZM",
-	"HpCJ6BF12/bVrsw78UAQ6Iq4b+bMD8WSqfT/lwJ2q1NM7AJyuxl2iJxuTjjBna6Gt5/3KmV8ityNF0AM",
-	"MUnBPmqyfkYKqkX/pkEHa+kTVqc0uL+U3ylXG6nN3sZeI7UfHO0s7n6E2/+fAKVyIfnManh3FGlXCZXo",
-	"kGmdxjb356FhyKikOhXiYhn6e436+uEdvV88e0MT8o7iGflHDq0Avo2JnibzSDcrVXeZ3If2YSQrI74q",
-	"2DhTWiTWVF9MhbRNShq1QPo55Q0LTSVY4yMJGWrC3ZLFsz0yx6u5kCKJoWRDTPkvdkwbf0dHQJUAng4N",
-	"0uDQfPBauZ1PV252EjSqgSLp2MDGNOqNi2/3S6NuFo+6k1n5RWdZ66uSQ/waHj0Z+ywQfxWfRhLreF+l",
-	"VI97RpXawa2UCx46E6pvvoU7IVgTP5Jxu6g6vGG2NKSMwBABaMAK4uO/im1FZYUldSI5UsV0pa+FcOLf",
-	"0tkCa9/V2+J/tN7d4pW2/3z9Le0K/13+lgYR9EjtOT5Z42j5eQ6V0ulbxBO6ERlLsQBreOUAmJRZ1nNR",
-	"K6khY1XJZsI+kNSwN6i3rMqC7UESCQxjOa3S0LtCbHhJxKftG0mIm8Pa9BjuLbgU4vt4YIZNJ0899VbI",
-	"6k4f+CQOWZlnkYwPb46bzOvwfZrcxvs9Rvvu5VPLVXlVp6iRBA+MmS6SIto0oBuueMlMEX2yjwuFPCRe",
-	"Y8+GNz/uXRR306d2iLWcXfYoavbtxlXsVI6pKPxM5ZAm/Pz8L2bNLucW8HQNKfeDsDpfe5mlZjBCLpOD",
-	"D33m8tWoG5GbblfbymHXoBKnqwfezhZ1n5mzZ1yypSrZeCrG17BlU6WLP9VXNDh6vNtydqSTH8GeLsVi",
-	"S0r/Qix2JvRrLenwxoMqGA2y1QHwm7QOd7a+5tFJyD7IbRdniqa+vFlQ00fWgD6tybktvjXZq+GOjDcY",
-	"bCd/7VBlDt/jH9sWUyUCT3K2K+FRq1nKvJKlhg3aiMwVXHO1Sa5iEffCb8OJtkRws5cPhuE17P48NeaN",
-	"shta5raArZ1NcgR2VC90NVgegmaye7C0N8DKAB7TcyVYDqvyvCMxVoYPxqhtQwV2/AuCT6B0KoSqZUpj",
-	"WlZEEbgz1A55rrlGKsGubhTcmMXNTNeQOx5JK2cRwtncPGQb2CSWXjjJFz/oxV1imnn0EaS0VgA0JYj3",
-	"xPP66oy8tnPw879ztHPRPO47Vp6Aj9ubvOqgNkUvX7Sn9eC8e9Xcvhyi3O1lNotwdOsOvP7QKHDplsUu",
-	"6V0GN+Oxi81BxFUKhxuRa8ob4aVOxELqczDs9Vg8ydXsEqXMmBUiy3Qk7bhwXc+yID7neYFNdSurWsj1",
-	"JqpXtOQPb6j6qNYns6zlnUxQ/pdr7VB0EB/RDvV5CD9/w7jKTgx4aCFolYxyliSNkrNos/Wm0ogx7jIh",
-	"rc3e3m1C2oe0scRzrbzBr+Guod2Q4T3EC88KBID4kUxBTWbYEic68IBiafGmare0AWFXiSiMqru6s+eU",
-	"e1YkjE8KkRNwYeqAgvWfDvt99vriWW93Owns4Qe+P2xOaQei9GOuZq+1yO9GmNbZTWAqH0yMuY/4ssIa",
-	"Yt2+OUH6OsOHv2TP+OE1f1oXsLvAtUKu/FKFqldNutotV8Hg+Y2l8GWeBcPg8OYYaDi9/75jFytJBYnw",
-	"RIhkCIITlCNnc5cEmwqPKsh5L7Qq87Hwk567G6zsWZZCifO5yiCyvVCQnhXipn9TI2BYmAgDRSPJZyIY",
-	"2vrnZn8aBuK6k2ZYs5Nzfa3DSg4jfrPnuQ0iaf0GbJ3bYB9vL2D8O1X7AIMxOhFs/TCzQYxr1nSDGH24",
-	"ztZqi7NH1V7dRTsErfsW0BBuVISUSJz8TXj1QiKvpcDkkCJFKLfnjboWtbnYKIL2XFyNY7ogzvZu0rwo",
-	"ecZmfDxNpdD7Lmf5XC3oIpFX9iWSCCyarLuz2sD2guHt29v/EwAA//8=",
+	"7L3pdttG1ij6KnVxz1qWEogiZcmJqXXXdxQn6fZ3Oo6vZV93OvAVikRRRARWMShANNtHf88DnEf8nuSs",
+	"2ntXoTBxkIfY3cmPWMRQqGHP47tgqhZLJYUsdDB+F4i3fLHMBPz9HU9+TLNC5OaHLhcLnq+DcfD3I7zK",
+	"JF8IzbhkpZzBFT7JBLsR6yAMbnlWChgwz1Wug/Gv74JZKrLEGyAIg1xwrWQwDp5wKVXBcBymJJspFdy9",
+	"ubsLgx8Wy2Jdn8LLuWDCXGZc6pV5YWbmwadFqqT3dXj9VsjiO6WKH1OZ6rlI6kNdsBldZxOlCn/qNNw4",
+	"yFKpEnFF96e54IUZJjgZnjw6Gp0cDU9fjs7Gw9Px8CwIg6TMOb44OhuchIGQRYoLSJNgPDp5GAYZn4jM",
+	"DTw6eRiEQbFeCncpCIMyN08c354e46XjVOqCy6nQx+aFuxCGe/ztN4/OTsNgIbTm12YAs9RUXrO/wVvM",
+	"/8RS5FMhiytz5JkoRDAeDYdhkHPzpyyzDA4kCcYznmkRBlpMlUx4vr7asAbzPfZEyVl63VzF1dRe3ryY",
+	"Y3zOLUwLIatJFLwodTAO7DmZr6QLcZWLBU9lKq+D8TAMSi1yA5DBOOBZOhVB7ewvC54X7aM3J8pSyZa5",
+	"us6F1h/09L8ZnH3eh3969sWcvabzax89Tr3/9J/DxrSIh7mlDdlQUtBuhUyKldCGCOW6RggSXnCgYH9S",
+	"hC+aIoTtE9TzskjUSm46xZPxaFg/xdGnOMMT/wwv52UBh2gm+3FOEh/CnS7y8gNvNO7upm0ejof1bT79",
+	"9lNs89Df5idmcu+LK7R5PahCkzxOxCTlcnQSVCv6Hi4xuEYrShdmYv6C4Io+bo5y94GO7k0YLGEvRviH",
+	"hr9yocvMSIgPHWF9mU5vRPFqmfAWY70sl0uVFywXyywVCSsU46yA5zs5LN66KmGsXhB5NB61QAS3vQEk",
+	"o5OThw9PT6t9JeEyF3w6Z4u1PVx1K3J2efnXarfdHKvt1riWY7ylj+3oHgx9M6zB0C+qzGm1bM41mwgh",
+	"Ga4tYZM1oxEHnSBFcHQ/rG3SR6mKdJZOOUnF21in+W2OF7fnu1I3pO4LqYq5yNlvasJSzfR0LpIyEwlT",
+	"eZ8Q5Un/TtSn3Z+Uej0gER8vtVn1z1IwA4RsrrLEoGXFrbv5cyZy1GOmyzIYPx6GQaoAT80RSVGsVH5z",
+	"lRoS7v1WZYEXipxLPRP51e+lMiN+O7wLgwmf3pRLGJTf8jQzSo7baiHNz+p8Mq6LK11Op0LrWZm546Gt",
+	"wsm6U1ulMlGrauOnfMknaZYWqUG7X99sJ5bXuSqXwTgIwmDO9ZU5yyvcDZrQXOniqiyB8DzkD5MkOXuc",
+	"PObffDuZfJuI4eno4ePR8JuzZHZ6mohHJ5OZmH5rBlsvRX6bapUH4+DmdhGEFf1FktRFx9Ll7Wkw/jU4",
+	"GT4cDAej0cPBaBi8geuPYAnD0TiZfDsez4YPp+PHZ7PZeCZOTsf8sTg5Hp18G3QT9+xGXE2zUhcivzKz",
+	"wM1bZnwqFgZ7aBMsulwjUSn1keAgx+m0EFeE4VOVG9DRSzGFI01SfROMT84eGQC5Xhq0AWReKAOAo+HJ",
+	"aQUWCEhhcDuF50Z3HqrlpQSkCoOCX5vDC5a5Sszi6cPXj44kN2s6Ghn6YslmW2I8Mee64sV0nqjrKwdg",
+	"hqxvI84jD5dydZvqVCGm17UeQsDfSl0wC2A+Wf4Tif5Eoj8EiZY+0L4vJtHh9mCSQ5QXYlKmwFx60GQi",
+	"DOPJ4bHiTzz5E08+A2ZTwez9seTs5fDx+OGuWELsrYEixPU6RLI/keNP5PhXlsQcZnQqwI558FkhcnCR",
+	"WN22F0PO/sSQPzHkj8SQMFiJyZ548mgHOQsNRc/EqokjZCMBPUQthWyoIUXBp/MFOiYBvjKlEaDRxGV+",
+	"C7fFidDTPF2SRekylVPBinmq2ULlwKMuL//KClVZ9FiRLoRmqiwG7AmXbK1KNp2L6Q0r5oIZWPyP4CPa",
+	"H69zfssLjlASWJh1pivaj77dxttXk7Uz3PlmH7EyP91Obzd/bTtcug/fswQAj/XnpZA950p2LrCBoZv2",
+	"zwP+MAdsbn6gEx51nHBAJxdUx7yjaa5t461Mc5/VaeNH/hWOaBeTEJ7hC7HM1j/mavFKN0M6LsBUv2az",
+	"XC1gv/h0qkpZO8k+o/wJTY/u1/ejfoxPC0aOXBKMzKdyAV54XrDh4/FwyF69fDIIwsBM5YrQzQoIned1",
+	"dvbom8Yi29BKHokHlhIxLhN/oQ807kAn6G5zR9RWbg+mufbXgvFcsEypGwO+vHBwyaRatVaMONG34Ed3",
+	"4Wd+IFvA8gROTN10MA9zkXHNslSbeWUcI4W2wGElZoq3yxTGOhk+HB4NR0fD0Uu4h7fNDE9PKiK/UDIt",
+	"VI7ykJ6qpZlqgPEB41zw5ErJbE10xrtieALOP3g4O+GPp6ejZPjN5JE4+zZwi3ti51pfoxQrWucqLeYs",
+	"LTRbzVUmmBbTXBRf1mr5aDoUj5OT08k3s0d89HB6Jr5NHg8nJ7NT/mg6Et8kDydn/PFsOD0Rp8mjSbU7",
+	"uzIV+PDuiNneHKT2n+Tkt5PjO3Mj5wtRiBzEersNddR8OaetKBTLRVHmMmRAqkSCZHo0gBVCuB58xKiK",
+	"we+lyM0Myam7RO+x0ekWHD8y42VWwAuLVKaLcgF/W3ezLMS1yOGMzLwu0392zO2vasUWXK5ZWoiFhkNy",
+	"p6br0zI6SN/ErrQZvXt24FLlb3F+Z/DLzvbkrHO6f69iFeuzNUD1n5c/P2Nq8puYGrrLbaChBj6g8sT8",
+	"aWjfVGWZALf0IJKRPGJxFNyIdRSMGYBfzG6EWGpa+GqutGAQ1sjE7yXPcBB48pxpcStynkWSsRux1iyV",
+	"sFM0i4XReniWsYVRnAbsmQByB4NpVmrBElWYK+ZdM8ZBHJH4MkiTKIgPB/X5vYuCqBwOH07VEv4VbtJ3",
+	"MZuqxZLnQodIceL6kzFObMbir6+LODRfM3+JOGTx11lB/4iYHchyMRG5DpnKWfzLL7/8cvTTT0fff//y",
+	"r38d//TT+PIyZrowGGWAwgxjJBYjmNG6Ds1IUvxuRlIF7tkhnEH89VTJgqdSx+xAlxMchqmZGYXTqDiK",
+	"W/jXXCZmkb/iYYZsMBi8iXG4KPha5R03p2oxSaVAemvGthGncCoIDxKCwHIhsrX7FMDI1QR22m602Xja",
+	"6dgC0WTNOKtHw4ZmUNhTOw4OwvU0Ctj/ZBHAqxnjgOCfxVxP40O2TKc3CFJJmntg+YORIStQBVapgY3U",
+	"v6zPmcFS9NrfiDVLdSStKsbi0+EwRnhA3zyLW1G4jYXGuJQYzsGswYbyRkE8YBcIbohgqWZmKF5DvbTS",
+	"BCPpfb9zQCMErESWDSLpk5TgXUSRI1EwjvxIvCgI6ycVWQ7h3YHLuOF3AdGmueAJCBlEnLwA5Yo2EclB",
+	"SASKA6ziadJNu9PEIFRhYw1rVNGG6MHHl7yYV5+2Yxqe8XuZ5qKKJ3Iz2UK3cUe2zws1kDq5BptZe1Zu",
+	"yPeYFuqG26dlzQb4fH16TjXrmKMb/33maPj69ikuRa6V5JnRHoTWKKHUZmrkjK450vj3nuIdyBJLJbUL",
+	"0X8hfi+FLkBYVLIQEv7ky2VGkT/Hv0HcTT22f+LH9v+3XMyCcfB/H1e5AMf24eMqC+AORRorE1Rim2Pm",
+	"jE/UrYA9ssx7cyqALwa4ACEnHrGoeiAKDAMFKYIsSgzGGzPkSchQJ8LoLQujVZ0NhxBddOdvbtdK8a4+",
+	"/sEM94J2F/e6DQQ57rahZKm85VmajBln1YxVWRgoybm8FsAluWSxpSdxJIE2TpHMTozYlGsMoOpNpjDk",
+	"7y4MnqniR1XKZM9zlt5r1YG9kjdSrSRLk23BWs8MO4ABPuxePlNMl1PDebQq86kwG3qb6tQsulAoi/Es",
+	"E/nALP6V5GUxV3n6T7HvBtApdeiaP6Vag4yRs5L2o6VqdG3JUxyR4ZAYwLbAsS6NFtGONkddL+OWm4Oy",
+	"se0zEEb480VZzOl9y1HdTpiNMoIi2MWETJYqNYzmwwO9+/6ivWUHcW0/4kOA+rSolhtJWC9OUy0Fxm4y",
+	"KUSiAbjdZOHALoC3e1SNJ0lqLvHseW5eR48TWSDak52oZF3LB0J5pOA3wmwgU/CwHjM+0UIWIMm+u4sb",
+	"Usa7O0d9UXYxYPg9SbNt/nDBYPMNiQJxN5Xs1csnIVvlaVEI2SMrg+wjFfunkiKMpJrNtIAJzXKaulkH",
+	"w6BPdmBAB1TSmcoXpJdeK6Qh+rApJnWnIix5UYjcTPn/j6Lk3endkfnnxP7zEv8Z1/75b5X920o/XlbW",
+	"nseDaVskD5qNx+NBsVCb1TqPJJ3fYOu5ABD/jD/H74KlNw/Hat5tIOaowRmtEKTvA9K8ZoYs+2pZGMmK",
+	"lsNtkpQRfw8H7AJhajUXEmU/c8Nh7kSVRSSNrgXjNU+M3IEdm22JQnMRr83WreCLuZLXoYG7lcoTzRaC",
+	"ywKmuBRqmdXFPPqSnRegb/uzd76U8qudw5u+/XdEpHOrLVYanXjNpJJHJ2/f0qnXD3g7GwobJ2xfeBeA",
+	"Wr4TyfvZTX6Ryqf4WiVw8Tzn69YO0Hc6d+CW2FHb9GCJEDc0VEnGHc8LK/OfjZ0esAu9ltN5rqQqNftN",
+	"TXQkrxWLXbB1zA5+L0UpkkOgXGS+jQ0viG2sfwy3Zjw1z59HEn1TBZfCDDqdG+FEgzma9COjasV+tDiR",
+	"w/o+23j9Tiic8yX4QwbMHLfRSNEcRCde0TMQoMtJlk7ZxfOnkdRLMWXLrDS8QmlR0TXDX4wGu0xvT80m",
+	"iWzGxCItdCTjWlJJHDJ7AX0k3gWjF8Zh9YbN9/EeQXt3/UKZZon/WiIyUQiyLSy51gbLrnKhRRGfs5gS",
+	"GGg6pCTXshpidoDGG2Zgx74RH5qXDd90SzEKemIv2ne9S3YmjeGQ9xJFkUZ9+DUg30aVV2EvaAG5RLq6",
+	"Q4Ej5Lz3Lky5nIrMu5ALXWBcwlQtFqVMi/UVUNFUySvrQ6luZekNZXQkaXE15XlyZf1cIQQ0VIlB8AuX",
+	"Z3+5+eG9EkU9dyFd8GvUHeBnLkiTSKSZ59QcUTV6da36RnWt+pLUV4Yf19+EK7X34Eq6sL4ee8WNg8dz",
+	"5cJ0jKq4LDpuuB1u3bATaN4wiN1xWRccjm6W5mLFs+zKiMZr/4Ib0V1xS6qupJpAwF1yQOGuuFV6A92m",
+	"U3HFk6Tjai4W6tY8DhE+iG8BBedUU8Cfbmj7M1M8gXgdniSGRFZPZFzrVFTjZameX7m/AW+NcLKsftZv",
+	"TjMlhffT7k4N56vf1Xf9+/7wi/Q6rz1CFyDMaSokmpR677VmsCiLjt+tx7wN8OmXf4EQo/a7NY6XC2mv",
+	"SL7U89qeQV5m61W63NwyulztnBcdVQ3hXex8shrVu5iL6Xqata9eCynyaozGydortSFpT/zxlkpl9dfg",
+	"Su01uFJ/7aacCFpzayZIvnNlj1TJ69tUrKZZChlg7lv169UX69fdRi245NcisXibeJdsJFZ1RYscENJ9",
+	"rXnDfc7syYRnhjZ5R1W72v2sm1h9hAbYdN3s+XYDhGo366fbvtU9ZB2blVGor5rHULvqhqldRWctCgHN",
+	"e9Xok9+u0Ep4dSPW3vj169UX6tfdOHWZAy6sIaBwIYq5Sojw2ou6nCyM4gnX6rGHV4ZoXsuOGxMx5QuB",
+	"uYgph+CPnkekkhsfc6ts3nDLbN4oZe+0qi3I1SzNvJPTBZ/eoCBafdK/6D7nX+x8HQVSckd613Nxm2q4",
+	"WE6k8D+Dv6sv4G83eME9aDc/3JPFjPvIan5WiEoyYxUsVTHAmoxZ/a6+6ImR7mf1VU+eDDDps3oWftXv",
+	"uRfhl9ZzAEeEstql7gercOeMS1qO/ZUI+0tl5UJ4d/G3Zcv2p50l/XYfpN/Vp+z9+nCO+d0up95gy6k3",
+	"0nLqCYC84BOufQHQXknEdc4TFF2ra1YotFdQ7/KvtMeuRNX613pf7riBEnnHNOlGJan7H0mM2Mgz7QiJ",
+	"E9byMjOXOqREe6ct9tk7bTnS3mnLjCQbLNVK5Go2uwKTBzBxJYtcZVfLjEtxxacNDty+XZcWWre7qb+b",
+	"0EIlTt+1cfC7PezOouBvr9LkimzMwRvfxlIXOVsmnWkVGrTJWOFMjnd+2ntTA78ECyEal39TE3CQ5KVk",
+	"WrEZz9mBylmh1E3IlJwKligpDs+ZLLOMzVQeSV/zRxf4b2qi0TA357cCrERkaWgYrbCgyUzlC14E4yBR",
+	"JaoKzos1DAPzIT/Sk/YC/TZmYVUMLs+yn2dg+tlowbkVsvgBX7p70+2mIbcCnxYiYUoO2DNaLmzSTKyY",
+	"v2pbEMYsOZI8F2isY1K5oXDh9bVQDYAd/L/nLE00u87VCo0+5kw7fcKb3H9elYG2AVobHcIcL8585Rtl",
+	"wl5L4IbaMD3HVoFwu3pBc1bPyaxltwIqB0hGL1YgWDuLegTR6ZkXCDSqBQL1g5a3Y1hKoXVCpDQzc9vM",
+	"DrUxB/9InzXNEAIoVqmGvdu6LViwoW0kExCGYT1bZtMNywRcXfD8RiQshfjgpLZ+MqTTVyZKZYJLrPbR",
+	"ri+yB/pc2td78eiC5SID66BFgTHFSBmJnGgRI6kMCUnN6oZWq6aRzYwAqj2ce8OQR8avhh2udQrdmIg1",
+	"MO6574ZEcgw2RYQ9ZGa8HY+Cor6b3/astmOGVls2EfNUJoxXtTTOKyvu2GZUnkOQjbXmHjtj7hiI93nD",
+	"WDtmXLKakTeSaOV1LiZnYK5ZCB0j86rENIqGuCWgZAxVuGp8zivN1cSEZsGR5v78oIt0ARCmiYFlYlaM",
+	"8bhXcwNW1s2o8g5WFbJ4GCNPswsYsItsxdcadwSoAHjXyyyL5IGzLaM1TttHEOnjVhSbFz8VSYpBW4Aj",
+	"MS2Y2bym121v8lRVX+liIgCoq7liU15qAFSPZuq1LsSCOFedqtto7y20quHfACeQq6FYVYYg8O4g+K0j",
+	"JnrrySqEl0QWvQVXzMwJAB1ErdfZ8oMjepu4PzF2CDwzbHHQcmqkyeYxHmiWJt6ukw39aJUmomvvIYRq",
+	"+7lTEPKWL8NTnjcR1rLi2vpt6qfeka/k4eJ62QNkN4YeqVkl6LRdCJX93zfuk93dXEuUgYC2UdrTCKxJ",
+	"17flOm3AM3DBnzyxInjbSNWQ0Ruml8pQUFflUQ13erML4kaIbOivTnv0lCdaLWobZG/EH2Y2S6WytvHC",
+	"GQZQyexSELrOCpLLtoDGkhdzBsENqWYXz5+GKKAbCoUhlce3p3EdPnqz1XYiDAix9CjOsRc5u0PaXXQ/",
+	"+oEJc+roiLH9u3pywet613Tb2hD83pB6jKdvoM9om+xN4fy9wfBwvxFFDlLGwQhROAU6BAEQh/t92uUP",
+	"bInEh1jyEJPKeJbhlGqfOqkzqI4YSP/g4TRCm0WAG1DNpvf4m7Jlh7biSLSVMQvlqPU+RLouoAKxHvu8",
+	"35DsToFVo6wJBCysIswhKI1rK4O6jHEM98Dae00V2FB8JQVJ3q3Ta4UOv/Hpf10Va5XNvA8BD5kYXA8q",
+	"2RqGjEMWw/TNH2bVcRfzqOpz9hGl7eSkVrvzQ5KWH4VIDBvaNTasDkO9qjOEL0BYnpCJkbc4WAIUK0SW",
+	"UbyvUZxBEMtLSc8CL6rv4fNMcC0YTxKXBGBINGVtIDOn4EayN2SpBnBf8Ld/E/K6mEOyC0qR9sJo2x7a",
+	"lXXtGVVm6cBA0vjt0bGD2zQvSp6xBZ/OUykO22hYlazYRJVx4At8tl6UYvtr39HDrQoTHuT9GnyXqekN",
+	"uyxUbsj5D3Kar3Fhb8KKc/RgUMUl7mGCo/INzd38XixzMQVSBE8YSgLHfc5KXfIsWyPZr4NLF5Y1KmP0",
+	"abMLUXDzBGoI8JcRC6/TWyEZp7Juzdi5Xv3VK7zRyTPna51OeYbZqmlhkECzxuD7VOxor9or4fHOCZ83",
+	"t4u6xITFPVpv47zr9HgzP6WyIJ12O7BNpChmZ1wXLBHLTK0p7e7cKqdCMqgIBtIWRH1L0UVR/ZojW01H",
+	"WJTkXStLV7Onz29PGUnNQoc2ggpKVYNRxTC29BasWbLB8zuKnOyMI1gOpWtGl3+7uHhi5vXIzgsFz2Uu",
+	"ZulblgH1YgexuXk8Ovk2rss8O1VY2bphG9QopCcPNETWh6yU6e+lQInZpX33608eQX50WiPHD7um0aj6",
+	"0jWf/1FORC5FITSjR0kg5AwrAcx82JIETts1yVZtmV3NgFQo0r7+F3i725zuvoHkzUx8IozCZvjk9mnf",
+	"VaVuunYGyBeGwDjqkjaoS1Uhp7X5XsmcTdKR9xUrIE1VLjBWMknNeJOyEElDLqIiPO2v2qo827f4Eh7d",
+	"YCd0EojlyZolKpXXA4bB8Jot1C0QpWKeq/J6HsnYr5VoRLoJGvLNn5pqhV/ZQEc0vsLdSMZV9Tgy0YKf",
+	"DH5CoeZcaFAjY7JF4g6p2SxLpYjrBsSqlBDdD8KAvmX+KvUa9IXqUm1uKGD4JR/tVMCDBBZ5NCr5Be+m",
+	"mX0aPZw0cKGWSzBXTVKw8l7pUi+F1GiEAoO+ebLGULxKSC1CCKWRalKHrSO2O/Xsh8plxmXIVvN0Omda",
+	"UPYmwFQd/OpFmNpCeVV9bFcRpl2oaZPJ3D5NVSHA8FkVNZPi7VKAhw28uUdqNqtNv0aznMCxSQWox8BX",
+	"JiNngwQWSXypJjhYlAytmFqzWTljZhV9ai00cNId++LLRU3BrEXyu0w/NQHWp1P9gvqFk7CbIJMLjfHU",
+	"mGKHkAMZISspbIpBOkvRqlGX26HAXHPIJ89fQfZQ5Y9jB6Ph0PxghujV2fXj4WbDARava8nFqb6pUn40",
+	"jI0m3maVgOHW8f2KeC15RE5UKRNW5Hw2S6dmTT9N0uK4WYxg129Alb2W+aosPsxXmqX7Wt78Oc+FdZna",
+	"hxnPMlUADy61SMKaH3XIijKXgJxNFPx2uMl/usX+YwAHTra2/fV9aq1nG3RjxcQ9U4eeiRUDvDYskFDh",
+	"3PsbPEeQfWn2riT3Vz8uVIB9thtgvw+w3h8C3wuq7g8DPeeHyvmlXyCyyTgk42WhFrxIp4zIrxHorAOF",
+	"qlvIIs2g5kSq2XSuNDpam5bgta8M0leRW1+W0twOg58U/fGyFBr/ei0Saf9+OS9z+vPHPMU/LnlR5ubP",
+	"miRQG36r2mGLYXZx9mKljuaqzBk+xA5evXxyGLL49RBtiFCc5mh4Mh4OQfzSyqrSXSt9PTT/M8rja8P2",
+	"Xhum99qoRq+hJ81r0Ctfj+DeCG6O4O4Jvndy/1W2TMFm82jhb3YEkXuhOtZHQuBxTSbOLezsiuefGHzs",
+	"iBtA5ROcL4zRPseNZ6W71Xu7/5Wds2ELrOrL9smP3A4i3kKBEqwLAunvbALOrELlZFfZzVDliazbH27V",
+	"t91VMa6k5ZYy/Nq6YsEyZPfIfEMkImlqwmzOdac27NfY3dUm6shuKy3RyavVmbRX7310G/bej0N/ZwEG",
+	"c8uMfOLqHg/YzzJbV1mMMdg9ltAd6DySMS2B9FG3jBiQHGM1RMKq8A0tZIIginFuaRHJXPAEawml19LA",
+	"VWcKow+1G+GrI8rnPQ6NdnQTMipV3C/pHfxGlNV+DsAJybYLvmY80wpqYkBacocwhMkVfSar7kivQkHf",
+	"xHMvgR7A3qtWhGWM2nERvlV2m2Wrf6uwqt79NguZC5W+IahEndNmWa6XBHcWxzCjFdlPJB00TsRaURFJ",
+	"oy4ZwIfXGlmst6PBo8eDERyHAdtOqHQlHa5uxLqDIF9e/tVafKGUWKHQb0MxKblSsNm7Gya8LxqltuOT",
+	"r8xlqnBmT95MA75v1kkToDx5OwXPXIJBSHvZSyhyvQseLyy1LRRZ5GEGgidU7AEsBU2QOz179E2XsFzP",
+	"d91kA1FMyFxlYKtF0t/mjNt5kUEYrHPTiWhQO4cUPii+mRjF2eiX3w2CbYK/eWHLErDPaUHh39af4cqN",
+	"GQRE473dx8MdzDiUdSsq79vmXYTHwM4FTndf5K1YmMuMedMhS7lo/G4AsbfBjAnpRGAyVezAIm2IdRiQ",
+	"8cAa29u5r4tvu09vq7fJgfS5703yLcJzDrVLqo3b4GVqf18WIp/xqbiilMSes0qnc2ctJz2UuXc1i6u/",
+	"Y6/UIx1hJq75dF3FD1B005tN8+kgO8/a3y0UhbttOsed4oVwM5/aoS0H6XZ7dTjiXgiD9CJpeOM8eNtl",
+	"hlup4I3IZZ9XC+9ZWmHLN3Qy6k44uc7LSSeQ9HjSjCog+UKcM5vOmqB8a/WwAfsJK1lqxaiEo4HU+OgI",
+	"nA1XV+g+GAyQv05EjyeuUQtlZ1+cV9DmV370z4ujfwyPHr85qP4eXB29+cq7dfgfnfVsFtyAnORyKq6W",
+	"KkunPbGl3nMMn6uH2xxTXnfchAVUdnyi432c3Pm7AfBP9LQHv9ZsNBfZsqsGqkeIM4G+Jovh+IoDIXcj",
+	"ldfeXD2q3+Fw3NfN6M2cvNZX6XLjrK9TdIBx5+b2cZAVSu3GiHf1Q1ZEBxj/zs5IIwddLbnWPQFrhhHb",
+	"XF6LxY4hAzc4Z1Lcirw7SDHgTyD2+u3R8/+u9WqYJ/9XHUFGJ9/WMOSb5hzDYJWnhTCSb6WO+jmzBIbd",
+	"MnUH9WpwYarjRGFOl2bkS7j/QJMM7UFVJdn7U+jm7t5QUBO5hGo6EACB8k0D3/JSHja9DN887uL4esWX",
+	"PcLZ5YovURgDEQ0kskpuOhud1D9xNjrZaqb9+H7FPTyIrRpPvvet307QYqG9AIOiYzsOuCVfhFa81nO+",
+	"FJ6w4QktMdMiE9NCR/KAM5Q4GrzPvUZR0MsyXyotYqzFSOJUJNuPGeUqDll8u5wix7rNuIwPB8xwQKo3",
+	"SF62SEJjCWth6NmjJpXeT0+1b1s1wyr4bR1+Q7TYd1yLR6dHQk5VIhIvVuxgmqkyOUplWhxWOZEOleoA",
+	"9PTkmZ48/P9u/vb62e1k8Y/lP1bq/9nHzLg9GByfe99ocAp13BAOfo9Y73vFaHe+9DGire0GIz+5X1zs",
+	"Fo4lxarOtbbwp2didfRkWPGo9+dPTRrl5rthR+pBTX2UshbTxKuGnzayqS8QvaL3ZjUbknuqfVleH22Q",
+	"Glysy1Whdpstho4t1K3RQ5sxWAXduFcAWa/0G5v5TgsqLpeJt+kkE41oKXyka4nNr1gW5oGOLNIrPpsZ",
+	"qrQeZ2rKs/3Cxzs/0bu+xq7vCkz3L0zaPMJCsWVpJNrKIkmSZtNIS5VWsPtEp216F7hsb13/ml9AtM/9",
+	"1orvfl4WaXTXgKGsFaj7AS3T1Ez4fvuGUYDWFDSw6RpolnZUr26bxt2lBFXykH44I/T72ZPf0xS8p1WT",
+	"GjTXjZr3NmPuaZh0Fr697HLvrfXXWPdH5cHvqSPur+41VbluW223HnQBWpCBEAibLRTlkldRpPfXkGw8",
+	"4i5SyKVr3NmbyIlxnzDd6/QWfnZIwdD3szO2Ti+NDuMcBVWaHzYJ7bBuL8s6tAy7y4xgT9F3La3EXO/4",
+	"HjUf7Q1K6hhKyWKerZ0i2BHnlkr2l+9agYJdn6Eup3XJe5u0jcm8tFQ7Bu2QN/P+80Wn7v2I/RMqwgsR",
+	"1zjc3iEu+6djWTf0/ZKyqrc/vI+kQ2T+LE3AljD5gQZeYIJlsJDLCpXOcfhus6+1BXVrXQW/hvzAc6wL",
+	"A+IjSjMqa0sxzSa+u3ParoDw7RHcLZzA/oudlYlqHV3GjBsx7lbkGqW4iShWQtS8ARgYh68NIhlj9DdE",
+	"jcRSrGKKILQDo+XCbFEqNGVDxWopZEy9l2JsLkq1QvBHpwzkNyltuaagQ4eaMXwKqsJnwlWodg0GvEFC",
+	"phXjWJCknQD4637Ziq5f6qZ4fbuBBhBhnVDcBhy8uGeoOOIW7CYe2casHyp8inLrcNhzv9hLai1snUFT",
+	"taG6kMaWoWZcE0hwfdM0UHywVrKtA9u3DBMizG5lzCASHNsq21ImO6Vd1Rp0du0ZNLHNH2j2F3oSqp0g",
+	"RIPHCkBaHC14mvn5h1rtmtHazM50PZw2m9Ns893dE1u8frwba+ngcyRptWvmtDO9XNaW1QqwwTa1+CX0",
+	"qMVh0q32ULYtTGfgMJzvA+ineJSlUjBdAnWtz3N7I+EPkSXkNxtu0xuFCjVSXGhfhLtQFShCYmMoccNA",
+	"5Nrj3qM2kd2+Oqp4yUGujpBPyD3S6U6rjhkO2nwg8lOFvN1408v63j8srWp51lAA6pTvIxAzX77aoQCB",
+	"K+LZR1YIKDvI1mbTS4dzrkKZfXCgX2DcWk6hG8r6z323SlRd+7DRtgx7s5Nteae6T3vUHfrEFYPqHeb7",
+	"vUS4ge/rJSIx9d/JS+R1Ru/eYSogAiHbFRvyhfQOQ+3+xTP8huR9HBr8tH4bSH4tZBEC417lCuIxduTb",
+	"vVRzn67n7RhEvw16nyRuJ985497YlI3C2oWnRcBBGRFtb+nr7OzRo62Nn1uIXGXPekfYZML+xtTXsgUm",
+	"t2M+aXYfBPMRDT4n9D/5dOh/Pw/xB0GkPSWM5qq3cWLb3rFlCe5r1fre1Mw2l/+AarEu1FIzCr7z9Tto",
+	"p6gLmzmZi1tFim1PPepaI9rNINkhUNQ647eVGGqV3xUqivcMfZpyqSRUDZqpfIENw79qeIt367Xfkmi6",
+	"z9pwEOjqzbAxh40nwh5zkDJRaFcY6RwhdsXzBGzwkUSLwegRm855zqfQHd5MoRmZ2ur5v5csRJvn01QC",
+	"JLuwXvD+APoFAD9rpFFBxPw8FzbHJWQxzjImboMmNJxm7EFlKbUousxoFWr0ZM9hQ9EucFe5deJi98Xb",
+	"RnvA4GT4cHg0HB0NRy8hk3Y8HHYok/dpc3kQRYMoSr4+/I+Df/zPX78+elO722Mz3oY9vtttB7WqD7cu",
+	"l3wqjkDRVosFP9JiyTEYG9+w+HVu+2uSB3yqlqnQkfSrX8PmP2hWMdwNGevLGe6rxeNu9UL4DjqAeey9",
+	"BQFs3PvvpAGYFe/nrqrv70YwPzrZF9B3BAuscl/mabG+NGeHc4Fqvx28XlK3ZJ/TQ1cEqOd5QREKQP3H",
+	"7DvBc5GzqBwOH07hUfgT6hvFAPHgAo+hY6dkPBccY1eucygPGTusgEdSooOzTK1q0RTwuSekLNQuvjLK",
+	"dnAMqzl28ROBTwPImO9h4Dh4IXjScpVA8SBKvB1UjR7H1ULsm+ZpKg2/bZAmQfA/jpWoZ4IcYQue39iS",
+	"lloIKNfuOhl4w9Sm0jEOzYyuZhwnki47ZvH0eWWOrj1U+4b/VGPtqZmiUXAF+/7Z5cClLHV8i+JTQ3rt",
+	"6XMci3yorVftDJBhh/TNkPFpgeCUMGxN4we+knWj/fG696z9rL/eEIzb1MFima2N1NN634pQNQBE2cN3",
+	"7JnLJ9TmA0ToC8Cr/STte+Afe1pEcsrzPCVvp+YLYQVLbPzvdUVHtAPKDto0DFsx6nlRLLGreSpnHaGV",
+	"1FxWOyf8kS7WGbgIy4RdPH/Kbk+pziPPofjPD1i4mhndR+S3glqc42XY+WZh1SrWAzu/2CUteTHXITWf",
+	"hvb/YSSFLBcaankXpWZTAx0wKDaShth42AWviy59DycLnhnsYoP10LXrQY5x3ryAJyuXdSrZkudFOi0z",
+	"nh+COOYFHUQykl99ZfZbyIL6Lgy++spsQ752DbTtce1DZZ93wQsutk3Hdb0SgNvDFTfy+Q98Ovc7y4Oj",
+	"1jyDA2H7+bTAlvPsIMb5GJqO0xn7xDyPZM8DyBHOWY0/9DCFEMP2vorpXpurUF/kXPDDAbvoaq3v2u6j",
+	"CiOMFH46HLF3EbWijozSGVGX7CgYR0GtF38U3L25i88Zxw7fNJ7NMPU6818LA7rMjO1AlAaV8S+qzH2M",
+	"c93MXcifoTKlJj+EkAm0wh/EkDZv1geHF8mYmE0cshiZQtVzGf5Ml9om4SOtMnv9/OfLl+x4RqWf40im",
+	"GokcFAxf+0sbEFRWGh+XHlgQkEIPd1jP0SWpOQdOJ3mgnUAd0zHEVf8Ff/0R7jRUnAhZKTMDq2ZCdpez",
+	"jCUqZPHfj2zMSMdX7QkU6Iq1AGzg1ECFZKBKoYuNtP5OsKidewwVVYCfS/G2cFiqJKEzdEDXFRrX27FD",
+	"snH8BFNejl6ul2KMiayI/ce/aSqWgGoFhPbGvTDJomAwGERByCJsxe9dM+BJeecFywSHOQpDBIt8PWAx",
+	"PB97+Lxzw34bDAv739+wH+UebVXOzrb9kcSGWn7bfrOJL9OF0AVfLPVXXwF1evXyiUMuzv6ppBiz+Jdf",
+	"fvnl6Kefjr7//qXrLkMDPOfXqXQE9YnrGaAhlITFS4j+PYCzHB3a1uPXAlLV4kgenJwZGD8bDkNbcYON",
+	"hkN8ko4yfmeUhRD0J/y/DhlpCndxaFYMqEmXYgYYapu2QzsBQ5SMWoXgCNql198Av2OQygw+ZiP6CvxF",
+	"o47Z0K4Zj8IMaSap8gR+NNePdN5gr3d6c8ETA5wKIjgjqK/zn5c/P2OoLbADLRCPvHeMkrwQhcgP6fv/",
+	"qSbIYgByS71meZkJ+D4YhszELEO1j3GalZIInQcTpYqQ2W7JIVk8wyqvE1orhjbeNCRp7xByFrmOJG/2",
+	"+A8ZeDKxFzm24+cSRQ0qweFCoK6V4bNVY6lj1zyKFarWNQrSNLBt1IC9hgAb7tcT4NCOzY1knk9lJG2n",
+	"qJCAAPtU2f79totFLmbQkcgAPLCl4Sa2ZDNrSr22aH8g3vJpka0BrwDhQyZxAQJ6flnxxXZkcAJLLgoz",
+	"LTOTwwGD6jcpkgfx1sCNkTwiSbWVXRxxilBNvYCIcoJkWu1lSHoQWrU10AOynZR5bt41OyZkQsaTIi3Q",
+	"BWWkyCAMjDaBcuVwMBoMbVAKX6bBOHg4GA4egr5ezEG7OyZ+eIzM0Fy67gqgeyGwuKPXNuA21ekEEx+a",
+	"fc1C2FCwl/AC3HkLQcD/s0E3A+vPxAqpaK4LdjBZszhNYluNdqYyo8QiSzJv0EcjabbMlRxI5aHleg2k",
+	"I0SFqrbx1zDE1WRtCJb5DIAlDRKHrDBi4yQHlkYTQQKG6SNQOp8GMSNYOhdzPY0Pm0TFrM2byIKvSS4R",
+	"WLYGlxkjLEOlZESqMJKxUVuxVjKHh6opxtS/IfV/UJkgsIzallZmC634hMxc5WYLrkHk+fq6gN4bX2cF",
+	"/WOoOzbBNJI/0PcudmGbkRmQd9M6NENI8TsMRXUXYCFYj2gxMawFP8+lLaz1tcqtYFqdCzt2G2xI/Dqi",
+	"znQ3Yl1DFYPjxK0Rs1lMYRhVpwuUm2/EmsR82iBAacP17dlEQVyZoR9o19gqBau7FpI6VpK1yZzPuyjA",
+	"WQJBMRgSBaG9djVZw2XaHbiDpwyXva6E5pb0Hhybca8LAc+dDE8eHY1OjoanL0dn4+HpeDiMgrswChwE",
+	"RBiXYYbwAMH7SBTcIa+zCiEUVLgVuUOcydqStrGVbuuEIHYStoxkJRRaUcU7jzOqxu0eepoE4+BvqS7w",
+	"60BtiAPqXgdV9cgxGGDvwp2eu0z/udOzf8cjB7dXLvRSSY3WrZPhkDK+jKAJ9q6GlOkZHOENa5/t+qJ9",
+	"7rhqQHVHRdsWfKdGUvTOXbhD26q7MDjF6XcN65Z5/B1PvHyd0+Fo+yuvZKVZ1UygcICdxphf35hzILvo",
+	"r23D3Ruz9y6QCgCEVmLLX49/DQhk3phPNiDy+B38+zS528qkgJsDNk/WLE2IIoLnjVgomTYMOHtNKR13",
+	"X6os06hKok85LUBamWHpZWczxKJfJJYAs4+kISCGD85UHpKrtBY63iMbXUhmVEgoJKgj6bWcNFjYwWux",
+	"3raPiaedmPgXgYgYvDfku/6cO0G/kYl+tG/cVX07d375kl64s7bGV5sjSOsjvKy9sicWdmHgS3vqg3ti",
+	"kXnpdPtLz1TxowGzj4N2fxGFa3HWhXf7EmvCSewn1ouxx7Yd8X0HD4Ol0h0Y/xPPb9BDjthaYT4nS5gR",
+	"8nmepU6EBG6YiZnRqTMlxeGAmVFAw9QsTcRiqQxGDNgz5XR9sC8YjkglVjleMWqB0aRY/M5oE1AG1Mt3",
+	"ZbEZGfb2BUwFfN2H8B1XHtQWq4lPjPpyFw/Y/zB6p5E8/KGIXZ+DD92pJXNVZolRl8TMKNrHIEB2UYHa",
+	"RN6fFIAKvh0R4ak9cI+e78c9SNqghslck3vnC0ZHcyxVg1ha0b788Ng2nf442IUW1VuIgAQvAGjkNaRi",
+	"B3QRzwiMaSxTK5FH0kjQv5c8Y2ly2M3HQtSABRgNVbtL9iCS74WhYO7owtA2OrIWNm7CpUvbVPiLxCXN",
+	"QJeusAl7jX/p2GSpPK6nD5esLR/QphP4LzHxiLvAZAuarUaMqbYFkirdG2r0Oq+2S/sBC29anHuqeU5u",
+	"6IU1Y6E70E4Qsi9RKa55UFySp30whCrUBg8jmVZRcOBWoHgcXjmizKhQZGZ1CN46d0TgoVijFazPazBg",
+	"MW0KiLQjsgAPvai1LsbWgUqXQia2o2aA8RhCF9+pZL0nEsHWmD8qaLhgury+xmy8IDRPlKLWg/PerTLv",
+	"dkfDZrvQu3rYiWtM9qVREAeehiFjVUlfId1j8qnsOjtr5a/as7vzQ/suEA2w6QRjr4k7WoWqS2NGMU22",
+	"ty61BDRga4TWPbbDfPYFHVTftrgkBl3FwGVKXkNYMpctLPl0CnmDVF76pMMjkg4ZkUw28252sg8jV3+g",
+	"q5CVP63BW6zBQGvQ8gtl4MNIYhF4v2GyNRSzGAobWDc1v9YxO3BeFfCXGcZlhoB7IH6lxdqFcVeBLbxg",
+	"Bb8+9823/gC6nBDaqBkcopqBGcWMe7iDoTmSNUtzt7mY9VuLzfu7mIvZBmtxJPc3F7Nua3GPndOWo7Q4",
+	"8u9o8PSqLO5OUmsvbTR5uhi1z9rm2Y7d6zJ60lo8omuvgPmlUxjFKL4qQoylsmoZgR1vMy5d4wjne4du",
+	"bCRXIvkYs1rTzgG7qHq0w0dip9KBGDSmOs2rSNoKMdp21mf+I0CmQhf07dWQPySfMoWA/6YmA2azTcim",
+	"qBudR13bz7DW95OcoTHW5SJ7Ks80NlCVikrZG5nE1jMGgnxkKax5o7eG+NOCLUoQi9lDI/c9OvVYdRhJ",
+	"hi5ZVIJl4vRcUQApyVmSXqdFCAQeg9fhjg7xBg4RHxnyd0VkZkC0rbciOXu5MloDBNob2qhmZhAXegaV",
+	"8iFjMlcrDE+zxO90OPQdZfDtv4FIC4s0RNCWSi9WiiXcHEPISpmIXE9B91E5W4o8VQk20jFD5GoFc4bw",
+	"EImFdah8rTd4tRy+UPKarVWZm7ctGsfsYKKKOb3oaC2MFgXARY/Ya7hpuZ8fnGMogleMLmRxo24cRtCx",
+	"2nUoCRf7JgJgGquU2DHGqqbabRwsl7gGlJcHxEkEqWHu+yFrfD2kr7c/fiCVDSjCNcau2QgBBJXbE2+n",
+	"WZkIjMiAecLjr8gr4MQEi/EGSehVkJN1Nyz4S0K+h9FQwPmsxw+W57PBmGGKzRHDbPIFTyHL3yv154Ii",
+	"KfCTjERggrHmFvPxZg1A/JghbYas0HoxsMqo29hXySkYHfwXCWOdA7+XItmpjrwWWXY0U/lCJCGbYNwi",
+	"wzNgiRK4b9BgjB2cDoc2nhafOPSVFyrS11GZj7Ibaon0tlB88PbtkVQQJ1Ur+9ZTip3ijv2ScoafdSzs",
+	"e/g+G52wZ9zylapErJt1qyzjr4HW8yORnJydjR6zi4uLiycPn/2TPxll//j+6ejZyx/OzLWn//l4cSK/",
+	"/X9Pst/PfjrJR/Ls7dkvq4c3vz9++/dvJ7+Ppg/lyeKbyZD/ff0PBinU/52OYjBV0Ha/1SKHEkNsYUbM",
+	"99lvU/1i/zSc2+dq7ds3mZi3LZzeuel7ikL17LqPYiuo9breUarzX9l3SX2aclVvNmS6SLOsJpfc05Yw",
+	"zUViZBKe6ZY9gUQDGxsp18x/utu+4KwJe9P/FvEHY0PYa+2w/l5X/H6TucM95OZHtMin4B/BumFt7amR",
+	"B+Ajgz9KusaEk4Z4jejjhOROCbvLqnH8Dq9QbAFGSnZVFjTXfVF1bERYCIYsFHMCtmtlb+QkK1zjoHEk",
+	"UbomiZiRQIxSoAv9/U1N+iTjawz//MsPL52ID67/ww7fBXvRDpD0oyBjKnnGKdrKfNZw23o0ph8h0eK/",
+	"uCcd/PdLM2jioSkJyoMVZ+5Jhszm7khbvzOPfmA0rYAFgoupp5o74s/axbMdyRHiNiN5uD0+iDapFRlk",
+	"rWx+aGAk49c8LX5UuQXxSwro8QKFXLExG1wEJQbBSsmXS8FzbXRtJAOJn2GTJjsH8nxoPCMte0dYfUFP",
+	"fygRgBpgfjHg2BtPsxkU9zMGWk6EbvmyyxZkq/bOBdRrlk4R88w+hStE0VHXN5Ltwr7OQuIb28HGkJeZ",
+	"0OzAjG4YCMoc+hDiXpQk6/vAs2GjdTok03TI4mZxVzAMY+HgwVekado81qo7r5kfKn7n1W1/BHvNb9Vr",
+	"hmqX0O3r4Quo/RcbJvYzNgugMB30yZpv1Bv6shfEunkkLXPH0nzOchZLVaQzQjzkzNSDuIqqpajBKknA",
+	"7DrYpDBHwvDivJQaJQOnZFLqsKNSHXQCF/OHqMRoDppz7ZmUKvOUrxrDkzXN2KpqKzE5Ohr2aqwvRMEx",
+	"cSfn1nTz5PkrBuBU01ldYerpsgzGj8/uutXBmh7nKhe36xFjG5g9SV+93MFHUejKHaMi/QklH4yG09fr",
+	"tHzfJSQl3hdNBz7CE88M+QXHGUSuW1nGUd1NupKteeNUpS1mSs/VsEFh8w2fRd1Ca8H9PeZ1D9ssGGY/",
+	"a5XvMxEfEQHeS0c8nihV7B9vV+fsnW6e75QqagofGshdPxpwh4TOj5t6ZfrJ7xKSu9OItOCD6O7KSjm3",
+	"XiIeuOjxrhkD8v1QMq2m80AzFFgHkUQJmDIBnX/mv/7X/2bgnTHqL/6ynpxzTxk2TxC3jORBtz+pNvGQ",
+	"FeulqDxVcC/uciy1leCXfusf1/UHTOZw/yKS3g7bEHxAQvI1gHzvtoB2SbeS4puZSW7QXsv6mEVVsyH0",
+	"MEfylczSG9GR+BhCUKOq5RR2avCR9LT2cT3r0AZLeBmHVS6qUjbt0IAAGCO4l2/ILs2keAYPatjPFU8L",
+	"6P+zhmA4KneGOVISLkOIhlOo2UXV4SyV104fAgkIyfw1Ji33qUEGR/4Q4abeBRsCS23vJ1+ycedZk268",
+	"llKP4b8e8QYySbEfK4aVdOKvN7IZx0DdE+x53R6Mk5LQ3bXqgFY1OnmI2N0369HJw72ln++89l13JPx8",
+	"aXYhwAnfJsQOVF6ZyA4/lYmoRxJ5RpC4DUy6RJDqdD0xpJtokTBU7acvCwFxBUox42mG9sMFt669fnO2",
+	"Z732YrjnmHcOz41B8ZEPCgxKopEhhGEp8mLNomCm8qmIAgYWGCozJD6G8dsGmNMxUC9XMpla2mWTvw7i",
+	"mp318AsXmoiQvIfIZMsSfBSx6RJLx7S6hNpgCse6k1TfoEBgg+VQDYikE2HGjbAAqmGR6nbucSTj+jBQ",
+	"joElWDYHCzCgp9if1CBmF2wl+E0k3TwPjKABGLRI3wrNZmJlI0axKKaajTGf4mjKtXCBJZEsl8vmRRtt",
+	"QrJDFcJyuDU4zjZxrewNCyGMSJBj1Czprgshi1ZatfOHRUF8XrceYeUW8pJ4TQTNFlKDc6wWBqUqICTJ",
+	"bs0V7KK1rDS8JudUPwhFUV3wtSeL/jH+kBdmuvWOuJ9CPFEKQKoefWA3usbSfb+2Q8oeYeTCnLxRjJfV",
+	"UjoH6mj2d7d/GGC9gfC/SqR8vSDLH+Je6rViAMx0HW6X09mdtyct7EEwSISQqvgZMbQ+mbrjCiMCrHti",
+	"i/hwHyL8SUwlYcN3CyolLh7EB1ThgfR82fIBUD0nIDzQ9c2+l8CA9Yw+iriAvYHvbWeJJBhaquj3RvP/",
+	"wm/0O2CeoQRqXG23juAzzpvQMo/Y+ireVw+brHGbISSSXZYQto8hBKo0tSwhbD9DiC9B1CwhNV7NtrHq",
+	"SN6LV0/+pW0J1AM7lZTD5vef3s+Q4I/0B9oT6g3Bv1SLAvWm+IwEgT+NCH+kEaFoh+z8i5kPiHy8lwGB",
+	"lMOPIhC0A/vIVkDlurvQQlMJ7WWm1oax2z751zyVlWhApLIKNK34ckP68BJ0qhbhTbHAXN4mF8BEDjcE",
+	"GPZm3RjxhMQRMHLW025YR9bN4cClJMBndSRreQeeLFCxeXgyCuKwrn5Ayv5M5Yx7hhEQ3/eUBZwTZE9Z",
+	"wGzuHyIMYGTyhjwCPNINaQRSGfrdbgvfo5n3SQtmB7Bsr8sL8D+6a9D9h7YM0Mw+qmGgwrldg+GqFz5s",
+	"PFzIpFp5NOCPNhJUsekWvjaJAw4GLVtG4O4QAwzyP/eswn+oXeJPLv9BuDwQkPdi87ag8Ufh889Vk/Oq",
+	"2aymoVcKOarnZjpGW79KoAj7f/2v/+25CnzmbOftuLNR6xoM+kOEK2AJI69UIdYwugeLhCL2+7DIS1ri",
+	"J+SR567EM8Sy4Bq6MKm53sOGYtvxmZeuLk4tSxE3tPb6zsThAsI0vnT91ILy52WqhkOijGsk/f9K+qDh",
+	"UAa9/01YxaUz0W9lFqRuYW+g3evP2NpxD1zvFrAtYCXkFGigbWUhVR5JanERMpUlrhBNZ+EaFhfY32Ku",
+	"ssTVnhQ9vRtnmNKM3SDfqzgMWUttnZrzWj0U86rkCwF5jWCoFYu+ciUvcSf/HauUVA3+dsdj/52NNUps",
+	"W8DPukRJu5tbV4mSzjZafsWS52Qb3KViCdar6yrs2FWopMpciWTVQ5VwDiNDEeXShSDfjJ6rlRyw14bS",
+	"UN0j83R3PRMKJMXxDm11ENtrNEt1odmW3kxsY2sm27snkqxaEHYg2rn5ENSusP2HQlY12pysmV7yKcZ/",
+	"QxdOzDZONTS2ZU+9cglQgsJtMNTHajTEZQc4r5QCPYGeINGDr5gRJqJYCSGrjkS1vlMTrfKJOU6v69Th",
+	"gF2AzBpCRLIZROUoaoV0Yh2dQCGyGD+C+TKkdFLfLI2r2WRXwpfBsGSWrRW2VINKh7A82wSLsYXKhQ2v",
+	"acwERIUDr2YK1jxECgvWmamA5l9Kk0tMuIqMUKLUaxE0sFU+bNvag1cvn4TdDRagpkrOU5hJ/A+AMzWb",
+	"aVHAykkMO3Reboq0nZVFmQt2ADsSeruBn4yC+PAcBnBaBDovq2n7PZ1tWxXs7NyomwNlHkfNKo+R3LFB",
+	"FIO2YY0eUeAv1ZH0W0SFBsox+hma2+VGMpv2KCVIZpDWfRprnQVIB6G+pQ5hsDOvqdaR17bXDBK14Kn0",
+	"Ewx7Y3HMI0dI+xxF5awaliH5rcnF1AO5p2Hx5qnt0Iv3bk82+gnqW2xpol4XBZ7Qw3suY1NNCzgbr+OA",
+	"3w38nkoUYVe7QiacrqUEy0bNlg5TmWvy7ZQkGqKTqOxYsQLgZcuHXcNx9+E6eY/aeBAFY49zUvqmYZ4h",
+	"FX8MLTyGLF3q0LYWpVkXSn2XK96Y9k+b6f7eq3gf3vAvV5+jo99vX32OTvmyU7xsq4DH7+DfLbU6XgAb",
+	"qsRPI93IqRi3GhKG2A23yWtCMI9t4l0DduGVYka2Z0YX2cyZ9SJp7XrofiMJlcRPWxOE2kr0VteouNuX",
+	"ZkpyQoAVKT5ns8V2+EWg2gt+d6hEQYSiYbXI0lvaP+2FmlkbQyTrRgZsmw08huEsk9BJZVC7FkweUIno",
+	"AQ3b9tX21p34QBBY2LbN2znzh2LJ2JP1iwG7/hIT+4DcfoYdIqfbC05wp6th9vNBpYzPkbvxAoghFik4",
+	"RE3Wr0hBHXJfN+hgrXxCf0mD95fyO+VqI7XZbOwNUvvRyd7i7ifI/v8DUCoXki+shvdRir63TmOX/Hm4",
+	"8InLvTccvV88e0MT8p7iGflHjq0AvouJnibzQDN624rvXSb3sb0ZycqIrwo2zZQWiTXVF3Mh7SUljVog",
+	"/ZryhoWmEqzxkYQKNeF+xeLZAZnj1VJIkcTQ2Sam+hd7lo2/pyOgKgBPhwZlcGg+mFZu59NVm50EjepD",
+	"kXRsYGsZ9Ubi2/uVUTeLR93JrByyZMpJlk6t2+vi+VN2XXKIX8OjJ2OfBeKv4vNIYqOU6/RWULGeYi7S",
+	"HAyJRmsMnQnVN99CTghPyJtSe4CMmoWC3u4hVQSGCEADVhAf/1Vse6sr7DwWyYkq5r2+FsKJf0tnC6x9",
+	"X2+L/9Jmdwtu7Wfub2lBYKe/pUEEPVJ7iXc2OFp+XgoJshm8i3hCGZGxFCuwhlcOgFmZZQMXtZIaMlZ1",
+	"tifsA0kNR4O29Kos2AEUkcAwlvOqDL3rV4lJIj5t30pC3Bw2lsdwT0FSiO/jgRk2nTz10lshqzt94JU4",
+	"ZGWeRTI+vj1tMq/jd2lyFx8OGO27V08tV+V1naJGEjwwZrpIimjTgG645iULRfTJ3i4U8pB4gz0bnvy0",
+	"uSgu06d2iLWaXfYoavbtRip2KqcC84QWKocy4ZeXfzVrdjW3gKdrKLkfhNX52mSWmsEIuUwOPvSFq1ej",
+	"bkVuhu23lcOuQcPiCTUh6KgW9T4zZ0+4ZGtVsulcTG9gy+ZKF/9RX9Ho5OF+y9mTTn4Ce7oUqx0p/TOx",
+	"2pvQb7SkwxMfVMFokK0OgN+mdbiz9TWPTkL2UbJdnCmaxvJmQZc+sQb0x5qc2+Jbk70a7sh4g8F28tcO",
+	"Veb4Hf6xa89pIvAkZ7sWHrXWzszr7GzYoI3I7OGa/Sa5ikW8F34bTrQjgpu9/GAYXsPuz1Nj3iq7oWVu",
+	"B9ja2yRHYEdtlfvB8hg0k/2Dpb0P9AbwmJErwXJcdTGfiKkyfDBGbdvoo/QXBJ9Ah2kIVcuUxrKsiCKQ",
+	"M9QOea65RirBrm4U3FrFzUzXkDseSStnEcLZ2jxkG9gmlr50ki++MIi7xDRz6xNIaa0AaCoQ74nn9dUZ",
+	"eW3v4Od/52jnonnc9+w8AS+3N7nvoLZFL79sT+uD8+6+uX05RLnby2wW4ejWPXj9sVHg0h2bXdKzDDLj",
+	"cYjtQcRVCYdbkWuqG+GVTmRpweZ8CYa9AYtnuVpcoZQZs0JkmY6k/S6k61kWxJc8L/BS3cqqVnKzieoF",
+	"LfnjG6o+qfXJLGt9LxOU/+ZGOxQdxCe0Q30ews/fMK6yEwM+tBDUJ6NcJEmj5SzabL2pNGKMu0xIG6u3",
+	"d5uQDqFsLPFcK2/wG8g1tBsyfg/xwrMCASB+IlNQkxm2xIkOPKBYWsxU7ZY2IOwqEYVRdfsHe0q1Z0XC",
+	"+KwQOQEXlg4o2PDxeDhkr14+GexvJ4E9/Mj5w+aU9iBKP+Zq8UqL/H6EaZPdBKby0cSY9xFfeqwh1u2b",
+	"E6RvMnz4S/aMH97lP9YF7BK4euTKL1WoetGkq91yFXw8v7UUvsyzYBwc354CDafn33XsYiWpIBGeCZGM",
+	"QXD6AX4vXRFsajyqoOa90KrMp8Iveu4yWNmTLIWe/UuVQWR7oaA8K8RN/6YmwLCwEAaKRpIvRDAO4IMa",
+	"ZJqGgbjupBnX7ORc3+iwksOI3xx4boNIWr8B2+Q2OMTsBYx/p24fYDBGJ4LtH2Y2iHHNmm4Qow/X2Vpt",
+	"cfao2qt72Q5B684CGkNGRUiFxMnfhKkXEnktBSaHFClCtT1v1Y2ozcVGEbTn8hN20SfhFoLWGNWwWgq1",
+	"zCBBCOqNQ0C+yG/TqRhUI7sm9u2hXftkyj1nB7dpXpQ8Yws+nadS6ENXDn2pVpSj5HWUiSTCoSbD8aK2",
+	"Jpu7ePfm7v8EAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

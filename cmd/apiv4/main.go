@@ -30,6 +30,8 @@ Usage:
 Operator commands, run against the database (--database or APIV4_DATABASE_URL):
   apiv4 ticket reply --ticket ID --message TEXT [--from NAME]
                                answer a support ticket as support
+  apiv4 feedback list [--after ID] [--limit N]
+                               print the feedback users sent
 
 Every flag can also be set by the APIV4_* variable named in its help.
 `
@@ -49,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("usage: apiv4 token create --username NAME [--account NAME]")
 		}
 		return createToken(ctx, rest[1:], getenv, stdout, stderr)
-	case "ticket":
+	case "ticket", "feedback":
 		return operator(ctx, cmd, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -63,7 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // operators maps each operator command, "noun verb", to what runs it.
 var operators = map[string]func(context.Context, []string, func(string) string,
 	io.Writer, io.Writer) error{
-	"ticket reply": ticketReply,
+	"ticket reply":  ticketReply,
+	"feedback list": feedbackList,
 }
 
 // operator runs the operator command named by noun and the first of args.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 
 	"apiv4/db"
@@ -58,6 +59,34 @@ func ticketReply(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 		fmt.Fprintf(stdout, "reply %d added to ticket %d\n", r.ID, r.TicketID)
+		return nil
+	})
+}
+
+// feedbackList prints the feedback users sent, oldest first.
+func feedbackList(ctx context.Context, args []string, getenv func(string) string,
+	stdout, stderr io.Writer) error {
+	fs := flagSet("apiv4 feedback list", stderr)
+	database := storeFlag(fs, getenv)
+	after := fs.Int64("after", 0, "print only messages with an id above this one")
+	limit := fs.Int("limit", 1000, "print at most this many messages")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *limit < 1 {
+		return fmt.Errorf("--limit must be at least 1")
+	}
+	return withStore(ctx, *database, func(s *db.Store) error {
+		list, err := s.ListFeedback(ctx, *after, *limit)
+		if err != nil {
+			return err
+		}
+		for _, f := range list {
+			fmt.Fprintf(stdout, "#%d %s %s/%s\n", f.ID, db.FormatTime(f.Created), f.Account, f.Username)
+			for _, line := range strings.Split(f.Message, "\n") {
+				fmt.Fprintf(stdout, "    %s\n", line)
+			}
+		}
 		return nil
 	})
 }

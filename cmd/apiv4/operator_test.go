@@ -80,6 +80,20 @@ func TestTicketReply(t *testing.T) {
 	}
 }
 
+func TestFeedbackList(t *testing.T) {
+	url, s, p := operatorFixture(t)
+	if err := s.SendFeedback(context.Background(), p, "Great API.\nMore regions?"); err != nil {
+		t.Fatal(err)
+	}
+	out := runOK(t, "feedback", "list", "--database", url)
+	lines := strings.Split(out, "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "#1 ") ||
+		!strings.HasSuffix(lines[0], " acme/alice") ||
+		lines[1] != "    Great API." || lines[2] != "    More regions?" {
+		t.Errorf("stdout = %q", out)
+	}
+}
+
 func TestOperatorMistakes(t *testing.T) {
 	url, _, _ := operatorFixture(t)
 	dbArgs := []string{"--database", url}
