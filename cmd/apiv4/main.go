@@ -30,6 +30,10 @@ Usage:
 Operator commands, run against the database (--database or APIV4_DATABASE_URL):
   apiv4 ticket reply --ticket ID --message TEXT [--from NAME]
                                answer a support ticket as support
+  apiv4 notice post --message TEXT [--link URL] (--account NAME ... | --all)
+                               post a notice to every user of some accounts
+  apiv4 maintenance schedule --linode ID --at TIME
+                               schedule maintenance of a Linode for a later time
   apiv4 feedback list [--after ID] [--limit N]
                                print the feedback users sent
 
@@ -51,7 +55,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("usage: apiv4 token create --username NAME [--account NAME]")
 		}
 		return createToken(ctx, rest[1:], getenv, stdout, stderr)
-	case "ticket", "feedback":
+	case "ticket", "notice", "maintenance", "feedback":
 		return operator(ctx, cmd, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -65,8 +69,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // operators maps each operator command, "noun verb", to what runs it.
 var operators = map[string]func(context.Context, []string, func(string) string,
 	io.Writer, io.Writer) error{
-	"ticket reply":  ticketReply,
-	"feedback list": feedbackList,
+	"ticket reply":         ticketReply,
+	"notice post":          noticePost,
+	"maintenance schedule": maintenanceSchedule,
+	"feedback list":        feedbackList,
 }
 
 // operator runs the operator command named by noun and the first of args.

@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"apiv4/db"
@@ -61,6 +63,89 @@ func ticketReply(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "reply %d added to ticket %d\n", r.ID, r.TicketID)
 		return nil
 	})
+}
+
+// noticePost posts a notice to some accounts, or all.
+func noticePost(ctx context.Context, args []string, getenv func(string) string,
+	stdout, stderr io.Writer) error {
+	fs := flagSet("apiv4 notice post", stderr)
+	database := storeFlag(fs, getenv)
+	var n db.Notice
+	fs.StringVar(&n.Message, "message", "", "the notice, 1 to 1000 characters (required)")
+	fs.StringVar(&n.Link, "link", "", "an http(s) URL where to read more")
+	fs.Func("account", "an account to tell; repeat for several", func(name string) error {
+		n.Accounts = append(n.Accounts, name)
+		return nil
+	})
+	fs.BoolVar(&n.All, "all", false, "tell every account")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkText("--message", n.Message, 1000); err != nil {
+		return err
+	}
+	if n.All == (len(n.Accounts) > 0) {
+		return fmt.Errorf("give either --account NAME (one or more) or --all")
+	}
+	if n.Link != "" {
+		u, err := url.Parse(n.Link)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("--link must be an absolute http or https URL")
+		}
+	}
+	return withStore(ctx, *database, func(s *db.Store) error {
+		count, err := s.PostNotice(ctx, n)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "notice posted to %d account(s)\n", count)
+		return nil
+	})
+}
+
+// maintenanceSchedule schedules maintenance of one Linode.
+func maintenanceSchedule(ctx context.Context, args []string, getenv func(string) string,
+	stdout, stderr io.Writer) error {
+	fs := flagSet("apiv4 maintenance schedule", stderr)
+	database := storeFlag(fs, getenv)
+	linode := fs.Int64("linode", 0, "the id of the Linode (required)")
+	at := fs.String("at", "",
+		"when: 2026-12-10T04:00:00 (UTC), RFC 3339, or a delay such as 90m (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *linode <= 0 {
+		return fmt.Errorf("--linode is required")
+	}
+	when, err := parseWhen(*at, time.Now())
+	if err != nil {
+		return err
+	}
+	return withStore(ctx, *database, func(s *db.Store) error {
+		e, err := s.ScheduleMaintenance(ctx, *linode, when)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "maintenance of Linode %d scheduled for %s UTC (event %d)\n",
+			*linode, when.UTC().Format(db.TimeLayout), e.ID)
+		return nil
+	})
+}
+
+// parseWhen reads --at: a UTC time without zone, an RFC 3339 time, or a
+// Go duration counted from now.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(db.TimeLayout, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(d), nil
+	}
+	return time.Time{},
+		fmt.Errorf("--at wants a time such as 2026-12-10T04:00:00 or a delay such as 90m")
 }
 
 // feedbackList prints the feedback users sent, oldest first.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"apiv4/db"
 	"apiv4/db/dbtest"
@@ -80,6 +81,47 @@ func TestTicketReply(t *testing.T) {
 	}
 }
 
+func TestNoticePost(t *testing.T) {
+	url, s, p := operatorFixture(t)
+	out := runOK(t, "notice", "post", "--database", url, "--message", "New post on the blog",
+		"--link", "https://blog.example.com/new", "--account", "acme")
+	if out != "notice posted to 1 account(s)\n" {
+		t.Errorf("stdout = %q", out)
+	}
+	e := lastEvent(t, s, p)
+	if e.Action != "notice" || e.Status != "notification" ||
+		*e.EntityURL != "https://blog.example.com/new" {
+		t.Errorf("event = %+v", e)
+	}
+	if out := runOK(t, "notice", "post", "--database", url, "--message", "x", "--all"); out !=
+		"notice posted to 1 account(s)\n" {
+		t.Errorf("--all: stdout = %q", out)
+	}
+}
+
+func TestMaintenanceSchedule(t *testing.T) {
+	url, s, p := operatorFixture(t)
+	img := "linode/debian12"
+	l, err := s.CreateLinode(context.Background(), p, db.NewLinode{
+		Label: "web1", Region: "us-east", Type: "g6-nanode-1", Image: &img, Booted: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+	out := runOK(t, "maintenance", "schedule", "--database", url, "--linode", fmt.Sprint(l.ID),
+		"--at", at.Format(time.RFC3339))
+	want := fmt.Sprintf("maintenance of Linode %d scheduled for %s UTC",
+		l.ID, at.Format(db.TimeLayout))
+	if !strings.HasPrefix(out, want) {
+		t.Errorf("stdout = %q, want it to start %q", out, want)
+	}
+	e := lastEvent(t, s, p)
+	if e.Action != "linode_migrate" || e.Status != "scheduled" || *e.EntityID != l.ID {
+		t.Errorf("event = %+v", e)
+	}
+}
+
 func TestFeedbackList(t *testing.T) {
 	url, s, p := operatorFixture(t)
 	if err := s.SendFeedback(context.Background(), p, "Great API.\nMore regions?"); err != nil {
@@ -107,6 +149,17 @@ func TestOperatorMistakes(t *testing.T) {
 		{"empty reply", []string{"ticket", "reply", "--ticket", "1"}, "--message must be"},
 		{"unknown ticket", []string{"ticket", "reply", "--ticket", "42", "--message", "x"},
 			"Not found"},
+		{"no audience", []string{"notice", "post", "--message", "x"}, "--account NAME"},
+		{"both audiences", []string{"notice", "post", "--message", "x", "--all",
+			"--account", "acme"}, "--account NAME"},
+		{"bad link", []string{"notice", "post", "--message", "x", "--all",
+			"--link", "javascript:alert(1)"}, "--link must be"},
+		{"unknown account", []string{"notice", "post", "--message", "x", "--account", "nosuch"},
+			`no account is called "nosuch"`},
+		{"bad time", []string{"maintenance", "schedule", "--linode", "1", "--at", "soon"},
+			"--at wants"},
+		{"past time", []string{"maintenance", "schedule", "--linode", "1",
+			"--at", "2020-01-01T00:00:00"}, "must be in the future"},
 		{"bad scopes", []string{"token", "create", "--username", "alice",
 			"--account", "acme", "--scopes", "events:write"}, "unknown scope"},
 	}
