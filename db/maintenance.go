@@ -8,6 +8,10 @@ import (
 	"github.com/uptrace/bun"
 )
 
+// TODO(#3): say when maintenance will start in the event's not_before, as
+// linodego reads it; until the events table has that column (issue 4 is
+// rewriting its statements) the time is in the message only.
+
 // ScheduleMaintenance schedules maintenance of the Linode with that id, in
 // whichever account it is, for the time at: a live move to another host
 // (action linode_migrate). Its event is created scheduled, with no

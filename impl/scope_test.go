@@ -77,7 +77,9 @@ func specOperations(tb testing.TB) []operation {
 				}
 				return "192.0.2.254"
 			})
-			ops = append(ops, operation{op.OperationID, method, url, need})
+			// The embedded spec capitalises operation ids; show them as written.
+			id := strings.ToLower(op.OperationID[:1]) + op.OperationID[1:]
+			ops = append(ops, operation{id, method, url, need})
 		}
 	}
 	slices.SortFunc(ops, func(a, b operation) int { return strings.Compare(a.id, b.id) })

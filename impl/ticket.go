@@ -89,7 +89,9 @@ func (s *Server) CloseTicket(ctx context.Context,
 	return gen.CloseTicket200JSONResponse{}, nil
 }
 
-// ticketOut is the wire form of a stored ticket.
+// ticketOut is the wire form of a stored ticket. NOTE: apiv4 takes no
+// attachments and stores no e-mail addresses, so attachments is always
+// empty and gravatar_id always "".
 func ticketOut(t *db.Ticket) gen.Ticket {
 	out := gen.Ticket{
 		Id: int(t.ID), Summary: t.Summary, Description: t.Description,
