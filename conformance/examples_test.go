@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"apiv4/gen"
 )
 
 // TestExamples replays every documented response of every operation of
@@ -48,6 +50,8 @@ type provocation struct {
 	applies func(o specOp) bool
 	// linode says which Linode a linodeId path parameter names.
 	linode linodeKind
+	// ticket says which ticket a ticketId path parameter names.
+	ticket ticketKind
 	// arrange turns the request built from the valid examples into the
 	// one that provokes the status.
 	arrange func(o specOp, req *exampleRequest)
@@ -63,6 +67,15 @@ const (
 	unknownLinode                   // an id no Linode has
 )
 
+// ticketKind is the ticket a provocation acts on: every request with a
+// ticketId gets a ticket of its own, since replies and closing change it.
+type ticketKind int
+
+const (
+	openTicket   ticketKind = iota // new, for this request alone
+	closedTicket                   // closed, for this request alone
+)
+
 // provocations says how to provoke each documented status, in the order
 // the ways are tried; the first that applies to an operation is used.
 var provocations = map[int][]provocation{
@@ -75,6 +88,12 @@ var provocations = map[int][]provocation{
 			arrange: func(_ specOp, r *exampleRequest) { r.header.Set("X-Filter", `{"foo":"bar"}`) }},
 		{example: "busy", applies: hasParam("path", "linodeId"), linode: busyLinode,
 			arrange: func(specOp, *exampleRequest) {}},
+		{example: "pageSize", applies: hasParam("query", "page_size"), linode: sharedLinode,
+			arrange: func(_ specOp, r *exampleRequest) { r.query.Set("page_size", "1000") }},
+		{example: "closed", applies: changesTicket, ticket: closedTicket,
+			arrange: func(specOp, *exampleRequest) {}},
+		{example: "missing", applies: hasRequiredFields, linode: sharedLinode,
+			arrange: func(_ specOp, r *exampleRequest) { r.body = map[string]any{} }},
 	},
 	http.StatusUnauthorized: {
 		{example: "invalidToken", applies: always, linode: sharedLinode,
@@ -119,6 +138,22 @@ func hasInvalidBody(o specOp) bool {
 
 func useInvalidBody(o specOp, r *exampleRequest) { r.body = bodyExample(o, "invalid") }
 
+// changesTicket reports whether the operation acts on one ticket, which
+// a closed ticket refuses.
+func changesTicket(o specOp) bool {
+	return o.method == http.MethodPost && hasParam("path", "ticketId")(o)
+}
+
+// hasRequiredFields reports whether the operation's request body is
+// required and names required fields, so that {} is refused.
+func hasRequiredFields(o specOp) bool {
+	if o.op.RequestBody == nil || !o.op.RequestBody.Value.Required {
+		return false
+	}
+	mt := o.op.RequestBody.Value.Content.Get("application/json")
+	return mt != nil && mt.Schema != nil && len(mt.Schema.Value.Required) > 0
+}
+
 // params returns the parameters of an operation and of its path.
 func params(o specOp) []*openapi3.Parameter {
 	var out []*openapi3.Parameter
@@ -145,8 +180,10 @@ func bodyExample(o specOp, name string) any {
 
 // bodyIDs are the body fields of the valid examples that name a
 // resource, and the path parameter whose id they take: a Linode's only
-// configuration profile has the Linode's id.
-var bodyIDs = map[string]string{"config_id": "linodeId"}
+// configuration profile has the Linode's id, and a body naming a Linode
+// of an operation without one in its path (a ticket about a Linode)
+// takes the shared Linode.
+var bodyIDs = map[string]string{"config_id": "linodeId", "linode_id": "linodeId"}
 
 // An exampleRequest is one request of the replay.
 type exampleRequest struct {
@@ -222,27 +259,54 @@ func (x *replay) linode(t *testing.T, kind linodeKind) int {
 	return id
 }
 
+// ticket returns the id of a new ticket of the owner, closed if asked.
+func (x *replay) ticket(t *testing.T, kind ticketKind) int {
+	t.Helper()
+	a := x.a.in(t)
+	var tk gen.Ticket
+	body := map[string]any{"summary": "Replayed ticket", "description": "Opened by the replay."}
+	a.must(http.StatusOK, "POST", "/support/tickets", body).decode(t, &tk)
+	if kind == closedTicket {
+		a.must(http.StatusOK, "POST", fmt.Sprint("/support/tickets/", tk.Id, "/close"), nil)
+	}
+	return tk.Id
+}
+
+// token returns the id of a new token of the owner, which the request
+// may rename or revoke.
+func (x *replay) token(t *testing.T) int {
+	t.Helper()
+	var tok gen.Token
+	body := map[string]any{"label": "replayed", "scopes": "events:read_only"}
+	x.a.in(t).must(http.StatusOK, "POST", "/profile/tokens", body).decode(t, &tok)
+	return tok.Id
+}
+
 // build makes the request of the operation's valid examples, with real
 // ids, as the owner.
-func (x *replay) build(t *testing.T, o specOp, kind linodeKind) *exampleRequest {
+func (x *replay) build(t *testing.T, o specOp, p provocation) *exampleRequest {
 	t.Helper()
 	r := &exampleRequest{
 		method: o.method, path: o.path, pathParams: map[string]int{},
 		query: url.Values{}, header: http.Header{}, token: x.tg.owner,
 	}
-	for _, p := range params(o) {
+	for _, param := range params(o) {
 		switch {
-		case p.In == "path" && p.Name == "linodeId":
-			r.pathParams[p.Name] = x.linode(t, kind)
-		case p.In == "path" && p.Name == "eventId":
-			r.pathParams[p.Name] = x.event
-		case p.In == "path":
-			t.Fatalf("no id for path parameter %s: add one to replay.build", p.Name)
-		case p.Example == nil:
-		case p.In == "query":
-			r.query.Set(p.Name, paramExample(p))
-		case p.In == "header":
-			r.header.Set(p.Name, paramExample(p))
+		case param.In == "path" && param.Name == "linodeId":
+			r.pathParams[param.Name] = x.linode(t, p.linode)
+		case param.In == "path" && param.Name == "eventId":
+			r.pathParams[param.Name] = x.event
+		case param.In == "path" && param.Name == "ticketId":
+			r.pathParams[param.Name] = x.ticket(t, p.ticket)
+		case param.In == "path" && param.Name == "tokenId":
+			r.pathParams[param.Name] = x.token(t)
+		case param.In == "path":
+			t.Fatalf("no id for path parameter %s: add one to replay.build", param.Name)
+		case param.Example == nil:
+		case param.In == "query":
+			r.query.Set(param.Name, paramExample(param))
+		case param.In == "header":
+			r.header.Set(param.Name, paramExample(param))
 		}
 	}
 	if o.op.RequestBody != nil {
@@ -250,7 +314,11 @@ func (x *replay) build(t *testing.T, o specOp, kind linodeKind) *exampleRequest 
 		if valid == nil && o.op.RequestBody.Value.Required {
 			t.Fatalf("the request body has no example named valid")
 		}
-		r.body = withIDs(valid, r.pathParams)
+		ids := maps.Clone(r.pathParams)
+		if _, ok := ids["linodeId"]; !ok {
+			ids["linodeId"] = x.shared
+		}
+		r.body = withIDs(valid, ids)
 	}
 	return r
 }
@@ -309,7 +377,7 @@ func (x *replay) replay(t *testing.T, o specOp, status int) {
 
 	var r *reply
 	for try := 1; try <= attempts; try++ {
-		req := x.build(t, o, p.linode)
+		req := x.build(t, o, p)
 		p.arrange(o, req)
 		if r = x.send(t, req); r.Status == status || p.linode != busyLinode {
 			break

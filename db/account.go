@@ -42,12 +42,13 @@ type User struct {
 
 // Token is a personal access token. Only the SHA-256 of its secret is stored.
 type Token struct {
-	bun.BaseModel `bun:"table:tokens"`
+	bun.BaseModel `bun:"table:tokens,alias:t"`
 
 	ID        int64  `bun:"id,pk,autoincrement"`
 	AccountID int64  `bun:"account_id"`
 	UserID    int64  `bun:"user_id"`
 	Hash      string `bun:"hash"`
+	Prefix    string `bun:"prefix"` // the secret's first 16 characters, shown in lists
 	Label     string `bun:"label"`
 	Scopes    string `bun:"scopes"`
 	Created   int64  `bun:"created"`
@@ -118,31 +119,49 @@ func (s *Store) MissingUsers(ctx context.Context, p *Principal, names []string) 
 	return missing, nil
 }
 
-// CreateToken issues a new token for the user, with the given scopes ("*" for
-// all) and optional expiry, and returns its secret. The secret is shown once
-// and never stored.
-func (s *Store) CreateToken(ctx context.Context, u *User, label, scopes string, expiry *time.Time) (string, error) {
-	buf := make([]byte, 32)
-	if _, err := rand.Read(buf); err != nil {
+// CreateToken issues a new token for the user, with the given scopes ("*"
+// for all) and optional expiry, and returns its secret. The secret is shown
+// once and never stored. Scopes that do not parse are Invalid (field
+// "scopes"). It writes no event: it is the operator's way in, and
+// IssueToken is the user's.
+func (s *Store) CreateToken(ctx context.Context, u *User, label, scopes string,
+	expiry *time.Time) (string, error) {
+	canon, err := parseScopes(scopes)
+	if err != nil {
 		return "", err
 	}
-	secret := hex.EncodeToString(buf)
-	t := Token{
-		AccountID: u.AccountID, UserID: u.ID, Hash: hashToken(secret),
-		Label: label, Scopes: scopes, Created: micros(s.now()),
+	t, secret, err := newToken(u.AccountID, u.ID, label, canon, expiry, s.now())
+	if err != nil {
+		return "", err
 	}
-	if expiry != nil {
-		us := micros(*expiry)
-		t.Expiry = &us
-	}
-	err := s.tx(ctx, func(tx bun.Tx) error {
-		_, err := tx.NewInsert().Model(&t).Returning("id").Exec(ctx)
+	err = s.tx(ctx, func(tx bun.Tx) error {
+		_, err := tx.NewInsert().Model(t).Returning("id").Exec(ctx)
 		return err
 	})
 	if err != nil {
 		return "", err
 	}
 	return secret, nil
+}
+
+// newToken makes a token row and its secret: 32 random bytes in hex, of
+// which only the SHA-256 and the first 16 characters are kept.
+func newToken(accountID, userID int64, label, scopes string, expiry *time.Time,
+	now time.Time) (*Token, string, error) {
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return nil, "", err
+	}
+	secret := hex.EncodeToString(buf)
+	t := &Token{
+		AccountID: accountID, UserID: userID, Hash: hashToken(secret), Prefix: secret[:16],
+		Label: label, Scopes: scopes, Created: micros(now),
+	}
+	if expiry != nil {
+		us := micros(*expiry)
+		t.Expiry = &us
+	}
+	return t, secret, nil
 }
 
 // Authenticate returns the principal of a token secret. An unknown, expired

@@ -69,12 +69,19 @@ var transitions = map[string]transition{
 	"linode_rebuild":  {"rebuilding", "running", "offline"},
 	"linode_delete":   {"deleting", "", "offline"},
 	"password_reset":  {"", "", ""},
+	"linode_migrate":  {"", "", ""}, // scheduled maintenance: a live move to another host
 }
 
+// deferred reports whether the job was scheduled to run at a later time.
+// A deferred job does not hold its Linode busy until it starts.
+func (j *Job) deferred() bool { return j.RunAfter > 0 }
+
 // ClaimJob leases the oldest job that may run now to owner, or returns nil
-// when there is none. A job may run when it is queued (or its lease ran out)
-// and no earlier job of its Linode is still pending, so that one Linode's
-// jobs run one at a time in the order they were accepted.
+// when there is none. A job may run when it is queued (or its lease ran
+// out), its run_after has come, no earlier job of its Linode that may run
+// is still pending, and no other job of its Linode holds a live lease. So
+// one Linode's jobs run one at a time, in the order they were accepted,
+// and maintenance scheduled for later holds up nothing before its time.
 func (s *Store) ClaimJob(ctx context.Context, owner string, lease time.Duration) (*Job, error) {
 	now := s.now()
 	until := micros(now.Add(lease))
@@ -82,6 +89,7 @@ func (s *Store) ClaimJob(ctx context.Context, owner string, lease time.Duration)
 	if s.IsPostgres() {
 		lock = "FOR UPDATE SKIP LOCKED"
 	}
+	at := micros(now)
 	var jobs []Job
 	err := s.db.NewRaw(`UPDATE jobs
 SET state = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1
@@ -90,11 +98,13 @@ WHERE id = (
     WHERE (c.state = 'queued' OR c.lease_until < ?) AND c.run_after <= ?
       AND NOT EXISTS (
         SELECT 1 FROM jobs AS k
-        WHERE k.account_id = c.account_id AND k.linode_id = c.linode_id AND k.id < c.id)
+        WHERE k.account_id = c.account_id AND k.linode_id = c.linode_id AND k.id <> c.id
+          AND ((k.id < c.id AND k.run_after <= ?)
+            OR (k.state = 'running' AND k.lease_until >= ?)))
     ORDER BY c.id
     LIMIT 1 `+lock+`)
   AND (state = 'queued' OR lease_until < ?)
-RETURNING *`, owner, until, micros(now), micros(now), micros(now)).Scan(ctx, &jobs)
+RETURNING *`, owner, until, at, at, at, at, at).Scan(ctx, &jobs)
 	if err != nil {
 		return nil, translate(err)
 	}
@@ -105,11 +115,21 @@ RETURNING *`, owner, until, micros(now), micros(now), micros(now)).Scan(ctx, &jo
 }
 
 // StartJob marks the job's event started and moves its Linode to the
-// job's running status.
+// job's running status. A deferred job makes its Linode busy only now,
+// the first time it starts.
 func (s *Store) StartJob(ctx context.Context, j *Job) error {
 	return s.tx(ctx, func(tx bun.Tx) error {
 		if err := renew(ctx, tx, j, 0); err != nil {
 			return err
+		}
+		if j.deferred() {
+			_, err := tx.NewRaw(`UPDATE linodes SET jobs_pending = jobs_pending + 1
+WHERE account_id = ? AND id = ? AND EXISTS (
+    SELECT 1 FROM events WHERE account_id = ? AND id = ? AND status = 'scheduled')`,
+				j.AccountID, j.LinodeID, j.AccountID, j.EventID).Exec(ctx)
+			if err != nil {
+				return err
+			}
 		}
 		now := micros(s.now())
 		// A job taken over from a dead process keeps its start time and
@@ -204,7 +224,10 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, failed bool) error {
 		where := []any{j.AccountID, j.LinodeID}
 		if j.Action == "linode_delete" && !failed {
 			_, err = tx.NewDelete().Table("linodes").Where("account_id = ? AND id = ?", where...).Exec(ctx)
-			return err
+			if err != nil {
+				return err
+			}
+			return cancelWaiting(ctx, tx, j.AccountID, j.LinodeID, now)
 		}
 		q := tx.NewUpdate().Table("linodes").
 			Set("jobs_pending = jobs_pending - 1, updated = ?", now).
@@ -218,9 +241,27 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, failed bool) error {
 		if j.Action == "linode_delete" {
 			q.Set("deleted = ?", false)
 		}
+		if j.Action == "linode_migrate" && !failed {
+			q.Set("host_uuid = ?", newUUID())
+		}
 		_, err = q.Exec(ctx)
 		return err
 	})
+}
+
+// cancelWaiting drops the jobs still waiting for a Linode that is gone
+// (maintenance scheduled for later) and marks their events failed.
+func cancelWaiting(ctx context.Context, tx bun.Tx, accountID, linodeID, now int64) error {
+	var events []int64
+	err := tx.NewRaw(`DELETE FROM jobs
+WHERE account_id = ? AND linode_id = ? AND state = 'queued'
+RETURNING event_id`, accountID, linodeID).Scan(ctx, &events)
+	if err != nil || len(events) == 0 {
+		return err
+	}
+	_, err = tx.NewUpdate().Table("events").Set("status = 'failed', updated = ?", now).
+		Where("account_id = ? AND id IN (?)", accountID, bun.In(events)).Exec(ctx)
+	return err
 }
 
 // ReleaseJobs hands back every job leased to owner, so that another

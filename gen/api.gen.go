@@ -137,6 +137,7 @@ const (
 	NodebalancerNodeDelete                  EventAction = "nodebalancer_node_delete"
 	NodebalancerNodeUpdate                  EventAction = "nodebalancer_node_update"
 	NodebalancerUpdate                      EventAction = "nodebalancer_update"
+	Notice                                  EventAction = "notice"
 	OauthClientCreate                       EventAction = "oauth_client_create"
 	OauthClientDelete                       EventAction = "oauth_client_delete"
 	OauthClientSecretReset                  EventAction = "oauth_client_secret_reset"
@@ -420,6 +421,8 @@ func (e EventAction) Valid() bool {
 	case NodebalancerNodeUpdate:
 		return true
 	case NodebalancerUpdate:
+		return true
+	case Notice:
 		return true
 	case OauthClientCreate:
 		return true
@@ -965,6 +968,27 @@ func (e LinodeRebuildRequestDiskEncryption) Valid() bool {
 	}
 }
 
+// Defines values for TicketStatus.
+const (
+	Closed TicketStatus = "closed"
+	New    TicketStatus = "new"
+	Open   TicketStatus = "open"
+)
+
+// Valid indicates whether the value is a known member of the TicketStatus enum.
+func (e TicketStatus) Valid() bool {
+	switch e {
+	case Closed:
+		return true
+	case New:
+		return true
+	case Open:
+		return true
+	default:
+		return false
+	}
+}
+
 // ActionRequest The body of an action that takes no options: absent or `{}`.
 //
 // Example: {}
@@ -1012,7 +1036,18 @@ type Event struct {
 	// spec plus those linodego knows; apiv4 itself emits
 	// `linode_create`, `linode_update`, `linode_boot`,
 	// `linode_shutdown`, `linode_reboot`, `linode_rebuild`,
-	// `linode_delete` and `password_reset`.
+	// `linode_delete` and `password_reset`; `ticket_create` and
+	// `ticket_update` (entity type `ticket`); `token_create`,
+	// `token_update` and `token_delete` (entity type `token`);
+	// `linode_migrate` for maintenance an operator scheduled (created
+	// `scheduled`, it stays so until its time, then runs as a job and
+	// moves the Linode to another host; the Linode takes other actions
+	// until it starts, but linodego's `WaitForResourceFree` counts a
+	// scheduled event as busy and waits for it);
+	// and `notice`, the one action of apiv4's own: a `notification`
+	// an operator posted to the account, whose entity (type
+	// `community` with the link as `url`, or `account`) says where to
+	// read more.
 	//
 	//
 	// Example: linode_boot
@@ -1096,7 +1131,18 @@ type Event struct {
 // spec plus those linodego knows; apiv4 itself emits
 // `linode_create`, `linode_update`, `linode_boot`,
 // `linode_shutdown`, `linode_reboot`, `linode_rebuild`,
-// `linode_delete` and `password_reset`.
+// `linode_delete` and `password_reset`; `ticket_create` and
+// `ticket_update` (entity type `ticket`); `token_create`,
+// `token_update` and `token_delete` (entity type `token`);
+// `linode_migrate` for maintenance an operator scheduled (created
+// `scheduled`, it stays so until its time, then runs as a job and
+// moves the Linode to another host; the Linode takes other actions
+// until it starts, but linodego's `WaitForResourceFree` counts a
+// scheduled event as busy and waits for it);
+// and `notice`, the one action of apiv4's own: a `notification`
+// an operator posted to the account, whose entity (type
+// `community` with the link as `url`, or `account`) says where to
+// read more.
 //
 // Example: linode_boot
 type EventAction string
@@ -1189,6 +1235,14 @@ type EventSecondaryEntityId1 = string
 // Example: 123
 type EventSecondaryEntity_Id struct {
 	union json.RawMessage
+}
+
+// FeedbackRequest defines model for FeedbackRequest.
+type FeedbackRequest struct {
+	// Message What the sender wants to tell the people who run the service.
+	//
+	// Example: Please add a filter on entity.label to the events list.
+	Message string `json:"message"`
 }
 
 // Linode A Linode instance (virtual machine).
@@ -1707,11 +1761,250 @@ type LinodeUpdateRequest struct {
 	WatchdogEnabled *bool `json:"watchdog_enabled,omitempty"`
 }
 
+// Ticket A support ticket: a conversation between the account and support.
+// `status` is `new` until support first replies, then `open`, and
+// `closed` once closed.
+type Ticket struct {
+	// Attachments Names of attached files; apiv4 takes no attachments, so always empty.
+	//
+	// Example: []
+	Attachments []string `json:"attachments"`
+
+	// Closable Whether the account may close it (true until it is closed).
+	//
+	// Example: true
+	Closable bool `json:"closable"`
+
+	// Closed When it was closed; null while it is not.
+	Closed nullable.Nullable[Datetime] `json:"closed"`
+
+	// Description The question as first asked.
+	//
+	// Example: Since this morning SSH to linode123 times out. Can you check the host?
+	Description string `json:"description"`
+
+	// Entity The resource the ticket is about; null when none.
+	Entity nullable.Nullable[TicketEntity] `json:"entity"`
+
+	// GravatarId The opener's Gravatar id; apiv4 stores no e-mail addresses, so empty.
+	//
+	// Example:
+	GravatarId string `json:"gravatar_id"`
+
+	// Id Example: 11223344
+	Id int `json:"id"`
+
+	// Opened A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Opened Datetime `json:"opened"`
+
+	// OpenedBy The user who opened it.
+	//
+	// Example: alice
+	OpenedBy string `json:"opened_by"`
+
+	// Status Example: open
+	Status TicketStatus `json:"status"`
+
+	// Summary The ticket's one-line subject.
+	//
+	// Example: Cannot reach my Linode over SSH
+	Summary string `json:"summary"`
+
+	// Updated A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Updated Datetime `json:"updated"`
+
+	// UpdatedBy Who last replied or closed it; null until then.
+	//
+	// Example: support
+	UpdatedBy nullable.Nullable[string] `json:"updated_by"`
+}
+
+// TicketStatus Example: open
+type TicketStatus string
+
+// TicketCreateRequest A new ticket.
+type TicketCreateRequest struct {
+	// Description Example: Since this morning SSH to linode123 times out. Can you check the host?
+	Description string `json:"description"`
+
+	// LinodeId The Linode the ticket is about.
+	//
+	// Example: 123
+	LinodeId *int `json:"linode_id,omitempty"`
+
+	// Summary Example: Cannot reach my Linode over SSH
+	Summary string `json:"summary"`
+}
+
+// TicketEntity The resource a ticket is about.
+type TicketEntity struct {
+	// Id Example: 123
+	Id int `json:"id"`
+
+	// Label Example: linode123
+	Label string `json:"label"`
+
+	// Type Example: linode
+	Type string `json:"type"`
+
+	// Url Example: /v4/linode/instances/123
+	Url string `json:"url"`
+}
+
+// TicketPage One page of tickets.
+type TicketPage struct {
+	Data []Ticket `json:"data"`
+
+	// Page Example: 1
+	Page int `json:"page"`
+
+	// Pages Example: 1
+	Pages int `json:"pages"`
+
+	// Results Example: 1
+	Results int `json:"results"`
+}
+
+// TicketReply One message in a ticket's conversation.
+type TicketReply struct {
+	// Created A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Created Datetime `json:"created"`
+
+	// CreatedBy The user, or the support agent, who wrote it.
+	//
+	// Example: alice
+	CreatedBy string `json:"created_by"`
+
+	// Description Example: It started after the reboot at 09:00 UTC.
+	Description string `json:"description"`
+
+	// FromLinode Whether support wrote it.
+	//
+	// Example: false
+	FromLinode bool `json:"from_linode"`
+
+	// GravatarId Always empty in apiv4.
+	//
+	// Example:
+	GravatarId string `json:"gravatar_id"`
+
+	// Id Example: 5566
+	Id int `json:"id"`
+}
+
+// TicketReplyPage One page of replies.
+type TicketReplyPage struct {
+	Data []TicketReply `json:"data"`
+
+	// Page Example: 1
+	Page int `json:"page"`
+
+	// Pages Example: 1
+	Pages int `json:"pages"`
+
+	// Results Example: 2
+	Results int `json:"results"`
+}
+
+// TicketReplyRequest defines model for TicketReplyRequest.
+type TicketReplyRequest struct {
+	// Description Example: It started after the reboot at 09:00 UTC.
+	Description string `json:"description"`
+}
+
+// Token A personal access token.
+type Token struct {
+	// Created A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Created Datetime `json:"created"`
+
+	// Expiry When it stops working; null when it lasts until revoked.
+	Expiry nullable.Nullable[Datetime] `json:"expiry"`
+
+	// Id Example: 42
+	Id int `json:"id"`
+
+	// Label Example: monitoring
+	Label string `json:"label"`
+
+	// Scopes Its scopes in canonical form, or `*`.
+	//
+	// Example: events:read_only linodes:read_only
+	Scopes string `json:"scopes"`
+
+	// Token The whole secret in the answer to its creation; afterwards its
+	// first 16 characters only.
+	//
+	//
+	// Example: 3f2a9c41d07b6e58
+	Token string `json:"token"`
+}
+
+// TokenCreateRequest A new token. linodego sends all three fields, `scopes` empty and
+// `expiry` null when unset.
+type TokenCreateRequest struct {
+	// Expiry When the token stops working; null or absent for never.
+	//
+	// Example: 2030-01-01T00:00:00
+	Expiry nullable.Nullable[string] `json:"expiry,omitempty"`
+
+	// Label Example: monitoring
+	Label string `json:"label"`
+
+	// Scopes Space- or comma-separated scopes, or `*`; empty or null copies
+	// the calling token's.
+	//
+	//
+	// Example: events:read_only linodes:read_only
+	Scopes nullable.Nullable[string] `json:"scopes,omitempty"`
+}
+
+// TokenPage One page of tokens.
+type TokenPage struct {
+	Data []Token `json:"data"`
+
+	// Page Example: 1
+	Page int `json:"page"`
+
+	// Pages Example: 1
+	Pages int `json:"pages"`
+
+	// Results Example: 1
+	Results int `json:"results"`
+}
+
+// TokenUpdateRequest defines model for TokenUpdateRequest.
+type TokenUpdateRequest struct {
+	// Label Example: monitoring-2
+	Label string `json:"label"`
+}
+
 // Page defines model for Page.
 type Page = int
 
 // PageSize defines model for PageSize.
 type PageSize = int
+
+// TicketXFilter defines model for TicketXFilter.
+type TicketXFilter = string
+
+// TokenXFilter defines model for TokenXFilter.
+type TokenXFilter = string
 
 // XFilter defines model for XFilter.
 type XFilter = string
@@ -1724,6 +2017,12 @@ type EventId = int
 
 // LinodeId defines model for linodeId.
 type LinodeId = int
+
+// TicketId defines model for ticketId.
+type TicketId = int
+
+// TokenId defines model for tokenId.
+type TokenId = int
 
 // BadRequest The body of every non-2xx answer.
 //
@@ -1783,6 +2082,46 @@ type ListLinodeInstancesParams struct {
 	XFilter *XFilterLinodes `json:"X-Filter,omitempty"`
 }
 
+// ListTokensParams defines parameters for ListTokens.
+type ListTokensParams struct {
+	// Page The page to return, counted from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PageSize How many items one page holds.
+	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+
+	// XFilter The `X-Filter` of the tokens list: the grammar of the `X-Filter`
+	// parameter, on the keys `id`, `label` and `created`, each of which
+	// `+order_by` may name.
+	XFilter *TokenXFilter `json:"X-Filter,omitempty"`
+}
+
+// ListTicketsParams defines parameters for ListTickets.
+type ListTicketsParams struct {
+	// Page The page to return, counted from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PageSize How many items one page holds.
+	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+
+	// XFilter The `X-Filter` of the tickets list: the grammar of the `X-Filter`
+	// parameter, on the keys `id`, `status`, `summary`, `opened` and
+	// `updated`; `+order_by` takes `id`, `opened` or `updated`.
+	XFilter *TicketXFilter `json:"X-Filter,omitempty"`
+}
+
+// ListTicketRepliesParams defines parameters for ListTicketReplies.
+type ListTicketRepliesParams struct {
+	// Page The page to return, counted from 1.
+	Page *Page `form:"page,omitempty" json:"page,omitempty"`
+
+	// PageSize How many items one page holds.
+	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+}
+
+// SendFeedbackJSONRequestBody defines body for SendFeedback for application/json ContentType.
+type SendFeedbackJSONRequestBody = FeedbackRequest
+
 // CreateLinodeInstanceJSONRequestBody defines body for CreateLinodeInstance for application/json ContentType.
 type CreateLinodeInstanceJSONRequestBody = LinodeCreateRequest
 
@@ -1803,6 +2142,21 @@ type RebuildLinodeInstanceJSONRequestBody = LinodeRebuildRequest
 
 // ShutdownLinodeInstanceJSONRequestBody defines body for ShutdownLinodeInstance for application/json ContentType.
 type ShutdownLinodeInstanceJSONRequestBody = ActionRequest
+
+// CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
+type CreateTokenJSONRequestBody = TokenCreateRequest
+
+// UpdateTokenJSONRequestBody defines body for UpdateToken for application/json ContentType.
+type UpdateTokenJSONRequestBody = TokenUpdateRequest
+
+// CreateTicketJSONRequestBody defines body for CreateTicket for application/json ContentType.
+type CreateTicketJSONRequestBody = TicketCreateRequest
+
+// CloseTicketJSONRequestBody defines body for CloseTicket for application/json ContentType.
+type CloseTicketJSONRequestBody = ActionRequest
+
+// CreateTicketReplyJSONRequestBody defines body for CreateTicketReply for application/json ContentType.
+type CreateTicketReplyJSONRequestBody = TicketReplyRequest
 
 // AsEventSecondaryEntityId0 returns the union data inside the EventSecondaryEntity_Id as a EventSecondaryEntityId0
 func (t EventSecondaryEntity_Id) AsEventSecondaryEntityId0() (EventSecondaryEntityId0, error) {
@@ -1996,6 +2350,34 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /account/events/{eventId}/seen (the `MarkEventSeen` operationId).
 	MarkEventSeen(ctx context.Context, eventId EventId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendFeedbackWithBody Send feedback
+	//
+	// Stores a message for the people who run this service, with the
+	// account and user who sent it; operators read them with
+	// `apiv4 feedback list`. Any valid token may send feedback, whatever
+	// its scopes (the empty oauth scope list below), so responses carry no
+	// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+	// Answers `200 {}`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SendFeedback Send feedback
+	//
+	// Stores a message for the people who run this service, with the
+	// account and user who sent it; operators read them with
+	// `apiv4 feedback list`. Any valid token may send feedback, whatever
+	// its scopes (the empty oauth scope list below), so responses carry no
+	// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+	// Answers `200 {}`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedback(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListLinodeInstances List Linodes
 	//
@@ -2297,6 +2679,229 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /linode/instances/{linodeId}/shutdown (the `ShutdownLinodeInstance` operationId).
 	ShutdownLinodeInstance(ctx context.Context, linodeId LinodeId, body ShutdownLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTokens List personal access tokens
+	//
+	// Returns the calling user's tokens that are neither revoked nor
+	// expired, oldest first, one page at a time. `token` holds only the
+	// first 16 characters of each secret.
+	//
+	// **Filtering.** `X-Filter` may use the keys `id`, `label` and
+	// `created`; `+order_by` may name any of them.
+	//
+	// Corresponds with GET /profile/tokens (the `ListTokens` operationId).
+	ListTokens(ctx context.Context, params *ListTokensParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTokenWithBody Create a personal access token
+	//
+	// Creates a token for the calling user and answers it with the whole
+	// secret in `token`: the only time it is shown. Writes a
+	// `token_create` event (entity type `token`).
+	//
+	// - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+	//   with the areas `account`, `events`, `linodes`, `ips` and
+	//   `tickets`, separated by spaces or commas, or is `*`. It is stored
+	//   and answered in canonical form (areas in that order, one space
+	//   between scopes, `read_write` absorbing `read_only`). Absent, null
+	//   or empty, it is the calling token's own scopes. An unknown scope is
+	//   answered `400` with `field: "scopes"`, and so is a list that grants
+	//   more than the calling token has (reason
+	//   `Scopes may not exceed those of the token making the request.`).
+	// - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+	//   accepted) must be in the future (`400`, `field: "expiry"`);
+	//   absent or null, the token lasts until it is revoked.
+	// - `label` is 1 to 100 characters.
+	//
+	// An expired or revoked token is answered `401 Invalid Token` on its
+	// next request, by every server process.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+	CreateTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateToken Create a personal access token
+	//
+	// Creates a token for the calling user and answers it with the whole
+	// secret in `token`: the only time it is shown. Writes a
+	// `token_create` event (entity type `token`).
+	//
+	// - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+	//   with the areas `account`, `events`, `linodes`, `ips` and
+	//   `tickets`, separated by spaces or commas, or is `*`. It is stored
+	//   and answered in canonical form (areas in that order, one space
+	//   between scopes, `read_write` absorbing `read_only`). Absent, null
+	//   or empty, it is the calling token's own scopes. An unknown scope is
+	//   answered `400` with `field: "scopes"`, and so is a list that grants
+	//   more than the calling token has (reason
+	//   `Scopes may not exceed those of the token making the request.`).
+	// - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+	//   accepted) must be in the future (`400`, `field: "expiry"`);
+	//   absent or null, the token lasts until it is revoked.
+	// - `label` is 1 to 100 characters.
+	//
+	// An expired or revoked token is answered `401 Invalid Token` on its
+	// next request, by every server process.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+	CreateToken(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteToken Revoke a personal access token
+	//
+	// Revokes a token at once: its next request, on any server process,
+	// is answered `401 Invalid Token`. A token may revoke itself. Answers
+	// `200 {}` and writes a `token_delete` event.
+	//
+	// Corresponds with DELETE /profile/tokens/{tokenId} (the `DeleteToken` operationId).
+	DeleteToken(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetToken Get a personal access token
+	//
+	// Returns one of the calling user's live tokens, with the first 16
+	// characters of its secret. Revoked, expired and other users' tokens
+	// are answered `404`.
+	//
+	// Corresponds with GET /profile/tokens/{tokenId} (the `GetToken` operationId).
+	GetToken(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateTokenWithBody Rename a personal access token
+	//
+	// Changes a token's label (the only thing that may change) and
+	// answers the token. Writes a `token_update` event.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+	UpdateTokenWithBody(ctx context.Context, tokenId TokenId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateToken Rename a personal access token
+	//
+	// Changes a token's label (the only thing that may change) and
+	// answers the token. Writes a `token_update` event.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+	UpdateToken(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTickets List support tickets
+	//
+	// Returns the account's support tickets, one page at a time: tickets
+	// that are not closed first, then closed ones, newest first within each
+	// group, unless the `X-Filter` header sets `+order_by` (`id`, `opened`
+	// or `updated`, ties broken by `id`) and optionally `+order`.
+	//
+	// **Filtering.** `X-Filter` may use the keys `id`, `status`, `summary`,
+	// `opened` and `updated` with the operators of the `X-Filter`
+	// parameter. Any other key is answered `400` with reason
+	// `Cannot filter on <key>` and `field: "X-Filter"`.
+	//
+	// **Scopes.** The public Linode API guards tickets with `account:*`;
+	// apiv4 gives them their own area, `tickets:read_only` to read and
+	// `tickets:read_write` to open, reply and close. A `*` token works on
+	// both.
+	//
+	// Corresponds with GET /support/tickets (the `ListTickets` operationId).
+	ListTickets(ctx context.Context, params *ListTicketsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTicketWithBody Open a support ticket
+	//
+	// Opens a ticket with status `new`, answered in full. `linode_id`
+	// names the Linode the ticket is about (its entity); a Linode that is
+	// not on the account is answered `400` with reason
+	// `linode_id is not valid` and `field: "linode_id"`. Writes a
+	// `ticket_create` event (`notification`, entity type `ticket`, url
+	// `/v4/support/tickets/{id}`). Support answers through the operator
+	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+	CreateTicketWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTicket Open a support ticket
+	//
+	// Opens a ticket with status `new`, answered in full. `linode_id`
+	// names the Linode the ticket is about (its entity); a Linode that is
+	// not on the account is answered `400` with reason
+	// `linode_id is not valid` and `field: "linode_id"`. Writes a
+	// `ticket_create` event (`notification`, entity type `ticket`, url
+	// `/v4/support/tickets/{id}`). Support answers through the operator
+	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+	CreateTicket(ctx context.Context, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetTicket Get a support ticket
+	//
+	// Returns one ticket of the account. An id that is unknown or on
+	// another account is answered `404`.
+	//
+	// Corresponds with GET /support/tickets/{ticketId} (the `GetTicket` operationId).
+	GetTicket(ctx context.Context, ticketId TicketId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CloseTicketWithBody Close a ticket
+	//
+	// Closes a ticket: `status` becomes `closed`, `closed` is set and
+	// `closable` turns false. Answers `200 {}` and writes a
+	// `ticket_update` event. The body may be absent or `{}`. Closing a
+	// ticket that is already closed is answered `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+	CloseTicketWithBody(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CloseTicket Close a ticket
+	//
+	// Closes a ticket: `status` becomes `closed`, `closed` is set and
+	// `closable` turns false. Answers `200 {}` and writes a
+	// `ticket_update` event. The body may be absent or `{}`. Closing a
+	// ticket that is already closed is answered `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+	CloseTicket(ctx context.Context, ticketId TicketId, body CloseTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListTicketReplies List the replies to a ticket
+	//
+	// Returns the replies to a ticket, oldest first, one page at a time:
+	// the conversation in the order it happened. `from_linode` tells
+	// replies from support apart from the account's own.
+	//
+	// Corresponds with GET /support/tickets/{ticketId}/replies (the `ListTicketReplies` operationId).
+	ListTicketReplies(ctx context.Context, ticketId TicketId, params *ListTicketRepliesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTicketReplyWithBody Reply to a ticket
+	//
+	// Adds the caller's reply to a ticket and answers it. Writes a
+	// `ticket_update` event (`notification`, entity type `ticket`). A
+	// closed ticket takes no replies: `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+	CreateTicketReplyWithBody(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateTicketReply Reply to a ticket
+	//
+	// Adds the caller's reply to a ticket and answers it. Writes a
+	// `ticket_update` event (`notification`, entity type `ticket`). A
+	// closed ticket takes no replies: `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+	CreateTicketReply(ctx context.Context, ticketId TicketId, body CreateTicketReplyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListEvents List events
@@ -2386,6 +2991,54 @@ func (c *Client) MarkEventRead(ctx context.Context, eventId EventId, reqEditors 
 // Corresponds with POST /account/events/{eventId}/seen (the `MarkEventSeen` operationId).
 func (c *Client) MarkEventSeen(ctx context.Context, eventId EventId, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewMarkEventSeenRequest(c.Server, eventId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendFeedbackWithBody Send feedback
+//
+// Stores a message for the people who run this service, with the
+// account and user who sent it; operators read them with
+// `apiv4 feedback list`. Any valid token may send feedback, whatever
+// its scopes (the empty oauth scope list below), so responses carry no
+// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+// Answers `200 {}`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *Client) SendFeedbackWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendFeedbackRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SendFeedback Send feedback
+//
+// Stores a message for the people who run this service, with the
+// account and user who sent it; operators read them with
+// `apiv4 feedback list`. Any valid token may send feedback, whatever
+// its scopes (the empty oauth scope list below), so responses carry no
+// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+// Answers `200 {}`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *Client) SendFeedback(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSendFeedbackRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2867,6 +3520,389 @@ func (c *Client) ShutdownLinodeInstance(ctx context.Context, linodeId LinodeId, 
 	return c.Client.Do(req)
 }
 
+// ListTokens List personal access tokens
+//
+// Returns the calling user's tokens that are neither revoked nor
+// expired, oldest first, one page at a time. `token` holds only the
+// first 16 characters of each secret.
+//
+// **Filtering.** `X-Filter` may use the keys `id`, `label` and
+// `created`; `+order_by` may name any of them.
+//
+// Corresponds with GET /profile/tokens (the `ListTokens` operationId).
+func (c *Client) ListTokens(ctx context.Context, params *ListTokensParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTokensRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTokenWithBody Create a personal access token
+//
+// Creates a token for the calling user and answers it with the whole
+// secret in `token`: the only time it is shown. Writes a
+// `token_create` event (entity type `token`).
+//
+//   - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+//     with the areas `account`, `events`, `linodes`, `ips` and
+//     `tickets`, separated by spaces or commas, or is `*`. It is stored
+//     and answered in canonical form (areas in that order, one space
+//     between scopes, `read_write` absorbing `read_only`). Absent, null
+//     or empty, it is the calling token's own scopes. An unknown scope is
+//     answered `400` with `field: "scopes"`, and so is a list that grants
+//     more than the calling token has (reason
+//     `Scopes may not exceed those of the token making the request.`).
+//   - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+//     accepted) must be in the future (`400`, `field: "expiry"`);
+//     absent or null, the token lasts until it is revoked.
+//   - `label` is 1 to 100 characters.
+//
+// An expired or revoked token is answered `401 Invalid Token` on its
+// next request, by every server process.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+func (c *Client) CreateTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateToken Create a personal access token
+//
+// Creates a token for the calling user and answers it with the whole
+// secret in `token`: the only time it is shown. Writes a
+// `token_create` event (entity type `token`).
+//
+//   - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+//     with the areas `account`, `events`, `linodes`, `ips` and
+//     `tickets`, separated by spaces or commas, or is `*`. It is stored
+//     and answered in canonical form (areas in that order, one space
+//     between scopes, `read_write` absorbing `read_only`). Absent, null
+//     or empty, it is the calling token's own scopes. An unknown scope is
+//     answered `400` with `field: "scopes"`, and so is a list that grants
+//     more than the calling token has (reason
+//     `Scopes may not exceed those of the token making the request.`).
+//   - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+//     accepted) must be in the future (`400`, `field: "expiry"`);
+//     absent or null, the token lasts until it is revoked.
+//   - `label` is 1 to 100 characters.
+//
+// An expired or revoked token is answered `401 Invalid Token` on its
+// next request, by every server process.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+func (c *Client) CreateToken(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTokenRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteToken Revoke a personal access token
+//
+// Revokes a token at once: its next request, on any server process,
+// is answered `401 Invalid Token`. A token may revoke itself. Answers
+// `200 {}` and writes a `token_delete` event.
+//
+// Corresponds with DELETE /profile/tokens/{tokenId} (the `DeleteToken` operationId).
+func (c *Client) DeleteToken(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteTokenRequest(c.Server, tokenId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetToken Get a personal access token
+//
+// Returns one of the calling user's live tokens, with the first 16
+// characters of its secret. Revoked, expired and other users' tokens
+// are answered `404`.
+//
+// Corresponds with GET /profile/tokens/{tokenId} (the `GetToken` operationId).
+func (c *Client) GetToken(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTokenRequest(c.Server, tokenId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateTokenWithBody Rename a personal access token
+//
+// Changes a token's label (the only thing that may change) and
+// answers the token. Writes a `token_update` event.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+func (c *Client) UpdateTokenWithBody(ctx context.Context, tokenId TokenId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateTokenRequestWithBody(c.Server, tokenId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateToken Rename a personal access token
+//
+// Changes a token's label (the only thing that may change) and
+// answers the token. Writes a `token_update` event.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+func (c *Client) UpdateToken(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateTokenRequest(c.Server, tokenId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTickets List support tickets
+//
+// Returns the account's support tickets, one page at a time: tickets
+// that are not closed first, then closed ones, newest first within each
+// group, unless the `X-Filter` header sets `+order_by` (`id`, `opened`
+// or `updated`, ties broken by `id`) and optionally `+order`.
+//
+// **Filtering.** `X-Filter` may use the keys `id`, `status`, `summary`,
+// `opened` and `updated` with the operators of the `X-Filter`
+// parameter. Any other key is answered `400` with reason
+// `Cannot filter on <key>` and `field: "X-Filter"`.
+//
+// **Scopes.** The public Linode API guards tickets with `account:*`;
+// apiv4 gives them their own area, `tickets:read_only` to read and
+// `tickets:read_write` to open, reply and close. A `*` token works on
+// both.
+//
+// Corresponds with GET /support/tickets (the `ListTickets` operationId).
+func (c *Client) ListTickets(ctx context.Context, params *ListTicketsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTicketsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTicketWithBody Open a support ticket
+//
+// Opens a ticket with status `new`, answered in full. `linode_id`
+// names the Linode the ticket is about (its entity); a Linode that is
+// not on the account is answered `400` with reason
+// `linode_id is not valid` and `field: "linode_id"`. Writes a
+// `ticket_create` event (`notification`, entity type `ticket`, url
+// `/v4/support/tickets/{id}`). Support answers through the operator
+// command `apiv4 ticket reply`, which moves the ticket to `open`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+func (c *Client) CreateTicketWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTicketRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTicket Open a support ticket
+//
+// Opens a ticket with status `new`, answered in full. `linode_id`
+// names the Linode the ticket is about (its entity); a Linode that is
+// not on the account is answered `400` with reason
+// `linode_id is not valid` and `field: "linode_id"`. Writes a
+// `ticket_create` event (`notification`, entity type `ticket`, url
+// `/v4/support/tickets/{id}`). Support answers through the operator
+// command `apiv4 ticket reply`, which moves the ticket to `open`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+func (c *Client) CreateTicket(ctx context.Context, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTicketRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetTicket Get a support ticket
+//
+// Returns one ticket of the account. An id that is unknown or on
+// another account is answered `404`.
+//
+// Corresponds with GET /support/tickets/{ticketId} (the `GetTicket` operationId).
+func (c *Client) GetTicket(ctx context.Context, ticketId TicketId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetTicketRequest(c.Server, ticketId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CloseTicketWithBody Close a ticket
+//
+// Closes a ticket: `status` becomes `closed`, `closed` is set and
+// `closable` turns false. Answers `200 {}` and writes a
+// `ticket_update` event. The body may be absent or `{}`. Closing a
+// ticket that is already closed is answered `400` with reason
+// `Ticket is closed.`
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+func (c *Client) CloseTicketWithBody(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCloseTicketRequestWithBody(c.Server, ticketId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CloseTicket Close a ticket
+//
+// Closes a ticket: `status` becomes `closed`, `closed` is set and
+// `closable` turns false. Answers `200 {}` and writes a
+// `ticket_update` event. The body may be absent or `{}`. Closing a
+// ticket that is already closed is answered `400` with reason
+// `Ticket is closed.`
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+func (c *Client) CloseTicket(ctx context.Context, ticketId TicketId, body CloseTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCloseTicketRequest(c.Server, ticketId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListTicketReplies List the replies to a ticket
+//
+// Returns the replies to a ticket, oldest first, one page at a time:
+// the conversation in the order it happened. `from_linode` tells
+// replies from support apart from the account's own.
+//
+// Corresponds with GET /support/tickets/{ticketId}/replies (the `ListTicketReplies` operationId).
+func (c *Client) ListTicketReplies(ctx context.Context, ticketId TicketId, params *ListTicketRepliesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListTicketRepliesRequest(c.Server, ticketId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTicketReplyWithBody Reply to a ticket
+//
+// Adds the caller's reply to a ticket and answers it. Writes a
+// `ticket_update` event (`notification`, entity type `ticket`). A
+// closed ticket takes no replies: `400` with reason
+// `Ticket is closed.`
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+func (c *Client) CreateTicketReplyWithBody(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTicketReplyRequestWithBody(c.Server, ticketId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateTicketReply Reply to a ticket
+//
+// Adds the caller's reply to a ticket and answers it. Writes a
+// `ticket_update` event (`notification`, entity type `ticket`). A
+// closed ticket takes no replies: `400` with reason
+// `Ticket is closed.`
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+func (c *Client) CreateTicketReply(ctx context.Context, ticketId TicketId, body CreateTicketReplyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateTicketReplyRequest(c.Server, ticketId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // NewListEventsRequest constructs an http.Request for the ListEvents method
 func NewListEventsRequest(server string, params *ListEventsParams) (*http.Request, error) {
 	var err error
@@ -3046,6 +4082,46 @@ func NewMarkEventSeenRequest(server string, eventId EventId) (*http.Request, err
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewSendFeedbackRequest calls the generic SendFeedback builder with application/json body
+func NewSendFeedbackRequest(server string, body SendFeedbackJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSendFeedbackRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewSendFeedbackRequestWithBody constructs an http.Request for the SendFeedback method, with any body, and a specified content type
+func NewSendFeedbackRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/feedback")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3521,6 +4597,564 @@ func NewShutdownLinodeInstanceRequestWithBody(server string, linodeId LinodeId, 
 	return req, nil
 }
 
+// NewListTokensRequest constructs an http.Request for the ListTokens method
+func NewListTokensRequest(server string, params *ListTokensParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/tokens")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XFilter != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Filter", *params.XFilter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Filter", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewCreateTokenRequest calls the generic CreateToken builder with application/json body
+func NewCreateTokenRequest(server string, body CreateTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateTokenRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateTokenRequestWithBody constructs an http.Request for the CreateToken method, with any body, and a specified content type
+func NewCreateTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/tokens")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteTokenRequest constructs an http.Request for the DeleteToken method
+func NewDeleteTokenRequest(server string, tokenId TokenId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tokenId", tokenId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/tokens/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetTokenRequest constructs an http.Request for the GetToken method
+func NewGetTokenRequest(server string, tokenId TokenId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tokenId", tokenId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/tokens/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateTokenRequest calls the generic UpdateToken builder with application/json body
+func NewUpdateTokenRequest(server string, tokenId TokenId, body UpdateTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateTokenRequestWithBody(server, tokenId, "application/json", bodyReader)
+}
+
+// NewUpdateTokenRequestWithBody constructs an http.Request for the UpdateToken method, with any body, and a specified content type
+func NewUpdateTokenRequestWithBody(server string, tokenId TokenId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tokenId", tokenId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/profile/tokens/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListTicketsRequest constructs an http.Request for the ListTickets method
+func NewListTicketsRequest(server string, params *ListTicketsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XFilter != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Filter", *params.XFilter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Filter", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewCreateTicketRequest calls the generic CreateTicket builder with application/json body
+func NewCreateTicketRequest(server string, body CreateTicketJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateTicketRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateTicketRequestWithBody constructs an http.Request for the CreateTicket method, with any body, and a specified content type
+func NewCreateTicketRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetTicketRequest constructs an http.Request for the GetTicket method
+func NewGetTicketRequest(server string, ticketId TicketId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ticketId", ticketId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCloseTicketRequest calls the generic CloseTicket builder with application/json body
+func NewCloseTicketRequest(server string, ticketId TicketId, body CloseTicketJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCloseTicketRequestWithBody(server, ticketId, "application/json", bodyReader)
+}
+
+// NewCloseTicketRequestWithBody constructs an http.Request for the CloseTicket method, with any body, and a specified content type
+func NewCloseTicketRequestWithBody(server string, ticketId TicketId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ticketId", ticketId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets/%s/close", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListTicketRepliesRequest constructs an http.Request for the ListTicketReplies method
+func NewListTicketRepliesRequest(server string, ticketId TicketId, params *ListTicketRepliesParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ticketId", ticketId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets/%s/replies", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Page != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page", *params.Page, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateTicketReplyRequest calls the generic CreateTicketReply builder with application/json body
+func NewCreateTicketReplyRequest(server string, ticketId TicketId, body CreateTicketReplyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateTicketReplyRequestWithBody(server, ticketId, "application/json", bodyReader)
+}
+
+// NewCreateTicketReplyRequestWithBody constructs an http.Request for the CreateTicketReply method, with any body, and a specified content type
+func NewCreateTicketReplyRequestWithBody(server string, ticketId TicketId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "ticketId", ticketId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/support/tickets/%s/replies", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -3629,6 +5263,34 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /account/events/{eventId}/seen (the `MarkEventSeen` operationId).
 	MarkEventSeenWithResponse(ctx context.Context, eventId EventId, reqEditors ...RequestEditorFn) (*MarkEventSeenResponse, error)
+
+	// SendFeedbackWithBodyWithResponse Send feedback
+	//
+	// Stores a message for the people who run this service, with the
+	// account and user who sent it; operators read them with
+	// `apiv4 feedback list`. Any valid token may send feedback, whatever
+	// its scopes (the empty oauth scope list below), so responses carry no
+	// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+	// Answers `200 {}`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error)
+
+	// SendFeedbackWithResponse Send feedback
+	//
+	// Stores a message for the people who run this service, with the
+	// account and user who sent it; operators read them with
+	// `apiv4 feedback list`. Any valid token may send feedback, whatever
+	// its scopes (the empty oauth scope list below), so responses carry no
+	// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+	// Answers `200 {}`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /feedback (the `SendFeedback` operationId).
+	SendFeedbackWithResponse(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error)
 
 	// ListLinodeInstancesWithResponse List Linodes
 	//
@@ -3936,6 +5598,241 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /linode/instances/{linodeId}/shutdown (the `ShutdownLinodeInstance` operationId).
 	ShutdownLinodeInstanceWithResponse(ctx context.Context, linodeId LinodeId, body ShutdownLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*ShutdownLinodeInstanceResponse, error)
+
+	// ListTokensWithResponse List personal access tokens
+	//
+	// Returns the calling user's tokens that are neither revoked nor
+	// expired, oldest first, one page at a time. `token` holds only the
+	// first 16 characters of each secret.
+	//
+	// **Filtering.** `X-Filter` may use the keys `id`, `label` and
+	// `created`; `+order_by` may name any of them.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /profile/tokens (the `ListTokens` operationId).
+	ListTokensWithResponse(ctx context.Context, params *ListTokensParams, reqEditors ...RequestEditorFn) (*ListTokensResponse, error)
+
+	// CreateTokenWithBodyWithResponse Create a personal access token
+	//
+	// Creates a token for the calling user and answers it with the whole
+	// secret in `token`: the only time it is shown. Writes a
+	// `token_create` event (entity type `token`).
+	//
+	// - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+	//   with the areas `account`, `events`, `linodes`, `ips` and
+	//   `tickets`, separated by spaces or commas, or is `*`. It is stored
+	//   and answered in canonical form (areas in that order, one space
+	//   between scopes, `read_write` absorbing `read_only`). Absent, null
+	//   or empty, it is the calling token's own scopes. An unknown scope is
+	//   answered `400` with `field: "scopes"`, and so is a list that grants
+	//   more than the calling token has (reason
+	//   `Scopes may not exceed those of the token making the request.`).
+	// - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+	//   accepted) must be in the future (`400`, `field: "expiry"`);
+	//   absent or null, the token lasts until it is revoked.
+	// - `label` is 1 to 100 characters.
+	//
+	// An expired or revoked token is answered `401 Invalid Token` on its
+	// next request, by every server process.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+	CreateTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error)
+
+	// CreateTokenWithResponse Create a personal access token
+	//
+	// Creates a token for the calling user and answers it with the whole
+	// secret in `token`: the only time it is shown. Writes a
+	// `token_create` event (entity type `token`).
+	//
+	// - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+	//   with the areas `account`, `events`, `linodes`, `ips` and
+	//   `tickets`, separated by spaces or commas, or is `*`. It is stored
+	//   and answered in canonical form (areas in that order, one space
+	//   between scopes, `read_write` absorbing `read_only`). Absent, null
+	//   or empty, it is the calling token's own scopes. An unknown scope is
+	//   answered `400` with `field: "scopes"`, and so is a list that grants
+	//   more than the calling token has (reason
+	//   `Scopes may not exceed those of the token making the request.`).
+	// - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+	//   accepted) must be in the future (`400`, `field: "expiry"`);
+	//   absent or null, the token lasts until it is revoked.
+	// - `label` is 1 to 100 characters.
+	//
+	// An expired or revoked token is answered `401 Invalid Token` on its
+	// next request, by every server process.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+	CreateTokenWithResponse(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error)
+
+	// DeleteTokenWithResponse Revoke a personal access token
+	//
+	// Revokes a token at once: its next request, on any server process,
+	// is answered `401 Invalid Token`. A token may revoke itself. Answers
+	// `200 {}` and writes a `token_delete` event.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /profile/tokens/{tokenId} (the `DeleteToken` operationId).
+	DeleteTokenWithResponse(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*DeleteTokenResponse, error)
+
+	// GetTokenWithResponse Get a personal access token
+	//
+	// Returns one of the calling user's live tokens, with the first 16
+	// characters of its secret. Revoked, expired and other users' tokens
+	// are answered `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /profile/tokens/{tokenId} (the `GetToken` operationId).
+	GetTokenWithResponse(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*GetTokenResponse, error)
+
+	// UpdateTokenWithBodyWithResponse Rename a personal access token
+	//
+	// Changes a token's label (the only thing that may change) and
+	// answers the token. Writes a `token_update` event.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+	UpdateTokenWithBodyWithResponse(ctx context.Context, tokenId TokenId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateTokenResponse, error)
+
+	// UpdateTokenWithResponse Rename a personal access token
+	//
+	// Changes a token's label (the only thing that may change) and
+	// answers the token. Writes a `token_update` event.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+	UpdateTokenWithResponse(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateTokenResponse, error)
+
+	// ListTicketsWithResponse List support tickets
+	//
+	// Returns the account's support tickets, one page at a time: tickets
+	// that are not closed first, then closed ones, newest first within each
+	// group, unless the `X-Filter` header sets `+order_by` (`id`, `opened`
+	// or `updated`, ties broken by `id`) and optionally `+order`.
+	//
+	// **Filtering.** `X-Filter` may use the keys `id`, `status`, `summary`,
+	// `opened` and `updated` with the operators of the `X-Filter`
+	// parameter. Any other key is answered `400` with reason
+	// `Cannot filter on <key>` and `field: "X-Filter"`.
+	//
+	// **Scopes.** The public Linode API guards tickets with `account:*`;
+	// apiv4 gives them their own area, `tickets:read_only` to read and
+	// `tickets:read_write` to open, reply and close. A `*` token works on
+	// both.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /support/tickets (the `ListTickets` operationId).
+	ListTicketsWithResponse(ctx context.Context, params *ListTicketsParams, reqEditors ...RequestEditorFn) (*ListTicketsResponse, error)
+
+	// CreateTicketWithBodyWithResponse Open a support ticket
+	//
+	// Opens a ticket with status `new`, answered in full. `linode_id`
+	// names the Linode the ticket is about (its entity); a Linode that is
+	// not on the account is answered `400` with reason
+	// `linode_id is not valid` and `field: "linode_id"`. Writes a
+	// `ticket_create` event (`notification`, entity type `ticket`, url
+	// `/v4/support/tickets/{id}`). Support answers through the operator
+	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+	CreateTicketWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTicketResponse, error)
+
+	// CreateTicketWithResponse Open a support ticket
+	//
+	// Opens a ticket with status `new`, answered in full. `linode_id`
+	// names the Linode the ticket is about (its entity); a Linode that is
+	// not on the account is answered `400` with reason
+	// `linode_id is not valid` and `field: "linode_id"`. Writes a
+	// `ticket_create` event (`notification`, entity type `ticket`, url
+	// `/v4/support/tickets/{id}`). Support answers through the operator
+	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+	CreateTicketWithResponse(ctx context.Context, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTicketResponse, error)
+
+	// GetTicketWithResponse Get a support ticket
+	//
+	// Returns one ticket of the account. An id that is unknown or on
+	// another account is answered `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /support/tickets/{ticketId} (the `GetTicket` operationId).
+	GetTicketWithResponse(ctx context.Context, ticketId TicketId, reqEditors ...RequestEditorFn) (*GetTicketResponse, error)
+
+	// CloseTicketWithBodyWithResponse Close a ticket
+	//
+	// Closes a ticket: `status` becomes `closed`, `closed` is set and
+	// `closable` turns false. Answers `200 {}` and writes a
+	// `ticket_update` event. The body may be absent or `{}`. Closing a
+	// ticket that is already closed is answered `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+	CloseTicketWithBodyWithResponse(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CloseTicketResponse, error)
+
+	// CloseTicketWithResponse Close a ticket
+	//
+	// Closes a ticket: `status` becomes `closed`, `closed` is set and
+	// `closable` turns false. Answers `200 {}` and writes a
+	// `ticket_update` event. The body may be absent or `{}`. Closing a
+	// ticket that is already closed is answered `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+	CloseTicketWithResponse(ctx context.Context, ticketId TicketId, body CloseTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*CloseTicketResponse, error)
+
+	// ListTicketRepliesWithResponse List the replies to a ticket
+	//
+	// Returns the replies to a ticket, oldest first, one page at a time:
+	// the conversation in the order it happened. `from_linode` tells
+	// replies from support apart from the account's own.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /support/tickets/{ticketId}/replies (the `ListTicketReplies` operationId).
+	ListTicketRepliesWithResponse(ctx context.Context, ticketId TicketId, params *ListTicketRepliesParams, reqEditors ...RequestEditorFn) (*ListTicketRepliesResponse, error)
+
+	// CreateTicketReplyWithBodyWithResponse Reply to a ticket
+	//
+	// Adds the caller's reply to a ticket and answers it. Writes a
+	// `ticket_update` event (`notification`, entity type `ticket`). A
+	// closed ticket takes no replies: `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+	CreateTicketReplyWithBodyWithResponse(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTicketReplyResponse, error)
+
+	// CreateTicketReplyWithResponse Reply to a ticket
+	//
+	// Adds the caller's reply to a ticket and answers it. Writes a
+	// `ticket_update` event (`notification`, entity type `ticket`). A
+	// closed ticket takes no replies: `400` with reason
+	// `Ticket is closed.`
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+	CreateTicketReplyWithResponse(ctx context.Context, ticketId TicketId, body CreateTicketReplyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTicketReplyResponse, error)
 }
 
 type ListEventsResponse struct {
@@ -4152,6 +6049,61 @@ func (r MarkEventSeenResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r MarkEventSeenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type SendFeedbackResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SendFeedbackResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SendFeedbackResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SendFeedbackResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r SendFeedbackResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SendFeedbackResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SendFeedbackResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SendFeedbackResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4757,6 +6709,639 @@ func (r ShutdownLinodeInstanceResponse) ContentType() string {
 	return ""
 }
 
+type ListTokensResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TokenPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTokensResponse) GetJSON200() *TokenPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListTokensResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTokensResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTokensResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTokensResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTokensResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTokensResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Token
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateTokenResponse) GetJSON200() *Token {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateTokenResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type DeleteTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeleteTokenResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r DeleteTokenResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Token
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTokenResponse) GetJSON200() *Token {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetTokenResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Token
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateTokenResponse) GetJSON200() *Token {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateTokenResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateTokenResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListTicketsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TicketPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTicketsResponse) GetJSON200() *TicketPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListTicketsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTicketsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTicketsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTicketsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTicketsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTicketsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateTicketResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Ticket
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateTicketResponse) GetJSON200() *Ticket {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateTicketResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateTicketResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateTicketResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateTicketResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateTicketResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateTicketResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetTicketResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Ticket
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetTicketResponse) GetJSON200() *Ticket {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetTicketResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetTicketResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetTicketResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetTicketResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetTicketResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetTicketResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CloseTicketResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CloseTicketResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CloseTicketResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CloseTicketResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CloseTicketResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r CloseTicketResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CloseTicketResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CloseTicketResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CloseTicketResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ListTicketRepliesResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TicketReplyPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListTicketRepliesResponse) GetJSON200() *TicketReplyPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListTicketRepliesResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListTicketRepliesResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListTicketRepliesResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r ListTicketRepliesResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListTicketRepliesResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListTicketRepliesResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListTicketRepliesResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateTicketReplyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TicketReply
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateTicketReplyResponse) GetJSON200() *TicketReply {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateTicketReplyResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateTicketReplyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateTicketReplyResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateTicketReplyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateTicketReplyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateTicketReplyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateTicketReplyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListEventsWithResponse List events
 //
 // Returns the events visible to the calling user, one page at a time.
@@ -4844,6 +7429,46 @@ func (c *ClientWithResponses) MarkEventSeenWithResponse(ctx context.Context, eve
 		return nil, err
 	}
 	return ParseMarkEventSeenResponse(rsp)
+}
+
+// SendFeedbackWithBodyWithResponse Send feedback
+//
+// Stores a message for the people who run this service, with the
+// account and user who sent it; operators read them with
+// `apiv4 feedback list`. Any valid token may send feedback, whatever
+// its scopes (the empty oauth scope list below), so responses carry no
+// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+// Answers `200 {}`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *ClientWithResponses) SendFeedbackWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error) {
+	rsp, err := c.SendFeedbackWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendFeedbackResponse(rsp)
+}
+
+// SendFeedbackWithResponse Send feedback
+//
+// Stores a message for the people who run this service, with the
+// account and user who sent it; operators read them with
+// `apiv4 feedback list`. Any valid token may send feedback, whatever
+// its scopes (the empty oauth scope list below), so responses carry no
+// `X-Accepted-OAuth-Scopes`. `message` is 1 to 5000 characters.
+// Answers `200 {}`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /feedback (the `SendFeedback` operationId).
+func (c *ClientWithResponses) SendFeedbackWithResponse(ctx context.Context, body SendFeedbackJSONRequestBody, reqEditors ...RequestEditorFn) (*SendFeedbackResponse, error) {
+	rsp, err := c.SendFeedback(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSendFeedbackResponse(rsp)
 }
 
 // ListLinodeInstancesWithResponse List Linodes
@@ -5255,6 +7880,337 @@ func (c *ClientWithResponses) ShutdownLinodeInstanceWithResponse(ctx context.Con
 	return ParseShutdownLinodeInstanceResponse(rsp)
 }
 
+// ListTokensWithResponse List personal access tokens
+//
+// Returns the calling user's tokens that are neither revoked nor
+// expired, oldest first, one page at a time. `token` holds only the
+// first 16 characters of each secret.
+//
+// **Filtering.** `X-Filter` may use the keys `id`, `label` and
+// `created`; `+order_by` may name any of them.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /profile/tokens (the `ListTokens` operationId).
+func (c *ClientWithResponses) ListTokensWithResponse(ctx context.Context, params *ListTokensParams, reqEditors ...RequestEditorFn) (*ListTokensResponse, error) {
+	rsp, err := c.ListTokens(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTokensResponse(rsp)
+}
+
+// CreateTokenWithBodyWithResponse Create a personal access token
+//
+// Creates a token for the calling user and answers it with the whole
+// secret in `token`: the only time it is shown. Writes a
+// `token_create` event (entity type `token`).
+//
+//   - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+//     with the areas `account`, `events`, `linodes`, `ips` and
+//     `tickets`, separated by spaces or commas, or is `*`. It is stored
+//     and answered in canonical form (areas in that order, one space
+//     between scopes, `read_write` absorbing `read_only`). Absent, null
+//     or empty, it is the calling token's own scopes. An unknown scope is
+//     answered `400` with `field: "scopes"`, and so is a list that grants
+//     more than the calling token has (reason
+//     `Scopes may not exceed those of the token making the request.`).
+//   - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+//     accepted) must be in the future (`400`, `field: "expiry"`);
+//     absent or null, the token lasts until it is revoked.
+//   - `label` is 1 to 100 characters.
+//
+// An expired or revoked token is answered `401 Invalid Token` on its
+// next request, by every server process.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+func (c *ClientWithResponses) CreateTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error) {
+	rsp, err := c.CreateTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTokenResponse(rsp)
+}
+
+// CreateTokenWithResponse Create a personal access token
+//
+// Creates a token for the calling user and answers it with the whole
+// secret in `token`: the only time it is shown. Writes a
+// `token_create` event (entity type `token`).
+//
+//   - `scopes` lists `<area>:read_only` or `<area>:read_write` scopes,
+//     with the areas `account`, `events`, `linodes`, `ips` and
+//     `tickets`, separated by spaces or commas, or is `*`. It is stored
+//     and answered in canonical form (areas in that order, one space
+//     between scopes, `read_write` absorbing `read_only`). Absent, null
+//     or empty, it is the calling token's own scopes. An unknown scope is
+//     answered `400` with `field: "scopes"`, and so is a list that grants
+//     more than the calling token has (reason
+//     `Scopes may not exceed those of the token making the request.`).
+//   - `expiry` (UTC, `YYYY-MM-DDTHH:MM:SS`, a trailing `Z` or offset
+//     accepted) must be in the future (`400`, `field: "expiry"`);
+//     absent or null, the token lasts until it is revoked.
+//   - `label` is 1 to 100 characters.
+//
+// An expired or revoked token is answered `401 Invalid Token` on its
+// next request, by every server process.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /profile/tokens (the `CreateToken` operationId).
+func (c *ClientWithResponses) CreateTokenWithResponse(ctx context.Context, body CreateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTokenResponse, error) {
+	rsp, err := c.CreateToken(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTokenResponse(rsp)
+}
+
+// DeleteTokenWithResponse Revoke a personal access token
+//
+// Revokes a token at once: its next request, on any server process,
+// is answered `401 Invalid Token`. A token may revoke itself. Answers
+// `200 {}` and writes a `token_delete` event.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /profile/tokens/{tokenId} (the `DeleteToken` operationId).
+func (c *ClientWithResponses) DeleteTokenWithResponse(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*DeleteTokenResponse, error) {
+	rsp, err := c.DeleteToken(ctx, tokenId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteTokenResponse(rsp)
+}
+
+// GetTokenWithResponse Get a personal access token
+//
+// Returns one of the calling user's live tokens, with the first 16
+// characters of its secret. Revoked, expired and other users' tokens
+// are answered `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /profile/tokens/{tokenId} (the `GetToken` operationId).
+func (c *ClientWithResponses) GetTokenWithResponse(ctx context.Context, tokenId TokenId, reqEditors ...RequestEditorFn) (*GetTokenResponse, error) {
+	rsp, err := c.GetToken(ctx, tokenId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTokenResponse(rsp)
+}
+
+// UpdateTokenWithBodyWithResponse Rename a personal access token
+//
+// Changes a token's label (the only thing that may change) and
+// answers the token. Writes a `token_update` event.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+func (c *ClientWithResponses) UpdateTokenWithBodyWithResponse(ctx context.Context, tokenId TokenId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateTokenResponse, error) {
+	rsp, err := c.UpdateTokenWithBody(ctx, tokenId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateTokenResponse(rsp)
+}
+
+// UpdateTokenWithResponse Rename a personal access token
+//
+// Changes a token's label (the only thing that may change) and
+// answers the token. Writes a `token_update` event.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /profile/tokens/{tokenId} (the `UpdateToken` operationId).
+func (c *ClientWithResponses) UpdateTokenWithResponse(ctx context.Context, tokenId TokenId, body UpdateTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateTokenResponse, error) {
+	rsp, err := c.UpdateToken(ctx, tokenId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateTokenResponse(rsp)
+}
+
+// ListTicketsWithResponse List support tickets
+//
+// Returns the account's support tickets, one page at a time: tickets
+// that are not closed first, then closed ones, newest first within each
+// group, unless the `X-Filter` header sets `+order_by` (`id`, `opened`
+// or `updated`, ties broken by `id`) and optionally `+order`.
+//
+// **Filtering.** `X-Filter` may use the keys `id`, `status`, `summary`,
+// `opened` and `updated` with the operators of the `X-Filter`
+// parameter. Any other key is answered `400` with reason
+// `Cannot filter on <key>` and `field: "X-Filter"`.
+//
+// **Scopes.** The public Linode API guards tickets with `account:*`;
+// apiv4 gives them their own area, `tickets:read_only` to read and
+// `tickets:read_write` to open, reply and close. A `*` token works on
+// both.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /support/tickets (the `ListTickets` operationId).
+func (c *ClientWithResponses) ListTicketsWithResponse(ctx context.Context, params *ListTicketsParams, reqEditors ...RequestEditorFn) (*ListTicketsResponse, error) {
+	rsp, err := c.ListTickets(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTicketsResponse(rsp)
+}
+
+// CreateTicketWithBodyWithResponse Open a support ticket
+//
+// Opens a ticket with status `new`, answered in full. `linode_id`
+// names the Linode the ticket is about (its entity); a Linode that is
+// not on the account is answered `400` with reason
+// `linode_id is not valid` and `field: "linode_id"`. Writes a
+// `ticket_create` event (`notification`, entity type `ticket`, url
+// `/v4/support/tickets/{id}`). Support answers through the operator
+// command `apiv4 ticket reply`, which moves the ticket to `open`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+func (c *ClientWithResponses) CreateTicketWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTicketResponse, error) {
+	rsp, err := c.CreateTicketWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTicketResponse(rsp)
+}
+
+// CreateTicketWithResponse Open a support ticket
+//
+// Opens a ticket with status `new`, answered in full. `linode_id`
+// names the Linode the ticket is about (its entity); a Linode that is
+// not on the account is answered `400` with reason
+// `linode_id is not valid` and `field: "linode_id"`. Writes a
+// `ticket_create` event (`notification`, entity type `ticket`, url
+// `/v4/support/tickets/{id}`). Support answers through the operator
+// command `apiv4 ticket reply`, which moves the ticket to `open`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets (the `CreateTicket` operationId).
+func (c *ClientWithResponses) CreateTicketWithResponse(ctx context.Context, body CreateTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTicketResponse, error) {
+	rsp, err := c.CreateTicket(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTicketResponse(rsp)
+}
+
+// GetTicketWithResponse Get a support ticket
+//
+// Returns one ticket of the account. An id that is unknown or on
+// another account is answered `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /support/tickets/{ticketId} (the `GetTicket` operationId).
+func (c *ClientWithResponses) GetTicketWithResponse(ctx context.Context, ticketId TicketId, reqEditors ...RequestEditorFn) (*GetTicketResponse, error) {
+	rsp, err := c.GetTicket(ctx, ticketId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetTicketResponse(rsp)
+}
+
+// CloseTicketWithBodyWithResponse Close a ticket
+//
+// Closes a ticket: `status` becomes `closed`, `closed` is set and
+// `closable` turns false. Answers `200 {}` and writes a
+// `ticket_update` event. The body may be absent or `{}`. Closing a
+// ticket that is already closed is answered `400` with reason
+// `Ticket is closed.`
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+func (c *ClientWithResponses) CloseTicketWithBodyWithResponse(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CloseTicketResponse, error) {
+	rsp, err := c.CloseTicketWithBody(ctx, ticketId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCloseTicketResponse(rsp)
+}
+
+// CloseTicketWithResponse Close a ticket
+//
+// Closes a ticket: `status` becomes `closed`, `closed` is set and
+// `closable` turns false. Answers `200 {}` and writes a
+// `ticket_update` event. The body may be absent or `{}`. Closing a
+// ticket that is already closed is answered `400` with reason
+// `Ticket is closed.`
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets/{ticketId}/close (the `CloseTicket` operationId).
+func (c *ClientWithResponses) CloseTicketWithResponse(ctx context.Context, ticketId TicketId, body CloseTicketJSONRequestBody, reqEditors ...RequestEditorFn) (*CloseTicketResponse, error) {
+	rsp, err := c.CloseTicket(ctx, ticketId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCloseTicketResponse(rsp)
+}
+
+// ListTicketRepliesWithResponse List the replies to a ticket
+//
+// Returns the replies to a ticket, oldest first, one page at a time:
+// the conversation in the order it happened. `from_linode` tells
+// replies from support apart from the account's own.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /support/tickets/{ticketId}/replies (the `ListTicketReplies` operationId).
+func (c *ClientWithResponses) ListTicketRepliesWithResponse(ctx context.Context, ticketId TicketId, params *ListTicketRepliesParams, reqEditors ...RequestEditorFn) (*ListTicketRepliesResponse, error) {
+	rsp, err := c.ListTicketReplies(ctx, ticketId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListTicketRepliesResponse(rsp)
+}
+
+// CreateTicketReplyWithBodyWithResponse Reply to a ticket
+//
+// Adds the caller's reply to a ticket and answers it. Writes a
+// `ticket_update` event (`notification`, entity type `ticket`). A
+// closed ticket takes no replies: `400` with reason
+// `Ticket is closed.`
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+func (c *ClientWithResponses) CreateTicketReplyWithBodyWithResponse(ctx context.Context, ticketId TicketId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateTicketReplyResponse, error) {
+	rsp, err := c.CreateTicketReplyWithBody(ctx, ticketId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTicketReplyResponse(rsp)
+}
+
+// CreateTicketReplyWithResponse Reply to a ticket
+//
+// Adds the caller's reply to a ticket and answers it. Writes a
+// `ticket_update` event (`notification`, entity type `ticket`). A
+// closed ticket takes no replies: `400` with reason
+// `Ticket is closed.`
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /support/tickets/{ticketId}/replies (the `CreateTicketReply` operationId).
+func (c *ClientWithResponses) CreateTicketReplyWithResponse(ctx context.Context, ticketId TicketId, body CreateTicketReplyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTicketReplyResponse, error) {
+	rsp, err := c.CreateTicketReply(ctx, ticketId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateTicketReplyResponse(rsp)
+}
+
 // ParseListEventsResponse parses an HTTP response from a ListEventsWithResponse call
 func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -5409,6 +8365,46 @@ func ParseMarkEventSeenResponse(rsp *http.Response) (*MarkEventSeenResponse, err
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseSendFeedbackResponse parses an HTTP response from a SendFeedbackWithResponse call
+func ParseSendFeedbackResponse(rsp *http.Response) (*SendFeedbackResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SendFeedbackResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
 
 	}
 
@@ -5864,6 +8860,474 @@ func ParseShutdownLinodeInstanceResponse(rsp *http.Response) (*ShutdownLinodeIns
 	return response, nil
 }
 
+// ParseListTokensResponse parses an HTTP response from a ListTokensWithResponse call
+func ParseListTokensResponse(rsp *http.Response) (*ListTokensResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTokensResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TokenPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateTokenResponse parses an HTTP response from a CreateTokenWithResponse call
+func ParseCreateTokenResponse(rsp *http.Response) (*CreateTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Token
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseDeleteTokenResponse parses an HTTP response from a DeleteTokenWithResponse call
+func ParseDeleteTokenResponse(rsp *http.Response) (*DeleteTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetTokenResponse parses an HTTP response from a GetTokenWithResponse call
+func ParseGetTokenResponse(rsp *http.Response) (*GetTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Token
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateTokenResponse parses an HTTP response from a UpdateTokenWithResponse call
+func ParseUpdateTokenResponse(rsp *http.Response) (*UpdateTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Token
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListTicketsResponse parses an HTTP response from a ListTicketsWithResponse call
+func ParseListTicketsResponse(rsp *http.Response) (*ListTicketsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTicketsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TicketPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateTicketResponse parses an HTTP response from a CreateTicketWithResponse call
+func ParseCreateTicketResponse(rsp *http.Response) (*CreateTicketResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateTicketResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Ticket
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetTicketResponse parses an HTTP response from a GetTicketWithResponse call
+func ParseGetTicketResponse(rsp *http.Response) (*GetTicketResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetTicketResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Ticket
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCloseTicketResponse parses an HTTP response from a CloseTicketWithResponse call
+func ParseCloseTicketResponse(rsp *http.Response) (*CloseTicketResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CloseTicketResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseListTicketRepliesResponse parses an HTTP response from a ListTicketRepliesWithResponse call
+func ParseListTicketRepliesResponse(rsp *http.Response) (*ListTicketRepliesResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListTicketRepliesResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TicketReplyPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateTicketReplyResponse parses an HTTP response from a CreateTicketReplyWithResponse call
+func ParseCreateTicketReplyResponse(rsp *http.Response) (*CreateTicketReplyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateTicketReplyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TicketReply
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// ListEvents List events
@@ -5878,6 +9342,9 @@ type ServerInterface interface {
 	// MarkEventSeen Mark events as seen
 	// (POST /account/events/{eventId}/seen)
 	MarkEventSeen(ctx echo.Context, eventId EventId) error
+	// SendFeedback Send feedback
+	// (POST /feedback)
+	SendFeedback(ctx echo.Context) error
 	// ListLinodeInstances List Linodes
 	// (GET /linode/instances)
 	ListLinodeInstances(ctx echo.Context, params ListLinodeInstancesParams) error
@@ -5908,6 +9375,39 @@ type ServerInterface interface {
 	// ShutdownLinodeInstance Shut down a Linode
 	// (POST /linode/instances/{linodeId}/shutdown)
 	ShutdownLinodeInstance(ctx echo.Context, linodeId LinodeId) error
+	// ListTokens List personal access tokens
+	// (GET /profile/tokens)
+	ListTokens(ctx echo.Context, params ListTokensParams) error
+	// CreateToken Create a personal access token
+	// (POST /profile/tokens)
+	CreateToken(ctx echo.Context) error
+	// DeleteToken Revoke a personal access token
+	// (DELETE /profile/tokens/{tokenId})
+	DeleteToken(ctx echo.Context, tokenId TokenId) error
+	// GetToken Get a personal access token
+	// (GET /profile/tokens/{tokenId})
+	GetToken(ctx echo.Context, tokenId TokenId) error
+	// UpdateToken Rename a personal access token
+	// (PUT /profile/tokens/{tokenId})
+	UpdateToken(ctx echo.Context, tokenId TokenId) error
+	// ListTickets List support tickets
+	// (GET /support/tickets)
+	ListTickets(ctx echo.Context, params ListTicketsParams) error
+	// CreateTicket Open a support ticket
+	// (POST /support/tickets)
+	CreateTicket(ctx echo.Context) error
+	// GetTicket Get a support ticket
+	// (GET /support/tickets/{ticketId})
+	GetTicket(ctx echo.Context, ticketId TicketId) error
+	// CloseTicket Close a ticket
+	// (POST /support/tickets/{ticketId}/close)
+	CloseTicket(ctx echo.Context, ticketId TicketId) error
+	// ListTicketReplies List the replies to a ticket
+	// (GET /support/tickets/{ticketId}/replies)
+	ListTicketReplies(ctx echo.Context, ticketId TicketId, params ListTicketRepliesParams) error
+	// CreateTicketReply Reply to a ticket
+	// (POST /support/tickets/{ticketId}/replies)
+	CreateTicketReply(ctx echo.Context, ticketId TicketId) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -6002,6 +9502,15 @@ func (w *ServerInterfaceWrapper) MarkEventSeen(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.MarkEventSeen(ctx, eventId)
+	return err
+}
+
+// SendFeedback converts echo context to params.
+func (w *ServerInterfaceWrapper) SendFeedback(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SendFeedback(ctx)
 	return err
 }
 
@@ -6184,6 +9693,236 @@ func (w *ServerInterfaceWrapper) ShutdownLinodeInstance(ctx echo.Context) error 
 	return err
 }
 
+// ListTokens converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTokens(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTokensParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "page_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_size", ctx.QueryParams(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page_size: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Filter" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Filter")]; found {
+		var XFilter TokenXFilter
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Filter, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Filter", valueList[0], &XFilter, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Filter: %s", err))
+		}
+
+		params.XFilter = &XFilter
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTokens(ctx, params)
+	return err
+}
+
+// CreateToken converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateToken(ctx)
+	return err
+}
+
+// DeleteToken converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteToken(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tokenId" -------------
+	var tokenId TokenId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tokenId", ctx.Param("tokenId"), &tokenId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tokenId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteToken(ctx, tokenId)
+	return err
+}
+
+// GetToken converts echo context to params.
+func (w *ServerInterfaceWrapper) GetToken(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tokenId" -------------
+	var tokenId TokenId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tokenId", ctx.Param("tokenId"), &tokenId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tokenId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetToken(ctx, tokenId)
+	return err
+}
+
+// UpdateToken converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateToken(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tokenId" -------------
+	var tokenId TokenId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tokenId", ctx.Param("tokenId"), &tokenId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tokenId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateToken(ctx, tokenId)
+	return err
+}
+
+// ListTickets converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTickets(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTicketsParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "page_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_size", ctx.QueryParams(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page_size: %s", err))
+	}
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Filter" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Filter")]; found {
+		var XFilter TicketXFilter
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Filter, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Filter", valueList[0], &XFilter, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Filter: %s", err))
+		}
+
+		params.XFilter = &XFilter
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTickets(ctx, params)
+	return err
+}
+
+// CreateTicket converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateTicket(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateTicket(ctx)
+	return err
+}
+
+// GetTicket converts echo context to params.
+func (w *ServerInterfaceWrapper) GetTicket(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "ticketId" -------------
+	var ticketId TicketId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ticketId", ctx.Param("ticketId"), &ticketId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ticketId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetTicket(ctx, ticketId)
+	return err
+}
+
+// CloseTicket converts echo context to params.
+func (w *ServerInterfaceWrapper) CloseTicket(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "ticketId" -------------
+	var ticketId TicketId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ticketId", ctx.Param("ticketId"), &ticketId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ticketId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CloseTicket(ctx, ticketId)
+	return err
+}
+
+// ListTicketReplies converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTicketReplies(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "ticketId" -------------
+	var ticketId TicketId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ticketId", ctx.Param("ticketId"), &ticketId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ticketId: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListTicketRepliesParams
+	// ------------- Optional query parameter "page" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page", ctx.QueryParams(), &params.Page, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page: %s", err))
+	}
+
+	// ------------- Optional query parameter "page_size" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "page_size", ctx.QueryParams(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter page_size: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTicketReplies(ctx, ticketId, params)
+	return err
+}
+
+// CreateTicketReply converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateTicketReply(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "ticketId" -------------
+	var ticketId TicketId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "ticketId", ctx.Param("ticketId"), &ticketId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ticketId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateTicketReply(ctx, ticketId)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -6235,6 +9974,18 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/account/events/:eventId", wrapper.GetEvent, options.OperationMiddlewares["getEvent"]...)
 	router.POST(options.BaseURL+"/account/events/:eventId/seen", wrapper.MarkEventSeen, options.OperationMiddlewares["markEventSeen"]...)
 	router.POST(options.BaseURL+"/account/events/:eventId/read", wrapper.MarkEventRead, options.OperationMiddlewares["markEventRead"]...)
+	router.GET(options.BaseURL+"/support/tickets", wrapper.ListTickets, options.OperationMiddlewares["listTickets"]...)
+	router.POST(options.BaseURL+"/support/tickets", wrapper.CreateTicket, options.OperationMiddlewares["createTicket"]...)
+	router.GET(options.BaseURL+"/support/tickets/:ticketId", wrapper.GetTicket, options.OperationMiddlewares["getTicket"]...)
+	router.GET(options.BaseURL+"/support/tickets/:ticketId/replies", wrapper.ListTicketReplies, options.OperationMiddlewares["listTicketReplies"]...)
+	router.POST(options.BaseURL+"/support/tickets/:ticketId/replies", wrapper.CreateTicketReply, options.OperationMiddlewares["createTicketReply"]...)
+	router.POST(options.BaseURL+"/support/tickets/:ticketId/close", wrapper.CloseTicket, options.OperationMiddlewares["closeTicket"]...)
+	router.GET(options.BaseURL+"/profile/tokens", wrapper.ListTokens, options.OperationMiddlewares["listTokens"]...)
+	router.POST(options.BaseURL+"/profile/tokens", wrapper.CreateToken, options.OperationMiddlewares["createToken"]...)
+	router.DELETE(options.BaseURL+"/profile/tokens/:tokenId", wrapper.DeleteToken, options.OperationMiddlewares["deleteToken"]...)
+	router.GET(options.BaseURL+"/profile/tokens/:tokenId", wrapper.GetToken, options.OperationMiddlewares["getToken"]...)
+	router.PUT(options.BaseURL+"/profile/tokens/:tokenId", wrapper.UpdateToken, options.OperationMiddlewares["updateToken"]...)
+	router.POST(options.BaseURL+"/feedback", wrapper.SendFeedback, options.OperationMiddlewares["sendFeedback"]...)
 	router.GET(options.BaseURL+"/linode/instances", wrapper.ListLinodeInstances, options.OperationMiddlewares["listLinodeInstances"]...)
 	router.POST(options.BaseURL+"/linode/instances", wrapper.CreateLinodeInstance, options.OperationMiddlewares["createLinodeInstance"]...)
 	router.DELETE(options.BaseURL+"/linode/instances/:linodeId", wrapper.DeleteLinodeInstance, options.OperationMiddlewares["deleteLinodeInstance"]...)
@@ -6450,6 +10201,56 @@ func (response MarkEventSeen404JSONResponse) VisitMarkEventSeenResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedbackRequestObject struct {
+	Body *SendFeedbackJSONRequestBody
+}
+
+type SendFeedbackResponseObject interface {
+	VisitSendFeedbackResponse(w http.ResponseWriter) error
+}
+
+type SendFeedback200JSONResponse Empty
+
+func (response SendFeedback200JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback400JSONResponse ErrorResponse
+
+func (response SendFeedback400JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type SendFeedback401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response SendFeedback401JSONResponse) VisitSendFeedbackResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7058,6 +10859,616 @@ func (response ShutdownLinodeInstance404JSONResponse) VisitShutdownLinodeInstanc
 	return err
 }
 
+type ListTokensRequestObject struct {
+	Params ListTokensParams
+}
+
+type ListTokensResponseObject interface {
+	VisitListTokensResponse(w http.ResponseWriter) error
+}
+
+type ListTokens200JSONResponse TokenPage
+
+func (response ListTokens200JSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokens400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListTokens400JSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTokens401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListTokens401JSONResponse) VisitListTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTokenRequestObject struct {
+	Body *CreateTokenJSONRequestBody
+}
+
+type CreateTokenResponseObject interface {
+	VisitCreateTokenResponse(w http.ResponseWriter) error
+}
+
+type CreateToken200JSONResponse Token
+
+func (response CreateToken200JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken400JSONResponse ErrorResponse
+
+func (response CreateToken400JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateToken401JSONResponse) VisitCreateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteTokenRequestObject struct {
+	TokenId TokenId `json:"tokenId"`
+}
+
+type DeleteTokenResponseObject interface {
+	VisitDeleteTokenResponse(w http.ResponseWriter) error
+}
+
+type DeleteToken200JSONResponse Empty
+
+func (response DeleteToken200JSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response DeleteToken401JSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteToken404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response DeleteToken404JSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTokenRequestObject struct {
+	TokenId TokenId `json:"tokenId"`
+}
+
+type GetTokenResponseObject interface {
+	VisitGetTokenResponse(w http.ResponseWriter) error
+}
+
+type GetToken200JSONResponse Token
+
+func (response GetToken200JSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetToken401JSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetToken404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetToken404JSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateTokenRequestObject struct {
+	TokenId TokenId `json:"tokenId"`
+	Body    *UpdateTokenJSONRequestBody
+}
+
+type UpdateTokenResponseObject interface {
+	VisitUpdateTokenResponse(w http.ResponseWriter) error
+}
+
+type UpdateToken200JSONResponse Token
+
+func (response UpdateToken200JSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateToken400JSONResponse ErrorResponse
+
+func (response UpdateToken400JSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateToken401JSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateToken404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateToken404JSONResponse) VisitUpdateTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTicketsRequestObject struct {
+	Params ListTicketsParams
+}
+
+type ListTicketsResponseObject interface {
+	VisitListTicketsResponse(w http.ResponseWriter) error
+}
+
+type ListTickets200JSONResponse TicketPage
+
+func (response ListTickets200JSONResponse) VisitListTicketsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTickets400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListTickets400JSONResponse) VisitListTicketsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTickets401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListTickets401JSONResponse) VisitListTicketsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicketRequestObject struct {
+	Body *CreateTicketJSONRequestBody
+}
+
+type CreateTicketResponseObject interface {
+	VisitCreateTicketResponse(w http.ResponseWriter) error
+}
+
+type CreateTicket200JSONResponse Ticket
+
+func (response CreateTicket200JSONResponse) VisitCreateTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicket400JSONResponse ErrorResponse
+
+func (response CreateTicket400JSONResponse) VisitCreateTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicket401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateTicket401JSONResponse) VisitCreateTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTicketRequestObject struct {
+	TicketId TicketId `json:"ticketId"`
+}
+
+type GetTicketResponseObject interface {
+	VisitGetTicketResponse(w http.ResponseWriter) error
+}
+
+type GetTicket200JSONResponse Ticket
+
+func (response GetTicket200JSONResponse) VisitGetTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTicket401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetTicket401JSONResponse) VisitGetTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTicket404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetTicket404JSONResponse) VisitGetTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseTicketRequestObject struct {
+	TicketId TicketId `json:"ticketId"`
+	Body     *CloseTicketJSONRequestBody
+}
+
+type CloseTicketResponseObject interface {
+	VisitCloseTicketResponse(w http.ResponseWriter) error
+}
+
+type CloseTicket200JSONResponse Empty
+
+func (response CloseTicket200JSONResponse) VisitCloseTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseTicket400JSONResponse ErrorResponse
+
+func (response CloseTicket400JSONResponse) VisitCloseTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseTicket401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CloseTicket401JSONResponse) VisitCloseTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CloseTicket404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CloseTicket404JSONResponse) VisitCloseTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTicketRepliesRequestObject struct {
+	TicketId TicketId `json:"ticketId"`
+	Params   ListTicketRepliesParams
+}
+
+type ListTicketRepliesResponseObject interface {
+	VisitListTicketRepliesResponse(w http.ResponseWriter) error
+}
+
+type ListTicketReplies200JSONResponse TicketReplyPage
+
+func (response ListTicketReplies200JSONResponse) VisitListTicketRepliesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTicketReplies400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListTicketReplies400JSONResponse) VisitListTicketRepliesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTicketReplies401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListTicketReplies401JSONResponse) VisitListTicketRepliesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTicketReplies404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListTicketReplies404JSONResponse) VisitListTicketRepliesResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicketReplyRequestObject struct {
+	TicketId TicketId `json:"ticketId"`
+	Body     *CreateTicketReplyJSONRequestBody
+}
+
+type CreateTicketReplyResponseObject interface {
+	VisitCreateTicketReplyResponse(w http.ResponseWriter) error
+}
+
+type CreateTicketReply200JSONResponse TicketReply
+
+func (response CreateTicketReply200JSONResponse) VisitCreateTicketReplyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicketReply400JSONResponse ErrorResponse
+
+func (response CreateTicketReply400JSONResponse) VisitCreateTicketReplyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicketReply401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateTicketReply401JSONResponse) VisitCreateTicketReplyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateTicketReply404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateTicketReply404JSONResponse) VisitCreateTicketReplyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListEvents List events
@@ -7072,6 +11483,9 @@ type StrictServerInterface interface {
 	// MarkEventSeen Mark events as seen
 	// (POST /account/events/{eventId}/seen)
 	MarkEventSeen(ctx context.Context, request MarkEventSeenRequestObject) (MarkEventSeenResponseObject, error)
+	// SendFeedback Send feedback
+	// (POST /feedback)
+	SendFeedback(ctx context.Context, request SendFeedbackRequestObject) (SendFeedbackResponseObject, error)
 	// ListLinodeInstances List Linodes
 	// (GET /linode/instances)
 	ListLinodeInstances(ctx context.Context, request ListLinodeInstancesRequestObject) (ListLinodeInstancesResponseObject, error)
@@ -7102,6 +11516,39 @@ type StrictServerInterface interface {
 	// ShutdownLinodeInstance Shut down a Linode
 	// (POST /linode/instances/{linodeId}/shutdown)
 	ShutdownLinodeInstance(ctx context.Context, request ShutdownLinodeInstanceRequestObject) (ShutdownLinodeInstanceResponseObject, error)
+	// ListTokens List personal access tokens
+	// (GET /profile/tokens)
+	ListTokens(ctx context.Context, request ListTokensRequestObject) (ListTokensResponseObject, error)
+	// CreateToken Create a personal access token
+	// (POST /profile/tokens)
+	CreateToken(ctx context.Context, request CreateTokenRequestObject) (CreateTokenResponseObject, error)
+	// DeleteToken Revoke a personal access token
+	// (DELETE /profile/tokens/{tokenId})
+	DeleteToken(ctx context.Context, request DeleteTokenRequestObject) (DeleteTokenResponseObject, error)
+	// GetToken Get a personal access token
+	// (GET /profile/tokens/{tokenId})
+	GetToken(ctx context.Context, request GetTokenRequestObject) (GetTokenResponseObject, error)
+	// UpdateToken Rename a personal access token
+	// (PUT /profile/tokens/{tokenId})
+	UpdateToken(ctx context.Context, request UpdateTokenRequestObject) (UpdateTokenResponseObject, error)
+	// ListTickets List support tickets
+	// (GET /support/tickets)
+	ListTickets(ctx context.Context, request ListTicketsRequestObject) (ListTicketsResponseObject, error)
+	// CreateTicket Open a support ticket
+	// (POST /support/tickets)
+	CreateTicket(ctx context.Context, request CreateTicketRequestObject) (CreateTicketResponseObject, error)
+	// GetTicket Get a support ticket
+	// (GET /support/tickets/{ticketId})
+	GetTicket(ctx context.Context, request GetTicketRequestObject) (GetTicketResponseObject, error)
+	// CloseTicket Close a ticket
+	// (POST /support/tickets/{ticketId}/close)
+	CloseTicket(ctx context.Context, request CloseTicketRequestObject) (CloseTicketResponseObject, error)
+	// ListTicketReplies List the replies to a ticket
+	// (GET /support/tickets/{ticketId}/replies)
+	ListTicketReplies(ctx context.Context, request ListTicketRepliesRequestObject) (ListTicketRepliesResponseObject, error)
+	// CreateTicketReply Reply to a ticket
+	// (POST /support/tickets/{ticketId}/replies)
+	CreateTicketReply(ctx context.Context, request CreateTicketReplyRequestObject) (CreateTicketReplyResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -7210,6 +11657,52 @@ func (sh *strictHandler) MarkEventSeen(ctx echo.Context, eventId EventId) error 
 		return err
 	} else if validResponse, ok := response.(MarkEventSeenResponseObject); ok {
 		return validResponse.VisitMarkEventSeenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// SendFeedback operation middleware
+func (sh *strictHandler) SendFeedback(ctx echo.Context) error {
+	var request SendFeedbackRequestObject
+
+	var body SendFeedbackJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.SendFeedback(ctx.Request().Context(), request.(SendFeedbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "SendFeedback")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(SendFeedbackResponseObject); ok {
+		return validResponse.VisitSendFeedbackResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -7634,232 +12127,709 @@ func (sh *strictHandler) ShutdownLinodeInstance(ctx echo.Context, linodeId Linod
 	return nil
 }
 
+// ListTokens operation middleware
+func (sh *strictHandler) ListTokens(ctx echo.Context, params ListTokensParams) error {
+	var request ListTokensRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTokens(ctx.Request().Context(), request.(ListTokensRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTokens")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListTokensResponseObject); ok {
+		return validResponse.VisitListTokensResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateToken operation middleware
+func (sh *strictHandler) CreateToken(ctx echo.Context) error {
+	var request CreateTokenRequestObject
+
+	var body CreateTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateToken(ctx.Request().Context(), request.(CreateTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateTokenResponseObject); ok {
+		return validResponse.VisitCreateTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteToken operation middleware
+func (sh *strictHandler) DeleteToken(ctx echo.Context, tokenId TokenId) error {
+	var request DeleteTokenRequestObject
+
+	request.TokenId = tokenId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteToken(ctx.Request().Context(), request.(DeleteTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteTokenResponseObject); ok {
+		return validResponse.VisitDeleteTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetToken operation middleware
+func (sh *strictHandler) GetToken(ctx echo.Context, tokenId TokenId) error {
+	var request GetTokenRequestObject
+
+	request.TokenId = tokenId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetToken(ctx.Request().Context(), request.(GetTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetTokenResponseObject); ok {
+		return validResponse.VisitGetTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateToken operation middleware
+func (sh *strictHandler) UpdateToken(ctx echo.Context, tokenId TokenId) error {
+	var request UpdateTokenRequestObject
+
+	request.TokenId = tokenId
+
+	var body UpdateTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateToken(ctx.Request().Context(), request.(UpdateTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateTokenResponseObject); ok {
+		return validResponse.VisitUpdateTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListTickets operation middleware
+func (sh *strictHandler) ListTickets(ctx echo.Context, params ListTicketsParams) error {
+	var request ListTicketsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTickets(ctx.Request().Context(), request.(ListTicketsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTickets")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListTicketsResponseObject); ok {
+		return validResponse.VisitListTicketsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateTicket operation middleware
+func (sh *strictHandler) CreateTicket(ctx echo.Context) error {
+	var request CreateTicketRequestObject
+
+	var body CreateTicketJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateTicket(ctx.Request().Context(), request.(CreateTicketRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateTicket")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateTicketResponseObject); ok {
+		return validResponse.VisitCreateTicketResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetTicket operation middleware
+func (sh *strictHandler) GetTicket(ctx echo.Context, ticketId TicketId) error {
+	var request GetTicketRequestObject
+
+	request.TicketId = ticketId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetTicket(ctx.Request().Context(), request.(GetTicketRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetTicket")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetTicketResponseObject); ok {
+		return validResponse.VisitGetTicketResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CloseTicket operation middleware
+func (sh *strictHandler) CloseTicket(ctx echo.Context, ticketId TicketId) error {
+	var request CloseTicketRequestObject
+
+	request.TicketId = ticketId
+
+	var body CloseTicketJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CloseTicket(ctx.Request().Context(), request.(CloseTicketRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CloseTicket")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CloseTicketResponseObject); ok {
+		return validResponse.VisitCloseTicketResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListTicketReplies operation middleware
+func (sh *strictHandler) ListTicketReplies(ctx echo.Context, ticketId TicketId, params ListTicketRepliesParams) error {
+	var request ListTicketRepliesRequestObject
+
+	request.TicketId = ticketId
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTicketReplies(ctx.Request().Context(), request.(ListTicketRepliesRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTicketReplies")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListTicketRepliesResponseObject); ok {
+		return validResponse.VisitListTicketRepliesResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateTicketReply operation middleware
+func (sh *strictHandler) CreateTicketReply(ctx echo.Context, ticketId TicketId) error {
+	var request CreateTicketReplyRequestObject
+
+	request.TicketId = ticketId
+
+	var body CreateTicketReplyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateTicketReply(ctx.Request().Context(), request.(CreateTicketReplyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateTicketReply")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateTicketReplyResponseObject); ok {
+		return validResponse.VisitCreateTicketReplyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rdtw2tiD8Kvj4nbUipalSlSw5dmnNmiM76W6f07E9lj3udOgpokhUFSMWwBCgytUe/Z0HmEecJ5mF",
-	"vQEQvNRNthO7J/kRq0AS1419v3wIErEsBGdcyWD8IWDv6bLIGfz9hKZ/znLFSv1DVsslLdfBOPj7CbYS",
-	"TpdMEspJxWfQQqc5IzdsHYTBLc0rBh2WpShlMP75QzDLWJ56HQRhUDIqBQ/GwVPKuVAE+yGCk5kQwd27",
-	"u7sw+GFZqHVzCq8XjDDdTCiXK/3BTM+DJioT3BsdPr9lXD0RQv0545lcsLTZ1RWZmXYyFUL5UzfdjYM8",
-	"4yJlE/M8KRlVupvgbHj28GR0djI8fz26GA/Px8OLIAzSqqT44ehicBYGjKsMF5ClwXh09iAMcjpluet4",
-	"dPYgCAO1LphrCsKgKvUbp7fnp9h0mnGpKE+YPNUf3IXQ3eNH3z28OA+DJZOSznUHeqkZn5O/wVfEH6Jg",
-	"ZcK4mugjz5liwXg0HIZBSfWfvMpzOJA0GM9oLlkYSJYIntJyPdmyBj0eeSr4LJu3VzFJbPP2xZzie25h",
-	"kjFeT0JRVclgHNhz0qNkSzYp2ZJmPOPzYDwMg0qyUgNkMA5oniUsaJz9taKl6h69PlGScVKUYl4yKT/p",
-	"6X83uPiyD//84qs5e2nOr3v0OPXNp/8SNqaDPPQjqdGG4MzsVkg4WzGpkVApG4ggpYoCBvsDI3zVGCHs",
-	"nqBcVCoVK77tFM/Go2HzFEe/xRme+Wd4vagUHKKe7Oc5SXwJd1qV1SfeaNzdbds8HA+b23z+6LfY5qG/",
-	"zU/15D72rpjN23BVzCRPUzbNKB+dBfWKvocmAm1mRdlST8xfELTI03Yvd5/o6N6FQQF7McI/JPxVMlnl",
-	"mkN8oBErbs6TSrbYsisu1IKV5BcxJZkkMlmwtMpZSkS5icp67KHjBc3eTyu5HhgeEJu6uPwFZ0TPkixE",
-	"nupzq9F5PwLPWYmMblJUwfjxMAwyAQepj5IztRLlzSTTd9z7LSqFDaqkXM5YOfm1ErrHR8O7MJjS5KYq",
-	"oFN6S7Ncc8HumjGuf9bXLqdSTWSVJEzKWZW7W2e2CifrLuMq46lY4S+9DQkt6DTLM5Xpc/n53e7bNC9F",
-	"VQTjIAiDBZUTfd4T3A0zoYWQalJVAJkP6IM0TS8ep4/pd4+m00cpG56PHjweDb+7SGfn5yl7eDadseSR",
-	"7mxdsPI2k6IMxsHN7TII6wuKMNsH6Flxex6Mfw7Ohg8Gw8Fo9GAwGgbvoP0hLGE4GqfTR+PxbPggGT++",
-	"mM3GM3Z2PqaP2dnp6OxR0H/78xs2SfJKKlZO9Cxw84qcJmypb6zZBHtH54iYKnnCKBB6mSk2MRcuEaUG",
-	"HVmwBI40zeRNMD67eKgBZF7oOwUYYyk0AI6GZ+c1WCAghcFtAu+N7rx7WFYcbl0YKDrXhxcUpUj14s3A",
-	"84cnnOo1nYz0fS/STSzFmT7XFVXJIhXziQMwfe933d6Rd5dKcZvJTCAqaLLF5gL+UklFLID5nPEfl+iP",
-	"S/S7XKLCB9qPvUnmcDfcJHdRXrFplQFx2XBNpkwTnhJeU3/ckz/uyRdAbGqYvf8tuXg9fDx+sO8tMeSt",
-	"dUUM1ethyf64HH9cjn9lTszdjDf2+17iQWeKlaBDh9e23ZCLP27IHzfk97whYbBi0wPvycOdfNadllRK",
-	"umSKlbAKK+WnTCZlVhg10uuFkfSVICVTVclDkoiKK5aSWSmWZDQIQmu+AqlH34zg14qV6yAMjJKjQG2K",
-	"BuElxUFmtMoVfLDMeLaslvC3Vb9wxeasBHWyntd19s+euf1VrMiS8jXJFFtK0EE4pYRsTktv+aaJTaTu",
-	"vX92+rslfY/zu4BfdrZnF73T/Xttu2vO9gVn5D+uXzwnYvoLSxRRC2oNb5JQnhJRpvpPtWAkEXnOQJM3",
-	"iHjET0gcBTdsHQVjAngqJjeMFdIsfLUQkhEw8xH2a0Vz7ATevCSS3bKS5hEn5IatJck47JSZxVILmzTP",
-	"yVLDyYA8ZxKOVncmSSUZSYXSLfpb3cdRHBnt4CBLoyA+HjTn9yEKomo4fJCIAv5lbtJ3MUnEsqAlkyFZ",
-	"ZWpB4uabMU5sRuI/zVUc6tH0XywOSfynXJl/WEyOeLWcslKGRJQk/umnn346+fHHk++/f/3Xv45//HF8",
-	"fR0TqcqMzzVQ6G70FVHZ0mySPNY9cfar7kko3LNjOIP4T4ngimZcxuRIVlPshoiZ7oWaXrEXt/A/UZ7q",
-	"Rf6MhxmSwWDwLsbuouBPoux5mIjlNONMH13OdN/WAgungvDAwShSMpav3VAAI5Mp7LTdaL3xZqdjC0TT",
-	"NaGkaR0Odaewp7Yf7ITKJArI/yQRwKvu48jAP4mpTOJjUmTJDYJUmpUeWP5Ak4UHqiTPpNIwKVsjy0ui",
-	"bykqKW/YmmQy4mhBZimJz4fDGOEBVZEk7lilWwuNcSkxnINegzVtR0E8IFcIbnjBMkl0V7Rx9TJJ7PAR",
-	"98bv7ZBQSVYszwcR91FK8CEyyvYoGEe+ZSoKwuZJRZYEe0+gGTf8LjC4acFoCuZ5g5w8g32NmwzKQUj0",
-	"MQ5yNvLjEI/pxNxP3TIvqeaeIi5m8NuY8PRZfyNJbOcYX8JTwDC01JuvcZJ+i6Vkuo54rP/G7p9Zo0Dc",
-	"s6dIe2F7DPXt2U+g8O3dpJ9iM2F5z9J+QpilxN+FBomx9j8YvKBqUQ9t+9SMxa9VVrLaWOFmsoMIInjt",
-	"nhducJP2Ab/VnZXr8t7TugMVZyG4dI4rr9ivFZMKuGfBFePwJy2KPEvAvHT6Cxgbmh4vU9/j5d9KNgvG",
-	"wf9/WnvInNqXT2vfmDvUtFrOoObxHUkndCpuGWyLJeHbHWR8ZsBZRRyTRKL6hSjQZBR4CbKg4IwD/Y0J",
-	"UiYkq1NGqCJLIRW5GA7BpHLnb27fSvGpPP1Bd/fK7C7udffcS9xtjc8yfkvzLB0TSuoZi0ppwCgpnzOg",
-	"lZR7NzbigAkSRLZTzTyVEq1GG12M9IW9C4PnQv1ZVDw98Jy591l9YG/4DRcrTrJ0l4XquSYK0MGn3cvn",
-	"gsgq0fRHiqpMmN7Q20xmetFKIEdG85yVA734N5xWaiHK7J/s0A0wp/Ra3DDe3IQfMymB0yhJZfZDwVs7",
-	"tuQZ9kiwS7TaLbGv60QUPT4Y0C3JqaXpEl7bMcxPoirJi6tKEwX43tJVtxN6ozS7qBaZJIynhcg0hvz0",
-	"QO/GX3a37Chu7Ed8DFCfqXq5EYf14jRFwdDoTThjqQTgdpOFA7sCCu9hNZqmmW6i+ctSf45ithGUu5Od",
-	"inTd8JJD6qvoDdMbSAS8LMeETiXjCvjZD3dtuvjhzmFfpOEaDL83PG2XJFwR2HyNooDpzTh58/ppSFZl",
-	"phTjGzhmoPhckH8KzkJN7meSwYRmpZm6XgdB+zo50qAjeL4mM1EujcF+LhCHyOM2Ye930CmoUqzUU/4f",
-	"UZR+OL870f+c2X9e4z/jxj//VhvpLdn2fBUPPB50ZjR8kd54PB5kDqVerVPDmPMb7DwXAOIX+HP8QYvw",
-	"bh6O1HzYgsxRjtMsGvDgR0b+mmm07AtnYcRrXA6PDb+M9/d4QK4QplYLxpFp0Q/czZ2KSkVcS1zQX/vE",
-	"jA6kZ7MtUmgv4q3euhWMWAo+DzXcrUSZSrJklCuYYsFEkTf5EzOSnRdc3+6wdz6X8rOdw7tN+++QSO9W",
-	"21upJeM14YKfnL1/b069ecC7yVDYOmH7wYcAhPO9UN4LN/llxp/hZzXDRcuSrjs7YMbp3YFbQ466coBF",
-	"QlTjUMEJdTTPsPxaerMOIwNyJdc8WZSCi0qSX8RURnwuSOw8TGJy9GvFKpYeA+Yy7oKxpgWx9YCJ4dGM",
-	"Zvr9y4ijS5CinOlOk4VmTlBmMFKSFrhiLlQ2M6TUoMPmPltHp14oXNCiYJylA6KPW0seqBQyJ17jM30t",
-	"imqaZwm5evks4rJgCSnySjoBxuA1TV+0HFtkt+d6k1g+I2yZKQmSjedqFYfENqBqzmvQ0mEc1l9YLzjv",
-	"lZLhS35DleWp/1nKcqaY0TAUVEp9yyYlk0xZysE1z/5zQBPQ1U2clts2SAZubbJ+YlTURk3oNSRaVMu9",
-	"hpJJhRrQRCyXFc/UegKoKxN8UrIiXzce5dmN8T9LMzVJaJlOrM4yBNVp7aMGv3B19pebHz6rkL9yDdmS",
-	"zpFhh58lM+x7yvU8E70vde91Wz1G3VaPxOVEE8Hml9DS+A5asmUhSuW3uH5QSzZxBgGaJKxQPQ/cDnce",
-	"2Am0H+jb1NMsFYWjm2UlW9E8n2h+dO03uB5di1tS3ZJJAwKuyQGFa3Gr9Dq6zRI2oWna01qypbjVr4Mt",
-	"AYE8MGaAegr403Vtf+aCpmAZoGmq8VL9Rk6lzFjdX57JxcT9DZdFcwRF/bP5MMkFZ95PuzuNi1b/rsf1",
-	"n/vdL7N52XjFNIBBJWEcFRAbn3VmsKxUz+/Oa94G+EjDbzAXo/G704/nlmtbOC3korFn4CLc+dQ0t7fM",
-	"NNc759lh6i68xt436169xpIl6yTvts4ZZ2XdR+tkbUujS7Mnfn+FEHnzM2hpfAYtzc9uqikza+7MBCSX",
-	"SSnskQo+v83YKskz8G91YzXb6xGb7W6jlpTTOUvtvU29JmvzqVskK+FCutHaD9xwek+mNNe4yTuqRmv/",
-	"u25izR5aYNP3cMPYLRBqPGyebvdRf5fN2yy0FDtpH0Oj1XXTaJUsKZlCytt+Vvc+/QVQv5STG7b2+m+2",
-	"1yM0210/TUIPDWswXS6ZWojUIF7bKKvpUkt70Na0ck400pzzngdTltAlQ0/rjHK1+RUu+NbX3CrbD9wy",
-	"2w8qvnFa9RaUYpbl3slJpeV64P7qIf1GN5zf2Ps5coHGEui1l+w2k9BYTTnzh8Hf9Qj423WuqAft+od7",
-	"U82of1n1z/qiqiy5YWpClaLJYomQZAigeVR3ir/rEQG/1I/hZz0q/HQvg5nfvQu/ms/ch/BLygWAI0JZ",
-	"o6n/xdqxIqfcLMf+Spn9JfJqybyn+NuSZfvTztL8dgOa3/VQ9nmzO0f8bovE66xIvJ6KxGMAqaJTKn0G",
-	"0LakbF7SFFnXus0yhbYFhR2/pdt3zao2R9v4cc8D5Mh7pmke1Jy6P0iq2UaaS4dIHLNWVrlu6uES7ZMu",
-	"22efdPlI+6TLMxreoBArVorZbAJ6BiDigqtS5JMip5xNaNKiwN3HTW6h87gf+7sJLUXqhEzrcbPfy+4s",
-	"FH0/ydKJUexqcbxWbDRZzo4exfnlbNcQOD3fnR+k0xZ7r0EthxrdX8QUrBJlxYkUZEZLciRKooS4CYng",
-	"CSOp4Oz4kvAqz8lMlBH3xW00CmppH7VhC3rLQDVjxPuWpghj62aiXFIVjINUVCgqONPRMAz0QOjzhAYm",
-	"sxdoLNELq2N1aJ6/mIG+Zava5JZx9QN+dPeu3zZidPk0USwlgg/Ic7Nc2KQZWxF/1dawqZcccVoy1JAR",
-	"LlxXuPDmWkxI0x7WwkuSpZLMS7EyxtVsyXotiNtsbl7QVFfrK7UMoY8XZ77yNSHhRvXbljDFDcdWg3A3",
-	"Nqs9q5dGl2S3AmKUODEf1iDYOIum8875heeDM2r44GwGLW/HMFKsc0JGaCb6sZ4dSmMO/hE/SzND8F1Y",
-	"ZRL2bue2YDxaVzPFwAPCmpP0pmuSCXd1ScsblpJMEf1xY/1Ge21GmQqRM8ox8Kwb6nbA9bm2n2+8R1ek",
-	"ZDmo5OwVGBv3JM2RG1xEDFeGiKSh6kINVVuzpXsA0R7OvaU9i3jrG1B+dU6h/yZiJN49912jSEr0cku8",
-	"sMdE97fnURgfvvbYnqp0TFBVSqZskfGU0Dpq77JWnY6t7/Yl+LdYFeqp06COAXlftjSkY0I5aWhWI46q",
-	"VWfXcVrdhobQETIvYNHvOagdT1PkjCEgvEHnvCjx9k1oxz629+cHqbIlQJg0BCxnMzXG414tNFhZ254o",
-	"e0hVSOJhjDTNLmBArvIVXUvcEcACYNKu8jziR06hi9o4aV/BSx93HMg816WIG/evJVjvMkX05rVNXQej",
-	"pzoWtI+IAKCuFoIktJIAqB7OlGup2NJQriZWx7DSnbiqZVQAy4tL51HHoBnw7kH4nSM2+NbjVcy9NGjR",
-	"W3BNzBwD0IPUNlo4fnBIbxv1N4QdfL40WRx0LAlZur2PbyTJUm/XjQ79ZJWlrG/vweFm97kbL+UdI8Nb",
-	"ngkP1rKi0hpLmqfeE5vt3cV1sQHIbjQ+ErOa0emaEGr9v6/cN3p33ZYKDQFdpbQnEViVrq/LddKAp+CC",
-	"P2lqWfCukqrFo7dUL7WioCnKoxju5GYrEhuIbMmvTnr0hCezWpQ2jL4Rf+jZFELkXeWFUwygkNknIPSd",
-	"FcSd7wCNgqoFAY+CTJKrl89CZNA1hkJvxtPb87gJHxsj8/dCDAix5lWc48bL2e9N7uLG0fhqbk7zOmLo",
-	"wb7mUzB13rVtpTYcd6M3O7qyt67PaBfvbUJ7N/qhw/OWAzdwGUcjvMIZ4CHwOjg+bGgXS7zDCR7cuEMi",
-	"blkJbt0wpcZQZ00C1eNs6B88nEZoHfhxA+rZbDz+Nm/ZI604FG15TCUctj4ESTcZVEDWY5/2a5Tdy7BK",
-	"5DUBgYW1czd4glFpeVAXm4I+FpgGoi0Ca4wvODOcd+f0Oo6m73z83xTFOhlc7oPAQ8IG80HNW0OXcUhi",
-	"mL7+Q6867iMedaqYTUhpNzpppJH5lKjFxDP2QJORXu00yNFtVqqK5mRJk0XG2XEXpOpAr20YBju+wneb",
-	"oVy7P3tiXu7EZXm7+HPwJBfJDblWotSo6QeelGtc2LuwxoIboKHGePdQJ5mgp/Zufs+KkiVwreANfSvg",
-	"gC5JJSua52tEYU3w6YOYVjzZJslsyRTVbyC3C39pFmee3TJOqEmG0Ha+2iiLeeFqvfh/sZZZQnOi3wOB",
-	"u+KStDo/JM6tu2ov8O2DY6RubpdN6o8hcZ2vcd5N3LKdNphgul4dFMjZGbKMOZWKpKzIxdpEb11aQYtx",
-	"AnH0wDmA2zBnfdjBj9TbqQbBUL72tJ4pSZ69vD0nhgNkMrQuOJABDBQEGklnt6CZ4S361RMauPcdwSDC",
-	"vhld/+3q6qme10M7L2SiipLNsvckZ3yuFuQo1g9PR2eP4ib93isuceeGbREJEJ98I8E1OyQVz36tGHJ/",
-	"zEokm2WBJX3/N1hBMH6IGkb780HfNFqxkn3z+c9qykrOFJPEvGqYG0oAEYuZD1vcgNNuqagTkbmvSsuk",
-	"V7Gf/wW+7lcNuzEQvemJT5kWPiRRYve07+oA0b6dAfSF7hwOu2Qt7FLHlXY23ws03UbpvVEssU9EydDZ",
-	"Ls10f9NKsbRF403oandUG8u6e4uv4dUtOi/wwKuDUTRQpCLj8wFBb2pJluIWkJJalKKaLyIe+xlGNHsy",
-	"RaW0/lOaFGwT6ymHikR4GvG4zrlg1I1g84GfmqHULBGIRLHRq+EOidkszzhrucvVAbjmuZZ6cSz9VyXX",
-	"wPvWTY25IYPhJ0qxUwFrCGiXUUHip4lIcvs2WutMx0oUBahephloLCeykgXjEhUqoJzWbzYIihc/3EGE",
-	"EFDc4Dps9P3+2HMzVBY55SFZLbJkQSQzQYAAU03wa4YudxnMOmZ/XxamG968Tf1r3yZ4iKDEq1MBcPa+",
-	"YGAtAsvkiZjNGtNv4CzHcGxjZ5tO1LX6w+nTgEQautRgHOyVDC2b2tC/OMVc7UlptQ1w0j374vNFbcas",
-	"g/L71BgNBtbHU5sZ9SvHYbdBpmQSHXIxRgshB0IKVpxZH/VslqGE3uTbIS1Du8unL99A+EltWyJHo+FQ",
-	"/yAa6TXJ9ePhdiEYUz50+OJM3tQxIxL6RnVlO9h8uLN/P49Ehx/hU1HxlKiSzmZZotf04zRTp+2Y9n3H",
-	"gNwUHVVMpT7NKO2EFx3L9IKWzJr/7MuE5rlQQIMrydKwYRMcElWVHC5n+wo+Gm6zBe7QZWjAgZNtbH9z",
-	"nzrr2QXdmGfkwNiT52xF4F5rEmiuwqX3N1hBIHxP711lTDmb70IN2Bf7AfbHAOv9IfCjoOr+MLDh/FA4",
-	"v/bTqrQJBye0UmJJVZYQg341Q2eNASZJAldZDqkLMkmShZBoNGxrNde+MGhGRWp9XXH9OAx+FOaP1xWT",
-	"+NdblnL79+tFVZo//1xm+Mc1VVWp/2xwAo3ud4odNoVMH2VXK3GyEFVJ8CVy9Ob10+OQxG+HqA+DNCMn",
-	"w7PxcAjslxRWlO5b6duh/p8WHt9qsvdWE723WjR6C6l+34Jc+XYEz0bwcARPz/C7s/uvsqPW1JtnFv5u",
-	"TxC511W/IpytDPC41KyXFnb2vee/MfjYHreAym9wvtBH9xy3npXsF+/t/qP9qEcXWGdl2sQ/UtsJew95",
-	"LjC9BMRPkykYZpQojV5lP0WVx7LufrmTFWpfwbjmljvC8FtrVgTNkN0jPQZLWdqWhMmCyl5p2M9Mta9O",
-	"1KHdTlyb41frM+mu3ht01+29H4V+YgEG46Q0f+KyhQ3IC56v6zC4GPQeRZFnLL2MeGyWYORRt4wYLjn6",
-	"HbCU1K4IkvEUQRR9tjIV8ZLRFFPSZHOu4ao3Bs6H2q3w1eOx8hGHZnZ022UUQt0vahpsICYsGnOKQLTm",
-	"kq4JzaWApAoQ19rDDGGgwCaVVb/XkhJQjuLSi8AGsPeS3mA2nK6N39fK7tJsbd4qyH3O7rdZSFxM0g8D",
-	"lShzGuDTYyLc2TuGIZFIfiLuoHHK1kILA7BPJdOA38jjYkD1djR4+HgwguPQYNsLlS4nwOSGrXsQ8vX1",
-	"X63GF/LFKIF2G+NfUQoBm72/YsIbUQu1PUO+0c0mUZY9eT0Nl6/GTMAEWtspeOoSdKg5SF9ivLD74PHK",
-	"YlsljEYeZsBoarIFgKagDXLnFw+/62OWm7Gb23QggjBeihx0tYj6u5RxNy3SFwYTpfReNEi+YgQ+KPWS",
-	"asFZy5dPBsEuxl9/sGMJWD5GGVdma89wWav0BUTlvd3H4z3UOCaClNXWt+27CK+BngsMyD7LW5MwF+Xx",
-	"roeXcp7l/QBiH4MaE0JjQGUqyJG9tCEG8iPhgTV2t/NQE1/HpueZDi6GfUaeXcYnB+GXvnHJVxAvKOTC",
-	"qPdxi9GpOz5XrJzRhE1MtN2Go8uShVOeG7GUuG8lieu/Yy+BoDnRnM1psq5N48Zx5922+fRgoefdcZUw",
-	"nlzbjnUvVxibW8t0bQlKvxWsxy73imkcwNKWcc4Dv31muBMp3rCSbzJy4TOLOmw6gF663Qsn87Ka9gLJ",
-	"BsOalgw4XbJLYiM1U2R3rVg2ID9ifkQpiEkMqCE1PjkB28NkgtaEwQDJ7ZRtMMy1cmvsbZrzEqT8TE/+",
-	"eXXyj+HJ43dH9d+Dycm7b71Hx/+1Nz/KkmqQ45QnbFKIPEs2uE167xF8r+lJcmpCluM2LKDs4+Mgb3Bj",
-	"3d8PgH80b3vwa7VIC5YXfZk1PbycMzQ92RuOnzgQcg8yPvfm6hGBHvvjoVZHb+bGiD3Jiq2znmdoD6PO",
-	"6u3fQaKE2I8u72uWrJEO8AF72yY1WzQpqJQbfLE0XbZhqvYWO/oM1OCScHbLyn7/u4A+Bbfi9ycv/13K",
-	"1bBM/7/mBRmdPWrckO/acwyDVZkpphnhWjr1w0ENGPaz2D3Yq0WUTV4gkxPsWvd8Dc+/kYal9qCqZvT9",
-	"KfQTe68ryLRbQXYW8IdAdqd138qKH7eNDt897mMA5IoWG3i16xUtkDcDjg0YtJqNuhidNYe4GJ3t1Nru",
-	"YWZsMRTecY56Mdd7kxBHY8fDLJIH2B476YV8u91mDUOH2m6ELWQ6u96wHVYktIy5XNCCeXyJx9/ERLKc",
-	"JUpG/IgSZE5aZNJ9ZnyBi6oshGQxpgE0nFfEu69psSwOSXxbJEjcbnPK4+MB0cTSpLoz9rmIJwuW3Fjd",
-	"xIY9aiP0wyRc+7UVUKxqoCv9b/Eze0Ile3h+wngiUpZ6XmZHSS6q9CTjmTquIwPdrWsC0LOz53L64L/f",
-	"/O3t89vp8h/FP1bivxyioNztEm2yr36kT7RxktziFH0Pj+d7eSr3fvQ5fI7tBiPp2RfSmnu8g7hxtmoS",
-	"uB2k7DlbnTwd1uTs40lZG0e5+W7ZkaY71CZM2fCGonWBHesTtckduyYNejVbQlzqfSnmJ1sYDOclM1Fi",
-	"v9mi09lS3GoJtu29pcyDe7mebWSUYz3fRJm8Zjl7n01z1vKzwlf6ltgexZIwD3S4yiZ0NtNYaT3ORULz",
-	"w5yoe4fYuL7Wru8LTPfPidk+QiVIUWnmt9ZlGqa0rd41+UYmAi5Fn1Z7H7jsbt3mNb8CP6H7rRW//bJ0",
-	"2WjoARVbx8X3E+q0TfGu++0b+g9ardHABi2gQtthvaZWG3fXhGka2+qnU19/nCb6I5XIB+pDTUG0pjr0",
-	"3grQA1WaThl4kArvoxUEDdL9WWnwR4qTh0uGbamvX8vbLwddgRSkIQQcbpUwEdW1/+n9JSTrybgPF3Lt",
-	"CuVsDGdEj1GY7jy7hZ89XDDU2en1ypOFlmGciaEOdsOiPD168aJqQsuwP9kG1vD50JFKdHvPeKbYz0Z3",
-	"pp6uBFeLfO0EwR4PuYyTvzzpuBj2DWOqCjU5713cNoa0mqXaPswOeTPffL5oDr4fsn9q8r+CrzZ2d7Bz",
-	"zOGBXNaAfb9wrvrrz25d6eGgv0jlscVTvseC5+Fg6S0EeELObey+X2FstUj9Qpiic8joe4nJUoCbROZG",
-	"5F2mpl1D67Ooofqc0Hd7jbduEyZ0qcpMra811CFsQ2B7z35zk40fMwWapPjA9FFJ4ivDhgB7OCZPGC1Z",
-	"aarowKumjs4AAihoOgE6F0NGaK6vG0UGdV5SriTBdzTXDa9kxqAxy8WqwTLBcE9NhGaj8Q3WUYfVnDom",
-	"Cdx4RGETOoOtZOzGAhaapr4hBcFLSeeXM6hzGo/rhdgv9dsmC8quTjAavX9wTLowYwa8l7S8sdmiJGOQ",
-	"mcQl7fG6aUylpx8zM9OaU5xIVvTM4tnL2iDXeKkxhv9Wa+2ZnuItKyUj3z+/HjgTZs9YrgQQfvbsJfZl",
-	"EGXnUzsDdGMJzZghoYlCcEoJZmHztVuYgaFncFkVhSgVMS903vXXGxJRMG6SNRX5WtOQzvd3JstDAwAx",
-	"74N/B3XzmcloJTXhuoJ75Qp1dBgr89rH3j/yTEU8oWWZGRwm6dKU5JAEC8t4VTfw2gFNAmQC3dYYdKFU",
-	"gVUzMj7r0Z+Y5OXSUdoTqdY5I6AEJVcvn5HbcxMGSkuIDfgBczSQZwr0r8yU0MBm2Pl23HXN0LkKUrCk",
-	"gqqFDE1xAygvE0ZcSxcS0laoSpJEQwd0ioUKQAEOu+BlaTfj4WRDIoVJ2IapP6SrcYHKXKrgzZoQZZwU",
-	"tFRZUuW0PCbAcdWcRcQj/u23er8ZVybF0ODbb/U2lGtXoMEe1yFY9mUfvOBiu3hcNh0F3R6u6Hpgqq55",
-	"lUugVI9+BzvC8iaZwpIm5MjU2NM4Hacz9pF5GfENLyBFuCQN+rCBKIQom38bm2ddqmLy7peMHg/IVV/p",
-	"FlfWpVGZbUQ+RKbUQRSMf4b6YFSa+mCNWi9RcPfuLr4kFCtImP6sx4lX+WXONOgS3bcDUdMpj+9b5yZG",
-	"0IFqDrIGmWZpCXB0iZ+iDeXk9bpgY9KuGGRK2zldUbxx/SQKBoNBFIQkwrIiXpveCuMCpUjOqASfG33h",
-	"VLkemDp3sQc7excfsdqVkGwtPoI0VlpFVG8JkohjnkK/BInexNfZkklFl4X89lu4CW9eP3UHSaE+zbi/",
-	"ho3p4CWdZ9xd3qcuFYuEuhckLkCddITlS49tGQVT2iuO+NHZhT7li+EwtM6fZDQc4pvmKOMPWvgPwXSD",
-	"/5chMSaKuzjUKy4Z3ANoirFoqi1AAVla9AXQ7OiAXFmu2EsbY2rQRBymNiYjMwr8ZXodk6FdMx6F7tJV",
-	"9NPyfWv9iFOaZcAIVsoDp6eMz7EkjF8v8Egy5J+8b1yNsWMz/n+IKaIzgNxKrklZ5QzGh+QNemKu+DK3",
-	"TB3OSnCEzqOpECokNgl9aKI0w9qnADLWhlaBERrO4hjs5VRGnLbrlYSEUSjslegtSQ1J/QGzaIFuMEbq",
-	"E5O50Di9ztd36pczaSTj8+qZDMhbUKlQ35eNQpZL1xOUoOIRtwn4QgMEmP7P1iKxyYFKNoNEbxrgsTjl",
-	"NhRoTTWVXNtrf8Te00Tla7hXcOFDwoWtlhlfEksqbaIbRxxLpvS09EyOBwQcsTNED+y9hhtN5SJuwvyd",
-	"YipDqOaNsprABdV7GRqeGzNUScAHiOSSqiz1t3rHGE9NZh2VKdTgaY4lCAPNuSIPMxyMBkPNqGnejxZZ",
-	"MA4eDIaDB1hNagGSxKlh9E+RG9dNc6b6PN4wztAra9lT9c2miwzrAsNU4yHI34rA/0JfNw3rz9kKsWgp",
-	"FTmarkmcpbENjJ6JXAtMKKrqL8ygEddb5tzdMn5MKp4DN9C8dOaiQoB17ApiaoSlhwGwNJ3EIVGaRZmW",
-	"QMTMRBCBoT0CsriYTnQPzZKvbaSi1+ZNRIvzSANNxU9cZoywDEH7eKnCiMdaRMKwfQov1VOMXR1h74fx",
-	"WIf6rjZTYOzVI0XOR5TSVAneVSLYJBTdUSS4nparDRz6xYBDA61QttcOT7mN8fiTKC0TVJ8LOXUbrFH8",
-	"OuJ+BVzy+Qrg2gv9jXT5AjMo9ioZN4mAjXZCn8+HnpK0WwvYbq56y70Xx7rfuWLwXrf82zAK7sJGJWmw",
-	"P+kuPEDwBomCO6R1VvgAZ75bVrqLM11b1DYm8csX169JCxHEjpvjEa85aMuqeOdxYRJDuJeepcE4+Fsm",
-	"FY4eNIunb4jAql85Bd+Pu3Cv96Ck6R7v2krjd+9adVjPhsMD61Jax5CttVfrvH4HVHT0vrkL98gGeBcG",
-	"5zj9vm7dMk+9WrPwyWj3J426nb66DQ6wV/D/+Z0+B6OD+7mrJHqn974ur6kBxKzEK+JvQAZKc7Yg8vSD",
-	"qQ18t5NIATWH2zxdkyz1yrVZEmrEaA3OXq7fujKjyKEwvAb1mUlOo7mVGWYBcPqpRrVKIPYR1wgECp+L",
-	"MjTxzo5vyiTZxBtdcaIlMazDHXEvky9U+uursNq+iee9N/EvDC9i8NGQ79Ie7wX9mif6s/3irk6HvPfH",
-	"1+aDA2/QplqoJlni/W6A/uh890eu1u9nuTJ/Ycplfey7M4ciWltrG1IsbrxtpzZD+307D4NCyJ7b+iMt",
-	"byTWRcUKs+7WUqMx0Qw6LfPMsX9AyXI20/JwLjg7HhDdC0iHkmQpWxZCQ/OAPBdOTgfdgKZmJlKXYotm",
-	"6bUUhLVMjyCa1HN+ILHuGfb2FUwFIk+PYRwXZWqdnOMzLXrcxQPyn1pm1FyD35UhtZdgk3EixUJUeapF",
-	"HTbTQvIpMH99N7gxkY+/xswWgN1+DeGtA+6eeX/z3YO8eiaHPJXGDPAVX0d9LHXObLOiQ2nZqc3D/3lu",
-	"F2re9MvIcqM03bhU5Mg04hmBIozkYsXKiGvu99eK5iRLj/tpUIjSqwZd5xTsS4KDiH/UDQVVRd8N7V5H",
-	"0rmN2+7Stc2z/lXeJUlADq5vE5Zf+Npvk8XyuJ5Nd6mdRncvpQWC6zeyttntVlG8yNOuimIPjUPEfdH2",
-	"yEj84J+A0v3ciP4gwPuphj1dAHhDfAmais68I7554sTOG0Pq6VzG5Mhp/ECXyyShugt4BuglU2uX87s2",
-	"8EHt9/mlr1rwO5DV1GShFjM4SzEDFl/3e7yHEkQfkqcF6VdlkM2aDDzk3aoMskWTEfHDVRmkX5OxQQa3",
-	"sTf2qnxBwri5iL+ZTO5FluyPihsfbZXKncn+ixbLu64MfXK5PZoaAdsWkDJ6GQ50aqgN5iTjdYINzA+c",
-	"U+7SbDjzEOSuMxp8xCJj0khxOiBX7cpHjnMB9dfYhLGuIm694lxlFOK/AtgqdK7eXoj9sTF7SNRd/iKm",
-	"A/LWYCQj9spWnlaXJDVsZEk1+voYfZGNyE9zielmuTCR/poXtuGegJdPLKLVX2wMsX6myLLSHBMjDzQj",
-	"9vCcJAta0kSh/pag1QB5PZ46do4phaV90myeqRDwPEhe+ESG+AC7iE80FpwYbDMwKG5jwDZ5vdLsmL7g",
-	"gCLFTHfiLPGQSCCD8vlihdZ6iwPPh0Nflwtj/w2KuMAiNS60keRqJUhK9TGEpOIpK2UiSiYJFGorM5Fi",
-	"2iHdRSlWMGdTud9UhYGQPa/zejl0KficrEVV6q/tNY7J0VSohfnQoVzoLQqAmJ6Qt/DQEkHffqwxgueA",
-	"H5K45SuPDgWk0Q5u8LHPCbsqXsbyXORARezGwXIN8YDoe7g4KTN2fTd+SFqjh2b07uBHXFibN64xdqlZ",
-	"DECYEAP2PsmrlKHREOYJr78xiqs2lwOXxHx6S/OKyX5Y8JeE5A8N9kAArVIaludTQy2eKxgfPaVNhSXi",
-	"hTc4HxHjB2NkIZA0rFShB2/HPeBgGrVptGLWi7Z/LfBgFippovr7yDAixiYhDtCvmEn1RKTrA6mdLaA5",
-	"/uDh7bcsz09molyyNCRTdOMgeAYkFQz3DdKxkaPz4dC6F+Ebx0EYwKFA9xiY0BONYDxsG261No4+eP/+",
-	"hAsw5Tdc3TdEqhs3LN+NXtOznoV9D+OT0Rl5Ti1dqcPi3Kw7oSg/B1IuTlh6dnExekyurq6unj54/k/6",
-	"dJT/4/tno+evf7jQbc/+4/HyjD/6b2f5rxc/npUjfvH+4qfVg5tfH7//+6Ppr6PkAT9bfjcd0r+v/0Eg",
-	"JOXfzVEMEgFFCjoJhYzvtg1GQZ/WwzbVz4VgunP7XK999yYb4m3jyns3/UBWqJmC667pIe9Svn8cN+dn",
-	"Bt+Tq/M/OXRJmyTtOsYuJFJled7gS3xG74DFeUWFm3B+xS1rYN13+Jr4b3vAji4OwPQhrtQC9KH4v4P8",
-	"g7t36BDZcwuvuPM+cwH/fdMBrBKM66wAbn4GF/kYHAbcXyuiR3llQGvTmVmVUqb5ARhk8Htx1+h/22Kv",
-	"8fo4JrmXw+7TcZx+wBZj/jLFmnuiKXKoM1GzqmPjKzPXTAk1gW9Hf/nhtWO/wXJkvU5kxJFhyiSZlYwR",
-	"OqcZP8bH1PHhOL7lww3vbIvWah6a6taluDXFH0uxhKd11vYedR151fXn8Z12YhOT5VUDBcrbdB5qFe9s",
-	"0mLcnx5a/LVpAbFcguAgSFjW5p4oCYo17Idnn+hXP/GVrUUq8IUz2ejcEX/RWs3dFx4hbvuFD3ebs80m",
-	"dQzZVvHme7JEPH5LM/VnUVoQvzb2Z8+ujZZpkNLQFg6Fj8DFihYFo6XUcjfe89R3Ps7Sve3On/qe2aId",
-	"+8HqK/P2p2IHTOrQrwYcN5qQt4PiYfpBS5XQEtVXPMFFLS6YqVJmhTJPBQQFRxYiZ31xjRHvBjY6bYnv",
-	"KQj6hrLKmSRHundNQJD/kMdg6hXceEANPLU2KqxDo60OSdwOUQNdMQZODr41UqcN8anzGuv5oRB4WT/2",
-	"e7BtfpJj3VU3ZnBT9mO42n9hCoMqX2CyBGOZ1huwhMijZipk8soQZ1oXHMfUzE6L1iyPfQy+KPhK7QRm",
-	"nFxqn1a966CfQpdeTYvLiktkFJzAaaKqHJbqwRO4mN9FPEZOZ0Glp16qVVW+mAxvNqRkK7at2PTkZLhR",
-	"en3FFEU/85JaNc7Tl2+wokVDfnWBuVCn4vHFXb9o2JDpXKhmN6oS0+AciPqa0cmfRbjbUbeohcPfmLc/",
-	"FQ43ozdx+aFLSCt8zloikoEnmmv0C7Y0cLS0vIzDutvkproakhGbdqgsPbPDFuHNV4KqprbWgvtHzOse",
-	"elpQ0n7R4t8Xwj7iBfgoefF0KoQ63MWkSdl7TT5PoC6YZxZBZbnLxwOmkdAv5+zSFBgbTGgsoJqlBXtE",
-	"fwJbEyLmxY2A8R6f6j4gPAU5U+VXgESGdRBx5IBN4Iqz1fyf//W/6/p5+MtadS49aVe/YahlxI/6bUuN",
-	"iYdErQvWrincZ2TqCsGv/dRHLusRqM/h+VXEvR22HqNwCY3dAfh7twW2gnMnXrDtSO863ahlH5OoTraE",
-	"RueIv+F5dsN64nRC8OMRjRCYXgk+4p7UPm4GyViHdS9Apg6dEsJGyWgQgLA56oXHYJJ/vSm6SW/nimYK",
-	"AmHNzOB9WpbZLYMu9NxMcSKLxa07b9t239JMHIFHQCM8KAPdB8RwuixxuicrU3mDzDFOb5Mope/Z78Ig",
-	"NZOOgz+WzZ/lc0cOJhockpeW6zH8t4FFeoIn4YpH9OMAr+c7KK6jFqb6d7czagSN/sxfR2ZVo7MHiCE2",
-	"zXp09uBgDsov5nFnGKivTbcEV8PXK5EjUdZqtuPfSs20gZt5biBxF5j0sTH16XqsTD/iMwxVvZ8+PwUI",
-	"GrDHjGY56iCX1JoKN6vH3ZgmK8+aRMFMlAmLAgJKGZOUgX0O3bh1szS7atLbGi1qG98dxQ0Ed/yV81EG",
-	"L3wEF2UDaz8LJ3WNgfadxKnW18JR8zSTN8gjWJc6lAwi7riacctrwERhZ7IbPRfxuNkNBBSTFJMMYAgx",
-	"GpL9SQ1ickVWjN5E3M3zCOtUUEWW2XsmyYytoI4s5VCqUfMlY/QqPkmoZM7vJOJVUbQbrTOKYSdqD5fj",
-	"nS50Nq9trYJYMqa5hBKrkhtxdsm46gQGOnNZFMSXTYWSKeAAubf8vIp6C016eMytAsHW4LFkt2YCu7jB",
-	"VHJpsi0gdyoVXXvs6e9jInmlp9tMEvxbcBtCAEg1nRPsRjcotG/2dpdyA29xpU9ey8pFvZTejnryH94d",
-	"7iXYzKn8WfQnvwM/0Ewp8LtYnDYqNgBm+g63zybtztsj/gcgDMMRcKFemJLnjck0bVnoMFCXGd/KDdwH",
-	"Cf8m2pOw5fQIUiYuHtgHlOoB9Xzd/AFgPccgfCObm30vhgEzcnwWduGVKcl+T9VLxEH3UvvIt+ohKD/3",
-	"8YB4uhPI0rJbYYLvOANDR2NiMwR4ox63SeMu3UjE+5Qj5BDdCOQZ6ShHyGG6EZ+DaChHGrSa7CLVEb8X",
-	"rZ7+S6sGTFrwjJuYMz8l92F6Ab+n31E90MyR/rUqCPB6f0mMwB86gU+oE1Bdp5x/MW2AwQYfpQ8wst5n",
-	"oe9dNz4j+ptcpX1QLk3+0CIXa02nbSWAOc14TekN5qvdSmsy22ImvHCcOgl6m8rr5l1kHsuKtsk7Ogqs",
-	"tsbYaG7DcBeggmwG2ZCeGJvjgQtAgGFlxBtRBh5pr6k2vBkFcdiUJiAOdSZKQj09B3DjB5J2Z+Y4kLTr",
-	"zf1daDv6IW+JGsAj3RI0wIVGx93E9xsE7U3EX+8AOo+6KAB/0H1d7D+1oN8q2fFZ5Pz6zu3r7lZ/8Gk9",
-	"3kLCxapRCOH3lflrT3QLX9uou4NBS2URuHuour78Lz0l7++qZviDyn8SKg8I5KPIvM2w+Vno/EvRprxi",
-	"NmsI3LV8jdK2ng6Un9JzgjZP8+8TZztvR521lNYi0J/CIQHzcnimb0zMcQ8SGfEDpd9rs8RPSCN78A3k",
-	"3ICMs41QQVxnQ/rc+85egX/E1y4FWgj7shTCcEgm7Bkx8hcsdWk6oC/R/yMI+drptbejZBi9vLV4tsJ6",
-	"BLfngEnN+30lT0xEusvlOWMsHYPmD7MYF3UOYYwNF+CKaNLw+75oDu2QpyZdVyHyXEsqSoCJHASDX8QU",
-	"LIIovSCK4hTqDZiENXqDmvNsFQGQ5Og2K1VFc7KkySLjzCQEhzz+mjyYOhrORzziXi5otWDLxrh1Uo27",
-	"/xsAAP//",
+	"7L3rdttG1iD6KnVwZi1LCUSRsuTE1DrrG9lJuv1N2/Gx5ONOBz5CkSiKiMAqBgWIZnv0dx5gHvF7klm1",
+	"965C4cKbJDt2d/IjFnEp1GXfrx+DsZrNlRSy0MHwYyA+8Nk8E/D3M578lGaFyM0PXc5mPF8Gw+DvB3iV",
+	"ST4TmnHJSjmBK3yUCXYtlkEY3PCsFDBgnqtcB8NfPwaTVGSJN0AQBrngWslgGDznUqqC4ThMSTZRKrh9",
+	"f3sbBj/O5sWyPoWLqWDCXGZc6oV5YWLmwcdFqqT3dXj9RsjimVLFT6lM9VQk9aHO2ISus5FShT91Gm4Y",
+	"ZKlUibik++Nc8MIMExz1j54cDI4O+scXg5Nh/3jYPwnCIClzji8OTnpHYSBkkeIC0iQYDo4eh0HGRyJz",
+	"Aw+OHgdhUCznwl0KwqDMzROHN8eHeOkwlbrgciz0oXnhNoThnn7/3ZOT4zCYCa35lRnALDWVV+xv8Bbz",
+	"PzEX+VjI4tIceSYKEQwH/X4Y5Nz8KcssgwNJguGEZ1qEgRZjJROeLy/XrMF8jz1XcpJeNVdxObaX1y/m",
+	"EJ9zC9NCyGoSBS9KHQwDe07mK+lMXOZixlOZyqtg2A+DUovcAGQwDHiWjkVQO/vzgudF++jNibJUsnmu",
+	"rnKh9YOe/ne9ky/78I9Pvpqz13R+7aPHqa8+/Zc8lYWQ5nvn46lIyqwJBt4TTNtH2ETljNM+rgOLWXoF",
+	"e7gKMr4b9k+G/X4NMnDOnxo0vusf+aDhVs9m3oLVpAUrjBfMrmDQvzCA3R/2++ztxfNOMNqNguBDK07Z",
+	"HdDmcza/3SG/UoU59Dp2S6bmIueFyh9pJuEJxkeqLBhno0xdsbnS3fQeH153pP1tjhSv2TN9JRaGrxVT",
+	"gV8/YFO1YAvB8lIyPk9vjqvDHqvZrJRmKHve06KY6+HhoXm1R0y6N1azw6laHCzEQV7KAxzEB4CBDwBb",
+	"TaB9vHSqD3PCZmcn6ZgTn97pkF/DMlpigLmlDRwrKQiWQybFQmgjTuT1I054wUEW+ZO3f9W8PWyfoJ6W",
+	"RaIWct0pHg0HdbQdDD7HGdbp8LQs4BDNZD/NSfoYWOTlA2807u66bW5Rx+PvP8c29/1tfm4md19coc1b",
+	"gSo0ycNEjFIuB0dBtaIf4BKDa7SidGYm5i8IrujD5ii3D3R078NgDnsxwD80/JULXWZG13vsCOtFOr4W",
+	"xdt5wlsi8nk5n6u8YLmYZ6lIWKEYZwU838k58dZlCWOtBJEnw8FWDHQwODp6/Pj4uNpXUhNzwcdTNlva",
+	"w1U3Imfn53+tdtvNsdpujWs5xFv60I5e45g1GPpFlTmtlk25ZiMhJMO1JWy0ZDRi74vlm7g9z0q9bMpG",
+	"qpiKnP2mRizVntSr8lXqkKfHO6Wddn9U6mWPlHW81GbVP0vBDBCyqcoSg5YVt+7mz5nI0SIxnpfB8Gk/",
+	"DFIFeGqOSIpiofLry9SQcO+3Kgu8UORc6onIL38vlRnx+/5tGIz4+Lqcw6D8hqcZH2XCbbWQ5md1PhnX",
+	"xaUux2Oh9aTM3PHQVuFk3aktUpmoRbXxYz7nozRLi9Sg3a/vNxPLq1yV82AYBGEw5frSnOUl7gZNaKp0",
+	"cVmWQHge88dJkpw8TZ7y774fjb5PRP948PjpoP/dSTI5Pk7Ek6PRRIy/N4Mt5yK/SbXKg2FwfTMLwor+",
+	"IknqomPp/OY4GP4aHPUf9/q9weBxb9AP3sP1J7CE/mCYjL4fDif9x+Ph05PJZDgRR8dD/lQcHQ6Ovg+6",
+	"iXt2LS7HWakLkV9WEvI842MxM9hDm2DR5QqJSqkPBAc5TqeFuHQycm5AR8/FGI40SfV1MDw6eWIA5Gpu",
+	"0AaQeaYMAA76R8cVWCAghcHNGJ4b3HqolpcSkCoMCn5lDi+Y5yoxi6cPXz05kNys6WBg6Islm22J8cic",
+	"64IX42miri4dgBmyvok4DzxcytVNqlOFmF63XxAC/lbqglkA88nyn0j0JxL9IUg094H2vphEh7sCkxyi",
+	"vBGjMgXmsgJNRsIwnhweK/7Ekz/x5AtgNhXM3h1LTi76T4ePt8USYm8NFCGu12Xw/BM5/kSOf2FJzGFG",
+	"pwLsmAefFCIHZ6fVbVdiyMmfGPInhvyRGBIGCzHaEU+ebCFnoaHolVg0cYRsJKCHqLmQDTWkKPh4OsMQ",
+	"A4CvTGkEaDRxmd/CbXEi9DhP52RROk/lWLBimmo2UznwqPPzv7JCeQ6rIp0JzVRZ9NhzLtlSlWw8FeNr",
+	"8HUYWPyP4BPaH69yfsMLjlASWJh1pivaj1W7jbcvR0tnuPPNPmJhfrqd3mz+2nS4dB++ZwkAHuvPcyFX",
+	"nCvZucAGhgEXfx7wwxywuflAJzzoOOGATi6ojnlL01zbxluZ5r6o08aP/Csc0TYmITzDN2KeLX/K1eyt",
+	"bgZnnYGpfskmuZrBfvHxWJWydpKrjPJHND26X9+P+jG+KBiFZJBgZD6VC4in4QXrP6WAgV4QBmYql4Ru",
+	"VkDoPK+TkyffNRbZhlbySDyylIhxmfgLfaRxBzpBd5M7orZyezDNtb8TjOeCZUpdG/DlhYNLJtWitWLE",
+	"iVULfnIbfuEHsgEsj+DE1HUH8zAXGdcsS7WZV8Yx5m8DHFZipvgwT2Gso/7j/kF/cNAfXMA9vG1meHxU",
+	"EfmZkmmhcpSH9FjNzVQDjA8Y5oInl0pmS6Iz3hXDE3D+wePJEX86Ph4k/e9GT8TJ94Fb3HM71/oapVjQ",
+	"OhdpMWVpodliqjLBtBjnovi6VssH4754mhwdj76bPOGDx+MT8X3ytD86mhzzJ+OB+C55PDrhTyf98ZE4",
+	"Tp6Mqt3ZlqnAh7dHzPbmILX/LCe/mRzfmhs5n4lC5CDW222oo+bFlLaiUCwXRZnLkAGpEgmS6UEPVggx",
+	"PfARoyoGv5ciNzMkp+4cvcdGp5tx/MiEl1kBL8xSmc7KGfxt3c2yEFcihzMy8zpP/9kxt7+qBZtxuWRp",
+	"IWYaDsmdmq5Py+ggqyZ2qc3o3bMDlyr/gPM7gV92tkcnndNF+v/3Kva4vZ+xjSGOmZoArSOvLhCbIVy5",
+	"yrmBRvtA9Uok3bGFNiLqWiw1i9MkDlmMrB/+Qng2f6KMEBt2E8mYOHh8yuJvVZ6I/HK0jFnBr4Ubxb6g",
+	"cuYe70XS39PgY0RyRhQMI5A0oiCMAjekuywS7wZcNXsSBbcBHcpU8ASoK52KF2NdHQrttS4AVRz27rrT",
+	"5p0H2WjAX9hSFhMFiEMGcpWasMU0HU8j6W/wjC8h6rxjH2GsKBh+jIJvx0oWPJW4q0QcouC2tbP0zU+z",
+	"tSt31ZDG/zz/+RVTo9/E2EgP3Aa+a9gLmImG3RqrLBMQXNGLZCQPWBwF18LMngERjdm1EHNN6LuYKi0Y",
+	"hNkz8XvJMxwEnjxlWtyInGeRZHgIqQR8p1nMjO7Os4zNjPrfY68EMG0YTLNSC5aowlwx75ox9uKIhPBe",
+	"mkRBvN+rz+9jFERlv/94rObwr3CTvo3ZWM3mPBc6RL4Z15+McWITFn97VcSh+Zr5SxiY+TYr6B8Rsz1Z",
+	"zkYi1yFg2S+//PLLwcuXBz/8cPHXvw5fvhyen8cMT8SQNjOMQUOjXtC69s1IUvxuRlIF7tk+wqMDopjt",
+	"6XKEwzA1MaNwGhVHcQv/1tCGYMh+xcMMWa/Xe0/gDQDWcXOsZqNUCpQazNg2AwJOBeFBQihjLkS2dJ/y",
+	"4JjZjTYbTzsdWyAaLRln9eyMEGkYq8bBQbiBevY/mUWAmO0RFWcx1+N4n83T8TWCVJLmHlj+aDC2AlUg",
+	"DRqEofqX9SkzvAZjT67FkqU6ktagwOLjfj9GeMAIExa3skIaC7XkGM7BrMHiZhTEPXaG4IYIlkIMMOM1",
+	"1Esre0Ykve93DmhE2YXIsg7ig/FPQDy8eNIOWv45KA7qo/p+hIcGIfz0qHwkicxT4K0560faI/qnFZk3",
+	"alIBNIlUgNEykrH5G4d/YS0tXYwRTaqwPWRU7dhPovr13eQPsZmwvBdJN1NME+bvQk1QslG78PE5L6bV",
+	"p+2YRoz8vUxzUYUYuplsEOUQvDbPCze4LsGBGb09KzfkPaaF0tfmaVlLIj5fn56z1nTM0Y1/nzkauWXz",
+	"FOci10ryjHHwp6C4U5upUT265kjj33mKt6BezJXULv/ujfi9FLoA/VHJQkj4k8/nGQUDHv4GoXj1xL2R",
+	"n7j333IxCYbB/31YJfod2ocPqxS/W9RyrJpQaXJOvmd8pG4E7JGV59fn+fmagYsZdBeHDJk3Sh4jwXjB",
+	"ZkoX7KTfh2DCW3/julaBd/Xhj+bTb2jncB/bB5zjThqSn8obnqXJkHHm5FOmysJAQM7llQBxgsuaJAvE",
+	"coz8aGS0pFxjvOTKLEhD027D4JUqflKlTHY8Q+m9Vh3GW3kt1UKyNNkUm/nK8E0Y4GH38pViuhwbFq1V",
+	"mY+F2dCbVKdm0YVCoZVnmch7ZvFvJS+LqcrTf4pdN4BOqcO09DLVGoSxnJW0Hy3LQteWvMARGQ6J8aoz",
+	"HOt8rOYdySVo2sm4FXvAtrDpMxA1/PNZafgmvG9FD7cTZqOMRA1mcCGTuUoNE3l4oHffn7W3bC+u7Ue8",
+	"D1CfFtVyIwnrxWliLpWR7qQQiQbgdpOFAzsDIcijWDxJUnOJZ69z8zo6mMng2J7sSCXLWiIvCiioVEvF",
+	"FDysh4yPtJAFiPwfb5uiw8dbR1lRzDFg+AOJ/W3af8Zg840yBHpBKtnbi+chW+RpUQi5QqkAoUgq9k8l",
+	"RWgkookWMKFJTlM362AY4832DOiABWqi8hmZoa4U0hC935R9ujOP5rwoRG6m/P9HUfLx+PbA/HNk/7nA",
+	"f4a1f/5b5e6yko2XTr3j8WC+NYmOZuPxeFB+1ma1LgCBzq+38VwAiH/Gn8OPwdybh2MjH9cQc1R1jRQL",
+	"asoeqagTQ5Z9/TWMpGfHMLdJpUD83e+xM4SpxVSgmQJuOMwdqbKIpFFKYbzmiZH3v2OzLVFoLuKd2boF",
+	"fDFX8io0cLdQeaLZTHBZwBTnQs2zughHX7LzAvRtf/bWl0B+tXN4v2r/HRHp3GqLleJG5EsmlTw4+vCB",
+	"Tr1+wJvZUNg4YfvCxwDsF1uRvJ/d5GepfIGvVcIUz3O+bO0AfadzB26IHbVVJUuEuKGhSjLueF5YWftt",
+	"qkSPnemlHE9zJVWp2W9qpCN5pVjscititvd7KUqR7APlIm9NbHhBbFN70Fo44al5/jSS6IouuBRm0PHU",
+	"CCeoVpEiaXTS2E8OIXJY32ebntMJhVM+BwNjj5njNsoZWn/pxCt6BsJxOcrSMTt7/SKSei7GbJ6V2ul4",
+	"RNcMfzGq/jy9OTabJLIJE7O00KD8eTlkYAPEC2gh9S4YBToOqzdsep/3CLq36hfKNEv81xKRiUKQEWbO",
+	"tTZYdpkLLYr4lMWUr0TTIWtCLYkpZnto5WIGduwb8b552fBNtxTzIlyw78En8ZKdRWMo5Lun1WwpmRxJ",
+	"lJ+mzatkZi9bZ8+aE6QHZqHh4brgS820YqUs0gwg1bC30ByiZHkptYEcDglAsOiZuhG+5g+ZXpQlNFW6",
+	"OK3dA5aMNxE+dCTtl9APqUM2KgsHE480i9/xtPgJyA0g0U+5EDE6QjTjRtawywI12cxvVOolbOOCgzEJ",
+	"5BOzX7C1mKUdw5rAYOixXgN6jzRTC2mk/DqGmNer3Zwr4BMkupITOSRTKh3XnjmvSMYuLTuuzCJZKq8B",
+	"C8s8i9EOSYPE+0ybU1hMRW72M5K54Ambqdzar6XRBH8N6Pkqa85e0AIyRXV1h8ICKTTLuzA2YJJ5F3Kh",
+	"C4w6c7O+BKaZKnlpPeTVrSy9pny9JC0uxzxPLm0UQwjhalXaJ/xCiLa/3PzwXomSvbuQzvgVqoHwMxek",
+	"FCbSzHNsMLIavbpWfaO6Vn1J6ksjftXfhCu19+BKOrOefHvFjYNHfOmCMI3WPy86brgdbt2wE2jeMHS8",
+	"47IuOBzdJM3FgmfZpdGElv4FN6K74pZUXUk1gYC75IDCXXGr9Aa6ScfikidJx9VcGDIQUPwmkteAQi+r",
+	"KeBPN7T9mSmeQDQmTxLDEasnMq51KqrxslRPL93fQPiMLDqvftZvjjMlhffT7k6NxFe/q+/69/3hq5od",
+	"9QsQxDoWEq2DK++1ZjAri47frce8DfDZlX+BEKP2uzWOl+lur0g+19PankHWfetVutzcMrpc7ZwX+1oN",
+	"4V3sfLIa1buYi/FynLWvXgkp8mqMxsnaK7UhaU/88eZKZfXX4ErtNbhSf+26HAlac2smyLFzZY9Uyaub",
+	"VCzGWQr5ve5b9evVF+vX3UbNuORXIrF4m3iXbJxtdUWLHBDSfa15w33O7MmIZ4Y2eUdVu9r9rJtYfYQG",
+	"2HTdXPHtBgjVbtZPt32re8g6NiteFtPL5jHUrrphalcxFAdlvua9avTRb5do8L28Fktv/Pr16gv1626c",
+	"uogJF5YQLj4TxVQlRHjtRV2OZmmBTLYRWX5piOaV7LgxEmM+E5hpnnII7VvxiFRy7WNulc0bbpnNG6Vc",
+	"Oa1qC3I1STPv5HTBx9eod1Sf9C+6z/kXO19H/YOCTbzrubhJNVwsR1L4n8Hf1Rfwtxu84B60mx/uyWLC",
+	"fWQ1PytEJRWhCoWtGGBNpah+V1/0tAb3s/qqp0IEmNJfPQu/6vfci/BL6ymAI0JZ7VL3g1UyS8YlLcf+",
+	"SoT9pbJyJry7+NuyZfvTzpJ+uw/S7+pT9n59OMf8buZjb7D52BtpPvYEQF7wEde+AGivJOIq5wmKrtU1",
+	"KxTaK6hm+1faY1eiav1rK1/uuIESecc06UYlqfsfSYzYyDPtCIkT1vIyM5c6pER7py322TttOdLeacuM",
+	"JBvM1ULkajK5BAsXMHEli1xll/OMS3HJxw0O3L5dlxZat7upv5vQTCVOebNZTts97M6i4B8u0+SSXArw",
+	"MlT4eu/b1uqyZ8uUN64iQNcZqZyp+davbtK0vJyDZRgVbqODT7mGMlxasQnP2Z7KWaHUdciU0f4TJcX+",
+	"KZNllhklOJK+Pouu+9/USKNBdspvBFgHycLUMFZi3aqJyme8CIZBokrUGZxnsh8G5kN+QD/tBfrrzMKq",
+	"VAueZT9PwOS31nJnNPof8aXb993uOXIn8bFRx5XssVe0XNikiVgwf9U2/MAsOZI8t6XdpHJD4cLra6FS",
+	"L1v49E9Zmmh2lasF6frpTHT6+de5dL1iMm3HgzbKhHRF6Ra+MS5caQFeUwJsxbFVINwuUtOc1WsyZ9qt",
+	"gAIxktGLFQjWzqIeKHp84sV7DmrxnqtBy9sxrJjTOiHSnpm5bWaHapmDfyTUmmYIpqlFqmHvNm4L1uVp",
+	"G0cFGLisR9NsuuGdgKsznl+LhKWQBpLU1k8OFPrKSKlMcIlFndplpHZAn3P7+ko8OmO5yMAqbFFgSEGE",
+	"RjQnWsRIPENCUrO2osWyaVw1I4COD+feMOCSKa5hf22dQjcmYqmjO+77HtTnhJwCRNh9Zsbb8igouaf5",
+	"bc+MOmRorWcjMU1l4oyhv6nRaWW9H9rE+VOIQrNW/ENnxB8C8T5tmCCHjEtWM+5HEq37zrXoHAs1U6Hj",
+	"aF4xsEZtKL+Ipi2bWuNzXi3VJiY060o19+dHXaQzgDBNDCwTk2KIx72YGrCy7mWVd7CqkMX9GHmaXUCP",
+	"nWULvtS4I0AFIKqizLJI7jmfAprltH0EkT5uhXl6AYaRpCDNGVir04KZzWt6W3cmT1WRrS4mAoC6mCo2",
+	"5qUGQPVopl7qQsyIc9Wpuk3q2UCrGn4tEGVc0euqABCBdwfBbx0x0VtPViG8JLLoLbhiZk4A6CBqK51s",
+	"Pzqit477E2OHyEzDFnstZ1aarB/jkWZp4u06GdMPFmkiuvYewuI2nzvlmmz4MjzleZFhLQuurb+ufuod",
+	"aakeLi7nK4Ds2tAjNakEnbYvoXIE+FZ+MsCba4kyENC2TnuqgbXt+kZdpxZ4li74kydWFm9bqxrCesMG",
+	"U1kM6jo96uNOgXa5OgiRDUXWqZGeFkWrRbWDDI/4w8xmrlTWtmI4CwFqm10KQtdZQQ7xBtCY82KKSRCp",
+	"ZmevX4QooBsKhTHHhzfHcR0+ViYlb0UYEGLpUZzjSuTszlxySVzo/yfMqaMjpnBt68EHb/tt011vM61W",
+	"Zk5h2lQDfQabZG/K2lqZ8wT3G2kWIGXsDRCFU6BDEPiyv9unXZrYhoQrSLYIMXeYZxlOqfapozqD6ohr",
+	"9Q8eTiO0yWK4AdVsVh5/U7bs0FYcibYyJjiIq/jnbYl0XUAFYj30eb8h2Z0Cq0ZZEwhYWKVgQDAi11YG",
+	"dYVB0IeOJVabKrCh+EoKkrxbp9cKB3/v0/+6KtaqjnwXAh4y0bvqVbI1DBmHLIbpmz/MquMu5lGVYV5F",
+	"lDaTk1qJ5ockLT8JkRg2tG1MYB2GVqrOELYC4ZhCJkbe4mAJUKwQWUYx3EZxBkEsLyU9C7yovoevM8G1",
+	"YDxJXJaMIdGU1oTMnCIDvHSHHrC4D38T8qqYQk4jSpH2wmDTHtqVde0ZFeDqwEDS+O3Rsb2bNC9KnrEZ",
+	"H09TKfbbaFhVJlpHlXHgM3y2Xnto82vP6OFWISEP8n4NnmVqfM3OC5Ubcv6jHOdLXNj7sOIcKzCo4hJ3",
+	"MMFRlZ7mbv4g5rkYAymCJwwlgeM+ZaUueZYtkezXwaULyxoFkFZpszNRcPMEagjwlxELr9IbIRmn6p3N",
+	"mMmV+qtXX6mTZ06XOh3zDIsSpAUG/DQG36UwU3vVXqWmj074vL6Z1SUmrOHUehvnXafH6/kpVX/qtNuB",
+	"bSJFMTvjumCJmGdqSdnVp1Y5FZJB4UeQtiDaX4ouiuqXltpoOsLaUx9bxRg0e/H65piR1Cx0aCPnoCMB",
+	"hWHN8/QGrFmywfM7alltjSNY9aprRud/Ozt7bub1xM4LBc95LibpB5YB9WJ7sbl5ODj6Pq7LPFsV0tq4",
+	"YWvUKKQnjzRkVISslOnvpbBpw6TXrNafPIL85LhGjh93TaNR3KtrPv+jHIlcikJoRo+SQMgZFnyZ+LAl",
+	"CZw2a5KtEmLbmgGpHrB9/S/wdrc53X0DyZuZ+EgYhc3wyc3Tvq0qmnXtDJAvjIVx1CVtUJeqEFpr873K",
+	"aOukI+8rVkAaq1xgjGySmvFGJWTV1z5MtdbaX7XF1zZv8Tk8usZO6CQQy5M1S1Qqr3oMkyA0m6kbIErF",
+	"NFfl1TSSsV8S14h0IzTkQ5kBaglxaQNc0fgKdyMZV0VCyUQLDjP4CfX4c6FBjYzJFok7pCaTLJUirhsQ",
+	"q4pxdD8IA/qW+avUS9AXqku1uaGA4Vf2tVMBDxJY5NGo5Nc1HWf2aXR10sCFms/BXDVKwcp7qUs9F1Kj",
+	"EQoM+ubJGkPxCt61CCFUwKtJHbZc5PbUczVUzjMuQ6xJwLSg9GaAqTr41WvttYXyqsjktiJMux7fOpO5",
+	"fZqK/4Dhs6pdKcWHuQAPG7h1D9RkUpt+jWY5gWOdClDPfahMRs4GCSyS+FJNcLAoGVoxtWazcsbMKgzV",
+	"WmjgpDv2xZeLmoJZi+R3mX5qAqxPp1YL6mdOwm6CTC40xtFj2iRCDoQqL6SwqSXpJEWrRl1uhzqizSGf",
+	"v34LWWOVP47tDfp984MZoldn10/76w0HWKO0JRen+rpK9dIwNpp4m8Vg+hvH9wuftuQROVKlTFiR88kk",
+	"HZs1vRylxWGz5sy234Biqi3zVVk8zFeaFVpb3vwpz4Urj2I9lTzLVAE8uNQiCWt+1D4rylwCcjZR8Pv+",
+	"Ov/pBvuPARw42dr21/eptZ5N0I2FcXdMGXslFgzw2rBAQoVT72/wHEHWrdm7ktxfq3GhAuyT7QD7PsB6",
+	"dwi8F1TdHQZWnB8q5+d+HeAm45CMl4Wa8SIdMyK/RqCzDhQq/wK5HUqCpDOeKo2O1qYleOkrg/RV5Nbn",
+	"pTS3w+Cloj8uSqHxr3cikfbvi2mZ058/5Sn+cc6LMjd/1iSB2vAb1Q5b87iLsxcLdTBVZc7wIbb39uL5",
+	"fsjid320IUINsoP+0bDfB/FLK6tKd630Xd/8zyiP7wzbe2eY3jujGr2D1mPvQK98N4B7A7g5gLtH+N7R",
+	"3VfZMgWbzaOFv98SRO6E6lgGD4HHZSedWtjZFs8/M/jYEdeAymc433fHnQbXtWelu9V7u/+VnbNhC6zK",
+	"iK+SH7kdRHyACj5YOAfKHrAROLMKlZNdZTtDlSeybn64VcZ8W8W4kpZbyvA764oFy5DdI/MNkYikqQmz",
+	"Kded2rBfSn1bm6gju610VCevVmfSXr330U3YezcO/cwCDCaZGfnElbfvsZ9ltqyyV2Owe8yhCdxpJGNa",
+	"AumjbhkxIDnGaoiEVeEbWsgEQRTj3NICs+Gw2FZ6JQ1cdaau+lC7Fr46onzucWi0o+uQUanibsUOwG9E",
+	"1QwwrxKSrGd8yXimFdRCgXT0DmEIsyxWmay6I70KBY2uT73CCQD2XjkvrPPVjovwrbKbLFurtwqLp95t",
+	"s5C5UDkjgkrUOW2G7XJOcGdxDDOZkf1E0kHjSCwV1Qo26pIB/FqFKgLVm0HvydPeAI7DgG0nVLpSHpfX",
+	"YtlBkM/P/2otvlAJq1Dot6GYlFwp2OztDRPeF41S2/HJt+Yy5a3akzfTcJW4aAJUH8FOwTOXYBDSTvYS",
+	"CmHvgsczS20LRRZ5mIHgCRX5AEtBE+SOT5581yUs1xNf19lAFBMyV5CJnFK34xZn3MyLDMJg7aJORIN6",
+	"SKTwQY3lxCjORr981gs2Cf7mhQ1LwMb0BYV/W3+Gq8dnEBCN93Yf97cw41D6rai8b+t3ER4DOxc43X2R",
+	"t2JhLkXmfYcs5cLyuwHE3gYzJuQVgclUsT2LtCHW30DGA2tsb+euLr6WT6/my+1y8mxyPjkIP/WdS76B",
+	"eMqhhE21j2ucTu3vy0LkEz4Wl5SquOLo0vHUGc9JLWXuXc3i6u/YK/BLJ5qJKz5eVuEEFOz0ft18OqjQ",
+	"q/Z3C0XRb+uOdavwIVs1kIa2DKXbC9bhl3sjDA0QScM554HfNjPcSBSvRS5XObnwniUdtopHJ9/uhJOr",
+	"vBx1AskKx5rRDCSfiVNm01wTFHetWtZjL7Hyq1aMSp4aSI0PDsD3cHmJ3oReD9ntSKxwzDVK4mztmvPq",
+	"Gv3KD/55dvCP/sHT93vV373Lg/ffeLf2/6OzrJFXLeNyrrJ0vCLU1K+qgc/Vo28OXQ2OBiyg7uPTIO/j",
+	"5N3fDoBf0tMe/For0lRk866awR5dzgS6niyG4ysOhNyNVF55c/WYQIf/cVevozdzcmJfpvO1s75K0R/G",
+	"ndfbx0FWKLUdX97WLVkRHZADtvZNGrHocs61XhG/ZviyzfG1WOz4M3CDUybFjci7YxYD/hxCsT8cvP7v",
+	"Wi/6efJ/1RFkcPR9DUO+a84xDBZ5WggjCFfaqZ9LS2DYLWJ3UK8GU6ZyXhT1dG5GPof7jzSJ1B5UVYK+",
+	"P4VuZu8NBZXwSyiqBPEQKO408C0v5X7T6fDd0y4BQC/4fIWsdr7gc5TNQGIDAa0So04GR/VPnAyONlpt",
+	"t3AzNgSKtaFhcPpUx8pQx908kjv4HltVwXy/3WoLQ4vbroQtFDrbEcQtUSS0grme8rnw5BJPvomZFpkY",
+	"FzqSe5yhcNJgk+41ip+el/lcaYFFeDhJXpFsP2bUsjhk8c18jMztJuMy3u8xwyypQiX55yIJnYesbWLF",
+	"HjUJ+m4arn3bKijWNNDW/tfEmT3jWjw5PhByrBKReFFme+NMlclBKtNiv8qmdFhXB6AXR6/06PH/d/23",
+	"d69uRrN/zP+xUP/PLgbKzWHkVFf6nnHkFCS5JpD8DlHid4ru7nzpU8Rp2w1G1nO3iNoNzE2KRZ3BbWBl",
+	"r8Ti4Hm/Ymf3Z2VNGuXmu2ZH6uFQqyhlLRqKVx2hbUzUqhD2ijWY1axJC6r2ZX51sEbAcFEyl4XabrYY",
+	"dDZTN0aDbUZvFXTjTqFnKwXl2Mx3XFA5wkx8SEeZaMRZ4SNdS2x+xbIwD3RkkV7yycRQpeUwU2Oe7RZ4",
+	"3vmJletr7Pq2wHT3UrbNIywUm5dG+K1smSSUNs27VKwF2xN1WrW3gcv21q1e8xuIE7rbWvHdL8uWjY4e",
+	"MLG1Qnwf0KZN3ebvtm8YP2itRj2b6IEGbUf16lZt3F1KbSXf6sOZr+9nib6nEXlHeyh18K+bQ+9sAN3R",
+	"pOmMgTuZ8O5tIKix7k/Kg++pTu6uGTa1vm4rb7cedAZakIEQCLgtFGWhV/Gnd9eQbCTjNlLIuevsvDIF",
+	"FCNGYbpX6Q387JCCoTF0Z1SenhsdxrkYqgRB7CLdYRefl3Vo6XcXKMGm0x9bWom53vE96k69MpypYygl",
+	"i2m2dIpgR4RcKtlfnrVCDLs+Q22w65L3Jmkb04BpqXYM2iFv5qvPF93BdyP2z6lsM8Rq43A7B8fsnshl",
+	"Hdh3S+eq3v7k3pUOCfqLNB5bOuVHLHgRDpbfQlIslMrH4bsNxtaK1K2EFfwKEg1PscAMSJMo3KisLdQ0",
+	"m75/EjNUVxD65qjxFjZha8fOaki1zkBDxo0AeCNyjfLfSBQLIWouBwzGw9d6kbRtG42yFEuxiClq0Q6M",
+	"Ng+zm6nQlIEFTRpjaogWY99qqk+CPzqlJ7//dcv/Bd1g1IThU9CBIBOuGrprZuENEjKtGMciKO2kw193",
+	"y5B0rbjX5QjYDTQwC+uEgjrgVHZVvFNNW7CdYGV7fj9UyBbl8+Gwp36BmdTa5joDtWpDdeGXrYHNuCaQ",
+	"4Pq6adp4sC7lrQPbtfQTIsx2pdOqNqiufMpWqV613s9dewYdSPNHmv2FnoQKKwjR4BYDkBYHM55mfs6j",
+	"Vttm0TYzQl0vsPWGONvXfftkGq/V+9r6PfgcyWjtOj3t7DKXKWb1CQmVUah7PKFHLfaTbrWHsi2IOoOV",
+	"4XwfQavegyyVgukSqGt9npt71D9EZpLfx75NbxSq4khxoVUW7kJVFAmJjaHEDdOS67x+h3pIdvvqqOIl",
+	"JLnaRT4h90inO606Zjho84HIT0/yduP9StZ3/1C4qnVeQ3WoU75PQMx8UWyLogeugugqsmK7SbTJ1nqj",
+	"TYcHsEKZXXBgtWy5sYRDN5StPvftql917cNaqzTszVZW6a1qTe1Q6+gzVynCXdzsX6I24Pf0L5GY+u/k",
+	"X8Ilv4HGIJ07TEVLIEy8YkO+kN5h4t29YAe9spZDg4fXbyfKrwQ1bWGLXEHQx5Z8eyXVfOEK6FL6bAGY",
+	"CoZIXrD+02G/z95ePO9U7ya5ml1mKyq5WEncTr5zxisDYNYKa2eeFgEHZUS0naWvk5MnT8JN3VRbiFxl",
+	"7HpH2GTC/sbU17IBJjdjPml2D4L5iAZfEvoffT70v5tv+UEQaUcJo7nqTZzYthJt2ZBXtfy9NzUTH+Zp",
+	"vnxQtVgXaq4ZRfj5+h207tSFzdbMxY0ixXZFDexaQ+P1INkhUMyUTF0xh7YSM1ZzsSJTDe8Z+jTmUkmo",
+	"VDRR+Qy7Z33T8DNj4a1hLngCXlGSWr0rnRJN91kbDgKt9hl2BbGRSNjPENI0Cu2KMZ0ixC54noD1PpJo",
+	"MRg8YeMpz/kYOqebKTTDXx9PjvjT8fEg6X83eiJOvt9NFqLN82kqAZJd2ErwfgD9AoCfNVK3IEp/mgub",
+	"VxOyGGcZE7dBExpOM/agspRaFF1mtAo1VmTsYfPaLnBXuXX/YqfPm0YryuCo/7h/0B8c9AcXkL077Pc7",
+	"lMm7tFTdi6JeFCXf7v/H3j/+56/fHryv3V1hXt6EPb7Dbgu1ahVunc/5WByAoq1mM36gxZxjxDe+YfHr",
+	"1PZyJd/5WM1ToSPpV9yGzX/UrJy4HTLWl9PfVYvH3VoJ4VvoAOaxewsC2CT630kDMCvezdFV39+1YH5w",
+	"tCugbwkWWFm/zNNieW7ODucCFYY7eL2kztw+p4dODFBD9IxiG4D6D9kzwXORs6js9x+P4VH4E2oqxQDx",
+	"4DyPoTusZDwXHKNernIoSRk7rIBHUqKDk0wtanEY8LnnpCzULr41ynZwCKs5dJEXgU8DyJjvYeAweCN4",
+	"0nKVQMEiSvbtVV0mh9VC7JvmaSpHv2mQJkHwP47VryeCfGYznl/bMppaCCgR77oneMPUptIxDs2MrmYc",
+	"J5LOO2bx4nVljq49VPuG/1Rj7amZolFwBfvh1XnP5UV1fIsiW0N67cVrHIu8r61X7QyQYYf0zZDxcYHg",
+	"lDDsi+OHzJJ1o/3xuves/ay/3hCM29Q1Y54tjdTTet+KUDUARNnDd+yZy0fUWgRE6DPAq90k7TvgH3tR",
+	"RHLM8zwlx6jmM2EFSw7NBLwO/Ih2QNlBm4ZhK0Y9LYo5dtBP5aQjKJMaGWvnvj/QxTIDF2GZsLPXL9jN",
+	"MdWW5DkUHPoRi2Uzo/uInDrrRhIvw843i7lWUSKusywsac6LqQ6p0bnkM6HDSApZzjTUDy9KzcYGOmBQ",
+	"bFoOUfWwC17HZvoeThY8M9g5B2uwa9fvHiPEeQFPVt7tVLI5z4t0XGY83wdxzAtXiGQkv/nG7LeQBfV6",
+	"6H3zjdmGfOmatdvj2oXKvu6CF1xsm47revUBt4cLbuTzH/l4WpW2wr2EZ3AggB2jQ0khEs32YpyPoek4",
+	"naFPzPNIrngAOcIpq/GHFUwhxIC/b2K61+Yq1IM7F3y/x87YLNXaSGcqd302EIMMcIIKA82gj/sD9jGi",
+	"tueRUToj6sgeBcMoeIFtsBhgaRTcvr+NTxnHbvI0nk1jBbDFrbkSBnSZGduBKA0q419UmfsY5zrnu2BB",
+	"Q2VKTX4IIZO5SmXRiyFV36wPDi+SrnlyyGJkClV/b/gznWub+I+0yuz165/PL9jhhMpNx5FMNRI5KFK+",
+	"9JfWI6isND7XDdqABQFpJOO/H8B6Ds5JzdlzOskj7QTqmI4hrno++OuPcKehykXISpkZWDUTsrucZSxR",
+	"IYv/fmDDSzq+ak+gQFesBWADpwYqJANVCl1spPV3gkXt3GOo4gL8XIoPhcNSJQmdodu+rtC43vofMprj",
+	"55gsc3CxnIshZssi9h/+pqlAA6oVEBQcr4RJFgW9Xi8KQhYFQOq8awY8Kde9YJngMEdhiGCRL3sshudj",
+	"D5/tSpBm8oJhkOheooqCih9IoaFtutNl/37wE1T/xopPVAkc50olSrRVOavmHkBt7UFjEy8lSUGmTbxI",
+	"Z0IXfDbX33wD1OntxXOHXJz9U0kxZPEvv/zyy8HLlwc//HDhOtrQAK/5VSodQX3u+hRoCCVh8Rzihvfg",
+	"LAf7ts39lYB8uDiSe0cnBsZP+v3QVvlgg34fn6SjjD8aZSEE/Qn/r0NGmsJtHGIDc6BNcMk1bUfiBC0M",
+	"DFEyahWCI2iXXk8F/I5BKjP4kA3oK/AXjTpkfbtmPAozpJmkyhP40Vw/0nmDvd7pTQVPoGM9xH5GUNPn",
+	"P89/fsVQW2B7WiAeee8YJXkmCpHv0/f/U42QxQDklnrJ8jIT8H0wDJmJWYZqH6M2+IZmA3TujZQqQmZb",
+	"NYdk8Qyr5FHo6xjaSNWQpL19SIzkOpJcL+V4miupSg3t/UIGnkxshG5kYRBzfsQWMxAE7kKgrpThs1Uz",
+	"q0PXsAr60HudqiDBA1tV9dg7CLDhftECDi3gqt78BuJlJG13qpCAAHtj2Qb8tnNGLibQBckAPLCl/jq2",
+	"ZHNySr20aL8nPvBxkS0BrwDhQyZxAQL6jFnxxXaBcAJLLgozLTOT/R6DijspkgfxwcCNkTwiSfWcXQRy",
+	"ilBN/YeIcoJkWu1lSHoQWrWhvb8k20mZ5+Zds2NCJmQ8KdICXVBGigzCwGgTKFf2e4Ne3wal8HkaDIPH",
+	"vX7vMejrxRS0u0Pih4fIDM2lq64AujcCC0p6rQpuUp2OMGWi2UsthA0FewkvwJ03EwT8Pxt0M7D+SiyQ",
+	"iua6YHujJYvTJLYVcCcqM0ossiTzBn00kmbLXF2DVO5brtdAOkJUqKQbfwtDXI6WhmCZzwBY0iBxyAoj",
+	"No5yYGk0ESRgmHgC5fppEDOCpXMx1+N4v0lUzNq8icz4kuQSgaVycJkxwjJUZ0akCiMZG7UV6zNzeKia",
+	"Ykw9I1L/B5UmAsuobaNlttCKT8jMVW624ApEnm+vCuj38W1W0D+GumPjTSP5A33vYhe2AZoBeTetfTOE",
+	"FL/DUFTcARaCNZBmI8Na8PNc2mJe36rcCqbVubBDt8GGxC8j6oZ3LZY1VDE4TtwaMZvFFIZRdddAufla",
+	"LEnMpw0ClDZc355NFMSVGfqRds20UrC6ayGpSyZZm8z5fIwCnCUQFIMhURDaa5ejJVym3YE7eMpw2euE",
+	"aG5J78GhGfeqEPDcUf/oycHg6KB/fDE4GfaPh/1+FNyGUeAgIMK4DDOEBwjeR6LgFnmdVQihasONyB3i",
+	"jJaWtA2tdFsnBLGTsGUkK6HQiireeZxQBXD30IskGAZ/S3WBXwdqQxxQr3RQVY8cggH2NtzqufP0n1s9",
+	"+3c8cnB75ULPldRo3Trq9ylXzAiaYO9qSJmewRHesPbZri/a5w6rple3VChuxrdqXkXv3IZbtMq6DYNj",
+	"nH7XsG6Zh8944mX6HPcHm195KyvNqmYChQPsNMb8+t6cA9lFf20b7t6bvXeBVAAgtBJbcnv4a0Ag8958",
+	"sgGRhx/h3xfJ7UYmBdwcsHm0ZGlCFBE8b8RCybRhwNlrhOm4+1xlmUZVEn3KaQHSygTLPTubIRYaI7EE",
+	"mH0kDQExfHCi8pBcpbXQ8RWy0ZlkRoWE4oU6kl6bS4OFHbwWa3z7mHjciYl/EYiIwb0h3/UE3Qr6jUz0",
+	"k32jngOx3QAvqxfOXc/RW9dbe6sxXuGzt1Wr0q3nfk4v3FpT59v1Aaz1ES5qr+xIBLoIwIUFut4dkdi8",
+	"dLz5pVeq+MlA+afB+r+IwnV160L7XXkFkQRsobaSYBzaDsx3HTwM5kp3EJyXPL9GBz0Si4rwcDLEGR2D",
+	"51nqJFhgxpmYGJU+U1Ls95gZBRRczdJEzObKIGSPvVLO1ADmDcOQqaosxytGKzGKHIs/GmUGKp96ibos",
+	"NiPD3r6BqYCrfR++4yqi2oI88ZHRnm7jHvsfRu01go8/FEkLp+DCd1rRVJVZYrQ1MTF6/iHIr11EqDaR",
+	"+1MisABsRkR4agfco+dX4x7kjFCPaK7Ju/QVo6M5lqonLq1oV3Z8aPtsfxrsQoPuDQRgghMCDAI1pGJ7",
+	"dBHPCGx5LFMLkUfSCPC/lzxjabLfzUZDVMAF2CxVuzF4L5L3wlCwtnRhaBsdWQsb1+HSue2j/FXikmag",
+	"ylfYhO3Vv3ZsslQe17MKl6wrAdCmE/jPMe+Ju7hoC5qt3pOptpWdKtUfyhI7p7rLOgIDc1qcepaBnLzg",
+	"M2tFQ2+knSDkiaJOXnPguHRU+2AIhbcNHkYyrYLwwKtB4UC88oOZUaE6zmIfnIXuiMBBskQj3CqnRY/F",
+	"tCkgUQ/IAN33gua6GFsHKp0LmdgmogGGgwhdPFPJckckgq0xf1TQcMZ0eXWFyYBBaJ4oRa3t6J27g95u",
+	"j4bNDqm39agX14vta6MgDjwNQ8bKmb4+vMPkU9l1dtbJUHWkd+eH5mUgGmBSCoZe33o0SlWXhoxCqmw7",
+	"YeqCaMDWCK1QsAl8rvUJvFIO73nBsFn6XWdAQVRLFtlrUQAVn+jDZhrbn4r59huCl1Wn41I5dBUJmCl5",
+	"BcHZXLaQ9fOZJRoU+9ynYB6tdjQBqXUz+2grKzkKF490Fbiz2Sb+c5a0beJbmLgj6dtS98jEDBQEzclX",
+	"ZGsGi7Hf+NkzPkOdhS/BNN6adyRXT5zZeaPPnl/pmO05FxM4Dw0bNUPAPRAG02LpYtqrKB9esIJfnfq2",
+	"bH8AXY4IidUEzlJNwKZkxt3fwupuDskzu3fbztlq0zke8mbbOVtjOo/k7rZz1m06X2H0tVU9Lap8QdZf",
+	"QsTPZgT2alZuT2BrL601A7u4vS/aDtyOZ+wyBNujqUiwvQI2oU4JGSMbq6g5lsqqdQd2Hs64dA08XDwC",
+	"dMUjYRepCPDIqnlqj51VvfLhI7HTM0E2G1KB7EUkbb0dbGLIjRLqPQLUKnSB8F7x/n3ys1NY/G9q1GM2",
+	"A4fsrLrRAda1Xw1r/VfJQRxjlTOyMfNMYyNbqaiHgBGUbCFpoMsHltCaN1YWb39RsFkJsjp7bITRJ8ce",
+	"4w4jydBNjZq5TJzyLQqgKDlL0qu0CIHOY0A/3NEh3sAh4gNDBS+J2vSIxK0sBc8uFkaVgeQDQyLVxAzi",
+	"wvGgRQFkkeZqgSF7lgYe9/u+8xC+/TeQs2GRhhbaGvXFQrGEm2MIWSkTkesxKGQqZ3ORpyrBhkZmiFwt",
+	"YM4QMiOxTBEVA/YGr5bDZ0pesaUqc/O2ReOY7Y1UMaUXHcmF0aIAmOkBewc3LRP0A5YMRfBK+4UsblTh",
+	"w6hCVrsOBfZi324BvGORElfG+N1Uu42D5RLzgLr+gDiJIN3QfT9kja+H9PX2x/ekskFWuMbYNX0hgKDi",
+	"heLDOCsTgVEqME94/C15SppSDiAJvQqis+6GBX9JyP4wQgwYoPWCwvJ8bhgzTDs6YJhhP+MpVD7wCie6",
+	"QFEKhiXLFdiFrA3IfLxZURE/ZkibISu0Xgw2m6ic+ls5raeDDSNhrDPie2m3nTrSO5FlBxOVz0QSshHG",
+	"cjI8A5YogfsGjd7Y3nG/b2OM8Yl9X5+hkocddQ4p46NWXMBW6A8+fDiQCmLHakX0VtTAp1hsv0Cf4Wcd",
+	"C/sBvs8GR+wVt3ylKrjrZt0qcvlroPX0QCRHJyeDp+zs7Ozs+eNX/+TPB9k/fngxeHXx44m59uI/n86O",
+	"5Pf/71H2+8nLo3wgTz6c/LJ4fP370w9//370+2D8WB7Nvhv1+d+X/2CQVv7f6Sh6YzUL3ne0KqJkGVvm",
+	"EnOgdttUv8sCDef2uVr75k0m5m0r1ndu+o6iUD3j8JMYMGo9x7eU6vxXdl3SKr25qt4bMl2kWVaTS+5o",
+	"4BjnIjEyCc90y8hBooGNF5VL5j/dbXJwBoad6X+L+JMFZJUJxvrAXSuBdRYQ95CbH9Ein4J/AluHdQCk",
+	"Rh6Aj/T+KOkak3Aa4jWijxOSOyXsLhvH4Ue8QvEWGD3aVafRXPdF1SEFZ14ZoYRTSd29v/x44cRvCFWw",
+	"YY46kigwpZpNciEYv+Kp3Mfb3Mnh+H0rh5PszEh0NjI0N1dnCgufYuw51BZy/eA7nCvsTTuA1I8Sjakk",
+	"HKdotN/UCDhvPVrVjyBp8WLcnw5e/LVZXOEADD4ZRcKKNnckSWZzt6Szz8yjD4yylUoFwdfU584d8Rft",
+	"g9qM8Ahx6xE+3Bw/RZvUipyyhjc/dDKS8TueFj+p3IL4OQU8eYFUrhibDb6CEowQ08vnc8FzbfRuxPPE",
+	"z0BKk60DnR4az0jj3hJW39DTDyUOUFPSrwYcVwb8rAfF3eyDlith3EDZZRey9ZCnAiphS6eUeSagwhXq",
+	"6KiYHMl2yWRnLfFD08HekJeZ0GzPjG4YCMofeh8Cc5SkkNueZ9ZGg3VI1uqQxc3it2ArxpLMvW9I67R5",
+	"vlXHZDM/VAJPq9v+CPaa3z7ZDNWuRryqrzKg9l9sHNvP2IaB4ojQaWy+UW+yzN4Qc+aRtNwbSxc6K1os",
+	"VZFOCPFizDHDR6qoY4qqrJIozK6DfQpzSAwvzkupUVBwCielVjsq1UEncDF/iHqMks6Ua8+8VJmqfDUZ",
+	"nqxpyVZtW4jRwUF/pfb6RhQcE5tybs04z1+/ZQBONf3Vlfwez8tg+PTktls1rOl0rgh0u14zNtjZkfTV",
+	"y0F8EuWu3DJs059Q8mA0nL5ep+W7LiEp8b5oRhggPPHMkF/wpUFkv5VlHNVdpzfZmkBObdpgsvTcDmuU",
+	"N98IWtSttRbc7zGvO9hpwUj7Rat/X4j4iAhwL33xcKRUsXtAYJ2zd7p8nilV1NwiaCx3nX7ANRI6127q",
+	"NUAgH0xIHlAj0oI/ors1LuUke4mK4LzHu2YMyIdEybSaziPNUGDtRRIlYMqUdL6a//pf/5uBpyaVV/TL",
+	"enVOPW3XPEHcMpJ73b6l2sRDViznovJawb24y8nUVoIv/KZKrp8SmM/h/lkkvR22KQqAhOR3APnebQHt",
+	"km4VDWhmbrlBV1rZhyyq2jih0zmSb2WWXouOxNAQoi5VLeeyU4OPpKe1D+tZmTZDysvIrHJ1lbJpmQYE",
+	"IE+be/mY7GdJuaTmktnOBU8LrL+PL8PzPM/TGwFDmLmZ50HAQSpu80eavvuGZWIPIgJq+agp2D6gkIPr",
+	"P2dGsjqV95ErTAxfpUoZPPtDBKR6O3OInrWduXzpyMFETULyGn49hf9WiEjP8CSES1jvpAHeyGYcA7nP",
+	"sXl5ezBOikZ3T7E9WtXg6DFSiFWzHhw93lmCeuY1V7slAeprsy0Bavh2Jban8srMtv+5zEwrpJlXBImb",
+	"wKRLjKlO1xNlugkfCVTVfvryFBBooB4TnmZog5xx6ypcbR533/SiACcqH1MMYCmpMpP4FLZxGxRPu0qN",
+	"c8mK2qR3e3GNwO1/5XIU0YV7SFG2ksMnkaTOsdpOqyWrjbVw3DxJ9TXKCDakDjWDSDqpZtiIGqCyH6lu",
+	"p2tHMq4PAxUsWIKVhrBmBTqS/Un1YnbGFoJfR9LNc8+wTUCIWfpBaDYRCxteinVE1WSIOSAHY66FizuJ",
+	"ZDmfNy/aYBQSJ6oIl/2NIXS2Y25lgpgJYaSEHCN9SZ2dCVm0MtGduywK4tO6QQmL3WBXL79jo9lCajyP",
+	"BdagugdELNmtuYRdXOEqOaWSSyid6oIvPfH0j3GRvDHTrbcf/hzShlIAUvXgBLvRNQ7tu70dUq6QLc7M",
+	"yRtdeV4tpXOgjs6Kt7tHCda7Nf+rRPfXa9j8IR6nlYYNgJmuw+3ySbvz9pj/DgSDJAKpip8RQ+uTqfuy",
+	"MGDAeiw2SAN3IcKfxXoSNoIeQcvExYP4gFo9kJ6vWz4AqucEhEe6vtl3EhiwBNQnERewEfOdTS+RBNtL",
+	"FSNfF6Wpsjx1Ve4xz3YCZcE2G0zwGedgaFlMbEka76v7Tda4yTYSyS7jCNvFNgKFrVrGEbabbcSXIGrG",
+	"kRqvZptYdSTvxKtH/9KmAWo4nkrKu/Obfe9mF/BH+gPNA/Xu61+rgYDaeXxBgsCfNoEHtAkU7aCcfzFr",
+	"AFGDe9kDSNf7JPy9HcZHqj8VLO+Cck1FxOeZWho+TbH2EL9XcXqifFVYacVmG8KEl45TtVdvcnlzeROb",
+	"h4m02DsGCizW5tgYaYOkCzBB1pNsWEeOzX7PJSDAZ3Uka1kGHmuvuDY8GQVxWNcmoGrAROWMe3YOkMZ3",
+	"ZO3OzbEjazeb+4fwdoxDXpM1gEe6JmlAKkOO2y31Vyjaq5i/2QEMHnVZAP5Htw2xf2hFn2b2SfX8Cue2",
+	"DXerXnjYiLeQSbXwaMAfrfNXkegWvtZxdweDlssicHdwdYP8rz0j7x9qZviTyz8IlwcCci82b0s6fxI+",
+	"/1o1Oa+aTGoKd6Vfo7ZtpmOU78sEytD/1//6357l32fOdt6OOxstrcGgHyIgAasoea5vLKN0BxYJZfx3",
+	"YZHntMQH5JEd9ObCVcyppQriOmva59Y4ewbxEV+7Fmgh7MsyCMMhUdozUuQvWOsyfMAg0b8JQT53du2N",
+	"JJmUGuxBtH2FF1sk7pHrEUMhPoJJkQKlsS0zpMojSa00Qqa8Ui+dpWFYXGAfjanKEldkUqzoETnBNGHs",
+	"OnmvuitkYrQlYE5rpUbMq5LPBOQKgnVTzFZVArnAnfwSCoDAVD53Deiqm+D2yOy/s7b4h+1B+EXX/mi3",
+	"juuq/dHZs8svBfKarGrblALB6nRdZRy7KoBUaSCRrBq2EuJhmCXiXToT5NXQU7WQPfbOkBuqK2Se7i4U",
+	"QlGZON6+LbthG5tmqS4029AIiq3tA2UbBUWSVQvCdkdbdzqCohC22VHIqq6eoyXTcz7GYGpo+YlpvKmG",
+	"LrrshVeHAGo7uA2G1gyN7rtsD+eVUtQkEBWkfPAVM8JIFAshZNX+qNbkaqRVPjLH6bW42u+xMxAPQwjv",
+	"NYOoHMWnkE6so+0ohOniRzD5hPQ7atKlcTXrTDj4MthwzLK1wv5tUNcQlmc7bjE2U7mwgSmNmYA3Y88r",
+	"RoIVDpHMgiFkLKDTmNLkTBKu/iIUJPX6EfVs+QzbI3fv7cXzsLubAxQryXkKM4n/AXCmJhMtClg5iVb7",
+	"zj9MXYwnZVHmgu3BjoTebuAnoyDeP4UBnMCObr9q2n4DadvDBdtINwrSQFHHQbOmYyS37EbFoEdZoyEV",
+	"eBp1JP1+VKGBcgwlhk56uVEAxivkfyQzSOs+j2HMAqSDUN8ohjDYmSRUa/9re3kGiZrxVPrZeiujWMwj",
+	"B0j7HEXlrBqWIfmtybrUcHlFd+T1U9ui8e/tjmz0MxSO2NCxvS4KPKeHd1zGumIRcDZeewO/9fgdFSPC",
+	"rnY9TDhdSwnmjWIoHVYp11HcKT40RCdR2bIUBMDLhg+77ubuw3XyHrXxIAqGHuekXEjDPEOqvBpaeAxZ",
+	"Oteh7WNKsy6UepYr3pj2y/V0f+dV3Ic3/MsVvuhoLryq8EWnfNkpXrb1wMOP8O+GIhhvgA1V4idVvRi2",
+	"uh+G2Hq3yWtCsESt4109duYVXka2Z0YX2cRZ0CJpTWjo6SIJlcTPegWN1aUqKu72tZmHnBBgRYov2Xax",
+	"GX4RqHaC3y3KOhChaJgusvSG9k97QVrW0BDJuqUBe3QDj2E4yyR0UhnUhgW7B5T4eUTDtt2iK4s4PBAE",
+	"FrZH9GbO/FAsGRvAfjVgt7pewy4gt5t1h8jp5uoN3OlqmEq8VynjU+RuvABiiBn/+6jJ+uUdqB3vuwYd",
+	"rNUiWF0f4P5SfqdcbaQ2m9q8Rmo/ONpZ3P0MqfR/AErlQvKZ1fA+SYn31mlsk4wOF+5R3J0S97cp7b7q",
+	"254bgWqEftqi7g2X7lfPXdGMvaN0SD6aQyv/b+MmoMk80ozettpDl9l/aG9STTNwJKiCjTOlRWLdBcVU",
+	"SHtJSaOVSL+bquHgqQSPQCSh2ky4W5tUV0JezYUUSQxtdGKqZbFjVfg7OiOq+u50aFDShuaDKeJ2Pl2l",
+	"10nOqT4USceFNlZJb2Ss3a9Kulk8qm5m5ZDeUo6ydGxdb2evX7CrkkOkGh492RotEH8Tn0YSu7JcpTeC",
+	"Cu8UU5HmYMc0SmvoLLi+9RiSOXhCHp3aA2RTLRT0sQ+p0i/E+hmwgsD2b2LbR15hm7NIjlQxXenvIZz4",
+	"Ihw+MJfP7vGBr+7q8vFfWu/zwQ3+wp0+LTjsdPo0SKFHcM/xzhpvz89zIUFAhHcRWyihMZZiASb5ygsx",
+	"KbOs56JUUkPMql7+hIMgLuJo0IhflQXbg7IQGLZyWhWZdx06McfDp/AbCYmbw9qCF+4pyOnwHU0ww6an",
+	"qV5MK2R1zxO8EoeszLNIxoc3x00WdvgxTW7j/R6jffcqpOWqvKrT1UiCG8hMFwkSbRpQD9e8G6twenta",
+	"KOQk8RqjOjz5eVNJXKJO7RBrVbjsUdSM7I1M6lSOBab5zFQORcDPz/9q1uyqaAFn11BQPwir87W5KDWr",
+	"FfKaHLz5M1eBRt2I3Ay72mAPuwYtmkfUYqCj/tN9Zs6ec8mWqmTjqRhfY3FVpYv/qK9ocPR4t+XsSCc/",
+	"g1FfisWWlP6VWOxM6Nea8+GJB9VyGmSrA+A3qR/ubH0VpJOQfZJkFWcPp7G8WdCljWrYv5Lduy3ENdmr",
+	"4Y6MNxhsJ3/tUGgOP+If23bZJgJP0rZr0FFrZs28XtaGDdoIzBVcc7VdsGIR98Jvw4m2RHCzlw+G4TXs",
+	"/jL15o2yG5oHt4Ctne2CBHbUyXk1WB6CfrJ7cLT3gZVRRGbkSrAcVn3bR2KsDB+MUec2Win9BREw0NQa",
+	"guYypbHQKqII5Ai1Q5xr/plKsKtbJjfWZTPTNeSOR9LKWYRwtrQOWQg2iaUXTvLFF3pxl5hmbn0GKe2U",
+	"5RTHDcZeqrJWE8/rqzPy2n4jKXdjVPW/cxh10TzuO/aVgJfbm7zqoDaFRV+0p/XgvHvV3L4eotzt6jaL",
+	"cHTrDrz+0Chw6ZaNLelZBontOMTmcOaqAsONyDWVfUDMBjMhSws25XMw7/VYPMnV7BKlzJgVIst0JO13",
+	"IT3PsiA+57nX7qGytaqFXG+oekNL/vTmqs9qfTLLWt7JBOW/udYORQfxGe1QX4bw8zcM7uzEgIcWglbJ",
+	"KGdJ0mgvi5ZbbyqNQOcuE9LaeuzdJqR9KARLPNfKG/wacgvthgzvIV54ViAAxD9YyFghXDRO4wWVgxUJ",
+	"45NC5AQdmOtfsP7TYb/P3l48762y20CMWCIKoxI/zGfugvSfOK/YnOYOxOunXM3eapHfjYCts6/AVD6Z",
+	"uHMfMWeF1cT6qHPCiHUGEn/JnpHEu/yZDSWrcoBXyJ9fq/D1pkl/u+Uv+Hh+YzlBmWfBMDi8OQZaT89/",
+	"7NjFSqJBYj0RIhmCgPUj/J678tfUflRBtXuhVZmPhV/u3GW2sudZajYJuvMYwatQUIUVgrx/UyNgbFgg",
+	"A0UoyWciGAbwQQ2yT8OQXHfmDGv2dK6vdVjJa8SX9jz3QiStf4Gtcy9QTzAM1qc+H2BYRmdDJKsNYlyz",
+	"prvE6M119ldbnD2q9uou2vFy3SlLQ0j/CKmEOPmlME9EIk+mKOqQwlqohOeNuha1udiYg/ZcXmJnfRKC",
+	"IcKOUamquVDzDLKZWF4iOzMAl45FrxrZNbZvD+2aKFNOOtu7SfOi5Bmb8fE0lULvu0Loc7WghCqvl0wk",
+	"EQ41GZhntTVVzbdv/08AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -21,6 +21,7 @@ import (
 
 	"apiv4/db"
 	"apiv4/gen"
+	"apiv4/scope"
 )
 
 // Waker is told when a job was queued; the job runner implements it.
@@ -55,7 +56,10 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger) (http.Handler, er
 	e.Use(s.authenticate(routes), checkBody(routes))
 	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
 		SilenceServersWarning: true,
-		Skipper:               func(c echo.Context) bool { return routes[routeKey(c)] == "" },
+		Skipper: func(c echo.Context) bool {
+			_, ok := routes[routeKey(c)]
+			return !ok
+		},
 		Options: openapi3filter.Options{
 			AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
 		},
@@ -78,23 +82,32 @@ func routeKey(c echo.Context) string { return c.Request().Method + " " + c.Path(
 
 // routeScopes reads the OAuth scope each operation needs from the spec,
 // keyed by method and echo route path ("GET /v4/linode/instances/:linodeId").
+// Every operation must declare an oauth requirement; an empty scope list
+// (POST /feedback) opens it to any valid token and maps to "".
 func routeScopes(spec *openapi3.T) (map[string]string, error) {
 	routes := map[string]string{}
 	for path, item := range spec.Paths.Map() {
 		echoPath := "/v4" + pathParam.ReplaceAllString(path, ":$1")
 		for method, op := range item.Operations() {
-			scope := ""
+			need, declared := "", false
 			if op.Security != nil {
 				for _, req := range *op.Security {
-					if scopes := req["oauth"]; len(scopes) > 0 {
-						scope = scopes[0]
+					if scopes, ok := req["oauth"]; ok {
+						declared = true
+						if len(scopes) > 0 {
+							need = scopes[0]
+						}
 					}
 				}
 			}
-			if scope == "" {
+			if !declared {
 				return nil, fmt.Errorf("impl: %s %s declares no oauth scope", method, path)
 			}
-			routes[method+" "+echoPath] = scope
+			if canon, err := scope.Parse(need); need != "" && (err != nil || canon != need) {
+				return nil, fmt.Errorf("impl: %s %s declares scope %q, which is not one scope",
+					method, path, need)
+			}
+			routes[method+" "+echoPath] = need
 		}
 	}
 	return routes, nil
@@ -156,15 +169,21 @@ func principal(ctx context.Context) *db.Principal {
 // authenticate resolves the bearer token of every request to a route of the
 // spec, checks that its scopes cover the route's, and puts the principal
 // in the request context. Other requests (404, 405, health) pass through.
+// Every answer says which scopes the route accepts (X-Accepted-OAuth-Scopes,
+// left out for routes open to any token) and which the token has
+// (X-OAuth-Scopes, "unknown" when the token is not valid).
 func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			need := routes[routeKey(c)]
-			if need == "" {
+			need, ok := routes[routeKey(c)]
+			if !ok {
 				return next(c)
 			}
 			h := c.Response().Header()
-			h.Set("X-Accepted-OAuth-Scopes", need)
+			if need != "" {
+				h.Set("X-Accepted-OAuth-Scopes", need)
+			}
+			h.Set("X-OAuth-Scopes", "unknown")
 			scheme, secret, ok := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 			if !ok || !strings.EqualFold(scheme, "Bearer") {
 				return &db.Error{Code: db.Unauthorized, Reason: "Invalid Token"}
@@ -175,7 +194,7 @@ func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
 				return err
 			}
 			h.Set("X-OAuth-Scopes", p.Scopes)
-			if !allows(p.Scopes, need) {
+			if !scope.Allows(p.Scopes, need) {
 				return &db.Error{Code: db.Unauthorized,
 					Reason: "Your OAuth token is not authorized to use this endpoint."}
 			}
@@ -183,17 +202,4 @@ func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
-}
-
-// allows reports whether a token's scopes cover a needed scope: "*" covers
-// all, and area:read_write covers area:read_only.
-func allows(scopes, need string) bool {
-	area, level, _ := strings.Cut(need, ":")
-	for _, have := range strings.Fields(scopes) {
-		hArea, hLevel, _ := strings.Cut(have, ":")
-		if have == "*" || (hArea == area && (hLevel == level || hLevel == "read_write")) {
-			return true
-		}
-	}
-	return false
 }

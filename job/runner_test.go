@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,4 +149,48 @@ func dbtestFresh(t *testing.T, kind string) string {
 		return dbtest.PostgresURL(t)
 	}
 	return dbtest.SQLiteURL(t)
+}
+
+// TestMaintenanceRunsAtItsTime schedules maintenance for an hour ahead on
+// a store whose clock the test moves: the runner runs other jobs of the
+// Linode meanwhile, leaves the maintenance scheduled, and runs it through
+// started to finished once the clock reaches its time.
+func TestMaintenanceRunsAtItsTime(t *testing.T) {
+	for kind, url := range dbtest.URLs(t) {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			s, p := openStore(t, url)
+			var clock atomic.Int64
+			clock.Store(time.Now().UnixMicro())
+			s.SetClock(func() time.Time { return time.UnixMicro(clock.Load()) })
+			startRunner(t, s, job.Sim{Duration: 20 * time.Millisecond}, time.Second)
+
+			l, created := createLinode(t, s, p)
+			waitEvent(t, s, p, created)
+			at := time.UnixMicro(clock.Load()).Add(time.Hour)
+			m, err := s.ScheduleMaintenance(ctx, l.ID, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, shutdown, err := s.Act(ctx, p, l.ID, db.Action{Name: "linode_shutdown"})
+			if err != nil {
+				t.Fatalf("shutdown with maintenance scheduled: %v", err)
+			}
+			if e := waitEvent(t, s, p, shutdown.ID); e.Status != "finished" {
+				t.Fatalf("shutdown = %s", e.Status)
+			}
+			if e, _ := s.GetEvent(ctx, p, m.ID); e.Status != "scheduled" {
+				t.Fatalf("maintenance before its time = %s, want scheduled", e.Status)
+			}
+
+			clock.Store(at.UnixMicro())
+			e := waitEvent(t, s, p, m.ID)
+			got, _ := s.GetLinode(ctx, p, l.ID)
+			if e.Status != "finished" || e.Started == nil || got.Status != "offline" ||
+				got.JobsPending != 0 || got.HostUUID == l.HostUUID {
+				t.Fatalf("after its time: event %s, Linode %s with %d jobs, host %s (was %s)",
+					e.Status, got.Status, got.JobsPending, got.HostUUID, l.HostUUID)
+			}
+		})
+	}
 }

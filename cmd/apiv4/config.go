@@ -24,6 +24,10 @@ type config struct {
 	LogFormat   string
 }
 
+// defaultDatabase is the database used when neither --database nor
+// APIV4_DATABASE_URL names one.
+const defaultDatabase = "sqlite:apiv4.db"
+
 // flagSet returns an empty flag set that reports errors instead of exiting.
 func flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -42,7 +46,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	}
 	fs.StringVar(&c.Addr, "addr", env("APIV4_ADDR", "127.0.0.1:8080"),
 		"address to listen on (APIV4_ADDR)")
-	fs.StringVar(&c.DatabaseURL, "database", env("APIV4_DATABASE_URL", "sqlite:apiv4.db"),
+	fs.StringVar(&c.DatabaseURL, "database", env("APIV4_DATABASE_URL", defaultDatabase),
 		"database: postgres://… or sqlite:PATH (APIV4_DATABASE_URL)")
 	fs.Func("sim-duration", "how long each simulated job takes, a Go duration (APIV4_SIM_DURATION, default 2s)",
 		durationSetter(&c.SimDuration))

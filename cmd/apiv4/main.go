@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -26,6 +27,16 @@ Usage:
   apiv4 serve [flags]          serve the API (see apiv4 serve --help)
   apiv4 token create [flags]   create a user if needed and print a new token
 
+Operator commands, run against the database (--database or APIV4_DATABASE_URL):
+  apiv4 ticket reply --ticket ID --message TEXT [--from NAME]
+                               answer a support ticket as support
+  apiv4 notice post --message TEXT [--link URL] (--account NAME ... | --all)
+                               post a notice to every user of some accounts
+  apiv4 maintenance schedule --linode ID --at TIME
+                               schedule maintenance of a Linode for a later time
+  apiv4 feedback list [--after ID] [--limit N]
+                               print the feedback users sent
+
 Every flag can also be set by the APIV4_* variable named in its help.
 `
 
@@ -44,6 +55,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("usage: apiv4 token create --username NAME [--account NAME]")
 		}
 		return createToken(ctx, rest[1:], getenv, stdout, stderr)
+	case "ticket", "notice", "maintenance", "feedback":
+		return operator(ctx, cmd, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -51,4 +64,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+// operators maps each operator command, "noun verb", to what runs it.
+var operators = map[string]func(context.Context, []string, func(string) string,
+	io.Writer, io.Writer) error{
+	"ticket reply":         ticketReply,
+	"notice post":          noticePost,
+	"maintenance schedule": maintenanceSchedule,
+	"feedback list":        feedbackList,
+}
+
+// operator runs the operator command named by noun and the first of args.
+func operator(ctx context.Context, noun string, args []string, getenv func(string) string,
+	stdout, stderr io.Writer) error {
+	verb := ""
+	if len(args) > 0 {
+		verb = args[0]
+		args = args[1:]
+	}
+	fn, ok := operators[noun+" "+verb]
+	if !ok {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", strings.TrimSpace(noun+" "+verb))
+	}
+	return fn(ctx, args, getenv, stdout, stderr)
 }

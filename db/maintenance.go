@@ -1,0 +1,57 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// TODO(#3): say when maintenance will start in the event's not_before, as
+// linodego reads it; until the events table has that column (issue 4 is
+// rewriting its statements) the time is in the message only.
+
+// ScheduleMaintenance schedules maintenance of the Linode with that id, in
+// whichever account it is, for the time at: a live move to another host
+// (action linode_migrate). Its event is created scheduled, with no
+// username, and stays so until at; the job then runs through the job
+// runner like any other, and until it starts the Linode is not busy. A
+// time that is not in the future is Invalid; an unknown Linode ErrNotFound.
+func (s *Store) ScheduleMaintenance(ctx context.Context, linodeID int64,
+	at time.Time) (*Event, error) {
+	now := s.now()
+	if !at.After(now) {
+		return nil, Errorf(Invalid, "at", "the maintenance time must be in the future")
+	}
+	var e *Event
+	err := s.tx(ctx, func(tx bun.Tx) error {
+		var l Linode
+		err := tx.NewSelect().Model(&l).Where("l.id = ? AND NOT l.deleted", linodeID).Scan(ctx)
+		if err != nil {
+			return err
+		}
+		zero := 0
+		typ, url := "linode", fmt.Sprintf("/v4/linode/instances/%d", l.ID)
+		msg := fmt.Sprintf("Scheduled maintenance of Linode %s at %s UTC", l.Label,
+			at.UTC().Format(TimeLayout))
+		e = &Event{
+			AccountID: l.AccountID, Action: "linode_migrate", Status: "scheduled", Message: &msg,
+			EntityType: &typ, EntityID: &l.ID, EntityLabel: &l.Label, EntityURL: &url,
+			PercentComplete: &zero, Created: micros(now), Updated: micros(now),
+		}
+		if err := insertEvent(ctx, tx, e); err != nil {
+			return err
+		}
+		j := &Job{
+			AccountID: l.AccountID, LinodeID: l.ID, EventID: e.ID, Action: "linode_migrate",
+			Params: "{}", State: "queued", RunAfter: micros(at), Created: micros(now),
+		}
+		_, err = tx.NewInsert().Model(j).Returning("id").Exec(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}

@@ -1,0 +1,143 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"apiv4/db"
+)
+
+// clockAt gives the store a clock that the test moves by hand.
+func clockAt(s *db.Store, t time.Time) *time.Time {
+	now := t
+	s.SetClock(func() time.Time { return now })
+	return &now
+}
+
+func TestScheduledMaintenance(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		now := clockAt(s, time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC))
+		p := mustPrincipal(t, s, "acme", "alice")
+		l := mustLinode(t, s, p)
+		drain(t, s)
+		at := now.Add(time.Hour)
+
+		if _, err := s.ScheduleMaintenance(ctx, l.ID, *now); db.ErrorCode(err) != db.Invalid {
+			t.Errorf("maintenance now: err = %v, want Invalid", err)
+		}
+		if _, err := s.ScheduleMaintenance(ctx, l.ID+1000, at); !errors.Is(err, db.ErrNotFound) {
+			t.Errorf("maintenance of no Linode: err = %v, want ErrNotFound", err)
+		}
+		e, err := s.ScheduleMaintenance(ctx, l.ID, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("Scheduled maintenance of Linode %s at 2026-12-04T16:00:00 UTC", l.Label)
+		if e.Status != "scheduled" || e.Action != "linode_migrate" || e.Username != nil ||
+			str(e.Message) != want || *e.EntityID != l.ID {
+			t.Fatalf("maintenance event = %+v, message %q", e, str(e.Message))
+		}
+
+		// Before its time it holds nothing up: the Linode takes other actions.
+		if _, _, err := s.Act(ctx, p, l.ID, db.Action{Name: "linode_shutdown"}); err != nil {
+			t.Fatalf("shutdown with maintenance scheduled: %v", err)
+		}
+		if n := drain(t, s); n != 1 {
+			t.Fatalf("ran %d jobs before the maintenance time, want 1 (the shutdown)", n)
+		}
+		if got, _ := s.GetEvent(ctx, p, e.ID); got.Status != "scheduled" {
+			t.Fatalf("maintenance event before its time = %q, want scheduled", got.Status)
+		}
+
+		// At its time it runs, and the Linode is busy while it does.
+		*now = at
+		j, err := s.ClaimJob(ctx, "test", time.Minute)
+		if err != nil || j == nil || j.EventID != e.ID {
+			t.Fatalf("claim at the maintenance time = %+v, %v", j, err)
+		}
+		if err := s.StartJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = s.Act(ctx, p, l.ID, db.Action{Name: "linode_reboot"})
+		if !errors.Is(err, db.ErrBusy) {
+			t.Fatalf("reboot during maintenance: err = %v, want ErrBusy", err)
+		}
+		if err := s.FinishJob(ctx, j, false); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := s.GetEvent(ctx, p, e.ID)
+		after, _ := s.GetLinode(ctx, p, l.ID)
+		if got.Status != "finished" || after.Status != "offline" || after.JobsPending != 0 ||
+			after.HostUUID == l.HostUUID {
+			t.Fatalf("after maintenance: event %q, Linode %q with %d jobs on host %s (was %s)",
+				got.Status, after.Status, after.JobsPending, after.HostUUID, l.HostUUID)
+		}
+	})
+}
+
+func TestMaintenanceWaitsForRunningJob(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		now := clockAt(s, time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC))
+		p := mustPrincipal(t, s, "acme", "alice")
+		l := mustLinode(t, s, p)
+		drain(t, s)
+		e, err := s.ScheduleMaintenance(ctx, l.ID, now.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Act(ctx, p, l.ID, db.Action{Name: "linode_shutdown"}); err != nil {
+			t.Fatal(err)
+		}
+		shutdown, err := s.ClaimJob(ctx, "test", 3*time.Hour)
+		if err != nil || shutdown == nil || shutdown.Action != "linode_shutdown" {
+			t.Fatalf("claim = %+v, %v; want the shutdown", shutdown, err)
+		}
+
+		*now = now.Add(time.Hour)
+		if j, err := s.ClaimJob(ctx, "test", time.Minute); err != nil || j != nil {
+			t.Fatalf("claim while the shutdown runs = %+v, %v; want nothing", j, err)
+		}
+		if err := s.StartJob(ctx, shutdown); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishJob(ctx, shutdown, false); err != nil {
+			t.Fatal(err)
+		}
+		j, err := s.ClaimJob(ctx, "test", time.Minute)
+		if err != nil || j == nil || j.EventID != e.ID {
+			t.Fatalf("claim after the shutdown = %+v, %v; want the maintenance", j, err)
+		}
+	})
+}
+
+func TestDeleteCancelsMaintenance(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		now := clockAt(s, time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC))
+		p := mustPrincipal(t, s, "acme", "alice")
+		l := mustLinode(t, s, p)
+		drain(t, s)
+		e, err := s.ScheduleMaintenance(ctx, l.ID, now.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Act(ctx, p, l.ID, db.Action{Name: "linode_delete"}); err != nil {
+			t.Fatal(err)
+		}
+		if n := drain(t, s); n != 1 {
+			t.Fatalf("ran %d jobs, want 1 (the delete)", n)
+		}
+		if got, _ := s.GetEvent(ctx, p, e.ID); got.Status != "failed" {
+			t.Errorf("maintenance of a deleted Linode = %q, want failed", got.Status)
+		}
+		*now = now.Add(2 * time.Hour)
+		if n := drain(t, s); n != 0 {
+			t.Errorf("ran %d jobs after the maintenance time, want none", n)
+		}
+	})
+}
