@@ -241,9 +241,8 @@ type LinodeUpdate struct {
 func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in LinodeUpdate) (*Linode, error) {
 	var l Linode
 	err := s.tx(ctx, func(tx bun.Tx) error {
-		err := tx.NewSelect().Model(&l).
-			Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id).
-			For(s.forUpdate()).
+		err := s.forUpdate(tx.NewSelect().Model(&l).
+			Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id)).
 			Scan(ctx)
 		if err != nil {
 			return err
@@ -419,13 +418,14 @@ func labelConflict(err error) error {
 	return err
 }
 
-// forUpdate is the row lock clause of the dialect: SQLite locks the whole
-// database for a write transaction and has none.
-func (s *Store) forUpdate() string {
+// forUpdate adds the row lock clause of the dialect to q: SQLite locks the
+// whole database for a write transaction and has none. (bun writes a bare
+// FOR for q.For(""), so the clause must be left out, not left empty.)
+func (s *Store) forUpdate(q *bun.SelectQuery) *bun.SelectQuery {
 	if s.IsPostgres() {
-		return "UPDATE"
+		q.For("UPDATE")
 	}
-	return ""
+	return q
 }
 
 func nonNil(list []string) []string {

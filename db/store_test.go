@@ -236,3 +236,22 @@ func TestListEvents(t *testing.T) {
 		}
 	})
 }
+
+func TestUpdateLinode(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		p := mustPrincipal(t, s, "acme", "alice")
+		l := mustLinode(t, s, p)
+		label, tags := "web-01", []string{"prod"}
+		got, err := s.UpdateLinode(ctx, p, l.ID, db.LinodeUpdate{Label: &label, Tags: &tags})
+		if err != nil || got.Label != label || fmt.Sprint(got.Tags()) != "[prod]" {
+			t.Fatalf("UpdateLinode = %+v, %v", got, err)
+		}
+		other := mustLinode(t, s, p)
+		_, err = s.UpdateLinode(ctx, p, other.ID, db.LinodeUpdate{Label: &label})
+		var e *db.Error
+		if !errors.As(err, &e) || e.Field != "label" {
+			t.Fatalf("taken label: err = %v, want Invalid on label", err)
+		}
+	})
+}
