@@ -57,8 +57,15 @@ func mustLinode(tb testing.TB, s *db.Store, p *db.Principal) *db.Linode {
 	return l
 }
 
-// drain runs every runnable job to its end, as a runner would.
+// drain runs every runnable job to a successful end, as a runner would.
 func drain(tb testing.TB, s *db.Store) int {
+	tb.Helper()
+	return runJobs(tb, s, func(*db.Job) db.Outcome { return db.Succeeded })
+}
+
+// runJobs runs every runnable job to the end that outcome picks for it and
+// returns how many ran.
+func runJobs(tb testing.TB, s *db.Store, outcome func(*db.Job) db.Outcome) int {
 	tb.Helper()
 	ctx := context.Background()
 	n := 0
@@ -76,7 +83,7 @@ func drain(tb testing.TB, s *db.Store) int {
 		if err := s.ProgressJob(ctx, j, 50, time.Second, time.Minute); err != nil {
 			tb.Fatalf("progress: %v", err)
 		}
-		if err := s.FinishJob(ctx, j, false); err != nil {
+		if err := s.FinishJob(ctx, j, outcome(j)); err != nil {
 			tb.Fatalf("finish: %v", err)
 		}
 		n++

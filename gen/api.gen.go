@@ -23,6 +23,84 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for BackupStatus.
+const (
+	BackupStatusFailed              BackupStatus = "failed"
+	BackupStatusNeedsPostProcessing BackupStatus = "needsPostProcessing"
+	BackupStatusPaused              BackupStatus = "paused"
+	BackupStatusPending             BackupStatus = "pending"
+	BackupStatusRunning             BackupStatus = "running"
+	BackupStatusSuccessful          BackupStatus = "successful"
+	BackupStatusUserAborted         BackupStatus = "userAborted"
+)
+
+// Valid indicates whether the value is a known member of the BackupStatus enum.
+func (e BackupStatus) Valid() bool {
+	switch e {
+	case BackupStatusFailed:
+		return true
+	case BackupStatusNeedsPostProcessing:
+		return true
+	case BackupStatusPaused:
+		return true
+	case BackupStatusPending:
+		return true
+	case BackupStatusRunning:
+		return true
+	case BackupStatusSuccessful:
+		return true
+	case BackupStatusUserAborted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BackupType.
+const (
+	Auto     BackupType = "auto"
+	Snapshot BackupType = "snapshot"
+)
+
+// Valid indicates whether the value is a known member of the BackupType enum.
+func (e BackupType) Valid() bool {
+	switch e {
+	case Auto:
+		return true
+	case Snapshot:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BackupDiskFilesystem.
+const (
+	Ext3   BackupDiskFilesystem = "ext3"
+	Ext4   BackupDiskFilesystem = "ext4"
+	Initrd BackupDiskFilesystem = "initrd"
+	Raw    BackupDiskFilesystem = "raw"
+	Swap   BackupDiskFilesystem = "swap"
+)
+
+// Valid indicates whether the value is a known member of the BackupDiskFilesystem enum.
+func (e BackupDiskFilesystem) Valid() bool {
+	switch e {
+	case Ext3:
+		return true
+	case Ext4:
+		return true
+	case Initrd:
+		return true
+	case Raw:
+		return true
+	case Swap:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventAction.
 const (
 	AccountSettingsUpdate                   EventAction = "account_settings_update"
@@ -538,25 +616,25 @@ func (e EventAction) Valid() bool {
 
 // Defines values for EventStatus.
 const (
-	Failed       EventStatus = "failed"
-	Finished     EventStatus = "finished"
-	Notification EventStatus = "notification"
-	Scheduled    EventStatus = "scheduled"
-	Started      EventStatus = "started"
+	EventStatusFailed       EventStatus = "failed"
+	EventStatusFinished     EventStatus = "finished"
+	EventStatusNotification EventStatus = "notification"
+	EventStatusScheduled    EventStatus = "scheduled"
+	EventStatusStarted      EventStatus = "started"
 )
 
 // Valid indicates whether the value is a known member of the EventStatus enum.
 func (e EventStatus) Valid() bool {
 	switch e {
-	case Failed:
+	case EventStatusFailed:
 		return true
-	case Finished:
+	case EventStatusFinished:
 		return true
-	case Notification:
+	case EventStatusNotification:
 		return true
-	case Scheduled:
+	case EventStatusScheduled:
 		return true
-	case Started:
+	case EventStatusStarted:
 		return true
 	default:
 		return false
@@ -665,6 +743,30 @@ func (e EventEntityType) Valid() bool {
 	}
 }
 
+// Defines values for IPAddressType.
+const (
+	Ipv4      IPAddressType = "ipv4"
+	Ipv6      IPAddressType = "ipv6"
+	Ipv6pool  IPAddressType = "ipv6/pool"
+	Ipv6range IPAddressType = "ipv6/range"
+)
+
+// Valid indicates whether the value is a known member of the IPAddressType enum.
+func (e IPAddressType) Valid() bool {
+	switch e {
+	case Ipv4:
+		return true
+	case Ipv6:
+		return true
+	case Ipv6pool:
+		return true
+	case Ipv6range:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LinodeHypervisor.
 const (
 	Kvm LinodeHypervisor = "kvm"
@@ -682,55 +784,55 @@ func (e LinodeHypervisor) Valid() bool {
 
 // Defines values for LinodeStatus.
 const (
-	BillingSuspension LinodeStatus = "billing_suspension"
-	Booting           LinodeStatus = "booting"
-	Busy              LinodeStatus = "busy"
-	Cloning           LinodeStatus = "cloning"
-	Deleting          LinodeStatus = "deleting"
-	Migrating         LinodeStatus = "migrating"
-	Offline           LinodeStatus = "offline"
-	Provisioning      LinodeStatus = "provisioning"
-	Rebooting         LinodeStatus = "rebooting"
-	Rebuilding        LinodeStatus = "rebuilding"
-	Resizing          LinodeStatus = "resizing"
-	Restoring         LinodeStatus = "restoring"
-	Running           LinodeStatus = "running"
-	ShuttingDown      LinodeStatus = "shutting_down"
-	Stopped           LinodeStatus = "stopped"
+	LinodeStatusBillingSuspension LinodeStatus = "billing_suspension"
+	LinodeStatusBooting           LinodeStatus = "booting"
+	LinodeStatusBusy              LinodeStatus = "busy"
+	LinodeStatusCloning           LinodeStatus = "cloning"
+	LinodeStatusDeleting          LinodeStatus = "deleting"
+	LinodeStatusMigrating         LinodeStatus = "migrating"
+	LinodeStatusOffline           LinodeStatus = "offline"
+	LinodeStatusProvisioning      LinodeStatus = "provisioning"
+	LinodeStatusRebooting         LinodeStatus = "rebooting"
+	LinodeStatusRebuilding        LinodeStatus = "rebuilding"
+	LinodeStatusResizing          LinodeStatus = "resizing"
+	LinodeStatusRestoring         LinodeStatus = "restoring"
+	LinodeStatusRunning           LinodeStatus = "running"
+	LinodeStatusShuttingDown      LinodeStatus = "shutting_down"
+	LinodeStatusStopped           LinodeStatus = "stopped"
 )
 
 // Valid indicates whether the value is a known member of the LinodeStatus enum.
 func (e LinodeStatus) Valid() bool {
 	switch e {
-	case BillingSuspension:
+	case LinodeStatusBillingSuspension:
 		return true
-	case Booting:
+	case LinodeStatusBooting:
 		return true
-	case Busy:
+	case LinodeStatusBusy:
 		return true
-	case Cloning:
+	case LinodeStatusCloning:
 		return true
-	case Deleting:
+	case LinodeStatusDeleting:
 		return true
-	case Migrating:
+	case LinodeStatusMigrating:
 		return true
-	case Offline:
+	case LinodeStatusOffline:
 		return true
-	case Provisioning:
+	case LinodeStatusProvisioning:
 		return true
-	case Rebooting:
+	case LinodeStatusRebooting:
 		return true
-	case Rebuilding:
+	case LinodeStatusRebuilding:
 		return true
-	case Resizing:
+	case LinodeStatusResizing:
 		return true
-	case Restoring:
+	case LinodeStatusRestoring:
 		return true
-	case Running:
+	case LinodeStatusRunning:
 		return true
-	case ShuttingDown:
+	case LinodeStatusShuttingDown:
 		return true
-	case Stopped:
+	case LinodeStatusStopped:
 		return true
 	default:
 		return false
@@ -970,6 +1072,93 @@ func (e LinodeRebuildRequestDiskEncryption) Valid() bool {
 // Example: {}
 type ActionRequest = map[string]interface{}
 
+// Backup A backup of a Linode: automatic (`type: auto`) or a manual snapshot
+// (`type: snapshot`).
+type Backup struct {
+	// Available Whether it can be restored now: `true` only for a `successful`
+	// backup that is not under maintenance. (The public API may show
+	// `true` on a pending snapshot; apiv4 answers what restore will
+	// accept.)
+	//
+	//
+	// Example: true
+	Available bool `json:"available"`
+
+	// Configs The labels of the configuration profiles it holds.
+	//
+	// Example: ["My Debian 12 Profile"]
+	Configs []string `json:"configs"`
+
+	// Created A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Created Datetime `json:"created"`
+
+	// Disks The disks it holds.
+	Disks []BackupDisk `json:"disks"`
+
+	// Finished When it was taken; null until then.
+	Finished nullable.Nullable[Datetime] `json:"finished"`
+
+	// Id Example: 1234567
+	Id int `json:"id"`
+
+	// Label The snapshot's label; null for automatic backups.
+	//
+	// Example: before-upgrade
+	Label nullable.Nullable[string] `json:"label"`
+
+	// Region The region it is stored in, the Linode's.
+	//
+	// Example: us-east
+	Region string `json:"region"`
+
+	// Status `pending` until the job starts, `running` while it runs, then
+	// `successful` or `failed`. apiv4 uses no other value of the enum.
+	//
+	//
+	// Example: successful
+	Status BackupStatus `json:"status"`
+
+	// Type Example: snapshot
+	Type BackupType `json:"type"`
+
+	// Updated A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Updated Datetime `json:"updated"`
+}
+
+// BackupStatus `pending` until the job starts, `running` while it runs, then
+// `successful` or `failed`. apiv4 uses no other value of the enum.
+//
+// Example: successful
+type BackupStatus string
+
+// BackupType Example: snapshot
+type BackupType string
+
+// BackupDisk A disk held in a backup.
+type BackupDisk struct {
+	// Filesystem Example: ext4
+	Filesystem BackupDiskFilesystem `json:"filesystem"`
+
+	// Label Example: Debian 12 Disk
+	Label string `json:"label"`
+
+	// Size Size in MB.
+	//
+	// Example: 25088
+	Size int `json:"size"`
+}
+
+// BackupDiskFilesystem Example: ext4
+type BackupDiskFilesystem string
+
 // Datetime A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
 // offset or fraction of a second (the only form linodego parses).
 //
@@ -1012,7 +1201,9 @@ type Event struct {
 	// spec plus those linodego knows; apiv4 itself emits
 	// `linode_create`, `linode_update`, `linode_boot`,
 	// `linode_shutdown`, `linode_reboot`, `linode_rebuild`,
-	// `linode_delete` and `password_reset`.
+	// `linode_delete`, `password_reset`, `ipaddress_update`,
+	// `backups_enable`, `backups_cancel`, `linode_snapshot` and
+	// `backups_restore`.
 	//
 	//
 	// Example: linode_boot
@@ -1061,7 +1252,9 @@ type Event struct {
 
 	// SecondaryEntity A related resource: the configuration profile for
 	// `linode_boot` and `linode_reboot`, the image for `linode_create`
-	// and `linode_rebuild`; null otherwise.
+	// and `linode_rebuild`, the backup (type `backups`) for
+	// `backups_restore`, the Linode for `ipaddress_update`; null
+	// otherwise.
 	SecondaryEntity nullable.Nullable[EventSecondaryEntity] `json:"secondary_entity"`
 
 	// Seen Whether the calling user has marked it (or a later event) seen.
@@ -1096,7 +1289,9 @@ type Event struct {
 // spec plus those linodego knows; apiv4 itself emits
 // `linode_create`, `linode_update`, `linode_boot`,
 // `linode_shutdown`, `linode_reboot`, `linode_rebuild`,
-// `linode_delete` and `password_reset`.
+// `linode_delete`, `password_reset`, `ipaddress_update`,
+// `backups_enable`, `backups_cancel`, `linode_snapshot` and
+// `backups_restore`.
 //
 // Example: linode_boot
 type EventAction string
@@ -1110,7 +1305,10 @@ type EventStatus string
 
 // EventEntity The resource an event is about.
 type EventEntity struct {
-	// Id The resource's id; null for account-wide events.
+	// Id The resource's id; null for account-wide events and for IP
+	// addresses (`ipaddress`), which have none: their `label` is the
+	// address.
+	//
 	//
 	// Example: 123
 	Id nullable.Nullable[int] `json:"id"`
@@ -1191,6 +1389,92 @@ type EventSecondaryEntity_Id struct {
 	union json.RawMessage
 }
 
+// IPAddress One IP address of a Linode, with its network details.
+type IPAddress struct {
+	// Address The address, in its canonical spelling.
+	//
+	// Example: 203.0.113.10
+	Address string `json:"address"`
+
+	// Gateway The default gateway of its subnet; null for private IPv4.
+	//
+	// Example: 203.0.113.1
+	Gateway nullable.Nullable[string] `json:"gateway"`
+
+	// InterfaceId The Linode interface it is on; always null here (legacy configurations).
+	InterfaceId nullable.Nullable[int] `json:"interface_id"`
+
+	// LinodeId Example: 123
+	LinodeId int `json:"linode_id"`
+
+	// Prefix The prefix length of its subnet.
+	//
+	// Example: 24
+	Prefix int `json:"prefix"`
+
+	// Public Example: true
+	Public bool `json:"public"`
+
+	// Rdns Its reverse DNS name. Public IPv4 addresses always have one (the
+	// default until set); IPv6 addresses have one only once it is set;
+	// private and link-local addresses never do.
+	//
+	//
+	// Example: 203-0-113-10.ip.apiv4.example
+	Rdns nullable.Nullable[string] `json:"rdns"`
+
+	// Region Example: us-east
+	Region string `json:"region"`
+
+	// Reserved Whether it is a reserved address; always false here.
+	//
+	// Example: false
+	Reserved bool `json:"reserved"`
+
+	// SubnetMask Example: 255.255.255.0
+	SubnetMask string `json:"subnet_mask"`
+
+	// Type Example: ipv4
+	Type IPAddressType `json:"type"`
+
+	// VpcNat11 The VPC address it is mapped to one to one; always null here.
+	VpcNat11 nullable.Nullable[IPNAT1To1] `json:"vpc_nat_1_1"`
+}
+
+// IPAddressType Example: ipv4
+type IPAddressType string
+
+// IPAddressUpdateRequest A change of reverse DNS: a name sets it, null resets it to the
+// default, and leaving `rdns` out changes nothing.
+type IPAddressUpdateRequest struct {
+	// Rdns A host name of at most 253 characters, or null.
+	//
+	// Example: host.example.org
+	Rdns nullable.Nullable[string] `json:"rdns,omitempty"`
+}
+
+// IPNAT1To1 A one-to-one mapping of a public address to a VPC address.
+type IPNAT1To1 struct {
+	Address  string `json:"address"`
+	SubnetId int    `json:"subnet_id"`
+	VpcId    int    `json:"vpc_id"`
+}
+
+// IPv6Range An IPv6 range routed to the Linode.
+type IPv6Range struct {
+	// Prefix Example: 64
+	Prefix int `json:"prefix"`
+
+	// Range Example: 2001:db8:1::
+	Range string `json:"range"`
+
+	// Region Example: us-east
+	Region string `json:"region"`
+
+	// RouteTarget Example: 2001:db8::f03c:95ff:fe24:a9e2
+	RouteTarget string `json:"route_target"`
+}
+
 // Linode A Linode instance (virtual machine).
 type Linode struct {
 	// Alerts Thresholds above which the owner is notified.
@@ -1241,6 +1525,8 @@ type Linode struct {
 	Ipv4 []string `json:"ipv4"`
 
 	// Ipv6 Its SLAAC IPv6 address with prefix length (`addr/128`).
+	// `GET .../ips` has the details of every address.
+	//
 	//
 	// Example: 2001:db8::f03c:95ff:fe24:a9e2/128
 	Ipv6 nullable.Nullable[string] `json:"ipv6"`
@@ -1354,6 +1640,15 @@ type LinodeAlertsUpdate struct {
 	TransferQuota *int `json:"transfer_quota,omitempty"`
 }
 
+// LinodeBackupList A Linode's automatic backups and its snapshot.
+type LinodeBackupList struct {
+	// Automatic Automatic backups, newest first (at most three).
+	Automatic []Backup `json:"automatic"`
+
+	// Snapshot A Linode's manual snapshot, taken and being taken.
+	Snapshot LinodeSnapshots `json:"snapshot"`
+}
+
 // LinodeBackupSchedule When automatic backups run; null fields until one is chosen.
 type LinodeBackupSchedule struct {
 	// Day Example: Scheduling
@@ -1390,7 +1685,9 @@ type LinodeBackupScheduleUpdateWindow string
 
 // LinodeBackups Its backup service.
 type LinodeBackups struct {
-	// Available Whether a backup exists that it can be restored from.
+	// Available Whether it has a backup that can be restored now (one whose own
+	// `available` is true).
+	//
 	//
 	// Example: false
 	Available bool `json:"available"`
@@ -1398,7 +1695,8 @@ type LinodeBackups struct {
 	// Enabled Example: false
 	Enabled bool `json:"enabled"`
 
-	// LastSuccessful When the last backup succeeded; null when none has.
+	// LastSuccessful When its newest successful backup or snapshot was taken; null
+	// when it has none (cancelling backups deletes them).
 	LastSuccessful nullable.Nullable[Datetime] `json:"last_successful"`
 
 	// Schedule When automatic backups run; null fields until one is chosen.
@@ -1440,7 +1738,9 @@ type LinodeCreateRequest struct {
 	// Example: 1234567
 	BackupId *int `json:"backup_id,omitempty"`
 
-	// BackupsEnabled Whether to enrol it in the backup service.
+	// BackupsEnabled Whether to enrol it in the backup service, as
+	// `POST .../backups/enable` does, but without an event.
+	//
 	//
 	// Example: false
 	BackupsEnabled *bool `json:"backups_enabled,omitempty"`
@@ -1502,7 +1802,9 @@ type LinodeCreateRequest struct {
 	// PlacementGroup The placement group to put a new Linode in.
 	PlacementGroup *LinodePlacementGroupRequest `json:"placement_group,omitempty"`
 
-	// PrivateIp Whether to give it a private IPv4 address too.
+	// PrivateIp Whether to give it a private IPv4 address too, from the
+	// operator's private pool.
+	//
 	//
 	// Example: false
 	PrivateIp *bool `json:"private_ip,omitempty"`
@@ -1544,6 +1846,45 @@ type LinodeCreateRequestDiskEncryption string
 
 // LinodeCreateRequestInterfaceGeneration Which kind of network interfaces `interfaces` holds.
 type LinodeCreateRequestInterfaceGeneration string
+
+// LinodeIPs Every address of a Linode, by family and kind.
+type LinodeIPs struct {
+	// Ipv4 The Linode's IPv4 addresses.
+	Ipv4 LinodeIPv4 `json:"ipv4"`
+
+	// Ipv6 The Linode's IPv6 addresses and ranges.
+	Ipv6 LinodeIPv6 `json:"ipv6"`
+}
+
+// LinodeIPv4 The Linode's IPv4 addresses.
+type LinodeIPv4 struct {
+	Private []IPAddress `json:"private"`
+	Public  []IPAddress `json:"public"`
+
+	// Reserved Reserved addresses assigned to it; always empty here.
+	Reserved []IPAddress `json:"reserved"`
+
+	// Shared Addresses of other Linodes shared with this one; always empty here.
+	Shared []IPAddress `json:"shared"`
+
+	// Vpc Its VPC addresses; always empty here.
+	Vpc []VPCIP `json:"vpc"`
+}
+
+// LinodeIPv6 The Linode's IPv6 addresses and ranges.
+type LinodeIPv6 struct {
+	// Global IPv6 ranges routed to it; always empty here.
+	Global []IPv6Range `json:"global"`
+
+	// LinkLocal Its link-local address; null when it has none.
+	LinkLocal nullable.Nullable[IPAddress] `json:"link_local"`
+
+	// Slaac Its public SLAAC address; null when it has none.
+	Slaac nullable.Nullable[IPAddress] `json:"slaac"`
+
+	// Vpc Its IPv6 VPC addresses; always empty here.
+	Vpc []VPCIP `json:"vpc"`
+}
 
 // LinodeInterfaceRequest One network interface, in the shape `interface_generation` selects
 // (a legacy configuration interface with `purpose`, or a Linode
@@ -1653,6 +1994,15 @@ type LinodeRebuildRequest struct {
 // LinodeRebuildRequestDiskEncryption defines model for LinodeRebuildRequest.DiskEncryption.
 type LinodeRebuildRequestDiskEncryption string
 
+// LinodeSnapshots A Linode's manual snapshot, taken and being taken.
+type LinodeSnapshots struct {
+	// Current The last snapshot taken, successful or failed; null when none.
+	Current nullable.Nullable[Backup] `json:"current"`
+
+	// InProgress The snapshot being taken; null when none.
+	InProgress nullable.Nullable[Backup] `json:"in_progress"`
+}
+
 // LinodeSpecs The resources its plan gives it.
 type LinodeSpecs struct {
 	// Disk Disk space in MB.
@@ -1707,6 +2057,44 @@ type LinodeUpdateRequest struct {
 	WatchdogEnabled *bool `json:"watchdog_enabled,omitempty"`
 }
 
+// RestoreRequest defines model for RestoreRequest.
+type RestoreRequest struct {
+	// LinodeId The Linode to restore onto; this one or another of the caller's.
+	//
+	// Example: 123
+	LinodeId int `json:"linode_id"`
+
+	// Overwrite Whether to replace the target's disks (default false).
+	//
+	// Example: true
+	Overwrite *bool `json:"overwrite,omitempty"`
+}
+
+// SnapshotRequest defines model for SnapshotRequest.
+type SnapshotRequest struct {
+	// Label A name for the snapshot.
+	//
+	// Example: before-upgrade
+	Label string `json:"label"`
+}
+
+// VPCIP An address of the Linode in a VPC subnet.
+type VPCIP struct {
+	Active       bool                      `json:"active"`
+	Address      nullable.Nullable[string] `json:"address"`
+	AddressRange nullable.Nullable[string] `json:"address_range"`
+	ConfigId     int                       `json:"config_id"`
+	Gateway      nullable.Nullable[string] `json:"gateway"`
+	InterfaceId  int                       `json:"interface_id"`
+	LinodeId     int                       `json:"linode_id"`
+	Nat11        nullable.Nullable[string] `json:"nat_1_1"`
+	Prefix       nullable.Nullable[int]    `json:"prefix"`
+	Region       string                    `json:"region"`
+	SubnetId     int                       `json:"subnet_id"`
+	SubnetMask   string                    `json:"subnet_mask"`
+	VpcId        int                       `json:"vpc_id"`
+}
+
 // Page defines model for Page.
 type Page = int
 
@@ -1715,6 +2103,12 @@ type PageSize = int
 
 // XFilter defines model for XFilter.
 type XFilter = string
+
+// Address defines model for address.
+type Address = string
+
+// BackupId defines model for backupId.
+type BackupId = int
 
 // EventId defines model for eventId.
 type EventId = int
@@ -1801,8 +2195,23 @@ type CreateLinodeInstanceJSONRequestBody = LinodeCreateRequest
 // UpdateLinodeInstanceJSONRequestBody defines body for UpdateLinodeInstance for application/json ContentType.
 type UpdateLinodeInstanceJSONRequestBody = LinodeUpdateRequest
 
+// CreateLinodeSnapshotJSONRequestBody defines body for CreateLinodeSnapshot for application/json ContentType.
+type CreateLinodeSnapshotJSONRequestBody = SnapshotRequest
+
+// CancelLinodeBackupsJSONRequestBody defines body for CancelLinodeBackups for application/json ContentType.
+type CancelLinodeBackupsJSONRequestBody = ActionRequest
+
+// EnableLinodeBackupsJSONRequestBody defines body for EnableLinodeBackups for application/json ContentType.
+type EnableLinodeBackupsJSONRequestBody = ActionRequest
+
+// RestoreLinodeBackupJSONRequestBody defines body for RestoreLinodeBackup for application/json ContentType.
+type RestoreLinodeBackupJSONRequestBody = RestoreRequest
+
 // BootLinodeInstanceJSONRequestBody defines body for BootLinodeInstance for application/json ContentType.
 type BootLinodeInstanceJSONRequestBody = LinodeBootRequest
+
+// UpdateLinodeIPJSONRequestBody defines body for UpdateLinodeIP for application/json ContentType.
+type UpdateLinodeIPJSONRequestBody = IPAddressUpdateRequest
 
 // ResetLinodePasswordJSONRequestBody defines body for ResetLinodePassword for application/json ContentType.
 type ResetLinodePasswordJSONRequestBody = LinodePasswordRequest
@@ -2140,6 +2549,193 @@ type ClientInterface interface {
 	// Corresponds with PUT /linode/instances/{linodeId} (the `UpdateLinodeInstance` operationId).
 	UpdateLinodeInstance(ctx context.Context, linodeId LinodeId, body UpdateLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetLinodeBackups List a Linode's backups
+	//
+	// Returns the Linode's automatic backups, newest first, and its
+	// manual snapshot: `snapshot.in_progress` while one is being taken,
+	// `snapshot.current` once it has ended. The answer is one object, not
+	// a page. Every backup says whether it is `available`, that is
+	// whether it can be restored now.
+	//
+	// While backups are enabled, the job runner takes an automatic
+	// backup of the Linode every backup interval (an operator setting,
+	// one day unless changed); the three newest are kept. A Linode that is
+	// busy when its backup is due gets it as soon as it is free. Taking an
+	// automatic backup makes the Linode busy like any job, and writes no
+	// event.
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/backups (the `GetLinodeBackups` operationId).
+	GetLinodeBackups(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateLinodeSnapshotWithBody Take a manual snapshot
+	//
+	// Starts a manual backup (a snapshot) of the Linode and answers it
+	// with `status: pending`. A `linode_snapshot` event (entity: the
+	// Linode, no secondary entity) records the job; the snapshot is
+	// `snapshot.in_progress` until the job ends. Then it becomes
+	// `snapshot.current` and replaces the previous snapshot, whether it
+	// succeeded (`successful`, `available: true`) or failed (`failed`,
+	// `available: false`). The Linode's `status` does not change.
+	//
+	// Backups must be enabled first: otherwise the answer is `400` with
+	// reason `Backups are not enabled for this Linode.` Refused with
+	// `400 Linode busy.` while another job is scheduled or in progress.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+	CreateLinodeSnapshotWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateLinodeSnapshot Take a manual snapshot
+	//
+	// Starts a manual backup (a snapshot) of the Linode and answers it
+	// with `status: pending`. A `linode_snapshot` event (entity: the
+	// Linode, no secondary entity) records the job; the snapshot is
+	// `snapshot.in_progress` until the job ends. Then it becomes
+	// `snapshot.current` and replaces the previous snapshot, whether it
+	// succeeded (`successful`, `available: true`) or failed (`failed`,
+	// `available: false`). The Linode's `status` does not change.
+	//
+	// Backups must be enabled first: otherwise the answer is `400` with
+	// reason `Backups are not enabled for this Linode.` Refused with
+	// `400 Linode busy.` while another job is scheduled or in progress.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+	CreateLinodeSnapshot(ctx context.Context, linodeId LinodeId, body CreateLinodeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelLinodeBackupsWithBody Cancel backups
+	//
+	// Leaves the backup service: `backups.enabled` becomes `false`, no
+	// more automatic backups are taken, and every backup of the Linode,
+	// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+	// (`notification`). Cancelling when backups are not enabled changes
+	// nothing and writes no event. Answers `200 {}`; the body may be
+	// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+	// snapshot of the Linode is being taken; other jobs do not stop it.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+	CancelLinodeBackupsWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelLinodeBackups Cancel backups
+	//
+	// Leaves the backup service: `backups.enabled` becomes `false`, no
+	// more automatic backups are taken, and every backup of the Linode,
+	// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+	// (`notification`). Cancelling when backups are not enabled changes
+	// nothing and writes no event. Answers `200 {}`; the body may be
+	// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+	// snapshot of the Linode is being taken; other jobs do not stop it.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+	CancelLinodeBackups(ctx context.Context, linodeId LinodeId, body CancelLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnableLinodeBackupsWithBody Enable backups
+	//
+	// Enrols the Linode in the backup service: `backups.enabled` becomes
+	// `true`, the schedule reads `Scheduling` until one is chosen, and the
+	// first automatic backup is due one backup interval later. Writes a
+	// `backups_enable` event (`notification`). Enabling a Linode whose
+	// backups are already enabled changes nothing and writes no event.
+	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+	// Linode is busy: it starts no job.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+	EnableLinodeBackupsWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnableLinodeBackups Enable backups
+	//
+	// Enrols the Linode in the backup service: `backups.enabled` becomes
+	// `true`, the schedule reads `Scheduling` until one is chosen, and the
+	// first automatic backup is due one backup interval later. Writes a
+	// `backups_enable` event (`notification`). Enabling a Linode whose
+	// backups are already enabled changes nothing and writes no event.
+	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+	// Linode is busy: it starts no job.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+	EnableLinodeBackups(ctx context.Context, linodeId LinodeId, body EnableLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetLinodeBackup Get one backup
+	//
+	// Returns one backup or snapshot of the Linode. A backup of another
+	// Linode, or one that was deleted (replaced, rotated out or
+	// cancelled), is answered `404`.
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/backups/{backupId} (the `GetLinodeBackup` operationId).
+	GetLinodeBackup(ctx context.Context, linodeId LinodeId, backupId BackupId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreLinodeBackupWithBody Restore a backup
+	//
+	// Restores one of this Linode's backups onto the Linode `linode_id`
+	// (this one or another of the caller's) and answers `200 {}`. The
+	// restore is a job on the target: its `status` goes `restoring`, then
+	// `offline` when the job ends, and a `backups_restore` event (entity:
+	// the target; secondary entity: the backup, type `backups`) records
+	// it. The target then runs the backup's image.
+	//
+	// - With `overwrite: true` the target's disks and configuration are
+	//   replaced. With `overwrite: false` (the default) the backup's
+	//   disks are added beside the target's, which needs free space: a
+	//   target that has disks (one built from an image uses all of its
+	//   space) is answered `400` with `field: "overwrite"`. Either way, a
+	//   target whose plan's disk is smaller than the backup's disks is
+	//   answered `400` with `field: "linode_id"`.
+	// - Only a backup whose `available` is `true` can be restored. One
+	//   that is still being taken, failed or is under maintenance is
+	//   answered `400` with a reason that says which, and nothing
+	//   changes: no event, no job.
+	// - The target must be in the backup's region (`400`,
+	//   `field: "linode_id"`), and must exist on the account (`400`,
+	//   `field: "linode_id"`).
+	// - Refused with `400 Linode busy.` while the target has another job
+	//   scheduled or in progress.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+	RestoreLinodeBackupWithBody(ctx context.Context, linodeId LinodeId, backupId BackupId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreLinodeBackup Restore a backup
+	//
+	// Restores one of this Linode's backups onto the Linode `linode_id`
+	// (this one or another of the caller's) and answers `200 {}`. The
+	// restore is a job on the target: its `status` goes `restoring`, then
+	// `offline` when the job ends, and a `backups_restore` event (entity:
+	// the target; secondary entity: the backup, type `backups`) records
+	// it. The target then runs the backup's image.
+	//
+	// - With `overwrite: true` the target's disks and configuration are
+	//   replaced. With `overwrite: false` (the default) the backup's
+	//   disks are added beside the target's, which needs free space: a
+	//   target that has disks (one built from an image uses all of its
+	//   space) is answered `400` with `field: "overwrite"`. Either way, a
+	//   target whose plan's disk is smaller than the backup's disks is
+	//   answered `400` with `field: "linode_id"`.
+	// - Only a backup whose `available` is `true` can be restored. One
+	//   that is still being taken, failed or is under maintenance is
+	//   answered `400` with a reason that says which, and nothing
+	//   changes: no event, no job.
+	// - The target must be in the backup's region (`400`,
+	//   `field: "linode_id"`), and must exist on the account (`400`,
+	//   `field: "linode_id"`).
+	// - Refused with `400 Linode busy.` while the target has another job
+	//   scheduled or in progress.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+	RestoreLinodeBackup(ctx context.Context, linodeId LinodeId, backupId BackupId, body RestoreLinodeBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// BootLinodeInstanceWithBody Boot a Linode
 	//
 	// Boots the Linode with `config_id`, or, when it is left out or null,
@@ -2181,6 +2777,93 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /linode/instances/{linodeId}/boot (the `BootLinodeInstance` operationId).
 	BootLinodeInstance(ctx context.Context, linodeId LinodeId, body BootLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetLinodeIPs List a Linode's IP addresses
+	//
+	// Returns every address of the Linode with its network details: the
+	// public IPv4 address and, when the Linode was created with
+	// `private_ip: true`, a private one; the IPv6 SLAAC address and its
+	// link-local twin. Categories apiv4 does not offer (shared and
+	// reserved IPv4, VPC addresses, routed IPv6 ranges) are always `[]`.
+	// The answer is one object, not a page.
+	//
+	// Addresses are allocated when the Linode is created, from pools the
+	// operator configures, and are freed when its deletion finishes. The
+	// Linode object itself lists only the addresses (`ipv4`, `ipv6`).
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/ips (the `GetLinodeIPs` operationId).
+	GetLinodeIPs(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetLinodeIP Get one of a Linode's IP addresses
+	//
+	// Returns one address of the Linode, IPv4 or IPv6 (the SLAAC or the
+	// link-local address), in any spelling of it: an IPv6 address may be
+	// sent escaped (`2001%3Adb8%3A%3A1`) or not, in upper or lower case,
+	// compressed or not. An address that is not the Linode's is answered
+	// `404`.
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/ips/{address} (the `GetLinodeIP` operationId).
+	GetLinodeIP(ctx context.Context, linodeId LinodeId, address Address, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateLinodeIPWithBody Set or reset an address's reverse DNS
+	//
+	// Changes the reverse DNS (PTR) name of one of the Linode's public
+	// addresses and answers the address.
+	//
+	// - `{"rdns": "host.example.org"}` sets it. The name must be a host
+	//   name: at most 253 characters, at least two dot-separated labels of
+	//   1 to 63 letters, digits and inner hyphens, and a last label that
+	//   is not all digits. Anything else is answered `400` with reason
+	//   `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+	//   case.
+	// - `{"rdns": null}` resets it to the default: for IPv4,
+	//   `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+	//   domain the operator configures); IPv6 addresses have no default,
+	//   so theirs becomes `null`.
+	// - `{}` changes nothing (linodego v2 sends it when no change is
+	//   asked) and writes no event.
+	//
+	// A given `rdns` writes an `ipaddress_update` event (`notification`)
+	// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+	// address as `label`) and whose `secondary_entity` is the Linode.
+	// Private and link-local addresses have no reverse DNS: setting it is
+	// answered `400` with `field: "rdns"`. Allowed while the Linode is
+	// busy: it starts no job.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+	UpdateLinodeIPWithBody(ctx context.Context, linodeId LinodeId, address Address, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateLinodeIP Set or reset an address's reverse DNS
+	//
+	// Changes the reverse DNS (PTR) name of one of the Linode's public
+	// addresses and answers the address.
+	//
+	// - `{"rdns": "host.example.org"}` sets it. The name must be a host
+	//   name: at most 253 characters, at least two dot-separated labels of
+	//   1 to 63 letters, digits and inner hyphens, and a last label that
+	//   is not all digits. Anything else is answered `400` with reason
+	//   `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+	//   case.
+	// - `{"rdns": null}` resets it to the default: for IPv4,
+	//   `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+	//   domain the operator configures); IPv6 addresses have no default,
+	//   so theirs becomes `null`.
+	// - `{}` changes nothing (linodego v2 sends it when no change is
+	//   asked) and writes no event.
+	//
+	// A given `rdns` writes an `ipaddress_update` event (`notification`)
+	// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+	// address as `label`) and whose `secondary_entity` is the Linode.
+	// Private and link-local addresses have no reverse DNS: setting it is
+	// answered `400` with `field: "rdns"`. Allowed while the Linode is
+	// busy: it starts no job.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+	UpdateLinodeIP(ctx context.Context, linodeId LinodeId, address Address, body UpdateLinodeIPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ResetLinodePasswordWithBody Reset a Linode's root password
 	//
@@ -2607,6 +3290,293 @@ func (c *Client) UpdateLinodeInstance(ctx context.Context, linodeId LinodeId, bo
 	return c.Client.Do(req)
 }
 
+// GetLinodeBackups List a Linode's backups
+//
+// Returns the Linode's automatic backups, newest first, and its
+// manual snapshot: `snapshot.in_progress` while one is being taken,
+// `snapshot.current` once it has ended. The answer is one object, not
+// a page. Every backup says whether it is `available`, that is
+// whether it can be restored now.
+//
+// While backups are enabled, the job runner takes an automatic
+// backup of the Linode every backup interval (an operator setting,
+// one day unless changed); the three newest are kept. A Linode that is
+// busy when its backup is due gets it as soon as it is free. Taking an
+// automatic backup makes the Linode busy like any job, and writes no
+// event.
+//
+// Corresponds with GET /linode/instances/{linodeId}/backups (the `GetLinodeBackups` operationId).
+func (c *Client) GetLinodeBackups(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLinodeBackupsRequest(c.Server, linodeId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateLinodeSnapshotWithBody Take a manual snapshot
+//
+// Starts a manual backup (a snapshot) of the Linode and answers it
+// with `status: pending`. A `linode_snapshot` event (entity: the
+// Linode, no secondary entity) records the job; the snapshot is
+// `snapshot.in_progress` until the job ends. Then it becomes
+// `snapshot.current` and replaces the previous snapshot, whether it
+// succeeded (`successful`, `available: true`) or failed (`failed`,
+// `available: false`). The Linode's `status` does not change.
+//
+// Backups must be enabled first: otherwise the answer is `400` with
+// reason `Backups are not enabled for this Linode.` Refused with
+// `400 Linode busy.` while another job is scheduled or in progress.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+func (c *Client) CreateLinodeSnapshotWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateLinodeSnapshotRequestWithBody(c.Server, linodeId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateLinodeSnapshot Take a manual snapshot
+//
+// Starts a manual backup (a snapshot) of the Linode and answers it
+// with `status: pending`. A `linode_snapshot` event (entity: the
+// Linode, no secondary entity) records the job; the snapshot is
+// `snapshot.in_progress` until the job ends. Then it becomes
+// `snapshot.current` and replaces the previous snapshot, whether it
+// succeeded (`successful`, `available: true`) or failed (`failed`,
+// `available: false`). The Linode's `status` does not change.
+//
+// Backups must be enabled first: otherwise the answer is `400` with
+// reason `Backups are not enabled for this Linode.` Refused with
+// `400 Linode busy.` while another job is scheduled or in progress.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+func (c *Client) CreateLinodeSnapshot(ctx context.Context, linodeId LinodeId, body CreateLinodeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateLinodeSnapshotRequest(c.Server, linodeId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelLinodeBackupsWithBody Cancel backups
+//
+// Leaves the backup service: `backups.enabled` becomes `false`, no
+// more automatic backups are taken, and every backup of the Linode,
+// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+// (`notification`). Cancelling when backups are not enabled changes
+// nothing and writes no event. Answers `200 {}`; the body may be
+// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+// snapshot of the Linode is being taken; other jobs do not stop it.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+func (c *Client) CancelLinodeBackupsWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelLinodeBackupsRequestWithBody(c.Server, linodeId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelLinodeBackups Cancel backups
+//
+// Leaves the backup service: `backups.enabled` becomes `false`, no
+// more automatic backups are taken, and every backup of the Linode,
+// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+// (`notification`). Cancelling when backups are not enabled changes
+// nothing and writes no event. Answers `200 {}`; the body may be
+// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+// snapshot of the Linode is being taken; other jobs do not stop it.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+func (c *Client) CancelLinodeBackups(ctx context.Context, linodeId LinodeId, body CancelLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelLinodeBackupsRequest(c.Server, linodeId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnableLinodeBackupsWithBody Enable backups
+//
+// Enrols the Linode in the backup service: `backups.enabled` becomes
+// `true`, the schedule reads `Scheduling` until one is chosen, and the
+// first automatic backup is due one backup interval later. Writes a
+// `backups_enable` event (`notification`). Enabling a Linode whose
+// backups are already enabled changes nothing and writes no event.
+// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+// Linode is busy: it starts no job.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+func (c *Client) EnableLinodeBackupsWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnableLinodeBackupsRequestWithBody(c.Server, linodeId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnableLinodeBackups Enable backups
+//
+// Enrols the Linode in the backup service: `backups.enabled` becomes
+// `true`, the schedule reads `Scheduling` until one is chosen, and the
+// first automatic backup is due one backup interval later. Writes a
+// `backups_enable` event (`notification`). Enabling a Linode whose
+// backups are already enabled changes nothing and writes no event.
+// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+// Linode is busy: it starts no job.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+func (c *Client) EnableLinodeBackups(ctx context.Context, linodeId LinodeId, body EnableLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnableLinodeBackupsRequest(c.Server, linodeId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetLinodeBackup Get one backup
+//
+// Returns one backup or snapshot of the Linode. A backup of another
+// Linode, or one that was deleted (replaced, rotated out or
+// cancelled), is answered `404`.
+//
+// Corresponds with GET /linode/instances/{linodeId}/backups/{backupId} (the `GetLinodeBackup` operationId).
+func (c *Client) GetLinodeBackup(ctx context.Context, linodeId LinodeId, backupId BackupId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLinodeBackupRequest(c.Server, linodeId, backupId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreLinodeBackupWithBody Restore a backup
+//
+// Restores one of this Linode's backups onto the Linode `linode_id`
+// (this one or another of the caller's) and answers `200 {}`. The
+// restore is a job on the target: its `status` goes `restoring`, then
+// `offline` when the job ends, and a `backups_restore` event (entity:
+// the target; secondary entity: the backup, type `backups`) records
+// it. The target then runs the backup's image.
+//
+//   - With `overwrite: true` the target's disks and configuration are
+//     replaced. With `overwrite: false` (the default) the backup's
+//     disks are added beside the target's, which needs free space: a
+//     target that has disks (one built from an image uses all of its
+//     space) is answered `400` with `field: "overwrite"`. Either way, a
+//     target whose plan's disk is smaller than the backup's disks is
+//     answered `400` with `field: "linode_id"`.
+//   - Only a backup whose `available` is `true` can be restored. One
+//     that is still being taken, failed or is under maintenance is
+//     answered `400` with a reason that says which, and nothing
+//     changes: no event, no job.
+//   - The target must be in the backup's region (`400`,
+//     `field: "linode_id"`), and must exist on the account (`400`,
+//     `field: "linode_id"`).
+//   - Refused with `400 Linode busy.` while the target has another job
+//     scheduled or in progress.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+func (c *Client) RestoreLinodeBackupWithBody(ctx context.Context, linodeId LinodeId, backupId BackupId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreLinodeBackupRequestWithBody(c.Server, linodeId, backupId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreLinodeBackup Restore a backup
+//
+// Restores one of this Linode's backups onto the Linode `linode_id`
+// (this one or another of the caller's) and answers `200 {}`. The
+// restore is a job on the target: its `status` goes `restoring`, then
+// `offline` when the job ends, and a `backups_restore` event (entity:
+// the target; secondary entity: the backup, type `backups`) records
+// it. The target then runs the backup's image.
+//
+//   - With `overwrite: true` the target's disks and configuration are
+//     replaced. With `overwrite: false` (the default) the backup's
+//     disks are added beside the target's, which needs free space: a
+//     target that has disks (one built from an image uses all of its
+//     space) is answered `400` with `field: "overwrite"`. Either way, a
+//     target whose plan's disk is smaller than the backup's disks is
+//     answered `400` with `field: "linode_id"`.
+//   - Only a backup whose `available` is `true` can be restored. One
+//     that is still being taken, failed or is under maintenance is
+//     answered `400` with a reason that says which, and nothing
+//     changes: no event, no job.
+//   - The target must be in the backup's region (`400`,
+//     `field: "linode_id"`), and must exist on the account (`400`,
+//     `field: "linode_id"`).
+//   - Refused with `400 Linode busy.` while the target has another job
+//     scheduled or in progress.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+func (c *Client) RestoreLinodeBackup(ctx context.Context, linodeId LinodeId, backupId BackupId, body RestoreLinodeBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreLinodeBackupRequest(c.Server, linodeId, backupId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // BootLinodeInstanceWithBody Boot a Linode
 //
 // Boots the Linode with `config_id`, or, when it is left out or null,
@@ -2659,6 +3629,133 @@ func (c *Client) BootLinodeInstanceWithBody(ctx context.Context, linodeId Linode
 // Corresponds with POST /linode/instances/{linodeId}/boot (the `BootLinodeInstance` operationId).
 func (c *Client) BootLinodeInstance(ctx context.Context, linodeId LinodeId, body BootLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewBootLinodeInstanceRequest(c.Server, linodeId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetLinodeIPs List a Linode's IP addresses
+//
+// Returns every address of the Linode with its network details: the
+// public IPv4 address and, when the Linode was created with
+// `private_ip: true`, a private one; the IPv6 SLAAC address and its
+// link-local twin. Categories apiv4 does not offer (shared and
+// reserved IPv4, VPC addresses, routed IPv6 ranges) are always `[]`.
+// The answer is one object, not a page.
+//
+// Addresses are allocated when the Linode is created, from pools the
+// operator configures, and are freed when its deletion finishes. The
+// Linode object itself lists only the addresses (`ipv4`, `ipv6`).
+//
+// Corresponds with GET /linode/instances/{linodeId}/ips (the `GetLinodeIPs` operationId).
+func (c *Client) GetLinodeIPs(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLinodeIPsRequest(c.Server, linodeId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetLinodeIP Get one of a Linode's IP addresses
+//
+// Returns one address of the Linode, IPv4 or IPv6 (the SLAAC or the
+// link-local address), in any spelling of it: an IPv6 address may be
+// sent escaped (`2001%3Adb8%3A%3A1`) or not, in upper or lower case,
+// compressed or not. An address that is not the Linode's is answered
+// `404`.
+//
+// Corresponds with GET /linode/instances/{linodeId}/ips/{address} (the `GetLinodeIP` operationId).
+func (c *Client) GetLinodeIP(ctx context.Context, linodeId LinodeId, address Address, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLinodeIPRequest(c.Server, linodeId, address)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateLinodeIPWithBody Set or reset an address's reverse DNS
+//
+// Changes the reverse DNS (PTR) name of one of the Linode's public
+// addresses and answers the address.
+//
+//   - `{"rdns": "host.example.org"}` sets it. The name must be a host
+//     name: at most 253 characters, at least two dot-separated labels of
+//     1 to 63 letters, digits and inner hyphens, and a last label that
+//     is not all digits. Anything else is answered `400` with reason
+//     `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+//     case.
+//   - `{"rdns": null}` resets it to the default: for IPv4,
+//     `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+//     domain the operator configures); IPv6 addresses have no default,
+//     so theirs becomes `null`.
+//   - `{}` changes nothing (linodego v2 sends it when no change is
+//     asked) and writes no event.
+//
+// A given `rdns` writes an `ipaddress_update` event (`notification`)
+// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+// address as `label`) and whose `secondary_entity` is the Linode.
+// Private and link-local addresses have no reverse DNS: setting it is
+// answered `400` with `field: "rdns"`. Allowed while the Linode is
+// busy: it starts no job.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+func (c *Client) UpdateLinodeIPWithBody(ctx context.Context, linodeId LinodeId, address Address, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateLinodeIPRequestWithBody(c.Server, linodeId, address, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateLinodeIP Set or reset an address's reverse DNS
+//
+// Changes the reverse DNS (PTR) name of one of the Linode's public
+// addresses and answers the address.
+//
+//   - `{"rdns": "host.example.org"}` sets it. The name must be a host
+//     name: at most 253 characters, at least two dot-separated labels of
+//     1 to 63 letters, digits and inner hyphens, and a last label that
+//     is not all digits. Anything else is answered `400` with reason
+//     `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+//     case.
+//   - `{"rdns": null}` resets it to the default: for IPv4,
+//     `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+//     domain the operator configures); IPv6 addresses have no default,
+//     so theirs becomes `null`.
+//   - `{}` changes nothing (linodego v2 sends it when no change is
+//     asked) and writes no event.
+//
+// A given `rdns` writes an `ipaddress_update` event (`notification`)
+// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+// address as `label`) and whose `secondary_entity` is the Linode.
+// Private and link-local addresses have no reverse DNS: setting it is
+// answered `400` with `field: "rdns"`. Allowed while the Linode is
+// busy: it starts no job.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+func (c *Client) UpdateLinodeIP(ctx context.Context, linodeId LinodeId, address Address, body UpdateLinodeIPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateLinodeIPRequest(c.Server, linodeId, address, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3294,6 +4391,276 @@ func NewUpdateLinodeInstanceRequestWithBody(server string, linodeId LinodeId, co
 	return req, nil
 }
 
+// NewGetLinodeBackupsRequest constructs an http.Request for the GetLinodeBackups method
+func NewGetLinodeBackupsRequest(server string, linodeId LinodeId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateLinodeSnapshotRequest calls the generic CreateLinodeSnapshot builder with application/json body
+func NewCreateLinodeSnapshotRequest(server string, linodeId LinodeId, body CreateLinodeSnapshotJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateLinodeSnapshotRequestWithBody(server, linodeId, "application/json", bodyReader)
+}
+
+// NewCreateLinodeSnapshotRequestWithBody constructs an http.Request for the CreateLinodeSnapshot method, with any body, and a specified content type
+func NewCreateLinodeSnapshotRequestWithBody(server string, linodeId LinodeId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCancelLinodeBackupsRequest calls the generic CancelLinodeBackups builder with application/json body
+func NewCancelLinodeBackupsRequest(server string, linodeId LinodeId, body CancelLinodeBackupsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCancelLinodeBackupsRequestWithBody(server, linodeId, "application/json", bodyReader)
+}
+
+// NewCancelLinodeBackupsRequestWithBody constructs an http.Request for the CancelLinodeBackups method, with any body, and a specified content type
+func NewCancelLinodeBackupsRequestWithBody(server string, linodeId LinodeId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups/cancel", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewEnableLinodeBackupsRequest calls the generic EnableLinodeBackups builder with application/json body
+func NewEnableLinodeBackupsRequest(server string, linodeId LinodeId, body EnableLinodeBackupsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEnableLinodeBackupsRequestWithBody(server, linodeId, "application/json", bodyReader)
+}
+
+// NewEnableLinodeBackupsRequestWithBody constructs an http.Request for the EnableLinodeBackups method, with any body, and a specified content type
+func NewEnableLinodeBackupsRequestWithBody(server string, linodeId LinodeId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups/enable", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetLinodeBackupRequest constructs an http.Request for the GetLinodeBackup method
+func NewGetLinodeBackupRequest(server string, linodeId LinodeId, backupId BackupId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "backupId", backupId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRestoreLinodeBackupRequest calls the generic RestoreLinodeBackup builder with application/json body
+func NewRestoreLinodeBackupRequest(server string, linodeId LinodeId, backupId BackupId, body RestoreLinodeBackupJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRestoreLinodeBackupRequestWithBody(server, linodeId, backupId, "application/json", bodyReader)
+}
+
+// NewRestoreLinodeBackupRequestWithBody constructs an http.Request for the RestoreLinodeBackup method, with any body, and a specified content type
+func NewRestoreLinodeBackupRequestWithBody(server string, linodeId LinodeId, backupId BackupId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "backupId", backupId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups/%s/restore", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewBootLinodeInstanceRequest calls the generic BootLinodeInstance builder with application/json body
 func NewBootLinodeInstanceRequest(server string, linodeId LinodeId, body BootLinodeInstanceJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3332,6 +4699,135 @@ func NewBootLinodeInstanceRequestWithBody(server string, linodeId LinodeId, cont
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetLinodeIPsRequest constructs an http.Request for the GetLinodeIPs method
+func NewGetLinodeIPsRequest(server string, linodeId LinodeId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/ips", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetLinodeIPRequest constructs an http.Request for the GetLinodeIP method
+func NewGetLinodeIPRequest(server string, linodeId LinodeId, address Address) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "address", address, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/ips/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateLinodeIPRequest calls the generic UpdateLinodeIP builder with application/json body
+func NewUpdateLinodeIPRequest(server string, linodeId LinodeId, address Address, body UpdateLinodeIPJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateLinodeIPRequestWithBody(server, linodeId, address, "application/json", bodyReader)
+}
+
+// NewUpdateLinodeIPRequestWithBody constructs an http.Request for the UpdateLinodeIP method, with any body, and a specified content type
+func NewUpdateLinodeIPRequestWithBody(server string, linodeId LinodeId, address Address, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "address", address, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/ips/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -3775,6 +5271,197 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /linode/instances/{linodeId} (the `UpdateLinodeInstance` operationId).
 	UpdateLinodeInstanceWithResponse(ctx context.Context, linodeId LinodeId, body UpdateLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLinodeInstanceResponse, error)
 
+	// GetLinodeBackupsWithResponse List a Linode's backups
+	//
+	// Returns the Linode's automatic backups, newest first, and its
+	// manual snapshot: `snapshot.in_progress` while one is being taken,
+	// `snapshot.current` once it has ended. The answer is one object, not
+	// a page. Every backup says whether it is `available`, that is
+	// whether it can be restored now.
+	//
+	// While backups are enabled, the job runner takes an automatic
+	// backup of the Linode every backup interval (an operator setting,
+	// one day unless changed); the three newest are kept. A Linode that is
+	// busy when its backup is due gets it as soon as it is free. Taking an
+	// automatic backup makes the Linode busy like any job, and writes no
+	// event.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/backups (the `GetLinodeBackups` operationId).
+	GetLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*GetLinodeBackupsResponse, error)
+
+	// CreateLinodeSnapshotWithBodyWithResponse Take a manual snapshot
+	//
+	// Starts a manual backup (a snapshot) of the Linode and answers it
+	// with `status: pending`. A `linode_snapshot` event (entity: the
+	// Linode, no secondary entity) records the job; the snapshot is
+	// `snapshot.in_progress` until the job ends. Then it becomes
+	// `snapshot.current` and replaces the previous snapshot, whether it
+	// succeeded (`successful`, `available: true`) or failed (`failed`,
+	// `available: false`). The Linode's `status` does not change.
+	//
+	// Backups must be enabled first: otherwise the answer is `400` with
+	// reason `Backups are not enabled for this Linode.` Refused with
+	// `400 Linode busy.` while another job is scheduled or in progress.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+	CreateLinodeSnapshotWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateLinodeSnapshotResponse, error)
+
+	// CreateLinodeSnapshotWithResponse Take a manual snapshot
+	//
+	// Starts a manual backup (a snapshot) of the Linode and answers it
+	// with `status: pending`. A `linode_snapshot` event (entity: the
+	// Linode, no secondary entity) records the job; the snapshot is
+	// `snapshot.in_progress` until the job ends. Then it becomes
+	// `snapshot.current` and replaces the previous snapshot, whether it
+	// succeeded (`successful`, `available: true`) or failed (`failed`,
+	// `available: false`). The Linode's `status` does not change.
+	//
+	// Backups must be enabled first: otherwise the answer is `400` with
+	// reason `Backups are not enabled for this Linode.` Refused with
+	// `400 Linode busy.` while another job is scheduled or in progress.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+	CreateLinodeSnapshotWithResponse(ctx context.Context, linodeId LinodeId, body CreateLinodeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateLinodeSnapshotResponse, error)
+
+	// CancelLinodeBackupsWithBodyWithResponse Cancel backups
+	//
+	// Leaves the backup service: `backups.enabled` becomes `false`, no
+	// more automatic backups are taken, and every backup of the Linode,
+	// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+	// (`notification`). Cancelling when backups are not enabled changes
+	// nothing and writes no event. Answers `200 {}`; the body may be
+	// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+	// snapshot of the Linode is being taken; other jobs do not stop it.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+	CancelLinodeBackupsWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CancelLinodeBackupsResponse, error)
+
+	// CancelLinodeBackupsWithResponse Cancel backups
+	//
+	// Leaves the backup service: `backups.enabled` becomes `false`, no
+	// more automatic backups are taken, and every backup of the Linode,
+	// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+	// (`notification`). Cancelling when backups are not enabled changes
+	// nothing and writes no event. Answers `200 {}`; the body may be
+	// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+	// snapshot of the Linode is being taken; other jobs do not stop it.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+	CancelLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, body CancelLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*CancelLinodeBackupsResponse, error)
+
+	// EnableLinodeBackupsWithBodyWithResponse Enable backups
+	//
+	// Enrols the Linode in the backup service: `backups.enabled` becomes
+	// `true`, the schedule reads `Scheduling` until one is chosen, and the
+	// first automatic backup is due one backup interval later. Writes a
+	// `backups_enable` event (`notification`). Enabling a Linode whose
+	// backups are already enabled changes nothing and writes no event.
+	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+	// Linode is busy: it starts no job.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+	EnableLinodeBackupsWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EnableLinodeBackupsResponse, error)
+
+	// EnableLinodeBackupsWithResponse Enable backups
+	//
+	// Enrols the Linode in the backup service: `backups.enabled` becomes
+	// `true`, the schedule reads `Scheduling` until one is chosen, and the
+	// first automatic backup is due one backup interval later. Writes a
+	// `backups_enable` event (`notification`). Enabling a Linode whose
+	// backups are already enabled changes nothing and writes no event.
+	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+	// Linode is busy: it starts no job.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+	EnableLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, body EnableLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*EnableLinodeBackupsResponse, error)
+
+	// GetLinodeBackupWithResponse Get one backup
+	//
+	// Returns one backup or snapshot of the Linode. A backup of another
+	// Linode, or one that was deleted (replaced, rotated out or
+	// cancelled), is answered `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/backups/{backupId} (the `GetLinodeBackup` operationId).
+	GetLinodeBackupWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, reqEditors ...RequestEditorFn) (*GetLinodeBackupResponse, error)
+
+	// RestoreLinodeBackupWithBodyWithResponse Restore a backup
+	//
+	// Restores one of this Linode's backups onto the Linode `linode_id`
+	// (this one or another of the caller's) and answers `200 {}`. The
+	// restore is a job on the target: its `status` goes `restoring`, then
+	// `offline` when the job ends, and a `backups_restore` event (entity:
+	// the target; secondary entity: the backup, type `backups`) records
+	// it. The target then runs the backup's image.
+	//
+	// - With `overwrite: true` the target's disks and configuration are
+	//   replaced. With `overwrite: false` (the default) the backup's
+	//   disks are added beside the target's, which needs free space: a
+	//   target that has disks (one built from an image uses all of its
+	//   space) is answered `400` with `field: "overwrite"`. Either way, a
+	//   target whose plan's disk is smaller than the backup's disks is
+	//   answered `400` with `field: "linode_id"`.
+	// - Only a backup whose `available` is `true` can be restored. One
+	//   that is still being taken, failed or is under maintenance is
+	//   answered `400` with a reason that says which, and nothing
+	//   changes: no event, no job.
+	// - The target must be in the backup's region (`400`,
+	//   `field: "linode_id"`), and must exist on the account (`400`,
+	//   `field: "linode_id"`).
+	// - Refused with `400 Linode busy.` while the target has another job
+	//   scheduled or in progress.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+	RestoreLinodeBackupWithBodyWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreLinodeBackupResponse, error)
+
+	// RestoreLinodeBackupWithResponse Restore a backup
+	//
+	// Restores one of this Linode's backups onto the Linode `linode_id`
+	// (this one or another of the caller's) and answers `200 {}`. The
+	// restore is a job on the target: its `status` goes `restoring`, then
+	// `offline` when the job ends, and a `backups_restore` event (entity:
+	// the target; secondary entity: the backup, type `backups`) records
+	// it. The target then runs the backup's image.
+	//
+	// - With `overwrite: true` the target's disks and configuration are
+	//   replaced. With `overwrite: false` (the default) the backup's
+	//   disks are added beside the target's, which needs free space: a
+	//   target that has disks (one built from an image uses all of its
+	//   space) is answered `400` with `field: "overwrite"`. Either way, a
+	//   target whose plan's disk is smaller than the backup's disks is
+	//   answered `400` with `field: "linode_id"`.
+	// - Only a backup whose `available` is `true` can be restored. One
+	//   that is still being taken, failed or is under maintenance is
+	//   answered `400` with a reason that says which, and nothing
+	//   changes: no event, no job.
+	// - The target must be in the backup's region (`400`,
+	//   `field: "linode_id"`), and must exist on the account (`400`,
+	//   `field: "linode_id"`).
+	// - Refused with `400 Linode busy.` while the target has another job
+	//   scheduled or in progress.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+	RestoreLinodeBackupWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, body RestoreLinodeBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreLinodeBackupResponse, error)
+
 	// BootLinodeInstanceWithBodyWithResponse Boot a Linode
 	//
 	// Boots the Linode with `config_id`, or, when it is left out or null,
@@ -3816,6 +5503,97 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /linode/instances/{linodeId}/boot (the `BootLinodeInstance` operationId).
 	BootLinodeInstanceWithResponse(ctx context.Context, linodeId LinodeId, body BootLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*BootLinodeInstanceResponse, error)
+
+	// GetLinodeIPsWithResponse List a Linode's IP addresses
+	//
+	// Returns every address of the Linode with its network details: the
+	// public IPv4 address and, when the Linode was created with
+	// `private_ip: true`, a private one; the IPv6 SLAAC address and its
+	// link-local twin. Categories apiv4 does not offer (shared and
+	// reserved IPv4, VPC addresses, routed IPv6 ranges) are always `[]`.
+	// The answer is one object, not a page.
+	//
+	// Addresses are allocated when the Linode is created, from pools the
+	// operator configures, and are freed when its deletion finishes. The
+	// Linode object itself lists only the addresses (`ipv4`, `ipv6`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/ips (the `GetLinodeIPs` operationId).
+	GetLinodeIPsWithResponse(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*GetLinodeIPsResponse, error)
+
+	// GetLinodeIPWithResponse Get one of a Linode's IP addresses
+	//
+	// Returns one address of the Linode, IPv4 or IPv6 (the SLAAC or the
+	// link-local address), in any spelling of it: an IPv6 address may be
+	// sent escaped (`2001%3Adb8%3A%3A1`) or not, in upper or lower case,
+	// compressed or not. An address that is not the Linode's is answered
+	// `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/ips/{address} (the `GetLinodeIP` operationId).
+	GetLinodeIPWithResponse(ctx context.Context, linodeId LinodeId, address Address, reqEditors ...RequestEditorFn) (*GetLinodeIPResponse, error)
+
+	// UpdateLinodeIPWithBodyWithResponse Set or reset an address's reverse DNS
+	//
+	// Changes the reverse DNS (PTR) name of one of the Linode's public
+	// addresses and answers the address.
+	//
+	// - `{"rdns": "host.example.org"}` sets it. The name must be a host
+	//   name: at most 253 characters, at least two dot-separated labels of
+	//   1 to 63 letters, digits and inner hyphens, and a last label that
+	//   is not all digits. Anything else is answered `400` with reason
+	//   `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+	//   case.
+	// - `{"rdns": null}` resets it to the default: for IPv4,
+	//   `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+	//   domain the operator configures); IPv6 addresses have no default,
+	//   so theirs becomes `null`.
+	// - `{}` changes nothing (linodego v2 sends it when no change is
+	//   asked) and writes no event.
+	//
+	// A given `rdns` writes an `ipaddress_update` event (`notification`)
+	// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+	// address as `label`) and whose `secondary_entity` is the Linode.
+	// Private and link-local addresses have no reverse DNS: setting it is
+	// answered `400` with `field: "rdns"`. Allowed while the Linode is
+	// busy: it starts no job.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+	UpdateLinodeIPWithBodyWithResponse(ctx context.Context, linodeId LinodeId, address Address, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateLinodeIPResponse, error)
+
+	// UpdateLinodeIPWithResponse Set or reset an address's reverse DNS
+	//
+	// Changes the reverse DNS (PTR) name of one of the Linode's public
+	// addresses and answers the address.
+	//
+	// - `{"rdns": "host.example.org"}` sets it. The name must be a host
+	//   name: at most 253 characters, at least two dot-separated labels of
+	//   1 to 63 letters, digits and inner hyphens, and a last label that
+	//   is not all digits. Anything else is answered `400` with reason
+	//   `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+	//   case.
+	// - `{"rdns": null}` resets it to the default: for IPv4,
+	//   `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+	//   domain the operator configures); IPv6 addresses have no default,
+	//   so theirs becomes `null`.
+	// - `{}` changes nothing (linodego v2 sends it when no change is
+	//   asked) and writes no event.
+	//
+	// A given `rdns` writes an `ipaddress_update` event (`notification`)
+	// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+	// address as `label`) and whose `secondary_entity` is the Linode.
+	// Private and link-local addresses have no reverse DNS: setting it is
+	// answered `400` with `field: "rdns"`. Allowed while the Linode is
+	// busy: it starts no job.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+	UpdateLinodeIPWithResponse(ctx context.Context, linodeId LinodeId, address Address, body UpdateLinodeIPJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLinodeIPResponse, error)
 
 	// ResetLinodePasswordWithBodyWithResponse Reset a Linode's root password
 	//
@@ -4453,6 +6231,364 @@ func (r UpdateLinodeInstanceResponse) ContentType() string {
 	return ""
 }
 
+type GetLinodeBackupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LinodeBackupList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetLinodeBackupsResponse) GetJSON200() *LinodeBackupList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetLinodeBackupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetLinodeBackupsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetLinodeBackupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetLinodeBackupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetLinodeBackupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetLinodeBackupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateLinodeSnapshotResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Backup
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateLinodeSnapshotResponse) GetJSON200() *Backup {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateLinodeSnapshotResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateLinodeSnapshotResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateLinodeSnapshotResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateLinodeSnapshotResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateLinodeSnapshotResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateLinodeSnapshotResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateLinodeSnapshotResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelLinodeBackupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelLinodeBackupsResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CancelLinodeBackupsResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CancelLinodeBackupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CancelLinodeBackupsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelLinodeBackupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelLinodeBackupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelLinodeBackupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelLinodeBackupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type EnableLinodeBackupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EnableLinodeBackupsResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EnableLinodeBackupsResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EnableLinodeBackupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EnableLinodeBackupsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r EnableLinodeBackupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnableLinodeBackupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnableLinodeBackupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnableLinodeBackupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetLinodeBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Backup
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetLinodeBackupResponse) GetJSON200() *Backup {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetLinodeBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetLinodeBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetLinodeBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetLinodeBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetLinodeBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetLinodeBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RestoreLinodeBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RestoreLinodeBackupResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RestoreLinodeBackupResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RestoreLinodeBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RestoreLinodeBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r RestoreLinodeBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RestoreLinodeBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RestoreLinodeBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RestoreLinodeBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type BootLinodeInstanceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4509,6 +6645,178 @@ func (r BootLinodeInstanceResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r BootLinodeInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetLinodeIPsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LinodeIPs
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetLinodeIPsResponse) GetJSON200() *LinodeIPs {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetLinodeIPsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetLinodeIPsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetLinodeIPsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetLinodeIPsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetLinodeIPsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetLinodeIPsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetLinodeIPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IPAddress
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetLinodeIPResponse) GetJSON200() *IPAddress {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetLinodeIPResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetLinodeIPResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetLinodeIPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetLinodeIPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetLinodeIPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetLinodeIPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateLinodeIPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IPAddress
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateLinodeIPResponse) GetJSON200() *IPAddress {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateLinodeIPResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateLinodeIPResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateLinodeIPResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateLinodeIPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateLinodeIPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateLinodeIPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateLinodeIPResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5031,6 +7339,257 @@ func (c *ClientWithResponses) UpdateLinodeInstanceWithResponse(ctx context.Conte
 	return ParseUpdateLinodeInstanceResponse(rsp)
 }
 
+// GetLinodeBackupsWithResponse List a Linode's backups
+//
+// Returns the Linode's automatic backups, newest first, and its
+// manual snapshot: `snapshot.in_progress` while one is being taken,
+// `snapshot.current` once it has ended. The answer is one object, not
+// a page. Every backup says whether it is `available`, that is
+// whether it can be restored now.
+//
+// While backups are enabled, the job runner takes an automatic
+// backup of the Linode every backup interval (an operator setting,
+// one day unless changed); the three newest are kept. A Linode that is
+// busy when its backup is due gets it as soon as it is free. Taking an
+// automatic backup makes the Linode busy like any job, and writes no
+// event.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /linode/instances/{linodeId}/backups (the `GetLinodeBackups` operationId).
+func (c *ClientWithResponses) GetLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*GetLinodeBackupsResponse, error) {
+	rsp, err := c.GetLinodeBackups(ctx, linodeId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetLinodeBackupsResponse(rsp)
+}
+
+// CreateLinodeSnapshotWithBodyWithResponse Take a manual snapshot
+//
+// Starts a manual backup (a snapshot) of the Linode and answers it
+// with `status: pending`. A `linode_snapshot` event (entity: the
+// Linode, no secondary entity) records the job; the snapshot is
+// `snapshot.in_progress` until the job ends. Then it becomes
+// `snapshot.current` and replaces the previous snapshot, whether it
+// succeeded (`successful`, `available: true`) or failed (`failed`,
+// `available: false`). The Linode's `status` does not change.
+//
+// Backups must be enabled first: otherwise the answer is `400` with
+// reason `Backups are not enabled for this Linode.` Refused with
+// `400 Linode busy.` while another job is scheduled or in progress.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+func (c *ClientWithResponses) CreateLinodeSnapshotWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateLinodeSnapshotResponse, error) {
+	rsp, err := c.CreateLinodeSnapshotWithBody(ctx, linodeId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateLinodeSnapshotResponse(rsp)
+}
+
+// CreateLinodeSnapshotWithResponse Take a manual snapshot
+//
+// Starts a manual backup (a snapshot) of the Linode and answers it
+// with `status: pending`. A `linode_snapshot` event (entity: the
+// Linode, no secondary entity) records the job; the snapshot is
+// `snapshot.in_progress` until the job ends. Then it becomes
+// `snapshot.current` and replaces the previous snapshot, whether it
+// succeeded (`successful`, `available: true`) or failed (`failed`,
+// `available: false`). The Linode's `status` does not change.
+//
+// Backups must be enabled first: otherwise the answer is `400` with
+// reason `Backups are not enabled for this Linode.` Refused with
+// `400 Linode busy.` while another job is scheduled or in progress.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+func (c *ClientWithResponses) CreateLinodeSnapshotWithResponse(ctx context.Context, linodeId LinodeId, body CreateLinodeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateLinodeSnapshotResponse, error) {
+	rsp, err := c.CreateLinodeSnapshot(ctx, linodeId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateLinodeSnapshotResponse(rsp)
+}
+
+// CancelLinodeBackupsWithBodyWithResponse Cancel backups
+//
+// Leaves the backup service: `backups.enabled` becomes `false`, no
+// more automatic backups are taken, and every backup of the Linode,
+// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+// (`notification`). Cancelling when backups are not enabled changes
+// nothing and writes no event. Answers `200 {}`; the body may be
+// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+// snapshot of the Linode is being taken; other jobs do not stop it.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+func (c *ClientWithResponses) CancelLinodeBackupsWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CancelLinodeBackupsResponse, error) {
+	rsp, err := c.CancelLinodeBackupsWithBody(ctx, linodeId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelLinodeBackupsResponse(rsp)
+}
+
+// CancelLinodeBackupsWithResponse Cancel backups
+//
+// Leaves the backup service: `backups.enabled` becomes `false`, no
+// more automatic backups are taken, and every backup of the Linode,
+// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+// (`notification`). Cancelling when backups are not enabled changes
+// nothing and writes no event. Answers `200 {}`; the body may be
+// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+// snapshot of the Linode is being taken; other jobs do not stop it.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+func (c *ClientWithResponses) CancelLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, body CancelLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*CancelLinodeBackupsResponse, error) {
+	rsp, err := c.CancelLinodeBackups(ctx, linodeId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelLinodeBackupsResponse(rsp)
+}
+
+// EnableLinodeBackupsWithBodyWithResponse Enable backups
+//
+// Enrols the Linode in the backup service: `backups.enabled` becomes
+// `true`, the schedule reads `Scheduling` until one is chosen, and the
+// first automatic backup is due one backup interval later. Writes a
+// `backups_enable` event (`notification`). Enabling a Linode whose
+// backups are already enabled changes nothing and writes no event.
+// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+// Linode is busy: it starts no job.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+func (c *ClientWithResponses) EnableLinodeBackupsWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EnableLinodeBackupsResponse, error) {
+	rsp, err := c.EnableLinodeBackupsWithBody(ctx, linodeId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnableLinodeBackupsResponse(rsp)
+}
+
+// EnableLinodeBackupsWithResponse Enable backups
+//
+// Enrols the Linode in the backup service: `backups.enabled` becomes
+// `true`, the schedule reads `Scheduling` until one is chosen, and the
+// first automatic backup is due one backup interval later. Writes a
+// `backups_enable` event (`notification`). Enabling a Linode whose
+// backups are already enabled changes nothing and writes no event.
+// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+// Linode is busy: it starts no job.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+func (c *ClientWithResponses) EnableLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, body EnableLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*EnableLinodeBackupsResponse, error) {
+	rsp, err := c.EnableLinodeBackups(ctx, linodeId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnableLinodeBackupsResponse(rsp)
+}
+
+// GetLinodeBackupWithResponse Get one backup
+//
+// Returns one backup or snapshot of the Linode. A backup of another
+// Linode, or one that was deleted (replaced, rotated out or
+// cancelled), is answered `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /linode/instances/{linodeId}/backups/{backupId} (the `GetLinodeBackup` operationId).
+func (c *ClientWithResponses) GetLinodeBackupWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, reqEditors ...RequestEditorFn) (*GetLinodeBackupResponse, error) {
+	rsp, err := c.GetLinodeBackup(ctx, linodeId, backupId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetLinodeBackupResponse(rsp)
+}
+
+// RestoreLinodeBackupWithBodyWithResponse Restore a backup
+//
+// Restores one of this Linode's backups onto the Linode `linode_id`
+// (this one or another of the caller's) and answers `200 {}`. The
+// restore is a job on the target: its `status` goes `restoring`, then
+// `offline` when the job ends, and a `backups_restore` event (entity:
+// the target; secondary entity: the backup, type `backups`) records
+// it. The target then runs the backup's image.
+//
+//   - With `overwrite: true` the target's disks and configuration are
+//     replaced. With `overwrite: false` (the default) the backup's
+//     disks are added beside the target's, which needs free space: a
+//     target that has disks (one built from an image uses all of its
+//     space) is answered `400` with `field: "overwrite"`. Either way, a
+//     target whose plan's disk is smaller than the backup's disks is
+//     answered `400` with `field: "linode_id"`.
+//   - Only a backup whose `available` is `true` can be restored. One
+//     that is still being taken, failed or is under maintenance is
+//     answered `400` with a reason that says which, and nothing
+//     changes: no event, no job.
+//   - The target must be in the backup's region (`400`,
+//     `field: "linode_id"`), and must exist on the account (`400`,
+//     `field: "linode_id"`).
+//   - Refused with `400 Linode busy.` while the target has another job
+//     scheduled or in progress.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+func (c *ClientWithResponses) RestoreLinodeBackupWithBodyWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreLinodeBackupResponse, error) {
+	rsp, err := c.RestoreLinodeBackupWithBody(ctx, linodeId, backupId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreLinodeBackupResponse(rsp)
+}
+
+// RestoreLinodeBackupWithResponse Restore a backup
+//
+// Restores one of this Linode's backups onto the Linode `linode_id`
+// (this one or another of the caller's) and answers `200 {}`. The
+// restore is a job on the target: its `status` goes `restoring`, then
+// `offline` when the job ends, and a `backups_restore` event (entity:
+// the target; secondary entity: the backup, type `backups`) records
+// it. The target then runs the backup's image.
+//
+//   - With `overwrite: true` the target's disks and configuration are
+//     replaced. With `overwrite: false` (the default) the backup's
+//     disks are added beside the target's, which needs free space: a
+//     target that has disks (one built from an image uses all of its
+//     space) is answered `400` with `field: "overwrite"`. Either way, a
+//     target whose plan's disk is smaller than the backup's disks is
+//     answered `400` with `field: "linode_id"`.
+//   - Only a backup whose `available` is `true` can be restored. One
+//     that is still being taken, failed or is under maintenance is
+//     answered `400` with a reason that says which, and nothing
+//     changes: no event, no job.
+//   - The target must be in the backup's region (`400`,
+//     `field: "linode_id"`), and must exist on the account (`400`,
+//     `field: "linode_id"`).
+//   - Refused with `400 Linode busy.` while the target has another job
+//     scheduled or in progress.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+func (c *ClientWithResponses) RestoreLinodeBackupWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, body RestoreLinodeBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreLinodeBackupResponse, error) {
+	rsp, err := c.RestoreLinodeBackup(ctx, linodeId, backupId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreLinodeBackupResponse(rsp)
+}
+
 // BootLinodeInstanceWithBodyWithResponse Boot a Linode
 //
 // Boots the Linode with `config_id`, or, when it is left out or null,
@@ -5083,6 +7642,121 @@ func (c *ClientWithResponses) BootLinodeInstanceWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseBootLinodeInstanceResponse(rsp)
+}
+
+// GetLinodeIPsWithResponse List a Linode's IP addresses
+//
+// Returns every address of the Linode with its network details: the
+// public IPv4 address and, when the Linode was created with
+// `private_ip: true`, a private one; the IPv6 SLAAC address and its
+// link-local twin. Categories apiv4 does not offer (shared and
+// reserved IPv4, VPC addresses, routed IPv6 ranges) are always `[]`.
+// The answer is one object, not a page.
+//
+// Addresses are allocated when the Linode is created, from pools the
+// operator configures, and are freed when its deletion finishes. The
+// Linode object itself lists only the addresses (`ipv4`, `ipv6`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /linode/instances/{linodeId}/ips (the `GetLinodeIPs` operationId).
+func (c *ClientWithResponses) GetLinodeIPsWithResponse(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*GetLinodeIPsResponse, error) {
+	rsp, err := c.GetLinodeIPs(ctx, linodeId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetLinodeIPsResponse(rsp)
+}
+
+// GetLinodeIPWithResponse Get one of a Linode's IP addresses
+//
+// Returns one address of the Linode, IPv4 or IPv6 (the SLAAC or the
+// link-local address), in any spelling of it: an IPv6 address may be
+// sent escaped (`2001%3Adb8%3A%3A1`) or not, in upper or lower case,
+// compressed or not. An address that is not the Linode's is answered
+// `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /linode/instances/{linodeId}/ips/{address} (the `GetLinodeIP` operationId).
+func (c *ClientWithResponses) GetLinodeIPWithResponse(ctx context.Context, linodeId LinodeId, address Address, reqEditors ...RequestEditorFn) (*GetLinodeIPResponse, error) {
+	rsp, err := c.GetLinodeIP(ctx, linodeId, address, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetLinodeIPResponse(rsp)
+}
+
+// UpdateLinodeIPWithBodyWithResponse Set or reset an address's reverse DNS
+//
+// Changes the reverse DNS (PTR) name of one of the Linode's public
+// addresses and answers the address.
+//
+//   - `{"rdns": "host.example.org"}` sets it. The name must be a host
+//     name: at most 253 characters, at least two dot-separated labels of
+//     1 to 63 letters, digits and inner hyphens, and a last label that
+//     is not all digits. Anything else is answered `400` with reason
+//     `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+//     case.
+//   - `{"rdns": null}` resets it to the default: for IPv4,
+//     `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+//     domain the operator configures); IPv6 addresses have no default,
+//     so theirs becomes `null`.
+//   - `{}` changes nothing (linodego v2 sends it when no change is
+//     asked) and writes no event.
+//
+// A given `rdns` writes an `ipaddress_update` event (`notification`)
+// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+// address as `label`) and whose `secondary_entity` is the Linode.
+// Private and link-local addresses have no reverse DNS: setting it is
+// answered `400` with `field: "rdns"`. Allowed while the Linode is
+// busy: it starts no job.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+func (c *ClientWithResponses) UpdateLinodeIPWithBodyWithResponse(ctx context.Context, linodeId LinodeId, address Address, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateLinodeIPResponse, error) {
+	rsp, err := c.UpdateLinodeIPWithBody(ctx, linodeId, address, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateLinodeIPResponse(rsp)
+}
+
+// UpdateLinodeIPWithResponse Set or reset an address's reverse DNS
+//
+// Changes the reverse DNS (PTR) name of one of the Linode's public
+// addresses and answers the address.
+//
+//   - `{"rdns": "host.example.org"}` sets it. The name must be a host
+//     name: at most 253 characters, at least two dot-separated labels of
+//     1 to 63 letters, digits and inner hyphens, and a last label that
+//     is not all digits. Anything else is answered `400` with reason
+//     `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+//     case.
+//   - `{"rdns": null}` resets it to the default: for IPv4,
+//     `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+//     domain the operator configures); IPv6 addresses have no default,
+//     so theirs becomes `null`.
+//   - `{}` changes nothing (linodego v2 sends it when no change is
+//     asked) and writes no event.
+//
+// A given `rdns` writes an `ipaddress_update` event (`notification`)
+// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+// address as `label`) and whose `secondary_entity` is the Linode.
+// Private and link-local addresses have no reverse DNS: setting it is
+// answered `400` with `field: "rdns"`. Allowed while the Linode is
+// busy: it starts no job.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+func (c *ClientWithResponses) UpdateLinodeIPWithResponse(ctx context.Context, linodeId LinodeId, address Address, body UpdateLinodeIPJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLinodeIPResponse, error) {
+	rsp, err := c.UpdateLinodeIP(ctx, linodeId, address, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateLinodeIPResponse(rsp)
 }
 
 // ResetLinodePasswordWithBodyWithResponse Reset a Linode's root password
@@ -5633,6 +8307,274 @@ func ParseUpdateLinodeInstanceResponse(rsp *http.Response) (*UpdateLinodeInstanc
 	return response, nil
 }
 
+// ParseGetLinodeBackupsResponse parses an HTTP response from a GetLinodeBackupsWithResponse call
+func ParseGetLinodeBackupsResponse(rsp *http.Response) (*GetLinodeBackupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetLinodeBackupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LinodeBackupList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateLinodeSnapshotResponse parses an HTTP response from a CreateLinodeSnapshotWithResponse call
+func ParseCreateLinodeSnapshotResponse(rsp *http.Response) (*CreateLinodeSnapshotResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateLinodeSnapshotResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Backup
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelLinodeBackupsResponse parses an HTTP response from a CancelLinodeBackupsWithResponse call
+func ParseCancelLinodeBackupsResponse(rsp *http.Response) (*CancelLinodeBackupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelLinodeBackupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseEnableLinodeBackupsResponse parses an HTTP response from a EnableLinodeBackupsWithResponse call
+func ParseEnableLinodeBackupsResponse(rsp *http.Response) (*EnableLinodeBackupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnableLinodeBackupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetLinodeBackupResponse parses an HTTP response from a GetLinodeBackupWithResponse call
+func ParseGetLinodeBackupResponse(rsp *http.Response) (*GetLinodeBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetLinodeBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Backup
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRestoreLinodeBackupResponse parses an HTTP response from a RestoreLinodeBackupWithResponse call
+func ParseRestoreLinodeBackupResponse(rsp *http.Response) (*RestoreLinodeBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RestoreLinodeBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseBootLinodeInstanceResponse parses an HTTP response from a BootLinodeInstanceWithResponse call
 func ParseBootLinodeInstanceResponse(rsp *http.Response) (*BootLinodeInstanceResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -5649,6 +8591,133 @@ func ParseBootLinodeInstanceResponse(rsp *http.Response) (*BootLinodeInstanceRes
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetLinodeIPsResponse parses an HTTP response from a GetLinodeIPsWithResponse call
+func ParseGetLinodeIPsResponse(rsp *http.Response) (*GetLinodeIPsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetLinodeIPsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LinodeIPs
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetLinodeIPResponse parses an HTTP response from a GetLinodeIPWithResponse call
+func ParseGetLinodeIPResponse(rsp *http.Response) (*GetLinodeIPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetLinodeIPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IPAddress
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateLinodeIPResponse parses an HTTP response from a UpdateLinodeIPWithResponse call
+func ParseUpdateLinodeIPResponse(rsp *http.Response) (*UpdateLinodeIPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateLinodeIPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IPAddress
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -5897,9 +8966,36 @@ type ServerInterface interface {
 	// UpdateLinodeInstance Update a Linode
 	// (PUT /linode/instances/{linodeId})
 	UpdateLinodeInstance(ctx echo.Context, linodeId LinodeId) error
+	// GetLinodeBackups List a Linode's backups
+	// (GET /linode/instances/{linodeId}/backups)
+	GetLinodeBackups(ctx echo.Context, linodeId LinodeId) error
+	// CreateLinodeSnapshot Take a manual snapshot
+	// (POST /linode/instances/{linodeId}/backups)
+	CreateLinodeSnapshot(ctx echo.Context, linodeId LinodeId) error
+	// CancelLinodeBackups Cancel backups
+	// (POST /linode/instances/{linodeId}/backups/cancel)
+	CancelLinodeBackups(ctx echo.Context, linodeId LinodeId) error
+	// EnableLinodeBackups Enable backups
+	// (POST /linode/instances/{linodeId}/backups/enable)
+	EnableLinodeBackups(ctx echo.Context, linodeId LinodeId) error
+	// GetLinodeBackup Get one backup
+	// (GET /linode/instances/{linodeId}/backups/{backupId})
+	GetLinodeBackup(ctx echo.Context, linodeId LinodeId, backupId BackupId) error
+	// RestoreLinodeBackup Restore a backup
+	// (POST /linode/instances/{linodeId}/backups/{backupId}/restore)
+	RestoreLinodeBackup(ctx echo.Context, linodeId LinodeId, backupId BackupId) error
 	// BootLinodeInstance Boot a Linode
 	// (POST /linode/instances/{linodeId}/boot)
 	BootLinodeInstance(ctx echo.Context, linodeId LinodeId) error
+	// GetLinodeIPs List a Linode's IP addresses
+	// (GET /linode/instances/{linodeId}/ips)
+	GetLinodeIPs(ctx echo.Context, linodeId LinodeId) error
+	// GetLinodeIP Get one of a Linode's IP addresses
+	// (GET /linode/instances/{linodeId}/ips/{address})
+	GetLinodeIP(ctx echo.Context, linodeId LinodeId, address Address) error
+	// UpdateLinodeIP Set or reset an address's reverse DNS
+	// (PUT /linode/instances/{linodeId}/ips/{address})
+	UpdateLinodeIP(ctx echo.Context, linodeId LinodeId, address Address) error
 	// ResetLinodePassword Reset a Linode's root password
 	// (POST /linode/instances/{linodeId}/password)
 	ResetLinodePassword(ctx echo.Context, linodeId LinodeId) error
@@ -6108,6 +9204,118 @@ func (w *ServerInterfaceWrapper) UpdateLinodeInstance(ctx echo.Context) error {
 	return err
 }
 
+// GetLinodeBackups converts echo context to params.
+func (w *ServerInterfaceWrapper) GetLinodeBackups(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetLinodeBackups(ctx, linodeId)
+	return err
+}
+
+// CreateLinodeSnapshot converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateLinodeSnapshot(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateLinodeSnapshot(ctx, linodeId)
+	return err
+}
+
+// CancelLinodeBackups converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelLinodeBackups(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelLinodeBackups(ctx, linodeId)
+	return err
+}
+
+// EnableLinodeBackups converts echo context to params.
+func (w *ServerInterfaceWrapper) EnableLinodeBackups(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.EnableLinodeBackups(ctx, linodeId)
+	return err
+}
+
+// GetLinodeBackup converts echo context to params.
+func (w *ServerInterfaceWrapper) GetLinodeBackup(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// ------------- Path parameter "backupId" -------------
+	var backupId BackupId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "backupId", ctx.Param("backupId"), &backupId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter backupId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetLinodeBackup(ctx, linodeId, backupId)
+	return err
+}
+
+// RestoreLinodeBackup converts echo context to params.
+func (w *ServerInterfaceWrapper) RestoreLinodeBackup(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// ------------- Path parameter "backupId" -------------
+	var backupId BackupId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "backupId", ctx.Param("backupId"), &backupId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter backupId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RestoreLinodeBackup(ctx, linodeId, backupId)
+	return err
+}
+
 // BootLinodeInstance converts echo context to params.
 func (w *ServerInterfaceWrapper) BootLinodeInstance(ctx echo.Context) error {
 	var err error
@@ -6121,6 +9329,70 @@ func (w *ServerInterfaceWrapper) BootLinodeInstance(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.BootLinodeInstance(ctx, linodeId)
+	return err
+}
+
+// GetLinodeIPs converts echo context to params.
+func (w *ServerInterfaceWrapper) GetLinodeIPs(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetLinodeIPs(ctx, linodeId)
+	return err
+}
+
+// GetLinodeIP converts echo context to params.
+func (w *ServerInterfaceWrapper) GetLinodeIP(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// ------------- Path parameter "address" -------------
+	var address Address
+
+	err = runtime.BindStyledParameterWithOptions("simple", "address", ctx.Param("address"), &address, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter address: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetLinodeIP(ctx, linodeId, address)
+	return err
+}
+
+// UpdateLinodeIP converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateLinodeIP(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// ------------- Path parameter "address" -------------
+	var address Address
+
+	err = runtime.BindStyledParameterWithOptions("simple", "address", ctx.Param("address"), &address, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter address: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateLinodeIP(ctx, linodeId, address)
 	return err
 }
 
@@ -6249,6 +9521,15 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/linode/instances/:linodeId/reboot", wrapper.RebootLinodeInstance, options.OperationMiddlewares["rebootLinodeInstance"]...)
 	router.POST(options.BaseURL+"/linode/instances/:linodeId/password", wrapper.ResetLinodePassword, options.OperationMiddlewares["resetLinodePassword"]...)
 	router.POST(options.BaseURL+"/linode/instances/:linodeId/rebuild", wrapper.RebuildLinodeInstance, options.OperationMiddlewares["rebuildLinodeInstance"]...)
+	router.GET(options.BaseURL+"/linode/instances/:linodeId/ips", wrapper.GetLinodeIPs, options.OperationMiddlewares["getLinodeIPs"]...)
+	router.GET(options.BaseURL+"/linode/instances/:linodeId/ips/:address", wrapper.GetLinodeIP, options.OperationMiddlewares["getLinodeIP"]...)
+	router.PUT(options.BaseURL+"/linode/instances/:linodeId/ips/:address", wrapper.UpdateLinodeIP, options.OperationMiddlewares["updateLinodeIP"]...)
+	router.GET(options.BaseURL+"/linode/instances/:linodeId/backups", wrapper.GetLinodeBackups, options.OperationMiddlewares["getLinodeBackups"]...)
+	router.POST(options.BaseURL+"/linode/instances/:linodeId/backups", wrapper.CreateLinodeSnapshot, options.OperationMiddlewares["createLinodeSnapshot"]...)
+	router.POST(options.BaseURL+"/linode/instances/:linodeId/backups/enable", wrapper.EnableLinodeBackups, options.OperationMiddlewares["enableLinodeBackups"]...)
+	router.POST(options.BaseURL+"/linode/instances/:linodeId/backups/cancel", wrapper.CancelLinodeBackups, options.OperationMiddlewares["cancelLinodeBackups"]...)
+	router.GET(options.BaseURL+"/linode/instances/:linodeId/backups/:backupId", wrapper.GetLinodeBackup, options.OperationMiddlewares["getLinodeBackup"]...)
+	router.POST(options.BaseURL+"/linode/instances/:linodeId/backups/:backupId/restore", wrapper.RestoreLinodeBackup, options.OperationMiddlewares["restoreLinodeBackup"]...)
 
 }
 
@@ -6737,6 +10018,368 @@ func (response UpdateLinodeInstance404JSONResponse) VisitUpdateLinodeInstanceRes
 	return err
 }
 
+type GetLinodeBackupsRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+}
+
+type GetLinodeBackupsResponseObject interface {
+	VisitGetLinodeBackupsResponse(w http.ResponseWriter) error
+}
+
+type GetLinodeBackups200JSONResponse LinodeBackupList
+
+func (response GetLinodeBackups200JSONResponse) VisitGetLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackups401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetLinodeBackups401JSONResponse) VisitGetLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackups404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetLinodeBackups404JSONResponse) VisitGetLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLinodeSnapshotRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	Body     *CreateLinodeSnapshotJSONRequestBody
+}
+
+type CreateLinodeSnapshotResponseObject interface {
+	VisitCreateLinodeSnapshotResponse(w http.ResponseWriter) error
+}
+
+type CreateLinodeSnapshot200JSONResponse Backup
+
+func (response CreateLinodeSnapshot200JSONResponse) VisitCreateLinodeSnapshotResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLinodeSnapshot400JSONResponse ErrorResponse
+
+func (response CreateLinodeSnapshot400JSONResponse) VisitCreateLinodeSnapshotResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLinodeSnapshot401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateLinodeSnapshot401JSONResponse) VisitCreateLinodeSnapshotResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLinodeSnapshot404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateLinodeSnapshot404JSONResponse) VisitCreateLinodeSnapshotResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelLinodeBackupsRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	Body     *CancelLinodeBackupsJSONRequestBody
+}
+
+type CancelLinodeBackupsResponseObject interface {
+	VisitCancelLinodeBackupsResponse(w http.ResponseWriter) error
+}
+
+type CancelLinodeBackups200JSONResponse Empty
+
+func (response CancelLinodeBackups200JSONResponse) VisitCancelLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelLinodeBackups400JSONResponse ErrorResponse
+
+func (response CancelLinodeBackups400JSONResponse) VisitCancelLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelLinodeBackups401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CancelLinodeBackups401JSONResponse) VisitCancelLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelLinodeBackups404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CancelLinodeBackups404JSONResponse) VisitCancelLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableLinodeBackupsRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	Body     *EnableLinodeBackupsJSONRequestBody
+}
+
+type EnableLinodeBackupsResponseObject interface {
+	VisitEnableLinodeBackupsResponse(w http.ResponseWriter) error
+}
+
+type EnableLinodeBackups200JSONResponse Empty
+
+func (response EnableLinodeBackups200JSONResponse) VisitEnableLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableLinodeBackups400JSONResponse ErrorResponse
+
+func (response EnableLinodeBackups400JSONResponse) VisitEnableLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableLinodeBackups401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response EnableLinodeBackups401JSONResponse) VisitEnableLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableLinodeBackups404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response EnableLinodeBackups404JSONResponse) VisitEnableLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackupRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	BackupId BackupId `json:"backupId"`
+}
+
+type GetLinodeBackupResponseObject interface {
+	VisitGetLinodeBackupResponse(w http.ResponseWriter) error
+}
+
+type GetLinodeBackup200JSONResponse Backup
+
+func (response GetLinodeBackup200JSONResponse) VisitGetLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackup401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetLinodeBackup401JSONResponse) VisitGetLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackup404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetLinodeBackup404JSONResponse) VisitGetLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RestoreLinodeBackupRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	BackupId BackupId `json:"backupId"`
+	Body     *RestoreLinodeBackupJSONRequestBody
+}
+
+type RestoreLinodeBackupResponseObject interface {
+	VisitRestoreLinodeBackupResponse(w http.ResponseWriter) error
+}
+
+type RestoreLinodeBackup200JSONResponse Empty
+
+func (response RestoreLinodeBackup200JSONResponse) VisitRestoreLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RestoreLinodeBackup400JSONResponse ErrorResponse
+
+func (response RestoreLinodeBackup400JSONResponse) VisitRestoreLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RestoreLinodeBackup401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RestoreLinodeBackup401JSONResponse) VisitRestoreLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RestoreLinodeBackup404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RestoreLinodeBackup404JSONResponse) VisitRestoreLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type BootLinodeInstanceRequestObject struct {
 	LinodeId LinodeId `json:"linodeId"`
 	Body     *BootLinodeInstanceJSONRequestBody
@@ -6791,6 +10434,173 @@ func (response BootLinodeInstance401JSONResponse) VisitBootLinodeInstanceRespons
 type BootLinodeInstance404JSONResponse struct{ NotFoundJSONResponse }
 
 func (response BootLinodeInstance404JSONResponse) VisitBootLinodeInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIPsRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+}
+
+type GetLinodeIPsResponseObject interface {
+	VisitGetLinodeIPsResponse(w http.ResponseWriter) error
+}
+
+type GetLinodeIPs200JSONResponse LinodeIPs
+
+func (response GetLinodeIPs200JSONResponse) VisitGetLinodeIPsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIPs401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetLinodeIPs401JSONResponse) VisitGetLinodeIPsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIPs404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetLinodeIPs404JSONResponse) VisitGetLinodeIPsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIPRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	Address  Address  `json:"address"`
+}
+
+type GetLinodeIPResponseObject interface {
+	VisitGetLinodeIPResponse(w http.ResponseWriter) error
+}
+
+type GetLinodeIP200JSONResponse IPAddress
+
+func (response GetLinodeIP200JSONResponse) VisitGetLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIP401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetLinodeIP401JSONResponse) VisitGetLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIP404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetLinodeIP404JSONResponse) VisitGetLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLinodeIPRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	Address  Address  `json:"address"`
+	Body     *UpdateLinodeIPJSONRequestBody
+}
+
+type UpdateLinodeIPResponseObject interface {
+	VisitUpdateLinodeIPResponse(w http.ResponseWriter) error
+}
+
+type UpdateLinodeIP200JSONResponse IPAddress
+
+func (response UpdateLinodeIP200JSONResponse) VisitUpdateLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLinodeIP400JSONResponse ErrorResponse
+
+func (response UpdateLinodeIP400JSONResponse) VisitUpdateLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLinodeIP401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateLinodeIP401JSONResponse) VisitUpdateLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLinodeIP404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateLinodeIP404JSONResponse) VisitUpdateLinodeIPResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -7091,9 +10901,36 @@ type StrictServerInterface interface {
 	// UpdateLinodeInstance Update a Linode
 	// (PUT /linode/instances/{linodeId})
 	UpdateLinodeInstance(ctx context.Context, request UpdateLinodeInstanceRequestObject) (UpdateLinodeInstanceResponseObject, error)
+	// GetLinodeBackups List a Linode's backups
+	// (GET /linode/instances/{linodeId}/backups)
+	GetLinodeBackups(ctx context.Context, request GetLinodeBackupsRequestObject) (GetLinodeBackupsResponseObject, error)
+	// CreateLinodeSnapshot Take a manual snapshot
+	// (POST /linode/instances/{linodeId}/backups)
+	CreateLinodeSnapshot(ctx context.Context, request CreateLinodeSnapshotRequestObject) (CreateLinodeSnapshotResponseObject, error)
+	// CancelLinodeBackups Cancel backups
+	// (POST /linode/instances/{linodeId}/backups/cancel)
+	CancelLinodeBackups(ctx context.Context, request CancelLinodeBackupsRequestObject) (CancelLinodeBackupsResponseObject, error)
+	// EnableLinodeBackups Enable backups
+	// (POST /linode/instances/{linodeId}/backups/enable)
+	EnableLinodeBackups(ctx context.Context, request EnableLinodeBackupsRequestObject) (EnableLinodeBackupsResponseObject, error)
+	// GetLinodeBackup Get one backup
+	// (GET /linode/instances/{linodeId}/backups/{backupId})
+	GetLinodeBackup(ctx context.Context, request GetLinodeBackupRequestObject) (GetLinodeBackupResponseObject, error)
+	// RestoreLinodeBackup Restore a backup
+	// (POST /linode/instances/{linodeId}/backups/{backupId}/restore)
+	RestoreLinodeBackup(ctx context.Context, request RestoreLinodeBackupRequestObject) (RestoreLinodeBackupResponseObject, error)
 	// BootLinodeInstance Boot a Linode
 	// (POST /linode/instances/{linodeId}/boot)
 	BootLinodeInstance(ctx context.Context, request BootLinodeInstanceRequestObject) (BootLinodeInstanceResponseObject, error)
+	// GetLinodeIPs List a Linode's IP addresses
+	// (GET /linode/instances/{linodeId}/ips)
+	GetLinodeIPs(ctx context.Context, request GetLinodeIPsRequestObject) (GetLinodeIPsResponseObject, error)
+	// GetLinodeIP Get one of a Linode's IP addresses
+	// (GET /linode/instances/{linodeId}/ips/{address})
+	GetLinodeIP(ctx context.Context, request GetLinodeIPRequestObject) (GetLinodeIPResponseObject, error)
+	// UpdateLinodeIP Set or reset an address's reverse DNS
+	// (PUT /linode/instances/{linodeId}/ips/{address})
+	UpdateLinodeIP(ctx context.Context, request UpdateLinodeIPRequestObject) (UpdateLinodeIPResponseObject, error)
 	// ResetLinodePassword Reset a Linode's root password
 	// (POST /linode/instances/{linodeId}/password)
 	ResetLinodePassword(ctx context.Context, request ResetLinodePasswordRequestObject) (ResetLinodePasswordResponseObject, error)
@@ -7389,6 +11226,256 @@ func (sh *strictHandler) UpdateLinodeInstance(ctx echo.Context, linodeId LinodeI
 	return nil
 }
 
+// GetLinodeBackups operation middleware
+func (sh *strictHandler) GetLinodeBackups(ctx echo.Context, linodeId LinodeId) error {
+	var request GetLinodeBackupsRequestObject
+
+	request.LinodeId = linodeId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetLinodeBackups(ctx.Request().Context(), request.(GetLinodeBackupsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetLinodeBackups")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetLinodeBackupsResponseObject); ok {
+		return validResponse.VisitGetLinodeBackupsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateLinodeSnapshot operation middleware
+func (sh *strictHandler) CreateLinodeSnapshot(ctx echo.Context, linodeId LinodeId) error {
+	var request CreateLinodeSnapshotRequestObject
+
+	request.LinodeId = linodeId
+
+	var body CreateLinodeSnapshotJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateLinodeSnapshot(ctx.Request().Context(), request.(CreateLinodeSnapshotRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateLinodeSnapshot")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateLinodeSnapshotResponseObject); ok {
+		return validResponse.VisitCreateLinodeSnapshotResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CancelLinodeBackups operation middleware
+func (sh *strictHandler) CancelLinodeBackups(ctx echo.Context, linodeId LinodeId) error {
+	var request CancelLinodeBackupsRequestObject
+
+	request.LinodeId = linodeId
+
+	var body CancelLinodeBackupsJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelLinodeBackups(ctx.Request().Context(), request.(CancelLinodeBackupsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelLinodeBackups")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CancelLinodeBackupsResponseObject); ok {
+		return validResponse.VisitCancelLinodeBackupsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// EnableLinodeBackups operation middleware
+func (sh *strictHandler) EnableLinodeBackups(ctx echo.Context, linodeId LinodeId) error {
+	var request EnableLinodeBackupsRequestObject
+
+	request.LinodeId = linodeId
+
+	var body EnableLinodeBackupsJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.EnableLinodeBackups(ctx.Request().Context(), request.(EnableLinodeBackupsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EnableLinodeBackups")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(EnableLinodeBackupsResponseObject); ok {
+		return validResponse.VisitEnableLinodeBackupsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetLinodeBackup operation middleware
+func (sh *strictHandler) GetLinodeBackup(ctx echo.Context, linodeId LinodeId, backupId BackupId) error {
+	var request GetLinodeBackupRequestObject
+
+	request.LinodeId = linodeId
+	request.BackupId = backupId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetLinodeBackup(ctx.Request().Context(), request.(GetLinodeBackupRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetLinodeBackup")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetLinodeBackupResponseObject); ok {
+		return validResponse.VisitGetLinodeBackupResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RestoreLinodeBackup operation middleware
+func (sh *strictHandler) RestoreLinodeBackup(ctx echo.Context, linodeId LinodeId, backupId BackupId) error {
+	var request RestoreLinodeBackupRequestObject
+
+	request.LinodeId = linodeId
+	request.BackupId = backupId
+
+	var body RestoreLinodeBackupJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RestoreLinodeBackup(ctx.Request().Context(), request.(RestoreLinodeBackupRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RestoreLinodeBackup")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RestoreLinodeBackupResponseObject); ok {
+		return validResponse.VisitRestoreLinodeBackupResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // BootLinodeInstance operation middleware
 func (sh *strictHandler) BootLinodeInstance(ctx echo.Context, linodeId LinodeId) error {
 	var request BootLinodeInstanceRequestObject
@@ -7434,6 +11521,106 @@ func (sh *strictHandler) BootLinodeInstance(ctx echo.Context, linodeId LinodeId)
 		return err
 	} else if validResponse, ok := response.(BootLinodeInstanceResponseObject); ok {
 		return validResponse.VisitBootLinodeInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetLinodeIPs operation middleware
+func (sh *strictHandler) GetLinodeIPs(ctx echo.Context, linodeId LinodeId) error {
+	var request GetLinodeIPsRequestObject
+
+	request.LinodeId = linodeId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetLinodeIPs(ctx.Request().Context(), request.(GetLinodeIPsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetLinodeIPs")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetLinodeIPsResponseObject); ok {
+		return validResponse.VisitGetLinodeIPsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetLinodeIP operation middleware
+func (sh *strictHandler) GetLinodeIP(ctx echo.Context, linodeId LinodeId, address Address) error {
+	var request GetLinodeIPRequestObject
+
+	request.LinodeId = linodeId
+	request.Address = address
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetLinodeIP(ctx.Request().Context(), request.(GetLinodeIPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetLinodeIP")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetLinodeIPResponseObject); ok {
+		return validResponse.VisitGetLinodeIPResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateLinodeIP operation middleware
+func (sh *strictHandler) UpdateLinodeIP(ctx echo.Context, linodeId LinodeId, address Address) error {
+	var request UpdateLinodeIPRequestObject
+
+	request.LinodeId = linodeId
+	request.Address = address
+
+	var body UpdateLinodeIPJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateLinodeIP(ctx.Request().Context(), request.(UpdateLinodeIPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateLinodeIP")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateLinodeIPResponseObject); ok {
+		return validResponse.VisitUpdateLinodeIPResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -7643,225 +11830,316 @@ func (sh *strictHandler) ShutdownLinodeInstance(ctx echo.Context, linodeId Linod
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rd9s22uBfwXLfc2p3aFly7DSRz559nbQzk3mnaTZONjNTZkWIhCTWFMASoBVN1l/3B+xP3F+yB88D",
-	"gOBFNydpmnnTD40Fkrg/99v7IBHLQnDGlQzG7wP2ji6LnMHfT2j6xyxXrNQ/ZLVc0nIdjIO/nWAr4XTJ",
-	"JKGcVHwGLXSaM3LD1kEY3NK8YtBhWYpSBuOf3wezjOWp10EQBiWjUvBgHDylnAtFsB8iOJkJEdy9vbsL",
-	"gx+WhVo3p/BqwQjTzYRyudIfzPQ8aKIywb3R4fNbxtUTIdQfM57JBUubXV2RmWknUyGUP3XT3TjIMy5S",
-	"NjHPk5JRpbsJzoZnD09GZyfD81eji/HwfDy8CMIgrUqKH44uBmdhwLjKcAFZGoxHZw/CIKdTlruOR2cP",
-	"gjBQ64K5piAMqlK/cXp7fopNpxmXivKEyVP9wV0I3T1+9N3Di/MwWDIp6Vx3oJea8Tn5K3xF/CEKViaM",
-	"q4k+8pwpFoxHw2EYlFT/yas8hwNJg/GM5pKFgWSJ4Ckt15Mta9DjkaeCz7J5exWTxDZvX8wpvucWJhnj",
-	"9SQUVZUMxoE9Jz1KtmSTki1pxjM+D8bDMKgkK/WFDMYBzbOEBY2zv1a0VN2j1ydKMk6KUsxLJuVHPf3v",
-	"Bhe/78M/v/hizl6a8+sePU598+m/gI3pIA/9SGq0ITgzuxUSzlZMaiRUygYiSKmigMG+YoQvGiOE3ROU",
-	"i0qlYsW3neLZeDRsnuLotzjDM/8MrxeVgkPUk/00J4kv4U6rsvrIG427u22bh+Nhc5vPH/0W2zz0t/mp",
-	"ntyHworZvA2gYiZ5mrJpRvnoLKhX9D00EWgzK8qWemL+gqBFnrZ7uftIR/c2DArYixH+IeGvkskq1xzi",
-	"A41YcXOeVLLFll1xoRasJL+IKckkkcmCpVXOUiLKTVTWYw8dL2j2flrJ9cDwgNjUxeU/cUb0LMlC5Kk+",
-	"txqd9yPwnJXI6CZFFYwfD8MgE3CQ+ig5UytR3kwyDePeb1EpbFAl5XLGysmvldA9PhrehcGUJjdVAZ3S",
-	"W5rlmgt2YMa4/lmDXU6lmsgqSZiUsyp3UGe2CifrgHGV8VSs8JfehoQWdJrlmcr0ufz8djc0zUtRFcE4",
-	"CMJgQeVEn/cEd8NMaCGkmlQV3MwH9EGapheP08f0u0fT6aOUDc9HDx6Pht9dpLPz85Q9PJvOWPJId7Yu",
-	"WHmbSVEG4+DmdhmENYDine276Flxex6Mfw7Ohg8Gw8Fo9GAwGgZvof0hLGE4GqfTR+PxbPggGT++mM3G",
-	"M3Z2PqaP2dnp6OxR0A/9+Q2bJHklFSsneha4eUVOE7bUEGs2wcLoHBFTJU8YBUIvM8UmBuASUeqrIwuW",
-	"wJGmmbwJxmcXD/UFmRcapgBjLIW+gKPh2Xl9LfAihcFtAu+N7jw4LCsOUBcGis714QVFKVK9eDPw/OEJ",
-	"p3pNJyMN70W6iaU40+e6oipZpGI+cRdMw/0u6B15sFSK20xmAlFBky02APhLJRWxF8znjL8C0Vcg+ixA",
-	"VPiX9kMhyRzuBkhygPKSTasMiMsGMJkyTXhKeE19hZOvcPI7IDb1nb0/lFy8Gj4eP9gXSgx5a4GIoXo9",
-	"LNlX4PgKHP/KnJiDjNf2+17iQWeKlaBDh9e2QcjFVwj5CiGfE0LCYMWmB8LJw5181p2WVEq6ZIqVsAor",
-	"5adMJmVWGDXSq4WR9JUgJVNVyUOSiIorlpJZKZZkNAhCa74CqUdDRvBrxcp1EAZGyVGgNkVf4SXFQWa0",
-	"yhV8sMx4tqyW8LdVv3DF5qwEdbKe13X2z565/VmsyJLyNckUW0rQQTilhGxOS2/5polNpO69f3b6uyV9",
-	"h/O7gF92tmcXvdP9W227a872J87IX65/ek7E9BeWKKIW1BreJKE8JaJM9Z9qwUgi8pyBJm8Q8YifkDgK",
-	"btg6CsYE8FRMbhgrpFn4aiEkI2DmI+zXiubYCbx5SSS7ZSXNI07IDVtLknHYKTOLpRY2aZ6Tpb4nA/Kc",
-	"STha3ZkklWQkFUq36G91H0dxZLSDgyyNgvh40Jzf+yiIquHwQSIK+Je5Sd/FJBHLgpZMhmSVqQWJm2/G",
-	"OLEZif8wV3GoR9N/sTgk8R9yZf5hMTni1XLKShkSUZL473//+99Pfvzx5PvvX/35z+MffxxfX8dEqjLj",
-	"c30pdDcaRFS2NJskj3VPnP2qexIK9+wYziD+QyK4ohmXMTmS1RS7IWKme6GmV+zFLfwPlKd6kT/jYYZk",
-	"MBi8jbG7KPiDKHseJmI5zTjTR5cz3be1wMKp4H3gYBQpGcvXbii4I5Mp7LTdaL3xZqdje4mma0JJ0zoc",
-	"6k5hT20/2AmVSRSQ/00iuK+6jyNz/0lMZRIfkyJLbvBKpVnpXcsfaLLwrirJM6n0nZStkeUl0VCKSsob",
-	"tiaZjDhakFlK4vPhMMb7gKpIEnes0q2FxriUGM5Br8GatqMgHpArvG4IYJkkuivaAL1MEjt8xL3xezsk",
-	"VJIVy/NBxH2UEryPjLI9CsaRb5mKgrB5UpElwd4TaMYNvwsMblowmoJ53iAnz2Bf4yaDcvAmAsYBo9qz",
-	"tB93Z6kGKGVtbw2saE1WMHhB1aIe2vapaeGvVVayWr/uZrIDb+OO7J4XcmRNdA0sQndWrst7T+sOtHKF",
-	"4NL5Wrxkv1ZMKmD4BFeMw5+0KPIsAYvI6S+gH286aUx9J41/K9ksGAf/9bR26ji1L5/W7hx3qBy0xKxm",
-	"Sx0VInQqbhlsi6U62306fPrlFPmOrpOofiEKNOYH8kcWFPxHoL8xQWSKlGDKCFVkKaQiF8MhWAHu/M3t",
-	"Wyk+lac/6O5emt3Fve6ee4m7rUEw47c0z9IxoaSesaiUvhgl5XMG6J1yEltAiCMOQJ0gfphqel9KNHRs",
-	"9IrRcHsXBs+F+qOoeHrgOXPvs/rAXvMbLlacZOkuo8pzjcegg4+7l88FkVWiUaYUVZkwvaG3mcz0opVA",
-	"JoLmOSsHevGvOa3UQpTZP9mhG2BO6ZW4Yby5CT9mUgJxLEll9kPBWzu25Bn2SLBLNDQtsa/rRBQ9bgPQ",
-	"LcmpJUMSXtsxzN9FVZKfriq1MN9bUuB2Qm+U5nDUIpOE8bQQmcaQH//Su/GX3S07ihv7ER/Drc9UvdyI",
-	"w3pxmqJgaKclnLFUwuV2k4UDuwKi5GE1mqaZbqL5i1J/jpKhke26k52KdN1w7EJCqugN0xtIBLwsx4RO",
-	"JeMKWLD3d3GLPL6/c9gXia6+ht8bNqxLEq4IbL5GUcCnZZy8fvU0JKsyU4rxDUweEG0uyD8FZ2HExWwm",
-	"GUxoVpqp63UQNAmTI311BM/XZCbKpbExzwXiEHncpu/9PiUFVYqVesr/K4rS9+d3J/qfM/vPK/xn3Pjn",
-	"32q7siXbnnvdgceD/neGkdEbj8eD/IzUq3WaA3N+g53nApf4J/w5fq+lTjcPR2reb0HmKHpocQbYxiMj",
-	"Msw0WvbliTDiNS6Hx4bFQ/g9HpArvFOrBePItOgHDnKnolIR10IC9Nc+MSO292y2RQrtRbzRW7eCEUvB",
-	"56G+dytRppIsGeUKplgwUeRN/sSMZOcF4Nsd9s7nUn62c3i7af8dEundaguVWphbEy74ydm7d+bUmwe8",
-	"mwyFrRO2H7wPQJ7cC+X95Ca/zPgz/KxmuGhZ0nVnB8w4vTtwa8hRV2a2SIhqHCo4oY7mGSlSCxzWx2FA",
-	"ruSaJ4tScFFJ8ouYyojPBYmdU0RMjn6tWMXSY8BcxsMt1rQgtk4bMTya0Uy/fxlx9GJRlDPdabLQzIkk",
-	"tGTWTKtlhJgLlc0MKTXosLnP1jen9xYuaFEwztIB0cetRSnUY5gTr/GZBouimuZZQq5ePIu4LFhCirzS",
-	"tEJIVuM1TV+06FVkt+d6k1g+I2yZKRnxuOEdpAVr04DaJK9BCzRaFI9bjlveKyXDl/yGKstT/7OU5Uwx",
-	"IxQXVEoNZZOSSaYs5eCaZ/85oAmolyZOMWsbJANPLFk/MVpVo9nyGhLKE5Z7DSWTCpV2iVguK56p9QRQ",
-	"Vyb4pGRFvm48yrMb4zKVZmqS0DKdWDVbCNq+2q0KfuHq7C83P3xWIX/lGrIlnSPDDj9LZtj3lOt5Jnpf",
-	"6t7rtnqMuq0eicuJJoLNL6Gl8R20ZMtClMpvcf2gYmfidNg0SViheh64He48sBNoP9DQ1NMsFYWjm2Ul",
-	"W9E8n2h+dO03uB5di1tS3ZJJcwVck7sUrsWt0uvoNkvYhKZpT2vJluJWvw7qb7zkgdFc11PAn65r+zMX",
-	"NAVlNk1TjZfqN3IqZcbq/vJMLibubwAWzREU9c/mwyQXnHk/7e40AK3+XY/rP/e7X2bzsvGKaQAbQMI4",
-	"KiA2PuvMYFmpnt+d17wN8JGG32AAo/G704/nSWpbOC3korFn4NXa+dQ0t7fMNNc755kO6i68xt436169",
-	"xpIl6yTvts4ZZ2XdR+tkbUujS7Mnfn+FEHnzM2hpfAYtzc9uqikza+7MBCSXSSnskQo+v83YKskzcMl0",
-	"YzXb6xGb7W6jlpTTOUst3KZekzVT1C2SlQCQbrT2Azec3pMpzTVu8o6q0dr/rptYs4fWtel7uGHs1hVq",
-	"PGyebvdRf5dNaBZaip20j6HR6rpptEqWlEwh5W0/q3uf/gKoX8rJDVt7/Tfb6xGa7a6fJqGHhjVY25ZM",
-	"LURqEK9tlNV0qaU9aGsa5iYaac55z4MpS+iSoXNwRrna/AoXfOtrbpXtB26Z7QcV3zitegtKMcty7+Sk",
-	"0nI9cH/1kH6jG85v7P0cuUBjvPLaS3abSWisppz5w+DvegT87TpX1Lvt+od7U82oD6z6Zw2oKktumJpQ",
-	"pWiyWOJNMgTQPKo7xd/1iIBf6sfwsx4VfrqXwTLt3oVfzWfuQ/gl5QKuI96yRlP/i7UvQE65WY79lTL7",
-	"S+TVknlP8bcly/annaX57QY0v+uh7PNmd4743RaJ11mReD0ViccAUkWnVPoMoG1J2bykKbKudZtlCm0L",
-	"Cjt+S7fvmlVtjrbx454HyJH3TNM8qDl1f5BUs400lw6ROGatrHLd1MMl2iddts8+6fKR9kmXZzS8QSFW",
-	"rBSz2QT0DEDEBVelyCdFTjmb0KRFgbuPm9xC53E/9ncTWorUCZnWSWS/l91ZKPpukqUTo9jV4nit2Giy",
-	"nB09inMl2a4hcHq+Oz+upC32XoNaDjW6v4gpWCXKihMpyIyW5EiURAlxExLBE0ZSwdnxJeFVnpOZKCPu",
-	"i9toMNXSPmrDFvSWgWrGiPctTRGGg81EuaQqGAepqFBUcKajYRjogdBNBw1MZi/QWKIXVoeX0Dz/aQb6",
-	"lq1qk1vG1Q/40d3bftuI0eXTRLGUCD4gz81yYZNmbEX8VdtwOr3kiNOSoYaMcOG6woU312KicPawFl6S",
-	"LJVkXooValr0mfZaELfZ3Lw4n67WV2oZQh8vznzla0LCjeq3LZF1G46tvsLdcKL2rF4YXZLdCgir4cR8",
-	"WF/Bxlk0/U3OLzy3kVHDbWTz1fJ2DIObOidkhGaiH+vZoTTm7j/iZ2lmCOb2VSZh73ZuC4ZQdTVTDIz2",
-	"1pykN12TTIDVJS1vWEoyRfTHjfUb7bUZZSpEzijHWKludNYB4HNtP98IR1ekZDmo5CwIjI1HjebIDS4i",
-	"hitDRNJQdaGGqq3Z0j2AaA/n3tKeRbz1DSi/OqfQD4kYPHbPfdcokhK93BIB9pjo/vY8CuN21h7bU5WO",
-	"CapKyZQtMp4SWgeaXdaq07F1N74ElwyrQj11GtQxIO/LloZ0TCgnDc1qxFG16uw6Tqvb0BA6QubF2Pk9",
-	"B7WvZIqcMcQwN+icF9jchoR2uF57f36QKlvCDZOGgOVspsZ43KuFvlbWtifKHlIVkngYI02zCxiQq3xF",
-	"1xJ3BLAAmLSrPI/4kVPoojZO2lcQ6OOOz5PnbRNx47G0BOtdpojevLap62D0VIcv9hERuKirhSAJrSRc",
-	"VA9nyrVUbGkoVxOrYyTkTlzVMiqA5cVloKjDpsz17kH4nSM2+NbjVQxcGrToLbgmZo4B6EFqGy0cPzik",
-	"t436G8IObkqaLA46loQs3d7HN5JkqbfrRod+sspS1rf34HCz+9yNY+2OkeEtz4QHa1lRaY0lzVPvCSf2",
-	"YHFdbLhkNxofiVnN6HRNCLX+31fuG727bkuFvgFdpbQnEViVrq/LddKAp+CCP2lqWfCukqrFo7dUL7Wi",
-	"oCnKoxju5GYrEpsb2ZJfnfToCU9mtShtGH0j/tCzKYTIu8oLpxhAIbNPQOg7KwiV3nE1CqoWBDwKMkmu",
-	"XjwLkUHXGAod8E5vz+Pm/dgYTL4XYsAba17FOW4Ezn4HaBfqjMZXAzlNcERv+X3Np2DqvGvbSm0E6UYH",
-	"bPS+boHPaBfvbaJRN7pOw/OWzzFwGUcjBOEM8BB4HRwfNrQLf93htw2exyERt6wET2SYUmOosyaB6nE2",
-	"9A8eTiO0Pue4AfVsNh5/m7fskVYcirY8phIOWx+CpJsMKiDrsU/7NcruZVgl8pqAwMLaHxk8wai0PKgL",
-	"p0AfC8xc0BaBNcYXnBnOu3N6HUfTtz7+b4pinaQj90HgIWGD+aDmraHLOCQxTF//oVcd9xGPOrvJJqS0",
-	"G500Mp98TNRiQvB6bpORXu00yNFtVqqK5mRJk0XG2XH3StWxSdswDHZ8he82o492f/bEvNwJJfJ28efg",
-	"SS6SG3KtRKlR0w88Kde4sLdhjQU33IYa491DnWTidNq7+T0rSpYAWMEbGirggC5JJSua52tEYc3r03dj",
-	"WiFQmySzJVNUv4HcLvylWZx5dss4oSZ+v+18tVEW8yKsevH/Yi2zhOZEvwcCd8UlaXV+SGhWd9VerNZ7",
-	"x0jd3C6b1B+juDpf47ybuGU7bTDxX706KJCzM2QZcyoVSVmRi7UJOLq0ghbjBEK/gXMAt2HO+rCDH1y2",
-	"Uw2C0WftaT1Tkjx7cXtODAfIZGhdcCBpFSgINJLObkEzw1v0qyeabW8Ywbi3vhld//Xq6qme10M7L2Si",
-	"ipLNsnckZ3yuFuQo1g9PR2eP4ib93iuUbueGbREJEJ98I8E1OyQVz36tGHJ/zEokm2WBJX33V1hBMH6I",
-	"Gkb780HfNFrhfX3z+Y9qykrOFJPEvGqYG0oAEYuZf7e4uU67paJOEOG+Ki2TEcR+/if4ul817MZA9KYn",
-	"PmVa+JBEid3TvqtjGvt2BtAXunM47JK1sEsdCtnZfC82chul90axxD4RJUNnuzTT/U0rxdIWjTfRlt1R",
-	"bfjl7i2+hle36LzAA68ORtGXIhUZnw8IelNLshS3gJTUohTVfBHx2E+KodmTKSql9Z/SZA2bWE85VCTC",
-	"04jHdZoAo24Emw/81AylZolAJIqNXg13SMxmecZZy12ujhk1z7XUi2Ppvyq5Bt63bmrMDRkMP7eHnQpY",
-	"Q0C7jAoSP7NBktu30VpnOlaiKED1Ms1AYzmRlSwYl6hQAeW0frNBULyQ1w4ihBjYBtdhA8b3x56bb2WR",
-	"Ux6S1SJLFkQyE7cGd6p5/ZrRtl0Gsw4z35eF6UbkblP/2rcJHiIo8erodc7eFQysRWCZPBGzWWP6DZzl",
-	"GI5t7GzTibpWfzh9GpBIQ5cajIMFydCyqQ39i1PM1Z6UVtsAJ92zLz5f1GbMOii/T43RYGB9PLWZUb9y",
-	"HHb7ypRMokMuxmjhzYGQghVn1kc9m2UooTf5dsgk0O7y6YvXEH5S25bI0Wg41D+IRnpNcv14uF0IxiwF",
-	"Hb44kzd1zIiEvlFd2Y6PHu7s30990OFH+FRUPCWqpLNZlug1/TjN1Gk7DHvfMSCdQkcVU6mPM0o7R0PH",
-	"Mr2gJbPmP/syoXkuFNDgSrI0bNgEh0RVJQfgbIPgo+E2W+AOXYa+OHCyje1v7lNnPbtuN6bGODD25Dlb",
-	"EYBrTQINKFx6f4MVBML39N5VxpSzGRbqi32x38X+kMt6/xv4Qbfq/ndgw/mhcH7tZwJpEw5OaKXEkqos",
-	"IQb9aobOGgNMXD9XWQ7R9pkkyUJINBq2tZprXxg0oyK1vq64fhwGPwrzx6uKSfzrDUu5/fvVoirNn38s",
-	"M/zjmqqq1H82OIFG9zvFDpv1pI+yq5U4WYiqJPgSOXr96ulxSOI3Q9SHQWaMk+HZeDgE9ksKK0r3rfTN",
-	"UP9PC49vNNl7o4neGy0avYHstG9ArnwzgmcjeDiCp2f43dn9V9lRa+rNMwt/u+cVuReoXxHOVubyuGyi",
-	"l/bu7Avnv/H1sT1uuSq/wflCH91z3HpWsl+8t/uP9qMeXWCdSGgT/0htJ+wdpGbAjAgQP02mYJhRojR6",
-	"lf0UVR7LuvvlTiKjfQXjmlvuCMNvrFkRNEN2j/QYLGVpWxImCyp7pWE/mdK+OlGHdjtxbY5frc+ku3pv",
-	"0F3Qez8K/cReGIyT0vyJS3A1ID/xfF2HwcWg9yiKPGPpZcRjswQjj7plxADk6HfAUlK7IkjGU7yi6LOV",
-	"qYiXjKaYRSWbc32vemPg/Fu79X71eKx8wKGZHd0GjEKo+0VNgw3EhEVfwuWEaM0lXROaSwFJFSCutYcZ",
-	"wkCBTSqrfq8lJaCCwqUXgQ3X3svTgglcujZ+Xyu7S7O1easgXTe732YhcTFJP8ytRJnTXD49Jt47C2MY",
-	"EonkJ+LuNk7ZWmhhAPapZPriw2etMMjb0eDh48EIjkNf295b6XICTG7YugchX1//2Wp8IYmSEmi3Mf4V",
-	"pRCw2fsrJrwRtVDbM+Rr3WxyO9mT19OA8fU6zQRMoLWdgqcuQYeag/Qlxgu77z5eWWyrhNHIwwwYTU22",
-	"ANAUtK/c+cXD7/qY5Wbs5jYdiCCMlyIHXS2i/i5l3E2LNMBgopReQIPkK0bgg+okqRactXz5ZBDsYvz1",
-	"BzuWgBVPlHFltvYMl2hJAyAq7+0+Hu+hxjERpKy2vm3fRXgN9FxgQPZZ3pqEuSiPtz28lPMs778g9jGo",
-	"MSE0BlSmghxZoA0xkB8JD6yxu52Hmvh22/R2Wpvclb70rUm+RnhBIflFvXFbrEzd8bli5YwmbGLC6zac",
-	"VZYsnLbcyKHEfStJXP8de0nuzBHmbE6TdW0LN546b7fNpwftPO+Oq4Rx3dp2jnv5vuBmPrNdWwrSb/bq",
-	"McS9ZBroWdqyxnn3bZ8Z7sSCN6zkm6xa+MziChv/30uoe+/JvKymvZdkgyVNiwKcLtklsaGZKfK3Vg4b",
-	"kB8xh58UxCSv0zc1PjkBY8NkguaDwQDp65RtsMS1kmnsbYvzMqL8TE/+eXXyj+HJ47dH9d+Dycnbb71H",
-	"x/+9NyHKkuorxylP2KQQeZZs8JP03iP4XtN15NTEKMftu4DCjo90vMGNOX+/C/yjedu7v1ZttGB50Zf9",
-	"0UPEOUNbk4Vw/MRdIfcg43Nvrh7W7zE4Hmpm9GZurNaTrNg663mGBjDqzNw+DBIlxH6EeF87ZI10gPDv",
-	"bYzUfNCkoFJucL7ShNjGpVoodgQZqMEl4eyWlf0OdwF9Cn7E705e/LuUq2GZ/pcmgIzOHjUg5Lv2HMNg",
-	"VWaKac63Fkf9+E9zDft56h7s1aLCJhGQSQJ2rXu+huffSMNDe7eq5uz9KfRTd68ryAZbQToWcIBA/qYF",
-	"b2XFj9tWhu8e91F8uaLFBubsekULZMaARQOOrOabLkZnzSEuRmc71bSf3q54gAWxkyTIt75t1hN0SOjG",
-	"C4OsY9entcNfhJa9lgtaMI/Z8JiWmEiWs0TJiB9RghxHi/a5z4xHb1GVhZAsxmR+hp2KePc1LVzFIYlv",
-	"iwQp1m1OeXw8IJoCmoR1xsoW8WTBkhurYdiwR20sfZicar+2YoYV8Lsy/BZvsSdUsofnJ4wnImWp5yt2",
-	"lOSiSk8ynqnjOr7PgVLzAj07ey6nD/7nzV/fPL+dLv9R/GMl/tshasbdjs343od6NhtXxy2uzffwW76X",
-	"v3HvR5/Cc9huMNKTfW9ac493UCzOVk2qtYM+PWerk6fDmkZ9OH1q4yg33y070nRq2oQpGz5NtK7sYj2b",
-	"NjlV1/her2ZLoEq9L8X8ZAvX4HxdJkrsN1t0HVuKWy2Htn2wlHlwLweyjdxvrOebKJOdLGfvsmnOWt5S",
-	"+ErfEtujWBLmXR2usgmdzTRWWo9zkdD8MFfo3iE2rq+16/tepvtntmwfoRKkqDRHW2skDafZVtKarCET",
-	"AUDRp5ve5152t27zml+Ct8/91orf/r400miuAUVZx1H3I2qmTdWo++0begFaVdDAhh6gWtphvaZuGnfX",
-	"BFsaC+nHU0J/mD75A1XBB2o1TSWuplLz3mrMAxWTTsN3kF7ug6X+Bun+pDT4A2XEw8W9tijXr6vtl4Ou",
-	"QArSNwTcZpUwcdG1F+n9JSTrj7gPF3LtKrRsDEpEv0+Y7jy7hZ89XDAUeOn1rZOFlmGcoaAOWcNqMD3a",
-	"7aJq3pZhf8oMLB7zviOV6Pae8UyVmY1OST1dCa4W+doJgj1+bhknf3rScRTsG8aUs2ly3ru4bQxMNUu1",
-	"fZgd8ma++XzRqHs/ZP/UZHEFj2vs7mAXl8PDsawZ+n5BWfXXH99G0sMy/y5VwBYx+Y4GnmOCJbAQlwmp",
-	"srH7frWv1QX1S12KziER7yXmOAH2EbkZkXe5mHa1pv0pbZ9D+G4P7hZMYHKVqszU+lrfHbyhEGTes4nc",
-	"ZMbHrH0mQT2wblSS+MowE8DkjckTRktWmiIs8KopwzKAYAaaToBaxZCdmWugochmzkvKlST4juad4ZXM",
-	"2BpmuVg1GB8Y7qmJlmw0vsYy3LCaU8fqgEuNKGxyZTBjjN1YwAjT1Ldx4J1R0vnIDOr8wuN6IfZL/bbJ",
-	"SLKrE4wM7x8cEyDMmLmzS1re2MxNkjHIEuIS6HjdNKbS04+ZmWnNKU4kK3pm8exFbStrvNQYw3+rtfZM",
-	"T/GWlZKR759fD5x1sWcso0oKzWfPXmBfBt11PrUzQJeS0IwZEpoovE4pwYxovo4KsyH0DC6rohClIuaF",
-	"zrv+ekMiCsZN4qQiX2tK0Pn+zmRcaFxAzMHgw6BuPjPZpaQmP1cAV65oRoc9Mq99KPyRZyriCS3LzCAm",
-	"SZemPIYkWOTFq4CBYAeUBZAJdFujxYVSBVawyPisRwtiEolLRy9PpFrnjIAqk1y9eEZuz01IJi3BT/8H",
-	"zJdAninQojJTzgKbYefbMdA1W4YJx+ySCqoWMjSFBqDUSxhxLSNISCGhKkkSfTugUywaAGps2AUvY7oZ",
-	"DycbEilM8jRMwyFdvQlUyVIFb9bUJeOkoKXKkiqn5TEBvqnmDyIe8W+/1fvNuDLpfgbffqu3oVy7Ygn2",
-	"uA7Bsi/67gsutovHZdNpz+3hiq4HpmiXV0UEyubod7AjLDWSKSwvQo5MiTaN03E6Yx+ZlxHf8AJShEvS",
-	"oA8biEKIEva3sXnWpSomB37J6PGAXPWVUXElVhqFvUbkfWTKDkTB+Of3kamIANW3GnVXouDu7V18SShW",
-	"czD9WWcQrwrLnOmrS3Tf7oqaTnl835ozMV4dqKwg6yvTLPMAPijxU7SEnLxaF2xM2tV7TGU0p/GJN66f",
-	"RMFgMIiCkERY4sNr01th3JEUyRmV4A6jAU6V64EpkxZ7d2fvQiBWRxKSrYVAkMZKq07qLQcSccwZ6JcD",
-	"0Zv4KlsyqeiykN9+C5Dw+tVTd5AUasWM++vJmA5e0HnGHfA+dWlRJNSgIHEBSqEjrH55bEsamDJbccSP",
-	"zi70KV8Mh6F1xCSj4RDfNEcZv9cifAgGGPy/DIkxNNzFoV5xyQAOoCnGmpu2GARkTNEAoHnMAbmyrK6X",
-	"wsXUg4k4TG1MRmYU+Mv0OiZDu2Y8Ct2lq0SppfTW+hGnNEtyEaxaB/5IGZ9jeRa/2N6RZMg/ed+4el/H",
-	"Zvy/iCmiM7i5lVyTssoZjA+JFPTEXO1ebpk6nJXgeDuPpkKokNiE8KGJmAxrcz9kjw2tGiI0nMUxmLKp",
-	"jDht1w4JCaNQZCvRW5IakvoDZrQCDV+M1Ccmc6Fxep0779QvLdJIjOfVFhmQN6AYob6bGYWMk64nKAfF",
-	"I26T4YXmEmAqPlsXxCbqKdkMkq7pC4+1DbehQGtwqeTagv0Re0cTla8BrgDgQ8KFLbYYXxJLKm3SGUcc",
-	"S6b0tPRMjgcEnKIzRA/snb43mspF3ITcO/VShreaN6oyAhdU72VoeG7MFiUBHyCSS6qy1N/qHWM8NVlu",
-	"VKZQD6c5liAMNOeKPMxwMBoMNaOmeT9aZME4eDAYDh5gZacFSBKnhtE/RW5cN82Z6nNGw5g/x5v3VmCz",
-	"qRvDuj4t1XgIcqni5f9Jg5u+68/ZCrFoKRU5mq5JnKWxDVKeiVwLTCh/6i/MoBHXW+Y80TJ+TCqeAzfQ",
-	"BDoDqBDsHLv6lBph6WHgWppO4pAozaJMSyBiZiKIwNCqABlVTCe6h2bF0DZS0WvzJqJldKSBWB7ULDPG",
-	"uwwB9AhUYcRjLSJhCD2Fl+opxq4MrffDeI9DeVCbtS8Oa1KNnI8opSkyu6vCrEnuuaPGbD0tV1o29GvJ",
-	"hua2QtVXOzzlNt7iD6K0TFB9LuTUbbBG8euI+wVUyaern2oB+hvpcvdlUKRYMm6S8hrthD6f9z0VTbfW",
-	"P91cNJV7L451v3PF4L1uKbZhFNyFjULEYEXSXXgXwRskCu6Q1lnhA/zsblnpAGe6tqhtTOIXP12/Ii1E",
-	"EDtujke85qAtq+Kdx4VJ0uBeepYG4+CvmVQ4etCsvb0hGqp+5RQ8OO7Cvd6D8qJ7vGsLVd+9bdVEPRsO",
-	"D6wRad07ttZBrXPsHVBd0fvmLtwjM99dGJzj9Pu6dcs89eq+wiej3Z80amj66jY4wF7B/+e3+hyMDu7n",
-	"rpLord77utSlviBmJV4NeHNloExm60aevjd1eu92Eimg5gDN0zXJUq90miWhRozW19nLu1tXSRQ51BXX",
-	"V31mEsVobmWGEflOP9WoHAnEPuIagUDdbFGGJvbY8U2ZJJt4oytOtCSGZZwj7mXVhap7fdVO25B43guJ",
-	"f2IIiMEH33yXgniv2695oj/aL+7q1MR7f3xtPjgQgjbVJTWJC+8HAfqj890fubq7nwRk/sSUy8DYBzOH",
-	"Ilpb9xrSHW6EtlObLf2+nYdBIWQPtP5IyxuJNUqx2quDWmo0JppBp2WeOfYPKFnOZloezgVnxwOiewHp",
-	"UJIsZctC6Ns8IM+Fk9NBN6CpmYmapdiiWXotBWFd0SOI7PRcGEise4a9fQlTgSjQYxjHRXxa/+P4TIse",
-	"d/GA/IeWGTXX4HdlSO0lGFqcSLEQVZ5qUYfNtJB8CsxfHwQ3JvLhYMxsMdbtYAhvHQB75v3NsAc57kw+",
-	"dyqNGeALBkd9LHX+arOiQ2nZqc2J/2mgCzVv+mVkuVGabgAVOTKNeEagCCO5WLEy4pr7/bWiOcnS434a",
-	"FKL0qq+uc+31JcFBxD8IQkFV0QehXXAkHWjcBkvXNuf5FwlLkoAcXEMTlkL40qHJYnlczyZYaqe03Utp",
-	"gdf1G1nb7L6qKHaoKMBLAtURELKuJWBQOfiJiq32gsTghGHj2ulcxuTIqfpAicskoboLeAZ4JVNrl3i7",
-	"tuxBAfb5pa9T8DuQ1dSkghYzOEQxA95e93u8h/Yj4g31R78Og2xWYejv99FhkC0qjIgfrsMg/SqMDcK3",
-	"DZ2xMPKfUQr3IkL2R76Nj7bK4c5I/7sWxLvOC32SuFmLh3JtC8gVvSwGujHUJnKS8Tq9BWbnzSl3SS6c",
-	"QQgyxxmdPaKPMWkkGB2Qq3bdIcergMJrbGJKVxG33myuLgnxXwE0FToXbS/e/dgYOiRqK38R0wF5Y1CR",
-	"EXRlK0uqS1EaNnKUGg19jD7ERsinucRkr1yYsHvN/drYS0DIJxbD6i82xjs/U2RZaR6JkQea9Xp4TpIF",
-	"LWmiUGNL0E6A3B1PHQPHlMLCOmk2z1QICB5kLXwiQ3yAXcQnGv1NDJoZGNy2MXqavFppBkxDNuBGMdOd",
-	"ONs7RPVnULxerNA+b5Hf+XDoa29h7L9CCRVYpEaCNqxbrQRJqT6GkFQ8ZaVMRMkkgTJpZSZSTPqjuyjF",
-	"CuZs6uabmiwQaud1Xi+HLgWfk7WoSv21BeOYHE2FWpgPHa6F3qIAqOgJeQMPLfXzLcYaI3iO8yGJWz7u",
-	"6EJAGu3gvh77vK+roWVszUUO5MNuHCzXUA0IhQfASZmx5LvxQ9IaPTSjdwc/4sJauXGNsUuMYi6ECQ1g",
-	"75K8ShmaCWGe8Ppro6pybIKFeA0k5tNbmldM9t8Ff0lI99BED5TPqqFheT4Z1AK5gvHRw9nUNyJeWILz",
-	"CjGeL0b6AdnCyhF68Ha8Ag6mUZtGK2a9aO3XIg7mgJImxL6P/iJibFLgAP2BmVRPRLo+kNrZ8pXj9x7e",
-	"fsPy/GQmyiVLQzJFxw2CZ0BSwXDfIBkaOTofDq1DEb5xHIQBHAp0jwEFPVEExlG24R1rg9qDd+9OuADj",
-	"fcNFfUPYuHG88t3fNT3rWdj3MD4ZnZHn1NKVOpzNzboTQvJzIOXihKVnFxejx+Tq6urq6YPn/6RPR/k/",
-	"vn82ev7qhwvd9uwvj5dn/NH/OMt/vfjxrBzxi3cXf189uPn18bu/PZr+Okoe8LPld9Mh/dv6HwRCSf7d",
-	"HMUgEVAioJPOx/hc2yAS9GI9bFP9xASmO7fP9dp3b7Ih3jbIu3fTD2SFmgmw7pqe7S7h+odxc35e7j25",
-	"Ov+TQ5e0SbauY+NCIlWW5w2+xGf0DlicV9K3ec+vuGUNrMMOXxP/be+yo1MDMH2IK7XIfCj+7yD/4O4t",
-	"ukD2QOEVd/5mLlC/bzqAVYJxHc3v5mdwkY/BYcD99SB6lJfmam06M6tEyjQ/AIMMPhd3jR63LfYawccx",
-	"yb0cdp9W4/Q9thiDlymV3BMFkUOVh5pVHWsWFjx0lCCOwXZp9zWfZJlr7DSOOHLXhiO2hWCRC3T+aL+I",
-	"6SbOeI4+SX/64ZVj8cEeddyjlCMvu147vmtObOKnvPqbQG2bLkKtcplN+ot70kN/vzRdHx6a4CA8WHbm",
-	"nmgIyiPsh1uf6Fc/MpjWlwU83kz+N3fEv2vd5W4gxxu3HcjD3UZrs0kdc7XVsvn+KhGP39BM/VGU9opf",
-	"GyuzZ71G+zNIZmjxhlJDoKWkRcFoKbWsjWgg9V2Ms3Rv6/LHhjNbJmO/u/rSvP2xWACTrPOLuY4bDcXb",
-	"r+JhykBLidDe1FeuwEUYLpipC2YFMU/tAyU+FiJnfTGIEe8GIToNia9sBx1DWeVMkiPduyYgyHPIYzDo",
-	"Cm607wNPh43a6dCopkMStwPRQDGMQY6Db42kaQN56kzCen4o+F3Wj/0ebJufVlh31Q3325RvGED7T0xh",
-	"AORPmNjA2J/1BiwhvqiZfJi8NKSb1iW+MRmy05w1C1IDZTb5kmtXL+PKUnuu6l0HnRQ67mpaXFZcImfg",
-	"hEwTO+WwVA+ewMV8FpEY1UELKj2VUq2e8kVjeLMhGVtRbcWmJyfDjRLrS6YoepOX1Kpunr54jTUkGjKr",
-	"C6KFyhCPL+76xcGGHOeiLLuxk5iy5kDU14wk/iQC3Y5KQS0c/tq8/bFwuBm9icsPXUJa4XPWEovMfaK5",
-	"Rr9gOAN3SsvLOKy7TVaq6w8ZUWmHmtIzNWwR2HzFp2pqaO11/4B53UM3C4rZ37XI9zthHxEAPkhGPJ0K",
-	"oQ53JGlS9l4zzxOoxOUJfKggd7lzwBwS+gWUXUoBY3cJjblTs7Rgg+jPIGsCwbzoEDDR41PdBwShIGeq",
-	"/JqLyLAOIo4csAlPcfaZ//d//m9dsQ5/WUvOpScM6zcMtYz4Ub89qTHxkKh1wdpVfPsMS10h+JWfpshl",
-	"KAKVOTy/iri3w9YvFIDQ2BqAv3dbYGsmd6IC2+7yrtONmvUxierESGhhjvhrnmc3rCcaJwRvHdEIdOmV",
-	"4CPuSe3jZiiMdZbwwmDqACkhbCyMvgKgjKBeEAy51pOiOcGKcXo/VzRTkKtoDdFOJtUjOu5zaAYXDSdQ",
-	"k6s6G1vG504eAg4I0fwcI+k2iUEaRj4Lc9PM2A0eUzZPlc/ZuPNscDde+qvH8N8G9gbCm7xSC/3w6/V8",
-	"B6Vo1MLUyu52Ro2Q0J9h68isanT2AKF706xHZw8O5n780hd3hvn50vRCABO+TogcibJWkR3/ViqiDZzI",
-	"c3MTd12TPhakPl2PDelHWoYZqvfT54UAuQKmmNEsR/3hklrT3mZ1tqe99pwTFxgMCe+NQfDh3yh0SjI9",
-	"gwtDwUq1JlEwE2XCooCABsbkWWCfQvltPSfNMZi8s0ZlanGXjUg4iht61uMvnGkyiOQDWCYbK/tJ2KZr",
-	"jJ3vZDS1zhSOdKeZvEGGwDrLoRgQccfCjFtuASawOpPdgLiIx81uIEaYpJg3AKOC0VLsT2oQkyuyYvQm",
-	"4m6eR1gVgiqyzN4xSWZsBWVaKYdKiJoJGaOj8ElCJXOOJRGviqLdaL1NDO9Qu7Ac73SOswlna33DkjHN",
-	"EpRY9NvIrkvGVSfWz9nDoiC+bGqPTLkEtJJ4CQ/1Fppk7JguBeKnwSXJbs0EdtFqVlpWk0uTQAFZUano",
-	"2uNFP4895KWebjN772/BnggBV6rpfWA3ukHSfbu2A8oNzMiVPnktGBf1Uno76klMeHe4G2Az2fEnUZZ8",
-	"BgaimSXgs5iXNmox4M70HW6f0dmdt8ctHIAwDAvBhfrJVBRvTKZpuEKPgLqK91b24T5I+DdRlYQt2y2I",
-	"lLh4YB9QhAfU82XzB4D1HIPwjWxu9r0YBkyy8UnYhZem4vk99SwRB0VL7f3eKlSg/KTEA+IpSrBG/07t",
-	"CL7jrAkd9YgN+vdGPW6Txl2KkIj3aULIIYoQSB3S0YSQwxQhPgfR0IQ0aDXZRaojfi9aPf2X1iWYfN0Z",
-	"N2Fkfq7swxQJfk+fUZ/QTF7+pWoUELx/T4zAVyXC51QiqK7Lzr+Y+sCgjw9SIBjh8JMwBF3HPqMrMPlK",
-	"+8BCmhyiRS7WmrDbnP5zmvGaNTCosnY0relyi/vwAnTqdOZttkA37+ILsMznFgfDjVE3mj0x7AgoOZth",
-	"N6Qn6uZ44EISYFgZ8UbcgccL1GQe3oyCOGyKHxCLOhMloZ5iBNj3A3kBZwQ5kBfQm/tZmAH0TN4SR4BH",
-	"uiWMgAuNv7sp7DdI5pu4Bb0DULSduLgAf9B9ne4/tmagVXzjkygGapjb1xmu/uDj+sOFhItVo6TB51US",
-	"1L7p9n5tYwfcHbRkGS93Dxuggf+FpxX+rHqJr1T+o1B5QCAfROZtls1PQudfiDblFbNZQ0KvBXIUz/V0",
-	"oJCUnhO0eaYCnzjbeTvqrMW6FoH+GO4KmJvDy5+FyTnuQSIjfqC4fG2W+BvSyEuXdxR8WXANfZDUXu9x",
-	"S7DtGQYSfEB620aUIm5o4/O9kcMVuGl86fKpvcq/L1U1HJKJuEbU/68kD2oKpcH7PwmpuHYq+u3EAkYv",
-	"by0FqLBawu054Hjzfl+VFRM97zKNzhhLx6DExBzLRZ3hGOPYBbhQmiIBvg+dQ4jkqUkmVog81zKUEmDt",
-	"B5HlFzEF4ybKVYg8OYVqCCadjt6g5jxbJQokObrNSlXRnCxpssg4M+nKocqAJlymyofzbY+4l6laLdiy",
-	"Ma7dxbu3d/8/AAD//w==",
+	"7L3rdttGtjD4KvVhvrMiJRBF6uJOqDVrPtlx9/E5iaOxnONOBx6iSBRFRGAVgwJEMx79nQeYR5wnmVV7",
+	"7yoULrxJthPnpNfqWAQKdd2175f3wUTNF0oKWehg+D4Q7/h8kQn4+ymf3JaLa8kXeqaKKyGTVN6YF7qc",
+	"z3m+CobBJdP0mv1S6oLl4tdS6EIkQRjc8awUpjm/42nGx5kIhlOeaREGEyWn6Y0Ohj8HT5Uq2DP4HbwN",
+	"g0kuuPl8GJz0T54cDU6O+mevB+fDQX/Y7wdhkKT61nz3PpimmdArXYh5MAzEu+IsCIOMj0UWDINvxTjl",
+	"kg1O2Lepvg3CQKe/iWB4ct7/+uv7sPGtXvKF9+354IR9/5RdL/mCvZjzG+E+Px+c3L8Ng2kqUz0zc5Rl",
+	"loVBmgTDwcnp2fmTv1W9jMVU5eKoXNzkPDFd5OImVTIYBqU+ElwXpteCF6UOhsGCtjYMitVCmCnRpgZh",
+	"UC6SDRtyfx82jum6nEyE1tMyW3tSxYwXbMIlGwuWC12ofO15FXn55zmujjmaWTz+/HS15/se4RkdYfL3",
+	"NCtEXj+zfx7hUyb5XGjGJSvlFJ6Y02G3YuUfm8hzldvNFlnidQDz5xrm/4xLqQqG/TAl2VSp4P6tmcbz",
+	"+aJY1afweiaYMI8Zl3ppPpiaefBJYXajGh0+vxOyMADyd7fldQi0R8HGCjamgjjsbhhkqVSJGNH7ddDV",
+	"Pxv2zw10lTnHDwfnvZMwELJIcQF0ptV5YseDk9PqhPCROZ/ctDi+OzvGR8ep1AWXE6GPzQf3CCLffP23",
+	"J+dnYTAXWhswG8JdSOUN+w6+Yv4QC5FPhCxGBrlmohDBcNDvh0HOzZ+INnLBE4cQtZgomfB8NdqwBv/u",
+	"NVYxmtjHmxdzTFfZLkwLIatJWHh2VyYMinQuRrmY81QC8u+HQalFbgAyGAY8SyciqJ39dcHzon305kRZ",
+	"KtkiVze50PqDnv7feud/7MM/O/9szl7T+bWPHqe+/vSvYGNayMO80gZtKClot0ImxVJog4RyXUMECS84",
+	"YLC/MMJnjRHC9gnqWVkkaik3neLJcNCvn+LgU5zhiX+G17OygEM0k/04J4mNcKeRw/qQG427u2mbLXPm",
+	"tvns60+xzX1/m5+ZyT32rtDmrbkqNMnjBNjLwUkXx1mtKCXmsVoQPNHHzV7uP9DRvQ2DBezFAP/Q8Fcu",
+	"dJkZWezUINYXV5dJYujlVTnO0kmTqi7gKXtxdXfGODZky7SYsbTQLBFTXmZGJrsTuRbs25fXNaqL7QE6",
+	"Tnv93mBw2oPbd8MLseSr+gvDJ8tC5FM+EaPUyT4Ecg5iFrmYpu+C4clZGCxoyrhNeSJprKP+0WBwejTo",
+	"99JFjy/Su7MeSZ3dbHYutMjvhHehyrEUxWjO9a3p8fy8Z//f945zcWeY+7vFZCR5MRqMBjjn2q6+Mnuy",
+	"655yfyeBJWdaFL//ls6ULuwO9lR+86l2ES8uSp/fpbpo0P6lYrws1JwX6YSNoZUOgQkoZSJyZi5HIaRB",
+	"FSHjMmGceTJTtae2D2QLHqtK6J9U6O+PKpvSHOuy6RPXrUWA+8mjZh/XyaJuQCAnj5L+Tz+DHT7t3uH+",
+	"R9thb0AzJwfmw/fBpMxzIYu/1C6fXO1isO/IiaOE1Sq0VuqGJuRSqmImcvaLGrNUMz2ZiaTMRMJUvk6w",
+	"9TQyTv1C7M641KseqV3w0Ysr3SRF1JaoTxdhMnjzxdXdE3b93eXlM39swNzD98EiT++Ab/r5bUU/fv7v",
+	"S/7f+j2aPdEzntu/7xZmc94a2FjcPTHbd5OpMc/wbZbK21GmJjyrE/up+Lo/HE77p5PhN+fT6XAqTs6G",
+	"/BtxUttNbLXvTj7xdpLWj1u5Fkdt2a/p1Myw/p9hbd+edO5bGOiM80mTzekPhsn460+xeh+OPv3iLWRU",
+	"97Wt7vhBCmYYeTZTWWJEm0rj0a3jyESOVpfJogyG3/TDIFUg6xhpR4piqfLbUWrEYO+3Kgt8UORc6qnI",
+	"R7+WyvT4df8+DIjR6ja7CGl+VpuTcV2MPCxqBVNCbThZJ68uU5moZcX/TfiCj9MsLVIjuvz8drvAeZOr",
+	"chEMgyAMZlyPjEg0wt2gCRlWdlSWILyd8tMkSc6/Sb7hf/t6PP46Ef2zwek3g/7fzpPp2VkinpyMp2Ly",
+	"telstRD5XapVHgyD27t5RV1CEuu6ZEHEkD/X8d9be/U3w/bx4OTroFtAzm7FaJKVuhC5B+GLjE/E3Ai1",
+	"tAnreYy0ECMCyInKgbAuxASO1NB1Q6CfGAC5WRgqCEL1XBkAHPQN3rVggYAUBncTaDe49yhnXkpJBieO",
+	"DMYiV4lZPA188+RIcrOmo8EGSto/G56Yc13yYjJL1M3IAZi5rNsE3IF3l3J1l+pUyQ4DIxFBMC9aAPPl",
+	"g78u0V+X6He5RAsfaB97k+hw19wkd1FeiXGZZsn6azIWhvDk0Kz46578dU/+AMSmgtmH35Lz1/1vhqe7",
+	"3hIib40rQlSvgyX763L8dTn+zJyYuxk/2u87iQefFiIHNxNotumGnP91Q/66Ib/nDQmDpRjveU+ebOWz",
+	"7o2kkvO5KEQOq7BSfiL0JE8XZGl9PSNJv1AsF0WZy5BNVCkLkbBpruZs0AtC60sJUo+5GcGvpchXQRiQ",
+	"HXBBatPJTMw5DgIWO/hgnsp0Xs7hb6uekIW4ETl4XJh5XYO+tTm3f1dLNudyxdJCzDXoIJxSQtenZbZ8",
+	"3cRGoM3tnp35bs7f4fzO4Zed7cl553T/Wbm31Wf7gxTsP65/eMnU+BcxId9E9E1D7abKE/NnMRNsorJM",
+	"gLG7F8lIHrE4Cm7FKgqGDPBUzG6FWGha+HKmtGDgCcfEryXPsBNoecG0uBM5zyLJ2K1YaZZK2CmaxdwI",
+	"mzzL2NzASY+9BJ9W7EyzUguWqMI8Md+aPg7iiAzovTSJgviwV5/f+yiIyn7/dKIW8K9wk76P2UTNFzwX",
+	"OkRNb1xvGePEpiz+6qaIQzOa+UvEIYu/ygr6R8TsQJbzsch1yFTO4p9++umno++/P/r229f//u/D778f",
+	"Xl/HTBd5Km8MUJhuzBUp0jltkj40PUnxq+lJFbhnh3AG8VcTJQueSh2zA12OsRumpqYXTr1iL27hX3GZ",
+	"mEX+jIcZsl6v9zbG7qLgK5V3vJyo+TiVwhxdJkzf1kkRTgXhQYLfUC5EtnJDAYyMxrDTdqPNxtNOxxaI",
+	"xivGWd2BEkyPsKe2H+yE60kUsP+bRQCvpo8Da0+PuZ7Eh2yRTm4RpJI098DyOZ/MPFBlWaoLDQb5+sj6",
+	"gplbikaFW7FiqY4kOlmKhMVn/X6M8ICmAxa3HDcbC41xKTGcg1mD9f6MgrjHLhHc8IKlmpmueO3qpZrZ",
+	"4SPpjd/ZIeOaLUWW9SLpo5TgfUT+KFEwjHznrSgI6ycVWRLsvYHHuOH3AeGmmeAJeLAScvJ8WivcZK0/",
+	"AImAcZySugvjqCkcHLI9X2hrTjFXEMwrKgerSo9dSjSvWHvLnK/YWERSC1lUnhYTlSmpmdATvhAJO4j/",
+	"7fQyPjS9SFU0d6hhboE1Lngxq1Zop25I7q9lmovK08UteM7ffSfkTTFDJXl7/chcvUi6iVea2D3Admau",
+	"1nRWpxHWQtcxTzfExolupmPgHrh9ltCsNjHrfNcxL9vnI6aFgLt9XghBzR3rnJXr8sHTugfl6UJJbeMz",
+	"klcYbwF8uZKFtSQvFlk6Ad+u41/A7FgP7Bj77ub/MxfTYBj8b8dVIMixbXxcOabfow7X8hyV9OCYBcbH",
+	"6k7AtljmYLN3us9mOPuoY79YVDWIAkOggUthMw6e8NDfkCHNQ4I9FowXbK50wc77fTCu3vub27VSfKuP",
+	"n5vuXtHu4l63z52iWwymTOUdz9JkyDirZqzKwgBGzuWNACrMJYstvoojaQMvDO4dG7Ys12g/Xuvfb5DH",
+	"fRi8VMXfVSmTPc9Zep9VB/ajvJVqKVmabLNVvzTkBjr4sHv5UjFdTgxl06rMJ8Js6F2qU7PoQiGvx7NM",
+	"5D2z+B8lL4uZytPfxL4bQKf0Wt0KWd+E71OtgYfJWUn7UUCrLVvyAntk2CXa7+fY1/VELTocoKFblnHL",
+	"LWhotmWYn1SZsx8uy2JG31uK7XbCbJRhRItZqpmQyUKlBkN+eKB348/bW3YQ1/YjPgSoT4tquZGE9eI0",
+	"1UKgxymTQiQagNtNFg7sEngHD6vxJEnNI55d5eZzFOBJBG9PdqySVS1EBfmdgt8Ks4FMQWM9ZHwMJNxw",
+	"yu/v4waNfn/vsC/yRoELs2oThEtHQqeME0EYeq5vB7HpCp8gU8CNfFbyzFHcSNpG9gkIEEFoRF236JqW",
+	"pDmLNzMBjGTaiuxiUi2HLDaUxogS2YpNYQ5xpUyJI0lr8LnDlptejx2A4It+KJdXL4Ad0jO1jKTr3yBE",
+	"DGdzi7lg4OZB3KWRzHhhp8eWaZZFkk8mYlH0DuvngNSRTmKsVCY4oEPnGNVFnEHPoS2Bxqbk6MwWuQKn",
+	"JrNNbXn45+D7Faucoq6wMahZjETZwWdWvl95zlcwNatW2nzzviXRy3xCzlpda4FXtcm6mWzqHUEVnLo6",
+	"pjj1orN4lv0wBdSz22zfhm24k2aCS67hlskLJsssY6Us0sycgDSzNo8qzzbyCX/fwWVu4n+cCqtrpyys",
+	"faERAGgaAOpNL9TaobddzuqTDdtnbhVh7ztZBPPO7EiqGV3AVIY1caM+fqVNaw1kdWDNgWK6YXG1zeCW",
+	"BrE7OmQx6cxitpylmTCzyUupYRYykv7NBww45WkmkrhH97TUhCwBo6DYaPlwWc4JWUpzTD8HC15qsMhX",
+	"QayVxg7Q/JXSxVWuzIj4tOa3h2MH6CB/OVYQfPTW36BON7/GBXzv5kNemM4PsN5V5R3Y6qisVOO73YV7",
+	"n5H/OQB2CiGUencHGHqYu0IR1ZChHztgkZtFDA7e3q4lSnDTOwiT6YDNRGZAkHEC/16LrPh+ntVG5nxp",
+	"VoBun+JdcYr/gOumTIu8cUr0qrWt7s5WTVt+p23A79RsGtnDrOT7p7UbBP6qHurod0p0/lHZUyLZw1t/",
+	"1x67E+/YYeC6zJxAj5ZK9uPrZyFb5mlRCLlGCQdqA6nYb0qKMJJqOtUCOJFpTjwLcBIY1cIOzLWzZHtO",
+	"YTI3CoUHfdjWLnSFxS14UYjcTPn/iqLk/dn9kfnnxP7zGv8Z1v75n10H4yKE9+TLMISYFE2G40JOw3IE",
+	"nFWXnBi33laGDLjXH/AnOLrWYRpkzPcbpDhUDfOCoVrvgFS6hmRIX98bRrIS4uA1qeCQcT/ssUtkJpeG",
+	"FgKWNC8cyz5WZRFJJUnP2jwxut2ddIbrLjrzxmzdEkbMlbwJDdwtVZ5oNhdcFjDFhVCLrK6YCCxtwnkB",
+	"3x50qY78q0JzeLtu/5300LnVlh0Xd0Zyl0oenbx7R6deP+Dt8mcTa9kP3u/GE/nQAjKbfIGfDZocUmMH",
+	"aJzOHbgjObStYbTSh2GJkCu2wm5Y6Q2tz3iPXeqVnMxyJVWpDSnXkbxRLHZO5jE7+LUUpUhAgIgpSDc2",
+	"QmBsaUeNll9EEgPxCi6F6XQy4/JGaMZzYd3oGNcslqpIpyRDx51CB4UXdkLhjC8WQoqkx4D1TjWxqnTi",
+	"FT4raoJDJPVCTNgiK42QqLSo8JoRLLWVGNJCi2zKxDwtdCTjWoBjHDL7AOmo92CsFJhK4kbsqdckF9jI",
+	"f1CmWeJ/lohMYL8LrrW5YqNcaAFfpQtS07rRIxkTg0lWRdPMPpkYASrzhnOSHmntbUOSi+I6l8UnYF4c",
+	"OcO8faAFBKvq6k19Dt4DnIL3gIYCnmM+L2VarEaAGlMlR7lYZKvaqyy9JfYlSYvRhOfJqGJgDKtRRZ7C",
+	"L9w9+8vND9+VqLhxD9I5v0FqDD9zQbQ5kWaeE7P1Ve/Vs2qM6lk1ktQjQ2TrX8KT2nfwJJ0vVF74T1w/",
+	"aNgbOR8GFFY7Xrgdbr2wE2i+MLe147EueIacSS6WPMtGfIGn4R64Ht0Tt6TqSaoJBNwjBxTuiVul19Fd",
+	"OhEjniQdT3MxV3emObg/4CUKyHOhmgL+dF3bn5niCTgz1K8O8M1ap6LqL0v1bOT+hgtjOI5F9bP+cpIp",
+	"KbyfdndqF7n6XY3rv/e7n6c3ea0JPQAfkImQaIBa+641g3lZdPxuNfM2wEdK/gO6GLXfrX68YPsGvvE2",
+	"CQSN1qf0uLll9LjaOc91pOrCe9jZsurVe5iLyWqStZ/eCCnyqo/GydontS5pT/z+Fkpl9c/gSe0zeFL/",
+	"7LYcC1pzayagEh3lyh6pkjd3qVhOshSi1t1Y9efViPXnbqPmXPIbkdh7m3iPrJtK9USLHC6kG635wg1n",
+	"9mTMM4ObvKOqPe1u6yZW76EBNl0v14zdAKHay/rptl91d1m/zYqXxWzUPIbaU9dN7akWk1wUSNyb76re",
+	"x78A6td6dCtWXv/159UI9eeunzovAQ9W4G01F8VMJYR47UNdjudGmoRndceskUGaN7LjxVhM+Fxg/oSU",
+	"y2J9E6nkxmZulc0XbpnNF6VcO61qC1C1Wj3QBZ/cIndZDek/dMP5Dzs/Ry6TnJe857m4SzU8xJCwahj8",
+	"XY2Av13nBfeg3fxwLYsp9y+r+Vld1CKd3IpixIuCT2ZzhCQigPSq6hR/VyMCfqlew89qVPjpGoNnomsL",
+	"v+rv3IfwS+sZgCNCWe1Rd8PKFzTjkpZjfyXC/lJZORfeW/xtybL9aWdJv92A9Lsayr6vd+eI391i4nW2",
+	"mHg9LSYeA8gLPubaZwDtk0SAujepP7NMoX3ilJPuSbvvilWtj7b2444XyJF3TJNeVJy6P0hi2EaeaYdI",
+	"HLOWl5l51MEl2jdtts++afOR9k2bZyTeYKGWIlfT6Qj0GEDElSxylY0WGZdixCcNCtx+XecWWq+7sb+b",
+	"0FwlToi1TsK7NXZnUfB3ozQZkcW4rtuss5wtPc1DbD4u9U5LyQlqP+10+jOuWV5KphWb8pwdqJwVSt2G",
+	"TMmJYImS4rCydUTSF+fRYe4XNdaobZvxOwGqH1IfNDRRmDFrqvI5L4JhkKgSRQVfsbrGNoJeGGZhVQae",
+	"3UxLoEJ5jh+1rUuoriMnAT4pRMKU7LGX1rRjNmkqlsxftc04ZpYcSZ4L1MAxqVxXuPA1RqmtbkgXLE00",
+	"u8nVEjU55kw7XZM2G7NcKqS2VlkbGcIcL8586WtawrXqvQ3Jx7aatNoZl5qzuiJdld0KSIMgGX3omdtq",
+	"EFib4dm55zY8qLkNrwctb8cw/1PrhEhoZua1mR1KYw7+ET9rmiHYtJapFr3dLH08WW9rt34qZtMNyYS7",
+	"Ouf5rUjA5CZ4Uls/acfb9uyuBFZ7XJ9r+/nae3TJcpGBys9egeF66zgikpoqDd12m5oz0wOI9nDuDe1c",
+	"JBvfoHLN9zk8MDvhVGTxIQ3c1IT5xlMcqaV7w8ONZHW63Tcc83Y98DwPwG3CbGOOiOCQmf52POJ1ptxK",
+	"xTtkqOJlYzFLZcJ4lXDkolL5Dm0Y2wW4+lrV77HT/A6BKFw0NLtDxiWraYQjiSphZ49y2uia5tERSM9E",
+	"6fccVDE4CXLcHRbcKqdky3zbyJTW3J/nukjnALmaCGMmpsUQLzNat60zkso7SGDI4n6MtNIuoMcusyVf",
+	"adwRwC7ggwcQdOAU0ajl07YJIpO45UvveXFHkjzh5+BulBbMbF7TRLc32qsyx3URJwDU5UyxCRjiWerj",
+	"YrRqEkWsUwtMQrcVB3YZuV3y38qS7QzdLULSOmLC4x4PRPeS0K234IpIOsaiA1mutcw8d8h0E1dBDAO4",
+	"vxty27aPp8nmPr7QLE18hxPUzR8t08TlPzXAMwW38kg6b3N2UKGy+DA08DyZWTZNIo5ODWblY5HFZobg",
+	"UUdfNNm3k9NdoGmDD423HmjlGTRhh5ZcW9NRHZY68kO2HTTa490aLKemFVvWNnhU1grfFOH5RiTKwFVb",
+	"he7JL1YB7WueneziqePgT55YgaGtUmtIFA1FUaXWqCseUGngpHwrwBOcN6RtJ+t6oh6tFmUj0o7iDzOb",
+	"hVJZW9Xi1BgoEneJM50+MPl20FjwYsbAsTLV7PLqRYjihMF7GC5yfHcW1+FjbXbQndBNw6fGzHHtle8O",
+	"13OJedAUTbiwfskxtnNXYzIYfjt86xabwwUxVrBxfQbbJAXKnbI20A/eNyLkgHc5GOAVRm808ME43G9o",
+	"l6xlS5QhxMmFTN2JHOLmYEp1L529PHTgNEIbIYkbUM1m7fE3OeEO2cohfssRF8rRgH1Qf52dBhIw9DkK",
+	"g+y7nU+RMwYEFlbRc+AQz7XlmF3wL3qcYCraLoyvpCA5oXV6LXfVt93+WJ1ZpB+CwEMmeje9ShKALsFY",
+	"bqZv/jCrjruIR5Wueh1S2o5OaqmsPyRqcfliu1HLiysXH+b5gHt+HhQOzxJR8DTrQD5rg9XMLtNLcPOB",
+	"aDMulUwnPGN6IUBa6W0KMGvtp0vK1ulxTEGO1MgsyIyJxMTjcSitIITLrR1+FxG7ng6ua0ok+bmGhM6U",
+	"vGAcGXmY1Uzkgh1k4oZPVvWbpw83CPs+a1RloXvfuGVbEDSlq+vE+/COZRCsV9/OOn4885UjJ1scGqu0",
+	"eO+3u8tjzrzm5F4UupXQuMeu2kkmhbb7DJypkgKcEiNpYQWdkLUoDi9q0ZLC+wI8GEEMI9doUVxE0kKR",
+	"QYhZKm+PILui9700E2SJ6gii3JhHcg8f7p08sau8ghsCL4wEwWxLuwgHpKAaACjdUWPgZy70p7km4+V6",
+	"l2jKhUnZDc0/x8Q1wt8QrlbnEOmLVs+1zIi76qheXL28fD14rQZrFLz/dfXM4U/cxTlfLJAyG9DBf9qX",
+	"vSOwoIHjK2bf4rz6trqb6ygA3Sq6Mz5KCCtHTX8XGgjMg5SNhATzsDwszumSfPmQ8roLPGTcJSU3Gxni",
+	"ToFtCDYWI+vctcWk25ngd4b9iM2CY4hgtJ6CUhUzQ1w6fAK7Mcolmyld4CQMIaRYzJPzU9NnzieFzU5g",
+	"ZlanGh1JzLdrJjr214Jax+SUFEeFOjIgZQAMMxhUeXUtCBp+0IfJjdS67bmO4IU0pI21Deh0v1sLulWP",
+	"7vNu0Lp78gpucnvpFMQOF53lqiS2tx7AXF9jRdLcGXlx5jWlPI3pI2fKRjPwk6s+HPeaCY8Knt+IYs1A",
+	"a9LPbnFthpl7OMBd8NqIXZtNGcQ6gMwxK8iXsoO7NC9KnrE5n8xSKQ47wMmlVtqERbHjS2xbT560/bOn",
+	"1LiVCem9H/32NFOTW3ZdqNzIqs/lJF/hwj52BBylGWru5rdikYsJyFnQwtxYCu4qdcmzbIUybR2TdIFQ",
+	"I4PTOho+FwU3LVCpCn8tuWY36Z2QBp3B0pqxCWsJuJcgqpMxnK00cPGANClEizU63yezVHvVXqqpihu4",
+	"vZvXiT0moWoz5nuzwZS+qtOECmYiihPMuC5YIhaZWlG+pAurzxeSQeZKkJ0gnF6KLnHRz421XcSgVOht",
+	"/rfO5oaWFEBZKoyWc4KOkqIZLdpKxrXzHbHZxdszgjzu9ZwjIEbWxYiD2Lw8Hpx8DYHC8T+ev2a9Xu84",
+	"XegYND+QlgalzSr+oltvvFPysK17vEGt7LKsGMYgZKVMfy0FahCF1ZWv1yc3Ep3MU2l/nnZNo5HQrGs+",
+	"/1mORS5FITSjpo55B9ytpj44SoLA7eJjK23argwy5UC2n/8Dvu7mld0YiBHNxMciU/LG8C3bp70leBUw",
+	"HjowO4SUyt3DVatscJu0Rd4oVmE0UbnA8JUkNf2NDYvS0BNRfrn2qDbh3PYtvoamG6yxENPiWZtTzRJl",
+	"eGCGiQk0m6s7wGPFLFflzSySsZ8GGCI+0A3D/KmplNjIxp6g6RzeRjKuEqOSgR28nOAnMKG50AXy5jac",
+	"1+yQmk6zVDYDRKqYW3ofhAGNZf4q9QoYnOpRbW7Ik/jZjO1UwP8H/CnQdOfncp1ktjWa6qnjQhnpzYya",
+	"gnZqpEu9EFITbyV0+ptpWaNBXpK/Fu7kN01GxabI3B3hrofKRcaltbyRpKQZwFQd/Or5BR8fPdyVg3CT",
+	"Y4JtzfAQQaKr8nVK8W4hwD8KfPGO1HTa255JYZNKtB6WWJnQnKW3rlXweA17JUPL2dZseB3Bz9ZiBSfd",
+	"sS8+K9Xk5Voov8sUVuN5fTy1nre/dEx5E2RyoTHEDdMdIeRAkO5SChv1mU5TtPLUWX3Indrs8tnVj5DJ",
+	"pfKmYgeDft/8YAbp1U023/S3aQZT1cFKp/q2Sr+ioW80pDczQva39u8ne22xMHKsSpmwIufTaTqBaO1x",
+	"Whw3E0/uOgYkkG3p3Mviw4zSzErb8sWc8dylPrCNGc8yVQANLrVIwpoXXJ8VZS7hcjav4Nf9Td5vW9QB",
+	"BnDgZGvbX9+n1nq2QTcqofbUPr0USwb32pBAugoX3t/gnwN6JLN3JTkZrb8LFWCf7wbYjwHWh0Pgo6Dq",
+	"4TCw5vzqRfe6dRBf6HbmE2AzgMB5uf4a2oiq3l6r53Y5P7+OLzuwGj8DDYi29khX00W2/UppO7B31Fq3",
+	"tWluUfXMIBu399pPLd1OetPe3Ly02W9solgwjCgJjORkpjR6CzYdD1a+eE6jIjN0XcoEtNbfK/rjdSk0",
+	"/vVGJNL+/XpW5vTn3/MU/7jmRZmbP2uMVq37rVKdTaPdxTgVS3U0U2XOsBE7+PH1s8OQxW/6aLKGVMtH",
+	"UPgOwE4rq9zoWumbvvmPEeffGK7ijeEp3hjJ8w0YMd+ApP9mAO8G8HIAb0/wu5OHr7LleWA2jxa+K4g8",
+	"CJNemttjfWGtD+WFhZ1d0egnBh/b4wZQ+QTn++Ys2MkeUNd+dipc7P6ji1fvgTnXICkl85OodWRhYwcK",
+	"kxtrYBYjGbvO0bkvL0XTW3StdtETGrY3biXP/3CZv7SlAV4Gl3ZO2WZ+sEhaxySzc5Ac5QCj58H72mJU",
+	"DPsBddb8cJ1Pt4emd9WEO9TeSvbhRA4/Y1Nz+7xBt2GIhzFZTy1QYnIHSN9kqzL02A8yW1W5QQB0IBGm",
+	"SC4iGdMSSKXgQRiEwoBTs0hY5eeshUzwGmCgSVpEMhc8wdTf6Y004Ls1G+FGAO0wbj/i0GhHN114pYqH",
+	"2VbBFYqSRF5grIJKVpDnkGdaQYpZSPbTwc9idPM6rWN3qEWhmJHmL7x8lMBAeMnF0VrbTjHs6+K3KSfX",
+	"bxWUYX+wIdoQMLIgElSi2oCAz4yJcGfvGOaJQRJnsz5CxMNKGXkO9ikHEzZ81sgNczfoPfmmN8C0k0J2",
+	"Q6XLkDq6FasOpH99/e9Wzw+Z/wuF1jpybMoVcsW765a8EUtNZSPqQ/6oMe2lWYw9eTMNGN+skyZA2afs",
+	"FDyNF3rr76XyotDRLnh0KUsLRXYYmIHgCeVOBWVPdx7wtrxTTzizSY2lmJC5ykDdLv1IIKK+IeM6kvHV",
+	"D9dozqCejymdDkuU0CEbl5V5yHlu7kg1zWUbdWeXgyyS6W9O3jdNMYOeSzm3We4zH2xZPvSZFhS7aS1g",
+	"rrKAubxU7ZfO4LC3Sz5USJkjKnvt5hOAZkC5wQfVZ8kr8ufC2t928HoulLYbuOxr0GJDLgByPzmwFz7E",
+	"zGhItGCN7e3c1yi83Qq81T7prsOFb3/0DQLIrXgbt8EuucHVkfKJrDmrdDJzxhLrOuq+1Syu/o69LLZ0",
+	"hOgAWbnTkrP/203z6UBZL9vjFoqiPzad404CPxW8tl1b6tNtKO0w3b6yPnYNN8UK3naZ4VYMeityuc6o",
+	"ie9clmFKqNZJ5Dvh5CYvxyfB7oZUI6pIPhcXzOaiSdDQZ+XEHvsei9Zoxahai4HU+OgIbE2jEVqPej2k",
+	"zWOxxhDbMA7vbIr1Ukz+zI9+uzz6V//om7cH1d+90dHbL71Xh/9HZ4ZJL9/0aKGydLLGUdlrx7Bd3fv8",
+	"mJIyxU1YQHnMRzre4OQAshsAf0+tPfi1WsOZyBZd5Y48RJwJNDXaG46fOBByL8i/u431O+zN+1qZvZmT",
+	"n8MoXWyc9U2K9k9e8wD3nOdUiBWwwNUQLQ4q/0K75gulsl2p9a626gozAWexs8HaMFqjBV/neG9eM5ut",
+	"x151R7WBZFyQh3JnYE/An0EU5Lujq/+l9bKfJ/+jfousm7f9/bfmHMNgmaeFMKx1Je/6WXEIVruZ9g4U",
+	"13QMxPSr5At4bXq+hvdfaGLSPdCrRAd/Ct0sgNcV1EgrIQkmqomBCWpcyryUh01L1N++6WIL9JIv1nBw",
+	"10u+QI5Nu0zBFXN1PjipD3E+ONmqyv/4tuc9rMyt1Ky+hXa9IuLFVQd8P/c9guphK+MVm/J5mq2AUBhG",
+	"pCMuiujyDlT+6u7Md3na6Ysnbdu0Z23etNQudqHmhFRnGbocXwFP7RwKWMUGdYUDuiCNx/e1PgThVSPk",
+	"QGhig9DNNy2c7zymYbbO84+fk57xvGtGl24iakpp5PEANMNPKHMKFAXxfPs/9PzuFpNuVsrz7xb6McP/",
+	"19WzF1ftoRvQ68IKLHS5rfPO1UXqrgfuJ9uB24++gfQn4MzfhvObTI15F6PpPMW15yr+WBiyvukdZ5Sl",
+	"8nYEcT/7hJS4Q2/ppc3xtmOJfN84T+vc6SKnM84nH24ypGxCz84HTGctEMNRfWJIxr2pnVpoYWkrADcF",
+	"vrWcCyo62pGWLWk4tIokPeML4YnGnogdMy0yMSl0JA846woQ9GILMYR9UeYLpUWMRbzofkWy3cycbByy",
+	"+G4xQfnqLuMyPuyxF1AWEApVkUtQJCczMbm1uvQ1e9SUKfbTyNqvrULNqrLb13+DN/xTrsWTsyMhJyoR",
+	"iecLfzDJVJkcpTItDqv0W46nq3MyL05e6vHpf91+9+bl3Xj+r8W/lup/38dotz2SnyjKI0P5KZRjQyz/",
+	"AwL1HxRg3/nRxwiVtxuMgs2ukNaIANssOkmxrItPWwSll2J59KxfCUuPF5SazLKb74YdqXtgr2PZaw7Y",
+	"Fjl4btjrsghUgodZzYbMLNW+LG6ONoivzjF3VKjdZkvhlQpC/poO4wW9eJC3+1pdTWzmOymoOEEm3qXj",
+	"TDRcu7FJ1xKbo7jQ1gp0ZJGO+HRqsNJqaCnSHrH/nUOsXV9j13cFpodXtGseYaHYoiwY92xvpPJomiMp",
+	"qe9IwaXossLuApftrVu/5lfgmvywteK3fyzbKwQqoVmnFYj0AW2wr9Cp/mH7hiEL1nDRs7k20ADrsF7d",
+	"Cou7SznLyN/ow5lbH2c5faTRc08bHMYzFHUT3IONbnua0Zw9ai8r0qN11DXS/VFp8COVlfvrHZs6xW7L",
+	"YrdC7hLUcQZCIManUJResAp5ebiqzgZP7MKFVF6sm1x7GxVEQ6o0hKYdoO7mdwemLPPcFs/dSbq1zrmd",
+	"4WiAIJ2PFwwZ+o5gKmeYP3Kn0LRUjmwOyg80Pzc1b092mErT+Z72rD7DDSdoI9LW51HDMCMAuJv0Dn52",
+	"yDGdZf0glEMvIBFORy28J/1OTfbNoqzf9353TuK5yjuYuO/hecd4g/7J2SYf+I6ulCxm2cqJ8h1hFalk",
+	"/3jaikvpGuZu0lzWYLu8hLn0aKm2D9ohb+brz/cxyTueUXINCPDD7vZ2+d0/YYB1mXtY2oDq6w/vk9Eh",
+	"9PwhTc6WtPhOkZ4TpWWRwCEJdG/YfbeZ2ZqVuuXmgt9AJbULTCINAgDyoypr86FkkQqDpRjvxyt1xR9u",
+	"Dxhs3YlX6OH8MDVCLeXW2tRfhXLlopU0Yqs1HGCNfTQwWFcMKBzfKLK7Q/ICdSdy4F82Mo90HBgQBvlB",
+	"viA3qoqFhIUe7h9+We1FF+qxbMED97nbq+QSk/VYXZ4fFbShQLJ3KU/Oz2u3crCNE8KJdC0Q9c9dyWs8",
+	"K6Ufmy0pT0+VTK1duPBujXOyl8JnaxCMzTXuMt1s/aImjnbQ4ioB397p8bZkreuIY6vSdW2vAuCS/uyQ",
+	"jN/5ZuybA6mR2KwzydieOZLqR7RDuq/OvF4EMNWeubnUszBVx9s4nzZYY3L/Mk+L1bUhrQiZkDa4E9R/",
+	"uCyLGcOqUQzyBEMxCEgMeknSMmgxhuyp4LnIWVT2+6cTaAp/QmKAOBc8GQE6w5r80vAUHPUoNzmXhWbY",
+	"RslsBU1Scv2aZmpZk+xhuGeU7qj28Mc8C4bBMazm2MnyEB2hFvYOglfZ0I0Fmh6e+C5nVVAihTv0qvqW",
+	"w2oh9kvTmhKgbesEc/12D44praeCSPqc57c2V7cWArLJuwIOXje1qXT0QzOjpxnHiaSLjllUaUNFvVFt",
+	"DL9VY+1p7ud/6zmw7hiLbCUhffbiCvvyCuLXPrUzwOiAkMYMGZ8UCE4Jheb4RhjMb90xuC4XC5UXjBq0",
+	"2vrrDZlakBwLFUgN0W19f085tGsAiFm1fRbFPD6h6ibakMlLuFevoWGX/E/NHnv/2IsikhOe5ynxbRrS",
+	"8sGlMD1xe8/hK7x2wHgjtTXdVlzjrCgWwf09kIJph5qfCuVqJ04c6WKVCQa2OnZ59YLdnVFOJZ5D1Pxz",
+	"zIDNXhRgJhSUVf55lai+mcSskloPyG8DgagOmZEkcDq03h208gUvZjqketuG4dBhJIUs5xpyhxelZhPw",
+	"DTFjY+1sMOfCZnmFg2lauKaQaUU1fjD/unZl15Gd4QW0rHj0VLIFz4t0UmY8P2QgfVZSViQj+eWX5liE",
+	"LKh6RO/LLxk6Stma4fZU90HGV11ghYtto3tdD9Nye7jkq14kn/PJrErjgHsJbbAjADEjNUghEs0OYpyP",
+	"Qf04naGP8/NIrmmAhOOC1cjIGtqBaSTjL2N61yY+lHwqF/ywxy7ZPNUaci/mrnIHXjQDw+CQKJJIxmf9",
+	"AXsfUfXtKBj+/D6iwuBRMIyCF1ini8FljoL7t/fxBeNY1Jz6sy78AN24NTfCQDgzfTsQpU5l/JMqc/9i",
+	"ugLuTkttkFGpBYofQiZQ/b8XI+hAgXFdgUy92jm4eMTP0CPg6PVqIYbolY6QdvyLpqipSDrLR7x2/SwK",
+	"er1eFIQswkr33jOzFRREUrBMcA1BDObCFfmqx2JoH3uws3M9fGsrCNnGevhIirU1q3RWxY8klrbyq+Kb",
+	"TXydzoUu+Hyhv/wSbsKPr59VwT7sN6iKEf/0008/HX3//dG337529Viogyt+k0p3eZ+5fPgYfcriBRhH",
+	"DsBFeYBThWfgUhpH8uDk3Jzyeb8fulzYg34fW9JRxu8TXvAQHBHwvzpkZHC/j0Oz4lzAPYBHMQMOxdZE",
+	"h1T55gIYSb3HLq3CwMvdj+OYq2Q6H7IBjQJ/Ua9D1rdrxqMwXZpJqjyBH831I04xxMc7vZngiQFOBQru",
+	"CAJx/+P6h5cMGVh2oAWyWd43C57zuShEfkjj/4caIzoDyC31iuVlJmB8SJhoJmaRt23GaVZKInQejJUq",
+	"QmbrFoeU5iis/K8hkW1o1fEhMSBhpQKPpFMSTKtgbCXBfS2sRm7lbQAkiw4zkTRgog/BY9mQ6mZd/pAJ",
+	"g4Ox1DiW0OcSSSoG+EUyRpoWsxtlKEVV4OnYr9tfq97kFe7vsTdgduB+yBGHcmuuJ9M+lZG0uuiQQAsV",
+	"Ibbovq37kIspVAYy1wgQa38TYrXuDKVeWWRyIN7xSQH5uwUDNBIyiQswqOSCWQJsaxg4kpuLwkzLzOSw",
+	"xyC4FovYMPHOQKOhnZGk7HvOeJPiXaGaPEQSgAWr9jIkhh+Lj2jAMog6SVsPOyZkQukOi7RAK5dhl4xg",
+	"J3KNDFS/N+j1QQO0EJIv0mAYnPb6vVNwpilmIMYck5RxjKIA+E+KossTF9P/OMFAs7tUp2O0Njfri4Ww",
+	"oeDOxA12g0KCeKV+MJfY3KCXtQQr4xWL0yS2+cqmKjPSGuoGzRc0aCTNlrmopFQeslJmwGPUrzJdf8h7",
+	"Fn8FXYzGK4MGzTAAltRJHLLCMD7jHEgjTQTRItrsIR8rdWJ6sNgz5noSHzZRlVmbN5E5XxFlFRgVi8uM",
+	"EZYhlx5eqtDcLyEomx6HRtUUY6wC1Ev9HxSFbEhrbEtLxWHFANggFbMFN4X58KubAqpVfJUV9I+hGVjk",
+	"0vCuQDW6iJAtCmZA3k3r0HQhxa/QFYVmwUIw3Hk+NgQLh+fSxu1/pXLLWlXnwo7dBhvCsaKCd2bHalfF",
+	"3HHiAfBms/gZl4aXIUqtJLGqt2JFjCptEFxpw0vYs4mCuOcu9BfalYJKC5Fr0HljRUrSF5rzeR8FOEtA",
+	"KOaGREFon43GK3hMuwNv8JThsVd10LySXsOh6femENDupH/y5GhwctQ/ez04H/bPhv1+FNyHUeAgIEK1",
+	"r+nCAwRvkCi4RwpqJR+IuboTubs445VFbUOGUckNRBA7HlHaYKeU5OPGeZxTvkbX6EUSDIPvUl3g6IBt",
+	"iK7qtUbPqskx+Efehzu1u05/26ntP/HIwZiaC71QUqMa56TfJzebwhqPG7yrZzzAMApybega0bY7rko2",
+	"3VNOiDnfqfQSfXMf7lDo6T4MznD6Xd26ZR4/5YnnJHHWH2z/5EdZyQY1XR8cYKfW4ee35hxIAfhzW0P1",
+	"1uy9Ludznq8IQGglNkHi8OeAQOatGbIBkcfv4d8Xyf1WIgXUHG7zeMXSxKtXY0koCecGnL3ikI66L1SW",
+	"aRSGMBMlebJPMTmfU45hTgFiS4DYR9IgEEMHpyoPKU+W45tSzdbxRpeSGfkO8pToSHqlH80t7KC1mJHR",
+	"v4lnnTfxHwIvYvBoyHd1MneCfsMT/d1+cV/Vz9z542v6YM8b1HV7XtsT6z3wBpiPzrZ/9FIVfzcg8nGu",
+	"zD9ElRai687si2jpPmH1rLW37diWCn5o52GwUF3p/L7n+a3G8jnO6onXipMexjDoPM9Sx/4BJcvE1EjZ",
+	"mZLisMdMLyBzapYmYr5QBpp77KVy0j9oHAw1EyIRyYURoMwTw9JH0gz13kgCkCHIcxBksekZ9vYVTAWy",
+	"CR3COC5zkA0zjU+M6HEf99h/GknUcA1+V0RqL8AI7kSKmSqzxIg6YmpE72Ng/rpucG0ij7/GIJRvv4bQ",
+	"ao+7R+3X3z3IlEVFh7kmG8RnfB3NsVRFVmlF+9KyY1u4+ePcLtTnmcbIcqM0XbtU7IAe4hmBeo1lainy",
+	"SBru99eSZyxNDrtpUIjSqwFdZ2z3JcFeJB91QzFvTscNbV9H1rqNm+7StS3M+1neJc1ADq5uE9br/txv",
+	"k8XyuJ51d6lZIXEnpYX1nqkMhn+pKLaoKLA4c+hSnxkJGFQOft1Lq71gMTjI2fxo/EbH7MCp+kA1LDTj",
+	"pgt4B3glLVYuUrQyK/KCFfzmwtcp+B3ockyVRdUUXaWw9KDp93AH7Ucka+qPbh0GW6/CMN/vosNgG1QY",
+	"kdxfh8G6VRhrhG8bmGrvyH9HKdyLt9wd+dY+2iiHOw+BP7Qg3vac6JLEaS0eyrVPQK7oZDHQh6Kyz7NU",
+	"VmkSsbZPxqVLlujMTJBEnnT2iD6GrFZrpMcuq1K7MEjseBVQeA0pv9AyktbT2BXPZ34TQFOuMJ+f++yQ",
+	"LB0atZW/qHGPUeJXRoKubhRMcdVKwlq5EtLQxxihQ0I+zzTWfZGKUrAZ7tem2AGEfOSXv1+b++pFweal",
+	"4ZEEOzWs15Mzv+RgJBnaCZC7k4lj4EQBqCRnSXqTFiEgeJC18I0O8QV2ER8Z9DciNNMj3LY2kxZ7vTQM",
+	"mLnZgBvV1HTiLPqQ4Q2cGHO1RKu/RX5n/b6vvYWxv4OK/LBIgwRtiq9iqVjCzTGErJSJyPVE5UKbJS1E",
+	"nqoEk8eaLnK1hDlTqAiV+IdAdq/zajl8ruQNW6kyN1/baxyzg7EqZvShw7XQWxQAFT1ib+ClpX6+Hdpg",
+	"BC8sLWRxI4IMHRNY7TkEh8U+7wtEY5kSOUZPoVS7jYPlEtWAtGhwcRJB/gFu/JA1Rg9p9PbgB1JZ2zmu",
+	"MXYJNgkgKPBOvJtkZSLQTgjzhOY/kqrKsQn2xptLQp/e8awUuhsW/CUh3UPDP1A+q4aG5flk0AjkBYyP",
+	"0SdznkpQu1VBf87XhPxpSPoB2cLKEWbwZjQgDmZQm0ErtF70ITAiDuYS1pRurYv+ImKsU+AAPTyFLp6q",
+	"ZLUntUvRJ8T8WeHtNyLLjqYqn4sEU4ciwJgzgHyisG/incHuB2f9vnVTwhaHQRjAoUD3GK7XEaNH3tW1",
+	"yAXrHxu8e3ckFbgE1ALA1mQHI68vP7jM0LOOhX0L47PBCXvJLV2pgsXdrFsBmj8HWs+ORHJyfj74hl1e",
+	"Xl4+O335G382yP717YvBy9fPz82zF//xzfxEfv1/nmS/nn9/kg/k+bvzn5ant79+8+6fX49/HUxO5cn8",
+	"b+M+/+fqXwwCNf+Xrd46UVBgsJUWlhzTbYgmOhbvt6l+kjrqzu1ztfbtm0zE2+by6tz0PVmheiLl+7qv",
+	"squ99jhuzi/RtSNX53+y75LWydZV5HnIdJFmWY0v8Rm9PRY3yUVieBKe6TqcX0rLGricvyvmt/aAHZ0a",
+	"gOlDXGlE5n3xfwv5B/dv0f+y4xZeSufFVtWH7pgOYJVg6NWYtfMjXORjcBhwdz2IGeUVgda6M7NKpNTw",
+	"AzBI7/firtHdt8Fe4/VxTHInh92l1Th+j0/I4IVOQV0Raq6QAI0wNCwseOgUijkG21XgM3ySZa6x0ziS",
+	"yF0TR8yIIUYu0Hm5/aLG6zjjG/R0+sfz147FB3vUYYdSjr1qe+34rjkxRSfb6CczrKG2dRch32zXor+4",
+	"Jx3093PT9eGhKQnCg2VnHoiGoFLibrj1qWn6ga9pBSzgR0e5wN0R/6F1l9svOULc5ksebjda0ya1zNVW",
+	"y+b7q0QyfsPT4u8qtyB+TVZmz3qN9meQzNDiDYWKQUvJFwvBc21kbUQDie+4nCY7W5c/9D2zFTN3g9VX",
+	"1PpDsQC2bPznAo5rDcWbQXE/ZaClRGhv6qpc6KK/Z4KqiltBzFP7QLXPmcpEV3x4JNsB4k5D4ivbQceQ",
+	"l5nQ7MD0bggI8hz6EAy6SpL2vefpsFE7HZJqOmRxM0gYFMMYgN77kiRNG0VUVaQx80PB76J67fdgn/nl",
+	"aUxX7VDsdXVr4Gr/QxQYnP4Dpg0i+zPUCwL33noRG/aKSDePpCXuWFTHac5iLN6JFw8pM9XdqVy9yJWl",
+	"8lw1uw46KXTcNbQ4L6VGzsAJmRS45bBUB57AxfwuIjGqg6B2uFMpVeopXzSGljXJ2IpqSzE+OuqvlVhf",
+	"iYLfUFJSq7p5dvUjlpOsyawuwQEUifzm/L5bHKzJcS4Cvh3Xjkk99kR99SwPH0Wg21I0uIHDf6TWHwqH",
+	"0+h1XL7vEpIS34uGWETwxDODfsFwBu6UlpdxWHeTrFSVIiZRaYua0jM1bBDYfMVnUdfQWnB/xLweoJsF",
+	"xewfWuT7g7CPeAEeJSMee/lPthrD19dRrRc+tbEIOpKNtExDFrucCl7uICu8UWVQLzkRuLfbL4ivjTFV",
+	"GTlXCpnYMloUjmRTYUDETkjRVWB+61Eomq2yxFcQKGGLFqbarw8XVm6VXpuOMoZglsEgFVdWNheMsG3o",
+	"pGDDoYoc1gVBMm4XbaBoI6GD8OcKcfV3PDPMi7NR2+DuEAOVEr6yTgPECh1iZjuoP2uPyMztViwKw8Lb",
+	"fCJ2oShk2UKGdmjNkpJiBVNwWdJKQTQQ7tk0F6LHXvNbjLiKZBM82ByW7C0NxsnSWwHKq0ppYKBcQyyN",
+	"V8Vqjejw1NVQfyTV2ZICqCnlVqWG9yU8tU83iBFf6CoQ/XMWKMBEzFuL8vCUPcPHyhadhuZrjITiNjcc",
+	"AeMBd+josHHj6sZm8raojM1CJk07s+2py9JsrcwGBbUMzYdNtdlFLeMM3MY1uLKSzl1Il0F/YIMei4ma",
+	"C92JNW0OAZc+aZGLu1SV2suaV2G6SELeOpEYISOuctiBidIiySHkh4wPq8R27MA6p4d+PdchZgEyAkQN",
+	"zp2Pe0MqAJxK0OEYHMKoSGSGDZtnhfyraB8o3AkWwqceYgYDl+0KnA9T69/Viz+BntG389ksRp9AqHFh",
+	"jy1KZZNyglTTKcg0Uh6tkWeIlTQ96Wpd2zvbGY02cz59HKsSXvOt5ICKsNKUruir3RdjEzWutylV11La",
+	"bJJsJYpPpcldIzCsuUrbzE673kCSVao9rNmWMDTcChx7CSXwYMgo6xlFJrIMEnWZKzz4wCLH044bFnqq",
+	"hUoMASNb0dJ2f+bSyWtu2LtmYtZO4r+jkHKMFbH393vfgVn4TnDK/NKowTpsK+wslbUOWxj9PVd5VzA9",
+	"5JHGRLCVK30Xvx/6jLNXKjwEBhx17T32Bllk7mY1wk0hBiSSbY3ds6qOOLD24zU3ESmvjqQhbTZ7gmPJ",
+	"KRKqZZlrZCYfi0hW+cPjlumOraeoVZn0SDo+qJHjTtcz1zoarFmibDXDhcvd1aC7sA9t4eFjkd0LR3LB",
+	"g66xyvpSgPTWtsWnw2voLfj1A0KsOSehzrf2+c5Y7RI0uR59vf/cDKA+2qUK+p/O+LlWxwYHRE6WSKG2",
+	"kMtakMsMs2pAuyGwyvKLAp3bGW4IuMIuRF6sWBRMVT4RUcDAkkfJwsTHcKJwETiqgKtO5YHWQHhcu/WH",
+	"nzl5Q2yyUabdlawhAv4oZO25zFWmG2lC9yJykYxBxkPWxco5ELWmWXyNv41YTHIp6fAmM6UtzQNZGMNh",
+	"WqohUi6Zr5qarowXIq8oXmUlG9n65+tsVM/N+1qaHUpF45M+q4pvkD+2ifq1Yzdb5I81qd9lzRrm6QUs",
+	"nzf00rZIBW4NHdQL1iQ+HPX6i57sT08IVB5ITf5bk4bPHNvj7fsg2P49/rFrRgrHFLNunrjHLj1xgtRS",
+	"lepR5VSynxcUS4JOOwekCUxClqsC7J4Q4pJH0nFNh+Ge3jyk0nj0Fa+0jXtqYa6rDz+UIgb39vP37Klg",
+	"6QPr37cH8FmAp5QR+12SYzK1PYY92muK61gpyuuvbdSOp7SqbBuYXs9jt2KXWTuO5MEOefoPa1aIyv/1",
+	"tWEcbEK/1KbAoxArTL0/BKtdI90efoIuvAWGnNVC0GqGBOTXPOUCDdg0b2D0G466LogOuwhZsVoI12Hs",
+	"BdClBRoDsBuYHLgJeV9/odHXnSLfMIzKVSYg60NX8QFIDF2rcsZzgSFDiPZ67c4o+u4Aq9pDJPRhbS7m",
+	"e+re8I9JIhI2FjpN6vUPbKg3Jp2d5kJgeZohhp255XI0YFO1BLifkJYYcnFy6+VfQjbhLKN4ZQjdM70d",
+	"rstwVsWgubVBzrLnKYDbkq/C2kSANYaYS9o9sGfMMVdQMeOyfh443RQmsnl4B/kYb3zEfpDZqhIPcVzP",
+	"4A62GzzRhpW9x36QAoMFbRBVmmU1PwFrfsKMquBdwjznuQ0T5jaMDDonn4B0MsO7QNKA+ZgEhKETB8KK",
+	"XT/yIdnaq9LG1lFkwwEMjhGUnZt1iENDNxiJVY+k3KEHmNJuercKdImZdEo1gLU9DFuEIVu8wMe1a0mF",
+	"KT9oDbTEmoOe3Zm6bauqE/EN/K9W88TWvep026tKr9jhBienIeEWTGVLF2XNgFB/pTXazhxLo8TMRzGD",
+	"/Q5xC5a6/R5hC2GACKQtERO6otc7Wbmca2xl/k4L6mGjM97LLljeZuiqle6wxi77sB1HVavvtHa5XUj0",
+	"MYvv6s9uRVU6pT4V2oUU3QIJL+0UVda5J05OMtQFVPK+I5dXgMwMZ25wFcTmrJKG8q6dKFatZ7lSc5fV",
+	"qE43t0y7wgjetL0BvAzI9XFSy4BeVJfIIH3XoV1AAV5am069RVofeeqt/j6Ga+e4ew6hT9ych8k0LUAu",
+	"xvn9CSytliDxTQLeVslLqeKjqKCfKlXUNNDIjriiQWA1CF1Cn9Sr+0cJOELyxII7ae5tZ/1i69zpXRLI",
+	"1YRvTR/AcCJKrLmzYuRSL5IYCkWCk5OS/r//5/9lkKYDtNzwy6b0uPCiIk2LygrbLRPVJm5FI5uyBN7F",
+	"XRlGLrukwc1K50h6O+z4ZgP+neIr7ZJuFZ1o5k12na5NsWB4UdcKWf9I/ijB27Odlj2EtG2qlvG808Uq",
+	"kh73OaznRLdZs7x86FX+faWsdh0ceYnPr1znrs2keAYNNeznkqcF6PVXkPae2HjM4CzhMeTqcixK5UiL",
+	"aM7q2CAUBo0MN1ioYZ0GzdyR3yXKpU5RgPew5cB9DtqdZ42D9sq6IQe9hmGGPPeeVN19fxv2bgN1z6Bd",
+	"R2ecosW6C5kfVEw53u51sx6cnO4dBvNU1fzPPktGG+6Ez2WzA5VXot7h72wut1zwNjDpYqH8WnSORelG",
+	"Wps8zRC5AqYwbLsmW4rN8bKeA/08rTS+Ixq3Pq0Wd9nU1H8yAz4hkkfEzqQ7xM1QsafOip2OqbG1nxNR",
+	"GGAj73Gq8vXi6u7MdcBlElZqW9sPr0gguS1XiWFISWroLD00HACarV9c3T1h199dXj7zB0A1Y5bK26NM",
+	"TXjGimUqe+wZL8SNgmSLWGPNMdRqOhU5O9AznmPVP1BUi/xOJDD7EMqSutpoIctVWeC7JwxKVOpDMskv",
+	"+Uqz+Oe3hkpuDOlhFNFjmIvLquoadGJm7XKi1b3HaJtCVLIuFDlH2GIFKndIR1hleC5Ah5tUcTEuv4LN",
+	"a0HaeRqGSgWlhRbZFCoXu3zVwqsQdxCni7szyIq5uHsCKrsNcfJXHyDQJd05yMUMty9hxG82h7V49R3/",
+	"TIEtfuU/D5OYHXlUZMsOCOj4PY28mzW5ExGFiGNUjjcSDCCIFVCJUUMG1MNhiEqZFdMLci4FA8XQ0Dno",
+	"xg5lvUJBQBF6whcQJXLS7w/+7fQyGX/9b6eX/3Z6OcAoEgkOr5KViwUmIoSc0mzCtRHhzI7BNifUFuLR",
+	"7Ui+lFMT8JpCzbakFFePv2uIvLdetxdXhLyusP3ul859ue7S0a78OSzXUMHsY9+37WZiW2F5p4QWXi1a",
+	"dnD1+tUhFhev0g/XYBQBJpL14rZ+Dgx7oJQF9H0U5InUWOlwpnTRswnnVH4TBfcx5oi2VlYY21qmODMf",
+	"RJLB4yHjBZsrXbCT81M/T2iVqRJCt1VxRMHhgrIe2CSeA8gxetrMEorcBES9zlaLmZDOwJyZTjEOAmuW",
+	"Mqe8yzL6GtIhoy+eyLTYXNEJbGHfqjlP66nDek3VBO4ZFKWt0jEajEPJ6xngml5zi2WZZfcxFt2DwFcy",
+	"85NIOwRFLDA7MBOqI4rZKI/w17j2a1L7RXkre/QL1mGTOB94h49LrgXRI4ZmDD+q5bD2mJnDixpWFprN",
+	"+J0wQj+tAJPCKqxlq6sQB7PwmLbjPm55SVblZO9OKNlISjUupbIpPsj4qm9FcrjGrzKSlyTTx2bLY9uE",
+	"S8Mf2Xrmm5OTWBUfFTqLraLP7t0BZBgdMtcfMF8JHi66R7j7BwUKMA0MTRm7dnq9UWMQ8saK5BVx2eaj",
+	"Nt30Nt7DD0MbyW3LAW22rDsYbvmWVqwuBnPv5ltaS7Ny9UlstgXhIMRLtUyjidQ1hY15EAyD6hvzCRW/",
+	"18jw1HThomjfTxim3Snc6vswcLmD6p0hNrewvj0g41oULczfPXALYe8TBulI/ydIyeK2eD82xvACe3z2",
+	"6tuX1x+B96EyXKB5x7DiD+i5+7IOw9vyXJpj91RSXaSKFFIkpjc1Uk56zzvQyp6jgycO6RcaiKlWQf/D",
+	"a5zgultSX+2eC4F0vDykjKhjyc9c4WSwg8qRhYD8H7hUcAxya2yxs9tkQFsP+KPY7q6xPrgUS8gRWxUf",
+	"VrLOvSapvvVD+y2n6Xkb7hKwXxUfr3cDdZBZgrXRaQcB0fqT6sXski0Fv42km+eBc36ep++EZlOxrLza",
+	"cmHY8CFyfkeG7XMMbCRBAK0/tLnvyYBVMcqHW0t1XNkJOaXZXAhDmXOMPya0PbeJGvzKoy47bxRQuInL",
+	"ZYcl0ylna5VFnpktnFAGWcj6ADWiIXGF3ZoR7KJlpbqSUUSSsj/qArRy9iB/n+ysQNhtlQ0C+U9gI1MK",
+	"QKrOodiNrrMpXpZtdynXZkrQRa7kjYPddR3xl2J59Kxfpez+H/tn4rbb9WdzF6tXQv+dvMbWBPUAzHQd",
+	"bhdxduftUeg9EAaxDVIVP+ANbbv3VApwdMexyVK32LAegoQ/SeK2sKHWJyuEWfyfzrVH1FTNtc1+kNUq",
+	"Fx/N1eeVGD/G2SeS4O1T1eKqG4DTAtVGWDChxzxvnUjGuKzNLjrYxqkPWj46tgS5N2orT9M2b5xIdrnj",
+	"sH28cSLZ5Y7D9vPG8TmImjvOrukYbCTZg2j1+E/t0ILrY6mN9fHAck9vFr+n39GpBafxubu14PX+IzEC",
+	"f3my/J6eLO2USn82HxZCH4/yYiHh8KMwBO0yIxsi9BzRgyzhUPPOEHaqBcZveCor1oBQZVX2pqLLDe7D",
+	"KxdIS+1gC8zjbXwBTORwQ7mTtTUADXtC7Ah42jUiMDtqAB72XIE0GFZHslYFrdMsAC2jIA7r4gfYMqYq",
+	"Z9xTjAD7vicv4Dxx9+QFzOb+LswARlBuqGqGR7qhqJlUBn/jw3C7ZL6OWzA7gC5HrkqZP+iuJcA+tGaA",
+	"ZvaRDQj2zu1amqP64MNW5wiZVEsPB/zeSoKqUpaFr03sgINBS5YRuDvYAHP5rzyt8O+ql/iLyn8QKg8I",
+	"5FFkXs/KIlFL+VHo/JVqUl41ndYk9EogR/HcTMdI6yMzJ3jmmQp84mzn7ajzpmTKj4iZYQdLcESpZz06",
+	"fACJjOSe4vI1LfET0sjO3IRdN+mvtIQfTj61oPzHUlX/N0pN+OcnFddORb+ZWMDo+Z2lAGWeBcPg+O4M",
+	"cDy1f9/lWIEZKL6wwXdTIZIhKDGfw++FC+yjrI8KCroIrcp8IvxATocQ2bMsNbsEBejIc2fJjSylKLVr",
+	"oUiuQuQJ3hbDAAbU4LXZSOVrg7iJCrKDuzQvSp6xOZ/MUikoxw6kwAfvYsi2UcWlRxKXoMnMPa+Na3ex",
+	"PfBrCKnwHCo8r1U7Ypq3vIN0rXtwo+/sup6y0e982FWRpZF4GZzKEubSAbUXZmOF79/e//8BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

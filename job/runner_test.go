@@ -132,7 +132,8 @@ func TestRunner(t *testing.T) {
 				if e := waitEvent(t, s, p, eventID); e.Status != "finished" {
 					t.Fatalf("event status = %s, want finished", e.Status)
 				}
-				if err := s.FinishJob(context.Background(), dead, false); !errors.Is(err, db.ErrLeaseLost) {
+				err = s.FinishJob(context.Background(), dead, db.Succeeded)
+				if !errors.Is(err, db.ErrLeaseLost) {
 					t.Fatalf("the dead process finishing late: err = %v, want ErrLeaseLost", err)
 				}
 			})
