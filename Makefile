@@ -19,5 +19,9 @@ check-generate: generate
 vet:
 	$(GO) vet ./...
 
+# test runs every package; the conformance suite's coverage table is
+# printed at the end.
 test: vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+	@mkdir -p bin && rm -f bin/coverage.txt
+	APIV4_COVERAGE_OUT=$(CURDIR)/bin/coverage.txt $(GO) test -race -count=1 -timeout 15m ./...
+	@cat bin/coverage.txt 2>/dev/null || true

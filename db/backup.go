@@ -302,10 +302,10 @@ func (s *Store) RestoreBackup(ctx context.Context, p *Principal, linodeID, backu
 func (s *Store) lockLinodes(ctx context.Context, tx bun.Tx, p *Principal, ids ...int64) (
 	[]Linode, error) {
 	var ls []Linode
-	err := s.forUpdate(tx.NewSelect().Model(&ls).
+	sel := tx.NewSelect().Model(&ls).
 		Where("l.account_id = ? AND l.id IN (?) AND NOT l.deleted", p.AccountID, bun.In(ids)).
-		OrderExpr("l.id")).
-		Scan(ctx)
+		OrderExpr("l.id")
+	err := s.lockForUpdate(sel).Scan(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -285,9 +285,9 @@ type LinodeUpdate struct {
 func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in LinodeUpdate) (*Linode, error) {
 	var l Linode
 	err := s.tx(ctx, func(tx bun.Tx) error {
-		err := s.forUpdate(tx.NewSelect().Model(&l).
-			Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id)).
-			Scan(ctx)
+		sel := tx.NewSelect().Model(&l).
+			Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id)
+		err := s.lockForUpdate(sel).Scan(ctx)
 		if err != nil {
 			return err
 		}
@@ -414,7 +414,12 @@ func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a 
 // ErrBackupsDisabled refuses a snapshot of a Linode without backups.
 var ErrBackupsDisabled = &Error{Code: Invalid, Reason: "Backups are not enabled for this Linode."}
 
-// whyRefused tells apart the reasons a conditional action UPDATE matched no row.
+// whyRefused tells apart the reasons a conditional action UPDATE matched
+// no row. It reads the Linode again, after the UPDATE: on PostgreSQL a
+// job may have ended in between, so a Linode found idle now (and offline,
+// or with backups, when that is required) was busy when the UPDATE ran, as
+// only jobs change a Linode's status. (Backups can be cancelled or enabled
+// in between too: then the reason may be off, never the refusal.)
 func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int64,
 	a Action) error {
 	var l Linode
@@ -424,14 +429,12 @@ func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int6
 	switch {
 	case err != nil:
 		return err
-	case l.JobsPending > 0:
-		return ErrBusy
-	case a.RequireBackups && !l.BackupsEnabled:
+	case l.JobsPending == 0 && a.RequireBackups && !l.BackupsEnabled:
 		return ErrBackupsDisabled
-	case a.RequireOffline && l.Status != "offline":
+	case l.JobsPending == 0 && a.RequireOffline && l.Status != "offline":
 		return &Error{Code: Invalid, Reason: "Linode must be shut down to reset the root password."}
 	}
-	return fmt.Errorf("db: action refused for no known reason")
+	return ErrBusy
 }
 
 // enqueue records a job's event, status scheduled, and queues the job.
@@ -496,14 +499,15 @@ func labelConflict(err error) error {
 	return err
 }
 
-// forUpdate adds the row lock clause of the dialect to q: SQLite locks the
-// whole database for a write transaction and has none. (bun writes a bare
-// FOR for q.For(""), so the clause must be left out, not left empty.)
-func (s *Store) forUpdate(q *bun.SelectQuery) *bun.SelectQuery {
+// lockForUpdate makes a select lock the rows it reads until the
+// transaction ends. Only PostgreSQL needs (and has) the clause: SQLite
+// locks the whole database for a write transaction, and bun would send
+// an empty FOR clause to it.
+func (s *Store) lockForUpdate(sel *bun.SelectQuery) *bun.SelectQuery {
 	if s.IsPostgres() {
-		q.For("UPDATE")
+		sel = sel.For("UPDATE")
 	}
-	return q
+	return sel
 }
 
 func nonNil(list []string) []string {
