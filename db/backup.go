@@ -48,6 +48,10 @@ func (b *Backup) Unavailable() error {
 	return Errorf(Invalid, "", "Backup is not available: %s.", why)
 }
 
+// AutoBackup is the action of the job that takes an automatic backup. It
+// is no event action: automatic backups write no event.
+const AutoBackup = "backup_auto"
+
 // keepAutomatic is how many automatic backups of a Linode are kept.
 const keepAutomatic = 3
 
@@ -107,6 +111,8 @@ func (s *Store) GetBackup(ctx context.Context, p *Principal, linodeID, backupID 
 
 // enableBackups enrols a Linode in the backup service: its first automatic
 // backup is due one interval from now, and its schedule is being chosen.
+// TODO(#3): take automatic backups in the schedule's day and window; the
+// interval stands in for them, so that tests and demos need not wait days.
 func (s *Store) enableBackups(l *Linode, now int64) {
 	next := now + s.cfg.BackupInterval.Microseconds()
 	scheduling := "Scheduling"
@@ -339,7 +345,7 @@ func (s *Store) QueueBackups(ctx context.Context, max int) (int, error) {
 
 		for _, d := range due {
 			owner := &Principal{AccountID: d.AccountID}
-			l, err := s.claim(ctx, tx, owner, d.ID, Action{Name: "backup_auto", RequireBackups: true}, now)
+			l, err := s.claim(ctx, tx, owner, d.ID, Action{Name: AutoBackup, RequireBackups: true}, now)
 			var refused *Error
 			if errors.As(err, &refused) {
 				continue // busy, or gone since the scan: a later call gets it
@@ -358,7 +364,7 @@ func (s *Store) QueueBackups(ctx context.Context, max int) (int, error) {
 				return err
 			}
 			j := &Job{
-				AccountID: l.AccountID, LinodeID: l.ID, Action: "backup_auto",
+				AccountID: l.AccountID, LinodeID: l.ID, Action: AutoBackup,
 				Params: backupParams(b.ID), State: "queued", Created: now,
 			}
 			if _, err := tx.NewInsert().Model(j).Returning("id").Exec(ctx); err != nil {

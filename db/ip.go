@@ -241,6 +241,8 @@ const (
 // pool's next offset on, wrapping around, so freed addresses come back into
 // use once the pool has gone round. A full pool is an internal error: the
 // operator must widen it.
+//
+// NOTE: one pool serves every region; the public API has one per region.
 func (s *Store) allocate(ctx context.Context, tx bun.Tx, l *Linode, kind string, public bool) (
 	*IPAddress, error) {
 	pool := map[string]netip.Prefix{

@@ -76,12 +76,12 @@ var transitions = map[string]transition{
 	"linode_delete":   {"deleting", "", "offline"},
 	"password_reset":  {"", "", ""},
 	"linode_snapshot": {"", "", ""},
-	"backup_auto":     {"", "", ""},
+	AutoBackup:        {"", "", ""},
 	"backups_restore": {"restoring", "offline", "offline"},
 }
 
 // isBackup reports whether a job takes a backup of its Linode.
-func isBackup(action string) bool { return action == "linode_snapshot" || action == "backup_auto" }
+func isBackup(action string) bool { return action == "linode_snapshot" || action == AutoBackup }
 
 // ClaimJob leases the oldest job that may run now to owner, or returns nil
 // when there is none. A job may run when it is queued (or its lease ran out)

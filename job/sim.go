@@ -44,7 +44,7 @@ func (s Sim) Run(ctx context.Context, j *db.Job, progress func(int, time.Duratio
 	if j.Action != "linode_delete" && s.FailRate > 0 && rand.Float64() < s.FailRate {
 		return ErrSimulatedFailure
 	}
-	if j.Action == "backup_auto" && s.UnavailableRate > 0 && rand.Float64() < s.UnavailableRate {
+	if j.Action == db.AutoBackup && s.UnavailableRate > 0 && rand.Float64() < s.UnavailableRate {
 		return ErrUnderMaintenance
 	}
 	return nil

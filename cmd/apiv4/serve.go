@@ -47,8 +47,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	sim := job.Sim{Duration: cfg.SimDuration, Steps: 4, FailRate: cfg.SimFailRate,
 		UnavailableRate: cfg.SimUnavailableRate}
-	// Due backups are looked for often enough that none waits more than a
-	// quarter of the interval, and at least every five seconds.
+	// Due backups are looked for every quarter of the interval, and at
+	// least once every five seconds, however long the interval.
 	scan := min(5*time.Second, max(10*time.Millisecond, cfg.Store.BackupInterval/4))
 	runner := job.New(store, sim, job.Config{Workers: cfg.Workers, BackupScan: scan}, log)
 	handler, err := impl.NewHandler(store, runner, log)
