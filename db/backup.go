@@ -48,6 +48,9 @@ func (b *Backup) Unavailable() error {
 	return Errorf(Invalid, "", "Backup is not available: %s.", why)
 }
 
+// ErrBackupsDisabled refuses a snapshot of a Linode without backups.
+var ErrBackupsDisabled = &Error{Code: Invalid, Reason: "Backups are not enabled for this Linode."}
+
 // AutoBackup is the action of the job that takes an automatic backup. It
 // is no event action: automatic backups write no event.
 const AutoBackup = "backup_auto"

@@ -228,6 +228,26 @@ func ipEvent(p *Principal, l *Linode, ip *IPAddress, now int64) *Event {
 	return e
 }
 
+// addIPs allocates a new Linode's addresses: a public IPv4 address, a
+// private one when asked, and an IPv6 SLAAC address.
+func (s *Store) addIPs(ctx context.Context, tx bun.Tx, l *Linode, private bool) error {
+	kinds := []string{poolPublicIPv4, poolIPv6}
+	if private {
+		kinds = []string{poolPublicIPv4, poolPrivateIPv4, poolIPv6}
+	}
+	for _, kind := range kinds {
+		ip, err := s.allocate(ctx, tx, l, kind, kind != poolPrivateIPv4)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.NewInsert().Model(ip).Exec(ctx); err != nil {
+			return err
+		}
+		l.IPs = append(l.IPs, *ip)
+	}
+	return nil
+}
+
 // poolKinds name the rows of ip_pools.
 const (
 	poolPublicIPv4  = "ipv4_public"

@@ -177,26 +177,6 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 	return l, nil
 }
 
-// addIPs allocates a new Linode's addresses: a public IPv4 address, a
-// private one when asked, and an IPv6 SLAAC address.
-func (s *Store) addIPs(ctx context.Context, tx bun.Tx, l *Linode, private bool) error {
-	kinds := []string{poolPublicIPv4, poolIPv6}
-	if private {
-		kinds = []string{poolPublicIPv4, poolPrivateIPv4, poolIPv6}
-	}
-	for _, kind := range kinds {
-		ip, err := s.allocate(ctx, tx, l, kind, kind != poolPrivateIPv4)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.NewInsert().Model(ip).Exec(ctx); err != nil {
-			return err
-		}
-		l.IPs = append(l.IPs, *ip)
-	}
-	return nil
-}
-
 // GetLinode returns one Linode of the caller's account, or ErrNotFound.
 func (s *Store) GetLinode(ctx context.Context, p *Principal, id int64) (*Linode, error) {
 	var l Linode
@@ -410,9 +390,6 @@ func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a 
 	}
 	return &rows[0], nil
 }
-
-// ErrBackupsDisabled refuses a snapshot of a Linode without backups.
-var ErrBackupsDisabled = &Error{Code: Invalid, Reason: "Backups are not enabled for this Linode."}
 
 // whyRefused tells apart the reasons a conditional action UPDATE matched
 // no row. It reads the Linode again, after the UPDATE: on PostgreSQL a
