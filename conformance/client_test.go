@@ -328,7 +328,7 @@ func waitIdle(tb testing.TB, a *api, id int) gen.Linode {
 // transitional are the statuses of a Linode while a job runs on it.
 var transitional = map[gen.LinodeStatus]bool{
 	"provisioning": true, "booting": true, "shutting_down": true, "rebooting": true,
-	"rebuilding": true, "deleting": true,
+	"rebuilding": true, "deleting": true, "restoring": true,
 }
 
 // linodeEvents returns every event of a Linode that also matches the

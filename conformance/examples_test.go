@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -103,7 +104,7 @@ var provocations = map[int][]provocation{
 		{example: "notFound", applies: hasPathParams, linode: unknownLinode,
 			arrange: func(_ specOp, r *exampleRequest) {
 				for name := range r.pathParams {
-					r.pathParams[name] = unknownID
+					r.pathParams[name] = fmt.Sprint(unknownID)
 				}
 			}},
 	},
@@ -180,15 +181,15 @@ func bodyExample(o specOp, name string) any {
 
 // bodyIDs are the body fields of the valid examples that name a
 // resource, and the path parameter whose id they take: a Linode's only
-// configuration profile has the Linode's id, and a body naming a Linode
-// of an operation without one in its path (a ticket about a Linode)
-// takes the shared Linode.
+// configuration profile has the Linode's id, a backup is restored onto
+// the Linode it was taken of, and a body naming a Linode of an operation
+// without one in its path (a ticket about a Linode) takes the shared one.
 var bodyIDs = map[string]string{"config_id": "linodeId", "linode_id": "linodeId"}
 
 // An exampleRequest is one request of the replay.
 type exampleRequest struct {
 	method, path string
-	pathParams   map[string]int
+	pathParams   map[string]string
 	query        url.Values
 	header       http.Header
 	body         any // nil: none
@@ -287,19 +288,29 @@ func (x *replay) token(t *testing.T) int {
 func (x *replay) build(t *testing.T, o specOp, p provocation) *exampleRequest {
 	t.Helper()
 	r := &exampleRequest{
-		method: o.method, path: o.path, pathParams: map[string]int{},
+		method: o.method, path: o.path, pathParams: map[string]string{},
 		query: url.Values{}, header: http.Header{}, token: x.tg.owner,
 	}
+	linode := unknownID
 	for _, param := range params(o) {
 		switch {
 		case param.In == "path" && param.Name == "linodeId":
-			r.pathParams[param.Name] = x.linode(t, p.linode)
+			linode = x.linode(t, p.linode)
+			r.pathParams[param.Name] = fmt.Sprint(linode)
+			if strings.Contains(o.path, "/backups") && linode != unknownID {
+				x.a.in(t).must(http.StatusOK, "POST", fmt.Sprint("/linode/instances/", linode,
+					"/backups/enable"), map[string]any{})
+			}
 		case param.In == "path" && param.Name == "eventId":
-			r.pathParams[param.Name] = x.event
+			r.pathParams[param.Name] = fmt.Sprint(x.event)
 		case param.In == "path" && param.Name == "ticketId":
-			r.pathParams[param.Name] = x.ticket(t, p.ticket)
+			r.pathParams[param.Name] = fmt.Sprint(x.ticket(t, p.ticket))
 		case param.In == "path" && param.Name == "tokenId":
-			r.pathParams[param.Name] = x.token(t)
+			r.pathParams[param.Name] = fmt.Sprint(x.token(t))
+		case param.In == "path" && param.Name == "address":
+			r.pathParams[param.Name] = x.address(t, linode)
+		case param.In == "path" && param.Name == "backupId":
+			r.pathParams[param.Name] = fmt.Sprint(x.backup(t, linode))
 		case param.In == "path":
 			t.Fatalf("no id for path parameter %s: add one to replay.build", param.Name)
 		case param.Example == nil:
@@ -316,7 +327,7 @@ func (x *replay) build(t *testing.T, o specOp, p provocation) *exampleRequest {
 		}
 		ids := maps.Clone(r.pathParams)
 		if _, ok := ids["linodeId"]; !ok {
-			ids["linodeId"] = x.shared
+			ids["linodeId"] = fmt.Sprint(x.shared)
 		}
 		r.body = withIDs(valid, ids)
 	}
@@ -326,9 +337,42 @@ func (x *replay) build(t *testing.T, o specOp, p provocation) *exampleRequest {
 // paramExample returns the example of a parameter, as sent.
 func paramExample(p *openapi3.Parameter) string { return fmt.Sprint(p.Example) }
 
+// address returns the public IPv4 address of a Linode, or an id no
+// address has when the Linode is unknown.
+func (x *replay) address(t *testing.T, linode int) string {
+	t.Helper()
+	if linode == unknownID {
+		return fmt.Sprint(unknownID)
+	}
+	var l gen.Linode
+	x.a.in(t).must(http.StatusOK, "GET", fmt.Sprint("/linode/instances/", linode), nil).decode(t, &l)
+	return l.Ipv4[0]
+}
+
+// backup returns the id of a snapshot of a Linode that can be restored,
+// taking one and waiting for it when the Linode has none. Backups are
+// enabled on every Linode of a request to a /backups path.
+func (x *replay) backup(t *testing.T, linode int) int {
+	t.Helper()
+	if linode == unknownID {
+		return unknownID
+	}
+	a := x.a.in(t)
+	path := fmt.Sprint("/linode/instances/", linode, "/backups")
+	var list gen.LinodeBackupList
+	a.must(http.StatusOK, "GET", path, nil).decode(t, &list)
+	if b, err := list.Snapshot.Current.Get(); err == nil && b.Available {
+		return b.Id
+	}
+	var b gen.Backup
+	a.must(http.StatusOK, "POST", path, map[string]any{"label": "replay"}).decode(t, &b)
+	waitIdle(t, a, linode)
+	return b.Id
+}
+
 // withIDs returns a copy of a body example whose resource ids are those
 // of the request's path.
-func withIDs(body any, pathParams map[string]int) any {
+func withIDs(body any, pathParams map[string]string) any {
 	obj, ok := body.(map[string]any)
 	if !ok {
 		return body
@@ -336,7 +380,7 @@ func withIDs(body any, pathParams map[string]int) any {
 	out := maps.Clone(obj)
 	for field, param := range bodyIDs {
 		if _, ok := out[field]; ok {
-			out[field] = pathParams[param]
+			out[field], _ = strconv.Atoi(pathParams[param])
 		}
 	}
 	return out
@@ -346,8 +390,8 @@ func withIDs(body any, pathParams map[string]int) any {
 func (x *replay) send(t *testing.T, r *exampleRequest) *reply {
 	t.Helper()
 	path := r.path
-	for name, id := range r.pathParams {
-		path = strings.ReplaceAll(path, "{"+name+"}", fmt.Sprint(id))
+	for name, value := range r.pathParams {
+		path = strings.ReplaceAll(path, "{"+name+"}", url.PathEscape(value))
 	}
 	if len(r.query) > 0 {
 		path += "?" + r.query.Encode()

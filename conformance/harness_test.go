@@ -197,17 +197,19 @@ type server struct {
 	err  error         // how it exited, once done is closed
 }
 
-// startServer starts apiv4 serve on a free port of 127.0.0.1 and waits
-// until it says it listens.
-func startServer(databaseURL string) (*server, error) {
+// startServer starts apiv4 serve on a free port of 127.0.0.1, with any
+// extra flags, and waits until it says it listens.
+func startServer(databaseURL string, extra ...string) (*server, error) {
 	binary, err := buildBinary()
 	if err != nil {
 		return nil, err
 	}
 	s := &server{log: newServerLog(), done: make(chan struct{})}
-	s.cmd = exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--database", databaseURL,
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--database", databaseURL,
 		"--sim-duration", simDuration.String(), "--sim-fail-rate", "0",
-		"--log-level", "info", "--log-format", "text") // what waiting for "listening" reads
+		"--log-level", "info", "--log-format", "text"}, // what waiting for "listening" reads
+		extra...)
+	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		return nil, err

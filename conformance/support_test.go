@@ -198,7 +198,8 @@ func TestScheduledMaintenance(t *testing.T) {
 		a := tg.api(t, tg.owner)
 		l := newIdleLinode(t, a, tg, false)
 		minStart := time.Now().Add(-clockSkew)
-		tg.operator(t, "maintenance", "schedule", "--linode", fmt.Sprint(l.Id), "--at", "2s")
+		// Six seconds leave time to act before it starts, even on a loaded machine.
+		tg.operator(t, "maintenance", "schedule", "--linode", fmt.Sprint(l.Id), "--at", "6s")
 
 		events := linodeEvents(t, a, l.Id, map[string]any{"action": "linode_migrate"})
 		if len(events) != 1 || !strings.HasPrefix(value(events[0].Message), "Scheduled maintenance") {

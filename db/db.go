@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -32,6 +33,70 @@ const TimeLayout = "2006-01-02T15:04:05"
 type Store struct {
 	db  *bun.DB
 	now func() time.Time
+	cfg Config
+}
+
+// Config holds the store's settings that live outside the database. Every
+// process sharing a database should use the same.
+type Config struct {
+	PublicIPv4  netip.Prefix // public IPv4 addresses; the pool's first host is the gateway
+	PrivateIPv4 netip.Prefix // private IPv4 addresses, given on request
+	IPv6        netip.Prefix // SLAAC addresses; at most 64 bits long
+	RDNSDomain  string       // default reverse DNS of public IPv4: a-b-c-d.<RDNSDomain>
+
+	BackupInterval time.Duration // time between a Linode's automatic backups
+}
+
+// DefaultConfig is the Config a Store opens with.
+func DefaultConfig() Config {
+	return Config{
+		PublicIPv4:     netip.MustParsePrefix("100.64.0.0/10"),
+		PrivateIPv4:    netip.MustParsePrefix("192.168.128.0/17"),
+		IPv6:           netip.MustParsePrefix("2001:db8::/64"),
+		RDNSDomain:     "ip.apiv4.example",
+		BackupInterval: 24 * time.Hour,
+	}
+}
+
+// Validate reports what is wrong with c, if anything.
+func (c Config) Validate() error {
+	v4 := func(name string, p netip.Prefix) error {
+		if !p.IsValid() || !p.Addr().Is4() || p.Bits() > 29 || p.Masked() != p {
+			return fmt.Errorf("%s must be an IPv4 network of at least 8 addresses, "+
+				"such as 100.64.0.0/10", name)
+		}
+		return nil
+	}
+	if err := v4("the public IPv4 pool", c.PublicIPv4); err != nil {
+		return err
+	}
+	if err := v4("the private IPv4 pool", c.PrivateIPv4); err != nil {
+		return err
+	}
+	if c.PublicIPv4.Overlaps(c.PrivateIPv4) {
+		return fmt.Errorf("the public and private IPv4 pools overlap")
+	}
+	p := c.IPv6
+	if !p.IsValid() || !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() > 64 || p.Masked() != p {
+		return fmt.Errorf("the IPv6 pool must be an IPv6 network of /64 or larger, " +
+			"such as 2001:db8::/64")
+	}
+	if !IsHostname(c.RDNSDomain) {
+		return fmt.Errorf("the reverse DNS domain must be a host name, such as ip.example.net")
+	}
+	if c.BackupInterval <= 0 {
+		return fmt.Errorf("the backup interval must be positive")
+	}
+	return nil
+}
+
+// SetConfig replaces the store's Config, which must be valid.
+func (s *Store) SetConfig(c Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	s.cfg = c
+	return nil
 }
 
 // Open connects to url, which is either "postgres://…" (or "postgresql://…")
@@ -69,7 +134,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("db: unsupported database URL (want postgres://… or sqlite:PATH)")
 	}
 
-	s := &Store{db: bdb, now: time.Now}
+	s := &Store{db: bdb, now: time.Now, cfg: DefaultConfig()}
 	if err := bdb.PingContext(ctx); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("db: connect: %w", err)

@@ -18,7 +18,7 @@ type Job struct {
 	AccountID  int64   `bun:"account_id"`
 	ID         int64   `bun:"id,pk,autoincrement"`
 	LinodeID   int64   `bun:"linode_id"`
-	EventID    int64   `bun:"event_id"`
+	EventID    int64   `bun:"event_id"` // 0 for automatic backups, which have no event
 	Action     string  `bun:"action"`
 	Params     string  `bun:"params"`
 	State      string  `bun:"state"` // queued or running; a finished job is deleted
@@ -53,6 +53,26 @@ func (j *Job) Booted() bool {
 	return *p.Booted
 }
 
+// BackupID returns the "backup_id" parameter of a snapshot, automatic
+// backup or restore job: the backup it takes or restores.
+func (j *Job) BackupID() int64 {
+	var p struct {
+		BackupID int64 `json:"backup_id"`
+	}
+	_ = json.Unmarshal([]byte(j.Params), &p)
+	return p.BackupID
+}
+
+// Outcome is how a job ended.
+type Outcome int
+
+// The outcomes of a job.
+const (
+	Succeeded        Outcome = iota // the work was done
+	Failed                          // the work was not done
+	UnderMaintenance                // a backup was taken but cannot be restored for now
+)
+
 // ErrLeaseLost means another process took the job over: the caller must
 // stop working on it and write nothing more.
 var ErrLeaseLost = errors.New("db: job lease lost")
@@ -70,11 +90,17 @@ var transitions = map[string]transition{
 	"linode_delete":   {"deleting", "", "offline"},
 	"password_reset":  {"", "", ""},
 	"linode_migrate":  {"", "", ""}, // scheduled maintenance: a live move to another host
+	"linode_snapshot": {"", "", ""},
+	AutoBackup:        {"", "", ""},
+	"backups_restore": {"restoring", "offline", "offline"},
 }
 
 // deferred reports whether the job was scheduled to run at a later time.
 // A deferred job does not hold its Linode busy until it starts.
 func (j *Job) deferred() bool { return j.RunAfter > 0 }
+
+// isBackup reports whether a job takes a backup of its Linode.
+func isBackup(action string) bool { return action == "linode_snapshot" || action == AutoBackup }
 
 // ClaimJob leases the oldest job that may run now to owner, or returns nil
 // when there is none. A job may run when it is queued (or its lease ran
@@ -144,8 +170,14 @@ WHERE account_id = ? AND id = ? AND EXISTS (
 		if st := transitions[j.Action].running; st != "" {
 			_, err = tx.NewUpdate().Table("linodes").Set("status = ?, updated = ?", st, now).
 				Where("account_id = ? AND id = ?", j.AccountID, j.LinodeID).Exec(ctx)
+			if err != nil {
+				return err
+			}
 		}
-		return err
+		if isBackup(j.Action) {
+			return startBackup(ctx, tx, j, now)
+		}
+		return nil
 	})
 }
 
@@ -187,8 +219,10 @@ func renew(ctx context.Context, tx bun.Tx, j *Job, until int64) error {
 
 // FinishJob ends the job: its event becomes finished (or failed) and its
 // Linode leaves the busy state with the job's final status. A finished
-// linode_delete removes the Linode for good.
-func (s *Store) FinishJob(ctx context.Context, j *Job, failed bool) error {
+// linode_delete removes the Linode for good, with its addresses and
+// backups; a backup job records its backup's outcome.
+func (s *Store) FinishJob(ctx context.Context, j *Job, out Outcome) error {
+	failed := out == Failed
 	return s.tx(ctx, func(tx bun.Tx) error {
 		res, err := tx.NewDelete().Table("jobs").
 			Where("account_id = ? AND id = ? AND lease_owner = ?", j.AccountID, j.ID, *j.LeaseOwner).
@@ -227,7 +261,10 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, failed bool) error {
 			if err != nil {
 				return err
 			}
-			return cancelWaiting(ctx, tx, j.AccountID, j.LinodeID, now)
+			if err := cancelWaiting(ctx, tx, j.AccountID, j.LinodeID, now); err != nil {
+				return err
+			}
+			return forgetLinode(ctx, tx, j.AccountID, j.LinodeID)
 		}
 		q := tx.NewUpdate().Table("linodes").
 			Set("jobs_pending = jobs_pending - 1, updated = ?", now).
@@ -244,8 +281,13 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, failed bool) error {
 		if j.Action == "linode_migrate" && !failed {
 			q.Set("host_uuid = ?", newUUID())
 		}
-		_, err = q.Exec(ctx)
-		return err
+		if _, err = q.Exec(ctx); err != nil {
+			return err
+		}
+		if isBackup(j.Action) {
+			return finishBackup(ctx, tx, j, out, now)
+		}
+		return nil
 	})
 }
 

@@ -3,11 +3,9 @@ package db
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -18,7 +16,8 @@ import (
 )
 
 // Linode is a virtual machine. Its job rows decide whether it is busy:
-// JobsPending counts the jobs scheduled or running on it.
+// JobsPending counts the jobs scheduled or running on it. Its addresses are
+// rows of their own, loaded into IPs.
 type Linode struct {
 	bun.BaseModel `bun:"table:linodes,alias:l"`
 
@@ -29,8 +28,6 @@ type Linode struct {
 	Type           string  `bun:"type"`
 	Image          *string `bun:"image"`
 	Status         string  `bun:"status"`
-	IPv4JSON       string  `bun:"ipv4"`
-	IPv6           *string `bun:"ipv6"`
 	TagsJSON       string  `bun:"tags"`
 	Group          string  `bun:"grp"`
 	AlertsJSON     string  `bun:"alerts"`
@@ -44,10 +41,35 @@ type Linode struct {
 	Deleted        bool    `bun:"deleted"`
 	Created        int64   `bun:"created"`
 	Updated        int64   `bun:"updated"`
+
+	BackupsNext           *int64 `bun:"backups_next"`            // next automatic backup is due
+	BackupsLastSuccessful *int64 `bun:"backups_last_successful"` // newest successful backup
+	BackupsAvailable      bool   `bun:"backups_available"`       // a backup can be restored
+
+	IPs []IPAddress `bun:"-"`
 }
 
-// IPv4 returns the Linode's IPv4 addresses.
-func (l *Linode) IPv4() []string { return decodeList(l.IPv4JSON) }
+// IPv4 returns the Linode's IPv4 addresses, public ones first.
+func (l *Linode) IPv4() []string {
+	list := []string{}
+	for _, ip := range l.IPs {
+		if ip.Family == "ipv4" {
+			list = append(list, ip.Address)
+		}
+	}
+	return list
+}
+
+// IPv6 returns the Linode's SLAAC address as "address/128", or nil.
+func (l *Linode) IPv6() *string {
+	for _, ip := range l.IPs {
+		if ip.Family == "ipv6" {
+			s := ip.Address + "/128"
+			return &s
+		}
+	}
+	return nil
+}
 
 // Tags returns the Linode's tags.
 func (l *Linode) Tags() []string { return decodeList(l.TagsJSON) }
@@ -108,21 +130,24 @@ type NewLinode struct {
 	Tags           []string
 	Group          string
 	BackupsEnabled bool
+	PrivateIP      bool // also give it a private IPv4 address
 	HasUserData    bool
 	Alerts         Alerts
 }
 
 // CreateLinode creates a Linode in status provisioning, with its
-// linode_create event and the job that provisions it, in one transaction.
-// A label already used in the account is Invalid.
+// addresses, its linode_create event and the job that provisions it, in one
+// transaction. A label already used in the account is Invalid.
 func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*Linode, error) {
 	now := micros(s.now())
 	l := &Linode{
 		AccountID: p.AccountID, Label: in.Label, Region: in.Region, Type: in.Type,
-		Image: in.Image, Status: "provisioning", IPv4JSON: "[]", TagsJSON: encodeJSON(nonNil(in.Tags)),
+		Image: in.Image, Status: "provisioning", TagsJSON: encodeJSON(nonNil(in.Tags)),
 		Group: in.Group, AlertsJSON: encodeJSON(in.Alerts), Watchdog: true,
-		BackupsEnabled: in.BackupsEnabled, HasUserData: in.HasUserData,
-		HostUUID: newUUID(), JobsPending: 1, Created: now, Updated: now,
+		HasUserData: in.HasUserData, HostUUID: newUUID(), JobsPending: 1, Created: now, Updated: now,
+	}
+	if in.BackupsEnabled {
+		s.enableBackups(l, now)
 	}
 	if l.Label == "" {
 		l.Label = l.HostUUID // unique placeholder until the id is known
@@ -137,13 +162,14 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 				return err
 			}
 			l.Label = label
+			_, err = tx.NewUpdate().Model(l).Column("label").
+				Where("account_id = ? AND id = ?", l.AccountID, l.ID).Exec(ctx)
+			if err != nil {
+				return labelConflict(err)
+			}
 		}
-		v4, v6 := addressesFor(l.ID)
-		l.IPv4JSON, l.IPv6 = encodeJSON([]string{v4}), &v6
-		_, err := tx.NewUpdate().Model(l).Column("label", "ipv4", "ipv6").
-			Where("account_id = ? AND id = ?", l.AccountID, l.ID).Exec(ctx)
-		if err != nil {
-			return labelConflict(err)
+		if err := s.addIPs(ctx, tx, l, in.PrivateIP); err != nil {
+			return err
 		}
 
 		var secondary *Entity
@@ -152,7 +178,7 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 				URL: "/v4/images/" + *in.Image}
 		}
 		params := encodeJSON(map[string]bool{"booted": in.Booted})
-		_, err = enqueue(ctx, tx, p, l, "linode_create", params, secondary, now)
+		_, err := enqueue(ctx, tx, p, l, "linode_create", params, secondary, now)
 		return err
 	})
 	if err != nil {
@@ -180,18 +206,6 @@ func freeLabel(ctx context.Context, tx bun.Tx, l *Linode) (string, error) {
 	}
 }
 
-// addressesFor derives a Linode's addresses from its id, so that two
-// Linodes never share one: IPv4 from 100.64.0.0/10 and IPv6 from the
-// documentation prefix.
-// TODO(#3): allocate from configurable pools and keep them in their own table.
-func addressesFor(id int64) (string, string) {
-	n := uint32(id) & 0x3fffff
-	v4 := netip.AddrFrom4([4]byte{100, 64 | byte(n>>16), byte(n >> 8), byte(n)})
-	b := [16]byte{0x20, 0x01, 0x0d, 0xb8}
-	binary.BigEndian.PutUint64(b[8:], uint64(id))
-	return v4.String(), netip.AddrFrom16(b).String() + "/128"
-}
-
 // GetLinode returns one Linode of the caller's account, or ErrNotFound.
 func (s *Store) GetLinode(ctx context.Context, p *Principal, id int64) (*Linode, error) {
 	var l Linode
@@ -199,6 +213,9 @@ func (s *Store) GetLinode(ctx context.Context, p *Principal, id int64) (*Linode,
 		Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id).
 		Scan(ctx)
 	if err != nil {
+		return nil, translate(err)
+	}
+	if err := withIPs(ctx, s.db, p.AccountID, &l); err != nil {
 		return nil, translate(err)
 	}
 	return &l, nil
@@ -249,7 +266,14 @@ func (s *Store) ListLinodes(ctx context.Context, p *Principal, q ListQuery) (*Li
 		Limit(int64(q.PageSize)).
 		Offset(q.skip()).
 		Scan(ctx)
-	return page, translate(err)
+	if err != nil {
+		return nil, translate(err)
+	}
+	ls := make([]*Linode, len(page.Linodes))
+	for i := range page.Linodes {
+		ls[i] = &page.Linodes[i]
+	}
+	return page, translate(withIPs(ctx, s.db, p.AccountID, ls...))
 }
 
 // LinodeUpdate holds the fields a PUT may change; nil means unchanged.
@@ -306,6 +330,9 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 		if err != nil {
 			return labelConflict(err)
 		}
+		if err := withIPs(ctx, tx, p.AccountID, &l); err != nil {
+			return err
+		}
 		e := linodeEvent(p, &l, "linode_update", "notification", nil, now)
 		return insertEvent(ctx, tx, e)
 	})
@@ -320,8 +347,10 @@ type Action struct {
 	Name           string  // event action: linode_boot, linode_shutdown, ...
 	Params         string  // JSON the job reads when it ends, e.g. {"booted":true}
 	Secondary      *Entity // the event's secondary entity, if any
+	Image          *string // rebuild, restore: the image the Linode runs from now on
+	ClearImage     bool    // restore of a backup without disks: the Linode has no image
 	RequireOffline bool    // refuse unless the Linode is offline (password reset)
-	Image          *string // rebuild: the image to deploy; a failed rebuild puts the old one back
+	RequireBackups bool    // refuse unless backups are enabled (snapshot)
 }
 
 // Act starts an action on a Linode: it claims the Linode, records the event
@@ -332,51 +361,75 @@ type Action struct {
 // so at most one job ever waits, and no client can keep a Linode busy by
 // piling boots on it.
 func (s *Store) Act(ctx context.Context, p *Principal, id int64, a Action) (*Linode, *Event, error) {
-	var l Linode
+	var l *Linode
 	var e *Event
 	err := s.tx(ctx, func(tx bun.Tx) error {
 		now := micros(s.now())
-		st := transitions[a.Name]
-		q := tx.NewUpdate().Model((*Linode)(nil)).
-			Set("jobs_pending = jobs_pending + 1").
-			Set("updated = ?", now).
-			Set("status = CASE WHEN jobs_pending = 0 AND ? <> '' THEN ? ELSE status END",
-				st.running, st.running).
-			Where("account_id = ? AND id = ? AND NOT deleted", p.AccountID, id)
-		if a.Name == "linode_boot" {
-			q.Where("jobs_pending <= 1")
-		} else {
-			q.Where("jobs_pending = 0")
-		}
-		if a.RequireOffline {
-			q.Where("status = 'offline'")
-		}
-		if a.Name == "linode_delete" {
-			q.Set("deleted = ?", true)
-		}
-		if a.Image != nil {
-			var err error
-			if a.Params, err = withPreviousImage(ctx, tx, p, id, a.Params); err != nil {
-				return err
-			}
-			q.Set("image = ?", *a.Image)
-		}
-		var rows []Linode
-		if _, err := q.Returning("*").Exec(ctx, &rows); err != nil {
+		var err error
+		if l, err = s.claim(ctx, tx, p, id, &a, now); err != nil {
 			return err
 		}
-		if len(rows) == 0 {
-			return s.whyRefused(ctx, tx, p, id, a)
+		if err := withIPs(ctx, tx, p.AccountID, l); err != nil {
+			return err
 		}
-		l = rows[0]
-		var err error
-		e, err = enqueue(ctx, tx, p, &l, a.Name, a.Params, a.Secondary, now)
+		e, err = enqueue(ctx, tx, p, l, a.Name, a.Params, a.Secondary, now)
 		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return &l, e, nil
+	return l, e, nil
+}
+
+// claim counts one more job on a Linode and moves it to the action's
+// running status when it was idle. The busy rule is one conditional UPDATE,
+// so that it holds across processes: any action but linode_boot on a Linode
+// with a job scheduled or running is ErrBusy. It may add to a.Params what
+// the job needs to undo the change if it fails.
+func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a *Action,
+	now int64) (*Linode, error) {
+	st := transitions[a.Name]
+	q := tx.NewUpdate().Model((*Linode)(nil)).
+		Set("jobs_pending = jobs_pending + 1").
+		Set("updated = ?", now).
+		Set("status = CASE WHEN jobs_pending = 0 AND ? <> '' THEN ? ELSE status END",
+			st.running, st.running).
+		Where("account_id = ? AND id = ? AND NOT deleted", p.AccountID, id)
+	if a.Name == "linode_boot" {
+		q.Where("jobs_pending <= 1")
+	} else {
+		q.Where("jobs_pending = 0")
+	}
+	if a.RequireOffline {
+		q.Where("status = 'offline'")
+	}
+	if a.RequireBackups {
+		q.Where("backups_enabled")
+	}
+	if a.Image != nil || a.ClearImage {
+		// A failed rebuild or restore puts the image it replaced back.
+		var err error
+		if a.Params, err = withPreviousImage(ctx, tx, p, id, a.Params); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case a.Image != nil:
+		q.Set("image = ?", *a.Image)
+	case a.ClearImage:
+		q.Set("image = NULL")
+	}
+	if a.Name == "linode_delete" {
+		q.Set("deleted = ?", true)
+	}
+	var rows []Linode
+	if _, err := q.Returning("*").Exec(ctx, &rows); err != nil {
+		return nil, err
+	}
+	if len(rows) == 0 {
+		return nil, s.whyRefused(ctx, tx, p, id, *a)
+	}
+	return &rows[0], nil
 }
 
 // withPreviousImage adds the Linode's current image to a job's parameters,
@@ -398,9 +451,11 @@ func withPreviousImage(ctx context.Context, tx bun.Tx, p *Principal, id int64,
 // whyRefused tells apart the reasons a conditional action UPDATE matched
 // no row. It reads the Linode again, after the UPDATE: on PostgreSQL a
 // job may have ended in between, so a Linode found idle now (and offline,
-// when that is required) was busy when the UPDATE ran, as only jobs
-// change a Linode's status.
-func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int64, a Action) error {
+// or with backups, when that is required) was busy when the UPDATE ran, as
+// only jobs change a Linode's status. (Backups can be cancelled or enabled
+// in between too: then the reason may be off, never the refusal.)
+func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int64,
+	a Action) error {
 	var l Linode
 	err := tx.NewSelect().Model(&l).
 		Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id).
@@ -408,6 +463,8 @@ func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int6
 	switch {
 	case err != nil:
 		return err
+	case l.JobsPending == 0 && a.RequireBackups && !l.BackupsEnabled:
+		return ErrBackupsDisabled
 	case l.JobsPending == 0 && a.RequireOffline && l.Status != "offline":
 		return &Error{Code: Invalid, Reason: "Linode must be shut down to reset the root password."}
 	}
@@ -459,6 +516,10 @@ var messages = map[string]string{
 	"linode_delete":   "Deleting Linode %s",
 	"linode_update":   "Updated Linode %s",
 	"password_reset":  "Resetting the root password of Linode %s",
+	"backups_enable":  "Enabled backups of Linode %s",
+	"backups_cancel":  "Cancelled backups of Linode %s",
+	"linode_snapshot": "Taking a snapshot of Linode %s",
+	"backups_restore": "Restoring a backup onto Linode %s",
 }
 
 // labelConflict turns a unique violation on a Linode's label into Invalid.

@@ -66,7 +66,7 @@ func TestScheduledMaintenance(t *testing.T) {
 		if !errors.Is(err, db.ErrBusy) {
 			t.Fatalf("reboot during maintenance: err = %v, want ErrBusy", err)
 		}
-		if err := s.FinishJob(ctx, j, false); err != nil {
+		if err := s.FinishJob(ctx, j, db.Succeeded); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := s.GetEvent(ctx, p, e.ID)
@@ -105,7 +105,7 @@ func TestMaintenanceWaitsForRunningJob(t *testing.T) {
 		if err := s.StartJob(ctx, shutdown); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FinishJob(ctx, shutdown, false); err != nil {
+		if err := s.FinishJob(ctx, shutdown, db.Succeeded); err != nil {
 			t.Fatal(err)
 		}
 		j, err := s.ClaimJob(ctx, "test", time.Minute)

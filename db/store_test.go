@@ -57,8 +57,15 @@ func mustLinode(tb testing.TB, s *db.Store, p *db.Principal) *db.Linode {
 	return l
 }
 
-// drain runs every runnable job to its end, as a runner would.
+// drain runs every runnable job to a successful end, as a runner would.
 func drain(tb testing.TB, s *db.Store) int {
+	tb.Helper()
+	return runJobs(tb, s, func(*db.Job) db.Outcome { return db.Succeeded })
+}
+
+// runJobs runs every runnable job to the end that outcome picks for it and
+// returns how many ran.
+func runJobs(tb testing.TB, s *db.Store, outcome func(*db.Job) db.Outcome) int {
 	tb.Helper()
 	ctx := context.Background()
 	n := 0
@@ -76,7 +83,7 @@ func drain(tb testing.TB, s *db.Store) int {
 		if err := s.ProgressJob(ctx, j, 50, time.Second, time.Minute); err != nil {
 			tb.Fatalf("progress: %v", err)
 		}
-		if err := s.FinishJob(ctx, j, false); err != nil {
+		if err := s.FinishJob(ctx, j, outcome(j)); err != nil {
 			tb.Fatalf("finish: %v", err)
 		}
 		n++
@@ -292,6 +299,25 @@ func TestListEvents(t *testing.T) {
 		}
 		if err := s.MarkEventSeen(ctx, other, all[0].ID); !errors.Is(err, db.ErrNotFound) {
 			t.Fatalf("mark another account's event: err = %v", err)
+		}
+	})
+}
+
+func TestUpdateLinode(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		p := mustPrincipal(t, s, "acme", "alice")
+		l := mustLinode(t, s, p)
+		label, tags := "web-01", []string{"prod"}
+		got, err := s.UpdateLinode(ctx, p, l.ID, db.LinodeUpdate{Label: &label, Tags: &tags})
+		if err != nil || got.Label != label || fmt.Sprint(got.Tags()) != "[prod]" {
+			t.Fatalf("UpdateLinode = %+v, %v", got, err)
+		}
+		other := mustLinode(t, s, p)
+		_, err = s.UpdateLinode(ctx, p, other.ID, db.LinodeUpdate{Label: &label})
+		var e *db.Error
+		if !errors.As(err, &e) || e.Field != "label" {
+			t.Fatalf("taken label: err = %v, want Invalid on label", err)
 		}
 	})
 }

@@ -23,6 +23,84 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for BackupStatus.
+const (
+	BackupStatusFailed              BackupStatus = "failed"
+	BackupStatusNeedsPostProcessing BackupStatus = "needsPostProcessing"
+	BackupStatusPaused              BackupStatus = "paused"
+	BackupStatusPending             BackupStatus = "pending"
+	BackupStatusRunning             BackupStatus = "running"
+	BackupStatusSuccessful          BackupStatus = "successful"
+	BackupStatusUserAborted         BackupStatus = "userAborted"
+)
+
+// Valid indicates whether the value is a known member of the BackupStatus enum.
+func (e BackupStatus) Valid() bool {
+	switch e {
+	case BackupStatusFailed:
+		return true
+	case BackupStatusNeedsPostProcessing:
+		return true
+	case BackupStatusPaused:
+		return true
+	case BackupStatusPending:
+		return true
+	case BackupStatusRunning:
+		return true
+	case BackupStatusSuccessful:
+		return true
+	case BackupStatusUserAborted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BackupType.
+const (
+	Auto     BackupType = "auto"
+	Snapshot BackupType = "snapshot"
+)
+
+// Valid indicates whether the value is a known member of the BackupType enum.
+func (e BackupType) Valid() bool {
+	switch e {
+	case Auto:
+		return true
+	case Snapshot:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for BackupDiskFilesystem.
+const (
+	Ext3   BackupDiskFilesystem = "ext3"
+	Ext4   BackupDiskFilesystem = "ext4"
+	Initrd BackupDiskFilesystem = "initrd"
+	Raw    BackupDiskFilesystem = "raw"
+	Swap   BackupDiskFilesystem = "swap"
+)
+
+// Valid indicates whether the value is a known member of the BackupDiskFilesystem enum.
+func (e BackupDiskFilesystem) Valid() bool {
+	switch e {
+	case Ext3:
+		return true
+	case Ext4:
+		return true
+	case Initrd:
+		return true
+	case Raw:
+		return true
+	case Swap:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventAction.
 const (
 	AccountSettingsUpdate                   EventAction = "account_settings_update"
@@ -541,25 +619,25 @@ func (e EventAction) Valid() bool {
 
 // Defines values for EventStatus.
 const (
-	Failed       EventStatus = "failed"
-	Finished     EventStatus = "finished"
-	Notification EventStatus = "notification"
-	Scheduled    EventStatus = "scheduled"
-	Started      EventStatus = "started"
+	EventStatusFailed       EventStatus = "failed"
+	EventStatusFinished     EventStatus = "finished"
+	EventStatusNotification EventStatus = "notification"
+	EventStatusScheduled    EventStatus = "scheduled"
+	EventStatusStarted      EventStatus = "started"
 )
 
 // Valid indicates whether the value is a known member of the EventStatus enum.
 func (e EventStatus) Valid() bool {
 	switch e {
-	case Failed:
+	case EventStatusFailed:
 		return true
-	case Finished:
+	case EventStatusFinished:
 		return true
-	case Notification:
+	case EventStatusNotification:
 		return true
-	case Scheduled:
+	case EventStatusScheduled:
 		return true
-	case Started:
+	case EventStatusStarted:
 		return true
 	default:
 		return false
@@ -668,6 +746,30 @@ func (e EventEntityType) Valid() bool {
 	}
 }
 
+// Defines values for IPAddressType.
+const (
+	Ipv4      IPAddressType = "ipv4"
+	Ipv6      IPAddressType = "ipv6"
+	Ipv6pool  IPAddressType = "ipv6/pool"
+	Ipv6range IPAddressType = "ipv6/range"
+)
+
+// Valid indicates whether the value is a known member of the IPAddressType enum.
+func (e IPAddressType) Valid() bool {
+	switch e {
+	case Ipv4:
+		return true
+	case Ipv6:
+		return true
+	case Ipv6pool:
+		return true
+	case Ipv6range:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LinodeHypervisor.
 const (
 	Kvm LinodeHypervisor = "kvm"
@@ -685,55 +787,55 @@ func (e LinodeHypervisor) Valid() bool {
 
 // Defines values for LinodeStatus.
 const (
-	BillingSuspension LinodeStatus = "billing_suspension"
-	Booting           LinodeStatus = "booting"
-	Busy              LinodeStatus = "busy"
-	Cloning           LinodeStatus = "cloning"
-	Deleting          LinodeStatus = "deleting"
-	Migrating         LinodeStatus = "migrating"
-	Offline           LinodeStatus = "offline"
-	Provisioning      LinodeStatus = "provisioning"
-	Rebooting         LinodeStatus = "rebooting"
-	Rebuilding        LinodeStatus = "rebuilding"
-	Resizing          LinodeStatus = "resizing"
-	Restoring         LinodeStatus = "restoring"
-	Running           LinodeStatus = "running"
-	ShuttingDown      LinodeStatus = "shutting_down"
-	Stopped           LinodeStatus = "stopped"
+	LinodeStatusBillingSuspension LinodeStatus = "billing_suspension"
+	LinodeStatusBooting           LinodeStatus = "booting"
+	LinodeStatusBusy              LinodeStatus = "busy"
+	LinodeStatusCloning           LinodeStatus = "cloning"
+	LinodeStatusDeleting          LinodeStatus = "deleting"
+	LinodeStatusMigrating         LinodeStatus = "migrating"
+	LinodeStatusOffline           LinodeStatus = "offline"
+	LinodeStatusProvisioning      LinodeStatus = "provisioning"
+	LinodeStatusRebooting         LinodeStatus = "rebooting"
+	LinodeStatusRebuilding        LinodeStatus = "rebuilding"
+	LinodeStatusResizing          LinodeStatus = "resizing"
+	LinodeStatusRestoring         LinodeStatus = "restoring"
+	LinodeStatusRunning           LinodeStatus = "running"
+	LinodeStatusShuttingDown      LinodeStatus = "shutting_down"
+	LinodeStatusStopped           LinodeStatus = "stopped"
 )
 
 // Valid indicates whether the value is a known member of the LinodeStatus enum.
 func (e LinodeStatus) Valid() bool {
 	switch e {
-	case BillingSuspension:
+	case LinodeStatusBillingSuspension:
 		return true
-	case Booting:
+	case LinodeStatusBooting:
 		return true
-	case Busy:
+	case LinodeStatusBusy:
 		return true
-	case Cloning:
+	case LinodeStatusCloning:
 		return true
-	case Deleting:
+	case LinodeStatusDeleting:
 		return true
-	case Migrating:
+	case LinodeStatusMigrating:
 		return true
-	case Offline:
+	case LinodeStatusOffline:
 		return true
-	case Provisioning:
+	case LinodeStatusProvisioning:
 		return true
-	case Rebooting:
+	case LinodeStatusRebooting:
 		return true
-	case Rebuilding:
+	case LinodeStatusRebuilding:
 		return true
-	case Resizing:
+	case LinodeStatusResizing:
 		return true
-	case Restoring:
+	case LinodeStatusRestoring:
 		return true
-	case Running:
+	case LinodeStatusRunning:
 		return true
-	case ShuttingDown:
+	case LinodeStatusShuttingDown:
 		return true
-	case Stopped:
+	case LinodeStatusStopped:
 		return true
 	default:
 		return false
@@ -994,6 +1096,93 @@ func (e TicketStatus) Valid() bool {
 // Example: {}
 type ActionRequest = map[string]interface{}
 
+// Backup A backup of a Linode: automatic (`type: auto`) or a manual snapshot
+// (`type: snapshot`).
+type Backup struct {
+	// Available Whether it can be restored now: `true` only for a `successful`
+	// backup that is not under maintenance. (The public API may show
+	// `true` on a pending snapshot; apiv4 answers what restore will
+	// accept.)
+	//
+	//
+	// Example: true
+	Available bool `json:"available"`
+
+	// Configs The labels of the configuration profiles it holds.
+	//
+	// Example: ["My Debian 12 Profile"]
+	Configs []string `json:"configs"`
+
+	// Created A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Created Datetime `json:"created"`
+
+	// Disks The disks it holds.
+	Disks []BackupDisk `json:"disks"`
+
+	// Finished When it was taken; null until then.
+	Finished nullable.Nullable[Datetime] `json:"finished"`
+
+	// Id Example: 1234567
+	Id int `json:"id"`
+
+	// Label The snapshot's label; null for automatic backups.
+	//
+	// Example: before-upgrade
+	Label nullable.Nullable[string] `json:"label"`
+
+	// Region The region it is stored in, the Linode's.
+	//
+	// Example: us-east
+	Region string `json:"region"`
+
+	// Status `pending` until the job starts, `running` while it runs, then
+	// `successful` or `failed`. apiv4 uses no other value of the enum.
+	//
+	//
+	// Example: successful
+	Status BackupStatus `json:"status"`
+
+	// Type Example: snapshot
+	Type BackupType `json:"type"`
+
+	// Updated A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
+	// offset or fraction of a second (the only form linodego parses).
+	//
+	//
+	// Example: 2026-12-04T15:04:05
+	Updated Datetime `json:"updated"`
+}
+
+// BackupStatus `pending` until the job starts, `running` while it runs, then
+// `successful` or `failed`. apiv4 uses no other value of the enum.
+//
+// Example: successful
+type BackupStatus string
+
+// BackupType Example: snapshot
+type BackupType string
+
+// BackupDisk A disk held in a backup.
+type BackupDisk struct {
+	// Filesystem Example: ext4
+	Filesystem BackupDiskFilesystem `json:"filesystem"`
+
+	// Label Example: Debian 12 Disk
+	Label string `json:"label"`
+
+	// Size Size in MB.
+	//
+	// Example: 25088
+	Size int `json:"size"`
+}
+
+// BackupDiskFilesystem Example: ext4
+type BackupDiskFilesystem string
+
 // Datetime A point in time in UTC, written `YYYY-MM-DDTHH:MM:SS` with no zone,
 // offset or fraction of a second (the only form linodego parses).
 //
@@ -1036,7 +1225,9 @@ type Event struct {
 	// spec plus those linodego knows; apiv4 itself emits
 	// `linode_create`, `linode_update`, `linode_boot`,
 	// `linode_shutdown`, `linode_reboot`, `linode_rebuild`,
-	// `linode_delete` and `password_reset`; `ticket_create` and
+	// `linode_delete`, `password_reset`, `ipaddress_update`,
+	// `backups_enable`, `backups_cancel`, `linode_snapshot` and
+	// `backups_restore`; `ticket_create` and
 	// `ticket_update` (entity type `ticket`); `token_create`,
 	// `token_update` and `token_delete` (entity type `token`);
 	// `linode_migrate` for maintenance an operator scheduled (created
@@ -1096,7 +1287,9 @@ type Event struct {
 
 	// SecondaryEntity A related resource: the configuration profile for
 	// `linode_boot` and `linode_reboot`, the image for `linode_create`
-	// and `linode_rebuild`; null otherwise.
+	// and `linode_rebuild`, the backup (type `backups`) for
+	// `backups_restore`, the Linode for `ipaddress_update`; null
+	// otherwise.
 	SecondaryEntity nullable.Nullable[EventSecondaryEntity] `json:"secondary_entity"`
 
 	// Seen Whether the calling user has marked it (or a later event) seen.
@@ -1131,7 +1324,9 @@ type Event struct {
 // spec plus those linodego knows; apiv4 itself emits
 // `linode_create`, `linode_update`, `linode_boot`,
 // `linode_shutdown`, `linode_reboot`, `linode_rebuild`,
-// `linode_delete` and `password_reset`; `ticket_create` and
+// `linode_delete`, `password_reset`, `ipaddress_update`,
+// `backups_enable`, `backups_cancel`, `linode_snapshot` and
+// `backups_restore`; `ticket_create` and
 // `ticket_update` (entity type `ticket`); `token_create`,
 // `token_update` and `token_delete` (entity type `token`);
 // `linode_migrate` for maintenance an operator scheduled (created
@@ -1156,7 +1351,10 @@ type EventStatus string
 
 // EventEntity The resource an event is about.
 type EventEntity struct {
-	// Id The resource's id; null for account-wide events.
+	// Id The resource's id; null for account-wide events and for IP
+	// addresses (`ipaddress`), which have none: their `label` is the
+	// address.
+	//
 	//
 	// Example: 123
 	Id nullable.Nullable[int] `json:"id"`
@@ -1245,6 +1443,92 @@ type FeedbackRequest struct {
 	Message string `json:"message"`
 }
 
+// IPAddress One IP address of a Linode, with its network details.
+type IPAddress struct {
+	// Address The address, in its canonical spelling.
+	//
+	// Example: 203.0.113.10
+	Address string `json:"address"`
+
+	// Gateway The default gateway of its subnet; null for private IPv4.
+	//
+	// Example: 203.0.113.1
+	Gateway nullable.Nullable[string] `json:"gateway"`
+
+	// InterfaceId The Linode interface it is on; always null here (legacy configurations).
+	InterfaceId nullable.Nullable[int] `json:"interface_id"`
+
+	// LinodeId Example: 123
+	LinodeId int `json:"linode_id"`
+
+	// Prefix The prefix length of its subnet.
+	//
+	// Example: 24
+	Prefix int `json:"prefix"`
+
+	// Public Example: true
+	Public bool `json:"public"`
+
+	// Rdns Its reverse DNS name. Public IPv4 addresses always have one (the
+	// default until set); IPv6 addresses have one only once it is set;
+	// private and link-local addresses never do.
+	//
+	//
+	// Example: 203-0-113-10.ip.apiv4.example
+	Rdns nullable.Nullable[string] `json:"rdns"`
+
+	// Region Example: us-east
+	Region string `json:"region"`
+
+	// Reserved Whether it is a reserved address; always false here.
+	//
+	// Example: false
+	Reserved bool `json:"reserved"`
+
+	// SubnetMask Example: 255.255.255.0
+	SubnetMask string `json:"subnet_mask"`
+
+	// Type Example: ipv4
+	Type IPAddressType `json:"type"`
+
+	// VpcNat11 The VPC address it is mapped to one to one; always null here.
+	VpcNat11 nullable.Nullable[IPNAT1To1] `json:"vpc_nat_1_1"`
+}
+
+// IPAddressType Example: ipv4
+type IPAddressType string
+
+// IPAddressUpdateRequest A change of reverse DNS: a name sets it, null resets it to the
+// default, and leaving `rdns` out changes nothing.
+type IPAddressUpdateRequest struct {
+	// Rdns A host name of at most 253 characters, or null.
+	//
+	// Example: host.example.org
+	Rdns nullable.Nullable[string] `json:"rdns,omitempty"`
+}
+
+// IPNAT1To1 A one-to-one mapping of a public address to a VPC address.
+type IPNAT1To1 struct {
+	Address  string `json:"address"`
+	SubnetId int    `json:"subnet_id"`
+	VpcId    int    `json:"vpc_id"`
+}
+
+// IPv6Range An IPv6 range routed to the Linode.
+type IPv6Range struct {
+	// Prefix Example: 64
+	Prefix int `json:"prefix"`
+
+	// Range Example: 2001:db8:1::
+	Range string `json:"range"`
+
+	// Region Example: us-east
+	Region string `json:"region"`
+
+	// RouteTarget Example: 2001:db8::f03c:95ff:fe24:a9e2
+	RouteTarget string `json:"route_target"`
+}
+
 // Linode A Linode instance (virtual machine).
 type Linode struct {
 	// Alerts Thresholds above which the owner is notified.
@@ -1295,6 +1579,8 @@ type Linode struct {
 	Ipv4 []string `json:"ipv4"`
 
 	// Ipv6 Its SLAAC IPv6 address with prefix length (`addr/128`).
+	// `GET .../ips` has the details of every address.
+	//
 	//
 	// Example: 2001:db8::f03c:95ff:fe24:a9e2/128
 	Ipv6 nullable.Nullable[string] `json:"ipv6"`
@@ -1408,6 +1694,15 @@ type LinodeAlertsUpdate struct {
 	TransferQuota *int `json:"transfer_quota,omitempty"`
 }
 
+// LinodeBackupList A Linode's automatic backups and its snapshot.
+type LinodeBackupList struct {
+	// Automatic Automatic backups, newest first (at most three).
+	Automatic []Backup `json:"automatic"`
+
+	// Snapshot A Linode's manual snapshot, taken and being taken.
+	Snapshot LinodeSnapshots `json:"snapshot"`
+}
+
 // LinodeBackupSchedule When automatic backups run; null fields until one is chosen.
 type LinodeBackupSchedule struct {
 	// Day Example: Scheduling
@@ -1444,7 +1739,9 @@ type LinodeBackupScheduleUpdateWindow string
 
 // LinodeBackups Its backup service.
 type LinodeBackups struct {
-	// Available Whether a backup exists that it can be restored from.
+	// Available Whether it has a backup that can be restored now (one whose own
+	// `available` is true).
+	//
 	//
 	// Example: false
 	Available bool `json:"available"`
@@ -1452,7 +1749,8 @@ type LinodeBackups struct {
 	// Enabled Example: false
 	Enabled bool `json:"enabled"`
 
-	// LastSuccessful When the last backup succeeded; null when none has.
+	// LastSuccessful When its newest successful backup or snapshot was taken; null
+	// when it has none (cancelling backups deletes them).
 	LastSuccessful nullable.Nullable[Datetime] `json:"last_successful"`
 
 	// Schedule When automatic backups run; null fields until one is chosen.
@@ -1494,7 +1792,9 @@ type LinodeCreateRequest struct {
 	// Example: 1234567
 	BackupId *int `json:"backup_id,omitempty"`
 
-	// BackupsEnabled Whether to enrol it in the backup service.
+	// BackupsEnabled Whether to enrol it in the backup service, as
+	// `POST .../backups/enable` does, but without an event.
+	//
 	//
 	// Example: false
 	BackupsEnabled *bool `json:"backups_enabled,omitempty"`
@@ -1556,7 +1856,9 @@ type LinodeCreateRequest struct {
 	// PlacementGroup The placement group to put a new Linode in.
 	PlacementGroup *LinodePlacementGroupRequest `json:"placement_group,omitempty"`
 
-	// PrivateIp Whether to give it a private IPv4 address too.
+	// PrivateIp Whether to give it a private IPv4 address too, from the
+	// operator's private pool.
+	//
 	//
 	// Example: false
 	PrivateIp *bool `json:"private_ip,omitempty"`
@@ -1598,6 +1900,45 @@ type LinodeCreateRequestDiskEncryption string
 
 // LinodeCreateRequestInterfaceGeneration Which kind of network interfaces `interfaces` holds.
 type LinodeCreateRequestInterfaceGeneration string
+
+// LinodeIPs Every address of a Linode, by family and kind.
+type LinodeIPs struct {
+	// Ipv4 The Linode's IPv4 addresses.
+	Ipv4 LinodeIPv4 `json:"ipv4"`
+
+	// Ipv6 The Linode's IPv6 addresses and ranges.
+	Ipv6 LinodeIPv6 `json:"ipv6"`
+}
+
+// LinodeIPv4 The Linode's IPv4 addresses.
+type LinodeIPv4 struct {
+	Private []IPAddress `json:"private"`
+	Public  []IPAddress `json:"public"`
+
+	// Reserved Reserved addresses assigned to it; always empty here.
+	Reserved []IPAddress `json:"reserved"`
+
+	// Shared Addresses of other Linodes shared with this one; always empty here.
+	Shared []IPAddress `json:"shared"`
+
+	// Vpc Its VPC addresses; always empty here.
+	Vpc []VPCIP `json:"vpc"`
+}
+
+// LinodeIPv6 The Linode's IPv6 addresses and ranges.
+type LinodeIPv6 struct {
+	// Global IPv6 ranges routed to it; always empty here.
+	Global []IPv6Range `json:"global"`
+
+	// LinkLocal Its link-local address; null when it has none.
+	LinkLocal nullable.Nullable[IPAddress] `json:"link_local"`
+
+	// Slaac Its public SLAAC address; null when it has none.
+	Slaac nullable.Nullable[IPAddress] `json:"slaac"`
+
+	// Vpc Its IPv6 VPC addresses; always empty here.
+	Vpc []VPCIP `json:"vpc"`
+}
 
 // LinodeInterfaceRequest One network interface, in the shape `interface_generation` selects
 // (a legacy configuration interface with `purpose`, or a Linode
@@ -1707,6 +2048,15 @@ type LinodeRebuildRequest struct {
 // LinodeRebuildRequestDiskEncryption defines model for LinodeRebuildRequest.DiskEncryption.
 type LinodeRebuildRequestDiskEncryption string
 
+// LinodeSnapshots A Linode's manual snapshot, taken and being taken.
+type LinodeSnapshots struct {
+	// Current The last snapshot taken, successful or failed; null when none.
+	Current nullable.Nullable[Backup] `json:"current"`
+
+	// InProgress The snapshot being taken; null when none.
+	InProgress nullable.Nullable[Backup] `json:"in_progress"`
+}
+
 // LinodeSpecs The resources its plan gives it.
 type LinodeSpecs struct {
 	// Disk Disk space in MB.
@@ -1759,6 +2109,27 @@ type LinodeUpdateRequest struct {
 
 	// WatchdogEnabled Example: true
 	WatchdogEnabled *bool `json:"watchdog_enabled,omitempty"`
+}
+
+// RestoreRequest defines model for RestoreRequest.
+type RestoreRequest struct {
+	// LinodeId The Linode to restore onto; this one or another of the caller's.
+	//
+	// Example: 123
+	LinodeId int `json:"linode_id"`
+
+	// Overwrite Whether to replace the target's disks (default false).
+	//
+	// Example: true
+	Overwrite *bool `json:"overwrite,omitempty"`
+}
+
+// SnapshotRequest defines model for SnapshotRequest.
+type SnapshotRequest struct {
+	// Label A name for the snapshot.
+	//
+	// Example: before-upgrade
+	Label string `json:"label"`
 }
 
 // Ticket A support ticket: a conversation between the account and support.
@@ -1994,6 +2365,23 @@ type TokenUpdateRequest struct {
 	Label string `json:"label"`
 }
 
+// VPCIP An address of the Linode in a VPC subnet.
+type VPCIP struct {
+	Active       bool                      `json:"active"`
+	Address      nullable.Nullable[string] `json:"address"`
+	AddressRange nullable.Nullable[string] `json:"address_range"`
+	ConfigId     int                       `json:"config_id"`
+	Gateway      nullable.Nullable[string] `json:"gateway"`
+	InterfaceId  int                       `json:"interface_id"`
+	LinodeId     int                       `json:"linode_id"`
+	Nat11        nullable.Nullable[string] `json:"nat_1_1"`
+	Prefix       nullable.Nullable[int]    `json:"prefix"`
+	Region       string                    `json:"region"`
+	SubnetId     int                       `json:"subnet_id"`
+	SubnetMask   string                    `json:"subnet_mask"`
+	VpcId        int                       `json:"vpc_id"`
+}
+
 // Page defines model for Page.
 type Page = int
 
@@ -2011,6 +2399,12 @@ type XFilter = string
 
 // XFilterLinodes defines model for XFilterLinodes.
 type XFilterLinodes = string
+
+// Address defines model for address.
+type Address = string
+
+// BackupId defines model for backupId.
+type BackupId = int
 
 // EventId defines model for eventId.
 type EventId = int
@@ -2128,8 +2522,23 @@ type CreateLinodeInstanceJSONRequestBody = LinodeCreateRequest
 // UpdateLinodeInstanceJSONRequestBody defines body for UpdateLinodeInstance for application/json ContentType.
 type UpdateLinodeInstanceJSONRequestBody = LinodeUpdateRequest
 
+// CreateLinodeSnapshotJSONRequestBody defines body for CreateLinodeSnapshot for application/json ContentType.
+type CreateLinodeSnapshotJSONRequestBody = SnapshotRequest
+
+// CancelLinodeBackupsJSONRequestBody defines body for CancelLinodeBackups for application/json ContentType.
+type CancelLinodeBackupsJSONRequestBody = ActionRequest
+
+// EnableLinodeBackupsJSONRequestBody defines body for EnableLinodeBackups for application/json ContentType.
+type EnableLinodeBackupsJSONRequestBody = ActionRequest
+
+// RestoreLinodeBackupJSONRequestBody defines body for RestoreLinodeBackup for application/json ContentType.
+type RestoreLinodeBackupJSONRequestBody = RestoreRequest
+
 // BootLinodeInstanceJSONRequestBody defines body for BootLinodeInstance for application/json ContentType.
 type BootLinodeInstanceJSONRequestBody = LinodeBootRequest
+
+// UpdateLinodeIPJSONRequestBody defines body for UpdateLinodeIP for application/json ContentType.
+type UpdateLinodeIPJSONRequestBody = IPAddressUpdateRequest
 
 // ResetLinodePasswordJSONRequestBody defines body for ResetLinodePassword for application/json ContentType.
 type ResetLinodePasswordJSONRequestBody = LinodePasswordRequest
@@ -2510,6 +2919,193 @@ type ClientInterface interface {
 	// Corresponds with PUT /linode/instances/{linodeId} (the `UpdateLinodeInstance` operationId).
 	UpdateLinodeInstance(ctx context.Context, linodeId LinodeId, body UpdateLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetLinodeBackups List a Linode's backups
+	//
+	// Returns the Linode's automatic backups, newest first, and its
+	// manual snapshot: `snapshot.in_progress` while one is being taken,
+	// `snapshot.current` once it has ended. The answer is one object, not
+	// a page. Every backup says whether it is `available`, that is
+	// whether it can be restored now.
+	//
+	// While backups are enabled, the job runner takes an automatic
+	// backup of the Linode every backup interval (an operator setting,
+	// one day unless changed); the three newest are kept. A Linode that is
+	// busy when its backup is due gets it as soon as it is free. Taking an
+	// automatic backup makes the Linode busy like any job, and writes no
+	// event.
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/backups (the `GetLinodeBackups` operationId).
+	GetLinodeBackups(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateLinodeSnapshotWithBody Take a manual snapshot
+	//
+	// Starts a manual backup (a snapshot) of the Linode and answers it
+	// with `status: pending`. A `linode_snapshot` event (entity: the
+	// Linode, no secondary entity) records the job; the snapshot is
+	// `snapshot.in_progress` until the job ends. Then it becomes
+	// `snapshot.current` and replaces the previous snapshot, whether it
+	// succeeded (`successful`, `available: true`) or failed (`failed`,
+	// `available: false`). The Linode's `status` does not change.
+	//
+	// Backups must be enabled first: otherwise the answer is `400` with
+	// reason `Backups are not enabled for this Linode.` Refused with
+	// `400 Linode busy.` while another job is scheduled or in progress.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+	CreateLinodeSnapshotWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateLinodeSnapshot Take a manual snapshot
+	//
+	// Starts a manual backup (a snapshot) of the Linode and answers it
+	// with `status: pending`. A `linode_snapshot` event (entity: the
+	// Linode, no secondary entity) records the job; the snapshot is
+	// `snapshot.in_progress` until the job ends. Then it becomes
+	// `snapshot.current` and replaces the previous snapshot, whether it
+	// succeeded (`successful`, `available: true`) or failed (`failed`,
+	// `available: false`). The Linode's `status` does not change.
+	//
+	// Backups must be enabled first: otherwise the answer is `400` with
+	// reason `Backups are not enabled for this Linode.` Refused with
+	// `400 Linode busy.` while another job is scheduled or in progress.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+	CreateLinodeSnapshot(ctx context.Context, linodeId LinodeId, body CreateLinodeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelLinodeBackupsWithBody Cancel backups
+	//
+	// Leaves the backup service: `backups.enabled` becomes `false`, no
+	// more automatic backups are taken, and every backup of the Linode,
+	// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+	// (`notification`). Cancelling when backups are not enabled changes
+	// nothing and writes no event. Answers `200 {}`; the body may be
+	// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+	// snapshot of the Linode is being taken; other jobs do not stop it.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+	CancelLinodeBackupsWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelLinodeBackups Cancel backups
+	//
+	// Leaves the backup service: `backups.enabled` becomes `false`, no
+	// more automatic backups are taken, and every backup of the Linode,
+	// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+	// (`notification`). Cancelling when backups are not enabled changes
+	// nothing and writes no event. Answers `200 {}`; the body may be
+	// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+	// snapshot of the Linode is being taken; other jobs do not stop it.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+	CancelLinodeBackups(ctx context.Context, linodeId LinodeId, body CancelLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnableLinodeBackupsWithBody Enable backups
+	//
+	// Enrols the Linode in the backup service: `backups.enabled` becomes
+	// `true`, the schedule reads `Scheduling` until one is chosen, and the
+	// first automatic backup is due one backup interval later. Writes a
+	// `backups_enable` event (`notification`). Enabling a Linode whose
+	// backups are already enabled changes nothing and writes no event.
+	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+	// Linode is busy: it starts no job.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+	EnableLinodeBackupsWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// EnableLinodeBackups Enable backups
+	//
+	// Enrols the Linode in the backup service: `backups.enabled` becomes
+	// `true`, the schedule reads `Scheduling` until one is chosen, and the
+	// first automatic backup is due one backup interval later. Writes a
+	// `backups_enable` event (`notification`). Enabling a Linode whose
+	// backups are already enabled changes nothing and writes no event.
+	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+	// Linode is busy: it starts no job.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+	EnableLinodeBackups(ctx context.Context, linodeId LinodeId, body EnableLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetLinodeBackup Get one backup
+	//
+	// Returns one backup or snapshot of the Linode. A backup of another
+	// Linode, or one that was deleted (replaced, rotated out or
+	// cancelled), is answered `404`.
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/backups/{backupId} (the `GetLinodeBackup` operationId).
+	GetLinodeBackup(ctx context.Context, linodeId LinodeId, backupId BackupId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreLinodeBackupWithBody Restore a backup
+	//
+	// Restores one of this Linode's backups onto the Linode `linode_id`
+	// (this one or another of the caller's) and answers `200 {}`. The
+	// restore is a job on the target: its `status` goes `restoring`, then
+	// `offline` when the job ends, and a `backups_restore` event (entity:
+	// the target; secondary entity: the backup, type `backups`) records
+	// it. The target then runs the backup's image.
+	//
+	// - With `overwrite: true` the target's disks and configuration are
+	//   replaced. With `overwrite: false` (the default) the backup's
+	//   disks are added beside the target's, which needs free space: a
+	//   target that has disks (one built from an image uses all of its
+	//   space) is answered `400` with `field: "overwrite"`. Either way, a
+	//   target whose plan's disk is smaller than the backup's disks is
+	//   answered `400` with `field: "linode_id"`.
+	// - Only a backup whose `available` is `true` can be restored. One
+	//   that is still being taken, failed or is under maintenance is
+	//   answered `400` with a reason that says which, and nothing
+	//   changes: no event, no job.
+	// - The target must be in the backup's region (`400`,
+	//   `field: "linode_id"`), and must exist on the account (`400`,
+	//   `field: "linode_id"`).
+	// - Refused with `400 Linode busy.` while the target has another job
+	//   scheduled or in progress.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+	RestoreLinodeBackupWithBody(ctx context.Context, linodeId LinodeId, backupId BackupId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RestoreLinodeBackup Restore a backup
+	//
+	// Restores one of this Linode's backups onto the Linode `linode_id`
+	// (this one or another of the caller's) and answers `200 {}`. The
+	// restore is a job on the target: its `status` goes `restoring`, then
+	// `offline` when the job ends, and a `backups_restore` event (entity:
+	// the target; secondary entity: the backup, type `backups`) records
+	// it. The target then runs the backup's image.
+	//
+	// - With `overwrite: true` the target's disks and configuration are
+	//   replaced. With `overwrite: false` (the default) the backup's
+	//   disks are added beside the target's, which needs free space: a
+	//   target that has disks (one built from an image uses all of its
+	//   space) is answered `400` with `field: "overwrite"`. Either way, a
+	//   target whose plan's disk is smaller than the backup's disks is
+	//   answered `400` with `field: "linode_id"`.
+	// - Only a backup whose `available` is `true` can be restored. One
+	//   that is still being taken, failed or is under maintenance is
+	//   answered `400` with a reason that says which, and nothing
+	//   changes: no event, no job.
+	// - The target must be in the backup's region (`400`,
+	//   `field: "linode_id"`), and must exist on the account (`400`,
+	//   `field: "linode_id"`).
+	// - Refused with `400 Linode busy.` while the target has another job
+	//   scheduled or in progress.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+	RestoreLinodeBackup(ctx context.Context, linodeId LinodeId, backupId BackupId, body RestoreLinodeBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// BootLinodeInstanceWithBody Boot a Linode
 	//
 	// Boots the Linode with `config_id`, or, when it is left out or null,
@@ -2553,6 +3149,93 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /linode/instances/{linodeId}/boot (the `BootLinodeInstance` operationId).
 	BootLinodeInstance(ctx context.Context, linodeId LinodeId, body BootLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetLinodeIPs List a Linode's IP addresses
+	//
+	// Returns every address of the Linode with its network details: the
+	// public IPv4 address and, when the Linode was created with
+	// `private_ip: true`, a private one; the IPv6 SLAAC address and its
+	// link-local twin. Categories apiv4 does not offer (shared and
+	// reserved IPv4, VPC addresses, routed IPv6 ranges) are always `[]`.
+	// The answer is one object, not a page.
+	//
+	// Addresses are allocated when the Linode is created, from pools the
+	// operator configures, and are freed when its deletion finishes. The
+	// Linode object itself lists only the addresses (`ipv4`, `ipv6`).
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/ips (the `GetLinodeIPs` operationId).
+	GetLinodeIPs(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetLinodeIP Get one of a Linode's IP addresses
+	//
+	// Returns one address of the Linode, IPv4 or IPv6 (the SLAAC or the
+	// link-local address), in any spelling of it: an IPv6 address may be
+	// sent escaped (`2001%3Adb8%3A%3A1`) or not, in upper or lower case,
+	// compressed or not. An address that is not the Linode's is answered
+	// `404`.
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/ips/{address} (the `GetLinodeIP` operationId).
+	GetLinodeIP(ctx context.Context, linodeId LinodeId, address Address, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateLinodeIPWithBody Set or reset an address's reverse DNS
+	//
+	// Changes the reverse DNS (PTR) name of one of the Linode's public
+	// addresses and answers the address.
+	//
+	// - `{"rdns": "host.example.org"}` sets it. The name must be a host
+	//   name: at most 253 characters, at least two dot-separated labels of
+	//   1 to 63 letters, digits and inner hyphens, and a last label that
+	//   is not all digits. Anything else is answered `400` with reason
+	//   `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+	//   case.
+	// - `{"rdns": null}` resets it to the default: for IPv4,
+	//   `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+	//   domain the operator configures); IPv6 addresses have no default,
+	//   so theirs becomes `null`.
+	// - `{}` changes nothing (linodego v2 sends it when no change is
+	//   asked) and writes no event.
+	//
+	// A given `rdns` writes an `ipaddress_update` event (`notification`)
+	// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+	// address as `label`) and whose `secondary_entity` is the Linode.
+	// Private and link-local addresses have no reverse DNS: setting it is
+	// answered `400` with `field: "rdns"`. Allowed while the Linode is
+	// busy: it starts no job.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+	UpdateLinodeIPWithBody(ctx context.Context, linodeId LinodeId, address Address, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateLinodeIP Set or reset an address's reverse DNS
+	//
+	// Changes the reverse DNS (PTR) name of one of the Linode's public
+	// addresses and answers the address.
+	//
+	// - `{"rdns": "host.example.org"}` sets it. The name must be a host
+	//   name: at most 253 characters, at least two dot-separated labels of
+	//   1 to 63 letters, digits and inner hyphens, and a last label that
+	//   is not all digits. Anything else is answered `400` with reason
+	//   `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+	//   case.
+	// - `{"rdns": null}` resets it to the default: for IPv4,
+	//   `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+	//   domain the operator configures); IPv6 addresses have no default,
+	//   so theirs becomes `null`.
+	// - `{}` changes nothing (linodego v2 sends it when no change is
+	//   asked) and writes no event.
+	//
+	// A given `rdns` writes an `ipaddress_update` event (`notification`)
+	// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+	// address as `label`) and whose `secondary_entity` is the Linode.
+	// Private and link-local addresses have no reverse DNS: setting it is
+	// answered `400` with `field: "rdns"`. Allowed while the Linode is
+	// busy: it starts no job.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+	UpdateLinodeIP(ctx context.Context, linodeId LinodeId, address Address, body UpdateLinodeIPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ResetLinodePasswordWithBody Reset a Linode's root password
 	//
@@ -3250,6 +3933,293 @@ func (c *Client) UpdateLinodeInstance(ctx context.Context, linodeId LinodeId, bo
 	return c.Client.Do(req)
 }
 
+// GetLinodeBackups List a Linode's backups
+//
+// Returns the Linode's automatic backups, newest first, and its
+// manual snapshot: `snapshot.in_progress` while one is being taken,
+// `snapshot.current` once it has ended. The answer is one object, not
+// a page. Every backup says whether it is `available`, that is
+// whether it can be restored now.
+//
+// While backups are enabled, the job runner takes an automatic
+// backup of the Linode every backup interval (an operator setting,
+// one day unless changed); the three newest are kept. A Linode that is
+// busy when its backup is due gets it as soon as it is free. Taking an
+// automatic backup makes the Linode busy like any job, and writes no
+// event.
+//
+// Corresponds with GET /linode/instances/{linodeId}/backups (the `GetLinodeBackups` operationId).
+func (c *Client) GetLinodeBackups(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLinodeBackupsRequest(c.Server, linodeId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateLinodeSnapshotWithBody Take a manual snapshot
+//
+// Starts a manual backup (a snapshot) of the Linode and answers it
+// with `status: pending`. A `linode_snapshot` event (entity: the
+// Linode, no secondary entity) records the job; the snapshot is
+// `snapshot.in_progress` until the job ends. Then it becomes
+// `snapshot.current` and replaces the previous snapshot, whether it
+// succeeded (`successful`, `available: true`) or failed (`failed`,
+// `available: false`). The Linode's `status` does not change.
+//
+// Backups must be enabled first: otherwise the answer is `400` with
+// reason `Backups are not enabled for this Linode.` Refused with
+// `400 Linode busy.` while another job is scheduled or in progress.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+func (c *Client) CreateLinodeSnapshotWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateLinodeSnapshotRequestWithBody(c.Server, linodeId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateLinodeSnapshot Take a manual snapshot
+//
+// Starts a manual backup (a snapshot) of the Linode and answers it
+// with `status: pending`. A `linode_snapshot` event (entity: the
+// Linode, no secondary entity) records the job; the snapshot is
+// `snapshot.in_progress` until the job ends. Then it becomes
+// `snapshot.current` and replaces the previous snapshot, whether it
+// succeeded (`successful`, `available: true`) or failed (`failed`,
+// `available: false`). The Linode's `status` does not change.
+//
+// Backups must be enabled first: otherwise the answer is `400` with
+// reason `Backups are not enabled for this Linode.` Refused with
+// `400 Linode busy.` while another job is scheduled or in progress.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+func (c *Client) CreateLinodeSnapshot(ctx context.Context, linodeId LinodeId, body CreateLinodeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateLinodeSnapshotRequest(c.Server, linodeId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelLinodeBackupsWithBody Cancel backups
+//
+// Leaves the backup service: `backups.enabled` becomes `false`, no
+// more automatic backups are taken, and every backup of the Linode,
+// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+// (`notification`). Cancelling when backups are not enabled changes
+// nothing and writes no event. Answers `200 {}`; the body may be
+// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+// snapshot of the Linode is being taken; other jobs do not stop it.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+func (c *Client) CancelLinodeBackupsWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelLinodeBackupsRequestWithBody(c.Server, linodeId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelLinodeBackups Cancel backups
+//
+// Leaves the backup service: `backups.enabled` becomes `false`, no
+// more automatic backups are taken, and every backup of the Linode,
+// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+// (`notification`). Cancelling when backups are not enabled changes
+// nothing and writes no event. Answers `200 {}`; the body may be
+// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+// snapshot of the Linode is being taken; other jobs do not stop it.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+func (c *Client) CancelLinodeBackups(ctx context.Context, linodeId LinodeId, body CancelLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelLinodeBackupsRequest(c.Server, linodeId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnableLinodeBackupsWithBody Enable backups
+//
+// Enrols the Linode in the backup service: `backups.enabled` becomes
+// `true`, the schedule reads `Scheduling` until one is chosen, and the
+// first automatic backup is due one backup interval later. Writes a
+// `backups_enable` event (`notification`). Enabling a Linode whose
+// backups are already enabled changes nothing and writes no event.
+// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+// Linode is busy: it starts no job.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+func (c *Client) EnableLinodeBackupsWithBody(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnableLinodeBackupsRequestWithBody(c.Server, linodeId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// EnableLinodeBackups Enable backups
+//
+// Enrols the Linode in the backup service: `backups.enabled` becomes
+// `true`, the schedule reads `Scheduling` until one is chosen, and the
+// first automatic backup is due one backup interval later. Writes a
+// `backups_enable` event (`notification`). Enabling a Linode whose
+// backups are already enabled changes nothing and writes no event.
+// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+// Linode is busy: it starts no job.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+func (c *Client) EnableLinodeBackups(ctx context.Context, linodeId LinodeId, body EnableLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnableLinodeBackupsRequest(c.Server, linodeId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetLinodeBackup Get one backup
+//
+// Returns one backup or snapshot of the Linode. A backup of another
+// Linode, or one that was deleted (replaced, rotated out or
+// cancelled), is answered `404`.
+//
+// Corresponds with GET /linode/instances/{linodeId}/backups/{backupId} (the `GetLinodeBackup` operationId).
+func (c *Client) GetLinodeBackup(ctx context.Context, linodeId LinodeId, backupId BackupId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLinodeBackupRequest(c.Server, linodeId, backupId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreLinodeBackupWithBody Restore a backup
+//
+// Restores one of this Linode's backups onto the Linode `linode_id`
+// (this one or another of the caller's) and answers `200 {}`. The
+// restore is a job on the target: its `status` goes `restoring`, then
+// `offline` when the job ends, and a `backups_restore` event (entity:
+// the target; secondary entity: the backup, type `backups`) records
+// it. The target then runs the backup's image.
+//
+//   - With `overwrite: true` the target's disks and configuration are
+//     replaced. With `overwrite: false` (the default) the backup's
+//     disks are added beside the target's, which needs free space: a
+//     target that has disks (one built from an image uses all of its
+//     space) is answered `400` with `field: "overwrite"`. Either way, a
+//     target whose plan's disk is smaller than the backup's disks is
+//     answered `400` with `field: "linode_id"`.
+//   - Only a backup whose `available` is `true` can be restored. One
+//     that is still being taken, failed or is under maintenance is
+//     answered `400` with a reason that says which, and nothing
+//     changes: no event, no job.
+//   - The target must be in the backup's region (`400`,
+//     `field: "linode_id"`), and must exist on the account (`400`,
+//     `field: "linode_id"`).
+//   - Refused with `400 Linode busy.` while the target has another job
+//     scheduled or in progress.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+func (c *Client) RestoreLinodeBackupWithBody(ctx context.Context, linodeId LinodeId, backupId BackupId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreLinodeBackupRequestWithBody(c.Server, linodeId, backupId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RestoreLinodeBackup Restore a backup
+//
+// Restores one of this Linode's backups onto the Linode `linode_id`
+// (this one or another of the caller's) and answers `200 {}`. The
+// restore is a job on the target: its `status` goes `restoring`, then
+// `offline` when the job ends, and a `backups_restore` event (entity:
+// the target; secondary entity: the backup, type `backups`) records
+// it. The target then runs the backup's image.
+//
+//   - With `overwrite: true` the target's disks and configuration are
+//     replaced. With `overwrite: false` (the default) the backup's
+//     disks are added beside the target's, which needs free space: a
+//     target that has disks (one built from an image uses all of its
+//     space) is answered `400` with `field: "overwrite"`. Either way, a
+//     target whose plan's disk is smaller than the backup's disks is
+//     answered `400` with `field: "linode_id"`.
+//   - Only a backup whose `available` is `true` can be restored. One
+//     that is still being taken, failed or is under maintenance is
+//     answered `400` with a reason that says which, and nothing
+//     changes: no event, no job.
+//   - The target must be in the backup's region (`400`,
+//     `field: "linode_id"`), and must exist on the account (`400`,
+//     `field: "linode_id"`).
+//   - Refused with `400 Linode busy.` while the target has another job
+//     scheduled or in progress.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+func (c *Client) RestoreLinodeBackup(ctx context.Context, linodeId LinodeId, backupId BackupId, body RestoreLinodeBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRestoreLinodeBackupRequest(c.Server, linodeId, backupId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // BootLinodeInstanceWithBody Boot a Linode
 //
 // Boots the Linode with `config_id`, or, when it is left out or null,
@@ -3304,6 +4274,133 @@ func (c *Client) BootLinodeInstanceWithBody(ctx context.Context, linodeId Linode
 // Corresponds with POST /linode/instances/{linodeId}/boot (the `BootLinodeInstance` operationId).
 func (c *Client) BootLinodeInstance(ctx context.Context, linodeId LinodeId, body BootLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewBootLinodeInstanceRequest(c.Server, linodeId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetLinodeIPs List a Linode's IP addresses
+//
+// Returns every address of the Linode with its network details: the
+// public IPv4 address and, when the Linode was created with
+// `private_ip: true`, a private one; the IPv6 SLAAC address and its
+// link-local twin. Categories apiv4 does not offer (shared and
+// reserved IPv4, VPC addresses, routed IPv6 ranges) are always `[]`.
+// The answer is one object, not a page.
+//
+// Addresses are allocated when the Linode is created, from pools the
+// operator configures, and are freed when its deletion finishes. The
+// Linode object itself lists only the addresses (`ipv4`, `ipv6`).
+//
+// Corresponds with GET /linode/instances/{linodeId}/ips (the `GetLinodeIPs` operationId).
+func (c *Client) GetLinodeIPs(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLinodeIPsRequest(c.Server, linodeId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetLinodeIP Get one of a Linode's IP addresses
+//
+// Returns one address of the Linode, IPv4 or IPv6 (the SLAAC or the
+// link-local address), in any spelling of it: an IPv6 address may be
+// sent escaped (`2001%3Adb8%3A%3A1`) or not, in upper or lower case,
+// compressed or not. An address that is not the Linode's is answered
+// `404`.
+//
+// Corresponds with GET /linode/instances/{linodeId}/ips/{address} (the `GetLinodeIP` operationId).
+func (c *Client) GetLinodeIP(ctx context.Context, linodeId LinodeId, address Address, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetLinodeIPRequest(c.Server, linodeId, address)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateLinodeIPWithBody Set or reset an address's reverse DNS
+//
+// Changes the reverse DNS (PTR) name of one of the Linode's public
+// addresses and answers the address.
+//
+//   - `{"rdns": "host.example.org"}` sets it. The name must be a host
+//     name: at most 253 characters, at least two dot-separated labels of
+//     1 to 63 letters, digits and inner hyphens, and a last label that
+//     is not all digits. Anything else is answered `400` with reason
+//     `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+//     case.
+//   - `{"rdns": null}` resets it to the default: for IPv4,
+//     `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+//     domain the operator configures); IPv6 addresses have no default,
+//     so theirs becomes `null`.
+//   - `{}` changes nothing (linodego v2 sends it when no change is
+//     asked) and writes no event.
+//
+// A given `rdns` writes an `ipaddress_update` event (`notification`)
+// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+// address as `label`) and whose `secondary_entity` is the Linode.
+// Private and link-local addresses have no reverse DNS: setting it is
+// answered `400` with `field: "rdns"`. Allowed while the Linode is
+// busy: it starts no job.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+func (c *Client) UpdateLinodeIPWithBody(ctx context.Context, linodeId LinodeId, address Address, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateLinodeIPRequestWithBody(c.Server, linodeId, address, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateLinodeIP Set or reset an address's reverse DNS
+//
+// Changes the reverse DNS (PTR) name of one of the Linode's public
+// addresses and answers the address.
+//
+//   - `{"rdns": "host.example.org"}` sets it. The name must be a host
+//     name: at most 253 characters, at least two dot-separated labels of
+//     1 to 63 letters, digits and inner hyphens, and a last label that
+//     is not all digits. Anything else is answered `400` with reason
+//     `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+//     case.
+//   - `{"rdns": null}` resets it to the default: for IPv4,
+//     `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+//     domain the operator configures); IPv6 addresses have no default,
+//     so theirs becomes `null`.
+//   - `{}` changes nothing (linodego v2 sends it when no change is
+//     asked) and writes no event.
+//
+// A given `rdns` writes an `ipaddress_update` event (`notification`)
+// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+// address as `label`) and whose `secondary_entity` is the Linode.
+// Private and link-local addresses have no reverse DNS: setting it is
+// answered `400` with `field: "rdns"`. Allowed while the Linode is
+// busy: it starts no job.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+func (c *Client) UpdateLinodeIP(ctx context.Context, linodeId LinodeId, address Address, body UpdateLinodeIPJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateLinodeIPRequest(c.Server, linodeId, address, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4362,6 +5459,276 @@ func NewUpdateLinodeInstanceRequestWithBody(server string, linodeId LinodeId, co
 	return req, nil
 }
 
+// NewGetLinodeBackupsRequest constructs an http.Request for the GetLinodeBackups method
+func NewGetLinodeBackupsRequest(server string, linodeId LinodeId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateLinodeSnapshotRequest calls the generic CreateLinodeSnapshot builder with application/json body
+func NewCreateLinodeSnapshotRequest(server string, linodeId LinodeId, body CreateLinodeSnapshotJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateLinodeSnapshotRequestWithBody(server, linodeId, "application/json", bodyReader)
+}
+
+// NewCreateLinodeSnapshotRequestWithBody constructs an http.Request for the CreateLinodeSnapshot method, with any body, and a specified content type
+func NewCreateLinodeSnapshotRequestWithBody(server string, linodeId LinodeId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCancelLinodeBackupsRequest calls the generic CancelLinodeBackups builder with application/json body
+func NewCancelLinodeBackupsRequest(server string, linodeId LinodeId, body CancelLinodeBackupsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCancelLinodeBackupsRequestWithBody(server, linodeId, "application/json", bodyReader)
+}
+
+// NewCancelLinodeBackupsRequestWithBody constructs an http.Request for the CancelLinodeBackups method, with any body, and a specified content type
+func NewCancelLinodeBackupsRequestWithBody(server string, linodeId LinodeId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups/cancel", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewEnableLinodeBackupsRequest calls the generic EnableLinodeBackups builder with application/json body
+func NewEnableLinodeBackupsRequest(server string, linodeId LinodeId, body EnableLinodeBackupsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewEnableLinodeBackupsRequestWithBody(server, linodeId, "application/json", bodyReader)
+}
+
+// NewEnableLinodeBackupsRequestWithBody constructs an http.Request for the EnableLinodeBackups method, with any body, and a specified content type
+func NewEnableLinodeBackupsRequestWithBody(server string, linodeId LinodeId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups/enable", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetLinodeBackupRequest constructs an http.Request for the GetLinodeBackup method
+func NewGetLinodeBackupRequest(server string, linodeId LinodeId, backupId BackupId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "backupId", backupId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRestoreLinodeBackupRequest calls the generic RestoreLinodeBackup builder with application/json body
+func NewRestoreLinodeBackupRequest(server string, linodeId LinodeId, backupId BackupId, body RestoreLinodeBackupJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRestoreLinodeBackupRequestWithBody(server, linodeId, backupId, "application/json", bodyReader)
+}
+
+// NewRestoreLinodeBackupRequestWithBody constructs an http.Request for the RestoreLinodeBackup method, with any body, and a specified content type
+func NewRestoreLinodeBackupRequestWithBody(server string, linodeId LinodeId, backupId BackupId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "backupId", backupId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/backups/%s/restore", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewBootLinodeInstanceRequest calls the generic BootLinodeInstance builder with application/json body
 func NewBootLinodeInstanceRequest(server string, linodeId LinodeId, body BootLinodeInstanceJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4400,6 +5767,135 @@ func NewBootLinodeInstanceRequestWithBody(server string, linodeId LinodeId, cont
 	}
 
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetLinodeIPsRequest constructs an http.Request for the GetLinodeIPs method
+func NewGetLinodeIPsRequest(server string, linodeId LinodeId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/ips", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetLinodeIPRequest constructs an http.Request for the GetLinodeIP method
+func NewGetLinodeIPRequest(server string, linodeId LinodeId, address Address) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "address", address, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/ips/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateLinodeIPRequest calls the generic UpdateLinodeIP builder with application/json body
+func NewUpdateLinodeIPRequest(server string, linodeId LinodeId, address Address, body UpdateLinodeIPJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateLinodeIPRequestWithBody(server, linodeId, address, "application/json", bodyReader)
+}
+
+// NewUpdateLinodeIPRequestWithBody constructs an http.Request for the UpdateLinodeIP method, with any body, and a specified content type
+func NewUpdateLinodeIPRequestWithBody(server string, linodeId LinodeId, address Address, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "linodeId", linodeId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "integer", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "address", address, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/linode/instances/%s/ips/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -5429,6 +6925,197 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /linode/instances/{linodeId} (the `UpdateLinodeInstance` operationId).
 	UpdateLinodeInstanceWithResponse(ctx context.Context, linodeId LinodeId, body UpdateLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLinodeInstanceResponse, error)
 
+	// GetLinodeBackupsWithResponse List a Linode's backups
+	//
+	// Returns the Linode's automatic backups, newest first, and its
+	// manual snapshot: `snapshot.in_progress` while one is being taken,
+	// `snapshot.current` once it has ended. The answer is one object, not
+	// a page. Every backup says whether it is `available`, that is
+	// whether it can be restored now.
+	//
+	// While backups are enabled, the job runner takes an automatic
+	// backup of the Linode every backup interval (an operator setting,
+	// one day unless changed); the three newest are kept. A Linode that is
+	// busy when its backup is due gets it as soon as it is free. Taking an
+	// automatic backup makes the Linode busy like any job, and writes no
+	// event.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/backups (the `GetLinodeBackups` operationId).
+	GetLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*GetLinodeBackupsResponse, error)
+
+	// CreateLinodeSnapshotWithBodyWithResponse Take a manual snapshot
+	//
+	// Starts a manual backup (a snapshot) of the Linode and answers it
+	// with `status: pending`. A `linode_snapshot` event (entity: the
+	// Linode, no secondary entity) records the job; the snapshot is
+	// `snapshot.in_progress` until the job ends. Then it becomes
+	// `snapshot.current` and replaces the previous snapshot, whether it
+	// succeeded (`successful`, `available: true`) or failed (`failed`,
+	// `available: false`). The Linode's `status` does not change.
+	//
+	// Backups must be enabled first: otherwise the answer is `400` with
+	// reason `Backups are not enabled for this Linode.` Refused with
+	// `400 Linode busy.` while another job is scheduled or in progress.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+	CreateLinodeSnapshotWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateLinodeSnapshotResponse, error)
+
+	// CreateLinodeSnapshotWithResponse Take a manual snapshot
+	//
+	// Starts a manual backup (a snapshot) of the Linode and answers it
+	// with `status: pending`. A `linode_snapshot` event (entity: the
+	// Linode, no secondary entity) records the job; the snapshot is
+	// `snapshot.in_progress` until the job ends. Then it becomes
+	// `snapshot.current` and replaces the previous snapshot, whether it
+	// succeeded (`successful`, `available: true`) or failed (`failed`,
+	// `available: false`). The Linode's `status` does not change.
+	//
+	// Backups must be enabled first: otherwise the answer is `400` with
+	// reason `Backups are not enabled for this Linode.` Refused with
+	// `400 Linode busy.` while another job is scheduled or in progress.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+	CreateLinodeSnapshotWithResponse(ctx context.Context, linodeId LinodeId, body CreateLinodeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateLinodeSnapshotResponse, error)
+
+	// CancelLinodeBackupsWithBodyWithResponse Cancel backups
+	//
+	// Leaves the backup service: `backups.enabled` becomes `false`, no
+	// more automatic backups are taken, and every backup of the Linode,
+	// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+	// (`notification`). Cancelling when backups are not enabled changes
+	// nothing and writes no event. Answers `200 {}`; the body may be
+	// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+	// snapshot of the Linode is being taken; other jobs do not stop it.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+	CancelLinodeBackupsWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CancelLinodeBackupsResponse, error)
+
+	// CancelLinodeBackupsWithResponse Cancel backups
+	//
+	// Leaves the backup service: `backups.enabled` becomes `false`, no
+	// more automatic backups are taken, and every backup of the Linode,
+	// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+	// (`notification`). Cancelling when backups are not enabled changes
+	// nothing and writes no event. Answers `200 {}`; the body may be
+	// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+	// snapshot of the Linode is being taken; other jobs do not stop it.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+	CancelLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, body CancelLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*CancelLinodeBackupsResponse, error)
+
+	// EnableLinodeBackupsWithBodyWithResponse Enable backups
+	//
+	// Enrols the Linode in the backup service: `backups.enabled` becomes
+	// `true`, the schedule reads `Scheduling` until one is chosen, and the
+	// first automatic backup is due one backup interval later. Writes a
+	// `backups_enable` event (`notification`). Enabling a Linode whose
+	// backups are already enabled changes nothing and writes no event.
+	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+	// Linode is busy: it starts no job.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+	EnableLinodeBackupsWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EnableLinodeBackupsResponse, error)
+
+	// EnableLinodeBackupsWithResponse Enable backups
+	//
+	// Enrols the Linode in the backup service: `backups.enabled` becomes
+	// `true`, the schedule reads `Scheduling` until one is chosen, and the
+	// first automatic backup is due one backup interval later. Writes a
+	// `backups_enable` event (`notification`). Enabling a Linode whose
+	// backups are already enabled changes nothing and writes no event.
+	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+	// Linode is busy: it starts no job.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+	EnableLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, body EnableLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*EnableLinodeBackupsResponse, error)
+
+	// GetLinodeBackupWithResponse Get one backup
+	//
+	// Returns one backup or snapshot of the Linode. A backup of another
+	// Linode, or one that was deleted (replaced, rotated out or
+	// cancelled), is answered `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/backups/{backupId} (the `GetLinodeBackup` operationId).
+	GetLinodeBackupWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, reqEditors ...RequestEditorFn) (*GetLinodeBackupResponse, error)
+
+	// RestoreLinodeBackupWithBodyWithResponse Restore a backup
+	//
+	// Restores one of this Linode's backups onto the Linode `linode_id`
+	// (this one or another of the caller's) and answers `200 {}`. The
+	// restore is a job on the target: its `status` goes `restoring`, then
+	// `offline` when the job ends, and a `backups_restore` event (entity:
+	// the target; secondary entity: the backup, type `backups`) records
+	// it. The target then runs the backup's image.
+	//
+	// - With `overwrite: true` the target's disks and configuration are
+	//   replaced. With `overwrite: false` (the default) the backup's
+	//   disks are added beside the target's, which needs free space: a
+	//   target that has disks (one built from an image uses all of its
+	//   space) is answered `400` with `field: "overwrite"`. Either way, a
+	//   target whose plan's disk is smaller than the backup's disks is
+	//   answered `400` with `field: "linode_id"`.
+	// - Only a backup whose `available` is `true` can be restored. One
+	//   that is still being taken, failed or is under maintenance is
+	//   answered `400` with a reason that says which, and nothing
+	//   changes: no event, no job.
+	// - The target must be in the backup's region (`400`,
+	//   `field: "linode_id"`), and must exist on the account (`400`,
+	//   `field: "linode_id"`).
+	// - Refused with `400 Linode busy.` while the target has another job
+	//   scheduled or in progress.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+	RestoreLinodeBackupWithBodyWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreLinodeBackupResponse, error)
+
+	// RestoreLinodeBackupWithResponse Restore a backup
+	//
+	// Restores one of this Linode's backups onto the Linode `linode_id`
+	// (this one or another of the caller's) and answers `200 {}`. The
+	// restore is a job on the target: its `status` goes `restoring`, then
+	// `offline` when the job ends, and a `backups_restore` event (entity:
+	// the target; secondary entity: the backup, type `backups`) records
+	// it. The target then runs the backup's image.
+	//
+	// - With `overwrite: true` the target's disks and configuration are
+	//   replaced. With `overwrite: false` (the default) the backup's
+	//   disks are added beside the target's, which needs free space: a
+	//   target that has disks (one built from an image uses all of its
+	//   space) is answered `400` with `field: "overwrite"`. Either way, a
+	//   target whose plan's disk is smaller than the backup's disks is
+	//   answered `400` with `field: "linode_id"`.
+	// - Only a backup whose `available` is `true` can be restored. One
+	//   that is still being taken, failed or is under maintenance is
+	//   answered `400` with a reason that says which, and nothing
+	//   changes: no event, no job.
+	// - The target must be in the backup's region (`400`,
+	//   `field: "linode_id"`), and must exist on the account (`400`,
+	//   `field: "linode_id"`).
+	// - Refused with `400 Linode busy.` while the target has another job
+	//   scheduled or in progress.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+	RestoreLinodeBackupWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, body RestoreLinodeBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreLinodeBackupResponse, error)
+
 	// BootLinodeInstanceWithBodyWithResponse Boot a Linode
 	//
 	// Boots the Linode with `config_id`, or, when it is left out or null,
@@ -5472,6 +7159,97 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /linode/instances/{linodeId}/boot (the `BootLinodeInstance` operationId).
 	BootLinodeInstanceWithResponse(ctx context.Context, linodeId LinodeId, body BootLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*BootLinodeInstanceResponse, error)
+
+	// GetLinodeIPsWithResponse List a Linode's IP addresses
+	//
+	// Returns every address of the Linode with its network details: the
+	// public IPv4 address and, when the Linode was created with
+	// `private_ip: true`, a private one; the IPv6 SLAAC address and its
+	// link-local twin. Categories apiv4 does not offer (shared and
+	// reserved IPv4, VPC addresses, routed IPv6 ranges) are always `[]`.
+	// The answer is one object, not a page.
+	//
+	// Addresses are allocated when the Linode is created, from pools the
+	// operator configures, and are freed when its deletion finishes. The
+	// Linode object itself lists only the addresses (`ipv4`, `ipv6`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/ips (the `GetLinodeIPs` operationId).
+	GetLinodeIPsWithResponse(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*GetLinodeIPsResponse, error)
+
+	// GetLinodeIPWithResponse Get one of a Linode's IP addresses
+	//
+	// Returns one address of the Linode, IPv4 or IPv6 (the SLAAC or the
+	// link-local address), in any spelling of it: an IPv6 address may be
+	// sent escaped (`2001%3Adb8%3A%3A1`) or not, in upper or lower case,
+	// compressed or not. An address that is not the Linode's is answered
+	// `404`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /linode/instances/{linodeId}/ips/{address} (the `GetLinodeIP` operationId).
+	GetLinodeIPWithResponse(ctx context.Context, linodeId LinodeId, address Address, reqEditors ...RequestEditorFn) (*GetLinodeIPResponse, error)
+
+	// UpdateLinodeIPWithBodyWithResponse Set or reset an address's reverse DNS
+	//
+	// Changes the reverse DNS (PTR) name of one of the Linode's public
+	// addresses and answers the address.
+	//
+	// - `{"rdns": "host.example.org"}` sets it. The name must be a host
+	//   name: at most 253 characters, at least two dot-separated labels of
+	//   1 to 63 letters, digits and inner hyphens, and a last label that
+	//   is not all digits. Anything else is answered `400` with reason
+	//   `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+	//   case.
+	// - `{"rdns": null}` resets it to the default: for IPv4,
+	//   `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+	//   domain the operator configures); IPv6 addresses have no default,
+	//   so theirs becomes `null`.
+	// - `{}` changes nothing (linodego v2 sends it when no change is
+	//   asked) and writes no event.
+	//
+	// A given `rdns` writes an `ipaddress_update` event (`notification`)
+	// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+	// address as `label`) and whose `secondary_entity` is the Linode.
+	// Private and link-local addresses have no reverse DNS: setting it is
+	// answered `400` with `field: "rdns"`. Allowed while the Linode is
+	// busy: it starts no job.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+	UpdateLinodeIPWithBodyWithResponse(ctx context.Context, linodeId LinodeId, address Address, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateLinodeIPResponse, error)
+
+	// UpdateLinodeIPWithResponse Set or reset an address's reverse DNS
+	//
+	// Changes the reverse DNS (PTR) name of one of the Linode's public
+	// addresses and answers the address.
+	//
+	// - `{"rdns": "host.example.org"}` sets it. The name must be a host
+	//   name: at most 253 characters, at least two dot-separated labels of
+	//   1 to 63 letters, digits and inner hyphens, and a last label that
+	//   is not all digits. Anything else is answered `400` with reason
+	//   `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+	//   case.
+	// - `{"rdns": null}` resets it to the default: for IPv4,
+	//   `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+	//   domain the operator configures); IPv6 addresses have no default,
+	//   so theirs becomes `null`.
+	// - `{}` changes nothing (linodego v2 sends it when no change is
+	//   asked) and writes no event.
+	//
+	// A given `rdns` writes an `ipaddress_update` event (`notification`)
+	// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+	// address as `label`) and whose `secondary_entity` is the Linode.
+	// Private and link-local addresses have no reverse DNS: setting it is
+	// answered `400` with `field: "rdns"`. Allowed while the Linode is
+	// busy: it starts no job.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+	UpdateLinodeIPWithResponse(ctx context.Context, linodeId LinodeId, address Address, body UpdateLinodeIPJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLinodeIPResponse, error)
 
 	// ResetLinodePasswordWithBodyWithResponse Reset a Linode's root password
 	//
@@ -6399,6 +8177,364 @@ func (r UpdateLinodeInstanceResponse) ContentType() string {
 	return ""
 }
 
+type GetLinodeBackupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LinodeBackupList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetLinodeBackupsResponse) GetJSON200() *LinodeBackupList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetLinodeBackupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetLinodeBackupsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetLinodeBackupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetLinodeBackupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetLinodeBackupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetLinodeBackupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CreateLinodeSnapshotResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Backup
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateLinodeSnapshotResponse) GetJSON200() *Backup {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateLinodeSnapshotResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateLinodeSnapshotResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CreateLinodeSnapshotResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateLinodeSnapshotResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateLinodeSnapshotResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateLinodeSnapshotResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateLinodeSnapshotResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type CancelLinodeBackupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelLinodeBackupsResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CancelLinodeBackupsResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CancelLinodeBackupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CancelLinodeBackupsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelLinodeBackupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelLinodeBackupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelLinodeBackupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelLinodeBackupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type EnableLinodeBackupsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r EnableLinodeBackupsResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r EnableLinodeBackupsResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r EnableLinodeBackupsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r EnableLinodeBackupsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r EnableLinodeBackupsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r EnableLinodeBackupsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r EnableLinodeBackupsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r EnableLinodeBackupsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetLinodeBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Backup
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetLinodeBackupResponse) GetJSON200() *Backup {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetLinodeBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetLinodeBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetLinodeBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetLinodeBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetLinodeBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetLinodeBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type RestoreLinodeBackupResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RestoreLinodeBackupResponse) GetJSON200() *Empty {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RestoreLinodeBackupResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RestoreLinodeBackupResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RestoreLinodeBackupResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r RestoreLinodeBackupResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RestoreLinodeBackupResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RestoreLinodeBackupResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RestoreLinodeBackupResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type BootLinodeInstanceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6455,6 +8591,178 @@ func (r BootLinodeInstanceResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r BootLinodeInstanceResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetLinodeIPsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LinodeIPs
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetLinodeIPsResponse) GetJSON200() *LinodeIPs {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetLinodeIPsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetLinodeIPsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetLinodeIPsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetLinodeIPsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetLinodeIPsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetLinodeIPsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type GetLinodeIPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IPAddress
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetLinodeIPResponse) GetJSON200() *IPAddress {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetLinodeIPResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetLinodeIPResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetLinodeIPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetLinodeIPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetLinodeIPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetLinodeIPResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type UpdateLinodeIPResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *IPAddress
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorResponse
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateLinodeIPResponse) GetJSON200() *IPAddress {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateLinodeIPResponse) GetJSON400() *ErrorResponse {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateLinodeIPResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdateLinodeIPResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateLinodeIPResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateLinodeIPResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateLinodeIPResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateLinodeIPResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7650,6 +9958,257 @@ func (c *ClientWithResponses) UpdateLinodeInstanceWithResponse(ctx context.Conte
 	return ParseUpdateLinodeInstanceResponse(rsp)
 }
 
+// GetLinodeBackupsWithResponse List a Linode's backups
+//
+// Returns the Linode's automatic backups, newest first, and its
+// manual snapshot: `snapshot.in_progress` while one is being taken,
+// `snapshot.current` once it has ended. The answer is one object, not
+// a page. Every backup says whether it is `available`, that is
+// whether it can be restored now.
+//
+// While backups are enabled, the job runner takes an automatic
+// backup of the Linode every backup interval (an operator setting,
+// one day unless changed); the three newest are kept. A Linode that is
+// busy when its backup is due gets it as soon as it is free. Taking an
+// automatic backup makes the Linode busy like any job, and writes no
+// event.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /linode/instances/{linodeId}/backups (the `GetLinodeBackups` operationId).
+func (c *ClientWithResponses) GetLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*GetLinodeBackupsResponse, error) {
+	rsp, err := c.GetLinodeBackups(ctx, linodeId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetLinodeBackupsResponse(rsp)
+}
+
+// CreateLinodeSnapshotWithBodyWithResponse Take a manual snapshot
+//
+// Starts a manual backup (a snapshot) of the Linode and answers it
+// with `status: pending`. A `linode_snapshot` event (entity: the
+// Linode, no secondary entity) records the job; the snapshot is
+// `snapshot.in_progress` until the job ends. Then it becomes
+// `snapshot.current` and replaces the previous snapshot, whether it
+// succeeded (`successful`, `available: true`) or failed (`failed`,
+// `available: false`). The Linode's `status` does not change.
+//
+// Backups must be enabled first: otherwise the answer is `400` with
+// reason `Backups are not enabled for this Linode.` Refused with
+// `400 Linode busy.` while another job is scheduled or in progress.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+func (c *ClientWithResponses) CreateLinodeSnapshotWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateLinodeSnapshotResponse, error) {
+	rsp, err := c.CreateLinodeSnapshotWithBody(ctx, linodeId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateLinodeSnapshotResponse(rsp)
+}
+
+// CreateLinodeSnapshotWithResponse Take a manual snapshot
+//
+// Starts a manual backup (a snapshot) of the Linode and answers it
+// with `status: pending`. A `linode_snapshot` event (entity: the
+// Linode, no secondary entity) records the job; the snapshot is
+// `snapshot.in_progress` until the job ends. Then it becomes
+// `snapshot.current` and replaces the previous snapshot, whether it
+// succeeded (`successful`, `available: true`) or failed (`failed`,
+// `available: false`). The Linode's `status` does not change.
+//
+// Backups must be enabled first: otherwise the answer is `400` with
+// reason `Backups are not enabled for this Linode.` Refused with
+// `400 Linode busy.` while another job is scheduled or in progress.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups (the `CreateLinodeSnapshot` operationId).
+func (c *ClientWithResponses) CreateLinodeSnapshotWithResponse(ctx context.Context, linodeId LinodeId, body CreateLinodeSnapshotJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateLinodeSnapshotResponse, error) {
+	rsp, err := c.CreateLinodeSnapshot(ctx, linodeId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateLinodeSnapshotResponse(rsp)
+}
+
+// CancelLinodeBackupsWithBodyWithResponse Cancel backups
+//
+// Leaves the backup service: `backups.enabled` becomes `false`, no
+// more automatic backups are taken, and every backup of the Linode,
+// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+// (`notification`). Cancelling when backups are not enabled changes
+// nothing and writes no event. Answers `200 {}`; the body may be
+// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+// snapshot of the Linode is being taken; other jobs do not stop it.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+func (c *ClientWithResponses) CancelLinodeBackupsWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CancelLinodeBackupsResponse, error) {
+	rsp, err := c.CancelLinodeBackupsWithBody(ctx, linodeId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelLinodeBackupsResponse(rsp)
+}
+
+// CancelLinodeBackupsWithResponse Cancel backups
+//
+// Leaves the backup service: `backups.enabled` becomes `false`, no
+// more automatic backups are taken, and every backup of the Linode,
+// automatic or snapshot, is deleted. Writes a `backups_cancel` event
+// (`notification`). Cancelling when backups are not enabled changes
+// nothing and writes no event. Answers `200 {}`; the body may be
+// absent or `{}`. Refused with `400 Linode busy.` while a backup or
+// snapshot of the Linode is being taken; other jobs do not stop it.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/cancel (the `CancelLinodeBackups` operationId).
+func (c *ClientWithResponses) CancelLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, body CancelLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*CancelLinodeBackupsResponse, error) {
+	rsp, err := c.CancelLinodeBackups(ctx, linodeId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelLinodeBackupsResponse(rsp)
+}
+
+// EnableLinodeBackupsWithBodyWithResponse Enable backups
+//
+// Enrols the Linode in the backup service: `backups.enabled` becomes
+// `true`, the schedule reads `Scheduling` until one is chosen, and the
+// first automatic backup is due one backup interval later. Writes a
+// `backups_enable` event (`notification`). Enabling a Linode whose
+// backups are already enabled changes nothing and writes no event.
+// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+// Linode is busy: it starts no job.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+func (c *ClientWithResponses) EnableLinodeBackupsWithBodyWithResponse(ctx context.Context, linodeId LinodeId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*EnableLinodeBackupsResponse, error) {
+	rsp, err := c.EnableLinodeBackupsWithBody(ctx, linodeId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnableLinodeBackupsResponse(rsp)
+}
+
+// EnableLinodeBackupsWithResponse Enable backups
+//
+// Enrols the Linode in the backup service: `backups.enabled` becomes
+// `true`, the schedule reads `Scheduling` until one is chosen, and the
+// first automatic backup is due one backup interval later. Writes a
+// `backups_enable` event (`notification`). Enabling a Linode whose
+// backups are already enabled changes nothing and writes no event.
+// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
+// Linode is busy: it starts no job.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/enable (the `EnableLinodeBackups` operationId).
+func (c *ClientWithResponses) EnableLinodeBackupsWithResponse(ctx context.Context, linodeId LinodeId, body EnableLinodeBackupsJSONRequestBody, reqEditors ...RequestEditorFn) (*EnableLinodeBackupsResponse, error) {
+	rsp, err := c.EnableLinodeBackups(ctx, linodeId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseEnableLinodeBackupsResponse(rsp)
+}
+
+// GetLinodeBackupWithResponse Get one backup
+//
+// Returns one backup or snapshot of the Linode. A backup of another
+// Linode, or one that was deleted (replaced, rotated out or
+// cancelled), is answered `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /linode/instances/{linodeId}/backups/{backupId} (the `GetLinodeBackup` operationId).
+func (c *ClientWithResponses) GetLinodeBackupWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, reqEditors ...RequestEditorFn) (*GetLinodeBackupResponse, error) {
+	rsp, err := c.GetLinodeBackup(ctx, linodeId, backupId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetLinodeBackupResponse(rsp)
+}
+
+// RestoreLinodeBackupWithBodyWithResponse Restore a backup
+//
+// Restores one of this Linode's backups onto the Linode `linode_id`
+// (this one or another of the caller's) and answers `200 {}`. The
+// restore is a job on the target: its `status` goes `restoring`, then
+// `offline` when the job ends, and a `backups_restore` event (entity:
+// the target; secondary entity: the backup, type `backups`) records
+// it. The target then runs the backup's image.
+//
+//   - With `overwrite: true` the target's disks and configuration are
+//     replaced. With `overwrite: false` (the default) the backup's
+//     disks are added beside the target's, which needs free space: a
+//     target that has disks (one built from an image uses all of its
+//     space) is answered `400` with `field: "overwrite"`. Either way, a
+//     target whose plan's disk is smaller than the backup's disks is
+//     answered `400` with `field: "linode_id"`.
+//   - Only a backup whose `available` is `true` can be restored. One
+//     that is still being taken, failed or is under maintenance is
+//     answered `400` with a reason that says which, and nothing
+//     changes: no event, no job.
+//   - The target must be in the backup's region (`400`,
+//     `field: "linode_id"`), and must exist on the account (`400`,
+//     `field: "linode_id"`).
+//   - Refused with `400 Linode busy.` while the target has another job
+//     scheduled or in progress.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+func (c *ClientWithResponses) RestoreLinodeBackupWithBodyWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RestoreLinodeBackupResponse, error) {
+	rsp, err := c.RestoreLinodeBackupWithBody(ctx, linodeId, backupId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreLinodeBackupResponse(rsp)
+}
+
+// RestoreLinodeBackupWithResponse Restore a backup
+//
+// Restores one of this Linode's backups onto the Linode `linode_id`
+// (this one or another of the caller's) and answers `200 {}`. The
+// restore is a job on the target: its `status` goes `restoring`, then
+// `offline` when the job ends, and a `backups_restore` event (entity:
+// the target; secondary entity: the backup, type `backups`) records
+// it. The target then runs the backup's image.
+//
+//   - With `overwrite: true` the target's disks and configuration are
+//     replaced. With `overwrite: false` (the default) the backup's
+//     disks are added beside the target's, which needs free space: a
+//     target that has disks (one built from an image uses all of its
+//     space) is answered `400` with `field: "overwrite"`. Either way, a
+//     target whose plan's disk is smaller than the backup's disks is
+//     answered `400` with `field: "linode_id"`.
+//   - Only a backup whose `available` is `true` can be restored. One
+//     that is still being taken, failed or is under maintenance is
+//     answered `400` with a reason that says which, and nothing
+//     changes: no event, no job.
+//   - The target must be in the backup's region (`400`,
+//     `field: "linode_id"`), and must exist on the account (`400`,
+//     `field: "linode_id"`).
+//   - Refused with `400 Linode busy.` while the target has another job
+//     scheduled or in progress.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /linode/instances/{linodeId}/backups/{backupId}/restore (the `RestoreLinodeBackup` operationId).
+func (c *ClientWithResponses) RestoreLinodeBackupWithResponse(ctx context.Context, linodeId LinodeId, backupId BackupId, body RestoreLinodeBackupJSONRequestBody, reqEditors ...RequestEditorFn) (*RestoreLinodeBackupResponse, error) {
+	rsp, err := c.RestoreLinodeBackup(ctx, linodeId, backupId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRestoreLinodeBackupResponse(rsp)
+}
+
 // BootLinodeInstanceWithBodyWithResponse Boot a Linode
 //
 // Boots the Linode with `config_id`, or, when it is left out or null,
@@ -7704,6 +10263,121 @@ func (c *ClientWithResponses) BootLinodeInstanceWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseBootLinodeInstanceResponse(rsp)
+}
+
+// GetLinodeIPsWithResponse List a Linode's IP addresses
+//
+// Returns every address of the Linode with its network details: the
+// public IPv4 address and, when the Linode was created with
+// `private_ip: true`, a private one; the IPv6 SLAAC address and its
+// link-local twin. Categories apiv4 does not offer (shared and
+// reserved IPv4, VPC addresses, routed IPv6 ranges) are always `[]`.
+// The answer is one object, not a page.
+//
+// Addresses are allocated when the Linode is created, from pools the
+// operator configures, and are freed when its deletion finishes. The
+// Linode object itself lists only the addresses (`ipv4`, `ipv6`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /linode/instances/{linodeId}/ips (the `GetLinodeIPs` operationId).
+func (c *ClientWithResponses) GetLinodeIPsWithResponse(ctx context.Context, linodeId LinodeId, reqEditors ...RequestEditorFn) (*GetLinodeIPsResponse, error) {
+	rsp, err := c.GetLinodeIPs(ctx, linodeId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetLinodeIPsResponse(rsp)
+}
+
+// GetLinodeIPWithResponse Get one of a Linode's IP addresses
+//
+// Returns one address of the Linode, IPv4 or IPv6 (the SLAAC or the
+// link-local address), in any spelling of it: an IPv6 address may be
+// sent escaped (`2001%3Adb8%3A%3A1`) or not, in upper or lower case,
+// compressed or not. An address that is not the Linode's is answered
+// `404`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /linode/instances/{linodeId}/ips/{address} (the `GetLinodeIP` operationId).
+func (c *ClientWithResponses) GetLinodeIPWithResponse(ctx context.Context, linodeId LinodeId, address Address, reqEditors ...RequestEditorFn) (*GetLinodeIPResponse, error) {
+	rsp, err := c.GetLinodeIP(ctx, linodeId, address, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetLinodeIPResponse(rsp)
+}
+
+// UpdateLinodeIPWithBodyWithResponse Set or reset an address's reverse DNS
+//
+// Changes the reverse DNS (PTR) name of one of the Linode's public
+// addresses and answers the address.
+//
+//   - `{"rdns": "host.example.org"}` sets it. The name must be a host
+//     name: at most 253 characters, at least two dot-separated labels of
+//     1 to 63 letters, digits and inner hyphens, and a last label that
+//     is not all digits. Anything else is answered `400` with reason
+//     `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+//     case.
+//   - `{"rdns": null}` resets it to the default: for IPv4,
+//     `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+//     domain the operator configures); IPv6 addresses have no default,
+//     so theirs becomes `null`.
+//   - `{}` changes nothing (linodego v2 sends it when no change is
+//     asked) and writes no event.
+//
+// A given `rdns` writes an `ipaddress_update` event (`notification`)
+// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+// address as `label`) and whose `secondary_entity` is the Linode.
+// Private and link-local addresses have no reverse DNS: setting it is
+// answered `400` with `field: "rdns"`. Allowed while the Linode is
+// busy: it starts no job.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+func (c *ClientWithResponses) UpdateLinodeIPWithBodyWithResponse(ctx context.Context, linodeId LinodeId, address Address, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateLinodeIPResponse, error) {
+	rsp, err := c.UpdateLinodeIPWithBody(ctx, linodeId, address, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateLinodeIPResponse(rsp)
+}
+
+// UpdateLinodeIPWithResponse Set or reset an address's reverse DNS
+//
+// Changes the reverse DNS (PTR) name of one of the Linode's public
+// addresses and answers the address.
+//
+//   - `{"rdns": "host.example.org"}` sets it. The name must be a host
+//     name: at most 253 characters, at least two dot-separated labels of
+//     1 to 63 letters, digits and inner hyphens, and a last label that
+//     is not all digits. Anything else is answered `400` with reason
+//     `Domain is not valid.` and `field: "rdns"`. It is stored in lower
+//     case.
+//   - `{"rdns": null}` resets it to the default: for IPv4,
+//     `<a>-<b>-<c>-<d>.<domain>` (the address with dashes, under the
+//     domain the operator configures); IPv6 addresses have no default,
+//     so theirs becomes `null`.
+//   - `{}` changes nothing (linodego v2 sends it when no change is
+//     asked) and writes no event.
+//
+// A given `rdns` writes an `ipaddress_update` event (`notification`)
+// whose `entity` is the address (`type: ipaddress`, `id: null`, the
+// address as `label`) and whose `secondary_entity` is the Linode.
+// Private and link-local addresses have no reverse DNS: setting it is
+// answered `400` with `field: "rdns"`. Allowed while the Linode is
+// busy: it starts no job.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /linode/instances/{linodeId}/ips/{address} (the `UpdateLinodeIP` operationId).
+func (c *ClientWithResponses) UpdateLinodeIPWithResponse(ctx context.Context, linodeId LinodeId, address Address, body UpdateLinodeIPJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateLinodeIPResponse, error) {
+	rsp, err := c.UpdateLinodeIP(ctx, linodeId, address, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateLinodeIPResponse(rsp)
 }
 
 // ResetLinodePasswordWithBodyWithResponse Reset a Linode's root password
@@ -8625,6 +11299,274 @@ func ParseUpdateLinodeInstanceResponse(rsp *http.Response) (*UpdateLinodeInstanc
 	return response, nil
 }
 
+// ParseGetLinodeBackupsResponse parses an HTTP response from a GetLinodeBackupsWithResponse call
+func ParseGetLinodeBackupsResponse(rsp *http.Response) (*GetLinodeBackupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetLinodeBackupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LinodeBackupList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCreateLinodeSnapshotResponse parses an HTTP response from a CreateLinodeSnapshotWithResponse call
+func ParseCreateLinodeSnapshotResponse(rsp *http.Response) (*CreateLinodeSnapshotResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateLinodeSnapshotResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Backup
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseCancelLinodeBackupsResponse parses an HTTP response from a CancelLinodeBackupsWithResponse call
+func ParseCancelLinodeBackupsResponse(rsp *http.Response) (*CancelLinodeBackupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelLinodeBackupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseEnableLinodeBackupsResponse parses an HTTP response from a EnableLinodeBackupsWithResponse call
+func ParseEnableLinodeBackupsResponse(rsp *http.Response) (*EnableLinodeBackupsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &EnableLinodeBackupsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetLinodeBackupResponse parses an HTTP response from a GetLinodeBackupWithResponse call
+func ParseGetLinodeBackupResponse(rsp *http.Response) (*GetLinodeBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetLinodeBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Backup
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseRestoreLinodeBackupResponse parses an HTTP response from a RestoreLinodeBackupWithResponse call
+func ParseRestoreLinodeBackupResponse(rsp *http.Response) (*RestoreLinodeBackupResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RestoreLinodeBackupResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseBootLinodeInstanceResponse parses an HTTP response from a BootLinodeInstanceWithResponse call
 func ParseBootLinodeInstanceResponse(rsp *http.Response) (*BootLinodeInstanceResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8641,6 +11583,133 @@ func ParseBootLinodeInstanceResponse(rsp *http.Response) (*BootLinodeInstanceRes
 	switch {
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
 		var dest Empty
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetLinodeIPsResponse parses an HTTP response from a GetLinodeIPsWithResponse call
+func ParseGetLinodeIPsResponse(rsp *http.Response) (*GetLinodeIPsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetLinodeIPsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LinodeIPs
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetLinodeIPResponse parses an HTTP response from a GetLinodeIPWithResponse call
+func ParseGetLinodeIPResponse(rsp *http.Response) (*GetLinodeIPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetLinodeIPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IPAddress
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseUpdateLinodeIPResponse parses an HTTP response from a UpdateLinodeIPWithResponse call
+func ParseUpdateLinodeIPResponse(rsp *http.Response) (*UpdateLinodeIPResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateLinodeIPResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest IPAddress
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
@@ -9360,9 +12429,36 @@ type ServerInterface interface {
 	// UpdateLinodeInstance Update a Linode
 	// (PUT /linode/instances/{linodeId})
 	UpdateLinodeInstance(ctx echo.Context, linodeId LinodeId) error
+	// GetLinodeBackups List a Linode's backups
+	// (GET /linode/instances/{linodeId}/backups)
+	GetLinodeBackups(ctx echo.Context, linodeId LinodeId) error
+	// CreateLinodeSnapshot Take a manual snapshot
+	// (POST /linode/instances/{linodeId}/backups)
+	CreateLinodeSnapshot(ctx echo.Context, linodeId LinodeId) error
+	// CancelLinodeBackups Cancel backups
+	// (POST /linode/instances/{linodeId}/backups/cancel)
+	CancelLinodeBackups(ctx echo.Context, linodeId LinodeId) error
+	// EnableLinodeBackups Enable backups
+	// (POST /linode/instances/{linodeId}/backups/enable)
+	EnableLinodeBackups(ctx echo.Context, linodeId LinodeId) error
+	// GetLinodeBackup Get one backup
+	// (GET /linode/instances/{linodeId}/backups/{backupId})
+	GetLinodeBackup(ctx echo.Context, linodeId LinodeId, backupId BackupId) error
+	// RestoreLinodeBackup Restore a backup
+	// (POST /linode/instances/{linodeId}/backups/{backupId}/restore)
+	RestoreLinodeBackup(ctx echo.Context, linodeId LinodeId, backupId BackupId) error
 	// BootLinodeInstance Boot a Linode
 	// (POST /linode/instances/{linodeId}/boot)
 	BootLinodeInstance(ctx echo.Context, linodeId LinodeId) error
+	// GetLinodeIPs List a Linode's IP addresses
+	// (GET /linode/instances/{linodeId}/ips)
+	GetLinodeIPs(ctx echo.Context, linodeId LinodeId) error
+	// GetLinodeIP Get one of a Linode's IP addresses
+	// (GET /linode/instances/{linodeId}/ips/{address})
+	GetLinodeIP(ctx echo.Context, linodeId LinodeId, address Address) error
+	// UpdateLinodeIP Set or reset an address's reverse DNS
+	// (PUT /linode/instances/{linodeId}/ips/{address})
+	UpdateLinodeIP(ctx echo.Context, linodeId LinodeId, address Address) error
 	// ResetLinodePassword Reset a Linode's root password
 	// (POST /linode/instances/{linodeId}/password)
 	ResetLinodePassword(ctx echo.Context, linodeId LinodeId) error
@@ -9613,6 +12709,118 @@ func (w *ServerInterfaceWrapper) UpdateLinodeInstance(ctx echo.Context) error {
 	return err
 }
 
+// GetLinodeBackups converts echo context to params.
+func (w *ServerInterfaceWrapper) GetLinodeBackups(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetLinodeBackups(ctx, linodeId)
+	return err
+}
+
+// CreateLinodeSnapshot converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateLinodeSnapshot(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateLinodeSnapshot(ctx, linodeId)
+	return err
+}
+
+// CancelLinodeBackups converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelLinodeBackups(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelLinodeBackups(ctx, linodeId)
+	return err
+}
+
+// EnableLinodeBackups converts echo context to params.
+func (w *ServerInterfaceWrapper) EnableLinodeBackups(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.EnableLinodeBackups(ctx, linodeId)
+	return err
+}
+
+// GetLinodeBackup converts echo context to params.
+func (w *ServerInterfaceWrapper) GetLinodeBackup(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// ------------- Path parameter "backupId" -------------
+	var backupId BackupId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "backupId", ctx.Param("backupId"), &backupId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter backupId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetLinodeBackup(ctx, linodeId, backupId)
+	return err
+}
+
+// RestoreLinodeBackup converts echo context to params.
+func (w *ServerInterfaceWrapper) RestoreLinodeBackup(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// ------------- Path parameter "backupId" -------------
+	var backupId BackupId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "backupId", ctx.Param("backupId"), &backupId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter backupId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RestoreLinodeBackup(ctx, linodeId, backupId)
+	return err
+}
+
 // BootLinodeInstance converts echo context to params.
 func (w *ServerInterfaceWrapper) BootLinodeInstance(ctx echo.Context) error {
 	var err error
@@ -9626,6 +12834,70 @@ func (w *ServerInterfaceWrapper) BootLinodeInstance(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.BootLinodeInstance(ctx, linodeId)
+	return err
+}
+
+// GetLinodeIPs converts echo context to params.
+func (w *ServerInterfaceWrapper) GetLinodeIPs(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetLinodeIPs(ctx, linodeId)
+	return err
+}
+
+// GetLinodeIP converts echo context to params.
+func (w *ServerInterfaceWrapper) GetLinodeIP(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// ------------- Path parameter "address" -------------
+	var address Address
+
+	err = runtime.BindStyledParameterWithOptions("simple", "address", ctx.Param("address"), &address, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter address: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetLinodeIP(ctx, linodeId, address)
+	return err
+}
+
+// UpdateLinodeIP converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateLinodeIP(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "linodeId" -------------
+	var linodeId LinodeId
+
+	err = runtime.BindStyledParameterWithOptions("simple", "linodeId", ctx.Param("linodeId"), &linodeId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "integer", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter linodeId: %s", err))
+	}
+
+	// ------------- Path parameter "address" -------------
+	var address Address
+
+	err = runtime.BindStyledParameterWithOptions("simple", "address", ctx.Param("address"), &address, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter address: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateLinodeIP(ctx, linodeId, address)
 	return err
 }
 
@@ -9996,6 +13268,15 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/linode/instances/:linodeId/reboot", wrapper.RebootLinodeInstance, options.OperationMiddlewares["rebootLinodeInstance"]...)
 	router.POST(options.BaseURL+"/linode/instances/:linodeId/password", wrapper.ResetLinodePassword, options.OperationMiddlewares["resetLinodePassword"]...)
 	router.POST(options.BaseURL+"/linode/instances/:linodeId/rebuild", wrapper.RebuildLinodeInstance, options.OperationMiddlewares["rebuildLinodeInstance"]...)
+	router.GET(options.BaseURL+"/linode/instances/:linodeId/ips", wrapper.GetLinodeIPs, options.OperationMiddlewares["getLinodeIPs"]...)
+	router.GET(options.BaseURL+"/linode/instances/:linodeId/ips/:address", wrapper.GetLinodeIP, options.OperationMiddlewares["getLinodeIP"]...)
+	router.PUT(options.BaseURL+"/linode/instances/:linodeId/ips/:address", wrapper.UpdateLinodeIP, options.OperationMiddlewares["updateLinodeIP"]...)
+	router.GET(options.BaseURL+"/linode/instances/:linodeId/backups", wrapper.GetLinodeBackups, options.OperationMiddlewares["getLinodeBackups"]...)
+	router.POST(options.BaseURL+"/linode/instances/:linodeId/backups", wrapper.CreateLinodeSnapshot, options.OperationMiddlewares["createLinodeSnapshot"]...)
+	router.POST(options.BaseURL+"/linode/instances/:linodeId/backups/enable", wrapper.EnableLinodeBackups, options.OperationMiddlewares["enableLinodeBackups"]...)
+	router.POST(options.BaseURL+"/linode/instances/:linodeId/backups/cancel", wrapper.CancelLinodeBackups, options.OperationMiddlewares["cancelLinodeBackups"]...)
+	router.GET(options.BaseURL+"/linode/instances/:linodeId/backups/:backupId", wrapper.GetLinodeBackup, options.OperationMiddlewares["getLinodeBackup"]...)
+	router.POST(options.BaseURL+"/linode/instances/:linodeId/backups/:backupId/restore", wrapper.RestoreLinodeBackup, options.OperationMiddlewares["restoreLinodeBackup"]...)
 
 }
 
@@ -10534,6 +13815,368 @@ func (response UpdateLinodeInstance404JSONResponse) VisitUpdateLinodeInstanceRes
 	return err
 }
 
+type GetLinodeBackupsRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+}
+
+type GetLinodeBackupsResponseObject interface {
+	VisitGetLinodeBackupsResponse(w http.ResponseWriter) error
+}
+
+type GetLinodeBackups200JSONResponse LinodeBackupList
+
+func (response GetLinodeBackups200JSONResponse) VisitGetLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackups401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetLinodeBackups401JSONResponse) VisitGetLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackups404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetLinodeBackups404JSONResponse) VisitGetLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLinodeSnapshotRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	Body     *CreateLinodeSnapshotJSONRequestBody
+}
+
+type CreateLinodeSnapshotResponseObject interface {
+	VisitCreateLinodeSnapshotResponse(w http.ResponseWriter) error
+}
+
+type CreateLinodeSnapshot200JSONResponse Backup
+
+func (response CreateLinodeSnapshot200JSONResponse) VisitCreateLinodeSnapshotResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLinodeSnapshot400JSONResponse ErrorResponse
+
+func (response CreateLinodeSnapshot400JSONResponse) VisitCreateLinodeSnapshotResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLinodeSnapshot401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateLinodeSnapshot401JSONResponse) VisitCreateLinodeSnapshotResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateLinodeSnapshot404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CreateLinodeSnapshot404JSONResponse) VisitCreateLinodeSnapshotResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelLinodeBackupsRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	Body     *CancelLinodeBackupsJSONRequestBody
+}
+
+type CancelLinodeBackupsResponseObject interface {
+	VisitCancelLinodeBackupsResponse(w http.ResponseWriter) error
+}
+
+type CancelLinodeBackups200JSONResponse Empty
+
+func (response CancelLinodeBackups200JSONResponse) VisitCancelLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelLinodeBackups400JSONResponse ErrorResponse
+
+func (response CancelLinodeBackups400JSONResponse) VisitCancelLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelLinodeBackups401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CancelLinodeBackups401JSONResponse) VisitCancelLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CancelLinodeBackups404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response CancelLinodeBackups404JSONResponse) VisitCancelLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableLinodeBackupsRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	Body     *EnableLinodeBackupsJSONRequestBody
+}
+
+type EnableLinodeBackupsResponseObject interface {
+	VisitEnableLinodeBackupsResponse(w http.ResponseWriter) error
+}
+
+type EnableLinodeBackups200JSONResponse Empty
+
+func (response EnableLinodeBackups200JSONResponse) VisitEnableLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableLinodeBackups400JSONResponse ErrorResponse
+
+func (response EnableLinodeBackups400JSONResponse) VisitEnableLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableLinodeBackups401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response EnableLinodeBackups401JSONResponse) VisitEnableLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableLinodeBackups404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response EnableLinodeBackups404JSONResponse) VisitEnableLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackupRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	BackupId BackupId `json:"backupId"`
+}
+
+type GetLinodeBackupResponseObject interface {
+	VisitGetLinodeBackupResponse(w http.ResponseWriter) error
+}
+
+type GetLinodeBackup200JSONResponse Backup
+
+func (response GetLinodeBackup200JSONResponse) VisitGetLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackup401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetLinodeBackup401JSONResponse) VisitGetLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackup404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetLinodeBackup404JSONResponse) VisitGetLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RestoreLinodeBackupRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	BackupId BackupId `json:"backupId"`
+	Body     *RestoreLinodeBackupJSONRequestBody
+}
+
+type RestoreLinodeBackupResponseObject interface {
+	VisitRestoreLinodeBackupResponse(w http.ResponseWriter) error
+}
+
+type RestoreLinodeBackup200JSONResponse Empty
+
+func (response RestoreLinodeBackup200JSONResponse) VisitRestoreLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RestoreLinodeBackup400JSONResponse ErrorResponse
+
+func (response RestoreLinodeBackup400JSONResponse) VisitRestoreLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RestoreLinodeBackup401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RestoreLinodeBackup401JSONResponse) VisitRestoreLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RestoreLinodeBackup404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RestoreLinodeBackup404JSONResponse) VisitRestoreLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type BootLinodeInstanceRequestObject struct {
 	LinodeId LinodeId `json:"linodeId"`
 	Body     *BootLinodeInstanceJSONRequestBody
@@ -10588,6 +14231,173 @@ func (response BootLinodeInstance401JSONResponse) VisitBootLinodeInstanceRespons
 type BootLinodeInstance404JSONResponse struct{ NotFoundJSONResponse }
 
 func (response BootLinodeInstance404JSONResponse) VisitBootLinodeInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIPsRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+}
+
+type GetLinodeIPsResponseObject interface {
+	VisitGetLinodeIPsResponse(w http.ResponseWriter) error
+}
+
+type GetLinodeIPs200JSONResponse LinodeIPs
+
+func (response GetLinodeIPs200JSONResponse) VisitGetLinodeIPsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIPs401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetLinodeIPs401JSONResponse) VisitGetLinodeIPsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIPs404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetLinodeIPs404JSONResponse) VisitGetLinodeIPsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIPRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	Address  Address  `json:"address"`
+}
+
+type GetLinodeIPResponseObject interface {
+	VisitGetLinodeIPResponse(w http.ResponseWriter) error
+}
+
+type GetLinodeIP200JSONResponse IPAddress
+
+func (response GetLinodeIP200JSONResponse) VisitGetLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIP401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetLinodeIP401JSONResponse) VisitGetLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIP404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response GetLinodeIP404JSONResponse) VisitGetLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLinodeIPRequestObject struct {
+	LinodeId LinodeId `json:"linodeId"`
+	Address  Address  `json:"address"`
+	Body     *UpdateLinodeIPJSONRequestBody
+}
+
+type UpdateLinodeIPResponseObject interface {
+	VisitUpdateLinodeIPResponse(w http.ResponseWriter) error
+}
+
+type UpdateLinodeIP200JSONResponse IPAddress
+
+func (response UpdateLinodeIP200JSONResponse) VisitUpdateLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLinodeIP400JSONResponse ErrorResponse
+
+func (response UpdateLinodeIP400JSONResponse) VisitUpdateLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLinodeIP401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response UpdateLinodeIP401JSONResponse) VisitUpdateLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateLinodeIP404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response UpdateLinodeIP404JSONResponse) VisitUpdateLinodeIPResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -11501,9 +15311,36 @@ type StrictServerInterface interface {
 	// UpdateLinodeInstance Update a Linode
 	// (PUT /linode/instances/{linodeId})
 	UpdateLinodeInstance(ctx context.Context, request UpdateLinodeInstanceRequestObject) (UpdateLinodeInstanceResponseObject, error)
+	// GetLinodeBackups List a Linode's backups
+	// (GET /linode/instances/{linodeId}/backups)
+	GetLinodeBackups(ctx context.Context, request GetLinodeBackupsRequestObject) (GetLinodeBackupsResponseObject, error)
+	// CreateLinodeSnapshot Take a manual snapshot
+	// (POST /linode/instances/{linodeId}/backups)
+	CreateLinodeSnapshot(ctx context.Context, request CreateLinodeSnapshotRequestObject) (CreateLinodeSnapshotResponseObject, error)
+	// CancelLinodeBackups Cancel backups
+	// (POST /linode/instances/{linodeId}/backups/cancel)
+	CancelLinodeBackups(ctx context.Context, request CancelLinodeBackupsRequestObject) (CancelLinodeBackupsResponseObject, error)
+	// EnableLinodeBackups Enable backups
+	// (POST /linode/instances/{linodeId}/backups/enable)
+	EnableLinodeBackups(ctx context.Context, request EnableLinodeBackupsRequestObject) (EnableLinodeBackupsResponseObject, error)
+	// GetLinodeBackup Get one backup
+	// (GET /linode/instances/{linodeId}/backups/{backupId})
+	GetLinodeBackup(ctx context.Context, request GetLinodeBackupRequestObject) (GetLinodeBackupResponseObject, error)
+	// RestoreLinodeBackup Restore a backup
+	// (POST /linode/instances/{linodeId}/backups/{backupId}/restore)
+	RestoreLinodeBackup(ctx context.Context, request RestoreLinodeBackupRequestObject) (RestoreLinodeBackupResponseObject, error)
 	// BootLinodeInstance Boot a Linode
 	// (POST /linode/instances/{linodeId}/boot)
 	BootLinodeInstance(ctx context.Context, request BootLinodeInstanceRequestObject) (BootLinodeInstanceResponseObject, error)
+	// GetLinodeIPs List a Linode's IP addresses
+	// (GET /linode/instances/{linodeId}/ips)
+	GetLinodeIPs(ctx context.Context, request GetLinodeIPsRequestObject) (GetLinodeIPsResponseObject, error)
+	// GetLinodeIP Get one of a Linode's IP addresses
+	// (GET /linode/instances/{linodeId}/ips/{address})
+	GetLinodeIP(ctx context.Context, request GetLinodeIPRequestObject) (GetLinodeIPResponseObject, error)
+	// UpdateLinodeIP Set or reset an address's reverse DNS
+	// (PUT /linode/instances/{linodeId}/ips/{address})
+	UpdateLinodeIP(ctx context.Context, request UpdateLinodeIPRequestObject) (UpdateLinodeIPResponseObject, error)
 	// ResetLinodePassword Reset a Linode's root password
 	// (POST /linode/instances/{linodeId}/password)
 	ResetLinodePassword(ctx context.Context, request ResetLinodePasswordRequestObject) (ResetLinodePasswordResponseObject, error)
@@ -11878,6 +15715,256 @@ func (sh *strictHandler) UpdateLinodeInstance(ctx echo.Context, linodeId LinodeI
 	return nil
 }
 
+// GetLinodeBackups operation middleware
+func (sh *strictHandler) GetLinodeBackups(ctx echo.Context, linodeId LinodeId) error {
+	var request GetLinodeBackupsRequestObject
+
+	request.LinodeId = linodeId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetLinodeBackups(ctx.Request().Context(), request.(GetLinodeBackupsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetLinodeBackups")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetLinodeBackupsResponseObject); ok {
+		return validResponse.VisitGetLinodeBackupsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateLinodeSnapshot operation middleware
+func (sh *strictHandler) CreateLinodeSnapshot(ctx echo.Context, linodeId LinodeId) error {
+	var request CreateLinodeSnapshotRequestObject
+
+	request.LinodeId = linodeId
+
+	var body CreateLinodeSnapshotJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateLinodeSnapshot(ctx.Request().Context(), request.(CreateLinodeSnapshotRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateLinodeSnapshot")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateLinodeSnapshotResponseObject); ok {
+		return validResponse.VisitCreateLinodeSnapshotResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CancelLinodeBackups operation middleware
+func (sh *strictHandler) CancelLinodeBackups(ctx echo.Context, linodeId LinodeId) error {
+	var request CancelLinodeBackupsRequestObject
+
+	request.LinodeId = linodeId
+
+	var body CancelLinodeBackupsJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CancelLinodeBackups(ctx.Request().Context(), request.(CancelLinodeBackupsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CancelLinodeBackups")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CancelLinodeBackupsResponseObject); ok {
+		return validResponse.VisitCancelLinodeBackupsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// EnableLinodeBackups operation middleware
+func (sh *strictHandler) EnableLinodeBackups(ctx echo.Context, linodeId LinodeId) error {
+	var request EnableLinodeBackupsRequestObject
+
+	request.LinodeId = linodeId
+
+	var body EnableLinodeBackupsJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.EnableLinodeBackups(ctx.Request().Context(), request.(EnableLinodeBackupsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "EnableLinodeBackups")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(EnableLinodeBackupsResponseObject); ok {
+		return validResponse.VisitEnableLinodeBackupsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetLinodeBackup operation middleware
+func (sh *strictHandler) GetLinodeBackup(ctx echo.Context, linodeId LinodeId, backupId BackupId) error {
+	var request GetLinodeBackupRequestObject
+
+	request.LinodeId = linodeId
+	request.BackupId = backupId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetLinodeBackup(ctx.Request().Context(), request.(GetLinodeBackupRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetLinodeBackup")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetLinodeBackupResponseObject); ok {
+		return validResponse.VisitGetLinodeBackupResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RestoreLinodeBackup operation middleware
+func (sh *strictHandler) RestoreLinodeBackup(ctx echo.Context, linodeId LinodeId, backupId BackupId) error {
+	var request RestoreLinodeBackupRequestObject
+
+	request.LinodeId = linodeId
+	request.BackupId = backupId
+
+	var body RestoreLinodeBackupJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RestoreLinodeBackup(ctx.Request().Context(), request.(RestoreLinodeBackupRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RestoreLinodeBackup")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RestoreLinodeBackupResponseObject); ok {
+		return validResponse.VisitRestoreLinodeBackupResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // BootLinodeInstance operation middleware
 func (sh *strictHandler) BootLinodeInstance(ctx echo.Context, linodeId LinodeId) error {
 	var request BootLinodeInstanceRequestObject
@@ -11923,6 +16010,106 @@ func (sh *strictHandler) BootLinodeInstance(ctx echo.Context, linodeId LinodeId)
 		return err
 	} else if validResponse, ok := response.(BootLinodeInstanceResponseObject); ok {
 		return validResponse.VisitBootLinodeInstanceResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetLinodeIPs operation middleware
+func (sh *strictHandler) GetLinodeIPs(ctx echo.Context, linodeId LinodeId) error {
+	var request GetLinodeIPsRequestObject
+
+	request.LinodeId = linodeId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetLinodeIPs(ctx.Request().Context(), request.(GetLinodeIPsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetLinodeIPs")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetLinodeIPsResponseObject); ok {
+		return validResponse.VisitGetLinodeIPsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetLinodeIP operation middleware
+func (sh *strictHandler) GetLinodeIP(ctx echo.Context, linodeId LinodeId, address Address) error {
+	var request GetLinodeIPRequestObject
+
+	request.LinodeId = linodeId
+	request.Address = address
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetLinodeIP(ctx.Request().Context(), request.(GetLinodeIPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetLinodeIP")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetLinodeIPResponseObject); ok {
+		return validResponse.VisitGetLinodeIPResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateLinodeIP operation middleware
+func (sh *strictHandler) UpdateLinodeIP(ctx echo.Context, linodeId LinodeId, address Address) error {
+	var request UpdateLinodeIPRequestObject
+
+	request.LinodeId = linodeId
+	request.Address = address
+
+	var body UpdateLinodeIPJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateLinodeIP(ctx.Request().Context(), request.(UpdateLinodeIPRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateLinodeIP")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateLinodeIPResponseObject); ok {
+		return validResponse.VisitUpdateLinodeIPResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -12522,314 +16709,409 @@ func (sh *strictHandler) CreateTicketReply(ctx echo.Context, ticketId TicketId) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rdttG1iD6KnVwZi1LCUSRsuTE1DrrG9lJuv1N2/Gx5ONOBz5CkSiKiMAqBgWIZnv0dx5gHvF7klm1",
-	"965C4cKbJDt2d/IjFnEp1GXfrx+DsZrNlRSy0MHwYyA+8Nk8E/D3M578lGaFyM0PXc5mPF8Gw+DvB3iV",
-	"ST4TmnHJSjmBK3yUCXYtlkEY3PCsFDBgnqtcB8NfPwaTVGSJN0AQBrngWslgGDznUqqC4ThMSTZRKrh9",
-	"f3sbBj/O5sWyPoWLqWDCXGZc6oV5YWLmwcdFqqT3dXj9RsjimVLFT6lM9VQk9aHO2ISus5FShT91Gm4Y",
-	"ZKlUibik++Nc8MIMExz1j54cDI4O+scXg5Nh/3jYPwnCIClzji8OTnpHYSBkkeIC0iQYDo4eh0HGRyJz",
-	"Aw+OHgdhUCznwl0KwqDMzROHN8eHeOkwlbrgciz0oXnhNoThnn7/3ZOT4zCYCa35lRnALDWVV+xv8Bbz",
-	"PzEX+VjI4tIceSYKEQwH/X4Y5Nz8KcssgwNJguGEZ1qEgRZjJROeLy/XrMF8jz1XcpJeNVdxObaX1y/m",
-	"EJ9zC9NCyGoSBS9KHQwDe07mK+lMXOZixlOZyqtg2A+DUovcAGQwDHiWjkVQO/vzgudF++jNibJUsnmu",
-	"rnKh9YOe/ne9ky/78I9Pvpqz13R+7aPHqa8+/Zc8lYWQ5nvn46lIyqwJBt4TTNtH2ETljNM+rgOLWXoF",
-	"e7gKMr4b9k+G/X4NMnDOnxo0vusf+aDhVs9m3oLVpAUrjBfMrmDQvzCA3R/2++ztxfNOMNqNguBDK07Z",
-	"HdDmcza/3SG/UoU59Dp2S6bmIueFyh9pJuEJxkeqLBhno0xdsbnS3fQeH153pP1tjhSv2TN9JRaGrxVT",
-	"gV8/YFO1YAvB8lIyPk9vjqvDHqvZrJRmKHve06KY6+HhoXm1R0y6N1azw6laHCzEQV7KAxzEB4CBDwBb",
-	"TaB9vHSqD3PCZmcn6ZgTn97pkF/DMlpigLmlDRwrKQiWQybFQmgjTuT1I054wUEW+ZO3f9W8PWyfoJ6W",
-	"RaIWct0pHg0HdbQdDD7HGdbp8LQs4BDNZD/NSfoYWOTlA2807u66bW5Rx+PvP8c29/1tfm4md19coc1b",
-	"gSo0ycNEjFIuB0dBtaIf4BKDa7SidGYm5i8IrujD5ii3D3R078NgDnsxwD80/JULXWZG13vsCOtFOr4W",
-	"xdt5wlsi8nk5n6u8YLmYZ6lIWKEYZwU838k58dZlCWOtBJEnw8FWDHQwODp6/Pj4uNpXUhNzwcdTNlva",
-	"w1U3Imfn53+tdtvNsdpujWs5xFv60I5e45g1GPpFlTmtlk25ZiMhJMO1JWy0ZDRi74vlm7g9z0q9bMpG",
-	"qpiKnP2mRizVntSr8lXqkKfHO6Wddn9U6mWPlHW81GbVP0vBDBCyqcoSg5YVt+7mz5nI0SIxnpfB8Gk/",
-	"DFIFeGqOSIpiofLry9SQcO+3Kgu8UORc6onIL38vlRnx+/5tGIz4+Lqcw6D8hqcZH2XCbbWQ5md1PhnX",
-	"xaUux2Oh9aTM3PHQVuFk3aktUpmoRbXxYz7nozRLi9Sg3a/vNxPLq1yV82AYBGEw5frSnOUl7gZNaKp0",
-	"cVmWQHge88dJkpw8TZ7y774fjb5PRP948PjpoP/dSTI5Pk7Ek6PRRIy/N4Mt5yK/SbXKg2FwfTMLwor+",
-	"IknqomPp/OY4GP4aHPUf9/q9weBxb9AP3sP1J7CE/mCYjL4fDif9x+Ph05PJZDgRR8dD/lQcHQ6Ovg+6",
-	"iXt2LS7HWakLkV9WEvI842MxM9hDm2DR5QqJSqkPBAc5TqeFuHQycm5AR8/FGI40SfV1MDw6eWIA5Gpu",
-	"0AaQeaYMAA76R8cVWCAghcHNGJ4b3HqolpcSkCoMCn5lDi+Y5yoxi6cPXz05kNys6WBg6Islm22J8cic",
-	"64IX42miri4dgBmyvok4DzxcytVNqlOFmF63XxAC/lbqglkA88nyn0j0JxL9IUg094H2vphEh7sCkxyi",
-	"vBGjMgXmsgJNRsIwnhweK/7Ekz/x5AtgNhXM3h1LTi76T4ePt8USYm8NFCGu12Xw/BM5/kSOf2FJzGFG",
-	"pwLsmAefFCIHZ6fVbVdiyMmfGPInhvyRGBIGCzHaEU+ebCFnoaHolVg0cYRsJKCHqLmQDTWkKPh4OsMQ",
-	"A4CvTGkEaDRxmd/CbXEi9DhP52RROk/lWLBimmo2UznwqPPzv7JCeQ6rIp0JzVRZ9NhzLtlSlWw8FeNr",
-	"8HUYWPyP4BPaH69yfsMLjlASWJh1pivaj1W7jbcvR0tnuPPNPmJhfrqd3mz+2nS4dB++ZwkAHuvPcyFX",
-	"nCvZucAGhgEXfx7wwxywuflAJzzoOOGATi6ojnlL01zbxluZ5r6o08aP/Csc0TYmITzDN2KeLX/K1eyt",
-	"bgZnnYGpfskmuZrBfvHxWJWydpKrjPJHND26X9+P+jG+KBiFZJBgZD6VC4in4QXrP6WAgV4QBmYql4Ru",
-	"VkDoPK+TkyffNRbZhlbySDyylIhxmfgLfaRxBzpBd5M7orZyezDNtb8TjOeCZUpdG/DlhYNLJtWitWLE",
-	"iVULfnIbfuEHsgEsj+DE1HUH8zAXGdcsS7WZV8Yx5m8DHFZipvgwT2Gso/7j/kF/cNAfXMA9vG1meHxU",
-	"EfmZkmmhcpSH9FjNzVQDjA8Y5oInl0pmS6Iz3hXDE3D+wePJEX86Ph4k/e9GT8TJ94Fb3HM71/oapVjQ",
-	"OhdpMWVpodliqjLBtBjnovi6VssH4754mhwdj76bPOGDx+MT8X3ytD86mhzzJ+OB+C55PDrhTyf98ZE4",
-	"Tp6Mqt3ZlqnAh7dHzPbmILX/LCe/mRzfmhs5n4lC5CDW222oo+bFlLaiUCwXRZnLkAGpEgmS6UEPVggx",
-	"PfARoyoGv5ciNzMkp+4cvcdGp5tx/MiEl1kBL8xSmc7KGfxt3c2yEFcihzMy8zpP/9kxt7+qBZtxuWRp",
-	"IWYaDsmdmq5Py+ggqyZ2qc3o3bMDlyr/gPM7gV92tkcnndNF+v/3Kva4vZ+xjSGOmZoArSOvLhCbIVy5",
-	"yrmBRvtA9Uok3bGFNiLqWiw1i9MkDlmMrB/+Qng2f6KMEBt2E8mYOHh8yuJvVZ6I/HK0jFnBr4Ubxb6g",
-	"cuYe70XS39PgY0RyRhQMI5A0oiCMAjekuywS7wZcNXsSBbcBHcpU8ASoK52KF2NdHQrttS4AVRz27rrT",
-	"5p0H2WjAX9hSFhMFiEMGcpWasMU0HU8j6W/wjC8h6rxjH2GsKBh+jIJvx0oWPJW4q0QcouC2tbP0zU+z",
-	"tSt31ZDG/zz/+RVTo9/E2EgP3Aa+a9gLmImG3RqrLBMQXNGLZCQPWBwF18LMngERjdm1EHNN6LuYKi0Y",
-	"hNkz8XvJMxwEnjxlWtyInGeRZHgIqQR8p1nMjO7Os4zNjPrfY68EMG0YTLNSC5aowlwx75ox9uKIhPBe",
-	"mkRBvN+rz+9jFERlv/94rObwr3CTvo3ZWM3mPBc6RL4Z15+McWITFn97VcSh+Zr5SxiY+TYr6B8Rsz1Z",
-	"zkYi1yFg2S+//PLLwcuXBz/8cPHXvw5fvhyen8cMT8SQNjOMQUOjXtC69s1IUvxuRlIF7tk+wqMDopjt",
-	"6XKEwzA1MaNwGhVHcQv/1tCGYMh+xcMMWa/Xe0/gDQDWcXOsZqNUCpQazNg2AwJOBeFBQihjLkS2dJ/y",
-	"4JjZjTYbTzsdWyAaLRln9eyMEGkYq8bBQbiBevY/mUWAmO0RFWcx1+N4n83T8TWCVJLmHlj+aDC2AlUg",
-	"DRqEofqX9SkzvAZjT67FkqU6ktagwOLjfj9GeMAIExa3skIaC7XkGM7BrMHiZhTEPXaG4IYIlkIMMOM1",
-	"1Esre0Ykve93DmhE2YXIsg7ig/FPQDy8eNIOWv45KA7qo/p+hIcGIfz0qHwkicxT4K0560faI/qnFZk3",
-	"alIBNIlUgNEykrH5G4d/YS0tXYwRTaqwPWRU7dhPovr13eQPsZmwvBdJN1NME+bvQk1QslG78PE5L6bV",
-	"p+2YRoz8vUxzUYUYuplsEOUQvDbPCze4LsGBGb09KzfkPaaF0tfmaVlLIj5fn56z1nTM0Y1/nzkauWXz",
-	"FOci10ryjHHwp6C4U5upUT265kjj33mKt6BezJXULv/ujfi9FLoA/VHJQkj4k8/nGQUDHv4GoXj1xL2R",
-	"n7j333IxCYbB/31YJfod2ocPqxS/W9RyrJpQaXJOvmd8pG4E7JGV59fn+fmagYsZdBeHDJk3Sh4jwXjB",
-	"ZkoX7KTfh2DCW3/julaBd/Xhj+bTb2jncB/bB5zjThqSn8obnqXJkHHm5FOmysJAQM7llQBxgsuaJAvE",
-	"coz8aGS0pFxjvOTKLEhD027D4JUqflKlTHY8Q+m9Vh3GW3kt1UKyNNkUm/nK8E0Y4GH38pViuhwbFq1V",
-	"mY+F2dCbVKdm0YVCoZVnmch7ZvFvJS+LqcrTf4pdN4BOqcO09DLVGoSxnJW0Hy3LQteWvMARGQ6J8aoz",
-	"HOt8rOYdySVo2sm4FXvAtrDpMxA1/PNZafgmvG9FD7cTZqOMRA1mcCGTuUoNE3l4oHffn7W3bC+u7Ue8",
-	"D1CfFtVyIwnrxWliLpWR7qQQiQbgdpOFAzsDIcijWDxJUnOJZ69z8zo6mMng2J7sSCXLWiIvCiioVEvF",
-	"FDysh4yPtJAFiPwfb5uiw8dbR1lRzDFg+AOJ/W3af8Zg840yBHpBKtnbi+chW+RpUQi5QqkAoUgq9k8l",
-	"RWgkookWMKFJTlM362AY4832DOiABWqi8hmZoa4U0hC935R9ujOP5rwoRG6m/P9HUfLx+PbA/HNk/7nA",
-	"f4a1f/5b5e6yko2XTr3j8WC+NYmOZuPxeFB+1ma1LgCBzq+38VwAiH/Gn8OPwdybh2MjH9cQc1R1jRQL",
-	"asoeqagTQ5Z9/TWMpGfHMLdJpUD83e+xM4SpxVSgmQJuOMwdqbKIpFFKYbzmiZH3v2OzLVFoLuKd2boF",
-	"fDFX8io0cLdQeaLZTHBZwBTnQs2zughHX7LzAvRtf/bWl0B+tXN4v2r/HRHp3GqLleJG5EsmlTw4+vCB",
-	"Tr1+wJvZUNg4YfvCxwDsF1uRvJ/d5GepfIGvVcIUz3O+bO0AfadzB26IHbVVJUuEuKGhSjLueF5YWftt",
-	"qkSPnemlHE9zJVWp2W9qpCN5pVjscititvd7KUqR7APlIm9NbHhBbFN70Fo44al5/jSS6IouuBRm0PHU",
-	"CCeoVpEiaXTS2E8OIXJY32ebntMJhVM+BwNjj5njNsoZWn/pxCt6BsJxOcrSMTt7/SKSei7GbJ6V2ul4",
-	"RNcMfzGq/jy9OTabJLIJE7O00KD8eTlkYAPEC2gh9S4YBToOqzdsep/3CLq36hfKNEv81xKRiUKQEWbO",
-	"tTZYdpkLLYr4lMWUr0TTIWtCLYkpZnto5WIGduwb8b552fBNtxTzIlyw78En8ZKdRWMo5Lun1WwpmRxJ",
-	"lJ+mzatkZi9bZ8+aE6QHZqHh4brgS820YqUs0gwg1bC30ByiZHkptYEcDglAsOiZuhG+5g+ZXpQlNFW6",
-	"OK3dA5aMNxE+dCTtl9APqUM2KgsHE480i9/xtPgJyA0g0U+5EDE6QjTjRtawywI12cxvVOolbOOCgzEJ",
-	"5BOzX7C1mKUdw5rAYOixXgN6jzRTC2mk/DqGmNer3Zwr4BMkupITOSRTKh3XnjmvSMYuLTuuzCJZKq8B",
-	"C8s8i9EOSYPE+0ybU1hMRW72M5K54Ambqdzar6XRBH8N6Pkqa85e0AIyRXV1h8ICKTTLuzA2YJJ5F3Kh",
-	"C4w6c7O+BKaZKnlpPeTVrSy9pny9JC0uxzxPLm0UQwjhalXaJ/xCiLa/3PzwXomSvbuQzvgVqoHwMxek",
-	"FCbSzHNsMLIavbpWfaO6Vn1J6ksjftXfhCu19+BKOrOefHvFjYNHfOmCMI3WPy86brgdbt2wE2jeMHS8",
-	"47IuOBzdJM3FgmfZpdGElv4FN6K74pZUXUk1gYC75IDCXXGr9Aa6ScfikidJx9VcGDIQUPwmkteAQi+r",
-	"KeBPN7T9mSmeQDQmTxLDEasnMq51KqrxslRPL93fQPiMLDqvftZvjjMlhffT7k6NxFe/q+/69/3hq5od",
-	"9QsQxDoWEq2DK++1ZjAri47frce8DfDZlX+BEKP2uzWOl+lur0g+19PankHWfetVutzcMrpc7ZwX+1oN",
-	"4V3sfLIa1buYi/FynLWvXgkp8mqMxsnaK7UhaU/88eZKZfXX4ErtNbhSf+26HAlac2smyLFzZY9Uyaub",
-	"VCzGWQr5ve5b9evVF+vX3UbNuORXIrF4m3iXbJxtdUWLHBDSfa15w33O7MmIZ4Y2eUdVu9r9rJtYfYQG",
-	"2HTdXPHtBgjVbtZPt32re8g6NiteFtPL5jHUrrphalcxFAdlvua9avTRb5do8L28Fktv/Pr16gv1626c",
-	"uogJF5YQLj4TxVQlRHjtRV2OZmmBTLYRWX5piOaV7LgxEmM+E5hpnnII7VvxiFRy7WNulc0bbpnNG6Vc",
-	"Oa1qC3I1STPv5HTBx9eod1Sf9C+6z/kXO19H/YOCTbzrubhJNVwsR1L4n8Hf1Rfwtxu84B60mx/uyWLC",
-	"fWQ1PytEJRWhCoWtGGBNpah+V1/0tAb3s/qqp0IEmNJfPQu/6vfci/BL6ymAI0JZ7VL3g1UyS8YlLcf+",
-	"SoT9pbJyJry7+NuyZfvTzpJ+uw/S7+pT9n59OMf8buZjb7D52BtpPvYEQF7wEde+AGivJOIq5wmKrtU1",
-	"KxTaK6hm+1faY1eiav1rK1/uuIESecc06UYlqfsfSYzYyDPtCIkT1vIyM5c6pER7py322TttOdLeacuM",
-	"JBvM1ULkajK5BAsXMHEli1xll/OMS3HJxw0O3L5dlxZat7upv5vQTCVOebNZTts97M6i4B8u0+SSXArw",
-	"MlT4eu/b1uqyZ8uUN64iQNcZqZyp+davbtK0vJyDZRgVbqODT7mGMlxasQnP2Z7KWaHUdciU0f4TJcX+",
-	"KZNllhklOJK+Pouu+9/USKNBdspvBFgHycLUMFZi3aqJyme8CIZBokrUGZxnsh8G5kN+QD/tBfrrzMKq",
-	"VAueZT9PwOS31nJnNPof8aXb993uOXIn8bFRx5XssVe0XNikiVgwf9U2/MAsOZI8t6XdpHJD4cLra6FS",
-	"L1v49E9Zmmh2lasF6frpTHT6+de5dL1iMm3HgzbKhHRF6Ra+MS5caQFeUwJsxbFVINwuUtOc1WsyZ9qt",
-	"gAIxktGLFQjWzqIeKHp84sV7DmrxnqtBy9sxrJjTOiHSnpm5bWaHapmDfyTUmmYIpqlFqmHvNm4L1uVp",
-	"G0cFGLisR9NsuuGdgKsznl+LhKWQBpLU1k8OFPrKSKlMcIlFndplpHZAn3P7+ko8OmO5yMAqbFFgSEGE",
-	"RjQnWsRIPENCUrO2osWyaVw1I4COD+feMOCSKa5hf22dQjcmYqmjO+77HtTnhJwCRNh9Zsbb8igouaf5",
-	"bc+MOmRorWcjMU1l4oyhv6nRaWW9H9rE+VOIQrNW/ENnxB8C8T5tmCCHjEtWM+5HEq37zrXoHAs1U6Hj",
-	"aF4xsEZtKL+Ipi2bWuNzXi3VJiY060o19+dHXaQzgDBNDCwTk2KIx72YGrCy7mWVd7CqkMX9GHmaXUCP",
-	"nWULvtS4I0AFIKqizLJI7jmfAprltH0EkT5uhXl6AYaRpCDNGVir04KZzWt6W3cmT1WRrS4mAoC6mCo2",
-	"5qUGQPVopl7qQsyIc9Wpuk3q2UCrGn4tEGVc0euqABCBdwfBbx0x0VtPViG8JLLoLbhiZk4A6CBqK51s",
-	"Pzqit477E2OHyEzDFnstZ1aarB/jkWZp4u06GdMPFmkiuvYewuI2nzvlmmz4MjzleZFhLQuurb+ufuod",
-	"aakeLi7nK4Ds2tAjNakEnbYvoXIE+FZ+MsCba4kyENC2TnuqgbXt+kZdpxZ4li74kydWFm9bqxrCesMG",
-	"U1kM6jo96uNOgXa5OgiRDUXWqZGeFkWrRbWDDI/4w8xmrlTWtmI4CwFqm10KQtdZQQ7xBtCY82KKSRCp",
-	"ZmevX4QooBsKhTHHhzfHcR0+ViYlb0UYEGLpUZzjSuTszlxySVzo/yfMqaMjpnBt68EHb/tt011vM61W",
-	"Zk5h2lQDfQabZG/K2lqZ8wT3G2kWIGXsDRCFU6BDEPiyv9unXZrYhoQrSLYIMXeYZxlOqfapozqD6ohr",
-	"9Q8eTiO0yWK4AdVsVh5/U7bs0FYcibYyJjiIq/jnbYl0XUAFYj30eb8h2Z0Cq0ZZEwhYWKVgQDAi11YG",
-	"dYVB0IeOJVabKrCh+EoKkrxbp9cKB3/v0/+6KtaqjnwXAh4y0bvqVbI1DBmHLIbpmz/MquMu5lGVYV5F",
-	"lDaTk1qJ5ockLT8JkRg2tG1MYB2GVqrOELYC4ZhCJkbe4mAJUKwQWUYx3EZxBkEsLyU9C7yovoevM8G1",
-	"YDxJXJaMIdGU1oTMnCIDvHSHHrC4D38T8qqYQk4jSpH2wmDTHtqVde0ZFeDqwEDS+O3Rsb2bNC9KnrEZ",
-	"H09TKfbbaFhVJlpHlXHgM3y2Xnto82vP6OFWISEP8n4NnmVqfM3OC5Ubcv6jHOdLXNj7sOIcKzCo4hJ3",
-	"MMFRlZ7mbv4g5rkYAymCJwwlgeM+ZaUueZYtkezXwaULyxoFkFZpszNRcPMEagjwlxELr9IbIRmn6p3N",
-	"mMmV+qtXX6mTZ06XOh3zDIsSpAUG/DQG36UwU3vVXqWmj074vL6Z1SUmrOHUehvnXafH6/kpVX/qtNuB",
-	"bSJFMTvjumCJmGdqSdnVp1Y5FZJB4UeQtiDaX4ouiuqXltpoOsLaUx9bxRg0e/H65piR1Cx0aCPnoCMB",
-	"hWHN8/QGrFmywfM7alltjSNY9aprRud/Ozt7bub1xM4LBc95LibpB5YB9WJ7sbl5ODj6Pq7LPFsV0tq4",
-	"YWvUKKQnjzRkVISslOnvpbBpw6TXrNafPIL85LhGjh93TaNR3KtrPv+jHIlcikJoRo+SQMgZFnyZ+LAl",
-	"CZw2a5KtEmLbmgGpHrB9/S/wdrc53X0DyZuZ+EgYhc3wyc3Tvq0qmnXtDJAvjIVx1CVtUJeqEFpr873K",
-	"aOukI+8rVkAaq1xgjGySmvFGJWTV1z5MtdbaX7XF1zZv8Tk8usZO6CQQy5M1S1Qqr3oMkyA0m6kbIErF",
-	"NFfl1TSSsV8S14h0IzTkQ5kBaglxaQNc0fgKdyMZV0VCyUQLDjP4CfX4c6FBjYzJFok7pCaTLJUirhsQ",
-	"q4pxdD8IA/qW+avUS9AXqku1uaGA4Vf2tVMBDxJY5NGo5Nc1HWf2aXR10sCFms/BXDVKwcp7qUs9F1Kj",
-	"EQoM+ubJGkPxCt61CCFUwKtJHbZc5PbUczVUzjMuQ6xJwLSg9GaAqTr41WvttYXyqsjktiJMux7fOpO5",
-	"fZqK/4Dhs6pdKcWHuQAPG7h1D9RkUpt+jWY5gWOdClDPfahMRs4GCSyS+FJNcLAoGVoxtWazcsbMKgzV",
-	"WmjgpDv2xZeLmoJZi+R3mX5qAqxPp1YL6mdOwm6CTC40xtFj2iRCDoQqL6SwqSXpJEWrRl1uhzqizSGf",
-	"v34LWWOVP47tDfp984MZoldn10/76w0HWKO0JRen+rpK9dIwNpp4m8Vg+hvH9wuftuQROVKlTFiR88kk",
-	"HZs1vRylxWGz5sy234Biqi3zVVk8zFeaFVpb3vwpz4Urj2I9lTzLVAE8uNQiCWt+1D4rylwCcjZR8Pv+",
-	"Ov/pBvuPARw42dr21/eptZ5N0I2FcXdMGXslFgzw2rBAQoVT72/wHEHWrdm7ktxfq3GhAuyT7QD7PsB6",
-	"dwi8F1TdHQZWnB8q5+d+HeAm45CMl4Wa8SIdMyK/RqCzDhQq/wK5HUqCpDOeKo2O1qYleOkrg/RV5Nbn",
-	"pTS3w+Cloj8uSqHxr3cikfbvi2mZ058/5Sn+cc6LMjd/1iSB2vAb1Q5b87iLsxcLdTBVZc7wIbb39uL5",
-	"fsjid320IUINsoP+0bDfB/FLK6tKd630Xd/8zyiP7wzbe2eY3jujGr2D1mPvQK98N4B7A7g5gLtH+N7R",
-	"3VfZMgWbzaOFv98SRO6E6lgGD4HHZSedWtjZFs8/M/jYEdeAymc433fHnQbXtWelu9V7u/+VnbNhC6zK",
-	"iK+SH7kdRHyACj5YOAfKHrAROLMKlZNdZTtDlSeybn64VcZ8W8W4kpZbyvA764oFy5DdI/MNkYikqQmz",
-	"Kded2rBfSn1bm6gju610VCevVmfSXr330U3YezcO/cwCDCaZGfnElbfvsZ9ltqyyV2Owe8yhCdxpJGNa",
-	"AumjbhkxIDnGaoiEVeEbWsgEQRTj3NICs+Gw2FZ6JQ1cdaau+lC7Fr46onzucWi0o+uQUanibsUOwG9E",
-	"1QwwrxKSrGd8yXimFdRCgXT0DmEIsyxWmay6I70KBY2uT73CCQD2XjkvrPPVjovwrbKbLFurtwqLp95t",
-	"s5C5UDkjgkrUOW2G7XJOcGdxDDOZkf1E0kHjSCwV1Qo26pIB/FqFKgLVm0HvydPeAI7DgG0nVLpSHpfX",
-	"YtlBkM/P/2otvlAJq1Dot6GYlFwp2OztDRPeF41S2/HJt+Yy5a3akzfTcJW4aAJUH8FOwTOXYBDSTvYS",
-	"CmHvgsczS20LRRZ5mIHgCRX5AEtBE+SOT5581yUs1xNf19lAFBMyV5CJnFK34xZn3MyLDMJg7aJORIN6",
-	"SKTwQY3lxCjORr981gs2Cf7mhQ1LwMb0BYV/W3+Gq8dnEBCN93Yf97cw41D6rai8b+t3ER4DOxc43X2R",
-	"t2JhLkXmfYcs5cLyuwHE3gYzJuQVgclUsT2LtCHW30DGA2tsb+euLr6WT6/my+1y8mxyPjkIP/WdS76B",
-	"eMqhhE21j2ucTu3vy0LkEz4Wl5SquOLo0vHUGc9JLWXuXc3i6u/YK/BLJ5qJKz5eVuEEFOz0ft18OqjQ",
-	"q/Z3C0XRb+uOdavwIVs1kIa2DKXbC9bhl3sjDA0QScM554HfNjPcSBSvRS5XObnwniUdtopHJ9/uhJOr",
-	"vBx1AskKx5rRDCSfiVNm01wTFHetWtZjL7Hyq1aMSp4aSI0PDsD3cHmJ3oReD9ntSKxwzDVK4mztmvPq",
-	"Gv3KD/55dvCP/sHT93vV373Lg/ffeLf2/6OzrJFXLeNyrrJ0vCLU1K+qgc/Vo28OXQ2OBiyg7uPTIO/j",
-	"5N3fDoBf0tMe/For0lRk866awR5dzgS6niyG4ysOhNyNVF55c/WYQIf/cVevozdzcmJfpvO1s75K0R/G",
-	"ndfbx0FWKLUdX97WLVkRHZADtvZNGrHocs61XhG/ZviyzfG1WOz4M3CDUybFjci7YxYD/hxCsT8cvP7v",
-	"Wi/6efJ/1RFkcPR9DUO+a84xDBZ5WggjCFfaqZ9LS2DYLWJ3UK8GU6ZyXhT1dG5GPof7jzSJ1B5UVYK+",
-	"P4VuZu8NBZXwSyiqBPEQKO408C0v5X7T6fDd0y4BQC/4fIWsdr7gc5TNQGIDAa0So04GR/VPnAyONlpt",
-	"t3AzNgSKtaFhcPpUx8pQx908kjv4HltVwXy/3WoLQ4vbroQtFDrbEcQtUSS0grme8rnw5BJPvomZFpkY",
-	"FzqSe5yhcNJgk+41ip+el/lcaYFFeDhJXpFsP2bUsjhk8c18jMztJuMy3u8xwyypQiX55yIJnYesbWLF",
-	"HjUJ+m4arn3bKijWNNDW/tfEmT3jWjw5PhByrBKReFFme+NMlclBKtNiv8qmdFhXB6AXR6/06PH/d/23",
-	"d69uRrN/zP+xUP/PLgbKzWHkVFf6nnHkFCS5JpD8DlHid4ru7nzpU8Rp2w1G1nO3iNoNzE2KRZ3BbWBl",
-	"r8Ti4Hm/Ymf3Z2VNGuXmu2ZH6uFQqyhlLRqKVx2hbUzUqhD2ijWY1axJC6r2ZX51sEbAcFEyl4XabrYY",
-	"dDZTN0aDbUZvFXTjTqFnKwXl2Mx3XFA5wkx8SEeZaMRZ4SNdS2x+xbIwD3RkkV7yycRQpeUwU2Oe7RZ4",
-	"3vmJletr7Pq2wHT3UrbNIywUm5dG+K1smSSUNs27VKwF2xN1WrW3gcv21q1e8xuIE7rbWvHdL8uWjY4e",
-	"MLG1Qnwf0KZN3ebvtm8YP2itRj2b6IEGbUf16lZt3F1KbSXf6sOZr+9nib6nEXlHeyh18K+bQ+9sAN3R",
-	"pOmMgTuZ8O5tIKix7k/Kg++pTu6uGTa1vm4rb7cedAZakIEQCLgtFGWhV/Gnd9eQbCTjNlLIuevsvDIF",
-	"FCNGYbpX6Q387JCCoTF0Z1SenhsdxrkYqgRB7CLdYRefl3Vo6XcXKMGm0x9bWom53vE96k69MpypYygl",
-	"i2m2dIpgR4RcKtlfnrVCDLs+Q22w65L3Jmkb04BpqXYM2iFv5qvPF93BdyP2z6lsM8Rq43A7B8fsnshl",
-	"Hdh3S+eq3v7k3pUOCfqLNB5bOuVHLHgRDpbfQlIslMrH4bsNxtaK1K2EFfwKEg1PscAMSJMo3KisLdQ0",
-	"m75/EjNUVxD65qjxFjZha8fOaki1zkBDxo0AeCNyjfLfSBQLIWouBwzGw9d6kbRtG42yFEuxiClq0Q6M",
-	"Ng+zm6nQlIEFTRpjaogWY99qqk+CPzqlJ7//dcv/Bd1g1IThU9CBIBOuGrprZuENEjKtGMciKO2kw193",
-	"y5B0rbjX5QjYDTQwC+uEgjrgVHZVvFNNW7CdYGV7fj9UyBbl8+Gwp36BmdTa5joDtWpDdeGXrYHNuCaQ",
-	"4Pq6adp4sC7lrQPbtfQTIsx2pdOqNqiufMpWqV613s9dewYdSPNHmv2FnoQKKwjR4BYDkBYHM55mfs6j",
-	"Vttm0TYzQl0vsPWGONvXfftkGq/V+9r6PfgcyWjtOj3t7DKXKWb1CQmVUah7PKFHLfaTbrWHsi2IOoOV",
-	"4XwfQavegyyVgukSqGt9npt71D9EZpLfx75NbxSq4khxoVUW7kJVFAmJjaHEDdOS67x+h3pIdvvqqOIl",
-	"JLnaRT4h90inO606Zjho84HIT0/yduP9StZ3/1C4qnVeQ3WoU75PQMx8UWyLogeugugqsmK7SbTJ1nqj",
-	"TYcHsEKZXXBgtWy5sYRDN5StPvftql917cNaqzTszVZW6a1qTe1Q6+gzVynCXdzsX6I24Pf0L5GY+u/k",
-	"X8Ilv4HGIJ07TEVLIEy8YkO+kN5h4t29YAe9spZDg4fXbyfKrwQ1bWGLXEHQx5Z8eyXVfOEK6FL6bAGY",
-	"CoZIXrD+02G/z95ePO9U7ya5ml1mKyq5WEncTr5zxisDYNYKa2eeFgEHZUS0naWvk5MnT8JN3VRbiFxl",
-	"7HpH2GTC/sbU17IBJjdjPml2D4L5iAZfEvoffT70v5tv+UEQaUcJo7nqTZzYthJt2ZBXtfy9NzUTH+Zp",
-	"vnxQtVgXaq4ZRfj5+h207tSFzdbMxY0ixXZFDexaQ+P1INkhUMyUTF0xh7YSM1ZzsSJTDe8Z+jTmUkmo",
-	"VDRR+Qy7Z33T8DNj4a1hLngCXlGSWr0rnRJN91kbDgKt9hl2BbGRSNjPENI0Cu2KMZ0ixC54noD1PpJo",
-	"MRg8YeMpz/kYOqebKTTDXx9PjvjT8fEg6X83eiJOvt9NFqLN82kqAZJd2ErwfgD9AoCfNVK3IEp/mgub",
-	"VxOyGGcZE7dBExpOM/agspRaFF1mtAo1VmTsYfPaLnBXuXX/YqfPm0YryuCo/7h/0B8c9AcXkL077Pc7",
-	"lMm7tFTdi6JeFCXf7v/H3j/+56/fHryv3V1hXt6EPb7Dbgu1ahVunc/5WByAoq1mM36gxZxjxDe+YfHr",
-	"1PZyJd/5WM1ToSPpV9yGzX/UrJy4HTLWl9PfVYvH3VoJ4VvoAOaxewsC2CT630kDMCvezdFV39+1YH5w",
-	"tCugbwkWWFm/zNNieW7ODucCFYY7eL2kztw+p4dODFBD9IxiG4D6D9kzwXORs6js9x+P4VH4E2oqxQDx",
-	"4DyPoTusZDwXHKNernIoSRk7rIBHUqKDk0wtanEY8LnnpCzULr41ynZwCKs5dJEXgU8DyJjvYeAweCN4",
-	"0nKVQMEiSvbtVV0mh9VC7JvmaSpHv2mQJkHwP47VryeCfGYznl/bMppaCCgR77oneMPUptIxDs2MrmYc",
-	"J5LOO2bx4nVljq49VPuG/1Rj7amZolFwBfvh1XnP5UV1fIsiW0N67cVrHIu8r61X7QyQYYf0zZDxcYHg",
-	"lDDsi+OHzJJ1o/3xuves/ay/3hCM29Q1Y54tjdTTet+KUDUARNnDd+yZy0fUWgRE6DPAq90k7TvgH3tR",
-	"RHLM8zwlx6jmM2EFSw7NBLwO/Ih2QNlBm4ZhK0Y9LYo5dtBP5aQjKJMaGWvnvj/QxTIDF2GZsLPXL9jN",
-	"MdWW5DkUHPoRi2Uzo/uInDrrRhIvw843i7lWUSKusywsac6LqQ6p0bnkM6HDSApZzjTUDy9KzcYGOmBQ",
-	"bFoOUfWwC17HZvoeThY8M9g5B2uwa9fvHiPEeQFPVt7tVLI5z4t0XGY83wdxzAtXiGQkv/nG7LeQBfV6",
-	"6H3zjdmGfOmatdvj2oXKvu6CF1xsm47revUBt4cLbuTzH/l4WpW2wr2EZ3AggB2jQ0khEs32YpyPoek4",
-	"naFPzPNIrngAOcIpq/GHFUwhxIC/b2K61+Yq1IM7F3y/x87YLNXaSGcqd302EIMMcIIKA82gj/sD9jGi",
-	"tueRUToj6sgeBcMoeIFtsBhgaRTcvr+NTxnHbvI0nk1jBbDFrbkSBnSZGduBKA0q419UmfsY5zrnu2BB",
-	"Q2VKTX4IIZO5SmXRiyFV36wPDi+SrnlyyGJkClV/b/gznWub+I+0yuz165/PL9jhhMpNx5FMNRI5KFK+",
-	"9JfWI6isND7XDdqABQFpJOO/H8B6Ds5JzdlzOskj7QTqmI4hrno++OuPcKehykXISpkZWDUTsrucZSxR",
-	"IYv/fmDDSzq+ak+gQFesBWADpwYqJANVCl1spPV3gkXt3GOo4gL8XIoPhcNSJQmdodu+rtC43vofMprj",
-	"55gsc3CxnIshZssi9h/+pqlAA6oVEBQcr4RJFgW9Xi8KQhYFQOq8awY8Kde9YJngMEdhiGCRL3sshudj",
-	"D5/tSpBm8oJhkOheooqCih9IoaFtutNl/37wE1T/xopPVAkc50olSrRVOavmHkBt7UFjEy8lSUGmTbxI",
-	"Z0IXfDbX33wD1OntxXOHXJz9U0kxZPEvv/zyy8HLlwc//HDhOtrQAK/5VSodQX3u+hRoCCVh8Rzihvfg",
-	"LAf7ts39lYB8uDiSe0cnBsZP+v3QVvlgg34fn6SjjD8aZSEE/Qn/r0NGmsJtHGIDc6BNcMk1bUfiBC0M",
-	"DFEyahWCI2iXXk8F/I5BKjP4kA3oK/AXjTpkfbtmPAozpJmkyhP40Vw/0nmDvd7pTQVPoGM9xH5GUNPn",
-	"P89/fsVQW2B7WiAeee8YJXkmCpHv0/f/U42QxQDklnrJ8jIT8H0wDJmJWYZqH6M2+IZmA3TujZQqQmZb",
-	"NYdk8Qyr5FHo6xjaSNWQpL19SIzkOpJcL+V4miupSg3t/UIGnkxshG5kYRBzfsQWMxAE7kKgrpThs1Uz",
-	"q0PXsAr60HudqiDBA1tV9dg7CLDhftECDi3gqt78BuJlJG13qpCAAHtj2Qb8tnNGLibQBckAPLCl/jq2",
-	"ZHNySr20aL8nPvBxkS0BrwDhQyZxAQL6jFnxxXaBcAJLLgozLTOT/R6DijspkgfxwcCNkTwiSfWcXQRy",
-	"ilBN/YeIcoJkWu1lSHoQWrWhvb8k20mZ5+Zds2NCJmQ8KdICXVBGigzCwGgTKFf2e4Ne3wal8HkaDIPH",
-	"vX7vMejrxRS0u0Pih4fIDM2lq64AujcCC0p6rQpuUp2OMGWi2UsthA0FewkvwJ03EwT8Pxt0M7D+SiyQ",
-	"iua6YHujJYvTJLYVcCcqM0ossiTzBn00kmbLXF2DVO5brtdAOkJUqKQbfwtDXI6WhmCZzwBY0iBxyAoj",
-	"No5yYGk0ESRgmHgC5fppEDOCpXMx1+N4v0lUzNq8icz4kuQSgaVycJkxwjJUZ0akCiMZG7UV6zNzeKia",
-	"Ykw9I1L/B5UmAsuobaNlttCKT8jMVW624ApEnm+vCuj38W1W0D+GumPjTSP5A33vYhe2AZoBeTetfTOE",
-	"FL/DUFTcARaCNZBmI8Na8PNc2mJe36rcCqbVubBDt8GGxC8j6oZ3LZY1VDE4TtwaMZvFFIZRdddAufla",
-	"LEnMpw0ClDZc355NFMSVGfqRds20UrC6ayGpSyZZm8z5fIwCnCUQFIMhURDaa5ejJVym3YE7eMpw2euE",
-	"aG5J78GhGfeqEPDcUf/oycHg6KB/fDE4GfaPh/1+FNyGUeAgIMK4DDOEBwjeR6LgFnmdVQihasONyB3i",
-	"jJaWtA2tdFsnBLGTsGUkK6HQiireeZxQBXD30IskGAZ/S3WBXwdqQxxQr3RQVY8cggH2NtzqufP0n1s9",
-	"+3c8cnB75ULPldRo3Trq9ylXzAiaYO9qSJmewRHesPbZri/a5w6rple3VChuxrdqXkXv3IZbtMq6DYNj",
-	"nH7XsG6Zh8944mX6HPcHm195KyvNqmYChQPsNMb8+t6cA9lFf20b7t6bvXeBVAAgtBJbcnv4a0Ag8958",
-	"sgGRhx/h3xfJ7UYmBdwcsHm0ZGlCFBE8b8RCybRhwNlrhOm4+1xlmUZVEn3KaQHSygTLPTubIRYaI7EE",
-	"mH0kDQExfHCi8pBcpbXQ8RWy0ZlkRoWE4oU6kl6bS4OFHbwWa3z7mHjciYl/EYiIwb0h3/UE3Qr6jUz0",
-	"k32jngOx3QAvqxfOXc/RW9dbe6sxXuGzt1Wr0q3nfk4v3FpT59v1Aaz1ES5qr+xIBLoIwIUFut4dkdi8",
-	"dLz5pVeq+MlA+afB+r+IwnV160L7XXkFkQRsobaSYBzaDsx3HTwM5kp3EJyXPL9GBz0Si4rwcDLEGR2D",
-	"51nqJFhgxpmYGJU+U1Ls95gZBRRczdJEzObKIGSPvVLO1ADmDcOQqaosxytGKzGKHIs/GmUGKp96ibos",
-	"NiPD3r6BqYCrfR++4yqi2oI88ZHRnm7jHvsfRu01go8/FEkLp+DCd1rRVJVZYrQ1MTF6/iHIr11EqDaR",
-	"+1MisABsRkR4agfco+dX4x7kjFCPaK7Ju/QVo6M5lqonLq1oV3Z8aPtsfxrsQoPuDQRgghMCDAI1pGJ7",
-	"dBHPCGx5LFMLkUfSCPC/lzxjabLfzUZDVMAF2CxVuzF4L5L3wlCwtnRhaBsdWQsb1+HSue2j/FXikmag",
-	"ylfYhO3Vv3ZsslQe17MKl6wrAdCmE/jPMe+Ju7hoC5qt3pOptpWdKtUfyhI7p7rLOgIDc1qcepaBnLzg",
-	"M2tFQ2+knSDkiaJOXnPguHRU+2AIhbcNHkYyrYLwwKtB4UC88oOZUaE6zmIfnIXuiMBBskQj3CqnRY/F",
-	"tCkgUQ/IAN33gua6GFsHKp0LmdgmogGGgwhdPFPJckckgq0xf1TQcMZ0eXWFyYBBaJ4oRa3t6J27g95u",
-	"j4bNDqm39agX14vta6MgDjwNQ8bKmb4+vMPkU9l1dtbJUHWkd+eH5mUgGmBSCoZe33o0SlWXhoxCqmw7",
-	"YeqCaMDWCK1QsAl8rvUJvFIO73nBsFn6XWdAQVRLFtlrUQAVn+jDZhrbn4r59huCl1Wn41I5dBUJmCl5",
-	"BcHZXLaQ9fOZJRoU+9ynYB6tdjQBqXUz+2grKzkKF490Fbiz2Sb+c5a0beJbmLgj6dtS98jEDBQEzclX",
-	"ZGsGi7Hf+NkzPkOdhS/BNN6adyRXT5zZeaPPnl/pmO05FxM4Dw0bNUPAPRAG02LpYtqrKB9esIJfnfq2",
-	"bH8AXY4IidUEzlJNwKZkxt3fwupuDskzu3fbztlq0zke8mbbOVtjOo/k7rZz1m06X2H0tVU9Lap8QdZf",
-	"QsTPZgT2alZuT2BrL601A7u4vS/aDtyOZ+wyBNujqUiwvQI2oU4JGSMbq6g5lsqqdQd2Hs64dA08XDwC",
-	"dMUjYRepCPDIqnlqj51VvfLhI7HTM0E2G1KB7EUkbb0dbGLIjRLqPQLUKnSB8F7x/n3ys1NY/G9q1GM2",
-	"A4fsrLrRAda1Xw1r/VfJQRxjlTOyMfNMYyNbqaiHgBGUbCFpoMsHltCaN1YWb39RsFkJsjp7bITRJ8ce",
-	"4w4jydBNjZq5TJzyLQqgKDlL0qu0CIHOY0A/3NEh3sAh4gNDBS+J2vSIxK0sBc8uFkaVgeQDQyLVxAzi",
-	"wvGgRQFkkeZqgSF7lgYe9/u+8xC+/TeQs2GRhhbaGvXFQrGEm2MIWSkTkesxKGQqZ3ORpyrBhkZmiFwt",
-	"YM4QMiOxTBEVA/YGr5bDZ0pesaUqc/O2ReOY7Y1UMaUXHcmF0aIAmOkBewc3LRP0A5YMRfBK+4UsblTh",
-	"w6hCVrsOBfZi324BvGORElfG+N1Uu42D5RLzgLr+gDiJIN3QfT9kja+H9PX2x/ekskFWuMbYNX0hgKDi",
-	"heLDOCsTgVEqME94/C15SppSDiAJvQqis+6GBX9JyP4wQgwYoPWCwvJ8bhgzTDs6YJhhP+MpVD7wCie6",
-	"QFEKhiXLFdiFrA3IfLxZURE/ZkibISu0Xgw2m6ic+ls5raeDDSNhrDPie2m3nTrSO5FlBxOVz0QSshHG",
-	"cjI8A5YogfsGjd7Y3nG/b2OM8Yl9X5+hkocddQ4p46NWXMBW6A8+fDiQCmLHakX0VtTAp1hsv0Cf4Wcd",
-	"C/sBvs8GR+wVt3ylKrjrZt0qcvlroPX0QCRHJyeDp+zs7Ozs+eNX/+TPB9k/fngxeHXx44m59uI/n86O",
-	"5Pf/71H2+8nLo3wgTz6c/LJ4fP370w9//370+2D8WB7Nvhv1+d+X/2CQVv7f6Sh6YzUL3ne0KqJkGVvm",
-	"EnOgdttUv8sCDef2uVr75k0m5m0r1ndu+o6iUD3j8JMYMGo9x7eU6vxXdl3SKr25qt4bMl2kWVaTS+5o",
-	"4BjnIjEyCc90y8hBooGNF5VL5j/dbXJwBoad6X+L+JMFZJUJxvrAXSuBdRYQ95CbH9Ein4J/AluHdQCk",
-	"Rh6Aj/T+KOkak3Aa4jWijxOSOyXsLhvH4Ue8QvEWGD3aVafRXPdF1SEFZ14ZoYRTSd29v/x44cRvCFWw",
-	"YY46kigwpZpNciEYv+Kp3Mfb3Mnh+H0rh5PszEh0NjI0N1dnCgufYuw51BZy/eA7nCvsTTuA1I8Sjakk",
-	"HKdotN/UCDhvPVrVjyBp8WLcnw5e/LVZXOEADD4ZRcKKNnckSWZzt6Szz8yjD4yylUoFwdfU584d8Rft",
-	"g9qM8Ahx6xE+3Bw/RZvUipyyhjc/dDKS8TueFj+p3IL4OQU8eYFUrhibDb6CEowQ08vnc8FzbfRuxPPE",
-	"z0BKk60DnR4az0jj3hJW39DTDyUOUFPSrwYcVwb8rAfF3eyDlith3EDZZRey9ZCnAiphS6eUeSagwhXq",
-	"6KiYHMl2yWRnLfFD08HekJeZ0GzPjG4YCMofeh8Cc5SkkNueZ9ZGg3VI1uqQxc3it2ArxpLMvW9I67R5",
-	"vlXHZDM/VAJPq9v+CPaa3z7ZDNWuRryqrzKg9l9sHNvP2IaB4ojQaWy+UW+yzN4Qc+aRtNwbSxc6K1os",
-	"VZFOCPFizDHDR6qoY4qqrJIozK6DfQpzSAwvzkupUVBwCielVjsq1UEncDF/iHqMks6Ua8+8VJmqfDUZ",
-	"nqxpyVZtW4jRwUF/pfb6RhQcE5tybs04z1+/ZQBONf3Vlfwez8tg+PTktls1rOl0rgh0u14zNtjZkfTV",
-	"y0F8EuWu3DJs059Q8mA0nL5ep+W7LiEp8b5oRhggPPHMkF/wpUFkv5VlHNVdpzfZmkBObdpgsvTcDmuU",
-	"N98IWtSttRbc7zGvO9hpwUj7Rat/X4j4iAhwL33xcKRUsXtAYJ2zd7p8nilV1NwiaCx3nX7ANRI6127q",
-	"NUAgH0xIHlAj0oI/ors1LuUke4mK4LzHu2YMyIdEybSaziPNUGDtRRIlYMqUdL6a//pf/5uBpyaVV/TL",
-	"enVOPW3XPEHcMpJ73b6l2sRDViznovJawb24y8nUVoIv/KZKrp8SmM/h/lkkvR22KQqAhOR3APnebQHt",
-	"km4VDWhmbrlBV1rZhyyq2jih0zmSb2WWXouOxNAQoi5VLeeyU4OPpKe1D+tZmTZDysvIrHJ1lbJpmQYE",
-	"IE+be/mY7GdJuaTmktnOBU8LrL+PL8PzPM/TGwFDmLmZ50HAQSpu80eavvuGZWIPIgJq+agp2D6gkIPr",
-	"P2dGsjqV95ErTAxfpUoZPPtDBKR6O3OInrWduXzpyMFETULyGn49hf9WiEjP8CSES1jvpAHeyGYcA7nP",
-	"sXl5ezBOikZ3T7E9WtXg6DFSiFWzHhw93lmCeuY1V7slAeprsy0Bavh2Jban8srMtv+5zEwrpJlXBImb",
-	"wKRLjKlO1xNlugkfCVTVfvryFBBooB4TnmZog5xx6ypcbR533/SiACcqH1MMYCmpMpP4FLZxGxRPu0qN",
-	"c8mK2qR3e3GNwO1/5XIU0YV7SFG2ksMnkaTOsdpOqyWrjbVw3DxJ9TXKCDakDjWDSDqpZtiIGqCyH6lu",
-	"p2tHMq4PAxUsWIKVhrBmBTqS/Un1YnbGFoJfR9LNc8+wTUCIWfpBaDYRCxteinVE1WSIOSAHY66FizuJ",
-	"ZDmfNy/aYBQSJ6oIl/2NIXS2Y25lgpgJYaSEHCN9SZ2dCVm0MtGduywK4tO6QQmL3WBXL79jo9lCajyP",
-	"BdagugdELNmtuYRdXOEqOaWSSyid6oIvPfH0j3GRvDHTrbcf/hzShlIAUvXgBLvRNQ7tu70dUq6QLc7M",
-	"yRtdeV4tpXOgjs6Kt7tHCda7Nf+rRPfXa9j8IR6nlYYNgJmuw+3ySbvz9pj/DgSDJAKpip8RQ+uTqfuy",
-	"MGDAeiw2SAN3IcKfxXoSNoIeQcvExYP4gFo9kJ6vWz4AqucEhEe6vtl3EhiwBNQnERewEfOdTS+RBNtL",
-	"FSNfF6Wpsjx1Ve4xz3YCZcE2G0zwGedgaFlMbEka76v7Tda4yTYSyS7jCNvFNgKFrVrGEbabbcSXIGrG",
-	"kRqvZptYdSTvxKtH/9KmAWo4nkrKu/Obfe9mF/BH+gPNA/Xu61+rgYDaeXxBgsCfNoEHtAkU7aCcfzFr",
-	"AFGDe9kDSNf7JPy9HcZHqj8VLO+Cck1FxOeZWho+TbH2EL9XcXqifFVYacVmG8KEl45TtVdvcnlzeROb",
-	"h4m02DsGCizW5tgYaYOkCzBB1pNsWEeOzX7PJSDAZ3Uka1kGHmuvuDY8GQVxWNcmoGrAROWMe3YOkMZ3",
-	"ZO3OzbEjazeb+4fwdoxDXpM1gEe6JmlAKkOO2y31Vyjaq5i/2QEMHnVZAP5Htw2xf2hFn2b2SfX8Cue2",
-	"DXerXnjYiLeQSbXwaMAfrfNXkegWvtZxdweDlssicHdwdYP8rz0j7x9qZviTyz8IlwcCci82b0s6fxI+",
-	"/1o1Oa+aTGoKd6Vfo7ZtpmOU78sEytD/1//6357l32fOdt6OOxstrcGgHyIgAasoea5vLKN0BxYJZfx3",
-	"YZHntMQH5JEd9ObCVcyppQriOmva59Y4ewbxEV+7Fmgh7MsyCMMhUdozUuQvWOsyfMAg0b8JQT53du2N",
-	"JJmUGuxBtH2FF1sk7pHrEUMhPoJJkQKlsS0zpMojSa00Qqa8Ui+dpWFYXGAfjanKEldkUqzoETnBNGHs",
-	"OnmvuitkYrQlYE5rpUbMq5LPBOQKgnVTzFZVArnAnfwSCoDAVD53Deiqm+D2yOy/s7b4h+1B+EXX/mi3",
-	"juuq/dHZs8svBfKarGrblALB6nRdZRy7KoBUaSCRrBq2EuJhmCXiXToT5NXQU7WQPfbOkBuqK2Se7i4U",
-	"QlGZON6+LbthG5tmqS4029AIiq3tA2UbBUWSVQvCdkdbdzqCohC22VHIqq6eoyXTcz7GYGpo+YlpvKmG",
-	"LrrshVeHAGo7uA2G1gyN7rtsD+eVUtQkEBWkfPAVM8JIFAshZNX+qNbkaqRVPjLH6bW42u+xMxAPQwjv",
-	"NYOoHMWnkE6so+0ohOniRzD5hPQ7atKlcTXrTDj4MthwzLK1wv5tUNcQlmc7bjE2U7mwgSmNmYA3Y88r",
-	"RoIVDpHMgiFkLKDTmNLkTBKu/iIUJPX6EfVs+QzbI3fv7cXzsLubAxQryXkKM4n/AXCmJhMtClg5iVb7",
-	"zj9MXYwnZVHmgu3BjoTebuAnoyDeP4UBnMCObr9q2n4DadvDBdtINwrSQFHHQbOmYyS37EbFoEdZoyEV",
-	"eBp1JP1+VKGBcgwlhk56uVEAxivkfyQzSOs+j2HMAqSDUN8ohjDYmSRUa/9re3kGiZrxVPrZeiujWMwj",
-	"B0j7HEXlrBqWIfmtybrUcHlFd+T1U9ui8e/tjmz0MxSO2NCxvS4KPKeHd1zGumIRcDZeewO/9fgdFSPC",
-	"rnY9TDhdSwnmjWIoHVYp11HcKT40RCdR2bIUBMDLhg+77ubuw3XyHrXxIAqGHuekXEjDPEOqvBpaeAxZ",
-	"Oteh7WNKsy6UepYr3pj2y/V0f+dV3Ic3/MsVvuhoLryq8EWnfNkpXrb1wMOP8O+GIhhvgA1V4idVvRi2",
-	"uh+G2Hq3yWtCsESt4109duYVXka2Z0YX2cRZ0CJpTWjo6SIJlcTPegWN1aUqKu72tZmHnBBgRYov2Xax",
-	"GX4RqHaC3y3KOhChaJgusvSG9k97QVrW0BDJuqUBe3QDj2E4yyR0UhnUhgW7B5T4eUTDtt2iK4s4PBAE",
-	"FrZH9GbO/FAsGRvAfjVgt7pewy4gt5t1h8jp5uoN3OlqmEq8VynjU+RuvABiiBn/+6jJ+uUdqB3vuwYd",
-	"rNUiWF0f4P5SfqdcbaQ2m9q8Rmo/ONpZ3P0MqfR/AErlQvKZ1fA+SYn31mlsk4wOF+5R3J0S97cp7b7q",
-	"254bgWqEftqi7g2X7lfPXdGMvaN0SD6aQyv/b+MmoMk80ozettpDl9l/aG9STTNwJKiCjTOlRWLdBcVU",
-	"SHtJSaOVSL+bquHgqQSPQCSh2ky4W5tUV0JezYUUSQxtdGKqZbFjVfg7OiOq+u50aFDShuaDKeJ2Pl2l",
-	"10nOqT4USceFNlZJb2Ss3a9Kulk8qm5m5ZDeUo6ydGxdb2evX7CrkkOkGh492RotEH8Tn0YSu7JcpTeC",
-	"Cu8UU5HmYMc0SmvoLLi+9RiSOXhCHp3aA2RTLRT0sQ+p0i/E+hmwgsD2b2LbR15hm7NIjlQxXenvIZz4",
-	"Ihw+MJfP7vGBr+7q8vFfWu/zwQ3+wp0+LTjsdPo0SKFHcM/xzhpvz89zIUFAhHcRWyihMZZiASb5ygsx",
-	"KbOs56JUUkPMql7+hIMgLuJo0IhflQXbg7IQGLZyWhWZdx06McfDp/AbCYmbw9qCF+4pyOnwHU0ww6an",
-	"qV5MK2R1zxO8EoeszLNIxoc3x00WdvgxTW7j/R6jffcqpOWqvKrT1UiCG8hMFwkSbRpQD9e8G6twenta",
-	"KOQk8RqjOjz5eVNJXKJO7RBrVbjsUdSM7I1M6lSOBab5zFQORcDPz/9q1uyqaAFn11BQPwir87W5KDWr",
-	"FfKaHLz5M1eBRt2I3Ay72mAPuwYtmkfUYqCj/tN9Zs6ec8mWqmTjqRhfY3FVpYv/qK9ocPR4t+XsSCc/",
-	"g1FfisWWlP6VWOxM6Nea8+GJB9VyGmSrA+A3qR/ubH0VpJOQfZJkFWcPp7G8WdCljWrYv5Lduy3ENdmr",
-	"4Y6MNxhsJ3/tUGgOP+If23bZJgJP0rZr0FFrZs28XtaGDdoIzBVcc7VdsGIR98Jvw4m2RHCzlw+G4TXs",
-	"/jL15o2yG5oHt4Ctne2CBHbUyXk1WB6CfrJ7cLT3gZVRRGbkSrAcVn3bR2KsDB+MUec2Win9BREw0NQa",
-	"guYypbHQKqII5Ai1Q5xr/plKsKtbJjfWZTPTNeSOR9LKWYRwtrQOWQg2iaUXTvLFF3pxl5hmbn0GKe2U",
-	"5RTHDcZeqrJWE8/rqzPy2n4jKXdjVPW/cxh10TzuO/aVgJfbm7zqoDaFRV+0p/XgvHvV3L4eotzt6jaL",
-	"cHTrDrz+0Chw6ZaNLelZBontOMTmcOaqAsONyDWVfUDMBjMhSws25XMw7/VYPMnV7BKlzJgVIst0JO13",
-	"IT3PsiA+57nX7qGytaqFXG+oekNL/vTmqs9qfTLLWt7JBOW/udYORQfxGe1QX4bw8zcM7uzEgIcWglbJ",
-	"KGdJ0mgvi5ZbbyqNQOcuE9LaeuzdJqR9KARLPNfKG/wacgvthgzvIV54ViAAxD9YyFghXDRO4wWVgxUJ",
-	"45NC5AQdmOtfsP7TYb/P3l48762y20CMWCIKoxI/zGfugvSfOK/YnOYOxOunXM3eapHfjYCts6/AVD6Z",
-	"uHMfMWeF1cT6qHPCiHUGEn/JnpHEu/yZDSWrcoBXyJ9fq/D1pkl/u+Uv+Hh+YzlBmWfBMDi8OQZaT89/",
-	"7NjFSqJBYj0RIhmCgPUj/J678tfUflRBtXuhVZmPhV/u3GW2sudZajYJuvMYwatQUIUVgrx/UyNgbFgg",
-	"A0UoyWciGAbwQQ2yT8OQXHfmDGv2dK6vdVjJa8SX9jz3QiStf4Gtcy9QTzAM1qc+H2BYRmdDJKsNYlyz",
-	"prvE6M119ldbnD2q9uou2vFy3SlLQ0j/CKmEOPmlME9EIk+mKOqQwlqohOeNuha1udiYg/ZcXmJnfRKC",
-	"IcKOUamquVDzDLKZWF4iOzMAl45FrxrZNbZvD+2aKFNOOtu7SfOi5Bmb8fE0lULvu0Loc7WghCqvl0wk",
-	"EQ41GZhntTVVzbdv/08AAAD//w==",
+	"7L3rdhs3lyj4Kjg1p5elpESRsuTE1JrVR3GSL+4TOxpLOfnSKY8KZIFiRUWAKVSJ5uejv/MA84jzJLOw",
+	"9wYKdeFNkh07nV79xWJdUMDGxr5f3gdjNZsrKWShg+H7QLzjs3km4O9v+PimnF9IPtdTVZwLmaTy2tzQ",
+	"5WzG82UwDM6Yptvs91IXLBd/lEIXIgnC4JZnpTCP81ueZnyUiWA44ZkWYTBWcpJe62D4W/CNUgV7Ab+D",
+	"t2EwzgU3rw+Do/7Rs4PB0UH/+HJwMhz0h/1+EAZJqm/Me++DSZoJvdSFmAXDQLwrjoMwyPhIZMEw+FaM",
+	"Ui7Z4Ih9m+qbIAx0+i8RDI9O+l9/fRc23tULPvfePRkcsVffsIsFn7OXM34t3Osng6O7t2EwSWWqp2aO",
+	"ssyyMEiTYDg4enp88uyrapSRmKhcHJTz65wnZohcXKdKBsOg1AeC68KMWvCi1MEwmBNow6BYzoWZEgE1",
+	"CINynqwByN1d2Nimi3I8FlpPymzlThVTXrAxl2wkWC50ofKV+1Xk5V9nuzrmaGbx8P3TFcx33cJj2sLk",
+	"+zQrRF7fs38e4FUm+UxoxiUr5QSumN1hN2Lpb5vIc5VbYIss8QaA+XMN83/BpVQFw3GYkmyiVHD31kzj",
+	"u9m8WNancDkVTJjLjEu9MC9MzDz4uDDQqL4Or98KWRgE+d6BvI6BdivYSAFgKozD4YZBlkqViCu6vwq7",
+	"+sfD/onBrjLn+OLgpHcUBkIWKS6A9rTaTxx4cPS02iG8ZPYnN08c3h4f4qXDVOqCy7HQh+aFO0SR519/",
+	"9ezkOAxmQmuDZkM4C6m8Zj/CW8z/xFzkYyGLK0NcM1GIYDjo98Mg5+ZPJBu54IkjiFqMlUx4vrxaswb/",
+	"7DVWcTW2l9cv5pCOsl2YFkJWk7D47I5MGBTpTFzlYsZTCcS/HwalFrlByGAY8Cwdi6C29xcFz4v21psd",
+	"Zalk81xd50LrR939r3onn/bmH598Nnuvaf/aW49TX737r3gqCyHN9y7GU5GUWRMNvCeYto+wicoZJziu",
+	"Q4tZeg0wXIUZXw37J8R1HGbgnD80anzVP/JRw62ezbwFq0kLVxgvmF3BoH9pENvwTfbz5YtONNqNguBD",
+	"K3bZbdDmfTa/3Sa/VoXZ9PrplkzNRc4LlT/RTMITjI9UWTDORpm6ZnOlu+k9PrxuS/vbbCles3v6WiwM",
+	"XyumAr9+wKZqwRaC5aVkfJ7eHlebPVazWSnNUHa/p0Ux18PDQ/Nqj8Th3ljNDqdqcbAQB3kpD3AQHwEG",
+	"PgJsNYH29tKuPs4OG8hO0jEnPr3TJp/DMlpigLmlDR4rKQiXQybFQmgjTuT1LU54wUEW+Zu3f9a8PWzv",
+	"oJ6WRaIWct0uHg0H9WM7GHyMPazT4WlZwCaayX6YnfRPIOpKjwlohO46MLeo4/HXHwPMfR/ML8zkHnpW",
+	"CHgrjgpN8jABRXFw1KU7VitKSQ2sFgRX9GFzlLtH2rq3YTAHWAzwDw1/5UKXWaGD4VNHWC/T8Y0ofrb6",
+	"oE9hL8r5XOUFy8U8S0XCCsU4K+D5Ts6Jt65Qt1yJIs8qTXy9TDQ4Onr69Pi4giupibng4ymbLe3mqluR",
+	"s4uLHypouzlW4Na4lkO8pQ/t6DWOWcOhX1WZ02rZlGs2EkIy0pvZaMloxN4nyzdfnp8liVFszstRlo6b",
+	"6s8crrKX57fHjOODbJEWU5YWmiViwsvMwPpW5Fqwb19f1LYcn4edfdrr9waDpz0grte8EAu+rN8IwsDI",
+	"nPmEj8WVJxshRXEEYZ6LSfouGB4dh8GcpoynIE8kfeugfzAYPD0Y9HvpvAdii5WHuu0hudAivxUe5MuR",
+	"FMXVjOsbM+LJSc/+r++d1jmIQ7fz8ZXkxdXgatAB1TcGJtvClPuQBNsJ041T9KeAdKp04SRKlV9/LCji",
+	"0UUz4Y+pLhqi3UIxXhZqxot0zEbwlA5BxitlInJfiQkZlwnjzDNuVTC1Y6DU91Cbb/+o4m6fqhGR5lg3",
+	"Ij5zw1patJvh0MBxldHQfRCkhQeZaZ9+BhB+2g3h/geDsPdBMyeH5sP3wbjMcyGLv+3jH90+bqjvlbMb",
+	"ElWryFqpl01zhCqmIme/qxFLtWdoUvkqC6RnOnd2chJ4RqVe9sg+jpdenusmK6Jnift0MSZDN1+e3z5j",
+	"Fz+enb3wvw2Ue/g+mOfpLYgwv72t+Mdv/3XZ/1t/RAMTPeW5/ft2boDz1uDG/PaZAd91pkY8w7tZKm+u",
+	"MjXmWZ3ZT8TX/eFw0n86Hj4/mUyGE3F0POTPxVENmvjUrpB85kGS1o+gXEmjNsBrMjEzrP9nWIPbs064",
+	"hYHOOB83xZz+YJiMvv4Yq/fx6OMv3mJGdV7b1qyfpGBGT2NTlSVGc60MWt0mrEzk6B4fz8tg+LwfBqkC",
+	"VdZoMVIUC5XfXKXSXKp+q7LAC0XOpZ6I/OqPUpkRv+7fhQEJWt3+cSHNzwo4GdfFlUdFrQZDpA0n6xSb",
+	"RSoTtajkvzGf81GapUVqNNPf3m62J1znqpwHwyAIgynXV0bduUJo0ISMKHtVlqCbP+VPkyQ5eZ485199",
+	"PRp9nYj+8eDp80H/q5NkcnyciGdHo4kYf20GW85FfptqlQfD4OZ2VnGXkLT2LlUfKeRvdfr31h799bh9",
+	"ODj6Oui2f2Q34mqclboQuYfh84yPxcwomASE1TJGWogrZ0bOgbHOxRi21PB1w6CfGQS5nhsuCPruTBkE",
+	"HPQN3bVogYgUBrdjeG5w53HOvJSSIgM4ChjzXCVm8fTh62cHkps1HQzWcNL+8fDI7OuCF+Npoq6vHIKZ",
+	"w7rJfjHwzlKublOdKtkRCUJMEOJALIL5+sHfh+jvQ/SnHKK5j7QPPUm0uStOkjsob8SoTLNk9TEZCcN4",
+	"cnis+Puc/H1OPgFmU+Hs/U/JyWX/+fDptqeE2FvjiBDX64oJ+Ptw/H04/sKSmDsZnT4ixzz4pBA5xANa",
+	"98/KE3Ly9wn5+4T8mSckDBZitOM5ebaFnIW+1Ndi0Twj5EYEPUTNhWyoIUXBx9MZxrsDfmVK14y5mdJV",
+	"cHci9DhP5+R0vUjlWLBimmo2UznwqIuLH1ihvJiuIp0JzVRZ9NgLLtlSlWw8FeMbCAcyuPjvwQd00V/n",
+	"/JYXHLEksDjrvLsEj1XQxttXo6XzbfueUbEwPx2kN3uIN20u3YfvWQKA2/rTXMgV+0quYHATY0zy3xv8",
+	"OBtsbj7SDg86djignQuqbd7SNNcOg6hMc5/UbuNH/gpbtI1JCPfwjZhny+9zNftZN/MXziCaZckmuZoB",
+	"vPh4rEpZ28lVcStHND26X4dHfRtfFoyilkkwMp/KBYSc84L1n1NMbS8IAzOVKzpuVkDo3K+Tk2dfNRbZ",
+	"xlYK2nliKRG4ebyFPtEIgU7U3RSxU1u53Zjm2n8RjOeCZUrdGPTlhcNLJtWitWI8E6sW/Owu/MQ3ZANa",
+	"HsGOqZsO5mEuMq5Zlmozr4xjWswGPKzETPFunubkbOsf9AcH/cEl3MPbZobHRxWRnymZFipHeUiP1dxM",
+	"NcAQ2mEueHKlZLYkOuNdMTwB5x88nRzx5+PjQdL/avRMnHwduMW9sHOtr1GKBa3ThRYtpioTTItxLorP",
+	"a7V8MO6L58nR8eiryTM+eDo+EV8nz/ujo8kxfzYeiK+Sp6MT/nzSHx+J4+TZqILOtkwFPrz9wWwDp0r/",
+	"++A7v5kc35kbOZ+JQuQg1lsw1I/m5ZRAUSiWi6LMZciAVIkEyfSgBytEP6/5iFEVgz9KkZsZUtzjnOII",
+	"xlMx4/gRCGGDF2apTGflDP62/jpZiGuRwx6ZeV1AAEJzbj+oBZtxuWRpIWYaNsntmq5Py+ggqyZ2BeEN",
+	"3bODqEP+Dud3Ar/sbI9OOqeL9P+fVXpeG56xTbOLmZoAraPARyA2Q7hynXODjfaB6pVIum0LbdLAjVhq",
+	"FqdJHLIYWT/8hfhs/kQZITbsJpIxcfD4lMVfqjwR+dVoGbOC3wg3in1B5cw93oukD9PgfURyRhQMI5A0",
+	"oiCMAjekuywS7wZcNTCJgruANmUqeALUlXbFS0OsNsXGgRRwVNzp3RXS5p1HATScXwApi4kCxCEDuUpN",
+	"2GKajqeR9AE840sILuyAI4wVBcP3UfDlWMmCpxKhSsQhCu5akKVvfhjQroSqIY3/cfHTa6ZGv4sx5QZj",
+	"bigGrcBMNEBrrLJMQPxxL5KRPGBxFNwIM3sGRDRmN0LMNR3fxVRpwSATlYk/Sp7hIPDkKdPiVuQ8iyTD",
+	"TUglnHeaxczo7jzL2Myo/z32GnLKcTDNSi1YogpzxbxrxtiLIxLCe2kSBfF+rz6/91EQlf3+07Gaw7/C",
+	"TfouZmM1m/Nc6BD5Zlx/MsaJTVj85XURh+Zr5i9hcObLrKB/RMz2ZDkbiVyHcMp+/fXXXw9evTr49tvL",
+	"H34Yvno1vLiIGe6IIW1mGHMMjXpB69o3I0nxhxlJFQizfcRHh0Qx29PlCIdhamJG4TQqjuIW/qWhDcGQ",
+	"/YabGbJer/eW0BsQrOPmWM1GqRQoNZixbZIw7Arig4Rsn1yIbOk+5eExs4A2gCdIxxaJRkvGWT2BOUQa",
+	"xqpxcBBusJ79b2YPQMz2bJh0zPU43mfzdHyDKJWkuYeW35kTW6EqkAYNwlD9y/qUGV6DsWI3YslSHUlr",
+	"UGDxcb8fIz5gRBiLW4nTjYVacgz7YNZgz2YUxD12huiGByyFNDnGa0cvrewZkfS+3zmgEWUXIss6iA+m",
+	"CADx8FKuOmj5x6A4qI/qhxEeGoTOp0flI0lknnLTzF4/0R7RP63IvFGTCqBJpAKMlpGMzd8U1mctLV2M",
+	"EU2qAB4yqnbAk6h+HZr8MYDpArm6oEggwFUYVRQfNvCCEESVQ+Rhj51JDEG0MYmGgY1EJLWQRaUyjFWm",
+	"pGZCj/lcJGwv/renZ/G+GUWqwgyyLKaG3HiIHEm1bh4+ZpuDddyCcCOyEUA158W0ApSFgBF6/yjTXFQ5",
+	"Q2vgho6Ll0m3NJEmds74nFmjDUuti5s2+rVjYu4T62a2QSQG7N08S3isNjGbt9gxLzvmA6aF1GPzvHDH",
+	"mxDrnJUb8gHTQuF687SsoRifr0/PGeM65ujGf8gcjVi6eYpzkWslecY4uMtQmq3N1GiWXXOk8e89xTvQ",
+	"HudKalvrJ3mDtXvAPKBkYYPd5/OM0qEOf4fI6HqRoJFfuuS/52ISDIP/47AqKnRoHz6sipzcoRJrtcBK",
+	"UXfqG+MjdSsARlZdW1/pxFf8XAi3uzhkKJuhYDkSjBdspnTBTvp9iO2+8wHXtQq8qw+/M59+Q5BDOLY3",
+	"mKogGbqXyluepcmQcebUD6bKwmBAzuW1AGmRy5qiYgv0GBlhZJTgXGP4+so6MIag3oXBa1V8r0qZ7LiH",
+	"0nut2oyf5Y1UC8nSZFOo/GsjFsEAjwvL14rpcmwkMK3KfCwMQG9TnZpFFwp1Ep5lIu+Zxf8seVlMVZ7+",
+	"S+wKANqlDsvhq1RrkLVzVhI8WoajLpC8xBEZDonpAzMc62Ks5h3p9Wi5y7iVasF0tOkzkDf501lpxCJ4",
+	"30qWDhIGUEZhAi+HkMlcpYaJPD7Su+/P2iDbi2vwiPcB69OiWm4kYb04TawmYYR3KUSiAbndZGHDzkDG",
+	"9SgWT5LUXOLZeW5ex/gBsie3JztSybJWygjFGbSZSMUUPKyHjI9AOjIa3fu7ptzy/s5RVpRiA1eOq035",
+	"z5yUMXHlToZe5t1ebIbCKyhvcTbjsuSZE0oiaR+yV0DRDcJg7i26FqTRnMUvUwEKT9qqAMakWgxZbLiI",
+	"UXmzJRVmiatYjjiStAZfi2llCfbYHpgZMQ3m7PwlSJp6qhaRdOMbgohlz9xiTrE2BsmKmi3MR2h6bJFm",
+	"WSQNn5wXvf36PiDno50YKZUJDuTQ5WV1cWGQ1rXlxPgo5Uizea4gp8qAqW19/C14tWRVTtY5PgxRHoWY",
+	"6Q5RtEo9y3O+hKlVJvx1J+9bMhGYVyhXrGstcKs2WTeTdaMjqkJOWccUJ14VL55lP02A9Gw327dhG++k",
+	"meCCazhl8pTJMstYKYs0MzsAYo+5VDlvKVv8fYcgvk62cab4LkhZXHuiEQFoGoDqzSTY2qa3M97qkw3b",
+	"e27jcN53igjmnoFIqhkdwFSGNQ2q/v0qmKf1Iesebn4ophMWV2CGrDhwzumQxRSyE7PFNM2EmU1eSg2z",
+	"kJH0Tz5QwAlPM5HEPTqnpSZiCRQFzRtWVZHljIilNNv0WzDnpYZAjarYYRUwBGT+XOniPFfmi+Q88dMG",
+	"8dsB5t6fjRQUqXrrA6gzy7BxAN+7+VASqEtDrA9VJSe2BiqryLztzsKdL6T/FoA4hRhKo7sNDD3KXZGI",
+	"6pOhX5nCEjdLGBy+vV3JlOCkdzAmMwCbisygIOOE/r0WW/HTTCtA5hzCgjDrVLwrnuI/kDkq0yJv7BLd",
+	"aoHVndnq0VbaaxvxO/1IRq8wK3n1Te0EQbqsRzr6nZqbv1V2l0iv8NbfBWO34x0QBqnLzAnsvalkP1++",
+	"CNkiT4tCyBXGYrDISMX+paQII6kmEy1AEpnkJLOAJIHlLdieOXaWbc/IvXitUHnQ+22LS1fRpTkvCpGb",
+	"Kf/fUZS8P747MP8c2X8u8Z9h7Z//3rUxrpLkjnIZlpokk6CRuFDSsBIBZ9UhJ8Gtt1EgA+n1J/wJebZ1",
+	"nAb98f0aLQ5dGLxgaH7eI9eDYRnS90uEkfT8U+Y2mYpRcN/vsTMUJheGFwKVNDecyD5SJVnSYLzmjtHp",
+	"7uQzXHfxmV8M6BbwxVzJ69Dg3ULliWYzwWUBU5wLNc/qtpvA8iacF8jt7c82jgrN4e0q+DvtoRPUVhwX",
+	"tyJfMqnkwdG7d7Tr9Q3erH82qZZ94f12MpGPLaCzyZf42qApITUgQN/phMAt6aFt463VPoxIhFKxVXbD",
+	"yiRrU9Z77Ewv5XiaK6lKbVi5juS1YrHLcY/Z3h+lKEUCCkRMUTixUQJjyztqvPw0khhiWHApzKDjKZfX",
+	"As3lxIEY1yz26+LEnUoHVSbqxMIpn4PjuMdA9E41iaq04xU9K2qKQyT1XIzZPCu1s90TXTOKpbYaQ1po",
+	"kU2YmKWFBqO+Vz4LfLt4Afmod2GkFLj04kZlM+8RDFuqXyjTLPFfS0QmcNw519ocsatcaAFvpXMyXbuv",
+	"RzImAZOCms1j9srYKFCZ9zmn6ZF3yT5IelF8ymIqBUXLpedq9aFitofeUWZw074R75uXjULuQGVehAv2",
+	"PfAX4iVaZXMoVOhPK2hQnU4kgX4FTF7VifSqMuxZN5T00Dg0sqgu+FIzrUh6NSfBsE8UT0FSNZjJQaSF",
+	"Rc/UrfA9RlBEi6pBTJUuTmv3QNfHm4h/OpL2S05EHpWFw7knmsW/8LT4HsgZHNLvcyFiDKDRjEeyWhbY",
+	"3838RqVeAhgXHJyQYPgw8ALQYgHMGAV/VREEw9oNaj/RTC3k0OjhtRNoXq+gOVfAh8gmRsGHIbngabv2",
+	"zH5FMnYVL+PKnZal8gZOeZkb3DP0gQaJ95k2u7CYitzAM5K54AmbqVzU5Xt6vipIZi9oAUX4dHWnjv3e",
+	"BUR+7wIhOUi7NOsrYMqpklc2srK6laU3JDgnaXE15nlyVYnORsitKurBL8Ro+8vND++VaDJ0F9IZv0Y5",
+	"EH7mgqTCRJp5js2hr0avrlXfqK5VX5L6yoh39TfhSu09uJLObASoveLGwS2+csk7aCbpuOEg3LphJ9C8",
+	"YfhEx2Vd8Axl4lwseJZd8TnuhrvgRnRX3JKqK6kmFHCXHFK4K26V3kC36Vhc8STpuJoLQwYCyvtB8h1Q",
+	"yk41BfzphrY/M8UTyOKpE23Q2LRORTVelurplfsbCJ+RdefVz/rNcaak8H5a6NRYSPW7+q5/3x++Kodc",
+	"vwDJT2Mh0au88l5rBrOy6PjdeswDgM8O/Qt0MGq/W+N4RUQbnM4DEqi4rVfpchNkdLmCnJczVQ3hXex8",
+	"shrVu5iL8XKcta9eCynyaozGztortSEJJv54c6Wy+mtwpfYaXKm/dlOOBK25NRPk2LmyW6rk9W0qFuMs",
+	"hdKJ7lv169UX69cdoGZc8muR2HObeJdsflZ1RYscDqT7WvOG+5yByYhnhjZ5W1W72v2sm1h9hAbadN1c",
+	"8e0GCtVu1ne3fat7yPppVrwsplfNbahddcPUrmIIN4qVzXvV6KPfr9CTfHUjlt749evVF+rX3Th1KRYu",
+	"LCHNcCaKqUqI8NqLuhzN0gKZbCMj8coQzWvZcWMkxnwmsIhnyiElZMUjUsm1j7lVNm+4ZTZvlHLltCoQ",
+	"oFG/uqALPr5Bvab6pH/Rfc6/2Pk66jcUpOxdz8VtquEi1kKqPoO/qy/gbzd4wT1sNz/ck8WE+4fV/KwO",
+	"KqkIVQpVxQBrKkX1u/qipzW4n9VXPRWCLLbVs/Crfs+9CL+0ngI6IpbVLnU/WCVBZ1zScuyvRNhfKitn",
+	"wruLvy1btj/tLOm3+yD9rj5l79eHc8zvdj72BpuPvZHmY08A5AUfce0LgPZKIsDRkNSvWaHQXnFmcXel",
+	"PXYlqta/tvLljhsokXdMk25Ukrr/kcSIjTzTjpA4YS0vM3OpQ0q0d9pin73TliPtnbbMSLLBXC1EriaT",
+	"K7CgARNXsshVdjXPuBRXfNzgwO3bdWmhdbub+rsJzVTilDebHb/dw24vCv7uKk2uKFYBXobmCTXzel32",
+	"bJkK7+N2dIWjW3Z2sDxr51aacg0dDrRiE56zPZWzQqmbkCmj/SdKiv3K3RZJX5/FkM/f1UijwXfKbwVY",
+	"H8mC1TCGYkuAicpnvAiGQaJK1Bl82/4K9xwGApmFVSm623k3wYr3Hb7UdnCixZjiVPjYqONK9thr6100",
+	"QJqIBfNXbcNWzZIjyXPbNUMqNxQufIVfdGOw4ClLE82uc7UgXT+dic4AwvX+VFenu+3Y0EaZkK7fx8I3",
+	"9oUrLcxruits9Kq26383Z3VO5lILCigEKhm96Hl8axhYD7s78fKEBrU8odWo5UEMi5G3doi0Z2Zum9mh",
+	"WubwHwm1phmCaWqRatHbztnMk9XhHjZUygDd8E44qzOe34gEvL6CJ7X1k4OmHVLRVaF/h+NzYV9feY7O",
+	"WC4ysDrbIzBcHaCBhKRmzUWLZdN4a0YAHR/2vWEgJlNc077rRwbvobGT7FLxPn24aYz1/ff4pZb5Fzc3",
+	"ktXudp9wrE5/z/3cg8gdyHFFQrDPzHhbbvGqaILKPDtk6GVgIzFNZeKMrL+r0WnldRjaQk6nkBVhvQ+H",
+	"zvkwBKZw2jBtDhmXrOaUiCR6JZxL1DlEaiZIxyk9L3mjnL/f98h2uqp7/qv2V60IgkYrgCZ8vtNFOgPM",
+	"1cQYMzEphniYMcDCxsOpvIMFhizux8gr7QJ67Cxb8KVGiAB1gTBQwKA95wtBc5+2jyAxiVtpR17CSyQp",
+	"aWgGVvC0YAZ4TS/xzmSv6ovQxZwAURdTxcYQC8JSnxajY504Yp1b2CTzDTSwK87C9SmsgilcrEWLkbS2",
+	"mOi4JwPRuSRy6y24YpJOsOggliudg985YrpOqiCBAfIpDLtth2ikyfoxnmiWJn7MExrpDxZp4pJoDPJM",
+	"IGkkklUOx15FyuL9EPMhrZgmkUanucuiTCmok95oim9HT7fBpjVhXN564CnPpw4QWnBtvZd1XOoovtKO",
+	"EWp/78ZQOTWpxLK256NyW/g+CS88J1EGr9q2dE+RsZZo3wTtlBjPLgd/8sRqDm3bWkO1aFiMKvtG3QKB",
+	"1gOn7ruMdMTzhtrtlF5P56PVopJEZlL8YWYzVypr21ycPQN14y51pjMMK9+MGnNeTDHVN9Xs7PxliOqE",
+	"oXuYWXd4exzX8WNl6Z2tyE0jrMvMceWR787Pd6UKMBqCaGH9kGOhgm3jGSD2oCO8c76+PgAWB2gcn8Em",
+	"TYFqE6zM7If7jWRikF32BniEMSASwoD2d/u0K4awoawApBSHWCGHZxlOqR4otlOQGOxGaEsiIACq2azc",
+	"/qYk3KFbOcJvJWJwZ1dpYNuS/ro4DSxg6EsUhth3xz+jZAwELKwSjSEng2srMbvyd+jxx15bXRRfSUF6",
+	"Qmv3WhHTb7tDAjvb5N2HgIdM9K57lSYAQ0K8hpm++cOsOu5iHlU/vlVEaTM5qfXqe0zS8r0QiWFD26ZG",
+	"1HFopaIPQTyQlSIg2n/BwW6hWCGyjFLZjJoP4l1eSnoWeFEdhueZ4FowniQuF9yQaEreR2ZOcQxeUm8P",
+	"WNy7H4W8LqZQuQNlU3thsAmGdmVdMHNdprrJ8ctzlzHrpW544VlURJMlouBp1kGwV6bvGsykmxCdB/m3",
+	"XCqZjnnG9FyAhtdblyvbwkHXyqEzUYBy6OkhsyDzTWTAnlxIzUgggXjl57cxS9SbSHRNibRl9yCxACVP",
+	"GUflB2YF8Sd7mbjm42WdWun9NQYSX5ysele8b1CmDUyNmlx08kq4xzLAwzo46zzl2DcoHW2IQ66aabzf",
+	"nOWCnTbet2pw6VYbtB47b7emEdrCGaR5JQXEEkfS4grGRGlR7J/W8seF9wYEHoPqShkNojiNpMUiw0Sy",
+	"VN4cQE8W731pJsgS1ZEPvrb7zA6pF1slUFTdSNbkSxmti9kn7SIckgI9BSzd0sri9zvxp7miT87qTAbq",
+	"oEM9Ucw/hyRpw9+QZVqXqumN1si1firb2vVenr8+uxxcqsEKo/j/On/h6CdCccbnc5RmsA4XAyNQ87B3",
+	"5AM1aHqlIFmaVwerO7mOa9KpojPjk4Swiq/2odAgYB6mrGUkWL35fumJZxSCi9KKO8BDxl0rQwPIECEF",
+	"jjUALDJNd2yxVV8m+K0R2WKz4BgSj22Ar1RQx6ErlLebopxRWUEzCcMIKYX66OSpGTPn48IWvzEzq3ON",
+	"jtaHm605HfC1qNYxOSXFQaEODEoZBMMCOVU3LouC0FfVw8m13LqdcILohTykTbUN6nTfW4m61Yju9W7U",
+	"un32Bk5ye+lU1gMOOstV6YWCVqUZ6musWJrbo2fH3Y4M+qZPnKmG9cBvyXR/2msmfFXw/FoUKz60omnV",
+	"howEmLlHA9wBr32xC9jUd6ADyZywgrI827tN86LkGZvx8TSVYr8DnVxB9nVUFAc+w2frJdc3v/YNPdyq",
+	"n/7eT1r9JlPjG3ZRqNzo99/Jcb7EhX3oxFUqTt6E5rdinosx6KbwhDmxlJNZ6pJn2RLtAHVK0oVCjbrv",
+	"q3j4TBTcPIGGaPhrwTW7Tm+FNOQMltZMKVrJwL2y8p2C4XSpQYoHokmZlawx+C716Nur9grUV9LAze2s",
+	"zuyxdH1bMN9ZDKai951uZ3CtUXpvxnXBEjHP1JKKSp5aH4iQDPrdgO4EVTCk6FKx/Yr6m1UMaqDYln/r",
+	"Ym5oWcEkzXVBWQRWRFVSNJO8WyX8tz4jtidhe0bQ/bFehQnUyLoasRebm4eDo68hvz/+x3eXrNfrHaZz",
+	"HYO1DKqeobZZpU1129q3ajmwEcZrTPGu3pMRDEJWyvSPUtgCi2QbX22D95T6Z8c1lf5p1zQabRC65vM/",
+	"y5HIpSiEZvSoE96xNPbER0dJGLhZfWw1W9hWQKbOafb1f8Db3bKy+wZSRDPxkciUvDZyy+Zpb8g5B4qH",
+	"0d+OIKVy+yzzqofEOgub9xVrZBurXGDWWZKa8UYl1B+tfZi6UrS/attUbAbxBTy6xoPtrFiWjWuWKCMD",
+	"M6wnotlM3QIdK6a5Kq+nkYz95mGQqIWhK1CQdVpCasuVTRnDcAO4G8m4aqdEQQkQIgY/QQjNhS5QNrdZ",
+	"+AZCajLJUiniumu7SpWn+0EY0LfMX6VegoBTXarNDWUSvweanQrETEEMCro7/Q5Q48w+jeENNHChjPZm",
+	"vpqCdepKl3oupCbZSuj0X+bJGg/yWoO0aCe/bgoqtrHO9gR3NVbOMy6tt5I0Jc0Ap+roV+9K8vCk/67O",
+	"JeuCOezTVCYdNLqqy48U7+YCYsogkPFATSa9zQVQ1pmR69nEldvRecfrVgVP1rBHMrSSbc3v2VGzwHr5",
+	"YKc74OKLUk1ZrkXyu9yHNZnXp1OrZfszJ5Q3USYXGjNTsQIZYg4k5y2ksMna6SRFz1hd1IeOS80hX5z/",
+	"DAWYqgg0tjfo980PZohe3c31vL/JMpiqDlE61TdV1SQNY2PwQbNsdn/j+H6LqJYII0eqlAkrcj6ZpGMo",
+	"sjBKi8Nmde5tvwFtp1o297J4nK80e1m14lenPHcVS+zDjGeZKoAHl1okYS1ysM+KMpdwOJtH8Ov+uojB",
+	"DeYAgziwszXw1+HUWs8m7EYj1I7Wp9diweBcGxZIR+HU+xtimsCOZGBXUmDW6rNQIfbJdoj9EGS9PwY+",
+	"CKvujwMr9g/1+R9TXay2QTzR7YJFIGYAg/OqmDasEfadjpGbw4VMigVWwMh1wfasxc9gA5KtHapMdbFt",
+	"l/G3nXhHT+u2Nc0tql7QZy14L/yGdO1aVW3g5qUtWmXrkINjREkQJMdTpTHCshmssfTVc/oqCkMXpUzA",
+	"av1K0R+XpdD41y8ikfbvy2mZ05/f5yn+ccGLMjd/1gSt2vAbtTrbfK9LcCoW6mCqypzhQ2zv58sX+yGL",
+	"f+mjmx+aYRz0j4b9PqCdVta40bXSX/rmP0ad/8VIFb8YmeIXo3n+Ak7MX0DT/2UA9wZwcwB3j/C9o/uv",
+	"shWtYYBHC98WRe5FSbEfC8UP27jTU4s725LRj4w+dsQ1qPIR9veX42Arf0Dd+tlpcLHwr0IR7lMqEXrN",
+	"Mb/2YUfxRLansHa+BmExkrEbHAMi81I0I2xXWhc9pWHzw62Wm49XsE9bHuAVXmpXy26W9YukDeYykIOa",
+	"RntYegAi1i1FxZwpMGfN9lfFwXtkeltLuCPtrRo9TuXwC601wed9dBOFuJ+Q9Y1FSqyMAVXXbC/XHvtJ",
+	"ZsuqpA+gDtSvFclpJGNaApkUPAyD9CEIBBcJq2LDtZAJHgNMzkkLLOGBnSXSa2nQd2MR0bUI2uHcfsCm",
+	"EUTXHXilivv5ViF8jGq7YjEYqDw140vGM62gMjTU6OqQZzE1fJXVsTs9pVDMaPOnXhlZECC83hXorW0X",
+	"T/dt8ZuMk6tBhZ3C7uuINgyMPIiElWg2sGWBlnPCO3vGsLwTsjhbrBWyRJaKGuMZjdcgfq0dA6Hq7aD3",
+	"7HlvgNVihezGSlfY+OpGLDuI/sXFD9bOD20fCoXeOgpsyhVKxdvblrwvlpp6a9U/+bPGarVmMXbnzTRc",
+	"2wmaABWNs1PwLF6Y4bCTyYvybrvw0VUaLhT5YWAGgidU8hiMPd0dDtr6Tr1azzozlmJC5grKJ6XSz54i",
+	"7hsyriMZn/90ge4MGvmQqmCxRAmquGTdQy7adUuuaQ7bVXdRSCj+mv7L6fvQjBAKX7pKkev1PvPChuXD",
+	"mGlB+a7WA+Ya15jDi+4euwf7vW3KGEO9IVH5a9fvADwGnBvidn2RvGJ/ribA2w5Zz+UhdyOXvQ1WbCik",
+	"QOEne/bAh1jQEJkWrLENzl2dwi0vcC0ctMstuMld6U7Hqe+O9P0DKLx4cFzjplwT+Ui1WVZsXTqeOt+J",
+	"jSR172oWV3/HXi1q2lGMh6wikilf4u26+XRQsNft7xaKEmjWbetW+r9tr0NDW2bU7Tft8OS+sSF3jajF",
+	"Cv22meFGgnojcrnKx4n3XK1wKovYyfM78eQ6L0dHwfZ+VaO5SD4Tp8zW9UnQ72fVxh57hS3StGLUG8xg",
+	"anxwAK6nqyt0JvV6yKpHYoVftuEr3toz6xWK/Y0f/Ovs4D/7B8/f7lV/964O3n7h3dr/9846sV55wKu5",
+	"ytLxirhlv4wgPlcP4D90RQcbuIDqmU+DvI9TPMh2CPyKnvbw1xoRpyKbdzXX8+hyJtDzaE84vuJQyN2g",
+	"cO82E+hwP+/qdPZmTmEPV+l87ayvU3SH8lpAuBdLp0LX3DmSthzhE+0enyuVbcu8t3VdV5QJBI2t/ddG",
+	"7rqa81Vx+OY2s5WP7FF3TBxYxikFLHfmRgX8BSSSvjs4/x9aL/p58t/qp8hGfdvfXzXnGAaLPC2EkbQr",
+	"9devMES42i3Dd5C4ZpwgFlGm0MALM/IF3H+iSWb3UK/SJPwpdEsE3lDQV7aEUrZoNQaZqHEo81LuNx1T",
+	"Xz3vkhL0gs9XCHQXCz5HAU67et+VrHUyOKp/4mRwtNGyv4UruiF1rE1Bgd2n6sFedOWWXusd/NOtWsy+",
+	"b3e1CePlecdR+M6PJaonvIyWbMJnaYblTI3M0pGFRix8C4Hg/PbYD5ba6o1nba+256det9QuyaIWvlSX",
+	"LrpCZoGkbZ14WWUVdSVfuvSOh4+1OnnhTSNZQWiSmDBAOC1c1D3WXbdh9w+fk57yvGtGZ24iakK1d6m5",
+	"I8NXbE1ayAASH2x+t/Nxt9TlRYYL/ZDP/6/zFy/P259uYK9LSLDY5UDn7avLi16N3M82I7eftwPFZiAN",
+	"oI3n15ka8S6Z1MWYay/I/KE4ZKPaO/YoS+XNFWQM7ZKM4ja9ZdF+CbmEzSwkP6rOs1d3BtfpjPPx402G",
+	"zFQYE3qP6axEYtiqj4zJCJvaroUWlzYicFM3XCnkoImknaPZUpxDa4LSUz4XnhbtaeMx0yIT40JHco+z",
+	"rtRCLysRCwbMy3yutMAa2ZYzRrL9mNnZOGTx7XyMqthtxmW832MvocUqdKZz3VPHUzG+sVb4FTBqqh+7",
+	"2XLt29YUZ43g7eO/Jo7+G67Fs+MDIccqEYkXRb83zlSZHKQyLfarYmdO/KtLMi+PXuvR0/918+Mvr29H",
+	"s/+c/+dC/Z+7uPs2100gjvLAwgmUBLKmcsI9yiLcq5xB50sfojCBBTDqQPdLId+gZUmxqGtaG3Sq12Jx",
+	"8KJf6VUP16mawrKb7xqI1GO3V4nstdBtSxy8AO5VNRsqHcWsZk0dnAou8+uDNZquC+m9KtR2s6XETAXJ",
+	"gs1Q84Ju3CtOfqVZJzbzHRfUjSQT79JRJhpB4fhI1xKbX3FJsRXqyCK94pOJoUrLoeVIO1Ra6PzEyvU1",
+	"oL4tMt2/hWVzCwvF5mXBuOe1I+tI05FJtZSvFByKLv/tNnjZBt3qNb+BoOb7rRXf/bS8tpDihA6hVgrT",
+	"I3pv32A4/v3ghskO1sfRs5VN0HXrqF7df4vQpQpxFKn0eI7ah/lcH+gu3dF7h5kQRd15d2933Y4OOOe6",
+	"2snh9GBzdo11f1Ae/EC75u4myqb5sdsn2W2QOwNznMEQyA4qFBVzrJJl7m+qs2kX20ghVfzruqDgRsvg",
+	"kFqLoRcIuDu/6YpTHZd5brtlb6Xd2rDezkQ2IJAuOgw+GfohZCpnWK1zq6S2VF7Zip+PND83NQ8mW0yl",
+	"GbZPMKvPcM0O2ly21VXrMEEJEO46vYWfHXpMZx9PSALRcyih09H88lm/0+h9PS/r573fXQF6pvIOIe4V",
+	"XO/43qB/dLwuer5jKCWLabZ0qnxHQkYq2T++aWW0dH3mdtxc1mCzvoSVC2mpdgyCkDfz1fv7kLIfL6gs",
+	"B6QG4nA7BwvvXmrABtvdr+BA9fYHj+bo0IE+SWe15TR+dKUXjWklJohsAlMcDt/toLYOqW41uuDXUBvt",
+	"FCt4gz6A4qnK2mIp+bLCYCFGH8yj1ZXzuDlJsXWa3mBU9f0MELUyXyvLjRXKdZZX0ii81uUAhj0qZ23j",
+	"PXiWibzRj3uLggnqVuQg+awVO2nnMAkNapI8odCtSviEhe7vnvJZwaKLaFmB4p5w7g5dOcMCQdYK6Gci",
+	"reml7iHh0cnJbqX9cCJdC7zEMrZdbQvK+VzlBcNCt0PGjSp4K3KNmuBIFAshaqEymOSCr/UiGWOiLERn",
+	"x1IsbIt1OzBaP83epoIaqrNYzYWMQ2rQOc6UhmasRt3AH516lOvO0xW3xWfoSsOnoBVxJlxbVGxxKRXz",
+	"BgmZVjVnQJ1K7FYLJlN6fe6ED0BD+2CdUKEegiFdu81UEwi2U7Hw2cfMc8CK0TDsqV+xPbVW+k7BtDZU",
+	"F7WxzSoZ14QSXN80jZwXqYTzDxa4XBomeXHxA0QNWRYHnTs0Rn694JItVcnAawAQnipd/HsXA9m1RwMe",
+	"mO16nAC9guddPfKthPnrnN/ygq8u4GFOiSG37B/0JJQsR4wGig0oLQ5mPM386i5abVsvqFn7ZnB09PTp",
+	"8cY2KDCxnWoA4BtXo+WGgvj4HMn67cL37aIYrsCFtSxIKApuxgnc8ajlVNGtjopmsxnPV0wQ9/cJMMaD",
+	"LJWC6RKoa32eL7gEvVrw8ZTNlpbHQonli4sfHqmgAr3SCc1fpgp1TqS4ieHiCIWqywASG0OJG0ZmJNn3",
+	"azBgwVc/Kl4dBdcMwCfkHul0u1U/GQ7bfCTyqyp40FjN+h6e/oEY0KGC1infByBmvki/Rb3fcFvBr022",
+	"dpXrvCOzyxlYraNsFHG6sWz1vm/XTqILDmv9UwCbrfxTW7VZ2KHM/0cu0I9Q3OxpRgA+1NNMYup/JU8z",
+	"LvkNdPDuhDDV64bUyIoN+UJ6hwlz99KE9MpaDg2xHqDLkGzPrwV1V2eLXEEc8pZ8eyXVfOk63VHVnwJO",
+	"KrgkeMH6z4f9Pvv58kWnmWCSq9lVtqJmpZXE7eQ7Z7wyJnutsHbmhxSZjYIqzbtKXycnz56tR9Gug1wV",
+	"GvK2sMmEfcDU17IBJzeffNLsHuXk4zH4lI7/0cc7/vczPjzKQdpRwmiuehMnhtY5Xd4kkWuzSIatlxn0",
+	"2HkUaibezdN8+ahqsS7UXDPKTGkEJxqB21ZBycWtIsV2RbPKqrfi0SaU7BAoZkqmrgZdW4kZq7lYUQEC",
+	"7xn6VHVWmKh8BmQ9/qIRcYI9J4a54AnER5DU6l3plGi699pwkMVUZYJh+24bk8ghEwPDZ7UrO3uKGLvg",
+	"eQJeoEiixWDwzKuvDZX2m2lbTydH/Pn4eJD0vxo9Eydf7yYLEfB8mkqIZBe2Er0fQb8A5GeNcgWQXTrN",
+	"hc0lD1mMs4yJ26AJDacZe1hZSi2KLjNadTQ68Bx0AjORTnRXuQ0EgZ6h4lbkrZYY/YP+4KA/uISqOMN+",
+	"v0OZ9LwQUZS8P747MP8c2X8u8Z9h7Z+9KOpFUfLl/r/v/ef//u3Lg7e1uyvcFJtOj++630KtWnW2LuZ8",
+	"LA5A0VazGT/QYs4xUxHfsOfrlLbMRtGM1TwVOpJ+C0sA/pNW6dqtDmN9Of1dtfg11mMzqS10APPYgwUB",
+	"OGf/pTQAs+LdHKYr/A9daH5wtCuib40WGA7fVYXfS5ryi8xKajhQdYVpWPjHRXq7osqK14tgYzUv22jW",
+	"lezf+EYtOq4jNKDqJLRzn58N7Xc6CvJVfUc2t4B23Qu26MTsskp3bebQ6NDS2S1lx2YP9S3aom9JZ4MS",
+	"QpgKZm4u9XYS1fY29qeN1tjZuczTYnlhSBJiJvSM7ET1n87KYloTYKETOHSFO6PgPRBqhuwbwXORs6js",
+	"95+O4VH4Eyocx0DIwUcaMwVVkHguOIZ1XufQZCx2xB4eSYm9TzK1qAUawudekA5cu/hzngXD4BBWc+hC",
+	"CwOftZGPymMsw+CN4EnLAwjVFaluUw/2wnuRnL34pnmaOrlsGqTJ5/yPYz/TiaCQghnPb2xjNC0EtBJ2",
+	"3bu9YWpT6RiHZkZXM44TSecds6j6n4n6Q7Vv+E811p7mfiObnkPrjm9R6kZIr708x7EoOKX1qp0ByqEh",
+	"fTNkfFwgOiVUY8zPCSGjXfvjdadw+1l/vSH4bKhr+zxbGmG+9b7VDGoIiCK1H/dgLh9Ra3vQDM/gXO2m",
+	"QN7j/LGXRSTHPM9TihvR0F8I9SUOTafxnKOQHtkG2jN04ZthK/lzWhTz4O4OWMGkI+sA/XdQhh/34kAX",
+	"yww832XCzs5fsttjag7Bcyj/+x22P2VGpRf5raCWwt9VXYqb3ViqILo9SiNFJKpjZiQJnfZtsimtfM6L",
+	"qQ5R5YAoBh1GUshypqFxbFFqNoZUVfNtkecqx+wyABb0QMSEPpoWrgn8ksWUG1BD813NDB4VQlKMBC/g",
+	"ySpGKJVszvMiHZcZz/dBGfGCviIZyS++MNsiZEGtw3tffMEwbztHUYrZXd2FGJ93oRUutk3udb3enIPh",
+	"ghvt9Ds+nlb1qBGW8AwOBCjG0oJJIRLN9mKcjyH9OJ2hT/PzSK54ABnHKauxkRW8A/thxV/EdK/NfKiL",
+	"Ri74fo+dsVmqNTSRyl3bdjxoBodBgRdGBz3uD9j7KAB00FEw/O19FOSCayWjYBgFL+Utz9KEwWGOgru3",
+	"d/Ep4wwv4ni2+BBgN4LmWhgMZ2Zsh6I0qIx/VWXuH0wKUGBV0LwhRqUmL5yQyVylsujFUJzNrA82L5Ix",
+	"8aQ4ZDHyDvMXEVjohTrXttQbkjQDayjfdTihPqNxJFONtBC60y79pfUIKyt7B5ceWhCSRjL+5wGs5+CC",
+	"lPw9p5E/0U6djGkb4qrZt7/+CCENdQ1DVsrM4KqZkIVylrFEhSz+54EN0uv4qt2BAgMRLAIbPDVYIRkY",
+	"EtDBTDavTrSo7XuMRVKwmua7wp1SJek4fwfYUx1jqeTB0bt3FnBTQ9ZfYNLoweVyLoZY4whP/+Hvmkry",
+	"oVINyTHxSpxkUdDr9aIgZFEApM67ZtCTKpQVLBMc5igMESzyZY/F8HzsnWe7EqSZvGAYr7aXqKKgcndS",
+	"6MKAxFly/nnwPbR9xTrC1AIW50pFKbU1uFRd3YHa2o0GbyUE68GgBMTLdCZ0wWdz/cUXQJ1+vnxRVZJj",
+	"/4I29fGvv/7668GrVwfffnv5ww/DV6+GFxcxDXDOr1PpCOoL16AaS5uyeA75M3uwlwOcKlyDAiVxJPeO",
+	"TgyOn/T7oWu0Ouj38Unayvi9UZVDsB7gf3XISE++i0OzYjiadClmcEI1ESfoXW2IUlqIGaIj2Fa8Ztr4",
+	"HXOozOBDNqCvwF806pD17ZpxK8yQZpIqT+BHc/1I583p9XZvKnhikFNBDkQEVV7/4+Kn1wyVCranBZ4j",
+	"7505z/lMFCLfp+//hxohiwHMLfWS5WUm4PtgFjUTswzVPsZpVkoidu6NlCpCpqdlkaiFDMneH1bVfKBL",
+	"YmgzNkISCsMqSyKSLhp0UlX6VRJMtGH15VZRcK/PcSQh3m4f6t8YGquXcjzNlVSlZr+rkQ4ZBAfkYmzg",
+	"nJCIBfIMVo/0wgqvleHeto5qEh/G5NaIWaEiGU9SmeopxA/mLMZcirjHfoGgNe4XsOPm264ANRCuVEbS",
+	"piuEhFoY8YqgRT3LHLdcTEpNVTmA2fXXMTub8VrqpSUme+IdHxfQHFYwICMhk7gAQ0pOmRWKbFNxJwbl",
+	"ojDTMjPZ7zGo3JoivMU7g41GnokktXZy+T0pnhVMrrf0GMTiCpYhKWHoKdJAZcgeiQkdADEhEzJIFmmB",
+	"bl0jwhplW+Qahdp+b9Dr20AvPk+DYfC01+89BRtYMQXV8pC47CGyWCix0RWU+kZgbwmv8/VtqtMRJiT6",
+	"1lJySlsbJC/ART4TdKR+MofYnKDXter9oyWL0yS2zXAmKjMaNDI68wZ9NJIGZK7GXSr3LS9tHGU6/tBU",
+	"J/4ShrgaLQ0ZNJ8BtKRB4pAVRhgd5cAoaSJIFjGtE5r90SBmBEs9Y67H8X6TVJm1eROZ8SVJOwJLruIy",
+	"Y8RlaNSEhyo050sIatXE4aFqijG1IE/9H1TiFrwNBuyG88VhJZTZkmcGBNcgSH15XUD7+C+zgv4xPEOW",
+	"s5HIjT4BXKOLCVEmAJA1N619M4QUf8BQVOgPFoK1dGcjw7Dw81zaotBfqtyKu9W+sEMHYMM4lhHFuN+I",
+	"Ze2omDNOMgCebBZTaFPVrB2l8RuxJOWBAARH2sgSdm+iIK5cO0/swVzwFDxZWhhBzcgAZME1+/M+CnCW",
+	"QFDMCYmC0F67Gi3hMkEH7uAuw2Uylhnab25J78GhGfe6EPDcUf/o2cHg6KB/fDk4GfaPh/1+FNyFUeAw",
+	"IMJYJzOEhwjeR6LgDjmo1Uahgt+tyN3BGS0taRtamblOCGInt0tbOi8lm0VjP06oGZh76GUSDIMfU13g",
+	"14HaEF/VK52+1SOH4NS4C7d67iL911bP/hO3HFzJudBzJTWa1o76fcrELmx+YUN29Yz4WGmLfB5dX7TP",
+	"HcLScSFUcHy2MfPVf+cuXOPTwR0CA84xTr9rWLfMw2944uXRHvcHm1/5WVb6Ws3+ChvYaQn67a3ZBzLK",
+	"/ta2Gr41sHfBiYAgtBLbfWv4W0Ao89Z8soGRh+/h35fJ3UYmBdwcTvNoydKEKCJ4s4mFksHEoLMVNXqR",
+	"dNx9rrJMo4KKcRpU7GiCnZ+cwRILVpNYAsw+koaAGD44UXlI4Qe1dIwVstGZZEYxhSL4OpJWqTcqiiq6",
+	"eC22+/JP4nHnSfyHwIMYPBjz7cy3w34jE31v36jnp203wKvqBVt9HwaSqki3HeM1PotB6Xmxy9wv6IU7",
+	"a2f9eX1QeH2Ey9orOxKBLgJwaZGud89DbF463vzSa1V8b7D8w5z6f4iqbHrXsd+VVxBJMNL8GoJxaOaD",
+	"tPt+g4fBXHW1u3rF8xsMeqky9JAycDLvGR2D51nqJFhgxpmYFJHkmZJiv8fMKKA2a5YmYjZX5kD22Gvl",
+	"DBhgNDEMWYhEJKdGBzRXjFYSSfOp90aZgQ4aXhkMFpuRAbZvYCoQvrIP33GdNWzd1fjIaE93cY/9T6NM",
+	"G8HHH4qkhVMIi3Fa0VSVWWK0NTEROYsPQX7tIkK1iTycEoFdYfNBhKd2OHv0/OqzB3lYM57foNaGrq3P",
+	"+DiabXHn0a5oV3YMu/7hTheaiW8hqBlcG2AQqB0qtkcXcY/AQsgytRB5JI0A/0fJM5Ym+91sNEQFXIAl",
+	"lIKpfWW2F8kHnVDsK9FxQtvHkbVO47qzdCGE/HzPkmagylenyezA53+aLJXH9aw6S9ZBAcemE/kvMJeQ",
+	"u1wDi5pzoeYZRG6CKQ+Oh2thYlV/aG/jPPoukw/M1mlx6lkGcnLBz6wVDV2hdoKQw486ec0t5EoF2AdD",
+	"aOBkzmEk0yqwFXwlFGLHK++aGRVqzy32wQXptgjcLks0wq1yhfRYTEABiXpAZu2+F4jaxdg6jtKFkMn3",
+	"diswLEbo4huVLHc8RAAa80eFDWdMl9fXmGAbhOaJEoRWmnowDM4zwbVgPEkY9+wXpNNDjJelVIRVBmw9",
+	"PFXbHUO7OKf/1aN/XFv2z42COPQ0DBm7KPj68A6TT2XX3lnXhd0sb//QvAxEA0xKwTConkKjVHVpyChM",
+	"kexnLIMQP0BbI7RCOUTw5NYn8Fq5c88LxrPsATOgeL4li+y1KIB6ivRhM43td8V8+w3hy6rdcelRuoqu",
+	"zZS8hoQHLluH9eOZJRoU+8KnYB6tdjQBqXUzo28rK7mty1FFDW22if+UJW2b+BYm7kj6ttQ9MjEDBUFz",
+	"8jXZmsFiHNpqe3XjM9TA+RRM4615R3L1xJmdN0YC8Gsdsz3nYgKXpGGjZgi4B8JgWixdnkgVYsQLVvDr",
+	"U9+W7Q+gyxEdYjXBWiwTsCmZcfe3sLqbTfLM7t22c7badI6bvNl2ztaYziO5u+2cdZvOVxh9bc1se1Q+",
+	"IesvHcSPZgT2KkJvT2BrL601A7ugwU/aDtwOpuwyBNutqUiwvQI2oU4JGcMqq5A9lsqqBSSgORSqi52X",
+	"zEYfQEEVFHaRigCPNLqhkqm8NqfIBhpdISWMnZ4JstmQmiUtImlroWkxVjLhRgn1HgFqFbrkEq+R2z45",
+	"2inV5Hc16jGb1UZ2Vl2L09cszksJ88PcFTWZZKkUMTmIY6whSjZmnmkRo/GY+skZQcn2CwK6fGAJrXlj",
+	"ZSOvlwWblSCrs6dGGH127DHuMJIM3dSomcvEKd+iAIqSsyS9TosQ6DwmycAdHeINHCI+MFTwiqhNj0jc",
+	"yrZg7HJhVBlI6DEkUk3MIC7ID9rVQV5DrhYYCGhp4HG/7zsP4ds/gpwNizS00PYrKxaKJdxsQ8hKmYhc",
+	"j0EhUzmbizxVCTbGNUPkagFzpmKWKLhjqX1v8Go5fKbkNVuqMjdv22Mcs72RKqb0oiO5MFoUADM9YL/A",
+	"TcsE/TAoQxG8wrkhixs1bjFWkdWuQ/na2LdbAO9YpMSVMXg41Q5wsFxiHtDjDQ5OIkg3dN8PWePrIX29",
+	"/fE9qWzoFq4xds1DCSGoNLB4N87KRGCYCswTHv+ZPCVNKQcOCb0KorPuxgV/Scj+MO4MGKD1gsLyfG4Y",
+	"M0zlO2BYtWLGU6gm4pUlduGnFGJLliuwC1kbkPl4s14xfsyQNkNWaL0YwjZROfVJdlpPBxtGwlhnxA/S",
+	"bjt1pF9Elh1MVD4TCbZFRYQxewC9UgFu4p2h7nvH/b6NXMYn9n19hgoKd1QRpiyqWsEOmzITvHt3IBVE",
+	"pNVK1K5odUaB4H75W8PPOhb2LXyfDY7Ya275SlXO3s26VUL6t0Dr6YFIjk5OBs/Z2dnZ2Yunr//FXwyy",
+	"//z25eD15Xcn5trL/3g+O5Jf/19H2R8nr47ygTx5d/Lr4unNH8/f/fPr0R+D8VN5NPtq1Of/XP4ng1IN",
+	"/4O2ojdWs+BtR8tbSkCzRaQx12g3oPod92g4B+dq7ZuBTMzbNibrBPqOolA9i/eDGDB87r+tVOe/suuS",
+	"VunNVW38kOkizbKaXHJPA8c4F4mRSXimW0YOEg1cP+Ml85/uNjk4A8PO9L9F/MkCssoEY33gLrVsnQXE",
+	"PeTmR7TIp+AfwNZhHQCpkQfgI70/S7rGDKCGeI3HxwnJnRJ2l43j8D1eoXgLjEntqqFrrvui6pCCM6+N",
+	"UMKpYP3eP767dOI3hCrYMEcdSRSYUs0muRCMX/NU7uNt7uRw/L6Vw0l2ZiQ6Gxmam6szhUWpXdtPNl3O",
+	"RX6bapV3OFfYm3YAqR8lGlOZRVtx9Xc1As5bj1b1I0havBjh08GLPzeLK2yAOU9GkbCizT1JkgHulnT2",
+	"G/PoIx/ZSqWCkG7qee62+JP2QW0+8Ihx6w98uDl+ioDUipyyhjc/dDKS8S88Lb5XuUXxCwp48gKpXIFD",
+	"G3wFZU0hppfP54Ln2ujdeM4TP68pTbYOdHrsc0Ya95a4+oaefixxAO9+Pui4MuBnPSruZh+0XAnjBsou",
+	"u5CtVT8V0KVAOqXMMwEVrvhNRzX7SLbL2TtriR+aDvaGvMyEZntmdMNAUP7Q+xCYoySF3PY8szYarEOy",
+	"VocsbhYmB1sxlsvvfUFap00ytswHW+OgEnha3fZHsNf4LU+hDgEN1a4UH9cV1r3a0f6HjWP7CZscURwR",
+	"Oo3NN/b9cvKGqSJz5pG03BvLgTorWixVkU7o4MWYuYaPVFHHFFVZJVEYqIN9CnNIDC/OS6lRUHAKJ+V1",
+	"OyrVQSdwMX+KeoySzpRrz7xUmap8NRmerGnJVm1biNHBQX+l9vpGFPyaWqhaM86L858ZoFNNf3XtGMbz",
+	"Mhg+P7nrVg1rOp0r0N+upY8tSHYkffUSKx9EuSu3DNv0J5Q8Gg2nr9dp+a5LSEq8L5oRBohPPDPkF3xp",
+	"ENlvZRlHddfpTbbOllObNpgsPbfDGuXNN4IWdWutRfcHzOsedlow0n7S6t8nIj7iAXiQvnjodWvZ6CZ3",
+	"raFa2Yshk16KmKcvNppIDVns+jh4nY6s8maEWSPqV62UINPKvkFyLXU6oDh/IRPDyS6rani2/QYkj4aU",
+	"6AuuOJtGTlmZmi8hZw9OILKuuGLAYRXh7z0z5tKcNUryTJhUC3DRYL6kTeY0LJqobWg1X8MCpcipl4Lh",
+	"mhaKto5Eo96T8OcKZXdueWaEF+e2trVfQsyZTfjSxh+QKLSPffiwAh5tkZnbjZgXRoR3paxpoahkoW9L",
+	"u09rlpRUSiCF0FOtsBEBwmySC9Fjl/wGk38j2UQPNoMle0uD72TpjQBD1u9qhCgDWK4hogzj59epDtQ6",
+	"6OGaw4aGRU0tF57+MdXFzoyn9uoaNeKJrurUfM4KBbiLeWtRHp2ye/hQ3WJFWCYk5XLbyY6QcY87crTf",
+	"OHF1xzMFYFSOZyGTps/ZjtTldbYeZ0OCWk7n/aZh7LTW5QZO4wpaWWnnLrvYkD/wR4/EWM2E7qSatsSQ",
+	"6+40z8Vtqkrt9firKF0kocueSIySEVcd98BdaYnkELpZxvtVGz62Z/OkQDGqHkQ/9z5SaocSLt2qoRUA",
+	"TSXscAIOUVRkMsOG/7Mi/lXiaSStt/AbjzCDs8sOBZG6qY386sUfwc7o+/xs56THV2pcXCSKd9spLKs0",
+	"FRISzfp0NePW641uTDsIcM0OUh/Gd4QHeCOhR2SxUzqnt7ZfjG0YudpzVB04abtasqUoPpaN1usaW9vm",
+	"Fadkk3dp28O1wYfkoeuuCgdc2BjA+3jqhL9iC8rQMxtUKoar+V+3ZH/mmsclN6Jbs0VsJ2PfUgE5HJs7",
+	"2e65SVsIAj8KTkXfnOSPSRjDtjHOclAbmIVFRmYq76rZAh2tsSVtle7UJcuHvlBs5HZ3/o1wjXb0HvsF",
+	"xV/uZnWFQCHhIpJta9wLeADyn0BsH604ishVdSQN27JFepy4TdmqLa9bo0f6SESy6mQet9xybDW3dFDJ",
+	"I+lknEZ5W13voev4q2aJgsXoQs1d2c4GTwU4tBWDx2WpCAqKm0NeavhqjZVOVD72uvx2DHPp0mxq8UVo",
+	"qvWG2oFgnYEB1mOen12miE9REeuzj+ezDLfe702s0EvgAETA9I1SUkVP8SHCGlw+oyrgUGL8hqe9e8eK",
+	"7cW187n/mTMiPPdrNcttGRCSyg/CgL6Tucp0o5b3TuwokjFoWihkWG0DMgI1i6nmglFOSTskS9p4qrTl",
+	"TqCRUuvIpoGGTDzmraa9KeOFyCveVPmqyJ2w2lP0nblfq7tGtcl8JmUN4g1GxdbxqXbCYItRsSafOqv5",
+	"pDzt3EpkQ6+Ol1QQXNDBZ2BN4m8+85fgM4Rzj5qN+HmyjM+cC+CpfBQu8B7/2LZ0kRNrWbdU22NnnkJA",
+	"RqPKMKhyGAXs75j1gSE1e2SnS0KWqwK8kpCMkkfSCUf74Y6xNmSWePCJrWyBO1pSLqoXH8uYgrD9/ONu",
+	"Klx6ZOv45ow7i/BUmGe3Q3JIjrCHiE07TXGViEWd/rXNr/HsTpXnAeuwemJY7NpixJHc26Jz/37NR1BF",
+	"p14agcJWfk1trVRKhsJm/EPwqTXqsuIrmClWYHJYLVmsZuZ3gbZWAqMPNp0PmKeGX12V7oZDhKxYzoUb",
+	"MPZS3dICTfU4DPadz0vpm1GeaIxKpxw1THhStyIHIk2+AQ8CTzRLUn1DXR2gp0hpixXmApN7kOz12oNR",
+	"nhwUqaDU5f3aXMz7NHwOlRpEwkZCp7ZVL03Bli3FivEQxqzn3AjfkCDmlsvRvYwj7sH5hJ4CEK7MbTx+",
+	"Ca0AsowSjCHJzoy2v6oUZpUt5tYGxS2/SwHdFnwZ1iYCIjNkRxL0wNsww6JykKFf2w+cbgoTWf95h/mY",
+	"IHzAfpLZslIb8bueOxw8K7ijDR94j/0kBab12XSnNMtqXnzrHMLS2xD7wbzQtjUT5jbhCwYnj306nuJZ",
+	"IC3BvEyKw9CpCWElxh/4mGy9SWkDdJSDsAcfx1zHTmBRvDsMgzlT9ZzHLUaAKW1nOatQF2swV24nwLUd",
+	"3E5EIVuywIcNpZMKCyvRGmiJNW+UhUzdI1U1eXoO/xdWB2at1vPGlt82pJ4+Nzh6GhJtwZrndFBWfBC6",
+	"U7e+trXEQjP4q9Vxsdztz0gqCAMkIG0Fl8gV3d7KUeUCVyvndFrQCGt9VK+7cHmTq6rWd8u6q+zFdsZT",
+	"q/hm53K7iOhDFt81ngVF1fesPhWCQopBe0SXtsr/6oSJ05MMd4H0cz/MqlC12gHmBFfpZnamwHlXTtSQ",
+	"T6lYrtTMFeiq880N064ogjdt7wNeqfz6d1IrgJ5Wh8gQfTegXUABMVTrdr3FWh+4663xPkTg5ah7DqHP",
+	"3Fz8xyQtQC/G+f0FfKWWIfF1Ct5GzUup4oOYpr9RqqhZplEccR3/wJsQugo8qXYFJ2ypjJDipOBMmnNb",
+	"l+znuZqkmQu99A4J1FjCu2YMEDiRJNaCTTGvqBdJTFQixclpSf/f//P/MiioAdZv+GWLb5x6SYnmicqP",
+	"2q0T1SZuVSNbXATuxV21QM66tMH1xuhIehB2crNB/071laCkWx2jmgX23aAriyEYWdQ9haJ/JH+WEIvZ",
+	"7t8RQnFMVWuN0RkAFUlP+hzWm2fYQvZe44yqUYtS1uoOYbYk51eBbaCVGKCYSwacC24IhFZ2ZvA8z/P0",
+	"VsAQXhyx9S3YMt9NlawhcO9B4aZa25AUUlT3vVBZJJXWTud95Bq7Aq2ywplz9qfksdS5EsgvhE41Kdzh",
+	"RE0K9/q6ohS+Quj+BnfCaebdNKDmcwgDg7kv4LmOwTjlg3UOxPYqwR4pxKpZD46e7pzoYr7/Obs4Lu25",
+	"8iV1tqfySl3c/5M961aS3oQmXWKY34zWiTndhM/KhQ6eLUcNUA8j+mMI54zbii6rpdhPwnHjR5dxG4Ta",
+	"pHd/MV8/0YUHJLukWyS6UPPGzg7cTs6RooBumokoDO5QuDd17Xx5fnvsBoAegs6Sa8fhFVekOOOqqgvZ",
+	"TQ3rpYuGn6GH++X57TN28ePZ2Qv/A1SaIZU3B5ka84wVi1T22AteiGsFPAwLBTsZW00mImd7espz7OIL",
+	"tmuR34oEZh9Cm3HX6zRkuSoLvPeMQctpvU/e+wVfahb/9tYwvbU5OIxScIy8cVZ1UYVBzKxdQbN6SBiB",
+	"KUS761xRHIVtdKNyR0OEtY/nAsy6SZXI4goi2HJtZLCnz1CbubTQIptA4V7XKEB4HV/34nR+e4ztLG+f",
+	"gRVvTWL7+SNkpqRbZ6WYz+3K5/Cd9XkoXr/mv1Imit/J16MkBiIPSkXZggAdvqcvb+dg7iREIdIYleOJ",
+	"BJ8IUgW0a9SIAY2wH6KdZsn0nCJGwWcxZFziMPZTNtQTdBahx3wOaR1H/f7g356eJaOv/+3p2b89PRtg",
+	"2oeEKFbJyvkcqwhCMX825tpodQZiAOaEnoUEcvslX/Gp6XxNPWdTFYnzh581JN4bj9vLcyJe5/j89ofO",
+	"vbnq0BFU/hrObOh++aHP22bPMbcg36YChddbnu2dX77Zh/60XgnhGo4iwkSy3qzeL1phN5RKeL6PgjyR",
+	"GrvkTpUuerZanMqvo+AuxhaI1vEK37bOKs7MC5FkcHnIeMFmShfs6OSpX+SzKjMJudaqOKBsbkFZP7YC",
+	"JxTif/a0WeITpQlIU50u51Mhnc85M4NSnXvoQc6cPS/L6G0oaYxheyLTYn03QHCPfatmPK3X/eo1rRUI",
+	"M2gyX9VSNBSHuoYwoDW9JohlmWV3MTZshUxV8vyThjoE2ywIOzAT6guOpSQP8Neo9mtc+0VFJ3v0C9Zh",
+	"CzHveZuPS65lvSOFZgxfqtWh9oSZ/dMaVRaaTfmtMDo8rQAruirsTa+rvAWz8JjAcRe3Aiqr9vC3R1Qd",
+	"JKX+yFLZmhzkj9U3Attgd4RgRvKMVPTYgDy2j3Bp5COa9YZqItbqR00yY2v7s7Dbg/KgQ+bGA+Erwc3F",
+	"iAl3/qAzDNZtoSnj0M7Ud9X4CAVoRfKcpGzzUptveoD36MPQpl7bVnLrne0Oh1thqJWoi9nX24Wh1uqi",
+	"nH8UN25BNAjpUq1MaCJ1zf5iLgTDoHrHvBKQIQUFnpp5XBTt8wmfaQ8Kp/ouDFyxn/pgSM0trjfsTR3r",
+	"vBBFi/J3f7hFsHfJbnSs/yPUUHEg3k2MMbLADq+9+fb1xQeQfaiFIxjjMQ/4EWNzX9dxeFORSrPtnoWp",
+	"i1WRfYnU9KaByWnveQdZ2fHrYAYn+0KDMHm4+yGcd3DcLauvoOfyGp0sDzUe6lTyMzc4GeqgchQhoGAH",
+	"LhVihdwaW+LsJh3Q9pL/IO68CwEVD6RYQIHXqnG9knXpNUn1jZ+LbyVNLwBxmwx7J8zF9WGghz5L1EIa",
+	"uo4QBELrT6oXszO2EPwmkm6eey4eepa+E5pNxKIKdMuFEcOHKPkdGLHPCbCRBAW0ftEWriefViUo729s",
+	"t3FuJ+SMZjMhDGfOMamYyPbMVlbwu1a70rpRQJkprvgcA8pl9A3ll4BnBoRjKv8KZRpGZZolUGnCguYK",
+	"oLiirOopykJUrlEXYJWzG/nnlFMFxm5bZBDKfwSXl1KAUnUJxQK6LqZ4JbLdoVxZAEEXuZLXDndXDcRf",
+	"i8XBi35Vb/u/7V5G24LrrxZB5g450oM/J5BsRdoO4EzX5nYxZ7ffHofegWCQ2CBV8ROe0HbET2UAxwgd",
+	"W910g0vqPkT4o1RaCxtmffJCmMX/5aJ9RM3UXAP2vbxWufhg0T9vYOh7x/9EEgKAqn5adX9uWqDZCLsd",
+	"9JgXwBPJGJe1PmoHn3Hmg1bYDkbh1L7aKqy0KUAnkl0ROmyXAJ1IdkXosN0CdHwJohahs22NBZtcdi9e",
+	"PfpLx6fg+lhq0388tNwxOMUf6U+MUcFpfO5RKni8PyVB4O/AlEcMTGmXPfqrhaQQNXhQUArpeh+Ev7db",
+	"fqzJwXM8DKp0Q/85w6epLxf0+qg4PVG+qgVNxWYbwoTXuo+W2sHlzeVNbB4m0mLvVDl0bT8+I22QdAFx",
+	"cI0cy45+fPs916wMPqsjWetI1mnlhyejIA7r2gS4JiYqZ9yzc4A0viNrd7G2O7J2A9w/hbdjjuSaDmO4",
+	"pWsajEllyDFeDDcr2quYv4EARhC5jmH+R7dtx/XYij7N7AP7A+yZ27Y1RvXC43bHCJlUC48G/Nk6f9W1",
+	"yuLXOu7ucNByWUTuDq5uDv+5Z+T9U80Mf3P5R+HyQEAexOb1tCwStZAfhM+fqybnVZNJTeGu9GvUts10",
+	"jPJ9ZeYE1zzLv8+c7bwdd15XzPgBWTFsbwFxJfUyRfv3YJGR3FH7vaAlPiKP/Lsc0/ZaoMWwT8sg/PmW",
+	"/vvrE+QLZ9feSJJJqTkszKe2a3Mx5hgeW2qRP9EM37R5ZoJJkVKq8626gQ4QeSTFu7kR2kKmssTrg6Fs",
+	"D3jzLivSmeixGAaM2VRlSRVnbkvzDZ55bkqmJthSWItxLjDq6osvsEO+EaC++ILFts9/DGS1JF/tjVhq",
+	"FoP51jbDQhMjxdPHpyz+UuWJyK9GS3wVHP1cLinQcdZFKX9MdXGJkNw1ahPb5IdbPXeR/murZ2Eq/8T1",
+	"A3d8aAwwCP4bqAd8lJr+b3uY/XdaB/kniyQG8ABcn/itP2nf8Ep7+GidTKnQyYZwezsSkHRtz5F3UM/J",
+	"qgYRwJ1iDVbK1+bomJdd2r5/QhtNGyoLBbSMiyQeHSMC0MHDXF88d+lM2ET4qVrIWplLePoKz0ujwhKl",
+	"BuN4+za+V4/VXOiYEkhsRGkuKKi0Ahf2O+++D/QuZjgWhHi6BZlHNYsJ+uZkw6QgKJJoJianaDrsjMVF",
+	"Or4R8EgVCDxaYo0iaLw0VrMZx5a/qWbxF404WyzLk1SGj1SyMZdKpmOemf2YsT2cV0qpu0BUkPLBV8wI",
+	"I1EshJB2VSz2l8pHWuUjs51xBaH9HjsD8TCEWE8ziMpRfAppx3xEgJ2gXHH8CDaqI/0OLm1VFQlfBhuO",
+	"WbZWWMzLbCku7zrHPpiMQU1wV4GpNhPwZux5cc4XMCySWTCEjIVIWAERqhRXji/OsItOUTlRe7bVPrCY",
+	"Zcz2fr58EbL4119//fXg1auDb7+9/OGH4atXw4sLyBkrcp7CTOL/BDxTk4kWEK9tRav9ZgmkSVmUubB1",
+	"izxo4CejIN4/hQGcwI5uv2raGTcoj6VncXeIO+LUiQOlGuPOB/2+x+QwllgyYqEYcYWsFQdvuNQG7CVK",
+	"bOwSGSl4GnUkpXhXWKiFBssxlQ/y2nKjAIzXNuRAWvdxDGMWIR2G+kYxxMHO/hwzJVOsFxeEhKvBMMBA",
+	"cj8pY2UUi3nkAGmfo6icVcMyJL81WReQIBgGR/2n/YP+4KA/uOz3h/D/Xov67qkhhapmxtoJJHc7stGP",
+	"0GSehKTtRIEX9PCOy1jXHgT2JqzSTbH7KQmB91OM6HS1m27A7lpKMOe62GCVInTwTFI0RCdR2bJtPODL",
+	"hg8TTnkfrpP3qH0OomDocU7qm2qYZ4j8XIcWH0OWznXIiF3acjxKfZMr3pj2q/V0f+dVPIQ3/OWa5NdE",
+	"y/VN8jvly07xsq0HHr6Hfzc0zH8DbKgSP6lD/pBSwH1uoyi1ssZrQrBEreNdPXbmNndJbI/ykJ0FLZLW",
+	"hOZn4nASP+vd9le3ta+42+dmHnJCgBUpPmXbxWb8RaTaCX+3aAHvlan1TBdZekvw016QljU0RLJuaTBY",
+	"TTyG4SyT0EllBvXQwmrG1k9o2LZbdGWq7iNhIIJpK878WCwZPvn5oN3q3u67oNxu1h0ip5vzbLnT1agv",
+	"XaWMT5G78QKIIeb/7KMm62fV4m54zZKQDtYyDVfnzD1cyu+Uq43U1upc1haND452Fnc/QsrYn3CkciH5",
+	"zGp4j9qA4SP0kQuDWap1q1Lja2WbfENS9D2/7bkR4Aq6EewHP7hL97PnrmjG3lE6JB/NoZX/t3ET0GSe",
+	"aEZvW+2hy+w/tDcjWTkSVMHGmdK2oylWgLeXlBSNttrAwVMJHoFIXueqnIe237OZkOcKmAqeiBzrCfh2",
+	"/j1yCai5kCKJI6lyFlPf+9ioP0KzUQ4C12gJ/gPMpVYAAJ5lSztcfE9nBJW/N3/hpkGfWJoPZv7b+VQS",
+	"i02Pd2VQqg9F0nEhKD9AQsqNWG4qPxC/4BILjpqBjASPFtkbsbSJ/PVCBPabtmriF1+g6mZWDuktmJ5J",
+	"nraz85fsuuQQqYZbT7ZGi8RfxKeRxMJM1yn1J5xhNj/YMY3SGjoLrm89hmQOToWb6g+QTbVQBmYSi14v",
+	"MdbPoBUEtn8Rk0y9UPmNhtSzkSqmK/09dCY+CYcPzOWje3zgq7u6fPyX1vt8EMCfuNOnhYedTp8GKfQI",
+	"7gXeWePt+WkuJAiI8C6eFkpojKVYgEm+8kJMyizr1Rt4GNJfC4IBcRFHM8RgpMqC7UFtUgxbOa2KSrsW",
+	"+JjjUSvov4mQdJfzbpKPWsOFmqMJZtj0NNVLZYSs7nmCV+KQlXkWyfjw9rjJwg7fp8ldvN9jBHevME2u",
+	"yus6XYU6TTOYLhIkAhpQj9h2zJgp20WVbhcKOUm8xqgOT37cVBKXqFPvyrCx5UAjkzqVY4FpPjOVSyMH",
+	"Xlz8YNaMbw+OngJn10yVRS8IuzoW1PoUmjnl4M2fuTLI6lbkZtjVBnuAGnRIAew1kkW77vxDZs5ecMmW",
+	"qmTjqRjfAMimShf/Xl8RtETYZTk70smPYNSXYrElpX8tFjsT+rXmfHjicdvM1clWB8I/el+Cx01WcfZw",
+	"GsubBV36iO28/3y7d1uIa7JXwx0ZbzDYTv7aodAcvsc/tm1rRwSepG3CKHCpp4nDOet+gSZ2kbQRmCu4",
+	"5mq7YMUiHnS+DSfa8oAbWD7aCa+d7k9Tb94ou6F5cAvc2tkuSGhHtTFXo+Uh6Ce7B0d7H1gZRWRGrgTL",
+	"YdWDzdVMQ53baKX0F0TAQNUXCJrLlMYmWHhEIEeoHeJc889Ugl3dMrmxOYCZLnS+jaSVs+jA2frOZCHY",
+	"JJZeOskXX+jFXWKaufURpLRTllMcNxh7XaVfTzyvr67Z8HarJrf/lcOoi+Z230/ewJc7uuis2KhNYdGX",
+	"7Wk9Ou9eNbfPhyh3u7rNIhzdugevPzQKXCq2s2fSs9hqCYfYHM5cVWC4Fbmmsg9U0zJPBBT2mPI5mPd6",
+	"LJ7kanaFUmbMCpFlOpL2u5CeZ1kQn/Ocei3Wba1qIdcbqt7Qkj+8ueqjWp/Mspb3MkH5b661Q9FGfEQ7",
+	"1Kch/PyIwZ2dJ+CxhaBVMspZkuhao1my3HpTaQQ6d5mQ1lZb7TYh7UM3IuK5Vt6oSvkBQIYPEC88KxAg",
+	"4p8sZKwQLhq78ZJKsIrEK0hJxSp4wfrPh/0++/nyRW+V3QZixKg5xON85j6H/gPnFZvd3IF4fZ+r2c9a",
+	"5PcjYOvsKzCVDybuPETMWWE1sT7qnE7EOgOJv2TPSOJd/siGklU5wCvkz89V+HrTpL/d8hd8PL+1nKDM",
+	"s2AYHN4eA62n5993Fbx1Eg0S64kQyRAErO/g99z1YMO+jBBhyHKhVZmPhd9zz2W2shdZaoDE5irLqKLy",
+	"gqcFBHn/rkbA2LBABopQUAV3GMAHNcg+DUNy3ZkzrNnTub7RYSWvEV/a89wLtR4tq90L1E8Zg/Wp/jgY",
+	"lgV1eqkABDW+G+4SozfX2V9tcXar2qu7bMfLdacsDSH9I6RWNOSXwjwRiTyZoqhDCmuhEp636kbU5mJj",
+	"DtpzeSW05tdWCIYIO1sPey7UPINsJpaXyM4MwqVj0atG/l6IZMTHNx1Du6aplJPO9m7TvCh5xmZ8PE2l",
+	"oJ728C1o3QHdras+sJFEPNRkYJ7V1mSzLbvh6/d98FtC2C+meav0tq4NDz1qOoempqIEC3/wIeNloWa8",
+	"SMe28X/IZlyaNWvJ53qqCto6136/vTDbm/Pu7d3/HwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -53,8 +53,11 @@ func (s *Server) CreateLinodeInstance(ctx context.Context,
 	}
 	in := db.NewLinode{
 		Region: b.Region, Type: b.Type, Group: deref(b.Group), Tags: derefList(b.Tags),
-		BackupsEnabled: deref(b.BackupsEnabled), HasUserData: b.Metadata != nil && b.Metadata.UserData != nil,
-		Alerts: db.Alerts{CPU: 90 * p.vcpus, IO: 10000, NetworkIn: 10, NetworkOut: 10, TransferQuota: 80},
+		BackupsEnabled: deref(b.BackupsEnabled), PrivateIP: deref(b.PrivateIp),
+		HasUserData: b.Metadata != nil && b.Metadata.UserData != nil,
+		Alerts: db.Alerts{
+			CPU: 90 * p.vcpus, IO: 10000, NetworkIn: 10, NetworkOut: 10, TransferQuota: 80,
+		},
 	}
 	if b.Label != nil {
 		if err := checkLabel(*b.Label); err != nil {
@@ -328,9 +331,9 @@ func checkLabel(label string) error {
 func linodeOut(l *db.Linode) gen.Linode {
 	p := plans[l.Type]
 	a := l.Alerts()
-	return gen.Linode{
+	out := gen.Linode{
 		Id: int(l.ID), Label: l.Label, Region: l.Region, Type: l.Type, Image: nullableOf(l.Image),
-		Status: gen.LinodeStatus(l.Status), Ipv4: l.IPv4(), Ipv6: nullableOf(l.IPv6),
+		Status: gen.LinodeStatus(l.Status), Ipv4: l.IPv4(), Ipv6: nullableOf(l.IPv6()),
 		Hypervisor: "kvm", Group: l.Group, Tags: l.Tags(), WatchdogEnabled: l.Watchdog,
 		HostUuid: l.HostUUID, HasUserData: l.HasUserData, SiteType: "core",
 		Created: db.FormatTime(l.Created), Updated: db.FormatTime(l.Updated),
@@ -338,7 +341,8 @@ func linodeOut(l *db.Linode) gen.Linode {
 		Alerts: gen.LinodeAlerts{Cpu: a.CPU, Io: a.IO, NetworkIn: a.NetworkIn, NetworkOut: a.NetworkOut,
 			TransferQuota: a.TransferQuota},
 		Backups: gen.LinodeBackups{
-			Enabled: l.BackupsEnabled, LastSuccessful: nullable.NewNullNullable[gen.Datetime](),
+			Enabled: l.BackupsEnabled, Available: l.BackupsAvailable,
+			LastSuccessful: nullable.NewNullNullable[gen.Datetime](),
 			Schedule: gen.LinodeBackupSchedule{
 				Day:    nullableOf((*gen.LinodeBackupScheduleDay)(l.BackupDay)),
 				Window: nullableOf((*gen.LinodeBackupScheduleWindow)(l.BackupWindow)),
@@ -348,6 +352,11 @@ func linodeOut(l *db.Linode) gen.Linode {
 		PlacementGroup: nullable.NewNullNullable[gen.LinodePlacementGroup](),
 		Capabilities:   []string{},
 	}
+	if l.BackupsLastSuccessful != nil {
+		last := db.FormatTime(*l.BackupsLastSuccessful)
+		out.Backups.LastSuccessful = nullable.NewNullableWithValue(last)
+	}
+	return out
 }
 
 func deref[T any](p *T) T {

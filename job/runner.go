@@ -18,15 +18,25 @@ import (
 type Driver interface {
 	// Run performs the job. It calls progress as the work advances, with a
 	// percentage and an estimate of the time left, and stops when progress
-	// returns an error. It returns a non-nil error when the job failed.
+	// returns an error. It returns nil when the job succeeded,
+	// ErrUnderMaintenance when it took a backup that cannot be restored for
+	// now, and any other error when the job failed.
 	Run(ctx context.Context, j *db.Job, progress func(percent int, left time.Duration) error) error
 }
+
+// ErrUnderMaintenance is what a Driver returns when it took a backup that
+// cannot be restored for now: the job succeeded, the backup is unavailable.
+var ErrUnderMaintenance = errors.New("the backup is under maintenance")
 
 // Config tunes a Runner. Zero values take the defaults.
 type Config struct {
 	Workers int           // jobs run at once by this process (default 8)
 	Lease   time.Duration // how long a claim holds without renewal (default 15s)
 	Poll    time.Duration // how often idle workers look for jobs (default 250ms)
+
+	// BackupScan is how often the runner starts the automatic backups that
+	// are due (default 1s).
+	BackupScan time.Duration
 }
 
 // Runner claims jobs from the store and runs them through a Driver.
@@ -49,6 +59,9 @@ func New(store *db.Store, driver Driver, cfg Config, log *slog.Logger) *Runner {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 250 * time.Millisecond
+	}
+	if cfg.BackupScan <= 0 {
+		cfg.BackupScan = time.Second
 	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
@@ -74,6 +87,7 @@ func (r *Runner) Wake() {
 // the database once per poll interval, however many workers it has.
 func (r *Runner) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	wg.Go(func() { r.scheduleBackups(ctx) })
 	slots := make(chan struct{}, r.cfg.Workers)
 	for ctx.Err() == nil {
 		select {
@@ -125,12 +139,41 @@ func (r *Runner) run(ctx context.Context, j *db.Job) {
 		return
 	}
 
-	if err := r.store.FinishJob(ctx, j, runErr != nil); err != nil {
+	out := db.Succeeded
+	switch {
+	case errors.Is(runErr, ErrUnderMaintenance):
+		out = db.UnderMaintenance
+	case runErr != nil:
+		out = db.Failed
+	}
+	if err := r.store.FinishJob(ctx, j, out); err != nil {
 		log.WarnContext(ctx, "finish job", "err", err)
 		return
 	}
-	if runErr != nil {
+	if out == db.Failed {
 		log.InfoContext(ctx, "job failed", "reason", runErr.Error())
 	}
 	r.Wake() // the Linode may have a queued job that can start now
+}
+
+// scheduleBackups starts the automatic backups that are due, every
+// BackupScan, until ctx is done. Every process does it; the store makes
+// sure each backup starts once.
+func (r *Runner) scheduleBackups(ctx context.Context) {
+	tick := time.NewTicker(r.cfg.BackupScan)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		n, err := r.store.QueueBackups(ctx, 100)
+		if err != nil && ctx.Err() == nil {
+			r.log.WarnContext(ctx, "queue backups", "err", err)
+		}
+		if n > 0 {
+			r.Wake()
+		}
+	}
 }

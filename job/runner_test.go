@@ -40,7 +40,9 @@ func openStore(t *testing.T, url string) (*db.Store, *db.Principal) {
 // startRunner runs a runner until the test ends.
 func startRunner(t *testing.T, s *db.Store, d job.Driver, lease time.Duration) *job.Runner {
 	t.Helper()
-	r := job.New(s, d, job.Config{Workers: 2, Lease: lease, Poll: 20 * time.Millisecond},
+	cfg := job.Config{Workers: 2, Lease: lease, Poll: 20 * time.Millisecond,
+		BackupScan: 20 * time.Millisecond}
+	r := job.New(s, d, cfg,
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -121,6 +123,44 @@ func TestRunner(t *testing.T) {
 				}
 			})
 
+			t.Run("takes automatic backups", func(t *testing.T) {
+				s, p := openStore(t, dbtestFresh(t, kind))
+				cfg := db.DefaultConfig()
+				cfg.BackupInterval = 50 * time.Millisecond
+				if err := s.SetConfig(cfg); err != nil {
+					t.Fatal(err)
+				}
+				sim := job.Sim{Duration: 20 * time.Millisecond, UnavailableRate: 1}
+				startRunner(t, s, sim, time.Second)
+				l, eventID := createLinode(t, s, p)
+				waitEvent(t, s, p, eventID)
+				ctx := context.Background()
+				if err := s.EnableBackups(ctx, p, l.ID); err != nil {
+					t.Fatal(err)
+				}
+
+				var taken *db.Backup
+				deadline := time.Now().Add(10 * time.Second)
+				for taken == nil && time.Now().Before(deadline) {
+					list, err := s.ListBackups(ctx, p, l.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i, b := range list.Automatic {
+						if b.Status == "successful" {
+							taken = &list.Automatic[i]
+						}
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				if taken == nil {
+					t.Fatal("no automatic backup was taken in time")
+				}
+				if taken.Type != "auto" || !taken.Maintenance || taken.Available() {
+					t.Errorf("backup = %+v; want automatic, under maintenance, not available", taken)
+				}
+			})
+
 			t.Run("takes over a dead process's job", func(t *testing.T) {
 				s, p := openStore(t, dbtestFresh(t, kind))
 				_, eventID := createLinode(t, s, p)
@@ -133,7 +173,8 @@ func TestRunner(t *testing.T) {
 				if e := waitEvent(t, s, p, eventID); e.Status != "finished" {
 					t.Fatalf("event status = %s, want finished", e.Status)
 				}
-				if err := s.FinishJob(context.Background(), dead, false); !errors.Is(err, db.ErrLeaseLost) {
+				err = s.FinishJob(context.Background(), dead, db.Succeeded)
+				if !errors.Is(err, db.ErrLeaseLost) {
 					t.Fatalf("the dead process finishing late: err = %v, want ErrLeaseLost", err)
 				}
 			})

@@ -11,11 +11,13 @@ import (
 
 // Sim is the default Driver: it simulates the hypervisor. Each job takes
 // Duration, reports progress in Steps, and fails with probability
-// FailRate (deletes never fail).
+// FailRate (deletes never fail). Of the automatic backups that do not fail,
+// a share UnavailableRate ends under maintenance.
 type Sim struct {
-	Duration time.Duration
-	Steps    int
-	FailRate float64
+	Duration        time.Duration
+	Steps           int
+	FailRate        float64
+	UnavailableRate float64
 }
 
 // ErrSimulatedFailure is how a simulated job fails.
@@ -41,6 +43,9 @@ func (s Sim) Run(ctx context.Context, j *db.Job, progress func(int, time.Duratio
 	}
 	if j.Action != "linode_delete" && s.FailRate > 0 && rand.Float64() < s.FailRate {
 		return ErrSimulatedFailure
+	}
+	if j.Action == db.AutoBackup && s.UnavailableRate > 0 && rand.Float64() < s.UnavailableRate {
+		return ErrUnderMaintenance
 	}
 	return nil
 }

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"apiv4/db"
 )
 
 // config is the configuration of apiv4 serve, read from flags over
@@ -19,9 +22,13 @@ type config struct {
 	DatabaseURL string
 	SimDuration time.Duration
 	SimFailRate float64
-	Workers     int
-	LogLevel    string
-	LogFormat   string
+	// SimUnavailableRate is the share of automatic backups the simulated
+	// hypervisor leaves under maintenance.
+	SimUnavailableRate float64
+	Store              db.Config // address pools, reverse DNS domain, backup interval
+	Workers            int
+	LogLevel           string
+	LogFormat          string
 }
 
 // defaultDatabase is the database used when neither --database nor
@@ -52,6 +59,21 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		durationSetter(&c.SimDuration))
 	fs.Func("sim-fail-rate", "share of simulated jobs that fail, 0 to 1 (APIV4_SIM_FAIL_RATE, default 0)",
 		floatSetter(&c.SimFailRate))
+	fs.Func("sim-backup-unavailable-rate", "share of automatic backups the simulation leaves "+
+		"under maintenance, 0 to 1 (APIV4_SIM_BACKUP_UNAVAILABLE_RATE, default 0.1)",
+		floatSetter(&c.SimUnavailableRate))
+	c.Store = db.DefaultConfig()
+	fs.Func("ipv4-pool", "network public IPv4 addresses come from (APIV4_IPV4_POOL, default "+
+		c.Store.PublicIPv4.String()+")", prefixSetter(&c.Store.PublicIPv4))
+	fs.Func("ipv4-private-pool", "network private IPv4 addresses come from "+
+		"(APIV4_IPV4_PRIVATE_POOL, default "+c.Store.PrivateIPv4.String()+")",
+		prefixSetter(&c.Store.PrivateIPv4))
+	fs.Func("ipv6-pool", "network IPv6 SLAAC addresses come from (APIV4_IPV6_POOL, default "+
+		c.Store.IPv6.String()+")", prefixSetter(&c.Store.IPv6))
+	fs.StringVar(&c.Store.RDNSDomain, "rdns-domain", env("APIV4_RDNS_DOMAIN", c.Store.RDNSDomain),
+		"domain of the default reverse DNS names, a-b-c-d.DOMAIN (APIV4_RDNS_DOMAIN)")
+	fs.Func("backup-interval", "time between automatic backups of a Linode "+
+		"(APIV4_BACKUP_INTERVAL, default 24h)", durationSetter(&c.Store.BackupInterval))
 	fs.IntVar(&c.Workers, "workers", 8, "jobs this process runs at once")
 	fs.StringVar(&c.LogLevel, "log-level", env("APIV4_LOG_LEVEL", "info"),
 		"debug, info, warn or error (APIV4_LOG_LEVEL)")
@@ -67,6 +89,33 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		if err := floatSetter(&c.SimFailRate)(v); err != nil {
 			c.envErr = fmt.Errorf("APIV4_SIM_FAIL_RATE: %w", err)
 		}
+	}
+	c.SimUnavailableRate = 0.1
+	if v := getenv("APIV4_SIM_BACKUP_UNAVAILABLE_RATE"); v != "" {
+		_ = floatSetter(&c.SimUnavailableRate)(v)
+	}
+	pools := map[string]*netip.Prefix{
+		"APIV4_IPV4_POOL": &c.Store.PublicIPv4, "APIV4_IPV4_PRIVATE_POOL": &c.Store.PrivateIPv4,
+		"APIV4_IPV6_POOL": &c.Store.IPv6,
+	}
+	for name, p := range pools {
+		if v := getenv(name); v != "" {
+			_ = prefixSetter(p)(v)
+		}
+	}
+	if v := getenv("APIV4_BACKUP_INTERVAL"); v != "" {
+		_ = durationSetter(&c.Store.BackupInterval)(v)
+	}
+}
+
+func prefixSetter(p *netip.Prefix) func(string) error {
+	return func(s string) error {
+		v, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("want a network such as 100.64.0.0/10")
+		}
+		*p = v
+		return nil
 	}
 }
 
@@ -99,6 +148,9 @@ func (c *config) validate() error {
 	}
 	if c.Workers < 1 {
 		return fmt.Errorf("--workers must be at least 1")
+	}
+	if err := c.Store.Validate(); err != nil {
+		return err
 	}
 	if _, err := levelOf(c.LogLevel); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestTokenCreatePrintsOnlyTheToken(t *testing.T) {
@@ -42,6 +43,17 @@ func TestBadInvocations(t *testing.T) {
 			"APIV4_SIM_FAIL_RATE"},
 		{"negative expiry", []string{"token", "create", "--username", "a", "--expiry", "-1h"}, nil,
 			"--expiry must be positive"},
+		{"bad pool", []string{"serve", "--ipv4-pool", "10.0.0.0"}, nil, "want a network"},
+		{"pool too small", []string{"serve", "--ipv4-pool", "10.0.0.0/30"}, nil,
+			"at least 8 addresses"},
+		{"overlapping pools", []string{"serve", "--ipv4-pool", "192.168.0.0/16"}, nil,
+			"pools overlap"},
+		{"IPv4 as IPv6 pool", []string{"serve"}, map[string]string{"APIV4_IPV6_POOL": "10.0.0.0/8"},
+			"IPv6 pool must be"},
+		{"bad rdns domain", []string{"serve", "--rdns-domain", "localhost"}, nil,
+			"reverse DNS domain must be"},
+		{"bad unavailable rate", []string{"serve", "--sim-backup-unavailable-rate", "2"}, nil,
+			"from 0 to 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,12 +71,25 @@ func TestConfigFromEnvironment(t *testing.T) {
 	env := map[string]string{
 		"APIV4_ADDR": "127.0.0.1:9999", "APIV4_DATABASE_URL": "sqlite:x.db",
 		"APIV4_SIM_DURATION": "150ms", "APIV4_LOG_LEVEL": "debug",
+		"APIV4_IPV4_POOL": "203.0.113.0/24", "APIV4_IPV6_POOL": "2001:db8:1::/64",
+		"APIV4_RDNS_DOMAIN": "rdns.example.net", "APIV4_BACKUP_INTERVAL": "1h",
+		"APIV4_SIM_BACKUP_UNAVAILABLE_RATE": "0.5",
 	}
 	var cfg config
 	fs := flagSet("test", &bytes.Buffer{})
 	cfg.flags(fs, func(k string) string { return env[k] })
-	if err := fs.Parse([]string{"--addr", "127.0.0.1:7777"}); err != nil {
+	err := fs.Parse([]string{"--addr", "127.0.0.1:7777", "--ipv4-private-pool", "10.8.0.0/16"})
+	if err != nil {
 		t.Fatal(err)
+	}
+	st := cfg.Store
+	if st.PublicIPv4.String() != "203.0.113.0/24" || st.PrivateIPv4.String() != "10.8.0.0/16" ||
+		st.IPv6.String() != "2001:db8:1::/64" || st.RDNSDomain != "rdns.example.net" ||
+		st.BackupInterval != time.Hour || cfg.SimUnavailableRate != 0.5 {
+		t.Errorf("store config = %+v, unavailable rate %v", st, cfg.SimUnavailableRate)
+	}
+	if err := cfg.validate(); err != nil {
+		t.Errorf("validate: %v", err)
 	}
 	if cfg.Addr != "127.0.0.1:7777" || cfg.DatabaseURL != "sqlite:x.db" ||
 		cfg.SimDuration.String() != "150ms" || cfg.LogLevel != "debug" {

@@ -30,6 +30,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log := cfg.logger(stderr)
 	log.InfoContext(ctx, "starting", "addr", cfg.Addr, "database", maskURL(cfg.DatabaseURL),
 		"sim_duration", cfg.SimDuration.String(), "sim_fail_rate", cfg.SimFailRate,
+		"sim_backup_unavailable_rate", cfg.SimUnavailableRate,
+		"ipv4_pool", cfg.Store.PublicIPv4.String(), "ipv4_private_pool", cfg.Store.PrivateIPv4.String(),
+		"ipv6_pool", cfg.Store.IPv6.String(), "rdns_domain", cfg.Store.RDNSDomain,
+		"backup_interval", cfg.Store.BackupInterval.String(),
 		"workers", cfg.Workers, "log_level", cfg.LogLevel)
 
 	store, err := db.Open(ctx, cfg.DatabaseURL)
@@ -37,9 +41,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	defer store.Close()
+	if err := store.SetConfig(cfg.Store); err != nil {
+		return err
+	}
 
-	runner := job.New(store, job.Sim{Duration: cfg.SimDuration, Steps: 4, FailRate: cfg.SimFailRate},
-		job.Config{Workers: cfg.Workers}, log)
+	sim := job.Sim{Duration: cfg.SimDuration, Steps: 4, FailRate: cfg.SimFailRate,
+		UnavailableRate: cfg.SimUnavailableRate}
+	// Due backups are looked for every quarter of the interval, and at
+	// least once every five seconds, however long the interval.
+	scan := min(5*time.Second, max(10*time.Millisecond, cfg.Store.BackupInterval/4))
+	runner := job.New(store, sim, job.Config{Workers: cfg.Workers, BackupScan: scan}, log)
 	handler, err := impl.NewHandler(store, runner, log)
 	if err != nil {
 		return err
