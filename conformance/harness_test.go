@@ -206,7 +206,7 @@ func startServer(databaseURL string) (*server, error) {
 	}
 	s := &server{log: newServerLog(), done: make(chan struct{})}
 	s.cmd = exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--database", databaseURL,
-		"--sim-duration", simDuration.String(), "--sim-fail-rate", "0",
+		"--sim-duration", simDuration.String(), "--sim-fail-rate", "0", "--stream-keepalive", "1s",
 		"--log-level", "info", "--log-format", "text") // what waiting for "listening" reads
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

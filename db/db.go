@@ -30,8 +30,10 @@ const TimeLayout = "2006-01-02T15:04:05"
 // Store is the database of one apiv4 deployment. It is safe for concurrent
 // use by many goroutines and by many processes sharing one PostgreSQL.
 type Store struct {
-	db  *bun.DB
-	now func() time.Time
+	db   *bun.DB
+	now  func() time.Time
+	url  string // for the connection that listens for event changes
+	feed feed
 }
 
 // Open connects to url, which is either "postgres://…" (or "postgresql://…")
@@ -69,7 +71,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("db: unsupported database URL (want postgres://… or sqlite:PATH)")
 	}
 
-	s := &Store{db: bdb, now: time.Now}
+	s := &Store{db: bdb, now: time.Now, url: url}
 	if err := bdb.PingContext(ctx); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("db: connect: %w", err)
@@ -81,8 +83,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return s, nil
 }
 
-// Close releases the connections.
-func (s *Store) Close() error { return s.db.Close() }
+// Close stops following event changes and releases the connections.
+func (s *Store) Close() error {
+	s.closeFeed()
+	return s.db.Close()
+}
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -111,15 +116,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", key)
 	}
 
-	sub, err := fs.Sub(migrations, dir)
+	m, err := s.migrator(dir)
 	if err != nil {
-		return fmt.Errorf("db: migrate: %w", err)
+		return err
 	}
-	ms := migrate.NewMigrations()
-	if err := ms.Discover(sub); err != nil {
-		return fmt.Errorf("db: migrate discover: %w", err)
-	}
-	m := migrate.NewMigrator(s.db, ms)
 	if err := m.Init(ctx); err != nil {
 		return fmt.Errorf("db: migrate init: %w", err)
 	}
@@ -127,6 +127,19 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("db: migrate: %w", err)
 	}
 	return nil
+}
+
+// migrator returns a migrator of the migrations in dir.
+func (s *Store) migrator(dir string) (*migrate.Migrator, error) {
+	sub, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return nil, fmt.Errorf("db: migrate: %w", err)
+	}
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(sub); err != nil {
+		return nil, fmt.Errorf("db: migrate discover: %w", err)
+	}
+	return migrate.NewMigrator(s.db, ms), nil
 }
 
 // tx runs fn in one transaction, committed when fn returns nil.

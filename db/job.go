@@ -107,8 +107,11 @@ func (s *Store) StartJob(ctx context.Context, j *Job) error {
 		if st := transitions[j.Action].running; st != "" {
 			_, err = tx.NewUpdate().Table("linodes").Set("status = ?, updated = ?", st, now).
 				Where("account_id = ? AND id = ?", j.AccountID, j.LinodeID).Exec(ctx)
+			if err != nil {
+				return err
+			}
 		}
-		return err
+		return touchEvent(ctx, tx, j.AccountID, j.EventID)
 	})
 }
 
@@ -122,7 +125,10 @@ func (s *Store) ProgressJob(ctx context.Context, j *Job, percent int, remaining,
 			Set("percent_complete = ?, time_remaining = ?, updated = ?",
 				percent, int(remaining.Round(time.Second)/time.Second), micros(s.now())).
 			Where("account_id = ? AND id = ?", j.AccountID, j.EventID).Exec(ctx)
-		return err
+		if err != nil {
+			return err
+		}
+		return touchEvent(ctx, tx, j.AccountID, j.EventID)
 	})
 }
 
@@ -185,19 +191,22 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, failed bool) error {
 		where := []any{j.AccountID, j.LinodeID}
 		if j.Action == "linode_delete" && !failed {
 			_, err = tx.NewDelete().Table("linodes").Where("account_id = ? AND id = ?", where...).Exec(ctx)
+		} else {
+			q := tx.NewUpdate().Table("linodes").
+				Set("jobs_pending = jobs_pending - 1, updated = ?", now).
+				Where("account_id = ? AND id = ?", where...)
+			if final != "" {
+				q.Set("status = ?", final)
+			}
+			if j.Action == "linode_delete" {
+				q.Set("deleted = ?", false)
+			}
+			_, err = q.Exec(ctx)
+		}
+		if err != nil {
 			return err
 		}
-		q := tx.NewUpdate().Table("linodes").
-			Set("jobs_pending = jobs_pending - 1, updated = ?", now).
-			Where("account_id = ? AND id = ?", where...)
-		if final != "" {
-			q.Set("status = ?", final)
-		}
-		if j.Action == "linode_delete" {
-			q.Set("deleted = ?", false)
-		}
-		_, err = q.Exec(ctx)
-		return err
+		return touchEvent(ctx, tx, j.AccountID, j.EventID)
 	})
 }
 

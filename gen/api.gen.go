@@ -1707,6 +1707,12 @@ type LinodeUpdateRequest struct {
 	WatchdogEnabled *bool `json:"watchdog_enabled,omitempty"`
 }
 
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
+// LastEventId defines model for LastEventId.
+type LastEventId = int64
+
 // Page defines model for Page.
 type Page = int
 
@@ -1767,6 +1773,40 @@ type ListEventsParams struct {
 	// `field: "X-Filter"`. A value that is not a JSON object is answered
 	// `400` with `field: "X-Filter"` as well.
 	XFilter *XFilter `json:"X-Filter,omitempty"`
+
+	// IfNoneMatch The `ETag` of a page the client already has. When the page would be
+	// the same (same caller, query and `X-Filter`, same content), the
+	// answer is `304` with no body, so that polling costs almost nothing.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// StreamEventsParams defines parameters for StreamEvents.
+type StreamEventsParams struct {
+	// XFilter One JSON object that filters and orders the collection.
+	//
+	// - `"key": value` keeps items whose field equals the value; several
+	//   keys in one object must all match. Nested fields use dotted keys
+	//   (`"entity.id"`).
+	// - `"key": {"<op>": value}` compares, with `<op>` one of `+gt`,
+	//   `+gte`, `+lt`, `+lte` (numbers, or `YYYY-MM-DDTHH:MM:SS` strings on
+	//   datetime fields), `+neq` (not equal) and `+contains` (substring of
+	//   a string field).
+	// - `"+and": [filter, ...]` and `"+or": [filter, ...]` combine whole
+	//   filter objects and nest freely.
+	// - `"+order_by": "<key>"` orders by a filterable key, and
+	//   `"+order": "asc" | "desc"` (default `asc`) picks the direction.
+	//
+	// Each collection lists its filterable keys; any other key is
+	// answered `400` with reason `Cannot filter on <key>` and
+	// `field: "X-Filter"`. A value that is not a JSON object is answered
+	// `400` with `field: "X-Filter"` as well.
+	XFilter *XFilter `json:"X-Filter,omitempty"`
+
+	// LastEventID The `id` of the last frame the client received from
+	// `streamEvents`: the stream resumes after it. Clients following the
+	// Server-Sent Events protocol send it by themselves when they
+	// reconnect.
+	LastEventID *LastEventId `json:"Last-Event-ID,omitempty"`
 }
 
 // ListLinodeInstancesParams defines parameters for ListLinodeInstances.
@@ -1781,6 +1821,11 @@ type ListLinodeInstancesParams struct {
 	// of the events list's `X-Filter`; the keys are those listed by
 	// `listLinodeInstances`.
 	XFilter *XFilterLinodes `json:"X-Filter,omitempty"`
+
+	// IfNoneMatch The `ETag` of a page the client already has. When the page would be
+	// the same (same caller, query and `X-Filter`, same content), the
+	// answer is `304` with no body, so that polling costs almost nothing.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
 // CreateLinodeInstanceJSONRequestBody defines body for CreateLinodeInstance for application/json ContentType.
@@ -1965,6 +2010,44 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /account/events (the `ListEvents` operationId).
 	ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StreamEvents Follow events live
+	//
+	// Pushes the caller's events as they are created and as their status
+	// and progress change, as Server-Sent Events (`text/event-stream`),
+	// for as long as the connection stays open. It is the push twin of
+	// `listEvents`: the same scope, the same `X-Filter` keys and
+	// operators (`+order_by` and `+order` are accepted and ignored: the
+	// stream is in the order changes happen), and each frame's `data` is
+	// one Event exactly as `getEvent` would answer it at that moment.
+	//
+	// **Frames.**
+	//
+	// - The stream opens at once with `retry: <ms>` and `id: <position>`
+	//   and no data: the position the stream starts from, so that a client
+	//   can resume even before its first event.
+	// - Each change is a frame `id: <position>` then `data: <Event JSON>`.
+	// - A comment line `: keep-alive` is sent when nothing else was sent
+	//   for a while, so that proxies keep the connection.
+	//
+	// **Positions and resuming.** Events change in place (`scheduled` to
+	// `started`, `percent_complete` rising, then `finished` or `failed`),
+	// so a frame's `id` is not the event's id: it is the account's change
+	// position, which grows by one with every event created and every
+	// change of one, in commit order, whichever server process made it.
+	// A client that reconnects with `Last-Event-ID` set to the last
+	// position it got receives every event created or changed after it,
+	// in its current state, then the live stream: it misses nothing, but
+	// an event that changed several times while it was away comes once,
+	// as it is now. Without `Last-Event-ID` the stream starts at the
+	// current position. A position ahead of the account's sends nothing
+	// until the account gets there.
+	//
+	// Browsers' `EventSource` cannot send an `Authorization` header; use
+	// `fetch` with a streamed body, or a server-side client.
+	//
+	// Corresponds with GET /account/events/stream (the `StreamEvents` operationId).
+	StreamEvents(ctx context.Context, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetEvent Get an event
 	//
@@ -2323,6 +2406,54 @@ type ClientInterface interface {
 // Corresponds with GET /account/events (the `ListEvents` operationId).
 func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StreamEvents Follow events live
+//
+// Pushes the caller's events as they are created and as their status
+// and progress change, as Server-Sent Events (`text/event-stream`),
+// for as long as the connection stays open. It is the push twin of
+// `listEvents`: the same scope, the same `X-Filter` keys and
+// operators (`+order_by` and `+order` are accepted and ignored: the
+// stream is in the order changes happen), and each frame's `data` is
+// one Event exactly as `getEvent` would answer it at that moment.
+//
+// **Frames.**
+//
+//   - The stream opens at once with `retry: <ms>` and `id: <position>`
+//     and no data: the position the stream starts from, so that a client
+//     can resume even before its first event.
+//   - Each change is a frame `id: <position>` then `data: <Event JSON>`.
+//   - A comment line `: keep-alive` is sent when nothing else was sent
+//     for a while, so that proxies keep the connection.
+//
+// **Positions and resuming.** Events change in place (`scheduled` to
+// `started`, `percent_complete` rising, then `finished` or `failed`),
+// so a frame's `id` is not the event's id: it is the account's change
+// position, which grows by one with every event created and every
+// change of one, in commit order, whichever server process made it.
+// A client that reconnects with `Last-Event-ID` set to the last
+// position it got receives every event created or changed after it,
+// in its current state, then the live stream: it misses nothing, but
+// an event that changed several times while it was away comes once,
+// as it is now. Without `Last-Event-ID` the stream starts at the
+// current position. A position ahead of the account's sends nothing
+// until the account gets there.
+//
+// Browsers' `EventSource` cannot send an `Authorization` header; use
+// `fetch` with a streamed body, or a server-side client.
+//
+// Corresponds with GET /account/events/stream (the `StreamEvents` operationId).
+func (c *Client) StreamEvents(ctx context.Context, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2939,6 +3070,70 @@ func NewListEventsRequest(server string, params *ListEventsParams) (*http.Reques
 			req.Header.Set("X-Filter", headerParam0)
 		}
 
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewStreamEventsRequest constructs an http.Request for the StreamEvents method
+func NewStreamEventsRequest(server string, params *StreamEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/account/events/stream")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XFilter != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Filter", *params.XFilter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Filter", headerParam0)
+		}
+
+		if params.LastEventID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -3120,6 +3315,17 @@ func NewListLinodeInstancesRequest(server string, params *ListLinodeInstancesPar
 			}
 
 			req.Header.Set("X-Filter", headerParam0)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
 		}
 
 	}
@@ -3589,6 +3795,46 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /account/events (the `ListEvents` operationId).
 	ListEventsWithResponse(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error)
 
+	// StreamEventsWithResponse Follow events live
+	//
+	// Pushes the caller's events as they are created and as their status
+	// and progress change, as Server-Sent Events (`text/event-stream`),
+	// for as long as the connection stays open. It is the push twin of
+	// `listEvents`: the same scope, the same `X-Filter` keys and
+	// operators (`+order_by` and `+order` are accepted and ignored: the
+	// stream is in the order changes happen), and each frame's `data` is
+	// one Event exactly as `getEvent` would answer it at that moment.
+	//
+	// **Frames.**
+	//
+	// - The stream opens at once with `retry: <ms>` and `id: <position>`
+	//   and no data: the position the stream starts from, so that a client
+	//   can resume even before its first event.
+	// - Each change is a frame `id: <position>` then `data: <Event JSON>`.
+	// - A comment line `: keep-alive` is sent when nothing else was sent
+	//   for a while, so that proxies keep the connection.
+	//
+	// **Positions and resuming.** Events change in place (`scheduled` to
+	// `started`, `percent_complete` rising, then `finished` or `failed`),
+	// so a frame's `id` is not the event's id: it is the account's change
+	// position, which grows by one with every event created and every
+	// change of one, in commit order, whichever server process made it.
+	// A client that reconnects with `Last-Event-ID` set to the last
+	// position it got receives every event created or changed after it,
+	// in its current state, then the live stream: it misses nothing, but
+	// an event that changed several times while it was away comes once,
+	// as it is now. Without `Last-Event-ID` the stream starts at the
+	// current position. A position ahead of the account's sends nothing
+	// until the account gets there.
+	//
+	// Browsers' `EventSource` cannot send an `Authorization` header; use
+	// `fetch` with a streamed body, or a server-side client.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /account/events/stream (the `StreamEvents` operationId).
+	StreamEventsWithResponse(ctx context.Context, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*StreamEventsResponse, error)
+
 	// GetEventWithResponse Get an event
 	//
 	// Returns one event by id, with its current status and progress.
@@ -3932,6 +4178,11 @@ type ClientWithResponsesInterface interface {
 	ShutdownLinodeInstanceWithResponse(ctx context.Context, linodeId LinodeId, body ShutdownLinodeInstanceJSONRequestBody, reqEditors ...RequestEditorFn) (*ShutdownLinodeInstanceResponse, error)
 }
 
+// ListEventsResponse304Headers the declared response headers of an HTTP 304 response for ListEvents
+type ListEventsResponse304Headers struct {
+	ETag *string
+}
+
 type ListEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3941,6 +4192,8 @@ type ListEventsResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *ListEventsResponse304Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3981,6 +4234,61 @@ func (r ListEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StreamEventsResponse200Headers the declared response headers of an HTTP 200 response for StreamEvents
+type StreamEventsResponse200Headers struct {
+	CacheControl *string
+}
+
+type StreamEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StreamEventsResponse200Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StreamEventsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StreamEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r StreamEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StreamEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StreamEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StreamEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4152,6 +4460,11 @@ func (r MarkEventSeenResponse) ContentType() string {
 	return ""
 }
 
+// ListLinodeInstancesResponse304Headers the declared response headers of an HTTP 304 response for ListLinodeInstances
+type ListLinodeInstancesResponse304Headers struct {
+	ETag *string
+}
+
 type ListLinodeInstancesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4161,6 +4474,8 @@ type ListLinodeInstancesResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *ListLinodeInstancesResponse304Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4785,6 +5100,52 @@ func (c *ClientWithResponses) ListEventsWithResponse(ctx context.Context, params
 	return ParseListEventsResponse(rsp)
 }
 
+// StreamEventsWithResponse Follow events live
+//
+// Pushes the caller's events as they are created and as their status
+// and progress change, as Server-Sent Events (`text/event-stream`),
+// for as long as the connection stays open. It is the push twin of
+// `listEvents`: the same scope, the same `X-Filter` keys and
+// operators (`+order_by` and `+order` are accepted and ignored: the
+// stream is in the order changes happen), and each frame's `data` is
+// one Event exactly as `getEvent` would answer it at that moment.
+//
+// **Frames.**
+//
+//   - The stream opens at once with `retry: <ms>` and `id: <position>`
+//     and no data: the position the stream starts from, so that a client
+//     can resume even before its first event.
+//   - Each change is a frame `id: <position>` then `data: <Event JSON>`.
+//   - A comment line `: keep-alive` is sent when nothing else was sent
+//     for a while, so that proxies keep the connection.
+//
+// **Positions and resuming.** Events change in place (`scheduled` to
+// `started`, `percent_complete` rising, then `finished` or `failed`),
+// so a frame's `id` is not the event's id: it is the account's change
+// position, which grows by one with every event created and every
+// change of one, in commit order, whichever server process made it.
+// A client that reconnects with `Last-Event-ID` set to the last
+// position it got receives every event created or changed after it,
+// in its current state, then the live stream: it misses nothing, but
+// an event that changed several times while it was away comes once,
+// as it is now. Without `Last-Event-ID` the stream starts at the
+// current position. A position ahead of the account's sends nothing
+// until the account gets there.
+//
+// Browsers' `EventSource` cannot send an `Authorization` header; use
+// `fetch` with a streamed body, or a server-side client.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /account/events/stream (the `StreamEvents` operationId).
+func (c *ClientWithResponses) StreamEventsWithResponse(ctx context.Context, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*StreamEventsResponse, error) {
+	rsp, err := c.StreamEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStreamEventsResponse(rsp)
+}
+
 // GetEventWithResponse Get an event
 //
 // Returns one event by id, with its current status and progress.
@@ -5268,6 +5629,9 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5282,6 +5646,65 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 		}
 		response.JSON401 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		var headers ListEventsResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStreamEventsResponse parses an HTTP response from a StreamEventsWithResponse call
+func ParseStreamEventsResponse(rsp *http.Response) (*StreamEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StreamEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StreamEventsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil
@@ -5428,6 +5851,9 @@ func ParseListLinodeInstancesResponse(rsp *http.Response) (*ListLinodeInstancesR
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5442,6 +5868,19 @@ func ParseListLinodeInstancesResponse(rsp *http.Response) (*ListLinodeInstancesR
 		}
 		response.JSON401 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		var headers ListLinodeInstancesResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
 	}
 
 	return response, nil
@@ -5861,6 +6300,9 @@ type ServerInterface interface {
 	// ListEvents List events
 	// (GET /account/events)
 	ListEvents(ctx echo.Context, params ListEventsParams) error
+	// StreamEvents Follow events live
+	// (GET /account/events/stream)
+	StreamEvents(ctx echo.Context, params StreamEventsParams) error
 	// GetEvent Get an event
 	// (GET /account/events/{eventId})
 	GetEvent(ctx echo.Context, eventId EventId) error
@@ -5943,9 +6385,68 @@ func (w *ServerInterfaceWrapper) ListEvents(ctx echo.Context) error {
 
 		params.XFilter = &XFilter
 	}
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+	}
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListEvents(ctx, params)
+	return err
+}
+
+// StreamEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) StreamEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StreamEventsParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Filter" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Filter")]; found {
+		var XFilter XFilter
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Filter, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Filter", valueList[0], &XFilter, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Filter: %s", err))
+		}
+
+		params.XFilter = &XFilter
+	}
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID LastEventId
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Last-Event-ID, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Last-Event-ID: %s", err))
+		}
+
+		params.LastEventID = &LastEventID
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StreamEvents(ctx, params)
 	return err
 }
 
@@ -6032,6 +6533,21 @@ func (w *ServerInterfaceWrapper) ListLinodeInstances(ctx echo.Context) error {
 		}
 
 		params.XFilter = &XFilter
+	}
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -6224,6 +6740,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	}
 
 	router.GET(options.BaseURL+"/account/events", wrapper.ListEvents, options.OperationMiddlewares["listEvents"]...)
+	router.GET(options.BaseURL+"/account/events/stream", wrapper.StreamEvents, options.OperationMiddlewares["streamEvents"]...)
 	router.GET(options.BaseURL+"/account/events/:eventId", wrapper.GetEvent, options.OperationMiddlewares["getEvent"]...)
 	router.POST(options.BaseURL+"/account/events/:eventId/seen", wrapper.MarkEventSeen, options.OperationMiddlewares["markEventSeen"]...)
 	router.POST(options.BaseURL+"/account/events/:eventId/read", wrapper.MarkEventRead, options.OperationMiddlewares["markEventRead"]...)
@@ -6243,6 +6760,13 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 type BadRequestJSONResponse ErrorResponse
 
 type NotFoundJSONResponse ErrorResponse
+
+type NotModifiedResponseHeaders struct {
+	ETag *string
+}
+type NotModifiedResponse struct {
+	Headers NotModifiedResponseHeaders
+}
 
 type UnauthorizedJSONResponse ErrorResponse
 
@@ -6268,6 +6792,16 @@ func (response ListEvents200JSONResponse) VisitListEventsResponse(w http.Respons
 	return err
 }
 
+type ListEvents304Response = NotModifiedResponse
+
+func (response ListEvents304Response) VisitListEventsResponse(w http.ResponseWriter) error {
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(304)
+	return nil
+}
+
 type ListEvents400JSONResponse struct{ BadRequestJSONResponse }
 
 func (response ListEvents400JSONResponse) VisitListEventsResponse(w http.ResponseWriter) error {
@@ -6285,6 +6819,93 @@ func (response ListEvents400JSONResponse) VisitListEventsResponse(w http.Respons
 type ListEvents401JSONResponse struct{ UnauthorizedJSONResponse }
 
 func (response ListEvents401JSONResponse) VisitListEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamEventsRequestObject struct {
+	Params StreamEventsParams
+}
+
+type StreamEventsResponseObject interface {
+	VisitStreamEventsResponse(w http.ResponseWriter) error
+}
+
+type StreamEvents200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type StreamEvents200TexteventStreamResponse struct {
+	Body          io.Reader
+	Headers       StreamEvents200ResponseHeaders
+	ContentLength int64
+}
+
+func (response StreamEvents200TexteventStreamResponse) VisitStreamEventsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type StreamEvents400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response StreamEvents400JSONResponse) VisitStreamEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response StreamEvents401JSONResponse) VisitStreamEventsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -6466,6 +7087,16 @@ func (response ListLinodeInstances200JSONResponse) VisitListLinodeInstancesRespo
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+type ListLinodeInstances304Response = NotModifiedResponse
+
+func (response ListLinodeInstances304Response) VisitListLinodeInstancesResponse(w http.ResponseWriter) error {
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(304)
+	return nil
 }
 
 type ListLinodeInstances400JSONResponse struct{ BadRequestJSONResponse }
@@ -7055,6 +7686,9 @@ type StrictServerInterface interface {
 	// ListEvents List events
 	// (GET /account/events)
 	ListEvents(ctx context.Context, request ListEventsRequestObject) (ListEventsResponseObject, error)
+	// StreamEvents Follow events live
+	// (GET /account/events/stream)
+	StreamEvents(ctx context.Context, request StreamEventsRequestObject) (StreamEventsResponseObject, error)
 	// GetEvent Get an event
 	// (GET /account/events/{eventId})
 	GetEvent(ctx context.Context, request GetEventRequestObject) (GetEventResponseObject, error)
@@ -7127,6 +7761,31 @@ func (sh *strictHandler) ListEvents(ctx echo.Context, params ListEventsParams) e
 		return err
 	} else if validResponse, ok := response.(ListEventsResponseObject); ok {
 		return validResponse.VisitListEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StreamEvents operation middleware
+func (sh *strictHandler) StreamEvents(ctx echo.Context, params StreamEventsParams) error {
+	var request StreamEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StreamEvents(ctx.Request().Context(), request.(StreamEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StreamEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StreamEventsResponseObject); ok {
+		return validResponse.VisitStreamEventsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -7631,225 +8290,248 @@ func (sh *strictHandler) ShutdownLinodeInstance(ctx echo.Context, linodeId Linod
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rdtw2tiD8Kvj4nbUipalSlSw5dmnNmiM76W6f03E8lj3udOgpokhUFSMWwBCgytUe/Z0HmEecJ5mF",
-	"vQEQvNRNthO7x/kRq0AS1419v7wPErEsBGdcyWD8PmDv6LLIGfz9hKZ/znLFSv1DVsslLdfBOPj7CbYS",
-	"TpdMEspJxWfQQqc5IzdsHYTBLc0rBh2WpShlMP7lfTDLWJ56HQRhUDIqBQ/GwVPKuVAE+yGCk5kQwd3b",
-	"u7sw+GFZqHVzCq8WjDDdTCiXK/3BTM+DJioT3BsdPr9lXD0RQv0545lcsLTZ1RWZmXYyFUL5UzfdjYM8",
-	"4yJlE/M8KRlVupvgbHj28GR0djI8fzW6GA/Px8OLIAzSqqT44ehicBYGjKsMF5ClwXh09iAMcjpluet4",
-	"dPYgCAO1LphrCsKgKvUbp7fnp9h0mnGpKE+YPNUf3IXQ3eNH3z28OA+DJZOSznUHeqkZn5O/wVfEH6Jg",
-	"ZcK4mugjz5liwXg0HIZBSfWfvMpzOJA0GM9oLlkYSJYIntJyPdmyBj0eeSr4LJu3VzFJbPP2xZzie25h",
-	"kjFeT0JRVclgHNhz0qNkSzYp2ZJmPOPzYDwMg0qyUgNkMA5oniUsaJz9taKl6h69PlGScVKUYl4yKT/q",
-	"6X83uPi8D//84os5e2nOr3v0OPXNp/8CNqaDPPQjqdGG4MzsVkg4WzGpkVApG4ggpYoCBvuKEb5ojBB2",
-	"T1AuKpWKFd92imfj0bB5iqPf4wzP/DO8XlQKDlFP9tOcJL6EO63K6iNvNO7utm0ejofNbT5/9Hts89Df",
-	"5qd6ch96V8zmbbgqZpKnKZtmlI/OgnpF30MTgTazomypJ+YvCFrkabuXu490dG/DoIC9GOEfEv4qmaxy",
-	"zSE+0IgVN+dJJVts2RUXasFK8quYkkwSmSxYWuUsJaLcRGU99tDxgmbvp5VcDwwPiE1dXP4TZ0TPkixE",
-	"nupzq9F5PwLPWYmMblJUwfjxMAwyAQepj5IztRLlzSTTd9z7LSqFDaqkXM5YOfmtErrHR8O7MJjS5KYq",
-	"oFN6S7Ncc8HumjGuf9bXLqdSTWSVJEzKWZW7W2e2CifrLuMq46lY4S+9DQkt6DTLM5Xpc/nl7e7bNC9F",
-	"VQTjIAiDBZUTfd4T3A0zoYWQalJVAJkP6IM0TS8ep4/pd4+m00cpG56PHjweDb+7SGfn5yl7eDadseSR",
-	"7mxdsPI2k6IMxsHN7TII6wuKMNsH6Flxex6MfwnOhg8Gw8Fo9GAwGgZvof0hLGE4GqfTR+PxbPggGT++",
-	"mM3GM3Z2PqaP2dnp6OxR0H/78xs2SfJKKlZO9Cxw84qcJmypb6zZBHtH54iYKnnCKBB6mSk2MRcuEaUG",
-	"HVmwBI40zeRNMD67eKgBZF7oOwUYYyk0AI6GZ+c1WCAghcFtAu+N7rx7WFYcbl0YKDrXhxcUpUj14s3A",
-	"84cnnOo1nYz0fS/STSzFmT7XFVXJIhXziQMwfe933d6Rd5dKcZvJTCAqaLLF5gL+WklFLID5nPHXS/T1",
-	"Ev0hl6jwgfZDb5I53A03yV2Ul2xaZUBcNlyTKdOEp4TX1Nd78vWefAbEpobZ+9+Si1fDx+MH+94SQ95a",
-	"V8RQvR6W7Ovl+Ho5/pU5MXczXtvve4kHnSlWgg4dXtt2Qy6+3pCvN+SPvCFhsGLTA+/Jw5181p2WVEq6",
-	"ZIqVsAor5adMJmVWGDXSq4WR9JUgJVNVyUOSiIorlpJZKZZkNAhCa74CqUffjOC3ipXrIAyMkqNAbYoG",
-	"4SXFQWa0yhV8sMx4tqyW8LdVv3DF5qwEdbKe13X2z565/VWsyJLyNckUW0rQQTilhGxOS2/5polNpO69",
-	"f3b6uyV9h/O7gF92tmcXvdP9e227a872J87If1z/9JyI6a8sUUQtqDW8SUJ5SkSZ6j/VgpFE5DkDTd4g",
-	"4hE/IXEU3LB1FIwJ4KmY3DBWSLPw1UJIRsDMR9hvFc2xE3jzkkh2y0qaR5yQG7aWJOOwU2YWSy1s0jwn",
-	"Sw0nA/KcSTha3ZkklWQkFUq36G91H0dxZLSDgyyNgvh40Jzf+yiIquHwQSIK+Je5Sd/FJBHLgpZMhmSV",
-	"qQWJm2/GOLEZif80V3GoR9N/sTgk8Z9yZf5hMTni1XLKShkSUZL4559//vnkxx9Pvv/+1V//Ov7xx/H1",
-	"dUykKjM+10Chu9FXRGVLs0nyWPfE2W+6J6Fwz47hDOI/JYIrmnEZkyNZTbEbIma6F2p6xV7cwv9EeaoX",
-	"+QseZkgGg8HbGLuLgj+JsudhIpbTjDN9dDnTfVsLLJwKwgMHo0jJWL52QwGMTKaw03aj9cabnY4tEE3X",
-	"hJKmdTjUncKe2n6wEyqTKCD/k0QAr7qPIwP/JKYyiY9JkSU3CFJpVnpg+QNNFh6okjyTSsOkbI0sL4m+",
-	"paikvGFrksmIowWZpSQ+Hw5jhAdURZK4Y5VuLTTGpcRwDnoN1rQdBfGAXCG44QXLJNFd0cbVyySxw0fc",
-	"G7+3Q0IlWbE8H0TcRynB+8go26NgHPmWqSgImycVWRLsPYFm3PC7wOCmBaMpmOcNcvIM9jVuMigHIdHH",
-	"OMjZyA9DPKYTcz91y7ykmnuKuJjBb2PC02f9jSSxnWN8CU8Bw9BSb77GSfotlpLpOuKx/hu7f2aNAnHP",
-	"niLthe0x1LdnP4HCt3eTfozNhOU9S/sJYZYSfxcaJMba/2DwgqpFPbTtUzMWv1VZyWpjhZvJDiKI4LV7",
-	"XrjBTdoH/FZ3Vq7Le0/rDlScheDSOa68ZL9VTCrgngVXjMOftCjyLAHz0umvYGxoerxMfY+XfyvZLBgH",
-	"//9p7SFzal8+rX1j7lDTajmDmsd3JJ3QqbhlsC2WhG93kPGZAWcVcUwSieoXokCTUeAlyIKCMw70NyZI",
-	"mZCsThmhiiyFVORiOASTyp2/uX0rxafy9Afd3Uuzu7jX3XMvcbc1Psv4Lc2zdEwoqWcsKqUBo6R8zoBW",
-	"Uu7d2IgDJkgQ2U4181RKtBptdDHSF/YuDJ4L9WdR8fTAc+beZ/WBveY3XKw4ydJdFqrnmihABx93L58L",
-	"IqtE0x8pqjJhekNvM5npRSuBHBnNc1YO9OJfc1qphSizf7JDN8Cc0itxw3hzE37MpAROoySV2Q8Fb+3Y",
-	"kmfYI8Eu0Wq3xL6uE1H0+GBAtySnlqZLeG3HMD+LqiQ/XVWaKMD3lq66ndAbpdlFtcgkYTwtRKYx5McH",
-	"ejf+srtlR3FjP+JjgPpM1cuNOKwXpykKhkZvwhlLJQC3mywc2BVQeA+r0TTNdBPNX5T6cxSzjaDcnexU",
-	"pOuGlxxSX0VvmN5AIuBlOSZ0KhlXwM++v2vTxfd3DvsiDddg+L3habsk4YrA5msUBUxvxsnrV09Dsioz",
-	"pRjfwDEDxeeC/FNwFmpyP5MMJjQrzdT1Ogja18mRBh3B8zWZiXJpDPZzgThEHrcJe7+DTkGVYqWe8v+I",
-	"ovT9+d2J/ufM/vMK/xk3/vm32khvybbnq3jg8aAzo+GL9Mbj8SBzKPVqnRrGnN9g57kAEP+EP8fvtQjv",
-	"5uFIzfstyBzlOM2iAQ9+ZOSvmUbLvnAWRrzG5fDY8Mt4f48H5ApharVgHJkW/cDd3KmoVMS1xAX9tU/M",
-	"6EB6NtsihfYi3uitW8GIpeDzUMPdSpSpJEtGuYIpFkwUeZM/MSPZecH17Q5753Mpv9g5vN20/w6J9G61",
-	"vZVaMl4TLvjJ2bt35tSbB7ybDIWtE7YfvA9AON8L5f3kJr/M+DP8rGa4aFnSdWcHzDi9O3BryFFXDrBI",
-	"iGocKjihjuYZll9Lb9ZhZECu5Joni1JwUUnyq5jKiM8FiZ2HSUyOfqtYxdJjwFzGXTDWtCC2HjAxPJrR",
-	"TL9/GXF0CVKUM91pstDMCcoMRkrSAlfMhcpmhpQadNjcZ+vo1AuFC1oUjLN0QPRxa8kDlULmxGt8pq9F",
-	"UU3zLCFXL55FXBYsIUVeSSfAGLym6YuWY4vs9lxvEstnhC0zJUGy8Vyt4pDYBlTNeQ1aOozD+gvrBee9",
-	"UjJ8yW+osjz1P0tZzhQzGoaCSqlv2aRkkilLObjm2X8JaAK6uonTctsGycCtTdZPjIraqAm9hkSLarnX",
-	"UDKpUAOaiOWy4plaTwB1ZYJPSlbk68ajPLsx/mdppiYJLdOJ1VmGoDqtfdTgF67O/nLzw2cV8leuIVvS",
-	"OTLs8LNkhn1PuZ5novel7r1uq8eo2+qRuJxoItj8Eloa30FLtixEqfwW1w9qySbOIECThBWq54Hb4c4D",
-	"O4H2A32bepqlonB0s6xkK5rnE82Prv0G16NrcUuqWzJpQMA1OaBwLW6VXke3WcImNE17Wku2FLf6dbAl",
-	"IJAHxgxQTwF/uq7tz1zQFCwDNE01XqrfyKmUGav7yzO5mLi/4bJojqCofzYfJrngzPtpd6dx0erf9bj+",
-	"c7/7ZTYvG6+YBjCoJIyjAmLjs84MlpXq+d15zdsAH2n4DeZiNH53+vHccm0Lp4VcNPYMXIQ7n5rm9paZ",
-	"5nrnPDtM3YXX2Ptm3avXWLJkneTd1jnjrKz7aJ2sbWl0afbE768QIm9+Bi2Nz6Cl+dlNNWVmzZ2ZgOQy",
-	"KYU9UsHntxlbJXkG/q1urGZ7PWKz3W3UknI6Z6m9t6nXZG0+dYtkJVxIN1r7gRtO78mU5ho3eUfVaO1/",
-	"102s2UMLbPoebhi7BUKNh83T7T7q77J5m4WWYiftY2i0um4arZIlJVNIedvP6t6nvwLql3Jyw9Ze/832",
-	"eoRmu+unSeihYQ2myyVTC5EaxGsbZTVdamkP2ppWzolGmnPe82DKErpk6GmdUa42v8IF3/qaW2X7gVtm",
-	"+0HFN06r3oJSzLLcOzmptFwP3F89pN/ohvMbez9HLtBYAr32kt1mEhqrKWf+MPi7HgF/u84V9aBd/3Bv",
-	"qhn1L6v+WV9UlSU3TE2oUjRZLBGSDAE0j+pO8Xc9IuCX+jH8rEeFn+5lMPO7d+FX85n7EH5JuQBwRChr",
-	"NPW/WDtW5JSb5dhfKbO/RF4tmfcUf1uybH/aWZrfbkDzux7KPm9254jfbZF4nRWJ11OReAwgVXRKpc8A",
-	"2paUzUuaIutat1mm0LagsOO3dPuuWdXmaBs/7nmAHHnPNM2DmlP3B0k120hz6RCJY9bKKtdNPVyifdJl",
-	"++yTLh9pn3R5RsMbFGLFSjGbTUDPAERccFWKfFLklLMJTVoUuPu4yS10HvdjfzehpUidkGk9bvZ72Z2F",
-	"ou8mWToxil0tjteKjSbL2dGjOL+c7RoCp+e784N02mLvNajlUKP7q5iCVaKsOJGCzGhJjkRJlBA3IRE8",
-	"YSQVnB1fEl7lOZmJMuK+uI1GQS3tozZsQW8ZqGaMeN/SFGFs3UyUS6qCcZCKCkUFZzoahoEeCH2e0MBk",
-	"9gKNJXphdawOzfOfZqBv2ao2uWVc/YAf3b3tt40YXT5NFEuJ4APy3CwXNmnGVsRftTVs6iVHnJYMNWSE",
-	"C9cVLry5FhPStIe18JJkqSTzUqyMcTVbsl4L4jabmxc01dX6Si1D6OPFma98TUi4Uf22JUxxw7HVINyN",
-	"zWrP6oXRJdmtgBglTsyHNQg2zqLpvHN+4fngjBo+OJtBy9sxjBTrnJARmol+rGeH0piDf8TP0swQfBdW",
-	"mYS927ktGI/W1Uwx8ICw5iS96Zpkwl1d0vKGpSRTRH/cWL/RXptRpkLkjHIMPOuGuh1wfa7t5xvv0RUp",
-	"WQ4qOXsFxsY9SXPkBhcRw5UhImmoulBD1dZs6R5AtIdzb2nPIt76BpRfnVPov4kYiXfPfdcokhK93BIv",
-	"7DHR/e15FMaHrz22pyodE1SVkilbZDwltI7au6xVp2Pru30J/i1WhXrqNKhjQN6XLQ3pmFBOGprViKNq",
-	"1dl1nFa3oSF0hMwLWPR7DmrH0xQ5YwgIb9A5L0q8fRPasY/t/flBqmwJECYNAcvZTI3xuFcLDVbWtifK",
-	"HlIVkngYI02zCxiQq3xF1xJ3BLAAmLSrPI/4kVPoojZO2lfw0scdBzLPdSnixv1rCda7TBG9eW1T18Ho",
-	"qY4F7SMiAKirhSAJrSQAqocz5VoqtjSUq4nVMax0J65qGRXA8uLSedQxaAa8exB+54gNvvV4FXMvDVr0",
-	"FlwTM8cA9CC1jRaOHxzS20b9DWEHny9NFgcdS0KWbu/jG0my1Nt1o0M/WWUp69t7cLjZfe7GS3nHyPCW",
-	"Z8KDtayotMaS5qn3xGZ7d3FdbACyG42PxKxmdLomhFr/7yv3jd5dt6VCQ0BXKe1JBFal6+tynTTgKbjg",
-	"T5paFryrpGrx6C3VS60oaIryKIY7udmKxAYiW/Krkx494cmsFqUNo2/EH3o2hRB5V3nhFAMoZPYJCH1n",
-	"BXHnO0CjoGpBwKMgk+TqxbMQGXSNodCb8fT2PG7Cx8bI/L0QA0KseRXnuPFy9nuTu7hxNL6am9O8jhh6",
-	"sK/5FEydd21bqQ3H3ejNjq7sresz2sV7m9DejX7o8LzlwA1cxtEIr3AGeAi8Do4PG9rFEu9wggc37pCI",
-	"W1aCWzdMqTHUWZNA9Tgb+gcPpxFaB37cgHo2G4+/zVv2SCsORVseUwmHrQ9B0k0GFZD12Kf9GmX3MqwS",
-	"eU1AYGHt3A2eYFRaHtTFpqCPBaaBaIvAGuMLzgzn3Tm9jqPpWx//N0WxTgaX+yDwkLDBfFDz1tBlHJIY",
-	"pq//0KuO+4hHnSpmE1LajU4aaWQ+Jmox8Yw90GSkVzsNcnSblaqiOVnSZJFxdtwFqTrQaxuGwY6v8N1m",
-	"KNfuz56YlztxWd4u/hI8yUVyQ66VKDVq+oEn5RoX9jasseAGaKgx3j3USSboqb2b37OiZAlcK3hD3wo4",
-	"oEtSyYrm+RpRWBN8+iCmFU+2STJbMkX1G8jtwl+axZlnt4wTapIhtJ2vNspiXrhaL/5frGWW0Jzo90Dg",
-	"rrgkrc4PiXPrrtoLfHvvGKmb22WT+mNIXOdrnHcTt2ynDSaYrlcHBXJ2hixjTqUiKStysTbRW5dW0GKc",
-	"QBw9cA7gNsxZH3bwI/V2qkEwlK89rWdKkmcvbs+J4QCZDK0LDmQAAwWBRtLZLWhmeIt+9YQG7n1HMIiw",
-	"b0bXf7u6eqrn9dDOC5moomSz7B3JGZ+rBTmK9cPT0dmjuEm/94pL3LlhW0QCxCffSHDNDknFs98qhtwf",
-	"sxLJZllgSd/9DVYQjB+ihtH+fNA3jVasZN98/rOaspIzxSQxrxrmhhJAxGLmwxY34LRbKupEZO6r0jLp",
-	"Veznf4Gv+1XDbgxEb3riU6aFD0mU2D3tuzpAtG9nAH2hO4fDLlkLu9RxpZ3N9wJNt1F6bxRL7BNRMnS2",
-	"SzPd37RSLG3ReBO62h3VxrLu3uJreHWLzgs88OpgFA0Uqcj4fEDQm1qSpbgFpKQWpajmi4jHfoYRzZ5M",
-	"USmt/5QmBdvEesqhIhGeRjyucy4YdSPYfOCnZig1SwQiUWz0arhDYjbLM85a7nJ1AK55rqVeHEv/Vck1",
-	"8L51U2NuyGD4iVLsVMAaAtplVJD4aSKS3L6N1jrTsRJFAaqXaQYay4msZMG4RIUKKKf1mw2C4sUPdxAh",
-	"BBQ3uA4bfb8/9twMlUVOeUhWiyxZEMlMECDAVBP8mqHLXQazjtnfl4XphjdvU//atwkeIijx6lQAnL0r",
-	"GFiLwDJ5ImazxvQbOMsxHNvY2aYTda3+cPo0IJGGLjUYB3slQ8umNvQvTjFXe1JabQOcdM+++HxRmzHr",
-	"oPw+NUaDgfXx1GZG/cpx2G2QKZlEh1yM0ULIgZCCFWfWRz2bZSihN/l2SMvQ7vLpi9cQflLblsjRaDjU",
-	"P4hGek1y/Xi4XQjGlA8dvjiTN3XMiIS+UV3ZDjYf7uzfzyPR4Uf4VFQ8Jaqks1mW6DX9OM3UaTumfd8x",
-	"IDdFRxVTqY8zSjvhRccyvaAls+Y/+zKheS4U0OBKsjRs2ASHRFUlh8vZvoKPhttsgTt0GRpw4GQb29/c",
-	"p856dkE35hk5MPbkOVsRuNeaBJqrcOn9DVYQCN/Te1cZU87mu1AD9sV+gP0hwHp/CPwgqLo/DGw4PxTO",
-	"r/20Km3CwQmtlFhSlSXEoF/N0FljgEmSwFWWQ+qCTJJkISQaDdtazbUvDJpRkVpfV1w/DoMfhfnjVcUk",
-	"/vWGpdz+/WpRlebPP5cZ/nFNVVXqPxucQKP7nWKHTSHTR9nVSpwsRFUSfIkcvX719Dgk8Zsh6sMgzcjJ",
-	"8Gw8HAL7JYUVpftW+mao/6eFxzea7L3RRO+NFo3eQKrfNyBXvhnBsxE8HMHTM/zu7P6r7Kg19eaZhb/d",
-	"E0TuddWvCGcrAzwuNeulhZ197/nvDD62xy2g8jucL/TRPcetZyX7xXu7/2g/6tEF1lmZNvGP1HbC3kGe",
-	"C0wvAfHTZAqGGSVKo1fZT1Hlsay7X+5khdpXMK655Y4w/MaaFUEzZPdIj8FSlrYlYbKgslca9jNT7asT",
-	"dWi3E9fm+NX6TLqr9wbddXvvR6GfWIDBOCnNn7hsYQPyE8/XdRhcDHqPosgzll5GPDZLMPKoW0YMlxz9",
-	"DlhKalcEyXiKIIo+W5mKeMloiilpsjnXcNUbA+dD7Vb46vFY+YBDMzu67TIKoe4XNQ02EBMWjTlFIFpz",
-	"SdeE5lJAUgWIa+1hhjBQYJPKqt9rSQkoR3HpRWAD2HtJbzAbTtfG72tld2m2Nm8V5D5n99ssJC4m6YeB",
-	"SpQ5DfDpMRHu7B3DkEgkPxF30Dhla6GFAdinkmnAb+RxMaB6Oxo8fDwYwXFosO2FSpcTYHLD1j0I+fr6",
-	"r1bjC/lilEC7jfGvKIWAzd5fMeGNqIXaniFf62aTKMuevJ6Gy1djJmACre0UPHUJOtQcpC8xXth98Hhl",
-	"sa0SRiMPM2A0NdkCQFPQBrnzi4ff9THLzdjNbToQQRgvRQ66WkT9Xcq4mxbpC4OJUnovGiRfMQIflHpJ",
-	"teCs5csng2AX468/2LEELB+jjCuztWe4rFX6AqLy3u7j8R5qHBNBymrr2/ZdhNdAzwUGZJ/lrUmYi/J4",
-	"28NLOc/yfgCxj0GNCaExoDIV5Mhe2hAD+ZHwwBq723moiW+3TW+ntcmB9KVvTfI1wgsKyS/qjdtiZeqO",
-	"zxUrZzRhExNet+GssmThtOVGDiXuW0ni+u/YyxhojjBnc5qsa1u48dR5u20+PWjneXdcJYzr1rZz3Mv3",
-	"xSbTMl1bCtJv9uoxxL1k+tKztGWN8+BtnxnuxII3rOSbrFr4zOIKG//fS6h74WReVtNeINlgSdOiAKdL",
-	"dklsaGaK/K2VwwbkR0yIKAUxmQA1pMYnJ2BsmEzQfDAYIH2dsg2WuFYyjb1tcV5GlF/oyT+vTv4xPHn8",
-	"9qj+ezA5efut9+j4v/YmRFlSDXKc8oRNCpFnyQY/Se89gu81XUdOTYxy3IYFFHZ8pOMNbsz5+wHwj+Zt",
-	"D36t2mjB8qIvlaaHiHOGtiZ7w/ETB0LuQcbn3lw9rN9jcDzUzOjN3FitJ1mxddbzDA1g1Jm5/TtIlBD7",
-	"EeJ97ZA10gHCv7cxUvNBk4JKucH5ShNiG5dqb7EjyEANLglnt6zsd7gL6FPwI3538uLfpVwNy/T/a16Q",
-	"0dmjxg35rj3HMFiVmWKa863FUT/+04BhP0/dg71aVNgkAjJJwK51z9fw/BtpeGgPqmrO3p9CP3X3uoLU",
-	"uhWkYwEHCORvWvetrPhx28rw3eM+ii9XtNjAnF2vaIHMGLBowJHVfNPF6Kw5xMXobKea9tPbFQ+wIHaS",
-	"BPnWt816gg4J3QgwyDp2fVo7/EVo2Wu5oAXzmA2PaYmJZDlLlIz4ESXIcbRon/vMePQWVVkIyWJM5mfY",
-	"qYh3X9PCVRyS+LZIkGLd5pTHxwOiKaBJWGesbBFPFiy5sRqGDXvUxtKHyan2aytmWAG/K8Nv8RZ7QiV7",
-	"eH7CeCJSlnq+YkdJLqr0JOOZOq7j+9xVagLQs7Pncvrgv9/87c3z2+nyH8U/VuK/HKJm3O3YbHKofqBn",
-	"s3F13OLafA+/5Xv5G/d+9Ck8h+0GIz3ZF9Kae7yDYnG2alKtHfTpOVudPB3WNOrD6VMbR7n5btmRplPT",
-	"JkzZ8GmidZkc69m0yam6xvd6NVsCVep9KeYnW7gG5+syUWK/2aLr2FLcajm07YOlzIN7OZBt5H5jPd9E",
-	"mexkOXuXTXPW8pbCV/qW2B7FkjAPdLjKJnQ201hpPc5FQvPDXKF7h9i4vtau7wtM989s2T5CJUhRaY62",
-	"1kgaTrOtpDVZQyYCLkWfbnofuOxu3eY1vwRvn/utFb/9vDTSaK4BRVnHUfcjaqZNCa777Rt6AVpV0MCG",
-	"HqBa2mG9pm4ad9cEWxoL6cdTQn+YPvkDVcEHajVNWbOmUvPeaswDFZNOw3eQXu6Dpf4G6f6kNPgDZcTD",
-	"xb22KNevq+2Xg65ACtIQAm6zSpi46NqL9P4SkvVH3IcLuXblbjYGJaLfJ0x3nt3Czx4uGKrl9PrWyULL",
-	"MM5QUIesYWmdHu12UTWhZdifMgMr8bzvSCW6vWc8U7Jno1NST1eCq0W+doJgj59bxslfnnQcBfuGMbWB",
-	"mpz3Lm4bA1PNUm0fZoe8mW8+XzTq3g/ZPzVZXMHjGrs72MXl8HAsa4a+X1BW/fXHt5H0sMyfpQrYIibf",
-	"0cBzTLAEFuIyIVU2dt+v9rW6oH6pS9E5JOK9xBwnwD4iNyPyLhfTLn21P6Xtcwjf7cHduhOYXKUqM7W+",
-	"1rCDEApB5j2byE1mfMzaZxLUA+tGJYmvDDMBTN6YPGG0ZKWpaAOvmpo2AwhmoOkEqFUM2Zm5vjQU2cx5",
-	"SbmSBN/RvDO8khlbwywXqwbjA8M9NdGSjcbXWNMcVnPqWB1wqRGFTa4MZoyxGwsYYZr6Ng6EGSWdj8yg",
-	"zi88rhdiv9Rvm4wkuzrByPD+wTEBwowZmF3S8sZmbpKMQZYQl0DH66YxlZ5+zMxMa05xIlnRM4tnL2pb",
-	"WeOlxhj+W621Z3qKt6yUjHz//HrgrIs9Y7lyPPjZsxfYl0F3nU/tDNClJDRjhoQmCsEpJZgRzddRYTaE",
-	"nsFlVRSiVMS80HnXX29IRMG4SZxU5GtNCTrf35mMCw0AxBwM/h3UzWcmu5TU5OcK7pUrmtFhj8xrH3r/",
-	"yDMV8YSWZWYQk6RLUx5DEizy4lXAwGsHlAWQCXRbo8WFUgVWsMj4rEcLYhKJS0cvT6Ra54yAKpNcvXhG",
-	"bs9NSCYtwU//B8yXQJ4p0KIyU84Cm2Hn2zHQNVvmqjnBkgqqFjI0hQag1EsYcS0jSEghoSpJEg0d0CkW",
-	"DQA1NuyClzHdjIeTDYkUJnkapuGQrt4EqmSpgjdr6pJxUtBSZUmV0/KYAN9U8wcRj/i33+r9ZlyZdD+D",
-	"b7/V21CuXbEEe1yHYNkXffCCi+3icdl02nN7uKLrgamA5lURgbI5+h3sCEuNZArLi5AjU+9O43SczthH",
-	"5mXEN7yAFOGSNOjDBqIQooT9bWyedamKyYFfMno8IFd9ZVRciZVGlbQReR+ZsgNRMP4FanVRaWp1Nequ",
-	"RMHd27v4klCs5mD6s84gXhWWOdOgS3TfDkRNpzy+b82ZGEEHKivIGmSaZR7AByV+ipaQk1frgo1Ju3qP",
-	"KTPnND7xxvWTKBgMBlEQkghLfHhteiuMO5IiOaMS3GH0hVPlemBqzsUe7OxdCMTqSEKytRAI0lhp1Um9",
-	"5UAijjkD/XIgehNfZUsmFV0W8ttv4Sa8fvXUHSSFWjHj/noypoMXdJ5xd3mfurQoEmpQkLgApdARlhI9",
-	"tiUNTJmtOOJHZxf6lC+Gw9A6YpLRcIhvmqOM32sRPgQDDP5fhsQYGu7iUK+4ZHAPoCnGAqa2GARkTNEX",
-	"QPOYA3JlWV0vhYupBxNxmNqYjMwo8JfpdUyGds14FLpLV11PS+mt9SNOaZbkIli1DvyRMj7H8ix+7b4j",
-	"yZB/8r5x9b6Ozfj/IaaIzgByK7kmZZUzGB8SKeiJuULI3DJ1OCvBETqPpkKokNiE8KGJmAxrcz9kjw2t",
-	"GiI0nMUxmLKpjDht1w4JCaNQZCvRW5IakvoDZrQCDV+M1Ccmc6Fxep0779QvLdJIjOfVFhmQN6AYob6b",
-	"GYWMk64nKAfFI26T4YUGCDAVn60LYhP1lGwGSdc0wGOhyG0o0BpcKrm21/6IvaOJytdwr+DCh4QLW7ky",
-	"viSWVNqkM444lkzpaemZHA8IOEVniB7YOw03mspF3ITcO/VShlDNGyUugQuq9zI0PDdmi5KADxDJJVVZ",
-	"6m/1jjGemiw3KlOoh9McSxAGmnNFHmY4GA2GmlHTvB8tsmAcPBgMBw+wstMCJIlTw+ifIjeum+ZM9Tmj",
-	"YcyfV2KypwKbTd0Y1sV+qcZDkEsVgf8nfd00rD9nK8SipVTkaLomcZbGNkh5JnItMKH8qb8wg0Zcb5nz",
-	"RMv4Mal4DtxA89KZiwrBzrErTqkRlh4GwNJ0EodEaRZlWgIRMxNBBIZWBcioYjrRPTTLr7aRil6bNxEt",
-	"oyMNNNU3cZkxwjIE0OOlCiMeaxEJQ+gpvFRPMXY1fb0fxnscaq3arH2xVxsUOR9RSlOxd1e5XpPcc0fB",
-	"3npark5v6BfmDQ20QgldOzzlNt7iT6K0TFB9LuTUbbBG8euI+9VoyacrRmsv9DfS5e7LoPCqZNwk5TXa",
-	"CX0+73vKw24tJru5Ai33XhzrfueKwXvdUmzDKLgLG1WdwYqku/AAwRskCu6Q1lnhA/zsblnpLs50bVHb",
-	"mMQvfrp+RVqIIHbcHI94zUFbVsU7jwuTpMG99CwNxsHfMqlw9KBZyHxDNFT9yil4cNyFe70H5UX3eNdW",
-	"/b5726qJejYcHlgj0rp3bK2DWufYO6C6ovfNXbhHZr67MDjH6fd165Z56tV9hU9Guz9p1ND01W1wgL2C",
-	"/y9v9TkYHdwvXSXRW733dalLDSBmJV5BfQMyUCazBZGn702d3rudRAqoOdzm6ZpkqVc6zZJQI0ZrcPby",
-	"7tZVEkUORdo1qM9MohjNrcwwIt/ppxqVI4HYR1wjEChCLsrQxB47vimTZBNvdMWJlsSwJnbEvay6UHWv",
-	"r9pp+yae997EvzC8iMEHQ75LQbwX9Gue6M/2i7s6NfHeH1+bDw68QZvqkprEhfe7Afqj890fubq7n+TK",
-	"/IUpl4Gx784cimht3WtId7jxtp3abOn37TwMCiF7buuPtLyRWKMUq726W0uNxkQz6LTMM8f+ASXL2UzL",
-	"w7ng7HhAdC8gHUqSpWxZCA3NA/JcODkddAOampmoWYotmqXXUhDWFT2CyE7PhYHEumfY25cwFYgCPYZx",
-	"XMSn9T+Oz7TocRcPyH9qmVFzDX5XhtRegqHFiRQLUeWpFnXYTAvJp8D89d3gxkQ+/BozW4x1+zWEtw64",
-	"e+b9zXcPctyZfO5UGjPAF3wd9bHU+avNig6lZac2J/6nuV2oedMvI8uN0nTjUpEj04hnBIowkosVKyOu",
-	"ud/fKpqTLD3up0EhSq8adJ1rry8JDiL+QTcUVBV9N7R7HUnnNm67S9c25/kXeZckATm4vk1YCuFLv00W",
-	"y+N6Nt2ldkrbvZQWCK7fyNpm91VFsUNFAV4SqI6AkHUtAYPKwU9UbLUXJAYnDBvXTucyJkdO1QdKXCYJ",
-	"1V3AM8ArmVq7xNu1ZQ8KsM8vfZ2C34GspiYVtJjBIYoZ8Pa63+M9tB8Rb6g/+nUYZLMKQ3+/jw6DbFFh",
-	"RPxwHQbpV2FsEL5t6Iy9I5+RFG5u4O8mjHuBIfvj4MZHW8VxZ6v/rOXxrg9Dn0Buj6bGvLYFxIteTgO9",
-	"GWpLOcl4neUCk/TmlLtcF84uBAnkjOoesciYNPKMDshVu/yQY1lA7zU2oaWriFunNleehPivALYKnae2",
-	"F/Z+bOwdEpWWv4rpgLwxGMnIu7KVLNVlKg0bqUqNoj5GV2Ij69NcYs5XLkz0vWaCbQgm4OUTi2j1FxvD",
-	"np8psqw0q8TIA82BPTwnyYKWNFGouCVoLkAmj6eOj2NKYX2dNJtnKgQ8DyIXPpEhPsAu4hONBScG2wwM",
-	"itsYRE1erTQfpi84oEgx0504EzwE92dQw16s0ExvceD5cOgrcWHsv0ElFVikxoU2ulutBEmpPoaQVDxl",
-	"pUxEySSBamllJlLM/aO7KMUK5mzK55vSLBBx53VeL4cuBZ+TtahK/bW9xjE5mgq1MB86lAu9RQEQ0xPy",
-	"Bh5aIugbjjVG8PznQxK3XN3Rk4A02sGLPfZZYFdKy5icixyoiN04WK4hHhARDxcnZcag78YPSWv00Ize",
-	"HfyIC2vsxjXGLj+KAQgTIcDeJXmVMrQWwjzh9ddGY+W4BXvj9SUxn97SvGKyHxb8JSH5Q0s9EECrjYbl",
-	"+dRQy+UKxkdHZ1PmiHjRCc45xDjAGCEIRAwrTujB22ELOJhGbRqtmPWi0V9LOpgKSppI+z4yjIixSYgD",
-	"dAtmUj0R6fpAamerWI7fe3j7Dcvzk5kolywNyRT9NwieAUkFw32DnGjk6Hw4tH5F+MZxEAZwKNA9xhX0",
-	"BBMYf9mGk6yNbQ/evTvhAmz4DU/1DdHjxv/K94LX9KxnYd/D+GR0Rp5TS1fqqDY3604kyS+BlIsTlp5d",
-	"XIwek6urq6unD57/kz4d5f/4/tno+asfLnTbs/94vDzjj/7bWf7bxY9n5YhfvLv4efXg5rfH7/7+aPrb",
-	"KHnAz5bfTYf07+t/EIgo+XdzFINEQKWATlYf43ptY0nQmfWwTfXzE5ju3D7Xa9+9yYZ421jv3k0/kBVq",
-	"5sG6azq4u7zrH8bN+em59+Tq/E8OXdImEbsOkQuJVFmeN/gSn9E7YHFeZd8mnF9xyxpYvx2+Jv7bHrCj",
-	"bwMwfYgrteR8KP7vIP/g7i16Qvbcwivu3M5cvH7fdACrBOM6qN/Nz+AiH4PDgPurQ/QoLw1obTozq0vK",
-	"ND8Agwz+KO4aHW9b7DVeH8ck93LYfcqN0/fYYuxepmJyTzBEDsUealZ1rFlYcNRRgjgG22Xf13ySZa6x",
-	"0zjiyF0bjtjWg0Uu0Lml/SqmmzjjObom/eWHV47FB7PUcY9ujrzsOu/4HjqxCaPyynACtW16CrWqZjbp",
-	"L+5JD/390lR+eGiCg/Bg2Zl7oiGokrAfbn2iX/3I17QGFnB8M2ng3BF/1irM3ZccIW77JQ93267NJnWs",
-	"1lbZ5rutRDx+QzP1Z1FaEL82xmbPiI1maJDM0PANFYdAWUmLgtFSalkb0UDqexpn6d5G5o99z2y1jP1g",
-	"9aV5+2OxACZn5xcDjhvtxdtB8TCdoKVEaHbqq1rgAg0XzJQHs4KYp/aBSh8LkbO+UMSId2MRnYbE17mD",
-	"jqGscibJke5dExDkOeQx2HUFN0r4gafKRiV1aDTUIYnb8WigH8ZYx8G3RtK08Tx1QmE9PxT8LuvHfg+2",
-	"zc8urLvqRv1tSjsMV/svTGEc5E+Y38CYofUGLCHMqJmDmLw0pJvWlb4xJ7LTnDXrUgNlNmmTa48v49FS",
-	"O7DqXQedFPrvalpcVlwiZ+CETBNC5bBUD57AxfwhIjGqgxZUeiqlWj3li8bwZkMytqLaik1PToYbJdaX",
-	"TFF0Ki+pVd08ffEaS0k0ZFYXSwsFIh5f3PWLgw05zgVbdkMoMXPNgaivGVD8SQS6HQWDWjj8tXn7Y+Fw",
-	"M3oTlx+6hLTC56wlFhl4orlGv2A/A69Ky8s4rLtNVqrLEBlRaYea0jM1bBHYfMWnampoLbh/wLzuoZsF",
-	"xexnLfJ9JuwjXoAPkhFPp0Kow/1JmpS918zzBApyeQIfKshdCh0wh4R+HWWXWcDYXUJj9dQsLdgg+hPJ",
-	"mngwL0gELPX4VPcBsSjImSq/9CIyrIOIIwdsolScfeb//K//XReuw1/WknPpCcP6DUMtI37Ub09qTDwk",
-	"al2wdjHfPsNSVwh+5WcrcomKQGUOz68i7u2wdQ+FS2hsDcDfuy2wpZM7wYFtr3nX6UbN+phEdX4kNDRH",
-	"/DXPsxvWE5QTgtOOaMS79ErwEfek9nEzIsb6THjRMHWclBA2JEaDACgjqBcLQ671pGhOsHCc3s8VzRSk",
-	"LFpD0JPJ+Ij++xyawVPDCdTkqk7KlvG5k4eAA0I0P8eAuk1ikL4jfwhz00zcDY5TNl2Vz9m482xwN14W",
-	"rMfw3wb2BqKcvIoL/ffX6/kOKtKohSmZ3e2MGiGhP9HWkVnV6OwB3u5Nsx6dPTiY+/ErYNwZ5udL0wvB",
-	"nfB1QuRIlLWK7Pj3UhFt4ESeG0jcBSZ9LEh9uh4b0o+0DDNU76fPCwFyBUwxo1mO+sMltaa9zepsN6ZJ",
-	"grMmUTATZcKigIBCxWRPYJ9Cl239Ic2ummyyRgNqUZGNMziKG2rT4y+cBzJ44QM4IBsB+0m4oGuMiO/k",
-	"KbW+EY4Sp5m8QfpuXeCQq4+440jGLSu/CZfOZDfMLeJxsxuI/CUpZgPAWF80/PqTGsTkiqwYvYm4m+cR",
-	"1nqgiiyzd0ySGVtB8VXKob6h5inG6P57klDJnJ9IxKuiaDda5xHDCtQeKcc7Xd5sGtlafbBkTFP4Ekt5",
-	"G1F0ybjqRPA581YUxJdNZZApgoBGDy+Nod5Ck2Idk6BAVDR4GNmtmcAuWkVJywhyadIiIGcpFV17rOUf",
-	"Y954qafbzMn7e3AbQgBINZ0J7EY3KLRvpnaXcgNvcaVPXsu5Rb2U3o560g3eHe7V10xh/El0H38AP9CM",
-	"/f9DrEUblRIAM32H22dDduftEf8DEIbhCLhQP5k64Y3JNO1QaOCva3Nv5Qbug4R/F81H2DLFgoSIiwf2",
-	"ASVyQD1fNn8AWM8xCN/I5mbfi2HA1BmfhF14aeqY31NtEnHQm9Q+7a3yA8pPNTwgnt4DK+/vVHbgO844",
-	"0NF22FB+b9TjNmncpdeIeJ9igxyi14CEIB3FBjlMr+FzEA3FRoNWk12kOuL3otXTf2nVgMnCnXETHOZn",
-	"wD5ML+D39AeqB5opyb9UBQFe78+JEfiqE/iIOgHVdaj5F9MGGGzwQfoAI+t9Evredbszor9JKtoH5dIk",
-	"+ixysdZ02iben9OM15TeYL7aDbQmsy1mwgufqXOOt6m8bt5F5rEW5xb3v40xMZrbMNwFqCCbQTGkJybm",
-	"eOACBmBYGfFGVIBH2muqDW9GQRw2pQkIGJ2JklBPzwHc+IGk3ZkoDiTtenP/ENqOfsNbvPzxSLc4+XOh",
-	"0XE3z/wGQXsT8dc7AJXVifPa9wfd1yX+Ywv6rQoZn0TOr+/cvq5q9Qcf11stJFysGnUH/liZv/Yct/C1",
-	"jbo7GLRUFoG7h6rry//CU/L+oWqGr1T+o1B5QCAfROZtKsxPQudfiDblFbNZQ+Cu5WuUtvV0oNqTnhO0",
-	"eZp/nzjbeTvqrKW0FoH+GM4EmEDDS3KFGTTuQSIjfqD0e22W+BFpZA++geQYkBq2EdqH62xIn3vf2Svw",
-	"bfjSpUALYZ+XQhgOyYQpI0b+jKUuTQf0Jfp/BCFfO732dpQMo5e3Fs9WWDjg9hwwqXm/r+CIiSB3STdn",
-	"jKVj0PxhuuGiTvaLsdwC3AhNvnzfj8yhHfLU5NUqRJ6bSvwrmmEyrl/FFCyCKL0giuIUCgOYzDJ6g5rz",
-	"bGXrl+ToNitVRXOypMki48xk7oaE+5o8mIIXzr874l7SZrVgy8a4dRKMu/8bAAD//w==",
+	"7L3rdttGuiD6KnVw9lqR0hBFyVISU+uss2Un6XbvxPGOnHF3hx6hCBRJRGAVgiqIZnv0dx5gHnGeZNb3",
+	"fVWFwoWkJDudZE/yIxaBQt2/++19lKpVqaSQRkeT95F4x1dlIfDvZzz7Oi+MqOCHrlcrXm2iSfS3I3rK",
+	"JF8JzbhktZzjEz4rBLsRmyiObnlRC+ywqlSlo8mP76N5Loos6CCKo0pwrWQ0iZ5zKZVh1A9Tks2Viu7e",
+	"3t3F0Ver0mzaU3i9FEzAY8alXsMHc5gHT02uZDA6fn4rpHmmlPk6l7leiqzd1SWb2+dsppQJp267m0RF",
+	"LlUmru37tBLcQDfR6fj0s6OT06Px2euT88n4bDI+j+IoqytOH56cj07jSEiT0wLyLJqcnD6Jo4LPROE7",
+	"Pjl9EsWR2ZTCP4riqK6gxfHt2TE9Os6lNlymQh/DB3cxdvf0i88/Oz+Lo5XQmi+gA1hqLhfsG/yKhUOU",
+	"okqFNNdw5IUwIpqcjMdxVHH4U9ZFgQeSRZM5L7SIIy1SJTNeba53rAHGY8+VnOeL7iquU/d492KOqZ1f",
+	"mBZCNpMw3NQ6mkTunGCUfCWuK7HiuczlIpqM46jWooILGU0iXuSpiFpnf2V4ZfpHDyfKcsnKSi0qofVH",
+	"Pf3PR+e/7cM/O//dnL2259c/epr69tN/hRvTQx7wSgPaUFLY3YqZFGuhAQlVuoUIMm44YrA/MMLvGiPE",
+	"/RPUy9pkai13neLp5GTcPsWTf8UZnoZneLWsDR4iTPaXOUlqRDttqvojbzTt7q5tHk/G7W0+++Jfsc3j",
+	"cJufw+Q+FFbs5m0BFTvJ40zMci5PTqNmRV/iI4bP7IryFUwsXBA+0cfdXu4+0tG9jaMS9+KE/tD4VyV0",
+	"XQCH+AQQK23Os1p32LJLqcxSVOwnNWO5ZjpdiqwuRMZUtY3KBuyh5wXt3s9qvRlZHpAe9XH5d1IwmCVb",
+	"qiKDc2vQ+TACL0RFjG5a1tHk6TiOcoUHCUcphVmr6uY6BxgPfqva0ANTcannorr+uVbQ4xfjuzia8fSm",
+	"LrFTfsvzArhgD2ZCws8G7AquzbWu01RoPa8LD3V2q2iyHhjXuczUmn7BNqS85LO8yE0O5/Lj2/3QtKhU",
+	"XUaTKIqjJdfXcN7XtBt2QkulzXVd4818wp9kWXb+NHvKP/9iNvsiE+OzkydPT8afn2fzs7NMfHY6m4v0",
+	"C+hsU4rqNteqiibRze0qihsApTs7dNHz8vYsmvwYnY6fjMajk5Mno5Nx9Baff4ZLGJ9MstkXk8l8/CSd",
+	"PD2fzydzcXo24U/F6fHJ6RfRMPQXN+I6LWptRHUNs6DNKwueihVArN0EB6MLQky1PhIcCb3Ojbi2AJeq",
+	"Cq6OLkWKR5rl+iaanJ5/BhdkUQJMIcZYKbiAJ+PTs+Za0EWKo9sU253cBXBY1RKhLo4MX8DhRWWlMli8",
+	"HXjx2ZHksKajE4D3MtvGUpzCua65SZeZWlz7CwZwvw96TwJYqtRtrnNFqKDNFlsA/KnWhrkLFnLGfwDR",
+	"H0D0qwBRGV7aD4Uke7hbIMkDyvdiVudIXLaAyUwA4amwmfkDTv6Ak98AsWnu7OOh5Pz1+OnkyX2hxJK3",
+	"DohYqjfAkv0BHH8Ax39lTsxDxg/u+0HiwedGVKhDx2a7IOT8Dwj5A0J+TQiJo7WYPRBOPtvLZ93F0VLw",
+	"TFS4hK9ecyQimdBplZdWh3TJtKmUXLBbXuQZNwotPmZJwv8nmqVKGiENm6uKmWWuWcqLQlQx+7kW1YZx",
+	"mU1l4uxOyQXTQmYsNwzggeWSJS/mRy+VFEffwiyT0VRGdNFXHGZjF6xNBduCcy55xVfC2Gm/mMPX+HF/",
+	"9q+XgiWwsATtVKSwgMmnRQ6T5kUleLZhS65H7M1SSL8ytlZ1kbGZmEp4pPlKsAP8f299rFleTA3tnhzG",
+	"0N1UWktZrlnyZHyWsHVulkwqNlPZJmZaMbPkhpWqKIBgp0obzXixUtowqcwylwvaFWshjCbRNHry8+nR",
+	"5+vLy/+8uvnHX79fXD67/M8pgC8gJXuqURxZBVNri3dubxx9w7VB9f2LbMt+5lni7gDgKTaH4wh3tRKp",
+	"yG9FxuaVWk1lok0l+Ao71ckEW9IjBuIxWjIRF+dmxJ5jF5rNVVGoNewHbuGVqG5FdXQF3VNHrKyUUakq",
+	"mhu1gbYrLYpbodnanuZmKiuRKilFajrbeHa6Zb9gD45wmKMXX7b2a66qFTfRJMql+ewsiqNVLvNVvUJw",
+	"d4pDacRCVLibTm/W30a6iopVwtSVjFmqamnsnrGTUTjPEztNvHHNLEvSTzaTy8Sc14XBD/y8TrbO6yr/",
+	"58Dc/qLWbMXlhuVGrDRq9byaT7enBUhs28SuNfQ+PDv4bsXf0fzO8Zeb7en54HT/1ljD27P9Tgr216vv",
+	"XjI1+0mkhiCJTNkaYVNVgN/odqqiEKgbH03lVB6xZBrdiM00mjCk/Am7EaLUduHrpdKCoeGciZ9rXlAn",
+	"2BKw2K2oeDGVjN2IjQZEBjtlZ7GqNeCWgq0A4EbspdB4tNCZZrUWLFMGnsC30MdBMrX69lGeTaPkcNSe",
+	"3/tpNK3H4yepKvFf4Sd9l7BUrUpeCR0TYknaLROa2Jwlf1qYJIbR4C+RxCz5U2HsPyJhB7JezUSlY6Yq",
+	"lvz973//+9G33x59+eXrv/xl8u23k6urhBGagEsB3QDRMfnKbpI+hJ6k+Bl6Uob27JDw458AIfJc6oQd",
+	"6HpG3TA1h1647ZV68Qv/ExCOaMJ+pMOM2Wg0eptQd9PoT6oaeJmq1SyXAo6uENC382nAU6H7INHMWAlR",
+	"bPxQeEeuZ7jTbqNh4+1OJ+4SzTaMs7a/RUwEjjX9UCdcp9OI/Q82xfsKfRzY+88SrtPkkJV5ekNXKsur",
+	"4Fp+xdNlcFVZkQM5yAEltkbWFwyglNT+N2LDcu0ojchYcjYeW0JDyn2W9Pw8OgtNLK3Gc4A1OKo2jZIR",
+	"u6TrRgCWayBMjLdAL9fMDT+VwfiDHTKu2VoURZewvZ9a89U0mkxDW+80itsnNXVMbfAGH9OG322jhYEL",
+	"zC4yaDEOyQr6wxCP7cTCJzxZVBzkkam0dNQaxeGsP9EsZJfgLWIYXsHmA06CViJjs81UJvA3df/CmdmS",
+	"gT0lbha3x/KzA/uJPHN3N/nH2Eyxi5/IMxbuQovEOIs6Dl5ys2yGdn0Cq/5znVeiMf/5mewhgnS99s+L",
+	"NrhN+1CC6c/Kd/noad2h0aBUUntXsO/Fz7XQBuVR4ixRiizLIk/RYHv8E5rv2j5ks9CH7N8qMY8m0f97",
+	"3PicHbvGx4232R3ZLhxn0EjNnqQzPlO3xO05Er7b5SxkBryd0bPwbNo0mEZARomtXnJ0b8P+JowoE5HV",
+	"mWDcMGSOz8djNFLehZs7tFJ6q4+/gu6+t7tLe90/94p2G/BZLlHqmaDk4GasagMXo+JyIZBWchlALIgL",
+	"3LCUkO0MmKdKkx12q9MeAOxdHL1U5mtVy+yB5yyDz5oD+0HeSLWWLM/22XxfAlHADj7uXr5UTNcp0B+t",
+	"6ioVsKG3uc5h0UYRR4ai1Mgu/luV5fNcZDv45ZwQKnA0gbwBl+UAKKQV9ZDrQirUli0PEZ1WgugXil+E",
+	"Kwek4KGl22bH2AZX/IPktVmqKv+neOix2bv1Wt0I2T66b3OtkT+qWG1P0WCrPQf5gnpk1CVZ71fU11Wq",
+	"ygFfLOyWFdxxIhqb7Rnm76qu2HeXNZAy/N5xA34n4HiByUV1gJBZqXLA6x8fVP34q/6WHSSt/UgOEVZz",
+	"0yx3KnG9NE1VCnJ+YVKITCNI+snigV0iXxLgYp5lOTzixasKPid1m1WY9ScL163lLUs8g+E3Aq+jwsZ6",
+	"wvhMw60GLvz9XZeav7/zNIM4DwCeLy0nPqS+wc0HxIqsei7ZD6+fx2xd5cYIuYXPdwqKfyopYmBS5lrg",
+	"hOaVnTpqU8jPhh0QSBYbBtKxddxZKMJ8+rDLjgw76pXcGFHBlP/7dJq9P7s7gn9O3T+v6Z9J659/a5x1",
+	"HLMR+Cw/8HjIqdlyc7DxdDzE0mpYrVfH2vMb7T0XvMTf0c/J+6gM5uEJ5PsdJIikT2AsUXI4sFLjHIhJ",
+	"KFLGoYoNX1sun+D3cMQu6U45pQi98JA7U7WZSsCq2F/3xKwudGCzHVLoLuINbN0aR6yUXMRw79aqyjRb",
+	"CW6VhaVQZdHmquxIbl4Ivv1h70Le6kc3h7fb9t8jkcGtdlAJ8vyGSSWPTt+9s6fePuD9xDPunLD74H2E",
+	"KoV7obzv/ORXuXxBnzVsIq8qvuntgB1ncAduLTnqSy8OCXHAoUoy7im1FVRyUrKh49iIXeqNTJeVkqrW",
+	"7Cc101O5UCzxnmYJO/i5FrXIDhFzWbfhBGhB4jzhEnw15zm0v5hKcg00XAroNF0CS0WSjpXtQExMpDL5",
+	"3JJSiw7b++wcHgdv4ZKXpZAiGzE4bpCXSJVlT7zBZ6j5rWdFnrLLVy+mUpciZWVRay92WbwG9AWk7zK/",
+	"PYNNEsWciVVuNMpjgctlEjP3gFT0wQOQaZO4+cJ5wwZNKkGNwgd1XmThZ5kohBFWL1JyrQHKriuhhXGU",
+	"Q4Kk8WPEU9QwXntrl3ugBbq36uaNNVVZc0HwIAUBswgeVEIbsoSkarWqZW4214i6ciWvK1EWm9arIr+x",
+	"fqhZbq5TXmXXznYRowml8VXFX7Q698vPj97VxF/5B/mKL0jMwJ+VsEJHJmGeKexL03vzrBmjedaMJPU1",
+	"EMH2l/ik9R0+yVelqkz4xPdDur1rbxjkaSpKM/DC73DvhZtA9wVA08BjbTge3TyvxJoXxTXwo5vwge/R",
+	"P/FLap7k2l4B/8hfCv/ErzLo6DZPxTXPsoGnlVipW2iONkW65JE1BzZToJ++a/ezUDxDCyHPMsBLTYuC",
+	"a52Lpr8i18tr/zcCC3AEZfOz/TItlBTBT7c7LUBrfjfjhu/D7lf5omo1sQ/QsJoKSWqTre96M1jVZuB3",
+	"r1mwASHSCB9YwGj97vUTuOe7J5KXetnaMwwV6H1qH3e3zD5udi6wxzZdBA8HWza9Bg8rkW7Sov90IaSo",
+	"mj46J+uetLq0exL2VypVtD/DJ63P8En7s5t6JuyaezNByeW6Uu5IlVzc5mJNAm0wVvt5M2L7ud+oFZd8",
+	"ITIHt1nwyNl+mydaVAiQfrTuCz8c7MmMF4CbgqNqPR1u6yfW7qFzbYZebhm7c4VaL9un23813GUbmhVI",
+	"sdfdY2g99d20nmqRVsIQ5e2+a3qf/YSoX+vrG7EJ+m8/b0ZoP/f9tAk9PtigC8NKmKXKLOJ1D3U9W4G0",
+	"h8/a3g7XgDQXcuDFTKR8JSjiIufSbG8ildzZzK+y+8Ivs/uillun1WxBpeZ5EZycNiDXI/fXDBk+9MOF",
+	"Dwc/Jy7Q2i+D55W4zTU+rGdShMPQ72YE+u07Nzy47fDDtzRzHgIr/GwA1eTpjTDX3BieLld0kywBtK+a",
+	"Tul3MyLil+Y1/mxGxZ++Mbr7+Lb4q/3Of4i/tF7idaRb1no03LBxsCq4tMtxvzLhfqmiXongLf12ZNn9",
+	"dLO0v/2A9nczlHvf7s4Tv9syDTor06CnMg0YQG74jOuQAXRPMrGoeEasa/PMMYXuCQk74ZN+3w2r2h5t",
+	"68cDL4gjH5imfdFw6uEgGbCNvNAekXhmraoLeDTAJbo3fbbPvenzke5Nn2e0vEGp1qJS8/k16hmQiCtp",
+	"KlVclwWX4pqnHQrcf93mFnqvh7G/n9AKlc8kZDrPu/s19mdh+LvrPLu2il0QxxvFRpvl7OlRvH/ebg2B",
+	"1/PdhcF6XbH3CtVypNH9Sc1QPV7VkmnF5rxiB6piRqmbmCmZCpYpKQ4vmKyLgs1VNZWhuE2mTJD2SRu2",
+	"5LcCVTNWvO9oiijG1vvIZKomUSF0koGByPeRzGJ2L8jEAwtrYvZ4UXw3R33LTrXJrZDmK/ro7u2wRcda",
+	"IHhqRMaUHLGXdrm4SXOxZuGqnTkWljyVvBKkIWNS+a5o4VvW0qhf8vvZPC9Ynmm2qNTamojzlRi0g+6y",
+	"HAbBlANOfCBTwHHTStahZiTeqo7bEb68ZenNle7HbHZn9crqltxWYOyiZPbD5kq2zqbtgnR2HngSnbQ8",
+	"ibZftWDHKIK0d0JWiGbwGmZH0pmHB8LX2s4QPTDWuca927stFKfa11QJ9ONwRjHYdCChCLsrXt0I9HCD",
+	"j1vrt9psO8pMqUJwSQGp/RDYB4DTlft8K1xdskoUqKJzIDGxTlbAoVvcxCyXRoilpfoijVVX0wU9oKiP",
+	"597Rpk1l5xtUhvVO4X6QSRG7jzwHQKGcwfIrAuBDBv3d82isr2937ECVOmGkSmUzscxlxngT3XvRqFYn",
+	"LsbjAr12nIr12GtYJ4jcLzoa1AnjkrU0r1NJqldv9/Fa35YG0RO6ILA57DlqHNQz4pwxcUSLDgbZJLqQ",
+	"0Y2R7u7PV9rkK7xx2hK4QszNhI5/vYRr5mx/qhogZTFLxgnRPLeAEbss1nyjaUcQK6Chvi6KqTzwCl/S",
+	"1mnXhJBA0nOLCxyyptI6ta3QupcbBpvXNYU9GF01MeNDRAUv6nqpWMprjRc1wKF6o41YWcrWxvIUfr4X",
+	"d3WMDmiZ8Wl/mlhVe70HCEDviC3+DXgZC5cWTQYLboibZxAGkNxWC8hXHgnu4g4s4UdPNiCTo56lIc92",
+	"9/GJZnkW7LrVsR+t80wM7T26Ee0/dxvNsGdkbBWY+HAta66dMaV96gM5HAJY3JRbLtkN4CM1bxihvomh",
+	"sQ+Eyn+rl4dnmYIb0FdaBxKDU/mGul4vLQQKMPyTZ45F7yuxOjx8RzXTKBLaoj6J6V6udiKzvZEd+dZL",
+	"l4FwZVdL0ojVR9IPmE2pVNFXbnjFAQmhQwLE0Flhfoo9V6PkZsnQ4yDX7PLVi5gYeMBQ5KN5fHuWtO/H",
+	"1gwe90IMdGNtU5rjVuAc9pH3+SXIOGshpw2OFKJ0X/MqmkLvurZUF7a/1eeIHPQ74HOyjxe3KQC2etfj",
+	"+45bOjkynRAI54iH0Cvh8GFD+5wDe1z70U0qZupWVOisjlNqDXW6N74hPHg8jdiFJdAGNLPZevxdXnNA",
+	"evEo2vGcRnls/RAk3WZYEVlPQtoPKHuQgdXEeyICixuXdfRv49rxpD6GjXwwKF1MV0QGjK+ksJx47/R6",
+	"7rNvQ/zfFs16mZ4eg8BjJkaLUcNrY5dJzBKcPvwBq06GiEeTUmobUtqPTlrppj4marFxzwO3yUqzbhrs",
+	"4DavTM0LtuLpMpfisH+lmoDQXRiGOr6ktu2Qz/2fPbONe/GbwS7+GD0rVHrDroyqADV9JdNqQwt7GzdY",
+	"cMttaDDeI9RNNjiyu5tfirISKYIVtgCowAO6YLWueVFsCIW1r8/QjenEnW6TzFbCcGhB3C7+BSzOIr8V",
+	"knGbNKXrnLVVFgvCWgfx/3Kj85QXDNqhAF5LzTqdPyQetr/qIED2vWekbm5XbepPobO9r2nebdyymzbY",
+	"oNtBnRTK3TmxjBjYl4myUBsbk3bhBC0hGebbQM4BnaGlGMIOYUTvXrUIhfx2p/XCaPbi1e0Zsxyg0LFz",
+	"0cFMgagwACSd36KmRnbo10AI8b1hhIKNh2Z09c3l5XOY12duXsRElZWY5+9YIeTCLNlBAi+PT06/SNr0",
+	"+17xy3s3bIdIQPjkE40O5zGrZf5zLYj7E04i2S4LrPi7b3AF0eQz0ji6n0+GptGJqR6az3/UM1FJYYRm",
+	"tqllbjhDRKzm4d2S9jrtl4p6kdv3VXHZNEzu8z/j18OqYz8GoTcMMxUgfGhm1AOm3dAlF1g+tFOIzsj9",
+	"w2ObvINtmnj03mEEAeq7KH8wiiP+qaoEOedlOfQ3q43IOjTfhrz3R3Ux8Pu3/Aqb7tCBocdeE3IDlyRT",
+	"uVyMGHlfa7ZSt4ikzLJS9WI5lUmYmQjYlRkpreFPbVM3XjvPOlI04tupTJpcLVYdiTYi/AkMJrBIKCIl",
+	"Vs9GO6Tm8yKXouNe1wTu2/cgBdNY8FetN8gLN49acyOGI0yw5KaC1hPUPpPCJEwvkxauNVn3bMdGlSWq",
+	"YmY5ajCvda1LITUpWFB5DS1bBCbIO9BDjJiIoMWFuKwd98em229lWXAZs/UyT5dMCxvqiHeqff3aKQ/6",
+	"DGeT6+O+LE0/LcIudbBrzegQUanXpBCR4l0p0LqElswjNZ+3pt9CBp4B2cXetp2uG3WI168hybR0qsVI",
+	"OJCMHdva0sd4RV3jeem0D3jSA/sS8kldRq1HAobUGi2GNsRT2xn3S89xd69MJTQ58FIkGt0cDEFYS+F8",
+	"2jGQqM/HYzqXbpfPX/2A4SqN7YkdnIzH8IMB0muT76fj3UIxpYrp8cm5vmliTDT2TerLbkj9eG//Yf6Z",
+	"Hn8iZ6qWGTMVn8/zFNb07Sw3x93I/fuOgTlteqqZ2nycUbqJcnqW7CWvhDMPusaMF4UySJNrLbK4ZTMc",
+	"M1NXEoGzC4JfjHfZCvfoNuDi4Mm2tr+9T7317LvdlJ/ogbEqL8WaIVwDCbSgcBH8jVYRDFKEvautaWc7",
+	"LDQX+/x+F/tDLuvjb+AH3arH34Et50fC+lWYjqlLOCTjtVErbvKUWfQLDJ0zDthUENLkBYYz5pqlS6XJ",
+	"iNjVcm5C4dCOStT6qpbwOo6+VfaP17XQ9NcbkUn39+tlXdk/v65y+uOKm7qCP1ucQKv7vWKISz01RNnN",
+	"Wh0tVV0xasQOfnj9/DBmyZsx6ccwPdHR+HQyHiP7pZUTrYdW+mYM/wNh8g2QvTdA9N6AqPQGU4S/QTnz",
+	"zQm+O8GXJ/j2lL47ffwqe2pO2Dy78Lf3vCKPAvVLJsXaXh6f0vnC3Z37wvm/+Pq4HndclX/B+WIf/XPc",
+	"eVZ6WNx3+0/2pAHdYJPNbRv/yF0n4h1m86AkGhglzmZoqDGqsnqW+ymuApZ1f+NeNrn7CsoNt9wTjn2y",
+	"LNQUuT2CMUQmsq5kjAm27oNPwgx399WZejTci4vz/GtzRv3dCAbdB82Po9jP3AWiOCvgV3zWwRH7Thab",
+	"JowuQb1IWRa5yC6mMrFLsPKpX0aCQE9+CSJjjauCFjKjK0s+XrmZykrwjBLx5AsJ92wwhi68xTvv24BH",
+	"ywccmt3RXcCplHlc1DXaSGxYNWVSwWjPFd8wXmiFqSQwLnaAOaJAg20qrWEvJ6OwrM1FEMGNYBCk+qEc",
+	"QH0fgFBru0/ztX2rsIaCeNxmEbGxqU7srSQZ1F4+GJPunYMxCqkkcjSV/jbOxEaBcID7VAm4+K3sNfaq",
+	"3p6MPns6OsHjgGs7eCt9ToHrG7EZQNBXV39xGmHMkmMU2XWs/0WlFG72/RUVwYgg5A4M+QM8tunB3MnD",
+	"NHyWHjsBG6jtphCoT8jh5kH6E+vFPXQfLx32Ncpq7HEGgmc22wBqDrpX7uz8s8+HmOd27OcunYhiQlaq",
+	"QF0ukYI+pdxPmwBgKD3MIKBhyhkrAGLJqAwEaZA3n42ifYIAfLBnCVSGylhXaGfv8Lm6AABJue/28fAe",
+	"ah0bgSoa69zuXcRmqPdCA3PIAjckzEeJvB0gm94zffiCuNeo1sTQGlShKnbggDamRABEeHCN/e18qAlw",
+	"v81vrzXKX+mL0NoUaoiXHJNnNBu3wwrVH18aUc15Kq5teN6Ws8rTpdeeW7mU+W81S5q/kyBPoj3CQix4",
+	"umls5daT5+2u+QygnZf9cY2yrl27zvFevjEuhZjt2lGQYbPYgKHuewFAL7KOtS64b/eZ4V4seCMquc3q",
+	"Re8crnD5AwYJ9eA9WVT1bPCSbLG0gWgg+UpcMBfamRG/6+SyEfuW0kBqxWz+Q7ipydERGh+ur8mcMBoR",
+	"fZ2JLZa6TjKOe9vqgowqP/Kjf14e/WN89PTtQfP36Pro7afBq8P/fzChyorDlZNcpuK6VEWebvGjDNox",
+	"atd2LTm2Mc5J9y6Q8BMinWBwa+6/3wX+1rYO7q9TIy1FUQ4lEA0QcSHI9uQgnD7xV8i/yOUimGuA9QcM",
+	"kg81QwYzt1bt67zcOetFTgYx7s3gIQwyo9T9CPF97ZIN0kHCf2/jJPBB1yXXeotzFhBiF9fqoNgTZKQG",
+	"F0yKW1ENO+RF/Dn6Gb87evXvWq/HVfb/tAHk5PSLFoR83p1jHK2r3AjgfG2C7E78qL2Gwzz1APbqUGGb",
+	"SMimPruCnq/w/Sfa8tDBrQoCFYIpDFP3oCtMKFxjOhd0kCD+pgNvVS0Pu1aHz58OUXy95uUW5uxqzUti",
+	"xpBFQ46s4ZvOT07bQ5yfnO5V2/7ydsYHWBR7SYZCa9x2PUGPhG69MMQ69n1ee/xF7NhrveSlCJiNgGlJ",
+	"mBaFSI2eygPOiOPo0D7/mfX4LeuqVFoklMLQslNT2W8GwlUSs+S2TIli3RZcJocjBhTQZX8nq9tUpkuR",
+	"3jgNw5Y96mLph8mp7msnZjgBvy/D7/Ame8a1+OzsSMhUZSILfMkO0kLV2VEuc3PYxAd6UGpfoBenL/Xs",
+	"yX+7+ebNy9vZ6h/lP9bq/3uI2nG/47PNHPuBns/WFXKH6/Mj/Jof5Y88+NEv4VnsNpjoyX1vWnuP91As",
+	"KdZtqrWHPr0U66Pn44ZGfTh96uIoP98dO9J2etqGKVs+T7wpt+U8n7Y5XTf4HlazI5Cl2ZdycbSDa/C+",
+	"L9dG3W+25Fq2UrdYO6Djo2Xsi0c5mG3lfhOYb2psdrNCvMtnheh4T1GToSV2R3EkLLg60uTXfD4HrLSZ",
+	"FCrlxcNcpQeH2Lq+zq7f9zI9PjNm9wiNYmUNHG2jkbScZldJa7OOXCsEiiHd9H3uZX/rtq/5e/T+edxa",
+	"6dvflkaazDeoKOs58n5EzbQt5fe4fSOvQKcKGrnQBFJLe6zX1k3T7tpgTGsx/XhK6A/TJ3+gKviBWk1b",
+	"HrGt1Hy0GvOBikmv4XuQXu6Dpf4W6f5FafAHyogPF/e6otywrnZYDrpEKQhuCLrRGmXjphuv0sdLSM4/",
+	"8T5cyJUvm7U1aJH8QHG6i/wWfw5wwVh1a9DXTpcgw3hDQRPSRiW6BrTbZd2+LePhFBtU0et9TyqB5wPj",
+	"2dJfW52UBrpS0iyLjRcEB/zecsn+/KznODg0jK0x1ua893HbFLhql+r6sDsUzHz7+ZJR93HI/rnNAose",
+	"2NTdg11eHh6u5czQjwvaar7++DaSAZb5N6kCdogpdDQIHBMcgcW4TUy1Td0Pq32dLmhY6jJ8gYl8Lygn",
+	"CrKPtjBA0ediuiX07k9phxzE93t0d2CCkrHUVW42V3B36IZiEPrAJkqbWZ+y/tkE98i6cc2SS8tMIJM3",
+	"Yc8Er0Rl6/hgU1vJZ4TBDTy7RmqVYHZnCUDDic1cVFwazagN8M7YJLe2hnmh1i3GB4d7bqMpWw9/qIpo",
+	"Eh3jao49q4MuNap0yZnRjDHxYyEjzLPQxkF3xmjvIzNq8hNPmoW4L6G1zViyrxOKHB8enBIkzIW9syte",
+	"3bjMT1oIzCLiE+4E3bSmMtCPnZl9WnCaSF4OzOLFq8ZW1mrUGiNs1Vl7DlO8FZUW7MuXVyNvXRwYyxch",
+	"os9evKK+LLrrfepmQC4lsR0zZjw1dJ0yRhnVQh0VZUsYGFzXZakqw2yDXttwvTFTpZA20VJZbIAS9L6/",
+	"sxkZWheQcjSEMAiPT202Kg3k5xLhyhfd6LFHttmHwh97YaYy5VWVW8SEZSEJKBiVtgkqaAQ1LxGZYLcN",
+	"WlwaU1IFjFzOB7QgNhG59vTySJtNIRiqMtnlqxfs9syGbPIK/fapgiLMErWowpbDsIUVYee7MdINW+Zr",
+	"WOGSSm6WOraFCrDATTyVICNoTDFhas1SuB3YKRUdQDU27kKQcd2OR5P1NTGnMrXlIF29ClLJcoMtG+qS",
+	"S1byyuRpXfDqkCHf1PAHUzmVn34K+y2ksemARp9+CttQbXyxBXdcD8Gyr4buCy22j8d122nP7+Gab0a2",
+	"7ltQhQSLBUEb6ohKleSGypOwA1vlD3A6TWcSIvNqKrc0IIpwwVr0YQtRiEnC/jSx7/pUxebQrwQ/HLHL",
+	"oTIsvkRLqzbcCXs/tWULptHkR6xQxrWtUNaq2zKN7t7eJReMUzUI259zBgmquCwEXF0GffsrajuVyWNr",
+	"1iR0dbAyg26uTLtMBPqgJM/JEnL0elOKCetW/7HF9bzGJ9m6fjaNRqPRNIrZlEqEBM9gK6w7kmGF4Brd",
+	"YQDgTLUZ2Up7SXB37l1IxOlIYrazkAjRWO3USYPlRKaScgyG5URgE1/nK6ENX5X6008REn54/dwfJMda",
+	"M5PhejS2g1d8kUsPvM992hSNNSxYUqJS6IAKqB66kgi2uFgylQen53DK5+Nx7Bwx2cl4TC3tUSbvQYSP",
+	"0QBD/9cxs4aGuySGFVcC4QAfJVS21RWTwIwqAADAY47YpWN1gxQvtp7MVOLUJuzEjoJ/2V4nbOzWTEcB",
+	"XfqagiCld9ZPOKVdiIxRtSr0R8rlgsq7hBULD7Qg/in4xlc5O7Tj/1XNCJ3hza31hlV1IXB8TLQAE/MF",
+	"1aVj6mhWStLtPJgpZWLmEsrHNoIybsz9mH02dmqI2HIWh2jK5noqebf2SMwEx9JiKWxJZknqV5TxCjV8",
+	"CVGfhC0U4PQmt95xWJqklTgvqE0yYm9QMcJDNzOOGSp9T1hOSk6lS5YX20tAqfpcXRGXyKcSc0zKBhee",
+	"ymPuQoHO4FLrjQP7A/GOp6bYIFwhwMdMKlevM7lgjlS6pDSeOFbCwLRgJocjhk7Rto6aeAf3BqjcVNqQ",
+	"fK9eyulWy1ZhT+SCmr2MLc9N2aSo5jIhubSuKvgWdkzIzGbBMbkhPRxwLFEcAedKPMx4dDIaA6MGvB8v",
+	"82gSPRmNR0+oMtQSJYljy+gfEzcOjxbCDDmjUQxgUFhzoO6cS+0YNyWOOeAhzL1Kl/87ADe46y/FmrBo",
+	"pQ07mG2wBrYLWqZK1Vb+hC/soFMJW+Y90XJ5yGpZIDfQBjoLqBj8nPiSnICwqNR2xRLbSRIzAyzKrEIi",
+	"ZidCCIysCphxxXYCPbSLznaRCqwtmAjI6EQDbc1RWmZCdxkD6gmo4qlMQESikHqOjZopJr6ScfDDeo9j",
+	"hVmX1S8JKqIS56MqbesU7ytSbJOB7ilT3EzLVyeOw3LEsb2tWDjYDc+li7f4k6ocE9ScCzv2GwwofjOV",
+	"YQ1e9suV4HUA/Yn2uf1yLDerhbRJfK12As7n/UBR3J0ldLfX3ZVBwwn0uzAC2/VLuY2n0V3cqmWNViTo",
+	"IrgIwSDT6I5onRM+0M/uVlQecGYbh9omLHn13dVr1kEEiefm5FQ2HLRjVYLzOLdJG3yjF1k0ib7JbcV7",
+	"zFrpKKDeGh3VNDlGD467+F7tsKjqPdr+zddi3dv0xfylkoKq+t+97RSOPR2PH1iS0nmD7CwW26Tse0Ax",
+	"x+Cbu3hvor/Yu9zbgp4WQxqKb6LwJiC9nfqeto7qk/HZtgn5DToO643exdEZbdbub4JSvPjJyf5PWgVC",
+	"Q10g3q5BrcSPb+HkrYLwx74G6y2cdFPHE26v3TeXwmHyY2TvM9YA7YDLsTaV4Kut5PNVrZcuNSHWZ3X4",
+	"xsnsm3aFNpnZ53llRX7CzY4valRHml2J6lZUR1eAvSzAHyRGvLNzO6KpJYfxVGL6VM0KBSymy5QopWWj",
+	"teEbLNopUYuRO2WCXjKzziXWlsfi2DRKMuloYeLmd0AAKYQHUHBDjg5C1B+Qgk4IXqD1nlixFNdCZYQD",
+	"5sBVuaPs64dEXpCbnQNcf6JZAiJIgvXcgTUhrtZxf8CALQQtK2FrVRdedskN47YQ+UqtBLqOI7mHfkF6",
+	"hZ9HGLNl5wb7p+EjNBSTwx9yixNLmVY6IEzADrgXpdJo0LGvsZC/zDASgxtOu+3a0FbTiJZRBBnNa3kY",
+	"twgeekm5RDFoRbwbm4m5qoStf1+5q46l+6lSPulCUfuFG7hjlpQtLKEZUgvaXBCLGqXOEbsEjgAtbUUu",
+	"BUsm7EaI8ogX+S1FaDbSLxB/YCVFoQVmTtN2IXh/yb7arLSs1Dtg4KC7zpV2Qq6dss80X68so2bhxS1Y",
+	"ktsMOwhLMKJE4+SbmCXdHMwJq3Kdy4VNnDYs/AD0aeX28xNiAx2N9Uy1zZ6Ze+CzWOYTN8WpdNvvOOVF",
+	"BXzyjEQYvG0kMRE3EyIUfO7Tkqs5fIF+sHAuuSFQst0is4BqzAr2F/VtK54JsmdcuiLRuP8gMOKGWz1m",
+	"8g3X5gh39ujFlwmGKloZoeDaNEuAdS4UdiDQHD00c+WgO7OZgXITT2Uu8fY6iQhQpLD7j+Pktw46cDdX",
+	"Oer57b2K2aw2gE/tUFRc3A6iYRK8QJFFW1O+zd/H13wDmyU0wjawy9qelVTrEXtj9S7dDeiDKrdaNjd/",
+	"tyMjdtlAOF/acMP2RaBoZLuUqaRsF6HJBpV2WJMbr/8zuCCi0p+whFLDos45cdXUnf2wraF17MEFyC7A",
+	"PAvgBSwLYRcDbKTKNtbXmS7Lkc4zV0J8iC28wi8fyRg+gImDE8BRXmT3YeJ61LJtG7bo+3Q8Hk8lAOjZ",
+	"Cews/nU6lYT73k8jZM1tWZFdvL/NN4WvLGLBx13MMo0m4zsYKcSVjV1jwAf7h9dfH30xwBFMLA3CHLRO",
+	"EiOS6EON4dEkcVhax4Sq4MLBxlqpgbNZweUN4vARUoup9LSVNaQ1l1Yvhvoqaj4dKHc8XIM8AF287VgI",
+	"2ytGLfIpBAekYf3J6f4Bh6BKfeHJ3z7s1KtV/5ynS3H0nEodDZizqLZBItVRCi3RI7U5DefJ5V4P+G/h",
+	"kn+/rPHXqJlxzCtcyHtyyO8FwePdXh0TKuPwFs02LM+Cyskhvq+JmgdlNZoi6aooNFkdHM1AZeOcEmx5",
+	"83KrcDwi8qkE+R94j7mqYptKyKs9c822qTYvJcszm4NEA1b2RTOw6HZfVUZZ1UJB+mxQkP6z5UujD5ZE",
+	"fYWRe0mjz5QyX7sv7prKI/f++Mp+8ECJdhtKsHnJHwcI8NH95Nevqe74LwE5fxbGJ1gfgpmHkkPh6dsu",
+	"aDt2xZEe23kclUoPQOu3vLqxmBkhrYFabg2eCTsQvCpyr71F6a4Qc2C+CiXF4YhBL2jcAc5XrEoFt3nE",
+	"XipvZkPTHrBYNgkOpye6BtIDQ72/S9gBJmYJPJBZAj3j3n6PU0G26RDH8QlbXPhgcjoes/d3yYj9hyip",
+	"kH7YldWUXaCflLcILEFMnMqyEnNRseQYdbdDENyayIeDMVq/9oMhtnoA7Nn222EPWWBbrolr68XzOwZH",
+	"OJamPI1d0UNp2bErefXLQBcZzqFx3IhwrAVU7CCUmiyDXqg18EKqYuLnmhcszw6HaVBMxie4uj4yLzTk",
+	"jKbygyAULY1DENoHR9aDxl2wdOVKGv0uYUkzNGM10ESVzn7v0NRoNG3FqUFY6lasuJfN0WtNvcvdHxbG",
+	"PRZGdHImayJmnIqnkvJNhXVInPGRJehD7dJS8YVO2IG31KMPhtCMQxf4DvFKbja+rk7jmMcNM3xxEZoE",
+	"ww50PbOVXkgFBf8Abw/9Ht7DeDmVLevlsAmSbbdAwvf3MUGyHRbIqXy4CZINWyC32M5c5LuDkd+QEc1C",
+	"4G/VlhaEgd8fZbc+2mlN8/jnD3OaJw59/+ghe5q7Nw1ZcE9Q9hlkg8hTuvHCZblsMuhRgZACzsB7Qjhf",
+	"MNTZklsQobgJa9U0GLHLbilUz0+hTX1i09asp9IFzPjSiCxsgqg09lGgQUqtQ+tLpckh4ic1G7E3Fl1a",
+	"YVx3CjP4qghxqyyCdQJKKEzRKiJ4oam+hFQ2sxdw6C69y4gMU5YKwBdbUyq9MGxVAx8n2BO4wJ+dsXTJ",
+	"K54acgphpLYmDlRmnskUxlBtzyxf5CZGIoTyIL3RMb2gLpIjQNHXFhWOLP7dmqCJvV4rp3kE/K3m0Im3",
+	"L2LisFwyziq1JqOhQ9Bn43HoIIJjf4NVHHGRgKhd5iizVizjcAwxq2UmKp2qilSKpahylVFeUeiiUmuc",
+	"M7pFSlcW0ioUfefNcvhKyQXbqLqCr507f8IOZsos7YeeHmBv0wgp/RGaERoKHTqlAv4JYnNjlnTCaMlL",
+	"mbWeY4RsEvLnvqyvdWctCyRxbuNwuZayYbYtBJxMWGdhP37MOqPHdvT+4AdSOUdaWmPicy86KyhFH4t3",
+	"aVFngmy3OE9s/oNVp3lWxkE8AIn99JYXtdDDdyFcEtFm8gJG6uyscLi8kFSj6WrkzLu+xCoLIp+9qdoZ",
+	"I0kYQ/nHyToweDckmgYD1AZoxa6XHIpBDKM0s9pm8RriEQgxtrmEiEIOhTbPVLZ5IG11FfYn7wO8/UYU",
+	"xdFcVSuRodHMXhg4A5YpsqhR/mV2cDYeu5gFanEYxREeCnZPMcsDgco2Fq8VgOfyZkXv3h1Jhf7BrSjY",
+	"LZmprKY9jLAFejawsC9xfHZyyl5yR1eajBl+1r0o9R8jrZdHIjs9Pz95yi4vLy+fP3n5T/78pPjHly9O",
+	"Xr7+6hyevfjr09Wp/OI/T4ufz789rU7k+bvzv6+f3Pz89N3fvpj9fJI+kaerz2dj/rfNPxhGq/+7PYpR",
+	"qrBKWS9jqA3rdHHqFCj3sE0Nc5/Z7vw+N2vfv8mWeLs8UoOb/kDGq51j964dPGtDwj+UdwxLAd2Thww/",
+	"eeiStsn/TfqNmGmTF0WLLxkFjN4DFpdWIgOehBe6fc8vpWMNXEyA3LCwdXDZyW8amT7ClSDWPxT/95B/",
+	"dPeWoqwGoPBS+pAWnwtsaDqIVdAOu3D1luz8LC4KMTgOeH9dDYzyvb1a287MKbrQ7QgHGf1a3DUF9XXY",
+	"awIfzyQPcthDmpfj9/TEGuUoQmAo0LrAQnMNqzoh1w2KKPcMtq/0BXySY66p02Qqibu2HDGzDDFxgd6y",
+	"+5OabeOMFxT28OevXnsWH21mhwOKQ/Z9PzAg9P5PrF8Ht17GMCxQ23YUQqdif5v+0p4M0N/fmz6SDk1J",
+	"8nCx7Mwj0RBWZLsfbn0GTT8ymDaXBYNqrIDuj/g3rV/dD+R043YDebzfsG43qWdSd5rA0CV+KpM3PDdf",
+	"q8pd8StrCQ8s7I0DkrXKo7cUalJ5WQpeaZC1CQ1kYRRjnt3bAv6x4cxV5rvfXf3etv5YLICtB/C7uY5b",
+	"jdm7r+LDFJaOEpFNbKhCmk9ishS2NLETxAK1D1YVXKpCDKU5mcp+nhOvIQkNAqhjqOpCaHYAvQMBIZ5D",
+	"H6LRWUlrIRgFenbSoMdWfR6zpJvrApXXlEdl9KmVNF2ugKZYCcyPBL+L5nXYg3sWVi6BrvoZRbaVNEHQ",
+	"/rMwlGPlO8qdZm3ksAEr1F+265uw7y3p5ugFjsSd6q14zVlCRQIJ8Igy25IsTTSJdbdpguNg11EnRbGB",
+	"QIurWmriDLyQab1WPZYawBO0mF9FJCZ10JLrQKXUqKdC0RhbtiRjJ6qtxezoaLxVYv1eGE4BqxV3qpvn",
+	"r36gsnUtmdXn6cFidE/P74bFwZYc5xO59NOzUFbMB6K+drKiX0Sg21OctIPDf7CtPxYOt6O3cflDl5DV",
+	"9F50xCJ7n3gB6BeNe+R7aXkZj3V3yUpNyVMrKu1RUzYpR3YJbKHi07Q1tO66f8C8HqGbRcXsb1rk+42w",
+	"jwQAHyQjHs+UMg93dmlT9kEzzzMs/hsIfKQg9+k50RwSe1tzHmQts3aX2JpkgaVFG8RwkQqbayIIQEc3",
+	"AnoLfWCcO3GmJiz7TgzraCqJA7YR8N4+87//5/9qimTTL2fJuQiEYWhhqeVUHgzbk1oTj5nZlKKxVOG7",
+	"ZMiw1BeCX4eZUH0SVFSZ4/vLqQx22PmuIhBaWwPy934L7C7pXuKRbkSu73SrZn3Cpk3uVbKCT+UPsshv",
+	"xEDAf4weRaoVSz8owWNciJPaJ+1oe+fQEUb2+BwMSrlwe7gCqIzgQZw9u7JBIVSkGvZzzXNzQYF7VS1b",
+	"0Wh4KBvy8PECNbtsEj7ncuHlIeSACM0vKFnHNjEIYORXYW7aRYHQq8ulwg05G3+eLe4myLD7FP/bwt5g",
+	"BoWgmtsw/AY932H1S7N8TiWA+p1xKyQMJ/E9sKs6OX1C0L1t1ienTx7M/YTV9e4s8/N70wshTIQ6IXag",
+	"qkZFdvivUhFt4URe2pu475oMsSDN6QZsyDDSssxQs58hL4TIFTHFnOcF6Q9X3Jn2tquz/Zg2weaGTaO5",
+	"qlIxjRgqVGxmNvFL6LKds6bdVRu9ZTWgDhW5IIiDpKU2Pfyd80AWL3wAB+Sy6/wiXNAVZdvq1UBwvhGe",
+	"Eme5viH67vzziKufSs+RTDpWfhfOrPspNKYyaXeDWYVYRpnGKI8QGX7DSY0SdsnWgt9MpZ/nAdWR44at",
+	"8ndCs7mAMc2SS6ylDjzFhHyTj1KuhfcTmcq6LLsPnfOIZQUaj5TDvf54rkRFoz5YCWEwqkwusB2KoisM",
+	"9+5kB/HmrWmUXLSVQbbAGhk9ghTpsIW2fBPFF2PGJfQwcltzjbvoFCUdI8iFi21HzpKi8P1B/jrmje9h",
+	"uu16H/8KbkMpvFJtZwK30S0KHZqpPVBu4S0u4eRBzi2bpQx2NJDK/O7hPoTt8ii/iO7jV+AH2nnFfhVr",
+	"0ValBN6ZocMdsiH78w6I/wMQhuUIpDLfEYS2J9O2Q5GB31kb9nADj0HC/xLNR9wxxaKESItH9oEkckQ9",
+	"v2/+ALGeZxA+0e3NfhTDQGn5fhF2gSqfPFptMpWoN2kc7julzUxYxmTEAr0Hpmrcr+ygNt440NN2uDRh",
+	"waiHXdK4T68xlUOKDfYQvQYmG+wpNtjD9BohB9FSbLRoNdtHqqfyUbR69l9aNWAr/OQySCLiqus8TC8Q",
+	"9vQrqgfa5Y5+rwoCAu/fEiPwh07gI+oETN+h5r+YNsBigw/SB1hZ7xeh7323Oyv624IFQ7dc2yICZaE2",
+	"QKddUa8Fz2VD6S3ma9xAGzLbYSaC8JmmnlGXysPjfWSe6vzvcP/bGhMD3IblLlAF2Q6KYQMxMYcjHzCA",
+	"w+qpbEUFBKS9odrYcholcVuawGhWTDsW6DmQG38gafcmigeSdtjcX4W2k9/wDi9/OtIdTv5SATru17Da",
+	"ImhvI/6wA5jcjnmv/XDQ+7rEf2xBv1N97xeR8xuYu6+rWvPBx/VWi5lU61ZNs19X5m88x9392kXd/R10",
+	"VJYu9wBVB+B/FSh5f1U1wx9U/qNQeUQgH0TmXZr9X4TOv1Jdyqvm85bA3cjXJG3DdLCSLMwJnwWa/5A4",
+	"u3l76gxSWodAfwxnAsruEWTgovQejyCRU/lA6ffKLvEj0sgBfIOZO7DsRCu0j9bZkj7vDbOX6Nvwe5cC",
+	"3Q37bSmE8ZBsmDJh5N+w1AV0AIDo/xKEfOX12rtRMo5e3To8W1NRstszxKS2/VAxwyZTalNDbhJkpiyb",
+	"QiIUy63QjdDW4gr9yDzaYc9t0q9SFQVIKkahiRwFg5/UDC2CJL0QipIci47ZtDewQe15diqBaXZwm1em",
+	"5gVb8XSZS2GrAlHG5zXMGIvpef/uqQwKwpilWLXG9Rk63t79nwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

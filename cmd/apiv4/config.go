@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,13 +14,16 @@ import (
 // config is the configuration of apiv4 serve, read from flags over
 // APIV4_* environment variables over defaults.
 type config struct {
-	Addr        string
-	DatabaseURL string
-	SimDuration time.Duration
-	SimFailRate float64
-	Workers     int
-	LogLevel    string
-	LogFormat   string
+	Addr            string
+	DatabaseURL     string
+	SimDuration     time.Duration
+	SimFailRate     float64
+	Workers         int
+	StreamKeepAlive time.Duration
+	LogLevel        string
+	LogFormat       string
+
+	envErrs []error // environment variables that did not parse
 }
 
 // flagSet returns an empty flag set that reports errors instead of exiting.
@@ -29,35 +33,77 @@ func flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// flags binds the config to a flag set. Each default is the environment
-// variable's value when it is set.
-func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
+// envFlags defines flags whose default is taken from an environment
+// variable when it is set, and whose usage names that variable.
+type envFlags struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   *[]error
+}
+
+func (e envFlags) define(name, env, def, usage string, set func(string) error) {
+	if err := set(def); err != nil {
+		panic(fmt.Sprintf("bad default for --%s: %v", name, err))
+	}
+	if v := e.getenv(env); v != "" {
+		if err := set(v); err != nil {
+			*e.errs = append(*e.errs, fmt.Errorf("%s: %w", env, err))
 		}
-		return def
 	}
-	fs.StringVar(&c.Addr, "addr", env("APIV4_ADDR", "127.0.0.1:8080"),
-		"address to listen on (APIV4_ADDR)")
-	fs.StringVar(&c.DatabaseURL, "database", env("APIV4_DATABASE_URL", "sqlite:apiv4.db"),
-		"database: postgres://… or sqlite:PATH (APIV4_DATABASE_URL)")
-	fs.Func("sim-duration", "how long each simulated job takes, a Go duration (APIV4_SIM_DURATION, default 2s)",
-		durationSetter(&c.SimDuration))
-	fs.Func("sim-fail-rate", "share of simulated jobs that fail, 0 to 1 (APIV4_SIM_FAIL_RATE, default 0)",
+	e.fs.Func(name, fmt.Sprintf("%s (%s, default %s)", usage, env, defaultText(def)), set)
+}
+
+func defaultText(def string) string {
+	if def == "" {
+		return "none"
+	}
+	return def
+}
+
+func (e envFlags) string(p *string, name, env, def, usage string) {
+	e.define(name, env, def, usage, func(s string) error { *p = s; return nil })
+}
+
+func (e envFlags) duration(p *time.Duration, name, env, def, usage string) {
+	e.define(name, env, def, usage, durationSetter(p))
+}
+
+func (e envFlags) int(p *int, name, env, def, usage string) {
+	e.define(name, env, def, usage, func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("want an integer")
+		}
+		*p = n
+		return nil
+	})
+}
+
+// flags binds the whole serve configuration to a flag set.
+func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
+	e := envFlags{fs, getenv, &c.envErrs}
+	e.string(&c.Addr, "addr", "APIV4_ADDR", "127.0.0.1:8080", "address to listen on")
+	c.databaseFlag(e)
+	e.duration(&c.SimDuration, "sim-duration", "APIV4_SIM_DURATION", "2s",
+		"how long each simulated job takes, a Go duration")
+	e.define("sim-fail-rate", "APIV4_SIM_FAIL_RATE", "0", "share of simulated jobs that fail, 0 to 1",
 		floatSetter(&c.SimFailRate))
-	fs.IntVar(&c.Workers, "workers", 8, "jobs this process runs at once")
-	fs.StringVar(&c.LogLevel, "log-level", env("APIV4_LOG_LEVEL", "info"),
-		"debug, info, warn or error (APIV4_LOG_LEVEL)")
-	fs.StringVar(&c.LogFormat, "log-format", env("APIV4_LOG_FORMAT", "text"),
-		"text or json (APIV4_LOG_FORMAT)")
-	c.SimDuration = 2 * time.Second
-	if v := getenv("APIV4_SIM_DURATION"); v != "" {
-		_ = durationSetter(&c.SimDuration)(v)
-	}
-	if v := getenv("APIV4_SIM_FAIL_RATE"); v != "" {
-		_ = floatSetter(&c.SimFailRate)(v)
-	}
+	e.int(&c.Workers, "workers", "APIV4_WORKERS", "8", "jobs this process runs at once")
+	e.duration(&c.StreamKeepAlive, "stream-keepalive", "APIV4_STREAM_KEEPALIVE", "15s",
+		"idle time after which an event stream sends a keep-alive comment")
+	c.logFlags(e)
+}
+
+// databaseFlag binds --database alone, for the operator commands.
+func (c *config) databaseFlag(e envFlags) {
+	e.string(&c.DatabaseURL, "database", "APIV4_DATABASE_URL", "sqlite:apiv4.db",
+		"database: postgres://… or sqlite:PATH")
+}
+
+// logFlags binds --log-level and --log-format.
+func (c *config) logFlags(e envFlags) {
+	e.string(&c.LogLevel, "log-level", "APIV4_LOG_LEVEL", "info", "debug, info, warn or error")
+	e.string(&c.LogFormat, "log-format", "APIV4_LOG_FORMAT", "text", "text or json")
 }
 
 func durationSetter(d *time.Duration) func(string) error {
@@ -86,6 +132,14 @@ func floatSetter(f *float64) func(string) error {
 func (c *config) validate() error {
 	if c.Workers < 1 {
 		return fmt.Errorf("--workers must be at least 1")
+	}
+	return c.validateLog()
+}
+
+// validateLog checks the environment and the log flags.
+func (c *config) validateLog() error {
+	if len(c.envErrs) > 0 {
+		return errors.Join(c.envErrs...)
 	}
 	if _, err := levelOf(c.LogLevel); err != nil {
 		return err

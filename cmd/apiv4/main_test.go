@@ -72,5 +72,3 @@ func TestMaskURL(t *testing.T) {
 		t.Errorf("maskURL = %q", got)
 	}
 }
-
-func noEnv(string) string { return "" }

@@ -30,7 +30,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log := cfg.logger(stderr)
 	log.InfoContext(ctx, "starting", "addr", cfg.Addr, "database", maskURL(cfg.DatabaseURL),
 		"sim_duration", cfg.SimDuration.String(), "sim_fail_rate", cfg.SimFailRate,
-		"workers", cfg.Workers, "log_level", cfg.LogLevel)
+		"workers", cfg.Workers, "stream_keepalive", cfg.StreamKeepAlive.String(),
+		"log_level", cfg.LogLevel, "log_format", cfg.LogFormat)
 
 	store, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -40,7 +41,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	runner := job.New(store, job.Sim{Duration: cfg.SimDuration, Steps: 4, FailRate: cfg.SimFailRate},
 		job.Config{Workers: cfg.Workers}, log)
-	handler, err := impl.NewHandler(store, runner, log)
+	stopping := make(chan struct{})
+	handler, err := impl.NewHandler(store, runner, log,
+		impl.WithMetrics(impl.NewMetrics(store, log)),
+		impl.WithStreams(cfg.StreamKeepAlive, 0, stopping))
 	if err != nil {
 		return err
 	}
@@ -49,6 +53,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	// WriteTimeout bounds ordinary answers; event streams set a deadline per
+	// frame instead.
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -71,6 +77,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	case err = <-served:
 	case <-ctx.Done():
 		log.Info("stopping")
+		close(stopping) // event streams end; their clients reconnect elsewhere
 		drain, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err = srv.Shutdown(drain)
 		cancel()
