@@ -135,3 +135,10 @@ func (f *frameWriter) event(e *db.Event) error {
 	}
 	return f.send(fmt.Sprintf("id: %d\ndata: %s\n\n", e.Rev, data))
 }
+
+// WireEvent is an event as the API sends it.
+type WireEvent = gen.Event
+
+// EventWire returns the wire form of a stored event, as getEvent answers
+// it; operator commands use it to write events as the API would.
+func EventWire(e *db.Event) WireEvent { return eventOut(e) }

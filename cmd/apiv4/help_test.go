@@ -62,3 +62,25 @@ func TestBadEnvironment(t *testing.T) {
 		t.Errorf("err = %v, want it to name APIV4_WORKERS", err)
 	}
 }
+
+// TestStartupLogMasksSecrets checks that serve logs its effective
+// configuration first, with the database password masked.
+func TestStartupLogMasksSecrets(t *testing.T) {
+	var logs bytes.Buffer
+	args := []string{"serve", "--database", "postgres://app:s3cret@127.0.0.1:1/apiv4?connect_timeout=1",
+		"--log-format", "json", "--workers", "3"}
+	err := run(context.Background(), args, noEnv, &bytes.Buffer{}, &logs)
+	if err == nil {
+		t.Fatal("serve on an unreachable database: want an error")
+	}
+	first, _, _ := strings.Cut(logs.String(), "\n")
+	for _, want := range []string{`"msg":"starting"`, `"database":"postgres://app:xxxxx@127.0.0.1:1/apiv4?connect_timeout=1"`,
+		`"workers":3`, `"stream_keepalive":"15s"`, `"log_format":"json"`} {
+		if !strings.Contains(first, want) {
+			t.Errorf("first log line lacks %s: %s", want, first)
+		}
+	}
+	if strings.Contains(logs.String(), "s3cret") {
+		t.Errorf("the log shows the password:\n%s", logs.String())
+	}
+}

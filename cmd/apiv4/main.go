@@ -56,6 +56,11 @@ var commands = []command{
 			return watchFlags(new(watchConfig), getenv, io.Discard)
 		},
 		watch},
+	{"export events", "write an account's events as JSON Lines, with progress", "--username NAME [flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			return exportFlags(new(exportConfig), getenv, io.Discard)
+		},
+		exportEvents},
 	{"conformance", "run the contract suite against a deployment", "--base-url URL --token TOKEN [flags]",
 		func(getenv func(string) string) *flag.FlagSet {
 			return conformanceFlags(new(conformanceConfig), getenv, io.Discard)
