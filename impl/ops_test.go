@@ -86,8 +86,9 @@ func TestOperationalEndpoints(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
 			resp, body := get(t, srv.URL+tt.path)
-			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), tt.contentType) {
-				t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, resp.Header.Get("Content-Type"), tt.contentType)
+			ct := resp.Header.Get("Content-Type")
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, tt.contentType) {
+				t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, ct, tt.contentType)
 			}
 			if !strings.Contains(body, tt.contains) {
 				t.Errorf("body lacks %q", tt.contains)

@@ -88,8 +88,10 @@ func (p *Portal) Bundled() bool { return p.bundled }
 // Operations returns every operation of the spec, in the spec's order.
 func (p *Portal) Operations() []Operation { return p.ops }
 
-// Title and Version are the spec's info.title and info.version.
-func (p *Portal) Title() string   { return p.title }
+// Title returns the spec's info.title.
+func (p *Portal) Title() string { return p.title }
+
+// Version returns the spec's info.version.
 func (p *Portal) Version() string { return p.version }
 
 // ServeHTTP answers GET and HEAD of /openapi.yaml, /openapi.json, /docs and

@@ -43,7 +43,8 @@ const exportBatch = 1000
 // an Event as the API answers it plus its stream position, in the order of
 // their last change, and reports progress on stderr. The last position
 // written is printed on stderr, to continue from with --after.
-func exportEvents(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func exportEvents(ctx context.Context, args []string, getenv func(string) string,
+	stdout, stderr io.Writer) error {
 	var c exportConfig
 	fs := exportFlags(&c, getenv, stderr)
 	if err := fs.Parse(args); err != nil {

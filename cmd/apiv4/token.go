@@ -60,9 +60,11 @@ func tokenFlags(cfg *config, username, account, scopes *string, expiry *time.Dur
 	e := envFlags{fs, getenv, &cfg.envErrs}
 	cfg.databaseFlag(e)
 	e.string(username, "username", "APIV4_USERNAME", "", "the user the token acts as (required)")
-	e.string(account, "account", "APIV4_ACCOUNT", "", "the user's account, created if needed (default: the username)")
+	e.string(account, "account", "APIV4_ACCOUNT", "",
+		"the user's account, created if needed (default: the username)")
 	e.string(scopes, "scopes", "APIV4_SCOPES", "*",
 		"space-separated scopes such as 'events:read_only linodes:read_write', or *")
-	e.duration(expiry, "expiry", "APIV4_TOKEN_EXPIRY", "0s", "how long the token is valid; 0 means until revoked")
+	e.duration(expiry, "expiry", "APIV4_TOKEN_EXPIRY", "0s",
+		"how long the token is valid; 0 means until revoked")
 	return fs
 }

@@ -42,6 +42,8 @@ export interface FollowOptions extends Options {
   after?: number;
   /** Ends the stream. */
   signal?: AbortSignal;
+  /** Called with the position the stream starts from, once it is open. */
+  onOpen?: (position: number) => void;
 }
 
 /**
@@ -65,6 +67,7 @@ export async function* followEvents(opts: FollowOptions): AsyncGenerator<Streame
   }
 
   const decoder = new TextDecoder();
+  let opened = false;
   let buffered = "";
   for await (const chunk of res.body) {
     buffered += decoder.decode(chunk as Uint8Array, { stream: true });
@@ -79,6 +82,8 @@ export async function* followEvents(opts: FollowOptions): AsyncGenerator<Streame
         else if (line.startsWith("data:")) data += line.slice(5).trimStart();
       }
       if (data !== "") yield { position, event: JSON.parse(data) as Event };
+      else if (position >= 0 && !opened) opts.onOpen?.(position);
+      if (position >= 0) opened = true;
     }
   }
 }

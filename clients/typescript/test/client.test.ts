@@ -85,14 +85,23 @@ test("an unknown Linode is answered in the Linode error shape", async () => {
 });
 
 test("a page that did not change is answered 304", async () => {
+  // A filter no Linode matches keeps the page the same while the other
+  // tests' jobs run.
   const api = createApiv4Client({ baseUrl, token });
-  const first = await api.GET("/linode/instances");
+  const filter = JSON.stringify({ label: "no-such-linode" });
+  const first = await api.GET("/linode/instances", { params: { header: { "X-Filter": filter } } });
   const etag = first.response.headers.get("ETag");
   assert.ok(etag, "the list has an ETag");
   const again = await api.GET("/linode/instances", {
-    params: { header: { "If-None-Match": etag } },
+    params: { header: { "X-Filter": filter, "If-None-Match": etag } },
   });
   assert.equal(again.response.status, 304);
+  assert.equal(again.data, undefined);
+
+  const other = await api.GET("/linode/instances", {
+    params: { header: { "If-None-Match": etag } },
+  });
+  assert.equal(other.response.status, 200, "another query's page has another tag");
 });
 
 test("followEvents pushes a change as it happens, and resumes after a position", async () => {
@@ -104,9 +113,11 @@ test("followEvents pushes a change as it happens, and resumes after a position",
   const filter = JSON.stringify({ "entity.id": id, action: "linode_update" });
 
   const stop = new AbortController();
-  const stream = followEvents({ baseUrl, token, filter, signal: stop.signal });
+  let opened: (position: number) => void = () => undefined;
+  const open = new Promise<number>((resolve) => (opened = resolve));
+  const stream = followEvents({ baseUrl, token, filter, signal: stop.signal, onOpen: opened });
   const first = stream.next(); // connects
-  await new Promise((r) => setTimeout(r, 200));
+  const start = await open;
   const put = await api.PUT("/linode/instances/{linodeId}", {
     params: { path: { linodeId: id } },
     body: { tags: ["pushed"] },
@@ -117,6 +128,7 @@ test("followEvents pushes a change as it happens, and resumes after a position",
   const pushed = got.value as { position: number; event: Event };
   assert.equal(pushed.event.action, "linode_update");
   assert.equal(pushed.event.entity?.id, id);
+  assert.ok(pushed.position > start);
   stop.abort();
   await stream.return(undefined).catch(() => undefined);
 
