@@ -206,7 +206,8 @@ func startServer(databaseURL string, extra ...string) (*server, error) {
 	}
 	s := &server{log: newServerLog(), done: make(chan struct{})}
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--database", databaseURL,
-		"--sim-duration", simDuration.String(), "--sim-fail-rate", "0",
+		"--sim-duration", simDuration.String(), "--sim-fail-rate", "0", "--stream-keepalive", "1s",
+		"--db-max-conns", "6",
 		"--log-level", "info", "--log-format", "text"}, // what waiting for "listening" reads
 		extra...)
 	s.cmd = exec.Command(binary, args...)

@@ -65,17 +65,21 @@ func TestTickets(t *testing.T) {
 			"summary": summary, "description": "Since 09:00 UTC.", "linode_id": l.Id,
 		}).decode(t, &tk)
 		entity, _ := tk.Entity.Get()
-		if tk.Status != "new" || tk.OpenedBy != "alice" || !tk.Closable || entity.Id != l.Id ||
+		if tk.Status != "new" || tk.OpenedBy == "" || !tk.Closable || entity.Id != l.Id ||
 			entity.Type != "linode" || entity.Url != fmt.Sprint("/v4/linode/instances/", l.Id) {
 			t.Fatalf("opened ticket = %+v", tk)
 		}
 
 		// linodego v1.69.1 decodes no ticket times (opened, updated and
 		// closed are tagged json:"-") and reads closable as "closeable".
-		peer, _ := tg.linodego(t, tg.peer)
+		reader := tg.peer // another user of the account, when the target has one
+		if reader == "" {
+			reader = tg.owner
+		}
+		peer, _ := tg.linodego(t, reader)
 		got, err := peer.GetTicket(ctx, tk.Id)
 		if err != nil || got.Status != linodego.TicketNew || got.Summary != summary ||
-			got.OpenedBy != "alice" || got.Entity == nil || got.Entity.ID != l.Id {
+			got.OpenedBy != tk.OpenedBy || got.Entity == nil || got.Entity.ID != l.Id {
 			t.Fatalf("linodego GetTicket as the peer = %+v, %v", got, err)
 		}
 		list, err := peer.ListTickets(ctx, nil)
@@ -177,13 +181,16 @@ func TestNotices(t *testing.T) {
 		}
 		for name, token := range map[string]string{"owner": tg.owner, "peer": tg.peer,
 			"reader": tg.reader} {
+			if token == "" {
+				continue // the deployment gave no token for this user
+			}
 			got := notices(token)
 			if len(got) != 1 || got[0].Status != linodego.EventNotification || got[0].Username != "" ||
 				got[0].Entity == nil || got[0].Entity.Type != "community" || got[0].Entity.URL != link {
 				t.Errorf("%s sees %+v; want the notice once, with its link", name, got)
 			}
 		}
-		if got := notices(tg.other); len(got) != 0 {
+		if got := notices(tg.other); tg.other != "" && len(got) != 0 {
 			t.Errorf("the other account sees the notice %d times, want none", len(got))
 		}
 	})

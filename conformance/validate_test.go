@@ -94,12 +94,25 @@ func (c *checkedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	var body []byte
+	switch {
+	case !isEventStream(resp):
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	case req.Context().Value(followKey{}) != nil:
+		// The caller follows the stream and checks each frame; what is
+		// checked here is the status and the headers.
+	default:
+		// A stream never ends: check its opening frame, then hang up.
+		body, err = openingFrame(resp.Body)
+		resp.Body.Close()
+	}
 	if err != nil {
 		return nil, err
 	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if body != nil {
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+	}
 
 	op, problems := c.check(req, resp, body)
 	for _, p := range problems {
@@ -153,7 +166,7 @@ func (c *checkedTransport) check(req *http.Request, resp *http.Response,
 	if err := openapi3filter.ValidateResponse(req.Context(), in); err != nil {
 		problems = append(problems, "response violates the spec: "+err.Error())
 	}
-	if resp.StatusCode >= 300 {
+	if resp.StatusCode >= 400 {
 		problems = append(problems, checkErrorShape(resp.Header, body)...)
 	}
 	return operationID(route.Operation), problems

@@ -31,9 +31,11 @@ const TimeLayout = "2006-01-02T15:04:05"
 // Store is the database of one apiv4 deployment. It is safe for concurrent
 // use by many goroutines and by many processes sharing one PostgreSQL.
 type Store struct {
-	db  *bun.DB
-	now func() time.Time
-	cfg Config
+	db   *bun.DB
+	now  func() time.Time
+	cfg  Config
+	url  string // for the connection that listens for event changes
+	feed feed
 }
 
 // Config holds the store's settings that live outside the database. Every
@@ -102,7 +104,11 @@ func (s *Store) SetConfig(c Config) error {
 // Open connects to url, which is either "postgres://…" (or "postgresql://…")
 // or "sqlite:PATH", and applies every pending migration. The caller closes
 // the Store.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	o := options{maxConns: DefaultMaxConns}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var bdb *bun.DB
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
@@ -110,8 +116,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("db: open postgres: %w", err)
 		}
-		sqldb.SetMaxOpenConns(16)
-		sqldb.SetMaxIdleConns(16)
+		sqldb.SetMaxOpenConns(o.maxConns)
+		sqldb.SetMaxIdleConns(o.maxConns)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
 		bdb = bun.NewDB(sqldb, pgdialect.New())
 	case strings.HasPrefix(url, "sqlite:"):
@@ -134,7 +140,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("db: unsupported database URL (want postgres://… or sqlite:PATH)")
 	}
 
-	s := &Store{db: bdb, now: time.Now, cfg: DefaultConfig()}
+	s := &Store{db: bdb, now: time.Now, cfg: DefaultConfig(), url: url}
 	if err := bdb.PingContext(ctx); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("db: connect: %w", err)
@@ -146,8 +152,25 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return s, nil
 }
 
-// Close releases the connections.
-func (s *Store) Close() error { return s.db.Close() }
+// DefaultMaxConns is how many PostgreSQL connections a Store opens at most.
+// Three processes and a test suite stay within PostgreSQL's default limit
+// of 100.
+const DefaultMaxConns = 16
+
+// An Option changes how Open connects.
+type Option func(*options)
+
+type options struct{ maxConns int }
+
+// WithMaxConns bounds the PostgreSQL connections of the Store to n (at
+// least 1). SQLite always uses one.
+func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = max(1, n) } }
+
+// Close stops following event changes and releases the connections.
+func (s *Store) Close() error {
+	s.closeFeed()
+	return s.db.Close()
+}
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
@@ -184,15 +207,10 @@ func (s *Store) migrate(ctx context.Context) error {
 		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", key)
 	}
 
-	sub, err := fs.Sub(migrations, dir)
+	m, err := s.migrator(dir)
 	if err != nil {
-		return fmt.Errorf("db: migrate: %w", err)
+		return err
 	}
-	ms := migrate.NewMigrations()
-	if err := ms.Discover(sub); err != nil {
-		return fmt.Errorf("db: migrate discover: %w", err)
-	}
-	m := migrate.NewMigrator(s.db, ms)
 	if err := m.Init(ctx); err != nil {
 		return fmt.Errorf("db: migrate init: %w", err)
 	}
@@ -200,6 +218,19 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("db: migrate: %w", err)
 	}
 	return nil
+}
+
+// migrator returns a migrator of the migrations in dir.
+func (s *Store) migrator(dir string) (*migrate.Migrator, error) {
+	sub, err := fs.Sub(migrations, dir)
+	if err != nil {
+		return nil, fmt.Errorf("db: migrate: %w", err)
+	}
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(sub); err != nil {
+		return nil, fmt.Errorf("db: migrate discover: %w", err)
+	}
+	return migrate.NewMigrator(s.db, ms), nil
 }
 
 // tx runs fn in one transaction, committed when fn returns nil.

@@ -18,6 +18,7 @@ type Event struct {
 	AccountID       int64    `bun:"account_id"`
 	ID              int64    `bun:"id,pk,autoincrement"`
 	Seq             int64    `bun:"seq"`
+	Rev             int64    `bun:"rev"` // the account's change position of its last change
 	Action          string   `bun:"action"`
 	Status          string   `bun:"status"`
 	Username        *string  `bun:"username"`
@@ -308,15 +309,18 @@ func (s *Store) markFlags(ctx context.Context, db bun.IDB, p *Principal, seenID 
 }
 
 // insertEvent appends an event to its account's history, taking the next
-// seq from the account's counter. The counter row stays locked until the
-// transaction ends, so callers make this their last statement.
+// seq and change position from the account's counter. The counter row
+// stays locked until the transaction ends, so callers make this their last
+// statement.
 func insertEvent(ctx context.Context, tx bun.Tx, e *Event) error {
-	err := tx.NewRaw(`UPDATE event_counters SET last_seq = last_seq + 1
+	err := tx.NewRaw(`UPDATE event_counters SET last_seq = last_seq + 1, last_rev = last_rev + 1
 WHERE account_id = ?
-RETURNING last_seq`, e.AccountID).Scan(ctx, &e.Seq)
+RETURNING last_seq, last_rev`, e.AccountID).Scan(ctx, &e.Seq, &e.Rev)
 	if err != nil {
 		return fmt.Errorf("db: event counter: %w", err)
 	}
-	_, err = tx.NewInsert().Model(e).Returning("id").Exec(ctx)
-	return err
+	if _, err = tx.NewInsert().Model(e).Returning("id").Exec(ctx); err != nil {
+		return err
+	}
+	return notifyChange(ctx, tx, e.AccountID)
 }

@@ -175,9 +175,11 @@ WHERE account_id = ? AND id = ? AND EXISTS (
 			}
 		}
 		if isBackup(j.Action) {
-			return startBackup(ctx, tx, j, now)
+			if err := startBackup(ctx, tx, j, now); err != nil {
+				return err
+			}
 		}
-		return nil
+		return touchEvent(ctx, tx, j.AccountID, j.EventID)
 	})
 }
 
@@ -193,7 +195,10 @@ func (s *Store) ProgressJob(ctx context.Context, j *Job, percent int, remaining,
 			Set("time_remaining = ?, updated = ?", int(remaining.Round(time.Second)/time.Second), now).
 			Set("duration = (? - COALESCE(started, created)) / 1000000.0", now).
 			Where("account_id = ? AND id = ?", j.AccountID, j.EventID).Exec(ctx)
-		return err
+		if err != nil {
+			return err
+		}
+		return touchEvent(ctx, tx, j.AccountID, j.EventID)
 	})
 }
 
@@ -264,7 +269,10 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, out Outcome) error {
 			if err := cancelWaiting(ctx, tx, j.AccountID, j.LinodeID, now); err != nil {
 				return err
 			}
-			return forgetLinode(ctx, tx, j.AccountID, j.LinodeID)
+			if err := forgetLinode(ctx, tx, j.AccountID, j.LinodeID); err != nil {
+				return err
+			}
+			return touchEvent(ctx, tx, j.AccountID, j.EventID)
 		}
 		q := tx.NewUpdate().Table("linodes").
 			Set("jobs_pending = jobs_pending - 1, updated = ?", now).
@@ -285,9 +293,11 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, out Outcome) error {
 			return err
 		}
 		if isBackup(j.Action) {
-			return finishBackup(ctx, tx, j, out, now)
+			if err := finishBackup(ctx, tx, j, out, now); err != nil {
+				return err
+			}
 		}
-		return nil
+		return touchEvent(ctx, tx, j.AccountID, j.EventID)
 	})
 }
 

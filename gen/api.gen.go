@@ -2382,6 +2382,12 @@ type VPCIP struct {
 	VpcId        int                       `json:"vpc_id"`
 }
 
+// IfNoneMatch defines model for IfNoneMatch.
+type IfNoneMatch = string
+
+// LastEventId defines model for LastEventId.
+type LastEventId = int64
+
 // Page defines model for Page.
 type Page = int
 
@@ -2460,6 +2466,40 @@ type ListEventsParams struct {
 	// `field: "X-Filter"`. A value that is not a JSON object is answered
 	// `400` with `field: "X-Filter"` as well.
 	XFilter *XFilter `json:"X-Filter,omitempty"`
+
+	// IfNoneMatch The `ETag` of a page the client already has. When the page would be
+	// the same (same caller, query and `X-Filter`, same content), the
+	// answer is `304` with no body, so that polling costs almost nothing.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
+}
+
+// StreamEventsParams defines parameters for StreamEvents.
+type StreamEventsParams struct {
+	// XFilter One JSON object that filters and orders the collection.
+	//
+	// - `"key": value` keeps items whose field equals the value; several
+	//   keys in one object must all match. Nested fields use dotted keys
+	//   (`"entity.id"`).
+	// - `"key": {"<op>": value}` compares, with `<op>` one of `+gt`,
+	//   `+gte`, `+lt`, `+lte` (numbers, or `YYYY-MM-DDTHH:MM:SS` strings on
+	//   datetime fields), `+neq` (not equal) and `+contains` (substring of
+	//   a string field).
+	// - `"+and": [filter, ...]` and `"+or": [filter, ...]` combine whole
+	//   filter objects and nest freely.
+	// - `"+order_by": "<key>"` orders by a filterable key, and
+	//   `"+order": "asc" | "desc"` (default `asc`) picks the direction.
+	//
+	// Each collection lists its filterable keys; any other key is
+	// answered `400` with reason `Cannot filter on <key>` and
+	// `field: "X-Filter"`. A value that is not a JSON object is answered
+	// `400` with `field: "X-Filter"` as well.
+	XFilter *XFilter `json:"X-Filter,omitempty"`
+
+	// LastEventID The `id` of the last frame the client received from
+	// `streamEvents`: the stream resumes after it. Clients following the
+	// Server-Sent Events protocol send it by themselves when they
+	// reconnect.
+	LastEventID *LastEventId `json:"Last-Event-ID,omitempty"`
 }
 
 // ListLinodeInstancesParams defines parameters for ListLinodeInstances.
@@ -2474,6 +2514,11 @@ type ListLinodeInstancesParams struct {
 	// of the events list's `X-Filter`; the keys are those listed by
 	// `listLinodeInstances`.
 	XFilter *XFilterLinodes `json:"X-Filter,omitempty"`
+
+	// IfNoneMatch The `ETag` of a page the client already has. When the page would be
+	// the same (same caller, query and `X-Filter`, same content), the
+	// answer is `304` with no body, so that polling costs almost nothing.
+	IfNoneMatch *IfNoneMatch `json:"If-None-Match,omitempty"`
 }
 
 // ListTokensParams defines parameters for ListTokens.
@@ -2728,6 +2773,44 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /account/events (the `ListEvents` operationId).
 	ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StreamEvents Follow events live
+	//
+	// Pushes the caller's events as they are created and as their status
+	// and progress change, as Server-Sent Events (`text/event-stream`),
+	// for as long as the connection stays open. It is the push twin of
+	// `listEvents`: the same scope, the same `X-Filter` keys and
+	// operators (`+order_by` and `+order` are accepted and ignored: the
+	// stream is in the order changes happen), and each frame's `data` is
+	// one Event exactly as `getEvent` would answer it at that moment.
+	//
+	// **Frames.**
+	//
+	// - The stream opens at once with `retry: <ms>` and `id: <position>`
+	//   and no data: the position the stream starts from, so that a client
+	//   can resume even before its first event.
+	// - Each change is a frame `id: <position>` then `data: <Event JSON>`.
+	// - A comment line `: keep-alive` is sent when nothing else was sent
+	//   for a while, so that proxies keep the connection.
+	//
+	// **Positions and resuming.** Events change in place (`scheduled` to
+	// `started`, `percent_complete` rising, then `finished` or `failed`),
+	// so a frame's `id` is not the event's id: it is the account's change
+	// position, which grows by one with every event created and every
+	// change of one, in commit order, whichever server process made it.
+	// A client that reconnects with `Last-Event-ID` set to the last
+	// position it got receives every event created or changed after it,
+	// in its current state, then the live stream: it misses nothing, but
+	// an event that changed several times while it was away comes once,
+	// as it is now. Without `Last-Event-ID` the stream starts at the
+	// current position. A position ahead of the account's sends nothing
+	// until the account gets there.
+	//
+	// Browsers' `EventSource` cannot send an `Authorization` header; use
+	// `fetch` with a streamed body, or a server-side client.
+	//
+	// Corresponds with GET /account/events/stream (the `StreamEvents` operationId).
+	StreamEvents(ctx context.Context, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetEvent Get an event
 	//
@@ -3613,6 +3696,54 @@ type ClientInterface interface {
 // Corresponds with GET /account/events (the `ListEvents` operationId).
 func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListEventsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StreamEvents Follow events live
+//
+// Pushes the caller's events as they are created and as their status
+// and progress change, as Server-Sent Events (`text/event-stream`),
+// for as long as the connection stays open. It is the push twin of
+// `listEvents`: the same scope, the same `X-Filter` keys and
+// operators (`+order_by` and `+order` are accepted and ignored: the
+// stream is in the order changes happen), and each frame's `data` is
+// one Event exactly as `getEvent` would answer it at that moment.
+//
+// **Frames.**
+//
+//   - The stream opens at once with `retry: <ms>` and `id: <position>`
+//     and no data: the position the stream starts from, so that a client
+//     can resume even before its first event.
+//   - Each change is a frame `id: <position>` then `data: <Event JSON>`.
+//   - A comment line `: keep-alive` is sent when nothing else was sent
+//     for a while, so that proxies keep the connection.
+//
+// **Positions and resuming.** Events change in place (`scheduled` to
+// `started`, `percent_complete` rising, then `finished` or `failed`),
+// so a frame's `id` is not the event's id: it is the account's change
+// position, which grows by one with every event created and every
+// change of one, in commit order, whichever server process made it.
+// A client that reconnects with `Last-Event-ID` set to the last
+// position it got receives every event created or changed after it,
+// in its current state, then the live stream: it misses nothing, but
+// an event that changed several times while it was away comes once,
+// as it is now. Without `Last-Event-ID` the stream starts at the
+// current position. A position ahead of the account's sends nothing
+// until the account gets there.
+//
+// Browsers' `EventSource` cannot send an `Authorization` header; use
+// `fetch` with a streamed body, or a server-side client.
+//
+// Corresponds with GET /account/events/stream (the `StreamEvents` operationId).
+func (c *Client) StreamEvents(ctx context.Context, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamEventsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -5076,6 +5207,70 @@ func NewListEventsRequest(server string, params *ListEventsParams) (*http.Reques
 			req.Header.Set("X-Filter", headerParam0)
 		}
 
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewStreamEventsRequest constructs an http.Request for the StreamEvents method
+func NewStreamEventsRequest(server string, params *StreamEventsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/account/events/stream")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XFilter != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Filter", *params.XFilter, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Filter", headerParam0)
+		}
+
+		if params.LastEventID != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Last-Event-ID", *params.LastEventID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "integer", Format: "int64"})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Last-Event-ID", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -5297,6 +5492,17 @@ func NewListLinodeInstancesRequest(server string, params *ListLinodeInstancesPar
 			}
 
 			req.Header.Set("X-Filter", headerParam0)
+		}
+
+		if params.IfNoneMatch != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "If-None-Match", *params.IfNoneMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-None-Match", headerParam1)
 		}
 
 	}
@@ -6723,6 +6929,46 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /account/events (the `ListEvents` operationId).
 	ListEventsWithResponse(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*ListEventsResponse, error)
 
+	// StreamEventsWithResponse Follow events live
+	//
+	// Pushes the caller's events as they are created and as their status
+	// and progress change, as Server-Sent Events (`text/event-stream`),
+	// for as long as the connection stays open. It is the push twin of
+	// `listEvents`: the same scope, the same `X-Filter` keys and
+	// operators (`+order_by` and `+order` are accepted and ignored: the
+	// stream is in the order changes happen), and each frame's `data` is
+	// one Event exactly as `getEvent` would answer it at that moment.
+	//
+	// **Frames.**
+	//
+	// - The stream opens at once with `retry: <ms>` and `id: <position>`
+	//   and no data: the position the stream starts from, so that a client
+	//   can resume even before its first event.
+	// - Each change is a frame `id: <position>` then `data: <Event JSON>`.
+	// - A comment line `: keep-alive` is sent when nothing else was sent
+	//   for a while, so that proxies keep the connection.
+	//
+	// **Positions and resuming.** Events change in place (`scheduled` to
+	// `started`, `percent_complete` rising, then `finished` or `failed`),
+	// so a frame's `id` is not the event's id: it is the account's change
+	// position, which grows by one with every event created and every
+	// change of one, in commit order, whichever server process made it.
+	// A client that reconnects with `Last-Event-ID` set to the last
+	// position it got receives every event created or changed after it,
+	// in its current state, then the live stream: it misses nothing, but
+	// an event that changed several times while it was away comes once,
+	// as it is now. Without `Last-Event-ID` the stream starts at the
+	// current position. A position ahead of the account's sends nothing
+	// until the account gets there.
+	//
+	// Browsers' `EventSource` cannot send an `Authorization` header; use
+	// `fetch` with a streamed body, or a server-side client.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /account/events/stream (the `StreamEvents` operationId).
+	StreamEventsWithResponse(ctx context.Context, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*StreamEventsResponse, error)
+
 	// GetEventWithResponse Get an event
 	//
 	// Returns one event by id, with its current status and progress.
@@ -7613,6 +7859,11 @@ type ClientWithResponsesInterface interface {
 	CreateTicketReplyWithResponse(ctx context.Context, ticketId TicketId, body CreateTicketReplyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateTicketReplyResponse, error)
 }
 
+// ListEventsResponse304Headers the declared response headers of an HTTP 304 response for ListEvents
+type ListEventsResponse304Headers struct {
+	ETag *string
+}
+
 type ListEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7622,6 +7873,8 @@ type ListEventsResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *ListEventsResponse304Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -7662,6 +7915,61 @@ func (r ListEventsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StreamEventsResponse200Headers the declared response headers of an HTTP 200 response for StreamEvents
+type StreamEventsResponse200Headers struct {
+	CacheControl *string
+}
+
+type StreamEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *StreamEventsResponse200Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StreamEventsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StreamEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetBody returns the raw response body bytes
+func (r StreamEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StreamEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StreamEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StreamEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7888,6 +8196,11 @@ func (r SendFeedbackResponse) ContentType() string {
 	return ""
 }
 
+// ListLinodeInstancesResponse304Headers the declared response headers of an HTTP 304 response for ListLinodeInstances
+type ListLinodeInstancesResponse304Headers struct {
+	ETag *string
+}
+
 type ListLinodeInstancesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -7897,6 +8210,8 @@ type ListLinodeInstancesResponse struct {
 	JSON400 *BadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *ListLinodeInstancesResponse304Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -9684,6 +9999,52 @@ func (c *ClientWithResponses) ListEventsWithResponse(ctx context.Context, params
 	return ParseListEventsResponse(rsp)
 }
 
+// StreamEventsWithResponse Follow events live
+//
+// Pushes the caller's events as they are created and as their status
+// and progress change, as Server-Sent Events (`text/event-stream`),
+// for as long as the connection stays open. It is the push twin of
+// `listEvents`: the same scope, the same `X-Filter` keys and
+// operators (`+order_by` and `+order` are accepted and ignored: the
+// stream is in the order changes happen), and each frame's `data` is
+// one Event exactly as `getEvent` would answer it at that moment.
+//
+// **Frames.**
+//
+//   - The stream opens at once with `retry: <ms>` and `id: <position>`
+//     and no data: the position the stream starts from, so that a client
+//     can resume even before its first event.
+//   - Each change is a frame `id: <position>` then `data: <Event JSON>`.
+//   - A comment line `: keep-alive` is sent when nothing else was sent
+//     for a while, so that proxies keep the connection.
+//
+// **Positions and resuming.** Events change in place (`scheduled` to
+// `started`, `percent_complete` rising, then `finished` or `failed`),
+// so a frame's `id` is not the event's id: it is the account's change
+// position, which grows by one with every event created and every
+// change of one, in commit order, whichever server process made it.
+// A client that reconnects with `Last-Event-ID` set to the last
+// position it got receives every event created or changed after it,
+// in its current state, then the live stream: it misses nothing, but
+// an event that changed several times while it was away comes once,
+// as it is now. Without `Last-Event-ID` the stream starts at the
+// current position. A position ahead of the account's sends nothing
+// until the account gets there.
+//
+// Browsers' `EventSource` cannot send an `Authorization` header; use
+// `fetch` with a streamed body, or a server-side client.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /account/events/stream (the `StreamEvents` operationId).
+func (c *ClientWithResponses) StreamEventsWithResponse(ctx context.Context, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*StreamEventsResponse, error) {
+	rsp, err := c.StreamEvents(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStreamEventsResponse(rsp)
+}
+
 // GetEventWithResponse Get an event
 //
 // Returns one event by id, with its current status and progress.
@@ -10906,6 +11267,9 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10920,6 +11284,65 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 		}
 		response.JSON401 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		var headers ListEventsResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStreamEventsResponse parses an HTTP response from a StreamEventsWithResponse call
+func ParseStreamEventsResponse(rsp *http.Response) (*StreamEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StreamEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers StreamEventsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
 	}
 
 	return response, nil
@@ -11106,6 +11529,9 @@ func ParseListLinodeInstancesResponse(rsp *http.Response) (*ListLinodeInstancesR
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
 		var dest BadRequest
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11120,6 +11546,19 @@ func ParseListLinodeInstancesResponse(rsp *http.Response) (*ListLinodeInstancesR
 		}
 		response.JSON401 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		var headers ListLinodeInstancesResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers304 = &headers
 	}
 
 	return response, nil
@@ -12402,6 +12841,9 @@ type ServerInterface interface {
 	// ListEvents List events
 	// (GET /account/events)
 	ListEvents(ctx echo.Context, params ListEventsParams) error
+	// StreamEvents Follow events live
+	// (GET /account/events/stream)
+	StreamEvents(ctx echo.Context, params StreamEventsParams) error
 	// GetEvent Get an event
 	// (GET /account/events/{eventId})
 	GetEvent(ctx echo.Context, eventId EventId) error
@@ -12547,9 +12989,68 @@ func (w *ServerInterfaceWrapper) ListEvents(ctx echo.Context) error {
 
 		params.XFilter = &XFilter
 	}
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
+	}
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListEvents(ctx, params)
+	return err
+}
+
+// StreamEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) StreamEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params StreamEventsParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Filter" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Filter")]; found {
+		var XFilter XFilter
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Filter, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Filter", valueList[0], &XFilter, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Filter: %s", err))
+		}
+
+		params.XFilter = &XFilter
+	}
+	// ------------- Optional header parameter "Last-Event-ID" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Last-Event-ID")]; found {
+		var LastEventID LastEventId
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Last-Event-ID, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Last-Event-ID", valueList[0], &LastEventID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: "int64"})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Last-Event-ID: %s", err))
+		}
+
+		params.LastEventID = &LastEventID
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.StreamEvents(ctx, params)
 	return err
 }
 
@@ -12645,6 +13146,21 @@ func (w *ServerInterfaceWrapper) ListLinodeInstances(ctx echo.Context) error {
 		}
 
 		params.XFilter = &XFilter
+	}
+	// ------------- Optional header parameter "If-None-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
+		var IfNoneMatch IfNoneMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-None-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-None-Match", valueList[0], &IfNoneMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-None-Match: %s", err))
+		}
+
+		params.IfNoneMatch = &IfNoneMatch
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -13243,6 +13759,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	}
 
 	router.GET(options.BaseURL+"/account/events", wrapper.ListEvents, options.OperationMiddlewares["listEvents"]...)
+	router.GET(options.BaseURL+"/account/events/stream", wrapper.StreamEvents, options.OperationMiddlewares["streamEvents"]...)
 	router.GET(options.BaseURL+"/account/events/:eventId", wrapper.GetEvent, options.OperationMiddlewares["getEvent"]...)
 	router.POST(options.BaseURL+"/account/events/:eventId/seen", wrapper.MarkEventSeen, options.OperationMiddlewares["markEventSeen"]...)
 	router.POST(options.BaseURL+"/account/events/:eventId/read", wrapper.MarkEventRead, options.OperationMiddlewares["markEventRead"]...)
@@ -13284,6 +13801,13 @@ type BadRequestJSONResponse ErrorResponse
 
 type NotFoundJSONResponse ErrorResponse
 
+type NotModifiedResponseHeaders struct {
+	ETag *string
+}
+type NotModifiedResponse struct {
+	Headers NotModifiedResponseHeaders
+}
+
 type UnauthorizedJSONResponse ErrorResponse
 
 type ListEventsRequestObject struct {
@@ -13308,6 +13832,16 @@ func (response ListEvents200JSONResponse) VisitListEventsResponse(w http.Respons
 	return err
 }
 
+type ListEvents304Response = NotModifiedResponse
+
+func (response ListEvents304Response) VisitListEventsResponse(w http.ResponseWriter) error {
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(304)
+	return nil
+}
+
 type ListEvents400JSONResponse struct{ BadRequestJSONResponse }
 
 func (response ListEvents400JSONResponse) VisitListEventsResponse(w http.ResponseWriter) error {
@@ -13325,6 +13859,93 @@ func (response ListEvents400JSONResponse) VisitListEventsResponse(w http.Respons
 type ListEvents401JSONResponse struct{ UnauthorizedJSONResponse }
 
 func (response ListEvents401JSONResponse) VisitListEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamEventsRequestObject struct {
+	Params StreamEventsParams
+}
+
+type StreamEventsResponseObject interface {
+	VisitStreamEventsResponse(w http.ResponseWriter) error
+}
+
+type StreamEvents200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type StreamEvents200TexteventStreamResponse struct {
+	Body          io.Reader
+	Headers       StreamEvents200ResponseHeaders
+	ContentLength int64
+}
+
+func (response StreamEvents200TexteventStreamResponse) VisitStreamEventsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		// If w doesn't support flushing, fall back to io.Copy.
+		_, err := io.Copy(w, response.Body)
+		return err
+	}
+	// text/event-stream messages are typically small; use a
+	// modest buffer and flush after each chunk so clients see
+	// events immediately instead of waiting on OS buffering.
+	buf := make([]byte, 4096)
+	for {
+		n, err := response.Body.Read(buf)
+		if n > 0 {
+			if _, writeErr := w.Write(buf[:n]); writeErr != nil {
+				return writeErr
+			}
+			flusher.Flush()
+		}
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+type StreamEvents400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response StreamEvents400JSONResponse) VisitStreamEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type StreamEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response StreamEvents401JSONResponse) VisitStreamEventsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -13556,6 +14177,16 @@ func (response ListLinodeInstances200JSONResponse) VisitListLinodeInstancesRespo
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+type ListLinodeInstances304Response = NotModifiedResponse
+
+func (response ListLinodeInstances304Response) VisitListLinodeInstancesResponse(w http.ResponseWriter) error {
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	w.WriteHeader(304)
+	return nil
 }
 
 type ListLinodeInstances400JSONResponse struct{ BadRequestJSONResponse }
@@ -15284,6 +15915,9 @@ type StrictServerInterface interface {
 	// ListEvents List events
 	// (GET /account/events)
 	ListEvents(ctx context.Context, request ListEventsRequestObject) (ListEventsResponseObject, error)
+	// StreamEvents Follow events live
+	// (GET /account/events/stream)
+	StreamEvents(ctx context.Context, request StreamEventsRequestObject) (StreamEventsResponseObject, error)
 	// GetEvent Get an event
 	// (GET /account/events/{eventId})
 	GetEvent(ctx context.Context, request GetEventRequestObject) (GetEventResponseObject, error)
@@ -15419,6 +16053,31 @@ func (sh *strictHandler) ListEvents(ctx echo.Context, params ListEventsParams) e
 		return err
 	} else if validResponse, ok := response.(ListEventsResponseObject); ok {
 		return validResponse.VisitListEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// StreamEvents operation middleware
+func (sh *strictHandler) StreamEvents(ctx echo.Context, params StreamEventsParams) error {
+	var request StreamEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.StreamEvents(ctx.Request().Context(), request.(StreamEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "StreamEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(StreamEventsResponseObject); ok {
+		return validResponse.VisitStreamEventsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -16709,409 +17368,433 @@ func (sh *strictHandler) CreateTicketReply(ctx echo.Context, ticketId TicketId) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rdhs3lyj4Kjg1p5elpESRsuTE1JrVR3GSL+4TOxpLOfnSKY8KZIFiRUWAKVSJ5uejv/MA84jzJLOw",
-	"9wYKdeFNkh07nV79xWJdUMDGxr5f3gdjNZsrKWShg+H7QLzjs3km4O9v+PimnF9IPtdTVZwLmaTy2tzQ",
-	"5WzG82UwDM6Yptvs91IXLBd/lEIXIgnC4JZnpTCP81ueZnyUiWA44ZkWYTBWcpJe62D4W/CNUgV7Ab+D",
-	"t2EwzgU3rw+Do/7Rs4PB0UH/+HJwMhz0h/1+EAZJqm/Me++DSZoJvdSFmAXDQLwrjoMwyPhIZMEw+FaM",
-	"Ui7Z4Ih9m+qbIAx0+i8RDI9O+l9/fRc23tULPvfePRkcsVffsIsFn7OXM34t3Osng6O7t2EwSWWqp2aO",
-	"ssyyMEiTYDg4enp88uyrapSRmKhcHJTz65wnZohcXKdKBsOg1AeC68KMWvCi1MEwmBNow6BYzoWZEgE1",
-	"CINynqwByN1d2Nimi3I8FlpPymzlThVTXrAxl2wkWC50ofKV+1Xk5V9nuzrmaGbx8P3TFcx33cJj2sLk",
-	"+zQrRF7fs38e4FUm+UxoxiUr5QSumN1hN2Lpb5vIc5VbYIss8QaA+XMN83/BpVQFw3GYkmyiVHD31kzj",
-	"u9m8WNancDkVTJjLjEu9MC9MzDz4uDDQqL4Or98KWRgE+d6BvI6BdivYSAFgKozD4YZBlkqViCu6vwq7",
-	"+sfD/onBrjLn+OLgpHcUBkIWKS6A9rTaTxx4cPS02iG8ZPYnN08c3h4f4qXDVOqCy7HQh+aFO0SR519/",
-	"9ezkOAxmQmuDZkM4C6m8Zj/CW8z/xFzkYyGLK0NcM1GIYDjo98Mg5+ZPJBu54IkjiFqMlUx4vrxaswb/",
-	"7DVWcTW2l9cv5pCOsl2YFkJWk7D47I5MGBTpTFzlYsZTCcS/HwalFrlByGAY8Cwdi6C29xcFz4v21psd",
-	"Zalk81xd50LrR939r3onn/bmH598Nnuvaf/aW49TX737r3gqCyHN9y7GU5GUWRMNvCeYto+wicoZJziu",
-	"Q4tZeg0wXIUZXw37J8R1HGbgnD80anzVP/JRw62ezbwFq0kLVxgvmF3BoH9pENvwTfbz5YtONNqNguBD",
-	"K3bZbdDmfTa/3Sa/VoXZ9PrplkzNRc4LlT/RTMITjI9UWTDORpm6ZnOlu+k9PrxuS/vbbCles3v6WiwM",
-	"XyumAr9+wKZqwRaC5aVkfJ7eHlebPVazWSnNUHa/p0Ux18PDQ/Nqj8Th3ljNDqdqcbAQB3kpD3AQHwEG",
-	"PgJsNYH29tKuPs4OG8hO0jEnPr3TJp/DMlpigLmlDR4rKQiXQybFQmgjTuT1LU54wUEW+Zu3f9a8PWzv",
-	"oJ6WRaIWct0uHg0H9WM7GHyMPazT4WlZwCaayX6YnfRPIOpKjwlohO46MLeo4/HXHwPMfR/ML8zkHnpW",
-	"CHgrjgpN8jABRXFw1KU7VitKSQ2sFgRX9GFzlLtH2rq3YTAHWAzwDw1/5UKXWaGD4VNHWC/T8Y0ofrb6",
-	"oE9hL8r5XOUFy8U8S0XCCsU4K+D5Ts6Jt65Qt1yJIs8qTXy9TDQ4Onr69Pi4giupibng4ymbLe3mqluR",
-	"s4uLHypouzlW4Na4lkO8pQ/t6DWOWcOhX1WZ02rZlGs2EkIy0pvZaMloxN4nyzdfnp8liVFszstRlo6b",
-	"6s8crrKX57fHjOODbJEWU5YWmiViwsvMwPpW5Fqwb19f1LYcn4edfdrr9waDpz0grte8EAu+rN8IwsDI",
-	"nPmEj8WVJxshRXEEYZ6LSfouGB4dh8GcpoynIE8kfeugfzAYPD0Y9HvpvAdii5WHuu0hudAivxUe5MuR",
-	"FMXVjOsbM+LJSc/+r++d1jmIQ7fz8ZXkxdXgatAB1TcGJtvClPuQBNsJ041T9KeAdKp04SRKlV9/LCji",
-	"0UUz4Y+pLhqi3UIxXhZqxot0zEbwlA5BxitlInJfiQkZlwnjzDNuVTC1Y6DU91Cbb/+o4m6fqhGR5lg3",
-	"Ij5zw1patJvh0MBxldHQfRCkhQeZaZ9+BhB+2g3h/geDsPdBMyeH5sP3wbjMcyGLv+3jH90+bqjvlbMb",
-	"ElWryFqpl01zhCqmIme/qxFLtWdoUvkqC6RnOnd2chJ4RqVe9sg+jpdenusmK6Jnift0MSZDN1+e3z5j",
-	"Fz+enb3wvw2Ue/g+mOfpLYgwv72t+Mdv/3XZ/1t/RAMTPeW5/ft2boDz1uDG/PaZAd91pkY8w7tZKm+u",
-	"MjXmWZ3ZT8TX/eFw0n86Hj4/mUyGE3F0POTPxVENmvjUrpB85kGS1o+gXEmjNsBrMjEzrP9nWIPbs064",
-	"hYHOOB83xZz+YJiMvv4Yq/fx6OMv3mJGdV7b1qyfpGBGT2NTlSVGc60MWt0mrEzk6B4fz8tg+LwfBqkC",
-	"VdZoMVIUC5XfXKXSXKp+q7LAC0XOpZ6I/OqPUpkRv+7fhQEJWt3+cSHNzwo4GdfFlUdFrQZDpA0n6xSb",
-	"RSoTtajkvzGf81GapUVqNNPf3m62J1znqpwHwyAIgynXV0bduUJo0ISMKHtVlqCbP+VPkyQ5eZ485199",
-	"PRp9nYj+8eDp80H/q5NkcnyciGdHo4kYf20GW85FfptqlQfD4OZ2VnGXkLT2LlUfKeRvdfr31h799bh9",
-	"ODj6Oui2f2Q34mqclboQuYfh84yPxcwomASE1TJGWogrZ0bOgbHOxRi21PB1w6CfGQS5nhsuCPruTBkE",
-	"HPQN3bVogYgUBrdjeG5w53HOvJSSIgM4ChjzXCVm8fTh62cHkps1HQzWcNL+8fDI7OuCF+Npoq6vHIKZ",
-	"w7rJfjHwzlKublOdKtkRCUJMEOJALIL5+sHfh+jvQ/SnHKK5j7QPPUm0uStOkjsob8SoTLNk9TEZCcN4",
-	"cnis+Puc/H1OPgFmU+Hs/U/JyWX/+fDptqeE2FvjiBDX64oJ+Ptw/H04/sKSmDsZnT4ixzz4pBA5xANa",
-	"98/KE3Ly9wn5+4T8mSckDBZitOM5ebaFnIW+1Ndi0Twj5EYEPUTNhWyoIUXBx9MZxrsDfmVK14y5mdJV",
-	"cHci9DhP5+R0vUjlWLBimmo2UznwqIuLH1ihvJiuIp0JzVRZ9NgLLtlSlWw8FeMbCAcyuPjvwQd00V/n",
-	"/JYXHLEksDjrvLsEj1XQxttXo6XzbfueUbEwPx2kN3uIN20u3YfvWQKA2/rTXMgV+0quYHATY0zy3xv8",
-	"OBtsbj7SDg86djignQuqbd7SNNcOg6hMc5/UbuNH/gpbtI1JCPfwjZhny+9zNftZN/MXziCaZckmuZoB",
-	"vPh4rEpZ28lVcStHND26X4dHfRtfFoyilkkwMp/KBYSc84L1n1NMbS8IAzOVKzpuVkDo3K+Tk2dfNRbZ",
-	"xlYK2nliKRG4ebyFPtEIgU7U3RSxU1u53Zjm2n8RjOeCZUrdGPTlhcNLJtWitWI8E6sW/Owu/MQ3ZANa",
-	"HsGOqZsO5mEuMq5Zlmozr4xjWswGPKzETPFunubkbOsf9AcH/cEl3MPbZobHRxWRnymZFipHeUiP1dxM",
-	"NcAQ2mEueHKlZLYkOuNdMTwB5x88nRzx5+PjQdL/avRMnHwduMW9sHOtr1GKBa3ThRYtpioTTItxLorP",
-	"a7V8MO6L58nR8eiryTM+eDo+EV8nz/ujo8kxfzYeiK+Sp6MT/nzSHx+J4+TZqILOtkwFPrz9wWwDp0r/",
-	"++A7v5kc35kbOZ+JQuQg1lsw1I/m5ZRAUSiWi6LMZciAVIkEyfSgBytEP6/5iFEVgz9KkZsZUtzjnOII",
-	"xlMx4/gRCGGDF2apTGflDP62/jpZiGuRwx6ZeV1AAEJzbj+oBZtxuWRpIWYaNsntmq5Py+ggqyZ2BeEN",
-	"3bODqEP+Dud3Ar/sbI9OOqeL9P+fVXpeG56xTbOLmZoAraPARyA2Q7hynXODjfaB6pVIum0LbdLAjVhq",
-	"FqdJHLIYWT/8hfhs/kQZITbsJpIxcfD4lMVfqjwR+dVoGbOC3wg3in1B5cw93oukD9PgfURyRhQMI5A0",
-	"oiCMAjekuywS7wZcNTCJgruANmUqeALUlXbFS0OsNsXGgRRwVNzp3RXS5p1HATScXwApi4kCxCEDuUpN",
-	"2GKajqeR9AE840sILuyAI4wVBcP3UfDlWMmCpxKhSsQhCu5akKVvfhjQroSqIY3/cfHTa6ZGv4sx5QZj",
-	"bigGrcBMNEBrrLJMQPxxL5KRPGBxFNwIM3sGRDRmN0LMNR3fxVRpwSATlYk/Sp7hIPDkKdPiVuQ8iyTD",
-	"TUglnHeaxczo7jzL2Myo/z32GnLKcTDNSi1YogpzxbxrxtiLIxLCe2kSBfF+rz6/91EQlf3+07Gaw7/C",
-	"TfouZmM1m/Nc6BD5Zlx/MsaJTVj85XURh+Zr5i9hcObLrKB/RMz2ZDkbiVyHcMp+/fXXXw9evTr49tvL",
-	"H34Yvno1vLiIGe6IIW1mGHMMjXpB69o3I0nxhxlJFQizfcRHh0Qx29PlCIdhamJG4TQqjuIW/qWhDcGQ",
-	"/YabGbJer/eW0BsQrOPmWM1GqRQoNZixbZIw7Arig4Rsn1yIbOk+5eExs4A2gCdIxxaJRkvGWT2BOUQa",
-	"xqpxcBBusJ79b2YPQMz2bJh0zPU43mfzdHyDKJWkuYeW35kTW6EqkAYNwlD9y/qUGV6DsWI3YslSHUlr",
-	"UGDxcb8fIz5gRBiLW4nTjYVacgz7YNZgz2YUxD12huiGByyFNDnGa0cvrewZkfS+3zmgEWUXIss6iA+m",
-	"CADx8FKuOmj5x6A4qI/qhxEeGoTOp0flI0lknnLTzF4/0R7RP63IvFGTCqBJpAKMlpGMzd8U1mctLV2M",
-	"EU2qAB4yqnbAk6h+HZr8MYDpArm6oEggwFUYVRQfNvCCEESVQ+Rhj51JDEG0MYmGgY1EJLWQRaUyjFWm",
-	"pGZCj/lcJGwv/renZ/G+GUWqwgyyLKaG3HiIHEm1bh4+ZpuDddyCcCOyEUA158W0ApSFgBF6/yjTXFQ5",
-	"Q2vgho6Ll0m3NJEmds74nFmjDUuti5s2+rVjYu4T62a2QSQG7N08S3isNjGbt9gxLzvmA6aF1GPzvHDH",
-	"mxDrnJUb8gHTQuF687SsoRifr0/PGeM65ujGf8gcjVi6eYpzkWslecY4uMtQmq3N1GiWXXOk8e89xTvQ",
-	"HudKalvrJ3mDtXvAPKBkYYPd5/OM0qEOf4fI6HqRoJFfuuS/52ISDIP/47AqKnRoHz6sipzcoRJrtcBK",
-	"UXfqG+MjdSsARlZdW1/pxFf8XAi3uzhkKJuhYDkSjBdspnTBTvp9iO2+8wHXtQq8qw+/M59+Q5BDOLY3",
-	"mKogGbqXyluepcmQcebUD6bKwmBAzuW1AGmRy5qiYgv0GBlhZJTgXGP4+so6MIag3oXBa1V8r0qZ7LiH",
-	"0nut2oyf5Y1UC8nSZFOo/GsjFsEAjwvL14rpcmwkMK3KfCwMQG9TnZpFFwp1Ep5lIu+Zxf8seVlMVZ7+",
-	"S+wKANqlDsvhq1RrkLVzVhI8WoajLpC8xBEZDonpAzMc62Ks5h3p9Wi5y7iVasF0tOkzkDf501lpxCJ4",
-	"30qWDhIGUEZhAi+HkMlcpYaJPD7Su+/P2iDbi2vwiPcB69OiWm4kYb04TawmYYR3KUSiAbndZGHDzkDG",
-	"9SgWT5LUXOLZeW5ex/gBsie3JztSybJWygjFGbSZSMUUPKyHjI9AOjIa3fu7ptzy/s5RVpRiA1eOq035",
-	"z5yUMXHlToZe5t1ebIbCKyhvcTbjsuSZE0oiaR+yV0DRDcJg7i26FqTRnMUvUwEKT9qqAMakWgxZbLiI",
-	"UXmzJRVmiatYjjiStAZfi2llCfbYHpgZMQ3m7PwlSJp6qhaRdOMbgohlz9xiTrE2BsmKmi3MR2h6bJFm",
-	"WSQNn5wXvf36PiDno50YKZUJDuTQ5WV1cWGQ1rXlxPgo5Uizea4gp8qAqW19/C14tWRVTtY5PgxRHoWY",
-	"6Q5RtEo9y3O+hKlVJvx1J+9bMhGYVyhXrGstcKs2WTeTdaMjqkJOWccUJ14VL55lP02A9Gw327dhG++k",
-	"meCCazhl8pTJMstYKYs0MzsAYo+5VDlvKVv8fYcgvk62cab4LkhZXHuiEQFoGoDqzSTY2qa3M97qkw3b",
-	"e27jcN53igjmnoFIqhkdwFSGNQ2q/v0qmKf1Iesebn4ophMWV2CGrDhwzumQxRSyE7PFNM2EmU1eSg2z",
-	"kJH0Tz5QwAlPM5HEPTqnpSZiCRQFzRtWVZHljIilNNv0WzDnpYZAjarYYRUwBGT+XOniPFfmi+Q88dMG",
-	"8dsB5t6fjRQUqXrrA6gzy7BxAN+7+VASqEtDrA9VJSe2BiqryLztzsKdL6T/FoA4hRhKo7sNDD3KXZGI",
-	"6pOhX5nCEjdLGBy+vV3JlOCkdzAmMwCbisygIOOE/r0WW/HTTCtA5hzCgjDrVLwrnuI/kDkq0yJv7BLd",
-	"aoHVndnq0VbaaxvxO/1IRq8wK3n1Te0EQbqsRzr6nZqbv1V2l0iv8NbfBWO34x0QBqnLzAnsvalkP1++",
-	"CNkiT4tCyBXGYrDISMX+paQII6kmEy1AEpnkJLOAJIHlLdieOXaWbc/IvXitUHnQ+22LS1fRpTkvCpGb",
-	"Kf/fUZS8P747MP8c2X8u8Z9h7Z//3rUxrpLkjnIZlpokk6CRuFDSsBIBZ9UhJ8Gtt1EgA+n1J/wJebZ1",
-	"nAb98f0aLQ5dGLxgaH7eI9eDYRnS90uEkfT8U+Y2mYpRcN/vsTMUJheGFwKVNDecyD5SJVnSYLzmjtHp",
-	"7uQzXHfxmV8M6BbwxVzJ69Dg3ULliWYzwWUBU5wLNc/qtpvA8iacF8jt7c82jgrN4e0q+DvtoRPUVhwX",
-	"tyJfMqnkwdG7d7Tr9Q3erH82qZZ94f12MpGPLaCzyZf42qApITUgQN/phMAt6aFt463VPoxIhFKxVXbD",
-	"yiRrU9Z77Ewv5XiaK6lKbVi5juS1YrHLcY/Z3h+lKEUCCkRMUTixUQJjyztqvPw0khhiWHApzKDjKZfX",
-	"As3lxIEY1yz26+LEnUoHVSbqxMIpn4PjuMdA9E41iaq04xU9K2qKQyT1XIzZPCu1s90TXTOKpbYaQ1po",
-	"kU2YmKWFBqO+Vz4LfLt4Afmod2GkFLj04kZlM+8RDFuqXyjTLPFfS0QmcNw519ocsatcaAFvpXMyXbuv",
-	"RzImAZOCms1j9srYKFCZ9zmn6ZF3yT5IelF8ymIqBUXLpedq9aFitofeUWZw074R75uXjULuQGVehAv2",
-	"PfAX4iVaZXMoVOhPK2hQnU4kgX4FTF7VifSqMuxZN5T00Dg0sqgu+FIzrUh6NSfBsE8UT0FSNZjJQaSF",
-	"Rc/UrfA9RlBEi6pBTJUuTmv3QNfHm4h/OpL2S05EHpWFw7knmsW/8LT4HsgZHNLvcyFiDKDRjEeyWhbY",
-	"3838RqVeAhgXHJyQYPgw8ALQYgHMGAV/VREEw9oNaj/RTC3k0OjhtRNoXq+gOVfAh8gmRsGHIbngabv2",
-	"zH5FMnYVL+PKnZal8gZOeZkb3DP0gQaJ95k2u7CYitzAM5K54AmbqVzU5Xt6vipIZi9oAUX4dHWnjv3e",
-	"BUR+7wIhOUi7NOsrYMqpklc2srK6laU3JDgnaXE15nlyVYnORsitKurBL8Ro+8vND++VaDJ0F9IZv0Y5",
-	"EH7mgqTCRJp5js2hr0avrlXfqK5VX5L6yoh39TfhSu09uJLObASoveLGwS2+csk7aCbpuOEg3LphJ9C8",
-	"YfhEx2Vd8Axl4lwseJZd8TnuhrvgRnRX3JKqK6kmFHCXHFK4K26V3kC36Vhc8STpuJoLQwYCyvtB8h1Q",
-	"yk41BfzphrY/M8UTyOKpE23Q2LRORTVelurplfsbCJ+RdefVz/rNcaak8H5a6NRYSPW7+q5/3x++Kodc",
-	"vwDJT2Mh0au88l5rBrOy6PjdeswDgM8O/Qt0MGq/W+N4RUQbnM4DEqi4rVfpchNkdLmCnJczVQ3hXex8",
-	"shrVu5iL8XKcta9eCynyaozGztortSEJJv54c6Wy+mtwpfYaXKm/dlOOBK25NRPk2LmyW6rk9W0qFuMs",
-	"hdKJ7lv169UX69cdoGZc8muR2HObeJdsflZ1RYscDqT7WvOG+5yByYhnhjZ5W1W72v2sm1h9hAbadN1c",
-	"8e0GCtVu1ne3fat7yPppVrwsplfNbahddcPUrmIIN4qVzXvV6KPfr9CTfHUjlt749evVF+rX3Th1KRYu",
-	"LCHNcCaKqUqI8NqLuhzN0gKZbCMj8coQzWvZcWMkxnwmsIhnyiElZMUjUsm1j7lVNm+4ZTZvlHLltCoQ",
-	"oFG/uqALPr5Bvab6pH/Rfc6/2Pk66jcUpOxdz8VtquEi1kKqPoO/qy/gbzd4wT1sNz/ck8WE+4fV/KwO",
-	"KqkIVQpVxQBrKkX1u/qipzW4n9VXPRWCLLbVs/Crfs+9CL+0ngI6IpbVLnU/WCVBZ1zScuyvRNhfKitn",
-	"wruLvy1btj/tLOm3+yD9rj5l79eHc8zvdj72BpuPvZHmY08A5AUfce0LgPZKIsDRkNSvWaHQXnFmcXel",
-	"PXYlqta/tvLljhsokXdMk25Ukrr/kcSIjTzTjpA4YS0vM3OpQ0q0d9pin73TliPtnbbMSLLBXC1EriaT",
-	"K7CgARNXsshVdjXPuBRXfNzgwO3bdWmhdbub+rsJzVTilDebHb/dw24vCv7uKk2uKFYBXobmCTXzel32",
-	"bJkK7+N2dIWjW3Z2sDxr51aacg0dDrRiE56zPZWzQqmbkCmj/SdKiv3K3RZJX5/FkM/f1UijwXfKbwVY",
-	"H8mC1TCGYkuAicpnvAiGQaJK1Bl82/4K9xwGApmFVSm623k3wYr3Hb7UdnCixZjiVPjYqONK9thr6100",
-	"QJqIBfNXbcNWzZIjyXPbNUMqNxQufIVfdGOw4ClLE82uc7UgXT+dic4AwvX+VFenu+3Y0EaZkK7fx8I3",
-	"9oUrLcxruits9Kq26383Z3VO5lILCigEKhm96Hl8axhYD7s78fKEBrU8odWo5UEMi5G3doi0Z2Zum9mh",
-	"WubwHwm1phmCaWqRatHbztnMk9XhHjZUygDd8E44qzOe34gEvL6CJ7X1k4OmHVLRVaF/h+NzYV9feY7O",
-	"WC4ysDrbIzBcHaCBhKRmzUWLZdN4a0YAHR/2vWEgJlNc077rRwbvobGT7FLxPn24aYz1/ff4pZb5Fzc3",
-	"ktXudp9wrE5/z/3cg8gdyHFFQrDPzHhbbvGqaILKPDtk6GVgIzFNZeKMrL+r0WnldRjaQk6nkBVhvQ+H",
-	"zvkwBKZw2jBtDhmXrOaUiCR6JZxL1DlEaiZIxyk9L3mjnL/f98h2uqp7/qv2V60IgkYrgCZ8vtNFOgPM",
-	"1cQYMzEphniYMcDCxsOpvIMFhizux8gr7QJ67Cxb8KVGiAB1gTBQwKA95wtBc5+2jyAxiVtpR17CSyQp",
-	"aWgGVvC0YAZ4TS/xzmSv6ovQxZwAURdTxcYQC8JSnxajY504Yp1b2CTzDTSwK87C9SmsgilcrEWLkbS2",
-	"mOi4JwPRuSRy6y24YpJOsOggliudg985YrpOqiCBAfIpDLtth2ikyfoxnmiWJn7MExrpDxZp4pJoDPJM",
-	"IGkkklUOx15FyuL9EPMhrZgmkUanucuiTCmok95oim9HT7fBpjVhXN564CnPpw4QWnBtvZd1XOoovtKO",
-	"EWp/78ZQOTWpxLK256NyW/g+CS88J1EGr9q2dE+RsZZo3wTtlBjPLgd/8sRqDm3bWkO1aFiMKvtG3QKB",
-	"1gOn7ruMdMTzhtrtlF5P56PVopJEZlL8YWYzVypr21ycPQN14y51pjMMK9+MGnNeTDHVN9Xs7PxliOqE",
-	"oXuYWXd4exzX8WNl6Z2tyE0jrMvMceWR787Pd6UKMBqCaGH9kGOhgm3jGSD2oCO8c76+PgAWB2gcn8Em",
-	"TYFqE6zM7If7jWRikF32BniEMSASwoD2d/u0K4awoawApBSHWCGHZxlOqR4otlOQGOxGaEsiIACq2azc",
-	"/qYk3KFbOcJvJWJwZ1dpYNuS/ro4DSxg6EsUhth3xz+jZAwELKwSjSEng2srMbvyd+jxx15bXRRfSUF6",
-	"Qmv3WhHTb7tDAjvb5N2HgIdM9K57lSYAQ0K8hpm++cOsOu5iHlU/vlVEaTM5qfXqe0zS8r0QiWFD26ZG",
-	"1HFopaIPQTyQlSIg2n/BwW6hWCGyjFLZjJoP4l1eSnoWeFEdhueZ4FowniQuF9yQaEreR2ZOcQxeUm8P",
-	"WNy7H4W8LqZQuQNlU3thsAmGdmVdMHNdprrJ8ctzlzHrpW544VlURJMlouBp1kGwV6bvGsykmxCdB/m3",
-	"XCqZjnnG9FyAhtdblyvbwkHXyqEzUYBy6OkhsyDzTWTAnlxIzUgggXjl57cxS9SbSHRNibRl9yCxACVP",
-	"GUflB2YF8Sd7mbjm42WdWun9NQYSX5ysele8b1CmDUyNmlx08kq4xzLAwzo46zzl2DcoHW2IQ66aabzf",
-	"nOWCnTbet2pw6VYbtB47b7emEdrCGaR5JQXEEkfS4grGRGlR7J/W8seF9wYEHoPqShkNojiNpMUiw0Sy",
-	"VN4cQE8W731pJsgS1ZEPvrb7zA6pF1slUFTdSNbkSxmti9kn7SIckgI9BSzd0sri9zvxp7miT87qTAbq",
-	"oEM9Ucw/hyRpw9+QZVqXqumN1si1firb2vVenr8+uxxcqsEKo/j/On/h6CdCccbnc5RmsA4XAyNQ87B3",
-	"5AM1aHqlIFmaVwerO7mOa9KpojPjk4Swiq/2odAgYB6mrGUkWL35fumJZxSCi9KKO8BDxl0rQwPIECEF",
-	"jjUALDJNd2yxVV8m+K0R2WKz4BgSj22Ar1RQx6ErlLebopxRWUEzCcMIKYX66OSpGTPn48IWvzEzq3ON",
-	"jtaHm605HfC1qNYxOSXFQaEODEoZBMMCOVU3LouC0FfVw8m13LqdcILohTykTbUN6nTfW4m61Yju9W7U",
-	"un32Bk5ye+lU1gMOOstV6YWCVqUZ6musWJrbo2fH3Y4M+qZPnKmG9cBvyXR/2msmfFXw/FoUKz60omnV",
-	"howEmLlHA9wBr32xC9jUd6ADyZywgrI827tN86LkGZvx8TSVYr8DnVxB9nVUFAc+w2frJdc3v/YNPdyq",
-	"n/7eT1r9JlPjG3ZRqNzo99/Jcb7EhX3oxFUqTt6E5rdinosx6KbwhDmxlJNZ6pJn2RLtAHVK0oVCjbrv",
-	"q3j4TBTcPIGGaPhrwTW7Tm+FNOQMltZMKVrJwL2y8p2C4XSpQYoHokmZlawx+C716Nur9grUV9LAze2s",
-	"zuyxdH1bMN9ZDKai951uZ3CtUXpvxnXBEjHP1JKKSp5aH4iQDPrdgO4EVTCk6FKx/Yr6m1UMaqDYln/r",
-	"Ym5oWcEkzXVBWQRWRFVSNJO8WyX8tz4jtidhe0bQ/bFehQnUyLoasRebm4eDo68hvz/+x3eXrNfrHaZz",
-	"HYO1DKqeobZZpU1129q3ajmwEcZrTPGu3pMRDEJWyvSPUtgCi2QbX22D95T6Z8c1lf5p1zQabRC65vM/",
-	"y5HIpSiEZvSoE96xNPbER0dJGLhZfWw1W9hWQKbOafb1f8Db3bKy+wZSRDPxkciUvDZyy+Zpb8g5B4qH",
-	"0d+OIKVy+yzzqofEOgub9xVrZBurXGDWWZKa8UYl1B+tfZi6UrS/attUbAbxBTy6xoPtrFiWjWuWKCMD",
-	"M6wnotlM3QIdK6a5Kq+nkYz95mGQqIWhK1CQdVpCasuVTRnDcAO4G8m4aqdEQQkQIgY/QQjNhS5QNrdZ",
-	"+AZCajLJUiniumu7SpWn+0EY0LfMX6VegoBTXarNDWUSvweanQrETEEMCro7/Q5Q48w+jeENNHChjPZm",
-	"vpqCdepKl3oupCbZSuj0X+bJGg/yWoO0aCe/bgoqtrHO9gR3NVbOMy6tt5I0Jc0Ap+roV+9K8vCk/67O",
-	"JeuCOezTVCYdNLqqy48U7+YCYsogkPFATSa9zQVQ1pmR69nEldvRecfrVgVP1rBHMrSSbc3v2VGzwHr5",
-	"YKc74OKLUk1ZrkXyu9yHNZnXp1OrZfszJ5Q3USYXGjNTsQIZYg4k5y2ksMna6SRFz1hd1IeOS80hX5z/",
-	"DAWYqgg0tjfo980PZohe3c31vL/JMpiqDlE61TdV1SQNY2PwQbNsdn/j+H6LqJYII0eqlAkrcj6ZpGMo",
-	"sjBKi8Nmde5tvwFtp1o297J4nK80e1m14lenPHcVS+zDjGeZKoAHl1okYS1ysM+KMpdwOJtH8Ov+uojB",
-	"DeYAgziwszXw1+HUWs8m7EYj1I7Wp9diweBcGxZIR+HU+xtimsCOZGBXUmDW6rNQIfbJdoj9EGS9PwY+",
-	"CKvujwMr9g/1+R9TXay2QTzR7YJFIGYAg/OqmDasEfadjpGbw4VMigVWwMh1wfasxc9gA5KtHapMdbFt",
-	"l/G3nXhHT+u2Nc0tql7QZy14L/yGdO1aVW3g5qUtWmXrkINjREkQJMdTpTHCshmssfTVc/oqCkMXpUzA",
-	"av1K0R+XpdD41y8ikfbvy2mZ05/f5yn+ccGLMjd/1gSt2vAbtTrbfK9LcCoW6mCqypzhQ2zv58sX+yGL",
-	"f+mjmx+aYRz0j4b9PqCdVta40bXSX/rmP0ad/8VIFb8YmeIXo3n+Ak7MX0DT/2UA9wZwcwB3j/C9o/uv",
-	"shWtYYBHC98WRe5FSbEfC8UP27jTU4s725LRj4w+dsQ1qPIR9veX42Arf0Dd+tlpcLHwr0IR7lMqEXrN",
-	"Mb/2YUfxRLansHa+BmExkrEbHAMi81I0I2xXWhc9pWHzw62Wm49XsE9bHuAVXmpXy26W9YukDeYykIOa",
-	"RntYegAi1i1FxZwpMGfN9lfFwXtkeltLuCPtrRo9TuXwC601wed9dBOFuJ+Q9Y1FSqyMAVXXbC/XHvtJ",
-	"ZsuqpA+gDtSvFclpJGNaApkUPAyD9CEIBBcJq2LDtZAJHgNMzkkLLOGBnSXSa2nQd2MR0bUI2uHcfsCm",
-	"EUTXHXilivv5ViF8jGq7YjEYqDw140vGM62gMjTU6OqQZzE1fJXVsTs9pVDMaPOnXhlZECC83hXorW0X",
-	"T/dt8ZuMk6tBhZ3C7uuINgyMPIiElWg2sGWBlnPCO3vGsLwTsjhbrBWyRJaKGuMZjdcgfq0dA6Hq7aD3",
-	"7HlvgNVihezGSlfY+OpGLDuI/sXFD9bOD20fCoXeOgpsyhVKxdvblrwvlpp6a9U/+bPGarVmMXbnzTRc",
-	"2wmaABWNs1PwLF6Y4bCTyYvybrvw0VUaLhT5YWAGgidU8hiMPd0dDtr6Tr1azzozlmJC5grKJ6XSz54i",
-	"7hsyriMZn/90ge4MGvmQqmCxRAmquGTdQy7adUuuaQ7bVXdRSCj+mv7L6fvQjBAKX7pKkev1PvPChuXD",
-	"mGlB+a7WA+Ya15jDi+4euwf7vW3KGEO9IVH5a9fvADwGnBvidn2RvGJ/ribA2w5Zz+UhdyOXvQ1WbCik",
-	"QOEne/bAh1jQEJkWrLENzl2dwi0vcC0ctMstuMld6U7Hqe+O9P0DKLx4cFzjplwT+Ui1WVZsXTqeOt+J",
-	"jSR172oWV3/HXi1q2lGMh6wikilf4u26+XRQsNft7xaKEmjWbetW+r9tr0NDW2bU7Tft8OS+sSF3jajF",
-	"Cv22meFGgnojcrnKx4n3XK1wKovYyfM78eQ6L0dHwfZ+VaO5SD4Tp8zW9UnQ72fVxh57hS3StGLUG8xg",
-	"anxwAK6nqyt0JvV6yKpHYoVftuEr3toz6xWK/Y0f/Ovs4D/7B8/f7lV/964O3n7h3dr/9846sV55wKu5",
-	"ytLxirhlv4wgPlcP4D90RQcbuIDqmU+DvI9TPMh2CPyKnvbw1xoRpyKbdzXX8+hyJtDzaE84vuJQyN2g",
-	"cO82E+hwP+/qdPZmTmEPV+l87ayvU3SH8lpAuBdLp0LX3DmSthzhE+0enyuVbcu8t3VdV5QJBI2t/ddG",
-	"7rqa81Vx+OY2s5WP7FF3TBxYxikFLHfmRgX8BSSSvjs4/x9aL/p58t/qp8hGfdvfXzXnGAaLPC2EkbQr",
-	"9devMES42i3Dd5C4ZpwgFlGm0MALM/IF3H+iSWb3UK/SJPwpdEsE3lDQV7aEUrZoNQaZqHEo81LuNx1T",
-	"Xz3vkhL0gs9XCHQXCz5HAU67et+VrHUyOKp/4mRwtNGyv4UruiF1rE1Bgd2n6sFedOWWXusd/NOtWsy+",
-	"b3e1CePlecdR+M6PJaonvIyWbMJnaYblTI3M0pGFRix8C4Hg/PbYD5ba6o1nba+256det9QuyaIWvlSX",
-	"LrpCZoGkbZ14WWUVdSVfuvSOh4+1OnnhTSNZQWiSmDBAOC1c1D3WXbdh9w+fk57yvGtGZ24iakK1d6m5",
-	"I8NXbE1ayAASH2x+t/Nxt9TlRYYL/ZDP/6/zFy/P259uYK9LSLDY5UDn7avLi16N3M82I7eftwPFZiAN",
-	"oI3n15ka8S6Z1MWYay/I/KE4ZKPaO/YoS+XNFWQM7ZKM4ja9ZdF+CbmEzSwkP6rOs1d3BtfpjPPx402G",
-	"zFQYE3qP6axEYtiqj4zJCJvaroUWlzYicFM3XCnkoImknaPZUpxDa4LSUz4XnhbtaeMx0yIT40JHco+z",
-	"rtRCLysRCwbMy3yutMAa2ZYzRrL9mNnZOGTx7XyMqthtxmW832MvocUqdKZz3VPHUzG+sVb4FTBqqh+7",
-	"2XLt29YUZ43g7eO/Jo7+G67Fs+MDIccqEYkXRb83zlSZHKQyLfarYmdO/KtLMi+PXuvR0/918+Mvr29H",
-	"s/+c/+dC/Z+7uPs2100gjvLAwgmUBLKmcsI9yiLcq5xB50sfojCBBTDqQPdLId+gZUmxqGtaG3Sq12Jx",
-	"8KJf6VUP16mawrKb7xqI1GO3V4nstdBtSxy8AO5VNRsqHcWsZk0dnAou8+uDNZquC+m9KtR2s6XETAXJ",
-	"gs1Q84Ju3CtOfqVZJzbzHRfUjSQT79JRJhpB4fhI1xKbX3FJsRXqyCK94pOJoUrLoeVIO1Ra6PzEyvU1",
-	"oL4tMt2/hWVzCwvF5mXBuOe1I+tI05FJtZSvFByKLv/tNnjZBt3qNb+BoOb7rRXf/bS8tpDihA6hVgrT",
-	"I3pv32A4/v3ghskO1sfRs5VN0HXrqF7df4vQpQpxFKn0eI7ah/lcH+gu3dF7h5kQRd15d2933Y4OOOe6",
-	"2snh9GBzdo11f1Ae/EC75u4myqb5sdsn2W2QOwNznMEQyA4qFBVzrJJl7m+qs2kX20ghVfzruqDgRsvg",
-	"kFqLoRcIuDu/6YpTHZd5brtlb6Xd2rDezkQ2IJAuOgw+GfohZCpnWK1zq6S2VF7Zip+PND83NQ8mW0yl",
-	"GbZPMKvPcM0O2ly21VXrMEEJEO46vYWfHXpMZx9PSALRcyih09H88lm/0+h9PS/r573fXQF6pvIOIe4V",
-	"XO/43qB/dLwuer5jKCWLabZ0qnxHQkYq2T++aWW0dH3mdtxc1mCzvoSVC2mpdgyCkDfz1fv7kLIfL6gs",
-	"B6QG4nA7BwvvXmrABtvdr+BA9fYHj+bo0IE+SWe15TR+dKUXjWklJohsAlMcDt/toLYOqW41uuDXUBvt",
-	"FCt4gz6A4qnK2mIp+bLCYCFGH8yj1ZXzuDlJsXWa3mBU9f0MELUyXyvLjRXKdZZX0ii81uUAhj0qZ23j",
-	"PXiWibzRj3uLggnqVuQg+awVO2nnMAkNapI8odCtSviEhe7vnvJZwaKLaFmB4p5w7g5dOcMCQdYK6Gci",
-	"reml7iHh0cnJbqX9cCJdC7zEMrZdbQvK+VzlBcNCt0PGjSp4K3KNmuBIFAshaqEymOSCr/UiGWOiLERn",
-	"x1IsbIt1OzBaP83epoIaqrNYzYWMQ2rQOc6UhmasRt3AH516lOvO0xW3xWfoSsOnoBVxJlxbVGxxKRXz",
-	"BgmZVjVnQJ1K7FYLJlN6fe6ED0BD+2CdUKEegiFdu81UEwi2U7Hw2cfMc8CK0TDsqV+xPbVW+k7BtDZU",
-	"F7WxzSoZ14QSXN80jZwXqYTzDxa4XBomeXHxA0QNWRYHnTs0Rn694JItVcnAawAQnipd/HsXA9m1RwMe",
-	"mO16nAC9guddPfKthPnrnN/ygq8u4GFOiSG37B/0JJQsR4wGig0oLQ5mPM386i5abVsvqFn7ZnB09PTp",
-	"8cY2KDCxnWoA4BtXo+WGgvj4HMn67cL37aIYrsCFtSxIKApuxgnc8ajlVNGtjopmsxnPV0wQ9/cJMMaD",
-	"LJWC6RKoa32eL7gEvVrw8ZTNlpbHQonli4sfHqmgAr3SCc1fpgp1TqS4ieHiCIWqywASG0OJG0ZmJNn3",
-	"azBgwVc/Kl4dBdcMwCfkHul0u1U/GQ7bfCTyqyp40FjN+h6e/oEY0KGC1infByBmvki/Rb3fcFvBr022",
-	"dpXrvCOzyxlYraNsFHG6sWz1vm/XTqILDmv9UwCbrfxTW7VZ2KHM/0cu0I9Q3OxpRgA+1NNMYup/JU8z",
-	"LvkNdPDuhDDV64bUyIoN+UJ6hwlz99KE9MpaDg2xHqDLkGzPrwV1V2eLXEEc8pZ8eyXVfOk63VHVnwJO",
-	"KrgkeMH6z4f9Pvv58kWnmWCSq9lVtqJmpZXE7eQ7Z7wyJnutsHbmhxSZjYIqzbtKXycnz56tR9Gug1wV",
-	"GvK2sMmEfcDU17IBJzeffNLsHuXk4zH4lI7/0cc7/vczPjzKQdpRwmiuehMnhtY5Xd4kkWuzSIatlxn0",
-	"2HkUaibezdN8+ahqsS7UXDPKTGkEJxqB21ZBycWtIsV2RbPKqrfi0SaU7BAoZkqmrgZdW4kZq7lYUQEC",
-	"7xn6VHVWmKh8BmQ9/qIRcYI9J4a54AnER5DU6l3plGi699pwkMVUZYJh+24bk8ghEwPDZ7UrO3uKGLvg",
-	"eQJeoEiixWDwzKuvDZX2m2lbTydH/Pn4eJD0vxo9Eydf7yYLEfB8mkqIZBe2Er0fQb8A5GeNcgWQXTrN",
-	"hc0lD1mMs4yJ26AJDacZe1hZSi2KLjNadTQ68Bx0AjORTnRXuQ0EgZ6h4lbkrZYY/YP+4KA/uISqOMN+",
-	"v0OZ9LwQUZS8P747MP8c2X8u8Z9h7Z+9KOpFUfLl/r/v/ef//u3Lg7e1uyvcFJtOj++630KtWnW2LuZ8",
-	"LA5A0VazGT/QYs4xUxHfsOfrlLbMRtGM1TwVOpJ+C0sA/pNW6dqtDmN9Of1dtfg11mMzqS10APPYgwUB",
-	"OGf/pTQAs+LdHKYr/A9daH5wtCuib40WGA7fVYXfS5ryi8xKajhQdYVpWPjHRXq7osqK14tgYzUv22jW",
-	"lezf+EYtOq4jNKDqJLRzn58N7Xc6CvJVfUc2t4B23Qu26MTsskp3bebQ6NDS2S1lx2YP9S3aom9JZ4MS",
-	"QpgKZm4u9XYS1fY29qeN1tjZuczTYnlhSBJiJvSM7ET1n87KYloTYKETOHSFO6PgPRBqhuwbwXORs6js",
-	"95+O4VH4Eyocx0DIwUcaMwVVkHguOIZ1XufQZCx2xB4eSYm9TzK1qAUawudekA5cu/hzngXD4BBWc+hC",
-	"CwOftZGPymMsw+CN4EnLAwjVFaluUw/2wnuRnL34pnmaOrlsGqTJ5/yPYz/TiaCQghnPb2xjNC0EtBJ2",
-	"3bu9YWpT6RiHZkZXM44TSecds6j6n4n6Q7Vv+E811p7mfiObnkPrjm9R6kZIr708x7EoOKX1qp0ByqEh",
-	"fTNkfFwgOiVUY8zPCSGjXfvjdadw+1l/vSH4bKhr+zxbGmG+9b7VDGoIiCK1H/dgLh9Ra3vQDM/gXO2m",
-	"QN7j/LGXRSTHPM9TihvR0F8I9SUOTafxnKOQHtkG2jN04ZthK/lzWhTz4O4OWMGkI+sA/XdQhh/34kAX",
-	"yww832XCzs5fsttjag7Bcyj/+x22P2VGpRf5raCWwt9VXYqb3ViqILo9SiNFJKpjZiQJnfZtsimtfM6L",
-	"qQ5R5YAoBh1GUshypqFxbFFqNoZUVfNtkecqx+wyABb0QMSEPpoWrgn8ksWUG1BD813NDB4VQlKMBC/g",
-	"ySpGKJVszvMiHZcZz/dBGfGCviIZyS++MNsiZEGtw3tffMEwbztHUYrZXd2FGJ93oRUutk3udb3enIPh",
-	"ghvt9Ds+nlb1qBGW8AwOBCjG0oJJIRLN9mKcjyH9OJ2hT/PzSK54ABnHKauxkRW8A/thxV/EdK/NfKiL",
-	"Ri74fo+dsVmqNTSRyl3bdjxoBodBgRdGBz3uD9j7KAB00FEw/O19FOSCayWjYBgFL+Utz9KEwWGOgru3",
-	"d/Ep4wwv4ni2+BBgN4LmWhgMZ2Zsh6I0qIx/VWXuH0wKUGBV0LwhRqUmL5yQyVylsujFUJzNrA82L5Ix",
-	"8aQ4ZDHyDvMXEVjohTrXttQbkjQDayjfdTihPqNxJFONtBC60y79pfUIKyt7B5ceWhCSRjL+5wGs5+CC",
-	"lPw9p5E/0U6djGkb4qrZt7/+CCENdQ1DVsrM4KqZkIVylrFEhSz+54EN0uv4qt2BAgMRLAIbPDVYIRkY",
-	"EtDBTDavTrSo7XuMRVKwmua7wp1SJek4fwfYUx1jqeTB0bt3FnBTQ9ZfYNLoweVyLoZY4whP/+Hvmkry",
-	"oVINyTHxSpxkUdDr9aIgZFEApM67ZtCTKpQVLBMc5igMESzyZY/F8HzsnWe7EqSZvGAYr7aXqKKgcndS",
-	"6MKAxFly/nnwPbR9xTrC1AIW50pFKbU1uFRd3YHa2o0GbyUE68GgBMTLdCZ0wWdz/cUXQJ1+vnxRVZJj",
-	"/4I29fGvv/7668GrVwfffnv5ww/DV6+GFxcxDXDOr1PpCOoL16AaS5uyeA75M3uwlwOcKlyDAiVxJPeO",
-	"TgyOn/T7oWu0Ouj38Unayvi9UZVDsB7gf3XISE++i0OzYjiadClmcEI1ESfoXW2IUlqIGaIj2Fa8Ztr4",
-	"HXOozOBDNqCvwF806pD17ZpxK8yQZpIqT+BHc/1I583p9XZvKnhikFNBDkQEVV7/4+Kn1wyVCranBZ4j",
-	"7505z/lMFCLfp+//hxohiwHMLfWS5WUm4PtgFjUTswzVPsZpVkoidu6NlCpCpqdlkaiFDMneH1bVfKBL",
-	"YmgzNkISCsMqSyKSLhp0UlX6VRJMtGH15VZRcK/PcSQh3m4f6t8YGquXcjzNlVSlZr+rkQ4ZBAfkYmzg",
-	"nJCIBfIMVo/0wgqvleHeto5qEh/G5NaIWaEiGU9SmeopxA/mLMZcirjHfoGgNe4XsOPm264ANRCuVEbS",
-	"piuEhFoY8YqgRT3LHLdcTEpNVTmA2fXXMTub8VrqpSUme+IdHxfQHFYwICMhk7gAQ0pOmRWKbFNxJwbl",
-	"ojDTMjPZ7zGo3JoivMU7g41GnokktXZy+T0pnhVMrrf0GMTiCpYhKWHoKdJAZcgeiQkdADEhEzJIFmmB",
-	"bl0jwhplW+Qahdp+b9Dr20AvPk+DYfC01+89BRtYMQXV8pC47CGyWCix0RWU+kZgbwmv8/VtqtMRJiT6",
-	"1lJySlsbJC/ART4TdKR+MofYnKDXter9oyWL0yS2zXAmKjMaNDI68wZ9NJIGZK7GXSr3LS9tHGU6/tBU",
-	"J/4ShrgaLQ0ZNJ8BtKRB4pAVRhgd5cAoaSJIFjGtE5r90SBmBEs9Y67H8X6TVJm1eROZ8SVJOwJLruIy",
-	"Y8RlaNSEhyo050sIatXE4aFqijG1IE/9H1TiFrwNBuyG88VhJZTZkmcGBNcgSH15XUD7+C+zgv4xPEOW",
-	"s5HIjT4BXKOLCVEmAJA1N619M4QUf8BQVOgPFoK1dGcjw7Dw81zaotBfqtyKu9W+sEMHYMM4lhHFuN+I",
-	"Ze2omDNOMgCebBZTaFPVrB2l8RuxJOWBAARH2sgSdm+iIK5cO0/swVzwFDxZWhhBzcgAZME1+/M+CnCW",
-	"QFDMCYmC0F67Gi3hMkEH7uAuw2Uylhnab25J78GhGfe6EPDcUf/o2cHg6KB/fDk4GfaPh/1+FNyFUeAw",
-	"IMJYJzOEhwjeR6LgDjmo1Uahgt+tyN3BGS0taRtamblOCGInt0tbOi8lm0VjP06oGZh76GUSDIMfU13g",
-	"14HaEF/VK52+1SOH4NS4C7d67iL911bP/hO3HFzJudBzJTWa1o76fcrELmx+YUN29Yz4WGmLfB5dX7TP",
-	"HcLScSFUcHy2MfPVf+cuXOPTwR0CA84xTr9rWLfMw2944uXRHvcHm1/5WVb6Ws3+ChvYaQn67a3ZBzLK",
-	"/ta2Gr41sHfBiYAgtBLbfWv4W0Ao89Z8soGRh+/h35fJ3UYmBdwcTvNoydKEKCJ4s4mFksHEoLMVNXqR",
-	"dNx9rrJMo4KKcRpU7GiCnZ+cwRILVpNYAsw+koaAGD44UXlI4Qe1dIwVstGZZEYxhSL4OpJWqTcqiiq6",
-	"eC22+/JP4nHnSfyHwIMYPBjz7cy3w34jE31v36jnp203wKvqBVt9HwaSqki3HeM1PotB6Xmxy9wv6IU7",
-	"a2f9eX1QeH2Ey9orOxKBLgJwaZGud89DbF463vzSa1V8b7D8w5z6f4iqbHrXsd+VVxBJMNL8GoJxaOaD",
-	"tPt+g4fBXHW1u3rF8xsMeqky9JAycDLvGR2D51nqJFhgxpmYFJHkmZJiv8fMKKA2a5YmYjZX5kD22Gvl",
-	"DBhgNDEMWYhEJKdGBzRXjFYSSfOp90aZgQ4aXhkMFpuRAbZvYCoQvrIP33GdNWzd1fjIaE93cY/9T6NM",
-	"G8HHH4qkhVMIi3Fa0VSVWWK0NTEROYsPQX7tIkK1iTycEoFdYfNBhKd2OHv0/OqzB3lYM57foNaGrq3P",
-	"+DiabXHn0a5oV3YMu/7hTheaiW8hqBlcG2AQqB0qtkcXcY/AQsgytRB5JI0A/0fJM5Ym+91sNEQFXIAl",
-	"lIKpfWW2F8kHnVDsK9FxQtvHkbVO47qzdCGE/HzPkmagylenyezA53+aLJXH9aw6S9ZBAcemE/kvMJeQ",
-	"u1wDi5pzoeYZRG6CKQ+Oh2thYlV/aG/jPPoukw/M1mlx6lkGcnLBz6wVDV2hdoKQw486ec0t5EoF2AdD",
-	"aOBkzmEk0yqwFXwlFGLHK++aGRVqzy32wQXptgjcLks0wq1yhfRYTEABiXpAZu2+F4jaxdg6jtKFkMn3",
-	"diswLEbo4huVLHc8RAAa80eFDWdMl9fXmGAbhOaJEoRWmnowDM4zwbVgPEkY9+wXpNNDjJelVIRVBmw9",
-	"PFXbHUO7OKf/1aN/XFv2z42COPQ0DBm7KPj68A6TT2XX3lnXhd0sb//QvAxEA0xKwTConkKjVHVpyChM",
-	"kexnLIMQP0BbI7RCOUTw5NYn8Fq5c88LxrPsATOgeL4li+y1KIB6ivRhM43td8V8+w3hy6rdcelRuoqu",
-	"zZS8hoQHLluH9eOZJRoU+8KnYB6tdjQBqXUzo28rK7mty1FFDW22if+UJW2b+BYm7kj6ttQ9MjEDBUFz",
-	"8jXZmsFiHNpqe3XjM9TA+RRM4615R3L1xJmdN0YC8Gsdsz3nYgKXpGGjZgi4B8JgWixdnkgVYsQLVvDr",
-	"U9+W7Q+gyxEdYjXBWiwTsCmZcfe3sLqbTfLM7t22c7badI6bvNl2ztaYziO5u+2cdZvOVxh9bc1se1Q+",
-	"IesvHcSPZgT2KkJvT2BrL601A7ugwU/aDtwOpuwyBNutqUiwvQI2oU4JGcMqq5A9lsqqBSSgORSqi52X",
-	"zEYfQEEVFHaRigCPNLqhkqm8NqfIBhpdISWMnZ4JstmQmiUtImlroWkxVjLhRgn1HgFqFbrkEq+R2z45",
-	"2inV5Hc16jGb1UZ2Vl2L09cszksJ88PcFTWZZKkUMTmIY6whSjZmnmkRo/GY+skZQcn2CwK6fGAJrXlj",
-	"ZSOvlwWblSCrs6dGGH127DHuMJIM3dSomcvEKd+iAIqSsyS9TosQ6DwmycAdHeINHCI+MFTwiqhNj0jc",
-	"yrZg7HJhVBlI6DEkUk3MIC7ID9rVQV5DrhYYCGhp4HG/7zsP4ds/gpwNizS00PYrKxaKJdxsQ8hKmYhc",
-	"j0EhUzmbizxVCTbGNUPkagFzpmKWKLhjqX1v8Go5fKbkNVuqMjdv22Mcs72RKqb0oiO5MFoUADM9YL/A",
-	"TcsE/TAoQxG8wrkhixs1bjFWkdWuQ/na2LdbAO9YpMSVMXg41Q5wsFxiHtDjDQ5OIkg3dN8PWePrIX29",
-	"/fE9qWzoFq4xds1DCSGoNLB4N87KRGCYCswTHv+ZPCVNKQcOCb0KorPuxgV/Scj+MO4MGKD1gsLyfG4Y",
-	"M0zlO2BYtWLGU6gm4pUlduGnFGJLliuwC1kbkPl4s14xfsyQNkNWaL0YwjZROfVJdlpPBxtGwlhnxA/S",
-	"bjt1pF9Elh1MVD4TCbZFRYQxewC9UgFu4p2h7nvH/b6NXMYn9n19hgoKd1QRpiyqWsEOmzITvHt3IBVE",
-	"pNVK1K5odUaB4H75W8PPOhb2LXyfDY7Ya275SlXO3s26VUL6t0Dr6YFIjk5OBs/Z2dnZ2Yunr//FXwyy",
-	"//z25eD15Xcn5trL/3g+O5Jf/19H2R8nr47ygTx5d/Lr4unNH8/f/fPr0R+D8VN5NPtq1Of/XP4ng1IN",
-	"/4O2ojdWs+BtR8tbSkCzRaQx12g3oPod92g4B+dq7ZuBTMzbNibrBPqOolA9i/eDGDB87r+tVOe/suuS",
-	"VunNVW38kOkizbKaXHJPA8c4F4mRSXimW0YOEg1cP+Ml85/uNjk4A8PO9L9F/MkCssoEY33gLrVsnQXE",
-	"PeTmR7TIp+AfwNZhHQCpkQfgI70/S7rGDKCGeI3HxwnJnRJ2l43j8D1eoXgLjEntqqFrrvui6pCCM6+N",
-	"UMKpYP3eP767dOI3hCrYMEcdSRSYUs0muRCMX/NU7uNt7uRw/L6Vw0l2ZiQ6Gxmam6szhUWpXdtPNl3O",
-	"RX6bapV3OFfYm3YAqR8lGlOZRVtx9Xc1As5bj1b1I0havBjh08GLPzeLK2yAOU9GkbCizT1JkgHulnT2",
-	"G/PoIx/ZSqWCkG7qee62+JP2QW0+8Ihx6w98uDl+ioDUipyyhjc/dDKS8S88Lb5XuUXxCwp48gKpXIFD",
-	"G3wFZU0hppfP54Ln2ujdeM4TP68pTbYOdHrsc0Ya95a4+oaefixxAO9+Pui4MuBnPSruZh+0XAnjBsou",
-	"u5CtVT8V0KVAOqXMMwEVrvhNRzX7SLbL2TtriR+aDvaGvMyEZntmdMNAUP7Q+xCYoySF3PY8szYarEOy",
-	"VocsbhYmB1sxlsvvfUFap00ytswHW+OgEnha3fZHsNf4LU+hDgEN1a4UH9cV1r3a0f6HjWP7CZscURwR",
-	"Oo3NN/b9cvKGqSJz5pG03BvLgTorWixVkU7o4MWYuYaPVFHHFFVZJVEYqIN9CnNIDC/OS6lRUHAKJ+V1",
-	"OyrVQSdwMX+KeoySzpRrz7xUmap8NRmerGnJVm1biNHBQX+l9vpGFPyaWqhaM86L858ZoFNNf3XtGMbz",
-	"Mhg+P7nrVg1rOp0r0N+upY8tSHYkffUSKx9EuSu3DNv0J5Q8Gg2nr9dp+a5LSEq8L5oRBohPPDPkF3xp",
-	"ENlvZRlHddfpTbbOllObNpgsPbfDGuXNN4IWdWutRfcHzOsedlow0n7S6t8nIj7iAXiQvnjodWvZ6CZ3",
-	"raFa2Yshk16KmKcvNppIDVns+jh4nY6s8maEWSPqV62UINPKvkFyLXU6oDh/IRPDyS6rani2/QYkj4aU",
-	"6AuuOJtGTlmZmi8hZw9OILKuuGLAYRXh7z0z5tKcNUryTJhUC3DRYL6kTeY0LJqobWg1X8MCpcipl4Lh",
-	"mhaKto5Eo96T8OcKZXdueWaEF+e2trVfQsyZTfjSxh+QKLSPffiwAh5tkZnbjZgXRoR3paxpoahkoW9L",
-	"u09rlpRUSiCF0FOtsBEBwmySC9Fjl/wGk38j2UQPNoMle0uD72TpjQBD1u9qhCgDWK4hogzj59epDtQ6",
-	"6OGaw4aGRU0tF57+MdXFzoyn9uoaNeKJrurUfM4KBbiLeWtRHp2ye/hQ3WJFWCYk5XLbyY6QcY87crTf",
-	"OHF1xzMFYFSOZyGTps/ZjtTldbYeZ0OCWk7n/aZh7LTW5QZO4wpaWWnnLrvYkD/wR4/EWM2E7qSatsSQ",
-	"6+40z8Vtqkrt9firKF0kocueSIySEVcd98BdaYnkELpZxvtVGz62Z/OkQDGqHkQ/9z5SaocSLt2qoRUA",
-	"TSXscAIOUVRkMsOG/7Mi/lXiaSStt/AbjzCDs8sOBZG6qY386sUfwc7o+/xs56THV2pcXCSKd9spLKs0",
-	"FRISzfp0NePW641uTDsIcM0OUh/Gd4QHeCOhR2SxUzqnt7ZfjG0YudpzVB04abtasqUoPpaN1usaW9vm",
-	"Fadkk3dp28O1wYfkoeuuCgdc2BjA+3jqhL9iC8rQMxtUKoar+V+3ZH/mmsclN6Jbs0VsJ2PfUgE5HJs7",
-	"2e65SVsIAj8KTkXfnOSPSRjDtjHOclAbmIVFRmYq76rZAh2tsSVtle7UJcuHvlBs5HZ3/o1wjXb0HvsF",
-	"xV/uZnWFQCHhIpJta9wLeADyn0BsH604ishVdSQN27JFepy4TdmqLa9bo0f6SESy6mQet9xybDW3dFDJ",
-	"I+lknEZ5W13voev4q2aJgsXoQs1d2c4GTwU4tBWDx2WpCAqKm0NeavhqjZVOVD72uvx2DHPp0mxq8UVo",
-	"qvWG2oFgnYEB1mOen12miE9REeuzj+ezDLfe702s0EvgAETA9I1SUkVP8SHCGlw+oyrgUGL8hqe9e8eK",
-	"7cW187n/mTMiPPdrNcttGRCSyg/CgL6Tucp0o5b3TuwokjFoWihkWG0DMgI1i6nmglFOSTskS9p4qrTl",
-	"TqCRUuvIpoGGTDzmraa9KeOFyCveVPmqyJ2w2lP0nblfq7tGtcl8JmUN4g1GxdbxqXbCYItRsSafOqv5",
-	"pDzt3EpkQ6+Ol1QQXNDBZ2BN4m8+85fgM4Rzj5qN+HmyjM+cC+CpfBQu8B7/2LZ0kRNrWbdU22NnnkJA",
-	"RqPKMKhyGAXs75j1gSE1e2SnS0KWqwK8kpCMkkfSCUf74Y6xNmSWePCJrWyBO1pSLqoXH8uYgrD9/ONu",
-	"Klx6ZOv45ow7i/BUmGe3Q3JIjrCHiE07TXGViEWd/rXNr/HsTpXnAeuwemJY7NpixJHc26Jz/37NR1BF",
-	"p14agcJWfk1trVRKhsJm/EPwqTXqsuIrmClWYHJYLVmsZuZ3gbZWAqMPNp0PmKeGX12V7oZDhKxYzoUb",
-	"MPZS3dICTfU4DPadz0vpm1GeaIxKpxw1THhStyIHIk2+AQ8CTzRLUn1DXR2gp0hpixXmApN7kOz12oNR",
-	"nhwUqaDU5f3aXMz7NHwOlRpEwkZCp7ZVL03Bli3FivEQxqzn3AjfkCDmlsvRvYwj7sH5hJ4CEK7MbTx+",
-	"Ca0AsowSjCHJzoy2v6oUZpUt5tYGxS2/SwHdFnwZ1iYCIjNkRxL0wNsww6JykKFf2w+cbgoTWf95h/mY",
-	"IHzAfpLZslIb8bueOxw8K7ijDR94j/0kBab12XSnNMtqXnzrHMLS2xD7wbzQtjUT5jbhCwYnj306nuJZ",
-	"IC3BvEyKw9CpCWElxh/4mGy9SWkDdJSDsAcfx1zHTmBRvDsMgzlT9ZzHLUaAKW1nOatQF2swV24nwLUd",
-	"3E5EIVuywIcNpZMKCyvRGmiJNW+UhUzdI1U1eXoO/xdWB2at1vPGlt82pJ4+Nzh6GhJtwZrndFBWfBC6",
-	"U7e+trXEQjP4q9Vxsdztz0gqCAMkIG0Fl8gV3d7KUeUCVyvndFrQCGt9VK+7cHmTq6rWd8u6q+zFdsZT",
-	"q/hm53K7iOhDFt81ngVF1fesPhWCQopBe0SXtsr/6oSJ05MMd4H0cz/MqlC12gHmBFfpZnamwHlXTtSQ",
-	"T6lYrtTMFeiq880N064ogjdt7wNeqfz6d1IrgJ5Wh8gQfTegXUABMVTrdr3FWh+4663xPkTg5ah7DqHP",
-	"3Fz8xyQtQC/G+f0FfKWWIfF1Ct5GzUup4oOYpr9RqqhZplEccR3/wJsQugo8qXYFJ2ypjJDipOBMmnNb",
-	"l+znuZqkmQu99A4J1FjCu2YMEDiRJNaCTTGvqBdJTFQixclpSf/f//P/MiioAdZv+GWLb5x6SYnmicqP",
-	"2q0T1SZuVSNbXATuxV21QM66tMH1xuhIehB2crNB/071laCkWx2jmgX23aAriyEYWdQ9haJ/JH+WEIvZ",
-	"7t8RQnFMVWuN0RkAFUlP+hzWm2fYQvZe44yqUYtS1uoOYbYk51eBbaCVGKCYSwacC24IhFZ2ZvA8z/P0",
-	"VsAQXhyx9S3YMt9NlawhcO9B4aZa25AUUlT3vVBZJJXWTud95Bq7Aq2ywplz9qfksdS5EsgvhE41Kdzh",
-	"RE0K9/q6ohS+Quj+BnfCaebdNKDmcwgDg7kv4LmOwTjlg3UOxPYqwR4pxKpZD46e7pzoYr7/Obs4Lu25",
-	"8iV1tqfySl3c/5M961aS3oQmXWKY34zWiTndhM/KhQ6eLUcNUA8j+mMI54zbii6rpdhPwnHjR5dxG4Ta",
-	"pHd/MV8/0YUHJLukWyS6UPPGzg7cTs6RooBumokoDO5QuDd17Xx5fnvsBoAegs6Sa8fhFVekOOOqqgvZ",
-	"TQ3rpYuGn6GH++X57TN28ePZ2Qv/A1SaIZU3B5ka84wVi1T22AteiGsFPAwLBTsZW00mImd7espz7OIL",
-	"tmuR34oEZh9Cm3HX6zRkuSoLvPeMQctpvU/e+wVfahb/9tYwvbU5OIxScIy8cVZ1UYVBzKxdQbN6SBiB",
-	"KUS761xRHIVtdKNyR0OEtY/nAsy6SZXI4goi2HJtZLCnz1CbubTQIptA4V7XKEB4HV/34nR+e4ztLG+f",
-	"gRVvTWL7+SNkpqRbZ6WYz+3K5/Cd9XkoXr/mv1Imit/J16MkBiIPSkXZggAdvqcvb+dg7iREIdIYleOJ",
-	"BJ8IUgW0a9SIAY2wH6KdZsn0nCJGwWcxZFziMPZTNtQTdBahx3wOaR1H/f7g356eJaOv/+3p2b89PRtg",
-	"2oeEKFbJyvkcqwhCMX825tpodQZiAOaEnoUEcvslX/Gp6XxNPWdTFYnzh581JN4bj9vLcyJe5/j89ofO",
-	"vbnq0BFU/hrObOh++aHP22bPMbcg36YChddbnu2dX77Zh/60XgnhGo4iwkSy3qzeL1phN5RKeL6PgjyR",
-	"GrvkTpUuerZanMqvo+AuxhaI1vEK37bOKs7MC5FkcHnIeMFmShfs6OSpX+SzKjMJudaqOKBsbkFZP7YC",
-	"JxTif/a0WeITpQlIU50u51Mhnc85M4NSnXvoQc6cPS/L6G0oaYxheyLTYn03QHCPfatmPK3X/eo1rRUI",
-	"M2gyX9VSNBSHuoYwoDW9JohlmWV3MTZshUxV8vyThjoE2ywIOzAT6guOpSQP8Neo9mtc+0VFJ3v0C9Zh",
-	"CzHveZuPS65lvSOFZgxfqtWh9oSZ/dMaVRaaTfmtMDo8rQAruirsTa+rvAWz8JjAcRe3Aiqr9vC3R1Qd",
-	"JKX+yFLZmhzkj9U3Attgd4RgRvKMVPTYgDy2j3Bp5COa9YZqItbqR00yY2v7s7Dbg/KgQ+bGA+Erwc3F",
-	"iAl3/qAzDNZtoSnj0M7Ud9X4CAVoRfKcpGzzUptveoD36MPQpl7bVnLrne0Oh1thqJWoi9nX24Wh1uqi",
-	"nH8UN25BNAjpUq1MaCJ1zf5iLgTDoHrHvBKQIQUFnpp5XBTt8wmfaQ8Kp/ouDFyxn/pgSM0trjfsTR3r",
-	"vBBFi/J3f7hFsHfJbnSs/yPUUHEg3k2MMbLADq+9+fb1xQeQfaiFIxjjMQ/4EWNzX9dxeFORSrPtnoWp",
-	"i1WRfYnU9KaByWnveQdZ2fHrYAYn+0KDMHm4+yGcd3DcLauvoOfyGp0sDzUe6lTyMzc4GeqgchQhoGAH",
-	"LhVihdwaW+LsJh3Q9pL/IO68CwEVD6RYQIHXqnG9knXpNUn1jZ+LbyVNLwBxmwx7J8zF9WGghz5L1EIa",
-	"uo4QBELrT6oXszO2EPwmkm6eey4eepa+E5pNxKIKdMuFEcOHKPkdGLHPCbCRBAW0ftEWriefViUo729s",
-	"t3FuJ+SMZjMhDGfOMamYyPbMVlbwu1a70rpRQJkprvgcA8pl9A3ll4BnBoRjKv8KZRpGZZolUGnCguYK",
-	"oLiirOopykJUrlEXYJWzG/nnlFMFxm5bZBDKfwSXl1KAUnUJxQK6LqZ4JbLdoVxZAEEXuZLXDndXDcRf",
-	"i8XBi35Vb/u/7V5G24LrrxZB5g450oM/J5BsRdoO4EzX5nYxZ7ffHofegWCQ2CBV8ROe0HbET2UAxwgd",
-	"W910g0vqPkT4o1RaCxtmffJCmMX/5aJ9RM3UXAP2vbxWufhg0T9vYOh7x/9EEgKAqn5adX9uWqDZCLsd",
-	"9JgXwBPJGJe1PmoHn3Hmg1bYDkbh1L7aKqy0KUAnkl0ROmyXAJ1IdkXosN0CdHwJohahs22NBZtcdi9e",
-	"PfpLx6fg+lhq0388tNwxOMUf6U+MUcFpfO5RKni8PyVB4O/AlEcMTGmXPfqrhaQQNXhQUArpeh+Ev7db",
-	"fqzJwXM8DKp0Q/85w6epLxf0+qg4PVG+qgVNxWYbwoTXuo+W2sHlzeVNbB4m0mLvVDl0bT8+I22QdAFx",
-	"cI0cy45+fPs916wMPqsjWetI1mnlhyejIA7r2gS4JiYqZ9yzc4A0viNrd7G2O7J2A9w/hbdjjuSaDmO4",
-	"pWsajEllyDFeDDcr2quYv4EARhC5jmH+R7dtx/XYij7N7AP7A+yZ27Y1RvXC43bHCJlUC48G/Nk6f9W1",
-	"yuLXOu7ucNByWUTuDq5uDv+5Z+T9U80Mf3P5R+HyQEAexOb1tCwStZAfhM+fqybnVZNJTeGu9GvUts10",
-	"jPJ9ZeYE1zzLv8+c7bwdd15XzPgBWTFsbwFxJfUyRfv3YJGR3FH7vaAlPiKP/Lsc0/ZaoMWwT8sg/PmW",
-	"/vvrE+QLZ9feSJJJqTkszKe2a3Mx5hgeW2qRP9EM37R5ZoJJkVKq8626gQ4QeSTFu7kR2kKmssTrg6Fs",
-	"D3jzLivSmeixGAaM2VRlSRVnbkvzDZ55bkqmJthSWItxLjDq6osvsEO+EaC++ILFts9/DGS1JF/tjVhq",
-	"FoP51jbDQhMjxdPHpyz+UuWJyK9GS3wVHP1cLinQcdZFKX9MdXGJkNw1ahPb5IdbPXeR/murZ2Eq/8T1",
-	"A3d8aAwwCP4bqAd8lJr+b3uY/XdaB/kniyQG8ABcn/itP2nf8Ep7+GidTKnQyYZwezsSkHRtz5F3UM/J",
-	"qgYRwJ1iDVbK1+bomJdd2r5/QhtNGyoLBbSMiyQeHSMC0MHDXF88d+lM2ET4qVrIWplLePoKz0ujwhKl",
-	"BuN4+za+V4/VXOiYEkhsRGkuKKi0Ahf2O+++D/QuZjgWhHi6BZlHNYsJ+uZkw6QgKJJoJianaDrsjMVF",
-	"Or4R8EgVCDxaYo0iaLw0VrMZx5a/qWbxF404WyzLk1SGj1SyMZdKpmOemf2YsT2cV0qpu0BUkPLBV8wI",
-	"I1EshJB2VSz2l8pHWuUjs51xBaH9HjsD8TCEWE8ziMpRfAppx3xEgJ2gXHH8CDaqI/0OLm1VFQlfBhuO",
-	"WbZWWMzLbCku7zrHPpiMQU1wV4GpNhPwZux5cc4XMCySWTCEjIVIWAERqhRXji/OsItOUTlRe7bVPrCY",
-	"Zcz2fr58EbL4119//fXg1auDb7+9/OGH4atXw4sLyBkrcp7CTOL/BDxTk4kWEK9tRav9ZgmkSVmUubB1",
-	"izxo4CejIN4/hQGcwI5uv2raGTcoj6VncXeIO+LUiQOlGuPOB/2+x+QwllgyYqEYcYWsFQdvuNQG7CVK",
-	"bOwSGSl4GnUkpXhXWKiFBssxlQ/y2nKjAIzXNuRAWvdxDGMWIR2G+kYxxMHO/hwzJVOsFxeEhKvBMMBA",
-	"cj8pY2UUi3nkAGmfo6icVcMyJL81WReQIBgGR/2n/YP+4KA/uOz3h/D/Xov67qkhhapmxtoJJHc7stGP",
-	"0GSehKTtRIEX9PCOy1jXHgT2JqzSTbH7KQmB91OM6HS1m27A7lpKMOe62GCVInTwTFI0RCdR2bJtPODL",
-	"hg8TTnkfrpP3qH0OomDocU7qm2qYZ4j8XIcWH0OWznXIiF3acjxKfZMr3pj2q/V0f+dVPIQ3/OWa5NdE",
-	"y/VN8jvly07xsq0HHr6Hfzc0zH8DbKgSP6lD/pBSwH1uoyi1ssZrQrBEreNdPXbmNndJbI/ykJ0FLZLW",
-	"hOZn4nASP+vd9le3ta+42+dmHnJCgBUpPmXbxWb8RaTaCX+3aAHvlan1TBdZekvw016QljU0RLJuaTBY",
-	"TTyG4SyT0EllBvXQwmrG1k9o2LZbdGWq7iNhIIJpK878WCwZPvn5oN3q3u67oNxu1h0ip5vzbLnT1agv",
-	"XaWMT5G78QKIIeb/7KMm62fV4m54zZKQDtYyDVfnzD1cyu+Uq43U1upc1haND452Fnc/QsrYn3CkciH5",
-	"zGp4j9qA4SP0kQuDWap1q1Lja2WbfENS9D2/7bkR4Aq6EewHP7hL97PnrmjG3lE6JB/NoZX/t3ET0GSe",
-	"aEZvW+2hy+w/tDcjWTkSVMHGmdK2oylWgLeXlBSNttrAwVMJHoFIXueqnIe237OZkOcKmAqeiBzrCfh2",
-	"/j1yCai5kCKJI6lyFlPf+9ioP0KzUQ4C12gJ/gPMpVYAAJ5lSztcfE9nBJW/N3/hpkGfWJoPZv7b+VQS",
-	"i02Pd2VQqg9F0nEhKD9AQsqNWG4qPxC/4BILjpqBjASPFtkbsbSJ/PVCBPabtmriF1+g6mZWDuktmJ5J",
-	"nraz85fsuuQQqYZbT7ZGi8RfxKeRxMJM1yn1J5xhNj/YMY3SGjoLrm89hmQOToWb6g+QTbVQBmYSi14v",
-	"MdbPoBUEtn8Rk0y9UPmNhtSzkSqmK/09dCY+CYcPzOWje3zgq7u6fPyX1vt8EMCfuNOnhYedTp8GKfQI",
-	"7gXeWePt+WkuJAiI8C6eFkpojKVYgEm+8kJMyizr1Rt4GNJfC4IBcRFHM8RgpMqC7UFtUgxbOa2KSrsW",
-	"+JjjUSvov4mQdJfzbpKPWsOFmqMJZtj0NNVLZYSs7nmCV+KQlXkWyfjw9rjJwg7fp8ldvN9jBHevME2u",
-	"yus6XYU6TTOYLhIkAhpQj9h2zJgp20WVbhcKOUm8xqgOT37cVBKXqFPvyrCx5UAjkzqVY4FpPjOVSyMH",
-	"Xlz8YNaMbw+OngJn10yVRS8IuzoW1PoUmjnl4M2fuTLI6lbkZtjVBnuAGnRIAew1kkW77vxDZs5ecMmW",
-	"qmTjqRjfAMimShf/Xl8RtETYZTk70smPYNSXYrElpX8tFjsT+rXmfHjicdvM1clWB8I/el+Cx01WcfZw",
-	"GsubBV36iO28/3y7d1uIa7JXwx0ZbzDYTv7aodAcvsc/tm1rRwSepG3CKHCpp4nDOet+gSZ2kbQRmCu4",
-	"5mq7YMUiHnS+DSfa8oAbWD7aCa+d7k9Tb94ou6F5cAvc2tkuSGhHtTFXo+Uh6Ce7B0d7H1gZRWRGrgTL",
-	"YdWDzdVMQ53baKX0F0TAQNUXCJrLlMYmWHhEIEeoHeJc889Ugl3dMrmxOYCZLnS+jaSVs+jA2frOZCHY",
-	"JJZeOskXX+jFXWKaufURpLRTllMcNxh7XaVfTzyvr67Z8HarJrf/lcOoi+Z230/ewJc7uuis2KhNYdGX",
-	"7Wk9Ou9eNbfPhyh3u7rNIhzdugevPzQKXCq2s2fSs9hqCYfYHM5cVWC4Fbmmsg9U0zJPBBT2mPI5mPd6",
-	"LJ7kanaFUmbMCpFlOpL2u5CeZ1kQn/Ocei3Wba1qIdcbqt7Qkj+8ueqjWp/Mspb3MkH5b661Q9FGfEQ7",
-	"1Kch/PyIwZ2dJ+CxhaBVMspZkuhao1my3HpTaQQ6d5mQ1lZb7TYh7UM3IuK5Vt6oSvkBQIYPEC88KxAg",
-	"4p8sZKwQLhq78ZJKsIrEK0hJxSp4wfrPh/0++/nyRW+V3QZixKg5xON85j6H/gPnFZvd3IF4fZ+r2c9a",
-	"5PcjYOvsKzCVDybuPETMWWE1sT7qnE7EOgOJv2TPSOJd/siGklU5wCvkz89V+HrTpL/d8hd8PL+1nKDM",
-	"s2AYHN4eA62n5993Fbx1Eg0S64kQyRAErO/g99z1YMO+jBBhyHKhVZmPhd9zz2W2shdZaoDE5irLqKLy",
-	"gqcFBHn/rkbA2LBABopQUAV3GMAHNcg+DUNy3ZkzrNnTub7RYSWvEV/a89wLtR4tq90L1E8Zg/Wp/jgY",
-	"lgV1eqkABDW+G+4SozfX2V9tcXar2qu7bMfLdacsDSH9I6RWNOSXwjwRiTyZoqhDCmuhEp636kbU5mJj",
-	"DtpzeSW05tdWCIYIO1sPey7UPINsJpaXyM4MwqVj0atG/l6IZMTHNx1Du6aplJPO9m7TvCh5xmZ8PE2l",
-	"oJ728C1o3QHdras+sJFEPNRkYJ7V1mSzLbvh6/d98FtC2C+meav0tq4NDz1qOoempqIEC3/wIeNloWa8",
-	"SMe28X/IZlyaNWvJ53qqCto6136/vTDbm/Pu7d3/HwAA//8=",
+	"7P3rdhu3ligKvwp2fbuHpawiRd2cmBrf6K04yYp7x47aUjorK+WjAlmgWFERYApVorm8/fc8wHnE8yRn",
+	"YM4JFOrCmyQ7djo9esViXVDAxMS8X94FYzWbKylkoYPhu0C85bN5JuDvr/n4tpxfSj7XU1VcCJmk8sbc",
+	"0OVsxvNlMAzOmabb7LdSFywXv5dCFyIJwuCOZ6Uwj/M7nmZ8lIlgOOGZFmEwVnKS3uhg+GvwtVIFew6/",
+	"gzdhMM4FN68Pg6PB0dPe4VFvcHJ1eDo8HAwHgyAMklTfmvfeBZM0E3qpCzELhoF4W5wEYZDxkciCYfCN",
+	"GKVcssMj9k2qb4Mw0Om/RDA8Oh189dX7sPGuXvC59+7p4RF7+TW7XPA5ezHjN8K9fnp49P5NGExSmeqp",
+	"maMssywM0iQYHh4dn5w+/bIaZSQmKhe9cn6T88QMkYubVMlgGJS6J7guzKgFL0odDIM5gTYMiuVcmCkR",
+	"UIMwKOfJGoC8fx82tumyHI+F1pMyW7lTxZQXbMwlGwmWC12ofOV+FXn559mujjmaWTx8/3QF81238IS2",
+	"MPkuzQqR1/fsHz28yiSfCc24ZKWcwBWzO+xWLP1tE3mucgtskSXeADB/rmH+z7mUqmA4DlOSTZQK3r8x",
+	"0/h2Ni+W9SlcTQUT5jLjUi/MCxMzDz4uDDSqr8Prd0IWBkG+cyCvY6DdCjZSAJgK43C4YZClUiXimu6v",
+	"wq7ByXBwarCrzDm+eHjaPwoDIYsUF0B7Wu0nDnx4dFztEF4y+5ObJw7uTg7w0kEqdcHlWOgD88J7RJFn",
+	"X3359PQkDGZCa4NmQzgLqbxhP8BbzP/EXORjIYtrQ1wzUYhgeDgYhEHOzZ9INnLBE0cQtRgrmfB8eb1m",
+	"Df7Za6ziemwvr1/MAR1luzAthKwmYfHZHZkwKNKZuM7FjKcSiP8gDEotcoOQwTDgWToWQW3vLwueF+2t",
+	"NzvKUsnmubrJhdaPuvtf9k8/7c0/Of1s9l7T/rW3Hqe+evdf8lQWQprvXY6nIimzJhp4TzBtH2ETlTNO",
+	"cFyHFrP0BmC4CjO+HA5Oies4zMA5f2jU+HJw5KOGWz2beQtWkxauMF4wu4LDwZVBbMM32U9XzzvRaDcK",
+	"gg+t2GW3QZv32fx2m/xKFWbT66dbMjUXOS9U/kQzCU8wPlJlwTgbZeqGzZXupvf48LotHWyzpXjN7ukr",
+	"sTB8rZgK/HqPTdWCLQTLS8n4PL07qTZ7rGazUpqh7H5Pi2KuhwcH5tU+icP9sZodTNWitxC9vJQ9HMRH",
+	"gEMfAbaaQHt7aVcfZ4cNZCfpmBOf3mmTL2AZLTHA3NIGj5UUhMshk2IhtBEn8voWJ7zgIIv8xds/a94e",
+	"tndQT8siUQu5bhePhof1Y3t4+DH2sE6Hp2UBm2gm+2F20j+BqCs9JqARuuvA3KKOJ199DDAPfDA/N5N7",
+	"6Fkh4K04KjTJgwQUxcOjLt2xWlFKamC1ILiiD5qjvH+krXsTBnOAxSH+oeGvXOgyK3QwPHaE9Sod34ri",
+	"J6sP+hT2spzPVV6wXMyzVCSsUIyzAp7v5Jx46xp1y5Uo8rTSxNfLRIdHR8fHJycVXElNzAUfT9lsaTdX",
+	"3YmcXV5+X0HbzbECt8a1HOAtfWBHr3HMGg79osqcVsumXLOREJKR3sxGS0Yj9j9Zvvni4jxJjGJzUY6y",
+	"dNxUf+Zwlb24uDthHB9ki7SYsrTQLBETXmYG1nci14J98+qytuX4POzscX/QPzw87gNxveGFWPBl/UYQ",
+	"BkbmzCd8LK492QgpiiMI81xM0rfB8OgkDOY0ZTwFeSLpW71B7/DwuHc46KfzPogtVh7qtofkQov8TniQ",
+	"L0dSFNczrm/NiKenffu/gXda5yAO3c3H15IX14fXhx1QfW1gsi1MuQ9JsJ0w3ThFfwhIp0oXTqJU+c3H",
+	"giIeXTQT/pDqoiHaLRTjZaFmvEjHbARP6RBkvFImIveVmJBxmTDOPONWBVM7Bkp9D7X5Do4q7vapGhFp",
+	"jnUj4lM3rKVFuxkODRxXGQ3dB0FaeJCZ9vgzgPBxN4QHHwzC3gfNnByaD98F4zLPhSz+so9/dPu4ob7X",
+	"zm5IVK0ia6VeNs0RqpiKnP2mRizVnqFJ5asskJ7p3NnJSeAZlXrZJ/s4XnpxoZusiJ4l7tPFmAzdfHFx",
+	"95Rd/nB+/tz/NlDu4btgnqd3IML8+qbiH7/+92X/b/wRDUz0lOf277u5Ac4bgxvzu6cGfDeZGvEM72ap",
+	"vL3O1JhndWY/EV8NhsPJ4Hg8fHY6mQwn4uhkyJ+Joxo08aldIfnUgyStH0G5kkZtgNdkYmZY/8+wBren",
+	"nXALA51xPm6KOYPDYTL66mOs3sejj794ixnVeW1bs36Ughk9jU1VlhjNtTJodZuwMpGje3w8L4Phs0EY",
+	"pApUWaPFSFEsVH57nUpzqfqtygIvFDmXeiLy699LZUb8avA+DEjQ6vaPC2l+VsDJuC6uPSpqNRgibThZ",
+	"p9gsUpmoRSX/jfmcj9IsLVKjmf76ZrM94SZX5TwYBkEYTLm+NurONUKDJmRE2euyBN38mB8nSXL6LHnG",
+	"v/xqNPoqEYOTw+Nnh4MvT5PJyUkinh6NJmL8lRlsORf5XapVHgyD27tZxV1C0tq7VH2kkL/W6d8be/TX",
+	"4/bB4dFXQbf9I7sV1+Os1IXIPQyfZ3wsZkbBJCCsljHSQlw7M3IOjHUuxrClhq8bBv3UIMjN3HBB0Hdn",
+	"yiDg4cDQXYsWiEhhcDeG5w7fe5wzL6WkyACOAsY8V4lZPH345mlPcrOm3uEaTjo4GR6ZfV3wYjxN1M21",
+	"QzBzWDfZLw69s5Sru1SnSnZEghAThDgQi2C+fvDXIfrrEP0hh2juI+1DTxJt7oqT5A7KazEq0yxZfUxG",
+	"wjCeHB4r/jonf52TT4DZVDh7/1NyejV4Njze9pQQe2scEeJ6XTEBfx2Ovw7Hn1gScyej00fkmAefFCKH",
+	"eEDr/ll5Qk7/OiF/nZA/8oSEwUKMdjwnT7eQs9CX+kosmmeE3Iigh6i5kA01pCj4eDrDeHfAr0zpmjE3",
+	"U7oK7k6EHufpnJyul6kcC1ZMU81mKgcedXn5PSuUF9NVpDOhmSqLPnvOJVuqko2nYnwL4UAGF/89+IAu",
+	"+puc3/GCI5YEFmedd5fgsQraePt6tHS+bd8zKhbmp4P0Zg/xps2l+/A9SwBwW3+cC7liX8kVDG5ijEn+",
+	"a4MfZ4PNzUfa4cOOHQ5o54Jqm7c0zbXDICrT3Ce12/iRP8MWbWMSwj18LebZ8rtczX7SzfyFc4hmWbJJ",
+	"rmYALz4eq1LWdnJV3MoRTY/u1+FR38YXBaOoZRKMzKdyASHnvGCDZxRT2w/CwEzlmo6bFRA69+v09OmX",
+	"jUW2sZWCdp5YSgRuHm+hTzRCoBN1N0Xs1FZuN6a59p8F47lgmVK3Bn154fCSSbVorRjPxKoFP30ffuIb",
+	"sgEtj2DH1G0H8zAXGdcsS7WZV8YxLWYDHlZipng7T3Nytg16g8Pe4PAK7uFtM8OTo4rIz5RMC5WjPKTH",
+	"am6mGmAI7TAXPLlWMlsSnfGuGJ6A8w+OJ0f82fjkMBl8OXoqTr8K3OKe27nW1yjFgtbpQosWU5UJpsU4",
+	"F8XntVp+OB6IZ8nRyejLyVN+eDw+FV8lzwajo8kJfzo+FF8mx6NT/mwyGB+Jk+TpqILOtkwFPrz9wWwD",
+	"p0r/++A7v5kcvw+DqeCJyEGm//aKg1Wlfi7PmS5yJW/YHc/ShBcK0rnM4TRjPtFsrGQhZAEpGcAWxzzL",
+	"RB6y30uRLw11i2Rsk8riM6aFTFhaQNQQSyWLX0x6r5QUvZdGbI/7ETCr8VTMuJmNdf0XAB2Y85znfCYK",
+	"mvaLiXkbXm7P/moqWGwWFkMSGu6omfw4S82keWZguTSCYZ/9PBXSrYwtVJklbCQiaS5pPhNsD/7bWh+r",
+	"lhfigwST/dAMF0ki9Klm8fHgJMajJhUbqWQZMq0wu3Kusswg2ljpQjOezZAgF9NU3iBUrCt9GETB8e9H",
+	"vS8X5+f/eXn7z/94fXP+9fl/RkD2zLJxV4MwoJjTGojXgjcMfuC6gMDTF8kKeKZJbHHAKO5sYrbDh2ou",
+	"xiK9Ewkw8UjGusgFn8GgOh7Ck3iJGWyENEUg+akRmGAIzSYqy9TCwANAeCnyO5H3Ls3wOBCb56pQY5VV",
+	"GLU0z860yO6EIWO4m8tI5mKspBTjogFGcwQ74WVg0IPP9F58U4PXROUzXgTDIJXF05MgDGapTGflDPRf",
+	"62mWhbgROUDTEpY2GBEVFctFUeYyZMD8CWbssO/P85CmCRhXzXJOkTluchQUCi+4eR2unNclhPQ05/a9",
+	"WrAZl0uWFmKmgew5Oqjr0zJa/aqJXUPAUPfsII6Xv8X5ncIvO9uj087pokT1jyrhtQMt3SG0yEmhxMC+",
+	"Eetucm7ou32geiWSjqiENg3nViw1IHvIYhSm4S/kEOZPlLpjInEkE8dnLP6byhORX4+WMSv4rXCj2BdU",
+	"ztzjzZP9LiLJPQqGEcjuURBGgRvSXRaJdwOuGphEwftVRMBL7F13/oEf7gpp886jABo4YoxUlXhqHDLQ",
+	"VNSELabpeBpJH8AzvoRw3Q44wlhRMHwXBX8zFJmnEqFK7DYK3rcgS9/8MKBdCVUjbPzH5Y+vmBr9JsaU",
+	"bY/Z1hgGBjPRSGNVlgmI6O9HMpI9FkfBrTCzZyCWxOxWiLmm47uYKi0Y5HYz8XvJMxwEnjS8+E7kPIsk",
+	"w01IJZx3msWs1IZDZmxm2EafvYIqDTiYZqUWLFGFuWLeNWPsxRGptf00iYJ4v1+f37soiMrB4His5vCv",
+	"cJN+H7Oxms15LnSI7DGuPxnjxCYs/ttNEYfma+YvYXDmb1lB/4iY7clyNhK5DuGU/fLLL7/0Xr7sffPN",
+	"1fffD1++HF5exgx3xJA2M4w5hkZhp3Xtm5Gk+N2MpAqE2T7io0OimO3pcoTDMDUxo3AaFUdxC/+boQ3B",
+	"kP2Kmxmyfr//htAbEKzj5ljNRqkUKIebsW3aPewK4oOE/LlciGzpPuXhMbOANoAnSMcWiUZLxlm9JECI",
+	"NIxV4+Ag3GA9+z/MHoCY7dnEg5jrcbzP5un4FlEqSXMPLb81J7ZCVSANGtSL+pf1GTO8BqMvb8WSpdrK",
+	"SyJh8clgQOISxliyuFWKoLFQS45hH8wa7NmMgrjPzhHd8IClkHjKeO3opZWFMJLe9zsHNMrhQmRZB/HB",
+	"pBsgHl4SYwct/xgUBy08+mGEhwah8+lR+UgSmadsT7PXTzTzhX5H5nlugG9oEinVo2UkY/M3Bcpa22UX",
+	"Y0QnBYCH3BQd8CSqX4cmfwxgutDILigSCHAVT7QN4jXwgqBelUMsb5+dSwzqtVG+hoEZLUMb0dYp4WOV",
+	"KamZ0GM+Fwnbi//t+DzeN6NIVZhBlqAX+IgcSbVuHj5mm4N10oJwI1YYQDXnxbQClIWAUSN/L9NcVFl4",
+	"a+CGrsBV6kSa2Dnjc2aNNtC7Lm7aePKOiblPrJvZBpFYrFN6qlnCY7WJ2UzgjnnZMR8wLaQem+eFO96E",
+	"WOes3JAPmBYK15unZV0v+Hx9es683TFHN/5D5mjE0s1TnItcK8kzxsEBjdJsv1NRbMyRxr/3FN+DPWau",
+	"pLbVs5LXWA0LDG5oRQAH1XyeUYLhwW+Qa1AvuzXyiwH9z1xMgmHw/zuoynQd2IcPqrJB79EsZLXAyvTl",
+	"1DfGR+oONXurrq2vHeQrfi4pwl0cMpTNULAcCcYLBkaO08EAsiXe+4DrWgXe1Qffmk+/JsghHNsbTHXF",
+	"DN1LJVivhmABIvWDqbIwGJBzeSNAWuSypqjYkldGRhgZJTjXmBCysrKSIajvw+CVKr5TpUx23EPpvVZt",
+	"xk/yVqqFZGmyKfnklRGLYIDHheUrxXQ5NhKYVmU+Fgagd6lOzaILhToJmMT6tPiXKkknqUjW2D1SFCnA",
+	"plrZjaZcsz3D/chkB3oHyGF1G+E+CBS5QMYHZjTkZR3WzK6l02MH8Ays+CfJy2Kq8vRfYtdtI9zq8CC8",
+	"TLUGDSFnJe1iy4DctZEvcESGQ2Ia0QzHuhyreUeZDbTgZ9zK4mBC3vQZyJ/+8bw0why8b+VhBwmzvUbN",
+	"A7OukMlcpYb1Pf5Rdd+ftUG2F9fgEe/DWU2LarmRhPXiNLGqjFE5pBCJhiPpJgsbdg6SuUdneZKk5hLP",
+	"LnLzOsYRkV+pPVmDbrWSZiiEoaVHKqbgYT1kfAQyndFD371vSlvv3jt+gLJ34MrydRnhrWw0cWWPhl4G",
+	"7l5shsIrKCVyNuOy5JkTpSJpH7JXQD0PwmDuLboWrNWcxc9TAWpa2qoEyKRaDFlseJ9R1LMlFWiKq5iu",
+	"OJK0Bl/3amUL99keEAlMhzu/eAHysZ6qRSTd+IaMY/lDt5gzrJFDEq5mC/MRmh5bpFkWScPd50V/v74P",
+	"yK9pJ0ZKZYIDEXf5mV00DHQMbeUHfJRqJbB5riC30oCpbTP9NXi5ZFVu5gU+DNFehZjpDgG6SkHNc76E",
+	"qVWuvHUn7xsybJhXKGe0ay1wqzZZN5N1oyOqQm5pxxQnXjU/nmU/ToD0bDfbN2Eb76SZ4IJrOGXyjMky",
+	"y1gpizQzOwDCmrlUBXFQ1Yh3HerDOonMueS6IGVx7YlGBKBpAKo3k+Frm97OfK1PNmzvuY3He9cp2Jh7",
+	"BiKpZnQAUxnW9L7696ugvtaHbJhI80MxnbC4AjNkx4KTXocsptC9mC2maSbMbPJSapiFjKR/8oECTnia",
+	"iSTu0zktNRFLoCholLEKlixnRCyl2aZfgzkvNQRsVUVPq8BBIPMXShcXuTJfJCeqnz6M3w6wBsf5SEGx",
+	"ujc+gDqzjRsH8J2bDyWDu3Tk+lBVknJroLKK0N3uLLz3VYtfAxACEUNpdLeBoUe5KxJRfTL0K9RY4mYJ",
+	"g8O3NyuZEpz0DsZkBmBTkRkUZJzQv99iK366eQXInEN4IGafi7fFMf4DGeQyLfLGLtGtFljdma0ebaW/",
+	"txG/0/tltCGzkpdf104QpM1vdPb5W2V3ibQhb/1dMHY73gFhkLrMnMBKnUr209XzkC3ytCiEXGHith7m",
+	"fykpwkiqyUQLkEQmOcksIElgmRu2h7I4su0ZhRncKFR59H7bTtRVfG3Oi0LkZsr/VxQl707e98w/R/af",
+	"K/xnWPvnf3ZtjKsou6NchiVnyZBpJC6UNKxEwFl1yElw628UyEB6/RF/Qr59HadB6323RvdExwsvGBrN",
+	"98hhYliG9L0poR8jAbfJwI2C+36fnaMwab3aeMOJ7CNVkv0PxmvuGJ3uTj7DdRef+dmAbgFfzJW8CQ3e",
+	"LVSeaDYTnKI95kLNs7rFKbC8CecFcnv7s42jQnN4swr+TnvoBLUVx8WdyJdMKtk7evuWdr2+wZu15ibV",
+	"si+8204m8rEFdDb5Al87bEpIDQjQdzohcEd6aNvkbLUPIxKhVGxV9LAyJNvSFX12rpdyPM2VVKU2rFxH",
+	"8kax2NW6iNne76UoRQIKREzReLFRAmPLO2q8/CySGGpccCnMoOMplzcCjfzEgRjXLPbrY8WdSgdVKOvE",
+	"wimfg7u7z0D0TjWJqrTjFT0raopDJPVcjNk8K7XzOBBdM4qlthpDWmiRTZiYpYUGV4RXRg880ngB+ah3",
+	"YaQUOCLjRoVD7xEMX6xfKNMs8V9LRCZw3DnX2hyx61xoAW+lczK4u69HMiYBk5IbzGP2ytgoUJn3Oafp",
+	"kU/MPkh6UXzGYioJR8ul52p14mK2hz5dZnDTvhHvm5eNQu5AZV6EC/Y98HLiJVplcyhU6M8qaFC9XiSB",
+	"fiVcXtWL9aqz7FnnmfTQODSyqC74UjOtSHo1J8GwTxRPQVI1mMlBpIVFz9Sd8P1cUEyPqsJMlS7OavdA",
+	"18ebiH86kvZLTkQelYXDuSeaxT/ztPgOyBkc0u9yIWIM+9GMR7JaFngNzPxGpcYIswUH1ykYPgy8ALRY",
+	"CDcOnSnNY+0GtZ9ophZyaPTw2gk0r1fQnCvgQ2TJoyDkkAIHaLv2zH5FMnaVb+PKCZil8hZOeZkb3DP0",
+	"gQaJ95k2u7AAW12hIpkLnrCZykVdvqfnq8KE9oIWUIxTV3fq2O9dQOT3LhCSg7RLs74GppwqeW0jrKtb",
+	"WXpLgnOSFtdjnifXlehshNyqsib8Qoy2v9z88F6JJkN3IZ3xG5QD4WcuSCpMpJnn2Bz6avTqWvWN6lr1",
+	"JamvjXhXfxOu1N6DK+nMRoLbK24c3OJrl8SHZpKOGw7CrRt2As0bhk90XNYFz1AmzsWCZ9k1n+NuuAtu",
+	"RHfFLam6kmpCAXfJIYW74lbpDXSXjsU1T5KOq7kwZCCg/D8k3wGl7lVTwJ9uaPszUzyBbL460QaNTetU",
+	"VONlqZ5eu7+B8BlZd179rN8cZ0oK76eFTo2FVL+r7/r3/eGrsuj1C5AEORYSfeEr77VmMCuLjt+txzwA",
+	"+OzQv0AHo/a7NY5XTLjB6TwggYrbepUuN0FGlyvIebmT1RDexc4nq1G9i7kYL8dZ++qNkCKvxmjsrL1S",
+	"G5Jg4o83VyqrvwZXaq/Blfprt+VI0JpbM0GOnSu7pUre3KVigT4a71v169UX69cdoGZc8huR2HObeJds",
+	"nmZ1RYscDqT7WvOG+5yByYhnhjZ5W1W72v2sm1h9hAbadN1c8e0GCtVu1ne3fat7yPppVrwsptfNbahd",
+	"dcPUrmIqB4qVzXvV6KPfrtH/fX0rlt749evVF+rX3Th1KRYuLCHdeCaKqUqI8NqLuhzN0gKZbCMz+doQ",
+	"zRvZcWMkxnwmsJhvyiE1bMUjUsm1j7lVNm+4ZTZvlHLltCoQoFG/uqALPr5Fvab6pH/Rfc6/2Pk66jcU",
+	"Wu1dz8VdquEi1kSrPoO/qy/gbzd4wT1sNz/ck8WE+4fV/KwOKqkIVSplxQBrKkX1u/qipzW4n9VXPRWC",
+	"LLbVs/Crfs+9CL+0ngI6IpbVLnU/WBVDyLik5dhfibC/VFbOhHcXf1u2bH/aWdJv90H6XX3K3q8P55jf",
+	"3XzsDTYfeyPNx54AyAs+4toXAO2VRICjIalfs0KhveLM4u5Ke+xKVK1/beXLHTdQIu+YJt2oJHX/I4kR",
+	"G3mmHSFxwlpeZuZSh5Ro77TFPnunLUfaO22ZkWSDuVqIXE0m12BBAyauZJGr7HqecSmu+bjBgdu369JC",
+	"63Y39XcTmkE8BSpvtkrGdg+7vSj42+s0uaZYBXgZmqjUzOt12bNlKryP29EVkG/Z2cHyrJ1baco1dDrR",
+	"ik14zvZUzgqlbkOmjPafKCn2K3dbJH19FgNVf1MjjQbfKb8TYH0kC1bDGIqtQVweT6JK1Bl82/4K9xyG",
+	"L5mFVan623k3wYr3Lb7UdnCixZiia/jYqONK9tkr6100QJqIBfNXbYNtzZIjyXPbPUcqNxQufMVaKgtj",
+	"ul3I4xlLE81ucrUg3T+dic4wyPX+VVe/vyPR0CgX0vUBWvjGv3ClxXlN15WNXtZ2X4DmrC7IfGpBAQWC",
+	"JaMXPQ9wDSPrwYOnXrbTYS3baTWqeRDDJgWtHSJtmpnbZnaoprnzgIRb0wzBVLVItehv53zmyerwDxvw",
+	"ZYBueCmc3RnPbwVk4ZmXa+snh007xKKrc8cOx+nSvr7yXJ2zXGRghbZHYrg6YAMJS826ixbMpjHXjAA6",
+	"P+x7w2BMprmmvdePb95D4yfZqeJ9+nDTOOv78/FLLXMwbm4kq93d7sRjF4t77u8eRPZALjwShn1mxtty",
+	"y1dFG1Tm2yFDLwQbiWkqE2eE/U2NziqvxNAWfDuDXA/rnThwzokhMI2zhulzyLhkNadFJNFr4VymzmFS",
+	"M1E6Tup50RttP/z+aLYjXj0yoGqT14owaLQMacLnW12kM8BkTYwzE5NiiIcbAzBsvJzKO1hkyOJBjLzU",
+	"LqDPzrMFX2qECFAbCG4FjNpzvhI0B2r7CBKXuJVM5aXxRJJSoWZgJU8LZoDX9CLvTAar/ildzAoQdTFV",
+	"bAyxIiz1aTM63olj1rmHLUaxgSZ2xWG4fqZVsIWLxWgxltYWE133ZCQ6l0R+vQVXTNMJHh3Ec6Xz8FtH",
+	"XNdJHSRQQJaIYb/tEI40WT/GE83SxI+JQiN+b5EmLjXIIM8EUmEiWWWm7FWkLd4PMcvTinESaXaau9zQ",
+	"lII+6Y2meHd0vA02rQnz8tYDT3k+d4DQgmvr3azjUkeRpnYMUft7t4bKqUkltrU9I5Vbw/dZeOE7iTJ4",
+	"1ba1e4qOtVT7Jmqn5Hh2O/iTJ1azaNveGqpHw6JU2T/qFgq0LjhzgKtcgXjeUMudUuzphLRaVKLIjIo/",
+	"zGzmSmVtm4yzd6Du3KXudIZp5ZtRY86LKSYwp5qdX7wIUd0wdA/zBQ/uTuI6fqws0bUVuWmEfZk5rjzy",
+	"3VUHXEkTjJYgWlg/5FjQZNt4B4hN6Aj/nK+veoAlDxrH53CT5kA1TFbWK4D7jRRpTCk4xCOMAZMQJrS/",
+	"26dd0ZQNxRIgYSHESlo8y3BK9UCynYLIYDdCW+gBAVDNZuX2NyXjDl3LEX4rIYO7u0pu25b018VrYAFD",
+	"X6IwxL47PholZSBgYZU+DZkmXFsJ2pXJxIgA7MnXRfGVFKQ3tHavFVH9pjtksLOd5n0IeMhE/6ZfaQYw",
+	"JMRzmOmbP8yq4y7mUfXtXEWUNpOTWk/PxyQt3wmRGDa0bepEHYdWKv4Q5ANZKwKyARYc7BqKFSLLKEHP",
+	"qP0g3uWlpGeBF9VheJEJrgXjSeIy3A2JppIEyMwpzsFLVe4Di3v7g5A3xRTqkaBsai8cboKhXVkXzFw3",
+	"um5y/OLC5QF7qR1e+BYV22WJKHiadRDslUnJBjPpJkTvQVYxl0qmY54xPReg4fXXZQC3cNC1fOlMJKDK",
+	"APSQWZD5JjJgTy6kpkWQFr3y89uYKerNZrqmRNqze5BYgJJnjKPyA7OC+JS9TNzw8bJOrfT+GoOJL05W",
+	"PW7eNSjTBqZGzXA6eSXcYxngYR2cdZ5y4huYjjbEKVdNd95tzoLBjjzvWrX6dKtdYp9dtFtYCW3hDNK8",
+	"kgJijSNpcQVjprQo9s9qWfHCewMCk0F1pYwHUZxF0mKRYSJZKm970LvJe1+aCbJEdWS5r+1StUNqxlYJ",
+	"FlXXojX5VEbrYvZJuwiHpEBPAUu3tLL4fZH8aa7op7U604E6bVHvJPPPAUna8DfkztalanqjNXKt79K2",
+	"dr4XF6/Orw6v1OEKo/l/XTx39BOhOOPzOUozWK+PgRGoedg78oUaNL1SkCzNq4PVnVzHNelU0ZnxSUJY",
+	"xV/7UGgQMA9T1jISrPJ+v/TFcwrRRWnFHeAh467lqQFkiJACxxsAFpmmO7bY0jMT/M6IbLFZcAzp1DYA",
+	"uFa1rs6vuinKOZUfNZMwjJASw49Oj82YOR8XtqSPmVmda3S0SN1szemAr0W1jskpKXqF6hmUMgiGZX+q",
+	"rn0WBaH/soeTa7l1OyEF0Qt5SJtqG9TpvrcSdasR3evdqHX39DWc5PbSqVgJHHSWq9ILFa0KTtTXWLE0",
+	"t0dPT7odG/RNnzhTrftDv3Xb/WmvmfB1wfMbUaz40IrmdhsyFmDmHg1wB7z2xS5gU3+SDiRzwgrK8mzv",
+	"Ls2LkmdsxsfTVIr9DnRyjRvWUVEc+Byfrbdm2Pza1/Rwq8/COz+p9etMjW/ZZaFyo99/K8f5Ehf2oRNb",
+	"qYlBE5rfiHkuxqCbwhPmxFLOZqlLnmVLtAPUKUkXCjX6Q6zi4TNRcPMEGqLhrwXX7Ca9E9KQM1haM+Vo",
+	"JQP32k90CobTpQYpHogmZV6yxuC79K1or9prZFFJA7d3szqzxxYXbcF8ZzGYmmN0uqHB1Ubpv1BvNBHz",
+	"TC2pVOaZ9YEIyaAvFuhOUNtDii4V2++8sVnFoEarbfm3LuaGlhVM0lwXlGVgRVQlRTMJvNXqY+szYnuX",
+	"tmcEXWLrtaVAjayrEXuxuXlwePQV5P/Hf//2ivX7/YN0rmOwlkEtN9Q2q7Sqblv7Vq1JNsJ4jSneVbEy",
+	"gkHISpn+XgpbNpJs46tt8J5S//SkptIfd02j0S6laz7/uxyJXIpCaEaPOuEdS+hPfHSUhIGb1cdWU5Zt",
+	"BWTqsGhf/zu83S0ru28gRYSCuSJT8sbILTtMu2Jl63LUgQJitLgjUKncPiu96j2zzuLmfcUa3cYqF5il",
+	"lqRmvFEJVVZrH6ZuNu2v2vY2m0F+CY+u8Wg7q5Zl65olysjEDOuPaDZTd0DXimmuyptpJGO/6SAkdmFo",
+	"C5SdnZaQCnNtU8wwHAHuRjKu2rBR0AKElMFPEEpzoQuU1W3WvoGQmkyyVIq47uquUuvpfhAG9C3zV6mX",
+	"IPBUl2pzQxnF751opwIxVhCjgu5Pv3PcOLNPY/gDDVwoo82Zr6ZgrbrWpZ4LqUnWEjr9l3myxpO8lkIt",
+	"WspvmoKLbci1PQFejZXzjEvrvSTNSTPAqTr61bsZPbxIQFfHo3XBHfZpaq8AGl7VHUyKt3MBMWgQ+NhT",
+	"k0l/c8GUdWblevZx5YZ03vK6lcGTPeyRDK2kW/ODdtQ4sF4/2OkOuPiiVVO2a7GALndiTQb26dRqWf/c",
+	"CelNlMmFxkxWrLOGmAPJfAspbHI3lNJqi/7Qqa055POLn6BgUxWhxvYOBwPzgxmiV3d7PRtsshSmqkO0",
+	"TvVtVWVJw9gYjNAsDj7YOL7fWq4l0siRKmXCipxPJukYijKM0uKgWYN8229Au7qWDb4sHucrzR54rXjX",
+	"Kc9dhRP7MONZpgrgyaUWSViLLBywoswlHM7mEfxqsC6icIN5wCAO7GwN/HU4tdazCbvRKLWjNeqVWDA4",
+	"14YF0lE48/6GGCewKxnYlRSotfosVIh9uh1iPwRZ74+BD8Kq++PAiv1D/f6HVBerbRJPdLvAEYgZwOC8",
+	"Wq0N64R9p2Pk5nAhk2KBFTNyXbA9awE02IBka4eqVF1s22UIbife0dO6bV1zi6oXAFoL3ku/kWW7tlUb",
+	"uHlpi1zZauvgKFESBMnxVGmMuGwGbyx9dZ2+isLQZSkTsGK/VPTHVSk0/vWzSKT9+2pa5vTnd3mKf1zy",
+	"oszNnzVBqzb8Ri3PNu3sEpyKhepNVZkzfIjt/XT1fD9k8c8DdPtDE53e4Gg4GADaaWWNHV0r/Xlg/mPU",
+	"+5+NVPGzkSl+Nproz+DU/Bk0/58P4d4h3DyEu0f43tH9V9mK3jDAo4VviyL3oqTYx4nii20c6pnFnW3J",
+	"6EdGHzviGlT5CPv780mwlX+gbg3tNMBY+FehCfcprQg9KplfK7Gj2CLbU9ghQIOwGMnYDY4BknkpmhG3",
+	"K62NntKw+eFWq97HK/CnLQ/wCjW1a4I3ywBG0gZ3GchBDaQ9LFUAEeyWomKOFZi3Zvtr4+Q9e4BHtre1",
+	"lDtS36rx41QQv1BbE5zeRzdRjPsJXV9bJMXKGlC1zfaE7rMfZbasSgIBKkH9W5GcRTKmJZCJwcM4SD+C",
+	"QHGRsCp2XAuZ4LHAZJ60wBIg2E8jvZEGnTcWIV2LsB3O7wdsGkF0HQFQqrif7xXCy6g2LBaTgcpVM75k",
+	"PNMK6mFDja8O+RZTy1dZJbvTWQrFjHZ/5pWhBYHC69iB3tx2yXjfVr/JeLkaVNhx8L6OasPQyMNIWIlm",
+	"BFtWaDknvLNnDMtDIcuzxV4hi2SpqMGm0YAN4teaUBCq3h32nz7rH2K1WSG7sdIVRr6+FcsOJnB5+b31",
+	"A0Czi0KhN48Cn3KFUvL2tibvi6Wmwtb1T/6ksdqtWYzdeTMN12yDJkBF5+wUPAsYZkDsZAKjvN0ufHSV",
+	"igtFfhqYgeAJlUwG4093X4e2/lOv9rPOrKWYkLmC8kup9LOtiBuHjOtIxhc/XqK7g0Y+oCpaLFGCKjZZ",
+	"95GLht2Si5rDdt1dVBKKx6b/cvo/NDWFwpmu0uR6PdC8sGH5MGZaUL6s9ZC5dj3m8KI7yO7Bfn+bMshQ",
+	"r0hU/tz1OwCPASeHuF5fRK/Yn6sp8KaD5bo85m7ksrfBqg2FGCg8Zc8e+BALIiLTgjW2wbmr07jlJa6F",
+	"i3a5DTe5M93pOPPdlb6/AIUZD45r3JhrIiOptsuKrUvHU+dLsZGm7l3N4urv2KtlTTuK8ZJVxDLlU7xZ",
+	"N58OCvaq/d1CUYLNum3dyh5gmwrR0JYZdftVOzy9r21IXiOqsUK/bWa4kaDeilyu8oHiPVdrnMoqdvL8",
+	"Tjy5ycvRUbC939VoMpLPxBmzdYES9AtaNbLPXmJjOK0YdUQzmBr3euCKur5G51K/j6x6JFb4bRu+5K09",
+	"t16h2V9571/nvX8Oes/e7FV/9697b77wbu3/e2edWa+84PVcZel4RVyzX4YQn6sH+B+4ooUNXEB1zadB",
+	"3scpXmQ7BH5JT3v4a42KU5HNu1oKenQ5E+iJtCccX3Eo5G5QOHibCXS4p3d1Snszp7CI63S+dtY3KbpH",
+	"eS1g3Iu1U6FrEh9JW87wiXaPz5XKtmXe27qyK8oEgsbW/mwjd13P+ao4fXOb2cpJ9qg7Jg4s44wCmjtz",
+	"pwL+HBJN3/Yu/pfWi0Ge/I/6KbJR4fb3l805hsEiTwthJG1XQL9WoYhwtVuG7yBxzThCLMJMoYOXZuRL",
+	"uP9Ek8zuoZ6Xqe5NoVsi8IaCbrollMJFKzLIRI1DmZdyv+mo+vJZl5SgF3y+QqC7XPA5CnDa1QuvZK3T",
+	"w6P6J04PjzZa+rdwTTekjrUpKrD7VH3Yi77c0ou9g7+6VcvZ9/WuNmG8uOg4Ct/6sUb1hJjRkk34LM2w",
+	"HKqRWTqy1IiFbyEQXNyd+MFUW73xtO3l9vzW65baJVnUwpvq0kVXSC2QtK0TM6uso67kTJf+8fCxVic3",
+	"vG4kMwhNEhMGEKeFi8rHuu02LP/hc9JTnnfN6NxNRE2odi+1tGT4iq1pCxlC4oPN724+7pa6vMhxoR/y",
+	"+f+6eP7iov3pBva6hAWLXQ503r66vOnVyP10M3L7eT1QnAbSBNp4fpOpEe+SSV0MuvaC0B+KQzbqvWOP",
+	"slTeXkNG0S7JKm7TWxbuF5Br2MxS8qPuPPt1ZzcbnXE+frzJkJkKY0bvMZ2VSAxb9ZExGWFT27XQ4tJG",
+	"BG7qhiuFHDSRtHM4W4pzaE1QesrnwtOiPW08ZlpkYlzoSO5x1pV66GUtYkGBeZnPlRZYY9tyxki2HzM7",
+	"G4csvpuPURW7y7iM9/vsBTSWhc52rmfseCrGt9YKvwJGTfVjN1uufdua4qwRvH3818TZf821eHrSE3Ks",
+	"EpF4UfZ740yVSS+VabFfFUtz4l9dknlx9EqPjv/r9oefX92NZv+c/3Oh/v+7uP8211UgjvLAwgqUJLKm",
+	"ssI9yibcq9xB50sfonCBBTDqQPdLMd+gZUmxqGtaG3SqV2LRez6o9KqH61RNYdnNdw1E6rHdq0T2Wmi3",
+	"JQ5egPeqmg6VjmJWs6ZOTgWX+U1vjabrQnyvC7XdbClxU0EyYTMUvaAb94qjX2nWic18xwV1M8nE23SU",
+	"iUaQOD7StcTmV1zSbIU6skiv+WRiqNJyaDnSDpUYOj+xcn0NqG+LTPdvgdncwkKxeVkw7nntyDrSdGRS",
+	"LeZrBYeiy3+7DV62Qbd6za8hyPl+a8V3Py2vLaRAoUOoleL0iN7b1xiefz+4YfKD9XH0beUTdN06qlf3",
+	"3yJ0qYIcRS49nqP2YT7XB7pLd/TeYWZEUXfe3dtdt6MDzrmudnI4PdicXWPdH5QHP9CuubuJsml+7PZJ",
+	"dhvkzsEcZzAEsoUKRcUeq+SZ+5vqbBrGNlJIFQ+7Lki40XI4pNZk6AUC7s5vu+JWx2We227bW2m3Nsy3",
+	"M9ENCKSLFoNPhn5ImcoZVvPcnPQGrstrWxH0kebnpubBZIupNMP4CWb1Ga7ZQZvbtrqqHSYsAcLdpHfw",
+	"s0OP6ewDCkkheg4ldjqaZz4ddBq9b+Zl/bwPuitGz1TeIcS9hOsd3zscHJ2si6bvGErJYpotnSrfkaCR",
+	"Svb3r1sZLl2fuRs3l3W4WV/Cyoa0VDsGQcib+er9fUhZkOdUtgNSBXG4nYOHdy9FYIPt7leQoHr7g0dz",
+	"dOhAn6Sz2nIaP7rSi8a0EhNENoEpDofvdlBbh1S3Gl3wG6iddoYVv0EfQPFUZW2xlHxZYbAQow/m0erK",
+	"gdyctNg6Ta8xyvp+BohaGbCV5cgK5TrTK2kUXutyAMMelbu28R48y0Te6Oe9RUEFdSdykHzWip20c5iU",
+	"BjVLnlDoViV8wkL3d08BrWDRRbSsQHFPOHeHrpxjASFrBfQzk9b0YveQ8Oj0dLfSfziRrgVeYZnbrjYH",
+	"5Xyu8oJhIdwh40YVvBO5Rk1wJIqFELVQGUx6wdf6kYwxcRais2MpFrZFux0YrZ9mb1NBDdlZrOZCxiE1",
+	"+BxnSkMzV6Nu4I9OPcp19+mK2+IzdKXhU9DKOBOurSq2yJSKeYOETKuaM6BOJXarFZMpvT6XwgegoX2w",
+	"TqhgD8GQrl1nqgkE26lY+Oxj5j1gRWkY9syv6J5aK32nYFobqova2GaXjGtCCa5vm0bOy1TC+QcLXC4N",
+	"k7y8/B6ihiyLg04fGiO/nnPJlqpk4DUACE+VLv69i4Hs2tMBD8x2PVKAXsHzrl75VsL8Tc7veMFXF/gw",
+	"p8SQW/Z3ehJKmiNGA8UGlBa9GU8zv/qLVtvWE2rWxjk8Ojo+PtnYNgUmtlNNAHzjerTcUDAfnyNZv10Y",
+	"v50U4wpeWMuChKLhZpzAHY9ajhXd6qh4NpvxfMUEcX+fAGPsZakUTJdAXevzfM4l6NWCj6dstrQ8Fkow",
+	"X15+/0gFFuiVTmj+PFWocyLFTQwXRyhUXQiQ2BhK3DAyI8m+XwMCC776UfHqKrhmAT4h90in2636yXDY",
+	"5iORX2XBg8Zq1vfw9A/EgA4VtE75PgAx80X6LeoBh9sKfm2ytatc5x2ZXc7Aah1lo4jTjWWr9327dhNd",
+	"cFjrnwLYbOWf2qoNww5tAD5yAX+E4mZPMwLwoZ5mElP/O3maccmvoQN4J4SpnjekRlZsyBfSO0yYu5cu",
+	"pFfWcmiI9QBdhmR7fiOoOztb5ArikLfk2yup5gvXKY+qABVwUsElwQs2eDYcDNhPV887zQSTXM2usxU1",
+	"La0kbiffOeOVMdlrhbVzP6TIbBRUcd5V+jo9ffp0PYp2HeSq8JC3hU0m7AOmvpYNOLn55JNm9ygnH4/B",
+	"p3T8jz7e8b+f8eFRDtKOEkZz1Zs4MbTW6fImiVybRTJs3cygB8+jUDPxdp7my0dVi3Wh5ppRZkojONEI",
+	"3LYqSi7uFCm2bfdN/cCfHG1CyQ6BYqZk6mrSdRQJUHOxoiIE3jP0qeq8MFH5DMh6/EUj4gR7UgxzwROI",
+	"jyCp1bvSKdF077XhIIupygTD9t82JpFDJgaGz2pXlvYMMXbB8wS8QJFEi8HhU6/+NlTib6ZtHU+O+LPx",
+	"yWEy+HL0VJx+tZssRMDzaSohkl3YSvR+BP0CkJ81yhVAduk0FzaXPGQxzjImboMmNJxm7GFlKbUousxo",
+	"1dHowHPQCcxEOtFd5TYQBHqMijuRt1pmDHqDw97g8Aqq5AwHgw5l0vNCRFHy7uR9z/xzZP+5wn+GtX/2",
+	"oqgfRcnf9v9975//59e/9d7U7q5wU2w6Pb7rfgu1atXZupzzseiBoq1mM97TYs4xUxHfsOfrjLbMRtGM",
+	"1TwVOpJ+i0sA/pNWadutDmN9OYNdtfg11mMzqS10APPYgwUBOGf/rTQAs+LdHKYr/A9daN472hXRt0YL",
+	"DIfvqtLvJU35RWclNSSousY0LPzjIr1bUWXF61WwsVKObUzrSvpvfKMWHdcRGlB1Gtq5D9CG9jwdBfqq",
+	"viSbW0a77gZbdG52WaW7NntodHDp7KayYzOI+hZt0deks4EJIUwFMzeXeruJansb+9NGa+wEXeZpsbw0",
+	"JAkxE3pKdqL6j+dlMa0JsNA5HLrGnVPwHgg1Q/a14LnIWVQOBsdjeBT+hIrHMRBy8JHGTEEVJJ4LjmGd",
+	"Nzk0IYsdsYdHUmLvk0wtaoGG8LnnpAPXLv6UZ8EwOIDVHLjQwsBnbeSj8hjLMHgteNLyAEK1Rarb1Ie9",
+	"8F4kZy++aZ6mTi+bBmnyOf/j2O90IiikYMbzW9s4TQsBrYZdt29vmNpUOsahmdHVjONE0nnHLKr+aKL+",
+	"UO0b/lONtae53+im79C641uUuhHSay8ucCwKTmm9ameAcmhI3wwZHxeITgnVHPNzQsho1/543SncftZf",
+	"bwg+G+ryPs+WRphvvW81gxoCokjtxz2Yy0fUCh80w3M4V7spkPc4f+xFEckxz/OU4kY09B9CfYlDU2o8",
+	"5yikR7bB9gxd+GbYSv6cFsU8eP8eWMGkI+sA/XdQph/3oqeLZQae7zJh5xcv2N0JNY/gOZQD/hbbozKj",
+	"0ov8TlDL4W+rLsbNbi1VEN0epZEiEtUxM5KETvs22ZRWPufFVIeockAUgw4jKWQ509BYtig1G0Oqqvm2",
+	"yHOVY3YZAAt6JGJCH00L1wR+yWLKDaihOa9mBo8KISlGghfwZBUjlEo253mRjsuM5/ugjHhBX5GM5Bdf",
+	"mG0RsqDW4v0vvmCYt52jKMXsru5CjC+60AoX2yb3ul5vzsFwwY12+i0fT6v61AhLeAYHAhRjacGkEIlm",
+	"ezHOx5B+nM7Qp/l5JFc8gIzjjNXYyAregf2y4i9iutdmPtRlIxd8v8/O2SzVGppM5a6tOx40g8OgwAuj",
+	"g54MDtm7KAB00FEw/PVdFOSCayWjYBgFL+Qdz9KEwWGOgvdv3sdnjDO8iOPZ4kOA3QiaG2EwnJmxHYrS",
+	"oDL+RZW5fzApQIFVQfOGGJWavHBCJnOVyqIfQ3E2sz7YvEjGxJPikMXIO8xfRGChV+pc21JvSNIMrKF8",
+	"18GE+pDGkUw10kLoXrv0l9YnrKzsHVx6aEFIGsn4Hz1YT++SlPw9p5E/0U6djGkb4qoZuL/+CCENdQ1D",
+	"VsrM4KqZkIVylrFEhSz+R88G6XV81e5AgYEIFoENnhqskAwMCehgJptXJ1rU9j3GIilYXfNt4U6pknSc",
+	"vwXsqY6xVLJ39PatBdzUkPXnmDTau1rOxRBrHOHpP/hNU0k+VKohOSZeiZMsCvr9fhSELAqA1HnXDHpS",
+	"hbKCZYLDHIUhgkW+7LMYno+982xXgjSTFwzj1fYSVRRU7k4KXRiQOEvOP3rfQVtYrCtMLWJxrlSUUluD",
+	"S9X1Hait3WjwVkKwHgxKQLxKZ0IXfDbXX3wB1Omnq+dVJTn2L2hjH//yyy+/9F6+7H3zzdX33w9fvhxe",
+	"XsY0wAW/SaUjqM9dA2ssdcriOeTP7MFeHuJU4RoUKIkjuXd0anD8dDAIXSPWw8EAn6StjN8ZVTkE6wH+",
+	"V4eM9OT3cWhWDEeTLsUMTqgm4gS9rQ1RSgsxQ3QE24rXbBu/Yw6VGXzIDukr8BeNOmQDu2bcCjOkmaTK",
+	"E/jRXD/SeXN6vd2bCp4Y5FSQAxFB1df/uPzxFUOlgu1pgefIe2fOcz4Thcj36fv/oUbIYgBzS71keZkJ",
+	"+D6YRc3ELEO1j3GalZKInXsjpYqQ6WlZJGohQ7L3h1U1H+iiGNqMjZCEwrDKkoikiwadVJV/lQQTbVh9",
+	"uVUk3OuDHEmIt9uH+jeGxuqlHE9zJVWp2W9qpEMGwQG5GBs4JyRigTyD1SO9sMIbZbi3raOaxAcxuTVi",
+	"VqhIxpNUpnoK8YM5izGXIu6znyFojfsF7Lj5titIDYQrlZG06QohoRZGvCJoUc8yxy0Xk1JTVQ5gdoN1",
+	"zM5mvJZ6aYnJnnjLxwU0jxUMyEjIJC7AkJIzZoUi23TciUG5KMy0zEz2+wwqt6YIb/HWYKORZyJJrZ9c",
+	"fk+KZwWT6y09BrG4gmVIShh6ijRQGbJHYkIHQEzIhAySRVqgW9eIsEbZFrlGoXbQP+wPbKAXn6fBMDju",
+	"D/rHYAMrpqBaHhCXPUAWCyU2uoJSXwvsNeF1xr5LdTrChETfWkpOaWuD5AW4yGeCjtSP5hCbE/SqVs1/",
+	"tGRxmsS2Oc5EZUaDRkZn3qCPRtKAzNW4S+W+5aWNo0zHH5rsxH+DIa5HS0MGzWcALWmQOGSFEUZHOTBK",
+	"mgiSRUzrhGaANIgZwVLPmOtxvN8kVWZt3kRmfEnSjsCSq7jMGHEZGjfhoQrN+RKCWjdxeKiaYkwtylP/",
+	"B5W4BW+DAbvhfHFYCWW25JkBwQ0IUn+7KaC9/N+ygv4xPEOWs5HIjT4BXKOLCVEmAJA1N619M4QUv8NQ",
+	"VOgPFoK1dGcjw7Dw81zaotB/U7kVd6t9YQcOwIZxLCOKcb8Vy9pRMWecZAA82Sym0KaqmTtK47diScoD",
+	"AQiOtJEl7N5EQVy5dp7Yg7ngKXiytDCCmpEByIJr9uddFOAsgaCYExIFob12PVrCZYIO3MFdhstkLDO0",
+	"39yS3oNDM+5NIeC5o8HR097hUW9wcnV4OhycDAeDKHgfRoHDgAhjncwQHiJ4H4mC98hBrTYKFfzuRO4O",
+	"zmhpSdvQysx1QhA7uV3a0nkp2Swa+3FKzcHcQy+SYBj8kOoCvw7UhviqXun0rR45AKfG+3Cr5y7Tf231",
+	"7D9wy7d59MXklZLipZFlwPOcCz1XUqMl7mgwoMTtwqYjNkRdz+aPhbnIRdL1VfvcAUAK1031yWcbE2X9",
+	"d96Ha1xAuKGhq+0bf3vFbxyFLNCriTXYDeuNX0x6BgI9AAFs7vswOB6sLJzmAHTwShUvVQLtqMw7Jwis",
+	"9e98zRMvyfdkcLj5lZ9kpUzWjMOAXZ1mql/fmJ0ni/GvbZPmG7PTLnISsJfgZluFDX8NCJ/fmE82jsuB",
+	"LnLBZyvZ50Wpp6SU2Hwdy0bROgOqvTueIJJrshAhf0DabOWiypao2aXI70TeuzTUiw78XlyItzS3Hk4t",
+	"3g8jaciZkWKUEVxpOkpKEs51wZeoLYNZK7VmIz1lxSKVTE0iGWfuYMfDhlkurH57DBDrjBsSXLGjPZ/0",
+	"e6yg0SfAy1IbkgEC1mKmRsEKKBzYruJTPp8LuY/sBcTZiTnXTzSLjWJjiBpqAijWWunPCGA3ApcVs4Uq",
+	"M6cRpRCYA3awmZphsW9g92ZcoxObnz2wXdDcDPy0eQlSZ7DiEkiLQ+JMM+0xJiMO2BtzpcG9SLcjyeAJ",
+	"qaCOEULbPoOgxi+SoGg0P2fPY5wIvBllzCUoVzOU3RgmOIE0iuKXLWPeY2AbI+M4mEMBgGtmSclDOEN8",
+	"AoFrlK3KfNdj5+CJN3cgVD8eslsh5j2epXfYRqLSqak5PBOZFpD6omkhgL+Y+1KtdJ6rt0aAM8M1UNqq",
+	"zjRlKi1nIEGCGp0Xu2CJdUvYniePo0Zj9ZuQxdR/7RpKlQgjQOWpTuWNzaPqVH7M6dPKwvMJioGWxzqh",
+	"+olmBtCpO3xEZZ7YKUbSgt9Kyje5kZNHqMIAtqHGhNKMT1DgeiSr/v5KYiEysy9pgUeJhgVhAezauYEv",
+	"WFZnPBHo4Don3EL4G40RAE7dhOMfuC56ANnei29i6KdAOkLGdVEtwazzBqLSxwKyybtmruzptiFzqdGH",
+	"U+wGYzUiQyIFwR++k97Z0wHQnKVgXie8gir+hp7Sp7CFDn1Em0nwjLIAXJqVwUK+4EsDLKHhbBtxWbsU",
+	"rEWf/UzWnCYA2keVkz3Vzt9CpM/OqxPOp9QToY4IGINES4mkyxtxPjwwzxZQRM+g/9cGQUSun7AYpnQJ",
+	"TojYEAUoQU35vnVbvBUPzozuYoRnYWQBEiFoMUaMVMmSis0hsvR0mgjCji6x8BLevKdguIMQZ3YAvvIi",
+	"2UaIa3HLeuQGke+jwWAQSXNATw4NZOGvo0gi7XsXBSCaP/vqy6enJ2tlf8q/gVtEWOByk7JEwXDw3nzJ",
+	"p5WVo6ujCN5PV9/1vuqQCIbEg8BubjUxZImuH4q5NIwtldYhkiqDcDZ0arRknI0yLm+BhveBW0TS8VZW",
+	"sdZUkrUNrGD4eNSR4tUWXStWCkcXsB3Cq5y5lYhPJrghGjb8HdZsJAQ112eO/W2iTjgpRHZAjud8PBW9",
+	"50oWucpWRpXHUvXG5kkI0Kx2wyW80e2OAjqw5M9XNP4OLDNWeM0w1GMbCfmdwPP4fqONCYxxgEWjJUsT",
+	"0lya9L5Ebm4l4n4knXFurrJMo3/J8gwwNk6wkauLN8B+M2RVBEIeSaP/G9ljovKQoodr2dQrTJvnkqUJ",
+	"chIzivXJqRwYfIepDLv3+or0Saci/XeSS4MHa6J25ttpo18rVXxn36iXl9hugJfVC7Z5FgwkVZFuO8Yr",
+	"fBZzSvNil7lf0gvvbZjET+tzOusjXNVe2VEpX0XVUMq+51k2L22ngn9nsPzDHP6/i6rrUdex35WjC8ei",
+	"1xGMAzMftKXcb/AwmKuu7rUveX5LzMUV2EDKwMk7H7M9wfMsdQZoUFAzMTHyY6ak2O8zMwp4vYzwLmZz",
+	"ZQ5kn71Szv8IPk8jJQqRiMQwJ7iiS8M9zafevY/ZHjTA86rYsdiMDLB9DVMByW8fvuMa49m2CfHRYMDe",
+	"vY/77H+LOcaC+0ORse8MotqdU2NqNN1IznMxETmLD8D83EWEahN5OCUCt+DmgwhP7XD26PnVZw+k+BnP",
+	"b9HpgpFpn/FxNNvizqNd0a7sGHb9w50ujPK4g5xEp4Wy2qFie77iRzpGphZGnFM5E7+XPGNpst/NRkP0",
+	"nwkIZCBh0PdF9SP5oBOKbeE6Tmj7OLLWaVx3li4F1Dz4TM+SZuCJq06T2YHP/zRVRlmN29N5lmx8ERyb",
+	"TuS/xFIg3KUKW9ScCzXPIPEKPPFwPFwHQuu5g+6ULiDXFeIAC1lanHmOvZwiaGfWCY6RjHaCUIILXWq1",
+	"qC5X6cs+GEL/VQEqVFrlpUGoE2XI8Co4zowKpaMX+2CHc1sEUVNL9KGvimTqs5iAAhL1IUWlDLw8si7G",
+	"1mVNEDL5zm4FRrULXXytkuWOhwhAY/6osOGc6fLmBuvjBKF5ogShlaYeDIOLTHAtGE8Sxj33I7nkIEXD",
+	"UiqnLWkj/21/DO3inBpYD96nDMbPj4I49ATjLjRB63seox0mn8quvbORR3azvP3D6BAgGmD5CIZB9RT6",
+	"lKtLQ0ZZRuT+Zhlk6ADaGqEVqplDIGZ9Aq+UO/e8YDzLHjADSsdZssheiwIoh04fNtPYflfMt18Tvqza",
+	"HVfdQFfJcZmSN5CvzGXrsH4860SDYl/6FMyj1Y4mILVuFuTYKsjFuelc0P/mkJYfs6Qd0rJFhEokfX/Y",
+	"HkWIAAXBaJAbChWBgI/QFsuux45ACctPIbKlNe9Irp44s/PGQF5+o2O25yLEIKLQsFEzBNwDYTAtli7N",
+	"u8oQ4AUr+M2ZH4riD6DLER1idH2YfwynM+PubxE0YzbJi5rpDn1hqyNfcJM3h76wNZEvkdw99IV1R76s",
+	"iNmwLW/sUfmEgjfoIH6qMRxe/5ft6XHtpbVRHI4M/RXG4ST6dqJWVxyHxZuKP9grYLDqFN8xZatKB2Kp",
+	"rNrLww5AEezYReDZyGbwFaIkjiQOGLhRXJVM5Y054jaJ4RrJdOyUYBAch9SIdRFJW2dZi7GSCTcasvcI",
+	"kNLQJa57TaL3KYiX0th/U6M+sxUzyAisaznAmsV5KWF+mBevJpMslSKm4NMY+xOQAZxnWsRo2aZe1UaK",
+	"s71I+xgQQVzAvLGySfCLgs1KUCTYsUHgpyeeVBFGkqG7FM0GMnGWAVEAuctZkt6kRQhMCBPw4Y4O8QYO",
+	"EfcMib4mUtgn+ruy5TC7Wijr8TL0W03MIC6uBVphQ850rhYYrGIJ9Mlg4Acmwrd/ACUAFmkIte2FXCwU",
+	"S7jZhpCVMhG5HoO2qHI2F3mqEghv4WaIXC1gzlQoH7UK68hyg1fL4TMlb9hSlbl52+YVxmxvpIopvej4",
+	"AYwWBcDpe+C+rji0n2Jh6I/XlCNkcaN/BuZBsdp1aI0R+0YVYGyLlEQGTExMtQMcLJc4G/SPhoOTCFJc",
+	"3fdD1vh6SF9vf3xPKpsWgmuMMTL+2vlAqe2IeDvOykRgzBDMEx7/idw4TREMDgm9CnK97sYFf0nImzGn",
+	"Bbizjf6A5fmsGkIm+jasKBcznkKlQq/liQuRskEwaEEDo5U1UJmPN3uh4McMaTNkhdaL6TETlYMNAEJx",
+	"CjIvt2QEJIx1KeFBqnenAvezyLLeROUzkUCwBiGM2QOWKIzkYOKtoe57J4OBzYrEJ/Z9ZYualXR0KKEK",
+	"DbVigDYdP3j7ticVZLvU2l+saKNMHl6/tYbhZx0L+wa+zw6P2Ctu+UrVKsvNutWe5tdA62lPJEenp4fP",
+	"2Pn5+fnz41f/4s8Ps39+8+Lw1dW3p+bai/94NjuSX/3nUfb76cuj/FCevj39ZXF8+/uzt//4avT74fhY",
+	"Hs2+HA34P5b/ZFAG7n/RVvTHaha8cXX2qwrpVNzCNqjBOga7AdXv5k3DOThXa98MZGLetulxJ9B3FLzq",
+	"FYI+iHXF5/7bypD+K7suaZVSX/XdCpku0iyrySX3tL6Mc5EYmYRnumWBIdHAZrjJJfOf7raHOOvHzvS/",
+	"RfzJPLPKPmQd9K5sxTrzjHvIzY9okU/BP4AhxnonINwVPtL/o6RrrC7QEK/x+DghuVPC7jLAHLzDKxQM",
+	"gvluXf05zHVfVLWhkTdGKLEhtnt///bKid8QR2FTqHQkUWBKNZvkQjB+w1MbHsydHI7ft3I4yc6MRGcj",
+	"Q0OQ40xhwxvMloVawMu5yO9SrfIOzw973U5O8zPQYoottN0cflMj4Lz1TDg/vKXFixE+Hbz4czMHwwaY",
+	"8wRRliTa3JMkGeBuSWe/No8+8pGtVCpIFyVl3W3xJ+0g23zgEePWH/hwc3AXAakV1mWtgn5aViTjn3la",
+	"fKdyi+KXFI3lRXlVQbAUGQYRu5AvyOdzwXNt9G4854lfMyFNto7CeuxzRhr3lrj6mp5+LHEA734+6Lgy",
+	"Gmk9Ku5mvLRcCYMayi67kO2DNRXQAU06pcwzARWusGZHp6xItltlOWuJn/YK9oa8zIRme2Z0w0BQ/tD7",
+	"EDWkJAXJ9z2bO1rTQzKlhyxuNj0CQza24up/QVqnLWBkmQ+m4aASeFbd9kew1/gdT6HGGQ3V7kLVyOnZ",
+	"qx3tv9sgux+xgSoFOaFH23xj308CMkwVmTOHTCTg3thqwFnRYqmKdEIHL8aqGPhIldFIIZ9VgraBOtin",
+	"MD/d8OK8lBoFBadwUuaEo1IddAIX84eoxyjpTLn2zEuVqcpXk+HJmpZs1baFGPV6g5Xa62tRcCzFkHNr",
+	"xnl+8RMDdKrpr67V23heBsNnp++7VcOaTueaf7X7dGF7wx1JX7184wdR7sotY0r9CSWPRsPp63VavusS",
+	"khLvi2b4A+ITzwz5BUcfxv+TLOOo7jq9ydbwdWrTBpNlVQdtnfLmG0GLurXWovsD5nUPOy0YaT9p9e8T",
+	"ER/xADxIXzzwOkFu9OG7trOtyighk175CU9fbDSoHbLY9Yjzuqha5c0Is0bUr9q0QhUH+wbJtdRFjZIQ",
+	"hEwMJ7uqKm3b1n5QmCakIkLg+LMlqqjii+ZLqAcCJxBZV1wx4LBKP/CeGXNpzhoVkEkgUy2SkcRaLLZQ",
+	"jGHRRG1Dq/kaFihFTn3aDNe0ULQ16hq1ZIU/VyjpecczI7w4n7qtKxliFm7ClzY4gkShfezxjdW1aYvM",
+	"3G7FvDAivGuTQwtFJQt9W9p9WrOkpDJlKcTFaoVNzhBmk1yIPrvit1hYKJJN9GAzWLK3NPhOlt4KMGT9",
+	"pkaIMoDlGsLdbArtatWB2pI+XHPY0Ay1qeXC0z+kutiZ8dReXaNGPNFVDczPWaEAdzFvLcqjU3YPH6pb",
+	"rIgZxeRQ2yWbkHGPO3K03zhxdcczRYdUjmchk6bP2Y7U5XW2HmdDglpO5/2mYeys1kETTuMKWllp565y",
+	"kSF/4I8eCUio7aSatnyp6xw7z8Vdqkrt9Q+vKF0koYO3SIySEVfdvMFdaYnkEDrlx/tVi2+2Z5O4QDGq",
+	"HkQ/9z5SaocSLhesoRVgqi1RUyvgEEVFJjNs+D8r4l8VtYmk9RZ+7RFmcHbZoSCMOLVhaf34I9gZfZ+f",
+	"7cr6+EqNC9pE8W47hWWVpkJColmfrmbcer3R6XUHAa7ZnfbD+I7wAG8k9IgsdkoX9Nb2i7HN6Fd7jqoD",
+	"J23HfLYUxcey0YZBkmrXs7na5hWnZJN3advDtcGH5KHrrgoHXNgYXfx46oS/YgvK0DMbVCqG6ydWt2R/",
+	"5prHFTeiG2tI952MfUsF5GBs7mS7J05tIQj8gJntUHSSJH/MEBm2jXGWg9rALCxgOFN5Vz1Is/2opni5",
+	"WF2yfOgLxUZud+ffCNdoR++zn1H85W5W1wgUEi4i2bbGPYcHIDkLxPbRiqNIFX0iaWvB1MRtSqVted1Q",
+	"JoEomBlfspGIJNVqVTlkWdbdcmw1t3RQySPpZJxG64ya4kfhTVBKkyUKFqMLNXctARo8FeDQVgwel6Ui",
+	"KChuDnmp4as1VjpR+dh2w+pmplcuB6gWX4SmWm+oHQjWORhgPeb52aWx+BQVsT77eD7LcOv93sQKvewS",
+	"QATMLSkldQsQHyKswSVbqgIOJVWQqbR371ixvbh2Pvc/c0aE536tZrktA0JS+UEY0LcyV5lu9AnaiR1F",
+	"MgZNi2rCkbYB6YqaxVQQwiinpB2SJW08VdpyJ9BIqS1900BDJh7zVtPelPFC5BVvqnxV5E5Y7Sn61tyv",
+	"1XSmusc+k7IG8QajYuv4VDubscWoWJNPndd8Up52biWyoVcjWCoILujgM7Am8Ref+VPwGcK5R02V/DxZ",
+	"xmfOBfBUPgoXeId/bFtXyYm1rFuq7bNzTyEgo1FlGFQ5jAL2d8z6wJCaPbLTJSHLVYGF+8oCpGcnHO2H",
+	"O8bakFniwSe2sgXuaEm5rF58LGMKwvbzj7upcOmRreObk/sswlPVoN0OyQE5wh4iNu00xVUi1much7b5",
+	"NZ7dqfI8YI8HTwyLXcu9OJJ7rmiRkZ/Jvkun2aYv79d8BFV06pURKGxXidT2YaBkqILnN6IYgk+t0fMB",
+	"X8FMsQKTw2rJYjUzvwu0tRIYfbDpfMA8NfzqqnQ3HCJkxXIu3ICxl+qWFmiqx2GwFmheSt+M8kRjVDrl",
+	"qGHCk7oTORBp8g14EHiiWZLqW+oYB/0KS1sIPReY3INkr98ejPLkoIIG5VXv1+Zi3qfhcygjIRI2ElBA",
+	"05+CLfSK3aggjFnPuRG+IUHMLZejexlH3IPzCf3KIFyZ23j8EtqMZRllP0OSnRltf1WZ/SpbzK0NCud/",
+	"mwK6LfgyrE0ERGbIjiTogbdhhhXvoHxAbT9wuqnGYsfrPu8wH7OXe+xHmS0rtRG/67nDwbOCO9rwgffZ",
+	"j1JgWp9Nd0qzrObFt84hbOsDsR/MC21bM2FuE75gcPLYp+NpSLWcqWwrs4rD0KkJYSXG93xMtt6ktAE6",
+	"ykHYg49jrmMnsCjeHYbBnKl6zuMWI8CUtrOcVaiL/V0qtxPg2g5uJ6KQLVngw4bSSYVVn2gNtMSaN8pC",
+	"pu6RqhrIPoP/C6sDs1breW1b+xhST587PDoOibZgPyU6KCs+aB5vf21riYVm8GcrMmO52x+RVBAGSEDa",
+	"Ci6RK7q9laPKBa5Wzum0oBHW+qhedeHyJldVraevdVfZi+2Mp1Zl0M7ldhHRhyy+azwLiqqncn0qBAXs",
+	"HWDp0lb5X50wcXqS4S6Qfu6HWRWqVjvAnOAq3czOFDjvyoka8ikVy5Wauephdb65YdoVRfCm7X3Aa8NV",
+	"/05qBdCz6hAZou8GtAsoIIZq3a63WOsDd7013ocIvBx1zyH0mZuL/5ikBejFOL8/ga/UMiS+TsHbqHkp",
+	"VXwQ0/TXShU1yzSKI66bOHgTQlceKNWu4IQtlRFSnBScSXNu65L9PFeTNHOhl94hgQJQeNeMAQInksRa",
+	"sCnmFfUjiYlKpDg5Len//b//HwYFNcD6Db9s8Y0zLynRPFH5Ubt1otrErWpki4vAvbirFsh5lza43hgd",
+	"SQ/CTm426N+pvhKUdKsbbbN5lxt0ZTEEI4u6p1D0j+RPEmIx270BQ6jcqWpt9zoDoKCFhJU+h/XGfLb1",
+	"hN8ExDWBVMpa3SHMluT8KrANtBIDFHPJgHPBDYGA3h/wMnZnyfP0TsAQXhyx9S3YGuRNlawhcO9BVala",
+	"S8IUUlT3vVBZJJXWTud95AY7jq6ywplz9ofksdS5EsgvhE41KdzhRE0Kd1etFL5C6P5aUdsVW/GskwbU",
+	"fA5hYDD3OTzXMRinfLDOgdheJdgjhVg168Oj450TXcz3P2cXx5U9V76kzvZUXqmL+3+wZ91K0pvQpEsM",
+	"q3bXE8O6CZ+VCx08W44aoB5G9McQzhm3FV1WS7GfhOPGjy7jNgi1Se/+ZL5+ogsPSHZJt0h0ocbwSQJ9",
+	"4eohSk7OkaKATv2JKAzuULj3vBxl6Zi9uLg7cQNAf3JnybXj8IorUpxxVdWF7KaG9dJFw8/Qw/3i4u4p",
+	"u/zh/Py5/wEqzZDK216mxjyD9nJ99pwX4kYBD8Mqxk7GVpOJyNmenvIcm1mB7VrkdyKB2Yfsvy7cF6Bn",
+	"tSoLvPeU5WBn2yfvPbZv+fWNYXprc3AYpeAYeePcjkyDmFm7gmb1kDACU4h217miOIqq+52jIcLax3MB",
+	"Zt2kSmRxBRFsuTYy2NNnqIV1WmiRTaCqsOtiICoosL04nd+dYKv8u6dgxVuT2H7xCJkp6dZZKeZzu/I5",
+	"fGd9Hopb/Z8rE+XFRbUyj5IYiDwoFWULAnTwjr68nYO5kxCFSGNUjicSfCJIFdCuUSMGNMJ+iHaaJdNz",
+	"ihgFn8WQcYnD2E/ZUE/QWYQe8zmkdRwNBof/dnyejL76t+Pzfzs+P8S0DwlRrJKV8zlWEYROA2zMtdHq",
+	"DMQAzAk9Cwnk9ku+4lPT+Zp6zqYqEhcPP2tIvDcetxcXRLwu8PntD517c9WhI6j8OZzZ0Fn/Q5+3zZ5j",
+	"bkG+TQWK3PB+Ldg3ry7Z3sXV630m+Ux49Y1rOIoIE8mKQTSLVtgNpRKe76IgT6SOAqODT5Uu+rZanMpv",
+	"ouB9jO3VreMVvm2dVZyZFyLJ4PKQQf9UXbCj02O/yGdVZhJyrVXRq7rNQWaCrcAJXQKeHjdLfKI0AWmq",
+	"0+V8KqTzOWdmUCrCP+UwE2vPyzJ6G+ote61G13YaB/fYN2rG03rdr37TWoEwi20PXTIIp9K2NGFAa/pN",
+	"EMsyy97HzMg1mLdKnn/SUIdgmwVhB2aC5SQ5lpLs4a9R7de49ouKTvbpF6zDVone8zYfl1zLekcKzRi+",
+	"VCuS7Qkz+2c1qgzdeO8EdK/FFWBFV4VdjXWVt2AWHhM43setgMq9qo/REVUHSV2f2KpVLfhj9a1I9leE",
+	"YEbynFT02IA8to9waeQjmvWGaiLW6kcN+GPXppVgtwflQYfMjYf9FnFzMWLCnT9oW4N1W2jKOLQz9V03",
+	"PkIBWpG8ICnbvNTmmx7gPfowtKnXts/deme7w+FWGGol6mL29XZhqLW6KBcfxY1bEA1CulQrE5pIXbO/",
+	"mAvBMKjeMa8EZEhBgadmHhdF+3zCZ9qDwql+Hwau2E99MKTmFtcb9qaOdV6KokX5uz/cIti7ZDc61v8R",
+	"aqg4EO8mxhhZYIfXXn/z6vIDyD7UXxKM8ZgH/Iixua/qOLypSKXZds/C1MWqyL5EanrTwOS097yDrOz4",
+	"dTCDk32hQZg83P0Qzjs47pbVV9BzeY1OlocaD3Uq+ZkbnAx1UDmKEFCwA5cKsUJujS1xdpMOOOdaL1Se",
+	"fBB33qWAigdSLKDAK7MfszFKTnpNUn3r5+JbSdMLQNwmw94Jc3F9GKanZcEStZCGriMEgdD6k+rH7Jwt",
+	"BL+NpJvnnouHnqVvhWYTsagC3XJhxPAhSn49I/Y5ATaSoIDWL9rC9eTTqgTl/Y29QC7shJzRbCZEAZ2U",
+	"IamYyPbMVlaIpMftbWndKKDMFFd8jgHlMvqG8kvAMwPCMZV/hTINozLNEqg0YUFzDVBcUVb1DGUhKteo",
+	"C7DK2Y38Y8qpAmO3DTkI5T+Cy0spQKm6hGIBXRdTvBLZ7lCuLICgi1zJG4e7qwbir8Si93xQ1dv+H7uX",
+	"0bbg+rNFkLlDjvTgjwkkW5G2AzjTtbldzNntt8ehdyAYJDZIVfyIJ7Qd8VMZwDFCx1Y33eCSug8R/iiV",
+	"1sKGWZ+8EGbxf7poH1EzNdeAfS+vVS4+WPTPaxj63vE/kYQAoKrZV92fmxZoNsJuB33mBfBEMsZlrY/a",
+	"wWec+aAVtoNROLWvtgorbQrQiWRXhA7bJUAnkl0ROmy3AB1fgqhF6GxbY8Eml92LV4/+1PEpuD6W2vQf",
+	"Dy13DE7xR/oDY1RwGp97lAoe709JEPgrMOURA1PaZY/+bCEpRA0eFJRCut4H4e/tlh9rcvAcD4Mq3dB/",
+	"zvBp6ssFvT4qTk+Ur2pBU7HZhjDhte6jpXZweXN5E5uHibTYO1UOXduPz0gbJF1AHFwjx7KjH99+3zUr",
+	"g8/qSNY6knVa+eHJKIjDujYBromJyhn37Bwgje/I2l2s7Y6s3QD3D+HtmCO5psMYbumaBmNSGXKMF8PN",
+	"ivYq5m8ggBFErmOY/9Ft23E9tqJPM/vA/gB75rZtjVG98LjdMUIm1cKjAX+0zl91rbL4tY67Oxy0XBaR",
+	"u4Orm8N/4Rl5/1Azw19c/lG4PBCQB7F5PS2LRC3kB+HzF6rJedVkUlO4K/0atW0zHaN8X5s5wTXP8u8z",
+	"Zztvx53XFTN+QFYM21tAXEm9TNH+PVhkJHfUfi9piY/II/8qx7S9Fmgx7NMyCH++pf/+/AT50tm1N5Jk",
+	"UmoOCvOp7dpcjDmGx5Za5E80wzdtnplgUqSU6nynbqEDRB5J8XZuhLaQqSzx+mAo23HevMuKdCb6LIYB",
+	"YzZVWVLFmdvSfIdPPTclUxNsKazFOBcYdfXFF9i+3whQX3zB4n/08HcMZLUkX+2tWGoWg/nWNsNCEyPF",
+	"08dnLP6byhORX4+W+Co4+rlcUqDjrItS/pDq4gohuWvUJjblD7d67jL911bPwlT+gesH7vjQGGAQ/DdQ",
+	"D/gormbrw+y/0zrIP1okMYAH4PrEb/1J+5pX2sNH62RKhU42hNvbkYCka3uOvIN6QVY1iADuFGuwUr42",
+	"R8e87NL2/RPaaNpQWSigZVwk8egYEYAOHub64rlLZ8Imwk/VQtbKXMLT13heGhWWKDUYx9u38b16rOZC",
+	"x5RAYiNKc0FBpRW4sN95932gdzHDsSDE0y3IPKpZTNA3JxsmBUGRRDMxOUXTYWcsLtLxrYBHqkDg0RJr",
+	"FEHjpbGazTi2/E01i79oxNliWZ6kMnykko25VDId88zsx4zt4bxSSt0FooKUD75iRhiJYiGEtKtisb9U",
+	"PtIqH5ntjCsI7ffZOYiHIcR6mkFUjuJTSDvmIwLsBOWK40ewUR3pd3Bpq6pI+DLYcMyytcJiXmZLcXk3",
+	"OfbBZAxqgrsKTLWZgDdjz4tzvoRhkcyCIWQsRMIKiFCluHJ8cYZddIrKidq3rfaBxSxjtvfT1fOQxb/8",
+	"8ssvvZcve998c/X998OXL4eXl5AzVuQ8hZnE/wQ8U5OJFhCvbUWr/WYJpElZlLmwdYs8aOAnoyDeP4MB",
+	"nMCObr9q2hk3KI+lZ3F3iDvi1IkDpRrjzg8HA4/JYSyxZMRCMeIKWSsO3nCpHbIXKLGxK2Sk4GnUkZTi",
+	"bWGhFhosx1Q+yGvLjQIwXtuQA2ndxzGMWYR0GOobxRAHO/tzzJRMsV5cEBKuBsMAA8n9pIyVUSzmkR7S",
+	"PkdROauGZUh+a7IuIEEwDI4Gx4Pe4LA3OLwaDIbw/16L+u6pIYWqZsbaCSTvd2SjH6HJPAlJ24kCz+nh",
+	"HZexrj0I7E1YpZti91MSAu+nGNHpajfdgN21lGDOdbHBKkXo4JmkaIhOorJl23jAlw0fJpzyPlwn71H7",
+	"HETB0OOc1DfVMM8Q+bkOLT6GLJ3rkBG7tOV4lPo6V7wx7Zfr6f7Oq3gIb/jTNcmviZbrm+R3yped4mVb",
+	"Dzx4B/9uaJj/GthQJX5Sh/whpYD73EZRamWN14RgiVrHu/rs3G3uktge5SE7C1okrQnNz8ThJH7Wu+2v",
+	"bmtfcbfPzTzkhAArUnzKtovN+ItItRP+btEC3itT65kusvSO4Ke9IC1raIhk3dJgsJp4DMNZJqGTygzq",
+	"oYXVjK2f0LBtt+jKVN1HwkAE01ac+bFYMnzy80G71b3dd0G53aw7RE4359lyp6tRX7pKGZ8id+MFEEPM",
+	"/9lHTdbPqsXd8JolIR2sZRquzpl7uJTfKVcbqa3VuawtGveOdhZ3P0LK2B9wpHIh+cxqeI/agOEj9JEL",
+	"g1mqdatS4ytlm3xDUvQ9v+25EeAKuhHsBz+4S/ez565oxt5ROiQfzYGV/7dxE9BknmhGb1vtocvsP7Q3",
+	"I1k5ElTBxpnStqMpVoC3l5QUjbbawMFTCR6BSN7kqpyHtt+zmZDnCpgKnogc6wn4dv49cgmouZAiiSOp",
+	"chZT3/vYqD9Cs1EOAtdoCf4DzKVWAACeZUs7XHxPZwSVvzd/4aZBn1iaD2b+2/lUEotNj3dlUKoPRdJx",
+	"ISg/QELKrVhuKj8QP+cSC46agYwEjxbZW7G0ifz1QgT2m7Zq4hdfoOpmVg7pLZieSZ6284sX7KbkEKmG",
+	"W0+2RovEX8RnkcTCTDcp9SecYTY/2DGN0ho6C65vPYZkDk6Fm+oPkE21UAZmEoteLzHWz6AVBLZ/EZNM",
+	"vVD5rYbUs5Eqpiv9PXQmPgmHD8zlo3t84Ku7unz8l9b7fBDAn7jTp4WHnU6fBin0CO4l3lnj7flxLiQI",
+	"iPAunhZKaIylWIBJvvJCTMos69cbeBjSXwuCAXERRzPEYKTKgu1BbVIMWzmrikq7FviY41Er6L+JkHSX",
+	"826Sj1rDhZqjCWbY9DTVS2WErO55glfikJV5Fsn44O6kycIO3qXJ+3i/zwjuXmGaXJU3dboKdZpmMF0k",
+	"SAQ0oB6x7ZgxU7aLKt0uFHKSeI1RHZ78uKkkLlGn3pVhY8uBRiZ1KscC03xmKpdGDry8/N6sGd8+PDoG",
+	"zq6ZKot+EHZ1LKj1KTRzysGbP3NlkNWdyM2wqw32ADXokALYaySLdt35h8ycPeeSLVXJxlMxvgWQTZUu",
+	"/r2+ImiJsMtydqSTH8GoL8ViS0r/Six2JvRrzfnwxOO2mauTrQ6Ef/S+BI+brOLs4TSWNwu69BHbef/x",
+	"du+2ENdkr4Y7Mt5gsJ38tUOhOXiHf2zb1o4IPEnbhFHgUk8Th3PW/QJN7CJpIzBXcM3VdsGKRTzofBtO",
+	"tOUBN7B8tBNeO92fpt68UXZD8+AWuLWzXZDQjmpjrkbLA9BPdg+O9j6wMorIjFwJlsOqB5urmYY6t9FK",
+	"6S+IgIGqLxA0lymNTbDwiECOUDvEueafqQS7umVyY3MAM13ofBtJK2fRgbP1nclCsEksvXKSL77Qj7vE",
+	"NHPrI0hpZyynOG4w9rpKv554Xl9ds+HtVk1u/zuHURfN7b6fvIEvd3TRWbFRm8Kir9rTenTevWpunw9R",
+	"7nZ1m0U4unUPXn9gFLhUbGfPpGex1RIOsTmcuarAcCdyTWUfqKZlnggo7DHlczDv9Vk8ydXsGqXMmBUi",
+	"y3Qk7XchPc+yID7nOfVarNta1UKuN1S9piV/eHPVR7U+mWUt72WC8t9ca4eijfiIdqhPQ/j5AYM7O0/A",
+	"YwtBq2SU8yTRtUazZLn1ptIIdO4yIa2tttptQtqHbkTEc628UZXyA4AMHyBeeFYgQMQ/WMhYIVw0duMF",
+	"lWAViVeQkopV8IINng0HA/bT1fP+KrsNxIhRc4jH+cx9Dv0Hzis2u7kD8fouV7OftMjvR8DW2VdgKh9M",
+	"3HmImLPCamJ91DmdiHUGEn/JnpHEu/yRDSWrcoBXyJ+fq/D1ukl/u+Uv+Hh+ZzlBmWfBMDi4OwFaT8+/",
+	"6yp46yQaJNYTIZIhCFjfwu+568GGfRkhwpDlQqsyHwu/557LbGXPs9QAic1VllFF5QVPCwjy/k2NgLFh",
+	"gQwUoaAK7jCAD2qQfRqG5LozZ1izp3N9q/8/us4Yt2IQBsNXYXwD6gHeAbp169gOLrUalABRINly9yrG",
+	"DlDoBRxskEywf3+63Nc4Lz2q8kLDaPm/vMA85dysz/PH6WEZmfRSAkQzvv+US67/5jb9Nc7JVvXevff9",
+	"cmPJ0pPkH5pRNFyXyjoRn3Myd1FrbmvhEZ5HmLFZi/Qc9Gt5wxjhRy7B1GEn87BXDOtCaia17TmdXQfO",
+	"Gnwpll8Rv7/AzAPTNzSVNenqcdgt7bAoB2ayHplpT98idAfRrQsH9sPncxj5gdk1PonachzfmvtQIyHk",
+	"i3brRm/HxjwxaoamGSrKsaiNPxXsKThI1gj4XysH/vI5eljjFBJv3Y3f7x0TNuf5ef4GAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

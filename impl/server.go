@@ -32,13 +32,15 @@ type Server struct {
 	store *db.Store
 	jobs  Waker
 	log   *slog.Logger
+	opts  options
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
 
 // NewHandler returns the HTTP handler of the whole API: routing, request
-// logging, auth, validation against openapi.yaml, then the operations.
-func NewHandler(store *db.Store, jobs Waker, log *slog.Logger) (http.Handler, error) {
+// logging, auth, validation against openapi.yaml, then the operations;
+// beside them the spec and docs portal, /metrics, /healthz and /readyz.
+func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (http.Handler, error) {
 	spec, err := gen.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("impl: load spec: %w", err)
@@ -47,11 +49,18 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger) (http.Handler, er
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{store: store, jobs: jobs, log: log}
+	s := &Server{store: store, jobs: jobs, log: log, opts: defaultOptions()}
+	for _, o := range opts {
+		o(&s.opts)
+	}
+	if s.opts.metrics == nil {
+		s.opts.metrics = NewMetrics(store, log)
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = handleError(log)
+	e.Pre(s.opts.metrics.observe)
 	e.Use(requestLog(log), recoverPanic(log), middleware.BodyLimit("1M"))
 	e.Use(s.authenticate(routes), checkBody(routes))
 	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
@@ -65,15 +74,20 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger) (http.Handler, er
 		},
 		ErrorHandler: func(c echo.Context, he *echo.HTTPError) error { return he.Internal },
 	}))
+	e.Use(conditional(etagRoutes(spec)))
 	gen.RegisterHandlersWithBaseURL(e, gen.NewStrictHandler(s, nil), "/v4")
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{}) })
 	e.GET("/readyz", func(c echo.Context) error {
-		if err := store.Ping(c.Request().Context()); err != nil {
-			return &db.Error{Code: db.Unavailable, Reason: "Database unavailable"}
+		if err := store.Ready(c.Request().Context()); err != nil {
+			return err
 		}
 		return c.JSON(http.StatusOK, map[string]string{})
 	})
+	e.GET("/metrics", echo.WrapHandler(s.opts.metrics.Handler()))
+	if err := registerPortal(e); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,8 +17,6 @@ import (
 // config is the configuration of apiv4 serve, read from flags over
 // APIV4_* environment variables over defaults.
 type config struct {
-	envErr error // the first APIV4_* value that did not parse
-
 	Addr        string
 	DatabaseURL string
 	SimDuration time.Duration
@@ -27,12 +26,16 @@ type config struct {
 	SimUnavailableRate float64
 	Store              db.Config // address pools, reverse DNS domain, backup interval
 	Workers            int
+	DBMaxConns         int
+	StreamKeepAlive    time.Duration
 	LogLevel           string
 	LogFormat          string
+
+	envErrs []error // environment variables that did not parse
 }
 
 // defaultDatabase is the database used when neither --database nor
-// APIV4_DATABASE_URL names one.
+// APIV4_DATABASE_URL names one: a file beside the working directory.
 const defaultDatabase = "sqlite:apiv4.db"
 
 // flagSet returns an empty flag set that reports errors instead of exiting.
@@ -42,81 +45,93 @@ func flagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// flags binds the config to a flag set. Each default is the environment
-// variable's value when it is set.
-func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	fs.StringVar(&c.Addr, "addr", env("APIV4_ADDR", "127.0.0.1:8080"),
-		"address to listen on (APIV4_ADDR)")
-	fs.StringVar(&c.DatabaseURL, "database", env("APIV4_DATABASE_URL", defaultDatabase),
-		"database: postgres://… or sqlite:PATH (APIV4_DATABASE_URL)")
-	fs.Func("sim-duration", "how long each simulated job takes, a Go duration (APIV4_SIM_DURATION, default 2s)",
-		durationSetter(&c.SimDuration))
-	fs.Func("sim-fail-rate", "share of simulated jobs that fail, 0 to 1 (APIV4_SIM_FAIL_RATE, default 0)",
-		floatSetter(&c.SimFailRate))
-	fs.Func("sim-backup-unavailable-rate", "share of automatic backups the simulation leaves "+
-		"under maintenance, 0 to 1 (APIV4_SIM_BACKUP_UNAVAILABLE_RATE, default 0.1)",
-		floatSetter(&c.SimUnavailableRate))
-	c.Store = db.DefaultConfig()
-	fs.Func("ipv4-pool", "network public IPv4 addresses come from (APIV4_IPV4_POOL, default "+
-		c.Store.PublicIPv4.String()+")", prefixSetter(&c.Store.PublicIPv4))
-	fs.Func("ipv4-private-pool", "network private IPv4 addresses come from "+
-		"(APIV4_IPV4_PRIVATE_POOL, default "+c.Store.PrivateIPv4.String()+")",
-		prefixSetter(&c.Store.PrivateIPv4))
-	fs.Func("ipv6-pool", "network IPv6 SLAAC addresses come from (APIV4_IPV6_POOL, default "+
-		c.Store.IPv6.String()+")", prefixSetter(&c.Store.IPv6))
-	fs.StringVar(&c.Store.RDNSDomain, "rdns-domain", env("APIV4_RDNS_DOMAIN", c.Store.RDNSDomain),
-		"domain of the default reverse DNS names, a-b-c-d.DOMAIN (APIV4_RDNS_DOMAIN)")
-	fs.Func("backup-interval", "time between automatic backups of a Linode "+
-		"(APIV4_BACKUP_INTERVAL, default 24h)", durationSetter(&c.Store.BackupInterval))
-	fs.IntVar(&c.Workers, "workers", 8, "jobs this process runs at once")
-	fs.StringVar(&c.LogLevel, "log-level", env("APIV4_LOG_LEVEL", "info"),
-		"debug, info, warn or error (APIV4_LOG_LEVEL)")
-	fs.StringVar(&c.LogFormat, "log-format", env("APIV4_LOG_FORMAT", "text"),
-		"text or json (APIV4_LOG_FORMAT)")
-	c.SimDuration = 2 * time.Second
-	if v := getenv("APIV4_SIM_DURATION"); v != "" {
-		if err := durationSetter(&c.SimDuration)(v); err != nil {
-			c.envErr = fmt.Errorf("APIV4_SIM_DURATION: %w", err)
-		}
-	}
-	if v := getenv("APIV4_SIM_FAIL_RATE"); v != "" && c.envErr == nil {
-		if err := floatSetter(&c.SimFailRate)(v); err != nil {
-			c.envErr = fmt.Errorf("APIV4_SIM_FAIL_RATE: %w", err)
-		}
-	}
-	c.SimUnavailableRate = 0.1
-	if v := getenv("APIV4_SIM_BACKUP_UNAVAILABLE_RATE"); v != "" {
-		_ = floatSetter(&c.SimUnavailableRate)(v)
-	}
-	pools := map[string]*netip.Prefix{
-		"APIV4_IPV4_POOL": &c.Store.PublicIPv4, "APIV4_IPV4_PRIVATE_POOL": &c.Store.PrivateIPv4,
-		"APIV4_IPV6_POOL": &c.Store.IPv6,
-	}
-	for name, p := range pools {
-		if v := getenv(name); v != "" {
-			_ = prefixSetter(p)(v)
-		}
-	}
-	if v := getenv("APIV4_BACKUP_INTERVAL"); v != "" {
-		_ = durationSetter(&c.Store.BackupInterval)(v)
-	}
+// envFlags defines flags whose default is taken from an environment
+// variable when it is set, and whose usage names that variable.
+type envFlags struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	errs   *[]error
 }
 
-func prefixSetter(p *netip.Prefix) func(string) error {
-	return func(s string) error {
-		v, err := netip.ParsePrefix(s)
-		if err != nil {
-			return fmt.Errorf("want a network such as 100.64.0.0/10")
-		}
-		*p = v
-		return nil
+func (e envFlags) define(name, env, def, usage string, set func(string) error) {
+	if err := set(def); err != nil {
+		panic(fmt.Sprintf("bad default for --%s: %v", name, err))
 	}
+	if v := e.getenv(env); v != "" {
+		if err := set(v); err != nil {
+			*e.errs = append(*e.errs, fmt.Errorf("%s: %w", env, err))
+		}
+	}
+	e.fs.Func(name, fmt.Sprintf("%s (%s, default %s)", usage, env, defaultText(def)), set)
+}
+
+func defaultText(def string) string {
+	if def == "" {
+		return "none"
+	}
+	return def
+}
+
+func (e envFlags) string(p *string, name, env, def, usage string) {
+	e.define(name, env, def, usage, func(s string) error { *p = s; return nil })
+}
+
+func (e envFlags) duration(p *time.Duration, name, env, def, usage string) {
+	e.define(name, env, def, usage, durationSetter(p))
+}
+
+func (e envFlags) int(p *int, name, env, def, usage string) {
+	e.define(name, env, def, usage, func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("want an integer")
+		}
+		*p = n
+		return nil
+	})
+}
+
+// flags binds the whole serve configuration to a flag set.
+func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
+	e := envFlags{fs, getenv, &c.envErrs}
+	e.string(&c.Addr, "addr", "APIV4_ADDR", "127.0.0.1:8080", "address to listen on")
+	c.databaseFlag(e)
+	e.duration(&c.SimDuration, "sim-duration", "APIV4_SIM_DURATION", "2s",
+		"how long each simulated job takes, a Go duration")
+	e.define("sim-fail-rate", "APIV4_SIM_FAIL_RATE", "0", "share of simulated jobs that fail, 0 to 1",
+		floatSetter(&c.SimFailRate))
+	e.define("sim-backup-unavailable-rate", "APIV4_SIM_BACKUP_UNAVAILABLE_RATE", "0.1",
+		"share of automatic backups the simulation leaves under maintenance, 0 to 1",
+		floatSetter(&c.SimUnavailableRate))
+	c.Store = db.DefaultConfig()
+	e.define("ipv4-pool", "APIV4_IPV4_POOL", c.Store.PublicIPv4.String(),
+		"network public IPv4 addresses come from", prefixSetter(&c.Store.PublicIPv4))
+	e.define("ipv4-private-pool", "APIV4_IPV4_PRIVATE_POOL", c.Store.PrivateIPv4.String(),
+		"network private IPv4 addresses come from", prefixSetter(&c.Store.PrivateIPv4))
+	e.define("ipv6-pool", "APIV4_IPV6_POOL", c.Store.IPv6.String(),
+		"network IPv6 SLAAC addresses come from", prefixSetter(&c.Store.IPv6))
+	e.string(&c.Store.RDNSDomain, "rdns-domain", "APIV4_RDNS_DOMAIN", c.Store.RDNSDomain,
+		"domain of the default reverse DNS names, a-b-c-d.DOMAIN")
+	e.duration(&c.Store.BackupInterval, "backup-interval", "APIV4_BACKUP_INTERVAL", "24h",
+		"time between automatic backups of a Linode")
+	e.int(&c.Workers, "workers", "APIV4_WORKERS", "8", "jobs this process runs at once")
+	e.int(&c.DBMaxConns, "db-max-conns", "APIV4_DB_MAX_CONNS", fmt.Sprint(db.DefaultMaxConns),
+		"PostgreSQL connections this process opens at most")
+	e.duration(&c.StreamKeepAlive, "stream-keepalive", "APIV4_STREAM_KEEPALIVE", "15s",
+		"idle time after which an event stream sends a keep-alive comment")
+	c.logFlags(e)
+}
+
+// databaseFlag binds --database alone, for the operator commands.
+func (c *config) databaseFlag(e envFlags) {
+	e.string(&c.DatabaseURL, "database", "APIV4_DATABASE_URL", defaultDatabase,
+		"database: postgres://… or sqlite:PATH")
+}
+
+// logFlags binds --log-level and --log-format.
+func (c *config) logFlags(e envFlags) {
+	e.string(&c.LogLevel, "log-level", "APIV4_LOG_LEVEL", "info", "debug, info, warn or error")
+	e.string(&c.LogFormat, "log-format", "APIV4_LOG_FORMAT", "text", "text or json")
 }
 
 func durationSetter(d *time.Duration) func(string) error {
@@ -143,14 +158,19 @@ func floatSetter(f *float64) func(string) error {
 
 // validate checks what flag parsing cannot.
 func (c *config) validate() error {
-	if c.envErr != nil {
-		return c.envErr
-	}
 	if c.Workers < 1 {
 		return fmt.Errorf("--workers must be at least 1")
 	}
-	if err := c.Store.Validate(); err != nil {
+	if err := c.validateLog(); err != nil {
 		return err
+	}
+	return c.Store.Validate()
+}
+
+// validateLog checks the environment and the log flags.
+func (c *config) validateLog() error {
+	if len(c.envErrs) > 0 {
+		return errors.Join(c.envErrs...)
 	}
 	if _, err := levelOf(c.LogLevel); err != nil {
 		return err
@@ -192,4 +212,15 @@ func maskURL(raw string) string {
 		return raw
 	}
 	return scheme + "://" + user + ":xxxxx" + rest[at:]
+}
+
+func prefixSetter(p *netip.Prefix) func(string) error {
+	return func(s string) error {
+		v, err := netip.ParsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("want a network such as 100.64.0.0/10")
+		}
+		*p = v
+		return nil
+	}
 }

@@ -3,12 +3,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -21,72 +24,119 @@ func main() {
 	}
 }
 
-const usage = `apiv4: a Linode-style cloud API v4 server, built around Events.
+// A command is one subcommand: its name as typed, what it does, the
+// synopsis of its arguments, its flags (for help) and how it runs.
+type command struct {
+	name, summary, args string
+	flags               func(getenv func(string) string) *flag.FlagSet
+	run                 func(ctx context.Context, args []string, getenv func(string) string,
+		stdout, stderr io.Writer) error
+}
 
-Usage:
-  apiv4 serve [flags]          serve the API (see apiv4 serve --help)
-  apiv4 token create [flags]   create a user if needed and print a new token
+// commands are apiv4's subcommands, in the order help lists them.
+var commands = []command{
+	{"serve", "serve the API, the docs portal and /metrics", "[flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			fs := flagSet("apiv4 serve", io.Discard)
+			new(config).flags(fs, getenv)
+			return fs
+		},
+		func(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
+			return serve(ctx, args, getenv, stderr)
+		}},
+	{"token create", "create a user if needed and print a new token", "--username NAME [flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			var s string
+			var d time.Duration
+			return tokenFlags(new(config), &s, &s, &s, &d, getenv, io.Discard)
+		},
+		createToken},
+	{"watch", "follow a token's events live, for i3bar or i3blocks", "--token TOKEN [flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			return watchFlags(new(watchConfig), getenv, io.Discard)
+		},
+		watch},
+	{"export events", "write an account's events as JSON Lines, with progress", "--username NAME [flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			return exportFlags(new(exportConfig), getenv, io.Discard)
+		},
+		exportEvents},
+	{"conformance", "run the contract suite against a deployment", "--base-url URL --token TOKEN [flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			return conformanceFlags(new(conformanceConfig), getenv, io.Discard)
+		},
+		runConformance},
+	{"ticket reply", "answer a support ticket as support",
+		"--ticket ID --message TEXT [--from NAME]", noFlags, ticketReply},
+	{"notice post", "post a notice to every user of some accounts",
+		"--message TEXT [--link URL] (--account NAME ... | --all)", noFlags, noticePost},
+	{"maintenance schedule", "schedule maintenance of a Linode for a later time",
+		"--linode ID --at TIME", noFlags, maintenanceSchedule},
+	{"feedback list", "print the feedback users sent", "[--after ID] [--limit N]",
+		noFlags, feedbackList},
+}
 
-Operator commands, run against the database (--database or APIV4_DATABASE_URL):
-  apiv4 ticket reply --ticket ID --message TEXT [--from NAME]
-                               answer a support ticket as support
-  apiv4 notice post --message TEXT [--link URL] (--account NAME ... | --all)
-                               post a notice to every user of some accounts
-  apiv4 maintenance schedule --linode ID --at TIME
-                               schedule maintenance of a Linode for a later time
-  apiv4 feedback list [--after ID] [--limit N]
-                               print the feedback users sent
+// noFlags stands for the flags of an operator command, which parses its
+// own; its synopsis in the table names them.
+func noFlags(func(string) string) *flag.FlagSet { return flagSet("apiv4", io.Discard) }
 
-Every flag can also be set by the APIV4_* variable named in its help.
-`
+// usage writes the help of every command with every flag and the
+// environment variable that also sets it.
+func usage(w io.Writer) {
+	fmt.Fprint(w, "apiv4: a Linode-style cloud API v4 server, built around Events.\n\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  apiv4 %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nEvery flag can also be set by the APIV4_* variable named in its help;\n"+
+		"a flag given on the command line wins. apiv4 COMMAND --help shows one command.\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "\napiv4 %s %s\n", c.name, c.args)
+		fs := c.flags(noEnv) // help shows the built-in defaults, never a secret
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+}
 
 // run is the whole program: main only gives it the process's arguments,
 // environment and streams, so that tests run the real thing.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		usage(stderr)
 		return fmt.Errorf("no command given")
 	}
-	switch cmd, rest := args[0], args[1:]; cmd {
-	case "serve":
-		return serve(ctx, rest, getenv, stderr)
-	case "token":
-		if len(rest) == 0 || rest[0] != "create" {
-			return fmt.Errorf("usage: apiv4 token create --username NAME [--account NAME]")
-		}
-		return createToken(ctx, rest[1:], getenv, stdout, stderr)
-	case "ticket", "notice", "maintenance", "feedback":
-		return operator(ctx, cmd, rest, getenv, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
 		return nil
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
 	}
+	for _, c := range commands {
+		words := strings.Fields(c.name)
+		if len(args) < len(words) || strings.Join(args[:len(words)], " ") != c.name {
+			continue
+		}
+		rest := args[len(words):]
+		if len(rest) > 0 && isHelp(rest[0]) {
+			fmt.Fprintf(stdout, "apiv4 %s: %s\n\nUsage: apiv4 %s %s\n\n", c.name, c.summary, c.name, c.args)
+			fs := c.flags(noEnv)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return nil
+		}
+		err := c.run(ctx, rest, getenv, stdout, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if args[0] == "token" {
+		return fmt.Errorf("usage: apiv4 token create --username NAME [--account NAME]")
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown command %q", args[0])
 }
 
-// operators maps each operator command, "noun verb", to what runs it.
-var operators = map[string]func(context.Context, []string, func(string) string,
-	io.Writer, io.Writer) error{
-	"ticket reply":         ticketReply,
-	"notice post":          noticePost,
-	"maintenance schedule": maintenanceSchedule,
-	"feedback list":        feedbackList,
-}
+func noEnv(string) string { return "" }
 
-// operator runs the operator command named by noun and the first of args.
-func operator(ctx context.Context, noun string, args []string, getenv func(string) string,
-	stdout, stderr io.Writer) error {
-	verb := ""
-	if len(args) > 0 {
-		verb = args[0]
-		args = args[1:]
-	}
-	fn, ok := operators[noun+" "+verb]
-	if !ok {
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", strings.TrimSpace(noun+" "+verb))
-	}
-	return fn(ctx, args, getenv, stdout, stderr)
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help" || arg == "help"
 }

@@ -144,7 +144,7 @@ func TestOperatorMistakes(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown verb", []string{"ticket", "open"}, `unknown command "ticket open"`},
+		{"unknown verb", []string{"ticket", "open"}, `unknown command "ticket"`},
 		{"no ticket", []string{"ticket", "reply", "--message", "x"}, "--ticket is required"},
 		{"empty reply", []string{"ticket", "reply", "--ticket", "1"}, "--message must be"},
 		{"unknown ticket", []string{"ticket", "reply", "--ticket", "42", "--message", "x"},

@@ -34,24 +34,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		"ipv4_pool", cfg.Store.PublicIPv4.String(), "ipv4_private_pool", cfg.Store.PrivateIPv4.String(),
 		"ipv6_pool", cfg.Store.IPv6.String(), "rdns_domain", cfg.Store.RDNSDomain,
 		"backup_interval", cfg.Store.BackupInterval.String(),
-		"workers", cfg.Workers, "log_level", cfg.LogLevel)
+		"workers", cfg.Workers, "stream_keepalive", cfg.StreamKeepAlive.String(),
+		"log_level", cfg.LogLevel, "log_format", cfg.LogFormat)
 
-	store, err := db.Open(ctx, cfg.DatabaseURL)
+	store, err := db.Open(ctx, cfg.DatabaseURL, db.WithMaxConns(cfg.DBMaxConns))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+
 	if err := store.SetConfig(cfg.Store); err != nil {
 		return err
 	}
-
 	sim := job.Sim{Duration: cfg.SimDuration, Steps: 4, FailRate: cfg.SimFailRate,
 		UnavailableRate: cfg.SimUnavailableRate}
 	// Due backups are looked for every quarter of the interval, and at
 	// least once every five seconds, however long the interval.
 	scan := min(5*time.Second, max(10*time.Millisecond, cfg.Store.BackupInterval/4))
 	runner := job.New(store, sim, job.Config{Workers: cfg.Workers, BackupScan: scan}, log)
-	handler, err := impl.NewHandler(store, runner, log)
+	stopping := make(chan struct{})
+	handler, err := impl.NewHandler(store, runner, log,
+		impl.WithMetrics(impl.NewMetrics(store, log)),
+		impl.WithStreams(cfg.StreamKeepAlive, 0, stopping))
 	if err != nil {
 		return err
 	}
@@ -60,6 +64,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	// WriteTimeout bounds ordinary answers; event streams set a deadline per
+	// frame instead.
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -82,6 +88,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	case err = <-served:
 	case <-ctx.Done():
 		log.Info("stopping")
+		close(stopping) // event streams end; their clients reconnect elsewhere
 		drain, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		err = srv.Shutdown(drain)
 		cancel()

@@ -1,0 +1,165 @@
+package impl_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"apiv4"
+	"apiv4/db"
+	"apiv4/db/dbtest"
+	"apiv4/impl"
+)
+
+type noWaker struct{}
+
+func (noWaker) Wake() {}
+
+// newServer serves a fresh SQLite store and returns it with a token of
+// every scope and the server's log.
+func newServer(t *testing.T) (*httptest.Server, *db.Store, string, *bytes.Buffer) {
+	t.Helper()
+	ctx := context.Background()
+	store, err := db.Open(ctx, dbtest.SQLiteURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	u, err := store.EnsureUser(ctx, "acme", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := store.CreateToken(ctx, u, "test", "*", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	h, err := impl.NewHandler(store, noWaker{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv, store, token, &logs
+}
+
+func get(t *testing.T, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// TestOperationalEndpoints checks the endpoints beside the API.
+func TestOperationalEndpoints(t *testing.T) {
+	srv, _, _, _ := newServer(t)
+	tests := []struct {
+		path, contentType, contains string
+	}{
+		{"/healthz", "application/json", "{}"},
+		{"/readyz", "application/json", "{}"},
+		{"/openapi.yaml", "application/yaml", "operationId: streamEvents"},
+		{"/openapi.json", "application/json", `"operationId":"streamEvents"`},
+		{"/docs", "text/html; charset=utf-8", "openapi.json"}, // the plain page or the portal
+		{"/metrics", "text/plain", "apiv4_jobs_queued 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, body := get(t, srv.URL+tt.path)
+			ct := resp.Header.Get("Content-Type")
+			if resp.StatusCode != http.StatusOK || !strings.HasPrefix(ct, tt.contentType) {
+				t.Fatalf("got %d %q, want 200 %q", resp.StatusCode, ct, tt.contentType)
+			}
+			if !strings.Contains(body, tt.contains) {
+				t.Errorf("body lacks %q", tt.contains)
+			}
+		})
+	}
+	if _, body := get(t, srv.URL+"/openapi.yaml"); body != string(apiv4.Spec) {
+		t.Errorf("/openapi.yaml is not openapi.yaml as written")
+	}
+}
+
+// TestReadyzNeedsMigrations checks that /readyz refuses while a migration
+// is missing.
+func TestReadyzNeedsMigrations(t *testing.T) {
+	srv, store, _, _ := newServer(t)
+	if err := store.ForgetMigration(context.Background(), "20261206060001"); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := get(t, srv.URL+"/readyz")
+	want := `{"errors":[{"reason":"Database migrations pending: 1, first 20261206060001_event_rev"}]}`
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.TrimSpace(body) != want {
+		t.Errorf("got %d %s, want 503 %s", resp.StatusCode, body, want)
+	}
+}
+
+// TestRequestMetricsAndID checks that a request is counted by route and
+// status, and logged with the request id the client sent back to it.
+func TestRequestMetricsAndID(t *testing.T) {
+	srv, _, token, logs := newServer(t)
+	resp, _ := get(t, srv.URL+"/v4/account/events", "Authorization", "Bearer "+token,
+		"X-Request-Id", "trace-42")
+	if got := resp.Header.Get("X-Request-Id"); got != "trace-42" {
+		t.Errorf("X-Request-Id = %q, want the one sent back", got)
+	}
+	resp, _ = get(t, srv.URL+"/v4/account/events", "X-Request-Id", "bad id with spaces")
+	if got := resp.Header.Get("X-Request-Id"); len(got) != 16 {
+		t.Errorf("X-Request-Id = %q, want a fresh 16-digit id instead of an unsafe one", got)
+	}
+	if !strings.Contains(logs.String(), `"route":"/v4/account/events","status":200`) ||
+		!strings.Contains(logs.String(), `"request_id":"trace-42"`) {
+		t.Errorf("log lacks the request line with its id:\n%s", logs)
+	}
+
+	_, metrics := get(t, srv.URL+"/metrics")
+	for _, want := range []string{
+		`apiv4_http_request_duration_seconds_count{method="GET",route="/v4/account/events",status="200"} 1`,
+		`apiv4_http_request_duration_seconds_count{method="GET",route="/v4/account/events",status="401"} 1`,
+		`apiv4_events_written_total 0`,
+		`apiv4_event_streams_open 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestRateLimitHook checks the counter the rate limiter reports refusals to.
+func TestRateLimitHook(t *testing.T) {
+	ctx := context.Background()
+	store, err := db.Open(ctx, dbtest.SQLiteURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	m := impl.NewMetrics(store, slog.New(slog.DiscardHandler))
+	m.RateLimitRefused("/v4/linode/instances")
+	m.RateLimitRefused("/v4/linode/instances")
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	want := `apiv4_rate_limit_refusals_total{route="/v4/linode/instances"} 2`
+	if !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+}

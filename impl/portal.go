@@ -1,0 +1,26 @@
+package impl
+
+import (
+	"github.com/labstack/echo/v4"
+
+	"apiv4"
+	"apiv4/portal"
+)
+
+// registerPortal serves the spec as written and the docs portal built
+// from it: /openapi.yaml, /openapi.json, /docs and its assets.
+func registerPortal(e *echo.Echo) error {
+	p, err := portal.New(apiv4.Spec)
+	if err != nil {
+		return err
+	}
+	h := echo.WrapHandler(p)
+	for _, path := range []string{"/openapi.yaml", "/openapi.json", "/docs", "/docs/", "/docs/assets/*"} {
+		e.GET(path, h)
+		e.HEAD(path, h)
+	}
+	return nil
+}
+
+// metrics returns the metrics the server records into.
+func (s *Server) metrics() *Metrics { return s.opts.metrics }

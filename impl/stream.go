@@ -1,0 +1,144 @@
+package impl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"apiv4/db"
+	"apiv4/gen"
+)
+
+// streamBatch bounds the events one store read returns to a stream.
+const streamBatch = 100
+
+// StreamEvents follows the caller's events: it checks the filter and the
+// resume position, then answers with an eventStream that writes frames
+// until the client leaves or the server stops.
+func (s *Server) StreamEvents(ctx context.Context,
+	req gen.StreamEventsRequestObject) (gen.StreamEventsResponseObject, error) {
+	p := principal(ctx)
+	var raw string
+	if req.Params.XFilter != nil {
+		raw = *req.Params.XFilter
+	}
+	f, err := db.ParseEventFilter(raw)
+	if err != nil {
+		return nil, err
+	}
+	var from int64
+	if req.Params.LastEventID != nil {
+		from = *req.Params.LastEventID
+	} else if from, err = s.store.EventRev(ctx, p.AccountID); err != nil {
+		return nil, err
+	}
+	return &eventStream{s: s, ctx: ctx, p: p, filter: f, from: from}, nil
+}
+
+// eventStream is the 200 answer of streamEvents. The generated response
+// type writes a whole body at once; a stream writes and flushes frame by
+// frame, so it implements the response interface itself, with the
+// Content-Type and Cache-Control the spec declares.
+type eventStream struct {
+	s      *Server
+	ctx    context.Context
+	p      *db.Principal
+	filter *db.EventFilter
+	from   int64
+}
+
+// VisitStreamEventsResponse implements gen.StreamEventsResponseObject.
+func (st *eventStream) VisitStreamEventsResponse(w http.ResponseWriter) error {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // ask proxies not to buffer
+	w.WriteHeader(http.StatusOK)
+
+	opts := st.s.opts
+	m := st.s.metrics()
+	m.streams.Inc()
+	defer m.streams.Dec()
+	out := &frameWriter{w: w, rc: http.NewResponseController(w)}
+
+	// Subscribe before the first read, so that no change falls between.
+	wake, unsubscribe := st.s.store.Subscribe(st.p.AccountID)
+	defer unsubscribe()
+	if err := out.send(fmt.Sprintf("retry: %d\nid: %d\n\n", opts.retry.Milliseconds(), st.from)); err != nil {
+		return nil // the client left
+	}
+	idle := time.NewTimer(opts.keepAlive)
+	defer idle.Stop()
+	pos := st.from
+	for {
+		events, next, err := st.s.store.EventChanges(st.ctx, st.p, pos, st.filter, streamBatch)
+		if err != nil {
+			if st.ctx.Err() == nil {
+				st.s.log.WarnContext(st.ctx, "event stream read", "err", err)
+			}
+			return nil // the client reconnects with Last-Event-ID
+		}
+		for i := range events {
+			if err := out.event(&events[i]); err != nil {
+				return nil
+			}
+			m.streamFrames.Inc()
+		}
+		pos = next
+		if len(events) > 0 {
+			idle.Reset(opts.keepAlive)
+		}
+		if len(events) == streamBatch {
+			continue // more are waiting
+		}
+
+		select {
+		case <-st.ctx.Done():
+			return nil
+		case <-opts.stopping:
+			return nil
+		case <-wake:
+		case <-idle.C:
+			if err := out.send(": keep-alive\n\n"); err != nil {
+				return nil
+			}
+			idle.Reset(opts.keepAlive)
+		}
+	}
+}
+
+// frameWriter writes Server-Sent Events frames and flushes each at once.
+type frameWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+// writeTimeout bounds one frame's write; it replaces the server's write
+// timeout, which a long stream would outlive.
+const writeTimeout = 30 * time.Second
+
+func (f *frameWriter) send(frame string) error {
+	_ = f.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := f.w.Write([]byte(frame)); err != nil {
+		return err
+	}
+	return f.rc.Flush()
+}
+
+// event writes one event as a frame whose id is its change position.
+func (f *frameWriter) event(e *db.Event) error {
+	data, err := json.Marshal(eventOut(e))
+	if err != nil {
+		return err
+	}
+	return f.send(fmt.Sprintf("id: %d\ndata: %s\n\n", e.Rev, data))
+}
+
+// WireEvent is an event as the API sends it.
+type WireEvent = gen.Event
+
+// EventWire returns the wire form of a stored event, as getEvent answers
+// it; operator commands use it to write events as the API would.
+func EventWire(e *db.Event) WireEvent { return eventOut(e) }
