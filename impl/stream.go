@@ -17,6 +17,11 @@ const streamBatch = 100
 // StreamEvents follows the caller's events: it checks the filter and the
 // resume position, then answers with an eventStream that writes frames
 // until the client leaves or the server stops.
+//
+// TODO(#6): the token is checked when the stream opens only; a token
+// revoked or expiring later keeps its open streams until they reconnect.
+// TODO(#5): streams count against no limit of their own; the rate
+// limiter should bound how many one token holds open.
 func (s *Server) StreamEvents(ctx context.Context,
 	req gen.StreamEventsRequestObject) (gen.StreamEventsResponseObject, error) {
 	p := principal(ctx)
