@@ -74,8 +74,11 @@ func TestStartupLogMasksSecrets(t *testing.T) {
 		t.Fatal("serve on an unreachable database: want an error")
 	}
 	first, _, _ := strings.Cut(logs.String(), "\n")
-	for _, want := range []string{`"msg":"starting"`,
-		`"database":"postgres://app:xxxxx@127.0.0.1:1/apiv4?connect_timeout=1"`, `"workers":3`, `"stream_keepalive":"15s"`, `"log_format":"json"`} {
+	for _, want := range []string{
+		`"msg":"starting"`,
+		`"database":"postgres://app:xxxxx@127.0.0.1:1/apiv4?connect_timeout=1"`,
+		`"workers":3`, `"stream_keepalive":"15s"`, `"log_format":"json"`,
+	} {
 		if !strings.Contains(first, want) {
 			t.Errorf("first log line lacks %s: %s", want, first)
 		}
