@@ -12,7 +12,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -30,8 +31,10 @@ const TimeLayout = "2006-01-02T15:04:05"
 // Store is the database of one apiv4 deployment. It is safe for concurrent
 // use by many goroutines and by many processes sharing one PostgreSQL.
 type Store struct {
-	db  *bun.DB
-	now func() time.Time
+	db     *bun.DB
+	now    func() time.Time
+	pg     bool
+	tokens *tokenCache
 }
 
 // Open connects to url, which is either "postgres://…" (or "postgresql://…")
@@ -41,10 +44,16 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	var bdb *bun.DB
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		sqldb, err := sql.Open("pgx", url)
+		cfg, err := pgx.ParseConfig(url)
 		if err != nil {
 			return nil, fmt.Errorf("db: open postgres: %w", err)
 		}
+		// bun writes its arguments into the SQL text, so preparing its
+		// statements would cost a round trip each and reuse nothing. The
+		// hot statements are written with $n placeholders instead and ask
+		// for a cached prepared statement (see Store.query).
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+		sqldb := stdlib.OpenDB(*cfg)
 		sqldb.SetMaxOpenConns(32)
 		sqldb.SetMaxIdleConns(32)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
@@ -69,7 +78,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("db: unsupported database URL (want postgres://… or sqlite:PATH)")
 	}
 
-	s := &Store{db: bdb, now: time.Now}
+	s := &Store{db: bdb, now: time.Now, pg: bdb.Dialect().Name() == dialect.PG,
+		tokens: newTokenCache(DefaultTokenCacheTTL, tokenCacheSize)}
 	if err := bdb.PingContext(ctx); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("db: connect: %w", err)
@@ -88,7 +98,7 @@ func (s *Store) Close() error { return s.db.Close() }
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // IsPostgres reports whether the store runs on PostgreSQL.
-func (s *Store) IsPostgres() bool { return s.db.Dialect().Name() == dialect.PG }
+func (s *Store) IsPostgres() bool { return s.pg }
 
 // SetClock replaces the store's clock; tests use it to make time pass.
 func (s *Store) SetClock(now func() time.Time) { s.now = now }
@@ -127,6 +137,23 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("db: migrate: %w", err)
 	}
 	return nil
+}
+
+// querier is a *sql.DB or a *sql.Tx: hand-written statements go to
+// database/sql directly, since bun would write the arguments into the text.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// query runs one hand-written statement with $n placeholders. On
+// PostgreSQL it is prepared once per connection and its plan reused; SQLite
+// reads $n as the n-th argument. The caller closes the rows.
+func (s *Store) query(ctx context.Context, q querier, query string,
+	args ...any) (*sql.Rows, error) {
+	if s.pg {
+		args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
+	}
+	return q.QueryContext(ctx, query, args...)
 }
 
 // tx runs fn in one transaction, committed when fn returns nil.

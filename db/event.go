@@ -103,91 +103,14 @@ type EventPage struct {
 }
 
 // ListEvents returns one page of the caller's account events, newest first
-// unless the filter orders otherwise. A bad filter is Invalid.
+// unless the filter orders otherwise. A bad filter is Invalid. It costs one
+// statement (see ListEventsStmt), two for a filtered page past the end.
 func (s *Store) ListEvents(ctx context.Context, p *Principal, q ListQuery) (*EventPage, error) {
 	f, err := parseFilter(q.Filter, eventFields)
 	if err != nil {
 		return nil, err
 	}
-	seenID, err := s.seenWatermark(ctx, s.db, p)
-	if err != nil {
-		return nil, err
-	}
-
-	var page *EventPage
-	if f == nil || (f.where == "" && f.orderBy != "created") {
-		page, err = s.listEventsBySeq(ctx, p, q, f == nil || !f.ordered || f.desc)
-	} else {
-		page, err = s.listEventsFiltered(ctx, p, q, f, seenID)
-	}
-	if err != nil {
-		return nil, translate(err)
-	}
-	if err := s.markFlags(ctx, s.db, p, seenID, page.Events); err != nil {
-		return nil, err
-	}
-	return page, nil
-}
-
-// listEventsBySeq serves an unfiltered list from the account's dense
-// sequence: the page is a range of seq found through the unique index, so
-// every page costs the same whatever its depth or the account's size.
-func (s *Store) listEventsBySeq(ctx context.Context, p *Principal, q ListQuery, desc bool) (*EventPage, error) {
-	var c eventCounter
-	err := s.db.NewSelect().Model(&c).Where("account_id = ?", p.AccountID).Scan(ctx)
-	if err != nil && translate(err) != ErrNotFound {
-		return nil, err
-	}
-	total := max(0, c.LastSeq-c.FirstSeq+1)
-	page := newPage(q, total)
-
-	skip := int64(q.Page-1) * int64(q.PageSize)
-	if skip >= total {
-		return page, nil
-	}
-	sel := s.db.NewSelect().Model(&page.Events).
-		Where("e.account_id = ?", p.AccountID).
-		Limit(int64(q.PageSize))
-	if desc {
-		sel.Where("e.seq <= ?", c.LastSeq-skip).OrderExpr("e.seq DESC")
-	} else {
-		sel.Where("e.seq >= ?", c.FirstSeq+skip).OrderExpr("e.seq ASC")
-	}
-	return page, sel.Scan(ctx)
-}
-
-// listEventsFiltered serves a filtered or time-ordered list with a count and
-// an offset over the rows that match.
-func (s *Store) listEventsFiltered(ctx context.Context, p *Principal, q ListQuery, f *Filter,
-	seenID int64) (*EventPage, error) {
-	args := append([]any{seenID, p.UserID}, f.args...)
-	where := f.where
-	if where == "" {
-		where = "1 = 1"
-	}
-	base := func(sel *bun.SelectQuery) *bun.SelectQuery {
-		return sel.Where("e.account_id = ?", p.AccountID).Where(where, args...)
-	}
-
-	total, err := base(s.db.NewSelect().Model((*Event)(nil))).Count(ctx)
-	if err != nil {
-		return nil, err
-	}
-	page := newPage(q, int64(total))
-	dir := "ASC"
-	if f.desc || (!f.ordered && f.orderBy == "") {
-		dir = "DESC"
-	}
-	order := "e.id " + dir
-	if f.orderBy == "created" {
-		order = fmt.Sprintf("e.created %s, e.id %s", dir, dir)
-	}
-	err = base(s.db.NewSelect().Model(&page.Events)).
-		OrderExpr(order).
-		Limit(int64(q.PageSize)).
-		Offset(int64(q.Page-1) * int64(q.PageSize)).
-		Scan(ctx)
-	return page, err
+	return s.runEventList(ctx, listEventsStmt(p, q, f), f, q)
 }
 
 func newPage(q ListQuery, total int64) *EventPage {
@@ -197,121 +120,201 @@ func newPage(q ListQuery, total int64) *EventPage {
 
 // GetEvent returns one event of the caller's account, or ErrNotFound.
 func (s *Store) GetEvent(ctx context.Context, p *Principal, id int64) (*Event, error) {
-	var e Event
-	err := s.db.NewSelect().Model(&e).
-		Where("e.account_id = ? AND e.id = ?", p.AccountID, id).
-		Scan(ctx)
+	rows, err := s.query(ctx, s.db.DB, getEventSQL, p.AccountID, p.UserID, id)
 	if err != nil {
 		return nil, translate(err)
 	}
-	seenID, err := s.seenWatermark(ctx, s.db, p)
-	if err != nil {
-		return nil, err
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, translate(err)
+		}
+		return nil, ErrNotFound
 	}
-	events := []Event{e}
-	if err := s.markFlags(ctx, s.db, p, seenID, events); err != nil {
-		return nil, err
+	var e Event
+	var ev eventScan
+	var seenID int64
+	dest := append([]any{&seenID}, ev.dest()...)
+	if err := rows.Scan(append(dest, &e.Read)...); err != nil {
+		return nil, translate(err)
 	}
-	return &events[0], nil
+	ev.fill(&e)
+	e.AccountID, e.Seen = p.AccountID, e.ID <= seenID
+	return &e, nil
 }
+
+const getEventSQL = `SELECT ` + seenWatermark + `,
+    ` + eventColumns + `,
+    ` + readMark + `
+FROM events AS e
+WHERE e.account_id = $1 AND e.id = $3`
 
 // MarkEventSeen marks the event and every earlier one seen for the caller.
-// It moves one watermark row, so it costs the same whatever the history,
-// and the mark never goes backwards.
+// It moves one watermark row in one statement, so it costs the same
+// whatever the history, and the mark never goes backwards.
 func (s *Store) MarkEventSeen(ctx context.Context, p *Principal, id int64) error {
-	return s.tx(ctx, func(tx bun.Tx) error {
-		if err := eventExists(ctx, tx, p, id); err != nil {
-			return err
-		}
-		greatest := "GREATEST"
-		if !s.IsPostgres() {
-			greatest = "MAX"
-		}
-		_, err := tx.NewRaw(`INSERT INTO event_seen (account_id, user_id, seen_id) VALUES (?, ?, ?)
+	q := markSeenSQL
+	if !s.pg {
+		q = strings.Replace(q, "GREATEST(", "MAX(", 1)
+	}
+	found, err := s.exists(ctx, q, p.AccountID, p.UserID, id)
+	if err == nil && !found {
+		err = ErrNotFound
+	}
+	return err
+}
+
+// markSeenSQL raises the caller's watermark to an event of the account;
+// it returns no row when there is no such event.
+const markSeenSQL = `INSERT INTO event_seen (account_id, user_id, seen_id)
+SELECT e.account_id, $2, e.id FROM events AS e
+WHERE e.account_id = $1 AND e.id = $3
 ON CONFLICT (account_id, user_id)
-DO UPDATE SET seen_id = `+greatest+`(event_seen.seen_id, EXCLUDED.seen_id)`,
-			p.AccountID, p.UserID, id).Exec(ctx)
-		return err
-	})
-}
+DO UPDATE SET seen_id = GREATEST(event_seen.seen_id, EXCLUDED.seen_id)
+RETURNING seen_id`
 
-// MarkEventRead marks one event read for the caller.
+// MarkEventRead marks one event read for the caller: one row, written
+// once; marking it again writes nothing.
 func (s *Store) MarkEventRead(ctx context.Context, p *Principal, id int64) error {
-	return s.tx(ctx, func(tx bun.Tx) error {
-		if err := eventExists(ctx, tx, p, id); err != nil {
-			return err
-		}
-		_, err := tx.NewRaw(`INSERT INTO event_reads (account_id, user_id, event_id) VALUES (?, ?, ?)
-ON CONFLICT DO NOTHING`, p.AccountID, p.UserID, id).Exec(ctx)
-		return err
-	})
-}
-
-func eventExists(ctx context.Context, db bun.IDB, p *Principal, id int64) error {
-	ok, err := db.NewSelect().Model((*Event)(nil)).
-		Where("e.account_id = ? AND e.id = ?", p.AccountID, id).
-		Exists(ctx)
-	if err != nil {
+	added, err := s.exists(ctx, markReadSQL, p.AccountID, p.UserID, id)
+	if err != nil || added {
 		return err
 	}
-	if !ok {
-		return ErrNotFound
+	// Already read, or no such event: only a repeated mark gets here.
+	found, err := s.exists(ctx, `SELECT 1 FROM events WHERE account_id = $1 AND id = $2`,
+		p.AccountID, id)
+	if err == nil && !found {
+		err = ErrNotFound
 	}
-	return nil
+	return err
 }
 
-// seenWatermark returns the id of the newest event the caller marked seen,
-// or 0.
-func (s *Store) seenWatermark(ctx context.Context, db bun.IDB, p *Principal) (int64, error) {
-	var ids []int64
-	err := db.NewSelect().Table("event_seen").Column("seen_id").
-		Where("account_id = ? AND user_id = ?", p.AccountID, p.UserID).
-		Scan(ctx, &ids)
-	if err != nil || len(ids) == 0 {
-		return 0, translate(err)
-	}
-	return ids[0], nil
-}
+// markReadSQL adds the caller's read mark on an event of the account; it
+// returns no row when the mark was there already or there is no such event.
+const markReadSQL = `INSERT INTO event_reads (account_id, user_id, event_id)
+SELECT e.account_id, $2, e.id FROM events AS e
+WHERE e.account_id = $1 AND e.id = $3
+ON CONFLICT (account_id, user_id, event_id) DO NOTHING
+RETURNING event_id`
 
-// markFlags sets Seen and Read on a page of events: seen from the
-// watermark, read with one probe of the read marks for the page's ids.
-func (s *Store) markFlags(ctx context.Context, db bun.IDB, p *Principal, seenID int64, events []Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	ids := make([]int64, len(events))
-	for i := range events {
-		events[i].Seen = events[i].ID <= seenID
-		ids[i] = events[i].ID
-	}
-	var read []int64
-	err := db.NewSelect().Table("event_reads").Column("event_id").
-		Where("account_id = ? AND user_id = ?", p.AccountID, p.UserID).
-		Where("event_id IN (?)", bun.In(ids)).
-		Scan(ctx, &read)
+// exists runs a statement and reports whether it returned a row.
+func (s *Store) exists(ctx context.Context, query string, args ...any) (bool, error) {
+	rows, err := s.query(ctx, s.db.DB, query, args...)
 	if err != nil {
-		return translate(err)
+		return false, translate(err)
 	}
-	for _, id := range read {
-		for i := range events {
-			if events[i].ID == id {
-				events[i].Read = true
-			}
-		}
-	}
-	return nil
+	defer rows.Close()
+	found := rows.Next()
+	return found, translate(rows.Err())
 }
 
-// insertEvent appends an event to its account's history, taking the next
-// seq from the account's counter. The counter row stays locked until the
-// transaction ends, so callers make this their last statement.
-func insertEvent(ctx context.Context, tx bun.Tx, e *Event) error {
+// insertEvent appends an event to its account's history, and queues job
+// when it is not nil, with the event's id. The next seq comes from the
+// account's counter, whose row stays locked until the transaction ends:
+// callers make this their last statement, and on PostgreSQL it is one
+// statement, so the lock is held for that statement and the commit only.
+// The event's id is drawn after the lock is taken, so ids follow seq
+// within an account and the list's seq order is its id order.
+func (s *Store) insertEvent(ctx context.Context, tx bun.Tx, e *Event, j *Job) error {
+	args := []any{e.AccountID, e.Action, e.Status, e.Username, e.Message, e.EntityType,
+		e.EntityID, e.EntityLabel, e.EntityURL, e.SecondaryJSON, e.PercentComplete,
+		e.TimeRemaining, e.Duration, e.Created, e.Started, e.Updated}
+	if !s.pg {
+		return s.insertEventSQLite(ctx, tx, e, j, args)
+	}
+	q := insertEventSQL
+	if j != nil {
+		q = insertEventJobSQL
+		args = append(args, j.LinodeID, j.Action, j.Params, j.State, j.Created)
+	}
+	rows, err := s.query(ctx, tx.Tx, q, args...)
+	if err != nil {
+		return fmt.Errorf("db: insert event: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("db: insert event: %w", err)
+		}
+		return fmt.Errorf("db: insert event: account %d has no event counter", e.AccountID)
+	}
+	dest := []any{&e.ID, &e.Seq}
+	if j != nil {
+		dest = append(dest, &j.ID)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return fmt.Errorf("db: insert event: %w", err)
+	}
+	if j != nil {
+		j.AccountID, j.EventID = e.AccountID, e.ID
+	}
+	return rows.Close()
+}
+
+// insertEventSQLite does what insertEvent does in three statements:
+// SQLite runs one writer at a time anyway.
+func (s *Store) insertEventSQLite(ctx context.Context, tx bun.Tx, e *Event, j *Job,
+	args []any) error {
 	err := tx.NewRaw(`UPDATE event_counters SET last_seq = last_seq + 1
 WHERE account_id = ?
 RETURNING last_seq`, e.AccountID).Scan(ctx, &e.Seq)
 	if err != nil {
 		return fmt.Errorf("db: event counter: %w", err)
 	}
-	_, err = tx.NewInsert().Model(e).Returning("id").Exec(ctx)
+	rows, err := s.query(ctx, tx.Tx, `INSERT INTO events (`+insertEventColumns+`)
+VALUES ($1, $17, `+insertEventValues+`)
+RETURNING id`, append(args, e.Seq)...)
+	if err != nil {
+		return fmt.Errorf("db: insert event: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return fmt.Errorf("db: insert event: %w", rows.Err())
+	}
+	if err := rows.Scan(&e.ID); err != nil {
+		return err
+	}
+	rows.Close()
+	if j == nil {
+		return nil
+	}
+	j.AccountID, j.EventID = e.AccountID, e.ID
+	_, err = tx.NewInsert().Model(j).Returning("id").Exec(ctx)
 	return err
 }
+
+const (
+	insertEventColumns = `account_id, seq, action, status, username, message,
+    entity_type, entity_id, entity_label, entity_url, secondary,
+    percent_complete, time_remaining, duration, created, started, updated`
+	insertEventValues = `$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16`
+)
+
+// insertEventSQL takes the next seq and inserts the event in one statement.
+// Arguments: account, then the event's columns after seq.
+const insertEventSQL = `WITH c AS (
+    UPDATE event_counters SET last_seq = last_seq + 1
+    WHERE account_id = $1
+    RETURNING last_seq
+)
+INSERT INTO events (` + insertEventColumns + `)
+SELECT $1, c.last_seq, ` + insertEventValues + ` FROM c
+RETURNING id, seq`
+
+// insertEventJobSQL is insertEventSQL that also queues the event's job.
+// Arguments: those of insertEventSQL, then linode, action, params, state
+// and created of the job.
+const insertEventJobSQL = `WITH c AS (
+    UPDATE event_counters SET last_seq = last_seq + 1
+    WHERE account_id = $1
+    RETURNING last_seq
+), e AS (
+    INSERT INTO events (` + insertEventColumns + `)
+    SELECT $1, c.last_seq, ` + insertEventValues + ` FROM c
+    RETURNING id, seq
+), j AS (
+    INSERT INTO jobs (account_id, linode_id, event_id, action, params, state, created)
+    SELECT $1, $17, e.id, $18, $19, $20, $21 FROM e
+    RETURNING id
+)
+SELECT e.id, e.seq, j.id FROM e, j`

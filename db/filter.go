@@ -43,6 +43,10 @@ type Filter struct {
 	seen    bool // the clause reads the caller's seen watermark (argument 0)
 }
 
+// descending reports whether the list runs newest first: by default, or
+// when +order says desc. +order_by alone sorts ascending.
+func (f *Filter) descending() bool { return f.desc || (!f.ordered && f.orderBy == "") }
+
 // Limits on an X-Filter, so that a hostile header cannot make the parser or
 // the database do unbounded work.
 const (

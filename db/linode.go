@@ -142,7 +142,7 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 				URL: "/v4/images/" + *in.Image}
 		}
 		params := encode(map[string]bool{"booted": in.Booted})
-		_, err = enqueue(ctx, tx, p, l, "linode_create", params, secondary, now)
+		_, err = s.enqueue(ctx, tx, p, l, "linode_create", params, secondary, now)
 		return err
 	})
 	if err != nil {
@@ -280,7 +280,7 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 			return labelConflict(err)
 		}
 		e := linodeEvent(p, &l, "linode_update", "notification", nil, now)
-		return insertEvent(ctx, tx, e)
+		return s.insertEvent(ctx, tx, e, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -335,7 +335,7 @@ func (s *Store) Act(ctx context.Context, p *Principal, id int64, a Action) (*Lin
 		}
 		l = rows[0]
 		var err error
-		e, err = enqueue(ctx, tx, p, &l, a.Name, a.Params, a.Secondary, now)
+		e, err = s.enqueue(ctx, tx, p, &l, a.Name, a.Params, a.Secondary, now)
 		return err
 	})
 	if err != nil {
@@ -361,20 +361,15 @@ func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int6
 	return fmt.Errorf("db: action refused for no known reason")
 }
 
-// enqueue records a job's event, status scheduled, and queues the job.
-func enqueue(ctx context.Context, tx bun.Tx, p *Principal, l *Linode, action, params string,
-	secondary *Entity, now int64) (*Event, error) {
+// enqueue records a job's event, status scheduled, and queues the job, as
+// the transaction's last statement.
+func (s *Store) enqueue(ctx context.Context, tx bun.Tx, p *Principal, l *Linode,
+	action, params string, secondary *Entity, now int64) (*Event, error) {
 	zero := 0
 	e := linodeEvent(p, l, action, "scheduled", secondary, now)
 	e.PercentComplete = &zero
-	if err := insertEvent(ctx, tx, e); err != nil {
-		return nil, err
-	}
-	j := &Job{
-		AccountID: p.AccountID, LinodeID: l.ID, EventID: e.ID, Action: action,
-		Params: params, State: "queued", Created: now,
-	}
-	if _, err := tx.NewInsert().Model(j).Returning("id").Exec(ctx); err != nil {
+	j := &Job{LinodeID: l.ID, Action: action, Params: params, State: "queued", Created: now}
+	if err := s.insertEvent(ctx, tx, e, j); err != nil {
 		return nil, err
 	}
 	return e, nil
