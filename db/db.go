@@ -150,10 +150,17 @@ type querier interface {
 // reads $n as the n-th argument. The caller closes the rows.
 func (s *Store) query(ctx context.Context, q querier, query string,
 	args ...any) (*sql.Rows, error) {
+	return q.QueryContext(ctx, query, s.prepared(args)...)
+}
+
+// prepared returns the arguments of a hand-written statement as the
+// driver wants them: on PostgreSQL, led by the option that asks pgx to
+// prepare the statement once per connection.
+func (s *Store) prepared(args []any) []any {
 	if s.pg {
-		args = append([]any{pgx.QueryExecModeCacheStatement}, args...)
+		return append([]any{pgx.QueryExecModeCacheStatement}, args...)
 	}
-	return q.QueryContext(ctx, query, args...)
+	return args
 }
 
 // tx runs fn in one transaction, committed when fn returns nil.

@@ -164,6 +164,18 @@ func (s *Store) MarkEventSeen(ctx context.Context, p *Principal, id int64) error
 	return err
 }
 
+// MarkEventSeenStmt and MarkEventReadStmt return the one statement
+// MarkEventSeen and MarkEventRead send on PostgreSQL (when the event is
+// there and, for read, not yet marked). The bench replays them.
+func MarkEventSeenStmt(p *Principal, id int64) Stmt {
+	return Stmt{SQL: markSeenSQL, Args: []any{p.AccountID, p.UserID, id}}
+}
+
+// MarkEventReadStmt: see MarkEventSeenStmt.
+func MarkEventReadStmt(p *Principal, id int64) Stmt {
+	return Stmt{SQL: markReadSQL, Args: []any{p.AccountID, p.UserID, id}}
+}
+
 // markSeenSQL raises the caller's watermark to an event of the account;
 // it returns no row when there is no such event.
 const markSeenSQL = `INSERT INTO event_seen (account_id, user_id, seen_id)
@@ -216,18 +228,11 @@ func (s *Store) exists(ctx context.Context, query string, args ...any) (bool, er
 // The event's id is drawn after the lock is taken, so ids follow seq
 // within an account and the list's seq order is its id order.
 func (s *Store) insertEvent(ctx context.Context, tx bun.Tx, e *Event, j *Job) error {
-	args := []any{e.AccountID, e.Action, e.Status, e.Username, e.Message, e.EntityType,
-		e.EntityID, e.EntityLabel, e.EntityURL, e.SecondaryJSON, e.PercentComplete,
-		e.TimeRemaining, e.Duration, e.Created, e.Started, e.Updated}
+	st := insertEventStmt(e, j)
 	if !s.pg {
-		return s.insertEventSQLite(ctx, tx, e, j, args)
+		return s.insertEventSQLite(ctx, tx, e, j, st.Args)
 	}
-	q := insertEventSQL
-	if j != nil {
-		q = insertEventJobSQL
-		args = append(args, j.LinodeID, j.Action, j.Params, j.State, j.Created)
-	}
-	rows, err := s.query(ctx, tx.Tx, q, args...)
+	rows, err := s.query(ctx, tx.Tx, st.SQL, st.Args...)
 	if err != nil {
 		return fmt.Errorf("db: insert event: %w", err)
 	}
@@ -251,10 +256,23 @@ func (s *Store) insertEvent(ctx context.Context, tx bun.Tx, e *Event, j *Job) er
 	return rows.Close()
 }
 
+// insertEventStmt is the PostgreSQL statement of insertEvent.
+func insertEventStmt(e *Event, j *Job) Stmt {
+	args := []any{e.AccountID, e.Action, e.Status, e.Username, e.Message, e.EntityType,
+		e.EntityID, e.EntityLabel, e.EntityURL, e.SecondaryJSON, e.PercentComplete,
+		e.TimeRemaining, e.Duration, e.Created, e.Started, e.Updated}
+	if j == nil {
+		return Stmt{SQL: insertEventSQL, Args: args}
+	}
+	args = append(args, j.LinodeID, j.Action, j.Params, j.State, j.Created)
+	return Stmt{SQL: insertEventJobSQL, Args: args}
+}
+
 // insertEventSQLite does what insertEvent does in three statements:
 // SQLite runs one writer at a time anyway.
 func (s *Store) insertEventSQLite(ctx context.Context, tx bun.Tx, e *Event, j *Job,
 	args []any) error {
+	args = args[:16]
 	err := tx.NewRaw(`UPDATE event_counters SET last_seq = last_seq + 1
 WHERE account_id = ?
 RETURNING last_seq`, e.AccountID).Scan(ctx, &e.Seq)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
@@ -238,45 +239,31 @@ type LinodeUpdate struct {
 
 // UpdateLinode changes a Linode's settings and writes a linode_update
 // notification. It is allowed while the Linode is busy: it starts no job.
-func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in LinodeUpdate) (*Linode, error) {
+// It sends the statements UpdateLinodeStmts lists.
+func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64,
+	in LinodeUpdate) (*Linode, error) {
 	var l Linode
 	err := s.tx(ctx, func(tx bun.Tx) error {
-		err := tx.NewSelect().Model(&l).
-			Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id).
-			For(s.forUpdate()).
-			Scan(ctx)
+		lock := lockLinodeStmt(p, id)
+		if !s.pg {
+			lock.SQL = strings.TrimSuffix(lock.SQL, "\nFOR UPDATE")
+		}
+		rows, err := s.query(ctx, tx.Tx, lock.SQL, lock.Args...)
 		if err != nil {
 			return err
 		}
-		if in.Label != nil {
-			l.Label = *in.Label
+		if err := s.db.ScanRows(ctx, rows, &l); err != nil {
+			return err
 		}
-		if in.Tags != nil {
-			l.TagsJSON = encode(nonNil(*in.Tags))
+		if l.ID == 0 {
+			return ErrNotFound
 		}
-		if in.Group != nil {
-			l.Group = *in.Group
-		}
-		if in.Watchdog != nil {
-			l.Watchdog = *in.Watchdog
-		}
-		if in.BackupDay != nil {
-			l.BackupDay = in.BackupDay
-		}
-		if in.BackupWindow != nil {
-			l.BackupWindow = in.BackupWindow
-		}
-		if in.Alerts != nil {
-			a := l.Alerts()
-			in.Alerts(&a)
-			l.AlertsJSON = encode(a)
-		}
+		in.apply(&l)
 		now := micros(s.now())
 		l.Updated = now
-		_, err = tx.NewUpdate().Model(&l).
-			Column("label", "tags", "grp", "watchdog", "alerts", "backup_day", "backup_window", "updated").
-			Where("account_id = ? AND id = ?", l.AccountID, l.ID).Exec(ctx)
-		if err != nil {
+
+		up := updateLinodeStmt(&l)
+		if _, err := tx.Tx.ExecContext(ctx, up.SQL, s.prepared(up.Args)...); err != nil {
 			return labelConflict(err)
 		}
 		e := linodeEvent(p, &l, "linode_update", "notification", nil, now)
@@ -286,6 +273,58 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 		return nil, err
 	}
 	return &l, nil
+}
+
+// UpdateLinodeStmts returns the statements UpdateLinode sends on
+// PostgreSQL, in order, inside one transaction, to store l's settings as
+// they are and record the linode_update event at now. The bench replays
+// them to measure the database's ceiling for event inserts.
+func UpdateLinodeStmts(p *Principal, l *Linode, now int64) []Stmt {
+	e := linodeEvent(p, l, "linode_update", "notification", nil, now)
+	up := *l
+	up.Updated = now
+	return []Stmt{lockLinodeStmt(p, l.ID), updateLinodeStmt(&up), insertEventStmt(e, nil)}
+}
+
+func lockLinodeStmt(p *Principal, id int64) Stmt {
+	return Stmt{SQL: `SELECT * FROM linodes
+WHERE account_id = $1 AND id = $2 AND NOT deleted
+FOR UPDATE`, Args: []any{p.AccountID, id}}
+}
+
+func updateLinodeStmt(l *Linode) Stmt {
+	return Stmt{SQL: `UPDATE linodes
+SET label = $3, tags = $4, grp = $5, watchdog = $6, alerts = $7,
+    backup_day = $8, backup_window = $9, updated = $10
+WHERE account_id = $1 AND id = $2`, Args: []any{l.AccountID, l.ID, l.Label, l.TagsJSON, l.Group,
+		l.Watchdog, l.AlertsJSON, l.BackupDay, l.BackupWindow, l.Updated}}
+}
+
+// apply changes l as the update asks.
+func (in *LinodeUpdate) apply(l *Linode) {
+	if in.Label != nil {
+		l.Label = *in.Label
+	}
+	if in.Tags != nil {
+		l.TagsJSON = encode(nonNil(*in.Tags))
+	}
+	if in.Group != nil {
+		l.Group = *in.Group
+	}
+	if in.Watchdog != nil {
+		l.Watchdog = *in.Watchdog
+	}
+	if in.BackupDay != nil {
+		l.BackupDay = in.BackupDay
+	}
+	if in.BackupWindow != nil {
+		l.BackupWindow = in.BackupWindow
+	}
+	if in.Alerts != nil {
+		a := l.Alerts()
+		in.Alerts(&a)
+		l.AlertsJSON = encode(a)
+	}
 }
 
 // Action is a job a request asks to run on a Linode.
@@ -412,15 +451,6 @@ func labelConflict(err error) error {
 		return Errorf(Invalid, "label", "Label must be unique among your Linodes.")
 	}
 	return err
-}
-
-// forUpdate is the row lock clause of the dialect: SQLite locks the whole
-// database for a write transaction and has none.
-func (s *Store) forUpdate() string {
-	if s.IsPostgres() {
-		return "UPDATE"
-	}
-	return ""
 }
 
 func nonNil(list []string) []string {
