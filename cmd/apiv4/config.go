@@ -7,7 +7,10 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+
+	"apiv4/db"
 )
 
 // config is the configuration of apiv4 serve, read from flags over
@@ -20,6 +23,9 @@ type config struct {
 	Workers     int
 	LogLevel    string
 	LogFormat   string
+
+	EventRetention time.Duration // 0 keeps events forever
+	TokenCacheTTL  time.Duration // 0 looks every token up on every request
 }
 
 // flagSet returns an empty flag set that reports errors instead of exiting.
@@ -51,20 +57,37 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		"debug, info, warn or error (APIV4_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("APIV4_LOG_FORMAT", "text"),
 		"text or json (APIV4_LOG_FORMAT)")
+	fs.Func("event-retention", "how long events are kept, e.g. 90d or 2160h; 0 keeps them "+
+		"forever (APIV4_EVENT_RETENTION, default 90d)", durationSetter(&c.EventRetention))
+	fs.Func("token-cache-ttl", "how long a token looked up is trusted before it is looked up "+
+		"again; a revoked token works that long (APIV4_TOKEN_CACHE_TTL, default 5s)",
+		durationSetter(&c.TokenCacheTTL))
 	c.SimDuration = 2 * time.Second
-	if v := getenv("APIV4_SIM_DURATION"); v != "" {
-		_ = durationSetter(&c.SimDuration)(v)
+	c.EventRetention = 90 * 24 * time.Hour
+	c.TokenCacheTTL = db.DefaultTokenCacheTTL
+	for name, d := range map[string]*time.Duration{"APIV4_SIM_DURATION": &c.SimDuration,
+		"APIV4_EVENT_RETENTION": &c.EventRetention, "APIV4_TOKEN_CACHE_TTL": &c.TokenCacheTTL} {
+		if v := getenv(name); v != "" {
+			_ = durationSetter(d)(v)
+		}
 	}
 	if v := getenv("APIV4_SIM_FAIL_RATE"); v != "" {
 		_ = floatSetter(&c.SimFailRate)(v)
 	}
 }
 
+// durationSetter parses a non-negative Go duration, or a whole number of
+// days such as 90d.
 func durationSetter(d *time.Duration) func(string) error {
 	return func(s string) error {
 		v, err := time.ParseDuration(s)
+		if days, ok := strings.CutSuffix(s, "d"); ok {
+			var n int64
+			n, err = strconv.ParseInt(days, 10, 32)
+			v = time.Duration(n) * 24 * time.Hour
+		}
 		if err != nil || v < 0 {
-			return fmt.Errorf("want a non-negative Go duration such as 2s")
+			return fmt.Errorf("want a non-negative Go duration such as 2s, or days such as 90d")
 		}
 		*d = v
 		return nil

@@ -30,13 +30,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log := cfg.logger(stderr)
 	log.InfoContext(ctx, "starting", "addr", cfg.Addr, "database", maskURL(cfg.DatabaseURL),
 		"sim_duration", cfg.SimDuration.String(), "sim_fail_rate", cfg.SimFailRate,
-		"workers", cfg.Workers, "log_level", cfg.LogLevel)
+		"workers", cfg.Workers, "log_level", cfg.LogLevel,
+		"event_retention", cfg.EventRetention.String(), "token_cache_ttl", cfg.TokenCacheTTL.String())
 
 	store, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	store.SetTokenCacheTTL(cfg.TokenCacheTTL)
 
 	runner := job.New(store, job.Sim{Duration: cfg.SimDuration, Steps: 4, FailRate: cfg.SimFailRate},
 		job.Config{Workers: cfg.Workers}, log)
@@ -64,6 +66,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { runner.Run(runCtx) })
+	if cfg.EventRetention > 0 {
+		pruner := job.NewPruner(store, cfg.EventRetention, log)
+		wg.Go(func() { pruner.Run(runCtx) })
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
