@@ -19,44 +19,49 @@ type PruneLimits struct {
 // DefaultPruneLimits are the limits of apiv4 serve's pruner.
 var DefaultPruneLimits = PruneLimits{Accounts: 500, Events: 1000}
 
+// PruneStep is what one step of a pruning sweep did.
+type PruneStep struct {
+	Deleted int64 // events deleted
+	Next    int64 // where the next step starts: pass it as after
+	Done    bool  // the sweep is over; the next one starts at 0
+}
+
 // PruneEvents is one step of a sweep that deletes the events created
-// before cutoff. It looks at the accounts after the one with id after, in
-// id order, and deletes up to lim.Events of the oldest events of each one
-// that has some past cutoff, each account in its own transaction. It
-// returns where the next step starts: the same accounts again while some
-// have more to delete, 0 when the sweep is over.
+// before cutoff. It looks at lim.Accounts accounts after the one with id
+// after, in id order, and deletes up to lim.Events of the oldest events of
+// each one that has some past cutoff, each account in its own transaction.
+// The next step looks at the same accounts again while some have more to
+// delete.
 //
 // An account's events are deleted from the oldest on, and first_seq is
 // raised in the same transaction, so the list's counts stay exact and its
 // pages stay dense. Read marks of the deleted events go with them.
 func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time, after int64,
-	lim PruneLimits) (next int64, deleted int64, err error) {
+	lim PruneLimits) (PruneStep, error) {
+	step := PruneStep{Next: after}
 	type candidate struct {
 		account, first int64
 		due            bool
 	}
 	rows, err := s.query(ctx, s.db.DB, pruneScanSQL, after, lim.Accounts, micros(cutoff))
 	if err != nil {
-		return after, 0, translate(err)
+		return step, translate(err)
 	}
 	var scanned []candidate
 	for rows.Next() {
 		var c candidate
 		if err := rows.Scan(&c.account, &c.first, &c.due); err != nil {
 			rows.Close()
-			return after, 0, translate(err)
+			return step, translate(err)
 		}
 		scanned = append(scanned, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return after, 0, translate(err)
+		return step, translate(err)
 	}
 
-	next = 0
-	if len(scanned) == lim.Accounts {
-		next = scanned[len(scanned)-1].account
-	}
+	more := false
 	for _, c := range scanned {
 		if !c.due {
 			continue
@@ -66,14 +71,19 @@ func (s *Store) PruneEvents(ctx context.Context, cutoff time.Time, after int64,
 			continue // another process pruned it meanwhile
 		}
 		if err != nil {
-			return after, deleted, err
+			return step, err
 		}
-		deleted += n
-		if n == int64(lim.Events) {
-			next = after // maybe more to delete here: look again
-		}
+		step.Deleted += n
+		more = more || n == int64(lim.Events)
 	}
-	return next, deleted, nil
+	switch {
+	case more: // look at the same accounts again
+	case len(scanned) < lim.Accounts:
+		step.Next, step.Done = 0, true
+	default:
+		step.Next = scanned[len(scanned)-1].account
+	}
+	return step, nil
 }
 
 // pruneScanSQL lists a window of accounts with whether the oldest kept

@@ -68,18 +68,18 @@ func TestPruneEvents(t *testing.T) {
 			if step > 20 {
 				t.Fatal("the sweep does not end")
 			}
-			next, n, err := s.PruneEvents(ctx, cutoff, after, lim)
+			st, err := s.PruneEvents(ctx, cutoff, after, lim)
 			if err != nil {
 				t.Fatal(err)
 			}
-			deleted += n
+			deleted += st.Deleted
 			// Between two steps, the pages agree with the counts and hold
 			// the newest events, with no gap.
 			ids := allPages(t, s, p, 25)
 			if fmt.Sprint(ids) != fmt.Sprint(newest[:len(ids)]) {
 				t.Fatalf("step %d: listed %v, want the newest %d of %v", step, ids, len(ids), newest)
 			}
-			if after = next; next == 0 && n == 0 {
+			if after = st.Next; st.Done && st.Deleted == 0 {
 				break
 			}
 		}
@@ -111,9 +111,9 @@ func TestPruneEvents(t *testing.T) {
 		if got := allPages(t, s, p, 25); len(got) != len(kept)+1 || got[0] != more[len(more)-1] {
 			t.Errorf("after a new event: %v", got)
 		}
-		if next, n, err := s.PruneEvents(ctx, cutoff, 0, db.DefaultPruneLimits); n != 0 ||
-			next != 0 || err != nil {
-			t.Errorf("second sweep = %d, %d, %v; want nothing to do", next, n, err)
+		st, err := s.PruneEvents(ctx, cutoff, 0, db.DefaultPruneLimits)
+		if st != (db.PruneStep{Done: true}) || err != nil {
+			t.Errorf("second sweep = %+v, %v; want nothing to do", st, err)
 		}
 	})
 }

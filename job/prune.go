@@ -33,23 +33,24 @@ func NewPruner(store *db.Store, retention time.Duration, log *slog.Logger) *Prun
 func (p *Pruner) Run(ctx context.Context) {
 	var after, swept int64
 	for ctx.Err() == nil {
-		next, n, err := p.store.PruneEvents(ctx, time.Now().Add(-p.retention), after, p.limits)
-		if err != nil && ctx.Err() == nil {
-			p.log.WarnContext(ctx, "prune events", "err", err)
-		}
-		swept += n
+		step, err := p.store.PruneEvents(ctx, time.Now().Add(-p.retention), after, p.limits)
 		wait := p.pause
-		if next == 0 && err == nil {
-			if swept > 0 {
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				p.log.WarnContext(ctx, "prune events", "err", err)
+			}
+			wait = p.idle
+		case step.Done:
+			if swept += step.Deleted; swept > 0 {
 				p.log.InfoContext(ctx, "pruned events", "deleted", swept,
 					"retention", p.retention.String())
 			}
 			swept, wait = 0, p.idle
+		default:
+			swept += step.Deleted
 		}
-		if err != nil {
-			wait = p.idle
-		}
-		after = next
+		after = step.Next
 		select {
 		case <-ctx.Done():
 		case <-time.After(wait):
