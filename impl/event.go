@@ -16,13 +16,7 @@ func (s *Server) ListEvents(ctx context.Context, req gen.ListEventsRequestObject
 	if err != nil {
 		return nil, err
 	}
-	out := gen.ListEvents200JSONResponse{
-		Data: make([]gen.Event, len(page.Events)), Page: page.Page, Pages: page.Pages, Results: page.Results,
-	}
-	for i := range page.Events {
-		out.Data[i] = eventOut(&page.Events[i])
-	}
-	return out, nil
+	return eventPageJSON{encodeEventPage(page)}, nil
 }
 
 // GetEvent returns one event of the caller's account.
@@ -31,7 +25,7 @@ func (s *Server) GetEvent(ctx context.Context, req gen.GetEventRequestObject) (g
 	if err != nil {
 		return nil, err
 	}
-	return gen.GetEvent200JSONResponse(eventOut(e)), nil
+	return eventJSON{encodeEvent(e)}, nil
 }
 
 // MarkEventSeen marks the event and every earlier one seen for the caller.
@@ -66,51 +60,10 @@ func listQuery(page, pageSize *int, filter *string) db.ListQuery {
 	return q
 }
 
-// eventOut is the wire form of a stored event.
-func eventOut(e *db.Event) gen.Event {
-	out := gen.Event{
-		Id: int(e.ID), Action: gen.EventAction(e.Action), Status: gen.EventStatus(e.Status),
-		Created: db.FormatTime(e.Created), Seen: e.Seen, Read: e.Read,
-		Username: nullableOf(e.Username), Message: nullableOf(e.Message),
-		PercentComplete: nullableOf(e.PercentComplete), TimeRemaining: nullableOf(e.TimeRemaining),
-		Duration: nullableOf(e.Duration), Rate: nullable.NewNullNullable[string](),
-		Entity: nullable.NewNullNullable[gen.EventEntity](), SecondaryEntity: nullable.NewNullNullable[gen.EventSecondaryEntity](),
-	}
-	if e.EntityType != nil {
-		ent := gen.EventEntity{Type: gen.EventEntityType(*e.EntityType), Id: nullableOf(intPtr(e.EntityID))}
-		if e.EntityLabel != nil {
-			ent.Label = *e.EntityLabel
-		}
-		if e.EntityURL != nil {
-			ent.Url = *e.EntityURL
-		}
-		out.Entity = nullable.NewNullableWithValue(ent)
-	}
-	if sec := e.Secondary(); sec != nil {
-		ent := gen.EventSecondaryEntity{Label: sec.Label, Type: sec.Type, Url: sec.URL}
-		switch id := sec.ID.(type) {
-		case int64:
-			_ = ent.Id.FromEventSecondaryEntityId0(int(id))
-		case string:
-			_ = ent.Id.FromEventSecondaryEntityId1(id)
-		}
-		out.SecondaryEntity = nullable.NewNullableWithValue(ent)
-	}
-	return out
-}
-
 // nullableOf turns a nil pointer into JSON null and any other into its value.
 func nullableOf[T any](p *T) nullable.Nullable[T] {
 	if p == nil {
 		return nullable.NewNullNullable[T]()
 	}
 	return nullable.NewNullableWithValue(*p)
-}
-
-func intPtr(p *int64) *int {
-	if p == nil {
-		return nil
-	}
-	n := int(*p)
-	return &n
 }
