@@ -120,27 +120,50 @@ func newPage(q ListQuery, total int64) *EventPage {
 
 // GetEvent returns one event of the caller's account, or ErrNotFound.
 func (s *Store) GetEvent(ctx context.Context, p *Principal, id int64) (*Event, error) {
-	rows, err := s.query(ctx, s.db.DB, getEventSQL, p.AccountID, p.UserID, id)
+	st := Stmt{SQL: getEventSQL, Args: []any{p.AccountID, p.UserID, id}}
+	var e *Event
+	var err error
+	if s.pg {
+		err = s.queryEvents(ctx, st, func(r rawRow) error {
+			e = &Event{AccountID: p.AccountID}
+			if err := r.event(1, e); err != nil {
+				return err
+			}
+			seenID, err := r.int(0)
+			e.Seen, e.Read = e.ID <= seenID, r.bool(1+eventRowColumns)
+			return err
+		})
+	} else {
+		e, err = s.getEventSQLite(ctx, st)
+	}
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, translate(err)
-		}
+	if e == nil {
 		return nil, ErrNotFound
 	}
-	var e Event
+	return e, nil
+}
+
+func (s *Store) getEventSQLite(ctx context.Context, st Stmt) (*Event, error) {
+	rows, err := s.query(ctx, s.db.DB, st.SQL, st.Args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	e := &Event{AccountID: st.Args[0].(int64)}
 	var ev eventScan
 	var seenID int64
 	dest := append([]any{&seenID}, ev.dest()...)
 	if err := rows.Scan(append(dest, &e.Read)...); err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
-	ev.fill(&e)
-	e.AccountID, e.Seen = p.AccountID, e.ID <= seenID
-	return &e, nil
+	ev.fill(e)
+	e.Seen = e.ID <= seenID
+	return e, nil
 }
 
 const getEventSQL = `SELECT ` + seenWatermark + `,

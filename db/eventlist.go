@@ -169,33 +169,36 @@ func placeholders(where string, first int) string {
 // without a total is counted separately.
 func (s *Store) runEventList(ctx context.Context, st Stmt, f *Filter,
 	q ListQuery) (*EventPage, error) {
-	rows, err := s.query(ctx, s.db.DB, st.SQL, st.Args...)
+	events := make([]Event, 0, q.PageSize)
+	account := st.Args[0].(int64)
+	var total sql.NullInt64
+	var err error
+	if s.pg {
+		err = s.queryEvents(ctx, st, func(r rawRow) error {
+			n, err := r.int(0)
+			total = sql.NullInt64{Int64: n, Valid: !r.null(0)}
+			if err != nil || r.null(2) { // the empty page's one row has no event
+				return err
+			}
+			e := Event{AccountID: account}
+			if err := r.event(2, &e); err != nil {
+				return err
+			}
+			seenID, err := r.int(1)
+			e.Seen, e.Read = e.ID <= seenID, r.bool(2+eventRowColumns)
+			events = append(events, e)
+			return err
+		})
+	} else {
+		var rows *sql.Rows
+		if rows, err = s.query(ctx, s.db.DB, st.SQL, st.Args...); err == nil {
+			events, total, err = scanEventRows(rows, events, account)
+			rows.Close()
+		}
+	}
 	if err != nil {
 		return nil, translate(err)
 	}
-	defer rows.Close()
-
-	events := make([]Event, 0, q.PageSize)
-	var total sql.NullInt64
-	for rows.Next() {
-		var seenID int64
-		var e Event
-		var ev eventScan
-		dest := append([]any{&total, &seenID}, ev.dest()...)
-		if err := rows.Scan(append(dest, &e.Read)...); err != nil {
-			return nil, translate(err)
-		}
-		if !ev.id.Valid {
-			continue
-		}
-		ev.fill(&e)
-		e.AccountID, e.Seen = st.Args[0].(int64), e.ID <= seenID
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, translate(err)
-	}
-	rows.Close()
 
 	if !total.Valid && q.Page > 1 && f != nil {
 		if total.Int64, err = s.countEvents(ctx, st, f); err != nil {
@@ -222,56 +225,4 @@ func (s *Store) countEvents(ctx context.Context, st Stmt, f *Filter) (int64, err
 		err = rows.Err()
 	}
 	return n, translate(err)
-}
-
-// eventScan holds the nullable columns of an event while a row is scanned.
-type eventScan struct {
-	id                          sql.NullInt64
-	username, message           sql.NullString
-	entityType, label, url, sec sql.NullString
-	entityID, started           sql.NullInt64
-	percent, remaining          sql.NullInt32
-	duration                    sql.NullFloat64
-	seq, created, updated       sql.NullInt64
-	action, status              sql.NullString
-}
-
-// dest returns the scan destinations of eventColumns.
-func (v *eventScan) dest() []any {
-	return []any{&v.id, &v.seq, &v.action, &v.status, &v.username, &v.message,
-		&v.entityType, &v.entityID, &v.label, &v.url, &v.sec,
-		&v.percent, &v.remaining, &v.duration, &v.created, &v.started, &v.updated}
-}
-
-// fill copies a scanned row into e.
-func (v *eventScan) fill(e *Event) {
-	e.ID, e.Seq, e.Action, e.Status = v.id.Int64, v.seq.Int64, v.action.String, v.status.String
-	e.Created, e.Updated = v.created.Int64, v.updated.Int64
-	e.Username, e.Message = strPtr(v.username), strPtr(v.message)
-	e.EntityType, e.EntityLabel, e.EntityURL = strPtr(v.entityType), strPtr(v.label), strPtr(v.url)
-	e.SecondaryJSON = strPtr(v.sec)
-	if v.entityID.Valid {
-		e.EntityID = &v.entityID.Int64
-	}
-	if v.started.Valid {
-		e.Started = &v.started.Int64
-	}
-	if v.percent.Valid {
-		n := int(v.percent.Int32)
-		e.PercentComplete = &n
-	}
-	if v.remaining.Valid {
-		n := int(v.remaining.Int32)
-		e.TimeRemaining = &n
-	}
-	if v.duration.Valid {
-		e.Duration = &v.duration.Float64
-	}
-}
-
-func strPtr(v sql.NullString) *string {
-	if !v.Valid {
-		return nil
-	}
-	return &v.String
 }
