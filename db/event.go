@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 )
 
@@ -266,17 +267,38 @@ func (s *Store) insertEvent(ctx context.Context, tx bun.Tx, e *Event, j *Job) er
 		}
 		return fmt.Errorf("db: insert event: account %d has no event counter", e.AccountID)
 	}
+	if err := scanInserted(rows, e, j); err != nil {
+		return fmt.Errorf("db: insert event: %w", err)
+	}
+	return rows.Close()
+}
+
+// scanInsertedRows is scanInserted for a pipelined step, which moves to
+// the row itself.
+func scanInsertedRows(rows pgx.Rows, e *Event, j *Job) error {
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("db: account %d has no event counter", e.AccountID)
+	}
+	return scanInserted(rows, e, j)
+}
+
+// scanInserted reads what insertEventStmt returns: the event's id and seq,
+// and its job's id.
+func scanInserted(rows interface{ Scan(...any) error }, e *Event, j *Job) error {
 	dest := []any{&e.ID, &e.Seq}
 	if j != nil {
 		dest = append(dest, &j.ID)
 	}
 	if err := rows.Scan(dest...); err != nil {
-		return fmt.Errorf("db: insert event: %w", err)
+		return err
 	}
 	if j != nil {
 		j.AccountID, j.EventID = e.AccountID, e.ID
 	}
-	return rows.Close()
+	return nil
 }
 
 // insertEventStmt is the PostgreSQL statement of insertEvent.

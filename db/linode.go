@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 	"modernc.org/sqlite"
@@ -239,46 +240,69 @@ type LinodeUpdate struct {
 
 // UpdateLinode changes a Linode's settings and writes a linode_update
 // notification. It is allowed while the Linode is busy: it starts no job.
-// It sends the statements UpdateLinodeStmts lists.
+// On PostgreSQL it sends the statements UpdateLinodeStmts lists, the first
+// with BEGIN and the others with COMMIT: two round trips.
 func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64,
 	in LinodeUpdate) (*Linode, error) {
-	var l Linode
-	err := s.tx(ctx, func(tx bun.Tx) error {
-		lock := lockLinodeStmt(p, id)
-		if !s.pg {
-			lock.SQL = strings.TrimSuffix(lock.SQL, "\nFOR UPDATE")
+	var l *Linode
+	lock := lockLinodeStmt(p, id)
+	change := func() (*Event, error) {
+		if l == nil {
+			return nil, ErrNotFound
 		}
-		rows, err := s.query(ctx, tx.Tx, lock.SQL, lock.Args...)
-		if err != nil {
-			return err
-		}
-		if err := s.db.ScanRows(ctx, rows, &l); err != nil {
-			return err
-		}
-		if l.ID == 0 {
-			return ErrNotFound
-		}
-		in.apply(&l)
-		now := micros(s.now())
-		l.Updated = now
-
-		up := updateLinodeStmt(&l)
-		if _, err := tx.Tx.ExecContext(ctx, up.SQL, s.prepared(up.Args)...); err != nil {
-			return labelConflict(err)
-		}
-		e := linodeEvent(p, &l, "linode_update", "notification", nil, now)
-		return s.insertEvent(ctx, tx, e, nil)
-	})
-	if err != nil {
-		return nil, err
+		in.apply(l)
+		l.Updated = micros(s.now())
+		return linodeEvent(p, l, "linode_update", "notification", nil, l.Updated), nil
 	}
-	return &l, nil
+
+	var err error
+	if s.pg {
+		err = s.writeTx(ctx, step{Stmt: lock, scan: func(rows pgx.Rows) error {
+			l, err = scanLinode(rows)
+			return err
+		}}, func() ([]step, error) {
+			e, err := change()
+			if err != nil {
+				return nil, err
+			}
+			ins := insertEventStmt(e, nil)
+			return []step{{Stmt: updateLinodeStmt(l)},
+				{Stmt: ins, scan: func(rows pgx.Rows) error { return scanInsertedRows(rows, e, nil) }}}, nil
+		})
+	} else {
+		err = s.tx(ctx, func(tx bun.Tx) error {
+			lock.SQL = strings.TrimSuffix(lock.SQL, "\nFOR UPDATE")
+			rows, err := s.query(ctx, tx.Tx, lock.SQL, lock.Args...)
+			if err != nil {
+				return err
+			}
+			l, err = scanLinode(rows)
+			rows.Close()
+			if err != nil {
+				return err
+			}
+			e, err := change()
+			if err != nil {
+				return err
+			}
+			up := updateLinodeStmt(l)
+			if _, err := tx.Tx.ExecContext(ctx, up.SQL, up.Args...); err != nil {
+				return err
+			}
+			return s.insertEvent(ctx, tx, e, nil)
+		})
+	}
+	if err != nil {
+		return nil, translate(labelConflict(err))
+	}
+	return l, nil
 }
 
 // UpdateLinodeStmts returns the statements UpdateLinode sends on
 // PostgreSQL, in order, inside one transaction, to store l's settings as
-// they are and record the linode_update event at now. The bench replays
-// them to measure the database's ceiling for event inserts.
+// they are and record the linode_update event at now: the first goes with
+// BEGIN, the others with COMMIT. The bench replays them to measure the
+// database's ceiling for event inserts.
 func UpdateLinodeStmts(p *Principal, l *Linode, now int64) []Stmt {
 	e := linodeEvent(p, l, "linode_update", "notification", nil, now)
 	up := *l
@@ -287,7 +311,7 @@ func UpdateLinodeStmts(p *Principal, l *Linode, now int64) []Stmt {
 }
 
 func lockLinodeStmt(p *Principal, id int64) Stmt {
-	return Stmt{SQL: `SELECT * FROM linodes
+	return Stmt{SQL: `SELECT ` + linodeColumns + ` FROM linodes
 WHERE account_id = $1 AND id = $2 AND NOT deleted
 FOR UPDATE`, Args: []any{p.AccountID, id}}
 }
@@ -298,6 +322,35 @@ SET label = $3, tags = $4, grp = $5, watchdog = $6, alerts = $7,
     backup_day = $8, backup_window = $9, updated = $10
 WHERE account_id = $1 AND id = $2`, Args: []any{l.AccountID, l.ID, l.Label, l.TagsJSON, l.Group,
 		l.Watchdog, l.AlertsJSON, l.BackupDay, l.BackupWindow, l.Updated}}
+}
+
+// linodeColumns are the columns of a Linode in the order dest lists them.
+const linodeColumns = `account_id, id, label, region, type, image, status, ipv4, ipv6, tags,
+    grp, alerts, watchdog, backups_enabled, backup_day, backup_window, has_user_data,
+    host_uuid, jobs_pending, deleted, created, updated`
+
+func (l *Linode) dest() []any {
+	return []any{&l.AccountID, &l.ID, &l.Label, &l.Region, &l.Type, &l.Image, &l.Status,
+		&l.IPv4JSON, &l.IPv6, &l.TagsJSON, &l.Group, &l.AlertsJSON, &l.Watchdog,
+		&l.BackupsEnabled, &l.BackupDay, &l.BackupWindow, &l.HasUserData, &l.HostUUID,
+		&l.JobsPending, &l.Deleted, &l.Created, &l.Updated}
+}
+
+// scanLinode reads the Linode a statement of linodeColumns returned, or
+// nil when it returned none.
+func scanLinode(rows interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}) (*Linode, error) {
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	var l Linode
+	if err := rows.Scan(l.dest()...); err != nil {
+		return nil, err
+	}
+	return &l, rows.Err()
 }
 
 // apply changes l as the update asks.
