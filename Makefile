@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/apiv4
 
-.PHONY: build run test generate check-generate vet
+.PHONY: build run test generate check-generate vet bench
 
 build:
 	$(GO) build -o $(BIN) ./cmd/apiv4
@@ -9,11 +9,25 @@ build:
 run: build
 	./$(BIN) serve
 
+# bench seeds a PostgreSQL database (127.0.0.1:5432 as postgres unless
+# APIV4_BENCH_DATABASE_URL says otherwise), measures the server against the
+# database's ceiling and prints the table; BENCHFLAGS="-events 10000000"
+# for the large run.
+bench: build
+	./$(BIN) bench $(BENCHFLAGS)
+
 generate:
 	$(GO) generate ./gen/...
 
 # check-generate fails when gen/ differs from what openapi.yaml generates.
-check-generate: generate
+check-# bench seeds a PostgreSQL database (127.0.0.1:5432 as postgres unless
+# APIV4_BENCH_DATABASE_URL says otherwise), measures the server against the
+# database's ceiling and prints the table; BENCHFLAGS="-events 10000000"
+# for the large run.
+bench: build
+	./$(BIN) bench $(BENCHFLAGS)
+
+generate: generate
 	@git diff --exit-code -- gen || (echo "gen/ is stale: run make generate and commit" && exit 1)
 
 vet:

@@ -25,6 +25,7 @@ const usage = `apiv4: a Linode-style cloud API v4 server, built around Events.
 Usage:
   apiv4 serve [flags]          serve the API (see apiv4 serve --help)
   apiv4 token create [flags]   create a user if needed and print a new token
+  apiv4 bench [flags]          measure the server against the database's ceiling
 
 Every flag can also be set by the APIV4_* variable named in its help.
 `
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("usage: apiv4 token create --username NAME [--account NAME]")
 		}
 		return createToken(ctx, rest[1:], getenv, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
