@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -27,7 +28,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	log := cfg.logger(stderr)
+	logs := newLineBuffer(stderr, 200*time.Millisecond)
+	defer logs.Close()
+	log := cfg.logger(logs)
+	tuneGC(getenv)
 	log.InfoContext(ctx, "starting", "addr", cfg.Addr, "database", maskURL(cfg.DatabaseURL),
 		"sim_duration", cfg.SimDuration.String(), "sim_fail_rate", cfg.SimFailRate,
 		"workers", cfg.Workers, "log_level", cfg.LogLevel,
@@ -91,4 +95,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// tuneGC runs the garbage collector less often than Go's default, unless
+// GOGC or GOMEMLIMIT say otherwise: the server's live heap is a few MB,
+// so at GOGC=400 the heap still stays far below the 128 MiB soft limit,
+// and collection takes a quarter of the CPU it took.
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(128 << 20)
+	}
 }
