@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -143,13 +144,84 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (status int, closed 
 	if _, err := conn.Write(req); err != nil {
 		return 0, true, err
 	}
-	resp, err := http.ReadResponse(br, nil)
+	return readResponse(br)
+}
+
+// readResponse reads one HTTP/1.1 response and throws its body away: the
+// least work that still checks the status and finds the end of the body,
+// so that the load generator takes little of the machine from the server.
+// It understands Content-Length and chunked bodies, and a body that runs
+// to the end of the connection.
+func readResponse(br *bufio.Reader) (status int, closed bool, err error) {
+	line, err := br.ReadSlice('\n')
 	if err != nil {
 		return 0, true, err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, resp.Close, err
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, true, fmt.Errorf("bad status line %q", line)
+	}
+	if status, err = strconv.Atoi(string(line[9:12])); err != nil {
+		return 0, true, fmt.Errorf("bad status line %q", line)
+	}
+	length, chunked := int64(-1), false
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return status, true, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
+		}
+		name, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.ParseInt(string(value), 10, 64); err != nil {
+				return status, true, fmt.Errorf("bad Content-Length %q", value)
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			closed = bytes.EqualFold(value, []byte("close"))
+		}
+	}
+	switch {
+	case chunked:
+		return status, closed, discardChunks(br)
+	case length >= 0:
+		_, err = br.Discard(int(length))
+		return status, closed, err
+	case status == http.StatusNoContent || status == http.StatusNotModified:
+		return status, closed, nil
+	}
+	_, err = io.Copy(io.Discard, br) // the body ends with the connection
+	return status, true, err
+}
+
+func discardChunks(br *bufio.Reader) error {
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		hexSize, _, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(";"))
+		size, err := strconv.ParseInt(string(hexSize), 16, 64)
+		if err != nil {
+			return fmt.Errorf("bad chunk size %q", line)
+		}
+		if size == 0 { // trailers, then a blank line
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil || len(bytes.TrimRight(line, "\r\n")) == 0 {
+					return err
+				}
+			}
+		}
+		if _, err := br.Discard(int(size) + 2); err != nil {
+			return err
+		}
+	}
 }
 
 // appendRequest writes an HTTP/1.1 request with the headers linodego
