@@ -46,6 +46,13 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger) (http.Handler, er
 	if err != nil {
 		return nil, err
 	}
+	// authenticate checks every token and its scope, read from the spec
+	// above; the validator need not run the noop check again.
+	for _, item := range spec.Paths.Map() {
+		for _, op := range item.Operations() {
+			op.Security = &openapi3.SecurityRequirements{}
+		}
+	}
 	s := &Server{store: store, jobs: jobs, log: log}
 
 	e := echo.New()
