@@ -6,14 +6,17 @@ package bench
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/uptrace/bun/driver/sqliteshim"
 
 	"apiv4/db"
 )
@@ -31,6 +34,7 @@ type Config struct {
 	Keep      bool          // keep the database after the run, for a look at it
 	Reuse     string        // the URL of a database a run kept: measure it again, unseeded
 	Only      []string      // run only these scenarios (their bench: keys); all when empty
+	SQLite    bool          // also measure the server on a SQLite file seeded alike
 }
 
 // Run seeds, serves, measures and prints the table and the bench: line on
@@ -96,10 +100,60 @@ func Run(ctx context.Context, cfg Config, out, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	r := &report{rows: rows, rss: rss, peak: peak, cfg: cfg, pruned: firstSeq - 1,
-		elapsed: time.Since(started)}
+	if err := srv.stop(); err != nil {
+		return fmt.Errorf("bench: apiv4 serve: %w; see %s", err, srv.log)
+	}
+	r := &report{rows: rows, rss: rss, peak: peak, cfg: cfg, pruned: firstSeq - 1}
+	if cfg.SQLite {
+		if r.sqlite, err = runSQLite(ctx, cfg, dir, log); err != nil {
+			return err
+		}
+	}
+	r.elapsed = time.Since(started)
 	r.print(out)
 	return nil
+}
+
+// runSQLite seeds a SQLite file as the PostgreSQL database was seeded
+// (without events past the retention), serves it, and measures the
+// scenarios against the server only: SQLite has no ceiling to compare.
+func runSQLite(ctx context.Context, cfg Config, dir string, log io.Writer) (*sqliteRun, error) {
+	path := filepath.Join(dir, "bench.db")
+	store, err := db.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := sql.Open(sqliteshim.ShimName, "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	plan := seedPlan{events: cfg.Events, accounts: cfg.Accounts, writers: cfg.Writers}
+	start := time.Now()
+	f, err := seed(ctx, store, sqliteSeedConn(conn), plan, log)
+	conn.Close()
+	store.Close()
+	if err != nil {
+		return nil, fmt.Errorf("bench: seed SQLite: %w", err)
+	}
+	fmt.Fprintf(log, "seeded SQLite with %s events in %s\n", count(2*cfg.Events+1000),
+		time.Since(start).Round(time.Second))
+
+	srv, err := startServer(ctx, cfg.Binary, "sqlite:"+path, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.stop()
+	var scens []scenario
+	for _, sc := range scenarios(f, 1, cfg.Clients) {
+		if len(cfg.Only) == 0 || slices.Contains(cfg.Only, sc.key) {
+			sc.sql = nil
+			scens = append(scens, sc)
+		}
+	}
+	run := &sqliteRun{rows: measure(ctx, cfg, srv, nil, scens, log)}
+	run.rss, run.peak, err = srv.memory()
+	return run, err
 }
 
 // createDatabase creates a fresh database apiv4_bench_… on the server and
@@ -146,11 +200,12 @@ func prepare(ctx context.Context, cfg Config, dbURL string, log io.Writer) (*fix
 	}
 	defer conn.Close(ctx)
 	if cfg.Reuse != "" {
-		return loadFixture(ctx, store, conn, cfg.Writers)
+		return loadFixture(ctx, store, pgSeedConn(conn), cfg.Writers)
 	}
-	plan := seedPlan{events: cfg.Events, accounts: cfg.Accounts, writers: cfg.Writers}
+	plan := seedPlan{events: cfg.Events, accounts: cfg.Accounts, writers: cfg.Writers,
+		expired: true}
 	start := time.Now()
-	f, err := seed(ctx, store, conn, plan, log)
+	f, err := seed(ctx, store, pgSeedConn(conn), plan, log)
 	if err != nil {
 		return nil, err
 	}
@@ -222,11 +277,18 @@ func measure(ctx context.Context, cfg Config, srv *server, conns []*pgx.Conn,
 	bar := newProgress(log, "measuring", int64(2*cfg.Rounds*len(rows)+len(rows)))
 	for _, r := range rows { // warm up caches, connections and plans
 		loadHTTP(ctx, srv.addr, r.token, r.clients, time.Second, r.req)
-		loadSQL(ctx, conns, r.clients, time.Second/2, r.sql)
+		if r.sql != nil {
+			loadSQL(ctx, conns, r.clients, time.Second/2, r.sql)
+		}
 		bar.add(1)
 	}
 	for round := range cfg.Rounds {
 		for _, r := range rows {
+			if r.sql == nil { // the server only
+				r.server.merge(loadHTTP(ctx, srv.addr, r.token, r.clients, slice, r.req))
+				bar.add(2)
+				continue
+			}
 			both := []func(){
 				func() { r.server.merge(loadHTTP(ctx, srv.addr, r.token, r.clients, slice, r.req)) },
 				func() { r.ceiling.merge(loadSQL(ctx, conns, r.clients, slice, r.sql)) },

@@ -58,3 +58,14 @@ func count(n int64) string {
 	}
 	return fmt.Sprint(n)
 }
+
+// size names a round number of items: 1k, 20k, 1M, 10M.
+func size(n int64) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return count(n)
+}

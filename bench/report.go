@@ -3,13 +3,21 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 )
 
+// sqliteRun is what the scenarios measured on SQLite.
+type sqliteRun struct {
+	rows      []*row
+	rss, peak int64
+}
+
 // report is the outcome of a run.
 type report struct {
+	sqlite    *sqliteRun
 	cfg       Config
 	rows      []*row
 	rss, peak int64
@@ -45,7 +53,23 @@ func (r *report) print(w io.Writer) {
 		r.elapsed.Round(time.Second))
 	fmt.Fprintln(w, "req/s: the server over loopback; db: the same statements straight "+
 		"against PostgreSQL (pgx, prepared); ratio = req/s / db req/s")
-	for _, x := range r.rows {
+	if r.sqlite != nil {
+		fmt.Fprintf(w, "\nthe same scenarios on SQLite (one connection; no ceiling measured)\n\n")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "scenario\tclients\treq/s\tp50 ms\tp99 ms\tfailed\t")
+		for _, x := range r.sqlite.rows {
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%d\t\n", x.name, x.clients, x.server.rps(),
+				ms(x.server.hist.quantile(0.5)), ms(x.server.hist.quantile(0.99)), x.server.failures)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "\nserver RSS on SQLite %.0f MB at the end, %.0f MB at its peak\n",
+			mb(r.sqlite.rss), mb(r.sqlite.peak))
+	}
+	rows := r.rows
+	if r.sqlite != nil {
+		rows = append(slices.Clone(rows), r.sqlite.rows...)
+	}
+	for _, x := range rows {
 		for _, res := range []*result{&x.server, &x.ceiling} {
 			if res.firstErr != nil {
 				fmt.Fprintf(w, "%s: first failure: %v\n", x.name, res.firstErr)

@@ -46,8 +46,9 @@ func scenarios(f *fixture, firstSeq int64, clients int) []scenario {
 
 	return []scenario{
 		{
-			key: "page1", name: "page 1, 1M-event account", clients: clients, token: big.token,
-			req: func(*rand.Rand, int) request { return request{method: "GET", path: pagePath(1)} },
+			key: "page1", name: "page 1, " + size(big.events) + "-event account", clients: clients,
+			token: big.token,
+			req:   func(*rand.Rand, int) request { return request{method: "GET", path: pagePath(1)} },
 			sql: func(ctx context.Context, c *pgx.Conn, _ *rand.Rand, _ int) error {
 				return run(ctx, c, list(big, 1, "", pageSize))
 			},
@@ -62,8 +63,9 @@ func scenarios(f *fixture, firstSeq int64, clients int) []scenario {
 			},
 		},
 		{
-			key: "small", name: "page 1, 1k-event account", clients: clients, token: small.token,
-			req: func(*rand.Rand, int) request { return request{method: "GET", path: pagePath(1)} },
+			key: "small", name: "page 1, " + size(small.events) + "-event account", clients: clients,
+			token: small.token,
+			req:   func(*rand.Rand, int) request { return request{method: "GET", path: pagePath(1)} },
 			sql: func(ctx context.Context, c *pgx.Conn, _ *rand.Rand, _ int) error {
 				return run(ctx, c, list(small, 1, "", pageSize))
 			},

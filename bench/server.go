@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -21,6 +22,9 @@ type server struct {
 	addr string
 	log  string // its log file
 	done chan error
+
+	stopOnce sync.Once
+	stopErr  error
 }
 
 var listening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:[0-9]+)`)
@@ -29,7 +33,7 @@ var listening = regexp.MustCompile(`msg=listening addr=(127\.0\.0\.1:[0-9]+)`)
 // its default settings, logging to a file in dir, and waits until it
 // answers. The caller stops it.
 func startServer(ctx context.Context, bin, dbURL, dir string) (*server, error) {
-	logPath := filepath.Join(dir, "serve.log")
+	logPath := filepath.Join(dir, "serve-"+strings.SplitN(dbURL, ":", 2)[0]+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -109,14 +113,16 @@ func (s *server) memory() (rss, peak int64, err error) {
 }
 
 // stop asks the server to shut down and waits for it, killing it if it
-// takes more than 30 seconds.
+// takes more than 30 seconds. Calling it again returns the same result.
 func (s *server) stop() error {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		return err
-	case <-time.After(30 * time.Second):
-		_ = s.cmd.Process.Kill()
-		return <-s.done
-	}
+	s.stopOnce.Do(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case s.stopErr = <-s.done:
+		case <-time.After(30 * time.Second):
+			_ = s.cmd.Process.Kill()
+			s.stopErr = <-s.done
+		}
+	})
+	return s.stopErr
 }

@@ -32,6 +32,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string,
 		"measuring time per scenario, for the server and again for the database")
 	fs.IntVar(&cfg.Rounds, "rounds", 5, "turns the scenarios take within -duration")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the bench database after the run")
+	fs.BoolVar(&cfg.SQLite, "sqlite", false, "also seed a SQLite file alike and measure the "+
+		"server on it (no ceiling)")
 	fs.StringVar(&cfg.Reuse, "reuse", "", "measure a database a -keep run kept, without seeding")
 	fs.Func("only", "run only these scenarios, comma-separated: page1, deep, small, "+
 		"event_finished, resource_free, seen, read, insert", func(s string) error {
