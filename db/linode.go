@@ -423,7 +423,7 @@ func (s *Store) Act(ctx context.Context, p *Principal, id int64, a Action) (*Lin
 			return err
 		}
 		if len(rows) == 0 {
-			return s.whyRefused(ctx, tx, p, id)
+			return s.whyRefused(ctx, tx, p, id, a)
 		}
 		l = rows[0]
 		var err error
@@ -436,8 +436,12 @@ func (s *Store) Act(ctx context.Context, p *Principal, id int64, a Action) (*Lin
 	return &l, e, nil
 }
 
-// whyRefused tells apart the reasons a conditional action UPDATE matched no row.
-func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int64) error {
+// whyRefused tells apart the reasons a conditional action UPDATE matched
+// no row. It reads the Linode again, after the UPDATE: on PostgreSQL a
+// job may have ended in between, so a Linode found idle now (and offline,
+// when that is required) was busy when the UPDATE ran, as only jobs
+// change a Linode's status.
+func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int64, a Action) error {
 	var l Linode
 	err := tx.NewSelect().Model(&l).
 		Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id).
@@ -445,12 +449,10 @@ func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int6
 	switch {
 	case err != nil:
 		return err
-	case l.JobsPending > 0:
-		return ErrBusy
-	case l.Status != "offline":
+	case l.JobsPending == 0 && a.RequireOffline && l.Status != "offline":
 		return &Error{Code: Invalid, Reason: "Linode must be shut down to reset the root password."}
 	}
-	return fmt.Errorf("db: action refused for no known reason")
+	return ErrBusy
 }
 
 // enqueue records a job's event, status scheduled, and queues the job, as

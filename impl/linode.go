@@ -141,11 +141,7 @@ func (s *Server) BootLinodeInstance(ctx context.Context,
 	if req.Body != nil {
 		config = req.Body.ConfigId
 	}
-	sec, err := bootConfig(req.LinodeId, config)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.act(ctx, req.LinodeId, db.Action{Name: "linode_boot", Secondary: sec}); err != nil {
+	if err := s.boot(ctx, req.LinodeId, "linode_boot", config); err != nil {
 		return nil, err
 	}
 	return gen.BootLinodeInstance200JSONResponse{}, nil
@@ -158,14 +154,20 @@ func (s *Server) RebootLinodeInstance(ctx context.Context,
 	if req.Body != nil {
 		config = req.Body.ConfigId
 	}
-	sec, err := bootConfig(req.LinodeId, config)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.act(ctx, req.LinodeId, db.Action{Name: "linode_reboot", Secondary: sec}); err != nil {
+	if err := s.boot(ctx, req.LinodeId, "linode_reboot", config); err != nil {
 		return nil, err
 	}
 	return gen.RebootLinodeInstance200JSONResponse{}, nil
+}
+
+// boot starts a boot or a reboot with the configuration profile asked for.
+func (s *Server) boot(ctx context.Context, id int, action string, config nullable.Nullable[int]) error {
+	sec, err := bootConfig(id, config)
+	if err != nil {
+		return err
+	}
+	_, err = s.act(ctx, id, db.Action{Name: action, Secondary: sec})
+	return err
 }
 
 // ShutdownLinodeInstance shuts a Linode down.

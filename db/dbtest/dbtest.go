@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,11 +35,18 @@ var (
 // answers.
 func PostgresServer(tb testing.TB) string {
 	tb.Helper()
-	serverOnce.Do(func() { serverURL, serverErr = findServer() })
-	if serverErr != nil {
-		tb.Fatalf("no PostgreSQL for tests: %v", serverErr)
+	u, err := FindPostgresServer()
+	if err != nil {
+		tb.Fatalf("no PostgreSQL for tests: %v", err)
 	}
-	return serverURL
+	return u
+}
+
+// FindPostgresServer is PostgresServer for code without a testing.TB, such
+// as TestMain. It looks for the server once per process.
+func FindPostgresServer() (string, error) {
+	serverOnce.Do(func() { serverURL, serverErr = findServer() })
+	return serverURL, serverErr
 }
 
 func findServer() (string, error) {
@@ -96,33 +104,55 @@ func ping(u string) error {
 // URL; the database is dropped when the test ends.
 func PostgresURL(tb testing.TB) string {
 	tb.Helper()
-	server := PostgresServer(tb)
-	name := fmt.Sprintf("apiv4_test_%d_%d", os.Getpid(), time.Now().UnixNano())
+	u, drop, err := CreatePostgres(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return u
+}
+
+// CreatePostgres is PostgresURL for code without a testing.TB, such as
+// TestMain: it creates a fresh database on the test server and returns its
+// URL and a function that drops it. The caller must call drop.
+func CreatePostgres(ctx context.Context) (dbURL string, drop func() error, err error) {
+	server, err := FindPostgresServer()
+	if err != nil {
+		return "", nil, fmt.Errorf("no PostgreSQL for tests: %w", err)
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		return "", nil, fmt.Errorf("test server URL: %w", err)
+	}
+	name := fmt.Sprintf("apiv4_test_%d_%d_%d", os.Getpid(), time.Now().UnixNano(), nameSeq.Add(1))
 
 	admin, err := sql.Open("pgx", server)
 	if err != nil {
-		tb.Fatal(err)
+		return "", nil, err
 	}
-	ctx := context.Background()
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 		admin.Close()
-		tb.Fatalf("create test database: %v", err)
+		return "", nil, fmt.Errorf("create test database: %w", err)
 	}
-	tb.Cleanup(func() {
+	drop = func() error {
 		defer admin.Close()
-		_, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		const stmt = "DROP DATABASE IF EXISTS %s WITH (FORCE)"
+		_, err := admin.ExecContext(context.Background(), fmt.Sprintf(stmt, name))
 		if err != nil {
-			tb.Errorf("drop test database: %v", err)
+			return fmt.Errorf("drop test database: %w", err)
 		}
-	})
-
-	u, err := url.Parse(server)
-	if err != nil {
-		tb.Fatal(err)
+		return nil
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), drop, nil
 }
+
+// nameSeq tells apart the databases one process creates at once.
+var nameSeq atomic.Int64
 
 // SQLiteURL returns the URL of a fresh SQLite file in the test's temporary
 // directory.
