@@ -457,6 +457,9 @@ func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int6
 
 // enqueue records a job's event, status scheduled, and queues the job, as
 // the transaction's last statement.
+// TODO(#4): CreateLinode and Act still send COMMIT one round trip after
+// this insert, so they hold the account's counter row that much longer
+// than UpdateLinode does; move them to writeTx too.
 func (s *Store) enqueue(ctx context.Context, tx bun.Tx, p *Principal, l *Linode,
 	action, params string, secondary *Entity, now int64) (*Event, error) {
 	zero := 0
