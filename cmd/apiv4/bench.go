@@ -28,9 +28,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string,
 	fs.Int64Var(&cfg.Accounts, "accounts", 1000, "accounts that share the spread events")
 	fs.IntVar(&cfg.Clients, "clients", 16, "concurrent clients of the list scenarios")
 	fs.IntVar(&cfg.Writers, "writers", 8, "concurrent writers of the insert scenario")
-	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second,
+	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second,
 		"measuring time per scenario, for the server and again for the database")
-	fs.IntVar(&cfg.Rounds, "rounds", 5, "turns the scenarios take within -duration")
+	fs.IntVar(&cfg.Rounds, "rounds", 10, "turns the scenarios take within -duration")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the bench database after the run")
 	fs.BoolVar(&cfg.SQLite, "sqlite", false, "also seed a SQLite file alike and measure the "+
 		"server on it (no ceiling)")
