@@ -14,6 +14,7 @@ type seedConn struct {
 	queryRow func(ctx context.Context, sql string, args ...any) interface{ Scan(...any) error }
 	pg       bool
 	analyze  string // refreshes the planner's statistics
+	flush    string // writes the seed's dirty pages out now, not while measuring
 }
 
 func pgSeedConn(c *pgx.Conn) seedConn {
@@ -25,7 +26,7 @@ func pgSeedConn(c *pgx.Conn) seedConn {
 		queryRow: func(ctx context.Context, sql string, args ...any) interface{ Scan(...any) error } {
 			return c.QueryRow(ctx, sql, args...)
 		},
-		pg: true, analyze: "VACUUM ANALYZE",
+		pg: true, analyze: "VACUUM ANALYZE", flush: "CHECKPOINT",
 	}
 }
 
@@ -38,7 +39,7 @@ func sqliteSeedConn(c *sql.DB) seedConn {
 		queryRow: func(ctx context.Context, sql string, args ...any) interface{ Scan(...any) error } {
 			return c.QueryRowContext(ctx, sql, args...)
 		},
-		analyze: "ANALYZE",
+		analyze: "ANALYZE", flush: "PRAGMA wal_checkpoint(TRUNCATE)",
 	}
 }
 
