@@ -6,7 +6,7 @@ NPX := npx --no-install
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: build run test generate check-generate vet npm assets lint-spec ts-client ts-test \
+.PHONY: build run test generate check-generate vet bench npm assets lint-spec ts-client ts-test \
 	portal-test ci-npm
 
 # build makes the server and, beside it, the compiled conformance suite
@@ -18,6 +18,13 @@ build:
 
 run: build
 	./$(BIN) serve
+
+# bench seeds a PostgreSQL database (127.0.0.1:5432 as postgres unless
+# APIV4_BENCH_DATABASE_URL says otherwise), measures the server against the
+# database's ceiling and prints the table; BENCHFLAGS="-events 10000000"
+# for the large run.
+bench: build
+	./$(BIN) bench $(BENCHFLAGS)
 
 generate:
 	$(GO) generate ./gen/...

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"slices"
 	"strings"
@@ -165,37 +166,53 @@ func newToken(accountID, userID int64, label, scopes string, expiry *time.Time,
 }
 
 // Authenticate returns the principal of a token secret. An unknown, expired
-// or revoked token is Unauthorized with the reason "Invalid Token".
+// or revoked token is Unauthorized with the reason "Invalid Token". A token
+// looked up less than the token cache TTL ago is not looked up again.
 func (s *Store) Authenticate(ctx context.Context, secret string) (*Principal, error) {
 	invalid := &Error{Code: Unauthorized, Reason: "Invalid Token"}
 	if secret == "" || len(secret) > 256 || strings.ContainsAny(secret, " \t") {
 		return nil, invalid
 	}
-	var row struct {
-		Token
-		Username string `bun:"username"`
-	}
 	// The lookup is by hash, so its timing tells nothing about the secret.
-	err := s.db.NewSelect().
-		ColumnExpr("t.id, t.account_id, t.user_id, t.scopes, t.expiry, t.revoked, u.username").
-		TableExpr("tokens AS t").
-		Join("JOIN users AS u ON u.account_id = t.account_id AND u.id = t.user_id").
-		Where("t.hash = ?", hashToken(secret)).
-		Scan(ctx, &row)
-	if err != nil {
-		if err = translate(err); err == ErrNotFound {
-			return nil, invalid
-		}
-		return nil, err
+	hash := hashToken(secret)
+	now := s.now()
+	if p, ok := s.tokens.get(hash, now); ok {
+		return p, nil
 	}
-	if row.Revoked || (row.Expiry != nil && *row.Expiry <= micros(s.now())) {
+
+	rows, err := s.query(ctx, s.db.DB, authSQL, hash)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, translate(err)
+		}
 		return nil, invalid
 	}
-	return &Principal{
-		AccountID: row.AccountID, UserID: row.UserID, Username: row.Username,
-		TokenID: row.ID, Scopes: row.Scopes,
-	}, nil
+	var p Principal
+	var expiry sql.NullInt64
+	var revoked bool
+	err = rows.Scan(&p.TokenID, &p.AccountID, &p.UserID, &p.Scopes, &expiry, &revoked, &p.Username)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if revoked || (expiry.Valid && expiry.Int64 <= micros(now)) {
+		return nil, invalid
+	}
+	var exp *int64
+	if expiry.Valid {
+		exp = &expiry.Int64
+	}
+	s.tokens.put(hash, &p, exp, now)
+	return &p, nil
 }
+
+const authSQL = `SELECT t.id, t.account_id, t.user_id, t.scopes, t.expiry, t.revoked, u.username
+FROM tokens AS t
+JOIN users AS u ON u.account_id = t.account_id AND u.id = t.user_id
+WHERE t.hash = $1`
 
 func hashToken(secret string) string {
 	sum := sha256.Sum256([]byte(secret))

@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -31,11 +32,13 @@ const TimeLayout = "2006-01-02T15:04:05"
 // Store is the database of one apiv4 deployment. It is safe for concurrent
 // use by many goroutines and by many processes sharing one PostgreSQL.
 type Store struct {
-	db   *bun.DB
-	now  func() time.Time
-	cfg  Config
-	url  string // for the connection that listens for event changes
-	feed feed
+	db     *bun.DB
+	now    func() time.Time
+	pg     bool
+	tokens *tokenCache
+	cfg    Config
+	url    string // for the connection that listens for event changes
+	feed   feed
 }
 
 // Config holds the store's settings that live outside the database. Every
@@ -112,10 +115,16 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	var bdb *bun.DB
 	switch {
 	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		sqldb, err := sql.Open("pgx", url)
+		cfg, err := pgx.ParseConfig(url)
 		if err != nil {
 			return nil, fmt.Errorf("db: open postgres: %w", err)
 		}
+		// bun writes its arguments into the SQL text, so preparing its
+		// statements would cost a round trip each and reuse nothing. The
+		// hot statements are written with $n placeholders instead and ask
+		// for a cached prepared statement (see Store.query).
+		cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+		sqldb := stdlib.OpenDB(*cfg)
 		sqldb.SetMaxOpenConns(o.maxConns)
 		sqldb.SetMaxIdleConns(o.maxConns)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
@@ -140,7 +149,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("db: unsupported database URL (want postgres://… or sqlite:PATH)")
 	}
 
-	s := &Store{db: bdb, now: time.Now, cfg: DefaultConfig(), url: url}
+	s := &Store{db: bdb, now: time.Now, pg: bdb.Dialect().Name() == dialect.PG,
+		tokens: newTokenCache(DefaultTokenCacheTTL, tokenCacheSize), cfg: DefaultConfig(), url: url}
 	if err := bdb.PingContext(ctx); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("db: connect: %w", err)
@@ -176,7 +186,7 @@ func (s *Store) Close() error {
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // IsPostgres reports whether the store runs on PostgreSQL.
-func (s *Store) IsPostgres() bool { return s.db.Dialect().Name() == dialect.PG }
+func (s *Store) IsPostgres() bool { return s.pg }
 
 // greatest is the dialect's two-argument maximum function.
 func (s *Store) greatest() string {
@@ -231,6 +241,30 @@ func (s *Store) migrator(dir string) (*migrate.Migrator, error) {
 		return nil, fmt.Errorf("db: migrate discover: %w", err)
 	}
 	return migrate.NewMigrator(s.db, ms), nil
+}
+
+// querier is a *sql.DB or a *sql.Tx: hand-written statements go to
+// database/sql directly, since bun would write the arguments into the text.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// query runs one hand-written statement with $n placeholders. On
+// PostgreSQL it is prepared once per connection and its plan reused; SQLite
+// reads $n as the n-th argument. The caller closes the rows.
+func (s *Store) query(ctx context.Context, q querier, query string,
+	args ...any) (*sql.Rows, error) {
+	return q.QueryContext(ctx, query, s.prepared(args)...)
+}
+
+// prepared returns the arguments of a hand-written statement as the
+// driver wants them: on PostgreSQL, led by the option that asks pgx to
+// prepare the statement once per connection.
+func (s *Store) prepared(args []any) []any {
+	if s.pg {
+		return append([]any{pgx.QueryExecModeCacheStatement}, args...)
+	}
+	return args
 }
 
 // tx runs fn in one transaction, committed when fn returns nil.

@@ -7,7 +7,9 @@ import (
 	"math"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 )
 
 // Event is something that happened, or is scheduled to happen, on an
@@ -105,90 +107,14 @@ type EventPage struct {
 }
 
 // ListEvents returns one page of the caller's account events, newest first
-// unless the filter orders otherwise. A bad filter is Invalid.
+// unless the filter orders otherwise. A bad filter is Invalid. It costs one
+// statement (see ListEventsStmt), two for a filtered page past the end.
 func (s *Store) ListEvents(ctx context.Context, p *Principal, q ListQuery) (*EventPage, error) {
 	f, err := parseFilter(q.Filter, eventFields)
 	if err != nil {
 		return nil, err
 	}
-	seenID, err := s.seenWatermark(ctx, s.db, p)
-	if err != nil {
-		return nil, err
-	}
-
-	var page *EventPage
-	if f == nil || (f.where == "" && f.orderBy != "created") {
-		page, err = s.listEventsBySeq(ctx, p, q, f.descending(true))
-	} else {
-		page, err = s.listEventsFiltered(ctx, p, q, f, seenID)
-	}
-	if err != nil {
-		return nil, translate(err)
-	}
-	if err := s.markFlags(ctx, s.db, p, seenID, page.Events); err != nil {
-		return nil, err
-	}
-	return page, nil
-}
-
-// listEventsBySeq serves an unfiltered list from the account's dense
-// sequence: the page is a range of seq found through the unique index, so
-// every page costs the same whatever its depth or the account's size.
-func (s *Store) listEventsBySeq(ctx context.Context, p *Principal, q ListQuery, desc bool) (*EventPage, error) {
-	var c eventCounter
-	err := s.db.NewSelect().Model(&c).Where("account_id = ?", p.AccountID).Scan(ctx)
-	if err != nil && translate(err) != ErrNotFound {
-		return nil, err
-	}
-	total := max(0, c.LastSeq-c.FirstSeq+1)
-	page := newPage(q, total)
-
-	skip := q.skip()
-	if skip >= total {
-		return page, nil
-	}
-	sel := s.db.NewSelect().Model(&page.Events).
-		Where("e.account_id = ?", p.AccountID).
-		Limit(int64(q.PageSize))
-	if desc {
-		sel.Where("e.seq <= ?", c.LastSeq-skip).OrderExpr("e.seq DESC")
-	} else {
-		sel.Where("e.seq >= ?", c.FirstSeq+skip).OrderExpr("e.seq ASC")
-	}
-	return page, sel.Scan(ctx)
-}
-
-// listEventsFiltered serves a filtered or time-ordered list with a count and
-// an offset over the rows that match.
-func (s *Store) listEventsFiltered(ctx context.Context, p *Principal, q ListQuery, f *Filter,
-	seenID int64) (*EventPage, error) {
-	base := func(sel *bun.SelectQuery) *bun.SelectQuery {
-		sel.Where("e.account_id = ?", p.AccountID)
-		if f.where != "" {
-			sel.Where(f.where, append([]any{seenID, p.UserID}, f.args...)...)
-		}
-		return sel
-	}
-
-	total, err := base(s.db.NewSelect().Model((*Event)(nil))).Count(ctx)
-	if err != nil {
-		return nil, err
-	}
-	page := newPage(q, int64(total))
-	dir := "ASC"
-	if f.descending(true) {
-		dir = "DESC"
-	}
-	order := "e.id " + dir
-	if f.orderBy == "created" {
-		order = fmt.Sprintf("e.created %s, e.id %s", dir, dir)
-	}
-	err = base(s.db.NewSelect().Model(&page.Events)).
-		OrderExpr(order).
-		Limit(int64(q.PageSize)).
-		Offset(q.skip()).
-		Scan(ctx)
-	return page, err
+	return s.runEventList(ctx, listEventsStmt(p, q, f), f, q)
 }
 
 // skip is how many items come before the page, saturated so that a huge
@@ -207,68 +133,198 @@ func newPage(q ListQuery, total int64) *EventPage {
 
 // GetEvent returns one event of the caller's account, or ErrNotFound.
 func (s *Store) GetEvent(ctx context.Context, p *Principal, id int64) (*Event, error) {
-	var e Event
-	err := s.db.NewSelect().Model(&e).
-		Where("e.account_id = ? AND e.id = ?", p.AccountID, id).
-		Scan(ctx)
+	st := Stmt{SQL: getEventSQL, Args: []any{p.AccountID, p.UserID, id}}
+	var e *Event
+	var err error
+	if s.pg {
+		err = s.queryEvents(ctx, st, func(r rawRow) error {
+			e = &Event{AccountID: p.AccountID}
+			if err := r.event(1, e); err != nil {
+				return err
+			}
+			seenID, err := r.int(0)
+			e.Seen, e.Read = e.ID <= seenID, r.bool(1+eventRowColumns)
+			return err
+		})
+	} else {
+		e, err = s.getEventSQLite(ctx, st)
+	}
 	if err != nil {
 		return nil, translate(err)
 	}
-	seenID, err := s.seenWatermark(ctx, s.db, p)
+	if e == nil {
+		return nil, ErrNotFound
+	}
+	return e, nil
+}
+
+func (s *Store) getEventSQLite(ctx context.Context, st Stmt) (*Event, error) {
+	rows, err := s.query(ctx, s.db.DB, st.SQL, st.Args...)
 	if err != nil {
 		return nil, err
 	}
-	events := []Event{e}
-	if err := s.markFlags(ctx, s.db, p, seenID, events); err != nil {
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	e := &Event{AccountID: st.Args[0].(int64)}
+	var ev eventScan
+	var seenID int64
+	dest := append([]any{&seenID}, ev.dest()...)
+	if err := rows.Scan(append(dest, &e.Read)...); err != nil {
 		return nil, err
 	}
-	return &events[0], nil
+	ev.fill(e)
+	e.Seen = e.ID <= seenID
+	return e, nil
 }
+
+const getEventSQL = `SELECT ` + seenWatermark + `,
+    ` + eventColumns + `,
+    ` + readMark + `
+FROM events AS e
+WHERE e.account_id = $1 AND e.id = $3`
 
 // MarkEventSeen marks the event and every earlier one seen for the caller.
-// It moves one watermark row, so it costs the same whatever the history,
-// and the mark never goes backwards.
+// It moves one watermark row in one statement, so it costs the same
+// whatever the history, and the mark never goes backwards.
 func (s *Store) MarkEventSeen(ctx context.Context, p *Principal, id int64) error {
-	return s.tx(ctx, func(tx bun.Tx) error {
-		if err := eventExists(ctx, tx, p, id); err != nil {
-			return err
-		}
-		_, err := tx.NewRaw(`INSERT INTO event_seen (account_id, user_id, seen_id) VALUES (?, ?, ?)
+	q := markSeenSQL
+	if !s.pg {
+		q = strings.Replace(q, "GREATEST(", "MAX(", 1)
+	}
+	found, err := s.exists(ctx, q, p.AccountID, p.UserID, id)
+	if err == nil && !found {
+		err = ErrNotFound
+	}
+	return err
+}
+
+// MarkEventSeenStmt and MarkEventReadStmt return the one statement
+// MarkEventSeen and MarkEventRead send on PostgreSQL (when the event is
+// there and, for read, not yet marked). The bench replays them.
+func MarkEventSeenStmt(p *Principal, id int64) Stmt {
+	return Stmt{SQL: markSeenSQL, Args: []any{p.AccountID, p.UserID, id}}
+}
+
+// MarkEventReadStmt: see MarkEventSeenStmt.
+func MarkEventReadStmt(p *Principal, id int64) Stmt {
+	return Stmt{SQL: markReadSQL, Args: []any{p.AccountID, p.UserID, id}}
+}
+
+// markSeenSQL raises the caller's watermark to an event of the account;
+// it returns no row when there is no such event.
+const markSeenSQL = `INSERT INTO event_seen (account_id, user_id, seen_id)
+SELECT e.account_id, $2, e.id FROM events AS e
+WHERE e.account_id = $1 AND e.id = $3
 ON CONFLICT (account_id, user_id)
-DO UPDATE SET seen_id = `+s.greatest()+`(event_seen.seen_id, EXCLUDED.seen_id)`,
-			p.AccountID, p.UserID, id).Exec(ctx)
-		return err
-	})
-}
+DO UPDATE SET seen_id = GREATEST(event_seen.seen_id, EXCLUDED.seen_id)
+RETURNING seen_id`
 
-// MarkEventRead marks one event read for the caller.
+// MarkEventRead marks one event read for the caller: one row, written
+// once; marking it again writes nothing.
 func (s *Store) MarkEventRead(ctx context.Context, p *Principal, id int64) error {
-	return s.tx(ctx, func(tx bun.Tx) error {
-		if err := eventExists(ctx, tx, p, id); err != nil {
-			return err
-		}
-		_, err := tx.NewRaw(`INSERT INTO event_reads (account_id, user_id, event_id) VALUES (?, ?, ?)
-ON CONFLICT DO NOTHING`, p.AccountID, p.UserID, id).Exec(ctx)
-		return err
-	})
-}
-
-func eventExists(ctx context.Context, db bun.IDB, p *Principal, id int64) error {
-	ok, err := db.NewSelect().Model((*Event)(nil)).
-		Where("e.account_id = ? AND e.id = ?", p.AccountID, id).
-		Exists(ctx)
-	if err != nil {
+	added, err := s.exists(ctx, markReadSQL, p.AccountID, p.UserID, id)
+	if err != nil || added {
 		return err
 	}
-	if !ok {
-		return ErrNotFound
+	// Already read, or no such event: only a repeated mark gets here.
+	found, err := s.exists(ctx, `SELECT 1 FROM events WHERE account_id = $1 AND id = $2`,
+		p.AccountID, id)
+	if err == nil && !found {
+		err = ErrNotFound
+	}
+	return err
+}
+
+// markReadSQL adds the caller's read mark on an event of the account; it
+// returns no row when the mark was there already or there is no such event.
+const markReadSQL = `INSERT INTO event_reads (account_id, user_id, event_id)
+SELECT e.account_id, $2, e.id FROM events AS e
+WHERE e.account_id = $1 AND e.id = $3
+ON CONFLICT (account_id, user_id, event_id) DO NOTHING
+RETURNING event_id`
+
+// exists runs a statement and reports whether it returned a row.
+func (s *Store) exists(ctx context.Context, query string, args ...any) (bool, error) {
+	rows, err := s.query(ctx, s.db.DB, query, args...)
+	if err != nil {
+		return false, translate(err)
+	}
+	defer rows.Close()
+	found := rows.Next()
+	return found, translate(rows.Err())
+}
+
+// insertEvent appends an event to its account's history. See
+// insertEventJob.
+func insertEvent(ctx context.Context, tx bun.Tx, e *Event) error {
+	return insertEventJob(ctx, tx, e, nil)
+}
+
+// insertEventJob appends an event to its account's history, and queues j
+// when it is not nil, with the event's id. The next seq and change
+// position (rev) come from the account's counter, whose row stays locked
+// until the transaction ends: callers make this their last statement, and
+// on PostgreSQL it is one statement, which also announces the change
+// (pg_notify, delivered at commit), so the lock is held for that statement
+// and the commit only. The event's id is drawn after the lock is taken, so
+// ids follow seq within an account and the list's seq order is its id
+// order.
+func insertEventJob(ctx context.Context, tx bun.Tx, e *Event, j *Job) error {
+	st := insertEventStmt(e, j)
+	if tx.Dialect().Name() != dialect.PG {
+		return insertEventSQLite(ctx, tx, e, j, st.Args)
+	}
+	rows, err := tx.Tx.QueryContext(ctx, st.SQL,
+		append([]any{pgx.QueryExecModeCacheStatement}, st.Args...)...)
+	if err != nil {
+		return fmt.Errorf("db: insert event: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("db: insert event: %w", err)
+		}
+		return fmt.Errorf("db: insert event: account %d has no event counter", e.AccountID)
+	}
+	if err := scanInserted(rows, e, j); err != nil {
+		return fmt.Errorf("db: insert event: %w", err)
+	}
+	return rows.Close()
+}
+
+// scanInserted reads what insertEventStmt returns: the event's id, seq
+// and rev, and its job's id.
+func scanInserted(rows interface{ Scan(...any) error }, e *Event, j *Job) error {
+	dest := []any{&e.ID, &e.Seq, &e.Rev}
+	if j != nil {
+		dest = append(dest, &j.ID)
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	if j != nil {
+		j.AccountID, j.EventID = e.AccountID, e.ID
 	}
 	return nil
 }
 
-// seenWatermark returns the id of the newest event the caller marked seen,
-// or 0.
-func (s *Store) seenWatermark(ctx context.Context, db bun.IDB, p *Principal) (int64, error) {
+// insertEventStmt is the PostgreSQL statement of insertEvent.
+func insertEventStmt(e *Event, j *Job) Stmt {
+	args := []any{e.AccountID, e.Action, e.Status, e.Username, e.Message, e.EntityType,
+		e.EntityID, e.EntityLabel, e.EntityURL, e.SecondaryJSON, e.PercentComplete,
+		e.TimeRemaining, e.Duration, e.Created, e.Started, e.Updated}
+	if j == nil {
+		return Stmt{SQL: insertEventSQL, Args: args}
+	}
+	args = append(args, j.LinodeID, j.Action, j.Params, j.State, j.Created)
+	return Stmt{SQL: insertEventJobSQL, Args: args}
+}
+
+// seenMark returns the id of the newest event the caller marked seen, or
+// 0: the seenWatermark subquery, for the stream's bun queries.
+func (s *Store) seenMark(ctx context.Context, db bun.IDB, p *Principal) (int64, error) {
 	var ids []int64
 	err := db.NewSelect().Table("event_seen").Column("seen_id").
 		Where("account_id = ? AND user_id = ?", p.AccountID, p.UserID).
@@ -281,7 +337,8 @@ func (s *Store) seenWatermark(ctx context.Context, db bun.IDB, p *Principal) (in
 
 // markFlags sets Seen and Read on a page of events: seen from the
 // watermark, read with one probe of the read marks for the page's ids.
-func (s *Store) markFlags(ctx context.Context, db bun.IDB, p *Principal, seenID int64, events []Event) error {
+func (s *Store) markFlags(ctx context.Context, db bun.IDB, p *Principal, seenID int64,
+	events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
@@ -308,19 +365,79 @@ func (s *Store) markFlags(ctx context.Context, db bun.IDB, p *Principal, seenID 
 	return nil
 }
 
-// insertEvent appends an event to its account's history, taking the next
-// seq and change position from the account's counter. The counter row
-// stays locked until the transaction ends, so callers make this their last
-// statement.
-func insertEvent(ctx context.Context, tx bun.Tx, e *Event) error {
+// insertEventSQLite does what insertEvent does in three statements:
+// SQLite runs one writer at a time anyway.
+func insertEventSQLite(ctx context.Context, tx bun.Tx, e *Event, j *Job,
+	args []any) error {
+	args = args[:16]
 	err := tx.NewRaw(`UPDATE event_counters SET last_seq = last_seq + 1, last_rev = last_rev + 1
 WHERE account_id = ?
 RETURNING last_seq, last_rev`, e.AccountID).Scan(ctx, &e.Seq, &e.Rev)
 	if err != nil {
 		return fmt.Errorf("db: event counter: %w", err)
 	}
-	if _, err = tx.NewInsert().Model(e).Returning("id").Exec(ctx); err != nil {
+	rows, err := tx.Tx.QueryContext(ctx, `INSERT INTO events (`+insertEventColumns+`)
+VALUES ($1, $17, $18, `+insertEventValues+`)
+RETURNING id`, append(args, e.Seq, e.Rev)...)
+	if err != nil {
+		return fmt.Errorf("db: insert event: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return fmt.Errorf("db: insert event: %w", rows.Err())
+	}
+	if err := rows.Scan(&e.ID); err != nil {
 		return err
 	}
-	return notifyChange(ctx, tx, e.AccountID)
+	rows.Close()
+	if j != nil {
+		j.AccountID, j.EventID = e.AccountID, e.ID
+		if _, err = tx.NewInsert().Model(j).Returning("id").Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil // SQLite has one process: its streams poll the counter
 }
+
+const (
+	insertEventColumns = `account_id, seq, rev, action, status, username, message,
+    entity_type, entity_id, entity_label, entity_url, secondary,
+    percent_complete, time_remaining, duration, created, started, updated`
+	insertEventValues = `$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16`
+)
+
+// insertEventSQL takes the next seq and rev, inserts the event and
+// announces the change, in one statement. Arguments: account, then the
+// event's columns after rev.
+const insertEventSQL = `WITH c AS (
+    UPDATE event_counters SET last_seq = last_seq + 1, last_rev = last_rev + 1
+    WHERE account_id = $1
+    RETURNING last_seq, last_rev
+), e AS (
+    INSERT INTO events (` + insertEventColumns + `)
+    SELECT $1, c.last_seq, c.last_rev, ` + insertEventValues + ` FROM c
+    RETURNING id, seq, rev
+)
+SELECT e.id, e.seq, e.rev FROM e, ` + notifyEvents
+
+// insertEventJobSQL is insertEventSQL that also queues the event's job.
+// Arguments: those of insertEventSQL, then linode, action, params, state
+// and created of the job.
+const insertEventJobSQL = `WITH c AS (
+    UPDATE event_counters SET last_seq = last_seq + 1, last_rev = last_rev + 1
+    WHERE account_id = $1
+    RETURNING last_seq, last_rev
+), e AS (
+    INSERT INTO events (` + insertEventColumns + `)
+    SELECT $1, c.last_seq, c.last_rev, ` + insertEventValues + ` FROM c
+    RETURNING id, seq, rev
+), j AS (
+    INSERT INTO jobs (account_id, linode_id, event_id, action, params, state, created)
+    SELECT $1, $17, e.id, $18, $19, $20, $21 FROM e
+    RETURNING id
+)
+SELECT e.id, e.seq, e.rev, j.id FROM e, j, ` + notifyEvents
+
+// notifyEvents announces at commit that account $1's events changed, as
+// notifyChange does; a FROM item, so that the insert stays one statement.
+const notifyEvents = `pg_notify('` + notifyChannel + `', $1::bigint::text) AS n`

@@ -101,17 +101,20 @@ func linodeIPs(ctx context.Context, db bun.IDB, accountID int64, ids ...int64) (
 		return out, nil
 	}
 	var ips []IPAddress
-	err := db.NewSelect().Model(&ips).
-		Where("ip.account_id = ? AND ip.linode_id IN (?)", accountID, bun.In(ids)).
-		OrderExpr("ip.linode_id, ip.family, ip.public DESC, ip.created, ip.address").
-		Scan(ctx)
-	if err != nil {
+	if err := linodeIPsQuery(db, &ips, accountID, ids...).Scan(ctx); err != nil {
 		return nil, err
 	}
 	for _, ip := range ips {
 		out[ip.LinodeID] = append(out[ip.LinodeID], ip)
 	}
 	return out, nil
+}
+
+// linodeIPsQuery reads the addresses of some of an account's Linodes.
+func linodeIPsQuery(db bun.IDB, ips *[]IPAddress, accountID int64, ids ...int64) *bun.SelectQuery {
+	return db.NewSelect().Model(ips).
+		Where("ip.account_id = ? AND ip.linode_id IN (?)", accountID, bun.In(ids)).
+		OrderExpr("ip.linode_id, ip.family, ip.public DESC, ip.created, ip.address")
 }
 
 // withIPs fills the IPs of the given Linodes.

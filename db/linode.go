@@ -3,14 +3,19 @@ package db
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/dialect/pgdialect"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -290,56 +295,98 @@ type LinodeUpdate struct {
 
 // UpdateLinode changes a Linode's settings and writes a linode_update
 // notification. It is allowed while the Linode is busy: it starts no job.
+// The statements it sends are those UpdateLinodeStmts lists, one round
+// trip each, between BEGIN and COMMIT.
 func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in LinodeUpdate) (*Linode, error) {
 	var l Linode
 	err := s.tx(ctx, func(tx bun.Tx) error {
-		sel := tx.NewSelect().Model(&l).
-			Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id)
-		err := s.lockForUpdate(sel).Scan(ctx)
-		if err != nil {
+		if err := lockLinodeQuery(tx, p, id, &l).Scan(ctx); err != nil {
 			return err
 		}
-		if in.Label != nil {
-			l.Label = *in.Label
-		}
-		if in.Tags != nil {
-			l.TagsJSON = encodeJSON(nonNil(*in.Tags))
-		}
-		if in.Group != nil {
-			l.Group = *in.Group
-		}
-		if in.Watchdog != nil {
-			l.Watchdog = *in.Watchdog
-		}
-		if in.BackupDay != nil {
-			l.BackupDay = in.BackupDay
-		}
-		if in.BackupWindow != nil {
-			l.BackupWindow = in.BackupWindow
-		}
-		if in.Alerts != nil {
-			a := l.Alerts()
-			in.Alerts(&a)
-			l.AlertsJSON = encodeJSON(a)
-		}
-		now := micros(s.now())
-		l.Updated = now
-		_, err = tx.NewUpdate().Model(&l).
-			Column("label", "tags", "grp", "watchdog", "alerts", "backup_day", "backup_window", "updated").
-			Where("account_id = ? AND id = ?", l.AccountID, l.ID).Exec(ctx)
-		if err != nil {
+		in.apply(&l)
+		l.Updated = micros(s.now())
+		if _, err := updateLinodeQuery(tx, &l).Exec(ctx); err != nil {
 			return labelConflict(err)
 		}
 		if err := withIPs(ctx, tx, p.AccountID, &l); err != nil {
 			return err
 		}
-		e := linodeEvent(p, &l, "linode_update", "notification", nil, now)
-		return insertEvent(ctx, tx, e)
+		return insertEvent(ctx, tx, linodeEvent(p, &l, "linode_update", "notification", nil, l.Updated))
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &l, nil
+}
+
+// UpdateLinodeStmts returns the statements UpdateLinode sends on
+// PostgreSQL, in order, inside one transaction, to store l's settings as
+// they are and record the linode_update event at now: the locking read,
+// the update, the read of the Linode's addresses (withIPs) and the event
+// insert. The first three are bun's, with their arguments in the text, as
+// bun sends them; the insert is the prepared statement insertEvent sends.
+// The bench replays them to measure the database's ceiling for event
+// inserts.
+func UpdateLinodeStmts(p *Principal, l *Linode, now int64) []Stmt {
+	up := *l
+	up.Updated = now
+	var ips []IPAddress
+	e := linodeEvent(p, &up, "linode_update", "notification", nil, now)
+	return []Stmt{
+		{SQL: lockLinodeQuery(pgFormat, p, l.ID, new(Linode)).String()},
+		{SQL: updateLinodeQuery(pgFormat, &up).String()},
+		{SQL: linodeIPsQuery(pgFormat, &ips, p.AccountID, l.ID).String()},
+		insertEventStmt(e, nil),
+	}
+}
+
+// pgFormat writes bun's PostgreSQL statements as text; it never connects.
+var pgFormat = bun.NewDB(sql.OpenDB(stdlib.GetConnector(pgx.ConnConfig{})), pgdialect.New())
+
+// lockLinodeQuery reads one of the caller's Linodes into l, locking its
+// row until the transaction ends. Only PostgreSQL needs (and has) the
+// clause: SQLite locks the whole database for a write transaction.
+func lockLinodeQuery(db bun.IDB, p *Principal, id int64, l *Linode) *bun.SelectQuery {
+	sel := db.NewSelect().Model(l).
+		Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id)
+	if db.Dialect().Name() == dialect.PG {
+		sel = sel.For("UPDATE")
+	}
+	return sel
+}
+
+// updateLinodeQuery stores the settings an update may change.
+func updateLinodeQuery(db bun.IDB, l *Linode) *bun.UpdateQuery {
+	return db.NewUpdate().Model(l).
+		Column("label", "tags", "grp", "watchdog", "alerts", "backup_day", "backup_window", "updated").
+		Where("account_id = ? AND id = ?", l.AccountID, l.ID)
+}
+
+// apply changes l as the update asks.
+func (in *LinodeUpdate) apply(l *Linode) {
+	if in.Label != nil {
+		l.Label = *in.Label
+	}
+	if in.Tags != nil {
+		l.TagsJSON = encodeJSON(nonNil(*in.Tags))
+	}
+	if in.Group != nil {
+		l.Group = *in.Group
+	}
+	if in.Watchdog != nil {
+		l.Watchdog = *in.Watchdog
+	}
+	if in.BackupDay != nil {
+		l.BackupDay = in.BackupDay
+	}
+	if in.BackupWindow != nil {
+		l.BackupWindow = in.BackupWindow
+	}
+	if in.Alerts != nil {
+		a := l.Alerts()
+		in.Alerts(&a)
+		l.AlertsJSON = encodeJSON(a)
+	}
 }
 
 // Action is a job a request asks to run on a Linode.
@@ -471,20 +518,15 @@ func (s *Store) whyRefused(ctx context.Context, tx bun.Tx, p *Principal, id int6
 	return ErrBusy
 }
 
-// enqueue records a job's event, status scheduled, and queues the job.
-func enqueue(ctx context.Context, tx bun.Tx, p *Principal, l *Linode, action, params string,
-	secondary *Entity, now int64) (*Event, error) {
+// enqueue records a job's event, status scheduled, and queues the job, in
+// one statement on PostgreSQL, as the transaction's last statement.
+func enqueue(ctx context.Context, tx bun.Tx, p *Principal, l *Linode,
+	action, params string, secondary *Entity, now int64) (*Event, error) {
 	zero := 0
 	e := linodeEvent(p, l, action, "scheduled", secondary, now)
 	e.PercentComplete = &zero
-	if err := insertEvent(ctx, tx, e); err != nil {
-		return nil, err
-	}
-	j := &Job{
-		AccountID: p.AccountID, LinodeID: l.ID, EventID: e.ID, Action: action,
-		Params: params, State: "queued", Created: now,
-	}
-	if _, err := tx.NewInsert().Model(j).Returning("id").Exec(ctx); err != nil {
+	j := &Job{LinodeID: l.ID, Action: action, Params: params, State: "queued", Created: now}
+	if err := insertEventJob(ctx, tx, e, j); err != nil {
 		return nil, err
 	}
 	return e, nil

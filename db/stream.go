@@ -80,7 +80,7 @@ func (s *Store) EventChanges(ctx context.Context, p *Principal, after int64, f *
 	if err != nil || upTo <= after {
 		return nil, after, err
 	}
-	seenID, err := s.seenWatermark(ctx, s.db, p)
+	seenID, err := s.seenMark(ctx, s.db, p)
 	if err != nil {
 		return nil, after, err
 	}

@@ -28,6 +28,8 @@ type config struct {
 	Workers            int
 	DBMaxConns         int
 	StreamKeepAlive    time.Duration
+	EventRetention     time.Duration // 0 keeps events forever
+	TokenCacheTTL      time.Duration // 0 looks every token up on every request
 	LogLevel           string
 	LogFormat          string
 
@@ -119,6 +121,12 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		"PostgreSQL connections this process opens at most")
 	e.duration(&c.StreamKeepAlive, "stream-keepalive", "APIV4_STREAM_KEEPALIVE", "15s",
 		"idle time after which an event stream sends a keep-alive comment")
+	e.duration(&c.EventRetention, "event-retention", "APIV4_EVENT_RETENTION", "90d",
+		"how long events are kept, e.g. 90d or 2160h; 0 keeps them forever")
+	e.duration(&c.TokenCacheTTL, "token-cache-ttl", "APIV4_TOKEN_CACHE_TTL", "0",
+		"how long this process trusts a token it looked up; off (0) by default so that "+
+			"a revoked token stops at once in every process; opt in only if a revoked token "+
+			"may keep working that long")
 	c.logFlags(e)
 }
 
@@ -134,11 +142,18 @@ func (c *config) logFlags(e envFlags) {
 	e.string(&c.LogFormat, "log-format", "APIV4_LOG_FORMAT", "text", "text or json")
 }
 
+// durationSetter parses a non-negative Go duration, or a whole number of
+// days such as 90d.
 func durationSetter(d *time.Duration) func(string) error {
 	return func(s string) error {
 		v, err := time.ParseDuration(s)
+		if days, ok := strings.CutSuffix(s, "d"); ok {
+			var n int64
+			n, err = strconv.ParseInt(days, 10, 32)
+			v = time.Duration(n) * 24 * time.Hour
+		}
 		if err != nil || v < 0 {
-			return fmt.Errorf("want a non-negative Go duration such as 2s")
+			return fmt.Errorf("want a non-negative Go duration such as 2s, or days such as 90d")
 		}
 		*d = v
 		return nil

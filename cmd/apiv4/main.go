@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"apiv4/bench"
 )
 
 func main() {
@@ -61,6 +63,11 @@ var commands = []command{
 			return exportFlags(new(exportConfig), getenv, io.Discard)
 		},
 		exportEvents},
+	{"bench", "measure the server against the database's ceiling", "[flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			return benchFlags(new(bench.Config), new([]error), getenv, io.Discard)
+		},
+		runBench},
 	{"conformance", "run the contract suite against a deployment", "--base-url URL --token TOKEN [flags]",
 		func(getenv func(string) string) *flag.FlagSet {
 			return conformanceFlags(new(conformanceConfig), getenv, io.Discard)

@@ -1,0 +1,36 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"apiv4/db"
+)
+
+func TestUpdateLinodeRecordsItsEvent(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		p := mustPrincipal(t, s, "acme", "alice")
+		l := mustLinode(t, s, p)
+		tags := []string{"a"}
+		got, err := s.UpdateLinode(context.Background(), p, l.ID, db.LinodeUpdate{Tags: &tags})
+		if err != nil || got.TagsJSON != `["a"]` {
+			t.Fatalf("update = %+v, %v; want tags [\"a\"]", got, err)
+		}
+		page, err := s.ListEvents(context.Background(), p,
+			db.ListQuery{Page: 1, PageSize: 25, Filter: `{"action": "linode_update"}`})
+		if err != nil || page.Results != 1 || page.Events[0].Status != "notification" ||
+			*page.Events[0].EntityID != l.ID || page.Events[0].Seq != 2 {
+			t.Fatalf("update events = %+v, %v; want one notification with seq 2", page, err)
+		}
+		_, err = s.UpdateLinode(context.Background(), p, l.ID+100, db.LinodeUpdate{Tags: &tags})
+		if !errors.Is(err, db.ErrNotFound) {
+			t.Fatalf("update of a missing linode: err = %v, want ErrNotFound", err)
+		}
+		l2 := mustLinode(t, s, p)
+		_, err = s.UpdateLinode(context.Background(), p, l2.ID, db.LinodeUpdate{Label: &got.Label})
+		if db.ErrorCode(err) != db.Invalid {
+			t.Fatalf("update to a used label: err = %v, want Invalid", err)
+		}
+	})
+}
