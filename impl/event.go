@@ -10,7 +10,8 @@ import (
 )
 
 // ListEvents returns a page of the caller's events, newest first.
-func (s *Server) ListEvents(ctx context.Context, req gen.ListEventsRequestObject) (gen.ListEventsResponseObject, error) {
+func (s *Server) ListEvents(ctx context.Context,
+	req gen.ListEventsRequestObject) (gen.ListEventsResponseObject, error) {
 	q := listQuery(req.Params.Page, req.Params.PageSize, req.Params.XFilter)
 	page, err := s.store.ListEvents(ctx, principal(ctx), q)
 	if err != nil {
@@ -29,7 +30,8 @@ func (s *Server) GetEvent(ctx context.Context, req gen.GetEventRequestObject) (g
 }
 
 // MarkEventSeen marks the event and every earlier one seen for the caller.
-func (s *Server) MarkEventSeen(ctx context.Context, req gen.MarkEventSeenRequestObject) (gen.MarkEventSeenResponseObject, error) {
+func (s *Server) MarkEventSeen(ctx context.Context,
+	req gen.MarkEventSeenRequestObject) (gen.MarkEventSeenResponseObject, error) {
 	if err := s.store.MarkEventSeen(ctx, principal(ctx), int64(req.EventId)); err != nil {
 		return nil, err
 	}
@@ -37,7 +39,8 @@ func (s *Server) MarkEventSeen(ctx context.Context, req gen.MarkEventSeenRequest
 }
 
 // MarkEventRead marks one event read for the caller.
-func (s *Server) MarkEventRead(ctx context.Context, req gen.MarkEventReadRequestObject) (gen.MarkEventReadResponseObject, error) {
+func (s *Server) MarkEventRead(ctx context.Context,
+	req gen.MarkEventReadRequestObject) (gen.MarkEventReadResponseObject, error) {
 	if err := s.store.MarkEventRead(ctx, principal(ctx), int64(req.EventId)); err != nil {
 		return nil, err
 	}
@@ -70,7 +73,8 @@ func eventOut(e *db.Event) gen.Event {
 		Username: nullableOf(e.Username), Message: nullableOf(e.Message),
 		PercentComplete: nullableOf(e.PercentComplete), TimeRemaining: nullableOf(e.TimeRemaining),
 		Duration: nullableOf(e.Duration), Rate: nullable.NewNullNullable[string](),
-		Entity: nullable.NewNullNullable[gen.EventEntity](), SecondaryEntity: nullable.NewNullNullable[gen.EventSecondaryEntity](),
+		Entity:          nullable.NewNullNullable[gen.EventEntity](),
+		SecondaryEntity: nullable.NewNullNullable[gen.EventSecondaryEntity](),
 	}
 	if e.EntityType != nil {
 		ent := gen.EventEntity{Type: gen.EventEntityType(*e.EntityType), Id: nullableOf(intPtr(e.EntityID))}
