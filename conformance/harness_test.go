@@ -197,9 +197,9 @@ type server struct {
 	err  error         // how it exited, once done is closed
 }
 
-// startServer starts apiv4 serve on a free port of 127.0.0.1 and waits
-// until it says it listens.
-func startServer(databaseURL string) (*server, error) {
+// startServer starts apiv4 serve on a free port of 127.0.0.1, with extra
+// flags after the suite's own, and waits until it says it listens.
+func startServer(databaseURL string, extra ...string) (*server, error) {
 	binary, err := buildBinary()
 	if err != nil {
 		return nil, err
@@ -208,6 +208,7 @@ func startServer(databaseURL string) (*server, error) {
 	s.cmd = exec.Command(binary, "serve", "--addr", "127.0.0.1:0", "--database", databaseURL,
 		"--sim-duration", simDuration.String(), "--sim-fail-rate", "0",
 		"--log-level", "info", "--log-format", "text") // what waiting for "listening" reads
+	s.cmd.Args = append(s.cmd.Args, extra...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		return nil, err

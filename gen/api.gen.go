@@ -1725,20 +1725,55 @@ type EventId = int
 // LinodeId defines model for linodeId.
 type LinodeId = int
 
+// BadEventId The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type BadEventId = ErrorResponse
+
+// BadLinodeId The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type BadLinodeId = ErrorResponse
+
 // BadRequest The body of every non-2xx answer.
 //
 // Example: {"errors":[{"reason":"Not found"}]}
 type BadRequest = ErrorResponse
+
+// MethodNotAllowed The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type MethodNotAllowed = ErrorResponse
 
 // NotFound The body of every non-2xx answer.
 //
 // Example: {"errors":[{"reason":"Not found"}]}
 type NotFound = ErrorResponse
 
+// PayloadTooLarge The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type PayloadTooLarge = ErrorResponse
+
+// ServiceUnavailable The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type ServiceUnavailable = ErrorResponse
+
+// TooManyRequests The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type TooManyRequests = ErrorResponse
+
 // Unauthorized The body of every non-2xx answer.
 //
 // Example: {"errors":[{"reason":"Not found"}]}
 type Unauthorized = ErrorResponse
+
+// UnsupportedMediaType The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type UnsupportedMediaType = ErrorResponse
 
 // ListEventsParams defines parameters for ListEvents.
 type ListEventsParams struct {
@@ -3992,6 +4027,8 @@ type GetEventResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Event
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadEventId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -4001,6 +4038,11 @@ type GetEventResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetEventResponse) GetJSON200() *Event {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetEventResponse) GetJSON400() *BadEventId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -4047,6 +4089,8 @@ type MarkEventReadResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadEventId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -4056,6 +4100,11 @@ type MarkEventReadResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r MarkEventReadResponse) GetJSON200() *Empty {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MarkEventReadResponse) GetJSON400() *BadEventId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -4102,6 +4151,8 @@ type MarkEventSeenResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadEventId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -4111,6 +4162,11 @@ type MarkEventSeenResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r MarkEventSeenResponse) GetJSON200() *Empty {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MarkEventSeenResponse) GetJSON400() *BadEventId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -4329,6 +4385,8 @@ type GetLinodeInstanceResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Linode
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadLinodeId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -4338,6 +4396,11 @@ type GetLinodeInstanceResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetLinodeInstanceResponse) GetJSON200() *Linode {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetLinodeInstanceResponse) GetJSON400() *BadLinodeId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -5308,6 +5371,13 @@ func ParseGetEventResponse(rsp *http.Response) (*GetEventResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadEventId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5348,6 +5418,13 @@ func ParseMarkEventReadResponse(rsp *http.Response) (*MarkEventReadResponse, err
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadEventId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5387,6 +5464,13 @@ func ParseMarkEventSeenResponse(rsp *http.Response) (*MarkEventSeenResponse, err
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadEventId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -5554,6 +5638,13 @@ func ParseGetLinodeInstanceResponse(rsp *http.Response) (*GetLinodeInstanceRespo
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadLinodeId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -6240,11 +6331,49 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 }
 
+type BadEventIdJSONResponse ErrorResponse
+
+type BadLinodeIdJSONResponse ErrorResponse
+
 type BadRequestJSONResponse ErrorResponse
+
+type MethodNotAllowedResponseHeaders struct {
+	Allow string
+}
+type MethodNotAllowedJSONResponse struct {
+	Body ErrorResponse
+
+	Headers MethodNotAllowedResponseHeaders
+}
 
 type NotFoundJSONResponse ErrorResponse
 
+type PayloadTooLargeJSONResponse ErrorResponse
+
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter int
+}
+type ServiceUnavailableJSONResponse struct {
+	Body ErrorResponse
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+type TooManyRequestsJSONResponse struct {
+	Body ErrorResponse
+
+	Headers TooManyRequestsResponseHeaders
+}
+
 type UnauthorizedJSONResponse ErrorResponse
+
+type UnsupportedMediaTypeJSONResponse ErrorResponse
 
 type ListEventsRequestObject struct {
 	Params ListEventsParams
@@ -6318,6 +6447,20 @@ func (response GetEvent200JSONResponse) VisitGetEventResponse(w http.ResponseWri
 	return err
 }
 
+type GetEvent400JSONResponse struct{ BadEventIdJSONResponse }
+
+func (response GetEvent400JSONResponse) VisitGetEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetEvent401JSONResponse struct{ UnauthorizedJSONResponse }
 
 func (response GetEvent401JSONResponse) VisitGetEventResponse(w http.ResponseWriter) error {
@@ -6368,6 +6511,20 @@ func (response MarkEventRead200JSONResponse) VisitMarkEventReadResponse(w http.R
 	return err
 }
 
+type MarkEventRead400JSONResponse struct{ BadEventIdJSONResponse }
+
+func (response MarkEventRead400JSONResponse) VisitMarkEventReadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type MarkEventRead401JSONResponse struct{ UnauthorizedJSONResponse }
 
 func (response MarkEventRead401JSONResponse) VisitMarkEventReadResponse(w http.ResponseWriter) error {
@@ -6414,6 +6571,20 @@ func (response MarkEventSeen200JSONResponse) VisitMarkEventSeenResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MarkEventSeen400JSONResponse struct{ BadEventIdJSONResponse }
+
+func (response MarkEventSeen400JSONResponse) VisitMarkEventSeenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -6628,6 +6799,20 @@ func (response GetLinodeInstance200JSONResponse) VisitGetLinodeInstanceResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeInstance400JSONResponse struct{ BadLinodeIdJSONResponse }
+
+func (response GetLinodeInstance400JSONResponse) VisitGetLinodeInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -7631,225 +7816,248 @@ func (sh *strictHandler) ShutdownLinodeInstance(ctx echo.Context, linodeId Linod
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3rdtw2tiD8Kvj4nbUipalSlSw5dmnNmiM76W6f03E8lj3udOgpokhUFSMWwBCgytUe/Z0HmEecJ5mF",
-	"vQEQvNRNthO7x/kRq0AS1419v7wPErEsBGdcyWD8PmDv6LLIGfz9hKZ/znLFSv1DVsslLdfBOPj7CbYS",
-	"TpdMEspJxWfQQqc5IzdsHYTBLc0rBh2WpShlMP7lfTDLWJ56HQRhUDIqBQ/GwVPKuVAE+yGCk5kQwd3b",
-	"u7sw+GFZqHVzCq8WjDDdTCiXK/3BTM+DJioT3BsdPr9lXD0RQv0545lcsLTZ1RWZmXYyFUL5UzfdjYM8",
-	"4yJlE/M8KRlVupvgbHj28GR0djI8fzW6GA/Px8OLIAzSqqT44ehicBYGjKsMF5ClwXh09iAMcjpluet4",
-	"dPYgCAO1LphrCsKgKvUbp7fnp9h0mnGpKE+YPNUf3IXQ3eNH3z28OA+DJZOSznUHeqkZn5O/wVfEH6Jg",
-	"ZcK4mugjz5liwXg0HIZBSfWfvMpzOJA0GM9oLlkYSJYIntJyPdmyBj0eeSr4LJu3VzFJbPP2xZzie25h",
-	"kjFeT0JRVclgHNhz0qNkSzYp2ZJmPOPzYDwMg0qyUgNkMA5oniUsaJz9taKl6h69PlGScVKUYl4yKT/q",
-	"6X83uPi8D//84os5e2nOr3v0OPXNp/8CNqaDPPQjqdGG4MzsVkg4WzGpkVApG4ggpYoCBvuKEb5ojBB2",
-	"T1AuKpWKFd92imfj0bB5iqPf4wzP/DO8XlQKDlFP9tOcJL6EO63K6iNvNO7utm0ejofNbT5/9Hts89Df",
-	"5qd6ch96V8zmbbgqZpKnKZtmlI/OgnpF30MTgTazomypJ+YvCFrkabuXu490dG/DoIC9GOEfEv4qmaxy",
-	"zSE+0IgVN+dJJVts2RUXasFK8quYkkwSmSxYWuUsJaLcRGU99tDxgmbvp5VcDwwPiE1dXP4TZ0TPkixE",
-	"nupzq9F5PwLPWYmMblJUwfjxMAwyAQepj5IztRLlzSTTd9z7LSqFDaqkXM5YOfmtErrHR8O7MJjS5KYq",
-	"oFN6S7Ncc8HumjGuf9bXLqdSTWSVJEzKWZW7W2e2CifrLuMq46lY4S+9DQkt6DTLM5Xpc/nl7e7bNC9F",
-	"VQTjIAiDBZUTfd4T3A0zoYWQalJVAJkP6IM0TS8ep4/pd4+m00cpG56PHjweDb+7SGfn5yl7eDadseSR",
-	"7mxdsPI2k6IMxsHN7TII6wuKMNsH6Flxex6MfwnOhg8Gw8Fo9GAwGgZvof0hLGE4GqfTR+PxbPggGT++",
-	"mM3GM3Z2PqaP2dnp6OxR0H/78xs2SfJKKlZO9Cxw84qcJmypb6zZBHtH54iYKnnCKBB6mSk2MRcuEaUG",
-	"HVmwBI40zeRNMD67eKgBZF7oOwUYYyk0AI6GZ+c1WCAghcFtAu+N7rx7WFYcbl0YKDrXhxcUpUj14s3A",
-	"84cnnOo1nYz0fS/STSzFmT7XFVXJIhXziQMwfe933d6Rd5dKcZvJTCAqaLLF5gL+WklFLID5nPHXS/T1",
-	"Ev0hl6jwgfZDb5I53A03yV2Ul2xaZUBcNlyTKdOEp4TX1Nd78vWefAbEpobZ+9+Si1fDx+MH+94SQ95a",
-	"V8RQvR6W7Ovl+Ho5/pU5MXczXtvve4kHnSlWgg4dXtt2Qy6+3pCvN+SPvCFhsGLTA+/Jw5181p2WVEq6",
-	"ZIqVsAor5adMJmVWGDXSq4WR9JUgJVNVyUOSiIorlpJZKZZkNAhCa74CqUffjOC3ipXrIAyMkqNAbYoG",
-	"4SXFQWa0yhV8sMx4tqyW8LdVv3DF5qwEdbKe13X2z565/VWsyJLyNckUW0rQQTilhGxOS2/5polNpO69",
-	"f3b6uyV9h/O7gF92tmcXvdP9e227a872J87If1z/9JyI6a8sUUQtqDW8SUJ5SkSZ6j/VgpFE5DkDTd4g",
-	"4hE/IXEU3LB1FIwJ4KmY3DBWSLPw1UJIRsDMR9hvFc2xE3jzkkh2y0qaR5yQG7aWJOOwU2YWSy1s0jwn",
-	"Sw0nA/KcSTha3ZkklWQkFUq36G91H0dxZLSDgyyNgvh40Jzf+yiIquHwQSIK+Je5Sd/FJBHLgpZMhmSV",
-	"qQWJm2/GOLEZif80V3GoR9N/sTgk8Z9yZf5hMTni1XLKShkSUZL4559//vnkxx9Pvv/+1V//Ov7xx/H1",
-	"dUykKjM+10Chu9FXRGVLs0nyWPfE2W+6J6Fwz47hDOI/JYIrmnEZkyNZTbEbIma6F2p6xV7cwv9EeaoX",
-	"+QseZkgGg8HbGLuLgj+JsudhIpbTjDN9dDnTfVsLLJwKwgMHo0jJWL52QwGMTKaw03aj9cabnY4tEE3X",
-	"hJKmdTjUncKe2n6wEyqTKCD/k0QAr7qPIwP/JKYyiY9JkSU3CFJpVnpg+QNNFh6okjyTSsOkbI0sL4m+",
-	"paikvGFrksmIowWZpSQ+Hw5jhAdURZK4Y5VuLTTGpcRwDnoN1rQdBfGAXCG44QXLJNFd0cbVyySxw0fc",
-	"G7+3Q0IlWbE8H0TcRynB+8go26NgHPmWqSgImycVWRLsPYFm3PC7wOCmBaMpmOcNcvIM9jVuMigHIdHH",
-	"OMjZyA9DPKYTcz91y7ykmnuKuJjBb2PC02f9jSSxnWN8CU8Bw9BSb77GSfotlpLpOuKx/hu7f2aNAnHP",
-	"niLthe0x1LdnP4HCt3eTfozNhOU9S/sJYZYSfxcaJMba/2DwgqpFPbTtUzMWv1VZyWpjhZvJDiKI4LV7",
-	"XrjBTdoH/FZ3Vq7Le0/rDlScheDSOa68ZL9VTCrgngVXjMOftCjyLAHz0umvYGxoerxMfY+XfyvZLBgH",
-	"//9p7SFzal8+rX1j7lDTajmDmsd3JJ3QqbhlsC2WhG93kPGZAWcVcUwSieoXokCTUeAlyIKCMw70NyZI",
-	"mZCsThmhiiyFVORiOASTyp2/uX0rxafy9Afd3Uuzu7jX3XMvcbc1Psv4Lc2zdEwoqWcsKqUBo6R8zoBW",
-	"Uu7d2IgDJkgQ2U4181RKtBptdDHSF/YuDJ4L9WdR8fTAc+beZ/WBveY3XKw4ydJdFqrnmihABx93L58L",
-	"IqtE0x8pqjJhekNvM5npRSuBHBnNc1YO9OJfc1qphSizf7JDN8Cc0itxw3hzE37MpAROoySV2Q8Fb+3Y",
-	"kmfYI8Eu0Wq3xL6uE1H0+GBAtySnlqZLeG3HMD+LqiQ/XVWaKMD3lq66ndAbpdlFtcgkYTwtRKYx5McH",
-	"ejf+srtlR3FjP+JjgPpM1cuNOKwXpykKhkZvwhlLJQC3mywc2BVQeA+r0TTNdBPNX5T6cxSzjaDcnexU",
-	"pOuGlxxSX0VvmN5AIuBlOSZ0KhlXwM++v2vTxfd3DvsiDddg+L3habsk4YrA5msUBUxvxsnrV09Dsioz",
-	"pRjfwDEDxeeC/FNwFmpyP5MMJjQrzdT1Ogja18mRBh3B8zWZiXJpDPZzgThEHrcJe7+DTkGVYqWe8v+I",
-	"ovT9+d2J/ufM/vMK/xk3/vm32khvybbnq3jg8aAzo+GL9Mbj8SBzKPVqnRrGnN9g57kAEP+EP8fvtQjv",
-	"5uFIzfstyBzlOM2iAQ9+ZOSvmUbLvnAWRrzG5fDY8Mt4f48H5ApharVgHJkW/cDd3KmoVMS1xAX9tU/M",
-	"6EB6NtsihfYi3uitW8GIpeDzUMPdSpSpJEtGuYIpFkwUeZM/MSPZecH17Q5753Mpv9g5vN20/w6J9G61",
-	"vZVaMl4TLvjJ2bt35tSbB7ybDIWtE7YfvA9AON8L5f3kJr/M+DP8rGa4aFnSdWcHzDi9O3BryFFXDrBI",
-	"iGocKjihjuYZll9Lb9ZhZECu5Joni1JwUUnyq5jKiM8FiZ2HSUyOfqtYxdJjwFzGXTDWtCC2HjAxPJrR",
-	"TL9/GXF0CVKUM91pstDMCcoMRkrSAlfMhcpmhpQadNjcZ+vo1AuFC1oUjLN0QPRxa8kDlULmxGt8pq9F",
-	"UU3zLCFXL55FXBYsIUVeSSfAGLym6YuWY4vs9lxvEstnhC0zJUGy8Vyt4pDYBlTNeQ1aOozD+gvrBee9",
-	"UjJ8yW+osjz1P0tZzhQzGoaCSqlv2aRkkilLObjm2X8JaAK6uonTctsGycCtTdZPjIraqAm9hkSLarnX",
-	"UDKpUAOaiOWy4plaTwB1ZYJPSlbk68ajPLsx/mdppiYJLdOJ1VmGoDqtfdTgF67O/nLzw2cV8leuIVvS",
-	"OTLs8LNkhn1PuZ5novel7r1uq8eo2+qRuJxoItj8Eloa30FLtixEqfwW1w9qySbOIECThBWq54Hb4c4D",
-	"O4H2A32bepqlonB0s6xkK5rnE82Prv0G16NrcUuqWzJpQMA1OaBwLW6VXke3WcImNE17Wku2FLf6dbAl",
-	"IJAHxgxQTwF/uq7tz1zQFCwDNE01XqrfyKmUGav7yzO5mLi/4bJojqCofzYfJrngzPtpd6dx0erf9bj+",
-	"c7/7ZTYvG6+YBjCoJIyjAmLjs84MlpXq+d15zdsAH2n4DeZiNH53+vHccm0Lp4VcNPYMXIQ7n5rm9paZ",
-	"5nrnPDtM3YXX2Ptm3avXWLJkneTd1jnjrKz7aJ2sbWl0afbE768QIm9+Bi2Nz6Cl+dlNNWVmzZ2ZgOQy",
-	"KYU9UsHntxlbJXkG/q1urGZ7PWKz3W3UknI6Z6m9t6nXZG0+dYtkJVxIN1r7gRtO78mU5ho3eUfVaO1/",
-	"102s2UMLbPoebhi7BUKNh83T7T7q77J5m4WWYiftY2i0um4arZIlJVNIedvP6t6nvwLql3Jyw9Ze/832",
-	"eoRmu+unSeihYQ2myyVTC5EaxGsbZTVdamkP2ppWzolGmnPe82DKErpk6GmdUa42v8IF3/qaW2X7gVtm",
-	"+0HFN06r3oJSzLLcOzmptFwP3F89pN/ohvMbez9HLtBYAr32kt1mEhqrKWf+MPi7HgF/u84V9aBd/3Bv",
-	"qhn1L6v+WV9UlSU3TE2oUjRZLBGSDAE0j+pO8Xc9IuCX+jH8rEeFn+5lMPO7d+FX85n7EH5JuQBwRChr",
-	"NPW/WDtW5JSb5dhfKbO/RF4tmfcUf1uybH/aWZrfbkDzux7KPm9254jfbZF4nRWJ11OReAwgVXRKpc8A",
-	"2paUzUuaIutat1mm0LagsOO3dPuuWdXmaBs/7nmAHHnPNM2DmlP3B0k120hz6RCJY9bKKtdNPVyifdJl",
-	"++yTLh9pn3R5RsMbFGLFSjGbTUDPAERccFWKfFLklLMJTVoUuPu4yS10HvdjfzehpUidkGk9bvZ72Z2F",
-	"ou8mWToxil0tjteKjSbL2dGjOL+c7RoCp+e784N02mLvNajlUKP7q5iCVaKsOJGCzGhJjkRJlBA3IRE8",
-	"YSQVnB1fEl7lOZmJMuK+uI1GQS3tozZsQW8ZqGaMeN/SFGFs3UyUS6qCcZCKCkUFZzoahoEeCH2e0MBk",
-	"9gKNJXphdawOzfOfZqBv2ao2uWVc/YAf3b3tt40YXT5NFEuJ4APy3CwXNmnGVsRftTVs6iVHnJYMNWSE",
-	"C9cVLry5FhPStIe18JJkqSTzUqyMcTVbsl4L4jabmxc01dX6Si1D6OPFma98TUi4Uf22JUxxw7HVINyN",
-	"zWrP6oXRJdmtgBglTsyHNQg2zqLpvHN+4fngjBo+OJtBy9sxjBTrnJARmol+rGeH0piDf8TP0swQfBdW",
-	"mYS927ktGI/W1Uwx8ICw5iS96Zpkwl1d0vKGpSRTRH/cWL/RXptRpkLkjHIMPOuGuh1wfa7t5xvv0RUp",
-	"WQ4qOXsFxsY9SXPkBhcRw5UhImmoulBD1dZs6R5AtIdzb2nPIt76BpRfnVPov4kYiXfPfdcokhK93BIv",
-	"7DHR/e15FMaHrz22pyodE1SVkilbZDwltI7au6xVp2Pru30J/i1WhXrqNKhjQN6XLQ3pmFBOGprViKNq",
-	"1dl1nFa3oSF0hMwLWPR7DmrH0xQ5YwgIb9A5L0q8fRPasY/t/flBqmwJECYNAcvZTI3xuFcLDVbWtifK",
-	"HlIVkngYI02zCxiQq3xF1xJ3BLAAmLSrPI/4kVPoojZO2lfw0scdBzLPdSnixv1rCda7TBG9eW1T18Ho",
-	"qY4F7SMiAKirhSAJrSQAqocz5VoqtjSUq4nVMax0J65qGRXA8uLSedQxaAa8exB+54gNvvV4FXMvDVr0",
-	"FlwTM8cA9CC1jRaOHxzS20b9DWEHny9NFgcdS0KWbu/jG0my1Nt1o0M/WWUp69t7cLjZfe7GS3nHyPCW",
-	"Z8KDtayotMaS5qn3xGZ7d3FdbACyG42PxKxmdLomhFr/7yv3jd5dt6VCQ0BXKe1JBFal6+tynTTgKbjg",
-	"T5paFryrpGrx6C3VS60oaIryKIY7udmKxAYiW/Krkx494cmsFqUNo2/EH3o2hRB5V3nhFAMoZPYJCH1n",
-	"BXHnO0CjoGpBwKMgk+TqxbMQGXSNodCb8fT2PG7Cx8bI/L0QA0KseRXnuPFy9nuTu7hxNL6am9O8jhh6",
-	"sK/5FEydd21bqQ3H3ejNjq7sresz2sV7m9DejX7o8LzlwA1cxtEIr3AGeAi8Do4PG9rFEu9wggc37pCI",
-	"W1aCWzdMqTHUWZNA9Tgb+gcPpxFaB37cgHo2G4+/zVv2SCsORVseUwmHrQ9B0k0GFZD12Kf9GmX3MqwS",
-	"eU1AYGHt3A2eYFRaHtTFpqCPBaaBaIvAGuMLzgzn3Tm9jqPpWx//N0WxTgaX+yDwkLDBfFDz1tBlHJIY",
-	"pq//0KuO+4hHnSpmE1LajU4aaWQ+Jmox8Yw90GSkVzsNcnSblaqiOVnSZJFxdtwFqTrQaxuGwY6v8N1m",
-	"KNfuz56YlztxWd4u/hI8yUVyQ66VKDVq+oEn5RoX9jasseAGaKgx3j3USSboqb2b37OiZAlcK3hD3wo4",
-	"oEtSyYrm+RpRWBN8+iCmFU+2STJbMkX1G8jtwl+axZlnt4wTapIhtJ2vNspiXrhaL/5frGWW0Jzo90Dg",
-	"rrgkrc4PiXPrrtoLfHvvGKmb22WT+mNIXOdrnHcTt2ynDSaYrlcHBXJ2hixjTqUiKStysTbRW5dW0GKc",
-	"QBw9cA7gNsxZH3bwI/V2qkEwlK89rWdKkmcvbs+J4QCZDK0LDmQAAwWBRtLZLWhmeIt+9YQG7n1HMIiw",
-	"b0bXf7u6eqrn9dDOC5moomSz7B3JGZ+rBTmK9cPT0dmjuEm/94pL3LlhW0QCxCffSHDNDknFs98qhtwf",
-	"sxLJZllgSd/9DVYQjB+ihtH+fNA3jVasZN98/rOaspIzxSQxrxrmhhJAxGLmwxY34LRbKupEZO6r0jLp",
-	"Veznf4Gv+1XDbgxEb3riU6aFD0mU2D3tuzpAtG9nAH2hO4fDLlkLu9RxpZ3N9wJNt1F6bxRL7BNRMnS2",
-	"SzPd37RSLG3ReBO62h3VxrLu3uJreHWLzgs88OpgFA0Uqcj4fEDQm1qSpbgFpKQWpajmi4jHfoYRzZ5M",
-	"USmt/5QmBdvEesqhIhGeRjyucy4YdSPYfOCnZig1SwQiUWz0arhDYjbLM85a7nJ1AK55rqVeHEv/Vck1",
-	"8L51U2NuyGD4iVLsVMAaAtplVJD4aSKS3L6N1jrTsRJFAaqXaQYay4msZMG4RIUKKKf1mw2C4sUPdxAh",
-	"BBQ3uA4bfb8/9twMlUVOeUhWiyxZEMlMECDAVBP8mqHLXQazjtnfl4XphjdvU//atwkeIijx6lQAnL0r",
-	"GFiLwDJ5ImazxvQbOMsxHNvY2aYTda3+cPo0IJGGLjUYB3slQ8umNvQvTjFXe1JabQOcdM+++HxRmzHr",
-	"oPw+NUaDgfXx1GZG/cpx2G2QKZlEh1yM0ULIgZCCFWfWRz2bZSihN/l2SMvQ7vLpi9cQflLblsjRaDjU",
-	"P4hGek1y/Xi4XQjGlA8dvjiTN3XMiIS+UV3ZDjYf7uzfzyPR4Uf4VFQ8Jaqks1mW6DX9OM3UaTumfd8x",
-	"IDdFRxVTqY8zSjvhRccyvaAls+Y/+zKheS4U0OBKsjRs2ASHRFUlh8vZvoKPhttsgTt0GRpw4GQb29/c",
-	"p856dkE35hk5MPbkOVsRuNeaBJqrcOn9DVYQCN/Te1cZU87mu1AD9sV+gP0hwHp/CPwgqLo/DGw4PxTO",
-	"r/20Km3CwQmtlFhSlSXEoF/N0FljgEmSwFWWQ+qCTJJkISQaDdtazbUvDJpRkVpfV1w/DoMfhfnjVcUk",
-	"/vWGpdz+/WpRlebPP5cZ/nFNVVXqPxucQKP7nWKHTSHTR9nVSpwsRFUSfIkcvX719Dgk8Zsh6sMgzcjJ",
-	"8Gw8HAL7JYUVpftW+mao/6eFxzea7L3RRO+NFo3eQKrfNyBXvhnBsxE8HMHTM/zu7P6r7Kg19eaZhb/d",
-	"E0TuddWvCGcrAzwuNeulhZ197/nvDD62xy2g8jucL/TRPcetZyX7xXu7/2g/6tEF1lmZNvGP1HbC3kGe",
-	"C0wvAfHTZAqGGSVKo1fZT1Hlsay7X+5khdpXMK655Y4w/MaaFUEzZPdIj8FSlrYlYbKgslca9jNT7asT",
-	"dWi3E9fm+NX6TLqr9wbddXvvR6GfWIDBOCnNn7hsYQPyE8/XdRhcDHqPosgzll5GPDZLMPKoW0YMlxz9",
-	"DlhKalcEyXiKIIo+W5mKeMloiilpsjnXcNUbA+dD7Vb46vFY+YBDMzu67TIKoe4XNQ02EBMWjTlFIFpz",
-	"SdeE5lJAUgWIa+1hhjBQYJPKqt9rSQkoR3HpRWAD2HtJbzAbTtfG72tld2m2Nm8V5D5n99ssJC4m6YeB",
-	"SpQ5DfDpMRHu7B3DkEgkPxF30Dhla6GFAdinkmnAb+RxMaB6Oxo8fDwYwXFosO2FSpcTYHLD1j0I+fr6",
-	"r1bjC/lilEC7jfGvKIWAzd5fMeGNqIXaniFf62aTKMuevJ6Gy1djJmACre0UPHUJOtQcpC8xXth98Hhl",
-	"sa0SRiMPM2A0NdkCQFPQBrnzi4ff9THLzdjNbToQQRgvRQ66WkT9Xcq4mxbpC4OJUnovGiRfMQIflHpJ",
-	"teCs5csng2AX468/2LEELB+jjCuztWe4rFX6AqLy3u7j8R5qHBNBymrr2/ZdhNdAzwUGZJ/lrUmYi/J4",
-	"28NLOc/yfgCxj0GNCaExoDIV5Mhe2hAD+ZHwwBq723moiW+3TW+ntcmB9KVvTfI1wgsKyS/qjdtiZeqO",
-	"zxUrZzRhExNet+GssmThtOVGDiXuW0ni+u/YyxhojjBnc5qsa1u48dR5u20+PWjneXdcJYzr1rZz3Mv3",
-	"xSbTMl1bCtJv9uoxxL1k+tKztGWN8+BtnxnuxII3rOSbrFr4zOIKG//fS6h74WReVtNeINlgSdOiAKdL",
-	"dklsaGaK/K2VwwbkR0yIKAUxmQA1pMYnJ2BsmEzQfDAYIH2dsg2WuFYyjb1tcV5GlF/oyT+vTv4xPHn8",
-	"9qj+ezA5efut9+j4v/YmRFlSDXKc8oRNCpFnyQY/Se89gu81XUdOTYxy3IYFFHZ8pOMNbsz5+wHwj+Zt",
-	"D36t2mjB8qIvlaaHiHOGtiZ7w/ETB0LuQcbn3lw9rN9jcDzUzOjN3FitJ1mxddbzDA1g1Jm5/TtIlBD7",
-	"EeJ97ZA10gHCv7cxUvNBk4JKucH5ShNiG5dqb7EjyEANLglnt6zsd7gL6FPwI3538uLfpVwNy/T/a16Q",
-	"0dmjxg35rj3HMFiVmWKa863FUT/+04BhP0/dg71aVNgkAjJJwK51z9fw/BtpeGgPqmrO3p9CP3X3uoLU",
-	"uhWkYwEHCORvWvetrPhx28rw3eM+ii9XtNjAnF2vaIHMGLBowJHVfNPF6Kw5xMXobKea9tPbFQ+wIHaS",
-	"BPnWt816gg4J3QgwyDp2fVo7/EVo2Wu5oAXzmA2PaYmJZDlLlIz4ESXIcbRon/vMePQWVVkIyWJM5mfY",
-	"qYh3X9PCVRyS+LZIkGLd5pTHxwOiKaBJWGesbBFPFiy5sRqGDXvUxtKHyan2aytmWAG/K8Nv8RZ7QiV7",
-	"eH7CeCJSlnq+YkdJLqr0JOOZOq7j+9xVagLQs7Pncvrgv9/87c3z2+nyH8U/VuK/HKJm3O3YbHKofqBn",
-	"s3F13OLafA+/5Xv5G/d+9Ck8h+0GIz3ZF9Kae7yDYnG2alKtHfTpOVudPB3WNOrD6VMbR7n5btmRplPT",
-	"JkzZ8GmidZkc69m0yam6xvd6NVsCVep9KeYnW7gG5+syUWK/2aLr2FLcajm07YOlzIN7OZBt5H5jPd9E",
-	"mexkOXuXTXPW8pbCV/qW2B7FkjAPdLjKJnQ201hpPc5FQvPDXKF7h9i4vtau7wtM989s2T5CJUhRaY62",
-	"1kgaTrOtpDVZQyYCLkWfbnofuOxu3eY1vwRvn/utFb/9vDTSaK4BRVnHUfcjaqZNCa777Rt6AVpV0MCG",
-	"HqBa2mG9pm4ad9cEWxoL6cdTQn+YPvkDVcEHajVNWbOmUvPeaswDFZNOw3eQXu6Dpf4G6f6kNPgDZcTD",
-	"xb22KNevq+2Xg65ACtIQAm6zSpi46NqL9P4SkvVH3IcLuXblbjYGJaLfJ0x3nt3Czx4uGKrl9PrWyULL",
-	"MM5QUIesYWmdHu12UTWhZdifMgMr8bzvSCW6vWc8U7Jno1NST1eCq0W+doJgj59bxslfnnQcBfuGMbWB",
-	"mpz3Lm4bA1PNUm0fZoe8mW8+XzTq3g/ZPzVZXMHjGrs72MXl8HAsa4a+X1BW/fXHt5H0sMyfpQrYIibf",
-	"0cBzTLAEFuIyIVU2dt+v9rW6oH6pS9E5JOK9xBwnwD4iNyPyLhfTLn21P6Xtcwjf7cHduhOYXKUqM7W+",
-	"1rCDEApB5j2byE1mfMzaZxLUA+tGJYmvDDMBTN6YPGG0ZKWpaAOvmpo2AwhmoOkEqFUM2Zm5vjQU2cx5",
-	"SbmSBN/RvDO8khlbwywXqwbjA8M9NdGSjcbXWNMcVnPqWB1wqRGFTa4MZoyxGwsYYZr6Ng6EGSWdj8yg",
-	"zi88rhdiv9Rvm4wkuzrByPD+wTEBwowZmF3S8sZmbpKMQZYQl0DH66YxlZ5+zMxMa05xIlnRM4tnL2pb",
-	"WeOlxhj+W621Z3qKt6yUjHz//HrgrIs9Y7lyPPjZsxfYl0F3nU/tDNClJDRjhoQmCsEpJZgRzddRYTaE",
-	"nsFlVRSiVMS80HnXX29IRMG4SZxU5GtNCTrf35mMCw0AxBwM/h3UzWcmu5TU5OcK7pUrmtFhj8xrH3r/",
-	"yDMV8YSWZWYQk6RLUx5DEizy4lXAwGsHlAWQCXRbo8WFUgVWsMj4rEcLYhKJS0cvT6Ra54yAKpNcvXhG",
-	"bs9NSCYtwU//B8yXQJ4p0KIyU84Cm2Hn2zHQNVvmqjnBkgqqFjI0hQag1EsYcS0jSEghoSpJEg0d0CkW",
-	"DQA1NuyClzHdjIeTDYkUJnkapuGQrt4EqmSpgjdr6pJxUtBSZUmV0/KYAN9U8wcRj/i33+r9ZlyZdD+D",
-	"b7/V21CuXbEEe1yHYNkXffCCi+3icdl02nN7uKLrgamA5lURgbI5+h3sCEuNZArLi5AjU+9O43SczthH",
-	"5mXEN7yAFOGSNOjDBqIQooT9bWyedamKyYFfMno8IFd9ZVRciZVGlbQReR+ZsgNRMP4FanVRaWp1Nequ",
-	"RMHd27v4klCs5mD6s84gXhWWOdOgS3TfDkRNpzy+b82ZGEEHKivIGmSaZR7AByV+ipaQk1frgo1Ju3qP",
-	"KTPnND7xxvWTKBgMBlEQkghLfHhteiuMO5IiOaMS3GH0hVPlemBqzsUe7OxdCMTqSEKytRAI0lhp1Um9",
-	"5UAijjkD/XIgehNfZUsmFV0W8ttv4Sa8fvXUHSSFWjHj/noypoMXdJ5xd3mfurQoEmpQkLgApdARlhI9",
-	"tiUNTJmtOOJHZxf6lC+Gw9A6YpLRcIhvmqOM32sRPgQDDP5fhsQYGu7iUK+4ZHAPoCnGAqa2GARkTNEX",
-	"QPOYA3JlWV0vhYupBxNxmNqYjMwo8JfpdUyGds14FLpLV11PS+mt9SNOaZbkIli1DvyRMj7H8ix+7b4j",
-	"yZB/8r5x9b6Ozfj/IaaIzgByK7kmZZUzGB8SKeiJuULI3DJ1OCvBETqPpkKokNiE8KGJmAxrcz9kjw2t",
-	"GiI0nMUxmLKpjDht1w4JCaNQZCvRW5IakvoDZrQCDV+M1Ccmc6Fxep0779QvLdJIjOfVFhmQN6AYob6b",
-	"GYWMk64nKAfFI26T4YUGCDAVn60LYhP1lGwGSdc0wGOhyG0o0BpcKrm21/6IvaOJytdwr+DCh4QLW7ky",
-	"viSWVNqkM444lkzpaemZHA8IOEVniB7YOw03mspF3ITcO/VShlDNGyUugQuq9zI0PDdmi5KADxDJJVVZ",
-	"6m/1jjGemiw3KlOoh9McSxAGmnNFHmY4GA2GmlHTvB8tsmAcPBgMBw+wstMCJIlTw+ifIjeum+ZM9Tmj",
-	"YcyfV2KypwKbTd0Y1sV+qcZDkEsVgf8nfd00rD9nK8SipVTkaLomcZbGNkh5JnItMKH8qb8wg0Zcb5nz",
-	"RMv4Mal4DtxA89KZiwrBzrErTqkRlh4GwNJ0EodEaRZlWgIRMxNBBIZWBcioYjrRPTTLr7aRil6bNxEt",
-	"oyMNNNU3cZkxwjIE0OOlCiMeaxEJQ+gpvFRPMXY1fb0fxnscaq3arH2xVxsUOR9RSlOxd1e5XpPcc0fB",
-	"3npark5v6BfmDQ20QgldOzzlNt7iT6K0TFB9LuTUbbBG8euI+9VoyacrRmsv9DfS5e7LoPCqZNwk5TXa",
-	"CX0+73vKw24tJru5Ai33XhzrfueKwXvdUmzDKLgLG1WdwYqku/AAwRskCu6Q1lnhA/zsblnpLs50bVHb",
-	"mMQvfrp+RVqIIHbcHI94zUFbVsU7jwuTpMG99CwNxsHfMqlw9KBZyHxDNFT9yil4cNyFe70H5UX3eNdW",
-	"/b5726qJejYcHlgj0rp3bK2DWufYO6C6ovfNXbhHZr67MDjH6fd165Z56tV9hU9Guz9p1ND01W1wgL2C",
-	"/y9v9TkYHdwvXSXRW733dalLDSBmJV5BfQMyUCazBZGn702d3rudRAqoOdzm6ZpkqVc6zZJQI0ZrcPby",
-	"7tZVEkUORdo1qM9MohjNrcwwIt/ppxqVI4HYR1wjEChCLsrQxB47vimTZBNvdMWJlsSwJnbEvay6UHWv",
-	"r9pp+yae997EvzC8iMEHQ75LQbwX9Gue6M/2i7s6NfHeH1+bDw68QZvqkprEhfe7Afqj890fubq7n+TK",
-	"/IUpl4Gx784cimht3WtId7jxtp3abOn37TwMCiF7buuPtLyRWKMUq726W0uNxkQz6LTMM8f+ASXL2UzL",
-	"w7ng7HhAdC8gHUqSpWxZCA3NA/JcODkddAOampmoWYotmqXXUhDWFT2CyE7PhYHEumfY25cwFYgCPYZx",
-	"XMSn9T+Oz7TocRcPyH9qmVFzDX5XhtRegqHFiRQLUeWpFnXYTAvJp8D89d3gxkQ+/BozW4x1+zWEtw64",
-	"e+b9zXcPctyZfO5UGjPAF3wd9bHU+avNig6lZac2J/6nuV2oedMvI8uN0nTjUpEj04hnBIowkosVKyOu",
-	"ud/fKpqTLD3up0EhSq8adJ1rry8JDiL+QTcUVBV9N7R7HUnnNm67S9c25/kXeZckATm4vk1YCuFLv00W",
-	"y+N6Nt2ldkrbvZQWCK7fyNpm91VFsUNFAV4SqI6AkHUtAYPKwU9UbLUXJAYnDBvXTucyJkdO1QdKXCYJ",
-	"1V3AM8ArmVq7xNu1ZQ8KsM8vfZ2C34GspiYVtJjBIYoZ8Pa63+M9tB8Rb6g/+nUYZLMKQ3+/jw6DbFFh",
-	"RPxwHQbpV2FsEL5t6Iy9I5+RFG5u4O8mjHuBIfvj4MZHW8VxZ6v/rOXxrg9Dn0Buj6bGvLYFxIteTgO9",
-	"GWpLOcl4neUCk/TmlLtcF84uBAnkjOoesciYNPKMDshVu/yQY1lA7zU2oaWriFunNleehPivALYKnae2",
-	"F/Z+bOwdEpWWv4rpgLwxGMnIu7KVLNVlKg0bqUqNoj5GV2Ij69NcYs5XLkz0vWaCbQgm4OUTi2j1FxvD",
-	"np8psqw0q8TIA82BPTwnyYKWNFGouCVoLkAmj6eOj2NKYX2dNJtnKgQ8DyIXPpEhPsAu4hONBScG2wwM",
-	"itsYRE1erTQfpi84oEgx0504EzwE92dQw16s0ExvceD5cOgrcWHsv0ElFVikxoU2ulutBEmpPoaQVDxl",
-	"pUxEySSBamllJlLM/aO7KMUK5mzK55vSLBBx53VeL4cuBZ+TtahK/bW9xjE5mgq1MB86lAu9RQEQ0xPy",
-	"Bh5aIugbjjVG8PznQxK3XN3Rk4A02sGLPfZZYFdKy5icixyoiN04WK4hHhARDxcnZcag78YPSWv00Ize",
-	"HfyIC2vsxjXGLj+KAQgTIcDeJXmVMrQWwjzh9ddGY+W4BXvj9SUxn97SvGKyHxb8JSH5Q0s9EECrjYbl",
-	"+dRQy+UKxkdHZ1PmiHjRCc45xDjAGCEIRAwrTujB22ELOJhGbRqtmPWi0V9LOpgKSppI+z4yjIixSYgD",
-	"dAtmUj0R6fpAamerWI7fe3j7Dcvzk5kolywNyRT9NwieAUkFw32DnGjk6Hw4tH5F+MZxEAZwKNA9xhX0",
-	"BBMYf9mGk6yNbQ/evTvhAmz4DU/1DdHjxv/K94LX9KxnYd/D+GR0Rp5TS1fqqDY3604kyS+BlIsTlp5d",
-	"XIwek6urq6unD57/kz4d5f/4/tno+asfLnTbs/94vDzjj/7bWf7bxY9n5YhfvLv4efXg5rfH7/7+aPrb",
-	"KHnAz5bfTYf07+t/EIgo+XdzFINEQKWATlYf43ptY0nQmfWwTfXzE5ju3D7Xa9+9yYZ421jv3k0/kBVq",
-	"5sG6azq4u7zrH8bN+em59+Tq/E8OXdImEbsOkQuJVFmeN/gSn9E7YHFeZd8mnF9xyxpYvx2+Jv7bHrCj",
-	"bwMwfYgrteR8KP7vIP/g7i16Qvbcwivu3M5cvH7fdACrBOM6qN/Nz+AiH4PDgPurQ/QoLw1obTozq0vK",
-	"ND8Agwz+KO4aHW9b7DVeH8ck93LYfcqN0/fYYuxepmJyTzBEDsUealZ1rFlYcNRRgjgG22Xf13ySZa6x",
-	"0zjiyF0bjtjWg0Uu0Lml/SqmmzjjObom/eWHV47FB7PUcY9ujrzsOu/4HjqxCaPyynACtW16CrWqZjbp",
-	"L+5JD/390lR+eGiCg/Bg2Zl7oiGokrAfbn2iX/3I17QGFnB8M2ng3BF/1irM3ZccIW77JQ93267NJnWs",
-	"1lbZ5rutRDx+QzP1Z1FaEL82xmbPiI1maJDM0PANFYdAWUmLgtFSalkb0UDqexpn6d5G5o99z2y1jP1g",
-	"9aV5+2OxACZn5xcDjhvtxdtB8TCdoKVEaHbqq1rgAg0XzJQHs4KYp/aBSh8LkbO+UMSId2MRnYbE17mD",
-	"jqGscibJke5dExDkOeQx2HUFN0r4gafKRiV1aDTUIYnb8WigH8ZYx8G3RtK08Tx1QmE9PxT8LuvHfg+2",
-	"zc8urLvqRv1tSjsMV/svTGEc5E+Y38CYofUGLCHMqJmDmLw0pJvWlb4xJ7LTnDXrUgNlNmmTa48v49FS",
-	"O7DqXQedFPrvalpcVlwiZ+CETBNC5bBUD57AxfwhIjGqgxZUeiqlWj3li8bwZkMytqLaik1PToYbJdaX",
-	"TFF0Ki+pVd08ffEaS0k0ZFYXSwsFIh5f3PWLgw05zgVbdkMoMXPNgaivGVD8SQS6HQWDWjj8tXn7Y+Fw",
-	"M3oTlx+6hLTC56wlFhl4orlGv2A/A69Ky8s4rLtNVqrLEBlRaYea0jM1bBHYfMWnampoLbh/wLzuoZsF",
-	"xexnLfJ9JuwjXoAPkhFPp0Kow/1JmpS918zzBApyeQIfKshdCh0wh4R+HWWXWcDYXUJj9dQsLdgg+hPJ",
-	"mngwL0gELPX4VPcBsSjImSq/9CIyrIOIIwdsolScfeb//K//XReuw1/WknPpCcP6DUMtI37Ub09qTDwk",
-	"al2wdjHfPsNSVwh+5WcrcomKQGUOz68i7u2wdQ+FS2hsDcDfuy2wpZM7wYFtr3nX6UbN+phEdX4kNDRH",
-	"/DXPsxvWE5QTgtOOaMS79ErwEfek9nEzIsb6THjRMHWclBA2JEaDACgjqBcLQ671pGhOsHCc3s8VzRSk",
-	"LFpD0JPJ+Ij++xyawVPDCdTkqk7KlvG5k4eAA0I0P8eAuk1ikL4jfwhz00zcDY5TNl2Vz9m482xwN14W",
-	"rMfw3wb2BqKcvIoL/ffX6/kOKtKohSmZ3e2MGiGhP9HWkVnV6OwB3u5Nsx6dPTiY+/ErYNwZ5udL0wvB",
-	"nfB1QuRIlLWK7Pj3UhFt4ESeG0jcBSZ9LEh9uh4b0o+0DDNU76fPCwFyBUwxo1mO+sMltaa9zepsN6ZJ",
-	"grMmUTATZcKigIBCxWRPYJ9Cl239Ic2ummyyRgNqUZGNMziKG2rT4y+cBzJ44QM4IBsB+0m4oGuMiO/k",
-	"KbW+EY4Sp5m8QfpuXeCQq4+440jGLSu/CZfOZDfMLeJxsxuI/CUpZgPAWF80/PqTGsTkiqwYvYm4m+cR",
-	"1nqgiiyzd0ySGVtB8VXKob6h5inG6P57klDJnJ9IxKuiaDda5xHDCtQeKcc7Xd5sGtlafbBkTFP4Ekt5",
-	"G1F0ybjqRPA581YUxJdNZZApgoBGDy+Nod5Ck2Idk6BAVDR4GNmtmcAuWkVJywhyadIiIGcpFV17rOUf",
-	"Y954qafbzMn7e3AbQgBINZ0J7EY3KLRvpnaXcgNvcaVPXsu5Rb2U3o560g3eHe7V10xh/El0H38AP9CM",
-	"/f9DrEUblRIAM32H22dDduftEf8DEIbhCLhQP5k64Y3JNO1QaOCva3Nv5Qbug4R/F81H2DLFgoSIiwf2",
-	"ASVyQD1fNn8AWM8xCN/I5mbfi2HA1BmfhF14aeqY31NtEnHQm9Q+7a3yA8pPNTwgnt4DK+/vVHbgO844",
-	"0NF22FB+b9TjNmncpdeIeJ9igxyi14CEIB3FBjlMr+FzEA3FRoNWk12kOuL3otXTf2nVgMnCnXETHOZn",
-	"wD5ML+D39AeqB5opyb9UBQFe78+JEfiqE/iIOgHVdaj5F9MGGGzwQfoAI+t9Evredbszor9JKtoH5dIk",
-	"+ixysdZ02iben9OM15TeYL7aDbQmsy1mwgufqXOOt6m8bt5F5rEW5xb3v40xMZrbMNwFqCCbQTGkJybm",
-	"eOACBmBYGfFGVIBH2muqDW9GQRw2pQkIGJ2JklBPzwHc+IGk3ZkoDiTtenP/ENqOfsNbvPzxSLc4+XOh",
-	"0XE3z/wGQXsT8dc7AJXVifPa9wfd1yX+Ywv6rQoZn0TOr+/cvq5q9Qcf11stJFysGnUH/liZv/Yct/C1",
-	"jbo7GLRUFoG7h6rry//CU/L+oWqGr1T+o1B5QCAfROZtKsxPQudfiDblFbNZQ+Cu5WuUtvV0oNqTnhO0",
-	"eZp/nzjbeTvqrKW0FoH+GM4EmEDDS3KFGTTuQSIjfqD0e22W+BFpZA++geQYkBq2EdqH62xIn3vf2Svw",
-	"bfjSpUALYZ+XQhgOyYQpI0b+jKUuTQf0Jfp/BCFfO732dpQMo5e3Fs9WWDjg9hwwqXm/r+CIiSB3STdn",
-	"jKVj0PxhuuGiTvaLsdwC3AhNvnzfj8yhHfLU5NUqRJ6bSvwrmmEyrl/FFCyCKL0giuIUCgOYzDJ6g5rz",
-	"bGXrl+ToNitVRXOypMki48xk7oaE+5o8mIIXzr874l7SZrVgy8a4dRKMu/8bAAD//w==",
+	"7L37dtu2uiD+Kvjxd9backvLkmOnibzOmuOkaZtzmsvEzmTvXWZEiIQk1hSgEqAVNeN/5wHmEedJZuH7",
+	"ABC86OYkvZzT/tFYIInrd8d3+RgkYrEUnHElg9HHgH2gi2XO4O8nNP0uyxUr9A9ZLha0WAej4O/H2Eo4",
+	"XTBJKCcln0ILneSM3LB1EAa3NC8ZdFgUopDB6KePwTRjeep1EIRBwagUPBgFTynnQhHshwhOpkIEd+/v",
+	"7sLg2WKp1vUpXM8ZYbqZUC5X+oOpngdNVCa4Nzp8fsu4eiKE+i7jmZyztN7VJZmadjIRQvlTN92Ngjzj",
+	"ImVj8zwpGFW6m+B0cPrweHh6PDi7Hp6PBmejwXkQBmlZUPxweN4/DQPGVYYLyNJgNDx9EAY5nbDcdTw8",
+	"fRCEgVovmWsKwqAs9Bsnt2cn2HSScakoT5g80R/chdDd40ffPDw/C4MFk5LOdAd6qRmfkR/hK+IPsWRF",
+	"wrga6yPPmWLBaDgYhEFB9Z+8zHM4kDQYTWkuWRhIlgie0mI93rIGPR55Kvg0mzVXMU5s8/bFnOB7bmGS",
+	"MV5NQlFVymAU2HPSo2QLNi7YgmY847NgNAiDUrJCA2QwCmieJSyonf2VooVqH70+UZJxsizErGBSftbT",
+	"/6Z//sc+/LPzP83ZS3N+7aPHqW8+/dewMS3ioR9JTTYEZ2a3QsLZiklNhApZIwQpVRQo2F8U4U9NEcL2",
+	"Ccp5qVKx4ttO8XQ0HNRPcfhbnOGpf4ZX81LBIerJfpmTxJdwp1VRfuaNxt3dts2D0aC+zWePfottHvjb",
+	"/FRP7lNxxWzeBlQxkzxJ2SSjfHgaVCv6FpoItJkVZQs9MX9B0CJPmr3cfaajex8GS9iLIf4h4a+CyTLX",
+	"EuIDTVhxc56UsiGWXXKh5qwgP4sJySSRyZylZc5SIopNXNYTD50saPZ+Usp138iA2NSm5a84I3qWZC7y",
+	"VJ9bRc67CXjOChR0k2UZjB4PwiATcJD6KDlTK1HcjDON495vUSpsUAXlcsqK8S+l0D0+GtyFwYQmN+US",
+	"OqW3NMu1FOzQjHH9s0K7nEo1lmWSMCmnZe6wzmwVTtYh4yrjqVjhL70NCV3SSZZnKtPn8tP73dg0K0S5",
+	"DEZBEAZzKsf6vMe4G2ZCcyHVuCwBMh/QB2manj9OH9NvHk0mj1I2OBs+eDwcfHOeTs/OUvbwdDJlySPd",
+	"2XrJittMiiIYBTe3iyCsEBRhtgvQs+XtWTD6KTgdPOgP+sPhg/5wELyH9oewhMFwlE4ejUbTwYNk9Ph8",
+	"Oh1N2enZiD5mpyfD00dBN/bnN2yc5KVUrBjrWeDmLXOasIXGWLMJFkdnSJhKecwoMHqZKTY2CJeIQoOO",
+	"XLIEjjTN5E0wOj1/qAFkttQ4BRRjITQADgenZxVYICCFwW0C7w3vPDwsSg5YFwaKzvThBctCpHrxZuDZ",
+	"w2NO9ZqOhxrfl+kmkeJUn+uKqmSeitnYAZjG+13YO/RwqRC3mcwEkoK6WGwQ8OdSKmIBzJeM/0Kiv5Do",
+	"d0GipQ+0n4pJ5nA3YJJDlDdsUmbAXDagyYRpxlPAa+ovPPkLT/4AzKaC2ftjyfn14PHowb5YYthbA0UM",
+	"1+sQyf5Cjr+Q4z+zJOYw4639vpN50KliBdjQ4bVtGHL+F4b8hSG/J4aEwYpNDsSThzvlrLswmDOasgKW",
+	"8IYq9mO2yBT8DxbFZFJkS2NN+kGsyILyNSnYLyWTShI1Z0SJG8bJgq7Jgt4wknFCyaQspCK9TEkyKdMZ",
+	"U0f9ILT3W8HoIaxe95IVrDLaJHO2oHrYRcazRbkA/cnaYrhiM1aAbdnN801lTzl0rlJleY4z5mJVm935",
+	"48eP95rdYNfsJOvYxXdzxmEyuDMkk2Q1FzkjdEYzHuoNfMuzDwRtWLI2teE3jx8+0LB0vm2CXZNiqlhf",
+	"Ts19YnNCenQzHFGCrGimyIRNRcGIKtZahoC5kR5nt0gxf7i+fk00zNUP9sG9T/VO68wFXTBlgNHam+pz",
+	"vZ4bm5MSpGCqLHhIElFyxVIyLcSCDOv7FQaaRge/lKxYB2FgzG1LtOtVU0vZlJa5gg92AJ+e11X2K9sC",
+	"cpliCwnWMGceaxyjBv9NExtL3Xv37PR3C/oB53cOv+xsT887p/v36ha5PttXnJF/v3r1kojJzyxRRM2p",
+	"vQKWhPKUiELTBYDUROQ5A5tyP+IRPyZxFNywdRSMCHDMmNwwtpRm4au5kIzAhTNhv5Q0x07gzQsiNQjR",
+	"POKE3LC11OCud8rMYlFKRShgpkrmffKSSTha3ZkkpWQkFUq36G91H704MnbqfpZGQXzUr8/vYxRE5WDw",
+	"IBFL+Je5Sd/FJBGLJS2YDMkqU3MS19+McWJTEn89U3GoR9N/sTgk8de5Mv+wmPR4uZiwQoZEFCT+xz/+",
+	"8Y/jFy+Ov/32+ocfRi9ejK6uYiJVkfGZBgrdjUYclS3MJskj3RNnv+iehMI9O4IziL9OBFc04zImPVlO",
+	"sBsiproXanrFXtzCv6Y81Yv8CQ8zJP1+/32M3UXB16LoeJiIxSTjDAmR7tv6AsCpIDxwuJ4rGMvXbiiA",
+	"kfEEdtputN54s9OxBaLJmlBS91MIdaewp7Yf7ITKJArI/yIRwKvuo2fgn8RUJvERWWbJDYJUmhUeWD6j",
+	"ydwDVZJnmuxrHlQfWV4QjaVoLr9ha5LJiKMvA0tJfDYYxAgPaBQnccs/orHQGJcSwznoNVgniyiI++QS",
+	"wQ0RLJNEd0VrqJdJYoePuDd+Z4eESrJied6PuE9Sgo+RufaJglHk35FGQVg/qcgKg94TaMYNvwsMbULJ",
+	"oCJOnutIi9cgJPoUB2Vs+WmEx3Ri8FO3zAqq5fiIiyn8NpfJ+qz/Jkls5xhfwFOgMFSzMaBJ+i2Wksk6",
+	"4rH+G7t/bq+n4o49RSkQtsfIgR37CbJmczfp59hMWN7ztJsRZinxd6HGYuxNNAy+pGpeDW37/AQJDMFr",
+	"97xwg+u8DyT/9qxcl58iQhRMLgWXzoXqWbV9mpAyDvIYXS7zLIGLzpOf4dqr7ns1oenzps7I9aomLBcr",
+	"MtzhYuXvr7lVM00jgpwC2dyEEapIrmGKDOGu7c5f678UbBqMgv//pHISO8Gn8uSZHvWNWSwuvX0MsRk1",
+	"1jxWgeCk5o4CwYJ69k/cRGBgolT6+ArKZ1q6uwv1Rv7oHfhvt5M1mDBbadt+4720w36OzXyDKsnhe1nJ",
+	"cl0Lsi+fVL6Dd3gTZeXV6hScoEnoRNwyWJEVLLefiS+iukNxojuJqheiQO8VSLhkTsFZEfrrOrmFkIqc",
+	"DwZf4OiMAqjPKuO3NM/SEaGkmrF/RHBmlHt8JOLAnxIUASb63AuJt+obXTA1G7kLgxdMzUX6UqjLPBcr",
+	"dijuLDo+33p1j+ORl0IR+8nn3c1LvkawN9T98vVzI7hIQgnOl2SKpIIhXkhW3DIjy5wNzmMtZqWwvzDB",
+	"mCBXBL6sBVmAQuhGun6wj94Pzy6/BUENfqdkNWcFKKPfP7smmTxC1u0ZM2CEbv5kh3BoDH1KrUkuFvRY",
+	"Mg0ciqU1vhV8++zHZ9fPQj1gSPR0QvLq9fXzVy+vQvL67XWwh0buGLve25dCfSdKfihYcO+zCp/f8hsu",
+	"VpoM7XLw0OAxhQ4+L3C8FESWiRaapSiLhGl8u81kpnFCCVQjaZ6zAqjga7rOBU2vhfiRFqjoH7AHyvts",
+	"62INpSUTkWoxnyghSA5ffn7MEEuGzlMo0Sp6o6kDDl1hCfwUGnCH5EX2hPRWc6YVkYhrRSVnfKbmZEUl",
+	"SVmS08L47yhokowrksxLfsPSI4tWwwexoTdXrLjNEvaWe9blg7a1rH+5dWfNYMT7JiSqWBtLkZyLQuXG",
+	"hehL7bPd1fh88CAmq3mWIyNLqaITKplHtQtGkzlspiboFVMoKLcMQCvkF5pszTUp0vudzDVPSEnJcyaR",
+	"XEi6YBH3WIpkjGv4nlPNRekN44RNp1qvyaliRZ/EYHo7BttbTCQFk0fEVzWj22qOvbgNbJEzr5dNu2je",
+	"PvFsfbCF10K8oHxtcEEejmv6650AcS1E3eD62xz92enjmAieMM++q4UNudTIonHKzCfixt7aQx7kJoqI",
+	"BGwcaSh0EmKnugOapgWTMuK63ynNcpYCIRFTxfjRhhMmHQdMK8hZZXkOok+SsKXWST/rqYfB34+dGfrY",
+	"WfO3fl63/Te6qBna9+qm+qLVlbGK79mNfhvA4S2npZqLIvv1YFHKyH3X+mDrfPNFJiVY1Ir68e/ios+x",
+	"R4Jdop/kAvu6SsSyw+sdQTOn1nYl4bUdw/xDlAV5dVmqufneKhxuJzTVKKWG/kwSxtOlyLjqfwEx2o2/",
+	"aG9ZL67tR3wUGq7llhtxWC9Os0JjzlgqDft6y2W5XIpCsfQFSzN6vV4ezsBcFzvp1VPs9lgPU2kizQF+",
+	"CxpGCRf8GEOqQDxAA3rszzA2Jx/xuDnHmPSqmxNCZZayC0JJnMy1pqJit7i4VNPjR/FRxK3ocI6ig1sg",
+	"Cs5gRfR0VJqmmW6i+etCzx4vlc21cBtQUMLxYsJ8eYgLIuBlOSJ0AgKNKEj88a5pe/t45yw8aCfUIPKt",
+	"sZu3xfpLAoAPynm2gFvIt9dPQ7IqMqUY32CVh33ggvwqOAsjLqZTyWBC08JMXa/DEHHS02greL4mU1Es",
+	"jHv6TKBGaDWQSl/oDkdZUqVYoaf8P6Mo/Xh2d6z/ObX/XOM/o9o//1K5pFsNwovMO/B4EM6M7VVvPB5P",
+	"BYyV04E5v/7OcwHAf4U/Rx+DpTcPZzj4uEU1x7siqgja+XvmjmeqlWz/AiiMeKWZw2Njk0cEP+qTS4Sp",
+	"lb1jhQeOak5EqSIuuLl4aZ6YufHv2GxLNdpXp1SRFYxYCD6Dy9uVKFJJFoxyBVNcMrHM6zZQM5KdF5DO",
+	"9rB3vkb5k53D+0377whP51ZbrNQ68xoIzumHD+bU6we8W2sMGydsP/gYwAXgXmTylZv8IuPP8bPKqEuL",
+	"gq5bO2DG6dyBW8Mi2ncNlgiBbK7JrlNRzbWClvFseESfXMo1T+aF4KKU5GcxkRGfCRK7eIqY9H4pWak1",
+	"ME25THBcrPlwbOM9YniEomJ8EXEMgFGUM90pqhV4L2FuYgiVJOZCZVND2Q05rO+zDevphMI5XS4ZZ2mf",
+	"6OPOM6nw4tmceEXPwOpRTvIsIZevn0dcLllClnkp3SWJoWuat8sLQpfZ7ZneJJZPCVtkSsLtiRdYFIfW",
+	"PjpGRxSvYSIE3J3GjZgv75WC4Ut+Q5nlqf9ZynKmmLnFXFIpNZaNCy0dWs7By4UGEpqAP8DY+XTZBskg",
+	"iEtWT4xDlnGK8RoSyhOWew0Fkwr9fRKxWJQ8U+sxkK5M8HHBlvm69ijPbky0VZqpcUKLdGw9dEJwFKoi",
+	"suAXrs7+cvPDZyWye9eQLegMza/ws2DGGJtyPc9E70vVe9VWjVG1VSNxOdZMsP4ltNS+g5ZsoUUsv8X1",
+	"gzfxY+f+hupNxwO3w60HdgLNBxqbOpqlonB006xgK5rnYy0erf0G16NrcUuqWjJpQMA1OaBwLW6VXke3",
+	"WcLGNE07Wgu2ELf6dfCcQyAPjNNbNQX86bq2P3NBU/CDM8pn9UZOpcxY1V+eyfnY/Q3IoiWCZfWz/jDJ",
+	"BWfeT7s7NUSrflfj+s/97hfZrKi9YhrAfTBhHC85Nz5rzWBRqo7frde8DfCJht9gEKP2u9WPF4RqWzhd",
+	"ynltzyAgtvWpaW5umWmuds7zOqy68Bo736x69RoLlqyTvN06Y5wVVR+Nk7UttS7Nnvj9LYXI659BS+0z",
+	"aKl/dlNOmFlzayagNY4LYY9U8NltxlZJnkE0pxur3l6NWG93G7WgnM5YavE29Zqsh2PVItFUWY3WfOCG",
+	"03syobmmTd5R1Vq733UTq/fQAJuuhxvGboBQ7WH9dNuPurusY7OgpZqPm8dQa3Xd1FolSwqmkPM2n1W9",
+	"T34G0i/l+Iatvf7r7dUI9XbXT53RQ8MaHHXxBscQXtsoy8lCa3vQVvfpHWuiOeMdDyYsoQuGccUZ5Wrz",
+	"K1zwra+5VTYfuGU2H5R847SqLSjENMu9k5OKJjco/VVD+o1uOL+x83OUAo23oddesNtMQmM54cwfBn9X",
+	"I+Bv17miHrTrH+5NNaU+suqfFaKqLLlhakyVosl8gZBkGKB5VHWKv6sRgb5Uj+FnNSr8dC+DU7t7F37V",
+	"n7kP4ZeUcwBHhLJaU/eLVRhBTrlZjv2VMvtL5OWCeU/xt2XL9qedpfntBjS/q6Hs83p3jvndLhOvs2Xi",
+	"9bRMPAHQXJl4AqBtSdmsoCmKrlWbFQptCyo7fku770pUrY+28eOOByiRd0zTPKgkdX+QVIuNNJeOkDhh",
+	"rShz3dQhJdonbbHPPmnLkfZJW2Y0ssFSrFghptMx2BmAiQuuCpGPlznlbEyTBgduP65LC63H3dTfTWgh",
+	"Uqdk2viS/V52Z6Hoh3GWjo1RXavjlWGjLnK27CguCmW7hcDZ+e78lBRNtffKeqzPGWQ9mFNJipITKciU",
+	"FqQnCqKEuDE3Oang7OiC8DLPyVQUEffVbXQ81No+WsPgNg88GFC9b1iKMJPMVBQLqoJRkIoSVQU/MkAP",
+	"hDep6Axg9gJdX/TCqswUNM9fTcHestVscsu4eoYf3b3v9nQxV+80USwlgvfJS7Nc2KQpWxF/1dZ5Ui85",
+	"4rRgaCEjXLiucOH1tZgEHnt4JF6QLJVkVoiVceDMFqzTS3GbX5+XIqRt9ZVah9DHizNf+ZaQcKP5bUtS",
+	"ng3HVoFwOxNJc1avjS3JbgVk5ODEfFiBYO0s6gECZ+een/+w5ue/GbS8HcO8KK0TMkoz0Y/17FAbc/CP",
+	"9FmaGYJ/9CqTsHc7twWzr3TEuoCXtfX+0JuuWSbg6oIWNwwchvTHtfUb67UZZSJEzijHNCvtxC4HoM+V",
+	"/XwjHl2SguVgkrMoMDIhEFoiN7SIGKkMCUnN1IUWqqZlS/cAqj2ce8N6hl5RTeNX6xS6MRHzztxz3zWJ",
+	"pOiogAh7BP4Mex6FiVhrju2ZSkcETaVkwuYZ3Lq7HDUXlel0ZCOVL8CH3ppQT5wFdQTE+6JhIR2hr6Vn",
+	"WY04mlbdvY6z6tYshI6Reel5/J6DKswyRckYLhRrfM7LidbEhGamn+b+PJMqWwCEWeeAnE3VCI8bnVjs",
+	"vaooOlhVSOKBcXmwC+iTy3xF19LzPgUHxTLPI95zBl20xkn7CiJ93ApS8cIjIm5CTBZwe5cp8H9oXnUd",
+	"TJ6qzEddTAQAdTUXJKGlBED1aKZcS8UWhnPVqTomUdpJqxqXCnDz4pJXVhlXDHh3EPzWERt668kqBi8N",
+	"WfQWXDEzJwB0ELWNNxzPHNHbxv0NY4e4Es0W+62bhCzd3sffJMlSb9eNDf14laWsa+/BqX/3uZuY3B0j",
+	"w1veFR6sBfyx8HDqp96RiczDReND0B7vRtMjMa0EnfYVQmX/9437xu6u21KhIaBtlPY0AmvS9W25Thvw",
+	"DFzwJ02tCN42UjVk9IbppTIU1FV5VMOd3mxVYgORDf3VaY+e8mRWi9qGsTfiDz2bpRB523jhDAOoZHYp",
+	"CF1nBVnWdoAGeh9zdCO5fP08RAEdHPbAp+Hk9iyuw8fGPHR7EQaEWPMqznEjcnZHrLosaXj5ajCnjo4Y",
+	"aL/v9Slcdd4170pt8qmNEbMYLttAn+Eu2dskstoY6wrPG0GiIGX0hojCGdAh8Do4OmxolzlrR6AthIqG",
+	"6FRL8xynVBvqNNwVtO0fPJxGaIOEcQOq2Ww8/qZs2aGtOBJtZUwlHLU+hEjXBVQg1iOf92uS3SmwSpQ1",
+	"gYCFVQApOG5TaWVQl4kBfSww6WFTBdYUX3BmJO/W6bV83t/79L+uirXyld6HgIeE9Wf9SraGLuOQxDB9",
+	"/YdeddzFPKrEqJuI0m5yUkua+jlJi8ne0wFNRnu10yC926xQJc3JgibzjGNofsODwKU12UZhsONLfLee",
+	"uGT3Z0/My60sJN4u/hQ8yUVyQ66UKDRpesaTYo0Lex9WVHADNFQU7x7mJJPio7mb37JlwRJAK3hDYwUc",
+	"0AUpZUnzfI0krA4+XRDTyJ6ySTNbMEX1Gyjtwl9axJllt4wTalL/NZ2vNupiXnKWTvo/X8ssoTnR74HC",
+	"XXJJGp0fktWlvWovzctHJ0jd3C7q3B8TwLS+xnnXact23mBSx3TaoEDPNiETOZWKpGyZi7XJEHFhFS3G",
+	"CWSNA8kBYgA466IOfl6anWYQTFzTnNZzJcnz17dn1pWcydC64EC+azAQaCKd3YJlhjf4V0cinL1xBFPm",
+	"dM3o6sfLy6d6Xg/tvFCIWhZsmn2wsSi9WD88GZ4+iuv8e68sPDs3bItKgPTkbxIC7UJS8uyXkqH0x6xG",
+	"slkXWNAPP8IKgtFDtDDanw+6ptHIDNQ1n/8oJ6zgTDFJzKtGuKEECLGY+rDFDTjt1opa+Yf2NWmZZKL2",
+	"8+/h627TsBsDyRuBBC9a+ZBEid3TvqvSIXXtDJAvdOdw1CVrUJcqi1Jr8720Sts4vTeKZfaJKBg626WZ",
+	"7m9SKpY2eLxJ1NQe1WZu2r3FV/DqFpsXeOBVAe8aKFKR8VmfoDe1JAtxC0RJzQtRzuYRj/18mlo8maBR",
+	"Wv8pTcLxsfWUQ0MiPI14XGUYNOZGuPOBn1qg1CIRqESxsavhDonpNM84a7jLVemmzHOt9eJY+q9SrkH2",
+	"rZpqc0MBw08LaqcCtyFgXUYDiZ8UMcnt23hbZzpWYrkE08skA4vlWJZyybhEgwoYp/WbNYbiZctqEUJI",
+	"n1WTOmyuuf2p52aoXOaUh2Q1z5I5kcwkGgGYqoNfPVFXW8CsMtTtK8K0k3ltM//atwkeIhjxqsR3nH1Y",
+	"MrgtgpvJYzGd1qZfo1lO4NgmztadqCvzh7OnAYs0fKkmOFiUDK2YWrO/OMNc5UlprQ1w0h374stFTcGs",
+	"RfK7zBg1AdanU5sF9UsnYTdBpmASHXIx4h4hB0IKVpxZH/VsmqGGXpfbIQlhs8unr99C6E91t0R6w8FA",
+	"/yCa6NXZ9ePBdiUYExy25OJM3lQhKxL6RnNlM6HVYGf/ftbEljzCJ6LkKVEFnU6zRK/pxSRTJ828WfuO",
+	"AZkYW6aYUn2eUZrpHVs303NaMHv9Z18mNM+FAh5cSpaGtTvBAVFlwQE5myj4aLDtLnCHLUMDDpxsbfvr",
+	"+9Razy7oxqyaB8aevGQrAnitWaBBhQvvb7gFgVhcvXelucrZjAsVYJ/vB9ifAqz3h8BPgqr7w8CG80Pl",
+	"/MpPItrOTUhLJRZUZQkx5FcLdPYywCRi4yrLIT1aJkkyFxIvDZtWzbWvDJpRkVtflVw/DoMXwvxxXTKJ",
+	"f71jKbd/X8/Lwvz5XZHhH1dUlYX+syYJ1LrfqXbYhKldnF2txPFclAXBl0jv7fXTo5DE7wZoD4OkmseD",
+	"09FgAOKXFFaV7lrpu4H+n1Ye32m2904zvXdaNXoHhW3egV75bgjPhvBwCE9P8bvT+6+yZdbUm2cW/n5P",
+	"ELkXql8SzlYGeFwhkgsLO/vi+W8MPrbHLaDyG5wv9NE+x61nJbvVe7v/eH/UYQv0cz10y4/UdsI+ZNI4",
+	"CmkWlVCOSRXA1w7tKvsZqjyRdffLrRzI+yrGlbTcUoZd9lWwDNk90mOwlKVNTZjMqezUhv08zPvaRB3Z",
+	"bcW1OXm1OpP26r1Bd2Hv/Tj0EwswGCcFmXxtbuw+ecXzdRUGB/HIEInM0ouIx2YJRh91y4gByV2Sg8oV",
+	"QTKeIoiiz1amIl4wmmLay2zGNVx1xsD5ULsVvjo8Vj7h0MyObkNGIdT9oqbhDsSERWPeQojWXNA1obkU",
+	"EJgOca0dwhAGCmwyWXV7LSkBxRcvvAhsAHsvsSZm3Gzf8ftW2V2Wrc1bBZW+2P02C5mLSSxooBJ1TgN8",
+	"CsLlNdxZHMOQSGQ/EXfQOGFroZUB2KeCacCv5Yo0oHo77D983B9i1mjGu6HS5WMY37B1B0G+uvrBWnwh",
+	"J6USeG9j/CsKIWCz9zdMeCNqpbZjyLe62eQSsCevp+FyYpoJmEBrOwXPXIIONQfZS4wXdhc8Xlpqq4Sx",
+	"yMMMGE1NtgCwFDRB7uz84TddwnI9dnObDUQQxguRg63WJN5uccbdvEgjDKa960Q0SKVnFD4obJpqxVnr",
+	"l0/6wS7BX3+wYwlYLFUZV2Z7n+Ey42oEdHlsYB+P9jDjmAhSVt2+bd9FeA3sXHCB7Iu8FQtzUR7vO2Qp",
+	"51neDSD2MZgxITQGTKaC9CzShhjIj4wH1tjezkOv+Hbf6e28bXIgfeHfJvkW4TmF5BfVxm25ZWqPzxUr",
+	"pjRhYxNet+GssmTurOVGDyXuW0ni6u/Yy0pujjBnM5qsq7tw46nzftt8OsjOy/a4ShjXrW3nuJfvi03Y",
+	"a7q2HKT72qvjIu4NM+kD67dxHrztM8OdVPCGFXzTrRY+s7TCxv93MupOOJkV5aQTSDbcpGlVgNMFuyA2",
+	"NDNF+dbqYX3yApOuS0FMtnENqfHxMVw2jMd4fdDvI3+dsA03cY1kGnvfxXkZUX6ix79eHv9zcPz4fa/6",
+	"uz8+fv+V9+jov3UmRFlQDXKc8oSNlyLPkg1+kt57BN+ru46cmBjluAkLqOz4RMcb3Fzn7wfAL8zbHvxa",
+	"s9Gc5cvuIg2OEOcM75oshuMnDoTcg4zPvLl6VL/jwvHQa0Zv5ubWepwtt856luEFGHXX3D4OEiXEfox4",
+	"33vIiugA49/7MlLLQeMllXKD85VmxDYu1WKxY8jADS4IlsnodLgL6FPwI/5w/PrfpFwNivT/qyPI8PRR",
+	"DUO+ac4xDFZFppiWfCt11I//NGDYLVN3UK9mjipMBGRydl7pnq/g+d+kkaE9qKoke38K3dzd6wrKd5SQ",
+	"jgUcIFC+aeBbUfKj5i3DN4+7OL5c0eUG4exqRZcojIGIBhJZJTedD0/rQ5wPT3eaab/8veIBN4itJEH+",
+	"7dtmO0GLhW4EGBQd2z6tLfkitOK1nNMl84QNT2iJiWQ5S5SMeI8SlDgavM99Zjx6l2WxFJLFmJrZiFMR",
+	"b7+mlas4JPHtMkGOdZtTHh/1ieaAJomcy6KWzFlyYy0MG/aoSaUP01Pt11bNsAp+W4ff4i32hEr28OyY",
+	"8USkLPV8xXpJLsr0OOOZOqri+xwq1QHo+elLOXnwP25+fPfydrL45/KfK/Gvh5gZdzs2mzoNn+jZbFwd",
+	"t7g238Nv+V7+xp0ffQnPYbvByE/2hbT6Hu/gWJyt6lxrB396yVbHTwcVj/p0/tSkUW6+W3ak7tS0iVLW",
+	"fJpoVRTWejZtcqqu6L1ezZZAlWpflrPjLVKD83UZK7HfbNF1bCFuIfF5wwdLmQf3ciDbKP3Ger6JMtnJ",
+	"cvYhm+Ss4S2Fr3QtsTmKZWEe6HCVjel0qqnSepSLhOaHuUJ3DrFxfY1d3xeY7p/ZsnmESpBlqSXayiJp",
+	"JM2mkdZkDRkLQIou2/Q+cNneus1rfgPePvdbK377x7JI43UNGMpajrqf0TJtCk7fb9/QC9Cagvo29ADN",
+	"0o7q1W3TuLsm2NLckH4+I/Sn2ZM/0RR8oFXTFPGuGzXvbcY80DDpLHwH2eU+Weuvse4vyoM/UUc8XN1r",
+	"qnLdttpuPegStCANIeA2q4SJi668SO+vIVl/xH2kkCtX3HVjUCL6fcJ0Z9kt/OyQgqE2bKdvnVxqHcZd",
+	"FFQha1hItsO6vSzr0DLoTpmBdWc/trQS3d4xnilQu9EpqaMrwdU8XztFsMPPLePk+yctR8GuYUwl3Lrk",
+	"vUvaxsBUs1Tbh9khb+abzxcvde9H7J+aLK7gcY3dHezicng4lr2Gvl9QVvX1578j6RCZ/5Am4EtXcaFy",
+	"NPAcEyyDhbhMSJWN3Xebfa0tqFvrUnQGiXgvMMcJiI8ozYi8LcU0Cz3vz2m7HMJ3e3A3cAKTq5RFptZX",
+	"GnYQQiHIvGMTualKgFn7THEAEN2oJPGlESZAyBuRJ4wWrDBVM+FVUzezD8EMNB0Dt4ohOzPXSENRzJwV",
+	"lCtJ8B0tO8MrmblrmOZiVRN8YLinJlqy1vi2yINRcAKrOXGiDrjUiKVNrgzXGCM3FgjCNPXvOBBmlHQ+",
+	"Mv0qv/CoWoj9Ur9tMpLs6gQjw7sHxwQIU2ZgdkGLG5u5CarPiKJKoON1U5tKRz9mZqY1pziRbNkxi+ev",
+	"q7uy2ku1Mfy3GmvP9BRvWSEZ+fblVd/dLnaM5Up+4mfPX2Nfhty1PrUzQJeS0IwZEpooBKeUYEY030aF",
+	"2RA6BjflI4h5ofWuv96QiCXjJnHSMl9rTtD6/s5kXKgBIOZg8HFQN5+a7FJSs59LwCtXsKQlHpnXPhX/",
+	"yHMV8YQWRcaq+kZYmkQSLNnnVR9BtAPOAsQEuq3I4lypJVa9yPi0wwpiEolLxy+PpVrnjIApE4rJ3Z6Z",
+	"kExagJ/+M8yXQJ6bUnKmlAg2w843Y6ArscxVjIUlLamay9AUGoDCfWHEtY4gIYWEKiVJNHRAp1g0AMzY",
+	"sAtexnQzHk42JFKY5GmYhkO6ehNokqUK3qy4S8bJkhYqS8qcFkcE5KZKPoh4xL/6Su8348qk++l/9ZXe",
+	"hqIqV2SP6xAq+7oLXnCxbTou6057bg9XdN03VZa9Ci5QBFG/gx1hmZdMYWkX0jM1tTVNx+mMfGJeRHzD",
+	"C8gRLkiNP2xgCiFq2F/F5lmbq5gc+AWjR31y2VXCxpW3qVViHpKPkSk7EAWjn6AeMJWmHnCt5k0U3L2/",
+	"iy8IxWoOpj/rDOJVwJkxDbpE9+1A1HTK4/vW+4kRdKCygqxApl7mAXxQalVlRqRdTAZKWTuLT7xx/SQK",
+	"+v1+FIQkwhIfXpveCuOOZIuyCs40wqli3Td1rWMPdvYuBGJtJCHZWggEeay05qTOciARx5yBfjkQwD9b",
+	"CaVWrEfLhVrB05v7hMkstQQTiAeThNFkHvHqA6g+HhrIq/djjgNKYpJeJbRHPG7WDI1taXosmHkUYsU/",
+	"BPiz4TkuHssKRrwXN+oqxiGJu+oqYUenj2PSixvl4eLQ1geqlTWjxlMy9mt5fWUreJodh0J8ehrtUoRu",
+	"IX6vreJp+sggk1mjQF7fADStaCNIMbCPjiC2ip7FWDCmo46Z2cFWYbKY9N7y7IMd9whcR13puAwD4BA1",
+	"dQcYDlfcsoIsC5FgqjkNRHY3NbhcuvKTUPa8twsFQw1GqIXma7NrppjTv5oSTqGrmQtVJEMAYih3FdqK",
+	"OZorwRsPTknK2LJPbI1Qz8pYsCmkWOtB1fmjPnmt+SSZCg1tiLNFmbOKhBaiVHrOWtvPIK2gzKmEQshG",
+	"lwptUJu9tYy4SBQQvYKRlOFN5oRNRcEwdY/upafVLXPLGZ/E+ACryOrnR6FJkvjDs8tvY59Mg7zz/bPr",
+	"2NFaRAZzDtfZgklFF0v51VcwgbfXT703fxWcjbqLQ5kOXtNZxh0nfupyHEkoKEPiJVh4e9NCLMjwyNYn",
+	"MRWQNS6cnmuSfT4YhNarmgwHA3zTEoKPKVU0hNtU/L8Mibk1vNOIM2cFA6YGTTEBPcJWdnF7qBXGPrm0",
+	"equXj8kUd4o4TG1EhmYU+Mv0OiIDu2akq7pLV44/47Pm+lFAqFdLtgV95wKsdFhryS/235OMWTpiv3HV",
+	"y47M+P8uJtIRnEkp10QDIYwPWVH0xKwkZl+jZlaCI9j2JkKokNjqDqEJfw4r3x1IBR1am2Jo1IQj8Euh",
+	"MuK0WQgoBBpPsHYKQh7lKKPakm3IDWIyE5oeVYkwT/w6QbUsl16hoD55B1ZO6vuMUkgf63qCuno84jaz",
+	"pWMwGK9jivzYrFsWvTXAgzwz2CbP2NvTUq4tD++xDzRR+RroC3DvkHBcAIMcpVbutRmknKRbaLKOMznq",
+	"E4hwyJBjsg8abrTIGnGTP8PZijOEapO70Efxai9Do0Bj6jcsrYkSS1IWhf5W7xjjqUlZpTKFRnWtfgRh",
+	"oNVQVEgG/WF/oLUurcjRZRaMggf9Qf8Blmmbg1ngxGjtJ6ha66YZU12epRjA6xTtzurHNg8rEmzwnqCa",
+	"DkFiZAT+VxrdNKy/ZCsUiQqpSG+yJnEG4gB4+SKFNsYk/YUZNOJ6y5xbacaP/Oq1bUSFzAXx19DFeLIG",
+	"5p0ZsDSdxCFRmr1OCmB7ZiJIwDw+ZTrRPVg6F1OZxEdNoqLX5k1EC0Qo0DIMTcBlxgjLkA0DkUrzcsmY",
+	"yYdB4aVqijHmYOxn/g8TCqIl2tim4LSCCOwciGWi0FswgwpUX8+wetXXuTL/aOqOSbulZUKdtQRN8lQN",
+	"8m5aWsr6mrNfoCvjWwsLwZiTxUSzFhyechs89bUorEZTnQs5cRusSfw6Mpl0b9i6hirAx3GBiNkkfopF",
+	"kI2ALLjREG/Y2uiHZoMApbUIb88mCuK+Q+i/SZeIM4NCk5Jxk2HbmBr1+XyMApwlEBSNIVEQ2rbxZA3N",
+	"ZnfgCZ4yNHtZlPUj7r040v3OFIP32nUVB1FwF0aBg4AIr4R1Fx4geINEwR3yOmtJAKdZLcVZxJmsLWkb",
+	"kfj1q6tr0iAEsVPNuC/1W73DO49zk3HFvfQ8DUbBj5lUODpQG1u/c2NoY/XKCbhj3YV7vXeV/brXu3/H",
+	"I4eAycIUEgRidzoYHFiE1fpqdY1o3zupEmYeUF7V++Yu3CPN5l0YnOH0u7p1yzx5QlPvTvZsMNz9Sa0Y",
+	"sW87hwPstOL99F6fgzGo/9S2+L7Xe1/VDNYAYlZiU5yMfgoMyEC94QZEnnyEf5+ndzuZFHBzwObJmmSp",
+	"VwfRslBjEwMdp0qiXZU8FXku0QaBuWQyBdLKFNNrOGNzrQwsMPuIawKi+eBUFKFJJODkpkySTbLRJSdZ",
+	"aiKQZcS9FNlQQrPNazGnio+JZ52Y+D1DRAw+GfJdPvG9oF/LRN/ZL+6qPON7f3xlPjgQgzYVeDZZSA9A",
+	"mmcIb/dEGv3R2e6PXgr1HRYe/RJY9j1TLgNrF5odSpuZ3ZL32xD0xFZLuG/nYbAUsgPBX9DiRmKNYqy0",
+	"7RCdGouplulpkWdOYgTml7OpijjNBWdHfaJ7AYVSkixli6XQCNAnL4Wz01mDBjdR86hzgxagFSesK9yD",
+	"yG7PhYnEumfY2zcwFYgCP/KMB/2IW/NbfKq1lbu4T/5Dq5la0PC7Mtz5Ai5anRYyF2Weau2ITbVefQLy",
+	"YhfS1yby6ZjPbDHm7ZgLbx2Arub9zegKOS5NPQcqzTXgfy0M1idZpbw3m3AoxzyxZTS+DEKisV6/jII9",
+	"6uw1PCQ904jHCrZzkosVKyKuZexfSpqTLD3q5nQh6sga2l00gK9v9iP+SUgNBpEupG5jMGkh8Db0u7Jl",
+	"Ev6U6CcJaNsVAmL1lP+CCGh5CW7BJvRrJs7ey5qCEP43WXkG/GU72WE7AV8stJNAYgytmoMtxE+Hbs0q",
+	"JAZXL5s9g85kTHrOBmkN8VR3Ac+AFGVq7dL7V/4DVBFFZxe+scPvQJYTk3BeTOEQxRSUDt3v0R5mmYjX",
+	"7DLdxhWy2baiv9/HuEK22FbM5dhBxhXSbVvZYBWwAXoWR/5A5gGDgb+ZlcALP9ufbNc+2moncB5Bf2hD",
+	"QdtTqstSYI+mory2BZSYTuEEfaYqfxyS8SqXDqYCzyl3GXXchRWkqTR3CkhFRqSWzbhPLptFzpyUAwa5",
+	"kQlgX0Xcus66IkjEfwWoVejiQbzkGkfmIkaiNfVnMemTd4YiGUVcNlIyu3zIYS0hsrlBiDFgwRghaC4x",
+	"szQXJseHFrVtoDfQ5WNLaPUXG5MrPFdkUWrpipEHWmh7eEaSOS1ootCiTPAeA+VCnjrRjymFVbzSbJap",
+	"EOg8KHb4RIb4ALuIjzUVHBtq0zckbmOqBnK90qKbRnAgkWKqO3GOPpBCJOOEkkKs0BnI0sCzwcC3LsPY",
+	"P0K9JlikpoU2h4RaCZJSfQwhKXnKCpmIgkkCNRmLTKSYYUx3UYgVzBnuVLktAAUX317n1XLoQvAZWYuy",
+	"0F9bNI5JbyLU3HzoSC70FgXATI/JO3homaDvnqIpghelE5K4EVCD/kqk1g6xMrEvNbuCfcaxZZkDF7Eb",
+	"B8s1zAPybgDipMy4DbnxQ9IYPTSjtwfvcWFdanCNscvCZADCxCGxD0lepgyvMWGe8Lr1C3DSgsV4jSTm",
+	"U/AtkN2w4C8J2R/6AwEDtGZyWJ7PDbX2r2B8DKcwjhm+d4JzQTNudkZvAq3EaiB68GZwFA6mSZsmK2a9",
+	"6FqklSNMOCdNPo8uNoyEsc6IAww+YFI9Een6QG5na+WOPnp0+x3L8+OpKBYsDckEvcQIngFJBTo/YOZF",
+	"0jsbDKz3Ir5xFIQBHAp0j9FLHSFLxiu/5opvM2gEHz4ccwHOBbV4mA05KoyXpx9ro/lZx8K+hfHJ8JS8",
+	"pJavVLGzbtateLWfAinnxyw9PT8fPiaXl5eXTx+8/JU+Heb//Pb58OX1s3Pd9vzfHy9O+aP/fpr/cv7i",
+	"tBjy8w/n/1g9uPnl8Ye/P5r8Mkwe8NPFN5MB/fv6nwTi1v7NHEU/EVCPpJU7zAR42Ig1dJk/bFP9LCim",
+	"O7fP1dp3b7Jh3jajROemHygK1bPt3dXDaFx1h0+T5vwiAHtKdf4nhy5pk1ZeBeKGRKosz2tyiS/oHbA4",
+	"r354Hc4vuRUNrEMRXxP/bQ/Y0ekChD6klVpzPpT+t4h/cPce/a07sPCSO+dWlxWkazpAVYJRlTrEzc/Q",
+	"Ip+Cw4D7W1D0KG8MaG06M2t+yrQ8AIP0fy/pGt37G+I1oo8Tkjsl7C7jxslHbDEXcqYue0fIVQ4lZSpR",
+	"daRFWPAgUoI4AdvV+NBykhWusdM44ihdG4nYVp1GKdA5v/4sJpsk4xn6TH3/7NqJ+HBfdtRhziNv2l5F",
+	"vutQbII1vWK/wG3rLkyN2rx1/ot70sF//2xWQjw0wUF5sOLMPckQ1GLZj7Y+0a9+ZjStgAU88kyySXfE",
+	"/T+yCXM3kiPEbUfycPelutmk1nW6Nbb5/jQRj9/RTH0nCgviV+YW3Ltdx/vxytEc65qBsZIul4wWUuva",
+	"SAZSP54hS/e+/f7ceGZr8uwHq2/M259LBDCZgQ+x6ZgNSP80ILzxJns7+B5mR8zdrrwPg2VXPRUXAj1n",
+	"pnChVd48UxHUIAJf/o4g6Yi3o6SdVcW304NdoihzJklP966ZDsop8ghunAU3hvu+Z/5Gw3ZorNohiZuR",
+	"smBTxijs/ldGO7WRhlWqcz0/VBYvqsd+D7bNz3uuu2rHI29KiA7k4HumMEL7FWZeMRfkegMWEABZz45O",
+	"3hh2TyNuBQLM1u6sbfWK+cDNTUL3yn3NuOdU3rgYeWK5OPDvouQSpQmnmJrgTkfZOmgLLuZ3UaPRhDSn",
+	"0jNDVSYtX52GN2vatFXvVmxyfDzYqOW+YYqih3xBrbnn6eu3WOSmpue6KH8oXfP4/K5bhazpfi4MvB3c",
+	"jTm1DiSX9VQHX0QJ3FHKrEH335q3PxfdN6N30P8DlpCW+Jw1VCkDTzTX5Bfu3MBF1Mo/jupu06+qAmlG",
+	"vdph2vSuJ7Yoeb6xVNWtuhbcP2Fe97DngjH3D60m/kFETkSAT9IrTyZCqMPdVuqcvfNq6AmUCvSURBOG",
+	"ZpN7wRVK6Fd4dzlPzF2NDSPUYjDcW3SnuDaBfV7EC9zu49MQwgAlM9Ks8ovCopDbjzhKzSbkxt3p/N//",
+	"/X+qkpr4y97+XHgKtH7DcMuI97rvoGoTD4laL1mzzHjXZVRbcb7286i5FGpgZofnlxH3dtj6ugISmvsJ",
+	"0AncFtii7q2w5WYIgOt0ozV+RKIqcxteTkf8Lc+zG9YRYRSCb5CoBe90av0R9zT9UT28x/pZeKE9VdCX",
+	"EDa+R4MAGDCoF9hDrvSkaE6wpKXezxXNFCRTW0MEl8lFi8EIHJrBu8Mp4eSySheZ8ZnToUACQjI/w+jA",
+	"TaqTxpHfRbiplxQA/yybSM+XbNx51qQbLz/fY/hvg3gDIVteLZhu/PV6voNaWWpuivm3O6NGSehOAdgz",
+	"qxqePkDs3jTr4emDg6UfvzbPnRF+/my2JMAJ345EeqKozGpHv5VZaYMk8tJA4i4w6RJBqtP1xJBuomWE",
+	"oWo/fVkIiCtQiinNcrQ5Lqi9DtxsAndjmvRcaxIFU1EkLAoIGGFcBP0XEGys26XZVZPn2lhNLSmyQRO9",
+	"uGZqPfqTy0CGLnyCBGTDeb+IFHSFuTpaGZStP4XjxGkmb5C/W7c5lOoj7iSSUcMzwMR+Z7IdsxfxuN4N",
+	"hDGTFPOUYOAyXhb7k+rH5JKsGL2JuJtnD6vQUEUW2QcmyZStoCw05VB5VcsUI/QyPk6oZM63JOLlctls",
+	"tA4nRhSovFiOdrrJ2QTXlflgwZjm8AUkgbPZUBeMq1Y4orsSi4L4om4MMuVZ8KLES7Cqt9AUf8D0TBDi",
+	"DV5JdmvGBaZ76Lw4uTAJW1CylIquPdHy97kSgewU9Wzhv4W0IQSAVN0BwW50jUP7V9sOKTfIFpf65LWe",
+	"u6yW0tlRRyLUu8M9AevJ1b+I7eN3kAfqiQx+lxumjUYJgJmuw+26d3bn7TH/AwiGkQi4UK8QQ+uTqd9d",
+	"oVOAvaHYIQ3chwj/JpaPsHF9CxoiLh7EB9TIgfT8ueUDoHpOQPibrG/2vQQGzAPyRcQFzJt+b7NJxMFu",
+	"UvnBNwqjKD8Jep94dg/IDbPb2IHvuMuBlrXD5iXwRj1qssZddo2Idxk2yCF2Dchu0jJskMPsGr4EUTNs",
+	"1Hg12cWqI34vXj35T20aMPUBMm5i0Pzc/IfZBfyefkfzQL1Ywp/VQIDo/UcSBP6yCXxGm4BqO+H8J7MG",
+	"GGrwSfYAo+t9Ef7edtUzqr9Jd9wF5dKkIF7mYq35tC0JMqMZrzi9oXyV62jFZhvChBdyU1VDaHJ53byL",
+	"zWOV4C0ugxvjaLS0YaQLMEHWA2lIRxzNUZV8EIaVEa9FEnisveLa8GYUxGFdm4AgU0h66dk5QBo/kLW7",
+	"K4oDWbve3N+Ft6Ov8ZbIADzSLYEBXGhy3K6AsUHR3sT89Q4QyHjoPP39Qfd1o//cin6jds8X0fMrnNvX",
+	"va364PN6uIWEi1WtIsrvq/NX3uYWvrZxdweDlssicHdwdY38rz0j7+9qZviLy38WLg8E5JPYvM3r+UX4",
+	"/GvR5LxiOq0p3JV+jdq2ng7UodNzgjbP8u8zZztvx521ltZg0J/DmQDzdHgZuzBRxz1YZMQP1H6vzBI/",
+	"I4/soDeQgwPy3NbCAXGdNe1zb5y9BN+GP7sWaCHsj2UQhkMyoc1Ikf/AWpfmAxqJ/osQ5Ctn195OkmH0",
+	"4tbS2RJLmtyeASU173eVQjJR5y6D6JSxdASWP8ydvKwyF2P8twA3QlPJw/cjc2SHPDUZv5Yiz7WmogRc",
+	"kYNi8LOYwI0gai9IojiFkiUmG43eoPo8G3VEJOndZoUqaU4WNJlnnJkM91AKRLMHU4rH+XdH3MtAreZs",
+	"URu3Spxx9/8CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
