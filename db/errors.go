@@ -71,8 +71,10 @@ func ErrorCode(err error) Code {
 func isUnavailable(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		// Class 08 is connection exceptions; 57P0x is an operator shutdown.
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0")
+		// Class 08 is connection exceptions; 57P0x is an operator shutdown;
+		// class 53 is a server out of resources, such as connection slots.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P0") ||
+			strings.HasPrefix(pgErr.Code, "53")
 	}
 	var connErr *pgconn.ConnectError
 	var netErr net.Error

@@ -1,10 +1,12 @@
 package impl
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -30,7 +32,6 @@ var statusOf = map[db.Code]int{
 // httpReasons are our words for the errors echo itself raises; echo's own
 // messages are never sent, as they may quote the request.
 var httpReasons = map[int]string{
-	http.StatusBadRequest:            "Request body is not valid JSON",
 	http.StatusNotFound:              "Not found",
 	http.StatusMethodNotAllowed:      "Method Not Allowed",
 	http.StatusRequestEntityTooLarge: "Request body is too large",
@@ -59,8 +60,11 @@ func handleError(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		h := c.Response().Header()
 		h.Set(echo.HeaderContentType, "application/json")
-		if status == http.StatusServiceUnavailable {
+		if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
 			h.Set("Retry-After", "1")
+		}
+		if status == http.StatusMethodNotAllowed {
+			h.Set(echo.HeaderAllow, withHead(h.Get(echo.HeaderAllow)))
 		}
 		c.Response().WriteHeader(status)
 		if c.Request().Method != http.MethodHead {
@@ -78,12 +82,24 @@ func errorBody(err error) (int, apiError) {
 		}
 		return statusOf[de.Code], apiError{Reason: de.Reason, Field: de.Field}
 	}
+	var bad *requestError
+	if errors.As(err, &bad) {
+		return http.StatusBadRequest, apiError{Reason: bad.reason}
+	}
+	// A request past its deadline, or whose client left, changed nothing
+	// that was not committed; the client may try again.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return http.StatusServiceUnavailable, apiError{Reason: httpReasons[http.StatusServiceUnavailable]}
+	}
 	var re *openapi3filter.RequestError
 	if errors.As(err, &re) {
 		return http.StatusBadRequest, requestErrorBody(re)
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
+		if he.Code == http.StatusBadRequest {
+			return http.StatusBadRequest, bindErrorBody(he)
+		}
 		if reason, ok := httpReasons[he.Code]; ok {
 			return he.Code, apiError{Reason: reason}
 		}
@@ -121,6 +137,28 @@ func requestErrorBody(re *openapi3filter.RequestError) apiError {
 		return apiError{Reason: "Request body is not valid JSON"}
 	case field != "":
 		return apiError{Reason: field + " is not valid", Field: field}
+	}
+	return apiError{Reason: "Request is not valid"}
+}
+
+// withHead adds HEAD to an Allow list that has GET, as HEAD is served
+// wherever GET is.
+func withHead(allow string) string {
+	methods := strings.Split(allow, ", ")
+	if slices.Contains(methods, http.MethodGet) && !slices.Contains(methods, http.MethodHead) {
+		methods = append(methods, http.MethodHead)
+		slices.Sort(methods)
+	}
+	return strings.Join(methods, ", ")
+}
+
+// bindErrorBody words a 400 raised while binding the request to Go
+// values, after validation passed: a path parameter or a body number that
+// does not fit its Go type.
+func bindErrorBody(he *echo.HTTPError) apiError {
+	var te *json.UnmarshalTypeError
+	if errors.As(he.Internal, &te) && te.Field != "" {
+		return apiError{Reason: te.Field + " is out of range", Field: te.Field}
 	}
 	return apiError{Reason: "Request is not valid"}
 }

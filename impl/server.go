@@ -16,7 +16,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	oapimw "github.com/oapi-codegen/echo-middleware"
 
 	"apiv4/db"
@@ -37,7 +36,11 @@ var _ gen.StrictServerInterface = (*Server)(nil)
 
 // NewHandler returns the HTTP handler of the whole API: routing, request
 // logging, auth, validation against openapi.yaml, then the operations.
-func NewHandler(store *db.Store, jobs Waker, log *slog.Logger) (http.Handler, error) {
+func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (http.Handler, error) {
+	o := defaults
+	for _, opt := range opts {
+		opt(&o)
+	}
 	spec, err := gen.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("impl: load spec: %w", err)
@@ -51,8 +54,10 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger) (http.Handler, er
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = handleError(log)
-	e.Use(requestLog(log), recoverPanic(log), middleware.BodyLimit("1M"))
-	e.Use(s.authenticate(routes))
+	e.Pre(canonicalPath)
+	e.Use(answerHead, requestLog(log), recoverPanic(log), securityHeaders, deadline(o.requestTimeout))
+	e.Use(limitAuthFailures(newLimiter(o.authFailRate)), s.authenticate(routes),
+		limitTokens(newLimiter(o.tokenRate)), guardBody)
 	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
 		SilenceServersWarning: true,
 		Skipper:               func(c echo.Context) bool { return routes[routeKey(c)] == "" },

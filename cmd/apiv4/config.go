@@ -20,6 +20,12 @@ type config struct {
 	Workers     int
 	LogLevel    string
 	LogFormat   string
+
+	RateLimit      int           // requests per minute per token; 0: no limit
+	AuthFailLimit  int           // unknown tokens per minute per address; 0: no limit
+	RequestTimeout time.Duration // how long one request may take
+	ReadTimeout    time.Duration // how long a client may take to send a request
+	JobLease       time.Duration // how long a job claim holds without renewal
 }
 
 // flagSet returns an empty flag set that reports errors instead of exiting.
@@ -51,12 +57,42 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		"debug, info, warn or error (APIV4_LOG_LEVEL)")
 	fs.StringVar(&c.LogFormat, "log-format", env("APIV4_LOG_FORMAT", "text"),
 		"text or json (APIV4_LOG_FORMAT)")
-	c.SimDuration = 2 * time.Second
-	if v := getenv("APIV4_SIM_DURATION"); v != "" {
-		_ = durationSetter(&c.SimDuration)(v)
+	fs.Func("rate-limit", "requests per minute a token may make, per process; 0 for no limit"+
+		" (APIV4_RATE_LIMIT, default 6000)", countSetter(&c.RateLimit))
+	fs.Func("auth-fail-limit", "requests per minute with an unknown token one address may make;"+
+		" 0 for no limit (APIV4_AUTH_FAIL_LIMIT, default 600)", countSetter(&c.AuthFailLimit))
+	fs.Func("request-timeout", "how long one request may take before it is answered 503"+
+		" (APIV4_REQUEST_TIMEOUT, default 30s)", durationSetter(&c.RequestTimeout))
+	fs.Func("read-timeout", "how long a client may take to send one request, headers and body"+
+		" (APIV4_READ_TIMEOUT, default 30s)", durationSetter(&c.ReadTimeout))
+	fs.Func("job-lease", "how long a job claimed by a process that died blocks its Linode"+
+		" (APIV4_JOB_LEASE, default 15s)", durationSetter(&c.JobLease))
+
+	c.SimDuration, c.RateLimit, c.AuthFailLimit = 2*time.Second, 6000, 600
+	c.RequestTimeout, c.ReadTimeout, c.JobLease = 30*time.Second, 30*time.Second, 15*time.Second
+	for name, set := range map[string]func(string) error{
+		"APIV4_SIM_DURATION":    durationSetter(&c.SimDuration),
+		"APIV4_SIM_FAIL_RATE":   floatSetter(&c.SimFailRate),
+		"APIV4_RATE_LIMIT":      countSetter(&c.RateLimit),
+		"APIV4_AUTH_FAIL_LIMIT": countSetter(&c.AuthFailLimit),
+		"APIV4_REQUEST_TIMEOUT": durationSetter(&c.RequestTimeout),
+		"APIV4_READ_TIMEOUT":    durationSetter(&c.ReadTimeout),
+		"APIV4_JOB_LEASE":       durationSetter(&c.JobLease),
+	} {
+		if v := getenv(name); v != "" {
+			_ = set(v)
+		}
 	}
-	if v := getenv("APIV4_SIM_FAIL_RATE"); v != "" {
-		_ = floatSetter(&c.SimFailRate)(v)
+}
+
+func countSetter(n *int) func(string) error {
+	return func(s string) error {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			return fmt.Errorf("want a whole number, 0 or more")
+		}
+		*n = v
+		return nil
 	}
 }
 
@@ -86,6 +122,9 @@ func floatSetter(f *float64) func(string) error {
 func (c *config) validate() error {
 	if c.Workers < 1 {
 		return fmt.Errorf("--workers must be at least 1")
+	}
+	if c.RequestTimeout <= 0 || c.ReadTimeout <= 0 || c.JobLease <= 0 {
+		return fmt.Errorf("--request-timeout, --read-timeout and --job-lease must be above 0")
 	}
 	if _, err := levelOf(c.LogLevel); err != nil {
 		return err

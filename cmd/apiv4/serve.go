@@ -30,7 +30,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log := cfg.logger(stderr)
 	log.InfoContext(ctx, "starting", "addr", cfg.Addr, "database", maskURL(cfg.DatabaseURL),
 		"sim_duration", cfg.SimDuration.String(), "sim_fail_rate", cfg.SimFailRate,
-		"workers", cfg.Workers, "log_level", cfg.LogLevel)
+		"workers", cfg.Workers, "log_level", cfg.LogLevel, "rate_limit", cfg.RateLimit,
+		"auth_fail_limit", cfg.AuthFailLimit, "request_timeout", cfg.RequestTimeout.String(),
+		"read_timeout", cfg.ReadTimeout.String(),
+		"job_lease", cfg.JobLease.String())
 
 	store, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -39,8 +42,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer store.Close()
 
 	runner := job.New(store, job.Sim{Duration: cfg.SimDuration, Steps: 4, FailRate: cfg.SimFailRate},
-		job.Config{Workers: cfg.Workers}, log)
-	handler, err := impl.NewHandler(store, runner, log)
+		job.Config{Workers: cfg.Workers, Lease: cfg.JobLease}, log)
+	handler, err := impl.NewHandler(store, runner, log,
+		impl.WithTokenRate(impl.Rate{Burst: cfg.RateLimit, Per: time.Minute}),
+		impl.WithAuthFailureRate(impl.Rate{Burst: cfg.AuthFailLimit, Per: time.Minute}),
+		impl.WithRequestTimeout(cfg.RequestTimeout))
 	if err != nil {
 		return err
 	}
@@ -49,11 +55,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	// Slow clients cannot hold a connection: headers must come within
+	// 10 s, the whole request within the read timeout, and the answer
+	// is cut off once reading and handling could not take longer.
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.ReadTimeout + cfg.RequestTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}
