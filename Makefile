@@ -1,7 +1,7 @@
 GO ?= go
 BIN := bin/apiv4
 
-.PHONY: build run test generate check-generate vet
+.PHONY: build run test generate check-generate vet chaos
 
 build:
 	$(GO) build -o $(BIN) ./cmd/apiv4
@@ -25,3 +25,10 @@ test: vet
 	@mkdir -p bin && rm -f bin/coverage.txt
 	APIV4_COVERAGE_OUT=$(CURDIR)/bin/coverage.txt $(GO) test -race -count=1 -timeout 15m ./...
 	@cat bin/coverage.txt 2>/dev/null || true
+
+# chaos runs three servers on a PostgreSQL of its own under load, kills
+# them at random and restarts PostgreSQL, then checks every promise of
+# docs/invariants.md. make chaos DURATION=2m for a shorter run.
+DURATION ?= 10m
+chaos: build
+	$(GO) run ./cmd/chaos -apiv4 $(BIN) -duration $(DURATION)
