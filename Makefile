@@ -7,7 +7,7 @@ export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
 .PHONY: build run test generate check-generate vet bench npm assets lint-spec ts-client ts-test \
-	portal-test ci-npm
+	portal-test ci-npm chaos
 
 # build makes the server and, beside it, the compiled conformance suite
 # that apiv4 conformance runs. Run make assets first to embed the docs
@@ -76,3 +76,10 @@ portal-test: assets
 
 # ci-npm is what CI runs beside make test: everything that needs npm.
 ci-npm: lint-spec ts-test portal-test
+
+# chaos runs three servers on a PostgreSQL of its own under load, kills
+# them at random and restarts PostgreSQL, then checks every promise of
+# docs/invariants.md. make chaos DURATION=2m for a shorter run.
+DURATION ?= 10m
+chaos: build
+	./$(BIN) chaos --duration $(DURATION)

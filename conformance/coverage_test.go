@@ -3,6 +3,8 @@ package conformance
 import (
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +68,11 @@ func documentedStatuses(op *openapi3.Operation) []int {
 	return out
 }
 
+// ownServerOnly are the answers any operation may give that only a server
+// the suite starts itself can be brought to (a tiny rate limit, its
+// database stopped); against a deployment (-base-url) they may go unseen.
+var ownServerOnly = map[int]bool{http.StatusTooManyRequests: true, http.StatusServiceUnavailable: true}
+
 // reportCoverage writes a table of every documented (operation, status)
 // pair with the number of responses seen, and returns how many pairs got
 // none.
@@ -92,6 +99,20 @@ func reportCoverage(w io.Writer) int {
 			fmt.Fprintf(tw, "%s\t%s %s\t%d\t%d\t%s\n",
 				operationID(o.op), o.method, o.path, status, n, mark)
 		}
+	}
+	// The answers any operation may give are documented once, as
+	// components; each must have been seen from some operation.
+	for _, status := range slices.Sorted(maps.Keys(anyOperation)) {
+		n := coverage.seen[coverageKey{anyOperationKey, status}]
+		mark := ""
+		switch {
+		case n == 0 && *flagBaseURL != "" && ownServerOnly[status]:
+			mark = "needs servers of the suite's own"
+		case n == 0:
+			mark, missing = "MISSING", missing+1
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", anyOperationKey, "components/responses/"+anyOperation[status],
+			status, n, mark)
 	}
 	tw.Flush()
 	return missing

@@ -92,6 +92,14 @@ var provocations = map[int][]provocation{
 		{example: "invalid", applies: hasInvalidBody, linode: freshLinode, arrange: useInvalidBody},
 		{example: "badFilter", applies: hasParam("header", "X-Filter"), linode: sharedLinode,
 			arrange: func(_ specOp, r *exampleRequest) { r.header.Set("X-Filter", `{"foo":"bar"}`) }},
+		{example: "badId", applies: hasBadIDExample, linode: sharedLinode,
+			arrange: func(_ specOp, r *exampleRequest) {
+				for name := range r.pathParams {
+					if strings.HasSuffix(name, "Id") {
+						r.pathParams[name] = "0"
+					}
+				}
+			}},
 		{example: "busy", applies: hasParam("path", "linodeId"), linode: busyLinode,
 			arrange: func(specOp, *exampleRequest) {}},
 		{example: "pageSize", applies: hasParam("query", "page_size"), linode: sharedLinode,
@@ -136,6 +144,13 @@ func hasParam(in, name string) func(specOp) bool {
 
 func hasPathParams(o specOp) bool {
 	return slices.ContainsFunc(params(o), func(p *openapi3.Parameter) bool { return p.In == "path" })
+}
+
+// hasBadIDExample reports whether the operation's 400 answer has an
+// example of an id in the path that is no id.
+func hasBadIDExample(o specOp) bool {
+	_, ok := responseExamples(o, http.StatusBadRequest)["badId"]
+	return ok && hasPathParams(o)
 }
 
 // hasInvalidBody reports whether the operation's `invalid` body example

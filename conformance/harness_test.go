@@ -197,8 +197,8 @@ type server struct {
 	err  error         // how it exited, once done is closed
 }
 
-// startServer starts apiv4 serve on a free port of 127.0.0.1, with any
-// extra flags, and waits until it says it listens.
+// startServer starts apiv4 serve on a free port of 127.0.0.1, with extra
+// flags after the suite's own, and waits until it says it listens.
 func startServer(databaseURL string, extra ...string) (*server, error) {
 	binary, err := buildBinary()
 	if err != nil {

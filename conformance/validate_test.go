@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,10 +67,11 @@ type exchange struct {
 // application/json), fails its test on a violation, counts the response
 // for coverage and keeps the exchange for the test to look at.
 type checkedTransport struct {
-	tb     testing.TB
-	next   http.RoundTripper
-	prefix string // the path of the base URL, stripped before routing
-	stray  bool   // the responses are made up: leave them out of coverage
+	tb      testing.TB
+	next    http.RoundTripper
+	prefix  string // the path of the base URL, stripped before routing
+	stray   bool   // the responses are made up: leave them out of coverage
+	offSpec bool   // requests match no operation on purpose: they must get 404, not counted
 
 	mu   sync.Mutex
 	seen []exchange
@@ -118,8 +120,11 @@ func (c *checkedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	for _, p := range problems {
 		c.tb.Errorf("%s %s → %d: %s\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, p, body)
 	}
-	if op != "" && !c.stray {
+	if op != "" && !c.stray && !c.offSpec {
 		recordCoverage(op, resp.StatusCode)
+	}
+	if _, ok := anyOperation[resp.StatusCode]; ok && !c.stray && len(problems) == 0 {
+		recordCoverage(anyOperationKey, resp.StatusCode)
 	}
 	c.mu.Lock()
 	c.seen = append(c.seen, exchange{op, req.Method, req.URL.Path, resp.StatusCode, body})
@@ -142,20 +147,27 @@ func (c *checkedTransport) check(req *http.Request, resp *http.Response,
 	if err != nil {
 		return "", []string{err.Error()}
 	}
-	routed := req.Clone(req.Context())
-	routed.URL.Path = strings.TrimPrefix(req.URL.Path, c.prefix)
-	routed.URL.RawPath = ""
-	route, params, err := s.router.FindRoute(routed)
-	if err != nil {
-		return "", []string{"the request matches no operation of the spec: " + err.Error()}
-	}
-
-	var problems []string
+	routed := canonicalRequest(req, c.prefix)
 	opts := &openapi3filter.Options{
 		AuthenticationFunc:    openapi3filter.NoopAuthenticationFunc,
 		IncludeResponseStatus: true,
 		MultiError:            true,
+		ExcludeResponseBody:   req.Method == http.MethodHead,
 	}
+	route, params, err := s.router.FindRoute(routed)
+	switch {
+	case c.offSpec && resp.StatusCode == http.StatusNotFound,
+		errors.Is(err, routers.ErrMethodNotAllowed) && resp.StatusCode == http.StatusMethodNotAllowed:
+		route = s.anyPathRoute(routed, resp.StatusCode)
+	case err != nil:
+		return "", []string{"the request matches no operation of the spec: " + err.Error()}
+	case route.Operation.Responses.Status(resp.StatusCode) == nil:
+		if r := s.anyOperationRoute(route, resp.StatusCode); r != nil {
+			route = r
+		}
+	}
+
+	var problems []string
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{
 			Request: routed, PathParams: params, Route: route, Options: opts,
@@ -170,6 +182,66 @@ func (c *checkedTransport) check(req *http.Request, resp *http.Response,
 		problems = append(problems, checkErrorShape(resp.Header, body)...)
 	}
 	return operationID(route.Operation), problems
+}
+
+// canonicalRequest returns the request as the server routes it: the path
+// without the base URL's, decoded, without a trailing slash, and HEAD as
+// GET (see the spec's "Requests").
+func canonicalRequest(req *http.Request, prefix string) *http.Request {
+	routed := req.Clone(req.Context())
+	routed.URL.Path = strings.TrimPrefix(req.URL.Path, prefix)
+	if len(routed.URL.Path) > 1 {
+		routed.URL.Path = strings.TrimSuffix(routed.URL.Path, "/")
+	}
+	routed.URL.RawPath = ""
+	if req.Method == http.MethodHead {
+		routed.Method = http.MethodGet
+	}
+	return routed
+}
+
+// anyOperation names the response components of the answers that any
+// operation may give besides those it lists (the spec's "Answers any
+// operation may give").
+var anyOperation = map[int]string{
+	http.StatusMethodNotAllowed:      "MethodNotAllowed",
+	http.StatusRequestEntityTooLarge: "PayloadTooLarge",
+	http.StatusUnsupportedMediaType:  "UnsupportedMediaType",
+	http.StatusTooManyRequests:       "TooManyRequests",
+	http.StatusServiceUnavailable:    "ServiceUnavailable",
+}
+
+// anyOperationKey is the name coverage counts the answers of anyOperation
+// under, whatever operation (or none, for a 405) gave them.
+const anyOperationKey = "(any operation)"
+
+// anyOperationRoute returns the route with an operation that documents
+// only the component response any operation may answer status with, or
+// nil when status is not such an answer. Coverage counts it under the
+// route's operation.
+func (s *specRouter) anyOperationRoute(route *routers.Route, status int) *routers.Route {
+	name, ok := anyOperation[status]
+	ref := s.spec.Components.Responses[name]
+	if !ok || ref == nil {
+		return nil
+	}
+	op := *route.Operation
+	op.Responses = openapi3.NewResponses(openapi3.WithStatus(status, ref))
+	r := *route
+	r.Operation = &op
+	return &r
+}
+
+// anyPathRoute returns a route for a request that matches no operation,
+// whose answer must be the spec's NotFound (or MethodNotAllowed).
+func (s *specRouter) anyPathRoute(req *http.Request, status int) *routers.Route {
+	name := map[int]string{http.StatusNotFound: "NotFound"}[status]
+	if name == "" {
+		name = anyOperation[status]
+	}
+	op := openapi3.NewOperation()
+	op.Responses = openapi3.NewResponses(openapi3.WithStatus(status, s.spec.Components.Responses[name]))
+	return &routers.Route{Spec: s.spec, Path: req.URL.Path, Method: req.Method, Operation: op}
 }
 
 // operationID returns an operation's id as openapi.yaml spells it. The

@@ -2424,20 +2424,65 @@ type TicketId = int
 // TokenId defines model for tokenId.
 type TokenId = int
 
+// BadEventId The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type BadEventId = ErrorResponse
+
+// BadLinodeId The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type BadLinodeId = ErrorResponse
+
 // BadRequest The body of every non-2xx answer.
 //
 // Example: {"errors":[{"reason":"Not found"}]}
 type BadRequest = ErrorResponse
+
+// BadTicketId The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type BadTicketId = ErrorResponse
+
+// BadTokenId The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type BadTokenId = ErrorResponse
+
+// MethodNotAllowed The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type MethodNotAllowed = ErrorResponse
 
 // NotFound The body of every non-2xx answer.
 //
 // Example: {"errors":[{"reason":"Not found"}]}
 type NotFound = ErrorResponse
 
+// PayloadTooLarge The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type PayloadTooLarge = ErrorResponse
+
+// ServiceUnavailable The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type ServiceUnavailable = ErrorResponse
+
+// TooManyRequests The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type TooManyRequests = ErrorResponse
+
 // Unauthorized The body of every non-2xx answer.
 //
 // Example: {"errors":[{"reason":"Not found"}]}
 type Unauthorized = ErrorResponse
+
+// UnsupportedMediaType The body of every non-2xx answer.
+//
+// Example: {"errors":[{"reason":"Not found"}]}
+type UnsupportedMediaType = ErrorResponse
 
 // ListEventsParams defines parameters for ListEvents.
 type ListEventsParams struct {
@@ -7981,6 +8026,8 @@ type GetEventResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Event
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadEventId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -7990,6 +8037,11 @@ type GetEventResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetEventResponse) GetJSON200() *Event {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetEventResponse) GetJSON400() *BadEventId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -8036,6 +8088,8 @@ type MarkEventReadResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadEventId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -8045,6 +8099,11 @@ type MarkEventReadResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r MarkEventReadResponse) GetJSON200() *Empty {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MarkEventReadResponse) GetJSON400() *BadEventId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -8091,6 +8150,8 @@ type MarkEventSeenResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadEventId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -8100,6 +8161,11 @@ type MarkEventSeenResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r MarkEventSeenResponse) GetJSON200() *Empty {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r MarkEventSeenResponse) GetJSON400() *BadEventId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -8380,6 +8446,8 @@ type GetLinodeInstanceResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Linode
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadLinodeId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -8389,6 +8457,11 @@ type GetLinodeInstanceResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetLinodeInstanceResponse) GetJSON200() *Linode {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetLinodeInstanceResponse) GetJSON400() *BadLinodeId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -8497,6 +8570,8 @@ type GetLinodeBackupsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *LinodeBackupList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadLinodeId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -8506,6 +8581,11 @@ type GetLinodeBackupsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetLinodeBackupsResponse) GetJSON200() *LinodeBackupList {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetLinodeBackupsResponse) GetJSON400() *BadLinodeId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -8738,6 +8818,8 @@ type GetLinodeBackupResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Backup
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadLinodeId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -8747,6 +8829,11 @@ type GetLinodeBackupResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetLinodeBackupResponse) GetJSON200() *Backup {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetLinodeBackupResponse) GetJSON400() *BadLinodeId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -8917,6 +9004,8 @@ type GetLinodeIPsResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *LinodeIPs
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadLinodeId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -8926,6 +9015,11 @@ type GetLinodeIPsResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetLinodeIPsResponse) GetJSON200() *LinodeIPs {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetLinodeIPsResponse) GetJSON400() *BadLinodeId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -8972,6 +9066,8 @@ type GetLinodeIPResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *IPAddress
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadLinodeId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -8981,6 +9077,11 @@ type GetLinodeIPResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetLinodeIPResponse) GetJSON200() *IPAddress {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetLinodeIPResponse) GetJSON400() *BadLinodeId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -9447,6 +9548,8 @@ type DeleteTokenResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Empty
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadTokenId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -9456,6 +9559,11 @@ type DeleteTokenResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r DeleteTokenResponse) GetJSON200() *Empty {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteTokenResponse) GetJSON400() *BadTokenId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -9502,6 +9610,8 @@ type GetTokenResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Token
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadTokenId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -9511,6 +9621,11 @@ type GetTokenResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetTokenResponse) GetJSON200() *Token {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetTokenResponse) GetJSON400() *BadTokenId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -9729,6 +9844,8 @@ type GetTicketResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *Ticket
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadTicketId
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
@@ -9738,6 +9855,11 @@ type GetTicketResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetTicketResponse) GetJSON200() *Ticket {
 	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetTicketResponse) GetJSON400() *BadTicketId {
+	return r.JSON400
 }
 
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
@@ -11369,6 +11491,13 @@ func ParseGetEventResponse(rsp *http.Response) (*GetEventResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadEventId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11409,6 +11538,13 @@ func ParseMarkEventReadResponse(rsp *http.Response) (*MarkEventReadResponse, err
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadEventId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11448,6 +11584,13 @@ func ParseMarkEventSeenResponse(rsp *http.Response) (*MarkEventSeenResponse, err
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadEventId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -11672,6 +11815,13 @@ func ParseGetLinodeInstanceResponse(rsp *http.Response) (*GetLinodeInstanceRespo
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadLinodeId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11758,6 +11908,13 @@ func ParseGetLinodeBackupsResponse(rsp *http.Response) (*GetLinodeBackupsRespons
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadLinodeId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -11940,6 +12097,13 @@ func ParseGetLinodeBackupResponse(rsp *http.Response) (*GetLinodeBackupResponse,
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadLinodeId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12074,6 +12238,13 @@ func ParseGetLinodeIPsResponse(rsp *http.Response) (*GetLinodeIPsResponse, error
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadLinodeId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12113,6 +12284,13 @@ func ParseGetLinodeIPResponse(rsp *http.Response) (*GetLinodeIPResponse, error) 
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadLinodeId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -12469,6 +12647,13 @@ func ParseDeleteTokenResponse(rsp *http.Response) (*DeleteTokenResponse, error) 
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadTokenId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12508,6 +12693,13 @@ func ParseGetTokenResponse(rsp *http.Response) (*GetTokenResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadTokenId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -12675,6 +12867,13 @@ func ParseGetTicketResponse(rsp *http.Response) (*GetTicketResponse, error) {
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadTicketId
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
@@ -13797,7 +13996,24 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 }
 
+type BadEventIdJSONResponse ErrorResponse
+
+type BadLinodeIdJSONResponse ErrorResponse
+
 type BadRequestJSONResponse ErrorResponse
+
+type BadTicketIdJSONResponse ErrorResponse
+
+type BadTokenIdJSONResponse ErrorResponse
+
+type MethodNotAllowedResponseHeaders struct {
+	Allow string
+}
+type MethodNotAllowedJSONResponse struct {
+	Body ErrorResponse
+
+	Headers MethodNotAllowedResponseHeaders
+}
 
 type NotFoundJSONResponse ErrorResponse
 
@@ -13808,7 +14024,32 @@ type NotModifiedResponse struct {
 	Headers NotModifiedResponseHeaders
 }
 
+type PayloadTooLargeJSONResponse ErrorResponse
+
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter int
+}
+type ServiceUnavailableJSONResponse struct {
+	Body ErrorResponse
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter          int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+}
+type TooManyRequestsJSONResponse struct {
+	Body ErrorResponse
+
+	Headers TooManyRequestsResponseHeaders
+}
+
 type UnauthorizedJSONResponse ErrorResponse
+
+type UnsupportedMediaTypeJSONResponse ErrorResponse
 
 type ListEventsRequestObject struct {
 	Params ListEventsParams
@@ -13979,6 +14220,20 @@ func (response GetEvent200JSONResponse) VisitGetEventResponse(w http.ResponseWri
 	return err
 }
 
+type GetEvent400JSONResponse struct{ BadEventIdJSONResponse }
+
+func (response GetEvent400JSONResponse) VisitGetEventResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetEvent401JSONResponse struct{ UnauthorizedJSONResponse }
 
 func (response GetEvent401JSONResponse) VisitGetEventResponse(w http.ResponseWriter) error {
@@ -14029,6 +14284,20 @@ func (response MarkEventRead200JSONResponse) VisitMarkEventReadResponse(w http.R
 	return err
 }
 
+type MarkEventRead400JSONResponse struct{ BadEventIdJSONResponse }
+
+func (response MarkEventRead400JSONResponse) VisitMarkEventReadResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type MarkEventRead401JSONResponse struct{ UnauthorizedJSONResponse }
 
 func (response MarkEventRead401JSONResponse) VisitMarkEventReadResponse(w http.ResponseWriter) error {
@@ -14075,6 +14344,20 @@ func (response MarkEventSeen200JSONResponse) VisitMarkEventSeenResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type MarkEventSeen400JSONResponse struct{ BadEventIdJSONResponse }
+
+func (response MarkEventSeen400JSONResponse) VisitMarkEventSeenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -14353,6 +14636,20 @@ func (response GetLinodeInstance200JSONResponse) VisitGetLinodeInstanceResponse(
 	return err
 }
 
+type GetLinodeInstance400JSONResponse struct{ BadLinodeIdJSONResponse }
+
+func (response GetLinodeInstance400JSONResponse) VisitGetLinodeInstanceResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetLinodeInstance401JSONResponse struct{ UnauthorizedJSONResponse }
 
 func (response GetLinodeInstance401JSONResponse) VisitGetLinodeInstanceResponse(w http.ResponseWriter) error {
@@ -14464,6 +14761,20 @@ func (response GetLinodeBackups200JSONResponse) VisitGetLinodeBackupsResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeBackups400JSONResponse struct{ BadLinodeIdJSONResponse }
+
+func (response GetLinodeBackups400JSONResponse) VisitGetLinodeBackupsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -14714,6 +15025,20 @@ func (response GetLinodeBackup200JSONResponse) VisitGetLinodeBackupResponse(w ht
 	return err
 }
 
+type GetLinodeBackup400JSONResponse struct{ BadLinodeIdJSONResponse }
+
+func (response GetLinodeBackup400JSONResponse) VisitGetLinodeBackupResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetLinodeBackup401JSONResponse struct{ UnauthorizedJSONResponse }
 
 func (response GetLinodeBackup401JSONResponse) VisitGetLinodeBackupResponse(w http.ResponseWriter) error {
@@ -14895,6 +15220,20 @@ func (response GetLinodeIPs200JSONResponse) VisitGetLinodeIPsResponse(w http.Res
 	return err
 }
 
+type GetLinodeIPs400JSONResponse struct{ BadLinodeIdJSONResponse }
+
+func (response GetLinodeIPs400JSONResponse) VisitGetLinodeIPsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetLinodeIPs401JSONResponse struct{ UnauthorizedJSONResponse }
 
 func (response GetLinodeIPs401JSONResponse) VisitGetLinodeIPsResponse(w http.ResponseWriter) error {
@@ -14942,6 +15281,20 @@ func (response GetLinodeIP200JSONResponse) VisitGetLinodeIPResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetLinodeIP400JSONResponse struct{ BadLinodeIdJSONResponse }
+
+func (response GetLinodeIP400JSONResponse) VisitGetLinodeIPResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -15422,6 +15775,20 @@ func (response DeleteToken200JSONResponse) VisitDeleteTokenResponse(w http.Respo
 	return err
 }
 
+type DeleteToken400JSONResponse struct{ BadTokenIdJSONResponse }
+
+func (response DeleteToken400JSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteToken401JSONResponse struct{ UnauthorizedJSONResponse }
 
 func (response DeleteToken401JSONResponse) VisitDeleteTokenResponse(w http.ResponseWriter) error {
@@ -15468,6 +15835,20 @@ func (response GetToken200JSONResponse) VisitGetTokenResponse(w http.ResponseWri
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetToken400JSONResponse struct{ BadTokenIdJSONResponse }
+
+func (response GetToken400JSONResponse) VisitGetTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -15683,6 +16064,20 @@ func (response GetTicket200JSONResponse) VisitGetTicketResponse(w http.ResponseW
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetTicket400JSONResponse struct{ BadTicketIdJSONResponse }
+
+func (response GetTicket400JSONResponse) VisitGetTicketResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -17368,433 +17763,457 @@ func (sh *strictHandler) CreateTicketReply(ctx echo.Context, ticketId TicketId) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7P3rdhu3ligKvwp2fbuHpawiRd2cmBrf6K04yYp7x47aUjorK+WjAlmgWFERYApVorm8/fc8wHnE8yRn",
-	"YM4JFOrCmyQ7djo9esViXVDAxMS8X94FYzWbKylkoYPhu0C85bN5JuDvr/n4tpxfSj7XU1VcCJmk8sbc",
-	"0OVsxvNlMAzOmabb7LdSFywXv5dCFyIJwuCOZ6Uwj/M7nmZ8lIlgOOGZFmEwVnKS3uhg+GvwtVIFew6/",
-	"gzdhMM4FN68Pg6PB0dPe4VFvcHJ1eDo8HAwHgyAMklTfmvfeBZM0E3qpCzELhoF4W5wEYZDxkciCYfCN",
-	"GKVcssMj9k2qb4Mw0Om/RDA8Oh189dX7sPGuXvC59+7p4RF7+TW7XPA5ezHjN8K9fnp49P5NGExSmeqp",
-	"maMssywM0iQYHh4dn5w+/bIaZSQmKhe9cn6T88QMkYubVMlgGJS6J7guzKgFL0odDIM5gTYMiuVcmCkR",
-	"UIMwKOfJGoC8fx82tumyHI+F1pMyW7lTxZQXbMwlGwmWC12ofOV+FXn559mujjmaWTx8/3QF81238IS2",
-	"MPkuzQqR1/fsHz28yiSfCc24ZKWcwBWzO+xWLP1tE3mucgtskSXeADB/rmH+z7mUqmA4DlOSTZQK3r8x",
-	"0/h2Ni+W9SlcTQUT5jLjUi/MCxMzDz4uDDSqr8Prd0IWBkG+cyCvY6DdCjZSAJgK43C4YZClUiXimu6v",
-	"wq7ByXBwarCrzDm+eHjaPwoDIYsUF0B7Wu0nDnx4dFztEF4y+5ObJw7uTg7w0kEqdcHlWOgD88J7RJFn",
-	"X3359PQkDGZCa4NmQzgLqbxhP8BbzP/EXORjIYtrQ1wzUYhgeDgYhEHOzZ9INnLBE0cQtRgrmfB8eb1m",
-	"Df7Za6ziemwvr1/MAR1luzAthKwmYfHZHZkwKNKZuM7FjKcSiP8gDEotcoOQwTDgWToWQW3vLwueF+2t",
-	"NzvKUsnmubrJhdaPuvtf9k8/7c0/Of1s9l7T/rW3Hqe+evdf8lQWQprvXY6nIimzJhp4TzBtH2ETlTNO",
-	"cFyHFrP0BmC4CjO+HA5Oies4zMA5f2jU+HJw5KOGWz2beQtWkxauMF4wu4LDwZVBbMM32U9XzzvRaDcK",
-	"gg+t2GW3QZv32fx2m/xKFWbT66dbMjUXOS9U/kQzCU8wPlJlwTgbZeqGzZXupvf48LotHWyzpXjN7ukr",
-	"sTB8rZgK/HqPTdWCLQTLS8n4PL07qTZ7rGazUpqh7H5Pi2KuhwcH5tU+icP9sZodTNWitxC9vJQ9HMRH",
-	"gEMfAbaaQHt7aVcfZ4cNZCfpmBOf3mmTL2AZLTHA3NIGj5UUhMshk2IhtBEn8voWJ7zgIIv8xds/a94e",
-	"tndQT8siUQu5bhePhof1Y3t4+DH2sE6Hp2UBm2gm+2F20j+BqCs9JqARuuvA3KKOJ199DDAPfDA/N5N7",
-	"6Fkh4K04KjTJgwQUxcOjLt2xWlFKamC1ILiiD5qjvH+krXsTBnOAxSH+oeGvXOgyK3QwPHaE9Sod34ri",
-	"J6sP+hT2spzPVV6wXMyzVCSsUIyzAp7v5Jx46xp1y5Uo8rTSxNfLRIdHR8fHJycVXElNzAUfT9lsaTdX",
-	"3YmcXV5+X0HbzbECt8a1HOAtfWBHr3HMGg79osqcVsumXLOREJKR3sxGS0Yj9j9Zvvni4jxJjGJzUY6y",
-	"dNxUf+Zwlb24uDthHB9ki7SYsrTQLBETXmYG1nci14J98+qytuX4POzscX/QPzw87gNxveGFWPBl/UYQ",
-	"BkbmzCd8LK492QgpiiMI81xM0rfB8OgkDOY0ZTwFeSLpW71B7/DwuHc46KfzPogtVh7qtofkQov8TniQ",
-	"L0dSFNczrm/NiKenffu/gXda5yAO3c3H15IX14fXhx1QfW1gsi1MuQ9JsJ0w3ThFfwhIp0oXTqJU+c3H",
-	"giIeXTQT/pDqoiHaLRTjZaFmvEjHbARP6RBkvFImIveVmJBxmTDOPONWBVM7Bkp9D7X5Do4q7vapGhFp",
-	"jnUj4lM3rKVFuxkODRxXGQ3dB0FaeJCZ9vgzgPBxN4QHHwzC3gfNnByaD98F4zLPhSz+so9/dPu4ob7X",
-	"zm5IVK0ia6VeNs0RqpiKnP2mRizVnqFJ5asskJ7p3NnJSeAZlXrZJ/s4XnpxoZusiJ4l7tPFmAzdfHFx",
-	"95Rd/nB+/tz/NlDu4btgnqd3IML8+qbiH7/+92X/b/wRDUz0lOf277u5Ac4bgxvzu6cGfDeZGvEM72ap",
-	"vL3O1JhndWY/EV8NhsPJ4Hg8fHY6mQwn4uhkyJ+Joxo08aldIfnUgyStH0G5kkZtgNdkYmZY/8+wBren",
-	"nXALA51xPm6KOYPDYTL66mOs3sejj794ixnVeW1bs36Ughk9jU1VlhjNtTJodZuwMpGje3w8L4Phs0EY",
-	"pApUWaPFSFEsVH57nUpzqfqtygIvFDmXeiLy699LZUb8avA+DEjQ6vaPC2l+VsDJuC6uPSpqNRgibThZ",
-	"p9gsUpmoRSX/jfmcj9IsLVKjmf76ZrM94SZX5TwYBkEYTLm+NurONUKDJmRE2euyBN38mB8nSXL6LHnG",
-	"v/xqNPoqEYOTw+Nnh4MvT5PJyUkinh6NJmL8lRlsORf5XapVHgyD27tZxV1C0tq7VH2kkL/W6d8be/TX",
-	"4/bB4dFXQbf9I7sV1+Os1IXIPQyfZ3wsZkbBJCCsljHSQlw7M3IOjHUuxrClhq8bBv3UIMjN3HBB0Hdn",
-	"yiDg4cDQXYsWiEhhcDeG5w7fe5wzL6WkyACOAsY8V4lZPH345mlPcrOm3uEaTjo4GR6ZfV3wYjxN1M21",
-	"QzBzWDfZLw69s5Sru1SnSnZEghAThDgQi2C+fvDXIfrrEP0hh2juI+1DTxJt7oqT5A7KazEq0yxZfUxG",
-	"wjCeHB4r/jonf52TT4DZVDh7/1NyejV4Njze9pQQe2scEeJ6XTEBfx2Ovw7Hn1gScyej00fkmAefFCKH",
-	"eEDr/ll5Qk7/OiF/nZA/8oSEwUKMdjwnT7eQs9CX+kosmmeE3Iigh6i5kA01pCj4eDrDeHfAr0zpmjE3",
-	"U7oK7k6EHufpnJyul6kcC1ZMU81mKgcedXn5PSuUF9NVpDOhmSqLPnvOJVuqko2nYnwL4UAGF/89+IAu",
-	"+puc3/GCI5YEFmedd5fgsQraePt6tHS+bd8zKhbmp4P0Zg/xps2l+/A9SwBwW3+cC7liX8kVDG5ijEn+",
-	"a4MfZ4PNzUfa4cOOHQ5o54Jqm7c0zbXDICrT3Ce12/iRP8MWbWMSwj18LebZ8rtczX7SzfyFc4hmWbJJ",
-	"rmYALz4eq1LWdnJV3MoRTY/u1+FR38YXBaOoZRKMzKdyASHnvGCDZxRT2w/CwEzlmo6bFRA69+v09OmX",
-	"jUW2sZWCdp5YSgRuHm+hTzRCoBN1N0Xs1FZuN6a59p8F47lgmVK3Bn154fCSSbVorRjPxKoFP30ffuIb",
-	"sgEtj2DH1G0H8zAXGdcsS7WZV8YxLWYDHlZipng7T3Nytg16g8Pe4PAK7uFtM8OTo4rIz5RMC5WjPKTH",
-	"am6mGmAI7TAXPLlWMlsSnfGuGJ6A8w+OJ0f82fjkMBl8OXoqTr8K3OKe27nW1yjFgtbpQosWU5UJpsU4",
-	"F8XntVp+OB6IZ8nRyejLyVN+eDw+FV8lzwajo8kJfzo+FF8mx6NT/mwyGB+Jk+TpqILOtkwFPrz9wWwD",
-	"p0r/++A7v5kcvw+DqeCJyEGm//aKg1Wlfi7PmS5yJW/YHc/ShBcK0rnM4TRjPtFsrGQhZAEpGcAWxzzL",
-	"RB6y30uRLw11i2Rsk8riM6aFTFhaQNQQSyWLX0x6r5QUvZdGbI/7ETCr8VTMuJmNdf0XAB2Y85znfCYK",
-	"mvaLiXkbXm7P/moqWGwWFkMSGu6omfw4S82keWZguTSCYZ/9PBXSrYwtVJklbCQiaS5pPhNsD/7bWh+r",
-	"lhfigwST/dAMF0ki9Klm8fHgJMajJhUbqWQZMq0wu3Kusswg2ljpQjOezZAgF9NU3iBUrCt9GETB8e9H",
-	"vS8X5+f/eXn7z/94fXP+9fl/RkD2zLJxV4MwoJjTGojXgjcMfuC6gMDTF8kKeKZJbHHAKO5sYrbDh2ou",
-	"xiK9Ewkw8UjGusgFn8GgOh7Ck3iJGWyENEUg+akRmGAIzSYqy9TCwANAeCnyO5H3Ls3wOBCb56pQY5VV",
-	"GLU0z860yO6EIWO4m8tI5mKspBTjogFGcwQ74WVg0IPP9F58U4PXROUzXgTDIJXF05MgDGapTGflDPRf",
-	"62mWhbgROUDTEpY2GBEVFctFUeYyZMD8CWbssO/P85CmCRhXzXJOkTluchQUCi+4eR2unNclhPQ05/a9",
-	"WrAZl0uWFmKmgew5Oqjr0zJa/aqJXUPAUPfsII6Xv8X5ncIvO9uj087pokT1jyrhtQMt3SG0yEmhxMC+",
-	"Eetucm7ou32geiWSjqiENg3nViw1IHvIYhSm4S/kEOZPlLpjInEkE8dnLP6byhORX4+WMSv4rXCj2BdU",
-	"ztzjzZP9LiLJPQqGEcjuURBGgRvSXRaJdwOuGphEwftVRMBL7F13/oEf7gpp886jABo4YoxUlXhqHDLQ",
-	"VNSELabpeBpJH8AzvoRw3Q44wlhRMHwXBX8zFJmnEqFK7DYK3rcgS9/8MKBdCVUjbPzH5Y+vmBr9JsaU",
-	"bY/Z1hgGBjPRSGNVlgmI6O9HMpI9FkfBrTCzZyCWxOxWiLmm47uYKi0Y5HYz8XvJMxwEnjS8+E7kPIsk",
-	"w01IJZx3msWs1IZDZmxm2EafvYIqDTiYZqUWLFGFuWLeNWPsxRGptf00iYJ4v1+f37soiMrB4His5vCv",
-	"cJN+H7Oxms15LnSI7DGuPxnjxCYs/ttNEYfma+YvYXDmb1lB/4iY7clyNhK5DuGU/fLLL7/0Xr7sffPN",
-	"1fffD1++HF5exgx3xJA2M4w5hkZhp3Xtm5Gk+N2MpAqE2T7io0OimO3pcoTDMDUxo3AaFUdxC/+boQ3B",
-	"kP2Kmxmyfr//htAbEKzj5ljNRqkUKIebsW3aPewK4oOE/LlciGzpPuXhMbOANoAnSMcWiUZLxlm9JECI",
-	"NIxV4+Ag3GA9+z/MHoCY7dnEg5jrcbzP5un4FlEqSXMPLb81J7ZCVSANGtSL+pf1GTO8BqMvb8WSpdrK",
-	"SyJh8clgQOISxliyuFWKoLFQS45hH8wa7NmMgrjPzhHd8IClkHjKeO3opZWFMJLe9zsHNMrhQmRZB/HB",
-	"pBsgHl4SYwct/xgUBy08+mGEhwah8+lR+UgSmadsT7PXTzTzhX5H5nlugG9oEinVo2UkY/M3Bcpa22UX",
-	"Y0QnBYCH3BQd8CSqX4cmfwxgutDILigSCHAVT7QN4jXwgqBelUMsb5+dSwzqtVG+hoEZLUMb0dYp4WOV",
-	"KamZ0GM+Fwnbi//t+DzeN6NIVZhBlqAX+IgcSbVuHj5mm4N10oJwI1YYQDXnxbQClIWAUSN/L9NcVFl4",
-	"a+CGrsBV6kSa2Dnjc2aNNtC7Lm7aePKOiblPrJvZBpFYrFN6qlnCY7WJ2UzgjnnZMR8wLaQem+eFO96E",
-	"WOes3JAPmBYK15unZV0v+Hx9es683TFHN/5D5mjE0s1TnItcK8kzxsEBjdJsv1NRbMyRxr/3FN+DPWau",
-	"pLbVs5LXWA0LDG5oRQAH1XyeUYLhwW+Qa1AvuzXyiwH9z1xMgmHw/zuoynQd2IcPqrJB79EsZLXAyvTl",
-	"1DfGR+oONXurrq2vHeQrfi4pwl0cMpTNULAcCcYLBkaO08EAsiXe+4DrWgXe1Qffmk+/JsghHNsbTHXF",
-	"DN1LJVivhmABIvWDqbIwGJBzeSNAWuSypqjYkldGRhgZJTjXmBCysrKSIajvw+CVKr5TpUx23EPpvVZt",
-	"xk/yVqqFZGmyKfnklRGLYIDHheUrxXQ5NhKYVmU+Fgagd6lOzaILhToJmMT6tPiXKkknqUjW2D1SFCnA",
-	"plrZjaZcsz3D/chkB3oHyGF1G+E+CBS5QMYHZjTkZR3WzK6l02MH8Ays+CfJy2Kq8vRfYtdtI9zq8CC8",
-	"TLUGDSFnJe1iy4DctZEvcESGQ2Ia0QzHuhyreUeZDbTgZ9zK4mBC3vQZyJ/+8bw0why8b+VhBwmzvUbN",
-	"A7OukMlcpYb1Pf5Rdd+ftUG2F9fgEe/DWU2LarmRhPXiNLGqjFE5pBCJhiPpJgsbdg6SuUdneZKk5hLP",
-	"LnLzOsYRkV+pPVmDbrWSZiiEoaVHKqbgYT1kfAQyndFD371vSlvv3jt+gLJ34MrydRnhrWw0cWWPhl4G",
-	"7l5shsIrKCVyNuOy5JkTpSJpH7JXQD0PwmDuLboWrNWcxc9TAWpa2qoEyKRaDFlseJ9R1LMlFWiKq5iu",
-	"OJK0Bl/3amUL99keEAlMhzu/eAHysZ6qRSTd+IaMY/lDt5gzrJFDEq5mC/MRmh5bpFkWScPd50V/v74P",
-	"yK9pJ0ZKZYIDEXf5mV00DHQMbeUHfJRqJbB5riC30oCpbTP9NXi5ZFVu5gU+DNFehZjpDgG6SkHNc76E",
-	"qVWuvHUn7xsybJhXKGe0ay1wqzZZN5N1oyOqQm5pxxQnXjU/nmU/ToD0bDfbN2Eb76SZ4IJrOGXyjMky",
-	"y1gpizQzOwDCmrnkB3G0wJgmHun21Il1Eppz0XVBzuLeE40IQdMC1G8mx9eQoJ0Ju3HyNj7vXaegY+4Z",
-	"CKWa0YFMZVjTA+vfr4L8Wh+yYSPND8V04uIK7JAtC057HbKYQvlitpimmTCzyUupYRYykj4lAIo44Wkm",
-	"krhP57bURDyBwqCRxipcspwR8ZRmm34N5rzUEMBVFUGtAgmB7F8oXVzkynyRnKp+OjF+O8CaHOcjBcXr",
-	"3vgA6sw+bhzId24+lBzu0pPrQ1VJy62Byipid7uz8d5XNX4NQChEDKXR3QaGHiWvSEb1ydCvWGOJnSUU",
-	"Dt/erGRScPI7GJUZgE1FZlCQcUL/fovN+OnnFSBzDuGCmI0u3hbH+A9klMu0yBu7RLdaYHVntnq0lQ7f",
-	"RvxOb5jRjsxKXn5dO0GQRr/R+edvld0l0o689XfB2O14B4RBCjNzAqt1KtlPV89DtsjTohByhcnbepz/",
-	"paQII6kmEy1AMpnkJMOAZIFlb9geyubIxmcUdnCjUAXS+227UVcxtjkvCpGbKf9fUZS8O3nfM/8c2X+u",
-	"8J9h7Z//2bUxrsLsjnIalqAlw6aRwFDysBICZ9UhJ0Guv1FAA2n2R/wJ+fd1nAYt+N0aXRQdMbxgaETf",
-	"IweKYRnS966EfswE3CaDNwry+312jsKl9XLjDSfCj1RJ9kAYr7ljdLo7+QzXXXzmZwO6BXwxV/ImNHi3",
-	"UHmi2Uxwiv6YCzXP6haowPImnBfI8e3PNo4KzeHNKvg7baIT1FY8F3ciXzKpZO/o7Vva9foGb9aim1TL",
-	"vvBuOxnJxxbQ4eQLfO2wKTE1IEDf6YTAHemlbRO01UaMiIRSslXZw8qwbEtZ9Nm5XsrxNFdSldqwch3J",
-	"G8ViV/siZnu/l6IUCSgUMUXnxUYpjC3vqPHys0hi6HHBpTCDjqdc3gg0+hMHYlyz2K+XFXcqIVSxrBML",
-	"p3wO7u8+A1E81SS60o5X9KyoKRKR1HMxZvOs1M4DQXTNKJraahBpoUU2YWKWFhpcE15ZPfBQ4wXko96F",
-	"kVLgmIwbFQ+9RzCcsX6hTLPEfy0RmcBx51xrc8Suc6EFvJXOyQDvvh7JmARMSnYwj9krY6NQZd7nnOZH",
-	"PjL7IOlJ8RmLqUQcLZeeq9WNi9ke+niZwU37RrxvXjYKugOVeREu2PfA64mXaJXNoVDBP6ugQfV7kQT6",
-	"lXF5VT/Wq9ayZ51p0kPj0MiiuuBLzbQi6dWcBMM+UTwFSdVgJgeRFhY9U3fC93tBcT2qEjNVujir3QPd",
-	"H28i/ulI2i85EXlUFg7nnmgW/8zT4jsgZ3BIv8uFiDEMSDMeyWpZ4EUw8xuVGiPOFhxcqWAIMfAC0GJh",
-	"3Dh0pjWPtRvUfqKZWsih0ctrJ9C8XkFzroAPkWWPgpJDCiSg7doz+xXJ2FXCjSunYJbKWzjlZW5wz9AH",
-	"GiTeZ9rswgJsd4WKZC54wmYqF3X5np6vChXaC1pAcU5d3aljv3cBkd+7QEgO0i7N+hqYcqrktY24rm5l",
-	"6S0JzklaXI95nlxXorMRcqtKm/ALMdr+cvPDeyWaEN2FdMZvUA6En7kgqTCRZp5jc+ir0atr1Teqa9WX",
-	"pL424l39TbhSew+upDMbGW6vuHFwi69dUh+aTTpuOAi3btgJNG8YPtFxWRc8Q5k4FwueZdd8jrvhLrgR",
-	"3RW3pOpKqgkF3CWHFO6KW6U30F06Ftc8STqu5sKQgYDyAZF8B5TKV00Bf7qh7c9M8QSy++pEGzQ2rVNR",
-	"jZelenrt/gbCZ2TdefWzfnOcKSm8nxY6NRZS/a6+69/3h6/KpNcvQFLkWEj0ja+815rBrCw6frce8wDg",
-	"s0P/Ah2M2u/WOF5x4Qan84AEKm7rVbrcBBldriDn5VJWQ3gXO5+sRvUu5mK8HGftqzdCirwao7Gz9kpt",
-	"SIKJP95cqaz+GlypvQZX6q/dliNBa27NBDl2ruyWKnlzl4oF+my8b9WvV1+sX3eAmnHJb0Riz23iXbJ5",
-	"m9UVLXI4kO5rzRvucwYmI54Z2uRtVe1q97NuYvURGmjTdXPFtxsoVLtZ3932re4h66dZ8bKYXje3oXbV",
-	"DVO7iqkdKFY271Wjj367Rn/49a1YeuPXr1dfqF9349SlWLiwhPTjmSimKiHCay/qcjRLC2SyjUzla0M0",
-	"b2THjZEY85nA4r4ph1SxFY9IJdc+5lbZvOGW2bxRypXTqkCARv7qgi74+Bb1muqT/kX3Of9i5+uo31Co",
-	"tXc9F3ephotYI636DP6uvoC/3eAF97Dd/HBPFhPuH1bzszqopCJUqZUVA6ypFNXv6oue1uB+Vl/1VAiy",
-	"2FbPwq/6Pfci/NJ6CuiIWFa71P1gVRwh45KWY38lwv5SWTkT3l38bdmy/WlnSb/dB+l39Sl7vz6cY353",
-	"87E32HzsjTQfewIgL/iIa18AtFcSAY6GpH7NCoX2ijOLuyvtsStRtf61lS933ECJvGOadKOS1P2PJEZs",
-	"5Jl2hMQJa3mZmUsdUqK90xb77J22HGnvtGVGkg3maiFyNZlcgwUNmLiSRa6y63nGpbjm4wYHbt+uSwut",
-	"293U301oBvEVqLzZqhnbPez2ouBvr9PkmmIX4GVoqlIzr9dlz5ap8D5uSFdQvmVnB8uzdm6lKdfQ+UQr",
-	"NuE521M5K5S6DZky2n+ipNiv3G2R9PVZDFz9TY00Gnyn/E6A9ZEsWA1jKLYKcXk9iSpRZ/Bt+yvccxjO",
-	"ZBZWpe5v5+0EK963+FLb4YkWY4q24WOjjivZZ6+sd9EAaSIWzF+1Db41S44kz203HancULjwFWupLIzp",
-	"diGQZyxNNLvJ1YJ0/3QmOsMi1/tXXT3/jsRDo1xI1xdo4Rv/wpUW5zVdWDZ6Wdt9ApqzuiDzqQUFFAyW",
-	"jF70PMA1jKwHE5562U+Hteyn1ajmQQybFrR2iLRpZm6b2aGa5s4DEm5NMwRT1SLVor+d85knq8NBbACY",
-	"AbrhpXB2Zzy/FZCVZ16urZ8cNu2Qi65OHjscp0v7+spzdc5ykYEV2h6J4eoADiQsNesuWjCbxlwzAuj8",
-	"sO8NgzGZ5pr2Xj/eeQ+Nn2Snivfpw03jrO/Pxy+1zMG4uZGsdne7E49dLe65v3sQ6QO58UgY9pkZb8st",
-	"XxVtUJlvhwy9EGwkpqlMnBH2NzU6q7wSQ1sA7gxyP6x34sA5J4bANM4aps8h45LVnBaRRK+Fc5k6h0nN",
-	"ROk4qedFb7QB8ful2Q559ciAqm1eK8Kg0UKkCZ9vdZHOAJM1Mc5MTIohHm4MwLDxcyrvYJEhiwcx8lK7",
-	"gD47zxZ8qREiQG0g2BUwas/5StAcqO0jSFziVnKVl9YTSUqNmoGVPC2YAV7Ti7wzGaz6qXQxK0DUxVSx",
-	"McSKsNSnzeh4J45Z5x62OMUGmtgVh+H6m1bBFi4Wo8VYWltMdN2TkehcEvn1FlwxTSd4dBDPlc7Dbx1x",
-	"XSd1kEABWSOG/bZDONJk/RhPNEsTPyYKjfi9RZq4VCGDPBNIjYlklamyV5G2eD/ErE8rxkmk2WnuckVT",
-	"CgKlN5ri3dHxNti0JszLWw885fncAUILrq13s45LHUWb2jFE7e/dGiqnJpXY1vaMVG4N32fhhe8kyuBV",
-	"29buKTrWUu2bqJ2S49nt4E+eWM2ibXtrqB4Ni1Jl/6hbKNC64MwBrpIF4nlDLXdKsacT0mpRiSIzKv4w",
-	"s5krlbVtMs7egbpzl7rTGaaVb0aNOS+mmNCcanZ+8SJEdcPQPcwfPLg7iev4sbJk11bkphH2Zea48sh3",
-	"VyFwJU4wWoJoYf2QY4GTbeMdIDahIxx0vr4KApZAaByfw02aA9U0WVm/AO43UqYxxeAQjzAGTEKY0P5u",
-	"n3ZFVDYUT4AEhhAra/EswynVA8l2CiKD3Qht4QcEQDWbldvflIw7dC1H+K2EDO7uKtltW9JfF6+BBQx9",
-	"icIQ++54aZSUgYCFVTo1ZJ5wbSVoVzYTIwKwR18XxVdSkN7Q2r1WhPWb7pDBzvaa9yHgIRP9m36lGcCQ",
-	"EM9hpm/+MKuOu5hH1cdzFVHaTE5qPT4fk7R8J0Ri2NC2qRR1HFqp+EOQD2SxCMgOWHCwayhWiCyjhD2j",
-	"9oN4l5eSngVeVIfhRSa4Fownict4NySaShQgM6c4By91uQ8s7u0PQt4UU6hPgrKpvXC4CYZ2ZV0wc93p",
-	"usnxiwuXF+ylenjhW1R8lyWi4GnWQbBXJikbzKSbEL0HWcZcKpmOecb0XICG11+XEdzCQdcCpjOxgCoF",
-	"0ENmQeabyIA9uZCaGEGa9MrPbxXgX2s+0zUl0p7dg8QClDxjHJUfmBXEp+xl4oaPl3VqpffXGEx8cbLq",
-	"efOuQZk2MDVqjtPJK+EeywAP6+Cs85QT38B0tCFOuWrC825zVgx26HnXqt2nW+0T++yi3dJKaAtnkOaV",
-	"FBBrHEmLKxgzpUWxf1bLkhfeGxCYDKorZTyI4iySFosME8lSeduDXk7e+9JMkCWqI+t9bdeqHVIztkqw",
-	"qLoYrcmvMloXs0/aRTgkBXoKWLqllcXvk+RPc0V/rdWZDtR5i3opmX8OSNKGvyGXti5V0xutkWt9mLa1",
-	"8724eHV+dXilDlcYzf/r4rmjnwjFGZ/PUZrB+n0MjEDNw97fbCVr0PhKYbI0sA5md5IdF6VTRmfIJxFh",
-	"FY/tQ6VB0DzMWctYsAr8/dIbzylkF6UXd6CHjLuWqAawIUIOHHEAaGSi7hhjy89M8DsjwsVmwTGkW9uA",
-	"4FpVuzr/6qYw51Se1EzCMEZKHD86PTZj5nxc2JI/ZmZ1LtLRQnWzdacDvhb1OianpOgVqmdQzCAclgWq",
-	"uvpZlIT+zB6OruXe7QQVRC/kKW0qblCn+95K1K1GdK93o9bd09dwsttLp2ImcPBZrkovdLQqSFFfY8Xi",
-	"3B49Pel2dNA3fWJNtfAP/dZu96fFZsLXBc9vRLHiQyua323IYICZezTAHfDaF7uATf1LOpDMCS8o27O9",
-	"uzQvSp6xGR9PUyn2O9DJNXZYR1Vx4HN8tt66YfNrX9PDrT4M7/yk168zNb5ll4XKjb7/rRznS1zYh058",
-	"pSYHTWh+I+a5GIOuCk+YE0s5nKUueZYt0S5QpyRdKNToH7GKp89Ewc0TaJiGvxZcs5v0TkhDzmBpzRSk",
-	"lQzda0/RKShOlxqkeiCalInJGoPv0teivWqv0UUlHdzezerMH1tgbJGJu0kspuYZnW5pcL1RejDUI03E",
-	"PFNLKqV5Zn0iQjLomwW6FNT+kKJL5fY7c2xWOagRa1serou9oWUFkzTXBWUdWJFVSdFMEm+1Atn6jNje",
-	"pu0ZQRfZeu0pUCvrasVebG4eHB59BfUB4r9/e8X6/f5BOtcxWM+g1htqn1WaVbftfavWJRthvMY076pc",
-	"GcEgZKVMfy+FLStJtvLVNnlPyX96UlPxj7um0Win0jWf/12ORC5FITSjR50wjyX2Jz46SsLAzepkq2nL",
-	"tgIzdWC0r/8d3u6Wnd03kCJCQV2RKXlj5JYdpl2xsnU560ABMXrcEahUbp+lXvWmWWeB875ijXBjlQvM",
-	"WktSM96ohCqstQ9Tt5v2V237m80gv4RH13i4nZXLsnXNEmVkYob1STSbqTuga8U0V+XNNJKx35QQEr0w",
-	"1AXK0k5LSI25tilnGJ4AdyMZV23aKIgBQszgJwiludAFyuo2i99ASE0mWSpFXHd9V6n2dD8IA/qW+avU",
-	"SxB4qku1uaGM4vdWtFOBmCuIWUF3qN9ZbpzZpzEcggYulNHuzFdTsF5d61LPhdQkawmd/ss8WeNJXsuh",
-	"Fi3lN03BxTbs2p4Ar8bKecal9WaS5qQZ4FQd/erdjh5eNKCrI9K6YA/7NLVfAA2v6h4mxdu5gJg0CITs",
-	"qcmkv7mgyjozcz0buXJLOu953ergyR72SIZW0q35RTtqHlgvIOx0B1x80aop27VYQJd7sSYD+3Rqtax/",
-	"7oT0JsrkQmNmK9ZhQ8yB5L6FFDbZG0pttUV/6OTWHPL5xU9Q0KmKWGN7h4OB+cEM0au7wZ4NNlkOU9Uh",
-	"Wqf6tqrCpGFsDE5oFg8fbBzfbz3XEmnkSJUyYUXOJ5N0DEUaRmlx0KxRvu03oJ1dyyZfFo/zlWaPvFb8",
-	"65TnruKJfZjxLFMF8ORSiySsRRoOWFHmEg5n8wh+NVgXYbjBPGAQB3a2Bv46nFrr2YTdaJTa0Rr1SiwY",
-	"nGvDAukonHl/Q8wT2JUM7EoK3Fp9FirEPt0OsR+CrPfHwAdh1f1xYMX+oX7/Q6qL1TaJJ7pd8AjEDGBw",
-	"Xi3XhnXCvtMxcnO4kEmxwAoauS7YnrUAGmxAsrVD1aoutu0yBrcT7+hp3bauuUXVCwKtBe+l3+iyXfuq",
-	"Ddy8tEWwbDV2cJwoCYLkeKo0RmA2gzmWvrpOX0Vh6LKUCVixXyr646oUGv/6WSTS/n01LXP687s8xT8u",
-	"eVHm5s+aoFUbfqOWZ5t6dglOxUL1pqrMGT7E9n66er4fsvjnAYYBQJOd3uBoOBgA2mlljR1dK/15YP5j",
-	"1PufjVTxs5Epfjaa6M/g5PwZNP+fD+HeIdw8hLtH+N7R/VfZiuYwwKOFb4si96Kk2OeJ4o1tXOqZxZ1t",
-	"yehHRh874hpU+Qj7+/NJsJV/oG4N7TTAWPhXoQr3Kb0IPSyZX0uxoxgj21PYQUCDsBjJ2A2OAZN5KZoR",
-	"uCutjZ7SsPnhVivfxysAqC0P8Ao3tWuGN8sERtIGexnIQU2kPSxdABHtlqJizhWYt2b7a+PmPXuAR7a3",
-	"tZQ7Ut+q+eNUEL9wWxOc3kc3UYz7CV1fWyTFShtQxc32jO6zH2W2rEoEASpBfVyRnEUypiWQicHDOEhH",
-	"gsBxkbAqllwLmeCxwOSetMCSINhvI72RBp03Fildi7AdzvAHbBpBdB0BUKq4n+8Vws2odiwWl4FKVjO+",
-	"ZDzTCuplQ82vDvkWU81XWSW701sKxYx2f+aVqQWBwuvogd7cdkl531a/yXi5GlTYkfC+jmrD0MjDSFiJ",
-	"ZgRbZmg5J7yzZwzLRSHLs8VgIatkqagBp9GADeLXmlQQqt4d9p8+6x9iNVohu7HSFU6+vhXLDiZwefm9",
-	"9QNAM4xCoTePAqFyhVLy9rYm74ulpsLX9U/+pLEarlmM3XkzDdeMgyZARejsFDwLGGZE7GQCozzeLnx0",
-	"lYwLRX4amIHgCZVUBuNPd9+Htv5Tr/6zzqylmJC5gnJMqfSzr4gbh4zrSMYXP16iu4NGPqCqWixRgio4",
-	"WfeRi47dkouaw3bdXWQSismm/3L6PzQ9hUKarvLkej3QvLBh+TBmWlD+rPWQuXY+5vCiO8juwX5/mzLJ",
-	"UL9IVP7c9TsAjwEnhzhfX0Sv2J+rMfCmg+W6vOZu5LK3waoNhRkoPGXPHvgQCyQi04I1tsG5q9O45SWu",
-	"hY92uQ03uTPd6Tjz3ZW+vwCFGQ+Oa9yYayIlqdbLiq1Lx1PnS7GRp+5dzeLq79irdU07ivGTVQQz5Ve8",
-	"WTefDgr2qv3dQlHCzbpt3coeYJsO0dCWGXX7VTs8va9tiF4jyrFCv21muJGg3opcrvKB4j1Xi5zKLHby",
-	"/E48ucnL0VGwvd/VaDKSz8QZs3WCEvQLWjWyz15i4zitGHVMM5ga93rgirq+RudSv4+seiRW+G0bvuSt",
-	"Pbde4dlfee9f571/DnrP3uxVf/eve2++8G7t/3tn3Vmv3OD1XGXpeEWcs1+WEJ+rB/wfuCKGDVxAdc2n",
-	"Qd7HKV5kOwR+SU97+GuNilORzbtaDnp0ORPoibQnHF9xKORuUHh4mwl0uKd3dUp7M6ewiOt0vnbWNym6",
-	"R3ktgNyLtVOhayIfSVve8Il2j8+VyrZl3tu6sivKBILG1v5sI3ddz/mquH1zm9lKSvaoOyYOLOOMApw7",
-	"c6kC/hwST9/2Lv6X1otBnvyP+imyUeL295fNOYbBIk8LYSRtFAbeNyoWEa52y/AdJK4ZR4hFmSl08NKM",
-	"fAn3n2iS2T3U8zLXvSl0SwTeUNBtt4TSuGhFBpmocSjzUu43HVVfPuuSEvSCz1cIdJcLPkcBTrv64ZWs",
-	"dXp4VP/E6eHRRkv/Fq7phtSxNmUFdp+qEXvRl1t6sXfwV7dqO/u+3tUmjBcXHUfhWz/WqJ4gM1qyCZ+l",
-	"GZZHNTJLR9YasfAtBIKLuxM/mGqrN562vdye33rdUrski1p4U1266AqpBZK2daJmlYXUlazp0kEePtbq",
-	"ZIfXjeQGoUliwgDitHBR+ljH3YbpP3xOesrzrhmdu4moCdXypZaXDF+xNW4hY0h8sPndzcfdUpcXOS70",
-	"Qz7/XxfPX1y0P93AXpewYLHLgc7bV5dHvRq5n25Gbj/PB4rVQJpAG89vMjXiXTKpi0HXXhD6Q3HIRr13",
-	"7FGWyttryDDaJXnFbXrLwv0Ccg+bWUt+1J1nv94q+E5nnI8fb3JktsIY0keY3kokh638yJiOsKrtamhx",
-	"bSOCN3XHlUIQQqKd89lSrENrotJTPheelu1p6zHTIhPjQkdyj7OuVEUvyxELEMzLfK60wJrclnNGsv2Y",
-	"2ek4ZPHdfIyq2l3GZbzfZy+gMS10xnM9Z8dTMb61VvoVMGqqJ7vZeu3b1lRnjeRt8rAmDv9rrsXTk56Q",
-	"Y5WIxIvC3xtnqkx6qUyL/aq4mhMP65LOi6NXenT8X7c//PzqbjT75/yfC/X/38U9uLkOA3GcBxZioCSS",
-	"NZUY7lFm4V7lETpf+hCFDiyAUUe6X0r6Bi1MikVdE9ugc70Si97zQaV3PVznagrTbr5rIFKP/V4l0tdC",
-	"vy1x8ALAV9WAqHQYs5o1dXUquMxvems0YRcCfF2o7WZLiZ4Kkg2boeoF3bhXnP1Ks09s5jsuqPtJJt6m",
-	"o0w0gsjxka4lNr/ikmwr1JFFes0nE0OVlkPLkXao3ND5iZXra0B9W2S6fwvN5hYWis3LgnHPq0fWk6aj",
-	"k2o3Xys4FF3+3W3wsg261Wt+DUHQ91srvvtpeXUhRQodRq0UqEf07r7G8P37wQ2TI6wPpG8rpaBr11G9",
-	"un8XoUsV5yiy6fEcuQ/zyT7Qnbqjdw8zJ4q6c+/e7rwdHXTOtbWTQ+rB5u4a6/6gPPiBds/dTZhN82S3",
-	"z7LbYHcO5jqDIZBNVCgqDlkl19zflGfTNLaRQqp42XVBxI2WxSG1MkMvEXB3ftsV1zou89x2695K27Vh",
-	"wJ2JcEAgXTQZfDL0Q85UzrD6572S4lJ5bSuKPtJ83VQ9GN1jas00AIJpfcZrdtjmxq2ukocJT4CQN+kd",
-	"/OzQczr7ikJSiZ5DyZ6OZpxPB51G85t5WacHg+4K1DOVdwh5L+F6x/cOB0cn66LxO4ZSsphmS6fqdyR4",
-	"pJL9/etWhkzXZ+7GzWUdbtansFIiLdWOQRDyZr56fx9SVuQ5lf2AVEMcbufg491LGdhgvfsVNKje/uDR",
-	"IB060ifp7LacyI/O9KI5rUQFkVFgqsPhux3c1qHVrWYX/AZqsZ1hBXHQF1B8VVlbbCVfWBgsxOiDecS6",
-	"cig3Jz22TtNrjNK+n4GiVlZsZXmzQrnO90oahdi6LMDwR+WzbbwIzzKRN/qDb1GQQd2JHCSjtWIp7Rwm",
-	"tUHNkycU+lUJp7DQ/d1TSCtYdBEtK3DcE87doS/nWIDIWgn9zKY1vd09JDw6Pd2tlCBOpGuBV1g2t6tt",
-	"Qjmfq7xgWFh3yLhRFe9ErlFTHIliIUQt1AaTZvC1fiRjTLyF6O5YioVt+W4HRuuo2dtUUIN3Fqu5kHFI",
-	"DUPHmdLQHNaoI/ijU89y3YK64r74DF1x+BS0Rs6Ea9OKLTelYt4gIdOq5iyoU4ndas1kSq/PxfABaGgf",
-	"rBMq4kMwpWv/mWoCwXYqGD77mHkTWKEahj3zK8Sn1oq/VROI2tBd1Mc202RcE4pwfds0il6mEugBWOxy",
-	"aZjm5eX3EIVkWR50EtEYSfacS7ZUJQMvA0B8qnTx710MZdeeEXiAtuvBAvQLnnf10O8l/N/k/I4XfHUB",
-	"EXOKDDlmf6cnoYQ6YjxQdEB50ZvxNPOry2i1bb2iZu2dw6Oj4+OTjW1aYGI71RzAN65Hyw0F+vE50gXa",
-	"hfjbSTeuoIa1TEgoUm7GCdzxqeVw0a2OimqzGc9XTBD3+wkwzl6WSsF0CRtZn+dzLkEvF3w8ZbOl5cFQ",
-	"8vny8vtHKuBAr3RC8+epQp0VKXJiuDxCoep6gMTIUOqGkRpJ+v0aHljw1Y+OV7fBNSfwCb1HWt1u1U+G",
-	"wzYfifwqDh40VrPGh6eXIAZ0qKh1SvgBiJsv8m9RfzjcVjBsk7Fd5T7vyOxyBlbrMBtFoG4sW73v27W3",
-	"6ILDWv8WwGYr/9ZWbR92aDvwkRsGIBQ3e6oRgA/1VJMY+9/JU41Lfg0dxzshTPXDIfWyYkO+EN9hAt29",
-	"NCK9spZDQ6wI6Dok+/MbQd3g2SJXEOe8Jd9eSTVfuM58VGWogJMKLg1esMGz4WDAfrp63mlGmORqdp2t",
-	"qJlpJXU7+c4Zr4z5XiusnfshSWajoGr0rtLX6enTp+tRtOsgV4WNvC1sMmEfMPW1bMDJzSefNL9HOfl4",
-	"DD6l43/08Y7//YwTj3KQdpQwmqvexImhlU+XN0rk2iySYatoBj1/HoWaibfzNF8+qtqsCzXXjDJfGsGO",
-	"RuC2VVdycadI0d1cMLROAE6ONqFoh4AxUzJ1NfA6ihKouVhRgQLvGXpVdX6YqHwGZD7+ohHBgj0xhrng",
-	"CcRbkBTrXemUcLr33nCUxVRlgmH7cRvjyCHzA8N1tSuDe4YYvOB5Al6jSKJF4fCpV+8bOgE008SOJ0f8",
-	"2fjkMBl8OXoqTr/aTTYi4Pk0lhDLLmwluj+CvgGHgTXKI0A26zQXNnc9ZDHOMibugyY3nGbsYWkptSi6",
-	"zG7VUenAe9ARzEQ60V/lNrAEepyKO5G3WnYMeoPD3uDwCqryDAeDjmPheS2iKHl38r5n/jmy/1zhP8Pa",
-	"P3tR1I+i5G/7/773z//z6996b2p3V7g1Np0ePxRgCzVr1dm6nPOx6IHirWYz3tNizjEzEt+w5+uMtsxG",
-	"5YzVPBU6kn6LTQD+k1Yp3a0OY305g121+jXWZjOpLXQC89iDBQM4Z/+tNAKz4t0crCv8FV1o3jvaFdG3",
-	"RgsMr+/qCuAlaflFbiU1QKi61jQ8AuMivVtR1cXrjbCRzdrGuK6FwMY3atF2HaEEVaejnfsQbWgP1FEQ",
-	"sOqLsrllteumsEXnaJfFumtziUYHmc5uLjs2n6hv0RZ9VDobphDCVDBzc6m3t6i2t7E/b7oCYbQYl3la",
-	"LC8NSULMhJ6Wnaj+43lZTGsCLXQuh6515xQMCELNkH0teC5yFpWDwfEYHoU/ocJyDIQcfKoxU1B1ieeC",
-	"Y5joTQ5N0GJH7OGRlNj7JFOLWuAifO456cS1iz/lWTAMDmA1By5UMfBZG/m0PMYyDF4LnrQ8hlDdkepE",
-	"9WEvvBfJOYxvmqeps8ymQZp8zv849ludCApBmPH81jZu00JAq2PXbdwbpjaVjnFoZnQ14ziRdN4xi6o/",
-	"m6g/VPuG/1Rj7WnuN9bpO7Tu+BalgoT02osLHIuCWVqv2hmgHBrSN0PGxwWiU0I1zvwcEzLitT9edyK3",
-	"n/XXG4IPh7rMz7OlEeZb71vNoIaAKFL7cRLm8hG14gdN8RzO1W4K5T3OH3tRRHLM8zylOBMN/Y5QX+LQ",
-	"FBvPOQrpkW3wPUOXvxm2kj+nRTEP3r8HVjDpyGJAfx60BcC96OlimYGnvEzY+cULdndCzSp4DuWHv8X2",
-	"rMyo+CK/E9Ty+Nuqi3KzO0wVdLdHaauIRHXMjCSh075NbqWVz3kx1SGqHBD1oMNIClnONDS2LUrNxpAa",
-	"a74t8lzlmK0GwIIejZgwSNPCNYGfsphyA2poDqyZwaNCSIqp4AU8WcUUpZLNeV6k4zLj+T4oI16QWCQj",
-	"+cUXZluELKi1ef+LLxjmiecoSjG7q7sQ44sutMLFtsm9rte3czBccKOdfsvH06oeNsISnsGBAMVYWjAp",
-	"RKLZXozzMaQfpzP0aX4eyRUPIOM4YzU2soJ3YH+u+IuY7rWZD3X1yAXf77NzNku1hqZWuWsrjwfN4DAo",
-	"8MLooCeDQ/YuCgAddBQMf30XBbngWskoGEbBC3nHszRhcJij4P2b9/EZ4wwv4ni22BFgN4LmRhgMZ2Zs",
-	"h6I0qIx/UWXuH0wKaGBVEL4hRqUmr5yQyVylsujHUAzOrA82L5Ix8aQ4ZDHyDvMXEVjo1TrXtrQckjQD",
-	"aygXdjChPqhxJFONtBC65y79pfUJKyt7B5ceWhCSRjL+Rw/W07skJX/PaeRPtFMnY9qGuGpG7q8/QkhD",
-	"HcWQlTIzuGomZKGcZSxRIYv/0bNBfR1ftTtQYGCCRWCDpwYrJANDAjqcyQbWiRa1fY+xKAtW83xbuFOq",
-	"JB3nbwF7qmMslewdvX1rATc1ZP05JqH2rpZzMcSaSnj6D37TVAIQlWpItolX4iSLgn6/HwUhiwIgdd41",
-	"g55UEa1gmeAwR2GIYJEv+yyG52PvPNuVIM3kBcP4tr1EFQWV15NCFwYkzpLzj9530JYW6xhTi1qcKxXB",
-	"1NbgUnWdB2prNxq8lxDcB4MSEK/SmdAFn831F18Adfrp6nlVuY79C9rox7/88ssvvZcve998c/X998OX",
-	"L4eXlzENcMFvUukI6nPXQBtLq7J4Dvk4e7CXhzhVuAYFUeJI7h2dGhw/HQxC1wj2cDDAJ2kr43dGVQ7B",
-	"eoD/1SEjPfl9HJoVw9GkSzGDE6qJOEFvbUOU0kLMEB3BtuI1+8bvmENlBh+yQ/oK/EWjDtnArhm3wgxp",
-	"JqnyBH4014903pxeb/emgicGORXkVERQZfY/Ln98xVCpYHta4Dny3pnznM9EIfJ9+v5/qBGyGMDcUi9Z",
-	"XmYCvg9mUTMxy1DtY5xmpSRi595IqSJkeloWiVrIkOz/YVU9CLo2hjYDJCShMKyyLiLpokcnVaVhJcFE",
-	"G1ZfbhUl9/owRxLi8/ah3o6hsXopx9NcSVVq9psa6ZBBsEAuxgbOCYlYIM9gtUovDPFGGe5t67Ym8UFM",
-	"bo6YFSqS8SSVqZ5CvGHOYszNiPvsZwhy437BPG6+7QpgA+FKZSRtekNIqIURsgha1LPMccvFpNRUBQSY",
-	"3WAds7MZtKVeWmKyJ97ycQHNawUDMhIyiQswpOSMWaHINj13YlAuCjMtM5P9PoNKsSnCW7w12GjkmUhS",
-	"qymXL5TiWcFkfUuPQSyuYBmSEoaeIw1UhuyRmAACEBMyIYNkkRbo5jUirFG2Ra5RqB30D/sDG/jF52kw",
-	"DI77g/4x2MCKKaiWB8RlD5DFQkmPriDW1wJ7W3idue9SnY4wwdG3lpKT2togeQEu85mgI/WjOcTmBL2q",
-	"dQ8YLVmcJrFtxjNRmdGgkdGZN+ijkTQgczX1UrlveWnjKNPxh6Y+8d9giOvR0pBB8xlASxokDllhhNFR",
-	"DoySJoJkEdNEofkgDWJGsNQz5noc7zdJlVmbN5EZX5K0I7DEKy4zRlyGRlF4qEJzvoSgVlEcHqqmGFOL",
-	"9NT/QSV1wdtgwG44XxxWQpktsWZAcAOC1N9uCmhv/7esoH8Mz5DlbCRyo08A1+hiQpQ5AGTNTWvfDCHF",
-	"7zAUFRaEhWDt3tnIMCz8PJe2CPXfVG7F3Wpf2IEDsGEcy4hi4m/FsnZUzBknGQBPNosp1KlqJo/S+K1Y",
-	"kvJAAIIjbWQJuzdREFeunSf2YC54Cp4sLYygZmQAsuCa/XkXBThLICjmhERBaK9dj5ZwmaADd3CX4TIZ",
-	"ywztN7ek9+DQjHtTCHjuaHD0tHd41BucXB2eDgcnw8EgCt6HUeAwIMLYJzOEhwjeR6LgPXJQq41CxcA7",
-	"kbuDM1pa0ja0MnOdEMRObpe2VF9KNovGfpxSMzL30IskGAY/pLrArwO1Ib6qVzqBq0cOwKnxPtzqucv0",
-	"X1s9+w/c8m0efTF5paR4aWQZ8ETnQs+V1GiJOxoMKBG8sOmNDVHXs/ljITBykXR91T53AJDCdVM99NnG",
-	"xFv/nffhGhcQbmjoagnH317xG0chC/RqYs13w3rjF5OegUAPQACb+z4MjgcrC7U5AB28UsVLlUD7K/PO",
-	"CQJr/Ttf88RLGj4ZHG5+5SdZKZM14zBgV6eZ6tc3ZufJYvxr26T5xuy0i6QE7CW42dZkw18Dwuc35pON",
-	"43Kgi1zw2Ur2eVHqKSklNr/HslG0zoBq744niOSaLETIH5A2W7mosiVqdinyO5H3Lg31ogO/FxfiLc2t",
-	"h1OL98NIGnJmpBhlBFeajpKShHNd8CVqy2DWSq3ZSE9ZsUglU5NIxpk72PGwYZYLq98eA8S65oYEV+xo",
-	"zyf9Hito9CXwstqGZICAtZipUbACCge2i/mUz+dC7iN7AXF2Ys71E81io9gYooaaAIq1VvozAtiNwGXF",
-	"bKHKzGlEKQTqgB1spmZYXBzYvRnX6MTmZw9sFzQ3Az9tXoJUG6zgBNLikDjTTHuMyYgD9sZcaXAv0u1I",
-	"MnhCKqiLhNC2zyCo8YskKBrNz9nzGCcCb0YZcwnK1QxlN4YJUSCNovhly6b3GNjGyDgO5lAA4JpZUrIR",
-	"zhCfQOAaZasy3/XYOXjizR0I3Y+H7FaIeY9n6R22rah0ampGz0SmBaTKaFoI4C/mylQrnefqrRHgzHAN",
-	"lLaqM02ZStkZSJCgRufFLlhiHRS258njqNFY/SZkMfV7u4bSJ8IIUHmqU3lj8646lR9z+rSy8HyCYqDl",
-	"sU6ofqKZAXTqDh9RmSd2ipG04LeS8k1u5OQRqjCAbagxoTTjExS4HpGpFioqSixsZvYlLfAo0bAgLIBd",
-	"OzfwBcvqjCcCHVznhFsIf6MxAsCpe3H8A9dFDyDbe/FNDP0bSEfIuC6qJZh13kCU+lhA9nnXzJU93TaE",
-	"LjX6cIrdZ6xGZEikIPjDd9I7ezoAmrMUzOuEV9A1wNBT+hS27KGPaDMJnlFWgEvLMljIF3xpgCU0nG0j",
-	"LmuXsrXos5/JmtMEQPuocrKn2vlbiPTZeXXC+ZR6MNQRAWOQaCmRdHkkzocH5tkCivIZ9P/aIIjI9RMW",
-	"w5QuwQkRG6IAJa8pP7hui7fiwZnRXYzwLIwsQCIELcaIkSpZUvE6RJaeThNB2NElFl7Cm/cUDHcQ4swO",
-	"wFdeJNsIcS1uWY/cIPJ9NBgMImkO6MmhgSz8dRRJpH3vogBE82dfffn09GSt7E/5OHCLCAtcblKWKBgO",
-	"3psv+bSycnR1FNX76eq73lcdEsGQeBDYza0mhizR9V8xl4axpdI6RFJlEM6GTo2WjLNRxuUt0PA+cItI",
-	"Ot7KKtaaSrK2gRUMH486Ur7aomvFSuHoArZDeJUztxLxyQQ3RMOGw8OajYSg5vrMsb9N1AknhcgOyPGc",
-	"j6ei91zJIlfZyijzWKre2DwJAZrVbrgEOLrdUZAHlvz5isbfgWXGCq8ZhnpsIyG/E3ge32+0MYExDrBo",
-	"tGRpQppLk96XyM2tRNyPpDPOzVWWafQvWZ4BxsYJNo518QbY34asikDII2n0fyN7TFQeUjRxLft6hWnz",
-	"XLI0QU5iRrE+OZUDg+8wlWG3YF+RPulUpP9OcmnwYE3Uznw7bfRrpYrv7Bv1chTbDfCyesE264KBpCrS",
-	"bcd4hc9ijmle7DL3S3rhvQ2T+Gl9jmd9hKvaKzsq5auoGkrZ9zzL5qXtVPDvDJZ/mMP/d1F1Weo69rty",
-	"dOFY9DqCcWDmg7aU+w0eBnPV1S33Jc9vibm4ghxIGTh552O2J3iepc4ADQpqJiZGfsyUFPt9ZkYBr5cR",
-	"3sVsrsyB7LNXyvkfwedppEQhEpEY5gRXdGm4p/nUu/cx24OGe15VPBabkQG2r2EqIPntw3dcIz7bpiE+",
-	"GgzYu/dxn/1vMcdYcH8oMvadQVS7c2pMjaYbyXkuJiJn8QGYn7uIUG0iD6dE4BbcfBDhqR3OHj2/+uyB",
-	"FD/j+S06XTAy7TM+jmZb3Hm0K9qVHcOuf7jThVEed5Cj6LRQVjtUbM9X/EjHyNTCiHMqZ+L3kmcsTfa7",
-	"2WiI/jMBgQwkDPq+qH4kH3RCsQ1dxwltH0fWOo3rztKlgBoIn+lZ0gw8cdVpMjvw+Z+myiircXs6z5KN",
-	"L4Jj04n8l1gahLvUYYuac6HmGSRegScejofreGg9d9AN0wXkusIcYCFLizPPsZdTBO3MOsExktFOEEp2",
-	"oUutFtXlKoPZB0Po9ypAhUqrvDQIdaIMGV4Fx5lRoRT1Yh/scG6LIGpqiT70VZFMfRYTUECiPqSolIGX",
-	"R9bF2LqsCUIm39mtwKh2oYuvVbLc8RABaMwfFTacM13e3GD9nCA0T5QgtNLUg2FwkQmuBeNJwrjnfiSX",
-	"HKRoWErltCVt5L/tj6FdnFMD68H7VP3086MgDj3BuAtN1/qex2iHyaeya+9s5JHdLG//MDoEiAZYPoJh",
-	"UD2FPuXq0pBRlhG5v1kGGTqAtkZoheroEIhZn8Ar5c49LxjPsgfMgNJxliyy16IAyqvTh800tt8V8+3X",
-	"hC+rdsdVO9BVclym5A3kL3PZOqwfzzrRoNiXPgXzaLWjCUitmwU6tgpycW46F/S/OaTlxyxph7RsEaES",
-	"Sd8ftkcRIkBBMBrkhkJFIOAjtMW367EjUPLyU4hsac07kqsnzuy8MZCX3+iY7bkIMYgoNGzUDAH3QBhM",
-	"i6VL+64yBHjBCn5z5oei+APockSHGF0f5h/D6cy4+1sEzZhN8qJmukNf2OrIF9zkzaEvbE3kSyR3D31h",
-	"3ZEvK2I2bAsde1Q+oeANOoifagyH109me3pce2ltFIcjQ3+FcTiJvp2o1RXHYfGm4g/2ChisOsV3TNmq",
-	"0oFYKqt29rADUDQ7dhF4NrIZfIUoiSOJAwZuFFclU3ljjrhNYrhGMh07JRgExyE1fl1E0tZl1mKsZMKN",
-	"huw9AqQ0dInrXlPqfQripTT239Soz2wFDTIC61oOsGZxXkqYH+bFq8kkS6WIKfg0xn4HZADnmRYxWrap",
-	"N7aR4mzv0z4GRBAXMG+sbEr8omCzEhQJdmwQ+OmJJ1WEkWToLkWzgUycZUAUQO5ylqQ3aRECE8IEfLij",
-	"Q7yBQ8Q9Q6KviRT2if6ubHHMrhbKerwM/VYTM4iLa4HW25AznasFBqtYAn0yGPiBifDtH0AJgEUaQm17",
-	"LxcLxRJutiFkpUxErsegLaqczUWeqgTCW7gZIlcLmDMV3ketwjqy3ODVcvhMyRu2VGVu3rZ5hTHbG6li",
-	"Si86fgCjRQFw+h64rysO7adYGPrjNfkIWdzox4F5UKx2HVptxL5RBRjbIiWRARMTU+0AB8slzgb9quHg",
-	"JIIUV/f9kDW+HtLX2x/fk8qmheAaY4yMv3Y+UGpjIt6OszIRGDME84THfyI3TlMEg0NCr4Jcr7txwV8S",
-	"8mbMaQHubKM/YHk+q4aQib4NK8rFjKdQudBroeJCpGwQDFrQwGhlDVTm483eKvgxQ9oMWaH1YnrMROVg",
-	"A4BQnILMyy0ZAQljXUp4kOrdqcD9LLKsN1H5TCQQrEEIY/aAJQojOZh4a6j73slgYLMi8Yl9X9mi5icd",
-	"HU+oQkOtOKBNxw/evu1JBdkutXYaK9o2k4fXb9Vh+FnHwr6B77PDI/aKW75Std5ys261u/k10HraE8nR",
-	"6enhM3Z+fn7+/PjVv/jzw+yf37w4fHX17am59uI/ns2O5Ff/eZT9fvryKD+Up29Pf1kc3/7+7O0/vhr9",
-	"fjg+lkezL0cD/o/lPxmUhftftBX9sZoFb1xd/qqiOhW3sA1vsI7BbkD1u4fTcA7O1do3A5mYt22y3An0",
-	"HQWveoWgD2Jd8bn/tjKk/8quS1ql1Fd9vEKmizTLanLJPa0v41wkRibhmW5ZYEg0sBlucsn8p7vtIc76",
-	"sTP9bxF/Ms+ssg9ZB70rW7HOPOMecvMjWuRT8A9giLHeCQh3hY/0/yjpGqsLNMRrPD5OSO6UsLsMMAfv",
-	"8AoFg2C+W1c/D3PdF1VtaOSNEUpsiO3e37+9cuI3xFHYFCodSRSYUs0muRCM3/DUhgdzJ4fj960cTrIz",
-	"I9HZyNAQ5DhT2CAHs2WhNvByLvK7VKu8w/PDXreT0/wMtJhiC233h9/UCDhvPRPOD29p8WKETwcv/tzM",
-	"wbAB5jxBlCWJNvckSQa4W9LZr82jj3xkK5UK0kVJWXdb/Ek7yDYfeMS49Qc+3BzcRUBqhXVZq6CflhXJ",
-	"+GeeFt+p3KL4JUVjeVFeVRAsRYZBxC7kC/L5XPBcG70bz3ni10xIk62jsB77nJHGvSWuvqanH0scwLuf",
-	"DzqujEZaj4q7GS8tV8KghrLLLmT7Zk0FdEyTTinzTECFK6zZ0Vkrku3WWs5a4qe9gr0hLzOh2Z4Z3TAQ",
-	"lD/0PkQNKUlB8n3P5o7W9JBM6SGLm02SwJCNrbv6X5DWaQsYWeaDaTioBJ5Vt/0R7DV+x1OocUZDtbtW",
-	"NXJ69mpH++82yO5HbMhKQU7o0Tbf2PeTgAxTRebMIRMJuDe2HnBWtFiqIp3QwYuxKgY+UmU0UshnlaBt",
-	"oA72KcxPN7w4L6VGQcEpnJQ54ahUB53Axfwh6jFKOlOuPfNSZary1WR4sqYlW7VtIUa93mCl9vpaFBxL",
-	"MeTcmnGeX/zEAJ1q+qtrDTeel8Hw2en7btWwptO5ZmHtvl7YantH0lcv3/hBlLtyy5hSf0LJo9Fw+nqd",
-	"lu+6hKTE+6IZ/oD4xDNDfsHRh/H/JMs4qrtOb7I1fJ3atMFkWdVBW6e8+UbQom6ttej+gHndw04LRtpP",
-	"Wv37RMRHPAAP0hcPvM6RG334ro1tqzJKyKRXfsLTFxsNb4csdj3lvK6rVnkzwqwR9as2r1DFwb5Bci11",
-	"XaMkBCETw8muqkrbthUgFKYJqYgQOP5siSqq+KL5EuqBwAlE1hVXDDis0g+8Z8ZcmrNGBWQSyFSLZCSx",
-	"FostFGNYNFHb0Gq+hgVKkVNfN8M1LRRtjbpGLVnhzxVKet7xzAgvzqdu60qGmIWb8KUNjiBRaB97hmN1",
-	"bdoiM7dbMS+MCO/a5tBCUclC35Z2n9YsKalMWQpxsVphEzSE2SQXos+u+C0WFopkEz3YDJbsLQ2+k6W3",
-	"AgxZv6kRogxguYZwN5tCu1p1oDamD9ccNjRPbWq58PQPqS52Zjy1V9eoEU90VQPzc1YowF3MW4vy6JTd",
-	"w4fqFitiRjE51HbdJmTc444c7TdOXN3xTNEhleNZyKTpc7YjdXmdrcfZkKCW03m/aRg7q3XchNO4glZW",
-	"2rmrXGTIH/ijRwISajuppi1f6jrNznNxl6pSe/3IK0oXSegILhKjZMRVd3BwV1oiOYTO+/F+1TKc7dkk",
-	"LlCMqgfRz72PlNqhhMsFa2gFmGpL1NQKOERRkckMG/7PivhXRW0iab2FX3uEGZxddigII05tWFo//gh2",
-	"Rt/nZ7u4Pr5S44I2UbzbTmFZpamQkGjWp6sZt15vdIbdQYBrdrP9ML4jPMAbCT0ii53SBb21/WJsM/vV",
-	"nqPqwEnbgZ8tRfGxbLRhkKTa9XiutnnFKdnkXdr2cG3wIXnouqvCARc2Rhc/njrhr9iCMvTMBpWK4fqL",
-	"1S3Zn7nmccWN6MYa0n0nY99SATkYmzvZ7olTWwgCP2BmOxSdJMkfM0SGbWOc5aA2MAsLGM5U3lUP0mw/",
-	"qileLlaXLB/6QrGR2935N8I12tH77GcUf7mb1TUChYSLSLatcc/hAUjOArF9tOIoUkWfSNpaMDVxm1Jp",
-	"W143lEkgCmbGl2wkIkm1WlUOWZZ1txxbzS0dVPJIOhmn0TqjpvhReBOU0mSJgsXoQs1dS4AGTwU4tBWD",
-	"x2WpCAqKm0NeavhqjZVOVD4W1sTWyUyvXA5QLb4ITbXeUDsQrHMwwHrM87NLY/EpKmJ99vF8luHW+72J",
-	"FXrZJYAImFtSSuoWID5EWINLtlQFHEqqIFNp796xYntx7Xzuf+aMCM/9Ws1yWwaEpPKDMKBvZa4y3egT",
-	"tBM7imQMmhbVhCNtA9IVNYupIIRRTkk7JEvaeKq05U6gkVLb+qaBhkw85q2mvSnjhcgr3lT5qsidsNpT",
-	"9K25X6vpTHWPfSZlDeINRsXW8al2NmOLUbEmnzqv+aQ87dxKZEOvRrBUEFzQwWdgTeIvPvOn4DOEc4+a",
-	"Kvl5sozPnAvgqXwULvAO/9i2rpITa1m3VNtn555CQEajyjCochgF7O+Y9YEhNXtkp0tClqsCC/eVBUjP",
-	"TjjaD3eMtSGzxINPbGUL3NGSclm9+FjGFITt5x93U+HSI1vHNyf3WYSnqkG7HZIDcoQ9RGzaaYqrRKzX",
-	"OA9t82s8u1PlecAeD54YFruWe3Ek91zRIiM/k32XTrNNX96v+Qiq6NQrI1DYrhKp7cNAyVAFz29EMQSf",
-	"WqPnA76CmWIFJofVksVqZn4XaGslMPpg0/mAeWr41VXpbjhEyIrlXLgBYy/VLS3QVI/DYC3QvJS+GeWJ",
-	"xqh0ylHDhCd1J3Ig0uQb8CDwRLMk1bfUMQ76FZa2EHouMLkHyV6/PRjlyUEFDcqr3q/NxbxPw+dQRkIk",
-	"bCSggKY/BVvoFbtRQRiznnMjfEOCmFsuR/cyjrgH5xP6lUG4Mrfx+CW0Gcsyyn6GJDsz2v6qMvtVtphb",
-	"GxTO/zYFdFvwZVibCIjMkB1J0ANvwwwr3kH5gNp+4HRTjcWO133eYT5mL/fYjzJbVmojftdzh4NnBXe0",
-	"4QPvsx+lwLQ+m+6UZlnNi2+dQ9jWB2I/mBfatmbC3CZ8weDksU/H05BqOVPZVmYVh6FTE8JKjO/5mGy9",
-	"SWkDdJSDsAcfx1zHTmBRvDsMgzlT9ZzHLUaAKW1nOatQF/u7VG4nwLUd3E5EIVuywIcNpZMKqz7RGmiJ",
-	"NW+UhUzdI1U1kH0G/xdWB2at1vPatvYxpJ4+d3h0HBJtwX5KdFBWfNA83v7a1hILzeDPVmTGcrc/Iqkg",
-	"DJCAtBVcIld0eytHlQtcrZzTaUEjrPVRverC5U2uqlpPX+uushfbGU+tyqCdy+0iog9ZfNd4FhRVT+X6",
-	"VAgK2DvA0qWt8r86YeL0JMNdIP3cD7MqVK12gDnBVbqZnSlw3pUTNeRTKpYrNXPVw+p8c8O0K4rgTdv7",
-	"gNeGq/6d1AqgZ9UhMkTfDWgXUEAM1bpdb7HWB+56a7wPEXg56p5D6DM3F/8xSQvQi3F+fwJfqWVIfJ2C",
-	"t1HzUqr4IKbpr5UqapZpFEdcN3HwJoSuPFCqXcEJWyojpDgpOJPm3NYl+3muJmnmQi+9QwIFoPCuGQME",
-	"TiSJtWBTzCvqRxITlUhxclrS//t//z8MCmqA9Rt+2eIbZ15Sonmi8qN260S1iVvVyBYXgXtxVy2Q8y5t",
-	"cL0xOpIehJ3cbNC/U30lKOlWN9pm8y436MpiCEYWdU+h6B/JnyTEYrZ7A4ZQuVPV2u51BkBBCwkrfQ7r",
-	"jfls6wm/CYhrAqmUtbpDmC3J+VVgG2glBijmkgHnghsCAb0/4GXszpLn6Z2AIbw4YutbsDXImypZQ+De",
-	"g6pStZaEKaSo7nuhskgqrZ3O+8gNdhxdZYUz5+wPyWOpcyWQXwidalK4w4maFO6uWil8hdD9taK2K7bi",
-	"WScNqPkcwsBg7nN4rmMwTvlgnQOxvUqwRwqxataHR8c7J7qY73/OLo4re658SZ3tqbxSF/f/YM+6laQ3",
-	"oUmXGFbtrieGdRM+Kxc6eLYcNUA9jOiPIZwzbiu6rJZiPwnHjR9dxm0QapPe/cl8/UQXHpDskm6R6EKN",
-	"4ZME+sLVQ5ScnCNFAZ36E1EY3KFw73k5ytIxe3Fxd+IGgP7kzpJrx+EVV6Q446qqC9lNDeuli4afoYf7",
-	"xcXdU3b5w/n5c/8DVJohlbe9TI15Bu3l+uw5L8SNAh6GVYydjK0mE5GzPT3lOTazAtu1yO9EArMP2X9d",
-	"uC9Az2pVFnjvKcvBzrZP3nts3/LrG8P01ubgMErBMfLGuR2ZBjGzdgXN6iFhBKYQ7a5zRXEUVfc7R0OE",
-	"tY/nAsy6SZXI4goi2HJtZLCnz1AL67TQIptAVWHXxUBUUGB7cTq/O8FW+XdPwYq3JrH94hEyU9Kts1LM",
-	"53blc/jO+jwUt/o/VybKi4tqZR4lMRB5UCrKFgTo4B19eTsHcychCpHGqBxPJPhEkCqgXaNGDGiE/RDt",
-	"NEum5xQxCj6LIeMSh7GfsqGeoLMIPeZzSOs4GgwO/+34PBl99W/H5/92fH6IaR8SolglK+dzrCIInQbY",
-	"mGuj1RmIAZgTehYSyO2XfMWnpvM19ZxNVSQuHn7WkHhvPG4vLoh4XeDz2x869+aqQ0dQ+XM4s6Gz/oc+",
-	"b5s9x9yCfJsKFLnh/Vqwb15dsr2Lq9f7TPKZ8Oob13AUESaSFYNoFq2wG0olPN9FQZ5IHQVGB58qXfRt",
-	"tTiV30TB+xjbq1vHK3zbOqs4My9EksHlIYP+qbpgR6fHfpHPqswk5Fqrold1m4PMBFuBE7oEPD1ulvhE",
-	"aQLSVKfL+VRI53POzKBUhH/KYSbWnpdl9DbUW/Zaja7tNA7usW/UjKf1ul/9prUCYRbbHrpkEE6lbWnC",
-	"gNb0myCWZZa9j5mRazBvlTz/pKEOwTYLwg7MBMtJciwl2cNfo9qvce0XFZ3s0y9Yh60SvedtPi65lvWO",
-	"FJoxfKlWJNsTZvbPalQZuvHeCeheiyvAiq4KuxrrKm/BLDwmcLyPWwGVe1UfoyOqDpK6PrFVq1rwx+pb",
-	"keyvCMGM5Dmp6LEBeWwf4dLIRzTrDdVErNUvRitc7Nq0Euz2oDzokLnxsN8ibi5GTLjzB21rsG4LTRmH",
-	"dqa+68ZHKEArkhckZZuX2nzTA7xHH4Y29dr2uVvvbHc43ApDrURdzL7eLgy1Vhfl4qO4cQuiQUiXamVC",
-	"E6lr9hdzIRgG1TvmlYAMKSjw1MzjomifT/hMe1A41e/DwBX7qQ+G1NziesPe1LHOS1G0KH/3h1sEe5fs",
-	"Rsf6P0INFQfi3cQYIwvs8Nrrb15dfgDZh/pLgjEe84AfMTb3VR2HNxWpNNvuWZi6WBXZl0hNbxqYnPae",
-	"d5CVHb8OZnCyLzQIk4e7H8J5B8fdsvoKei6v0cnyUOOhTiU/c4OToQ4qRxECCnbgUiFWyK2xJc5u0gHn",
-	"XOuFypMP4s67FFDxQIoFFHhl9mM2RslJr0mqb/1cfCtpegGI22TYO2Eurg/D9LQsWKIW0tB1hCAQWn9S",
-	"/Zids4Xgt5F089xz8dCz9K3QbCIWVaBbLowYPkTJr2fEPifARhIU0PpFW7iefFqVoLy/sRfIhZ2QM5rN",
-	"hCigkzIkFRPZntnKCpH0uL0trRsFlJniis8xoFxG31B+CXhmQDim8q9QpmFUplkClSYsaK4BiivKqp6h",
-	"LETlGnUBVjm7kX9MOVVg7LYhB6H8R3B5KQUoVZdQLKDrYopXItsdypUFEHSRK3njcHfVQPyVWPSeD6p6",
-	"2/9j9zLaFlx/tggyd8iRHvwxgWQr0nYAZ7o2t4s5u/32OPQOBIPEBqmKH/GEtiN+KgM4RujY6qYbXFL3",
-	"IcIfpdJa2DDrkxfCLP5PF+0jaqbmGrDv5bXKxQeL/nkNQ987/ieSEABUNfuq+3PTAs1G2O2gz7wAnkjG",
-	"uKz1UTv4jDMftMJ2MAqn9tVWYaVNATqR7IrQYbsE6ESyK0KH7Rag40sQtQidbWss2OSye/Hq0Z86PgXX",
-	"x1Kb/uOh5Y7BKf5If2CMCk7jc49SweP9KQkCfwWmPGJgSrvs0Z8tJIWowYOCUkjX+yD8vd3yY00OnuNh",
-	"UKUb+s8ZPk19uaDXR8XpifJVLWgqNtsQJrzWfbTUDi5vLm9i8zCRFnunyqFr+/EZaYOkC4iDa+RYdvTj",
-	"2++7ZmXwWR3JWkeyTis/PBkFcVjXJsA1MVE5456dA6TxHVm7i7XdkbUb4P4hvB1zJNd0GMMtXdNgTCpD",
-	"jvFiuFnRXsX8DQQwgsh1DPM/um07rsdW9GlmH9gfYM/ctq0xqhcetztGyKRaeDTgj9b5q65VFr/WcXeH",
-	"g5bLInJ3cHVz+C88I+8famb4i8s/CpcHAvIgNq+nZZGohfwgfP5CNTmvmkxqCnelX6O2baZjlO9rMye4",
-	"5ln+feZs5+2487pixg/IimF7C4grqZcp2r8Hi4zkjtrvJS3xEXnkX+WYttcCLYZ9Wgbhz7f035+fIF86",
-	"u/ZGkkxKzUFhPrVdm4sxx/DYUov8iWb4ps0zE0yKlFKd79QtdIDIIynezo3QFjKVJV4fDGU7zpt3WZHO",
-	"RJ/FMGDMpipLqjhzW5rv8KnnpmRqgi2FtRjnAqOuvvgC2/cbAeqLL1j8jx7+joGsluSrvRVLzWIw39pm",
-	"WGhipHj6+IzFf1N5IvLr0RJfBUc/l0sKdJx1UcofUl1cISR3jdrEpvzhVs9dpv/a6lmYyj9w/cAdHxoD",
-	"DIL/BuoBH8XVbH2Y/XdaB/lHiyQG8ABcn/itP2lf80p7+GidTKnQyYZwezsSkHRtz5F3UC/IqgYRwJ1i",
-	"DVbK1+bomJdd2r5/QhtNGyoLBbSMiyQeHSMC0MHDXF88d+lM2ET4qVrIWplLePoaz0ujwhKlBuN4+za+",
-	"V4/VXOiYEkhsRGkuKKi0Ahf2O+++D/QuZjgWhHi6BZlHNYsJ+uZkw6QgKJJoJianaDrsjMVFOr4V8EgV",
-	"CDxaYo0iaLw0VrMZx5a/qWbxF404WyzLk1SGj1SyMZdKpmOemf2YsT2cV0qpu0BUkPLBV8wII1EshJB2",
-	"VSz2l8pHWuUjs51xBaH9PjsH8TCEWE8ziMpRfAppx3xEgJ2gXHH8CDaqI/0OLm1VFQlfBhuOWbZWWMzL",
-	"bCku7ybHPpiMQU1wV4GpNhPwZux5cc6XMCySWTCEjIVIWAERqhRXji/OsItOUTlR+7bVPrCYZcz2frp6",
-	"HrL4l19++aX38mXvm2+uvv9++PLl8PIScsaKnKcwk/ifgGdqMtEC4rWtaLXfLIE0KYsyF7ZukQcN/GQU",
-	"xPtnMIAT2NHtV0074wblsfQs7g5xR5w6caBUY9z54WDgMTmMJZaMWChGXCFrxcEbLrVD9gIlNnaFjBQ8",
-	"jTqSUrwtLNRCg+WYygd5bblRAMZrG3Igrfs4hjGLkA5DfaMY4mBnf46ZkinWiwtCwtVgGGAguZ+UsTKK",
-	"xTzSQ9rnKCpn1bAMyW9N1gUkCIbB0eB40Bsc9gaHV4PBEP7fa1HfPTWkUNXMWDuB5P2ObPQjNJknIWk7",
-	"UeA5PbzjMta1B4G9Cat0U+x+SkLg/RQjOl3tphuwu5YSzLkuNlilCB08kxQN0UlUtmwbD/iy4cOEU96H",
-	"6+Q9ap+DKBh6nJP6phrmGSI/16HFx5Clcx0yYpe2HI9SX+eKN6b9cj3d33kVD+ENf7om+TXRcn2T/E75",
-	"slO8bOuBB+/g3w0N818DG6rET+qQP6QUcJ/bKEqtrPGaECxR63hXn527zV0S26M8ZGdBi6Q1ofmZOJzE",
-	"z3q3/dVt7Svu9rmZh5wQYEWKT9l2sRl/Eal2wt8tWsB7ZWo900WW3hH8tBekZQ0NkaxbGgxWE49hOMsk",
-	"dFKZQT20sJqx9RMatu0WXZmq+0gYiGDaijM/FkuGT34+aLe6t/suKLebdYfI6eY8W+50NepLVynjU+Ru",
-	"vABiiPk/+6jJ+lm1uBtesySkg7VMw9U5cw+X8jvlaiO1tTqXtUXj3tHO4u5HSBn7A45ULiSfWQ3vURsw",
-	"fIQ+cmEwS7VuVWp8pWyTb0iKvue3PTcCXEE3gv3gB3fpfvbcFc3YO0qH5KM5sPL/Nm4CmswTzehtqz10",
-	"mf2H9mYkK0eCKtg4U9p2NMUK8PaSkqLRVhs4eCrBIxDJm1yV89D2ezYT8lwBU8ETkWM9Ad/Ov0cuATUX",
-	"UiRxJFXOYup7Hxv1R2g2ykHgGi3Bf4C51AoAwLNsaYeL7+mMoPL35i/cNOgTS/PBzH87n0pisenxrgxK",
-	"9aFIOi4E5QdISLkVy03lB+LnXGLBUTOQkeDRInsrljaRv16IwH7TVk384gtU3czKIb0F0zPJ03Z+8YLd",
-	"lBwi1XDrydZokfiL+CySWJjpJqX+hDPM5gc7plFaQ2fB9a3HkMzBqXBT/QGyqRbKwExi0eslxvoZtILA",
-	"9i9ikqkXKr/VkHo2UsV0pb+HzsQn4fCBuXx0jw98dVeXj//Sep8PAvgTd/q08LDT6dMghR7BvcQ7a7w9",
-	"P86FBAER3sXTQgmNsRQLMMlXXohJmWX9egMPQ/prQTAgLuJohhiMVFmwPahNimErZ1VRadcCH3M8agX9",
-	"NxGS7nLeTfJRa7hQczTBDJuepnqpjJDVPU/wShyyMs8iGR/cnTRZ2MG7NHkf7/cZwd0rTJOr8qZOV6FO",
-	"0wymiwSJgAbUI7YdM2bKdlGl24VCThKvMarDkx83lcQl6tS7MmxsOdDIpE7lWGCaz0zl0siBl5ffmzXj",
-	"24dHx8DZNVNl0Q/Cro4FtT6FZk45ePNnrgyyuhO5GXa1wR6gBh1SAHuNZNGuO/+QmbPnXLKlKtl4Ksa3",
-	"ALKp0sW/11cELRF2Wc6OdPIjGPWlWGxJ6V+Jxc6Efq05H5543DZzdbLVgfCP3pfgcZNVnD2cxvJmQZc+",
-	"YjvvP97u3RbimuzVcEfGGwy2k792KDQH7/CPbdvaEYEnaZswClzqaeJwzrpfoIldJG0E5gquudouWLGI",
-	"B51vw4m2POAGlo92wmun+9PUmzfKbmge3AK3drYLEtpRbczVaHkA+snuwdHeB1ZGEZmRK8FyWPVgczXT",
-	"UOc2Win9BREwUPUFguYypbEJFh4RyBFqhzjX/DOVYFe3TG5sDmCmC51vI2nlLDpwtr4zWQg2iaVXTvLF",
-	"F/pxl5hmbn0EKe2M5RTHDcZeV+nXE8/rq2s2vN2qye1/5zDqornd95M38OWOLjorNmpTWPRVe1qPzrtX",
-	"ze3zIcrdrm6zCEe37sHrD4wCl4rt7Jn0LLZawiE2hzNXFRjuRK6p7APVtMwTAYU9pnwO5r0+iye5ml2j",
-	"lBmzQmSZjqT9LqTnWRbE5zynXot1W6tayPWGqte05A9vrvqo1iezrOW9TFD+m2vtULQRH9EO9WkIPz9g",
-	"cGfnCXhsIWiVjHKeJLrWaJYst95UGoHOXSaktdVWu01I+9CNiHiulTeqUn4AkOEDxAvPCgSI+AcLGSuE",
-	"i8ZuvKASrCLxClJSsQpesMGz4WDAfrp63l9lt4EYMWoO8Tifuc+h/8B5xWY3dyBe3+Vq9pMW+f0I2Dr7",
-	"Ckzlg4k7DxFzVlhNrI86pxOxzkDiL9kzkniXP7KhZFUO8Ar583MVvl436W+3/AUfz+8sJyjzLBgGB3cn",
-	"QOvp+XddBW+dRIPEeiJEMgQB61v4PXc92LAvI0QYslxoVeZj4ffcc5mt7HmWGiCxucoyqqi84GkBQd6/",
-	"qREwNiyQgSIUVMEdBvBBDbJPw5D8/9F1BssRgyAYfhWPe8j0AfIAvfXWY3ugKdN1smommL3tu3eCsEq1",
-	"L0BEncEAP58t5swmnw600lTfaxKXLk15wTBa/i8vCE+5NOvL/HFOLKOQXuoG8YzvP+WS87/Zhj/jnB5V",
-	"79173y83lizNLP+YBEUjdamiE4klJksX9SRtLTLC855WNGvRnoN+LW9IBD/6COYOO52HvWHabqxmcvtR",
-	"wtl54fyCL9XyK+L3FyzrwPQTmiqadHe5+z0fcHMBlquPKEx7/hajO5huXTmwH7HcQ5IEczA+qdpyvL8t",
-	"96FFQugX/d6N3iZjnhk1Q9MCFZW9aI3PDo6cAmS/KPh/cgHi6TNF2OiashzdE7/fO6Zszsfn4zcAAP//",
+	"7L3pdhs31ij6Kji851umkiJFanBsap31HcVxOu4TOzqW/CXplK8KZIFitYoAU6gSzfbx3/sA9xHvk9yF",
+	"vTdQqIGTJTtDp9fqWKwBBWxs7Hl435mo+UJJIXPdGb3viHd8vkgF/P01n9wWi0vJF3qm8gsh40TemBu6",
+	"mM95tuqMOudM0232z0LnLBO/FkLnIu4EnTueFsI8zu94kvJxKjqjKU+1CDoTJafJje6Mful8rVTOnsHv",
+	"ztugM8kEN6+POkeDo8e94VFvcHI1PB0NB6PBoBN04kTfmvfed6ZJKvRK52LeGXXEu/ykE3RSPhZpZ9T5",
+	"RowTLtnwiH2T6NtO0NHJv0RndHQ6ePLkQ1B7Vy/5wnv3dHjEXn7NLpd8wV7M+Y1wr58Ojz68DTrTRCZ6",
+	"ZuYoizQNOkncGQ2Pjk9OH39VjjIWU5WJXrG4yXhshsjETaJkZ9QpdE9wnZtRc54XujPqLAi0QSdfLYSZ",
+	"EgG1E3SKRbwBIB8+BLVtuiwmE6H1tEjX7lQ+4zmbcMnGgmVC5ypbu195Vvx5tqtljmYW998/XcJ83y08",
+	"oS2Mv03SXGTVPfuph1eZ5HOhGZeskFO4YnaH3YqVv20iy1RmgS3S2BsA5s81zP8Zl1LlDMdhSrKpUp0P",
+	"b800ns8X+ao6hauZYMJcZlzqpXlhaubBJ7mBRvl1eP1OyNwgyLcO5FUMtFvBxgoAU2IcDjfqpIlUsbim",
+	"++uwa3AyGpwa7Coyji8OT/tHQUfIPMEF0J6W+4kDD4+Oyx3CS2Z/MvPE4d3JIV46TKTOuZwIfWhe+IAo",
+	"8vTJV49PT4LOXGht0GwEZyGRN+x7eIv5n1iIbCJkfm2Iaypy0RkNB4Ogk3HzJ5KNTPDYEUQtJkrGPFtd",
+	"b1iDf/Zqq7ie2MubF3NIR9kuTAshy0lYfHZHJujkyVxcZ2LOEwnEfxB0Ci0yg5CdUYenyUR0Knt/mfMs",
+	"b2692VGWSLbI1E0mtH7Q3f+qf/r73vyT0z/M3mvav+bW49TX7/5LnshcSPO9y8lMxEVaRwPvCabtI2yq",
+	"MsYJjpvQYp7cAAzXYcZXo8EpcR2HGTjnT40aXw2OfNRwq2dzb8Fq2sAVxnNmVzAcXBnENnyTvbl61opG",
+	"+1EQfGjNLrsN2r7P5rfb5FcqN5tePd2SqYXIeK6yR5pJeILxsSpyxtk4VTdsoXQ7vceHN23pYJctxWt2",
+	"T1+JpeFr+Uzg13tsppZsKVhWSMYXyd1JudkTNZ8X0gxl93uW5ws9Ojw0r/ZJHO5P1Pxwppa9pehlhezh",
+	"ID4CDH0E2GkCze2lXX2YHTaQnSYTTnx6r02+gGU0xABzSxs8VlIQLgdMiqXQRpzIqlsc85yDLPIXb/9D",
+	"8/aguYN6VuSxWspNu3g0GlaP7XD4OfawSodnRQ6baCb7aXbSP4GoKz0koBG6m8DcoI4nTz4HmAc+mJ+Z",
+	"yd33rBDw1hwVmuRhDIri8KhNdyxXlJAaWC4IrujD+igfHmjr3gadBcBiiH9o+CsTukhz3RkdO8J6lUxu",
+	"Rf7G6oM+hb0sFguV5SwTizQRMcsV4yyH51s5J966Rt1yLYo8LjXxzTLR8Ojo+PjkpIQrqYmZ4JMZm6/s",
+	"5qo7kbHLy+9KaLs5luDWuJZDvKUP7egVjlnBoZ9VkdFq2YxrNhZCMtKb2XjFaMT+75Zvvrg4j2Oj2FwU",
+	"4zSZ1NWfBVxlLy7uThjHB9kyyWcsyTWLxZQXqYH1nci0YN+8uqxsOT4PO3vcH/SHw+M+ENcbnoslX1Vv",
+	"dIKOkTmzKZ+Ia082QoriCMIiE9PkXWd0dBJ0FjRlPAVZLOlbvUFvODzuDQf9ZNEHscXKQ+32kExokd0J",
+	"D/LFWIr8es71rRnx9LRv/z/wTusCxKG7xeRa8vx6eD1sgeprA5NdYcp9SILthOnaKfpNQDpTOncSpcpu",
+	"PhcU8eiimfD7ROc10W6pGC9yNed5MmFjeEoHIOMVMhaZr8QEjMuYceYZt0qY2jFQ6ruvzXdwVHK336sR",
+	"keZYNSI+dsNaWrSf4dDAcZ3R0H0QpIV7mWmP/wAQPm6H8OCTQdj7oJmTQ/PR+86kyDIh87/s45/dPm6o",
+	"77WzGxJVK8laoVd1c4TKZyJj/1RjlmjP0KSydRZIz3Tu7OQk8IwLveqTfRwvvbjQdVZEzxL3aWNMhm6+",
+	"uLh7zC6/Pz9/5n8bKPfofWeRJXcgwvzytuQfv/z7sv+3/ogGJnrGM/v33cIA563BjcXdYwO+m1SNeYp3",
+	"00TeXqdqwtMqs5+KJ4PRaDo4noyenk6no6k4Ohnxp+KoAk18al9IPvYgSetHUK6lUVvgNZ2aGVb/M6rA",
+	"7XEr3IKOTjmf1MWcwXAUj598jtX7ePT5F28xozyvTWvWD1Iwo6exmUpjo7mWBq12E1YqMnSPTxZFZ/R0",
+	"EHQSBaqs0WKkyJcqu71OpLlU/lZFjhfyjEs9Fdn1r4UyIz4ZfAg6JGi1+8eFND9L4KRc59ceFbUaDJE2",
+	"nKxTbJaJjNWylP8mfMHHSZrkidFMf3m73Z5wk6li0Rl1OkFnxvW1UXeuERo0ISPKXhcF6ObH/DiO49On",
+	"8VP+1ZPx+EksBifD46fDwVen8fTkJBaPj8ZTMXliBlstRHaXaJV1Rp3bu3nJXQLS2ttUfaSQv1Tp31t7",
+	"9Dfj9uHw6Emn3f6R3orrSVroXGQehi9SPhFzo2ASENbLGEkurp0ZOQPGuhAT2FLD1w2DfmwQ5GZhuCDo",
+	"u3NlEHA4MHTXogUiUtC5m8Bzww8e58wKKSkygKOAschUbBZPH7553JPcrKk33MBJByejI7OvS55PZrG6",
+	"uXYIZg7rNvvF0DtLmbpLdKJkSyQIMUGIA7EI5usHfx2ivw7Rb3KIFj7S3vck0eauOUnuoLwW4yJJ4/XH",
+	"ZCwM48ngsfyvc/LXOfkdMJsSZz/+lJxeDZ6Ojnc9JcTeakeEuF5bTMBfh+Ovw/EnlsTcyWj1ETnmwae5",
+	"yCAe0Lp/1p6Q079OyF8n5Lc8IUFnKcZ7npPHO8hZ6Et9JZb1M0JuRNBD1ELImhqS53wym2O8O+BXqnTF",
+	"mJsqXQZ3x0JPsmRBTtfLRE4Ey2eJZnOVAY+6vPyO5cqL6cqTudBMFXmfPeOSrVTBJjMxuYVwIIOL/9n5",
+	"hC76m4zf8ZwjlnQszjrvLsFjHbTx9vV45XzbvmdULM1PB+ntHuJtm0v34XuWAOC2/rAQcs2+kisY3MQY",
+	"k/zXBj/MBpubD7TDw5Yd7tDOdcpt3tE01wyDKE1zv6vdxo/8GbZoF5MQ7uFrsUhX32Zq/kbX8xfOIZpl",
+	"xaaZmgO8+GSiClnZyXVxK0c0PbpfhUd1G1/kjKKWSTAyn8oEhJzznA2eUkxtvxN0zFSu6bhZAaF1v05P",
+	"H39VW2QTWylo55GlRODm8Rb6SCMEWlF3W8ROZeV2Y+pr/1EwngmWKnVr0JfnDi+ZVMvGivFMrFvw4w/B",
+	"73xDtqDlEeyYum1hHuYi45qliTbzSjmmxWzBw1LMFO8WSUbOtkFvMOwNhldwD2+bGZ4clUR+rmSSqwzl",
+	"IT1RCzPVDobQjjLB42sl0xXRGe+K4Qk4/87x9Ig/nZwM48FX48fi9EnHLe6ZnWt1jVIsaZ0utGg5U6lg",
+	"Wkwykf+xVsuHk4F4Gh+djL+aPubD48mpeBI/HYyPpif88WQovoqPx6f86XQwORIn8eNxCZ1dmQp8ePeD",
+	"2QROmf73yXd+Ozn+EHRmgsciA5n++RUHq0r1XJ4znWdK3rA7niYxzxWkc5nDacZ8pNlEyVzIHFIygC1O",
+	"eJqKLGC/FiJbGeoWysgmlUVnTAsZsySHqCGWSBa9mPZeKSl6L43YHvVDYFaTmZhzMxvr+s8BOmbKr3ku",
+	"vk/mSQ7/ac74O7Vkcy5XNrFUw2wRyed8xeb8VpgPczYuMp2zrkH6cRHfiPygD1uFDuvRY1BbzChJJsp4",
+	"Uze1eSKTeTEHsFono8zFjciq83xdhgLuO1edJ2mKMybS7GZ3+vTp051mN9g2Oy1aoPjjTFA2AkCGJZYw",
+	"8BueyMAA8I1M3jGMlNSVqQ2/evr42CiBp5sm2DYpkWer8yklNdYnRGTJfM7IW0tusAhiSlierYCVmbmx",
+	"rhR3aOr47urqghlRpbqxxx+9qx/MUcr4XOR0aF5MDe4C6janfDUTLDLHKoIUSKQnBqaTNDFHhqfmJK+M",
+	"WtJnDuDw1FIVaczGIpTmkuZzwbrw38bpYuXhCvBBOpEHgRkulCRmJJpFx4OTCAm9VGys4lXAtMLc3oVK",
+	"UwPCiTJYyNM5igP5LJE3eCYd+Dph5/jXo95Xy/Pz/315+4+/v745//r8f4fAdM2ykaZ0gg5FPFcO+JbD",
+	"/T3XOYQ9v4jXwDOJI0uBUq5zNjXb4UM1ExOR3IkYRMhQRjrPBJ/DoDoawZN4iRlaCEmyIHAkRlyHITSb",
+	"qjRVSwMPAOGlyO5E1rs0w+NAbJGpXE1UWtKzlXl2rkV6J8xZwd1chTIzKCvFJK+B0TCAVngZGPTgM70X",
+	"31TgNVXZnOeIkY9POsG2Q27ZWhOMiIqKZSIvMhkwED0JZmxYPc00TcC4cpYLigtzk6OQZHhhC2k087qE",
+	"gLK1BDHJxVwD03VcuEZkDHFeN7FrCFdrnx1EkfN3OL9T+GVne3TaOl2U538q061b0NIdQoucFMgOwiNi",
+	"3U3GjXRhHyhfCaUjKoFNArsVKw3IHrAIVTn4C+UT8yfqfBExWNLIojMWfamyWGTX41XEcn4r3Cj2BZUx",
+	"93j9ZL8PSW8MO6MQNMewE4QdN6S7LGLvBlw1MAk7H9YRAS+tfNP5B2lsX0ibdx4E0CCPRUhVSaKLAgZ6",
+	"spqy5SyZzELpA9jwaLPAFjjCWGFn9D7sfGkoMk8kQpWEvbDzoQFZ+uanAe1aqBpR9++XP7xiavxPMaFa",
+	"D5jrj0GIMBMUTSYqTQXkk/RDGcoei8LOrTCzZyAUR+xWiIWm47ucKS0YVBZg4teCpzgIPGkkwTuR8TSU",
+	"DDchkXDeaRbzQhsOaaSffDLrs1dQIwQH06zQgsUqN1fMu2aMbhSSUaWfxGEnOuhX5/c+7ITFYHA8UQv4",
+	"V7hJf4jYRM0XPBM6QPYYVZ+McGJTFn15k0eB+Zr5Sxic+TLN6R8Rsa4s5mOR6QBO2c8///xz7+XL3jff",
+	"XH333ejly9HlZcRwRwxpM8OYY5gncwKSPjAjSfGrGUnlCLMDxEeHRBHr6mKMwzA1NaNwGhVHcQv/0tCG",
+	"zoj9gpsZsH6//5bQGxCs5eZEzceJFCjsmbFt0QfYFcQHCdmbmRDpyn3Kw2NmAW0AT5COLBKNV4yzakGK",
+	"AGkYK8fBQbjBevZ/mD0AEevatJeI60l0wBbJ5BZRKk4yDy2fmxNboiqQBg3KbfXL+owZXoOxv7dixRJt",
+	"5SURs+hkMCBxCSN8WdQohFFbqCXHsA9mDfZshp2oz84R3fCAJZD2zHjl6CWlfTqU3vdbB2Rcs6VI0xbi",
+	"gylfQDy8FNoWWv45KA7aF/X9CA8NQufTo/KhJDJPucZmrx9p5qucjsxzoyoATSKTzngVysj8TWHa1nLe",
+	"xhjRRQbgISdZCzyJ6lehyR8CmC4wtw2KBAJcxSNtQ8gNvCCkXGUQSd5n5xJDym2MuWFgRsvQRrR1JqCJ",
+	"SpXUTOgJX4iYdaP/OD6PDswoUuVmkBXoBT4ih1JtmoeP2eZgnTQgXItUB1AteD4rAWUhsINS6cENHdHr",
+	"1IkktnPG58wabZpBVdy02QwtE3OfuIe1QGxSespZwmOVidk89JZ52THvMS2kHtvnhTteh1jrrNyQ95gW",
+	"Ctfbp2Udf/h8dXrOudIyRzf+feZoxNLtU1yITCvJU8Yh/AGl2X6rolibI41/H2NGJvRCSW1rt8We6k1W",
+	"BHCPLhYppbce/hMyXapF38Y8fhE36nskMRuLVC3ZcEvFKR9NKZGGLo0YylMoDI4F4zlLDeVlQ0iv+eCv",
+	"9b9nYtoZdf6vw7I63SHe1YfPzVdf02Jx6S2aBX01MpIoWmIMPSQ+DQvq2j8RiCDmqSI3e5lxeSMO+h0s",
+	"zfW9d24+HyQrR4tAaa99Zljazz4EMF+jcXR/WJYaT9uC7MOHZSm1D2gqt7aJchecUYHxsbpDe5M1Imze",
+	"E98c4TbFXWzbFTC9nQ4Gn2BbyMxs9iGRYNEfgV2SlOIK+GE/uKyoz7YMoNm5sdnTTGOS3Npqc4bN4y5e",
+	"eTT78x2JCiUn6Ntrn/lI2M8+xJG4KpnLZ4Slx3EsKPHS54YkfvXegHwp8pmKX6n8PE3VUuwLznnL6xvz",
+	"Q/F77JXKmX3lYaFzLlcIDBIuzi9ekNitGWc4X5bkLFYCoQUZdaRjngxOI6P+xnDqYYIRQ20F9CUyh9Mw",
+	"2o2DY3S/e37+DSjQmKXHljMBNRXY355fsUQfoMDvORzhC+3ikf2E21wYUwdsouZz3tPCkKxcxBU5qfPN",
+	"8++fXz0PzAcDZqYTsB8url788OoyYBdvrvZSHAxsX6n8W1XIfdFCeq+VB+2NvJVqaZBzWxaxQY8pDPCw",
+	"yPFKMV1MZiwTWhXZRJgTc5foxFDqXKF5D7xLcDZeqfylipNpIuINLoQE9wic46ULZsY1ulXJ+wUmPDBp",
+	"VJ29B6CbZwLPLnikGlhi3dJtS6fHDuGZD+hZWKXKkEf1Pc/Q+bHHzuXeaxu3iCQSmDHAQCmWwpsPf56x",
+	"Tl4C5mqek02f46fLsw0/IYRryF4mX7PuciYMbENp9iEV8iafsSXXLBaTlGeU2p7DJVD+J7NC3or4wBKD",
+	"4XFEvPtSZHfJRLyRXiD3XmAtqm9uhCx9jHnvBCzPVuTb1TOV5Sll138qOFuoRqeD44gtZ0mK2B3znI+5",
+	"Fp4EBEF0AEz01FoBK+PS8ps8mYsz60oFeE9mhgXFrJApaHzk4Q2lJ55pIaQ5lTNupE1+KyQT06mY5BiG",
+	"1GcROMt74C2PmOZgQA/lsuImRzekKgHYOF7eKNtOmeed/4C+GvWSyxWdBb3/WTNvb0WIK6WqIRKfZ+tP",
+	"jp5GTGGsp43IMGRNL8xhMWeK5hNKipDoIud0E6XSDkYkRsoPgwQ4qBmA7FmhNONOeZJCCS/F1DQX8mDN",
+	"DrOWDeYl5iyTNAX5azIRCwime8hdDzo/9VzgSM/F32x8vRqtUxuiEhqz0zDlG42hKI5lx2HM04AObyQv",
+	"8pnKkn/tLQCSDtUSPfgy0Rr8M1l1+7fx/hc4IsMhsYTIHMe6nKhFS4lNRM2UW08IhI9t+wzUTvvhvMhn",
+	"9L4Vnh0kDNUoNEU6CxkvVCLz/icQ5t33502QdaMKPKKDgLiWW24oYb04zfIYSyFiTezrjSQroIhfijjh",
+	"V6vF/gzMDbGVXj3DYXvmM6U6VP/A56BhnEkle1iJHcQDdMdG/gwjZ76P6nOMWLeMdWJcJ7E4Y5xFk5nR",
+	"+vPILS4q8mnvSXQQSis6nKLo4BaI4j74pDxbDo/jxFzi6UVmZo/5WxTP20QUlHC8UvK+PCQVU/CwHjE+",
+	"BoFGZSx6/6HuZ3j/wVlC0evUce0Q2oIfrVdg6spNj7zKZ93IDIVX0D/CDa8qeOqcCKG0D9krEWlCC2/R",
+	"lSS5llA8cFAmjQ4MTKrliEVGlzHMKl1RYeyozKWLQklr8L2OjSptfdYFmR7LEBm1EcIPZ2oZSjc+44za",
+	"TrjFnGFtYodzS/MRmh4wo1AiK+ofVPcB9S/aibFSqeBwWl1drDaVA7xr2iq3+CjVqGSLTEFNKwOmZrTQ",
+	"L52XK1bWxLrAhyHLLhdz3aIBlqW/soyvYGplCPWm0/oNufTNK1Srq20tcKsyWTeTTaMjqkJNr5YpTr0u",
+	"CjxNf5gCbdpttm+DthBQUhFAAj1jskhTVsg8Sc0OgJvCXPKTZxpgTGKPnHqOtE2+CRca3QY5i3uPNCIE",
+	"TQtQv16UsGogaFQg2zp5mxf5vtWYau4ZCBl5HQ9kIoOKB7T6/TK5svEhm65T/1BEJy4qwQ5VyiBZQgcs",
+	"ohRKq6ckOcsKqWEWMpQ+JQCKiHJm1KdzW2ginkBhMDzBuhplMSfiKc02/dJZ8EJD4lzZfKZM4ASWe6F0",
+	"fpEp80UKZvfLuOG3O1gL9XyM/PStD6DWqm+1A/nezYeK8rmycNWhymJxjYGKMlN6t7PxwTcd/dIBGw5i",
+	"KI3uNjDwKHlJMspPBn6lYEvsLKFw+PZ2LZOCk9/CqMwAbCbSmELb4eF+g834Zf9KQGYc0jSxCqB4lx/j",
+	"P1DJTyZ5VtslutUAqzuznkmuXoawifitcaCXyb8gSP/l15UTBOULt4a9+ltld4k8MN7622DsdrwFwiAB",
+	"g8U5mcPc3lw9C9gyS/JcyDXBXjbW+l9KiiCUajrVAiSTaUYyDEgWqM2xLprSkI3PKd3jRqGbxRpQ/YiJ",
+	"tiL4C57nIjNT/r/DMH5/8qFn/jmy/1zhP6PKP/+9bWNcZ5895TQUOCmkx0hgKHmUUml5yEmQ628V0EAC",
+	"/gF/Qt3DKk6De+L9Bn8XhiDynGH4WJdCBw3LkH5cYeDnqsBtCvVCSf+gz85RuLTx3XjDqU9jVVAkDIxX",
+	"3zE63a18hus2PvOjAd0SvpgpeQN5F0uVxZrNBaesm4VQi7Qae9GxvAnnBTpU87O1o0JzeLsO/k4DaQW1",
+	"Fc/FnchWoHkcvXtHu17d4O1G7zrVsi+8301G8rEF9Gf5Al8b1iWmGgToO60QuCNdsRl8ZbURMNKBlGwt",
+	"7EEZUmVLiPbZuV7JySxTUhXasHIdyhvFIldzNGLdXwtRiBgUioiyIiOjkEeWd1R4+VkoMeU751KYQdG+",
+	"iOFuxIEY1yzy65RHrUoIVYpvxcIZX0Dgd5+BKJ5oEl1px0t6llcUiVDqhZiwRVpoF3tHdM0o+dpqEEmu",
+	"RTplYp7kGoLyvHYGEJuNF5CPehfGSkFIblTrNOE9gmmk1QtFksb+a7FIBY674FqbI3adCaPmBixKFmSq",
+	"c18PZUQCJhWZMI/ZKxOjUKXe55zmR9Gh9kHSk6Iz6xu2y6XnKvX6I9bF6GZmcNO+ER2ckTvUgcq8CBfs",
+	"exDvi5dolfWh0LhyVkKD+iYhCfQ7EvGyb49XJbdrw0ilh8aBkUV1zleaaUXSqzkJhn2ieAqSqsFMDiIt",
+	"LHqu7oQf8QlNDag670zp/KxyD3R/vIn4p0Npv+RE5HGRO5x7pFn0I0/yb4GcwSH9NhMiwgQYzXgoy2VB",
+	"PJCZ37jQmGu15BBEDEYoAy8ALTYkigLnCfNYu0HtR5qppRwZvbxyAs3rJTQXCvgQOeIoGTwgmw1tV9fs",
+	"Vygj14EoKsNh00TewikvMoN7hj7QINEBGo/BIctyFcpM8JjNVSaq8j09XzaIsBe0gKYourxTxX7vAiK/",
+	"d4GQHKRdmvU1MOVEyWub6V7eSpNbEpzjJL+e8Cy+LkVnI+SWHU7gF2K0/eXmh/cKtGi5C8mc36AcCD8z",
+	"QVJhLM08J+bQl6OX18pvlNfKL0l9bcS76ptwpfIeXEnmNiPfXnHj4BZfu2JKaDZpueEg3LhhJ1C/YfhE",
+	"y2Wd8xRl4kwseZpe8wXuhrvgRnRX3JLKK4kmFHCXHFK4K26V3kB3yURc8zhuuZoJQwY6VIcJyXeHSiiV",
+	"U8Cfbmj7M1U8hqpKVaINGpvWiSjHSxM9u3Z/A+Ezsu6i/Fm9OUmVFN5PC50KCyl/l9/17/vDl+3pqheg",
+	"GNVESIwKX3uvMYN5kbf8bjzmAcBnh/4FOhiV341xvKZONU7nAQlU3MardLkOMrpcQs6rYVUO4V1sfbIc",
+	"1buYiclqkjav3ggpsnKM2s7aK5UhCSb+eAul0uprcKXyGlypvnZbjAWtuTET5NiZsluq5M1dIpYYYuF9",
+	"q3q9/GL1ugPUnEt+I2J7bmPvkq2XVV7R6I0vv1a/4T5nYDLmqaFN3lZVrrY/6yZWHaGGNm0313y7hkKV",
+	"m9Xdbd5qH7J6mhUv8tl1fRsqV90wlatYUgPFyvq9cvTxP68xEvz6Vqy88avXyy9Ur7txqlIsXFhB2TcM",
+	"rSLCay/qYjxPcmSytQpx14Zo3siWG2Mx4XOBTZUSDiV61jwildz4mFtl/YZbZv1GIddOqwQBGvnLCzrn",
+	"k1vUa8pP+hfd5/yLra+jfkNJxt71TNwlGi5ibfryM/i7/AL+doPn3MN288M9mU+5f1jNz/KgkopQlrQq",
+	"GWBFpSh/l1/0tAb3s/yqp0KQxbZ8Fn5V77kX4ZfWM0BHxLLKpfYHy6KUKZe0HPsrFvaXSou58O7ib8uW",
+	"7U87S/rtPki/y0/Z+9XhHPO7W0y8wRYTb6TFxBMAKSrIEwDtlViAoyGuXrNCob3izOLuSnPsUlStfm3t",
+	"yy03UCJvmSbdKCV1/yOxERt5qh0hccJaVqTmUouUaO80xT57pylH2jtNmZFkg4VaikxNp9dgQQMmrmSe",
+	"qfR6kXIprvmkxoGbt6vSQuN2O/V3E5pDOCQqb7Za6W4Pu73I+bvrJL6muBF4GZrZVszrVdmzYSr8GDek",
+	"a+TXsLPbeirkVppxDR1ntWJTnrGuyliu1C1FLcVKioPS3RZKX5/FlM1/qrFGgy9ErkGMMVqwasZQbNHq",
+	"KlrEqkCdwbftr3HPYay5WVhZMnE3bydY8Z7jS02HJ1qMKTiWT4w6rmSfvbLeRQOkqVgyf9U27dQsOZQ8",
+	"s12MpXJD4cLXrKW0MCa7Jf+dsSTW7CZTS9L9k7loTQjc7F91fRRbCj4Z5UK6fsxL3/gXrLU4b+h+u9XL",
+	"2uzPWJ/VBZlPLSigUZNk9KLnAa5gZDWN7tSr+zGs1P1Yj2oexLBZZGOHSJtm5raZHapp7jwg4dY0QzBV",
+	"LRMt+rs5n3m8PhzExmsboBteCmd3zrNbASH+5uXK+slh0wy5aOugusdxurSvrz1X5ywTKVih7ZEYrQ/g",
+	"QMJSse6iBbNuzDUjgM4P+14zGJNprm7v9TN9u2j8JDtVdEAfrhtnfX8+fqlhDsbNDWW5u7udeOwm+pH7",
+	"24VIHwgGRsJwADHDO275umiD0nw7YuiFYGMxSyCy1bVIOyu9EiNbeP8Mqh5Y78Shc06MgGmc1UyfI8zN",
+	"8ZwWoUSvhXOZOodJxUTpOKnnRa+1X/X71NM0a5EBdLEtwqDWurUOn+c6T+aAyTYANxXTfISHGwMwbOyi",
+	"ylpYZMCiAYUV2wX02Xm65CvtZStBQh1gVNf5StAcqO0jSFyiRlkRr6BFKKkoyBys5EkOMcZ1L/LeZLDs",
+	"Y9vGrABRlzPFJhArwhKfNqPjnThmlXvYoqBbaGJbHAY5rfxgCxeL0WAsjS0muu7JSHQuifx6Cy6ZphM8",
+	"WojnWufhc0dcN0kdJFBAvQTDfpshHEm8eYxHmiWxHxOFRvzeMoldkQyDPFMoChHKskZDtyRt0UGA9Y6s",
+	"GCeRZieZq5KUUAAuvVEX746Od8GmDWFe3nrgKc/nDhCCTArc8ioutRTLbsYQNb93a6icmpZiW9MzUro1",
+	"fJ+FF74TK4NXTVu7p+hYS7VvonZKjme3gz95bDWLpu2tpnrULEql/aNqoUDrgjMHuAqiiOc1tdwpxZ5O",
+	"SKtFJYrMqPjDzGahVNq0yTh7B+rObepOa5hWth01MNtRYgD4+cWLANUNSLWBaOTDu5Ooih9rS6XvRG5q",
+	"YV9mjmuPfHv9PVdaFqMliBZWDzkWlt013gFiE1rCQReb6/9h8b/a8Rlu0xyoluzayn1wv1YsDDMCh3iE",
+	"MWASwoQO9vu0K167pWwg5BsGmA7H0xSnVA0k2yuIDHYjsCUPEQDlbNZuf10ybtG1HOG3EjK4u8syL7uS",
+	"/qp4DSxg5EsUhti3x0ujpAwELCgLiUGiKNdWgnbtSjAiAAhYK8VXUpDe0Ni9RoT12/aQQb8d8r0IeMBE",
+	"/6ZfagYwJMRzmOmbP8yqozbmQQ9vIErbyckhRXc+OGn5VojYsKFdUymqOLRW8YcgH8ggEpAdsORg11As",
+	"F2lKpWqM2g/iXVZIehZ4URWGF6ngWjAex67WmyHRVJwPmTnFOXhFu/rA4t59D6mqUJkTZVN7YbgNhnZl",
+	"bTB7cXG+qX7WiwtXEctL9fDCt6jpEYtFzpO0hWCvLc9lMJNuQvQe1NfiUslkwlOmFwI0vP6mWlgNHHSt",
+	"d1sTC6hGHj1kFmS+iQzYkwupeTQUCFv7+Z0C/CtNf9umRNqze5BYgJJnjKPyA7OC+JRuKm74ZFWlVvpg",
+	"g8HEFyfLXsPva5RpC1OjpsStvBLu2RzqCjirPOXENzAdbYlTLpsfv9+eFYOdkd83eiZoBiUWtGDfvLrE",
+	"SqTsotlKXGgLZ5DmlRQQaxxKiysYM6VFfnBWqQ8nvDcgMJmSVzFDOT8LpcUiw0TSRN72oIe29z4W445V",
+	"S723jd3C90jN2CnBouwevSG/ymhdzD5pF+GQFOgpYOmOVha/P7U/zTV9zddnOlDHc+phbf45JEkb/oaS",
+	"JlWpmt5ojFzpf72rne/Fxavzq+GVGq4xmv/XxTNHPxGKc75YoDSDfRMYGIHqh72/3UpWo/GlwmRpYBXM",
+	"7iQ7LkqnjM6QTyKCMh7bh0qNoHmYs5GxYPe9j0tvPKeQXZRe3IEeMQ5n2hw1A9gAIQeOOAA0MlF3jAM8",
+	"hYLfGREuMguOoAqBDQiu1HOv8q92CnNObWHMJAxjpOJUR6fHZsyMT3Jb7NbMrMpFzJv2PPdVdrOTdacF",
+	"vhb1WianpOjlqmdQzCAcFsRl3EYfW5Q0MrWPoxu5dzNBBdELeUqTihvUab+3FnXLEd3r7ah19/g1nOzm",
+	"0qmMJxx8lqnCCx0tSzFW11iyuLLDxUm7o4O+6RNr6kE49FvqfzwtNhO+znl2gyn7LR9qa3a4PYMBZu7R",
+	"AHfAK19sAzb1jW1BMie8oGzPundJlhc8ZXM+mSUSe0vU0Mk11NxEVXHgc3y22jJz+2tf08ON/pfv/aTX",
+	"r1M1uWWXucqMvv9cTrIVLuxTJ75Sc8k6NL8Ri0xMQFeFJ8yJpRzOQhc8TVdoF6hSkjYUqvXtXMfT5yLn",
+	"5gk0TMNfS67ZTXInpCFnsLR6CtJahu61BW0VFGcrDVI9EE3KxGS1wffpJ9pctddgtJQObu/mVeaPrUd3",
+	"yMTdJhZT09JWtzS43ig9GDpxxGKRqhU1kTizPhEhGfQrB10KSuJI0aZy+x1Rt6sc0DK1TR6uir2BZQXT",
+	"JNM5ZR1YkVVJUU8Sb7Rg3fmMYLPWthldfn9+/qxadRnUyqpa0Y3MzcPh0ROoDxD97fkV6/f7h8lCR2A9",
+	"gwJEqH2WaVbttvedWsZuhfEG07yr72wEg4AVMvm1ELahAtnK19vkPSX/8UlFxT9um0atjW3bfP5XMRaZ",
+	"FLnQjB51wjy2Npz66CgJA7erk41mubsKzAigC/v63+DtdtnZfQMpIrSSEamSN0Zu2WPaJSvblLMOFBCj",
+	"xx2BSuTuWeplT+BNFjjvK9YIN1GZwKy1ODHjjQvoP1L5MHUZbn7Vth3eDvJLeHSDh9tZuSxb1yxWRiZm",
+	"WJ9Es7m6A7qWzzJV3MxCGS0ydZfoREGefcCiMYa6QEOWWQGpMdc25QzDE+BuKKOyPT4FMUCIGfwEoTQT",
+	"WFaxzOI3EFLTaZpIEVVd32WqPd3vBB36lvmr0CsQeMpLlbmhjOKWAf0XcSoQcwUxK+gO9Tv6T1L7NIZD",
+	"0MC5Mtqd+WoC1qtrXeiFkJpkLaGTf5knKzzJa/XcoKX8pi642EbpuxPg9Vi5SLm03kzSnKCO16Tmg652",
+	"mb5/0YC2TtSbgj3s09T2EjS8smu7FO8WAmLSIBCyp6bT/vaCKpvMzNVs5NIt6bznVauDJ3vYIxlYSbfi",
+	"F22peWC9gLDTLXDxRau6bNdgAW3uxYoM7NOp9bL+uRPS6yiTCY2ZrVjrGTEHkvuWUthkb6iM2RT9oYN+",
+	"fchnF2+gmFYZsca6w8HA/GCG6FXdYE8H2yyHiWoRrRN9WxaB0jA2BifU22YNto7vt/xviDRyrAoZszzj",
+	"02kygSIN4yQ/rHfn2vUbqmhLqy7yh/mKS3b7tVBtesLljGeu4ol9mPE0VTnw5EKLOKhEGg5YXmQSDmf9",
+	"CD4ZbIow3GIeMIgDO1sBfxVOjfVsw240Su1pjXollgzOtWGBdBTOvL8h5gnsSgZ2BQVurT8LJWKf7obY",
+	"90HWj8fAe2HVx+PAmv1D/f77ROfrbRKPdLPgEYgZwOC8LiY164R9p2Xk+nABk2KJFTSgV6q1ABpsQLK1",
+	"R9WqNrbtMgZ3E+/oad20rrlFVQsCbQTvJYUKrml/2gRuVtgiWLYPGThOlARBcjJTGiMw68EcK19dp6+i",
+	"MHRZyBis2C8V/XFVCI1//Shiaf++mhUZ/fltluAflzwvMvNnRdCqDL9Vy1smMl5XhTtfqt5MFRnDh1j3",
+	"zdWzg4BFPw4wDACaG/cGR6PBANBOK2vsaFvpjwPzH6Pe/2ikih+NTPGj0UR/BCfnj6D5/ziEe0O4OYS7",
+	"R/je0cevshHNYYBHC98VRT6KkmJ/bYo3tnGpZxZ3diWjnxl97IgbUOUz7O+PJ52d/ANVa2irAcbCvwxV",
+	"+JjSizOoU+HXUmwpxsi6CnvnaRAWQxm5wTFgMitEPQJ3rbXRUxq2P5xynV975dMesACgtjzAK9zU7JZV",
+	"LxMYShvsZSAHNZG6WLoAItotRcWcKzBvzQ82xs179gCPbO9qKXekvlHzx6kgfuG2Oji9j26jGB8ndH1t",
+	"kRQrbUAVN8lQg+qzH2S6KksEASpBuVYRn4UyoiWQicHDOEhHspWgy1hyLWSMxwKTe5IcS4Jgp8nkRhp0",
+	"3lqkdCPCtjjD77FpBNFNBECp/ON8rxBuRrVjsbgMVLKa8xXjqVZQvRdqfrXIt5hqvs4q2Z7ekitmtPsz",
+	"r0wtCBReL0v05jabqfm2+m3Gy/Wgegb6+cc6qg1DIw8jYSWaEWyZIagpbPDOnjEsF4UszxaDhaySlTL6",
+	"HcApAxd3pT0joerdsP/4aX+I1WiFbMdKV7T6+lasWpjA5eV31g8AbSBzhd48CoTKFErJu9uavC8Wmkqq",
+	"Vz/5RmM1XLMYu/NmGq4NJU2AitDZKXgWMMyI2MsERnm8bfjoKhnnivw0MAPBYyqpDMaf9o6HTf2nWv1n",
+	"k1lLMSEzBeWYqFdPlRsHjOtQRhc/XKK7g0Y+pKpa0GAGKzhZ95GLjt2Ri5rDdt1eZBKKySb/cvq/eRQL",
+	"abrKk5v1QPPCluXDmElO+bPWQ+Ya2ZrD6xoFwB4c9Hcpkwz1i0Tpz928A/AYcHKI8/VF9JL9uRoDb1tY",
+	"rstrbkcuexus2lCYgcJTuvbAB1ggEZkWrLEJzn2dxg0vcSV8tM1tuM2d6U7Hme+u9P0FKMx4cNzgxtwQ",
+	"KUm1XtZsXTKZOV+KjTx172oWlX9HXq1r2lGMnywjmCm/4u2m+bRQsFfN7+aKEm42betO9gDbbpeGtsyo",
+	"3a/a4ul9bUP0alGOJfrtMsOtBPVWZHKdDxTvuVrkVGaxlee34slNVoyPOrv7XY0mI/lcnDFbJyhGv6BV",
+	"I/vsJbZM14pRr3CDqVGvB66o62t0LvX7yKrHYo3ftuZL3tlz6xWe/YX3/nXe+8eg9/Rtt/y7f917+4V3",
+	"6+A/W+vOeuUGrxcqTSZr4pz9soT4XDXg/9AVMazhAqprPg3yPk7xIrsh8Et62sNfa1SciXTR1mzfo8up",
+	"QE+kPeH4ikMhd4PCw5tMoMU9va9T2ps5hUVcJ4uNs75J0D3KKwHkXqydCiAABCMTbXnDR9o9vlAq3ZV5",
+	"7+rKLikTCBo7+7ON3HW94Ovi9s1tZisp2aPumDiwjDMKcG7NperwZ5B4+q538T+1Xg6y+L9VT5GNEre/",
+	"v6rPMegssyQXRtJGYeBDrWIR4Wq7DN9C4upxhFiUmUIHL83Il3D/kSaZ3UM9L3Pdm0K7ROANZUbPCiiN",
+	"i1ZkkIlqhzIr5EHdUfXV0zYpQS/5Yo1Ad7nkCxTgtKsfXspap8Oj6idOh0dbLf07uKZrUsfGlBXYfapG",
+	"7EVf7ujF3sNf3ajt7Pt615swXly0HIXnfqxRNUFmvGJTPk9SLI9qZJaWrDVi4TsIBBd3J34w1U5vPG56",
+	"uT2/9aaltkkWlfCmqnTRFlILJG3nRM0yC6ktWdOlg9x/rPXJDq9ryQ1Ck8SEAcRJ7qL0sY67DdO//5z0",
+	"jGdtMzp3E1FTquWLG6AZvmJr3ELGkPhk87tbTNqlLi9yXOj7fP6/Lp69uGh+uoa9LmHBYpcDnbevLo96",
+	"PXI/3o7cfp4PFKuBNIEmnt+kaszbZFIXg669IPT74pCNem/ZozSRt9eQYbRP8orb9IaF+wXkHtazlvyo",
+	"O89+vVPwnU45nzzc5MhshTGkDzC9tUgOW/mZMR1hVdnVwOLaVgSv645rhSCERDPns6FYB9ZEpWd8ITwt",
+	"29PWI6ZFKia5DmWXs7ZURS/LEQsQLIpsobTAmtyWc4ay+ZjZ6Shg0d1igqraXcpldNBnZn+oW51r1zaZ",
+	"icmttdKvgVFdPdnP1mvftqY6ayRvkocNcfhfcy0en/SEnKhYxF4UfneSqiLuJTLJD8riak48rEo6L45e",
+	"6fHxf91+/+Oru/H8H4t/LNX/2Mc9uL0OA3GcexZioCSSDZUYPqLMwkeVR2h96VMUOrAARh3p41LSt2hh",
+	"UiyrmtgWneuVWPaeDUq96/46V12YdvPdAJFq7Pc6kb4S+m2JgxcAvq4GRKnDmNVsqKtTwmVx09ugCbsQ",
+	"4Otc7TZbSvRUkGxYD1XP6cZHxdmvNftEZr6TnLqfpOJdMk5FLYgcH2lbYv0rLsm2RB2ZJ9d8OjVUaTWy",
+	"HGmPyg2tn1i7vhrUd0Wmj2+hWd/CXLFFkTPuefXIelJ3dFLt5msFh6LNv7sLXjZBt37NryEI+uPWiu/+",
+	"vry6kCKFDqNGCtQDendfY/j+x8ENkyOsD6RvK6Wga9dRvap/F6FLFecosunhHLn388ne0526p3cPMyfy",
+	"qnPvo915ezronGtrL4fUvc3dFdb9SXnwPe2e+5sw6+bJdp9lu8HuHMx1BkMgmyhXVByyTK75eFOeTdPY",
+	"RQop42U3BRHXWhYH1MoMvUTA3c3vFkpZZJntoL2TtmvDgFsT4YBAumgy+GTgh5ypjJrkf1RSXCKvbUXR",
+	"B5qvm6oHo4+YWj0NgGBanfGGHba5ceur5GHCEyDkTXIHP1v0nNa+opBUohdQsqelGefjQavR/GZRVOnB",
+	"oL0C9VxlLULeS7je8r3h4OhkUzR+y1BK5rN05VT9lgSPRLK/fd3IkGn7zN2kvqzhdn0KKyXSUu0YBCFv",
+	"5uv39z5lRZ5R2Q9INcTh9g4+3r+UgQ3W+7iCBuXbnzwapEVH+l06uy0n8qMzvWhOK1FBZBSY6nD4dge3",
+	"dWi1q9k5v4FabGdYQRz0BRRfVdoUW8kXFnSWYvzJPGJtOZTbkx4bp+k1Rml/nIGiUlZsbXmzXLnO90oa",
+	"hdi6LMDwR+WzbbwIT1OR1fqD71CQQd2JDCSjjWIp7RwmtUHNk0cU+lUKp7DQg/1TSEtYtBEtK3B8JJzb",
+	"Q1/OsQCRtRL6mU0bert7SHh0erpfKUGcSNsCr7BsblvbhGKxUFnOsLDuiHGjKt6JTKOmOBb5UohKqA0m",
+	"zeBr/VBGmHgL0d2RFEvb8t0OjNZRs7eJoAbvLFILIaOAGoZOUqWhOaxRR/BHq57lugW1xX3xObri8Clo",
+	"jZwK16YVW25KxbxBAqZVxVlQpRL71ZpJld6ci+ED0NA+WCdUxIdgStf+M9EEgt1UMHz2IfMmsEI1DHvm",
+	"V4hPrBV/pyYQlaHbqI9tpsm4JhTh+rZuFL1MJNADsNhl0jDNy8vvIArJsjzoJKIxkuwZl2ylCgZeBoD4",
+	"TOn8P9sYyr49I/AA7daDBegXPO/qoX+U8H+T8Tue8/UFRMwpMuSY/Y2ehBLqiPFA0QHlRW/Ok9SvLqPV",
+	"rvWK6rV3hkdHx8cnW9u0wMT2qjmAb1yPV1sK9ONzpAs0C/E3k25cQQ1rmZBQpNyM03HHp5LDRbdaKqrN",
+	"5zxbM0Hc70fAOHtpIgXTBWxkdZ7PuAS9XPDJjM1XlgdDyefLy+8eqIADvdIKzR9nCnVWpMix4fIIhbLr",
+	"ARIjQ6lrRmok6R/X8MCCr3p0vLoNrjmBT+g90up2q3oyHLb5SORXcfCgsZ413j+9BDGgRUWtUsJPQNx8",
+	"kX+H+sPBroJhk4ztK/d5R2afM7Beh9kqArVj2fp93629RRscNvq3ADY7+bd2avuwR9uBz9wwAKG43VON",
+	"ALyvp5rE2H8nTzUu+TV0HG+FMNUPh9TLkg35QnyLCXT/0oj0ykYODbEioOuQ7M9vBHWDZ8tMQZzzjnx7",
+	"LdV84TrzUZWhHE4quDR4zgZPR4MBe3P1rNWMMM3U/DpdUzPTSup28q0zXhvzvVFYO/dDksxGQdXofaWv",
+	"09PHjzejaNtBLgsbeVtYZ8I+YKpr2YKT208+aX4PcvLxGPyejv/R5zv+H2eceJCDtKeEUV/1Nk4MrXza",
+	"vFEi02aRDFtFM+j58yDUTLxbJNnqQdVmnauFZpT5Ugt2NAK3rbqSiTtFiu72gqFVAnBytA1FWwSMuZKJ",
+	"q4HXUpRALcSaChR4z9CrsvPDVGVzIPPRF7UIFuyJMcoEjyHegqRY70qrhNO+94ajLGcqFQzbj9sYRw6Z",
+	"Hxiuq10Z3DPE4CXPYvAahRItCsPHXr1v6ARQTxM7nh7xp5OTYTz4avxYnD7ZTzYi4Pk0lhDLLmwtuj+A",
+	"vgGHgdXKI0A26ywTNnc9YBHOMiLugyY3nGbkYWkhtcjbzG7lUWnBe9ARzERa0V9lNrAEepyKO5E1WnYM",
+	"eoNhbzC8gqo8o8Gg5Vh4XoswjN+ffOiZf47sP1f4z6jyTzcM+2EYf3nwn91//J9fvuy9rdxd49bYdnr8",
+	"UIAd1Kx1Z+tywSeiB4q3ms95T4sFx8xIfMOerzPaMhuVM1GLROhQ+i02AfiPGqV0dzqM1eUM9tXqN1ib",
+	"zaR20AnMY/cWDOCc/VtpBGbF+zlY1/gr2tC8d7Qvou+MFhhe39YVwEvS8ovcSmqAUHatqXkEJnlyt6aq",
+	"i9cbYSubtY1xXQuBrW9Uou1aQgnKTkd79yHa0h6opSBg2Rdle8tq101hh87RLot13+YStQ4yrd1c9mw+",
+	"Ud2iHfqotDZMIYQpYebmUm1vUW5vbX/etgXCaDEpsiRfXRqShJgJPS1bUf2H8yKfVQRa6FwOXevOKRgQ",
+	"hJoR+1rwTGQsLAaD4wk8Cn9CheUICDn4VCOmoOoSzwTHMNGbDJqgRY7YwyMJsfdpqpaVwEX43DPSiSsX",
+	"32RpZ9Q5hNUculDFjs/ayKflMZZR57XgccNjCNUdqU5UH/bCe5Gcw/imeZo6y2wbpM7n/I9jv9WpoBCE",
+	"Oc9ubeM2LQS0Onbdxr1hKlNpGYdmRldTjhNJFi2zKPuziepDlW/4T9XWnmR+Y52+Q+uWb1EqSECvvbjA",
+	"sSiYpfGqnQHKoQF9M2B8kiM6xVTjzM8xISNe8+NVJ3LzWX+9AfhwqMv8Il0ZYb7xvtUMKgiIIrUfJ2Eu",
+	"H1ErftAUz+Fc7adQfsT5Yy/yUE54liUUZ6Kh3xHqSxyaYuM5RyE9tA2+5+jyN8OW8ucszxedDx+AFUxb",
+	"shjQnwdtAXAvejpfpeApL2J2fvGC3Z1QswqeQfnh59ielRkVX2R3gloePy+7KNe7w5RBd11KW0UkqmJm",
+	"KAmdDmxyK618wfOZDlDlgKgHHYRSyGKuobFtXmg2gdRY822RZSrDbDUAFvRoxIRBmhauCfyU+YwbUENz",
+	"YM0MHuVCUkwFz+HJMqYokWzBszyZFCnPDkAZ8YLEQhnKL74w2yJkTq3N+198wTBPPENRitld3YcYX7Sh",
+	"FS62Se51tb6dg+GSG+30OZ/MynrYCEt4BgcCFGNJzqQQsWbdCOdjSD9OZ+TT/CyUax5AxnHGKmxkDe/A",
+	"/lzRFxHdazIf6uqRCX7QZ+dsnmgNTa0y11YeD5rBYVDghdFBTwZD9j7sADrosDP65X3YyQTXSoadUdh5",
+	"Ie94msQMDnPY+fD2Q3TGOMOLOJ4tdgTYjaC5EQbDmRnboSgNKqOfVZH5B5MCGlgZhG+IUaHJKydkvFCJ",
+	"zPsRFIMz64PNC2VEPCkKWIS8w/xFBBZ6tS60LS2HJM3AGsqFHU6pD2oUykQjLYTuuSt/aX3CytLewaWH",
+	"FoSkoYx+6sF6epek5HedRv5IO3Uyom2Iymbk/vpDhDTUUQxYIVODq2ZCFsppymIVsOinng3qa/mq3YEc",
+	"AxMsAhs8NVghGRgS0OFMNrBWtKjse4RFWbCa57vcnVIl6Tg/B+wpj7FUsnf07p0F3MyQ9WeYhNq7Wi3E",
+	"CGsq4ek//KemEoCoVEOyTbQWJ1nY6ff7YSdgYQdInXfNoCdVRMtZKjjMURgimGerPovg+cg7z3YlSDN5",
+	"zjC+rRurPKfyelLo3IDEWXJ+6n0LbWmxjjG1qMW5UhFMbQ0uZdd5oLZ2o8F7CcF9MKiliVRPxex5uXVz",
+	"voLIawPcr4VOYsvrgKALzQSfzGytHPNCmuhcB0QNquPQdkQng9OIdUs1PpTRS5HPVPxK5edpqpYijqh/",
+	"bQS/o4OARSfDYzpNJ8NTXDyHzQplN7rgq1Tx+Eqp73mGDZLfSBIoRPxSxAk3G48DHT2NWDe6Uuoll9ag",
+	"rqMglPjJ1yLPVr3zKcCYU6HH6Kfea56L75N5kve+iNhM8FhYiEeng+PITOMS043fyLKQqV2IP+pBv/aV",
+	"xDY5DaUzeCoZa0cBSn4FAijA0TEpf2rwXyia5V99LeY8kWUrl+o9LfKIdd/I5J397gFUvgzluIhv0OO9",
+	"AAJkUyuwQUN2JzK2yNQE2zgZJLLQNOhyjkcp0ezvlz+8Yt1tRzAwaITWi3RFUJvMeKZF/j+KfNp7YnbP",
+	"FnEfspfJ1wEg8R1PCxHQQWFGUoAnjo9YLMSiz94Q+/ESvDIxLbSIWTc6GQzMdlwY2YVNlcE2PLNZkYqS",
+	"rUGFiBHjLM94AjY3nXI9M4ujqObAtlmwCeOhVJMcGFEmWCwwiRwjPbHJuxmlyyWzCebRYYQ3ym6XBwG2",
+	"OI++e37+TeTTSBBV//b8KiqLSwK4aR+ukrnQOZ8v9BdfwATeXD3znvyXkmLEop9//vnn3suXvW++ufru",
+	"u9HLl6PLy4gGuOA3iXTS0TPXDR/rJLNoAcl1XSDMQzoF5hpUNzJn4ejUMKzTwSBwXZ2HgwE+aQnB+5jn",
+	"PABTIP5XB4yMXh/MwZkJ4LN0KWLAbjVtiYNhkos58hYwlHqd+/E7hr6YwUdsSF+Bv2jUERvYNSNdNUOa",
+	"Saoshh/19aPQZlixR4qRHEBBw0TehFAyGrAeLQSsq4WwdMS+s+AZn4tcZAf0/b+rsXYEZ1zoFTNICN8H",
+	"H4eZmJWO7WOcZqUkom13rFQeMD0r8lgtZUDOvKAsBQYtWAObzhWQhheUKVShdKHg07JsuJLgbwnKLzc6",
+	"DHhN1UMJwbYHUDzLCEx6JSezTElVaPZPNTYcwgi5mZgYOMekL4FygqVnvZjiG2WonC3CHEeHEfksI5ar",
+	"UEbTRCZ6BsHDGYsw0Srqsx8hYpX71S+5+barZg9SSCJDaXOVHNuCEAAELRpNzNGzRMMcI5BcB5skV5sO",
+	"X+iVlQy64h2f5NCJWjCQCQImcQFGLjhjVsPRxWRmIOJ0mswwC5zJQZ9B2ecE4S3eGWw0ykkoqW+cS/5L",
+	"8Kxg5Y0K4ShhGZBFBd3AGkQGci5gNhdATBhehOU6khxjNow+2gk6dyLTqKEO+sP+wEZx8kXSGXWO+4P+",
+	"MRi08xnYiQ5JZD5EeRnq87RFpL8W2KjGa7N/l+hkjNnKvuuDIk6sQ4HnEP8yF3SkfjCH2JygV5VWIOMV",
+	"ixIQMqBeKdJ9ShYxb9BHQ2lA5gpkJvLACsa1o0zHHzp0RV/CENfjFYgECaElDRIFLDdMe5wBM6WJIFn0",
+	"uB8NYkaw1DPiehId1EmVWZs3ESNmoeoisF4zLjNCXIaub3iojISghaC+bxweKqcYYRhmP/F/UH1scB0a",
+	"sBsx1oo3pbyvMgOCG9CKvrzJQRT7Ms3pH8MzZDEfi0xb1tbGhCgNCMiam5aR3b6U4lcYiqqEwkKwEPd8",
+	"bBgWfp5LW1H+S5VZ3bXcF3boAGwYxyqkBJdbsaocFZAOcIF4sllEcYskditJtoBbsSJLAAEIjrRRDOze",
+	"hJ2o9NM+sgdzyRNwS2thtC4j05I7xuzP+7CDswSCYk5I2AnstevxCi4TdOAO7jJcJsu3of3mlvQeHJlx",
+	"b3IBzx0Njh73hke9wcnV8HQ0OBkNBmHnQxB2HAaEGMhohvAQwftI2PmAHNSalqD8p5EN7cEZryxpG1kF",
+	"uEoIIqeES1+XsNqMtx+n1FnQPfQi7ow63yc6x68DtSG+qtdGdJSPHIKH8kOw03OXyb92evYn3PJdHn0x",
+	"faWkeGlkGQgryYReKKnRrH40GFBVh9zmKteEZs+Bh1X9yN/Z9lX73CFACtdNzQ3mW7Po/Xc+BBv8ubih",
+	"gSsMHj2/4jeOQuYYooANHAzrjV5MewYCPQABbO6HoHM8WFt10QHo8JXKX6oYetmZd04QWJvf+ZrHXgWA",
+	"k8Fw+ytvZGkZqnh6ALtabc6/vDU7T+6fX5r+ibdmp11YNGAvwc32GRz90iF8fms+WTsuhzrPBJ+vZZ8X",
+	"hZ6Rnm6T9SwbRVMr2Onc8QSRXJO5F/kD0mYrF5WOAc0uQe3rXRrqRQe+G+XiHc2th1OLjOYCKrpmqTKC",
+	"K01HSUnCuc75Ck1fYKNOrA1Yz1i+TCRT01BGqTvY0ahmYw/K3x4DxCYFhgSX7Kjrk36PFdSajHgpqiOy",
+	"JsJaQMmTnnAwodzkGV8shDxA9gLi7NSc60eaRUaxMUQNNQEUa630ZwSwG4HLithSFanTiBKIugOj9lzN",
+	"sVMAsHszrlGqzc8eGCJpbgZ+2rwEeXOoNIO0OCLONNceYzLigL2xUBpiBeh2KBk8IRUUOUNo22fI5ANf",
+	"JEHRaH7OOM84EXgzyoRLUK7mKLtZnddIoyh+2R4IPQaGbvJ0gW8DALhhlpQ5iDPEJxC4RtkqbfE9dg5h",
+	"NeYO5OFEI3YrxKLH0+QOe9CUBjLStZlItYC8N00LQRMTJL6VK11k6p0R4MxwNZS2qjNNmepSGkiQoEbn",
+	"xS5YYlEj1vXkcdRorH4TsIisCtdQx0gYASpLdCJvbBJlq/JjTp9WFp6PUAy0PNYJ1Y80M4BO3OEjKvPI",
+	"TjGUFvxWUr7JjJw8RhUGsA01JpRmfIIC10Pyu0B5VIlVCs2+JDkeJRoWhIWqPYnNeSzQW31OuIXwNxoj",
+	"AJxakUffc533ALK9F99E0IyFdISU67xcglnnDaScTASUkmibubKn28bDJkYfTrCVlNWIDIkUBH/4TnJn",
+	"TwdAc56Ar4zwClqAGHpKn8L+W/QRbSbBU0rxcTmWBgv5kq8MsISGs23EZe3yL5d99iNZc+oAaB5VTs4R",
+	"O38LkT47L084n1FDlSoiYEAhLSWULinMOeTB15JDhU2D/l8bBBGZfsQimNIleBQjQxSgfj0l+1cda1Y8",
+	"ODO6ixGehZEFSISgxRgxUsUrqkSJyNLTSSwIO9rEwkt48yMFwz2EOLMD8JUX8S5CXINbVsOwiHwfDQaD",
+	"UJoDejI0kIW/jkKJtO992AHR/OmTrx6fnmyU/Sm5Dm4RYYHLdcoSdkaDD+ZLPq0svdYtFTLfXH3be9Ii",
+	"EYyIB4ETzGpiyBJdMyVzaRRZKq0DJFUG4Wwc5HjFOBunXN4CDe8Dtwil462sZK2JJGsbWMHw8bAlf7Mp",
+	"upasFI4uYDvESjrfCRGfVHBDNGxuC6zZSAhqoc8c+9tGnXBS5Dsw8HzGJzPRe6Zknql0bcpIJFVvYp6E",
+	"aOtyN1w2K91uqa4FS/7jisbfokWehNcU47Z2kZDfCzyPH7bamMAYB1g0XrEkJs2lTu8L5OZWIu6H0hnn",
+	"FipNNTqLLc8AY+MUu0C74CFsVkVWRSDkoTT6v5E9pioLKDWgUkphjWnzXLIkRk5iRrEOdpUBg28xlWHr",
+	"b1+RPmlVpP9Gcmnn3pqonflu2ujXSuXf2jeqtWV2G+Bl+YLtvAcDSZUnu47xCp/FhPEs32ful/TCBxvz",
+	"9GZzwnZ1hKvKK3sq5euoGkrZ+2jGjoV91PE3L+2mtX9rDsanoRd/E2WXtTZKsa8QIBxX30RjDs180Pzy",
+	"cYMHnYVq65b9kme3xI9cQR4kJpyicyLWFTxLE2ezBp02FVMjcqZKioM+M6OAo8zI+2K+UOYM99kr5eIP",
+	"rKNWChGL+Ix8ieCHALEzev8hYl1ouOlVxWSRGRlg+xqmAsLigecUNdI7hRVER4MBe/8h6rP/JRaYC+IP",
+	"RfbBM8hqcX6QmVGOQ7nIxFRkLDoEi3Ub3apM5P7ECzyJ288uPLXHcaXn1x9XEPznPLtFPw1Gpv57nWCz",
+	"k+4IWyDsy/QBUT7dgcTAsDtIa3a6LqucQ9b11UvSZFK1NEKjypj4teApS+KDdmYdoJdOQOwTiZy+x6sf",
+	"ynsdauxc2XKomyeYNQ7wpuN3KaBsyh/0+GkG/r7yAJod+Lc8gKW1WOOOth4/G8UIJ631vFxiASLuChRY",
+	"bF4ItUghvRNCBOBEub6q1qUIPXdd2L8r/wOmuyQ/8zyOGcXpz613HuOl7QQhKg19fZXYUVd/0D4YQFdp",
+	"AbpdUma/QkAl5eHxMgTXjAoF75cHYCB0WwSxWSt07q+Ll+yziIACov6QwmUGXrZqG/tsM3MIGX9rtwJz",
+	"Z4TOv1bxas9zB6Axf5TYcM50cXODVbo6QQdiraBMIk69M+pcpIJrwXgcM+75RclXCIlglrg5NU4bwXT3",
+	"k2sX5/TTaooQ1Vj+4xEdh55gdYbWjj612WPyiWzbOxsSZTfL2z8MWwGiASaZzqhTPoXO7vLSiFEuI/nl",
+	"WQp5gIC2RjSGHgwQ7l2dwCvlzj3PGU/Te8yAkv5WLLTXwg40caAPm2nsvivm268JX9btjqupossU3FTJ",
+	"G6iSwGXjsH4+s0mNYl/6FMyj1Y4mILWulwHaKfrG+Q9datH2WJsf0rgZa7ND6EwofUddl0JXgIJgmMoN",
+	"xbBAJEpgS/xXg1qgsO7vIeSmMe9Qrp84s/PGdAF+oyPWdaFrNiqUmyHgHsiPSb5yxSXKPCSes5zfnPkx",
+	"Mv4AuhjTIUafjPnHcDoz7sEO0Txmk7xwnvaYHLY+JAc3eXtMDtsQkkOR2nvF5LD2kJw1wSS2UZc9Kr+j",
+	"qBI6iL/X4BKva9Xu9Ljy0sbwEkeG/oovcRJ9Mx20LcDE4k3JH+wVMIu1iu+YGFomHbJEOnqGOwCl+SMX",
+	"GmhDrsGJiZI4kjhg4EbXVZCG0GfnNlXqGsl05PRmEBxH1F56GUpb/R1zE7hRqr1HgJQGrjyG1/r+gKKL",
+	"qVjGP9W4z2ydHrJO60qlAc2irJAwP6y+oabTNJEioqjYCLuqkGWep1pEaHKnDvxGirMdlvsYqUFcwLyx",
+	"tvX5i5zNC1Ak2LFB4McnnlQRhJKhHxctDTJ2xgSRA7nLWJzcJHkATAjLfMAdHeANHCLqGRJ9TaSwT/R3",
+	"bSN1drVU1hVn6LeamkFcwA00+IfKDJlaYhSNJdAng4EfMQnf/h6UAFikIdS2w3u+VCzmZhsCVshYZHoC",
+	"2qLK2EJkiYoh7oabITK1hDlTew/UKqyHzQ1eLofPlbxhK1Vk5m2bvRyx7ljlM3rR8QMYLewAp++BX73k",
+	"0H4il6E/XiuhgEW1rj+Ybckq16GhT+TbYYCxLRMSGTD9OdEOcLBc4mzQFR8OTixIcXXfD1jt6wF9vfnx",
+	"rlQ2+QzXGGHI/rVzzlKzJPFukhaxwGAmmCc8bjNo6iIYHBJ6FeR63Y4L/pKQN2PmHHBnG5YCy/NZNcRy",
+	"9G28U2ZTmPw8Hhe7ZaNz0OgGdi5r0zIfr3dwwo8Z0mbICq0Xk/CmKgMbAMQI5WTEbsgISBirUsK9VO9W",
+	"Be5Hkaa9qcrmIoYoEkIYswcsVhhiwsQ7Q927J4OBzb3GJw58ZYtaLLX0VaI6MJUSpLboR+fdu55UkIZT",
+	"adqzpjk8uZ79hkCGn7Us7Bv4PhsesVfc8pWywZ+bdaOp1i8drWc9ER+dng6fsvPz8/Nnx6/+xZ8N0398",
+	"82L46ur5qbn24u9P50fyyf8+Sn89fXmUDeXpu9Ofl8e3vz5999OT8a/DybE8mn81HvCfVv9gUHzyf9JW",
+	"9Cdq3nnrun+UfRuohI5tq4XVUvYDKrVEvk4WbjgH53Lt24FMzNu2cm8F+p6CV7UO2Sexrvjcf1cZ0n9l",
+	"3yWtU+rLboEB03mSphW55COtL5NMxEYm4aluWGBINLCpd3LF/Kfb7SHO+rE3/W8QfzLPrLMP2cgBVxxn",
+	"k3nGPeTmR7TIp+CfwBBjHRoQhwsf6f9W0jXWMKmJ13h8nJDcKmG3GWAO3+MVilLBRLy2rkHmui+q2pjN",
+	"GyOU2Njf7t+eXznxGwI8bG6XDiUKTIlm00wIxm94YuOWuZPD8ftWDifZmZHobGRoiL6cK2zDhTn5UIF8",
+	"tRDZXaJV1uIsYq+bWXN+alxEQY+2x8w/1Rg4bzVFz4+7afBihE8LL/6jmYNhA8x5gvBPEm0+kiQZ4O5I",
+	"Z782jz7wkS1VKshjJWXdbXH/9+wg237gEeM2H/hge9QZAakRb2atgn6+WCijH3mSf6syi+KXFCbmhZ+V",
+	"0bkUsgahxJDIyBcLwTNt9G4857FfmSWJdw4Pe+hzRhr3jrj6mp5+KHEA7+7l4iUAxH8YFF4bJ7UZffcz",
+	"eKYOKm+DzqJosyXZjn4zARVFyoIMntkodyV/W3r+hbLZ9M9ZWPwcXrBRZEUqNOua0Q3TQZlFH0A8k5IU",
+	"8d/37PRogQ/I/B6wqN6+DYzf2FSw/wVpqra0mmVYmFOEiuNZedsfwV4ra4TgUM1+erUEpW6FHPzNRgz+",
+	"gK2iKfwKveDmGwd+RpNhxMjQOaRVAcfHpijO8hZJlSdTOqwR1uvBR8r0TIpfLbPNsV6L5eLAv7NCahQu",
+	"nJJKaSCOsrXQFlzMb6JSo3Q049ozSZXmLV+1hicrmrVV9ZZi3OsN1mq8r0XOsa5Exq3p59nFGwboVNF5",
+	"XdPKyaLojJ6efmhXJyt6oGtj2Ow4COrbvuSyWlj2kyiExY4Bsv6E4gej+/T1Fvq/xxLiAu+LesgE4hNP",
+	"DfkF5yAmM5D846juJl3LVhd3qtYWM2dZoXGTwucbTvOqhdei+z3m9RG2XTDs/q5Vxt+JyIkH4F465qHX",
+	"03ar39812G6UeQmY9GppeDpmrRX3iEWu26XXD9oqfEYANupB2YAaSlLYN0gWpn6QlFEhZGw42VXZA8A2",
+	"KYUqOwGVNwNnoS2dReVrNF9BcRM4gci6Ir9Il8ul8J6ZcGnOGlXDiSHtLpShxMIytuqNYdFEbQOrLRsW",
+	"KEVGHScN17RQtNUza1WuhT9XKDZ8x1OoDmX98LbibYApxTFf2YAKEoUOzrCmH9T9py0yc7sVi9yI/a6h",
+	"Fy0UFTP0h2n3ac3iggooJhB+qxW2Z0SYTTMh+uyK32KVpFDW0YPNYcne0uA7aXIrwPj1TzVGlAEs1xAi",
+	"Z/OB16sb1GD5/trGlrbOdc0Ynv4+0fnejKfy6gbV45Euq/P+uykh4JbmDUB4tM3u+331kTWxqZgdy4hw",
+	"EQJ3uSNhB7VTWnVw23qBzsEtZFz3bduR2rzb1rNtyFbDuX1QN8CdVfoHwwleQ19LK4Ar3WRIJvi9xwIy",
+	"ilsprS3G7PpmLzJxl6hCl6XBPAoaSl1MJuDSZN0I/tZ6WoAm5QjriBlhMTowbB+T11jXZrGBMlU+iP50",
+	"LDxYooRLhqtpEphrTBTYCkVEhZExjWp+1pJhlFV9Qmm9kl97xBycanYoCFdObPhbP/oM9kzft2h7Uj+8",
+	"IuSCQ1Ek3E3JWafdkGBp1qfLGTder/W53kPoq/fm/jQ+KjzAW5kDIoud0gW9tfti8P1NHqrywEHBBoh5",
+	"WIn8c9mCg06caNexvtzmNadkmxdr18O1xVfloeu+Sgpc2BrF/HAqiL9iC8rAMzWUaonrlli1mP/BtZUr",
+	"bsQ9VtMIWhn7jkrL4cTcSffP6dpBEPgeU/uh6iZpC5iJMmoa8CwHtQFgWMFxrrK2gphm+1G18dLE2uT/",
+	"wBekjazvzr8RyNFe32c/osjM3ayuESgkXISyacF7Bg9A3hiI+uM1R5FKGoXSFsOpiOiUS9zw7qFMAtE2",
+	"c75iYxFKqjytMsgZrbr/2Hpu6aCShdLJOLVGQBVlkcKooJYoixUsRudq4Rqc1HgqwKGpTDwsS0VQUHwe",
+	"8lLDVyusdKqyibBmuVZmeuVyjSpxTGje9Ybag2Cdg9HWY55/uHQZn6Ii1qefzzca7Lzf21ihl8UCiIA5",
+	"LEVZqvwT2MJcHqjK4VBSCZ1S4/eOFetGlfN58AdnRHjuN2qWuzIgJJWfhAE9l5lKda3r2V7sKJQRaFpU",
+	"FI+0DUiL1CyiihhQ/x21Q7K+TWZKW+4EGinm7DSMOmQWMm/VbVQpz0VW8qbSv0UuiPXepefmfqWoNRV+",
+	"9pmUNaLXGBXbxKeaWZMNRsXqfOq84sfytHMrkY28IslSQRBDC5+BNYm/+Myfgs8Qzj1oSuYfk2X8wbkA",
+	"nsoH4QLv8Y9dC0s5sZa1S7V9du4pBGQ0Kg2DKoNRwGaP2SUYutMlO10csEzlWLmwyEF6dsLRQbBnTA+Z",
+	"Je59Yktb4J6WlMvyxYcypiBs/z3je0r8e2CL+vbEQ3tIqG7SfgfrkBxu9xG19priOrHsNc5D29wfz1ZV",
+	"eiuwMYYnukWu6WgUyq4r22RkbrIJEwWwqdUHFb9CGTkLHXhsK47ENq+gRK2cZzciH4HvrtYoA1/BLLYc",
+	"E9cqiWwV14ALArZSG32w7rDAHDr86rpUPBwiYPlqIdyAkZeGl+Ro3sdhsIBqVkjf9PJIY8Q85c9hMpa6",
+	"ExkQdvIneBB4pFmc6FvqmQkdWwtbPT4TmHiEpLLfHIxy+KC6B+V8H1TmYt6n4TMocQEtfKDqqD8FWx0X",
+	"+/FBiLVecCOwQ/KaWy5HNzaO2IXzCR0bIZSa21wBaKvF05QysyEB0Ix2sK43QZnJ5tYG3QaeJ4BuS74K",
+	"KhMBMRsyNwl64KGYY5lAKG1Q2Q+cbqKxQvSmzzvMx8zqHvtBpqtS1cTvem538MbgjtZ87X32gxSYcmhT",
+	"sZI0rUQLWIcSNjaDGBPmhdBtmDC3yWgwOEUGJJNZQAWwqdYts8rGyKkWQSn693xMth6opAY6yo/ANlOY",
+	"h9kKLIrFh2Ewn6uaj7nDCDCl3axtJepiU5zSVQW4toeriihkQ374tCF7UmERK1oDLbHiwbKQqXqxyhba",
+	"T+F/QXlgNmpKr20/JEPq6XPDo+OAaAs2oaKDsuaD5vHm13aWcmgGf7YCOJa7/RYJD0EHCUhTKSZyRbd3",
+	"cm65ANnSoZ3kNMJGv9arNlze5t6qdDW3Li57sZmN1Sin2rrcNiJ6n8W3jWdBUXaVr06FoIANFyxd2ik3",
+	"rRUmTrcy3AVS4/1wrlxV6hqYE1ymwtmZAuddO1FDPqVimVJzV9msyje3TLukCN60vQ94vcuq30msAHpW",
+	"HiJD9N2AdgE5xGpt2vUGa73nrjfG+xQBnuP2OQQ+c3MxI9MkB10a5/cn8K9ahsQ3KXhbNS+l8k9izv5a",
+	"qbxizaZeniCdX0N1JAWtH4RtrWeLYdgyHrYXK5xJc26rkv0iU9MkdSGe3iGB4lR4N4BeqlpQclMlqBVz",
+	"nvqhxCQqUpyclvT//T//L4NiH2Axh1+2MMiZlzBpnih9r+06UWXiVjWyhU/gXtRWp+S8TRvcbMAOpQdh",
+	"Jzcb9G9VXwlKutGPu97xzA26tlCDkUXdUyj6h/KNhJjPZkPFAAqRqkqvwtagKei7YaXPUbWboe3X4XdO",
+	"cZ0zlbKWegjnJTm/DIYDrcQAxVwy4FxyQyCgYQq8jC1tsiy5EzCEF69s/RG2cHtdJasJ3F2oeFXp45hA",
+	"+uyBF5KLpNLa9ryP3GCb1nWWO3POfpN8mSpXAvmF0KkihTucqEjh7qqVwtcI3V8r6lVjq7G10oCKnyLo",
+	"GMx9Bs+1DMYp76x1INYtBXukEOtmPTw63juhxnz/j+wWubLnypfUWVdlpbp48Bt7460kvQ1N2sSwcnc9",
+	"Mayd8Fm50MGz4dwB6mFEfwz7nHNbbWa9FPu7cPb4EWncBq7W6d2fLD6A6MI9kmqSHRJqkAnyOIZmetWw",
+	"JifnSJEvVXbLYpEb3KEQ8UUxTpMJe3Fxd+IG4DIOSkuuHYeXXJFik8uKM2Q3NayXLhp+hl7xFxd3j9nl",
+	"9+fnz/wPUNmIRN72UjXhKfTk67NnPBc3CngYVlh2MraaTkXGunrGM+wABrZrkd2JGGYfsP+6cF+ARt+q",
+	"yPHeY5aBne2APP7Y8+aXt4bpbcz1YZTqY+SNczsyDWJm7YqtVcPICEwB2l0XimIvypaBjoYIax/PBJh1",
+	"4zJhxhVrsKXkyGBPn6G+30muRTqFiseuj4MoocC6UbK4O4GSoIu7x2DF25B0f/EAGTDJztkv5nP78jl8",
+	"Z3O+i1v9XxkvLy5KaHjUx0DxXikvOxCtw/f05d0c2a3EK0C6pDI8xeBHQUqCtpAKAaERDgK07ayYXlBk",
+	"Kvg5RoxLHMZ+yoaUgp4j9IQvIH3kaDAY/sfxeTx+8h/H5/9xfD7E9BIJ0bKSFYsFVkWEZgtswrXRBA3E",
+	"AMwxPQvJ7fZLvrJU0RPrutG2qhgX9z+fSPC3HtEXF0TwLvD53Q+qe3PdQSWo/Ps6zdX0M5zR7R5qbrdp",
+	"l4oamZExtGDfvLpk3Yur1wdM8rnwajxX8BqRLJQlI6oX4bBIQGVM34edLJY67Bhdf6Z03rcV81R2E3Y+",
+	"RNj73jp44dvWKcaZeSGUDC6PGDS31Tk7Oj32C52WpTYhd1zlvbIVIGRN2Cqk0Cnh8XG9zClKLZB2O1st",
+	"ZkI633ZqBqVGBDMOM7F2wzSlt6HmtNcHdmMbeHDDfaPmPKnWPuvXrSIIs8g2OCbDcyJtJxgG9KlfB7Es",
+	"0vRDxIz8hHm4FGFAmvAIbMAgVMFMsKQmx3KaPfw1rvyaVH5R4c0+/YJ12ErZXW/zccmVLH6k6ozhS5VC",
+	"4Z7QdHBWoeTQKvlOQGthXAFWtVXYclqXORVm4RGB40PUCPbslh2jjqjaSeKa+JZ9hMHvq29FfLAmPDSU",
+	"52QKiAzII/sIl0YOo1lvqY5irYsRWvsi10OXYNeFEqkj5sbDZpi4uRiZ4c4fdPvBOjQ0ZRzamRSvax+h",
+	"4LFQXpA0b15q8loP8B59GNlUctuEcLNT3+FwI0S2FKkxm3y3ENlKnZeLz+IuzokGIV2qlEqNpa7YecyF",
+	"zqhTvmNe6ZDBBoWkihle5M3zCZ9pDgqn+kPQccWLqoMhNbe4XrNrtazzUuQNyt/+4QbB3ifz0okLn6Em",
+	"jAPxfqKPkQX2eO31N68uP4G8RM0/weiPOcoPGDf8qorD2wp1mm33LFltrIrsWGQOqBuynJUgayEre34d",
+	"zO1kx6gRJg93P4WTEI67ZfUl9FzOpZP/oWZFlUr+wQ1bhjqoDEUIKECCS4WYJLfGhji7TW9ccK2XKos/",
+	"idvwUkA1BimWUOSW2Y/ZWCgnvcaJvvXrBFhJ0wt03CX73wlzUXUYpmdFzmK1lIauIwSB0PqT6kfsnC0F",
+	"vw2lm2fXxWrPk3dCs6lYlgF1mTBi+Aglv54R+5wAG0pQWqsXbfF+8p2VgvLB1n4oF3ZCzjg3FyKHNteQ",
+	"8Exke26rPoTS4/a2vHDYoawZV0yPAeUy+obyy+AzA8IJlcCFEhLjIkljqIJhQXMNUFxTWvYMZSEqWalz",
+	"sP7ZjfxtSsoCY7dNSQjlP4NrTSlAqaqEYgFdFVO8MuHuUK4tzqDzTMkbh7vrBuKvxLL3bFDWHP9v+5cS",
+	"t+D6s0WquUOO9OC3CVhbk1IEONO2uW3M2e23x6H3IBgkNkiV/4AntBlZVBraMRLIVnjd4vr6GCL8WSrH",
+	"BTX3AXk7zOL/dFFFomKergD7o7xjmfhkUUavYeiPjjMKJQQalQ3Pqn7jJEezEXZ86DMvUCiUES5rc3QQ",
+	"PuPMB43wIIz2qXy1UfRpWyBQKNsigdg+gUChbIsEYvsFAvkSRCUSaNf6Dzbx7aN49fhPHQeD62OJTTPy",
+	"0HLPIBh/pN8wFgan8UePhsHj/XsSBP4KgHnAAJhmSaY/W+gLUYN7Bb+QrvdJ+Huz7cmGXD/Hw6DqOPTg",
+	"M3yaepNBv5OS0xPlK9vwlGy2Jkx47QtpqS1c3lzexuZhIg32TpVQN/YkNNIGSRcQb1fL5WzpSXjQdw3b",
+	"4LM6lJWubK1Wfngy7ERBVZsA18RUZYx7dg6Qxvdk7S6md0/WboD7m/B2zMXc0GUNt3RDkzWpDDnGi8F2",
+	"RXsd8zcQwEgl1zXN/+iuLckeWtGnmX1if4A9c7u2BylfeNgOIQGTaunRgN9a5y87d1n82sTdHQ5aLovI",
+	"3cLVzeG/8Iy8v6mZ4S8u/yBcHgjIvdi8nhV5rJbyk/D5C1XnvGo6rSjcpX6N2raZjlG+r82c4Jpn+feZ",
+	"s523486bCi3fI/uGdZcQV1ItoXTwESwylHtqv5e0xAfkkX+VitpdC7QY9vsyCP9xyxL++QnypbNrbyXJ",
+	"pNQc5uZTu7XtmHAMqS20yB5phm/afDbBpEgopfpO3UJHiyyU4t3CCG0BU2ns9fVQtuu+eZflyVz0WQQD",
+	"Rmym0riMZ7dlA4ePPTclU1Nsq6zFJBMYdfXFF98maS4yI0B98QWLfurh7wjIakG+2lux0iwC861t7oUm",
+	"Rorbj85Y9KXKYpFdj1f4Kjj6uVxRoOO8jVJ+n+j8CiG5b9TmhRGfdojYNM9dJv/a6VmYyk+4fuCO940b",
+	"BsF/C/WAj+Jqdj7M/juNg/yDRRIDeADuXmHDjvx/tm6uVFBlS4i+HQlIurbnyDuoF2RVgwjgVrEGq/hr",
+	"c3TMy648gH9Caw0lSgsFtMALJR4dIwLQwcOcYjx3yVzYhPuZWspKCU54+hrPS62SE6Ug43gHNr5XT9RC",
+	"6IgSVWxEaSYoqLQEF/Z8b78P9C5iOBaEeLoFmUc1iwj65mTDpCAokmgmJsFoOuyMRXkyuRXwSBkIPF5h",
+	"LSRoJDVR8znHtseJZtEXtThbLP8Tl4aPRLIJl0omE56a/ZizLs4roRRhICpI+eArZoSxyJdCSLsqFvlL",
+	"5WOtsrHZzqiE0EGfnYN4GECspxlEZSg+BbRjPiLATlBOOn4EG++RfgeXdqq+hC+DDccsWyssGma2FJd3",
+	"k2EvUMagXrmr9FSZCXgzul6c8yUMi2QWDCETIWKWQ4QqxZXji3PsCpSXTtQ+lSWKgMWsItZ9c/UsYNHP",
+	"P//8c+/ly94331x9993o5cvR5SXkpuUZT2Am0T8Az9R0qgXEa1vR6qBeamla5EUmbH0kDxr4ybATHZzB",
+	"AE5gR7dfOe2UG5THsri4O8QdcerEgRKNcefDwcBjchhLLBmxUIy4QtaKg9dcakP2AiU2doWMFDyNOpRS",
+	"vMst1AKD5ZgyCPlz/z9519bbNq6E/wrhl6aBYruXl6M+HPQEp9gC2+6iTd9cVIzNxtrIpEHKDowg/33B",
+	"maFE6mbLdtxkF1hgU9uieJ35OLdP2wvAtJMsBGXdaQxjbkMWO9Q3iuEebOQOWSiZYl26QUR7dRAPMJDc",
+	"T8pojWKxP7lA2VdIVM7KZhmK3wDrwiYYxIPX4zfji/Gri/Grq/E4hv88mv7mrqGEKnvG6gkkDz3V6AmI",
+	"9gkk7QYFLunHPYfRRV0CaxOVaa3I5kogcL+LEZ2uOiEIrK6TBEtu8i1WKdoOnkmKmmgUKjtS58N+2fJi",
+	"2lPei0PxPqmfg8kg9jQn8cBa5RmhPjeR248RS5cmYqQuXdkfpf6nFa90+1O33O89ikN0w5NmfTwYWjZX",
+	"o6coyWZ82Qgv6/fA0T38nyoQY9WQpkuhVUMl/LToRk5FTKnmvrZRlI4Z6JoILFFdumvI3heLuyG1R/nO",
+	"hQVtIp0Jzc/E4QQ/f2DnE9ZKAIg+wFK7PTfzUAECHKToczm6wmV+yuaO7Vse92GvLb8Dc75XQdezdmTp",
+	"mqbceHFdzjYxkaFxwh4EUksMezmLCiBndysaZW3b5gU1W/ektmYEH2nT4jTtpMyPpcXhlf/ondrOiN9n",
+	"l/azIeVujrZl8/LiRkjMfOWVf446lOcgcjHL6CXel/3cXVxAjy4KpW2Qz9iemXf4XaIRvVtsWONuqwPw",
+	"i9e9QfUJEtN+wSnUQvKFu0celYLiBEx60WCRGlOrO/lZOWp0SL3e892eswI+QWeFe+GjO46Hz10ho7G8",
+	"JwYlT9DI3TJ2cUZQZ14YRk+7O0qTcyF2X05k6a5QOZtmyjhOV6xn7z5SUlTIyEHppxL8DhN5o9VqGTmW",
+	"bNshz+EwF3wmNFYt8L0JZ+R4UEshxSyZSKVZgpLTfp6nwrBrDbDuegNeCszYVjABPMs2rrlkT5cHFfO3",
+	"f+GiAVMu9QfrC7j+lCDHJeEXBVrKF01koYWgyAHhmlux2VbkILnkEsun2obsPQHtvrdi48oFhOUO3Dtd",
+	"Dcjzc7wg2pFDEg0mgZI/7/2fH9nNikM8HC49WTTdJj5P3k0klpm6SYmhcYE1A8Baaq/GUWEn9m3UkDLC",
+	"qQxV+AOy3ObKzpnEEt4bjCi02wrC588TQu53St8aSHC7Vvm81atEZ+JJuJWgLyf3K8Fb+zqW/Ie6PUs4",
+	"wU/ctVTbh42upYoo9ATuV/ymw6f0x1JIAIjwLJ4WSptMpLgDw3/p6/i5yrJhSEdiRX8QagNwEVuzwuBa",
+	"rXJ2BpVWMTjmXVkimxJJgCK0Sk+wTZA0Fyevio+APiJwZ0EPq/6ssCBHxEL/FjySRGyls4lMRuu3VRU2",
+	"uk9nD8nLIaN598rfaLW6CeUqVJBaQHdRINGkgfRIHP/HQjkeWfo6V6hJkg7TPfzytAkrRTpQyDGxlUCh",
+	"kq+dyqnAZKKF0tLiwK9ff7NjxqdfvX4Dmt0wtcqHg6iJfyFgarR90hAzsCiKOqu10LbZdrcAzBrwvcDu",
+	"tciiXkX/kJ6zSy7ZRq3YdC6mtzBlc2Xy/4YjAoKHPsPpKSdP4DqQ4m5HSf9Z3PUW9J1OA/jFcYn2QrHV",
+	"sOGPzrJw3JSYwupObXm9oI9OSGj+663rdRBXVa9WOzJeUbCN+rXhQjO6xz92JfYjAU9om3YUOO7TWbHn",
+	"nJMHaPwm0sV5tmjNdlNiqSIOOt9WE+14wO1cHu2E10/3dosiLcZTvmtvxXtoUtxhP/a2JRaz8717K4/g",
+	"TtM/bNt7QWt8k225BKNxyUJXVHPDe7q9ydJfEJsD9WggnC9TBmnA8FhB9lI9+DrwHJVgMLRmbqVHsN0F",
+	"vuCJdNiMDqmrcE1WhW1Q9qpAy/jAMGmCdvarEyC7d0xThDkYiItaxx6kD0dXpQneiRr43xzgnVeXez+M",
+	"gg838Ai1LNS2gO2rereOru/b+jZ8NkK52QlvB1HIrT3wwche+lKxmw2UfotkU9jE9kDrsjbEWmhDBSmo",
+	"2qaeCSg5MudLMAkOWfJTq8UPRKYJy0WWmYl074XEQaeC+JJrYpsM7bPqTnYbt77QkB/fxHVSi5Ud1mYv",
+	"s5X/ZKftihbihLarpwF+fsew08YTcGwQ1IZR3s9mJqDaJWuv15VKCHaT2amzDmyz2ekl8DGRznV4oywy",
+	"CBMSHwAvPMsRbMRfDDJawEVlNT5ScVgx80plUhkNnrPxf+LxmH27uhy22Xogeo3oMY7zmn0O/SNnPNvV",
+	"7CG8Pmi1+GaE3k+AddlkoCuPBncOgTktlhbn19Z0IrqMKv6QPcOK9/GJjStt2ckt+PO5gq8vVfnbjL/g",
+	"5XrtNMFKZ4N4MFq/BVlPv79vKsVbIBoU1j+FmMUAsP4P/14WLHTITAmxj0wLo1Z6KnzWwSLnll1mqZ0k",
+	"tlRZRrWe73iaQ/j5X+oaFBuW7kAIBfV54wG80AD2qRifQwdQHNjgubk1UYnXSC+deS6JgKWm3SVBjNKY",
+	"RkCV0cEYLYjrppwgqD5ecbHYe3Oo/oLBuaWqj+6qHpbXnEwVQ2JKRGQ85MvCDBaJOpniuyMKhaHiomt1",
+	"K4K+uDiFel8+CWP4jQPBEMjnKnUvhVpmkGfF9ArVmd1w6VQMy5Y/CDG75tPbhqYL2ljKlmdn61TnK56x",
+	"BZ/OUymI1R/eBUQkwO9dMuFOJO5DQ0bpRTAmlwfaPL8+I4VPVuHemOpaUXATNA8sPY1NE60qzYXfeMz4",
+	"KlcLnqdT+pWJ2IJLO2Yj+dLMVU5Lh4S0FO8dDsyxkz58f/g7AAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,11 +1,13 @@
 package impl
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -60,8 +62,11 @@ func handleError(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		h := c.Response().Header()
 		h.Set(echo.HeaderContentType, "application/json")
-		if status == http.StatusServiceUnavailable {
+		if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
 			h.Set("Retry-After", "1")
+		}
+		if status == http.StatusMethodNotAllowed {
+			h.Set(echo.HeaderAllow, withHead(h.Get(echo.HeaderAllow)))
 		}
 		c.Response().WriteHeader(status)
 		if c.Request().Method != http.MethodHead {
@@ -78,6 +83,11 @@ func errorBody(err error) (int, apiError) {
 			return http.StatusInternalServerError, apiError{Reason: "An internal error occurred"}
 		}
 		return statusOf[de.Code], apiError{Reason: de.Reason, Field: de.Field}
+	}
+	// A request past its deadline, or whose client left, changed nothing
+	// that was not committed; the client may try again.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return http.StatusServiceUnavailable, apiError{Reason: httpReasons[http.StatusServiceUnavailable]}
 	}
 	var re *openapi3filter.RequestError
 	if errors.As(err, &re) {
@@ -169,4 +179,15 @@ func requestErrorBody(re *openapi3filter.RequestError) apiError {
 		return apiError{Reason: field + " is not valid", Field: field}
 	}
 	return apiError{Reason: "Request is not valid"}
+}
+
+// withHead adds HEAD to an Allow list that has GET, as HEAD is served
+// wherever GET is.
+func withHead(allow string) string {
+	methods := strings.Split(allow, ", ")
+	if slices.Contains(methods, http.MethodGet) && !slices.Contains(methods, http.MethodHead) {
+		methods = append(methods, http.MethodHead)
+		slices.Sort(methods)
+	}
+	return strings.Join(methods, ", ")
 }

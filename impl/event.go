@@ -2,6 +2,7 @@ package impl
 
 import (
 	"context"
+	"math"
 
 	"github.com/oapi-codegen/nullable"
 
@@ -57,6 +58,8 @@ func listQuery(page, pageSize *int, filter *string) db.ListQuery {
 	if pageSize != nil {
 		q.PageSize = *pageSize
 	}
+	// Past this page the offset overflows; every such page is past the end.
+	q.Page = min(q.Page, math.MaxInt64/q.PageSize)
 	if filter != nil {
 		q.Filter = *filter
 	}

@@ -12,10 +12,22 @@ type options struct {
 	keepAlive time.Duration   // idle time before a stream sends a keep-alive
 	retry     time.Duration   // reconnection delay a stream advises its clients
 	stopping  <-chan struct{} // closed when the server stops: streams end
+
+	tokenRate      Rate
+	authFailRate   Rate
+	requestTimeout time.Duration
 }
 
+// The rate defaults are far above what linodego's flows and the
+// conformance suite need, so that only runaway clients meet them.
 func defaultOptions() options {
-	return options{keepAlive: 15 * time.Second, retry: 2 * time.Second}
+	return options{
+		keepAlive:      15 * time.Second,
+		retry:          2 * time.Second,
+		tokenRate:      Rate{Burst: 6000, Per: time.Minute},
+		authFailRate:   Rate{Burst: 600, Per: time.Minute},
+		requestTimeout: 30 * time.Second,
+	}
 }
 
 // WithMetrics makes the handler record into m and serve it at /metrics.
@@ -38,3 +50,16 @@ func WithStreams(keepAlive, retry time.Duration, stopping <-chan struct{}) Optio
 		o.stopping = stopping
 	}
 }
+
+// WithTokenRate sets the request budget of every token; a zero Burst
+// turns the limit off.
+func WithTokenRate(r Rate) Option { return func(o *options) { o.tokenRate = r } }
+
+// WithAuthFailureRate sets how many requests with an unknown token one
+// address may send; a zero Burst turns the limit off.
+func WithAuthFailureRate(r Rate) Option { return func(o *options) { o.authFailRate = r } }
+
+// WithRequestTimeout sets how long a request may take before it is
+// answered 503. Event streams are not bound by it: they last as long as
+// their client.
+func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.requestTimeout = d } }

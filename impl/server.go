@@ -16,7 +16,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	oapimw "github.com/oapi-codegen/echo-middleware"
 
 	"apiv4/db"
@@ -38,8 +37,9 @@ type Server struct {
 var _ gen.StrictServerInterface = (*Server)(nil)
 
 // NewHandler returns the HTTP handler of the whole API: routing, request
-// logging, auth, validation against openapi.yaml, then the operations;
-// beside them the spec and docs portal, /metrics, /healthz and /readyz.
+// logging, auth, rate limits, the door checks of the body, validation
+// against openapi.yaml, then the operations; beside them the spec and docs
+// portal, /metrics, /healthz and /readyz.
 func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (http.Handler, error) {
 	spec, err := gen.GetSpec()
 	if err != nil {
@@ -67,9 +67,11 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = handleError(log)
-	e.Pre(s.opts.metrics.observe)
-	e.Use(requestLog(log), recoverPanic(log), middleware.BodyLimit("1M"))
-	e.Use(s.authenticate(routes), checkBody(routes))
+	m := s.opts.metrics
+	e.Pre(m.observe, canonicalPath)
+	e.Use(answerHead, requestLog(log), recoverPanic(log), securityHeaders, deadline(s.opts.requestTimeout))
+	e.Use(limitAuthFailures(newLimiter(s.opts.authFailRate), m), s.authenticate(routes),
+		limitTokens(newLimiter(s.opts.tokenRate), m), guardBody)
 	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
 		SilenceServersWarning: true,
 		Skipper: func(c echo.Context) bool {

@@ -20,8 +20,9 @@ const streamBatch = 100
 //
 // TODO(#6): the token is checked when the stream opens only; a token
 // revoked or expiring later keeps its open streams until they reconnect.
-// TODO(#5): streams count against no limit of their own; the rate
-// limiter should bound how many one token holds open.
+// TODO(#5): opening (and each reconnect) spends one request of the
+// token's rate budget like any request, but how many streams one token
+// holds open at once is not bounded yet.
 func (s *Server) StreamEvents(ctx context.Context,
 	req gen.StreamEventsRequestObject) (gen.StreamEventsResponseObject, error) {
 	p := principal(ctx)
@@ -61,6 +62,9 @@ func (st *eventStream) VisitStreamEventsResponse(w http.ResponseWriter) error {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no") // ask proxies not to buffer
 	w.WriteHeader(http.StatusOK)
+	if isHead(st.ctx) {
+		return nil // HEAD gets the headers of the stream, and no stream
+	}
 
 	opts := st.s.opts
 	m := st.s.metrics()

@@ -33,6 +33,12 @@ type config struct {
 	LogLevel           string
 	LogFormat          string
 
+	RateLimit      int           // requests per minute per token; 0: no limit
+	AuthFailLimit  int           // unknown tokens per minute per address; 0: no limit
+	RequestTimeout time.Duration // how long one request may take
+	ReadTimeout    time.Duration // how long a client may take to send a request
+	JobLease       time.Duration // how long a job claim holds without renewal
+
 	envErrs []error // environment variables that did not parse
 }
 
@@ -93,6 +99,18 @@ func (e envFlags) int(p *int, name, env, def, usage string) {
 	})
 }
 
+// count binds a whole number, 0 or more.
+func (e envFlags) count(p *int, name, env, def, usage string) {
+	e.define(name, env, def, usage, func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return fmt.Errorf("want a whole number, 0 or more")
+		}
+		*p = n
+		return nil
+	})
+}
+
 // flags binds the whole serve configuration to a flag set.
 func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	e := envFlags{fs, getenv, &c.envErrs}
@@ -127,6 +145,16 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		"how long this process trusts a token it looked up; off (0) by default so that "+
 			"a revoked token stops at once in every process; opt in only if a revoked token "+
 			"may keep working that long")
+	e.count(&c.RateLimit, "rate-limit", "APIV4_RATE_LIMIT", "6000",
+		"requests per minute a token may make, per process; 0 for no limit")
+	e.count(&c.AuthFailLimit, "auth-fail-limit", "APIV4_AUTH_FAIL_LIMIT", "600",
+		"requests per minute with an unknown token one address may make; 0 for no limit")
+	e.duration(&c.RequestTimeout, "request-timeout", "APIV4_REQUEST_TIMEOUT", "30s",
+		"how long one request may take before it is answered 503")
+	e.duration(&c.ReadTimeout, "read-timeout", "APIV4_READ_TIMEOUT", "30s",
+		"how long a client may take to send one request, headers and body")
+	e.duration(&c.JobLease, "job-lease", "APIV4_JOB_LEASE", "15s",
+		"how long a job claimed by a process that died blocks its Linode")
 	c.logFlags(e)
 }
 
@@ -175,6 +203,9 @@ func floatSetter(f *float64) func(string) error {
 func (c *config) validate() error {
 	if c.Workers < 1 {
 		return fmt.Errorf("--workers must be at least 1")
+	}
+	if c.RequestTimeout <= 0 || c.ReadTimeout <= 0 || c.JobLease <= 0 {
+		return fmt.Errorf("--request-timeout, --read-timeout and --job-lease must be above 0")
 	}
 	if err := c.validateLog(); err != nil {
 		return err

@@ -73,6 +73,12 @@ var commands = []command{
 			return conformanceFlags(new(conformanceConfig), getenv, io.Discard)
 		},
 		runConformance},
+	{"chaos", "run servers under SIGKILLs and a private PostgreSQL's restarts, check every promise",
+		"[flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			return chaosFlags(new(chaosConfig), getenv, io.Discard)
+		},
+		runChaos},
 	{"ticket reply", "answer a support ticket as support",
 		"--ticket ID --message TEXT [--from NAME]", noFlags, ticketReply},
 	{"notice post", "post a notice to every user of some accounts",

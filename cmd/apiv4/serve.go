@@ -40,7 +40,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		"backup_interval", cfg.Store.BackupInterval.String(),
 		"workers", cfg.Workers, "stream_keepalive", cfg.StreamKeepAlive.String(),
 		"event_retention", cfg.EventRetention.String(), "token_cache_ttl", cfg.TokenCacheTTL.String(),
-		"log_level", cfg.LogLevel, "log_format", cfg.LogFormat)
+		"rate_limit", cfg.RateLimit, "auth_fail_limit", cfg.AuthFailLimit,
+		"request_timeout", cfg.RequestTimeout.String(), "read_timeout", cfg.ReadTimeout.String(),
+		"job_lease", cfg.JobLease.String(), "log_level", cfg.LogLevel, "log_format", cfg.LogFormat)
 
 	store, err := db.Open(ctx, cfg.DatabaseURL, db.WithMaxConns(cfg.DBMaxConns))
 	if err != nil {
@@ -57,11 +59,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// Due backups are looked for every quarter of the interval, and at
 	// least once every five seconds, however long the interval.
 	scan := min(5*time.Second, max(10*time.Millisecond, cfg.Store.BackupInterval/4))
-	runner := job.New(store, sim, job.Config{Workers: cfg.Workers, BackupScan: scan}, log)
+	runner := job.New(store, sim,
+		job.Config{Workers: cfg.Workers, Lease: cfg.JobLease, BackupScan: scan}, log)
 	stopping := make(chan struct{})
 	handler, err := impl.NewHandler(store, runner, log,
 		impl.WithMetrics(impl.NewMetrics(store, log)),
-		impl.WithStreams(cfg.StreamKeepAlive, 0, stopping))
+		impl.WithStreams(cfg.StreamKeepAlive, 0, stopping),
+		impl.WithTokenRate(impl.Rate{Burst: cfg.RateLimit, Per: time.Minute}),
+		impl.WithAuthFailureRate(impl.Rate{Burst: cfg.AuthFailLimit, Per: time.Minute}),
+		impl.WithRequestTimeout(cfg.RequestTimeout))
 	if err != nil {
 		return err
 	}
@@ -70,13 +76,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	// WriteTimeout bounds ordinary answers; event streams set a deadline per
-	// frame instead.
+	// Slow clients cannot hold a connection: headers must come within
+	// 10 s, the whole request within the read timeout, and an ordinary
+	// answer is cut off once reading and handling could not take longer.
+	// Event streams set a deadline per frame instead.
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.ReadTimeout + cfg.RequestTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 	}

@@ -1,0 +1,170 @@
+package conformance
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"apiv4/db/dbtest"
+)
+
+// startLimited starts a server of its own on a fresh SQLite file, with
+// extra flags, and returns a client of it acting as a new user of acme,
+// and that user's token and another user's.
+func startLimited(t *testing.T, extra ...string) (a *api, owner, peer string) {
+	t.Helper()
+	if !local() {
+		t.Skip("needs a server of its own")
+	}
+	t.Parallel()
+	databaseURL := dbtest.SQLiteURL(t)
+	var err error
+	if owner, err = createToken(databaseURL, "alice", "acme", "*"); err != nil {
+		t.Fatal(err)
+	}
+	if peer, err = createToken(databaseURL, "bob", "acme", "*"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := startServer(databaseURL, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	s.logOnFailure(t)
+	tg := &target{name: "limited", url: "http://" + s.addr, owner: owner, server: s}
+	return tg.api(t, owner), owner, peer
+}
+
+// intHeader returns a header's value as an integer, failing the test
+// when it is not one.
+func intHeader(tb testing.TB, r *reply, name string) int64 {
+	tb.Helper()
+	n, err := strconv.ParseInt(r.Header.Get(name), 10, 64)
+	if err != nil {
+		tb.Fatalf("%s %s → %d: %s = %q, want an integer", r.Method, r.Path, r.Status, name,
+			r.Header.Get(name))
+	}
+	return n
+}
+
+// TestRateLimit spends a token's budget of five requests a minute and
+// checks the X-RateLimit-* headers on the way, then that every operation
+// answers 429 with Retry-After in whole seconds while another token of
+// the account is still served; and that an address sending unknown
+// tokens is refused after three.
+func TestRateLimit(t *testing.T) {
+	spec := mustSpec(t).spec
+	a, _, peer := startLimited(t, "--rate-limit", "5", "--auth-fail-limit", "3")
+
+	start := time.Now().Unix()
+	for i := range 5 {
+		r := a.must(http.StatusOK, "GET", "/account/events", nil)
+		if got := intHeader(t, r, "X-RateLimit-Limit"); got != 5 {
+			t.Errorf("request %d: X-RateLimit-Limit = %d, want 5", i+1, got)
+		}
+		if got := intHeader(t, r, "X-RateLimit-Remaining"); got != int64(4-i) {
+			t.Errorf("request %d: X-RateLimit-Remaining = %d, want %d", i+1, got, 4-i)
+		}
+		// The budget refills in a minute; the reset is when it is whole.
+		if got := intHeader(t, r, "X-RateLimit-Reset"); got < start || got > time.Now().Unix()+61 {
+			t.Errorf("request %d: X-RateLimit-Reset = %d, want a time within the next minute", i+1, got)
+		}
+	}
+
+	for _, o := range specOps(spec) {
+		path := o.path
+		for _, p := range params(o) {
+			if p.In == "path" {
+				path = strings.ReplaceAll(path, "{"+p.Name+"}", fmt.Sprint(unknownID))
+			}
+		}
+		r := a.do(o.method, path, nil)
+		r.wantError(t, http.StatusTooManyRequests, "Too many requests", "")
+		// One request comes back every 12 seconds.
+		if got := intHeader(t, r, "Retry-After"); got < 1 || got > 12 {
+			t.Errorf("%s: Retry-After = %d, want 1 to 12 seconds", operationID(o.op), got)
+		}
+		if got := intHeader(t, r, "X-RateLimit-Remaining"); got != 0 {
+			t.Errorf("%s: X-RateLimit-Remaining = %d, want 0", operationID(o.op), got)
+		}
+	}
+	a.as(peer).must(http.StatusOK, "GET", "/account/events", nil)
+
+	unknown := a.as(strings.Repeat("0", 64))
+	for range 3 {
+		unknown.do("GET", "/account/events", nil).wantError(t, http.StatusUnauthorized, "Invalid Token", "")
+	}
+	r := unknown.do("GET", "/account/events", nil)
+	r.wantError(t, http.StatusTooManyRequests, "Too many requests", "")
+	intHeader(t, r, "Retry-After")
+	// The address is refused before any token is looked up.
+	a.as(peer).do("GET", "/account/events", nil).wantError(t, http.StatusTooManyRequests,
+		"Too many requests", "")
+}
+
+// TestRequestDeadline runs a server whose requests may take one
+// nanosecond: every request that reaches the database is answered 503
+// with Retry-After, never 500.
+func TestRequestDeadline(t *testing.T) {
+	a, _, _ := startLimited(t, "--request-timeout", "1ns")
+	for _, path := range []string{"/account/events", "/linode/instances", "/linode/instances/1"} {
+		r := a.do("GET", path, nil)
+		r.wantError(t, http.StatusServiceUnavailable, "Service unavailable, try again shortly.", "")
+		if got := intHeader(t, r, "Retry-After"); got < 1 {
+			t.Errorf("GET %s: Retry-After = %d, want at least 1", path, got)
+		}
+	}
+	r := a.do("POST", "/linode/instances", createBody(newLabel("late"), false))
+	r.wantError(t, http.StatusServiceUnavailable, "Service unavailable, try again shortly.", "")
+}
+
+// TestSlowClients checks that a client cannot hold a connection by
+// sending its request slowly: with a read timeout of one second, a
+// connection stalled in its headers, or in its body, is closed by the
+// server. The test waits at most a minute for that.
+func TestSlowClients(t *testing.T) {
+	a, owner, _ := startLimited(t, "--read-timeout", "1s")
+	addr := strings.TrimPrefix(strings.TrimSuffix(a.base, "/v4"), "http://")
+	tests := []struct{ name, sent string }{
+		{"stalled headers", "GET /v4/account/events HTTP/1.1\r\nHost: x\r\nAuthor"},
+		{"stalled body", "PUT /v4/linode/instances/1 HTTP/1.1\r\nHost: x\r\n" +
+			"Authorization: Bearer " + owner + "\r\nContent-Type: application/json\r\n" +
+			"Content-Length: 100\r\n\r\n{\"tags\":"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, tt.sent); err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetReadDeadline(time.Now().Add(time.Minute))
+			got, err := io.ReadAll(conn)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the server kept the connection a minute")
+			}
+			if len(got) == 0 {
+				return // closed without an answer
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(string(got))), nil)
+			if err != nil || resp.StatusCode < 400 || resp.StatusCode >= 500 {
+				t.Errorf("got %q before the close, want nothing or a 4xx answer", got)
+			}
+		})
+	}
+}
