@@ -221,10 +221,9 @@ func TestScheduledMaintenance(t *testing.T) {
 			map[string]any{"root_pass": testPassword})
 
 		c, _ := tg.linodego(t, tg.owner)
-		ev, err := c.WaitForEventFinished(context.Background(), l.Id, linodego.EntityLinode,
-			linodego.ActionLinodeMigrate, minStart, int(jobTimeout/time.Second))
-		if err != nil || ev.ID != events[0].Id || ev.Status != linodego.EventFinished {
-			t.Fatalf("WaitForEventFinished = %+v, %v", ev, err)
+		ev := waitForEventFinished(t, c, l.Id, linodego.ActionLinodeMigrate, minStart)
+		if ev.ID != events[0].Id || ev.Status != linodego.EventFinished {
+			t.Fatalf("WaitForEventFinished = %+v, want event %d finished", ev, events[0].Id)
 		}
 		after := waitIdle(t, a, l.Id)
 		if after.HostUuid == l.HostUuid || after.Status != "offline" {
