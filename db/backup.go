@@ -286,15 +286,9 @@ func (s *Store) RestoreBackup(ctx context.Context, p *Principal, linodeID, backu
 		}
 
 		now := micros(s.now())
-		label := ""
-		if b.Label != nil {
-			label = *b.Label
-		}
 		a := Action{
 			Name: "backups_restore", Image: b.Image, ClearImage: b.Image == nil,
-			Params: backupParams(b.ID),
-			Secondary: &Entity{ID: b.ID, Label: label, Type: "backups",
-				URL: fmt.Sprintf("/v4/linode/instances/%d/backups/%d", linodeID, b.ID)},
+			Params: backupParams(b.ID), Secondary: backupEntity(&b),
 		}
 		l, err := s.claim(ctx, tx, p, target.ID, &a, now)
 		if err != nil {
@@ -303,6 +297,60 @@ func (s *Store) RestoreBackup(ctx context.Context, p *Principal, linodeID, backu
 		_, err = enqueue(ctx, tx, p, l, a.Name, a.Params, a.Secondary, now)
 		return err
 	})
+}
+
+// backupEntity is a backup as the secondary entity of an event.
+func backupEntity(b *Backup) *Entity {
+	label := ""
+	if b.Label != nil {
+		label = *b.Label
+	}
+	return &Entity{ID: b.ID, Label: label, Type: "backups",
+		URL: fmt.Sprintf("/v4/linode/instances/%d/backups/%d", b.LinodeID, b.ID)}
+}
+
+// deployable returns the backup a new Linode l is to be deployed from,
+// with its Linode locked so that the backup stays while l is created. A
+// backup the caller does not have is Invalid, like one that is not
+// available, is in another region than l, or does not fit on l.
+func (s *Store) deployable(ctx context.Context, tx bun.Tx, p *Principal, l *Linode,
+	from *FromBackup) (*Backup, error) {
+	invalid := Errorf(Invalid, "backup_id", "backup_id is not valid")
+	var b Backup
+	find := func() error {
+		return tx.NewSelect().Model(&b).Where("b.account_id = ? AND b.id = ?", p.AccountID, from.ID).
+			Scan(ctx)
+	}
+	if err := find(); err != nil {
+		return nil, notFoundAs(err, invalid)
+	}
+	if _, err := s.lockLinodes(ctx, tx, p, b.LinodeID); err != nil {
+		return nil, notFoundAs(err, invalid)
+	}
+	// Read again under the lock: the backup may have gone meanwhile.
+	if err := find(); err != nil {
+		return nil, notFoundAs(err, invalid)
+	}
+	if err := b.Unavailable(); err != nil {
+		return nil, err
+	}
+	if b.Region != l.Region {
+		return nil, Errorf(Invalid, "region", "A backup can only be deployed in its own region.")
+	}
+	if from.Fits != nil {
+		if err := from.Fits(&b, l); err != nil {
+			return nil, err
+		}
+	}
+	return &b, nil
+}
+
+// notFoundAs returns instead for an error that means not found.
+func notFoundAs(err, instead error) error {
+	if errors.Is(translate(err), ErrNotFound) {
+		return instead
+	}
+	return err
 }
 
 // lockLinodes locks the caller's Linodes with the given ids, in id order so

@@ -138,6 +138,16 @@ type NewLinode struct {
 	PrivateIP      bool // also give it a private IPv4 address
 	HasUserData    bool
 	Alerts         Alerts
+	FromBackup     *FromBackup // deploy one of the caller's backups instead of an image
+}
+
+// FromBackup says which backup a new Linode is deployed from.
+type FromBackup struct {
+	ID int64
+
+	// Fits returns why the backup's disks do not fit on the new Linode, or
+	// nil. The store knows no plan sizes; the caller does.
+	Fits func(b *Backup, target *Linode) error
 }
 
 // CreateLinode creates a Linode in status provisioning, with its
@@ -157,7 +167,20 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 	if l.Label == "" {
 		l.Label = l.HostUUID // unique placeholder until the id is known
 	}
+	var secondary *Entity
+	if in.Image != nil {
+		secondary = &Entity{ID: *in.Image, Label: in.ImageLabel, Type: "image",
+			URL: "/v4/images/" + *in.Image}
+	}
 	err := s.tx(ctx, func(tx bun.Tx) error {
+		if in.FromBackup != nil {
+			b, err := s.deployable(ctx, tx, p, l, in.FromBackup)
+			if err != nil {
+				return err
+			}
+			l.Image, secondary = b.Image, backupEntity(b)
+			in.Booted = in.Booted && b.Image != nil
+		}
 		if _, err := tx.NewInsert().Model(l).Returning("id").Exec(ctx); err != nil {
 			return labelConflict(err)
 		}
@@ -177,11 +200,6 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 			return err
 		}
 
-		var secondary *Entity
-		if in.Image != nil {
-			secondary = &Entity{ID: *in.Image, Label: in.ImageLabel, Type: "image",
-				URL: "/v4/images/" + *in.Image}
-		}
 		params := encodeJSON(map[string]bool{"booted": in.Booted})
 		_, err := enqueue(ctx, tx, p, l, "linode_create", params, secondary, now)
 		return err

@@ -2940,9 +2940,10 @@ type ClientInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -2955,7 +2956,16 @@ type ClientInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -2970,9 +2980,10 @@ type ClientInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -2985,7 +2996,16 @@ type ClientInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -3942,9 +3962,10 @@ func (c *Client) ListLinodeInstances(ctx context.Context, params *ListLinodeInst
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -3957,7 +3978,16 @@ func (c *Client) ListLinodeInstances(ctx context.Context, params *ListLinodeInst
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -3982,9 +4012,10 @@ func (c *Client) CreateLinodeInstanceWithBody(ctx context.Context, contentType s
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -3997,7 +4028,16 @@ func (c *Client) CreateLinodeInstanceWithBody(ctx context.Context, contentType s
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -7105,9 +7145,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -7120,7 +7161,16 @@ type ClientWithResponsesInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -7135,9 +7185,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -7150,7 +7201,16 @@ type ClientWithResponsesInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -10294,9 +10354,10 @@ func (c *ClientWithResponses) ListLinodeInstancesWithResponse(ctx context.Contex
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -10309,7 +10370,16 @@ func (c *ClientWithResponses) ListLinodeInstancesWithResponse(ctx context.Contex
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -10330,9 +10400,10 @@ func (c *ClientWithResponses) CreateLinodeInstanceWithBodyWithResponse(ctx conte
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -10345,7 +10416,16 @@ func (c *ClientWithResponses) CreateLinodeInstanceWithBodyWithResponse(ctx conte
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -17763,457 +17843,460 @@ func (sh *strictHandler) CreateTicketReply(ctx echo.Context, ticketId TicketId) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3pdhs31ij6Kji851umkiJFanBsap31HcVxOu4TOzqW/CXplK8KZIFitYoAU6gSzfbx3/sA9xHvk9yF",
-	"vTdQqIGTJTtDp9fqWKwBBWxs7Hl435mo+UJJIXPdGb3viHd8vkgF/P01n9wWi0vJF3qm8gsh40TemBu6",
-	"mM95tuqMOudM0232z0LnLBO/FkLnIu4EnTueFsI8zu94kvJxKjqjKU+1CDoTJafJje6Mful8rVTOnsHv",
-	"ztugM8kEN6+POkeDo8e94VFvcHI1PB0NB6PBoBN04kTfmvfed6ZJKvRK52LeGXXEu/ykE3RSPhZpZ9T5",
-	"RowTLtnwiH2T6NtO0NHJv0RndHQ6ePLkQ1B7Vy/5wnv3dHjEXn7NLpd8wV7M+Y1wr58Ojz68DTrTRCZ6",
-	"ZuYoizQNOkncGQ2Pjk9OH39VjjIWU5WJXrG4yXhshsjETaJkZ9QpdE9wnZtRc54XujPqLAi0QSdfLYSZ",
-	"EgG1E3SKRbwBIB8+BLVtuiwmE6H1tEjX7lQ+4zmbcMnGgmVC5ypbu195Vvx5tqtljmYW998/XcJ83y08",
-	"oS2Mv03SXGTVPfuph1eZ5HOhGZeskFO4YnaH3YqVv20iy1RmgS3S2BsA5s81zP8Zl1LlDMdhSrKpUp0P",
-	"b800ns8X+ao6hauZYMJcZlzqpXlhaubBJ7mBRvl1eP1OyNwgyLcO5FUMtFvBxgoAU2IcDjfqpIlUsbim",
-	"++uwa3AyGpwa7Coyji8OT/tHQUfIPMEF0J6W+4kDD4+Oyx3CS2Z/MvPE4d3JIV46TKTOuZwIfWhe+IAo",
-	"8vTJV49PT4LOXGht0GwEZyGRN+x7eIv5n1iIbCJkfm2Iaypy0RkNB4Ogk3HzJ5KNTPDYEUQtJkrGPFtd",
-	"b1iDf/Zqq7ie2MubF3NIR9kuTAshy0lYfHZHJujkyVxcZ2LOEwnEfxB0Ci0yg5CdUYenyUR0Knt/mfMs",
-	"b2692VGWSLbI1E0mtH7Q3f+qf/r73vyT0z/M3mvav+bW49TX7/5LnshcSPO9y8lMxEVaRwPvCabtI2yq",
-	"MsYJjpvQYp7cAAzXYcZXo8EpcR2HGTjnT40aXw2OfNRwq2dzb8Fq2sAVxnNmVzAcXBnENnyTvbl61opG",
-	"+1EQfGjNLrsN2r7P5rfb5FcqN5tePd2SqYXIeK6yR5pJeILxsSpyxtk4VTdsoXQ7vceHN23pYJctxWt2",
-	"T1+JpeFr+Uzg13tsppZsKVhWSMYXyd1JudkTNZ8X0gxl93uW5ws9Ojw0r/ZJHO5P1Pxwppa9pehlhezh",
-	"ID4CDH0E2GkCze2lXX2YHTaQnSYTTnx6r02+gGU0xABzSxs8VlIQLgdMiqXQRpzIqlsc85yDLPIXb/9D",
-	"8/aguYN6VuSxWspNu3g0GlaP7XD4OfawSodnRQ6baCb7aXbSP4GoKz0koBG6m8DcoI4nTz4HmAc+mJ+Z",
-	"yd33rBDw1hwVmuRhDIri8KhNdyxXlJAaWC4IrujD+igfHmjr3gadBcBiiH9o+CsTukhz3RkdO8J6lUxu",
-	"Rf7G6oM+hb0sFguV5SwTizQRMcsV4yyH51s5J966Rt1yLYo8LjXxzTLR8Ojo+PjkpIQrqYmZ4JMZm6/s",
-	"5qo7kbHLy+9KaLs5luDWuJZDvKUP7egVjlnBoZ9VkdFq2YxrNhZCMtKb2XjFaMT+75Zvvrg4j2Oj2FwU",
-	"4zSZ1NWfBVxlLy7uThjHB9kyyWcsyTWLxZQXqYH1nci0YN+8uqxsOT4PO3vcH/SHw+M+ENcbnoslX1Vv",
-	"dIKOkTmzKZ+Ia082QoriCMIiE9PkXWd0dBJ0FjRlPAVZLOlbvUFvODzuDQf9ZNEHscXKQ+32kExokd0J",
-	"D/LFWIr8es71rRnx9LRv/z/wTusCxKG7xeRa8vx6eD1sgeprA5NdYcp9SILthOnaKfpNQDpTOncSpcpu",
-	"PhcU8eiimfD7ROc10W6pGC9yNed5MmFjeEoHIOMVMhaZr8QEjMuYceYZt0qY2jFQ6ruvzXdwVHK336sR",
-	"keZYNSI+dsNaWrSf4dDAcZ3R0H0QpIV7mWmP/wAQPm6H8OCTQdj7oJmTQ/PR+86kyDIh87/s45/dPm6o",
-	"77WzGxJVK8laoVd1c4TKZyJj/1RjlmjP0KSydRZIz3Tu7OQk8IwLveqTfRwvvbjQdVZEzxL3aWNMhm6+",
-	"uLh7zC6/Pz9/5n8bKPfofWeRJXcgwvzytuQfv/z7sv+3/ogGJnrGM/v33cIA563BjcXdYwO+m1SNeYp3",
-	"00TeXqdqwtMqs5+KJ4PRaDo4noyenk6no6k4Ohnxp+KoAk18al9IPvYgSetHUK6lUVvgNZ2aGVb/M6rA",
-	"7XEr3IKOTjmf1MWcwXAUj598jtX7ePT5F28xozyvTWvWD1Iwo6exmUpjo7mWBq12E1YqMnSPTxZFZ/R0",
-	"EHQSBaqs0WKkyJcqu71OpLlU/lZFjhfyjEs9Fdn1r4UyIz4ZfAg6JGi1+8eFND9L4KRc59ceFbUaDJE2",
-	"nKxTbJaJjNWylP8mfMHHSZrkidFMf3m73Z5wk6li0Rl1OkFnxvW1UXeuERo0ISPKXhcF6ObH/DiO49On",
-	"8VP+1ZPx+EksBifD46fDwVen8fTkJBaPj8ZTMXliBlstRHaXaJV1Rp3bu3nJXQLS2ttUfaSQv1Tp31t7",
-	"9Dfj9uHw6Emn3f6R3orrSVroXGQehi9SPhFzo2ASENbLGEkurp0ZOQPGuhAT2FLD1w2DfmwQ5GZhuCDo",
-	"u3NlEHA4MHTXogUiUtC5m8Bzww8e58wKKSkygKOAschUbBZPH7553JPcrKk33MBJByejI7OvS55PZrG6",
-	"uXYIZg7rNvvF0DtLmbpLdKJkSyQIMUGIA7EI5usHfx2ivw7Rb3KIFj7S3vck0eauOUnuoLwW4yJJ4/XH",
-	"ZCwM48ngsfyvc/LXOfkdMJsSZz/+lJxeDZ6Ojnc9JcTeakeEuF5bTMBfh+Ovw/EnlsTcyWj1ETnmwae5",
-	"yCAe0Lp/1p6Q079OyF8n5Lc8IUFnKcZ7npPHO8hZ6Et9JZb1M0JuRNBD1ELImhqS53wym2O8O+BXqnTF",
-	"mJsqXQZ3x0JPsmRBTtfLRE4Ey2eJZnOVAY+6vPyO5cqL6cqTudBMFXmfPeOSrVTBJjMxuYVwIIOL/9n5",
-	"hC76m4zf8ZwjlnQszjrvLsFjHbTx9vV45XzbvmdULM1PB+ntHuJtm0v34XuWAOC2/rAQcs2+kisY3MQY",
-	"k/zXBj/MBpubD7TDw5Yd7tDOdcpt3tE01wyDKE1zv6vdxo/8GbZoF5MQ7uFrsUhX32Zq/kbX8xfOIZpl",
-	"xaaZmgO8+GSiClnZyXVxK0c0PbpfhUd1G1/kjKKWSTAyn8oEhJzznA2eUkxtvxN0zFSu6bhZAaF1v05P",
-	"H39VW2QTWylo55GlRODm8Rb6SCMEWlF3W8ROZeV2Y+pr/1EwngmWKnVr0JfnDi+ZVMvGivFMrFvw4w/B",
-	"73xDtqDlEeyYum1hHuYi45qliTbzSjmmxWzBw1LMFO8WSUbOtkFvMOwNhldwD2+bGZ4clUR+rmSSqwzl",
-	"IT1RCzPVDobQjjLB42sl0xXRGe+K4Qk4/87x9Ig/nZwM48FX48fi9EnHLe6ZnWt1jVIsaZ0utGg5U6lg",
-	"Wkwykf+xVsuHk4F4Gh+djL+aPubD48mpeBI/HYyPpif88WQovoqPx6f86XQwORIn8eNxCZ1dmQp8ePeD",
-	"2QROmf73yXd+Ozn+EHRmgsciA5n++RUHq0r1XJ4znWdK3rA7niYxzxWkc5nDacZ8pNlEyVzIHFIygC1O",
-	"eJqKLGC/FiJbGeoWysgmlUVnTAsZsySHqCGWSBa9mPZeKSl6L43YHvVDYFaTmZhzMxvr+s8BOmbKr3ku",
-	"vk/mSQ7/ac74O7Vkcy5XNrFUw2wRyed8xeb8VpgPczYuMp2zrkH6cRHfiPygD1uFDuvRY1BbzChJJsp4",
-	"Uze1eSKTeTEHsFono8zFjciq83xdhgLuO1edJ2mKMybS7GZ3+vTp051mN9g2Oy1aoPjjTFA2AkCGJZYw",
-	"8BueyMAA8I1M3jGMlNSVqQ2/evr42CiBp5sm2DYpkWer8yklNdYnRGTJfM7IW0tusAhiSlierYCVmbmx",
-	"rhR3aOr47urqghlRpbqxxx+9qx/MUcr4XOR0aF5MDe4C6janfDUTLDLHKoIUSKQnBqaTNDFHhqfmJK+M",
-	"WtJnDuDw1FIVaczGIpTmkuZzwbrw38bpYuXhCvBBOpEHgRkulCRmJJpFx4OTCAm9VGys4lXAtMLc3oVK",
-	"UwPCiTJYyNM5igP5LJE3eCYd+Dph5/jXo95Xy/Pz/315+4+/v745//r8f4fAdM2ykaZ0gg5FPFcO+JbD",
-	"/T3XOYQ9v4jXwDOJI0uBUq5zNjXb4UM1ExOR3IkYRMhQRjrPBJ/DoDoawZN4iRlaCEmyIHAkRlyHITSb",
-	"qjRVSwMPAOGlyO5E1rs0w+NAbJGpXE1UWtKzlXl2rkV6J8xZwd1chTIzKCvFJK+B0TCAVngZGPTgM70X",
-	"31TgNVXZnOeIkY9POsG2Q27ZWhOMiIqKZSIvMhkwED0JZmxYPc00TcC4cpYLigtzk6OQZHhhC2k087qE",
-	"gLK1BDHJxVwD03VcuEZkDHFeN7FrCFdrnx1EkfN3OL9T+GVne3TaOl2U538q061b0NIdQoucFMgOwiNi",
-	"3U3GjXRhHyhfCaUjKoFNArsVKw3IHrAIVTn4C+UT8yfqfBExWNLIojMWfamyWGTX41XEcn4r3Cj2BZUx",
-	"93j9ZL8PSW8MO6MQNMewE4QdN6S7LGLvBlw1MAk7H9YRAS+tfNP5B2lsX0ibdx4E0CCPRUhVSaKLAgZ6",
-	"spqy5SyZzELpA9jwaLPAFjjCWGFn9D7sfGkoMk8kQpWEvbDzoQFZ+uanAe1aqBpR9++XP7xiavxPMaFa",
-	"D5jrj0GIMBMUTSYqTQXkk/RDGcoei8LOrTCzZyAUR+xWiIWm47ucKS0YVBZg4teCpzgIPGkkwTuR8TSU",
-	"DDchkXDeaRbzQhsOaaSffDLrs1dQIwQH06zQgsUqN1fMu2aMbhSSUaWfxGEnOuhX5/c+7ITFYHA8UQv4",
-	"V7hJf4jYRM0XPBM6QPYYVZ+McGJTFn15k0eB+Zr5Sxic+TLN6R8Rsa4s5mOR6QBO2c8///xz7+XL3jff",
-	"XH333ejly9HlZcRwRwxpM8OYY5gncwKSPjAjSfGrGUnlCLMDxEeHRBHr6mKMwzA1NaNwGhVHcQv/0tCG",
-	"zoj9gpsZsH6//5bQGxCs5eZEzceJFCjsmbFt0QfYFcQHCdmbmRDpyn3Kw2NmAW0AT5COLBKNV4yzakGK",
-	"AGkYK8fBQbjBevZ/mD0AEevatJeI60l0wBbJ5BZRKk4yDy2fmxNboiqQBg3KbfXL+owZXoOxv7dixRJt",
-	"5SURs+hkMCBxCSN8WdQohFFbqCXHsA9mDfZshp2oz84R3fCAJZD2zHjl6CWlfTqU3vdbB2Rcs6VI0xbi",
-	"gylfQDy8FNoWWv45KA7aF/X9CA8NQufTo/KhJDJPucZmrx9p5qucjsxzoyoATSKTzngVysj8TWHa1nLe",
-	"xhjRRQbgISdZCzyJ6lehyR8CmC4wtw2KBAJcxSNtQ8gNvCCkXGUQSd5n5xJDym2MuWFgRsvQRrR1JqCJ",
-	"SpXUTOgJX4iYdaP/OD6PDswoUuVmkBXoBT4ih1JtmoeP2eZgnTQgXItUB1AteD4rAWUhsINS6cENHdHr",
-	"1IkktnPG58wabZpBVdy02QwtE3OfuIe1QGxSespZwmOVidk89JZ52THvMS2kHtvnhTteh1jrrNyQ95gW",
-	"Ctfbp2Udf/h8dXrOudIyRzf+feZoxNLtU1yITCvJU8Yh/AGl2X6rolibI41/H2NGJvRCSW1rt8We6k1W",
-	"BHCPLhYppbce/hMyXapF38Y8fhE36nskMRuLVC3ZcEvFKR9NKZGGLo0YylMoDI4F4zlLDeVlQ0iv+eCv",
-	"9b9nYtoZdf6vw7I63SHe1YfPzVdf02Jx6S2aBX01MpIoWmIMPSQ+DQvq2j8RiCDmqSI3e5lxeSMO+h0s",
-	"zfW9d24+HyQrR4tAaa99Zljazz4EMF+jcXR/WJYaT9uC7MOHZSm1D2gqt7aJchecUYHxsbpDe5M1Imze",
-	"E98c4TbFXWzbFTC9nQ4Gn2BbyMxs9iGRYNEfgV2SlOIK+GE/uKyoz7YMoNm5sdnTTGOS3Npqc4bN4y5e",
-	"eTT78x2JCiUn6Ntrn/lI2M8+xJG4KpnLZ4Slx3EsKPHS54YkfvXegHwp8pmKX6n8PE3VUuwLznnL6xvz",
-	"Q/F77JXKmX3lYaFzLlcIDBIuzi9ekNitGWc4X5bkLFYCoQUZdaRjngxOI6P+xnDqYYIRQ20F9CUyh9Mw",
-	"2o2DY3S/e37+DSjQmKXHljMBNRXY355fsUQfoMDvORzhC+3ikf2E21wYUwdsouZz3tPCkKxcxBU5qfPN",
-	"8++fXz0PzAcDZqYTsB8url788OoyYBdvrvZSHAxsX6n8W1XIfdFCeq+VB+2NvJVqaZBzWxaxQY8pDPCw",
-	"yPFKMV1MZiwTWhXZRJgTc5foxFDqXKF5D7xLcDZeqfylipNpIuINLoQE9wic46ULZsY1ulXJ+wUmPDBp",
-	"VJ29B6CbZwLPLnikGlhi3dJtS6fHDuGZD+hZWKXKkEf1Pc/Q+bHHzuXeaxu3iCQSmDHAQCmWwpsPf56x",
-	"Tl4C5mqek02f46fLsw0/IYRryF4mX7PuciYMbENp9iEV8iafsSXXLBaTlGeU2p7DJVD+J7NC3or4wBKD",
-	"4XFEvPtSZHfJRLyRXiD3XmAtqm9uhCx9jHnvBCzPVuTb1TOV5Sll138qOFuoRqeD44gtZ0mK2B3znI+5",
-	"Fp4EBEF0AEz01FoBK+PS8ps8mYsz60oFeE9mhgXFrJApaHzk4Q2lJ55pIaQ5lTNupE1+KyQT06mY5BiG",
-	"1GcROMt74C2PmOZgQA/lsuImRzekKgHYOF7eKNtOmeed/4C+GvWSyxWdBb3/WTNvb0WIK6WqIRKfZ+tP",
-	"jp5GTGGsp43IMGRNL8xhMWeK5hNKipDoIud0E6XSDkYkRsoPgwQ4qBmA7FmhNONOeZJCCS/F1DQX8mDN",
-	"DrOWDeYl5iyTNAX5azIRCwime8hdDzo/9VzgSM/F32x8vRqtUxuiEhqz0zDlG42hKI5lx2HM04AObyQv",
-	"8pnKkn/tLQCSDtUSPfgy0Rr8M1l1+7fx/hc4IsMhsYTIHMe6nKhFS4lNRM2UW08IhI9t+wzUTvvhvMhn",
-	"9L4Vnh0kDNUoNEU6CxkvVCLz/icQ5t33502QdaMKPKKDgLiWW24oYb04zfIYSyFiTezrjSQroIhfijjh",
-	"V6vF/gzMDbGVXj3DYXvmM6U6VP/A56BhnEkle1iJHcQDdMdG/gwjZ76P6nOMWLeMdWJcJ7E4Y5xFk5nR",
-	"+vPILS4q8mnvSXQQSis6nKLo4BaI4j74pDxbDo/jxFzi6UVmZo/5WxTP20QUlHC8UvK+PCQVU/CwHjE+",
-	"BoFGZSx6/6HuZ3j/wVlC0evUce0Q2oIfrVdg6spNj7zKZ93IDIVX0D/CDa8qeOqcCKG0D9krEWlCC2/R",
-	"lSS5llA8cFAmjQ4MTKrliEVGlzHMKl1RYeyozKWLQklr8L2OjSptfdYFmR7LEBm1EcIPZ2oZSjc+44za",
-	"TrjFnGFtYodzS/MRmh4wo1AiK+ofVPcB9S/aibFSqeBwWl1drDaVA7xr2iq3+CjVqGSLTEFNKwOmZrTQ",
-	"L52XK1bWxLrAhyHLLhdz3aIBlqW/soyvYGplCPWm0/oNufTNK1Srq20tcKsyWTeTTaMjqkJNr5YpTr0u",
-	"CjxNf5gCbdpttm+DthBQUhFAAj1jskhTVsg8Sc0OgJvCXPKTZxpgTGKPnHqOtE2+CRca3QY5i3uPNCIE",
-	"TQtQv16UsGogaFQg2zp5mxf5vtWYau4ZCBl5HQ9kIoOKB7T6/TK5svEhm65T/1BEJy4qwQ5VyiBZQgcs",
-	"ohRKq6ckOcsKqWEWMpQ+JQCKiHJm1KdzW2ginkBhMDzBuhplMSfiKc02/dJZ8EJD4lzZfKZM4ASWe6F0",
-	"fpEp80UKZvfLuOG3O1gL9XyM/PStD6DWqm+1A/nezYeK8rmycNWhymJxjYGKMlN6t7PxwTcd/dIBGw5i",
-	"KI3uNjDwKHlJMspPBn6lYEvsLKFw+PZ2LZOCk9/CqMwAbCbSmELb4eF+g834Zf9KQGYc0jSxCqB4lx/j",
-	"P1DJTyZ5VtslutUAqzuznkmuXoawifitcaCXyb8gSP/l15UTBOULt4a9+ltld4k8MN7622DsdrwFwiAB",
-	"g8U5mcPc3lw9C9gyS/JcyDXBXjbW+l9KiiCUajrVAiSTaUYyDEgWqM2xLprSkI3PKd3jRqGbxRpQ/YiJ",
-	"tiL4C57nIjNT/r/DMH5/8qFn/jmy/1zhP6PKP/+9bWNcZ5895TQUOCmkx0hgKHmUUml5yEmQ628V0EAC",
-	"/gF/Qt3DKk6De+L9Bn8XhiDynGH4WJdCBw3LkH5cYeDnqsBtCvVCSf+gz85RuLTx3XjDqU9jVVAkDIxX",
-	"3zE63a18hus2PvOjAd0SvpgpeQN5F0uVxZrNBaesm4VQi7Qae9GxvAnnBTpU87O1o0JzeLsO/k4DaQW1",
-	"Fc/FnchWoHkcvXtHu17d4O1G7zrVsi+8301G8rEF9Gf5Al8b1iWmGgToO60QuCNdsRl8ZbURMNKBlGwt",
-	"7EEZUmVLiPbZuV7JySxTUhXasHIdyhvFIldzNGLdXwtRiBgUioiyIiOjkEeWd1R4+VkoMeU751KYQdG+",
-	"iOFuxIEY1yzy65RHrUoIVYpvxcIZX0Dgd5+BKJ5oEl1px0t6llcUiVDqhZiwRVpoF3tHdM0o+dpqEEmu",
-	"RTplYp7kGoLyvHYGEJuNF5CPehfGSkFIblTrNOE9gmmk1QtFksb+a7FIBY674FqbI3adCaPmBixKFmSq",
-	"c18PZUQCJhWZMI/ZKxOjUKXe55zmR9Gh9kHSk6Iz6xu2y6XnKvX6I9bF6GZmcNO+ER2ckTvUgcq8CBfs",
-	"exDvi5dolfWh0LhyVkKD+iYhCfQ7EvGyb49XJbdrw0ilh8aBkUV1zleaaUXSqzkJhn2ieAqSqsFMDiIt",
-	"LHqu7oQf8QlNDag670zp/KxyD3R/vIn4p0Npv+RE5HGRO5x7pFn0I0/yb4GcwSH9NhMiwgQYzXgoy2VB",
-	"PJCZ37jQmGu15BBEDEYoAy8ALTYkigLnCfNYu0HtR5qppRwZvbxyAs3rJTQXCvgQOeIoGTwgmw1tV9fs",
-	"Vygj14EoKsNh00TewikvMoN7hj7QINEBGo/BIctyFcpM8JjNVSaq8j09XzaIsBe0gKYourxTxX7vAiK/",
-	"d4GQHKRdmvU1MOVEyWub6V7eSpNbEpzjJL+e8Cy+LkVnI+SWHU7gF2K0/eXmh/cKtGi5C8mc36AcCD8z",
-	"QVJhLM08J+bQl6OX18pvlNfKL0l9bcS76ptwpfIeXEnmNiPfXnHj4BZfu2JKaDZpueEg3LhhJ1C/YfhE",
-	"y2Wd8xRl4kwseZpe8wXuhrvgRnRX3JLKK4kmFHCXHFK4K26V3kB3yURc8zhuuZoJQwY6VIcJyXeHSiiV",
-	"U8Cfbmj7M1U8hqpKVaINGpvWiSjHSxM9u3Z/A+Ezsu6i/Fm9OUmVFN5PC50KCyl/l9/17/vDl+3pqheg",
-	"GNVESIwKX3uvMYN5kbf8bjzmAcBnh/4FOhiV341xvKZONU7nAQlU3MardLkOMrpcQs6rYVUO4V1sfbIc",
-	"1buYiclqkjav3ggpsnKM2s7aK5UhCSb+eAul0uprcKXyGlypvnZbjAWtuTET5NiZsluq5M1dIpYYYuF9",
-	"q3q9/GL1ugPUnEt+I2J7bmPvkq2XVV7R6I0vv1a/4T5nYDLmqaFN3lZVrrY/6yZWHaGGNm0313y7hkKV",
-	"m9Xdbd5qH7J6mhUv8tl1fRsqV90wlatYUgPFyvq9cvTxP68xEvz6Vqy88avXyy9Ur7txqlIsXFhB2TcM",
-	"rSLCay/qYjxPcmSytQpx14Zo3siWG2Mx4XOBTZUSDiV61jwildz4mFtl/YZbZv1GIddOqwQBGvnLCzrn",
-	"k1vUa8pP+hfd5/yLra+jfkNJxt71TNwlGi5ibfryM/i7/AL+doPn3MN288M9mU+5f1jNz/KgkopQlrQq",
-	"GWBFpSh/l1/0tAb3s/yqp0KQxbZ8Fn5V77kX4ZfWM0BHxLLKpfYHy6KUKZe0HPsrFvaXSou58O7ib8uW",
-	"7U87S/rtPki/y0/Z+9XhHPO7W0y8wRYTb6TFxBMAKSrIEwDtlViAoyGuXrNCob3izOLuSnPsUlStfm3t",
-	"yy03UCJvmSbdKCV1/yOxERt5qh0hccJaVqTmUouUaO80xT57pylH2jtNmZFkg4VaikxNp9dgQQMmrmSe",
-	"qfR6kXIprvmkxoGbt6vSQuN2O/V3E5pDOCQqb7Za6W4Pu73I+bvrJL6muBF4GZrZVszrVdmzYSr8GDek",
-	"a+TXsLPbeirkVppxDR1ntWJTnrGuyliu1C1FLcVKioPS3RZKX5/FlM1/qrFGgy9ErkGMMVqwasZQbNHq",
-	"KlrEqkCdwbftr3HPYay5WVhZMnE3bydY8Z7jS02HJ1qMKTiWT4w6rmSfvbLeRQOkqVgyf9U27dQsOZQ8",
-	"s12MpXJD4cLXrKW0MCa7Jf+dsSTW7CZTS9L9k7loTQjc7F91fRRbCj4Z5UK6fsxL3/gXrLU4b+h+u9XL",
-	"2uzPWJ/VBZlPLSigUZNk9KLnAa5gZDWN7tSr+zGs1P1Yj2oexLBZZGOHSJtm5raZHapp7jwg4dY0QzBV",
-	"LRMt+rs5n3m8PhzExmsboBteCmd3zrNbASH+5uXK+slh0wy5aOugusdxurSvrz1X5ywTKVih7ZEYrQ/g",
-	"QMJSse6iBbNuzDUjgM4P+14zGJNprm7v9TN9u2j8JDtVdEAfrhtnfX8+fqlhDsbNDWW5u7udeOwm+pH7",
-	"24VIHwgGRsJwADHDO275umiD0nw7YuiFYGMxSyCy1bVIOyu9EiNbeP8Mqh5Y78Shc06MgGmc1UyfI8zN",
-	"8ZwWoUSvhXOZOodJxUTpOKnnRa+1X/X71NM0a5EBdLEtwqDWurUOn+c6T+aAyTYANxXTfISHGwMwbOyi",
-	"ylpYZMCiAYUV2wX02Xm65CvtZStBQh1gVNf5StAcqO0jSFyiRlkRr6BFKKkoyBys5EkOMcZ1L/LeZLDs",
-	"Y9vGrABRlzPFJhArwhKfNqPjnThmlXvYoqBbaGJbHAY5rfxgCxeL0WAsjS0muu7JSHQuifx6Cy6ZphM8",
-	"WojnWufhc0dcN0kdJFBAvQTDfpshHEm8eYxHmiWxHxOFRvzeMoldkQyDPFMoChHKskZDtyRt0UGA9Y6s",
-	"GCeRZieZq5KUUAAuvVEX746Od8GmDWFe3nrgKc/nDhCCTArc8ioutRTLbsYQNb93a6icmpZiW9MzUro1",
-	"fJ+FF74TK4NXTVu7p+hYS7VvonZKjme3gz95bDWLpu2tpnrULEql/aNqoUDrgjMHuAqiiOc1tdwpxZ5O",
-	"SKtFJYrMqPjDzGahVNq0yTh7B+rObepOa5hWth01MNtRYgD4+cWLANUNSLWBaOTDu5Ooih9rS6XvRG5q",
-	"YV9mjmuPfHv9PVdaFqMliBZWDzkWlt013gFiE1rCQReb6/9h8b/a8Rlu0xyoluzayn1wv1YsDDMCh3iE",
-	"MWASwoQO9vu0K167pWwg5BsGmA7H0xSnVA0k2yuIDHYjsCUPEQDlbNZuf10ybtG1HOG3EjK4u8syL7uS",
-	"/qp4DSxg5EsUhti3x0ujpAwELCgLiUGiKNdWgnbtSjAiAAhYK8VXUpDe0Ni9RoT12/aQQb8d8r0IeMBE",
-	"/6ZfagYwJMRzmOmbP8yqozbmQQ9vIErbyckhRXc+OGn5VojYsKFdUymqOLRW8YcgH8ggEpAdsORg11As",
-	"F2lKpWqM2g/iXVZIehZ4URWGF6ngWjAex67WmyHRVJwPmTnFOXhFu/rA4t59D6mqUJkTZVN7YbgNhnZl",
-	"bTB7cXG+qX7WiwtXEctL9fDCt6jpEYtFzpO0hWCvLc9lMJNuQvQe1NfiUslkwlOmFwI0vP6mWlgNHHSt",
-	"d1sTC6hGHj1kFmS+iQzYkwupeTQUCFv7+Z0C/CtNf9umRNqze5BYgJJnjKPyA7OC+JRuKm74ZFWlVvpg",
-	"g8HEFyfLXsPva5RpC1OjpsStvBLu2RzqCjirPOXENzAdbYlTLpsfv9+eFYOdkd83eiZoBiUWtGDfvLrE",
-	"SqTsotlKXGgLZ5DmlRQQaxxKiysYM6VFfnBWqQ8nvDcgMJmSVzFDOT8LpcUiw0TSRN72oIe29z4W445V",
-	"S723jd3C90jN2CnBouwevSG/ymhdzD5pF+GQFOgpYOmOVha/P7U/zTV9zddnOlDHc+phbf45JEkb/oaS",
-	"JlWpmt5ojFzpf72rne/Fxavzq+GVGq4xmv/XxTNHPxGKc75YoDSDfRMYGIHqh72/3UpWo/GlwmRpYBXM",
-	"7iQ7LkqnjM6QTyKCMh7bh0qNoHmYs5GxYPe9j0tvPKeQXZRe3IEeMQ5n2hw1A9gAIQeOOAA0MlF3jAM8",
-	"hYLfGREuMguOoAqBDQiu1HOv8q92CnNObWHMJAxjpOJUR6fHZsyMT3Jb7NbMrMpFzJv2PPdVdrOTdacF",
-	"vhb1WianpOjlqmdQzCAcFsRl3EYfW5Q0MrWPoxu5dzNBBdELeUqTihvUab+3FnXLEd3r7ah19/g1nOzm",
-	"0qmMJxx8lqnCCx0tSzFW11iyuLLDxUm7o4O+6RNr6kE49FvqfzwtNhO+znl2gyn7LR9qa3a4PYMBZu7R",
-	"AHfAK19sAzb1jW1BMie8oGzPundJlhc8ZXM+mSUSe0vU0Mk11NxEVXHgc3y22jJz+2tf08ON/pfv/aTX",
-	"r1M1uWWXucqMvv9cTrIVLuxTJ75Sc8k6NL8Ri0xMQFeFJ8yJpRzOQhc8TVdoF6hSkjYUqvXtXMfT5yLn",
-	"5gk0TMNfS67ZTXInpCFnsLR6CtJahu61BW0VFGcrDVI9EE3KxGS1wffpJ9pctddgtJQObu/mVeaPrUd3",
-	"yMTdJhZT09JWtzS43ig9GDpxxGKRqhU1kTizPhEhGfQrB10KSuJI0aZy+x1Rt6sc0DK1TR6uir2BZQXT",
-	"JNM5ZR1YkVVJUU8Sb7Rg3fmMYLPWthldfn9+/qxadRnUyqpa0Y3MzcPh0ROoDxD97fkV6/f7h8lCR2A9",
-	"gwJEqH2WaVbttvedWsZuhfEG07yr72wEg4AVMvm1ELahAtnK19vkPSX/8UlFxT9um0atjW3bfP5XMRaZ",
-	"FLnQjB51wjy2Npz66CgJA7erk41mubsKzAigC/v63+DtdtnZfQMpIrSSEamSN0Zu2WPaJSvblLMOFBCj",
-	"xx2BSuTuWeplT+BNFjjvK9YIN1GZwKy1ODHjjQvoP1L5MHUZbn7Vth3eDvJLeHSDh9tZuSxb1yxWRiZm",
-	"WJ9Es7m6A7qWzzJV3MxCGS0ydZfoREGefcCiMYa6QEOWWQGpMdc25QzDE+BuKKOyPT4FMUCIGfwEoTQT",
-	"WFaxzOI3EFLTaZpIEVVd32WqPd3vBB36lvmr0CsQeMpLlbmhjOKWAf0XcSoQcwUxK+gO9Tv6T1L7NIZD",
-	"0MC5Mtqd+WoC1qtrXeiFkJpkLaGTf5knKzzJa/XcoKX8pi642EbpuxPg9Vi5SLm03kzSnKCO16Tmg652",
-	"mb5/0YC2TtSbgj3s09T2EjS8smu7FO8WAmLSIBCyp6bT/vaCKpvMzNVs5NIt6bznVauDJ3vYIxlYSbfi",
-	"F22peWC9gLDTLXDxRau6bNdgAW3uxYoM7NOp9bL+uRPS6yiTCY2ZrVjrGTEHkvuWUthkb6iM2RT9oYN+",
-	"fchnF2+gmFYZsca6w8HA/GCG6FXdYE8H2yyHiWoRrRN9WxaB0jA2BifU22YNto7vt/xviDRyrAoZszzj",
-	"02kygSIN4yQ/rHfn2vUbqmhLqy7yh/mKS3b7tVBtesLljGeu4ol9mPE0VTnw5EKLOKhEGg5YXmQSDmf9",
-	"CD4ZbIow3GIeMIgDO1sBfxVOjfVsw240Su1pjXollgzOtWGBdBTOvL8h5gnsSgZ2BQVurT8LJWKf7obY",
-	"90HWj8fAe2HVx+PAmv1D/f77ROfrbRKPdLPgEYgZwOC8LiY164R9p2Xk+nABk2KJFTSgV6q1ABpsQLK1",
-	"R9WqNrbtMgZ3E+/oad20rrlFVQsCbQTvJYUKrml/2gRuVtgiWLYPGThOlARBcjJTGiMw68EcK19dp6+i",
-	"MHRZyBis2C8V/XFVCI1//Shiaf++mhUZ/fltluAflzwvMvNnRdCqDL9Vy1smMl5XhTtfqt5MFRnDh1j3",
-	"zdWzg4BFPw4wDACaG/cGR6PBANBOK2vsaFvpjwPzH6Pe/2ikih+NTPGj0UR/BCfnj6D5/ziEe0O4OYS7",
-	"R/je0cevshHNYYBHC98VRT6KkmJ/bYo3tnGpZxZ3diWjnxl97IgbUOUz7O+PJ52d/ANVa2irAcbCvwxV",
-	"+JjSizOoU+HXUmwpxsi6CnvnaRAWQxm5wTFgMitEPQJ3rbXRUxq2P5xynV975dMesACgtjzAK9zU7JZV",
-	"LxMYShvsZSAHNZG6WLoAItotRcWcKzBvzQ82xs179gCPbO9qKXekvlHzx6kgfuG2Oji9j26jGB8ndH1t",
-	"kRQrbUAVN8lQg+qzH2S6KksEASpBuVYRn4UyoiWQicHDOEhHspWgy1hyLWSMxwKTe5IcS4Jgp8nkRhp0",
-	"3lqkdCPCtjjD77FpBNFNBECp/ON8rxBuRrVjsbgMVLKa8xXjqVZQvRdqfrXIt5hqvs4q2Z7ekitmtPsz",
-	"r0wtCBReL0v05jabqfm2+m3Gy/Wgegb6+cc6qg1DIw8jYSWaEWyZIagpbPDOnjEsF4UszxaDhaySlTL6",
-	"HcApAxd3pT0joerdsP/4aX+I1WiFbMdKV7T6+lasWpjA5eV31g8AbSBzhd48CoTKFErJu9uavC8Wmkqq",
-	"Vz/5RmM1XLMYu/NmGq4NJU2AitDZKXgWMMyI2MsERnm8bfjoKhnnivw0MAPBYyqpDMaf9o6HTf2nWv1n",
-	"k1lLMSEzBeWYqFdPlRsHjOtQRhc/XKK7g0Y+pKpa0GAGKzhZ95GLjt2Ri5rDdt1eZBKKySb/cvq/eRQL",
-	"abrKk5v1QPPCluXDmElO+bPWQ+Ya2ZrD6xoFwB4c9Hcpkwz1i0Tpz928A/AYcHKI8/VF9JL9uRoDb1tY",
-	"rstrbkcuexus2lCYgcJTuvbAB1ggEZkWrLEJzn2dxg0vcSV8tM1tuM2d6U7Hme+u9P0FKMx4cNzgxtwQ",
-	"KUm1XtZsXTKZOV+KjTx172oWlX9HXq1r2lGMnywjmCm/4u2m+bRQsFfN7+aKEm42betO9gDbbpeGtsyo",
-	"3a/a4ul9bUP0alGOJfrtMsOtBPVWZHKdDxTvuVrkVGaxlee34slNVoyPOrv7XY0mI/lcnDFbJyhGv6BV",
-	"I/vsJbZM14pRr3CDqVGvB66o62t0LvX7yKrHYo3ftuZL3tlz6xWe/YX3/nXe+8eg9/Rtt/y7f917+4V3",
-	"6+A/W+vOeuUGrxcqTSZr4pz9soT4XDXg/9AVMazhAqprPg3yPk7xIrsh8Et62sNfa1SciXTR1mzfo8up",
-	"QE+kPeH4ikMhd4PCw5tMoMU9va9T2ps5hUVcJ4uNs75J0D3KKwHkXqydCiAABCMTbXnDR9o9vlAq3ZV5",
-	"7+rKLikTCBo7+7ON3HW94Ovi9s1tZisp2aPumDiwjDMKcG7NperwZ5B4+q538T+1Xg6y+L9VT5GNEre/",
-	"v6rPMegssyQXRtJGYeBDrWIR4Wq7DN9C4upxhFiUmUIHL83Il3D/kSaZ3UM9L3Pdm0K7ROANZUbPCiiN",
-	"i1ZkkIlqhzIr5EHdUfXV0zYpQS/5Yo1Ad7nkCxTgtKsfXspap8Oj6idOh0dbLf07uKZrUsfGlBXYfapG",
-	"7EVf7ujF3sNf3ajt7Pt615swXly0HIXnfqxRNUFmvGJTPk9SLI9qZJaWrDVi4TsIBBd3J34w1U5vPG56",
-	"uT2/9aaltkkWlfCmqnTRFlILJG3nRM0yC6ktWdOlg9x/rPXJDq9ryQ1Ck8SEAcRJ7qL0sY67DdO//5z0",
-	"jGdtMzp3E1FTquWLG6AZvmJr3ELGkPhk87tbTNqlLi9yXOj7fP6/Lp69uGh+uoa9LmHBYpcDnbevLo96",
-	"PXI/3o7cfp4PFKuBNIEmnt+kaszbZFIXg669IPT74pCNem/ZozSRt9eQYbRP8orb9IaF+wXkHtazlvyo",
-	"O89+vVPwnU45nzzc5MhshTGkDzC9tUgOW/mZMR1hVdnVwOLaVgSv645rhSCERDPns6FYB9ZEpWd8ITwt",
-	"29PWI6ZFKia5DmWXs7ZURS/LEQsQLIpsobTAmtyWc4ay+ZjZ6Shg0d1igqraXcpldNBnZn+oW51r1zaZ",
-	"icmttdKvgVFdPdnP1mvftqY6ayRvkocNcfhfcy0en/SEnKhYxF4UfneSqiLuJTLJD8riak48rEo6L45e",
-	"6fHxf91+/+Oru/H8H4t/LNX/2Mc9uL0OA3GcexZioCSSDZUYPqLMwkeVR2h96VMUOrAARh3p41LSt2hh",
-	"UiyrmtgWneuVWPaeDUq96/46V12YdvPdAJFq7Pc6kb4S+m2JgxcAvq4GRKnDmNVsqKtTwmVx09ugCbsQ",
-	"4Otc7TZbSvRUkGxYD1XP6cZHxdmvNftEZr6TnLqfpOJdMk5FLYgcH2lbYv0rLsm2RB2ZJ9d8OjVUaTWy",
-	"HGmPyg2tn1i7vhrUd0Wmj2+hWd/CXLFFkTPuefXIelJ3dFLt5msFh6LNv7sLXjZBt37NryEI+uPWiu/+",
-	"vry6kCKFDqNGCtQDendfY/j+x8ENkyOsD6RvK6Wga9dRvap/F6FLFecosunhHLn388ne0526p3cPMyfy",
-	"qnPvo915ezronGtrL4fUvc3dFdb9SXnwPe2e+5sw6+bJdp9lu8HuHMx1BkMgmyhXVByyTK75eFOeTdPY",
-	"RQop42U3BRHXWhYH1MoMvUTA3c3vFkpZZJntoL2TtmvDgFsT4YBAumgy+GTgh5ypjJrkf1RSXCKvbUXR",
-	"B5qvm6oHo4+YWj0NgGBanfGGHba5ceur5GHCEyDkTXIHP1v0nNa+opBUohdQsqelGefjQavR/GZRVOnB",
-	"oL0C9VxlLULeS7je8r3h4OhkUzR+y1BK5rN05VT9lgSPRLK/fd3IkGn7zN2kvqzhdn0KKyXSUu0YBCFv",
-	"5uv39z5lRZ5R2Q9INcTh9g4+3r+UgQ3W+7iCBuXbnzwapEVH+l06uy0n8qMzvWhOK1FBZBSY6nD4dge3",
-	"dWi1q9k5v4FabGdYQRz0BRRfVdoUW8kXFnSWYvzJPGJtOZTbkx4bp+k1Rml/nIGiUlZsbXmzXLnO90oa",
-	"hdi6LMDwR+WzbbwIT1OR1fqD71CQQd2JDCSjjWIp7RwmtUHNk0cU+lUKp7DQg/1TSEtYtBEtK3B8JJzb",
-	"Q1/OsQCRtRL6mU0bert7SHh0erpfKUGcSNsCr7BsblvbhGKxUFnOsLDuiHGjKt6JTKOmOBb5UohKqA0m",
-	"zeBr/VBGmHgL0d2RFEvb8t0OjNZRs7eJoAbvLFILIaOAGoZOUqWhOaxRR/BHq57lugW1xX3xObri8Clo",
-	"jZwK16YVW25KxbxBAqZVxVlQpRL71ZpJld6ci+ED0NA+WCdUxIdgStf+M9EEgt1UMHz2IfMmsEI1DHvm",
-	"V4hPrBV/pyYQlaHbqI9tpsm4JhTh+rZuFL1MJNADsNhl0jDNy8vvIArJsjzoJKIxkuwZl2ylCgZeBoD4",
-	"TOn8P9sYyr49I/AA7daDBegXPO/qoX+U8H+T8Tue8/UFRMwpMuSY/Y2ehBLqiPFA0QHlRW/Ok9SvLqPV",
-	"rvWK6rV3hkdHx8cnW9u0wMT2qjmAb1yPV1sK9ONzpAs0C/E3k25cQQ1rmZBQpNyM03HHp5LDRbdaKqrN",
-	"5zxbM0Hc70fAOHtpIgXTBWxkdZ7PuAS9XPDJjM1XlgdDyefLy+8eqIADvdIKzR9nCnVWpMix4fIIhbLr",
-	"ARIjQ6lrRmok6R/X8MCCr3p0vLoNrjmBT+g90up2q3oyHLb5SORXcfCgsZ413j+9BDGgRUWtUsJPQNx8",
-	"kX+H+sPBroJhk4ztK/d5R2afM7Beh9kqArVj2fp93629RRscNvq3ADY7+bd2avuwR9uBz9wwAKG43VON",
-	"ALyvp5rE2H8nTzUu+TV0HG+FMNUPh9TLkg35QnyLCXT/0oj0ykYODbEioOuQ7M9vBHWDZ8tMQZzzjnx7",
-	"LdV84TrzUZWhHE4quDR4zgZPR4MBe3P1rNWMMM3U/DpdUzPTSup28q0zXhvzvVFYO/dDksxGQdXofaWv",
-	"09PHjzejaNtBLgsbeVtYZ8I+YKpr2YKT208+aX4PcvLxGPyejv/R5zv+H2eceJCDtKeEUV/1Nk4MrXza",
-	"vFEi02aRDFtFM+j58yDUTLxbJNnqQdVmnauFZpT5Ugt2NAK3rbqSiTtFiu72gqFVAnBytA1FWwSMuZKJ",
-	"q4HXUpRALcSaChR4z9CrsvPDVGVzIPPRF7UIFuyJMcoEjyHegqRY70qrhNO+94ajLGcqFQzbj9sYRw6Z",
-	"Hxiuq10Z3DPE4CXPYvAahRItCsPHXr1v6ARQTxM7nh7xp5OTYTz4avxYnD7ZTzYi4Pk0lhDLLmwtuj+A",
-	"vgGHgdXKI0A26ywTNnc9YBHOMiLugyY3nGbkYWkhtcjbzG7lUWnBe9ARzERa0V9lNrAEepyKO5E1WnYM",
-	"eoNhbzC8gqo8o8Gg5Vh4XoswjN+ffOiZf47sP1f4z6jyTzcM+2EYf3nwn91//J9fvuy9rdxd49bYdnr8",
-	"UIAd1Kx1Z+tywSeiB4q3ms95T4sFx8xIfMOerzPaMhuVM1GLROhQ+i02AfiPGqV0dzqM1eUM9tXqN1ib",
-	"zaR20AnMY/cWDOCc/VtpBGbF+zlY1/gr2tC8d7Qvou+MFhhe39YVwEvS8ovcSmqAUHatqXkEJnlyt6aq",
-	"i9cbYSubtY1xXQuBrW9Uou1aQgnKTkd79yHa0h6opSBg2Rdle8tq101hh87RLot13+YStQ4yrd1c9mw+",
-	"Ud2iHfqotDZMIYQpYebmUm1vUW5vbX/etgXCaDEpsiRfXRqShJgJPS1bUf2H8yKfVQRa6FwOXevOKRgQ",
-	"hJoR+1rwTGQsLAaD4wk8Cn9CheUICDn4VCOmoOoSzwTHMNGbDJqgRY7YwyMJsfdpqpaVwEX43DPSiSsX",
-	"32RpZ9Q5hNUculDFjs/ayKflMZZR57XgccNjCNUdqU5UH/bCe5Gcw/imeZo6y2wbpM7n/I9jv9WpoBCE",
-	"Oc9ubeM2LQS0Onbdxr1hKlNpGYdmRldTjhNJFi2zKPuziepDlW/4T9XWnmR+Y52+Q+uWb1EqSECvvbjA",
-	"sSiYpfGqnQHKoQF9M2B8kiM6xVTjzM8xISNe8+NVJ3LzWX+9AfhwqMv8Il0ZYb7xvtUMKgiIIrUfJ2Eu",
-	"H1ErftAUz+Fc7adQfsT5Yy/yUE54liUUZ6Kh3xHqSxyaYuM5RyE9tA2+5+jyN8OW8ucszxedDx+AFUxb",
-	"shjQnwdtAXAvejpfpeApL2J2fvGC3Z1QswqeQfnh59ielRkVX2R3gloePy+7KNe7w5RBd11KW0UkqmJm",
-	"KAmdDmxyK618wfOZDlDlgKgHHYRSyGKuobFtXmg2gdRY822RZSrDbDUAFvRoxIRBmhauCfyU+YwbUENz",
-	"YM0MHuVCUkwFz+HJMqYokWzBszyZFCnPDkAZ8YLEQhnKL74w2yJkTq3N+198wTBPPENRitld3YcYX7Sh",
-	"FS62Se51tb6dg+GSG+30OZ/MynrYCEt4BgcCFGNJzqQQsWbdCOdjSD9OZ+TT/CyUax5AxnHGKmxkDe/A",
-	"/lzRFxHdazIf6uqRCX7QZ+dsnmgNTa0y11YeD5rBYVDghdFBTwZD9j7sADrosDP65X3YyQTXSoadUdh5",
-	"Ie94msQMDnPY+fD2Q3TGOMOLOJ4tdgTYjaC5EQbDmRnboSgNKqOfVZH5B5MCGlgZhG+IUaHJKydkvFCJ",
-	"zPsRFIMz64PNC2VEPCkKWIS8w/xFBBZ6tS60LS2HJM3AGsqFHU6pD2oUykQjLYTuuSt/aX3CytLewaWH",
-	"FoSkoYx+6sF6epek5HedRv5IO3Uyom2Iymbk/vpDhDTUUQxYIVODq2ZCFsppymIVsOinng3qa/mq3YEc",
-	"AxMsAhs8NVghGRgS0OFMNrBWtKjse4RFWbCa57vcnVIl6Tg/B+wpj7FUsnf07p0F3MyQ9WeYhNq7Wi3E",
-	"CGsq4ek//KemEoCoVEOyTbQWJ1nY6ff7YSdgYQdInXfNoCdVRMtZKjjMURgimGerPovg+cg7z3YlSDN5",
-	"zjC+rRurPKfyelLo3IDEWXJ+6n0LbWmxjjG1qMW5UhFMbQ0uZdd5oLZ2o8F7CcF9MKiliVRPxex5uXVz",
-	"voLIawPcr4VOYsvrgKALzQSfzGytHPNCmuhcB0QNquPQdkQng9OIdUs1PpTRS5HPVPxK5edpqpYijqh/",
-	"bQS/o4OARSfDYzpNJ8NTXDyHzQplN7rgq1Tx+Eqp73mGDZLfSBIoRPxSxAk3G48DHT2NWDe6Uuoll9ag",
-	"rqMglPjJ1yLPVr3zKcCYU6HH6Kfea56L75N5kve+iNhM8FhYiEeng+PITOMS043fyLKQqV2IP+pBv/aV",
-	"xDY5DaUzeCoZa0cBSn4FAijA0TEpf2rwXyia5V99LeY8kWUrl+o9LfKIdd/I5J397gFUvgzluIhv0OO9",
-	"AAJkUyuwQUN2JzK2yNQE2zgZJLLQNOhyjkcp0ezvlz+8Yt1tRzAwaITWi3RFUJvMeKZF/j+KfNp7YnbP",
-	"FnEfspfJ1wEg8R1PCxHQQWFGUoAnjo9YLMSiz94Q+/ESvDIxLbSIWTc6GQzMdlwY2YVNlcE2PLNZkYqS",
-	"rUGFiBHjLM94AjY3nXI9M4ujqObAtlmwCeOhVJMcGFEmWCwwiRwjPbHJuxmlyyWzCebRYYQ3ym6XBwG2",
-	"OI++e37+TeTTSBBV//b8KiqLSwK4aR+ukrnQOZ8v9BdfwATeXD3znvyXkmLEop9//vnn3suXvW++ufru",
-	"u9HLl6PLy4gGuOA3iXTS0TPXDR/rJLNoAcl1XSDMQzoF5hpUNzJn4ejUMKzTwSBwXZ2HgwE+aQnB+5jn",
-	"PABTIP5XB4yMXh/MwZkJ4LN0KWLAbjVtiYNhkos58hYwlHqd+/E7hr6YwUdsSF+Bv2jUERvYNSNdNUOa",
-	"Saoshh/19aPQZlixR4qRHEBBw0TehFAyGrAeLQSsq4WwdMS+s+AZn4tcZAf0/b+rsXYEZ1zoFTNICN8H",
-	"H4eZmJWO7WOcZqUkom13rFQeMD0r8lgtZUDOvKAsBQYtWAObzhWQhheUKVShdKHg07JsuJLgbwnKLzc6",
-	"DHhN1UMJwbYHUDzLCEx6JSezTElVaPZPNTYcwgi5mZgYOMekL4FygqVnvZjiG2WonC3CHEeHEfksI5ar",
-	"UEbTRCZ6BsHDGYsw0Srqsx8hYpX71S+5+barZg9SSCJDaXOVHNuCEAAELRpNzNGzRMMcI5BcB5skV5sO",
-	"X+iVlQy64h2f5NCJWjCQCQImcQFGLjhjVsPRxWRmIOJ0mswwC5zJQZ9B2ecE4S3eGWw0ykkoqW+cS/5L",
-	"8Kxg5Y0K4ShhGZBFBd3AGkQGci5gNhdATBhehOU6khxjNow+2gk6dyLTqKEO+sP+wEZx8kXSGXWO+4P+",
-	"MRi08xnYiQ5JZD5EeRnq87RFpL8W2KjGa7N/l+hkjNnKvuuDIk6sQ4HnEP8yF3SkfjCH2JygV5VWIOMV",
-	"ixIQMqBeKdJ9ShYxb9BHQ2lA5gpkJvLACsa1o0zHHzp0RV/CENfjFYgECaElDRIFLDdMe5wBM6WJIFn0",
-	"uB8NYkaw1DPiehId1EmVWZs3ESNmoeoisF4zLjNCXIaub3iojISghaC+bxweKqcYYRhmP/F/UH1scB0a",
-	"sBsx1oo3pbyvMgOCG9CKvrzJQRT7Ms3pH8MzZDEfi0xb1tbGhCgNCMiam5aR3b6U4lcYiqqEwkKwEPd8",
-	"bBgWfp5LW1H+S5VZ3bXcF3boAGwYxyqkBJdbsaocFZAOcIF4sllEcYskditJtoBbsSJLAAEIjrRRDOze",
-	"hJ2o9NM+sgdzyRNwS2thtC4j05I7xuzP+7CDswSCYk5I2AnstevxCi4TdOAO7jJcJsu3of3mlvQeHJlx",
-	"b3IBzx0Njh73hke9wcnV8HQ0OBkNBmHnQxB2HAaEGMhohvAQwftI2PmAHNSalqD8p5EN7cEZryxpG1kF",
-	"uEoIIqeES1+XsNqMtx+n1FnQPfQi7ow63yc6x68DtSG+qtdGdJSPHIKH8kOw03OXyb92evYn3PJdHn0x",
-	"faWkeGlkGQgryYReKKnRrH40GFBVh9zmKteEZs+Bh1X9yN/Z9lX73CFACtdNzQ3mW7Po/Xc+BBv8ubih",
-	"gSsMHj2/4jeOQuYYooANHAzrjV5MewYCPQABbO6HoHM8WFt10QHo8JXKX6oYetmZd04QWJvf+ZrHXgWA",
-	"k8Fw+ytvZGkZqnh6ALtabc6/vDU7T+6fX5r+ibdmp11YNGAvwc32GRz90iF8fms+WTsuhzrPBJ+vZZ8X",
-	"hZ6Rnm6T9SwbRVMr2Onc8QSRXJO5F/kD0mYrF5WOAc0uQe3rXRrqRQe+G+XiHc2th1OLjOYCKrpmqTKC",
-	"K01HSUnCuc75Ck1fYKNOrA1Yz1i+TCRT01BGqTvY0ahmYw/K3x4DxCYFhgSX7Kjrk36PFdSajHgpqiOy",
-	"JsJaQMmTnnAwodzkGV8shDxA9gLi7NSc60eaRUaxMUQNNQEUa630ZwSwG4HLithSFanTiBKIugOj9lzN",
-	"sVMAsHszrlGqzc8eGCJpbgZ+2rwEeXOoNIO0OCLONNceYzLigL2xUBpiBeh2KBk8IRUUOUNo22fI5ANf",
-	"JEHRaH7OOM84EXgzyoRLUK7mKLtZnddIoyh+2R4IPQaGbvJ0gW8DALhhlpQ5iDPEJxC4RtkqbfE9dg5h",
-	"NeYO5OFEI3YrxKLH0+QOe9CUBjLStZlItYC8N00LQRMTJL6VK11k6p0R4MxwNZS2qjNNmepSGkiQoEbn",
-	"xS5YYlEj1vXkcdRorH4TsIisCtdQx0gYASpLdCJvbBJlq/JjTp9WFp6PUAy0PNYJ1Y80M4BO3OEjKvPI",
-	"TjGUFvxWUr7JjJw8RhUGsA01JpRmfIIC10Pyu0B5VIlVCs2+JDkeJRoWhIWqPYnNeSzQW31OuIXwNxoj",
-	"AJxakUffc533ALK9F99E0IyFdISU67xcglnnDaScTASUkmibubKn28bDJkYfTrCVlNWIDIkUBH/4TnJn",
-	"TwdAc56Ar4zwClqAGHpKn8L+W/QRbSbBU0rxcTmWBgv5kq8MsISGs23EZe3yL5d99iNZc+oAaB5VTs4R",
-	"O38LkT47L084n1FDlSoiYEAhLSWULinMOeTB15JDhU2D/l8bBBGZfsQimNIleBQjQxSgfj0l+1cda1Y8",
-	"ODO6ixGehZEFSISgxRgxUsUrqkSJyNLTSSwIO9rEwkt48yMFwz2EOLMD8JUX8S5CXINbVsOwiHwfDQaD",
-	"UJoDejI0kIW/jkKJtO992AHR/OmTrx6fnmyU/Sm5Dm4RYYHLdcoSdkaDD+ZLPq0svdYtFTLfXH3be9Ii",
-	"EYyIB4ETzGpiyBJdMyVzaRRZKq0DJFUG4Wwc5HjFOBunXN4CDe8Dtwil462sZK2JJGsbWMHw8bAlf7Mp",
-	"upasFI4uYDvESjrfCRGfVHBDNGxuC6zZSAhqoc8c+9tGnXBS5Dsw8HzGJzPRe6Zknql0bcpIJFVvYp6E",
-	"aOtyN1w2K91uqa4FS/7jisbfokWehNcU47Z2kZDfCzyPH7bamMAYB1g0XrEkJs2lTu8L5OZWIu6H0hnn",
-	"FipNNTqLLc8AY+MUu0C74CFsVkVWRSDkoTT6v5E9pioLKDWgUkphjWnzXLIkRk5iRrEOdpUBg28xlWHr",
-	"b1+RPmlVpP9Gcmnn3pqonflu2ujXSuXf2jeqtWV2G+Bl+YLtvAcDSZUnu47xCp/FhPEs32ful/TCBxvz",
-	"9GZzwnZ1hKvKK3sq5euoGkrZ+2jGjoV91PE3L+2mtX9rDsanoRd/E2WXtTZKsa8QIBxX30RjDs180Pzy",
-	"cYMHnYVq65b9kme3xI9cQR4kJpyicyLWFTxLE2ezBp02FVMjcqZKioM+M6OAo8zI+2K+UOYM99kr5eIP",
-	"rKNWChGL+Ix8ieCHALEzev8hYl1ouOlVxWSRGRlg+xqmAsLigecUNdI7hRVER4MBe/8h6rP/JRaYC+IP",
-	"RfbBM8hqcX6QmVGOQ7nIxFRkLDoEi3Ub3apM5P7ECzyJ288uPLXHcaXn1x9XEPznPLtFPw1Gpv57nWCz",
-	"k+4IWyDsy/QBUT7dgcTAsDtIa3a6LqucQ9b11UvSZFK1NEKjypj4teApS+KDdmYdoJdOQOwTiZy+x6sf",
-	"ynsdauxc2XKomyeYNQ7wpuN3KaBsyh/0+GkG/r7yAJod+Lc8gKW1WOOOth4/G8UIJ631vFxiASLuChRY",
-	"bF4ItUghvRNCBOBEub6q1qUIPXdd2L8r/wOmuyQ/8zyOGcXpz613HuOl7QQhKg19fZXYUVd/0D4YQFdp",
-	"AbpdUma/QkAl5eHxMgTXjAoF75cHYCB0WwSxWSt07q+Ll+yziIACov6QwmUGXrZqG/tsM3MIGX9rtwJz",
-	"Z4TOv1bxas9zB6Axf5TYcM50cXODVbo6QQdiraBMIk69M+pcpIJrwXgcM+75RclXCIlglrg5NU4bwXT3",
-	"k2sX5/TTaooQ1Vj+4xEdh55gdYbWjj612WPyiWzbOxsSZTfL2z8MWwGiASaZzqhTPoXO7vLSiFEuI/nl",
-	"WQp5gIC2RjSGHgwQ7l2dwCvlzj3PGU/Te8yAkv5WLLTXwg40caAPm2nsvivm268JX9btjqupossU3FTJ",
-	"G6iSwGXjsH4+s0mNYl/6FMyj1Y4mILWulwHaKfrG+Q9datH2WJsf0rgZa7ND6EwofUddl0JXgIJgmMoN",
-	"xbBAJEpgS/xXg1qgsO7vIeSmMe9Qrp84s/PGdAF+oyPWdaFrNiqUmyHgHsiPSb5yxSXKPCSes5zfnPkx",
-	"Mv4AuhjTIUafjPnHcDoz7sEO0Txmk7xwnvaYHLY+JAc3eXtMDtsQkkOR2nvF5LD2kJw1wSS2UZc9Kr+j",
-	"qBI6iL/X4BKva9Xu9Ljy0sbwEkeG/oovcRJ9Mx20LcDE4k3JH+wVMIu1iu+YGFomHbJEOnqGOwCl+SMX",
-	"GmhDrsGJiZI4kjhg4EbXVZCG0GfnNlXqGsl05PRmEBxH1F56GUpb/R1zE7hRqr1HgJQGrjyG1/r+gKKL",
-	"qVjGP9W4z2ydHrJO60qlAc2irJAwP6y+oabTNJEioqjYCLuqkGWep1pEaHKnDvxGirMdlvsYqUFcwLyx",
-	"tvX5i5zNC1Ak2LFB4McnnlQRhJKhHxctDTJ2xgSRA7nLWJzcJHkATAjLfMAdHeANHCLqGRJ9TaSwT/R3",
-	"bSN1drVU1hVn6LeamkFcwA00+IfKDJlaYhSNJdAng4EfMQnf/h6UAFikIdS2w3u+VCzmZhsCVshYZHoC",
-	"2qLK2EJkiYoh7oabITK1hDlTew/UKqyHzQ1eLofPlbxhK1Vk5m2bvRyx7ljlM3rR8QMYLewAp++BX73k",
-	"0H4il6E/XiuhgEW1rj+Ybckq16GhT+TbYYCxLRMSGTD9OdEOcLBc4mzQFR8OTixIcXXfD1jt6wF9vfnx",
-	"rlQ2+QzXGGHI/rVzzlKzJPFukhaxwGAmmCc8bjNo6iIYHBJ6FeR63Y4L/pKQN2PmHHBnG5YCy/NZNcRy",
-	"9G28U2ZTmPw8Hhe7ZaNz0OgGdi5r0zIfr3dwwo8Z0mbICq0Xk/CmKgMbAMQI5WTEbsgISBirUsK9VO9W",
-	"Be5Hkaa9qcrmIoYoEkIYswcsVhhiwsQ7Q927J4OBzb3GJw58ZYtaLLX0VaI6MJUSpLboR+fdu55UkIZT",
-	"adqzpjk8uZ79hkCGn7Us7Bv4PhsesVfc8pWywZ+bdaOp1i8drWc9ER+dng6fsvPz8/Nnx6/+xZ8N0398",
-	"82L46ur5qbn24u9P50fyyf8+Sn89fXmUDeXpu9Ofl8e3vz5999OT8a/DybE8mn81HvCfVv9gUHzyf9JW",
-	"9Cdq3nnrun+UfRuohI5tq4XVUvYDKrVEvk4WbjgH53Lt24FMzNu2cm8F+p6CV7UO2Sexrvjcf1cZ0n9l",
-	"3yWtU+rLboEB03mSphW55COtL5NMxEYm4aluWGBINLCpd3LF/Kfb7SHO+rE3/W8QfzLPrLMP2cgBVxxn",
-	"k3nGPeTmR7TIp+CfwBBjHRoQhwsf6f9W0jXWMKmJ13h8nJDcKmG3GWAO3+MVilLBRLy2rkHmui+q2pjN",
-	"GyOU2Njf7t+eXznxGwI8bG6XDiUKTIlm00wIxm94YuOWuZPD8ftWDifZmZHobGRoiL6cK2zDhTn5UIF8",
-	"tRDZXaJV1uIsYq+bWXN+alxEQY+2x8w/1Rg4bzVFz4+7afBihE8LL/6jmYNhA8x5gvBPEm0+kiQZ4O5I",
-	"Z782jz7wkS1VKshjJWXdbXH/9+wg237gEeM2H/hge9QZAakRb2atgn6+WCijH3mSf6syi+KXFCbmhZ+V",
-	"0bkUsgahxJDIyBcLwTNt9G4857FfmSWJdw4Pe+hzRhr3jrj6mp5+KHEA7+7l4iUAxH8YFF4bJ7UZffcz",
-	"eKYOKm+DzqJosyXZjn4zARVFyoIMntkodyV/W3r+hbLZ9M9ZWPwcXrBRZEUqNOua0Q3TQZlFH0A8k5IU",
-	"8d/37PRogQ/I/B6wqN6+DYzf2FSw/wVpqra0mmVYmFOEiuNZedsfwV4ra4TgUM1+erUEpW6FHPzNRgz+",
-	"gK2iKfwKveDmGwd+RpNhxMjQOaRVAcfHpijO8hZJlSdTOqwR1uvBR8r0TIpfLbPNsV6L5eLAv7NCahQu",
-	"nJJKaSCOsrXQFlzMb6JSo3Q049ozSZXmLV+1hicrmrVV9ZZi3OsN1mq8r0XOsa5Exq3p59nFGwboVNF5",
-	"XdPKyaLojJ6efmhXJyt6oGtj2Ow4COrbvuSyWlj2kyiExY4Bsv6E4gej+/T1Fvq/xxLiAu+LesgE4hNP",
-	"DfkF5yAmM5D846juJl3LVhd3qtYWM2dZoXGTwucbTvOqhdei+z3m9RG2XTDs/q5Vxt+JyIkH4F465qHX",
-	"03ar39812G6UeQmY9GppeDpmrRX3iEWu26XXD9oqfEYANupB2YAaSlLYN0gWpn6QlFEhZGw42VXZA8A2",
-	"KYUqOwGVNwNnoS2dReVrNF9BcRM4gci6Ir9Il8ul8J6ZcGnOGlXDiSHtLpShxMIytuqNYdFEbQOrLRsW",
-	"KEVGHScN17RQtNUza1WuhT9XKDZ8x1OoDmX98LbibYApxTFf2YAKEoUOzrCmH9T9py0yc7sVi9yI/a6h",
-	"Fy0UFTP0h2n3ac3iggooJhB+qxW2Z0SYTTMh+uyK32KVpFDW0YPNYcne0uA7aXIrwPj1TzVGlAEs1xAi",
-	"Z/OB16sb1GD5/trGlrbOdc0Ynv4+0fnejKfy6gbV45Euq/P+uykh4JbmDUB4tM3u+331kTWxqZgdy4hw",
-	"EQJ3uSNhB7VTWnVw23qBzsEtZFz3bduR2rzb1rNtyFbDuX1QN8CdVfoHwwleQ19LK4Ar3WRIJvi9xwIy",
-	"ilsprS3G7PpmLzJxl6hCl6XBPAoaSl1MJuDSZN0I/tZ6WoAm5QjriBlhMTowbB+T11jXZrGBMlU+iP50",
-	"LDxYooRLhqtpEphrTBTYCkVEhZExjWp+1pJhlFV9Qmm9kl97xBycanYoCFdObPhbP/oM9kzft2h7Uj+8",
-	"IuSCQ1Ek3E3JWafdkGBp1qfLGTder/W53kPoq/fm/jQ+KjzAW5kDIoud0gW9tfti8P1NHqrywEHBBoh5",
-	"WIn8c9mCg06caNexvtzmNadkmxdr18O1xVfloeu+Sgpc2BrF/HAqiL9iC8rAMzWUaonrlli1mP/BtZUr",
-	"bsQ9VtMIWhn7jkrL4cTcSffP6dpBEPgeU/uh6iZpC5iJMmoa8CwHtQFgWMFxrrK2gphm+1G18dLE2uT/",
-	"wBekjazvzr8RyNFe32c/osjM3ayuESgkXISyacF7Bg9A3hiI+uM1R5FKGoXSFsOpiOiUS9zw7qFMAtE2",
-	"c75iYxFKqjytMsgZrbr/2Hpu6aCShdLJOLVGQBVlkcKooJYoixUsRudq4Rqc1HgqwKGpTDwsS0VQUHwe",
-	"8lLDVyusdKqyibBmuVZmeuVyjSpxTGje9Ybag2Cdg9HWY55/uHQZn6Ii1qefzzca7Lzf21ihl8UCiIA5",
-	"LEVZqvwT2MJcHqjK4VBSCZ1S4/eOFetGlfN58AdnRHjuN2qWuzIgJJWfhAE9l5lKda3r2V7sKJQRaFpU",
-	"FI+0DUiL1CyiihhQ/x21Q7K+TWZKW+4EGinm7DSMOmQWMm/VbVQpz0VW8qbSv0UuiPXepefmfqWoNRV+",
-	"9pmUNaLXGBXbxKeaWZMNRsXqfOq84sfytHMrkY28IslSQRBDC5+BNYm/+Myfgs8Qzj1oSuYfk2X8wbkA",
-	"nsoH4QLv8Y9dC0s5sZa1S7V9du4pBGQ0Kg2DKoNRwGaP2SUYutMlO10csEzlWLmwyEF6dsLRQbBnTA+Z",
-	"Je59Yktb4J6WlMvyxYcypiBs/z3je0r8e2CL+vbEQ3tIqG7SfgfrkBxu9xG19priOrHsNc5D29wfz1ZV",
-	"eiuwMYYnukWu6WgUyq4r22RkbrIJEwWwqdUHFb9CGTkLHXhsK47ENq+gRK2cZzciH4HvrtYoA1/BLLYc",
-	"E9cqiWwV14ALArZSG32w7rDAHDr86rpUPBwiYPlqIdyAkZeGl+Ro3sdhsIBqVkjf9PJIY8Q85c9hMpa6",
-	"ExkQdvIneBB4pFmc6FvqmQkdWwtbPT4TmHiEpLLfHIxy+KC6B+V8H1TmYt6n4TMocQEtfKDqqD8FWx0X",
-	"+/FBiLVecCOwQ/KaWy5HNzaO2IXzCR0bIZSa21wBaKvF05QysyEB0Ix2sK43QZnJ5tYG3QaeJ4BuS74K",
-	"KhMBMRsyNwl64KGYY5lAKG1Q2Q+cbqKxQvSmzzvMx8zqHvtBpqtS1cTvem538MbgjtZ87X32gxSYcmhT",
-	"sZI0rUQLWIcSNjaDGBPmhdBtmDC3yWgwOEUGJJNZQAWwqdYts8rGyKkWQSn693xMth6opAY6yo/ANlOY",
-	"h9kKLIrFh2Ewn6uaj7nDCDCl3axtJepiU5zSVQW4toeriihkQ374tCF7UmERK1oDLbHiwbKQqXqxyhba",
-	"T+F/QXlgNmpKr20/JEPq6XPDo+OAaAs2oaKDsuaD5vHm13aWcmgGf7YCOJa7/RYJD0EHCUhTKSZyRbd3",
-	"cm65ANnSoZ3kNMJGv9arNlze5t6qdDW3Li57sZmN1Sin2rrcNiJ6n8W3jWdBUXaVr06FoIANFyxd2ik3",
-	"rRUmTrcy3AVS4/1wrlxV6hqYE1ymwtmZAuddO1FDPqVimVJzV9msyje3TLukCN60vQ94vcuq30msAHpW",
-	"HiJD9N2AdgE5xGpt2vUGa73nrjfG+xQBnuP2OQQ+c3MxI9MkB10a5/cn8K9ahsQ3KXhbNS+l8k9izv5a",
-	"qbxizaZeniCdX0N1JAWtH4RtrWeLYdgyHrYXK5xJc26rkv0iU9MkdSGe3iGB4lR4N4BeqlpQclMlqBVz",
-	"nvqhxCQqUpyclvT//T//L4NiH2Axh1+2MMiZlzBpnih9r+06UWXiVjWyhU/gXtRWp+S8TRvcbMAOpQdh",
-	"Jzcb9G9VXwlKutGPu97xzA26tlCDkUXdUyj6h/KNhJjPZkPFAAqRqkqvwtagKei7YaXPUbWboe3X4XdO",
-	"cZ0zlbKWegjnJTm/DIYDrcQAxVwy4FxyQyCgYQq8jC1tsiy5EzCEF69s/RG2cHtdJasJ3F2oeFXp45hA",
-	"+uyBF5KLpNLa9ryP3GCb1nWWO3POfpN8mSpXAvmF0KkihTucqEjh7qqVwtcI3V8r6lVjq7G10oCKnyLo",
-	"GMx9Bs+1DMYp76x1INYtBXukEOtmPTw63juhxnz/j+wWubLnypfUWVdlpbp48Bt7460kvQ1N2sSwcnc9",
-	"Mayd8Fm50MGz4dwB6mFEfwz7nHNbbWa9FPu7cPb4EWncBq7W6d2fLD6A6MI9kmqSHRJqkAnyOIZmetWw",
-	"JifnSJEvVXbLYpEb3KEQ8UUxTpMJe3Fxd+IG4DIOSkuuHYeXXJFik8uKM2Q3NayXLhp+hl7xFxd3j9nl",
-	"9+fnz/wPUNmIRN72UjXhKfTk67NnPBc3CngYVlh2MraaTkXGunrGM+wABrZrkd2JGGYfsP+6cF+ARt+q",
-	"yPHeY5aBne2APP7Y8+aXt4bpbcz1YZTqY+SNczsyDWJm7YqtVcPICEwB2l0XimIvypaBjoYIax/PBJh1",
-	"4zJhxhVrsKXkyGBPn6G+30muRTqFiseuj4MoocC6UbK4O4GSoIu7x2DF25B0f/EAGTDJztkv5nP78jl8",
-	"Z3O+i1v9XxkvLy5KaHjUx0DxXikvOxCtw/f05d0c2a3EK0C6pDI8xeBHQUqCtpAKAaERDgK07ayYXlBk",
-	"Kvg5RoxLHMZ+yoaUgp4j9IQvIH3kaDAY/sfxeTx+8h/H5/9xfD7E9BIJ0bKSFYsFVkWEZgtswrXRBA3E",
-	"AMwxPQvJ7fZLvrJU0RPrutG2qhgX9z+fSPC3HtEXF0TwLvD53Q+qe3PdQSWo/Ps6zdX0M5zR7R5qbrdp",
-	"l4oamZExtGDfvLpk3Yur1wdM8rnwajxX8BqRLJQlI6oX4bBIQGVM34edLJY67Bhdf6Z03rcV81R2E3Y+",
-	"RNj73jp44dvWKcaZeSGUDC6PGDS31Tk7Oj32C52WpTYhd1zlvbIVIGRN2Cqk0Cnh8XG9zClKLZB2O1st",
-	"ZkI633ZqBqVGBDMOM7F2wzSlt6HmtNcHdmMbeHDDfaPmPKnWPuvXrSIIs8g2OCbDcyJtJxgG9KlfB7Es",
-	"0vRDxIz8hHm4FGFAmvAIbMAgVMFMsKQmx3KaPfw1rvyaVH5R4c0+/YJ12ErZXW/zccmVLH6k6ozhS5VC",
-	"4Z7QdHBWoeTQKvlOQGthXAFWtVXYclqXORVm4RGB40PUCPbslh2jjqjaSeKa+JZ9hMHvq29FfLAmPDSU",
-	"52QKiAzII/sIl0YOo1lvqY5irYsRWvsi10OXYNeFEqkj5sbDZpi4uRiZ4c4fdPvBOjQ0ZRzamRSvax+h",
-	"4LFQXpA0b15q8loP8B59GNlUctuEcLNT3+FwI0S2FKkxm3y3ENlKnZeLz+IuzokGIV2qlEqNpa7YecyF",
-	"zqhTvmNe6ZDBBoWkihle5M3zCZ9pDgqn+kPQccWLqoMhNbe4XrNrtazzUuQNyt/+4QbB3ifz0okLn6Em",
-	"jAPxfqKPkQX2eO31N68uP4G8RM0/weiPOcoPGDf8qorD2wp1mm33LFltrIrsWGQOqBuynJUgayEre34d",
-	"zO1kx6gRJg93P4WTEI67ZfUl9FzOpZP/oWZFlUr+wQ1bhjqoDEUIKECCS4WYJLfGhji7TW9ccK2XKos/",
-	"idvwUkA1BimWUOSW2Y/ZWCgnvcaJvvXrBFhJ0wt03CX73wlzUXUYpmdFzmK1lIauIwSB0PqT6kfsnC0F",
-	"vw2lm2fXxWrPk3dCs6lYlgF1mTBi+Aglv54R+5wAG0pQWqsXbfF+8p2VgvLB1n4oF3ZCzjg3FyKHNteQ",
-	"8Exke26rPoTS4/a2vHDYoawZV0yPAeUy+obyy+AzA8IJlcCFEhLjIkljqIJhQXMNUFxTWvYMZSEqWalz",
-	"sP7ZjfxtSsoCY7dNSQjlP4NrTSlAqaqEYgFdFVO8MuHuUK4tzqDzTMkbh7vrBuKvxLL3bFDWHP9v+5cS",
-	"t+D6s0WquUOO9OC3CVhbk1IEONO2uW3M2e23x6H3IBgkNkiV/4AntBlZVBraMRLIVnjd4vr6GCL8WSrH",
-	"BTX3AXk7zOL/dFFFomKergD7o7xjmfhkUUavYeiPjjMKJQQalQ3Pqn7jJEezEXZ86DMvUCiUES5rc3QQ",
-	"PuPMB43wIIz2qXy1UfRpWyBQKNsigdg+gUChbIsEYvsFAvkSRCUSaNf6Dzbx7aN49fhPHQeD62OJTTPy",
-	"0HLPIBh/pN8wFgan8UePhsHj/XsSBP4KgHnAAJhmSaY/W+gLUYN7Bb+QrvdJ+Huz7cmGXD/Hw6DqOPTg",
-	"M3yaepNBv5OS0xPlK9vwlGy2Jkx47QtpqS1c3lzexuZhIg32TpVQN/YkNNIGSRcQb1fL5WzpSXjQdw3b",
-	"4LM6lJWubK1Wfngy7ERBVZsA18RUZYx7dg6Qxvdk7S6md0/WboD7m/B2zMXc0GUNt3RDkzWpDDnGi8F2",
-	"RXsd8zcQwEgl1zXN/+iuLckeWtGnmX1if4A9c7u2BylfeNgOIQGTaunRgN9a5y87d1n82sTdHQ5aLovI",
-	"3cLVzeG/8Iy8v6mZ4S8u/yBcHgjIvdi8nhV5rJbyk/D5C1XnvGo6rSjcpX6N2raZjlG+r82c4Jpn+feZ",
-	"s523486bCi3fI/uGdZcQV1ItoXTwESwylHtqv5e0xAfkkX+VitpdC7QY9vsyCP9xyxL++QnypbNrbyXJ",
-	"pNQc5uZTu7XtmHAMqS20yB5phm/afDbBpEgopfpO3UJHiyyU4t3CCG0BU2ns9fVQtuu+eZflyVz0WQQD",
-	"Rmym0riMZ7dlA4ePPTclU1Nsq6zFJBMYdfXFF98maS4yI0B98QWLfurh7wjIakG+2lux0iwC861t7oUm",
-	"Rorbj85Y9KXKYpFdj1f4Kjj6uVxRoOO8jVJ+n+j8CiG5b9TmhRGfdojYNM9dJv/a6VmYyk+4fuCO940b",
-	"BsF/C/WAj+Jqdj7M/juNg/yDRRIDeADuXmHDjvx/tm6uVFBlS4i+HQlIurbnyDuoF2RVgwjgVrEGq/hr",
-	"c3TMy648gH9Caw0lSgsFtMALJR4dIwLQwcOcYjx3yVzYhPuZWspKCU54+hrPS62SE6Ug43gHNr5XT9RC",
-	"6IgSVWxEaSYoqLQEF/Z8b78P9C5iOBaEeLoFmUc1iwj65mTDpCAokmgmJsFoOuyMRXkyuRXwSBkIPF5h",
-	"LSRoJDVR8znHtseJZtEXtThbLP8Tl4aPRLIJl0omE56a/ZizLs4roRRhICpI+eArZoSxyJdCSLsqFvlL",
-	"5WOtsrHZzqiE0EGfnYN4GECspxlEZSg+BbRjPiLATlBOOn4EG++RfgeXdqq+hC+DDccsWyssGma2FJd3",
-	"k2EvUMagXrmr9FSZCXgzul6c8yUMi2QWDCETIWKWQ4QqxZXji3PsCpSXTtQ+lSWKgMWsItZ9c/UsYNHP",
-	"P//8c+/ly94331x9993o5cvR5SXkpuUZT2Am0T8Az9R0qgXEa1vR6qBeamla5EUmbH0kDxr4ybATHZzB",
-	"AE5gR7dfOe2UG5THsri4O8QdcerEgRKNcefDwcBjchhLLBmxUIy4QtaKg9dcakP2AiU2doWMFDyNOpRS",
-	"vMst1AKD5ZgyCPlz/z9519bbNq6E/wrhl6aBYruXl6M+HPQEp9gC2+6iTd9cVIzNxtrIpEHKDowg/33B",
-	"maFE6mbLdtxkF1hgU9uieJ35OLdP2wvAtJMsBGXdaQxjbkMWO9Q3iuEebOQOWSiZYl26QUR7dRAPMJDc",
-	"T8pojWKxP7lA2VdIVM7KZhmK3wDrwiYYxIPX4zfji/Gri/Grq/E4hv88mv7mrqGEKnvG6gkkDz3V6AmI",
-	"9gkk7QYFLunHPYfRRV0CaxOVaa3I5kogcL+LEZ2uOiEIrK6TBEtu8i1WKdoOnkmKmmgUKjtS58N+2fJi",
-	"2lPei0PxPqmfg8kg9jQn8cBa5RmhPjeR248RS5cmYqQuXdkfpf6nFa90+1O33O89ikN0w5NmfTwYWjZX",
-	"o6coyWZ82Qgv6/fA0T38nyoQY9WQpkuhVUMl/LToRk5FTKnmvrZRlI4Z6JoILFFdumvI3heLuyG1R/nO",
-	"hQVtIp0Jzc/E4QQ/f2DnE9ZKAIg+wFK7PTfzUAECHKToczm6wmV+yuaO7Vse92GvLb8Dc75XQdezdmTp",
-	"mqbceHFdzjYxkaFxwh4EUksMezmLCiBndysaZW3b5gU1W/ektmYEH2nT4jTtpMyPpcXhlf/ondrOiN9n",
-	"l/azIeVujrZl8/LiRkjMfOWVf446lOcgcjHL6CXel/3cXVxAjy4KpW2Qz9iemXf4XaIRvVtsWONuqwPw",
-	"i9e9QfUJEtN+wSnUQvKFu0celYLiBEx60WCRGlOrO/lZOWp0SL3e892eswI+QWeFe+GjO46Hz10ho7G8",
-	"JwYlT9DI3TJ2cUZQZ14YRk+7O0qTcyF2X05k6a5QOZtmyjhOV6xn7z5SUlTIyEHppxL8DhN5o9VqGTmW",
-	"bNshz+EwF3wmNFYt8L0JZ+R4UEshxSyZSKVZgpLTfp6nwrBrDbDuegNeCszYVjABPMs2rrlkT5cHFfO3",
-	"f+GiAVMu9QfrC7j+lCDHJeEXBVrKF01koYWgyAHhmlux2VbkILnkEsun2obsPQHtvrdi48oFhOUO3Dtd",
-	"Dcjzc7wg2pFDEg0mgZI/7/2fH9nNikM8HC49WTTdJj5P3k0klpm6SYmhcYE1A8Baaq/GUWEn9m3UkDLC",
-	"qQxV+AOy3ObKzpnEEt4bjCi02wrC588TQu53St8aSHC7Vvm81atEZ+JJuJWgLyf3K8Fb+zqW/Ie6PUs4",
-	"wU/ctVTbh42upYoo9ATuV/ymw6f0x1JIAIjwLJ4WSptMpLgDw3/p6/i5yrJhSEdiRX8QagNwEVuzwuBa",
-	"rXJ2BpVWMTjmXVkimxJJgCK0Sk+wTZA0Fyevio+APiJwZ0EPq/6ssCBHxEL/FjySRGyls4lMRuu3VRU2",
-	"uk9nD8nLIaN598rfaLW6CeUqVJBaQHdRINGkgfRIHP/HQjkeWfo6V6hJkg7TPfzytAkrRTpQyDGxlUCh",
-	"kq+dyqnAZKKF0tLiwK9ff7NjxqdfvX4Dmt0wtcqHg6iJfyFgarR90hAzsCiKOqu10LbZdrcAzBrwvcDu",
-	"tciiXkX/kJ6zSy7ZRq3YdC6mtzBlc2Xy/4YjAoKHPsPpKSdP4DqQ4m5HSf9Z3PUW9J1OA/jFcYn2QrHV",
-	"sOGPzrJw3JSYwupObXm9oI9OSGj+663rdRBXVa9WOzJeUbCN+rXhQjO6xz92JfYjAU9om3YUOO7TWbHn",
-	"nJMHaPwm0sV5tmjNdlNiqSIOOt9WE+14wO1cHu2E10/3dosiLcZTvmtvxXtoUtxhP/a2JRaz8717K4/g",
-	"TtM/bNt7QWt8k225BKNxyUJXVHPDe7q9ydJfEJsD9WggnC9TBmnA8FhB9lI9+DrwHJVgMLRmbqVHsN0F",
-	"vuCJdNiMDqmrcE1WhW1Q9qpAy/jAMGmCdvarEyC7d0xThDkYiItaxx6kD0dXpQneiRr43xzgnVeXez+M",
-	"gg838Ai1LNS2gO2rereOru/b+jZ8NkK52QlvB1HIrT3wwche+lKxmw2UfotkU9jE9kDrsjbEWmhDBSmo",
-	"2qaeCSg5MudLMAkOWfJTq8UPRKYJy0WWmYl074XEQaeC+JJrYpsM7bPqTnYbt77QkB/fxHVSi5Ud1mYv",
-	"s5X/ZKftihbihLarpwF+fsew08YTcGwQ1IZR3s9mJqDaJWuv15VKCHaT2amzDmyz2ekl8DGRznV4oywy",
-	"CBMSHwAvPMsRbMRfDDJawEVlNT5ScVgx80plUhkNnrPxf+LxmH27uhy22Xogeo3oMY7zmn0O/SNnPNvV",
-	"7CG8Pmi1+GaE3k+AddlkoCuPBncOgTktlhbn19Z0IrqMKv6QPcOK9/GJjStt2ckt+PO5gq8vVfnbjL/g",
-	"5XrtNMFKZ4N4MFq/BVlPv79vKsVbIBoU1j+FmMUAsP4P/14WLHTITAmxj0wLo1Z6KnzWwSLnll1mqZ0k",
-	"tlRZRrWe73iaQ/j5X+oaFBuW7kAIBfV54wG80AD2qRifQwdQHNjgubk1UYnXSC+deS6JgKWm3SVBjNKY",
-	"RkCV0cEYLYjrppwgqD5ecbHYe3Oo/oLBuaWqj+6qHpbXnEwVQ2JKRGQ85MvCDBaJOpniuyMKhaHiomt1",
-	"K4K+uDiFel8+CWP4jQPBEMjnKnUvhVpmkGfF9ArVmd1w6VQMy5Y/CDG75tPbhqYL2ljKlmdn61TnK56x",
-	"BZ/OUymI1R/eBUQkwO9dMuFOJO5DQ0bpRTAmlwfaPL8+I4VPVuHemOpaUXATNA8sPY1NE60qzYXfeMz4",
-	"KlcLnqdT+pWJ2IJLO2Yj+dLMVU5Lh4S0FO8dDsyxkz58f/g7AAD//w==",
+	"7L1rd9u2tij6V7B1zx6xW0qW/EgTeZyxj5Omq9mnSb1jZ7ddZa4JiZDFmgJUgrSi5vjr/QH3J95fcgfm",
+	"nADBh16xkz5W1xirsfgAgYmJ+X586IzVbK6kkLnuDD90xHs+m6cC/n7GxzfF/ELyuZ6q/FzIOJHX5oYu",
+	"ZjOeLTvDzhnTdJv9UuicZeLXQuhcxJ2gc8vTQpjH+S1PUj5KRWc44akWQWes5CS51p3hz51nSuXsOfzu",
+	"vAs640xw8/qwc9g/fNwdHHb7x5eDk+GgP+z3O0EnTvSNee9DZ5KkQi91LmadYUe8z487QSflI5F2hp2v",
+	"xSjhkg0O2deJvukEHZ38JjrDw5P+kyd3Qe1dveBz792TwSF79YxdLPicvZzxa+FePxkc3r0LOpNEJnpq",
+	"5iiLNA06SdwZDg6Pjk8ef1WOMhITlYluMb/OeGyGyMR1omRn2Cl0V3Cdm1Fznhe6M+zMCbRBJ1/OhZkS",
+	"AbUTdIp5vAYgd3dBbZsuivFYaD0p0pU7lU95zsZcspFgmdC5ylbuV54Vf53tapmjmcX990+XMN91C49p",
+	"C+NvkjQXWXXPfuziVSb5TGjGJSvkBK6Y3WE3Yulvm8gylVlgizT2BoD5cw3zf86lVDnDcZiSbKJU5+6d",
+	"mcaL2TxfVqdwORVMmMuMS70wL0zMPPg4N9Aovw6v3wqZGwT5xoG8ioF2K9hIAWBKjMPhhp00kSoWV3R/",
+	"FXb1j4f9E4NdRcbxxcFJ7zDoCJknuADa03I/ceDB4VG5Q3jJ7E9mnji4PT7ASweJ1DmXY6EPzAt3iCJP",
+	"n3z1+OQ46MyE1gbNhnAWEnnNvoO3mP+JucjGQuZXhrimIhed4aDfDzoZN38i2cgEjx1B1GKsZMyz5dWa",
+	"Nfhnr7aKq7G9vH4xB3SU7cK0ELKchMVnd2SCTp7MxFUmZjyRQPz7QafQIjMI2Rl2eJqMRaey9xc5z/Lm",
+	"1psdZYlk80xdZ0LrB939r3onf+zNPz750+y9pv1rbj1OffXuv+KJzIU037sYT0VcpHU08J5g2j7CJipj",
+	"nOC4Di1myTXAcBVmfDXsnxDXcZiBc/7UqPFV/9BHDbd6NvMWrCYNXGE8Z3YFg/6lQWzDN9nby+etaLQb",
+	"BcGHVuyy26DN+2x+u01+rXKz6dXTLZmai4znKnukmYQnGB+pImecjVJ1zeZKt9N7fHjdlva32VK8Zvf0",
+	"tVgYvpZPBX69y6ZqwRaCZYVkfJ7cHpebPVazWSHNUHa/p3k+18ODA/Nqj8Th3ljNDqZq0V2IblbILg7i",
+	"I8DAR4CtJtDcXtrVh9lhA9lJMubEp3fa5HNYRkMMMLe0wWMlBeFywKRYCG3Eiay6xTHPOcgif/P2PzVv",
+	"D5o7qKdFHquFXLeLh8NB9dgOBp9jD6t0eFrksIlmsp9mJ/0TiLrSQwIaobsOzA3qePzkc4C574P5uZnc",
+	"fc8KAW/FUaFJHsSgKA4O23THckUJqYHlguCKPqiPcvdAW/cu6MwBFgP8Q8NfmdBFmuvO8MgR1stkfCPy",
+	"t1Yf9CnsRTGfqyxnmZiniYhZrhhnOTzfyjnx1hXqlitR5HGpia+XiQaHh0dHx8clXElNzAQfT9lsaTdX",
+	"3YqMXVx8W0LbzbEEt8a1HOAtfWBHr3DMCg79pIqMVsumXLOREJKR3sxGS0Yj9v6wfPPl+VkcG8XmvBil",
+	"ybiu/szhKnt5fnvMOD7IFkk+ZUmuWSwmvEgNrG9FpgX7+vVFZcvxedjZo16/Nxgc9YC4XvNcLPiyeqMT",
+	"dIzMmU34WFx5shFSFEcQ5pmYJO87w8PjoDOnKeMpyGJJ3+r2u4PBUXfQ7yXzHogtVh5qt4dkQovsVniQ",
+	"L0ZS5Fczrm/MiCcnPfv/vnda5yAO3c7HV5LnV4OrQQtU3xiYbAtT7kMSbCdM107R7wLSqdK5kyhVdv25",
+	"oIhHF82E3yU6r4l2C8V4kasZz5MxG8FTOgAZr5CxyHwlJmBcxowzz7hVwtSOgVLffW2+/cOSu/1RjYg0",
+	"x6oR8bEb1tKi3QyHBo6rjIbugyAt3MtMe/QngPBRO4T7nwzC3gfNnByaDz90xkWWCZn/bR//7PZxQ32v",
+	"nN2QqFpJ1gq9rJsjVD4VGftFjViiPUOTylZZID3TubOTk8AzKvSyR/ZxvPTyXNdZET1L3KeNMRm6+fL8",
+	"9jG7+O7s7Ln/baDcww+deZbcggjz87uSf/z8r8v+3/kjGpjoKc/s37dzA5x3Bjfmt48N+K5TNeIp3k0T",
+	"eXOVqjFPq8x+Ip70h8NJ/2g8fHoymQwn4vB4yJ+Kwwo08aldIfnYgyStH0G5kkZtgNdkYmZY/c+wArfH",
+	"rXALOjrlfFwXc/qDYTx68jlW7+PR51+8xYzyvDatWd9LwYyexqYqjY3mWhq02k1YqcjQPT6eF53h037Q",
+	"SRSoskaLkSJfqOzmKpHmUvlbFTleyDMu9URkV78Wyoz4pH8XdEjQavePC2l+lsBJuc6vPCpqNRgibThZ",
+	"p9gsEhmrRSn/jfmcj5I0yROjmf78brM94TpTxbwz7HSCzpTrK6PuXCE0aEJGlL0qCtDNj/hRHMcnT+On",
+	"/Ksno9GTWPSPB0dPB/2vTuLJ8XEsHh+OJmL8xAy2nIvsNtEq6ww7N7ezkrsEpLW3qfpIIX+u0r939uiv",
+	"x+2DweGTTrv9I70RV+O00LnIPAyfp3wsZkbBJCCsljGSXFw5M3IGjHUuxrClhq8bBv3YIMj13HBB0Hdn",
+	"yiDgoG/orkULRKSgczuG5wZ3HufMCikpMoCjgDHPVGwWTx++ftyV3KypO1jDSfvHw0Ozrwuej6exur5y",
+	"CGYO6yb7xcA7S5m6TXSiZEskCDFBiAOxCObrB38for8P0e9yiOY+0t73JNHmrjhJ7qC8EaMiSePVx2Qk",
+	"DOPJ4LH873Py9zn5AzCbEmc//pScXPafDo+2PSXE3mpHhLheW0zA34fj78PxF5bE3Mlo9RE55sEnucgg",
+	"HtC6f1aekJO/T8jfJ+T3PCFBZyFGO56Tx1vIWehLfS0W9TNCbkTQQ9RcyJoakud8PJ1hvDvgV6p0xZib",
+	"Kl0Gd8dCj7NkTk7Xi0SOBcuniWYzlQGPurj4luXKi+nKk5nQTBV5jz3nki1VwcZTMb6BcCCDi//R+YQu",
+	"+uuM3/KcI5Z0LM467y7BYxW08fbVaOl8275nVCzMTwfpzR7iTZtL9+F7lgDgtn4/F3LFvpIrGNzEGJP8",
+	"9wY/zAabmw+0w4OWHe7QznXKbd7SNNcMgyhNc3+o3caP/BW2aBuTEO7hGzFPl99kavZW1/MXziCaZckm",
+	"mZoBvPh4rApZ2clVcSuHND26X4VHdRtf5oyilkkwMp/KBISc85z1n1JMba8TdMxUrui4WQGhdb9OTh5/",
+	"VVtkE1spaOeRpUTg5vEW+kgjBFpRd1PETmXldmPqa/9BMJ4Jlip1Y9CX5w4vmVSLxorxTKxa8OO74A++",
+	"IRvQ8hB2TN20MA9zkXHN0kSbeaUc02I24GEpZor38yQjZ1u/2x90+4NLuIe3zQyPD0siP1MyyVWG8pAe",
+	"q7mZagdDaIeZ4PGVkumS6Ix3xfAEnH/naHLIn46PB3H/q9FjcfKk4xb33M61ukYpFrROF1q0mKpUMC3G",
+	"mcj/XKvlg3FfPI0Pj0dfTR7zwdH4RDyJn/ZHh5Nj/ng8EF/FR6MT/nTSHx+K4/jxqITOtkwFPrz9wWwC",
+	"p0z/++Q7v5kc3wWdqeCxyECmf3HJwapSPZdnTOeZktfslqdJzHMF6VzmcJoxH2k2VjIXMoeUDGCLY56m",
+	"IgvYr4XIloa6hTKySWXRKdNCxizJIWqIJZJFLyfd10qK7isjtke9EJjVeCpm3MzGuv5zgI6Z8huei++S",
+	"WZLDf5oz/lYt2IzLpU0s1TBbRPIZX7IZvxHmw5yNikznbM8g/aiIr0W+34OtQof18DGoLWaUJBNlvKmb",
+	"2iyRyayYAVitk1Hm4lpk1Xm+KUMBd52rzpM0xRkTaXazO3n69OlWs+tvmp0WLVD8YSooGwEgwxJLGPg1",
+	"T2RgAPhWJu8ZRkrqytQGXz19fGSUwJN1E2yblMiz5dmEkhrrEyKyZD5n5K0FN1gEMSUsz5bAyszc2J4U",
+	"t2jq+Pby8pwZUaW6sUcfvat35ihlfCZyOjQvJwZ3AXWbU76cChaZYxVBCiTSEwPTcZqYI8NTc5KXRi3p",
+	"MQdweGqhijRmIxFKc0nzmWB78N/G6WLl4QrwQTqR+4EZLpQkZiSaRUf94wgJvVRspOJlwLTC3N65SlMD",
+	"wrEyWMjTGYoD+TSR13gmHfg6Yefo18PuV4uzs/+6uPnnf765Pnt29l8hMF2zbKQpnaBDEc+VA77hcH/H",
+	"dQ5hzy/jFfBM4shSoJTrnE3MdvhQzcRYJLciBhEylJHOM8FnMKiOhvAkXmKGFkKSLAgciRHXYQjNJipN",
+	"1cLAA0B4IbJbkXUvzPA4EJtnKldjlZb0bGmenWmR3gpzVnA3l6HMDMpKMc5rYDQMoBVeBgZd+Ez35dcV",
+	"eE1UNuM5YuTj406w6ZBbttYEI6KiYpnIi0wGDERPghkbVE8zTRMwrpzlnOLC3OQoJBle2EAazbwuIKBs",
+	"JUFMcjHTwHQdF64RGUOcV03sCsLV2mcHUeT8Pc7vBH7Z2R6etE4X5fkfy3TrFrR0h9AiJwWyg/CIWHed",
+	"cSNd2AfKV0LpiEpgk8BuxFIDsgcsQlUO/kL5xPyJOl9EDJY0suiURV+qLBbZ1WgZsZzfCDeKfUFlzD1e",
+	"P9kfQtIbw84wBM0x7ARhxw3pLovYuwFXDUzCzt0qIuClla87/yCN7Qpp886DABrksQipKkl0UcBAT1YT",
+	"tpgm42kofQAbHm0W2AJHGCvsDD+EnS8NReaJRKiSsBd27hqQpW9+GtCuhKoRdf/z4vvXTI1+EWOq9YC5",
+	"/hiECDNB0WSs0lRAPkkvlKHssijs3AgzewZCccRuhJhrOr6LqdKCQWUBJn4teIqDwJNGErwVGU9DyXAT",
+	"EgnnnWYxK7ThkEb6ycfTHnsNNUJwMM0KLViscnPFvGvG2ItCMqr0kjjsRPu96vw+hJ2w6PePxmoO/wo3",
+	"6buIjdVszjOhA2SPUfXJCCc2YdGX13kUmK+Zv4TBmS/TnP4REduTxWwkMh3AKfvpp59+6r561f3668tv",
+	"vx2+ejW8uIgY7oghbWYYcwzzZEZA0vtmJCl+NSOpHGG2j/jokChie7oY4TBMTcwonEbFUdzCvzS0oTNk",
+	"P+NmBqzX670j9AYEa7k5VrNRIgUKe2ZsW/QBdgXxQUL2ZiZEunSf8vCYWUAbwBOkI4tEoyXjrFqQIkAa",
+	"xspxcBBusJ79H2YPQMT2bNpLxPU42mfzZHyDKBUnmYeWL8yJLVEVSIMG5bb6ZX3KDK/B2N8bsWSJtvKS",
+	"iFl03O+TuIQRvixqFMKoLdSSY9gHswZ7NsNO1GNniG54wBJIe2a8cvSS0j4dSu/7rQMyrtlCpGkL8cGU",
+	"LyAeXgptCy3/HBQH7Yv6foSHBqHz6VH5UBKZp1xjs9ePNPNVTkfmuVEVgCaRSWe0DGVk/qYwbWs5b2OM",
+	"6CID8JCTrAWeRPWr0OQPAUwXmNsGRQIBruKRtiHkBl4QUq4yiCTvsTOJIeU2xtwwMKNlaCPaOhPQWKVK",
+	"aib0mM9FzPaifz86i/bNKFLlZpAl6AU+IodSrZuHj9nmYB03IFyLVAdQzXk+LQFlIbCFUunBDR3Rq9SJ",
+	"JLZzxufMGm2aQVXctNkMLRNzn7iHtUCsU3rKWcJjlYnZPPSWedkx7zEtpB6b54U7XodY66zckPeYFgrX",
+	"m6dlHX/4fHV6zrnSMkc3/n3maMTSzVOci0wryVPGIfwBpdleq6JYmyONfx9jRib0XElta7fFnupNVgRw",
+	"j87nKaW3HvwCmS7Vom8jHr+MG/U9kpiNRKoWbLCh4pSPppRIQ5eGDOUpFAZHgvGcpYbysgGk19z5a/0f",
+	"mZh0hp3/66CsTneAd/XBC/PVN7RYXHqLZkFfjYwkipYYQw+JT8OC9uyfCEQQ81SRm73MuLwW+70Olub6",
+	"zjs3nw+SlaNFoLTXPjMs7WcfAphv0Di6OyxLjadtQfbhg7KU2h2ayq1totwFZ1RgfKRu0d5kjQjr98Q3",
+	"R7hNcRfbdgVMbyf9/ifYFjIzm31IJFj0h2CXJKW4An7YDy4r6rMtA2h2bmT2NNOYJLey2pxh87iLlx7N",
+	"/nxHokLJCfr22mc+EvazD3EkLkvm8hlh6XEcC0q89LkhiV+9NyBfiXyq4tcqP0tTtRC7gnPW8vra/FD8",
+	"HnutcmZfeVjonMklAoOEi7PzlyR2a8YZzpclOYuVQGhBRh3pmMf9k8iovzGcephgxFBbAX2JzOE0jHbj",
+	"4Bh73744+xoUaMzSY4upgJoK7B8vLlmi91Hg9xyO8IV28ch+wm0ujKkDNlazGe9qYUhWLuKKnNT5+sV3",
+	"Ly5fBOaDATPTCdj355cvv399EbDzt5c7KQ4Gtq9V/o0q5K5oIb3XyoP2Vt5ItTDIuSmL2KDHBAZ4WOR4",
+	"rZguxlOWCa2KbCzMiblNdGIoda7QvAfeJTgbr1X+SsXJJBHxGhdCgnsEzvHSBTPlGt2q5P0CEx6YNKrO",
+	"3n3QzTOBZxc8Ug0ssW7ptqXTYwfwzB16FpapMuRRfcczdH7ssHO599raLSKJBGYMMFCKpfDmw59nrJOX",
+	"gLma52TT5/jp8mzDTwjhGrBXyTO2t5gKA9tQmn1IhbzOp2zBNYvFOOUZpbbncAmU//G0kDci3rfEYHAU",
+	"Ee++ENltMhZvpRfIvRNYi+qbayFLH2PeOwHLsyX5dvVUZXlK2fWfCs4WqtFJ/yhii2mSInbHPOcjroUn",
+	"AUEQHQATPbVWwMq4tPwmT2bi1LpSAd7jqWFBMStkChofeXhD6YlnWghpTuWUG2mT3wjJxGQixjmGIfVY",
+	"BM7yLnjLI6Y5GNBDuai4ydENqUoANo6XN8qmU+Z55+/QV6Necbmks6B3P2vm7Y0IcalUNUTi82z98eHT",
+	"iCmM9bQRGYas6bk5LOZM0XxCSRESe8g53USptIMRiZHywyABDmoGIHtWKM24E56kUMJLMTXJhdxfscOs",
+	"ZYN5iTmLJE1B/hqPxRyC6R5y14POj10XONJ18TdrX69G69SGqITGbDVM+UZjKIpj2XIY8zSgw1vJi3yq",
+	"suS3nQVA0qFaogdfJVqDfyarbv8m3v8SR2Q4JJYQmeFYF2M1bymxiaiZcusJgfCxTZ+B2mnfnxX5lN63",
+	"wrODhKEahaZIZyHjuUpk3vsEwrz7/qwJsr2oAo9oPyCu5ZYbSlgvTrM8xlKIWBP7eivJCijiVyJO+OVy",
+	"vjsDc0NspFfPcdiu+UypDtU/8DloGGdSyS5WYgfxAN2xkT/DyJnvo/ocI7ZXxjoxrpNYnDLOovHUaP15",
+	"5BYXFfmk+yTaD6UVHU5QdHALRHEffFKeLYfHcWIu8fQ8M7PH/C2K520iCko4Xil5Xx6Siil4WA8ZH4FA",
+	"ozIWfbir+xk+3DlLKHqdOq4dQlvwo/UKTFy56aFX+WwvMkPhFfSPcMOrCp46J0Io7UP2SkSa0NxbdCVJ",
+	"riUUDxyUSaMDA5NqMWSR0WUMs0qXVBg7KnPpolDSGnyvY6NKW4/tgUyPZYiM2gjhh1O1CKUbn3FGbSfc",
+	"Yk6xNrHDuYX5CE0PmFEokRX19qv7gPoX7cRIqVRwOK2uLlabygHeNW2VW3yUalSyeaagppUBUzNa6OfO",
+	"qyUra2Kd48OQZZeLmW7RAMvSX1nGlzC1MoR63Wn9mlz65hWq1dW2FrhVmaybybrREVWhplfLFCdeFwWe",
+	"pt9PgDZtN9t3QVsIKKkIIIGeMlmkKStknqRmB8BNYS75yTMNMCaxR049R9o634QLjW6DnMW9RxoRgqYF",
+	"qF8vSlg1EDQqkG2cvM2L/NBqTDX3DISMvI4HMpFBxQNa/X6ZXNn4kE3XqX8oohMXlWCHKmWQLKEDFlEK",
+	"pdVTkpxlhdQwCxlKnxIARUQ5M+rRuS00EU+gMBieYF2NspgR8ZRmm37uzHmhIXGubD5TJnACyz1XOj/P",
+	"lPkiBbP7Zdzw2x2shXo2Qn76zgdQa9W32oH84OZDRflcWbjqUGWxuMZARZkpvd3ZuPNNRz93wIaDGEqj",
+	"uw0MPEpekozyk4FfKdgSO0soHL69W8mk4OS3MCozAJuKNKbQdni412Azftm/EpAZhzRNrAIo3udH+A9U",
+	"8pNJntV2iW41wOrOrGeSq5chbCJ+axzoRfIbBOm/elY5QVC+cGPYq79VdpfIA+Otvw3GbsdbIAwSMFic",
+	"kxnM7e3l84AtsiTPhVwR7GVjrX9TUgShVJOJFiCZTDKSYUCyQG2O7aEpDdn4jNI9rhW6WawB1Y+YaCuC",
+	"P+d5LjIz5f87DOMPx3dd88+h/ecS/xlW/vkfbRvjOvvsKKehwEkhPUYCQ8mjlErLQ06CXG+jgAYS8Pf4",
+	"E+oeVnEa3BMf1vi7MASR5wzDx/YodNCwDOnHFQZ+rgrcplAvlPT3e+wMhUsb3403nPo0UgVFwsB49R2j",
+	"093KZ7hu4zM/GNAt4IuZkteQd7FQWazZTHDKupkLNU+rsRcdy5twXqBDNT9bOyo0h3er4O80kFZQW/Fc",
+	"3IpsCZrH4fv3tOvVDd5s9K5TLfvCh+1kJB9bQH+WL/G1QV1iqkGAvtMKgVvSFZvBV1YbASMdSMnWwh6U",
+	"IVW2hGiPnemlHE8zJVWhDSvXobxWLHI1RyO292shChGDQhFRVmRkFPLI8o4KLz8NJaZ851wKMyjaFzHc",
+	"jTgQ45pFfp3yqFUJoUrxrVg45XMI/O4xEMUTTaIr7XhJz/KKIhFKPRdjNk8L7WLviK4ZJV9bDSLJtUgn",
+	"TMySXENQntfOAGKz8QLyUe/CSCkIyY1qnSa8RzCNtHqhSNLYfy0WqcBx51xrc8SuMmHU3IBFyZxMde7r",
+	"oYxIwKQiE+Yxe2VsFKrU+5zT/Cg61D5IelJ0an3Ddrn0XKVef8T2MLqZGdy0b0T7p+QOdaAyL8IF+x7E",
+	"++IlWmV9KDSunJbQoL5JSAL9jkS87NvjVcnds2Gk0kPjwMiiOudLzbQi6dWcBMM+UTwFSdVgJgeRFhY9",
+	"U7fCj/iEpgZUnXeqdH5auQe6P95E/NOhtF9yIvKoyB3OPdIs+oEn+TdAzuCQfpMJEWECjGY8lOWyIB7I",
+	"zG9UaMy1WnAIIgYjlIEXgBYbEkWB84R5rN2g9iPN1EIOjV5eOYHm9RKacwV8iBxxlAwekM2GtmvP7Fco",
+	"I9eBKCrDYdNE3sApLzKDe4Y+0CDRPhqPwSHLchXKTPCYzVQmqvI9PV82iLAXtICmKLq8U8V+7wIiv3eB",
+	"kBykXZr1FTDlRMkrm+le3kqTGxKc4yS/GvMsvipFZyPklh1O4BditP3l5of3CrRouQvJjF+jHAg/M0FS",
+	"YSzNPMfm0Jejl9fKb5TXyi9JfWXEu+qbcKXyHlxJZjYj315x4+AWX7liSmg2abnhINy4YSdQv2H4RMtl",
+	"nfMUZeJMLHiaXvE57oa74EZ0V9ySyiuJJhRwlxxSuCtuld5At8lYXPE4brmaCUMGOlSHCcl3h0oolVPA",
+	"n25o+zNVPIaqSlWiDRqb1okox0sTPb1yfwPhM7LuvPxZvTlOlRTeTwudCgspf5ff9e/7w5ft6aoXoBjV",
+	"WEiMCl95rzGDWZG3/G485gHAZ4f+BToYld+NcbymTjVO5wEJVNzGq3S5DjK6XELOq2FVDuFdbH2yHNW7",
+	"mInxcpw2r14LKbJyjNrO2iuVIQkm/nhzpdLqa3Cl8hpcqb52U4wErbkxE+TYmbJbquT1bSIWGGLhfat6",
+	"vfxi9boD1IxLfi1ie25j75Ktl1Ve0eiNL79Wv+E+Z2Ay4qmhTd5WVa62P+smVh2hhjZtN1d8u4ZClZvV",
+	"3W3eah+yepoVL/LpVX0bKlfdMJWrWFIDxcr6vXL00S9XGAl+dSOW3vjV6+UXqtfdOFUpFi4soewbhlYR",
+	"4bUXdTGaJTky2VqFuCtDNK9ly42RGPOZwKZKCYcSPSsekUqufcytsn7DLbN+o5Arp1WCAI385QWd8/EN",
+	"6jXlJ/2L7nP+xdbXUb+hJGPveiZuEw0XsTZ9+Rn8XX4Bf7vBc+5hu/nhnswn3D+s5md5UElFKEtalQyw",
+	"olKUv8svelqD+1l+1VMhyGJbPgu/qvfci/BL6ymgI2JZ5VL7g2VRypRLWo79FQv7S6XFTHh38bdly/an",
+	"nSX9dh+k3+Wn7P3qcI753c7H3mDzsTfSfOwJgBQV5AmA9koswNEQV69ZodBecWZxd6U5dimqVr+28uWW",
+	"GyiRt0yTbpSSuv+R2IiNPNWOkDhhLStSc6lFSrR3mmKfvdOUI+2dpsxIssFcLUSmJpMrsKABE1cyz1R6",
+	"NU+5FFd8XOPAzdtVaaFxu536uwnNIBwSlTdbrXS7h91e5Pz9VRJfUdwIvAzNbCvm9ars2TAVfowb0jXy",
+	"a9jZbT0VcitNuYaOs1qxCc/YnspYrtQNRS3FSor90t0WSl+fxZTNX9RIo8EXItcgxhgtWDVjKLZodRUt",
+	"YlWgzuDb9le45zDW3CysLJm4nbcTrHgv8KWmwxMtxhQcy8dGHVeyx15b76IB0kQsmL9qm3ZqlhxKntku",
+	"xlK5oXDhK9ZSWhiT7ZL/TlkSa3adqQXp/slMtCYErvevuj6KLQWfjHIhXT/mhW/8C1ZanNd0v93oZW32",
+	"Z6zP6pzMpxYU0KhJMnrR8wBXMLKaRnfi1f0YVOp+rEY1D2LYLLKxQ6RNM3PbzA7VNHcekHBrmiGYqhaJ",
+	"Fr3tnM88Xh0OYuO1DdANL4WzO+PZjYAQf/NyZf3ksGmGXLR1UN3hOF3Y11eeqzOWiRSs0PZIDFcHcCBh",
+	"qVh30YJZN+aaEUDnh32vGYzJNFe39/qZvnto/CQ7VbRPH64bZ31/Pn6pYQ7GzQ1lubvbnXjsJvqR+7sH",
+	"kT4QDIyEYR9ihrfc8lXRBqX5dsjQC8FGYppAZKtrkXZaeiWGtvD+KVQ9sN6JA+ecGALTOK2ZPoeYm+M5",
+	"LUKJXgvnMnUOk4qJ0nFSz4tea7/q96mnadYiA+hiW4RBrXVrHT4vdJ7MAJNtAG4qJvkQDzcGYNjYRZW1",
+	"sMiARX0KK7YL6LGzdMGX2stWgoQ6wKg95ytBc6C2jyBxiRplRbyCFqGkoiAzsJInOcQY173IO5PBso9t",
+	"G7MCRF1MFRtDrAhLfNqMjnfimFXuYYuCbqCJbXEY5LTygy1cLEaDsTS2mOi6JyPRuSTy6y24ZJpO8Ggh",
+	"niudhy8ccV0ndZBAAfUSDPtthnAk8foxHmmWxH5MFBrxu4skdkUyDPJMoChEKMsaDXslaYv2A6x3ZMU4",
+	"iTQ7yVyVpIQCcOmNunh3eLQNNq0J8/LWA095PneAEGRS4JZXcamlWHYzhqj5vRtD5dSkFNuanpHSreH7",
+	"LLzwnVgZvGra2j1Fx1qqfRO1U3I8ux38yWOrWTRtbzXVo2ZRKu0fVQsFWhecOcBVEEU8r6nlTin2dEJa",
+	"LSpRZEbFH2Y2c6XSpk3G2TtQd25Td1rDtLLNqIHZjhIDwM/OXwaobkCqDUQjH9weR1X8WFkqfStyUwv7",
+	"MnNceeTb6++50rIYLUG0sHrIsbDstvEOEJvQEg46X1//D4v/1Y7PYJPmQLVkV1bug/u1YmGYETjAI4wB",
+	"kxAmtL/bp13x2g1lAyHfMMB0OJ6mOKVqINlOQWSwG4EteYgAKGezcvvrknGLruUIv5WQwd1dlnnZlvRX",
+	"xWtgAUNfojDEvj1eGiVlIGBBWUgMEkW5thK0a1eCEQFAwFopvpKC9IbG7jUirN+1hwz67ZDvRcADJnrX",
+	"vVIzgCEhnsNM3/xhVh21MQ96eA1R2kxODii688FJyzdCxIYNbZtKUcWhlYo/BPlABpGA7IAFB7uGYrlI",
+	"UypVY9R+EO+yQtKzwIuqMDxPBdeC8Th2td4MiabifMjMKc7BK9rVAxb3/jtIVYXKnCib2guDTTC0K2uD",
+	"2cvzs3X1s16eu4pYXqqHF75FTY9YLHKepC0Ee2V5LoOZdBOi96C+FpdKJmOeMj0XoOH11tXCauCga73b",
+	"mlhANfLoIbMg801kwJ5cSM2joUDYys9vFeBfafrbNiXSnt2DxAKUPGUclR+YFcSn7KXimo+XVWql99cY",
+	"THxxsuw1/KFGmTYwNWpK3Mor4Z7Noa6As8pTjn0D0+GGOOWy+fGHzVkx2Bn5Q6NngmZQYkEL9vXrC6xE",
+	"ys6brcSFtnAGaV5JAbHGobS4gjFTWuT7p5X6cMJ7AwKTKXkVM5Tz01BaLDJMJE3kTRd6aHvvYzHuWLXU",
+	"e1vbLXyH1IytEizK7tFr8quM1sXsk3YRDkmBngKWbmll8ftT+9Nc0dd8daYDdTynHtbmnwOStOFvKGlS",
+	"larpjcbIlf7X29r5Xp6/PrscXKrBCqP5f58/d/QToTjj8zlKM9g3gYERqH7Ye5utZDUaXypMlgZWwexO",
+	"suOidMroDPkkIijjsX2o1AiahzlrGQt23/u49MYzCtlF6cUd6CHjcKbNUTOADRBy4IgDQCMTdcc4wFMo",
+	"+K0R4SKz4AiqENiA4Eo99yr/aqcwZ9QWxkzCMEYqTnV4cmTGzPg4t8VuzcyqXMS8ac9zT2XXW1l3WuBr",
+	"Ua9lckqKbq66BsUMwmFBXMZt9LFFSSNT+zi6lns3E1QQvZCnNKm4QZ32eytRtxzRvd6OWreP38DJbi6d",
+	"ynjCwWeZKrzQ0bIUY3WNJYsrO1wctzs66Js+saYehAO/pf7H02Iz4aucZ9eYst/yobZmh5szGGDmHg1w",
+	"B7zyxTZgU9/YFiRzwgvK9mzvNsnygqdsxsfTRGJviRo6uYaa66gqDnyGz1ZbZm5+7Rk93Oh/+cFPen2W",
+	"qvENu8hVZvT9F3KcLXFhnzrxlZpL1qH5tZhnYgy6KjxhTizlcBa64Gm6RLtAlZK0oVCtb+cqnj4TOTdP",
+	"oGEa/lpwza6TWyENOYOl1VOQVjJ0ry1oq6A4XWqQ6oFoUiYmqw2+Sz/R5qq9BqOldHBzO6syf2w9ukUm",
+	"7iaxmJqWtrqlwfVG6cHQiSMW81QtqYnEqfWJCMmgXznoUlASR4o2ldvviLpZ5YCWqW3ycFXsDSwrmCSZ",
+	"zinrwIqsSop6knijBevWZwSbtbbN6OK7s7Pn1arLoFZW1Yq9yNw8GBw+gfoA0T9eXLJer3eQzHUE1jMo",
+	"QITaZ5lm1W5736pl7EYYrzHNu/rORjAIWCGTXwthGyqQrXy1Td5T8h8fV1T8o7Zp1NrYts3nfxcjkUmR",
+	"C83oUSfMY2vDiY+OkjBwszrZaJa7rcCMADq3r/8D3m6Xnd03kCJCKxmRKnlt5JYdpl2ysnU560ABMXrc",
+	"EahEbp+lXvYEXmeB875ijXBjlQnMWosTM96ogP4jlQ9Tl+HmV23b4c0gv4BH13i4nZXLsnXNYmVkYob1",
+	"STSbqVuga/k0U8X1NJTRPFO3iU4U5NkHLBphqAs0ZJkWkBpzZVPOMDwB7oYyKtvjUxADhJjBTxBKM4Fl",
+	"FcssfgMhNZmkiRRR1fVdptrT/U7QoW+Zvwq9BIGnvFSZG8oobhnQfxGnAjFXELOC7lC/o/84tU9jOAQN",
+	"nCuj3ZmvJmC9utKFngupSdYSOvnNPFnhSV6r5wYt5dd1wcU2St+eAK/GynnKpfVmkuYEdbzGNR90tcv0",
+	"/YsGtHWiXhfsYZ+mtpeg4ZVd26V4PxcQkwaBkF01mfQ2F1RZZ2auZiOXbknnPa9aHTzZwx7JwEq6Fb9o",
+	"S80D6wWEnW6Biy9a1WW7Bgtocy9WZGCfTq2W9c+ckF5HmUxozGzFWs+IOZDct5DCJntDZcym6A8d9OtD",
+	"Pj9/C8W0yog1tjfo980PZohe1Q32tL/JcpioFtE60TdlESgNY2NwQr1tVn/j+H7L/4ZII0eqkDHLMz6Z",
+	"JGMo0jBK8oN6d65tv6GKtrTqIn+Yr7hkt18L1aYnXEx55iqe2IcZT1OVA08utIiDSqRhn+VFJuFw1o/g",
+	"k/66CMMN5gGDOLCzFfBX4dRYzybsRqPUjtao12LB4FwbFkhH4dT7G2KewK5kYFdQ4Nbqs1Ai9sl2iH0f",
+	"ZP14DLwXVn08DqzYP9Tvv0t0vtom8Ug3Cx6BmAEMzutiUrNO2HdaRq4PFzApFlhBA3qlWgugwQYkWztU",
+	"rWpj2y5jcDvxjp7WTeuaW1S1INBa8F5QqOCK9qdN4GaFLYJl+5CB40RJECTHU6UxArMezLH01XX6KgpD",
+	"F4WMwYr9StEfl4XQ+NcPIpb278tpkdGf32QJ/nHB8yIzf1YErcrwG7W8RSLjVVW484XqTlWRMXyI7b29",
+	"fL4fsOiHPoYBQHPjbv9w2O8D2mlljR1tK/2hb/5j1PsfjFTxg5EpfjCa6A/g5PwBNP8fBnBvADcHcPcQ",
+	"3zv8+FU2ojkM8Gjh26LIR1FS7K9N8cY2LvXU4s62ZPQzo48dcQ2qfIb9/eG4s5V/oGoNbTXAWPiXoQof",
+	"U3pxCnUq/FqKLcUY2Z7C3nkahMVQRm5wDJjMClGPwF1pbfSUhs0Pp1znV175tAcsAKgtD/AKNzW7ZdXL",
+	"BIbSBnsZyEFNpD0sXQAR7ZaiYs4VmLdm+2vj5j17gEe2t7WUO1LfqPnjVBC/cFsdnN5HN1GMjxO6nlkk",
+	"xUobUMVNMtSgeux7mS7LEkGASlCuVcSnoYxoCWRi8DAO0pFsJegyllwLGeOxwOSeJMeSINhpMrmWBp03",
+	"Fildi7AtzvB7bBpBdB0BUCr/ON8rhJtR7VgsLgOVrGZ8yXiqFVTvhZpfLfItppqvskq2p7fkihnt/tQr",
+	"UwsChdfLEr25zWZqvq1+k/FyNaieg37+sY5qw9DIw0hYiWYEW2YIagobvLNnDMtFIcuzxWAhq2SpjH4H",
+	"cMrAxV1pz0ioejvoPX7aG2A1WiHbsdIVrb66EcsWJnBx8a31A0AbyFyhN48CoTKFUvL2tibvi4WmkurV",
+	"T77VWA3XLMbuvJmGa0NJE6AidHYKngUMMyJ2MoFRHm8bPrpKxrkiPw3MQPCYSiqD8ae942FT/6lW/1ln",
+	"1lJMyExBOSbq1VPlxgHjOpTR+fcX6O6gkQ+oqhY0mMEKTtZ95KJjt+Si5rBdtReZhGKyyW9O/zePYiFN",
+	"V3lyvR5oXtiwfBgzySl/1nrIXCNbc3hdowDYg/3eNmWSoX6RKP2563cAHgNODnG+vohesj9XY+BdC8t1",
+	"ec3tyGVvg1UbCjNQeMqePfABFkhEpgVrbIJzV6dxw0tcCR9tcxtucme603Hquyt9fwEKMx4c17gx10RK",
+	"Uq2XFVuXjKfOl2IjT927mkXl35FX65p2FOMnywhmyq94t24+LRTsdfO7uaKEm3XbupU9wLbbpaEtM2r3",
+	"q7Z4et/YEL1alGOJftvMcCNBvRGZXOUDxXuuFjmVWWzl+a14cp0Vo8PO9n5Xo8lIPhOnzNYJitEvaNXI",
+	"HnuFLdO1YtQr3GBq1O2CK+rqCp1LvR6y6pFY4bet+ZK39tx6hWd/5t3fzrr/7Hefvtsr/+5ddd994d3a",
+	"/4/WurNeucGruUqT8Yo4Z78sIT5XDfg/cEUMa7iA6ppPg7yPU7zIdgj8ip728NcaFacinbc12/focirQ",
+	"E2lPOL7iUMjdoPDwJhNocU/v6pT2Zk5hEVfJfO2srxN0j/JKALkXa6cCCADByERb3vCRdo/PlUq3Zd7b",
+	"urJLygSCxtb+bCN3Xc35qrh9c5vZSkr2qDsmDizjlAKcW3OpOvw5JJ6+757/L60X/Sz+t+opslHi9vdX",
+	"9TkGnUWW5MJI2igM3NUqFhGutsvwLSSuHkeIRZkpdPDCjHwB9x9pktk91PMy170ptEsE3lBm9KyA0rho",
+	"RQaZqHYos0Lu1x1VXz1tkxL0gs9XCHQXCz5HAU67+uGlrHUyOKx+4mRwuNHSv4VruiZ1rE1Zgd2nasRe",
+	"9OWWXuwd/NWN2s6+r3e1CePlectReOHHGlUTZEZLNuGzJMXyqEZmaclaIxa+hUBwfnvsB1Nt9cbjppfb",
+	"81uvW2qbZFEJb6pKF20htUDStk7ULLOQ2pI1XTrI/cdanezwppbcIDRJTBhAnOQuSh/ruNsw/fvPSU95",
+	"1jajMzcRNaFavrgBmuErtsYtZAyJTza/2/m4XeryIseFvs/n//v8+cvz5qdr2OsSFix2OdB5++ryqFcj",
+	"9+PNyO3n+UCxGkgTaOL5dapGvE0mdTHo2gtCvy8O2aj3lj1KE3lzBRlGuySvuE1vWLhfQu5hPWvJj7rz",
+	"7NdbBd/plPPxw02OzFYYQ/oA01uJ5LCVnxnTEVaVXQ0srm1E8LruuFIIQkg0cz4binVgTVR6yufC07I9",
+	"bT1iWqRinOtQ7nHWlqroZTliAYJ5kc2VFliT23LOUDYfMzsdBSy6nY9RVbtNuYz2e8zsD3Wrc+3axlMx",
+	"vrFW+hUwqqsnu9l67dvWVGeN5E3ysCYO/xnX4vFxV8ixikXsReHvjVNVxN1EJvl+WVzNiYdVSefl4Ws9",
+	"Ovrvm+9+eH07mv1z/s+F+p+7uAc312EgjnPPQgyURLKmEsNHlFn4qPIIrS99ikIHFsCoI31cSvoGLUyK",
+	"RVUT26BzvRaL7vN+qXfdX+eqC9NuvmsgUo39XiXSV0K/LXHwAsBX1YAodRizmjV1dUq4zK+7azRhFwJ8",
+	"lavtZkuJngqSDeuh6jnd+Kg4+5Vmn8jMd5xT95NUvE9GqagFkeMjbUusf8Ul2ZaoI/Pkik8mhioth5Yj",
+	"7VC5ofUTK9dXg/q2yPTxLTTrW5grNi9yxj2vHllP6o5Oqt18peBQtPl3t8HLJuhWr/kNBEF/3Frx3T+W",
+	"VxdSpNBh1EiBekDv7hsM3/84uGFyhPWB9GylFHTtOqpX9e8idKniHEU2PZwj934+2Xu6U3f07mHmRF51",
+	"7n20O29HB51zbe3kkLq3ubvCuj8pD76n3XN3E2bdPNnus2w32J2Buc5gCGQT5YqKQ5bJNR9vyrNpGttI",
+	"IWW87Log4lrL4oBamaGXCLi7+d1CKYsssx20t9J2bRhwayIcEEgXTQafDPyQM5VRk/yPSopL5JWtKPpA",
+	"83VT9WD0EVOrpwEQTKszXrPDNjdudZU8THgChLxObuFni57T2lcUkkr0HEr2tDTjfNxvNZpfz4sqPei3",
+	"V6CeqaxFyHsF11u+N+gfHq+Lxm8ZSsl8mi6dqt+S4JFI9o9njQyZts/cjuvLGmzWp7BSIi3VjkEQ8ma+",
+	"en/vU1bkOZX9gFRDHG7n4OPdSxnYYL2PK2hQvv3Jo0FadKQ/pLPbciI/OtOL5rQSFURGgakOh293cFuH",
+	"VruanfNrqMV2ihXEQV9A8VWlTbGVfGFBZyFGn8wj1pZDuTnpsXGa3mCU9scZKCplxVaWN8uV63yvpFGI",
+	"rcsCDH9UPtvGi/A0FVmtP/gWBRnUrchAMlorltLOYVIb1Dx5RKFfpXAKC93fPYW0hEUb0bICx0fCuT30",
+	"5QwLEFkroZ/ZtKa3u4eEhycnu5USxIm0LfASy+a2tU0o5nOV5QwL6w4ZN6rircg0aoojkS+EqITaYNIM",
+	"vtYLZYSJtxDdHUmxsC3f7cBoHTV7mwhq8M4iNRcyCqhh6DhVGprDGnUEf7TqWa5bUFvcF5+hKw6fgtbI",
+	"qXBtWrHlplTMGyRgWlWcBVUqsVutmVTp9bkYPgAN7YN1QkV8CKZ07T8TTSDYTgXDZx8ybwIrVMOwp36F",
+	"+MRa8bdqAlEZuo362GaajGtCEa5v6kbRi0QCPQCLXSYN07y4+BaikCzLg04iGiPJnnPJlqpg4GUAiE+V",
+	"zv+jjaHs2jMCD9B2PViAfsHzrh76Rwn/1xm/5TlfXUDEnCJDjtk/6EkooY4YDxQdUF50ZzxJ/eoyWm1b",
+	"r6hee2dweHh0dLyxTQtMbKeaA/jG1Wi5oUA/Pke6QLMQfzPpxhXUsJYJCUXKzTgdd3wqOVx0q6Wi2mzG",
+	"sxUTxP1+BIyzmyZSMF3ARlbn+ZxL0MsFH0/ZbGl5MJR8vrj49oEKONArrdD8YapQZ0WKHBsuj1Aoux4g",
+	"MTKUumakRpL+cQ0PLPiqR8er2+CaE/iE3iOtbreqJ8Nhm49EfhUHDxqrWeP900sQA1pU1Col/ATEzRf5",
+	"t6g/HGwrGDbJ2K5yn3dkdjkDq3WYjSJQO5at3vft2lu0wWGtfwtgs5V/a6u2Dzu0HfjMDQMQips91QjA",
+	"+3qqSYz9V/JU45LfQMfxVghT/XBIvSzZkC/Et5hAdy+NSK+s5dAQKwK6Dsn+/FpQN3i2yBTEOW/Jt1dS",
+	"zZeuMx9VGcrhpIJLg+es/3TY77O3l89bzQiTTM2u0hU1M62kbiffOuOVMd9rhbUzPyTJbBRUjd5V+jo5",
+	"efx4PYq2HeSysJG3hXUm7AOmupYNOLn55JPm9yAnH4/BH+n4H36+4/9xxokHOUg7Shj1VW/ixNDKp80b",
+	"JTJtFsmwVTSDnj8PQs3E+3mSLR9Ubda5mmtGmS+1YEcjcNuqK5m4VaTobi4YWiUAx4ebULRFwJgpmbga",
+	"eC1FCdRcrKhAgfcMvSo7P0xUNgMyH31Ri2DBnhjDTPAY4i1IivWutEo47XtvOMpiqlLBsP24jXHkkPmB",
+	"4bralcE9RQxe8CwGr1Eo0aIweOzV+4ZOAPU0saPJIX86Ph7E/a9Gj8XJk91kIwKeT2MJsezCVqL7A+gb",
+	"cBhYrTwCZLNOM2Fz1wMW4Swj4j5ocsNpRh6WFlKLvM3sVh6VFrwHHcFMpBX9VWYDS6DHqbgVWaNlR7/b",
+	"H3T7g0uoyjPs91uOhee1CMP4w/Fd1/xzaP+5xH+GlX/2wrAXhvGX+/+x98//8/OX3XeVuyvcGptOjx8K",
+	"sIWatepsXcz5WHRB8VazGe9qMeeYGYlv2PN1Sltmo3LGap4IHUq/xSYA/1GjlO5Wh7G6nP6uWv0aa7OZ",
+	"1BY6gXns3oIBnLN/KY3ArHg3B+sKf0UbmncPd0X0rdECw+vbugJ4SVp+kVtJDRDKrjU1j8A4T25XVHXx",
+	"eiNsZLO2Ma5rIbDxjUq0XUsoQdnpaOc+RBvaA7UUBCz7omxuWe26KWzROdplse7aXKLWQaa1m8uOzSeq",
+	"W7RFH5XWhimEMCXM3Fyq7S3K7a3tz7u2QBgtxkWW5MsLQ5IQM6GnZSuqf39W5NOKQAudy6Fr3RkFA4JQ",
+	"M2TPBM9ExsKi3z8aw6PwJ1RYjoCQg081YgqqLvFMcAwTvc6gCVrkiD08khB7n6RqUQlchM89J524cvFt",
+	"lnaGnQNYzYELVez4rI18Wh5jGXbeCB43PIZQ3ZHqRPVgL7wXyTmMb5qnqbPMpkHqfM7/OPZbnQgKQZjx",
+	"7MY2btNCQKtj123cG6YylZZxaGZ0NeU4kWTeMouyP5uoPlT5hv9Ube1J5jfW6Tm0bvkWpYIE9NrLcxyL",
+	"glkar9oZoBwa0DcDxsc5olNMNc78HBMy4jU/XnUiN5/11xuAD4e6zM/TpRHmG+9bzaCCgChS+3ES5vIh",
+	"teIHTfEMztVuCuVHnD/2Mg/lmGdZQnEmGvodob7EoSk2nnMU0kPb4HuGLn8zbCl/TvN83rm7A1Ywacli",
+	"QH8etAXAvejqfJmCp7yI2dn5S3Z7TM0qeAblh19ge1ZmVHyR3Qpqefyi7KJc7w5TBt3tUdoqIlEVM0NJ",
+	"6LRvk1tp5XOeT3WAKgdEPegglEIWMw2NbfNCszGkxppviyxTGWarAbCgRyMmDNK0cE3gp8yn3IAamgNr",
+	"ZvAoF5JiKngOT5YxRYlkc57lybhIebYPyogXJBbKUH7xhdkWIXNqbd774guGeeIZilLM7uouxPi8Da1w",
+	"sU1yr6v17RwMF9xopy/4eFrWw0ZYwjM4EKAYS3ImhYg124twPob043SGPs3PQrniAWQcp6zCRlbwDuzP",
+	"FX0R0b0m86GuHpng+z12xmaJ1tDUKnNt5fGgGRwGBV4YHfS4P2Afwg6ggw47w58/hJ1McK1k2BmGnZfy",
+	"lqdJzOAwh527d3fRKeMML+J4ttgRYDeC5loYDGdmbIeiNKiMflJF5h9MCmhgZRC+IUaFJq+ckPFcJTLv",
+	"RVAMzqwPNi+UEfGkKGAR8g7zFxFY6NU617a0HJI0A2soF3YwoT6oUSgTjbQQuucu/aX1CCtLeweXHloQ",
+	"koYy+rEL6+lekJK/5zTyR9qpkxFtQ1Q2I/fXHyKkoY5iwAqZGlw1E7JQTlMWq4BFP3ZtUF/LV+0O5BiY",
+	"YBHY4KnBCsnAkIAOZ7KBtaJFZd8jLMqC1Tzf5+6UKknH+QVgT3mMpZLdw/fvLeCmhqw/xyTU7uVyLoZY",
+	"UwlP/8EvmkoAolINyTbRSpxkYafX64WdgIUdIHXeNYOeVBEtZ6ngMEdhiGCeLXssgucj7zzblSDN5DnD",
+	"+La9WOU5ldeTQucGJM6S82P3G2hLi3WMqUUtzpWKYGprcCm7zgO1tRsN3ksI7oNBLU2keipmz8utm/El",
+	"RF4b4D4TOoktrwOCLjQTfDy1tXLMC2micx0QNaiOQ9sRHfdPIrZXqvGhjF6JfKri1yo/S1O1EHFE/Wsj",
+	"+B3tByw6HhzRaToenODiOWxWKPeic75MFY8vlfqOZ9gg+a0kgULEr0SccLPxONDh04jtRZdKveLSGtR1",
+	"FIQSP/lG5NmyezYBGHMq9Bj92H3Dc/FdMkvy7hcRmwoeCwvx6KR/FJlpXGC68VtZFjK1C/FH3e/VvpLY",
+	"JqehdAZPJWPtKEDJr0AABTg6JuVPDf4LRbP8q2/EjCeybOVSvadFHrG9tzJ5b7+7D5UvQzkq4mv0eM+B",
+	"ANnUCmzQkN2KjM0zNcY2TgaJLDQNupzhUUo0+8+L71+zvU1HMDBohNaLdElQG095pkX+P4t80n1ids8W",
+	"cR+wV8mzAJD4lqeFCOigMCMpwBNHhywWYt5jb4n9eAlemZgUWsRsLzru9812nBvZhU2UwTY8s1mRipKt",
+	"QYWIIeMsz3gCNjedcj01i6Oo5sC2WbAJ46FU4xwYUSZYLDCJHCM9scm7GWWPS2YTzKODCG+U3S73A2xx",
+	"Hn374uzryKeRIKr+48VlVBaXBHDTPlwmM6FzPpvrL76ACby9fO49+ZuSYsiin3766afuq1fdr7++/Pbb",
+	"4atXw4uLiAY459eJdNLRc9cNH+sks2gOyXV7QJgHdArMNahuZM7C4YlhWCf9fuC6Og/6fXzSEoIPMc95",
+	"AKZA/K8OGBm97szBmQrgs3QpYsBuNW2Jg2GSixnyFjCUep378TuGvpjBh2xAX4G/aNQh69s1I101Q5pJ",
+	"qiyGH/X1o9BmWLFHipEcQEHDRF6HUDIasB4tBGxPC2HpiH1nzjM+E7nI9un7/6lG2hGcUaGXzCAhfB98",
+	"HGZiVjq2j3GalZKItnsjpfKA6WmRx2ohA3LmBWUpMGjBGth0roA0vKBMoQqlCwWflGXDlQR/S1B+udFh",
+	"wGuqHkoItt2H4llGYNJLOZ5mSqpCs1/UyHAII+RmYmzgHJO+BMoJlp71YoqvlaFytghzHB1E5LOMWK5C",
+	"GU0SmegpBA9nLMJEq6jHfoCIVe5Xv+Tm266aPUghiQylzVVybAtCABC0aDQxR88SDXOMQHLtr5NcbTp8",
+	"oZdWMtgT7/k4h07UgoFMEDCJCzBywSmzGo4uxlMDEafTZIZZ4Ez2ewzKPicIb/HeYKNRTkJJfeNc8l+C",
+	"ZwUrb1QIRwnLgCwq6AbWIDKQcwGzuQBiwvAiLNeR5BizYfTRTtC5FZlGDbXfG/T6NoqTz5POsHPU6/eO",
+	"wKCdT8FOdEAi8wHKy1Cfpy0i/Y3ARjVem/3bRCcjzFb2XR8UcWIdCjyH+JeZoCP1vTnE5gS9rrQCGS1Z",
+	"lICQAfVKke5Tsoh5gz4aSgMyVyAzkftWMK4dZTr+0KEr+hKGuBotQSRICC1pkChguWHaowyYKU0EyaLH",
+	"/WgQM4KlnhHX42i/TqrM2ryJGDELVReB9ZpxmRHiMnR9w0NlJAQtBPV94/BQOcUIwzB7if+D6mOD69CA",
+	"3YixVrwp5X2VGRBcg1b05XUOotiXaU7/GJ4hi9lIZNqytjYmRGlAQNbctIzs9qUUv8JQVCUUFoKFuGcj",
+	"w7Dw81zaivJfqszqruW+sAMHYMM4liEluNyIZeWogHSAC8STzSKKWySxW0myBdyIJVkCCEBwpI1iYPcm",
+	"7ESln/aRPZgLnoBbWgujdRmZltwxZn8+hB2cJRAUc0LCTmCvXY2WcJmgA3dwl+EyWb4N7Te3pPfg0Ix7",
+	"nQt47rB/+Lg7OOz2jy8HJ8P+8bDfDzt3QdhxGBBiIKMZwkME7yNh5w45qDUtQflPIxvagzNaWtI2tApw",
+	"lRBETgmXvi5htRlvP06os6B76GXcGXa+S3SOXwdqQ3xVr4zoKB85AA/lXbDVcxfJb1s9+yNu+TaPvpy8",
+	"VlK8MrIMhJVkQs+V1GhWP+z3qapDbnOVa0Kz58DDqn7k72z7qn3uACCF66bmBrONWfT+O3fBGn8ubmjg",
+	"CoNHLy75taOQOYYoYAMHw3qjl5OugUAXQACbexd0jvorqy46AB28VvkrFUMvO/POMQJr/TvPeOxVADju",
+	"Dza/8laWlqGKpwewq9Xm/PM7s/Pk/vm56Z94Z3bahUUD9hLcbJ/B4c8dwud35pO143Kg80zw2Ur2eV7o",
+	"KenpNlnPslE0tYKdzh1PEMk1mXuRPyBttnJR6RjQ7ALUvu6FoV504PeiXLynuXVxapHRXEBF1yxVRnCl",
+	"6SgpSTjXOV+i6Qts1Im1AespyxeJZGoSyih1Bzsa1mzsQfnbY4DYpMCQ4JId7fmk32MFtSYjXorqkKyJ",
+	"sBZQ8qQnHIwpN3nK53Mh95G9gDg7Mef6kWaRUWwMUUNNAMVaK/0ZAexa4LIitlBF6jSiBKLuwKg9UzPs",
+	"FADs3oxrlGrzswuGSJqbgZ82L0HeHCrNIC0OiTPNtMeYjDhgb8yVhlgBuh1KBk9IBUXOENr2GTL5wBdJ",
+	"UDSanzPOM04E3owy5hKUqxnKblbnNdIoil+2B0KXgaGbPF3g2wAArpklZQ7iDPEJBK5RtkpbfJedQViN",
+	"uQN5ONGQ3Qgx7/I0ucUeNKWBjHRtJlItIO9N00LQxASJb+VK55l6bwQ4M1wNpa3qTFOmupQGEiSo0Xmx",
+	"C5ZY1IjtefI4ajRWvwlYRFaFK6hjJIwAlSU6kdc2ibJV+TGnTysLz0coBloe64TqR5oZQCfu8BGVeWSn",
+	"GEoLfispX2dGTh6hCgPYhhoTSjM+QYHrIfldoDyqxCqFZl+SHI8SDQvCQtWexGY8FuitPiPcQvgbjREA",
+	"Tq3Io++4zrsA2e7LryNoxkI6Qsp1Xi7BrPMaUk7GAkpJtM1c2dNt42ETow8n2ErKakSGRAqCP3wnubWn",
+	"A6A5S8BXRngFLUAMPaVPYf8t+og2k+Appfi4HEuDhXzBlwZYQsPZNuKydvmXix77gaw5dQA0jyon54id",
+	"v4VIj52VJ5xPqaFKFREwoJCWEkqXFOYc8uBryaHCpkH/ZwZBRKYfsQimdAEexcgQBahfT8n+VceaFQ9O",
+	"je5ihGdhZAESIWgxRoxU8ZIqUSKydHUSC8KONrHwAt78SMFwByHO7AB85WW8jRDX4JbVMCwi34f9fj+U",
+	"5oAeDwxk4a/DUCLt+xB2QDR/+uSrxyfHa2V/Sq6DW0RY4HKdsoSdYf/OfMmnlaXXuqVC5tvLb7pPWiSC",
+	"IfEgcIJZTQxZomumZC4NI0uldYCkyiCcjYMcLRlno5TLG6DhPeAWoXS8lZWsNZFkbQMrGD4etuRvNkXX",
+	"kpXC0QVsh1hJ5zsh4pMKboiGzW2BNRsJQc31qWN/m6gTTop8Bwaez/l4KrrPlcwzla5MGYmk6o7NkxBt",
+	"Xe6Gy2al2y3VtWDJf17R+Bu0yJPwmmLc1jYS8geB5/Fuo40JjHGARaMlS2LSXOr0vkBubiXiXiidcW6u",
+	"0lSjs9jyDDA2TrALtAsewmZVZFUEQh5Ko/8b2WOisoBSAyqlFFaYNs8kS2LkJGYU62BXGTD4FlMZtv72",
+	"FenjVkX6HySXdu6tidqZb6eNPlMq/8a+Ua0ts90Ar8oXbOc9GEiqPNl2jNf4LCaMZ/kuc7+gF+5szNPb",
+	"9Qnb1REuK6/sqJSvomooZe+iGTsW9lHH37y0ndb+jTkYn4Ze/EOUXdbaKMWuQoBwXH0djTkw80Hzy8cN",
+	"HnTmqq1b9iue3RA/cgV5kJhwis6J2J7gWZo4mzXotKmYGJEzVVLs95gZBRxlRt4Xs7kyZ7jHXisXf2Ad",
+	"tVKIWMSn5EsEPwSIndGHu4jtQcNNryomi8zIANs3MBUQFvc9p6iR3imsIDrs99mHu6jH/reYYy6IPxTZ",
+	"B08hq8X5QaZGOQ7lPBMTkbHoACzWbXSrMpH7Ey/wJG4+u/DUDseVnl99XEHwn/HsBv00GJn6r3WCzU66",
+	"I2yBsCvTB0T5dAcSA8NuIa3Z6bqscg7Znq9ekiaTqoURGlXGxK8FT1kS77cz6wC9dAJin0jk9D1evVDe",
+	"61Bj58qWQ908waxxgNcdvwsBZVP+pMdPM/D3lQfQ7MC/5AEsrcUad7T1+NkoRjhpreflAgsQcVegwGLz",
+	"XKh5CumdECIAJ8r1VbUuRei568L+XfkfMN0l+annccwoTn9mvfMYL20nCFFp6OurxI66+oP2wQC6SgvQ",
+	"7ZIy+xUCKikPj5chuGZUKHi/2AcDodsiiM1aonN/Vbxkj0UEFBD1BxQu0/eyVdvYZ5uZQ8j4G7sVmDsj",
+	"dP5Mxcsdzx2AxvxRYsMZ08X1NVbp6gQdiLWCMok49c6wc54KrgXjccy45xclXyEkglni5tQ4bQTT7U+u",
+	"XZzTT6spQlRj+c9HdBx6gtUZWjv61GaHySeybe9sSJTdLG//MGwFiAaYZDrDTvkUOrvLS0NGuYzkl2cp",
+	"5AEC2hrRGHowQLh3dQKvlTv3PGc8Te8xA0r6W7LQXgs70MSBPmymsf2umG+/IXxZtTuupoouU3BTJa+h",
+	"SgKXjcP6+cwmNYp94VMwj1Y7moDUul4GaKvoG+c/dKlFm2Ntvk/jZqzNFqEzofQddXsUugIUBMNUrimG",
+	"BSJRAlvivxrUAoV1/wghN415h3L1xJmdN6YL8GsdsT0XumajQrkZAu6B/JjkS1dcosxD4jnL+fWpHyPj",
+	"D6CLER1i9MmYfwynM+PubxHNYzbJC+dpj8lhq0NycJM3x+SwNSE5FKm9U0wOaw/JWRFMYht12aPyB4oq",
+	"oYP4Rw0u8bpWbU+PKy+tDS9xZOjv+BIn0TfTQdsCTCzelPzBXgGzWKv4jomhZdIhS6SjZ7gDUJo/cqGB",
+	"NuQanJgoiSOJAwZudF0FaQg9dmZTpa6QTEdObwbBcUjtpRehtNXfMTeBG6XaewRIKRIcilS2TY4DWzMD",
+	"yYUqciYSQ1T2KewYedEvatRjtn4PWa11pQIBJLsVEiaOZTnUZJImUlAqVYTdVshiz1MtIjLFQ1zBwijb",
+	"dlI9jOAg7mDeWNkS/WXOZgUoGOzIIPbjY0/aCELJ0L+LFggZOyODyIEMZixOrpM8AOaE5T/gjg7wBg4R",
+	"dQ3pviIS2SO6vLLBOrtcKOuiM3RdTcwgLhAHGv9DxYZMLTC6xhLu437fj6SEb38HygEs0hBw2/k9XygW",
+	"c7MNAStkLDI9Bi1SZWwuskTFEI/DzRCZWsCcqe0HahvW8+YGL5fDZ0pes6UqMvO2zWqO2N5I5VN60fEJ",
+	"GC3sgATQBX97ybn9BC9Dl7wWQwGLat2AMAuTVa5Do5/It88Aw1skJEpgWnSiHeBgucTxoFs+HKhYkELr",
+	"vh+w2tcD+nrz43tS2aQ0XGOER+gqiSM6RtousBoWQCH/ATq1liREeDANIK2YQgq4xGPqDrU9WllBYiaO",
+	"9whGgEd77JnZkevkFnMDDRSic1qxHQ9jAdycA0xvY8xsZg8SRYkk+AELscLYDDblt8IN7QaB487Qj2YA",
+	"G50CBMjXhkGqNrnLvY0NIFyCHSsfsVFKiykJIz0aEDJnbGV9JKluuDM77zGHgwKnd+S3b8eAFLWQ9KpB",
+	"4RJx8ZrB3FPMCmGYU0F19MX7saCkYyDf9rOXruR+2V+HHoBTrhTTM56mZMRJLBpUP47RwdF+j70mAoiv",
+	"2xAbqChskM3mZdUFe6Cw1L0LtEXdTkn8A4FAxnxMALPdK9xDTwCECKGejaLLbGKcnx3mIgJtzBeacsF6",
+	"ai2l5uP1vmD4McMwDbMSFBIIqZ0GYgtCIVL0WyRPZLdV2fNeBp1Ws8APIk27E5XNDIscYea0xUB3OMR7",
+	"IzPsHff7NqMfn9j3VXhq3NXSrYuqC1UK29pSMp3377tSQXJXpRXUsMOfq7Lt1qKfxf9WhnD4baaMlNSy",
+	"sK/h+2xwyF5zK62UbSPdrBut2n7uaD3tivjw5GTwlJ2dnZ09P3r9G38+SP/59cvB68sXJ+bay/98OjuU",
+	"T/7rMP315NVhNpAn709+Whzd/Pr0/Y9PRr8OxkfycPbVqM9/XP6TQUnT/0Vb0RurWeed6ylTdgOhwky2",
+	"WRvW4NkNqNRo+yqZu+EcnMu1bwYyiYTQFOXdCqDvKM5Xq9t9EpudL1Nuq5n4r+y6pFWmopKlBUznSZpW",
+	"pN2PtOmNMxEbSZenumHXQ/bnEjrlkvlPt1vZnE1tZ+mhITqQ0W+V1dHGo7iSS+uMfu4hN7+SGzoK/gnM",
+	"e9ZNBtHd8JHe76WzYWWcmtKGx8epXq16W5tZ7+ADXqHYJ0zvbOtFZa77io6NBL424omNKN/7x4tLp9RB",
+	"2JDNGNShRHE70WySCcH4NU9sNDx32h1+32p3NcUrlBTTO1PY3A3FIqhrv5yL7DbRKmtxQbI3zVxMP+Ey",
+	"olBaK1/9okbAeauJn340V4MXI3xaePGfzckAG2DOEwQVk2jzkSTJAHdLOvvMPPrAR9Yp5JgdTSYgt8W9",
+	"P7LbdfOBR4xbf+CDzbGMBKRGFKO1NftZiKGMfuBJ/o3KLIpfUPChF9RYxnxTICQEqEN6LJ/PBc90j51R",
+	"Gnns1/tJ4q2DDh/6nJG5ZktcfUNPP5Q4gHd3ChwgAMR/GhReGX23Hn13M6OnDirvgs68aLNQ2j6RU0HG",
+	"AqvIecbI3BWSbukkGcpmK0lnn/Mzw8HClRWp0GzPjG6YDsoseh+i5JQkJbfneX/QrxOQUydgUb0pILhU",
+	"sFVl7wvSVG3BPsuwMFMNFcfT8rY/gr1WVp7BoZpdGmtpb3sVcvAPG4f6PTYgp6A+jK0w39j38+QMI0aG",
+	"ziFZDzg+ttpx9txIqjyZ0GGNsAoUPlIm/VJUdFnDAKsAWS4O/DsrpEbhwimplFzkKFsLbcHF/C4qNUpH",
+	"U649g2ZpHPVVa3iyollbVW8hRt1uf6XG+0bkHKuVZNwaDp+fv2WAThWd17VCHc+LzvDpyV27OlnRA11z",
+	"zGYfS1DfdiWX1XLFn0QhLLYMu/YnFD8Y3aevt9D/HZYQF3hf1ANxEJ94asgvuJwxRYbkH0d11+latma9",
+	"U7U2GMnLup/rFD7f7J5X/QMW3e8xr4/wDIBb4A+tMv5BRE48APfSMQ+8Tskbo0mcWblRPChg0qvQ4umY",
+	"tQbvQxa5Hqpel3Gr8BkB2KgHZVtzKHRi3yBZmLqMUp6OkLHhZJdlZwnb+hZqN5FXgYML2hZkI/u85kso",
+	"mQMnEFlX5Jd+cxk63jNjLs1ZoxpLMSRzhjKUWK7I1lIyLJqobWC1ZcMCpcioj6nhmhaKtiZrrXa68OcK",
+	"JaxveQo1x2x0h62jHGCiesyXNkyHRKH9U6wUCd0kaIvM3G7EPDdiv2sTRwtFxQy9qdp9WrO4oLKcCQR1",
+	"a4VNPxFmk0yIHrvkN1h7K5R19GAzWLK3NPhOmtwIMH79okaIMoDlGgIvbZb5anWD2nbfX9vY0Cy8rhnD",
+	"098lOt+Z8VReXaN6lB66fz0lBIIdeAMQHm2z+35ffWRFxDPmXDMiXITAe9yRsP3aKa2GTdgqlC5sQsi4",
+	"HjFhR2qLmbDxEoZsNUImGpEPp5Wu1Bjq0E5fSyuAKwhmSCZETYwE5Km3Ulpb4tt1Y59n4jZRhS4LznkU",
+	"NJS6GI/BIc72Ivhb60kBmpTnUzXCYrRv2D6mRLI9mxsJylT5IEZjYDnLEiVcimVNk8AMdqLAVigiKoyM",
+	"aVjz0pcMo6wVFUrrlXzmEXNwqtmhrP+UBMXoM9gzfd+i7XT+8IqQCzlGkXA7JWeVdkOCpVmfLmfceL3W",
+	"PX0Hoa/e8f3T+KjwAG9kDogsdkrn9Nb2i8H313moygMHZUAgYmYp8s9lCw46caJJf/S3ecUp2eTF2vZw",
+	"bfBVeei6q5ICFzbGxj+cCuKv2IIy8EwNpVrienBWLeZ/cm3lkhtxj9U0glbGvqXScjA2d9LdMwW3EAS+",
+	"w4IRXmAi5TcNmwY8y0Ft+CDWBZ2prK3Mqtl+VG285MM2+T/wBWkj67vzbwRytNf32A8oMnM3qysECgkX",
+	"oWxa8J7DA5CNCKL+aMVRpEJZobShkBURnTLUG949lEkg2mbGl2wkQkn1zFUGmchV9x9bzS0dVLJQOhmn",
+	"1l6qoixSEB5UqGWxgsXoXM1d25waTwU4NJWJh2WpCAqK7kReavhqhZVOVDYW1izXykwvXQZbJY4Jzbve",
+	"UDsQrDMw2nrM80+XhOVTVMT69PP5RoOt93sTK/RyowARMDOqKAvgfwJbmMsuVjkcysAPxqwdK7YXVc7n",
+	"/p+cEeG5X6tZbsuAkFR+Egb0QmYq1bVeejuxo1BGoGlRqUXSNiDZVrOI6qxAVwHUDsn6Np4qbbkTaKSY",
+	"CdYw6pBZyLxVt1GlPBdZyZtK/xa5IFZ7l16Y+5VS6VRO3GdS1oheY1RsHZ9q5uI2GBWr86mzih/L086t",
+	"RDb0Sm9LBUEMLXwG1iT+5jN/CT5DOPegib5/TpbxJ+cCeCofhAt8wD+2LVfmxFrWLtX22JmnEJDRqDQM",
+	"qqxMaVhwpwqwPbLTxQHLVI71MIscpGcnHO0HO8b0kFni3ie2tAXuaEm5KF98KGMKpT38S8b3lPj3wBb1",
+	"zems9pBQNa7dDtYBOdzuI2rtNMVVYtkbnIeXWOVsVaW3AtuteKJb5FrZRqHcc8XAjMxNNmGiADZhf7/i",
+	"VygjZ6Gvk23wktiWKJTmh9k/Q/Dd1dqv4CuYAplDk5BaFqTvGnBBwFZqow/WHRbYuwG/uirBE4cIWL6c",
+	"Czdg5DwZoUxyNO9T6hKU5W0kllFWGWZfYiqfuhUZEHbyJ3gQeKQpVQo6sUIf4ML2JMgEJh4hqew1B6MM",
+	"UKgZQ5UE9htJbjR8BoVToDEU1LL1p2BrLmOXRwix1nNuBHZIfXTL5ejGxhH34HxCH1DKMKNcAWjWxtPU",
+	"S9WD0fZXdbwoM7rc2qCHxQvIoWULvgwqE8EMs3nKJUEPPBQzLD4JBTMq+4HTxdSw9Z93mI/5+l32vUyX",
+	"paqJ3/Xc7uCNwR2t+dp77HvMhstdKlaSppVoAetQwnZ5EGPCvBC6NRPmNhkNBqfIgGQ8DaisOlVQZlbZ",
+	"GDrVIihF/66PydYDldRAR/kR2LwMs3hbgUWx+DAM5nNVs3m3GAGmtJ21rURdbLVUuqoA13ZwVRGFbMgP",
+	"nzZkTyosjVbJgKx6sCxkql6ssjH7U/hfUB6YtZrSG9tly5B6+tzg8Cgg2oKtzeigrPigebz5ta2lHJrB",
+	"X62skuVuv0fCQ9BBAtJUiolc0e2tnFuNhGMwF+AIa/1ar9tweZN7y6GV7+KyF5vZWI0iva3LbSOi91l8",
+	"23gWFDbxsT4VggK28aimXH8MTPzsbJea7cK5clWpllFL06aZAuddOVFDPqVimVIzVy+vyjc3TLukCN60",
+	"G9ndLd9xKd2n5SEyRN8NaBeQQ6zWul1vsNZ77npjvE8R4Dlqn0PgMzcXMzJJctClcX5/Af+qZUh8nYK3",
+	"UfNSKv8k5uxnSuUVazZ1iAXp/ApqbiloKCJsw0ZbSsXWgbEdfuFMmnNbleznmZokqQvx9A4JlDzDuwF0",
+	"6NWCkpsqQa2Y89QLJSZRkeLktKT/7//5f7FUDFjM4ZetKnPqJUyaJ0rfa7tOVJm4VY1sOR245ytIrsrN",
+	"WZs2uN6AHUoPwpUqGK3qK0FJN7q81/vouUFXFmowsqh7CkX/UL6VEPPZbNMZQHlbVemA2Ro0Bd1crPQ5",
+	"rPbItCUq/H48rh+rUtZSD+G8JOeXwXCglRigmEsGnAtuCAS04YGXsVFSliW3Aobw4pWtP8K2A6irZDWB",
+	"ew/qqFW6gyaQPrvvheQiqbS2Pe8j19j8d5Xlzpyz3yVfpsqVQH4hdKpI4Q4nKlK4u2ql8BVC9zNFHZBs",
+	"jb9WGlDxUwQdg7nP4bmWwTjlnbUOxPZKwR4pxKpZDw6Pdk6oMd//M7tFLu258iV1tqeyUl3c/5298VaS",
+	"3oQmbWJYubueGNZO+Kxc6ODZcO4A9TCiP4Z9zritNrNaiv1DOHv8iDRuA1fr9O4vFh9AdOEeSTXJFgk1",
+	"yAR5HEOLxmpYk5NzpMgXKrthscgN7lCI+LwYpcmYvTy/PXYDcBkHpSXXjsNLrkixyWXFGbKbGtZLFw0/",
+	"Q6/4y/Pbx+ziu7Oz5/4HqGxEIm+6qRrzFDo99thznotrBTwM63Y7GVtNJiJje3rKM+wrB7Zrkd2KGGYf",
+	"sP8+d1+A9vGqyPHeY5aBnW2fPP7YSennd4bprc31YZTqY+SNMzsyDWJm7Ur1VcPICEwB2l3nimIvykaU",
+	"joYIax/PBJh14zJhxhVrsIUIyWBPn6Fu8kmuRTqBOtquO4goocD2omR+ewyFZue3j8GKtybp/vwBMmCS",
+	"rbNfzOd25XP4zvp8F7f6vzNeXp6X0PCoj4HivVJetiBaBx/oy9s5sluJV4B0SWV4isGPgpQEbSEVAkIj",
+	"7Ado21kyPafIVPBzDBmXOIz9lA0pBT1H6DGfQ/rIYb8/+Pejs3j05N+Pzv796GyA6SUSomUlK+ZzrKkJ",
+	"LTzYmGujCRqIAZhjehaS2+2XfGWpoifWdaNNVTHO738+keBvPKIvz4ngnePz2x9U9+aqg0pQ+dd1mqvJ",
+	"Zzijmz3U3G7TNhU1MiNjaMG+fn3B9s4v3+wzyWfCqxxewWtEslCWjKhehMMiARXB/RB2sljqsGN0/anS",
+	"ec9WzFPZddi5g1qNRq9FQwV82zrFODMvQKlOPhNDBi2Tdc4OT478MrlloVbIHVd5t2wwCVkTtoYt9N94",
+	"fFQvkotSC6TdTpfzqZDOt52aQam9xZTDTKzdME3pbahk7nUXXuFq9Urifq1mPKnWPuvVrSIIs8i2zSbD",
+	"cyJtfyEG9KlXB7Es0vQuYkZ+wjxcijAgTXgINmAQqmAmWFKTYznNLv4aVX6NK7+o8GaPfsE6bP31PW/z",
+	"ccmVLH6k6ozhS5Xy857QtH9aoeTQgPtWQMNqXAHWRFbYyFyXORVm4RGB4y5qBHvulX3IDqnaSeJaQ5fd",
+	"qcHvq29EvL8iPDSUZ2QKiAzII/sIl0YOo1lvqI5irYsRWvsi15mZYLcHJVKHzI2HLVZxczEyw50/6CGF",
+	"dWhoyji0Myle1T5CwWOhPCdp3rzU5LUe4D36MLSp5La15XqnvsPhRoisX3Z7+xDZSp2X88/iLs6JBiFd",
+	"qpRKjaWu2HnMhc6wU75jXumQwQaFpIoZXuTN8wmfaQ4Kp/ou6LjiRdXBkJpbXK/ZtVrWeSHyBuVv/3CD",
+	"YO+SeenEhc9QE8aBeDfRx8gCO7z25uvXF59AXqKWsmD0xxzlB4wbfl3F4U2FOs22e5asNlZFdiwyB9QN",
+	"Wc5KkLWQlR2/DuZ2smPUCJOHu5/CSQjH3bL6Enou59LJ/1Czokol/+SGLUMdVIYiBBQgwaVCTJJbY0Oc",
+	"3aQ3zrnWC5XFn8RteCGgGoMUCyhyy+zHbCyUk17jRN/4dQKspOkFOm6T/e+Euag6DNPTImexWkhD1xGC",
+	"QGj9SfUidsYWgt+E0s1zz8Vqz5L3QrOJWJQBdZkwYvgQJb+uEfucABtKUFqrF23rB/KdlYLy/sYuO+d2",
+	"Qs44NxMih+bpkPBMZHtmqz6E0uP2trxw2KGsGVdMjwHlMvqG8psoMAPCMZXAhRISoyJJY6iCYUFzBVBc",
+	"UVr2FGUhKlmpc7D+2Y38fUrKAmO3rW4I5T+Da00pQKmqhGIBXRVTvDLh7lCuLM6g80zJa4e7qwbir8Wi",
+	"+7xf1hz/t91LiVtw/dUi1dwhR3rw+wSsrUgpApxp29w25uz22+PQOxAMEhukyr/HE9qMLCoN7RgJZCu8",
+	"bnB9fQwR/iyV44Ka+4C8HWbxf7moIlExT1eA/VHesUx8siijNzD0R8cZhRICjco2elW/cZKj2Qg7PvSY",
+	"FygUygiXtT46CJ9x5oNGeBBG+1S+2tLuan0gUCjbIoHYLoFAoWyLBGK7BQL5EkQlEmjb+g828e2jePXo",
+	"Lx0Hg+tjiU0z8tByxyAYf6TfMRYGp/Fnj4bB4/1HEgT+DoB5wACYZkmmv1roC1GDewW/kK73Sfh7s+3J",
+	"mlw/x8Og6jj2wwul7U0G/U5KTk+Ur2zDU7LZmjDhNcWkpbZweXN5E5uHiTTYO1VC3bajJcTbbe5oud9z",
+	"DdvgszqUla5srVZ+eDLsREFVmwDXxERljHt2DpDGd2TtLqZ3R9ZugPu78HbMxVzTZQ23dE2TNakMOcaL",
+	"wWZFexXzNxDASCXXNc3/6LYtyR5a0aeZfWJ/gD1z27YHKV942A4hAZNq4dGA31vnLzt3Wfxax90dDlou",
+	"i8jdwtXN4T/3jLy/q5nhby7/IFweCMi92LyeFnmsFvKT8PlzVee8ajKpKNylfo3atpmOUb6vzJzgmmf5",
+	"95mznbfjzusKLd8j+4btLSCupFpCaf8jWGQod9R+L2iJD8gj/y4Vtb0WaDHsj2UQ/vOWJfzrE+QLZ9fe",
+	"SJJJqTnIzae2a9sx5hhSW2iRPdIM37T5bIJJbKvPMnGrbqCjRRZK8X5uhLaAqTT2+npAKqURE8y7LE9m",
+	"osciGDBiU5XGZTy7LRs4eOy5KZmaYFtlLcaZwKirL774JklzkRkB6osvWPRjF39HQFYL8tXeiKVmEZhv",
+	"bXMvNDFS3H50yqIvVRaL7Gq0xFfB0U/dzfOpmLVRyu8SnV8iJHeN2jw34tMWEZvmuYvkt62ehan8iOsH",
+	"7njfuGEQ/DdQD/gormbrw+y/0zjI31skMYAH4O4UNuzI/2fr5koFVTaE6NuRgKRre468g3pOVjWIAG4V",
+	"a7CKvzZHx7zsygP4J7TWUKK0UEALvFDi0TEiAB08zCnGc5fMhE24n6qFrJTghKev8LzUKjlRCjKOt2/j",
+	"e/VYzYWOKFHFRpRmgoJKS3Bhz/f2+0DvIoZjQYinW5B5VLOIoG9ONkwKgiKJZmISjKbDzliUJ+MbAY+U",
+	"gcCjJdZCgkZSYzWbcWx7nGgWfVGLs8XyP3Fp+EgkG3OpZDLm0Bl/xvZwXgmlCANRQcoHXzEjjES+EELa",
+	"VbHIXyofaZWNzHZGJYT2e+wMxMMAYj3NICpD8SmgHfMRAXaCctLxI9h4j/Q7uLRV9SV8GWw4ZtlaYdEw",
+	"s6W4vOsMe4EyBvXKXaWnykzAm7HnxTlfwLBIZsEQMhYiZjlEqFJcOb44w65AeelE7VFZoghYzP9P3rX1",
+	"tq0c4b+y0MuxDVqSk7yUfihSp0EC1GkRKw8uGIS0tLZYU7vCLiVXMPzfi52ZJXd5kURZVuwe4ADHkcS9",
+	"c+bbuX2rmB39GF0ELL6+vr4+vbw8/fRp9OVLeHkZXl1BblqukhRGEv8bzpm8vdUc4rUttDqullq6XeQL",
+	"xW19JGc1sMuoFx+fQwMFYEe3XznsLDFHHsvi4u6QdsShkwZKNcadnw2HjpLDWGLBSIVixBWqVmy84lI7",
+	"Y18RsbERKlLwNOpICP7f3K5aYE45pgxC/pwyF4DxWrIQlHWHMYzZA1mcUNcohmewkTtkJkWKdel6AZ3V",
+	"XtjDQHI3KaM1isX85BRlXyFRE1Y2y1D8elgXDkEv7L0bvh+eDs9Oh2ej4TCE/xya/uahoYQqR8bqCSRP",
+	"HdXoAYj2CSRtBwUu6Mcdp7GOugT2JijTWpHNlUDgbhcjervqhCCwu1YSzBOdb7BK0XFwTFLURKNQ2ZI6",
+	"H87Lho7pTDkd++I9qr8HUS90NCfxwBrlGaA+14E9jwFL5zpgpC5t2R8p/6ZkUhn25Xq533kWz9ENr5r1",
+	"8dnQsrkaPUVJNuPLRnhZvwcOHuH/VIEYq4Y0XQqNGirhp0E3YsxDSjV3tY2kdExP1wRgiVqnu/rsY7G5",
+	"K1J7lO9cWNAiYU1obiZOQvDzFw4+Zq0EgOgDLLXbWzMPFSDAQooul6MRbvNrNndsPvJ4Djsd+S2Y850K",
+	"uo61I0uXtOTaieuytolI+MYJ8yKQWmI4yklQADlzWtEoa9rWf1CzdU9qa0bwng4tLtNWynxfWhy6/L8+",
+	"qe2M+F1OaTcbUm7XaFM2b1LcCImZr7zyT1GHJjmIXMwyOsb7spu7ixvo0EWhtPXyGdsz855/l2hE7wYb",
+	"1rjb6gD89F1nUH2AxLTf8BYqLpKZvUfulYLiAEx6QW+Wal2rO/lNWmp0SL3esW/HWQGfoLPCdvjijuP+",
+	"W1fIaCzviEHJEzSwt4xtnBE0mD80o6ftHaXJuRDaLyNRuitkzsaZ1JbTFevZ24+k4BUyclD6qQC/QyTu",
+	"lFzMA8uSbQbkOBymPJlwhVULXG/CETke5JwLPokjIRWLUXKaz/OUa3ajANbdrMBLgRnbEhYgybKVbS7e",
+	"0eVBxfzNX7hpwJRL48H6AnY8JcixSfhFgZayo0gUWgiKHBCuueerTUUO4otEYPlU05C5J6Dd956vbLkA",
+	"v9yB7dPWgDw5wQuimTkk0WASKPnzPv7rK7tbJBAPh1tPFk17iE/i80hgmam7lBgaZ1gzAKyl5mocFHZi",
+	"10YNKSMJlaHyf0CW21yaNRNYwnuFEYXmWEH4/ElMyP1BqnsNCW43Mp+2epXonXgVbiUYy8H9StBrV8eS",
+	"+9B6zxIu8Ct3LdXOYaNrqSIKHYF7hd+s8Sn9c84FAER4Ft8WSpuMBX8Aw3/p67hdZFnfpyMxot8LtQG4",
+	"iK0ZYXAjFzk7gkqrGBxzXpbIpkQSoAit0hNsEiTNxcmr4sOjj/DcWTDCqj/LL8gRMN+/BY/EAVuoLBLx",
+	"YPmhqsIGj+nkKT7uM1p3p/yNkos7X65CBakZDBcFEi0aSI/Y8n/MpOWRpa9ziZokXmO6h18eNmGlSAfy",
+	"OSY2EihU8rVTMeaYTDSTShgceHX1xcwZnz579x40u2Zykfd7QRP/gsfUaMakIGZgVhR1lkuuTLPtbgFY",
+	"NeB7gdNrkEW9iv5zRs4uEsFWcsHGUz6+hyWbSp3/1Z8REDx0mU5HOXkA14HgD1tK+m/8obOgX+s0gF/s",
+	"l2jPF1sNB37vLAv7TYkprO7UljMK+uiAhOa/37peB3FV9Wq0I0sqCrZRvzZcaAaP+Me2xH4k4Alt04kC",
+	"x306Kc6cdfIAjV8kbJxni9ZsNyWWKuJZ77fRRFu+4GYt9/aG19/uzRZF2ozXfNfeiPfQpLjFeexsSyxW",
+	"5+f6ozyAO033sG2ng9b4JtNyCUbDkoWuqOaG93Rzk6W/IDYH6tFAOF8mNdKA4WsF2Uv14GvPc1SCQd+a",
+	"uZEewQwX+IIjYbEZvaS2wjVZFTZB2VGBlvGBftwE7cxXB0B250xRhDkYiItaxw6k92dXpQneihr4zxzg",
+	"nVe3ezeMgg838Ai1bNSmgO1RfVh71/dtY+u/GaHc7IQ3kyjk1g74YGAufSnfzgZKv0WyKWxic6B1WRti",
+	"yZWmghRUbVNNOJQcmSZzMAn2WXyr5OwXItOY5TzLdCRsv5A4aFVQMk8UsU369ln5INYbt77TlF/exHVQ",
+	"i5WZ1mons5X75FrbFW3EAW1XrwP8/APDThvfgH2DoDaM8nEy0R7VLll7naFUQrCbzE5r68A2m52OgY+J",
+	"dK7FG2WRQViQ8BnwwrEcwUH8zSCjBVxUduMrFYflE6dUJpXRSHI2/Es4HLIfo4t+m60HoteIHmM/3ezy",
+	"0r9wxrPZzQ7C67OSsx+aq90E2DqbDAzlxeDOc2BOi6XF+rUVvRHrjCrulB3DivPxgY0rbdnJLfjzrYKv",
+	"71X524y/oHO1tJpgobJe2BssP4Csp98/NpXiLRANCutbzichAKy/w7/nBQsdMlNC7CNTXMuFGnOXdbDI",
+	"uWUXWWoWic1lllGt54ckzSH8/D/yBhQblu5ACAX1ecMedKgB+1SMz74DKPRs8Im+10GJ10gvHTkuCY+l",
+	"pt0lQYzSmEZAldHBGM2J66ZcIKg+XnGxmHuzr/68ydmtqs9uVA/La06mCiExJSAyHvJlYQaLQJ1M8d0B",
+	"hcJQcdGlvOfeWGycQn0sl1zr5M6CYAjks5W651zOM8izYmqB6swcuHTM+2XLnzmf3CTj+4amC9pYypZn",
+	"R8tU5YskY7NkPE0FJ1Z/6AuISIDfu2TCjQSeQ01G6Zk3J5sH2ry+LiOFS1Zhe0xVrSi49poHlp7GpolW",
+	"ldbCbTxkySKXsyRPx/QrHbBZIsyctUjmeipz2jokpKV4b39ilp306efT/wIAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
