@@ -323,6 +323,9 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 		}
 		in.apply(&l)
 		l.Updated = micros(s.now())
+		if in.BackupWindow != nil && l.BackupsEnabled {
+			l.BackupsNext = ptr(s.nextBackup(&l, l.Updated))
+		}
 		if _, err := updateLinodeQuery(tx, &l).Exec(ctx); err != nil {
 			return labelConflict(err)
 		}
@@ -376,7 +379,8 @@ func lockLinodeQuery(db bun.IDB, p *Principal, id int64, l *Linode) *bun.SelectQ
 // updateLinodeQuery stores the settings an update may change.
 func updateLinodeQuery(db bun.IDB, l *Linode) *bun.UpdateQuery {
 	return db.NewUpdate().Model(l).
-		Column("label", "tags", "grp", "watchdog", "alerts", "backup_day", "backup_window", "updated").
+		Column("label", "tags", "grp", "watchdog", "alerts", "backup_day", "backup_window", "backups_next",
+			"updated").
 		Where("account_id = ? AND id = ?", l.AccountID, l.ID)
 }
 
