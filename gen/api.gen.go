@@ -3469,10 +3469,13 @@ type ClientInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3485,10 +3488,13 @@ type ClientInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4761,10 +4767,13 @@ func (c *Client) RebootLinodeInstance(ctx context.Context, linodeId LinodeId, bo
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4787,10 +4796,13 @@ func (c *Client) RebuildLinodeInstanceWithBody(ctx context.Context, linodeId Lin
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7706,10 +7718,13 @@ type ClientWithResponsesInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7722,10 +7737,13 @@ type ClientWithResponsesInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11081,10 +11099,13 @@ func (c *ClientWithResponses) RebootLinodeInstanceWithResponse(ctx context.Conte
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11103,10 +11124,13 @@ func (c *ClientWithResponses) RebuildLinodeInstanceWithBodyWithResponse(ctx cont
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18289,57 +18313,58 @@ var swaggerSpec = []string{
 	"KJQQaFS2H6z6jZMczUbYKaPHvEChUEa4rPXRQfiMMx80woMw2qfy1ZY2YesDgULZFgnEdgkECmVbJBDb",
 	"LRDIlyAqkUDb1s2wiW+fxKtHf+o4GFwfS2yakYeWOwbB+CP9hrEwOI0/ejQMHu/fkyDwVwDMAwbANEtZ",
 	"/dlCX4ga3Cv4hXS9z8Lfm+1i1uT6OR4G1dqxj2AobU836BNTcnqifGX7opLN1oQJr5koLbWFy5vLm9g8",
-	"TKTB3qmC7LadQCHebnMn0P2ea3QHn9WhrHSza7Xyw5NhJwqq2gS4JiYK6oBUVaAdWbuL6d2RtRvg/ia8",
-	"HXMx13Snwy1d05xOKkOO8WKwWdFexfwNBDBSyXWb8z+6bSu3h1b0aWaf2R9gz9y2bVXKFx62s0rApFp4",
-	"NOC31vnLjmcWv9Zxd4eDlssicrdwdXP4zz0j729qZviLyz8IlwcCci82r6dFHquF/Cx8/lzVOa+aTCoK",
-	"d6lfo7ZtpmOU7yszJ7jmWf595mzn7bjzugLV98i+YXsLiCupllDa/wQWGcodtd8LWuID8si/SkVtrwVa",
-	"DPt9GYT/uOUc//wE+cLZtTeSZFJqDnLzqe3anYw5htQWWmSPNMM3bT6bYFIklFJ9q26gE0gWSvFhboS2",
-	"gKk09vqhQCqlERPMuyxPZqLHIhgwYlOVxmU8uy23OHjsuSmZmmA7ai3GmcCoq6+++i5Jc5EZAeqrr1j0",
-	"Uxd/R0BWC/LV3oilZhGYb21TNDQxUtx+dMqir1UWi+xqtMRXwdFPXeHzqZi1UcpXic4vEZK7Rm2eG/Fp",
-	"i4hN89xF8utWz8JUfsL1A3e8b9wwCP4bqAd8FFez9WH232kc5B8skhjAA3B3Cht25P+LdcGlgiobQvTt",
-	"SEDStT1H3kE9J6saRAC3ijXY/UCbo2NeduUB/BNaa8RRWiigdWAo8egYEYAOHuYU47lLZsIm3E/VQvb8",
-	"Epzw9BWel1olJ0pBxvH2bXyvHqu50BElqtiI0kxQUGkJLuyV334f6F3EcCwI8XQLMo9qFhH0zcmGSUFQ",
-	"JNFMTILRdNgZi/JkfCPgkTIQeLTEWkjQgGusZjOO7aITzaKvanG2WP4nLg0fifz/ybu637ZxJP6vEH7Z",
-	"pFAcp7svpz4cetlbtMBl77BxH3rQoqJtJtFFJg1SdmAU/d8PnBlKpD4sy3Hc9A5YYFPb4rdmhvPx+7E5",
-	"l0pmc57b/ViyMxxXRiXCIFRQ8kEvtoWZKJ6EkG5WLPWnymdG6RkAr1YrdD5m78E8jCDX0zaiNJpPEe2Y",
-	"fxBgJ6gmHTtBwkK638FHe6Ev4cPgw7HTNgpBw+yW4vTuNXKoMgY47yXSUzASiGaceXnOt9AsillwhMyF",
-	"WLACMlQprxwfXCKbUlEFUccES5SCitmm7OzT9Dpi6efPnz9f3Nxc/Prr9MOH+OYmvr2F2rRC8wxGkv4b",
-	"zpm6uzMC8rWdaXVeh1q6WxdrLRw+krca2GUySs/fQQOlwY5hv2rYObdHHuGEcXdIO+LQSQNlBvPOryYT",
-	"T8lhLrFkpEIx4wpVKzZeC6ldsY9osbEpKlKINJpEAjAvrVpkTzmWDBI470qr+U6SFZR1p3GMuQNZnlDf",
-	"KYZnsJVzZalkhrh0o4jO6igeYSK5X5TRmcVif3KBsq+UqJxVzTIUv4GtC4dgFI/eTn6eXEyuLiZX08kk",
-	"hv9GUc/QUEJVI2PNApJvA9Uo7taL+szISNrPFLimHw+cxi7KF9ibqCprRRZcMgIPuxjR29UkUoHddZJg",
-	"xU3R45Wi4+C5pKiJVqHSQ+MSCOiejulMeR2H4j1pvgfJKPY0J/HnWuUZoT43kTuPEctWJmKkLh3sj1J/",
-	"04rXhn2zW+4PnsVzdMOrZst8tmnZjuJPWZLt9mWredm8B15+hf8TAjGihrRdCq0aqsxPa93IOaHRh9pG",
-	"UTlmoGsi8ETt0l1j9r7c3C2pPap3Lj1oiXQuNL8Sh5P5+QUHn7JO4kSMAVba7UdzD5VGgDMphlyOprjN",
-	"r9nd0X/k8RwOOvJRfzWyh6DreTvybENLbry8LuebSGTonLAvAqklhqNcRKUhZ08rOmVt2+YnarYZSe2s",
-	"CD7SocVl2kuZH0uLQ5f/0ye1q/h32Ckd5kMq3Br1VfPy8kZIjIbVlf8BdSgvQORildE53pf92l3cQI9m",
-	"C6VtUM/YXZn3/LtEq/VubcMG513TAL94O9ioPkFh2nd4C7WQfOnukUeloDgBA2E0WmbGNHAnf1eOUh5K",
-	"rw/s2wtWwCcYrHAdvnjgePyjK2R0lg+0QSkSdOluGfsEI2gwPxlGT7s7SltwIXZfJrIKV6iCzXNlHBcu",
-	"4tm7j5QUNRJ3UPqZhLhDIu+1Wq8ij9HJDzg8CL4QGlEL/GjCGQUe1EpIsUgTqTRLUXLaz4tMGDbTYNbN",
-	"thClwIptBQvA83zrmksPDHkQmL/9CzcNGIZpPIgv4MZTGTmuCL8EaKk6SmSphQDkgOyaR7HtAzlIr7lE",
-	"+FTbkL0noN/3UWwdXEAId+D6dBiQb97gBdHOHIposAiU4nnv//WR3a855MPh1pNH0x3iN+m7RCLM1H1G",
-	"FFZLxAwAb6m9Gkeln9j3UUPJCCcYqvAH5LktlF0ziRDeyMsFxwrS59+kZLk/Kf1ooMBtpoqHzqgSvROv",
-	"IqwEYzl5XAl6HRpY8h/aHVnCBX7loaXGOWwNLdVEoSdwb/GbHTGlf66EBAMRnsW3hcomUymewPFfxTru",
-	"1nk+DulIrOgPUm3AXMTWrDCYqXXBzgBpFZNj3lUQ2VRIAtSqdXqCPkHSDk5eFx8BfUQQzoIR1uNZISBH",
-	"xML4FjySRmyt80Sml5tf6irs8mu2+Jaejxmtuwd/o9X6PpSrgCC1hOGiQKJFA+mROv6PimiPvi4UapJ0",
-	"h+sefnnagpWyHCjkmOglUKjVa2dyLrCYaKm0tHbg7e0HO2d8+urtz6DZDVPrYjyK2vgXAoZLOyYNOQPL",
-	"EtRZbYS2zXaHBWDVgO8FTq+1LJoo+s8ZObvmkm3Vms0fxPwRluxBmeKv4YyA4GHIdAbKyROEDqR42lPS",
-	"/y6eBgv6nUED+MVxifZCsdVy4I/OsnDckpjS605teaOgj05IBP/9vetNI66uXq12ZLymYFv1a8uF5vIr",
-	"/rEvsR8JeLK26URB4D5blGfOBXmAxi+RLs+zQ2t2uxIrFfGs99tqoj1fcLuWR3vDm293v0eRNuM137V7",
-	"7T10Ke5xHgf7EsvV+XP3Ub6EO83wtG2vg878phy4jp0xGlcsdCWaG97T7U2W/oLcHMCjgXS+XBmkAcPX",
-	"CqqXmsnXQeSoMgZDb2YvPYIdLvAFJ9LZZvSSOoRr8ir0mbLT0lrGB8Zpm2lnvzqBZfeOacowBwdxiXXs",
-	"mfTh7Oo0wXtRA/8/J3gX9e0+zEbBh1t4hDo2qi9he9oc1tH1fdfYxj+MUG4PwttJlHLrAPvg0l76MrGf",
-	"D5R+i2RT2ER/onWFDbER2hAgBaFt6oUAyJEHvgKX4Jild1otv6BlmrJC5LlJpOsXCgedCuIrroltMvTP",
-	"qie527n1B0355V1cJ/VY2WltD3Jb+U/u9F3RRpzQd/U6jJ9/YNpp6xtwbCOoy0Z5v1iYgGqXvL3eUGop",
-	"2G1up504sO1up3PgYyKd6+yNCmQQFiR+hnnheY7gIH5nI6PDuKjtxkcChxULDyqTYDR4wSZ/iScT9ml6",
-	"Pe7y9UD2GtFjHKebQ176F654trs5QHj9ptXykxH6MAG2yycDQ3kxc+c5Zk6Hp8XFtTW9EbucKv6UPceK",
-	"9/GJnStd1ckd9uePanz9UZe/7fYXdK43ThOsdT6KR5ebX0DW0++/tkHxlhYNCus7IRYxGFh/h3+vShY6",
-	"ZKaE3EemhVFrPRc+62BZc8uu88wuElupPCes5yeeFZB+/h81A8WG0B1oQgE+bzyCDg3YPjXncxgAigMf",
-	"PDePJqrsNdJLZ15IImCp6Q5JEKM0lhEQMjo4owVx3VQLBOjjtRCLvTeH6i+YnNuq5uymzbS89mKqGApT",
-	"IiLjoVgWVrBI1MmU3x1RKgyBi27UowjG4vIUmmO5Ecbwe2cEQyKfQ+peCbXKoc6K6TWqM3vgsrkYVy3/",
-	"JsRixuePLU2XtLFULc/ONpku1jxnSz5/yKQgVn/oC4hIgN+7YsJNJJ5DQ07pZTAnVwfavr4+I4VPVuF6",
-	"zHQDFNwEzQNLT2vTRKtKa+E3HjO+LtSSF9mcfmUituTSztlIvjIPqqCtQ0JayvcOJ+bYSb/9+e2/AQAA",
-	"//8=",
+	"TKTB3qmC7LadQCHebnMn0H2b6Ui9n/1iFlQKhLrMQau9XKmyS2KZ7EiZiSDfBkyrUHK5xDcWRqqPVeBy",
+	"BhM5TgsoaXxm4eQTgXmRU4ANJjjaQF3s9Je7DE0IZu+5Ln3wcLUTXyVAuRQ54MmwEwWuEYgZWtcfoz6B",
+	"QSgrGhO4XyYQ9FbV8lZLL+jveBhLA4DrNxFfcDfWNOBDrF3Tf08qw3HwYrDZlrBKvgGEgWAs11DP/+i2",
+	"3eoe2pZBM/vMLg9LVrbtHFO+8LDNYwIm1cIjc7+1WaNs6mbxa50A43DQChKI3C2Cizn7554d+ze1pPwl",
+	"yDyIIAME5F6SjJ4WeawW8rOIMueqLlyoyaRiUyhNCGhQMNPJE3l9ZeYE1zznhi9/2Hk7AWRdDe57JBix",
+	"vQWEzlSrRO3vqOBjjvmOLPKClviAPPKvaljbK7oWw35fNu8/bsXKPz9BvnCm+40kmfS2g9x8aruOLmOO",
+	"UcOFFtkjo8uYN23KntFiEsoav1U30OwkC6X4MDdCW8BUGnstXyBbFDQSowfnyUz0WAQDRmyq0rgM2bcV",
+	"JQePPU8sUxPsuK3FOBMYWPbVV98laS4yI0B99RWLfuri7wjIakHu6Bux1CwCC7Xt+4ZWVEpNiE5Z9LXK",
+	"YpFdjZb4KsQyUOP7fCpmbZTyVaLzS4TkroGp50Z82iIo1Tx3kfy61bMwlZ9w/cAd7xsaDYL/BuoBH8XV",
+	"bH2Y/XcaB/kHiyQG8ADcnSKjHfn/Yo1+qWbMhiwEOxKQdG3PkXdQz8lwCEHOrWINNnjQ5uiYl10FBP+E",
+	"1nqNlEYY6I4YSjw6RgSgg4e2CDx3yUzYmgJTtZA9v8ooPH2F56VWrIqyrHG8fRvCrMdqLnREuTg2aDYT",
+	"FDdbgiv6/8m7ut/GcSP+rxB+uSRQHGfvXup9KLa5HnaB5lpcvA9b6LCibSZRI5EGKScwFvu/F5wZSqQ+",
+	"LMtxvEkLHHBZ26L4OTOcj98PbJ7270HeJQzbgizWckD2p4YlNPv2ZEOnIO+TZCbW+Rg67IwlRbp4EPCT",
+	"Ktd5vkG4J+AYW6g858iInRqWnNVSiRHhaFmFbVLJFlwqmS54ZtcjZyfYr5SqoEGooOSDt9gW5qJ4EkK6",
+	"UbHEHyqfG6XngC1bzdDpmH0A8zCCdFbbiNJoPkW0Yv5GgJWgsnt8CXIy0v0OPtoJYAofBk+PHbZRiItm",
+	"lxSHd6eRJpYxgLIvwayCnkDA5sRL5b6BZlHMgiNkIcSSFZCES6nz+GCOhFFFFSceE/JSAipmk7CTz7Or",
+	"iCVfvnz5cn59ff7rr7OPH6fX19ObGyi/KzRPoSfJv2GfqdtbIyAl3ZlWp3U0qdt1sdbCQUB5s4GvjEfJ",
+	"6XtooDTYMbJZdTvjdssjYjKuDmlH7DppoNRgav3lZOIpOUyXloxUKCaVoWrFxmtRw0v2CS02NkNFCsFU",
+	"E0vAHqZZi+wux6pIwh9eabXYyiODsu44jjG3Icsd6jvFcA+20srkSqYIvTeKaK+OpiPMlffrTjoTdexP",
+	"zlH2lRKVs6pZhuI3sHVhE4ymo3eTnyfnk8vzyeVsMpnCf6Oop2sooaqesWaNzPeBahRX60V9ZmQk7WYK",
+	"XNGPBw5jG6sNrE1UVe4i0S8ZgftdjOh0NbliYHWdJFhxU/R4pWg7eC4paqJVqPQw1QQCuufFtKe8F4fi",
+	"PW6eg3g09TQnUQRb5RmhPjeR248RS1cmYqQuHbKRUn/Tite6fb1d7g8exXN0w6smBH22adlOVECJoO32",
+	"Zat52bwHXnyD/xPIMgKjtF0KrRqqzE9r3cgFAe6H2kZRxWmgayLwRG3TXWP2oVzcDak9KukuPWixdC40",
+	"v9iIk/n5FTufsE5uSAxzVtrtrbmHSiPAmRRDLkczXObX7O7o3/K4Dwdt+ai/4NoDCfa8HVn6SFNuvNQ1",
+	"55uIZeicsAeB1BLDXi6j0pCzuxWdsrZt8xM1G0s/4LoVNvxAmxanaSdlfigtDq/8n96pXfXNw3bpMB9S",
+	"4eaor2CZlzdCIm2srvz3qEN5ASIXC6lO8b7slyfjAnpMYihtg5LN7uLD598lWq13axs2aP2aBvj5u8FG",
+	"9RFq737AKdRC8tzdIw/KsnEEksVolKfGNKA1f1eONR+qy/d8txesgE8wWOFe+OKB4/FbV8joLB9og1Ik",
+	"6MLdMnYJRlBnfjKMnnZ3lLbgwtR9GcsqXKEKtsiUcXS/CNnvPlJS1HjqQemnEuIOsbzTar2KPNIqP+Bw",
+	"L/hSaARm8KMJJxR4UCshxTKJpdIsQclpPy9SYdhcg1k330CUAovSFUwAz7KNay7ZM+RBfAX2L1w0IFGm",
+	"/iCEgutPZeQ4nIESg6Z6USxLLQQ4DmTXPIhNH45DcsUlIsTahuw9Af2+D2LjEBFCRAf3TgdzeXaGF0Q7",
+	"cqgTwjpXiud9+NcndrfmkPKHS08eTbeJz5L3sUQkrbuUWLpyhEUAb6m9Gkeln9j3UUNVDCekrfAH5Lkt",
+	"lJ0ziSjlSD0G2woqBM4SstyflH4wUMM3V8V9Z1SJzsSrCCtBX44eV4K3Dg0s+Q9tjyzhBL/y0FJjH7aG",
+	"lmqi0BO4N/jNlpjSP1dCgoEIz+JpocrQRIoncPxXsY7bdZaNQ8YVK/qDVBswF7E1Kwzmal2wEwCTxeSY",
+	"9xUKONXKAHtsnYGhT5C046/XxUfAkBGEs6CH9XhWiDkSsTC+BY8kEVvrLJbJxeMvdRV28S1dfk9Ox4zm",
+	"3UP40Wp9F8pVAMnKobsokGjSQHokjuKk4hKkrwuFmiTZ4rqHXx63JqeseAppNHo5Imol6alcCKyXypWW",
+	"1g68uflox4xPX777GTS7YWpdjEdRG8VEQOJp+6QhZyAvcavVo9C22e6wAMwaUNrA7rWWRZMo4Dk9Z1dc",
+	"so1as8W9WDzAlN0rU/w1HBFwWAwZzkA5eYTQgRRPO0r638XTYEG/NWgAvzgsl2Aotlo2/MGJJA5b9VN6",
+	"3aktrxf00RG57n+8d71pxNXVq9WOjNcUbKt+bbnQXHzDP3blLiQBT9Y27SgI3KfLcs+5IA8wFcbS5Xl2",
+	"aM1uV2KlIp51vq0m2vGA27k82Alvnu5+jyItxmu+a/fae+hS3GE/DvYllrPz5/atfAF3muFp294LOvOb",
+	"MqBzdsbotCLaKwHr8J5ub7L0F+TmAOQOpPNlyiDTGR4rKNBqJl8HkaPKGAy9mb0MELa7QIkcS2eb0SF1",
+	"IN7kVegzZWeltYwPjJM2085+dQTL7j3TlGEODuISztkz6cPR1ZmQd2I//n9O8C7qy72fjYIPt1AldSxU",
+	"X8L2rNmtg+v7rr6N34xQbg/C20GUcmsP++DCXvpSsZsPlH6LfFrYRH+idQV/8Si0IcwNAhTVSwGoKvd8",
+	"BS7BMUtutcq/omWasEJkmYmley8UDjoVxFdcE6Fm6J9VT3K7c+sPGvLLu7iO6rGyw9rs5bbyn9zqu6KF",
+	"OKLv6nUYP//AtNPWE3BoI6jLRvmwXJqATZi8vV5XainYbW6nrVC37W6nU6CcIp3r7I0KRxEmZPoM88Lz",
+	"HMFG/MFGRodxUVuNT4R/K5YeGighhfCCTf4ynUzY59nVuMvXA9lrxABymNfsc+hfuOLZruYA4fWbVvln",
+	"I/R+AmybTwa68mLmznPMnA5Pi4trazoR25wq/pA9x4r38ZGdK13VyR3251s1vv6oy992+wterh+dJljr",
+	"bDQdXTz+ArKefv+tDW24tGhQWN8KsZyCgfV3+PeqJNpD8k3IfWRaGLXWC+ETK5Y1t+wqS+0ksZXKMoKz",
+	"fuIpon/8R81BsSE6CZpQAEE8HcELDdg+NedzGACaBj54bh5MVNlrpJdOvJBEQMTTHZIg0mwsIyDwd3BG",
+	"C0IbqSYIANZrIRZ7bw7VXzA4t1TN0c2aaXntxVRTKEyJiG+IYllYwSJRJ1N+d0SpMISf+qgeRNAXl6fQ",
+	"7Mu1MAZQUsDihUQ+B0a+EmqVQZ0V02tUZ3bDpQsxrlr+TYjlnC8eWpoumXGpWp6dPKa6WPOM5Xxxn0rg",
+	"a3JILsC1AhTmFdlvLHEfGnJK58GYXB1o+/z6pBs+H4d7Y6obuOcmaB6IiFqbJuZYmgu/8Snj60LlvEgX",
+	"9CsTsZxLO2Yj+crcq4KWDjl3Kd87HJgjYP3+5/f/BgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
