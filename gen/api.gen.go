@@ -1948,7 +1948,9 @@ type LinodeInterfaceRequest map[string]interface{}
 
 // LinodeMetadataRequest Metadata service options.
 type LinodeMetadataRequest struct {
-	// UserData Base64-encoded user data (cloud-init) for the first boot.
+	// UserData Base64-encoded user data (cloud-init) for the first boot; other
+	// text is answered `400` (`metadata.user_data must be Base64`).
+	//
 	//
 	// Example: I2Nsb3VkLWNvbmZpZwo=
 	UserData *string `json:"user_data,omitempty"`
@@ -3666,7 +3668,9 @@ type ClientInterface interface {
 	// `linode_id is not valid` and `field: "linode_id"`. Writes a
 	// `ticket_create` event (`notification`, entity type `ticket`, url
 	// `/v4/support/tickets/{id}`). Support answers through the operator
-	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+	// summary or description of white space only is answered `400`
+	// (`<field> must not be blank`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3681,7 +3685,9 @@ type ClientInterface interface {
 	// `linode_id is not valid` and `field: "linode_id"`. Writes a
 	// `ticket_create` event (`notification`, entity type `ticket`, url
 	// `/v4/support/tickets/{id}`). Support answers through the operator
-	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+	// summary or description of white space only is answered `400`
+	// (`<field> must not be blank`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3736,7 +3742,8 @@ type ClientInterface interface {
 	// Adds the caller's reply to a ticket and answers it. Writes a
 	// `ticket_update` event (`notification`, entity type `ticket`). A
 	// closed ticket takes no replies: `400` with reason
-	// `Ticket is closed.`
+	// `Ticket is closed.`; nor does a blank description
+	// (`description must not be blank`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3748,7 +3755,8 @@ type ClientInterface interface {
 	// Adds the caller's reply to a ticket and answers it. Writes a
 	// `ticket_update` event (`notification`, entity type `ticket`). A
 	// closed ticket takes no replies: `400` with reason
-	// `Ticket is closed.`
+	// `Ticket is closed.`; nor does a blank description
+	// (`description must not be blank`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -5089,7 +5097,9 @@ func (c *Client) ListTickets(ctx context.Context, params *ListTicketsParams, req
 // `linode_id is not valid` and `field: "linode_id"`. Writes a
 // `ticket_create` event (`notification`, entity type `ticket`, url
 // `/v4/support/tickets/{id}`). Support answers through the operator
-// command `apiv4 ticket reply`, which moves the ticket to `open`.
+// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+// summary or description of white space only is answered `400`
+// (`<field> must not be blank`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -5114,7 +5124,9 @@ func (c *Client) CreateTicketWithBody(ctx context.Context, contentType string, b
 // `linode_id is not valid` and `field: "linode_id"`. Writes a
 // `ticket_create` event (`notification`, entity type `ticket`, url
 // `/v4/support/tickets/{id}`). Support answers through the operator
-// command `apiv4 ticket reply`, which moves the ticket to `open`.
+// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+// summary or description of white space only is answered `400`
+// (`<field> must not be blank`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5219,7 +5231,8 @@ func (c *Client) ListTicketReplies(ctx context.Context, ticketId TicketId, param
 // Adds the caller's reply to a ticket and answers it. Writes a
 // `ticket_update` event (`notification`, entity type `ticket`). A
 // closed ticket takes no replies: `400` with reason
-// `Ticket is closed.`
+// `Ticket is closed.`; nor does a blank description
+// (`description must not be blank`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -5241,7 +5254,8 @@ func (c *Client) CreateTicketReplyWithBody(ctx context.Context, ticketId TicketI
 // Adds the caller's reply to a ticket and answers it. Writes a
 // `ticket_update` event (`notification`, entity type `ticket`). A
 // closed ticket takes no replies: `400` with reason
-// `Ticket is closed.`
+// `Ticket is closed.`; nor does a blank description
+// (`description must not be blank`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7933,7 +7947,9 @@ type ClientWithResponsesInterface interface {
 	// `linode_id is not valid` and `field: "linode_id"`. Writes a
 	// `ticket_create` event (`notification`, entity type `ticket`, url
 	// `/v4/support/tickets/{id}`). Support answers through the operator
-	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+	// summary or description of white space only is answered `400`
+	// (`<field> must not be blank`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7948,7 +7964,9 @@ type ClientWithResponsesInterface interface {
 	// `linode_id is not valid` and `field: "linode_id"`. Writes a
 	// `ticket_create` event (`notification`, entity type `ticket`, url
 	// `/v4/support/tickets/{id}`). Support answers through the operator
-	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+	// summary or description of white space only is answered `400`
+	// (`<field> must not be blank`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8007,7 +8025,8 @@ type ClientWithResponsesInterface interface {
 	// Adds the caller's reply to a ticket and answers it. Writes a
 	// `ticket_update` event (`notification`, entity type `ticket`). A
 	// closed ticket takes no replies: `400` with reason
-	// `Ticket is closed.`
+	// `Ticket is closed.`; nor does a blank description
+	// (`description must not be blank`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8019,7 +8038,8 @@ type ClientWithResponsesInterface interface {
 	// Adds the caller's reply to a ticket and answers it. Writes a
 	// `ticket_update` event (`notification`, entity type `ticket`). A
 	// closed ticket takes no replies: `400` with reason
-	// `Ticket is closed.`
+	// `Ticket is closed.`; nor does a blank description
+	// (`description must not be blank`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11391,7 +11411,9 @@ func (c *ClientWithResponses) ListTicketsWithResponse(ctx context.Context, param
 // `linode_id is not valid` and `field: "linode_id"`. Writes a
 // `ticket_create` event (`notification`, entity type `ticket`, url
 // `/v4/support/tickets/{id}`). Support answers through the operator
-// command `apiv4 ticket reply`, which moves the ticket to `open`.
+// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+// summary or description of white space only is answered `400`
+// (`<field> must not be blank`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11412,7 +11434,9 @@ func (c *ClientWithResponses) CreateTicketWithBodyWithResponse(ctx context.Conte
 // `linode_id is not valid` and `field: "linode_id"`. Writes a
 // `ticket_create` event (`notification`, entity type `ticket`, url
 // `/v4/support/tickets/{id}`). Support answers through the operator
-// command `apiv4 ticket reply`, which moves the ticket to `open`.
+// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+// summary or description of white space only is answered `400`
+// (`<field> must not be blank`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11501,7 +11525,8 @@ func (c *ClientWithResponses) ListTicketRepliesWithResponse(ctx context.Context,
 // Adds the caller's reply to a ticket and answers it. Writes a
 // `ticket_update` event (`notification`, entity type `ticket`). A
 // closed ticket takes no replies: `400` with reason
-// `Ticket is closed.`
+// `Ticket is closed.`; nor does a blank description
+// (`description must not be blank`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11519,7 +11544,8 @@ func (c *ClientWithResponses) CreateTicketReplyWithBodyWithResponse(ctx context.
 // Adds the caller's reply to a ticket and answers it. Writes a
 // `ticket_update` event (`notification`, entity type `ticket`). A
 // closed ticket takes no replies: `400` with reason
-// `Ticket is closed.`
+// `Ticket is closed.`; nor does a blank description
+// (`description must not be blank`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18132,266 +18158,268 @@ var swaggerSpec = []string{
 	"7x17lCby7gYyjPZJXnGb3rJwv4Dcw2bWkh9159mvdwq+0ynn0083OTJbYQzpJ5jeWiSHrfzCmI6wqu1q",
 	"YHFtK4I3dce1QhBCop3z2VKsA2ui0nOeCU/L9rT1iGmRimmhQ3nAWVeqopfliAUIsjLPlBZYk9tyzlC2",
 	"HzM7HQUsus+mqKrdp1xGhwNm9oe61bl2bdO5mN5ZK/0aGDXVk/1svfZta6qzRvI2edgQh/8N1+LxaV/I",
-	"qYpF7EXhH0xTVcb9RCbFYVVczYmHdUnnxfErPTn577sffnp1P1n8LfvbUv3PfdyD2+swEMd5YCEGSiLZ",
-	"UInhI8osfFR5hM6XPkehAwtg1JE+LiV9ixYmxbKuiW3RuV6JZf/ZsNK7Hq5zNYVpN98NEKnHfq8T6Wuh",
-	"35Y4eAHg62pAVDqMWc2GujoVXLLb/gZN2IUA3xRqt9lSoqeCZMNmqHpBNz4qzn6t2Scy850W1P0kFe+S",
-	"SSoaQeT4SNcSm19xSbYV6sgiueGzmaFKq7HlSHtUbuj8xNr1NaC+KzJ9fAvN5hYWimVlwbjn1SPrSdPR",
-	"SbWbbxQcii7/7i542Qbd+jW/hiDoj1srvvvb8upCihQ6jFopUJ/Qu/saw/c/Dm6YHGF9IANbKQVdu47q",
-	"1f27CF2qOEeRTZ/Okfswn+wD3al7evcwc6KoO/c+2p23p4POubb2ckg92NxdY92flQc/0O65vwmzaZ7s",
-	"9ll2G+wuwFxnMASyiQpFxSGr5JqPN+XZNI1dpJAqXnZTEHGjZXFArczQSwTc3fzuoJRlntsO2jtpuzYM",
-	"uDMRDgikiyaDTwZ+yJnKqUn+RyXFJfLGVhT9RPN1U/Vg9BFTa6YBEEzrM96wwzY3bn2VPEx4AoS8Te7h",
-	"Z4ee09lXFJJKdAYlezqacT4edhrNb7OyTg+G3RWoFyrvEPJewvWO742Gx6ebovE7hlKymKcrp+p3JHgk",
-	"kv35m1aGTNdn7qfNZY2261NYKZGWascgCHkzX7+/Dykr8ozKfkCqIQ63d/Dx/qUMbLDexxU0qN7+7NEg",
-	"HTrSb9LZbTmRH53pRXNaiQoio8BUh8N3O7itQ6tbzS74LdRiO8cK4qAvoPiq0rbYSr6woLcUk8/mEevK",
-	"odye9Ng6Ta8xSvvjDBS1smJry5sVynW+V9IoxNZlAYY/Kp9t40V4moq80R98h4IM6l7kIBltFEtp5zCp",
-	"DWqePKLQr0o4hYUe7p9CWsGii2hZgeMj4dwd+nKBBYisldDPbNrQ291DwuOzs/1KCeJEuhZ4jWVzu9om",
-	"lFmm8oJhYd0x40ZVvBe5Rk1xIoqlELVQG0yawdcGoYww8RaiuyMplrblux0YraNmbxNBDd5ZpDIho4Aa",
-	"hk5TpaE5rFFH8EennuW6BXXFffEFuuLwKWiNnArXphVbbkrFvEECplXNWVCnEvvVmkmV3pyL4QPQ0D5Y",
-	"J1TEh2BK1/4z0QSC3VQwfPZT5k1ghWoY9tyvEJ9YK/5OTSBqQ3dRH9tMk3FNKML1XdMoepVIoAdgscul",
-	"YZpXV99DFJJledBJRGMk2TMu2UqVDLwMAPG50sV/dDGUfXtG4AHarQcL0C943tVD/yjh/zbn97zg6wuI",
-	"mFNkyDH7Mz0JJdQR44GiA8qL/oInqV9dRqtd6xU1a++Mjo9PTk63tmmBie1VcwDfuJmsthTox+dIF2gX",
-	"4m8n3biCGtYyIaFIuRmn545PLYeLbnVUVFsseL5mgrjfj4Bx9tNECqZL2Mj6PJ9xCXq54NM5W6wsD4aS",
-	"z1dX33+iAg70Sic0f5or1FmRIseGyyMUqq4HSIwMpW4YqZGkf1zDAwu++tHx6ja45gQ+ofdIq9ut+slw",
-	"2OYjkV/FwYPGetb48PQSxIAOFbVOCT8DcfNF/h3qDwe7CoZtMrav3OcdmX3OwHodZqsI1I1l6/d9t/YW",
-	"XXDY6N8C2Ozk39qp7cMebQe+cMMAhOJ2TzUC8KGeahJj/5U81bjk19BxvBPCVD8cUi8rNuQL8R0m0P1L",
-	"I9IrGzk0xIqArkOyP78V1A2eLXMFcc478u21VPOF68xHVYYKOKng0uAFGz4dD4fszfWzTjPCLFeLm3RN",
-	"zUwrqdvJd854bcz3RmHtwg9JMhsFVaP3lb7Ozh4/3oyiXQe5KmzkbWGTCfuAqa9lC05uP/mk+X2Sk4/H",
-	"4Ld0/I+/3PH/OOPEJzlIe0oYzVVv48TQyqfLGyVybRbJsFU0g54/n4SaiXdZkq8+qdqsC5VpRpkvjWBH",
-	"I3Dbqiu5uFek6G4vGFonAKfH21C0Q8BYKJm4GngdRQlUJtZUoMB7hl5VnR9mKl8AmY/+1IhgwZ4Y41zw",
-	"GOItSIr1rnRKON17bzjKcq5SwbD9uI1x5JD5geG62pXBPUcMXvI8Bq9RKNGiMHrs1fuGTgDNNLGT2TF/",
-	"Oj0dxcOvJ4/F2ZP9ZCMCnk9jCbHswtai+yfQN+AwsEZ5BMhmnefC5q4HLMJZRsR90OSG04w8LC2lFkWX",
-	"2a06Kh14DzqCmUgn+qvcBpZAj1NxL/JWy45hfzjqD0fXUJVnPBx2HAvPaxGG8fvTD33zz7H95xr/Gdf+",
-	"OQjDQRjGXx3+x8Hf/s/PX/Xf1u6ucWtsOz1+KMAOata6s3WV8anog+KtFgve1yLjmBmJb9jzdU5bZqNy",
-	"pipLhA6l32ITgP+oVUp3p8NYX85wX61+g7XZTGoHncA89mDBAM7Zv5RGYFa8n4N1jb+iC837x/si+s5o",
-	"geH1XV0BvCQtv8itpAYIVdeahkdgWiT3a6q6eL0RtrJZ2xjXtRDY+kYt2q4jlKDqdLR3H6It7YE6CgJW",
-	"fVG2t6x23RR26Bztslj3bS7R6CDT2c1lz+YT9S3aoY9KZ8MUQpgKZm4u9fYW1fY29udtVyCMFtMyT4rV",
-	"lSFJiJnQ07IT1X+8KIt5TaCFzuXQte6CggFBqBmzbwTPRc7Ccjg8mcKj8CdUWI6AkINPNWIKqi7xXHAM",
-	"E73NoQla5Ig9PJIQe5+lalkLXITPPSOduHbxTZ72xr0jWM2RC1Xs+ayNfFoeYxn3XgsetzyGUN2R6kQN",
-	"YC+8F8k5jG+ap6mzzLZBmnzO/zj2W50JCkFY8PzONm7TQkCrY9dt3BumNpWOcWhmdDXlOJEk65hF1Z9N",
-	"1B+qfcN/qrH2JPcb6wwcWnd8i1JBAnrtxSWORcEsrVftDFAODeibAePTAtEpphpnfo4JGfHaH687kdvP",
-	"+usNwIdDXeazdGWE+db7VjOoISCK1H6chLl8TK34QVO8gHO1n0L5EeePvShCOeV5nlCciYZ+R6gvcWiK",
-	"jecchfTQNvheoMvfDFvJn/OiyHofPgArmHVkMaA/D9oC4F70dbFKwVNexuzi8gW7P6VmFTyH8sPPsT0r",
-	"Myq+yO8FtTx+XnVRbnaHqYLuDihtFZGojpmhJHQ6tMmttPKMF3MdoMoBUQ86CKWQ5UJDY9ui1GwKqbHm",
-	"2yLPVY7ZagAs6NGICYM0LVwT+CmLOTeghubAmhk8KoSkmApewJNVTFEiWcbzIpmWKc8PQRnxgsRCGco/",
-	"/clsi5AFtTYf/OlPDPPEcxSlmN3VfYjxZRda4WLb5F7X69s5GC650U6f8+m8qoeNsIRncCBAMZYUTAoR",
-	"a3YQ4XwM6cfpjH2an4dyzQPIOM5ZjY2s4R3Ynyv6U0T32syHunrkgh8O2AVbJFpDU6vctZXHg2ZwGBR4",
-	"YXTQ0+GIvQ97gA467I1/fh/2csG1kmFvHPZeyHueJjGDwxz2Prz9EJ0zzvAijmeLHQF2I2huhcFwZsZ2",
-	"KEqDyuivqsz9g0kBDawKwjfEqNTklRMyzlQii0EExeDM+mDzQhkRT4oCFiHvMH8RgYVerZm2peWQpBlY",
-	"Q7mwoxn1QY1CmWikhdA9d+UvbUBYWdk7uPTQgpA0lNFf+rCe/hUp+QdOI3+knToZ0TZEVTNyf/0hQhrq",
-	"KAaslKnBVTMhC+U0ZbEKWPSXvg3q6/iq3YECAxMsAhs8NVghGRgS0OFMNrBOtKjte4RFWbCa57vCnVIl",
-	"6Tg/B+ypjrFUsn/87p0F3NyQ9WeYhNq/XmVijDWV8PQf/V1TCUBUqiHZJlqLkyzsDQaDsBewsAekzrtm",
-	"0JMqohUsFRzmKAwRLPLVgEXwfOSdZ7sSpJm8YBjfdhCroqDyelLowoDEWXL+0v8O2tJiHWNqUYtzpSKY",
-	"2hpcqq7zQG3tRoP3EoL7YFBLE6meitnzausWfAWR1wa43widxJbXAUEXmgk+ndtaOeaFNNGFDoga1Meh",
-	"7YhOh2cRO6jU+FBGL0UxV/ErVVykqVqKOKL+tRH8jg4DFp2OTug0nY7OcPEcNiuUB9ElX6WKx9dK/cBz",
-	"bJD8RpJAIeKXIk642Xgc6PhpxA6ia6VecmkN6joKQomffC2KfNW/mAGMORV6jP7Sf80L8UOySIr+nyI2",
-	"FzwWFuLR2fAkMtO4wnTjN7IqZGoX4o96OGh8JbFNTkPpDJ5KxtpRgIpfgQAKcHRMyp8a/BeKZvlXX4sF",
-	"T2TVyqV+T4siYgdvZPLOfvcQKl+GclLGt+jxzoAA2dQKbNCQ34ucZbmaYhsng0QWmgZdLvAoJZr959WP",
-	"r9jBtiMYGDRC60W6IqhN5zzXovifZTHrPzG7Z4u4j9jL5JsAkPiep6UI6KAwIynAEyfHLBYiC4yAKSBR",
-	"kUnF7gQOjTVqUX87B9JSGNKCTQKkCuVUySJXaWU7hkqOBZ8EDCJ7KlXAbEPVkp4dRKfDYRRKyRdgm7MV",
-	"RDHPbJlocThgb4gleklnuZiVWsT0/uGAXRp5is2UOQFIR/IyFRWrhaoVY8ZZkfME7IA65XpuAE6R1oFt",
-	"/WCT2EOppgUwx1ywWGBiO0afYuN5M8oBl8wmvUdHEd6oOnAeBth2Pfr++cW3kU+3QXz+8/PrqCp4CSgw",
-	"YNGPl9cvfnx1RVrqCmRFMwySnOh4eBrVDrxFfPMcNuyFwi8ldPeOju5PJ6LgEVTsCiU0iCfhUAvbWtSK",
-	"kxeXLx5pZp5nRolKHNf4JldLLZBvXFdCGUrmJKYFlK49Veouoag5IJB5cpvIUEIQJ6ce4xeXL8aMV2Wp",
-	"uKPvuLQf4aUIMGYVygj1lP4zxLQ+rLyPD43Zn/CoineZ0oJFz685NG3yyUaADKvJ/oMWsbJnHmfTfxE7",
-	"+gVdkMUsTW7nhBVuM6s9tPqLAdp1shC64ItM/+lP8Pyb62feo/9QUoxZ9Ne//vWv/Zcv+99+e/399+OX",
-	"L8dXVxENcMlvE+nE7mcqTQU1ryr4nWBRBlmbB8DxR0RezTUom2WI7PGZge3ZcBi4duGj4RCftBzmfcwL",
-	"HoCNGf+rDRkAa+oHQ5HnAgQ4uhQxkOM0nSt3EJJCLFBoAQv81M3VbnIoYWpjNqKvwF806pgN7ZqRYZsh",
-	"zSRVHsOP5vpRGzBkyePxuE9AlxJ5G0ItciCnSLrYgRbCMij7TsZzvhCFyA/p+/+pJtpxskmpV8xQEvh+",
-	"TqTR5e/bxzjNSkmkPQcTpYqA6XlZxGopA/ISB1WNOejtG9g8wYBMB0GVmxdKl2Mwq+rRKwmOvKD6cqt1",
-	"hdetP5QQxX0IVdmMJK5XcjrPlVSlZn9XEyN6GO0pF1MD55gUcdB6saaxF6x+qwz7tNW94+goIme4oSyh",
-	"jGaJTPQcotJzFmEGXzRgP0EoNPfLqnLzbdcmAcRbQx5sEpyThyC2BEGL1jhD3CzlN8cIVKLhJpXI1lko",
-	"9cqKnAfiHZ8W0OJcMBA2A+BhJHCeV9SxnM4NRJyynBtygjM5HDCoJ54gvMU7g41G6w0lNSR0WaUJnhUs",
-	"6VKj/hUsAzLVYXyBBlmUvFaYJggQE0bIwTowSYHBQFkCFdCIVvfGveFgNBja8GCeJb1x72QwHJyAp6SY",
-	"gwHyiHSxI1TEoPBTV6rDa4EdkJxJT7P7RCcTTIP3fWoUymQ9VRwIYbIQdKR+NIfYnKBXtR4zkxWLEpBe",
-	"oRAuMm/KQjJv0EdDaUDmKq8m8tBqXI2jTMcfWr9FX8EQN5MVyJoJoSUNEgWsMNLgJAcpjSaCZNETq2gQ",
-	"M4KlnhHX0+iwSarM2ryJGEaHOrHAQuC4zAhxGdoJ4qEyoqcWghoKcniommKE8b2DxP9BhdfBJ23AbvQj",
-	"KzdXiqQygsJXt6Buf3VbgIz/VVrQP4ZnyHIxEbm28kkXE6L8MiBrblpGKfhKil9gKCo/qy13narFxDAs",
-	"/DyXtlXBVyq3RpFqX9iRA7BhHKuQMqeM1OkfFRDxcIF4sllEAbGkzylJRqY7sSITEwEIjrTROO3ehL2o",
-	"CgB4ZA/mkicQ76CFUeeNhER+PrM/78MezhIIijkhYS+w124mK7hM0IE7uMtwmVwqhvabW9J7cGzGvS0E",
-	"PHc8PH7cHx33h6fXo7Px8HQ8HIa9D0HYcxgQYoSsGcJDBO8jYe8DclBrs4S6siCO0cGZrCxpG1vLSp0Q",
-	"RM66I30l1arJ3n6cUctK99CLuDfu/ZDoAr8O1Ib4ql4bKlQ9cgSu7w/BTs9dJf/Y6dm/4Jbv8uiL2Ssl",
-	"xUsjy0C8Ui50pqRGf83xcEjlQgqbBN/QxjzPMJaLJEd611ftc0cAKVw3dc1YbC3P4L/zIdgQKIAbGriK",
-	"8ygSWwpZYOwLdgYxrDd6MesbCPQBBLC5H4LeyXBtOU8HoKNXqnipYmiSaN45RWBtfucbHnulJU6Ho+2v",
-	"vJGVybHmQgTs6nRm/PzW7Dz5FX9uO77emp128faAvQQ328By/HOP8Pmt+WTjuBzpIhd8sZZ9XpZ6TgYg",
-	"mwVq2Sja8MEA7I4niOSa/AjIH5A2W7mo8jhpdgX2hP6VoV504A8io5Tj3Po4teiQFD4jxSgjuNJ0lJQk",
-	"nOuCr9CmCs6PxDoX9JwVy0QyNQtllLqDHY0bzpug+u0xQOx+YUhwxY4OfNLvsYJG9xov93lMZmpYC2jq",
-	"0hMOppT0PudZJuQhshcQZ2fmXD/SLDKKjSFqqAmgWGulPyOA3QpcVsSWqkydRpRAOCd4SxZqgS0ogN2b",
-	"cY0GbH72wcJNczPw0+YlSMhEBRakxTFxpoX2GJMRB+yNTGkIQqHboWTwhFRQPQ+hbZ8hWyJ8kQRFo/k5",
-	"rw/jRODNKFMuQblaoOxmDRdGGkXxyzbX6DPwoJALFZxmAMANs6SUVJwhPoHANcpW5eTpswuI1zJ3wAwU",
-	"jdmdEFmfp8k9NjeqLK9kMGEi1QISKjUtBG2XkFFZrTTL1TsjwJnhGihtVWeaMhU8NZAgQY3Oi12wxGpZ",
-	"7MCTx1GjsfpNwCIyDd1AgSxhBKg80Ym8tdm5ncqPOX1aWXg+QjHQ8lgnVD/SzAA6cYePqMwjO8VQWvBb",
-	"Sfk2N3LyBFUYwDbUmFCa8QkKXA/JoQd1dyWWvzT7khR4lGhYEBbqhkq24LHAMIgLwi2Ev9EYAeDU4z76",
-	"geuiD5Dtv/g28i1LKddFtQSzzlvIZZoKqFHSNXNlT7cNtE6MPpxgjzKrERkSKQj+8J3k3p4OgOYiAScs",
-	"4RX0ljH0lD6Fjd3oI9pMgqeUO+aSdw0W8iVfGWAJDWfbiMvaJfYuseeR92XwoOqai3LsKBXCHBwUmMtc",
-	"qFtMoFjQRwxVAlcDHEAid7YpW4ENOQxiVojqrQZU69TwtxWrdHOcO6ibdMnaJKWi7+i5QSdOX1ApiAhz",
-	"DrYMPKGOeAzYT2i+CmVzy9vEiRqw2w2zKDBgFxVJ43NqTVTHfAzNpb0LpUuvdKEt4LUsoFatOe/WPPmI",
-	"RTCjK/DNR4YKQicIKptRd1FbeejcKGtGWxBG+CGZidZi5GYVr6imK56Ovk5iQcehSw6+gjc/UhLeQ2o1",
-	"GwBfeRHvIrW2xIN6QCPxq+PhcBhKQ5FORway8NdxKJHYvw97oIs8ffL147PTjcoOpanCLUI9uNwkpWFv",
-	"PPxgvuQzhyr+o6PW7Jvr7/pPOkSgMTFdcCdb1RNlANeWzFwaR5Yt6QCPgEE4G1E8WTHOJimXd8C0BsAe",
-	"Q+mECVbJEokk8yIeFXg87MiEbsvqlewAtAqwHaKOnReSqG0quKGSNksM1mxEIpXpc8fvt5FjnBRZsQ08",
-	"n/HpXFhb+trkq0iq/tQ8CXkL1W64vHC63VGnDpb8+9UFvkM/EknrKUZA7qISvBd4Hj9sNaqB9RGwaLJi",
-	"SUyqWpPBlSi+WBVgEEpnjcxUmmoMu7BMEljADPupuzA8bPtGZlTgXKFc8gQM2TOVB5RkUytKssaWeyFZ",
-	"EiOzMaPYUBWVg0TTYRvEJvq+5eC003LwZxLEew9Wve3Md1O/v1Gq+M6+Ua/StNsAL6sXbA9LGEiqItl1",
-	"jFf4LJZeyIt95n5FL3yw0YNvNpc+qI9wXXtlTyvEOqqGasU+pgDHwj7q+JuXdjNTfGcOxuehF38WVb/C",
-	"LkqxrxAgHFffRGOOzHzQ3vRxgwe9THX1nX/JjRAL/MiVtkJiwinOLWIHgudp4oz0oMSnYmZk7FRJcThg",
-	"ZhTwDBoFRywyZc7wgL1SztNrQx6kELGIz8kDDo4XkLOj9x8idgCta736siwyIwNsX8NUQFg89Fz5Rl2p",
-	"vOVD9v5DNGD/W2SYVeUPRQbRc8gPc46fuSrTGJ294EEHE30X3apN5OHEC1yn288uPLXHcaXn1x9X0HQW",
-	"PL9DxxTGeP9rnWCzk+4IWyDsy/QBUT7fgcQQy3soEOCUe1Y7h+zA16dJk0nV0giNKmfil5KnLIkPu5l1",
-	"gHqigChCEjl9F98glA861NgDtuNQt08wax3gTcfvSkABot/p8dMMHJzVATQ78C95ACvzuMYd7Tx+Nh4Y",
-	"TlrnebnCUl7clfqw2JwJlaWQKA0xEXCiXIdi60OF7tUugcYV0gJLSFKcey7WnDJeFjYcATMP7AQhvhOd",
-	"m7UobFfJ0z4YQH92AbpdUuWRQ2gyZbTyKpjdjAqtI5aHYBF1W4TBUhjNsC7yeMAiAgqI+iOKDxp6ed9d",
-	"7LPLzCFk/J3dCsxCE7r4RsWrPc8dgMb8UWHDBdPl7S3Wu+sFPYhahIKjOPXeuHeZCq4F43HMuOcIJuco",
-	"pFRa4ubUOG0E091Prl2c00/ryXZUrfz3R3QceoKZHZqk+tRmj8knsmvvbAyY3Sxv/zBOB4gGmGR64171",
-	"FHr3q0tjRlnBFIjAUsioBbQ1ojF0M4HEifoEXil37nnBeJo+YAaUPrtiob0W9qAdCn3YTGP3XTHffk34",
-	"sm53XHUiXSWzp0reWqNs87B+ObNJg2Jf+RTMo9WOJiC1bhbU2incyDlMXZLe9uCiH9O4HVy0Q6xQKH3P",
-	"5AHF6gAFwbicWwragdCbwDbLqEfxQInq30KMUWveoVw/cUbz9sKO2AFCF2RB9ECE0qOghwYQ/FbDgxRe",
-	"Z4Oeub0FcmZSrGw5Fz/1jxes4LfnfvSQN4AuJ3TY0Vll/oH6JGZginBNsvvTrs/7jfLQS4hBzSo3uly7",
-	"h/F5NU/0R0vxSwRq7+EOAVUGbbyIqu6wKLY+KgrRbntYFNsQFUVZGHuFRbHuqKg18Ty2CZ89vL+hwB4i",
-	"Db/V+B6vI93uHKL20sYIH0cY/wjxcTpGO9W7K8bH4k3FsewVMNR1KhSY9F0lFBvKaCks7gC03YhcdKZL",
-	"bUgKqxsg0QWRwmjfClKMBuzCpkHeIAmOnCYPouzY+oBDaTs7YN4RN2q+9wgQdyQ4FCxuG5gHth4OkgtV",
-	"FkwkhqgcUuQ3cse/q8mA2dpcZEfXteoikMhaSpg4ltxRs1maSEFpkhF2UiIfAk+1iMg5AKEdS6P+20kN",
-	"MIiG+JV5g5pvihgHs40rIC5pUYLKw04MYj8+9eSfIJQMHc5oE5GxM3uIAshgzuLkNikCYJdY2gfu6ABv",
-	"4BBR35DuGyKRA6LLE8FKmfxSQiaR538esOulsk5DQ9fVzAzi/P53iYyxGkuulvVUkdPh0A9mhW//AOoK",
-	"LNIQcOIfrFgqFnOzDQFm8+gp6LUqZ5nIExUDh+ZmiFwtYc7U0gf1H+sLdINXy+ELJW/ZSpW5edtWLIjY",
-	"wUQVc3rR8QkYLeyBTNKHCIBKlvCTNw1d8tqHBSxqdPrCDGtWuw5NvCLfYuRyvyjtM0uB9VnAwXKJ4700",
-	"q4IDFQtSsd33A9b4ekBfb3/8QCqbcIprjPAI3SRxRMdI2wXWAxUo6yJAN9vKiSusItBG8qUgBy7xmLpD",
-	"bY9WXpLgi+M9ghHg0QH7xuzIbXKPeb8GCtElrdiOh9EJbs4Bpq4yZjZzAEngRBL8EIpYYXgMm/N74YZ2",
-	"g8BxZ+jZM4CNzgEC5P3DOGGbuOnexuYuLnmWVY/YQLHlnISRAQ0IyUu2awaSVDfchZ33lMNBgdM7EY6y",
-	"MYoJUktJrxoUrhAXrxnMPcfEHIZpLdQjQ7ybCiooAOTbfvbatdOoemfRA3DKlWJ6wdOUzEqJRYP6xzFA",
-	"OzocsFdEAPF1G+UE1cINstn8xqaqARSWOvOB/qq7KYl/IBDImGsNYLZ7hXvoCYAQpDWwgYy5TXr1syxd",
-	"UKYNu0PjMthzre3WfLzZ8w8/ZhimYVaCojIhr9NAbEkoRKaHDskT2W1d9nyQianTUPGTSNP+TOULwyIn",
-	"WBXBYqA7HOKdkRkOTodDW60Dnzj0jQrUlK+jEx9VDqsVrbZlonrv3vWlgvy6Wpu3cY8/U1VLveUwj/+t",
-	"CirxW8gZKaljYd/C99nomL3iVlqpWsK6WbfaMP7c03reF/Hx2dnoKbu4uLh4dvLqH/zZKP3bty9Gr66f",
-	"n5lrL/7z6eJYPvmv4/SXs5fH+UievTv76/Lk7pen7/7yZPLLaHoijxdfT4b8L6u/MShX/L9oKwZTtei9",
-	"df2iqk4/VHTNNmLE+lr7AZUUvJskc8M5OFdr3w5kEgmh4dHbNUDfU5yvV678LFZEX6bcVTPxX9l3SeuM",
-	"VxVLC5gukjStSbsfaWWc5iI2ki5PdcvSiOzP5dTKFfOf7rb7OSvf3tJDS3QgM+Q6O6iNkHHl1DaZId1D",
-	"bn4VN3QU/DMYHK3jDgLs4SODX0tnw6pXDaUNj49TvTr1ti5D49F7vELRWJhh29Vnzlz3FR0bjH1rxBMb",
-	"1H/w5+fXTqmDQCabtKlDieJ2otksF4LxW57YhATutDv8vtXuGopXKCmseqGwcSOKRdCzYpWJ/D7RKu9w",
-	"irLX7XRYP+c1omhmK1/9XU2A89Zzb/34shYvRvh08OLfm9sDNsCcJ4jrJtHmI0mSAe6OdPYb8+gnPrJO",
-	"IccEdTIBuS0e/JYdwdsPPGLc5gMfbI+uJCC14iqt9dtPBA1l9BNPiu9UblH8isIhvTDLKgqdQjMhRwAy",
-	"lHmWCZ7rAbugTP7Yr+WVxDuHQX7qc0bmmh1x9TU9/anEAby7VygDASD+3aDw2njAzei7nxk9dVB5G/Sy",
-	"sstCaXvAzgUZC6wi5xkjC1ckvqNLbCjbbWKdfc5PzgcLV16mQrMDM7phOiiz6EOI21OSlNyB549yniZw",
-	"EQUsajb8BJcKtqEd2DosthinZViYLIiK43l12x/BXquqSuFQ7Q6sjczDgxo5+LONjP0RIKwpzBCjPcw3",
-	"Dv1URcOIkaFzyJcEjo9ttJw9N5KqSGZ0WCOs8IaPVHnXFKddlZHACl+WiwP/zkupUbhwSirldznK1kFb",
-	"cDG/ikqN0hF45ZxBszKO+qo1PFnTrK2qtxSTfn+4VuN9LQqOBWNybg2Hzy7fMECnms7r2hxPs7I3fnr2",
-	"oVudrOmBrvFtu0ctqG/7kst6KfLPohCWOwaC+xOKPxndp6930P89lhCXeF80Q4MQn2yqG4i/k5WTfxzV",
-	"3aRr2X4UTtXaYiSvavpuUvh8s3tR9w9YdH/AvD7CMwBugd+0yvgbETnxADxIxzzyuqBvjW9xZuVW/abA",
-	"5ntCHIunYy64LHnqCkSNWeT6IyfyxmpwVuEzArBRDwSU1eN3QkKtGfsGycLUQZhiJoSMDSe7rrrG2LbW",
-	"UD6LvAocXNC25hzZ5zVfQfwFnEBkXZFf1tHlDHnPTLk0Z43KXMWQTxvKUGLFKFvOyrBooraB1ZYNC5Qi",
-	"px7FhmtaKNp6y42+CMKfK5Snv+cp1O6z0R22RnqAtQJivrKBQyQKHZ5jFVjoFENbZOZ2J7LCiP2uBSQt",
-	"FBUz9KZq92nN4pJK7iYQZq4VNvRFmM1yIQbsmt9h+bNQNtGDLWDJ3tLgO2lyJ8D49Xc1QZQBLMfijDbR",
-	"f726QS35H65teEdgF80Ynv4h0cXejKf26gbVo/LQ/espIRDswFuA8Gib3feH6iNrYrAxCZwR4SIEPuCO",
-	"hB02Tmk9bMJWmHVhE0LGzYgJO1JXzISNlzBkqxUy0Yp8OK91nMdQh276WlkBXE02QzIhamIiIN2+k9La",
-	"8v18Sgc4y8V9okpd1fzzKGgodTmdgkOcHUTwt9azEjQpz6dqhMXo0LB9TNJkBzZbE5Sp6kGMxsBStRVK",
-	"uKTPhiaBOfVEga1QRFQYGdO44aWvGEZVriuU1iv5jUfMwalmh7L+UxIUoy9gz/R9i1cE+U+vCLkgaBQJ",
-	"d1Ny1mk3JFia9elqxq3XsUpDv8xuc25l892IqoXD5/VR4QHeyhwQWeyULumt3ReD72/yUFUHDiqxQMTM",
-	"ShRfyhYc9OJEk/7ob/OaU7LNi7Xr4driq/LQdV8lBS5sjdb/dCqIv2ILysAzNVRqieuvW7eY/861lWtu",
-	"xD3W0Ag6GfuOSsvR1NxJ989d3EEQ+AFLWHiBiZRxNW4b8CwHteGDWJp1ofKuSrdm+1G18dIhu+T/wBek",
-	"jazvzr8RyNFeP2A/ocjM3axuECgkXISybcF7Bg9AfiSI+pM1R5EqAIXShkLWRHTKmW9591AmgWibBV+x",
-	"iQgl9SpQOeRG191/bD23dFDJQ+lknEbruJqySEF4UCSYxQoWowuVuZZYDZ4KcGgrE5+WpSIoKLoTeanh",
-	"qzVWOlP5VFizXCczvXY5dbU4JjTvekPtQbAuwGjrMc/fXVqYT1ER69Mv5xsNdt7vbazQy9YCRMBcrbJq",
-	"bvEZbGEu31kVcCgDPxizcazYQVQ7n4e/c0aE536jZrkrA0JS+VkY0HOZq1Q3+mTuxY5CGYGmRdUuSduA",
-	"9F/NIqr8Ah1DUDsk69t0rrTlTqCRYm5ay6hDZiHzVttG5duisB4mlugDk1vVJoOlvBC50e+4zYGzsbNz",
-	"pbTtaGbnPgaz1FKIu5ivXKPAYqn6c1XmbJnIWC0H7AcOzTyIOkCYfSiprhs+84guB2hKzIwSSJM/t0Y1",
-	"FuGzVi2MLt9cRwxDXTAQ+l1BwcUiFwN2cGHrEGK0roMGHOZY5IyHMuYrrNUci4XSAXnitDe1waHj6ZVf",
-	"kFw3671yz839WpV/qoTvM3frfGgweLaJv7ezqlsMnjX5+0XN/+dZNawkO/aqxksFwR8d/BnWJP7gz/8U",
-	"/Jlw7pOmbP8+We3vnHviqfwk3PM9/rFr4TmnDrBubWDALjxFioxtlUFV5VUqyJI7FYodkH0zDliuCizl",
-	"WhagdTih8jDYMxaKzDkPPrGVDXVPC9RV9eKnMkJRusi/ZFxUhX+f2BOxPQ3YHhKqq7bfwToiR+VDRNS9",
-	"prhOnH2N8/AS0pyNr/LyYKcgT+SNXHvvKJQHrqyb0VXIlk4UwJZeOKz5Y6qIY+h1Z3sTJbabD6VHYtYU",
-	"CpeNzkH4CqaOFtDfppE96rtUXPC0ldrog01HD7Ydwa+uS4zFIQJWrDLhBoycByiUSYFuEUr5gorSrYQ8",
-	"ysbDrFVMgVT3IgfCTn4YDwKPNKWYQdM76I1e2nYaucCELSSVg/ZglDkL1X+oJsRhKzmQhs+hBA40poOq",
-	"xP4UbLlw7HwLoek640bRgZRRt1yqHY0jHsD5hN7IlJlHORbQwJKnqZfiCKMdrmvWUmXCubVB+5XnkHvM",
-	"lkZ+9yeCsn6WcknQA8/OAsuIQumT2n7gdDGlbvPnHeZjnYM++1Gmq0pFx+964QrgxcIdbcQoDNiPmEVY",
-	"uBS2JE1rURbWEYctRFFb8UIPN0yY2yQ+GJwiKpLpPKCOAFQLm1llY+xUi6AS/fs+JlvPXdIAHeWVYPNE",
-	"zH7uBBblMMAwmAdXz4LeYQSY0m5Wygp1sZR55eIDXNvDxUcUsiU/fN5QR6mwyF0tc7Tu+bOQqXv/7NXe",
-	"+Cn8L6gOzEZN6bVtEGdIPX1udHwSEG3Brnx0UNZ80Dze/trOUg7N4J+tQJblbr9GokjQQwLSVoqJXNHt",
-	"nZyCrURtMBfgCBv9ga+6cHmbW9Chle8atBfbWWytcsudy+0iog9ZfNd4FhQ2YbQ5FYICdqCpp6p/DEz8",
-	"rHaX0u7C4KAXamWnbKS300yB866dqCGfUrFcqYWrfFjnm1umXVEEb9qtrPiO77hU+PPqEBmi7wa0Cygg",
-	"xm3TrrdY6wN3vTXe5wiMnXTPIfCZm4u1mSUF6NI4v38Cv7RlSHyTgrdV81Kq+CxugG+UKmpeAOqaDdL5",
-	"DVRPU9ALR9heo7YEja2fY7uew5k057Yu2We5miWpC431DgkUr8O7AXQt14KSwmrBwJgrNgglJp+R4uS0",
-	"pP/v//l/scQOeBrgl63Gc+4lmponKp91t05Um7hVjWwZIrjnK0iuOtBFlza42YAdSg/CteohneorQUn7",
-	"SgXGgTVaQLpB1xa4MLKoewpF/1C+kRAr2+4wG0ChYlVr3toZbAaNiKz0Oa63d7WlPfwOPa6VsFLWUg9h",
-	"0CTnV0GEoJUYoJhLBpxLbggEdJCCl7HHV54n9wKG8OK8rT/CNnZoqmQNgfsA6s/VGtsmkHZ86IUyI6m0",
-	"tj3vI7fYt3qd5c6cs18lz6jOlUB+IXSqSeEOJ2pSuLtqpfA1Qvc3ipp32WqNnTSg5qcIegZzn8FzHYNx",
-	"ytfrHIgdVII9Uoh1sx4dn+ydiGS+/3t2i1zbc+VL6uxA5ZW6ePgrRzFYSXobmnSJYdXuemJYN+GzcqGD",
-	"Z8u5A9TDiP4YLrvgtkrPein2N+Hs8SP5uA34bdK7f7K4CqILD0hGSnZIREImSMVQG+FgTs6Roliq/I7F",
-	"ojC4Q6H1VFnVr6ZqGF1QWXLtOLziiuT8ryr1kN3UsF5bn1VJgV7xF5f3j9nVDxcXz/wPULmNRN71UzXl",
-	"KTQpHbBnvBC3CngYVmB3MraazUTODvSc59gSEWzXIr8XMcw+YP996b4gdMByVRZ47zHLwc52SB5/7In1",
-	"81vD9DbmSDFKkTLyxoUdmQYxs3YlDuvhdwSmAO2umaKYlaqHqqMhwtrHcwFm3bhKNHJFLmwBRzLY02dw",
-	"luZJkc6gnq/r8yIqKLADrLEbQK3dx2DF21Cs4PITZA4lO2cNmc/ty+fwnc15Qm71f2QKvbisoOFRHwPF",
-	"B6UK7UC0jt7Tl3dzZHcSrwDpksrxFIMfBSkJ2kJqBIRGOAzQtrNiOqOIXvBzjBmXOIz9lA3FBT1H6CnP",
-	"IO3meDgc/fvJRTx58u8nF/9+cjHCtBwJUcaSlVmGtUihGQubcm00QQMxAHNMz0JRAPslX1mq6YlN3Whb",
-	"NZHLh59PJPhbj+iLSyJ4l/j87gfVvbnuoBJU/nWd5mr2Bc7odg81t9u0SyWS3MgYWrBvX12xg8vr14dM",
-	"8oXwarvX8BqRLJQVI2oWL7FIQMWD34e9PJY67Bldf650MbCVBlV+G/Y+QI1LzayDF75tnWKcmRegxClf",
-	"iDGDbt+6YMdnJ3554arALeTcq6JftQqFbBNb+xc6qTw+aRYXRqkF0pXnq2wupPNtp2ZQalQy5zATazdM",
-	"U3obKsB7jbHXuFq9UsLfqgVP6jXjBk2rCMIssh3fyfCcSNspigF9GjRBLMs0/RAxIz9h/jJFGJAmPAYb",
-	"MAhVMBMsRcqxDGkff01qv6a1X1SwdEC/YB22bv2Bt/m45Fr1A6TqjOFLtbL9ntB0eF6j5NA7/l5Ar3Vc",
-	"AdaSVtiDX1e5KGbhEYHjQ9QK9jyoOsodU5WYxHU1rxqrg99X34n4cE14aCgvyBQQGZBH9hEujRxGs95S",
-	"VcZaFyO09kWuqTjB7gBKy46ZGw+b5eLmYmSGO3/QDQzr99CUcWhnUrxpfISCx0J5SdK8eanNaz3Ae/Rh",
-	"7KKFqUnpZqe+w+FWiKxfrnz3ENlafZzLL+IuLogGIV2qlZiNpa7ZecyF3rhXvWNe6ZHBBoWkmhleFO3z",
-	"CZ9pDwqn+kPQc0Wf6oMhNbe43rBrdazzShQtyt/94RbB3idj1YkLX6CWjgPxfqKPkQX2eO31t6+uPoO8",
-	"RM2BweiPud2fMG74VR2HtxU4NdvuWbK6WBXZscgc0DRkOStB3kFW9vw6mNvJjtEgTB7ufg4nIRx3y+or",
-	"6LlcVSf/Q62POpX8nRu2DHVQOYoQULgFlwoxSW6NLXF2m96Yca2XKo8/i9vwSkAVCymWUByY2Y/ZWCgn",
-	"vcaJvvPrK1hJ0wt03KVqghPmovowTM/LgsVqKQ1dRwgCofUnNYjYBVsKfhdKN88DF6u9SN4JzWZiWQXU",
-	"5cKI4WOU/PpG7HMCbChBaa1ftC0zyHdWCcqHW7sTXdoJOePcQogC2uBDojiR7YWtlhFKj9vbssxhj7Jm",
-	"XBFCBpTL6BvKbz7BDAinVDoYSm9MyiSNoXqIBc0NQHFNSd5zSphCV6wuwPpnN/LXKcULjN22CCKU/wKu",
-	"NaUApeoSigV0XUzxyqu7Q7m2qIUuciVvHe6uG4i/Esv+s2FVq/3f9i/BbsH1zxap5g450oNfJ2BtTUoR",
-	"4EzX5nYxZ7ffHofeg2CQ2CBV8SOe0HZkUWVox0ggWxl3i+vrY4jwF6m4FzTcB+TtMIv/p4sqEjXzdA3Y",
-	"H+Udy8VnizJ6DUN/dJxRKCHQqGo/WPcbJwWajbBTxoB5gUKhjHBZm6OD8BlnPmiFB2G0T+2rHW3CNgcC",
-	"hbIrEojtEwgUyq5IILZfIJAvQdQigXatm2ET3z6KV0/+qeNgcH0ssWlGHlruGQTjj/QrxsLgNH7v0TB4",
-	"vH9LgsAfATCfMACmXcrqny30hajBg4JfSNf7LPy93S5mQ66f42FQrR37CIbS9nSDPjEVpyfKV7Uvqths",
-	"Q5jwmonSUju4vLm8jc3DRFrsnSrI7toJFOLttncCPbSZjtSN2i9mQaVAqMsctNorlKq6JFbJjpSZCPJt",
-	"wLQKJZcrfGNppPpYBS5nMJHTtISSxhcWTj4RyMqCAmwwwdEG6mKnv8JlaEIw+8B16YOH6534agHKlcgB",
-	"T4a9KHCNQMzQuvkY9QkMQlnTmMD9MoOgt7qWt156QX/Hp7E0ALh+FfEFd2NDAz7E2g3996QyHAcvBttt",
-	"CevkG0AYCMZyDfX8j/7/7F1tb+PGEf4rC32J7dKyfAkKVPehuDo93AFxcoh1QK5gYFLU2mJF7gq7lFX1",
-	"cP+92JlZcpeiRNGSZTsNUKAXmVzu68yz8/bsylZ3aFsG9eyJXR5WrOzKHFO9cFjymIAJuXTE3HObNSpS",
-	"N7u/tgGYcg9aIIGbuwG4mLP/ybFjP6sl5U8gcxAgAwJkLySjp4tiIpfiSaDMJ1kHF/LuzrMpVCYENCiY",
-	"7hSpuL81fYLfHOeGiz9sv0sAsq0G9x4JRuxkCaEzfpWo044XfMwx76gib2iIB9SRf1bD2v2ia3fYy7J5",
-	"v96KlX98gXxTmu5bRTLd2y4K86ndGF2SGKOGF5qr78xdxrxpU/bMLSalrPEHOQOyExUK/p+5AW0Bk9nE",
-	"oXyBbFG4kZh7cJHmvM8iaDBiU5lNqpB9W1Hy8q+OJ5bJO2Tc1jxRHAPLzs7ep1nBlQFQZ2cs+u0c/zsC",
-	"sbogd/SMrzSLwEJted/QikqpCdFbFv1FqglXt+MVvgqxDER8X0x53iQpf0p1McKZ7BqY+snApx2CUs1z",
-	"N+l/d3oWuvIbjh+0476h0QD8W6QHfBRHs/Nhdt9ZO8i/2E1iJh4mt1NkdCn+j0b0SzVjWrIQbEsg0rU9",
-	"R85B/USGQwhyboQ1SPCgzdExL5cVENwTWuMaqYwwwI4YCjw6BgLQwUNbBJ67NOe2psBULkXfrTIKT9/i",
-	"eakVq6Isa2zv1IYw60TOuY4oF8cGzSpOcbPVdEWAeZr/DvIuYtgWRLGWAzKPahbR7JuTDZ2CuE+SmZjn",
-	"o+mwMxYVaTLj8EgV6zxeYbkn4BhLZJ7HyIidahad1UKJscLRpHLbpIIlsZAiTeLMrEfOTrBfKWVBg1BB",
-	"yQdfMS2MebHkXNhRscgdajzWUo2htmw1Q6d99g7gYQDhrKYRqRA+BbRi7kaAlaC0e/wIcjLS/Q5+2qnA",
-	"FL4Mlh4zbC2xLppZUhzevUKaWMaglH1ZzMrrCThsTpxQ7htoFsUsGEISziesgCBcCp3HF3MkjCoqP3Gf",
-	"Ki9FoGJWETv5PLoKWPTly5cv59fX5z/+OPrwYXh9Pby5gfS7QsUp9CT6F+wzeXenOYSkW2h1Wq8mdbco",
-	"ForbElDObOAnw150+hYaKAE7ejarbmex2fJYMRlXh7Qjdp00UKoxtP5yMHCUHIZLC0YqFIPKULVi4zWv",
-	"4SX7iIiNjVCRgjNVhwJqD9OsBWaXY1Yk1R+eK5ls5ZFBWXccw5jdkOUOdY1iuAcbaWVyKVIsvdcLaK/2",
-	"hj2MlXfzTjYG6phHzlH2lRI1ZlWzDMWvh3VhE/SGvTeD7wfng8vzweVoMBjC/3pBS9dQQlU9Y+s5Mt86",
-	"qlFcrSe1mRFI2g0KXNHDHYexjdUG1iaoMneR6JdA4OMuRnS61rliYHWtJJjHumixStF2cExS1ESjUGlh",
-	"qvEEdMuHaU85H/bFe7h+DsLe0NGcRBFslGeA+lwHdj8GLJ3rgJG6tJWNpPyHknGt29fb5X7nUeyjG140",
-	"Ieje0LKZqIACQZvxZSO8XL8HXnyF/6ciy1gYpelSaNRQBT8NuhEJFdz3tY2kjFNP1wRgidqmu/rsXbm4",
-	"K1J7lNJdWtBCYU1obrJRTPDzFjsfsY3ckOjmrLTbazMPlSDAQooul6MRLvNLNne0b3nch522fNCecO0U",
-	"CXasHVn6QFOundA1a5sIhW+cMAeB1BLDXk6CEsiZ3YpGWdO2/o6aDYXrcN1aNvxAmxanaSdlfigtDp/8",
-	"Q+/UTfnN3XZpNxtSYeeoLWE5Lm+ERNpYXfmnqEPjAkQuJlKd4n3ZTU/GBXSYxFDaeimbm5MP979LNKJ3",
-	"gw3XaP3WAfj5m86g+gi5d89wChUXcW7vkQdl2TgCyWLQy1Ot10pr/iwtaz5klz/y246zAn5BZ4X94JM7",
-	"jvuvXSGjsbwjBiVP0IW9ZezijKDOfKcZvW3vKE3OhaH9Yygqd4UsWJJJbel+sWS//UkKXuOpB6WfCvA7",
-	"hOJeycU8cEirXIfDlMcTrrAwg+tNOCHHg5xzwSdRKKRiEUpO83uRcs3GCmDdeAVeCkxKlzABcZatbHPR",
-	"I10exFdg/oWLBiTK1B8soWD7U4EcW2egrEFTfSgUpRaCOg6Ea2Z81VbHIbqKBVaINQ2ZewLafWd8ZSsi",
-	"+BUd7DdtmcuzM7wgmpFDnhDmuZI/792nj+x+EUPIHy49WTTtJj6L3oYCK2ndp8TSlWNZBLCWmqtxUNqJ",
-	"XRs1ZMXEVGnLf4Ast4U0cyawSjlSj8G2ggyBs4iQ+1KqmYYcvrEsphu9SnQmXoRbCfpydL8SfLWrY8l9",
-	"abtnCSf4hbuW1vZho2upJgodgXuDf9niU/plzgUARHgXTwtlhkaCL8HwX/k67hZZ1vcZV4zo90JtAC5i",
-	"a0YYjOWiYCdQTBaDY95WVcApVwbYY+sMDG2CpLn+el18eAwZnjsLelj3Z/k1RwLm+7fglShgC5WFIrp4",
-	"+KGuwi6+ppNv0Wmf0bw7FX6UXNz7chWKZOXQXRRINGkgPSJLcVJxCdKfC4maJNpiuocnj5uTU2Y8+TQa",
-	"rRwRtZT0VCQc86VyqYTBgTc3H8yY8e3LN9+DZtdMLop+L2iimPBIPE2fFMQM5GXdavnAlWl2s1sAZg0o",
-	"bWD3GmSxThSwT8/ZVSzYSi5YMuXJDKZsKnXxd39EwGHRZTgd5eQRXAeCL3eU9D/zZWdBv9VpAE8clkvQ",
-	"F1sNG/7gRBKHzfopre7UltML+umIXPfPb11fB3F19Wq0I4trCrZRvzZcaC6+4j925S4kAU9om3YUOO7T",
-	"SbnnrJMHmApDYeM8N2jNzabESkXsdb6NJtrxgJu5PNgJXz/d7RZFWoyXfNduxXtoUtxhP3a2JZaz8/v2",
-	"rXwBd5ruYdvOBzbGN2VA52zB6LAi2isL1uE93dxk6V8QmwMldyCcL5Mamc7wWEGC1nrwtec5qsCgb81s",
-	"ZYAw3QVK5FBYbEaH1BbxJqtCG5QdlWgZX+hHTdDO/OkIyO4tUxRhDgbispyzA+n90dWZkHdiP/5/DvAu",
-	"6sv9OIyCLzdQJW1YqLaA7dF6tw6u7zf1rf9qhHKzE94MopRbj8AHF+bSl/LdbKD0LPJpYRPtgdZV+YsH",
-	"rjTV3KCComrCoarKNJ6DSbDPojsl81tEphEreJbpUNjvQuKgVUHxPFZEqOnbZ+VSbDdu/UpDfnoT11Et",
-	"VmZYq0eZrdw3t9quaCGOaLt6GeDnJww7bTwBhwZBmzDKu8lEe2zCZO11ulILwW4yO20tddtsdjoFyinS",
-	"uRZvVHUUYUKGe8ALx3IEG/GZQcYGcFFbjY9U/5ZPnGqgVCkkLtjgb8PBgH0eXfU32Xogeo0YQA7zmccc",
-	"+ifOeDar2UF4vVcy/6y5epwA22aTga48GdzZB+ZssLRYv7aiE7HNqOIO2TGsOD8f2biyKTt5A/58reDr",
-	"17r8bcZf8HH1YDXBQmW9Ye/i4QeQ9fT816ZqwyWiQWF9x/lkCADrn/Df85JoD8k3IfaRKa7lQiXcJVYs",
-	"c27ZVZaaSWJzmWVUznoZp1j9499yDIoNq5MghIISxMMefFAD9qkZn30H0NCzwcd6poMKr5FeOnFcEh4R",
-	"z2aXBJFmYxoBFX8HYzSnaiPVBEGB9ZqLxdybffXnDc4u1froRuthec3JVENITAmIb4h8WZjBIlAnU3x3",
-	"QKEwVD/1Qc641xcbp7Del2uuNVRJAcQLgXy2GPmcy3kGeVZMLVCdmQ2XJrxftfye88k4TmYNTZfMuJQt",
-	"z04eUlUs4ozlcTJNBfA12UouwLUCFOYV2W8ocB9qMkrn3phsHmjz/LqkGy4fh/1iqtbqnmuveSAiamya",
-	"mGNpLtzGhyxeFDKPizShp3TA8liYMWsRz/VUFrR0yLlL8d7+wCwB67ffv/0vAAD//w==",
+	"qYpF7EXhH0xTVcb9RCbFYVVczYmH57aGTSHeYSQvSKoiZtHpcBixg8hqagP3ddeQDj8atRqmvDh+pScn",
+	"/333w0+v7ieLv2V/W6r/uY+XcXs5B2JcD6znQLkoGwo6fES1ho+qstD50ueol2ABjKrWx2W2b1HmpFjW",
+	"Fbotqtsrsew/G1bq28NVt6ZM7ua7ASL1EPJ1mkEtgtzSGC+OfF0piUoVMqvZUJ6ngkt229+gULtI4ptC",
+	"7TZbyhdVkLPYjHgv6MZHheuvtR5FZr7TgpqopOJdMklFIxYdH+laYvMrLle3Qh1ZJDd8NjPEbTW2jG2P",
+	"AhCdn1i7vgbUd0Wmj+/E2dzCQrGsLBj3nINkhGn6S6kE9I2CQ9HlJt4FL9ugW7/m1xBL/XFrxXd/W85h",
+	"yLRCv1Mrk+oTOolfYxbAx8ENcyysK2VgC66gh9hRvbqbGKFLTJ8CpD6dP/hhrt0HemX3dBJiAkZR9xF+",
+	"tFdwTz+f85Dt5dd6sNW8xro/Kw9+oPl0f0to08rZ7frstvtdgNXPYAgkJRWKakxWOTofbxG02R67SCFV",
+	"2O2mWORG5+OAOqKhswm4u/ndQSnLPLeNuHdSmm00cWc+HRBIF5QGnwz8yDWVU6/9j8qtS+SNLUz6iebr",
+	"purB6COm1swmIJjWZ7xhh22K3fpie5g3BQh5m9zDzw49p7M9KeSm6Awq/3T09Hw87LS932ZlnR4MuwtZ",
+	"L1TeIeS9hOsd3xsNj083BfV3DKVkMU9XzmLQkSeSSPbnb1qJNl2fuZ82lzXark9hwUVaqh2DIOTNfP3+",
+	"PqQ6yTOqHgIZizjc3jHM+1dEsDF/H1cXoXr7sweVdOhIv0mfueVEfpCnFxRqJSoIsAKLHw7f7Se3frFu",
+	"Nbvgt1DS7RwLkYO+gOKrSttiK7nUgt5STD6bY60rFXN77mTrNL3GYO+PM1DUqpOtrZJWKNdAX0mjEFvP",
+	"B9gPqQq3DTvhaSryRpvxHeo6qHuRg2S0USylncPcOCid8ogiyCrhFBZ6uH8magWLLqJlBY6PhHN3BM0F",
+	"1jGyxkY/QWpDi3gPCY/PzvarSIgT6VrgNVbf7eq+UGaZyguG9XnHjBtV8V7kGjXFiSiWQtQidjD3Bl8b",
+	"hDLC/F0IEo+kWNrO8XZgNLKavU0E9YlnkcqEjALqOzpNlYYes0YdwR+depZrOtQVPsYX6NHDp6DDcipc",
+	"t1fs3CkV8wYJmFY1n0OdSuxXsiZVenNKhw9AQ/tgnVBYH2IyXRfRRBMIdlPB8NlPmX6Bha5h2HO/0Hxi",
+	"nQE79ZKoDd1FfWxPTsY1oQjXd02j6FUigR6AxS6XhmleXX0PwUyW5UFDEo0Bac+4ZCtVMnBWAMTnShf/",
+	"0cVQ9m09gQdot1YuQL/geVdW/aOE/9uc3/OCr69DYk6RIcfsz/QkVGJHjAeKDigv+guepH6RGq12LXvU",
+	"LOEzOj4+OTnd2u0FJrZX6QJ842ay2lLnH58jXaBdz7+du+PqcljLhIRa52acnjs+tVQwutVRmG2x4Pma",
+	"CeJ+PwLG2U8TKZguYSPr83zGJejlgk/nbLGyPBgqR19dff+J6kDQK53Q/GmuUGdFihwbLo9QqJonIDEy",
+	"lLphpEaS/nF9Eyz46kfHK//gehz4hN4jrW636ifDYZuPRH4xCA8a61njw7NUEAM6VNQ6JfwMxM0X+Xco",
+	"YxzsKhi2ydi+cp93ZPY5A+t1mK0iUDeWrd/33bpkdMFho38LYLOTf2un7hF7dC/4wn0HEIrbPdUIwId6",
+	"qkmM/VfyVOOSX0Pj8k4IUxlyyOCs2JAvxHeYQPevsEivbOTQEHICug7J/vxWUFN5tswVhEvvyLfXUs0X",
+	"rsEfFSsq4KSCS4MXbPh0PByyN9fPOs0Is1wtbtI1pTetpG4n3znjtaHjG4W1Cz+yyWwUFJ/eV/o6O3v8",
+	"eDOKdh3kqj6St4VNJuwDpr6WLTi5/eST5vdJTj4eg9/S8T/+csf/44wTn+Qg7SlhNFe9jRNDR6Aub5TI",
+	"tVkkw47TDFoHfRJqJt5lSb76pGqzLlSmGSXQNGImjcBti7fk4l6Roru97midAJweb0PRDgFjoWTiSul1",
+	"1DZQmVhTyALvGXpVNZCYqXwBZD76UyOCBVtrjHPBY4i3ICnWu9Ip4XTvveEoy7lKBcMu5jZUEsPyMOpX",
+	"u2q654jBS57H4DUKJVoURo+9suHQUKAZoncyO+ZPp6ejePj15LE4e7KfbETA82ksIZZd2Fp0/wT6BhwG",
+	"1qiyAEmx81zYFPiARTjLiLgPmtxwmpGHpaXUougyu1VHpQPvQUcwE+lEf5XbwBJolSruRd7q/DHsD0f9",
+	"4egaivuMh8OOY+F5LcIwfn/6oW/+Obb/XOM/49o/B2E4CMP4q8P/OPjb//n5q/7b2t01bo1tp8cPBdhB",
+	"zVp3tq4yPhV9ULzVYsH7WmQcEyzxDXu+zmnLbFTOVGWJ0KH0O3UC8B+1KvLudBjryxnuq9VvsDabSe2g",
+	"E5jHHiwYwDn7l9IIzIr3c7Cu8Vd0oXn/eF9E3xktMEq/q7mAl+vl18qV1Eehan7T8AhMi+R+TXEYr8XC",
+	"VjZr++u6TgRb36hF23WEElQNk/ZuZ7Sly1BHXcGqvcr2zteuKcMODahdMuy+PSoajWg6m8Ls2cOivkU7",
+	"tGPp7LtCCFPBzM2l3iWj2t7G/rztCoTRYlrmSbG6MiQJMRNaY3ai+o8XZTGvCbTQAB2a311QMCAINWP2",
+	"jeC5yFlYDocnU3gU/oRCzREQcvCpRkxB8SaeC45horc59FKLHLGHRxJi77NULWuBi/C5Z6QT1y6+ydPe",
+	"uHcEqzlyoYo9n7WRT8tjLOPea8HjlscQikRSuakB7IX3IjmH8U3zNDWo2TZIk8/5H8e2rTNBIQgLnt/Z",
+	"/m9aCOiY7JqWe8PUptIxDs2MrqYcJ5JkHbOo2ryJ+kO1b/hPNdae5H5/noFD645vUSpIQK+9uMSxKJil",
+	"9aqdAcqhAX0zYHxaIDrFVCrNzzEhI17743UncvtZf70B+HCoWX2Wroww33rfagY1BESR2o+TMJePqaM/",
+	"aIoXcK72Uyg/4vyxF0UopzzPE4oz0dA2CfUlDr218ZyjkB7aPuELdPmbYSv5c14UWe/DB2AFs44sBvTn",
+	"QXcB3Iu+LlYpeMrLmF1cvmD3p9TzgudQxfg5dnllRsUX+b2gzsnPq2bMzSYzVdDdAWW/IhLVMTOUhE6H",
+	"NkeWVp7xYq4DVDkg6kEHoRSyXGjoj1uUmk0hw9Z8W+S5yjHpDYAFrR4x75CmhWsCP2Ux5wbU0GNYM4NH",
+	"hZAUU8ELeLKKKUoky3heJNMy5fkhKCNekFgoQ/mnP5ltEbKgDumDP/2JYbp5jqIUs7u6DzG+7EIrXGyb",
+	"3Ot6mTwHwyU32ulzPp1XZbURlvAMDgQoxpKCSSFizQ4inI8h/TidsU/z81CueQAZxzmrsZE1vAPbfEV/",
+	"iuhem/lQc5Bc8MMBu2CLRGvojZW77vR40Ly8ulBGp8MRex/2AB102Bv//D7s5YJrJcPeOOy9kPc8TWIG",
+	"hznsfXj7ITpnnOFFHM/WTALsRtDcCoPhzIztUJQGldFfVZn7B5MCGlgVhG+IUanJKydknKlEFoMIasqZ",
+	"9cHmhTIinhQFLELeYf4iAgstXzNtK9QhSTOwhqpjRzNqpxqFMtFIC6EJ78pf2oCwsrJ3cOmhBSFpKKO/",
+	"9GE9/StS8g+cRv5IO3Uyom2Iqp7m/vpDhDSUYwxYKVODq2ZCFsppymIVsOgvfRvU1/FVuwMFBiZYBDZ4",
+	"arBCMjAkoMOZbGCdaFHb9whru2BR0HeFO6VK0nF+DthTHWOpZP/43TsLuLkh688wl7V/vcrEGEsz4ek/",
+	"+rumSoKoVEOyTbQWJ1nYGwwGYS9gYQ9InXfNoCcVVitYKjjMURgiWOSrAYvg+cg7z3YlSDN5wTC+7SBW",
+	"RUFV+qTQhQGJs+T8pf8ddLfFcsjU6RbnSrU0tTW4VM3rgdrajQbvJQT3waCWJlJZFrPn1dYt+Aoirw1w",
+	"vxE6iS2vA4IuNBN8Orcld8wLaaILHRA1qI9D2xGdDs8idlCp8aGMXopiruJXqrhIU7UUcURtcCP4HR0G",
+	"LDodndBpOh2d4eI5bFYoD6JLvkoVj6+V+oHn2Gf5jSSBQsQvRZxws/E40PHTiB1E10q95NIa1HUUhBI/",
+	"+VoU+ap/MQMYc6oXGf2l/5oX4odkkRT9P0VsLngsLMSjs+FJZKZxhVnLb2RVD9UuxB/1cND4SmJ7pYbS",
+	"GTyVjLWjABW/AgEU4OiYlD81+C/U3vKvvhYLnsiqI0z9nhZFxA7eyOSd/e4hFNAM5aSMb9HjnQEBsqkV",
+	"2Ochvxc5y3I1xW5QBoksNA26XOBRSjT7z6sfX7GDbUcwMGiE1ot0RVCbznmuRfE/y2LWf2J2z9aCH7GX",
+	"yTcBIPE9T0sR0EFhRlKAJ06OWSxEFhgBU0CiIpOK3QkcGkvdov52DqQFkr6x14BUoZwqWeQqrWzHUBCy",
+	"4JOAQWRPpQqYbag627MDSBYPpeQLsM3ZQqSYZ7ZMtDgcsDfEEr2ks1zMSi1iev9wwC6NPMVmypwApCN5",
+	"mYqK1ULxizHjrMh5AnZAnXI9NwCnSOvAdpCwufChVNMCmGMuWCwwPx6jT7F/vRnlgEtmc+ejowhvVI08",
+	"DwPs3h59//zi26iWJm/o7J+fX0dV3UxAgQGLfry8fvHjqyvSUlcgK5phkOREx8PTqHbgLeKb57DvL9SP",
+	"KaFJeHR0fzoRBY+g8Fcooc88CYda2A6lVpy8uHzxSDPzPDNKVOK4xje5WmqBfOO6EspQMicxLaB07alS",
+	"dwlFzQGBzJPbRIYSgjg5tSq/uHwxZryqbsUdfcel/QgvRYAxq1BGqKf0nyGm9WHlfXxozP6ER1W8y5QW",
+	"LHp+zaH3k082AmRYTfYftIiVPfM4m/6L2NEvaKYsZmlyOyescJtZ7aHVXwzQrpOF0AVfZPpPf4Ln31w/",
+	"8x79h5JizKK//vWvf+2/fNn/9tvr778fv3w5vrqKaIBLfptIJ3Y/U2kqqAdWwe8EizLI2jwAjj8i8mqu",
+	"QfUtQ2SPzwxsz4bDwHUdHw2H+KTlMO9jXvAAbMz4X23IAFhTPxiKPBcgwNGliIEcp+lcuYOQFGKBQgtY",
+	"4KdurnaTQwlTG7MRfQX+olHHbGjXjAzbDGkmqfIYfjTXj9qAIUsej8d9ArqUyNsQSpoDOUXSxQ60EJZB",
+	"2XcynvOFKER+SN//TzXRjpNNSr1ihpLA93MijS5/3z7GaVZKIu05mChVBEzPyyJWSxmQlzioStVBi+DA",
+	"5gkGZDoIqty8ULocg1lV1l5JcOQF1ZdbHTC8pv+hhCjuQyjuZiRxvZLTea6kKjX7u5oY0cNoT7mYGjjH",
+	"pIiD1oulkb1g9Vtl2KctEh5HRxE5ww1lCWU0S2Si5xCVnrMIM/iiAfsJQqG5X52Vm2+7bgsg3hryYJPg",
+	"nDwEsSUIWrTGGeJmKb85RqASDTepRLbOQqlXVuQ8EO/4tIBO6YKBsBkADyOB87yijuV0biDilOXckBOc",
+	"yeGAQVnyBOEt3hlsNFpvKKmvocsqTfCsyKJF/StYBmSqw/gCDbIoea0wTRAgJoyQg+VkkgKDgbIECqkR",
+	"re6Ne8PBaDC04cE8S3rj3slgODgBT0kxBwPkEeliR6iIQf2orlSH1wIbKTmTnmb3iU4mmAbv+9QolMl6",
+	"qjgQwmQh6Ej9aA6xOUGvaq1qJisWJSC9Qj1dZN6UhWTeoI+G0oDMFXBN5KHVuBpHmY4/dJCLvoIhbiYr",
+	"kDUTQksaJApYYaTBSQ5SGk0EyaInVtEgZgRLPSOup9Fhk1SZtXkTMYwOdWKB9cRxmRHiMnQlxENlRE8t",
+	"BPUl5PBQNcUI43sHif+D6reDT9qA3ehHVm6uFEllBIWvbkHd/uq2ABn/q7SgfwzPkOViInJt5ZMuJkT5",
+	"ZUDW3LSMUvCVFL/AUFTFVlvuOlWLiWFY+HkubceDr1RujSLVvrAjB2DDOFYhZU4ZqbNdTwgWiCebRRQQ",
+	"S/qckmRkuhMrMjERgOBIG43T7k3Yi6oAgEf2YC55AvEOWhh13khI5Ocz+/M+7OEsgaCYExL2AnvtZrKC",
+	"ywQduIO7DJfJpWJov7klvQfHZtzbQsBzx8Pjx/3RcX94ej06Gw9Px8Nh2PsQhD2HASFGyJohPETwPhL2",
+	"PiAHtTZLKE8L4hgdnMnKkraxtazUCUHkrDvSV1Ktmuztxxl1vnQPvYh7494PiS7w60BtiK/qtaFC1SNH",
+	"4Pr+EOz03FXyj52e/Qtu+S6Pvpi9UlK8NLIMxCvlQmdKavTXHA+HVC6ksEnwDW3M8wxj1UlypHd91T53",
+	"BJDCdVPzjcXW8gz+Ox+CDYECuKGBK1yPIrGlkAXGvmCDEcN6oxezvoFAH0AAm/sh6J0M11YFdQA6eqWK",
+	"lyqGXovmnVME1uZ3vuGxV1ridDja/sobWZkcay5EwK5OZ8bPb83Ok1/x57bj663ZaRdvD9hLcLN9MMc/",
+	"9wif35pPNo7LkS5ywRdr2edlqedkALJZoJaNog0fDMDueIJIrsmPgPwBabOViyqPk2ZXYE/oXxnqRQf+",
+	"IDJKOc6tj1OLDknhM1KMMoIrTUdJScK5LvgKbarg/Eisc0HPWbFMJFOzUEapO9jRuOG8CarfHgPEJhqG",
+	"BFfs6MAn/R4raDTB8XKfx2SmhrWApi494WBKSe9znmVCHiJ7AXF2Zs71I80io9gYooaaAIq1VvozAtit",
+	"wGVFbKnK1GlECYRzgrdkoRbYyQLYvRnXaMDmZx8s3DQ3Az9tXoKETFRgQVocE2daaI8xGXHA3siUhiAU",
+	"uh1KBk9IBUX4ENr2GbIlwhdJUDSan/P6ME4E3owy5RKUqwXKbtZwYaRRFL9sj44+Aw8KuVDBaQYA3DBL",
+	"SknFGeITCFyjbFVOnj67gHgtcwfMQNGY3QmR9Xma3GOPpMrySgYTJlItIKFS00LQdgkZldVKs1y9MwKc",
+	"Ga6B0lZ1pilT3VQDCRLU6LzYBUuslsUOPHkcNRqr3wQsItPQDRTIEkaAyhOdyFubndup/JjTp5WF5yMU",
+	"Ay2PdUL1I80MoBN3+IjKPLJTDKUFv5WUb3MjJ09QhQFsQ40JpRmfoMD1kBx6UL5XYhVNsy9JgUeJhgVh",
+	"oW6oZAseCwyDuCDcQvgbjREATq3yox+4LvoA2f6LbyPfspRyXVRLMOu8hVymqYAaJV0zV/Z020DrxOjD",
+	"CbY6sxqRIZGC4A/fSe7t6QBoLhJwwhJeQYsaQ0/pU9gfjj6izSR4SrljLnnXYCFf8pUBltBwto24rF1i",
+	"7xJbJ3lfBg+qrrkox45SIczBQYG5zIW6xQSKBX3EUCVwNcABJHJne7sV2NfDIGaFqN5qQLVODX9bsUo3",
+	"x7mDukmXrE1SKvqOnht04vQFlYKIMOdgy8AT6ojHgP2E5qtQNre8TZyoj7vdMIsCA3ZRkTQ+pw5HdczH",
+	"0Fzau1C69EoX2gJeywJK3przbs2Tj1gEM7oC33xkqCA0lKCyGXUXtZWHzo2yZrQFYYQfkploLUZuVvGK",
+	"SsPi6ejrJBZ0HLrk4Ct48yMl4T2kVrMB8JUX8S5Sa0s8qAc0Er86Hg6HoTQU6XRkIAt/HYcSif37sAe6",
+	"yNMnXz8+O92o7FCaKtwi1IPLTVIa9sbDD+ZLPnOo4j86Sta+uf6u/6RDBBoT0wV3slU9UQZw3c3MpXFk",
+	"2ZIO8AgYhLMRxZMV42yScnkHTGsA7DGUTphglSyRSDIv4lGBx8OOTOi2rF7JDkCrANsh6th5IYnapoIb",
+	"KmmzxGDNRiRSmT53/H4bOcZJkRXbwPMZn86FtaWvTb6KpOpPzZOQt1DthssLp9sddepgyb9fXeA79COR",
+	"tJ5iBOQuKsF7gefxw1ajGlgfAYsmK5bEpKo1GVyJ4otVAQahdNbITKWpxrALyySBBcywLbsLw8PucWRG",
+	"Bc4VyiVPwJA9U3lASTa1oiRrbLkXkiUxMhszig1VUTlINB22QezF71sOTjstB38mQbz3YNXbznw39fsb",
+	"pYrv7Bv1Kk27DfCyesG2woSBpCqSXcd4hc9i6YW82GfuV/TCBxs9+GZz6YP6CNe1V/a0QqyjaqhW7GMK",
+	"cCzso46/eWk3M8V35mB8HnrxZ1G1PeyiFPsKAcJx9U005sjMB+1NHzd40MtUV/v6l9wIscCPXGkrJCac",
+	"4twidiB4nibOSA9KfCpmRsZOlRSHA2ZGAc+gUXDEIlPmDA/YK+U8vTbkQQoRi/icPODgeAE5O3r/IWIH",
+	"0AHXqy/LIjMywPY1TAWExUPPlW/UlcpbPmTvP0QD9r9FhllV/lBkED2H/DDn+JmrMo3R2QsedDDRd9Gt",
+	"2kQeTrzAdbr97MJTexxXen79cQVNZ8HzO3RMYYz3v9YJNjvpjrAFwr5MHxDl8x1IDLG8hwIBTrlntXPI",
+	"Dnx9mjSZVC2N0KhyJn4pecqS+LCbWQeoJwqIIiSR03fxDUL5oEONrWQ7DnX7BLPWAd50/K4EFCD6nR4/",
+	"zcDBWR1AswP/kgewMo9r3NHO42fjgeGkdZ6XKyzlxV2pD4vNmVBZConSEBMBJ8o1OrY+VGiC7RJoXCEt",
+	"sIQkxbnnYs0p42VhwxEw88BOEOI70blZi8J2lTztgwG0eReg2yVVHjmEJlNGK6+C2c2o0DpieQgWUbdF",
+	"GCyF0QzrIo8HLCKggKg/ovigoZf33cU+u8wcQsbf2a3ALDShi29UvNrz3AFozB8VNlwwXd7eYr27XtCD",
+	"qEUoOIpT7417l6ngWjAex4x7jmByjkJKpSVuTo3TRjDd/eTaxTn9tJ5sR9XKf39Ex6EnmNmh16pPbfaY",
+	"fCK79s7GgNnN8vYP43SAaIBJpjfuVU+hd7+6NGaUFUyBCCyFjFpAWyMaQzcTSJyoT+CVcueeF4yn6QNm",
+	"QOmzKxbaa2EP2qHQh800dt8V8+3XhC/rdsdVJ9JVMnuq5K01yjYP65czmzQo9pVPwTxa7WgCUutmQa2d",
+	"wo2cw9Ql6W0PLvoxjdvBRTvECoXS90weUKwOUBCMy7mloB0IvQlss4x6FA+UqP4txBi15h3K9RNnNG8v",
+	"7IgdIHRBFkQPRCg9CnpoAMFvNTxI4XU26JnbWyBnJsXKlnPxU/94wQp+e+5HD3kD6HJChx2dVeYfqE9i",
+	"BqYI1yS7P+36vN9vD72EGNSscqPLtVshn1fzRH+0FL9EoPYe7hBQZdDGi6jqDoti66OiEO22h0WxDVFR",
+	"lIWxV1gU646KWhPPY3v52cP7GwrsIdLwW43v8TrS7c4hai9tjPBxhPGPEB+nY7RTvbtifCzeVBzLXgFD",
+	"XadCgUnfVUKxoYyWwuIOQNuNyEVnutSGpLC6ARJdECmM9q0gxWjALmwa5A2S4Mhp8iDKjq0POJS2swPm",
+	"HXGj5nuPAHFHgkPB4rYPemDr4SC5UGXBRGKIyiFFfiN3/LuaDJitzUV2dF2rLgKJrKWEiWPJHTWbpYkU",
+	"lCYZYScl8iHwVIuInAMQ2rE06r+d1ACDaIhfmTeoh6eIcTDbuALikmzjyBOD2I9PPfknCCVDhzPaRGTs",
+	"zB6iADKYszi5TYoA2CWW9oE7OsAbOETUN6T7hkjkgOjyRLBSJr+UkEnk+Z8H7HqprNPQ0HU1M4M4v/9d",
+	"ImOsxpKrZT1V5HQ49INZ4ds/gLoCizQEnPgHK5aKxdxsQ4DZPHoKeq3KWSbyRMXAobkZIldLmDO19EH9",
+	"x/oC3eDVcvhCyVu2UmVu3rYVCyJ2MFHFnF50fAJGC3sgk/QhAqCSJfzkTUOXvPZhAYsanb4ww5rVrkMT",
+	"r8i3GLncL0r7zFJgfRZwsFzieC/NquBAxYJUbPf9gDW+HtDX2x8/kMomnOIaIzxCN0kc0THSdoH1QAXK",
+	"ugjQzbZy4gqrCLSRfCnIgUs8pu5Q26OVlyT44niPYAR4dMC+MTtym9xj3q+BQnRJK7bjYXSCm3OAqauM",
+	"mc0cQBI4kQQ/hCJWGB7D5vxeuKHdIHDcGXr2DGCjc4AAef8wTtgmbrq3sbmLS55l1SM2UGw5J2FkQANC",
+	"8pLtmoEk1Q13Yec95XBQ4PROhKNsjGKC1FLSqwaFK8TFawZzzzExh2FaC/XIEO+mggoKAPm2n7127TSq",
+	"3ln0AJxypZhe8DQls1Ji0aD+cQzQjg4H7BURQHzdRjlBtXCDbDa/salqAIWlznygv+puSuIfCAQy5loD",
+	"mO1e4R56AiAEaQ1sIGNuk179LEsXlGnD7tC4DPZca7s1H2/2/MOPGYZpmJWgqEzI6zQQWxIKkemhQ/JE",
+	"dluXPR9kYuo0VPwk0rQ/U/nCsMgJVkWwGOgOh3hnZIaD0+HQVuvAJw59owI15evoxEeVw2pFq22ZqN67",
+	"d32pIL+u1uZt3OPPVNVSbznM43+rgkr8FnJGSupY2LfwfTY6Zq+4lVaqlrBu1q02jD/3tJ73RXx8djZ6",
+	"yi4uLi6enbz6B382Sv/27YvRq+vnZ+bai/98ujiWT/7rOP3l7OVxPpJn787+ujy5++Xpu788mfwymp7I",
+	"48XXkyH/y+pvDMoV/y/aisFULXpvXb+oqtMPFV2zjRixvtZ+QCUF7ybJ3HAOztXatwOZREJoePR2DdD3",
+	"FOfrlSs/ixXRlyl31Uz8V/Zd0jrjVcXSAqaLJE1r0u5HWhmnuYiNpMtT3bI0IvtzObVyxfynu+1+zsq3",
+	"t/TQEh3IDLnODmojZFw5tU1mSPeQm1/FDR0F/wwGR+u4gwB7+Mjg19LZsOpVQ2nD4+NUr069rcvQePQe",
+	"r1A0FmbYdvWZM9d9RccGY98a8cQG9R/8+fm1U+ogkMkmbepQoridaDbLhWD8lic2IYE77Q6/b7W7huIV",
+	"SgqrXihs3IhiEfSsWGUiv0+0yjucoux1Ox3Wz3mNKJrZyld/VxPgvPXcWz++rMWLET4dvPj35vaADTDn",
+	"CeK6SbT5SJJkgLsjnf3GPPqJj6xTyDFBnUxAbosHv2VH8PYDjxi3+cAH26MrCUituEpr/fYTQUMZ/cST",
+	"4juVWxS/onBIL8yyikKn0EzIEYAMZZ5lgud6wC4okz/2a3kl8c5hkJ/6nJG5ZkdcfU1PfypxAO/uFcpA",
+	"AIh/Nyi8Nh5wM/ruZ0ZPHVTeBr2s7LJQ2h6wc0HGAqvIecbIwhWJ7+gSG8p2m1hnn/OT88HClZep0OzA",
+	"jG6YDsos+hDi9pQkJXfg+aOcpwlcRAGLmg0/waWCbWgHtg6LLcZpGRYmC6LieF7d9kew16qqUjhUuwNr",
+	"I/PwoEYO/mwjY38ECGsKM8RoD/ONQz9V0TBiZOgc8iWB42MbLWfPjaQqkhkd1ggrvOEjVd41xWlXZSSw",
+	"wpfl4sC/81JqFC6ckkr5XY6yddAWXMyvolKjdAReOWfQrIyjvmoNT9Y0a6vqLcWk3x+u1Xhfi4JjwZic",
+	"W8Phs8s3DNCppvO6NsfTrOyNn5596FYna3qga3zb7lEL6tu+5LJeivyzKITljoHg/oTiT0b36esd9H+P",
+	"JcQl3hfN0CDEJ5vqBuLvZOXkH0d1N+lath+FU7W2GMmrmr6bFD7f7F7U/QMW3R8wr4/wDIBb4DetMv5G",
+	"RE48AA/SMY+8Luhb41ucWblVvymw+Z4Qx+LpmAsuS566AlFjFrn+yIm8sRqcVfiMAGzUAwFl9fidkFBr",
+	"xr5BsjB1EKaYCSFjw8muq64xtq01lM8irwIHF7StOUf2ec1XEH8BJxBZV+SXdXQ5Q94zUy7NWaMyVzHk",
+	"04YylFgxypazMiyaqG1gtWXDAqXIqUex4ZoWirbecqMvgvDnCuXp73kKtftsdIetkR5grYCYr2zgEIlC",
+	"h+dYBRY6xdAWmbndiawwYr9rAUkLRcUMvanafVqzuKSSuwmEmWuFDX0RZrNciAG75ndY/iyUTfRgC1iy",
+	"tzT4TprcCTB+/V1NEGUAy7E4o030X69uUEv+h2sb3hHYRTOGp39IdLE346m9ukH1qDx0/3pKCAQ78BYg",
+	"PNpm9/2h+siaGGxMAmdEuAiBD7gjYYeNU1oPm7AVZl3YhJBxM2LCjtQVM2HjJQzZaoVMtCIfzmsd5zHU",
+	"oZu+VlYAV5PNkEyImpgISLfvpLS2fD+f0gHOcnGfqFJXNf88ChpKXU6n4BBnBxH8rfWsBE3K86kaYTE6",
+	"NGwfkzTZgc3WBGWqehCjMbBUbYUSLumzoUlgTj1RYCsUERVGxjRueOkrhlGV6wql9Up+4xFzcKrZoaz/",
+	"lATF6AvYM33f4hVB/tMrQi4IGkXC3ZScddoNCZZmfbqacet1rNLQL7PbnFvZfDeiauHweX1UeIC3MgdE",
+	"FjulS3pr98Xg+5s8VNWBg0osEDGzEsWXsgUHvTjRpD/627zmlGzzYu16uLb4qjx03VdJgQtbo/U/nQri",
+	"r9iCMvBMDZVa4vrr1i3mv3Nt5ZobcY81NIJOxr6j0nI0NXfS/XMXdxAEfsASFl5gImVcjdsGPMtBbfgg",
+	"lmZdqLyr0q3ZflRtvHTILvk/8AVpI+u7828EcrTXD9hPKDJzN6sbBAoJF6FsW/CewQOQHwmi/mTNUaQK",
+	"QKG0oZA1EZ1y5lvePZRJINpmwVdsIkJJvQpUDrnRdfcfW88tHVTyUDoZp9E6rqYsUhAeFAlmsYLF6EJl",
+	"riVWg6cCHNrKxKdlqQgKiu5EXmr4ao2VzlQ+FdYs18lMr11OXS2OCc273lB7EKwLMNp6zPN3lxbmU1TE",
+	"+vTL+UaDnfd7Gyv0srUAETBXq6yaW3wGW5jLd1YFHMrAD8ZsHCt2ENXO5+HvnBHhud+oWe7KgJBUfhYG",
+	"9FzmKtWNPpl7saNQRqBpUbVL0jYg/VeziCq/QMcQ1A7J+jadK225E2ikmJvWMuqQWci81bZR+bYorIeJ",
+	"JfrA5Fa1yWApL0Ru9Dtuc+Bs7OxcKW07mtm5j8EstRTiLuYr1yiwWKr+XJU5WyYyVssB+4FDMw+iDhBm",
+	"H0qq64bPPKLLAZoSM6ME0uTPrVGNRfisVQujyzfXEcNQFwyEfldQcLHIxYAdXNg6hBit66ABhzkWOeOh",
+	"jPkKazXHYqF0QJ447U1tcOh4euUXJNfNeq/cc3O/VuWfKuH7zN06HxoMnm3i7+2s6haDZ03+flHz/3lW",
+	"DSvJjr2q8VJB8EcHf4Y1iT/48z8Ffyac+6Qp279PVvs75554Kj8J93yPf+xaeM6pA6xbGxiwC0+RImNb",
+	"ZVBVeZUKsuROhWIHZN+MA5arAku5lgVoHU6oPAz2jIUic86DT2xlQ93TAnVVvfipjFCULvIvGRdV4d8n",
+	"9kRsTwO2h4Tqqu13sI7IUfkQEXWvKa4TZ1/jPLyENGfjq7w82CnIE3kj1947CuWBK+tmdBWypRMFsKUX",
+	"Dmv+mCriGHrd2d5Eie3mQ+mRmDWFwmWjcxC+gqmjBfS3aWSP+i4VFzxtpTb6YNPRg21H8KvrEmNxiIAV",
+	"q0y4ASPnAQplUqBbhFK+oKJ0KyGPsvEwaxVTINW9yIGwkx/Gg8AjTSlm0PQOeqOXtp1GLjBhC0nloD0Y",
+	"Zc5C9R+qCXHYSg6k4XMogQON6aAqsT8FWy4cO99CaLrOuFF0IGXULZdqR+OIB3A+oTcyZeZRjgU0sORp",
+	"6qU4wmiH65q1VJlwbm3QfuU55B6zpZHf/YmgrJ+lXBL0wLOzwDKiUPqkth84XUyp2/x5h/lY56DPfpTp",
+	"qlLR8bteuAJ4sXBHGzEKA/YjZhEWLoUtSdNalIV1xGELUdRWvNDDDRPmNokPBqeIimQ6D6gjANXCZlbZ",
+	"GDvVIqhE/76PydZzlzRAR3kl2DwRs587gUU5DDAM5sHVs6B3GAGmtJuVskJdLGVeufgA1/Zw8RGFbMkP",
+	"nzfUUSosclfLHK17/ixk6t4/e7U3fgr/C6oDs1FTem0bxBlST58bHZ8ERFuwKx8dlDUfNI+3v7azlEMz",
+	"+GcrkGW526+RKBL0kIC0lWIiV3R7J6dgK1EbzAU4wkZ/4KsuXN7mFnRo5bsG7cV2Flur3HLncruI6EMW",
+	"3zWeBYVNGG1OhaCAHWjqqeofAxM/q92ltLswOOiFWtkpG+ntNFPgvGsnasinVCxXauEqH9b55pZpVxTB",
+	"m3YrK77jOy4V/rw6RIbouwHtAgqIcdu06y3W+sBdb433OQJjJ91zCHzm5mJtZkkBujTO75/AL20ZEt+k",
+	"4G3VvJQqPosb4BulipoXgLpmg3R+A9XTFPTCEbbXqC1BY+vn2K7ncCbNua1L9lmuZknqQmO9QwLF6/Bu",
+	"AF3LtaCksFowMOaKDUKJyWekODkt6f/7f/5fLLEDngb4ZavxnHuJpuaJymfdrRPVJm5VI1uGCO75CpKr",
+	"DnTRpQ1uNmCH0oNwrXpIp/pKUNK+UoFxYI0WkG7QtQUujCzqnkLRP5RvJMTKtjvMBlCoWNWat3YGm0Ej",
+	"Iit9juvtXW1pD79Dj2slrJS11EMYNMn5VRAhaCUGKOaSAeeSGwIBHaTgZezxlefJvYAhvDhv64+wjR2a",
+	"KllD4D6A+nO1xrYJpB0feqHMSCqtbc/7yC32rV5nuTPn7FfJM6pzJZBfCJ1qUrjDiZoU7q5aKXyN0P2N",
+	"ouZdtlpjJw2o+SmCnsHcZ/Bcx2Cc8vU6B2IHlWCPFGLdrEfHJ3snIpnv/57dItf2XPmSOjtQeaUuHv7K",
+	"UQxWkt6GJl1iWLW7nhjWTfisXOjg2XLuAPUwoj+Gyy64rdKzXor9TTh7/Eg+bgN+m/TunyyugujCA5KR",
+	"kh0SkZAJUjHURjiYk3OkKJYqv2OxKAzuUGg9VVb1q6kaRhdUllw7Dq+4Ijn/q0o9ZDc1rNfWZ1VSoFf8",
+	"xeX9Y3b1w8XFM/8DVG4jkXf9VE15Ck1KB+wZL8StAh6GFdidjK1mM5GzAz3nObZEBNu1yO9FDLMP2H9f",
+	"ui8IHbBclQXee8xysLMdkscfe2L9/NYwvY05UoxSpIy8cWFHpkHMrF2Jw3r4HYEpQLtrpihmpeqh6miI",
+	"sPbxXIBZN64SjVyRC1vAkQz29BmcpXlSpDOo5+v6vIgKCuwAa+wGUGv3MVjxNhQruPwEmUPJzllD5nP7",
+	"8jl8Z3OekFv9H5lCLy4raHjUx0DxQalCOxCto/f05d0c2Z3EK0C6pHI8xeBHQUqCtpAaAaERDgO07ayY",
+	"ziiiF/wcY8YlDmM/ZUNxQc8ResozSLs5Hg5H/35yEU+e/PvJxb+fXIwwLUdClLFkZZZhLVJoxsKmXBtN",
+	"0EAMwBzTs1AUwH7JV5ZqemJTN9pWTeTy4ecTCf7WI/rikgjeJT6/+0F1b647qASVf12nuZp9gTO63UPN",
+	"7TbtUokkNzKGFuzbV1fs4PL69SGTfCG82u41vEYkC2XFiJrFSywSUPHg92Evj6UOe0bXnytdDGylQZXf",
+	"hr0PUONSM+vghW9bpxhn5gUoccoXYsyg27cu2PHZiV9euCpwCzn3quhXrUIh28TW/oVOKo9PmsWFUWqB",
+	"dOX5KpsL6XzbqRmUGpXMOczE2g3TlN6GCvBeY+w1rlavlPC3asGTes24QdMqgjCLbMd3Mjwn0naKYkCf",
+	"Bk0QyzJNP0TMyE+Yv0wRBqQJj8EGDEIVzARLkXIsQ9rHX5Par2ntFxUsHdAvWIetW3/gbT4uuVb9AKk6",
+	"Y/hSrWy/JzQdntcoOfSOvxfQax1XgLWkFfbg11Uuill4ROD4ELWCPQ+qjnLHVCUmcV3Nq8bq4PfVdyI+",
+	"XBMeGsoLMgVEBuSRfYRLI4fRrLdUlbHWxQitfZFrKk6wO4DSsmPmxsNmubi5GJnhzh90A8P6PTRlHNqZ",
+	"FG8aH6HgsVBekjRvXmrzWg/wHn0Yu2hhalK62anvcLgVIuuXK989RLZWH+fyi7iLC6JBSJdqJWZjqWt2",
+	"HnOhN+5V75hXemSwQSGpZoYXRft8wmfag8Kp/hD0XNGn+mBIzS2uN+xaHeu8EkWL8nd/uEWw98lYdeLC",
+	"F6il40C8n+hjZIE9Xnv97aurzyAvUXNgMPpjbvcnjBt+VcfhbQVOzbZ7lqwuVkV2LDIHNA1ZzkqQd5CV",
+	"Pb8O5nayYzQIk4e7n8NJCMfdsvoKei5X1cn/UOujTiV/54YtQx1UjiIEFG7BpUJMkltjS5zdpjdmXOul",
+	"yuPP4ja8ElDFQoolFAdm9mM2FspJr3Gi7/z6ClbS9AIdd6ma4IS5qD4M0/OyYLFaSkPXEYJAaP1JDSJ2",
+	"wZaC34XSzfPAxWovkndCs5lYVgF1uTBi+Bglv74R+5wAG0pQWusXbcsM8p1VgvLh1u5El3ZCzji3EKKA",
+	"NviQKE5ke2GrZYTS4/a2LHPYo6wZV4SQAeUy+obym08wA8IplQ6G0huTMkljqB5iQXMDUFxTkvecEqbQ",
+	"FasLsP7Zjfx1SvECY7ctggjlv4BrTSlAqbqEYgFdF1O88uruUK4taqGLXMlbh7vrBuKvxLL/bFjVav+3",
+	"/UuwW3D9s0WquUOO9ODXCVhbk1IEONO1uV3M2e23x6H3IBgkNkhV/IgntB1ZVBnaMRLIVsbd4vr6GCL8",
+	"RSruBQ33AXk7zOL/6aKKRM08XQP2R3nHcvHZooxew9AfHWcUSgg0qtoP1v3GSYFmI+yUMWBeoFAoI1zW",
+	"5uggfMaZD1rhQRjtU/tqR5uwzYFAoeyKBGL7BAKFsisSiO0XCORLELVIoF3rZtjEt4/i1ZN/6jgYXB9L",
+	"bJqRh5Z7BsH4I/2KsTA4jd97NAwe79+SIPBHAMwnDIBpl7L6Zwt9IWrwoOAX0vU+C39vt4vZkOvneBhU",
+	"a8c+gqG0Pd2gT0zF6YnyVe2LKjbbECa8ZqK01A4uby5vY/MwkRZ7pwqyu3YChXi77Z1AD22mI3Wj9otZ",
+	"UCkQ6jIHrfYKpaouiVWyI2UmgnwbMK1CyeUK31gaqT5WgcsZTOQ0LaGk8YWFk08EsrKgABtMcLSButjp",
+	"r3AZmhDMPnBd+uDheie+WoByJXLAk2EvClwjEDO0bj5GfQKDUNY0JnC/zCDora7lrZde0N/xaSwNAK5f",
+	"RXz5/9m72t7GjSP8Vxb6EtmlZfkSFKj8obg6PdwBcWLEOiBXMDApam2xIneFXcqqerj/XuzMLLmkSFG0",
+	"ZNlOAxToRSaX+zrz7Lw9uBpbCPhw127h3xPSaBz80Wu3JTThG9gwEIyVE+q5H92Vre7Qtgzq2TO7PKxY",
+	"2ZU5pnjhsOQxHhNy5Yi5lzZrFKRudn9tAzD5HrRAAjd3DXAxZ//GsWO/qCXlTyBzECADAmQvJKNny2wq",
+	"V+JZoMyNrIILeX9fsikUJgQ0KJjuZLF4uDN9gt8c54aLP2y/cwCyrQb3HglGrL+C0JlylaiTjhd8zDHv",
+	"qCJvaYgH1JF/VsPa/aJrd9jrsnm/3YqVf3yBfJub7ltFMt3bzjPzqd0YXaIQo4aXmqvvzF3GvGlT9swt",
+	"Jqas8Uc5B7IT5Qv+n4UBbR6TydShfIFsUbiRmHtwFqd8wAJoMGAzmUyLkH1bUfLir44nlsl7ZNzWPFIc",
+	"A8tOTz/EScaVAVCnpyz47Qz/OwCxuiR39JyvNQvAQm1539CKSqkJwSUL/iLVlKu7yRpfhVgGIr7PZjyt",
+	"k5Q/xTob40x2DUy9MfBph6BU89xt/N+dnoWu/IbjB+24b2g0AP8W6QEfxdHsfJjddzYO8i92k5iJh8nt",
+	"FBmdi/+jEf1SzZiWLATbEoh0bc+Rc1BvyHAIQc61sAYJHrQ5OublvAKCe0IrXCOFEQbYEX2BR8dAADp4",
+	"aIvAcxen3NYUmMmVGLhVRuHpOzwvlWJVlGWN7Z3YEGYdyQXXAeXi2KBZxSlutpiuADBP/d9B3gUM24Io",
+	"1nxA5lHNApp9c7KhUxD3STIT83w0HXbGgiyO5hweKWKdJ2ss9wQcY5FM0xAZsWPNgtNKKDFWOJoWbptY",
+	"sCgUUsRRmJj1SFkf+xVTFjQIFZR88BXTwoRnK86FHRUL3KGGEy3VBGrLFjN0MmDvAR56EM5qGpEK4ZNH",
+	"K+ZuBFgJSrvHjyAnI93v4KedCkzhy2DpMcPWEuuimSXF4T0opIllDErZ58WsSj0Bh03fCeW+hWZRzIIh",
+	"JOJ8yjIIwqXQeXwxRcKorPATD6jyUgAqZh2w/ufxlceCL1++fDm7vj778cfxx4+j6+vR7S2k32UqjKEn",
+	"wb9gn8n7e80hJN1Cq5NqNan7ZbZU3JaAcmYDP+n3gpNLaCAH7OjZLLqdhGbLY8VkXB3Sjth10kCxxtD6",
+	"i+HQUXIYLi0YqVAMKkPVio1XvIYX7BMiNjZGRQrOVO0LqD1Ms+aZXY5ZkVR/eKFktJVHBmXdcQxjdkPm",
+	"O9Q1iuEerKWVSaWIsfRez6O92hv1MFbezTtpDNQxj5yh7MslasiKZhmK3xLWhU3QG/XeDb8fng0vzoYX",
+	"4+FwBP/reS1dQwlV9Ixt5sh866hGcbWe1WZGIGk3KHBFD3ccxjZWG1gbr8jcRaJfAoFPuxjR6drkioHV",
+	"tZJgEeqsxSpF28ExSVETtUKlhammJKBbPkx7yvlwWbz7m+fA740czUkUwUZ5eqjPtWf3o8fihfYYqUtb",
+	"2UjKfygZVrp9vV3udx7FPrrhVROC7g0t64kKKBC0Hl/WwsvNe+D5V/h/KrKMhVHqLoVGDRXw06AbEVHB",
+	"/bK2kZRxWtI1HliitumuAXufL+6a1B6ldOcWNF9YE5qbbBQS/LzDzgeskRsS3ZyFdntr5qEcBFhI0eVy",
+	"NMZlfs3mjvYtj/uw05b32hOunSLBjrUjiR9pyrUTumZtE74oGyfMQSC1xLCXUy8Hcma3olHWtK2/o2Z9",
+	"4Tpct5YNP9CmxWnaSZkfSovDJ//QO7Upv7nbLu1mQ8rsHLUlLIf5jZBIG4sr/wx1aJiByMVEqhO8L7vp",
+	"ybiADpMYSttSymZz8uH+d4la9G6w4Qat3yYAP3vXGVQfIffuBU6h4iJM7T3yoCwbRyBZ9HpprPVGac2f",
+	"pWXNh+zyJ37bcVbAL+issB98dsfx4K0rZDSWd8Sg5Ak6t7eMXZwR1JnvNKO37R2lzrkwsn/0ReGukBmL",
+	"Eqkt3S+W7Lc/ScErPPWg9GMBfgdfPCi5XHgOaZXrcJjxcMoVFmZwvQl9cjzIBRd8GvhCKhag5DS/ZzHX",
+	"bKIA1k3W4KXApHQJExAmydo2FzzR5UF8BeZfuGhAokz9wRIKtj8FyLF1BvIaNMWHfJFrIajjQLhmztdt",
+	"dRyCq1BghVjTkLknoN13zte2IkK5ooP9pi1zeXqKF0QzcsgTwjxX8ue9v/nEHpYhhPzh0pNF027i0+DS",
+	"F1hJ6yEmlq4UyyKAtdRcjb3cTuzaqCErJqRKW+UHyHKbSTNnAquUI/UYbCvIEDgNCLmvpJpryOGbyGzW",
+	"6FWiM/Eq3ErQl6P7leCrXR1L7kvbPUs4wa/ctbSxD2tdSxVR6AjcW/zLFp/SLwsuACDCu3haKDM0EHwF",
+	"hv/C13G/TJJBmXHFiP5SqA3ARWzNCIOJXGasD8VkMTjmsqgCTrkywB5bZWBoEyT19der4qPEkFFyZ0EP",
+	"q/6scs0Rj5X9W/BK4LGlSnwRnD/+UFVh51/j6bfgZMBo3p0KP0ouH8pyFYpkpdBdFEg0aSA9AktxUnAJ",
+	"0p8ziZoESxDTTmDAFpivq9ngq1mckc8JoX5NFnOfvG4wXSh/0W5p5nPC2SQJxby+SB45CaBPx83+yXOr",
+	"yoQdrWwUleT3WEQcM7NSqYRBnLe3H83s4tsX774HDKGZXGaDnldHZlGiCzV9UhCdkOYVsuUjV6bZZgcE",
+	"zBqQ58A5MRhmk5Jgn56zq1CwtVyyaMajOUzZTOrs7+URAVtGl+F0lMhHcFIIvtpRp/zMV51Vylb3BDxx",
+	"WNbCsoCs2fAHp6w4bH5Rbt+ntpxe0E9HZNV/eTv+JlysKnKjh1lYUeW1mrzm6nT+Ff+xK0siqRLC9bSj",
+	"IEQgnuZ7zrqTgBPRFzaitEE/NxstCxWx1/k2Om/HA27m8mAnfPN0t9suaTFe862+FVmi8XKH/djZapnP",
+	"zu/bt/I53J66B4g7H2iMpEqAONrC3lFB6ZeXxkOLgLkz078gCgiK+0DgYCI1cqrhsYJUsM0w75KPqoCd",
+	"ZbtpK9eE6S6QL/vCokA6pLZcONkv2kDzOMfl+MIgqIN25k9HQHaXTFEsO+DTvHC0c3koj67KubwTz/L/",
+	"cyh5Vl3up2EUfLmGlKlhodpCw8eb3Tq4vm/q2+DNCOV6d78ZRC63noAPzs31Mua7WVvpWWTuwibaQ7qL",
+	"QhuPXGmq7kGlS9WUQ/2WWbgA4+OABfdKpneITAOW8STRvrDfhRRFq4LCRaiIurNsCZYrsd2M9isN+fmN",
+	"aUe1jZlhrZ9kIHPf3Golo4U4opXsdYCfnzDAtfYEHBoENWGU99OpLvEWk13Z6Uol2LvOwLW1qG69gesE",
+	"LEukcy3eKCo2woSMdoQXl0xIhcmZIZqTXDuVL/qBa7Z6gu0JtvILw5QGeFJZz09Uq5dPncqlVNUkzNjw",
+	"b6PhkH0eXw2arEUQaUdsJYf5zFPExjNnZ5vV7CD+PiiZftZcPU0EbrPqQFeeDTDtA5QabDXWB6/oRGwz",
+	"y7hDdkwzzs9HNs80ZVI3INi3Ct9+rUrwegQHH1ePVpcsVdIb9c4ffwBtQc9/rauMnGMiFPf3nE9HANH+",
+	"Cf+9yEkBkSgU4jSZ4louVcRdEsg8P5hdJbGZJLaQSUKlt1dhjJVK/i0noBqxkgqKaiiXPOrBBzWgp4r5",
+	"uuysGpWs+KGea69AfKTZ+o77pEQa1Ow+IYJvTHmgQvVgzuZUGaWYICgGX3EHmZt3WYGWBmeXanN0480Q",
+	"wvrErxEk0XjEjUR+N8y2EajVKRbdo7AdqvX6KOe81BcbU7HZl2uuNVR0AcwMQYe2cPqCy0UCOWFMLVGd",
+	"mQ0XR3xQtPyB8+kkjOY1TecsvpTZz/qPscqWYcLSMJrFArilbNUZ4IUBuvWCmNgXuA81mbXT0phszmr9",
+	"/LoEIS53iP1irDZqtOtS80CaVNs0sdzSXLiNj1i4zGQaZnFET2mPpaEwY9YiXOiZzGjpkB+YYtPLA7Nk",
+	"sd9+//a/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
