@@ -58,7 +58,7 @@ func handleError(log *slog.Logger) echo.HTTPErrorHandler {
 		status, body := errorBody(err)
 		if status == http.StatusInternalServerError {
 			log.ErrorContext(c.Request().Context(), "internal error",
-				"err", err, "method", c.Request().Method, "route", c.Path())
+				"err", err, "method", method(c), "route", c.Path())
 		}
 		h := c.Response().Header()
 		h.Set(echo.HeaderContentType, "application/json")
@@ -69,7 +69,7 @@ func handleError(log *slog.Logger) echo.HTTPErrorHandler {
 			h.Set(echo.HeaderAllow, withHead(h.Get(echo.HeaderAllow)))
 		}
 		c.Response().WriteHeader(status)
-		if c.Request().Method != http.MethodHead {
+		if method(c) != http.MethodHead {
 			_ = json.NewEncoder(c.Response()).Encode(map[string][]apiError{"errors": {body}})
 		}
 	}

@@ -157,7 +157,7 @@ func requestLog(log *slog.Logger) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			log.InfoContext(c.Request().Context(), "request",
-				"method", c.Request().Method, "route", c.Path(),
+				"method", method(c), "route", c.Path(),
 				"status", c.Response().Status, "duration_ms",
 				float64(time.Since(start).Microseconds())/1000, "request_id", id)
 			return nil
