@@ -168,3 +168,51 @@ func TestSlowClients(t *testing.T) {
 		})
 	}
 }
+
+// TestStreamLimit holds a token's limit of two event streams open and
+// checks that one more, by GET or HEAD, is refused 429 in the error shape
+// with Retry-After while another token still opens one; that opening
+// spends one request of the token's rate budget and the frames of an open
+// stream none; and that a stream closed gives its slot back.
+func TestStreamLimit(t *testing.T) {
+	a, owner, peer := startLimited(t, "--stream-limit", "2", "--rate-limit", "8")
+	base := strings.TrimSuffix(a.base, "/v4")
+	quiet := entityFilter(t, unknownID)
+	first := openStream(t, base, owner, quiet, -1)
+	openStream(t, base, owner, quiet, -1)
+
+	refused := a.do("GET", "/account/events/stream", nil)
+	refused.wantError(t, http.StatusTooManyRequests, "Too many event streams open for this token", "")
+	if got := intHeader(t, refused, "Retry-After"); got != 2 {
+		t.Errorf("Retry-After = %d, want 2, the stream's reconnection delay", got)
+	}
+	if got := intHeader(t, refused, "X-RateLimit-Remaining"); got != 5 {
+		t.Errorf("X-RateLimit-Remaining = %d after two opens and one refusal, want 5", got)
+	}
+	head := a.raw("HEAD", "/account/events/stream", nil)
+	if head.Status != http.StatusTooManyRequests || len(head.Body) != 0 || head.Header.Get("Retry-After") == "" {
+		t.Errorf("HEAD at the limit: got %d, %d bytes, Retry-After %q; want 429 as GET, no body",
+			head.Status, len(head.Body), head.Header.Get("Retry-After"))
+	}
+	openStream(t, base, peer, quiet, -1)
+
+	if f := first.next(t); f.Comment != "keep-alive" {
+		t.Fatalf("got frame %+v, want a keep-alive", f)
+	}
+	r := a.must(http.StatusOK, "GET", "/account/events", nil)
+	if got := intHeader(t, r, "X-RateLimit-Remaining"); got != 3 {
+		t.Errorf("X-RateLimit-Remaining = %d after a keep-alive and one more request, want 3", got)
+	}
+
+	first.cancel()
+	eventually(t, "the closed stream to be gone", func() (bool, string) {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return err == nil && strings.Contains(string(b), "\napiv4_event_streams_open 2\n"), "still open"
+	})
+	openStream(t, base, owner, quiet, -1)
+}

@@ -32,6 +32,8 @@ type Server struct {
 	jobs  Waker
 	log   *slog.Logger
 	opts  options
+
+	streams *streamSlots // the event streams each token holds open
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -63,6 +65,7 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (
 	if s.opts.metrics == nil {
 		s.opts.metrics = NewMetrics(store, log)
 	}
+	s.streams = newStreamSlots(s.opts.streamCap)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

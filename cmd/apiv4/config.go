@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"apiv4/db"
+	"apiv4/impl"
 )
 
 // config is the configuration of apiv4 serve, read from flags over
@@ -35,6 +36,7 @@ type config struct {
 
 	RateLimit      int           // requests per minute per token; 0: no limit
 	AuthFailLimit  int           // unknown tokens per minute per address; 0: no limit
+	StreamLimit    int           // event streams one token holds open at once; 0: no limit
 	RequestTimeout time.Duration // how long one request may take
 	ReadTimeout    time.Duration // how long a client may take to send a request
 	JobLease       time.Duration // how long a job claim holds without renewal
@@ -149,6 +151,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		"requests per minute a token may make, per process; 0 for no limit")
 	e.count(&c.AuthFailLimit, "auth-fail-limit", "APIV4_AUTH_FAIL_LIMIT", "600",
 		"requests per minute with an unknown token one address may make; 0 for no limit")
+	e.count(&c.StreamLimit, "stream-limit", "APIV4_STREAM_LIMIT", fmt.Sprint(impl.DefaultStreamLimit),
+		"event streams a token may hold open at once, per process; 0 for no limit")
 	e.duration(&c.RequestTimeout, "request-timeout", "APIV4_REQUEST_TIMEOUT", "30s",
 		"how long one request may take before it is answered 503")
 	e.duration(&c.ReadTimeout, "read-timeout", "APIV4_READ_TIMEOUT", "30s",
