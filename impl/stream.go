@@ -19,10 +19,8 @@ const streamBatch = 100
 
 // StreamEvents follows the caller's events: it checks the filter and the
 // resume position, then answers with an eventStream that writes frames
-// until the client leaves or the server stops.
-//
-// TODO(#6): the token is checked when the stream opens only; a token
-// revoked or expiring later keeps its open streams until they reconnect.
+// until the client leaves, the server stops or the token stops being
+// valid.
 //
 // NOTE: opening a stream, and each reconnect, spends one request of the
 // token's rate budget like any request; the frames of an open stream spend
@@ -58,6 +56,8 @@ type eventStream struct {
 	p      *db.Principal
 	filter *db.EventFilter
 	from   int64
+
+	checked time.Time // when the token was last found valid
 }
 
 // VisitStreamEventsResponse implements gen.StreamEventsResponseObject.
@@ -87,6 +87,7 @@ func (st *eventStream) VisitStreamEventsResponse(w http.ResponseWriter) error {
 	defer st.s.streams.release(st.p.TokenID)
 	w.WriteHeader(http.StatusOK)
 
+	st.checked = time.Now()
 	out := &frameWriter{w: w, rc: http.NewResponseController(w)}
 
 	// Subscribe before the first read, so that no change falls between.
@@ -116,6 +117,9 @@ func (st *eventStream) VisitStreamEventsResponse(w http.ResponseWriter) error {
 		if len(events) > 0 {
 			idle.Reset(opts.keepAlive)
 		}
+		if time.Since(st.checked) >= opts.keepAlive && !st.tokenValid() {
+			return nil // a busy stream, whose keep-alives never come
+		}
 		if len(events) == streamBatch {
 			continue // more are waiting
 		}
@@ -127,12 +131,30 @@ func (st *eventStream) VisitStreamEventsResponse(w http.ResponseWriter) error {
 			return nil
 		case <-wake:
 		case <-idle.C:
+			if !st.tokenValid() {
+				return nil
+			}
 			if err := out.send(": keep-alive\n\n"); err != nil {
 				return nil
 			}
 			idle.Reset(opts.keepAlive)
 		}
 	}
+}
+
+// tokenValid looks the stream's token up again and reports whether it is
+// still neither revoked nor expired. A stream stops once its token is
+// not: its client's reconnect is refused 401. Streams look at least
+// every keep-alive interval, so a token stops its streams within about
+// one interval, as it stops its next request at once. A failed look-up
+// ends the stream too; its client reconnects and is authenticated anew.
+func (st *eventStream) tokenValid() bool {
+	_, err := st.s.store.GetToken(st.ctx, st.p, st.p.TokenID)
+	if err != nil && db.ErrorCode(err) != db.NotFound && st.ctx.Err() == nil {
+		st.s.log.WarnContext(st.ctx, "event stream token check", "err", err)
+	}
+	st.checked = time.Now()
+	return err == nil
 }
 
 // errTooManyStreams refuses a stream beyond the token's limit.

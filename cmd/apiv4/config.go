@@ -140,7 +140,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	e.int(&c.DBMaxConns, "db-max-conns", "APIV4_DB_MAX_CONNS", fmt.Sprint(db.DefaultMaxConns),
 		"PostgreSQL connections this process opens at most")
 	e.duration(&c.StreamKeepAlive, "stream-keepalive", "APIV4_STREAM_KEEPALIVE", "15s",
-		"idle time after which an event stream sends a keep-alive comment")
+		"idle time after which an event stream sends a keep-alive comment; streams also look "+
+			"their token up again this often, and end once it is revoked or expired")
 	e.duration(&c.EventRetention, "event-retention", "APIV4_EVENT_RETENTION", "90d",
 		"how long events are kept, e.g. 90d or 2160h; 0 keeps them forever")
 	e.duration(&c.TokenCacheTTL, "token-cache-ttl", "APIV4_TOKEN_CACHE_TTL", "0",
