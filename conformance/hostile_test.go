@@ -359,16 +359,8 @@ func TestHostileQueries(t *testing.T) {
 // encoded slash or an empty segment matches nothing.
 func TestMethodsAndPaths(t *testing.T) {
 	spec := mustSpec(t).spec
-	forEachTarget(t, func(t *testing.T, tg *target) {
-		a := tg.api(t, tg.owner)
-		l := newIdleLinode(t, a, tg, false)
-		ids := guessableIDs(t, a, l)
-		fill := func(path string) string {
-			for name, id := range ids {
-				path = strings.ReplaceAll(path, "{"+name+"}", id)
-			}
-			return path
-		}
+	forEachTargetWithIDs(t, func(t *testing.T, tg *target, a *api, l gen.Linode, ids map[string]string) {
+		fill := func(path string) string { return fillPath(path, ids) }
 		before := linodeState(t, a, l.Id)
 
 		for _, path := range spec.Paths.InMatchingOrder() {

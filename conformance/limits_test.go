@@ -2,17 +2,22 @@ package conformance
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"apiv4/db/dbtest"
+	"apiv4/gen"
 )
 
 // startLimited starts a server of its own on a fresh SQLite file, with
@@ -190,7 +195,8 @@ func TestStreamLimit(t *testing.T) {
 		t.Errorf("X-RateLimit-Remaining = %d after two opens and one refusal, want 5", got)
 	}
 	head := a.raw("HEAD", "/account/events/stream", nil)
-	if head.Status != http.StatusTooManyRequests || len(head.Body) != 0 || head.Header.Get("Retry-After") == "" {
+	if head.Status != http.StatusTooManyRequests || len(head.Body) != 0 ||
+		head.Header.Get("Retry-After") == "" {
 		t.Errorf("HEAD at the limit: got %d, %d bytes, Retry-After %q; want 429 as GET, no body",
 			head.Status, len(head.Body), head.Header.Get("Retry-After"))
 	}
@@ -215,4 +221,47 @@ func TestStreamLimit(t *testing.T) {
 		return err == nil && strings.Contains(string(b), "\napiv4_event_streams_open 2\n"), "still open"
 	})
 	openStream(t, base, owner, quiet, -1)
+}
+
+// TestPageSizeBounds checks every list of the spec: its page_size is at
+// most 500 in the spec, the server refuses one outside 25 to 500 with 400
+// naming it, and the largest page allowed holds at most 500 items.
+func TestPageSizeBounds(t *testing.T) {
+	spec := mustSpec(t).spec
+	forEachTargetWithIDs(t, func(t *testing.T, _ *target, a *api, _ gen.Linode, ids map[string]string) {
+		lists := 0
+		for _, o := range specOps(spec) {
+			i := slices.IndexFunc(params(o), func(p *openapi3.Parameter) bool {
+				return p.In == "query" && p.Name == "page_size"
+			})
+			if i < 0 {
+				continue
+			}
+			lists++
+			path := fillPath(o.path, ids)
+			t.Run(operationID(o.op), func(t *testing.T) {
+				a := a.in(t)
+				if s := params(o)[i].Schema.Value; s.Max == nil || *s.Max > 500 {
+					t.Errorf("the spec lets page_size be above 500")
+				}
+				tests := []struct{ size, reason string }{
+					{"24", "page_size: number must be at least 25"},
+					{"501", "page_size: number must be at most 500"},
+					{"1000000", "page_size: number must be at most 500"},
+				}
+				for _, tt := range tests {
+					a.do(o.method, path+"?page_size="+tt.size, nil).
+						wantError(t, http.StatusBadRequest, tt.reason, "page_size")
+				}
+				var page struct{ Data []json.RawMessage }
+				a.must(http.StatusOK, o.method, path+"?page_size=500", nil).decode(t, &page)
+				if len(page.Data) > 500 {
+					t.Errorf("a page of at most 500 holds %d items", len(page.Data))
+				}
+			})
+		}
+		if lists < 2 {
+			t.Errorf("found %d lists with page_size in the spec, want every collection", lists)
+		}
+	})
 }
