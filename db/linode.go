@@ -138,6 +138,16 @@ type NewLinode struct {
 	PrivateIP      bool // also give it a private IPv4 address
 	HasUserData    bool
 	Alerts         Alerts
+	FromBackup     *FromBackup // deploy one of the caller's backups instead of an image
+}
+
+// FromBackup says which backup a new Linode is deployed from.
+type FromBackup struct {
+	ID int64
+
+	// Fits returns why the backup's disks do not fit on the new Linode, or
+	// nil. The store knows no plan sizes; the caller does.
+	Fits func(b *Backup, target *Linode) error
 }
 
 // CreateLinode creates a Linode in status provisioning, with its
@@ -157,7 +167,20 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 	if l.Label == "" {
 		l.Label = l.HostUUID // unique placeholder until the id is known
 	}
+	var secondary *Entity
+	if in.Image != nil {
+		secondary = &Entity{ID: *in.Image, Label: in.ImageLabel, Type: "image",
+			URL: "/v4/images/" + *in.Image}
+	}
 	err := s.tx(ctx, func(tx bun.Tx) error {
+		if in.FromBackup != nil {
+			b, err := s.deployable(ctx, tx, p, l, in.FromBackup)
+			if err != nil {
+				return err
+			}
+			l.Image, secondary = b.Image, backupEntity(b)
+			in.Booted = in.Booted && b.Image != nil
+		}
 		if _, err := tx.NewInsert().Model(l).Returning("id").Exec(ctx); err != nil {
 			return labelConflict(err)
 		}
@@ -177,11 +200,6 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 			return err
 		}
 
-		var secondary *Entity
-		if in.Image != nil {
-			secondary = &Entity{ID: *in.Image, Label: in.ImageLabel, Type: "image",
-				URL: "/v4/images/" + *in.Image}
-		}
 		params := encodeJSON(map[string]bool{"booted": in.Booted})
 		_, err := enqueue(ctx, tx, p, l, "linode_create", params, secondary, now)
 		return err
@@ -305,6 +323,9 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 		}
 		in.apply(&l)
 		l.Updated = micros(s.now())
+		if in.BackupWindow != nil && l.BackupsEnabled {
+			l.BackupsNext = ptr(s.nextBackup(&l, l.Updated))
+		}
 		if _, err := updateLinodeQuery(tx, &l).Exec(ctx); err != nil {
 			return labelConflict(err)
 		}
@@ -358,7 +379,8 @@ func lockLinodeQuery(db bun.IDB, p *Principal, id int64, l *Linode) *bun.SelectQ
 // updateLinodeQuery stores the settings an update may change.
 func updateLinodeQuery(db bun.IDB, l *Linode) *bun.UpdateQuery {
 	return db.NewUpdate().Model(l).
-		Column("label", "tags", "grp", "watchdog", "alerts", "backup_day", "backup_window", "updated").
+		Column("label", "tags", "grp", "watchdog", "alerts", "backup_day", "backup_window", "backups_next",
+			"updated").
 		Where("account_id = ? AND id = ?", l.AccountID, l.ID)
 }
 
@@ -395,6 +417,7 @@ type Action struct {
 	Params         string  // JSON the job reads when it ends, e.g. {"booted":true}
 	Secondary      *Entity // the event's secondary entity, if any
 	Image          *string // rebuild, restore: the image the Linode runs from now on
+	Type           *string // rebuild: the plan the Linode moves to
 	ClearImage     bool    // restore of a backup without disks: the Linode has no image
 	RequireOffline bool    // refuse unless the Linode is offline (password reset)
 	RequireBackups bool    // refuse unless backups are enabled (snapshot)
@@ -454,9 +477,9 @@ func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a 
 		q.Where("backups_enabled")
 	}
 	if a.Image != nil || a.ClearImage {
-		// A failed rebuild or restore puts the image it replaced back.
+		// A failed rebuild or restore puts the image and plan it replaced back.
 		var err error
-		if a.Params, err = withPreviousImage(ctx, tx, p, id, a.Params); err != nil {
+		if a.Params, err = withPrevious(ctx, tx, p, id, a.Params); err != nil {
 			return nil, err
 		}
 	}
@@ -465,6 +488,9 @@ func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a 
 		q.Set("image = ?", *a.Image)
 	case a.ClearImage:
 		q.Set("image = NULL")
+	}
+	if a.Type != nil {
+		q.Set("type = ?", *a.Type)
 	}
 	if a.Name == "linode_delete" {
 		q.Set("deleted = ?", true)
@@ -479,19 +505,20 @@ func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a 
 	return &rows[0], nil
 }
 
-// withPreviousImage adds the Linode's current image to a job's parameters,
-// as "previous_image", so that a failed rebuild can restore it.
-func withPreviousImage(ctx context.Context, tx bun.Tx, p *Principal, id int64,
+// withPrevious returns a job's params with the Linode's current image (or
+// null) as "previous_image" and plan as "previous_type", so that a failed
+// rebuild or restore can put them back.
+func withPrevious(ctx context.Context, tx bun.Tx, p *Principal, id int64,
 	params string) (string, error) {
-	var images []*string
-	err := tx.NewSelect().Model((*Linode)(nil)).Column("image").
-		Where("l.account_id = ? AND l.id = ?", p.AccountID, id).Scan(ctx, &images)
-	if err != nil || len(images) == 0 {
+	var was []Linode
+	err := tx.NewSelect().Model(&was).Column("image", "type").
+		Where("l.account_id = ? AND l.id = ?", p.AccountID, id).Scan(ctx)
+	if err != nil || len(was) == 0 {
 		return params, err
 	}
 	m := map[string]any{}
 	_ = json.Unmarshal([]byte(params), &m)
-	m["previous_image"] = images[0]
+	m["previous_image"], m["previous_type"] = was[0].Image, was[0].Type
 	return encodeJSON(m), nil
 }
 

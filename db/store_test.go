@@ -57,6 +57,16 @@ func mustLinode(tb testing.TB, s *db.Store, p *db.Principal) *db.Linode {
 	return l
 }
 
+// aliceIdle returns alice of acme and a Linode of hers whose create job
+// has ended.
+func aliceIdle(tb testing.TB, s *db.Store) (*db.Principal, *db.Linode) {
+	tb.Helper()
+	p := mustPrincipal(tb, s, "acme", "alice")
+	l := mustLinode(tb, s, p)
+	drain(tb, s)
+	return p, l
+}
+
 // drain runs every runnable job to a successful end, as a runner would.
 func drain(tb testing.TB, s *db.Store) int {
 	tb.Helper()

@@ -2945,9 +2945,10 @@ type ClientInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -2960,7 +2961,16 @@ type ClientInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -2975,9 +2985,10 @@ type ClientInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -2990,7 +3001,16 @@ type ClientInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -3142,7 +3162,12 @@ type ClientInterface interface {
 	//
 	// Enrols the Linode in the backup service: `backups.enabled` becomes
 	// `true`, the schedule reads `Scheduling` until one is chosen, and the
-	// first automatic backup is due one backup interval later. Writes a
+	// first automatic backup is due one backup interval (a day unless the
+	// server says otherwise) later. That first backup chooses the
+	// schedule: its weekday and its two-hour window. Later backups start
+	// at the window's start, once per interval; setting `window` with
+	// `PUT` moves the next one there. (A server whose interval is under a
+	// day, for demos, ignores the window.) Writes a
 	// `backups_enable` event (`notification`). Enabling a Linode whose
 	// backups are already enabled changes nothing and writes no event.
 	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -3157,7 +3182,12 @@ type ClientInterface interface {
 	//
 	// Enrols the Linode in the backup service: `backups.enabled` becomes
 	// `true`, the schedule reads `Scheduling` until one is chosen, and the
-	// first automatic backup is due one backup interval later. Writes a
+	// first automatic backup is due one backup interval (a day unless the
+	// server says otherwise) later. That first backup chooses the
+	// schedule: its weekday and its two-hour window. Later backups start
+	// at the window's start, once per interval; setting `window` with
+	// `PUT` moves the next one there. (A server whose interval is under a
+	// day, for demos, ignores the window.) Writes a
 	// `backups_enable` event (`notification`). Enabling a Linode whose
 	// backups are already enabled changes nothing and writes no event.
 	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -3444,10 +3474,13 @@ type ClientInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3460,10 +3493,13 @@ type ClientInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3952,9 +3988,10 @@ func (c *Client) ListLinodeInstances(ctx context.Context, params *ListLinodeInst
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -3967,7 +4004,16 @@ func (c *Client) ListLinodeInstances(ctx context.Context, params *ListLinodeInst
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -3992,9 +4038,10 @@ func (c *Client) CreateLinodeInstanceWithBody(ctx context.Context, contentType s
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -4007,7 +4054,16 @@ func (c *Client) CreateLinodeInstanceWithBody(ctx context.Context, contentType s
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -4259,7 +4315,12 @@ func (c *Client) CancelLinodeBackups(ctx context.Context, linodeId LinodeId, bod
 //
 // Enrols the Linode in the backup service: `backups.enabled` becomes
 // `true`, the schedule reads `Scheduling` until one is chosen, and the
-// first automatic backup is due one backup interval later. Writes a
+// first automatic backup is due one backup interval (a day unless the
+// server says otherwise) later. That first backup chooses the
+// schedule: its weekday and its two-hour window. Later backups start
+// at the window's start, once per interval; setting `window` with
+// `PUT` moves the next one there. (A server whose interval is under a
+// day, for demos, ignores the window.) Writes a
 // `backups_enable` event (`notification`). Enabling a Linode whose
 // backups are already enabled changes nothing and writes no event.
 // Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -4284,7 +4345,12 @@ func (c *Client) EnableLinodeBackupsWithBody(ctx context.Context, linodeId Linod
 //
 // Enrols the Linode in the backup service: `backups.enabled` becomes
 // `true`, the schedule reads `Scheduling` until one is chosen, and the
-// first automatic backup is due one backup interval later. Writes a
+// first automatic backup is due one backup interval (a day unless the
+// server says otherwise) later. That first backup chooses the
+// schedule: its weekday and its two-hour window. Later backups start
+// at the window's start, once per interval; setting `window` with
+// `PUT` moves the next one there. (A server whose interval is under a
+// day, for demos, ignores the window.) Writes a
 // `backups_enable` event (`notification`). Enabling a Linode whose
 // backups are already enabled changes nothing and writes no event.
 // Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -4711,10 +4777,13 @@ func (c *Client) RebootLinodeInstance(ctx context.Context, linodeId LinodeId, bo
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4737,10 +4806,13 @@ func (c *Client) RebuildLinodeInstanceWithBody(ctx context.Context, linodeId Lin
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7120,9 +7192,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -7135,7 +7208,16 @@ type ClientWithResponsesInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -7150,9 +7232,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -7165,7 +7248,16 @@ type ClientWithResponsesInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -7323,7 +7415,12 @@ type ClientWithResponsesInterface interface {
 	//
 	// Enrols the Linode in the backup service: `backups.enabled` becomes
 	// `true`, the schedule reads `Scheduling` until one is chosen, and the
-	// first automatic backup is due one backup interval later. Writes a
+	// first automatic backup is due one backup interval (a day unless the
+	// server says otherwise) later. That first backup chooses the
+	// schedule: its weekday and its two-hour window. Later backups start
+	// at the window's start, once per interval; setting `window` with
+	// `PUT` moves the next one there. (A server whose interval is under a
+	// day, for demos, ignores the window.) Writes a
 	// `backups_enable` event (`notification`). Enabling a Linode whose
 	// backups are already enabled changes nothing and writes no event.
 	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -7338,7 +7435,12 @@ type ClientWithResponsesInterface interface {
 	//
 	// Enrols the Linode in the backup service: `backups.enabled` becomes
 	// `true`, the schedule reads `Scheduling` until one is chosen, and the
-	// first automatic backup is due one backup interval later. Writes a
+	// first automatic backup is due one backup interval (a day unless the
+	// server says otherwise) later. That first backup chooses the
+	// schedule: its weekday and its two-hour window. Later backups start
+	// at the window's start, once per interval; setting `window` with
+	// `PUT` moves the next one there. (A server whose interval is under a
+	// day, for demos, ignores the window.) Writes a
 	// `backups_enable` event (`notification`). Enabling a Linode whose
 	// backups are already enabled changes nothing and writes no event.
 	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -7631,10 +7733,13 @@ type ClientWithResponsesInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7647,10 +7752,13 @@ type ClientWithResponsesInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10314,9 +10422,10 @@ func (c *ClientWithResponses) ListLinodeInstancesWithResponse(ctx context.Contex
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -10329,7 +10438,16 @@ func (c *ClientWithResponses) ListLinodeInstancesWithResponse(ctx context.Contex
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -10350,9 +10468,10 @@ func (c *ClientWithResponses) CreateLinodeInstanceWithBodyWithResponse(ctx conte
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -10365,7 +10484,16 @@ func (c *ClientWithResponses) CreateLinodeInstanceWithBodyWithResponse(ctx conte
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -10583,7 +10711,12 @@ func (c *ClientWithResponses) CancelLinodeBackupsWithResponse(ctx context.Contex
 //
 // Enrols the Linode in the backup service: `backups.enabled` becomes
 // `true`, the schedule reads `Scheduling` until one is chosen, and the
-// first automatic backup is due one backup interval later. Writes a
+// first automatic backup is due one backup interval (a day unless the
+// server says otherwise) later. That first backup chooses the
+// schedule: its weekday and its two-hour window. Later backups start
+// at the window's start, once per interval; setting `window` with
+// `PUT` moves the next one there. (A server whose interval is under a
+// day, for demos, ignores the window.) Writes a
 // `backups_enable` event (`notification`). Enabling a Linode whose
 // backups are already enabled changes nothing and writes no event.
 // Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -10604,7 +10737,12 @@ func (c *ClientWithResponses) EnableLinodeBackupsWithBodyWithResponse(ctx contex
 //
 // Enrols the Linode in the backup service: `backups.enabled` becomes
 // `true`, the schedule reads `Scheduling` until one is chosen, and the
-// first automatic backup is due one backup interval later. Writes a
+// first automatic backup is due one backup interval (a day unless the
+// server says otherwise) later. That first backup chooses the
+// schedule: its weekday and its two-hour window. Later backups start
+// at the window's start, once per interval; setting `window` with
+// `PUT` moves the next one there. (A server whose interval is under a
+// day, for demos, ignores the window.) Writes a
 // `backups_enable` event (`notification`). Enabling a Linode whose
 // backups are already enabled changes nothing and writes no event.
 // Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -10981,10 +11119,13 @@ func (c *ClientWithResponses) RebootLinodeInstanceWithResponse(ctx context.Conte
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11003,10 +11144,13 @@ func (c *ClientWithResponses) RebuildLinodeInstanceWithBodyWithResponse(ctx cont
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17783,460 +17927,467 @@ func (sh *strictHandler) CreateTicketReply(ctx echo.Context, ticketId TicketId) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3pdhs31ij6Kji851umkiJFanBsap31HcVxOu4TOzqW/CXdKV8VyALFahUBplAlmvHx3/sA9xHvk9yF",
-	"vTdQqIGTJTtDp9fqWKwBBWxs7Hl435mo+UJJIXPdGb3viHd8vkgF/P01n9wWi0vJF3qm8gsh40TemBu6",
-	"mM95tuqMOudM0232r0LnLBO/FELnIu4EnTueFsI8zu94kvJxKjqjKU+1CDoTJafJje6Mfu58rVTOnsHv",
-	"ztugM8kEN6+POkeDo8e94VFvcHI1PB0NB6PBoBN04kTfmvfed6ZJKvRK52LeGXXEu/ykE3RSPhZpZ9T5",
-	"RowTLtnwiH2T6NtO0NHJr6IzOjodPHnyIai9q5d84b17OjxiL79ml0u+YC/m/Ea410+HRx/eBp1pIhM9",
-	"M3OURZoGnSTujIZHxyenj78qRxmLqcpEr1jcZDw2Q2TiJlGyM+oUuie4zs2oOc8L3Rl1FgTaoJOvFsJM",
-	"iYDaCTrFIt4AkA8fgto2XRaTidB6WqRrdyqf8ZxNuGRjwTKhc5Wt3a88K/4829UyRzOL+++fLmG+7xae",
-	"0BbG3yZpLrLqnv3Uw6tM8rnQjEtWyClcMbvDbsXK3zaRZSqzwBZp7A0A8+ca5v+MS6lyhuMwJdlUqc6H",
-	"t2Yaz+eLfFWdwtVMMGEuMy710rwwNfPgk9xAo/w6vH4nZG4Q5FsH8ioG2q1gYwWAKTEOhxt10kSqWFzT",
-	"/XXYNTgZDU4NdhUZxxeHp/2joCNknuACaE/L/cSBh0fH5Q7hJbM/mXni8O7kEC8dJlLnXE6EPjQvfEAU",
-	"efrkq8enJ0FnLrQ2aDaCs5DIG/Y9vMX8TyxENhEyvzbENRW56IyGg0HQybj5E8lGJnjsCKIWEyVjnq2u",
-	"N6zBP3u1VVxP7OXNizmko2wXpoWQ5SQsPrsjE3TyZC6uMzHniQTiPwg6hRaZQcjOqMPTZCI6lb2/zHmW",
-	"N7fe7ChLJFtk6iYTWj/o7n/VP/19b/7J6R9m7zXtX3Prcerrd/8lT2QupPne5WQm4iKto4H3BNP2ETZV",
-	"GeMEx01oMU9uAIbrMOOr0eCUuI7DDJzzp0aNrwZHPmq41bO5t2A1beAK4zmzKxgOrgxiG77J3lw9a0Wj",
-	"/SgIPrRml90Gbd9n89tt8iuVm02vnm7J1EJkPFfZI80kPMH4WBU542ycqhu2ULqd3uPDm7Z0sMuW4jW7",
-	"p6/E0vC1fCbw6z02U0u2FCwrJOOL5O6k3OyJms8LaYay+z3L84UeHR6aV/skDvcnan44U8veUvSyQvZw",
-	"EB8Bhj4C7DSB5vbSrj7MDhvITpMJJz691yZfwDIaYoC5pQ0eKykIlwMmxVJoI05k1S2Oec5BFvmLt/+h",
-	"eXvQ3EE9K/JYLeWmXTwaDavHdjj8HHtYpcOzIodNNJP9NDvpn0DUlR4S0AjdTWBuUMeTJ58DzAMfzM/M",
-	"5O57Vgh4a44KTfIwBkVxeNSmO5YrSkgNLBcEV/RhfZQPD7R1b4POAmAxxD80/JUJXaS57oyOHWG9Sia3",
-	"In9j9UGfwl4Wi4XKcpaJRZqImOWKcZbD862cE29do265FkUel5r4ZploeHR0fHxyUsKV1MRM8MmMzVd2",
-	"c9WdyNjl5XcltN0cS3BrXMsh3tKHdvQKx6zg0D9UkdFq2YxrNhZCMtKb2XjFaMT+75Zvvrg4j2Oj2FwU",
-	"4zSZ1NWfBVxlLy7uThjHB9kyyWcsyTWLxZQXqYH1nci0YN+8uqxsOT4PO3vcH/SHw+M+ENcbnoslX1Vv",
-	"dIKOkTmzKZ+Ia082QoriCMIiE9PkXWd0dBJ0FjRlPAVZLOlbvUFvODzuDQf9ZNEHscXKQ+32kExokd0J",
-	"D/LFWIr8es71rRnx9LRv/z/wTusCxKG7xeRa8vx6eD1sgeprA5NdYcp9SILthOnaKfpNQDpTOncSpcpu",
-	"PhcU8eiimfD7ROc10W6pGC9yNed5MmFjeEoHIOMVMhaZr8QEjMuYceYZt0qY2jFQ6ruvzXdwVHK336sR",
-	"keZYNSI+dsNaWrSf4dDAcZ3R0H0QpIV7mWmP/wAQPm6H8OCTQdj7oJmTQ/PR+86kyDIh87/s45/dPm6o",
-	"77WzGxJVK8laoVd1c4TKZyJj/1JjlmjP0KSydRZIz3Tu7OQk8IwLveqTfRwvvbjQdVZEzxL3aWNMhm6+",
-	"uLh7zC6/Pz9/5n8bKPfofWeRJXcgwvz8tuQfP//7sv+3/ogGJnrGM/v33cIA563BjcXdYwO+m1SNeYp3",
-	"00TeXqdqwtMqs5+KJ4PRaDo4noyenk6no6k4Ohnxp+KoAk18al9IPvYgSetHUK6lUVvgNZ2aGVb/M6rA",
-	"7XEr3IKOTjmf1MWcwXAUj598jtX7ePT5F28xozyvTWvWD1Iwo6exmUpjo7mWBq12E1YqMnSPTxZFZ/R0",
-	"EHQSBaqs0WKkyJcqu71OpLlU/lZFjhfyjEs9Fdn1L4UyIz4ZfAg6JGi1+8eFND9L4KRc59ceFbUaDJE2",
-	"nKxTbJaJjNWylP8mfMHHSZrkidFMf3673Z5wk6li0Rl1OkFnxvW1UXeuERo0ISPKXhcF6ObH/DiO49On",
-	"8VP+1ZPx+EksBifD46fDwVen8fTkJBaPj8ZTMXliBlstRHaXaJV1Rp3bu3nJXQLS2ttUfaSQP1fp31t7",
-	"9Dfj9uHw6Emn3f6R3orrSVroXGQehi9SPhFzo2ASENbLGEkurp0ZOQPGuhAT2FLD1w2DfmwQ5GZhuCDo",
-	"u3NlEHA4MHTXogUiUtC5m8Bzww8e58wKKSkygKOAschUbBZPH7553JPcrKk33MBJByejI7OvS55PZrG6",
-	"uXYIZg7rNvvF0DtLmbpLdKJkSyQIMUGIA7EI5usHfx2ivw7Rb3KIFj7S3vck0eauOUnuoLwW4yJJ4/XH",
-	"ZCwM48ngsfyvc/LXOfkdMJsSZz/+lJxeDZ6Ojnc9JcTeakeEuF5bTMBfh+Ovw/EnlsTcyWj1ETnmwae5",
-	"yCAe0Lp/1p6Q079OyF8n5Lc8IUFnKcZ7npPHO8hZ6Et9JZb1M0JuRNBD1ELImhqS53wym2O8O+BXqnTF",
-	"mJsqXQZ3x0JPsmRBTtfLRE4Ey2eJZnOVAY+6vPyO5cqL6cqTudBMFXmfPeOSrVTBJjMxuYVwIIOL/9n5",
-	"hC76m4zf8ZwjlnQszjrvLsFjHbTx9vV45XzbvmdULM1PB+ntHuJtm0v34XuWAOC2/rAQcs2+kisY3MQY",
-	"k/zXBj/MBpubD7TDw5Yd7tDOdcpt3tE01wyDKE1zv6vdxo/8GbZoF5MQ7uFrsUhX32Zq/kbX8xfOIZpl",
-	"xaaZmgO8+GSiClnZyXVxK0c0PbpfhUd1G1/kjKKWSTAyn8oEhJzznA2eUkxtvxN0zFSu6bhZAaF1v05P",
-	"H39VW2QTWylo55GlRODm8Rb6SCMEWlF3W8ROZeV2Y+pr/1EwngmWKnVr0JfnDi+ZVMvGivFMrFvw4w/B",
-	"73xDtqDlEeyYum1hHuYi45qliTbzSjmmxWzBw1LMFO8WSUbOtkFvMOwNhldwD2+bGZ4clUR+rmSSqwzl",
-	"IT1RCzPVDobQjjLB42sl0xXRGe+K4Qk4/87x9Ig/nZwM48FX48fi9EnHLe6ZnWt1jVIsaZ0utGg5U6lg",
-	"Wkwykf+xVsuHk4F4Gh+djL+aPubD48mpeBI/HYyPpif88WQovoqPx6f86XQwORIn8eNxCZ1dmQp8ePeD",
-	"2QROmf73yXd+Ozn+EHRmgsciA5n++RUHq0r1XJ4znWdK3rA7niYxzxWkc5nDacZ8pNlEyVzIHFIygC1O",
-	"eJqKLGC/FCJbGeoWysgmlUVnTAsZsySHqCGWSBa9mPZeKSl6L43YHvVDYFaTmZhzMxvr+s8BOmbKr3ku",
-	"vk/mSQ7/ac74O7Vkcy5XNrFUw2wRyed8xeb8VpgPczYuMp2zrkH6cRHfiPygD1uFDuvRY1BbzChJJsp4",
-	"Uze1eSKTeTEHsFono8zFjciq83xdhgLuO1edJ2mKMybS7GZ3+vTp051mN9g2Oy1aoPjjTFA2AkCGJZYw",
-	"8BueyMAA8I1M3jGMlNSVqQ2/evr42CiBp5sm2DYpkWer8yklNdYnRGTJfM7IW0tusAhiSlierYCVmbmx",
-	"rhR3aOr47urqghlRpbqxxx+9qx/MUcr4XOR0aF5MDe4C6janfDUTLDLHKoIUSKQnBqaTNDFHhqfmJK+M",
-	"WtJnDuDw1FIVaczGIpTmkuZzwbrw38bpYuXhCvBBOpEHgRkulCRmJJpFx4OTCAm9VGys4lXAtMLc3oVK",
-	"UwPCiTJYyNM5igP5LJE3eCYd+Dph5/iXo95Xy/Pz/315+8+/v745//r8f4fAdM2ykaZ0gg5FPFcO+JbD",
-	"/T3XOYQ9v4jXwDOJI0uBUq5zNjXb4UM1ExOR3IkYRMhQRjrPBJ/DoDoawZN4iRlaCEmyIHAkRlyHITSb",
-	"qjRVSwMPAOGlyO5E1rs0w+NAbJGpXE1UWtKzlXl2rkV6J8xZwd1chTIzKCvFJK+B0TCAVngZGPTgM70X",
-	"31TgNVXZnOeIkY9POsG2Q27ZWhOMiIqKZSIvMhkwED0JZmxYPc00TcC4cpYLigtzk6OQZHhhC2k087qE",
-	"gLK1BDHJxVwD03VcuEZkDHFeN7FrCFdrnx1EkfN3OL9T+GVne3TaOl2U538q061b0NIdQoucFMgOwiNi",
-	"3U3GjXRhHyhfCaUjKoFNArsVKw3IHrAIVTn4C+UT8yfqfBExWNLIojMWfamyWGTX41XEcn4r3Cj2BZUx",
-	"93j9ZL8PSW8MO6MQNMewE4QdN6S7LGLvBlw1MAk7H9YRAS+tfNP5B2lsX0ibdx4E0CCPRUhVSaKLAgZ6",
-	"spqy5SyZzELpA9jwaLPAFjjCWGFn9D7sfGkoMk8kQpWEvbDzoQFZ+uanAe1aqBpR9++XP7xiavwvMaFa",
-	"D5jrj0GIMBMUTSYqTQXkk/RDGcoei8LOrTCzZyAUR+xWiIWm47ucKS0YVBZg4peCpzgIPGkkwTuR8TSU",
-	"DDchkXDeaRbzQhsOaaSffDLrs1dQIwQH06zQgsUqN1fMu2aMbhSSUaWfxGEnOuhX5/c+7ITFYHA8UQv4",
-	"V7hJf4jYRM0XPBM6QPYYVZ+McGJTFn15k0eB+Zr5Sxic+TLN6R8Rsa4s5mOR6QBO2T/+8Y9/9F6+7H3z",
-	"zdV3341evhxdXkYMd8SQNjOMOYZ5Micg6QMzkhS/mJFUjjA7QHx0SBSxri7GOAxTUzMKp1FxFLfwLw1t",
-	"6IzYz7iZAev3+28JvQHBWm5O1HycSIHCnhnbFn2AXUF8kJC9mQmRrtynPDxmFtAG8ATpyCLReMU4qxak",
-	"CJCGsXIcHIQbrGf/h9kDELGuTXuJuJ5EB2yRTG4RpeIk89DyuTmxJaoCadCg3Fa/rM+Y4TUY+3srVizR",
-	"Vl4SMYtOBgMSlzDCl0WNQhi1hVpyDPtg1mDPZtiJ+uwc0Q0PWAJpz4xXjl5S2qdD6X2/dUDGNVuKNG0h",
-	"PpjyBcTDS6FtoeWfg+KgfVHfj/DQIHQ+PSofSiLzlGts9vqRZr7K6cg8N6oC0CQy6YxXoYzM3xSmbS3n",
-	"bYwRXWQAHnKStcCTqH4VmvwhgOkCc9ugSCDAVTzSNoTcwAtCylUGkeR9di4xpNzGmBsGZrQMbURbZwKa",
-	"qFRJzYSe8IWIWTf6j+Pz6MCMIlVuBlmBXuAjcijVpnn4mG0O1kkDwrVIdQDVguezElAWAjsolR7c0BG9",
-	"Tp1IYjtnfM6s0aYZVMVNm83QMjH3iXtYC8QmpaecJTxWmZjNQ2+Zlx3zHtNC6rF9XrjjdYi1zsoNeY9p",
-	"oXC9fVrW8YfPV6fnnCstc3Tj32eORizdPsWFyLSSPGUcwh9Qmu23Koq1OdL49zFmZEIvlNS2dlvsqd5k",
-	"RQD36GKRUnrr4b8g06Va9G3M4xdxo75HErOxSNWSDbdUnPLRlBJp6NKIoTyFwuBYMJ6z1FBeNoT0mg/+",
-	"Wv97JqadUef/Oiyr0x3iXX343Hz1NS0Wl96iWdBXIyOJoiXG0EPi07Cgrv0TgQhinipys5cZlzfioN/B",
-	"0lzfe+fm80GycrQIlPbaZ4al/exDAPM1Gkf3h2Wp8bQtyD58WJZS+4CmcmubKHfBGRUYH6s7tDdZI8Lm",
-	"PfHNEW5T3MW2XQHT2+lg8Am2hczMZh8SCRb9EdglSSmugB/2g8uK+mzLAJqdG5s9zTQmya2tNmfYPO7i",
-	"lUezP9+RqFBygr699pmPhP3sQxyJq5K5fEZYehzHghIvfW5I4lfvDciXIp+p+JXKz9NULcW+4Jy3vL4x",
-	"PxS/x16pnNlXHhY653KFwCDh4vziBYndmnGG82VJzmIlEFqQUUc65sngNDLqbwynHiYYMdRWQF8iczgN",
-	"o904OEb3u+fn34ACjVl6bDkTUFOB/e35FUv0AQr8nsMRvtAuHtlPuM2FMXXAJmo+5z0tDMnKRVyRkzrf",
-	"PP/++dXzwHwwYGY6Afvh4urFD68uA3bx5movxcHA9pXKv1WF3BctpPdaedDeyFuplgY5t2URG/SYwgAP",
-	"ixyvFNPFZMYyoVWRTYQ5MXeJTgylzhWa98C7BGfjlcpfqjiZJiLe4EJIcI/AOV66YGZco1uVvF9gwgOT",
-	"RtXZewC6eSbw7IJHqoEl1i3dtnR67BCe+YCehVWqDHlU3/MMnR977FzuvbZxi0gigRkDDJRiKbz58OcZ",
-	"6+QlYK7mOdn0OX66PNvwE0K4huxl8jXrLmfCwDaUZh9SIW/yGVtyzWIxSXlGqe05XALlfzIr5K2IDywx",
-	"GB5HxLsvRXaXTMQb6QVy7wXWovrmRsjSx5j3TsDybEW+XT1TWZ5Sdv2ngrOFanQ6OI7YcpakiN0xz/mY",
-	"a+FJQBBEB8BET60VsDIuLb/Jk7k4s65UgPdkZlhQzAqZgsZHHt5QeuKZFkKaUznjRtrkt0IyMZ2KSY5h",
-	"SH0WgbO8B97yiGkOBvRQLitucnRDqhKAjePljbLtlHne+Q/oq1EvuVzRWdD7nzXz9laEuFKqGiLxebb+",
-	"5OhpxBTGetqIDEPW9MIcFnOmaD6hpAiJLnJON1Eq7WBEYqT8MEiAg5oByJ4VSjPulCcplPBSTE1zIc/Q",
-	"TF9xXgeNCakU+LAOZZrME0A3tRCSHNz6YA2asBYs4SX6LZM0BSFuMhELiMh7SNQJOj/1XPRJzwXxbHy9",
-	"GvJTG6ISX7PTMOUbjaEoGGbHYczTgFNvJC/ymcqSX/eWIkkRawlBfJloDU6erIpD2wSIFzgiwyGxDskc",
-	"x7qcqEVLnU5Ep5RbdwrEoG37DBRg++G8yGf0vpXAHSQM6Sk0hUsLGS9UIvP+J9AI3PfnTZB1owo8ooOA",
-	"WJ9bbihhvTjNkhZIIWJNPPCNJFOiiF+KOOFXq8X+XNANsZXoPcNhe+YzpU5V/8DnIIScSSV7WM4dZAz0",
-	"6Ub+DCPnA4jqc4xYtwyYYlwnsThjnEWTGc+0yCO3uKjIp70n0UEorfxxivKHWyDqDODY8gxCPI4Tc4mn",
-	"F5mZPSaBUVBwE1FQTPLq0ftClVRMwcN6xPgYpCKVsej9h7qz4v0HZ05F11XH9VRoi6C0roWpq1k98sqn",
-	"dSMzFF5BJws3DK/gqfNEhNI+ZK9EpE4tvEVXMu1a4vnAy5k02jgwqZYjFhmFyHC8dEXVtaMyIS8KJa3B",
-	"d102Sr31WRcUA6xlZHRPiGGcqWUo3fiMM+pd4RZzhgWOHc4tzUdoesCMQomsqH9Q3QdU4mgnxkqlgsNp",
-	"dcW12vQWcNFpqyHjo1Toki0yBYWxDJiaIUc/d16uWFlY6wIfhlS9XMx1ixpZ1g/LMr6CqZVx2JtO6zcU",
-	"F2BeoYJfbWuBW5XJuplsGh1RFQqDtUxx6rVi4Gn6wxRo026zfRu0xZGSngFi7BmTRZqyQuZJanYAfB3m",
-	"kp+B0wBjEnvk1PPGbXJwuPjqNshZ3HukESFoWoD69cqGVStDo4zZ1snb5Mr3rRZZc89AyAj9eCATGVTc",
-	"qNXvlxmajQ/ZnJ/6hyI6cVEJdih1BhkXOmAR5WFaZSfJWVZIDbOQofQpAVBEFFajPp3bQhPxBAqDMQ7W",
-	"XymLORFPabbp586CFxqy78oONmUWKLDcC6Xzi0yZL1JEvF8LDr/dwYKq52Pkp299ALWWjqsdyPduPlTZ",
-	"z9WWqw5VVpxrDFSU6da7nY0Pvv3p5w4YghBDaXS3gYFHyUuSUX4y8MsNW2JnCYXDt7drmRSc/BZGZQZg",
-	"M5HGFB8PD/cbbMavHVgCMuOQ64mlBMW7/Bj/gXKAMsmz2i7RrQZY3Zn17Hr1WoZNxG8NJr1MfoVI/5df",
-	"V04Q1EDcGjvrb5XdJXLjeOtvg7Hb8RYIgwQMZutkDnN7c/UsYMssyXMh10SM2YDtX5UUQSjVdKoFSCbT",
-	"jGQYkCxQm2NdtMchG59TzsiNQl+NtcL6YRdtlfQXPM9FZqb8f4dh/P7kQ8/8c2T/ucJ/RpV//nvbxrj2",
-	"QHvKaShwUlyQkcBQ8iil0vKQkyDX3yqggQT8A/6E4olVnAYfx/sNTjOMY+Q5wxi0LsUfGpYh/eDEwE94",
-	"gdsUL4aS/kGfnaNwaYPE8YZTn8aqoHAaGK++Y3S6W/kM12185kcDuiV8MVPyBpI3liqLNZsLTqk7C6EW",
-	"aTWAo2N5E84LdKjmZ2tHhebwdh38nQbSCmornos7ka1A8zh69452vbrB2y3ndaplX3i/m4zkYwvoz/IF",
-	"vjasS0w1CNB3WiFwR7piM4LLaiNg6QMp2ZrpgzIuy9Yh7bNzvZKTWaakKrRh5TqUN4pFrnBpxLq/FKIQ",
-	"MSgUEaVWRkYhjyzvqPDys1Bi3njOpTCDopESY+aIAzGuWeQXO49alRAqN9+KhTO+gOjxPgNRPNEkutKO",
-	"l/QsrygSodQLMWGLtNAugI/omlHytdUgklyLdMrEHGxiUaUnAgR44wXko96FsVIQ1xvV2lV4j2AuavVC",
-	"kaSx/1osUoHjLrjW5ohdZ8KouQGLkgXZ+9zXQxmRgEmVKsxj9srEKFSp9zmn+VGIqX2Q9KTozDqY7XLp",
-	"uUrR/4h1MUSaGdy0b0QHZ+RTdaAyL8IF+x5YI/ESrbI+FBpXzkpoUPMlJIF+WyNeNv/xSu12bSyq9NA4",
-	"MLKozvlKM61IejUnwbBPFE9BUjWYyUGkhUXP1Z3ww0ahMwKV+J0pnZ9V7oHujzcR/3Qo7ZeciDwucodz",
-	"jzSLfuRJ/i2QMzik32ZCRJhFoxkPZbksCCoy8xsXGhO2lhwikcEIZeAFoMWuRlHg3Gkeazeo/UgztZQj",
-	"o5dXTqB5vYTmQgEfIm8eZZQHZLOh7eqa/Qpl5NoYRWVMbZrIWzjlRWZwz9AHGiQ6QOMxeHVZrkKZCR6z",
-	"ucpEVb6n58suE/aCFtBZRZd3qtjvXUDk9y4QkoO0S7O+BqacKHlt0+XLW2lyS4JznOTXE57F16XobITc",
-	"sk0K/EKMtr/c/PBegRYtdyGZ8xuUA+FnJkgqjKWZ58Qc+nL08lr5jfJa+SWpr414V30TrlTegyvJ3Kb1",
-	"2ytuHNzia1eRCc0mLTcchBs37ATqNwyfaLmsc56iTJyJJU/Ta77A3XAX3IjuiltSeSXRhALukkMKd8Wt",
-	"0hvoLpmIax7HLVczYchAh4o5IfnuUB2mcgr40w1tf6aKx1CaqUq0QWPTOhHleGmiZ9fubyB8RtZdlD+r",
-	"NyepksL7aaFTYSHl7/K7/n1/+LLHXfUCVLSaCImh5WvvNWYwL/KW343HPAD47NC/QAej8rsxjtcZqsbp",
-	"PCCBitt4lS7XQUaXS8h5hbDKIbyLrU+Wo3oXMzFZTdLm1RshRVaOUdtZe6UyJMHEH2+hVFp9Da5UXoMr",
-	"1ddui7GgNTdmghw7U3ZLlby5S8QS4zS8b1Wvl1+sXneAmnPJb0Rsz23sXbJFt8orGl365dfqN9znDEzG",
-	"PDW0yduqytX2Z93EqiPU0Kbt5ppv11CocrO6u81b7UNWT7PiRT67rm9D5aobpnIV63KgWFm/V44+/tc1",
-	"hpNf34qVN371evmF6nU3TlWKhQsrqB2H8VlEeO1FXYznSY5MtlZm7toQzRvZcmMsJnwusDNTwqHOz5pH",
-	"pJIbH3OrrN9wy6zfKOTaaZUgQCN/eUHnfHKLek35Sf+i+5x/sfV11G8oU9m7nom7RMNFLHBffgZ/l1/A",
-	"327wnHvYbn64J/Mp9w+r+VkeVFIRyrpYJQOsqBTl7/KLntbgfpZf9VQIstiWz8Kv6j33IvzSegboiFhW",
-	"udT+YFnZMuWSlmN/xcL+UmkxF95d/G3Zsv1pZ0m/3Qfpd/kpe786nGN+d4uJN9hi4o20mHgCIIUWeQKg",
-	"vRILcDTE1WtWKLRXnFncXWmOXYqq1a+tfbnlBkrkLdOkG6Wk7n8kNmIjT7UjJE5Yy4rUXGqREu2dpthn",
-	"7zTlSHunKTOSbLBQS5Gp6fQaLGjAxJXMM5VeL1IuxTWf1Dhw83ZVWmjcbqf+bkJziKlE5c2WPN3tYbcX",
-	"OX93ncTXFDcCL0NH3Ip5vSp7NkyFH+OGdN0AG3Z2W5SF3EozrqFtrVZsyjPWVRnLlbql8KVYSXFQuttC",
-	"6euzmPf5LzXWaPCF8DcIVEYLVs0Yin1eXVmMWBWoM/i2/TXuOQxYNwsr6y7u5u0EK95zfKnp8ESLMUXY",
-	"8olRx5Xss1fWu2iANBVL5q/a5q6aJYeSZ7YVslRuKFz4mrWUFsZktwzCM5bEmt1kakm6fzIXrVmFm/2r",
-	"rhljS9Uoo1xI19R56Rv/grUW5w0tdLd6WZtNHuuzuiDzqQUFdHuSjF70PMAVjKzm4p16xUOGleIh61HN",
-	"gxh2nGzsEGnTzNw2s0M1zZ0HJNyaZgimqmWiRX835zOP14eD2KBvA3TDS+Hsznl2KyBPwLxcWT85bJoh",
-	"F21tWPc4Tpf29bXn6pxlIgUrtD0So/UBHEhYKtZdtGDWjblmBND5Yd9rBmMyzdXtvX66cBeNn2Snig7o",
-	"w3XjrO/Pxy81zMG4uaEsd3e3E48tST9yf7sQ6QMRxUgYDiDweMctXxdtUJpvRwy9EGwsZgmEx7o+a2el",
-	"V2Jkq/efQekE6504dM6JETCNs5rpc4QJPp7TIpTotXAuU+cwqZgoHSf1vOi1Hq5+s3uaZi0ygC62RRjU",
-	"+r/W4fNc58kcMNkG4KZimo/wcGMAho1dVFkLiwxYNKDYZLuAPjtPl3ylvZQnyMoDjOo6XwmaA7V9BIlL",
-	"1KhN4lXFCCVVFpmDlTzJIVC57kXemwyWzXDbmBUg6nKm2ARiRVji02Z0vBPHrHIPW1l0C01si8Mgp5Uf",
-	"bOFiMRqMpbHFRNc9GYnOJZFfb8El03SCRwvxXOs8fO6I6yapgwQKKLpg2G8zhCOJN4/xSLMk9mOi0Ijf",
-	"Wyaxq7RhkGcKlSVCWRZ66JakLToIsGiSFeMk0uwkc6WWEgrApTfq4t3R8S7YtCHMy1sPPOX53AFCkI6B",
-	"W17FpZaK280Youb3bg2VU9NSbGt6Rkq3hu+z8MJ3YmXwqmlr9xQda6n2TdROyfHsdvAnj61m0bS91VSP",
-	"mkWptH9ULRRoXXDmAFeGFPG8ppY7pdjTCWm1qESRGRV/mNkslEqbNhln70DduU3daQ3TyrajBqZMSgwA",
-	"P794EaC6Afk6EI18eHcSVfFjbb31nchNLezLzHHtkW8v4ufq02K0BNHC6iHH6rS7xjtAbEJLOOhicxFB",
-	"rCBYOz7DbZoDFaRdW/4P7tcqjmFa4RCPMAZMQpjQwX6fdhVwt9QehKTFAHPqeJrilKqBZHsFkcFuBLZu",
-	"IgKgnM3a7a9Lxi26liP8VkIGd3dZK2ZX0l8Vr4EFjHyJwhD79nhplJSBgAVlNTLINuXaStCu5wlGBAAB",
-	"a6X4SgrSGxq714iwftseMuj3VL4XAQ+Y6N/0S80AhoR4DjN984dZddTGPOjhDURpOzk5pOjOByct3woR",
-	"Gza0aypFFYfWKv4Q5AMZRAKyA5Yc7BqK5SJNqd6NUftBvMsKSc8CL6rC8CIVXAvG49gVjDMkmir8ITOn",
-	"OAev8lcfWNy77yHfFcp7omxqLwy3wdCurA1mLy7ONxXhenHhymp5qR5e+BZ1TmKxyHmSthDstTW+DGbS",
-	"TYjegyJdXCqZTHjK9EKAhtffVFCrgYOuf29rYgEV2qOHzILMN5EBe3IhdaCGKmNrP79TgH+lc3DblEh7",
-	"dg8SC1DyjHFUfmBWEJ/STcUNn6yq1EofbDCY+OJk2bD4fY0ybWFq1Nm4lVfCPZuIXQFnlaec+Aamoy1x",
-	"ymUH5ffbs2KwvfL7RuMFzaBOgxbsm1eXWM6UXTT7kQtt4QzSvJICYo1DaXEFY6a0yA/OKkXmhPcGBCZT",
-	"BiymOednobRYZJhImsjbHjTi9t7Hit6xaikat7Hl+B6pGTslWJQtqDfkVxmti9kn7SIckgI9BSzd0cri",
-	"N7n2p7mmOfr6TAdqm06NsM0/hyRpw99QF6UqVdMbjZErTbR3tfO9uHh1fjW8UsM1RvP/unjm6CdCcc4X",
-	"C5RmsPkCAyNQ/bD3t1vJajS+VJgsDayC2Z1kx0XplNEZ8klEUMZj+1CpETQPczYyFmzh93HpjecUsovS",
-	"izvQI8bhTJujZgAbIOTAEQeARibqjnGAp1DwOyPCRWbBEZQysAHBlaLwVf7VTmHOqbeMmYRhjFTh6uj0",
-	"2IyZ8UluK+aamVW5iHnTnue+ym52su60wNeiXsvklBS9XPUMihmEw6q6jNvoY4uSRqb2cXQj924mqCB6",
-	"IU9pUnGDOu331qJuOaJ7vR217h6/hpPdXDrVAoWDzzJVeKGjZT3H6hpLFle2yThpd3TQN31iTY0Mh35f",
-	"/o+nxWbC1znPbjBlv+VDbR0Tt2cwwMw9GuAOeOWLbcCm5rMtSOaEF5TtWfcuyfKCp2zOJ7NEYoOKGjq5",
-	"rpybqCoOfI7PVvtubn/ta3q40UTzvZ/0+nWqJrfsMleZ0fefy0m2woV96sRX6lBZh+Y3YpGJCeiq8IQ5",
-	"sZTDWeiCp+kK7QJVStKGQrXmn+t4+lzk3DyBhmn4a8k1u0nuhDTkDJZWT0Fay9C93qKtguJspUGqB6JJ",
-	"mZisNvg+TUmbq/a6lJbSwe3dvMr8sX/pDpm428Ri6nza6pYG1xulB0M7j1gsUrWiThRn1iciJIOm56BL",
-	"QV0dKdpUbr+t6naVA/qutsnDVbE3sKxgmmQ6p6wDK7IqKepJ4o0+rjufEez42jajy+/Pz59VSzeDWllV",
-	"K7qRuXk4PHoC9QGivz2/Yv1+/zBZ6AisZ1DFCLXPMs2q3fa+U9/ZrTDeYJp3RaKNYBCwQia/FMJ2ZSBb",
-	"+XqbvKfkPz6pqPjHbdOo9cJtm8//KsYikyIXmtGjTpjH/ohTHx0lYeB2dbLRcXdXgRkBdGFf/xu83S47",
-	"u28gRYR+NCJV8sbILXtMu2Rlm3LWgQJi9LgjUIncPUu9bCy8yQLnfcUa4SYqE5i1FidmvHEBTUwqH6ZW",
-	"xc2v2t7F20F+CY9u8HA7K5dl65rFysjEDOuTaDZXd0DX8lmmiptZKKNFpu4SnSjIsw9YNMZQF+jqMisg",
-	"NebappxheALcDWVU9tinIAYIMYOfIJRmAmszlln8BkJqOk0TKaKq67tMtaf7naBD3zJ/FXoFAk95qTI3",
-	"lFHcMqCJI04FYq4gZgXdoW7KHWinar2kEA5BA+fKaHfmqwlYr651oRdCapK1hE5+NU9WeJLXL7pBS/lN",
-	"XXCx3dZ3J8DrsXKRcmm9maQ5QTGwSc0HXW1Vff+iAW3trDcFe9inqXcmaHhl63cp3i0ExKRBIGRPTaf9",
-	"7QVVNpmZq9nIpVvSec+rVgdP9rBHMrCSbsUv2lLzwHoBYadb4OKLVnXZrsEC2tyLFRnYp1PrZf1zJ6TX",
-	"USYTGjNbsWA0Yg4k9y2lsMneUF6zKfpDG/76kM8u3kAxrTJijXWHg4H5wQzRq7rBng62WQ4T1SJaJ/q2",
-	"LAKlYWwMTqj33hpsHZ+s3ddJCxd5IceqkDHLMz6dJhMo0jBO8sN6i69dv6GKtrTqIn+Yr7hkt18K1aYn",
-	"XM545iqe2IcZT1OVA08utIiDSqThgOVFJuFw1o/gk8GmCMMt5gGDOLCzFfBX4dRYzzbsRqPUntaoV2LJ",
-	"4FwbFkhH4cz7G2KewK5kYFdQ4Nb6s1Ai9uluiH0fZP14DLwXVn08DqzZP9Tvv090vt4m8Ug3Cx6BmAEM",
-	"zmuFUrNO2HdaRq4PFzApllhBAxquWgugwQYkW3tUrWpj2y5jcDfxjp7WTeuaW1S1INBG8F5SqOCaHqpN",
-	"4GaFLYJlm5mB40RJECQnM6UxArMezLHy1XX6KgpDl4WMwYr9UtEfV4XQ+NePIpb276tZkdGf32YJ/nHJ",
-	"8yIzf1YErcrwW7W8ZSLjdaW886XqzVSRMXyIdd9cPTsIWPTjAMMAoENyb3A0GgwA7bSyxo62lf44MP8x",
-	"6v2PRqr40cgUPxpN9Edwcv4Imv+PQ7g3hJtDuHuE7x19/Cob0RwGeLTwXVHkoygpNummeGMbl3pmcWdX",
-	"MvqZ0ceOuAFVPsP+/njS2ck/ULWGthpgLPzLUIWPKb04gzoVfi3FlmKMrKuwAZ8GYTGUkRscAyazQtQj",
-	"cNdaGz2lYfvDKdf5tVc+7QELAGrLA7zCTc2WW/UygaG0wV4GclATqYulCyCi3VJUzLkC89b8YGPcvGcP",
-	"8Mj2rpZyR+obNX+cCuIXbquD0/voNorxcULX1xZJsdIGVHGTDDWoPvtBpquyRBCgEpRrFfFZKCNaApkY",
-	"PIyDdCRbCbqMJddCxngsMLknybEkCLarTG6kQeetRUo3ImyLM/wem0YQ3UQAlMo/zvcK4WZUOxaLy0Al",
-	"qzlfMZ5qBdV7oeZXi3yLqebrrJLt6S25Yka7P/PK1IJA4TXERG9usyObb6vfZrxcD6pnoJ9/rKPaMDTy",
-	"MBJWohnBlhmCmsIG7+wZw3JRyPJsMVjIKlkpo98BnDJwcVd6PBKq3g37j5/2h1iNVsh2rHRFq69vxaqF",
-	"CVxefmf9ANBLMlfozaNAqEyhlLy7rcn7YqGppHr1k280VsM1i7E7b6bhelnSBKgInZ2CZwHDjIi9TGCU",
-	"x9uGj66Sca7ITwMzEDymkspg/Glvm9jUf6rVfzaZtRQTMlNQjoka/lS5ccC4DmV08cMlujto5EOqqgVd",
-	"arCCk3UfuejYHbmoOWzX7UUmoZhs8qvT/82jWEjTVZ7crAeaF7YsH8ZMcsqftR4y1w3XHF7XbQD24KC/",
-	"S5lkqF8kSn/u5h2Ax4CTQ5yvL6KX7M/VGHjbwnJdXnM7ctnbYNWGwgwUntK1Bz7AAonItGCNTXDu6zRu",
-	"eIkr4aNtbsNt7kx3Os58d6XvL0BhxoPjBjfmhkhJqvWyZuuSycz5UmzkqXtXs6j8O/JqXdOOYvxkGcFM",
-	"+RVvN82nhYK9an43V5Rws2lbd7IH2J69NLRlRu1+1RZP72sboleLcizRb5cZbiWotyKT63ygeM/VIqcy",
-	"i608vxVPbrJifNTZ3e9qNBnJ5+KM2TpBMfoFrRrZZy+x77pWjBqOG0yNej1wRV1fo3Op30dWPRZr/LY1",
-	"X/LOnluv8OzPvPfree+fg97Tt93y7/517+0X3q2D/2ytO+uVG7xeqDSZrIlz9ssS4nPVgP9DV8Swhguo",
-	"rvk0yPs4xYvshsAv6WkPf61RcSbSRVvHfo8upwI9kfaE4ysOhdwNCg9vMoEW9/S+Tmlv5hQWcZ0sNs76",
-	"JkH3KK8EkHuxdiqAABCMTLTlDR9p9/hCqXRX5r2rK7ukTCBo7OzPNnLX9YKvi9s3t5mtpGSPumPiwDLO",
-	"KMC5NZeqw59B4um73sX/1Ho5yOL/Vj1FNkrc/v6qPsegs8ySXBhJG4WBD7WKRYSr7TJ8C4mrxxFiUWYK",
-	"Hbw0I1/C/UeaZHYP9bzMdW8K7RKBN5QZPSugNC5akUEmqh3KrJAHdUfVV0/bpAS95Is1At3lki9QgNOu",
-	"fngpa50Oj6qfOB0ebbX07+CarkkdG1NWYPepGrEXfbmjF3sPf3WjtrPv611vwnhx0XIUnvuxRtUEmfGK",
-	"Tfk8SbE8qpFZWrLWiIXvIBBc3J34wVQ7vfG46eX2/NabltomWVTCm6rSRVtILZC0nRM1yyyktmRNlw5y",
-	"/7HWJzu8riU3CE0SEwYQJ7mL0sc67jZM//5z0jOetc3o3E1ETamWL26AZviKrXELGUPik83vbjFpl7q8",
-	"yHGh7/P5/7p49uKi+eka9rqEBYtdDnTevro86vXI/Xg7cvt5PlCsBtIEmnh+k6oxb5NJXQy69oLQ74tD",
-	"Nuq9ZY/SRN5eQ4bRPskrbtMbFu4XkHtYz1ryo+48+/VOwXc65XzycJMjsxXGkD7A9NYiOWzlZ8Z0hFVl",
-	"VwOLa1sRvK47rhWCEBLNnM+GYh1YE5We8YXwtGxPW4+YFqmY5DqUXc7aUhW9LEcsQLAosoXSAmtyW84Z",
-	"yuZjZqejgEV3iwmqancpl9FBn5n9oW51rl3bZCYmt9ZKvwZGdfVkP1uvfdua6qyRvEkeNsThf821eHzS",
-	"E3KiYhF7UfjdSaqKuJfIJD8oi6s58bAq6bw4eqXHx/91+/2Pr+7G838u/rlU/2Mf9+D2OgzEce5ZiIGS",
-	"SDZUYviIMgsfVR6h9aVPUejAAhh1pI9LSd+ihUmxrGpiW3SuV2LZezYo9a7761x1YdrNdwNEqrHf60T6",
-	"Sui3JQ5eAPi6GhClDmNWs6GuTgmXxU1vgybsQoCvc7XbbCnRU0GyYT1UPacbHxVnv9bsE5n5TnLqfpKK",
-	"d8k4FbUgcnykbYn1r7gk2xJ1ZJ5c8+nUUKXVyHKkPSo3tH5i7fpqUN8VmT6+hWZ9C3PFFkXOuOfVI+tJ",
-	"3dFJtZuvFRyKNv/uLnjZBN36Nb+GIOiPWyu++/vy6kKKFDqMGilQD+jdfY3h+x8HN0yOsD6Qvq2Ugq5d",
-	"R/Wq/l2ELlWco8imh3Pk3s8ne0936p7ePcycyKvOvY925+3poHOurb0cUvc2d1dY9yflwfe0e+5vwqyb",
-	"J9t9lu0Gu3Mw1xkMgWyiXFFxyDK55uNNeTZNYxcppIyX3RREXGtZHFArM/QSAXc3v1soZZFltoP2Ttqu",
-	"DQNuTYQDAumiyeCTgR9ypjLqtP9RSXGJvLYVRR9ovm6qHow+Ymr1NACCaXXGG3bY5satr5KHCU+AkDfJ",
-	"Hfxs0XNa+4pCUoleQMmelmacjwetRvObRVGlB4P2CtRzlbUIeS/hesv3hoOjk03R+C1DKZnP0pVT9VsS",
-	"PBLJ/vZ1I0Om7TN3k/qyhtv1KayUSEu1YxCEvJmv39/7lBV5RmU/INUQh9s7+Hj/UgY2WO/jChqUb3/y",
-	"aJAWHel36ey2nMiPzvSiOa1EBZFRYKrD4dsd3Nah1a5m5/wGarGdYQVx0BdQfFVpU2wlX1jQWYrxJ/OI",
-	"teVQbk96bJym1xil/XEGikpZsbXlzXLlOt8raRRi67IAwx+Vz7bxIjxNRVbrD75DQQZ1JzKQjDaKpbRz",
-	"mNQGNU8eUehXKZzCQg/2TyEtYdFGtKzA8ZFwbg99OccCRNZK6Gc2bejt7iHh0enpfqUEcSJtC7zCsrlt",
-	"bROKxUJlOcPCuiPGjap4JzKNmuJY5EshKqE2mDSDr/VDGWHiLUR3R1Isbct3OzBaR83eJoIavLNILYSM",
-	"AmoYOkmVhuawRh3BH616lusW1Bb3xefoisOnoDVyKlybVmy5KRXzBgmYVhVnQZVK7FdrJlV6cy6GD0BD",
-	"+2CdUBEfgild+89EEwh2U8Hw2YfMm8AK1TDsmV8hPrFW/J2aQFSGbqM+tpkm45pQhOvbulH0MpFAD8Bi",
-	"l0nDNC8vv4MoJMvyoJOIxkiyZ1yylSoYeBkA4jOl8/9sYyj79ozAA7RbDxagX/C8q4f+UcL/TcbveM7X",
-	"FxAxp8iQY/Y3ehJKqCPGA0UHlBe9OU9Sv7qMVrvWK6rX3hkeHR0fn2xt0wIT26vmAL5xPV5tKdCPz5Eu",
-	"0CzE30y6cQU1rGVCQpFyM07HHZ9KDhfdaqmoNp/zbM0Ecb8fAePspYkUTBewkdV5PuMS9HLBJzM2X1ke",
-	"DCWfLy+/e6ACDvRKKzR/nCnUWZEix4bLIxTKrgdIjAylrhmpkaR/XMMDC77q0fHqNrjmBD6h90ir263q",
-	"yXDY5iORX8XBg8Z61nj/9BLEgBYVtUoJPwFx80X+HeoPB7sKhk0ytq/c5x2Zfc7Aeh1mqwjUjmXr9323",
-	"9hZtcNjo3wLY7OTf2qntwx5tBz5zwwCE4nZPNQLwvp5qEmP/nTzVuOTX0HG8FcJUPxxSL0s25AvxLSbQ",
-	"/Usj0isbOTTEioCuQ7I/vxHUDZ4tMwVxzjvy7bVU84XrzEdVhnI4qeDS4DkbPB0NBuzN1bNWM8I0U/Pr",
-	"dE3NTCup28m3znhtzPdGYe3cD0kyGwVVo/eVvk5PHz/ejKJtB7ksbORtYZ0J+4CprmULTm4/+aT5PcjJ",
-	"x2Pwezr+R5/v+H+cceJBDtKeEkZ91ds4MbTyafNGiUybRTJsFc2g58+DUDPxbpFkqwdVm3WuFppR5kst",
-	"2NEI3LbqSibuFCm62wuGVgnAydE2FG0RMOZKJq4GXktRArUQaypQ4D1Dr8rOD1OVzYHMR1/UIliwJ8Yo",
-	"EzyGeAuSYr0rrRJO+94bjrKcqVQwbD9uYxw5ZH5guK52ZXDPEIOXPIvBaxRKtCgMH3v1vqETQD1N7Hh6",
-	"xJ9OTobx4KvxY3H6ZD/ZiIDn01hCLLuwtej+APoGHAZWK48A2ayzTNjc9YBFOMuIuA+a3HCakYelhdQi",
-	"bzO7lUelBe9BRzATaUV/ldnAEuhxKu5E1mjZMegNhr3B8Aqq8owGg5Zj4XktwjB+f/KhZ/45sv9c4T+j",
-	"yj/dMOyHYfzlwX92//l/fv6y97Zyd41bY9vp8UMBdlCz1p2tywWfiB4o3mo+5z0tFhwzI/ENe77OaMts",
-	"VM5ELRKhQ+m32ATgP2qU0t3pMFaXM9hXq99gbTaT2kEnMI/dWzCAc/ZvpRGYFe/nYF3jr2hD897Rvoi+",
-	"M1pgeH1bVwAvScsvciupAULZtabmEZjkyd2aqi5eb4StbNY2xnUtBLa+UYm2awklKDsd7d2HaEt7oJaC",
-	"gGVflO0tq103hR06R7ss1n2bS9Q6yLR2c9mz+UR1i3boo9LaMIUQpoSZm0u1vUW5vbX9edsWCKPFpMiS",
-	"fHVpSBJiJvS0bEX1H86LfFYRaKFzOXStO6dgQBBqRuxrwTORsbAYDI4n8Cj8CRWWIyDk4FONmIKqSzwT",
-	"HMNEbzJoghY5Yg+PJMTep6laVgIX4XPPSCeuXHyTpZ1R5xBWc+hCFTs+ayOflsdYRp3XgscNjyFUd6Q6",
-	"UX3YC+9Fcg7jm+Zp6iyzbZA6n/M/jv1Wp4JCEOY8u7WN27QQ0OrYdRv3hqlMpWUcmhldTTlOJFm0zKLs",
-	"zyaqD1W+4T9VW3uS+Y11+g6tW75FqSABvfbiAseiYJbGq3YGKIcG9M2A8UmO6BRTjTM/x4SMeM2PV53I",
-	"zWf99Qbgw6Eu84t0ZYT5xvtWM6ggIIrUfpyEuXxErfhBUzyHc7WfQvkR54+9yEM54VmWUJyJhn5HqC9x",
-	"aIqN5xyF9NA2+J6jy98MW8qfszxfdD58AFYwbcliQH8etAXAvejpfJWCp7yI2fnFC3Z3Qs0qeAblh59j",
-	"e1ZmVHyR3Qlqefy87KJc7w5TBt11KW0VkaiKmaEkdDqwya208gXPZzpAlQOiHnQQSiGLuYbGtnmh2QRS",
-	"Y823RZapDLPVAFjQoxETBmlauCbwU+YzbkANzYE1M3iUC0kxFTyHJ8uYokSyBc/yZFKkPDsAZcQLEgtl",
-	"KL/4wmyLkDm1Nu9/8QXDPPEMRSlmd3UfYnzRhla42Ca519X6dg6GS2600+d8MivrYSMs4RkcCFCMJTmT",
-	"QsSadSOcjyH9OJ2RT/OzUK55ABnHGauwkTW8A/tzRV9EdK/JfKirRyb4QZ+ds3miNTS1ylxbeTxoBodB",
-	"gRdGBz0ZDNn7sAPooMPO6Of3YScTXCsZdkZh54W842kSMzjMYefD2w/RGeMML+J4ttgRYDeC5kYYDGdm",
-	"bIeiNKiM/qGKzD+YFNDAyiB8Q4wKTV45IeOFSmTej6AYnFkfbF4oI+JJUcAi5B3mLyKw0Kt1oW1pOSRp",
-	"BtZQLuxwSn1Qo1AmGmkhdM9d+UvrE1aW9g4uPbQgJA1l9FMP1tO7JCW/6zTyR9qpkxFtQ1Q2I/fXHyKk",
-	"oY5iwAqZGlw1E7JQTlMWq4BFP/VsUF/LV+0O5BiYYBHY4KnBCsnAkIAOZ7KBtaJFZd8jLMqC1Tzf5e6U",
-	"KknH+TlgT3mMpZK9o3fvLOBmhqw/wyTU3tVqIUZYUwlP/+G/NJUARKUakm2itTjJwk6/3w87AQs7QOq8",
-	"awY9qSJazlLBYY7CEME8W/VZBM9H3nm2K0GayXOG8W3dWOU5ldeTQucGJM6S81PvW2hLi3WMqUUtzpWK",
-	"YGprcCm7zgO1tRsN3ksI7oNBLU2keipmz8utm/MVRF4b4H4tdBJbXgcEXWgm+GRma+WYF9JE5zogalAd",
-	"h7YjOhmcRqxbqvGhjF6KfKbiVyo/T1O1FHFE/Wsj+B0dBCw6GR7TaToZnuLiOWxWKLvRBV+lisdXSn3P",
-	"M2yQ/EaSQCHilyJOuNl4HOjoacS60ZVSL7m0BnUdBaHET74WebbqnU8BxpwKPUY/9V7zXHyfzJO890XE",
-	"ZoLHwkI8Oh0cR2Yal5hu/EaWhUztQvxRD/q1ryS2yWkoncFTyVg7ClDyKxBAAY6OSflTg/9C0Sz/6msx",
-	"54ksW7lU72mRR6z7Ribv7HcPoPJlKMdFfIMe7wUQIJtagQ0asjuRsUWmJtjGySCRhaZBl3M8Solmf7/8",
-	"4RXrbjuCgUEjtF6kK4LaZMYzLfL/UeTT3hOze7aI+5C9TL4OAInveFqIgA4KM5ICPHF8xGIhFn32htiP",
-	"l+CViWmhRcy60clgYLbjwsgubKoMtuGZzYpUlGwNKkSMGGd5xhOwuemU65lZHEU1B7bNgk0YD6Wa5MCI",
-	"MsFigUnkGOmJTd7NKF0umU0wjw4jvFF2uzwIsMV59N3z828in0aCqPq351dRWVwSwE37cJXMhc75fKG/",
-	"+AIm8Obqmffkr0qKEYv+8Y9//KP38mXvm2+uvvtu9PLl6PIyogEu+E0inXT0zHXDxzrJLFpAcl0XCPOQ",
-	"ToG5BtWNzFk4OjUM63QwCFxX5+FggE9aQvA+5jkPwBSI/9UBI6PXB3NwZgL4LF2KGLBbTVviYJjkYo68",
-	"BQylXud+/I6hL2bwERvSV+AvGnXEBnbNSFfNkGaSKovhR339KLQZVuyRYiQHUNAwkTchlIwGrEcLAetq",
-	"ISwdse8seMbnIhfZAX3/72qsHcEZF3rFDBLC98HHYSZmpWP7GKdZKYlo2x0rlQdMz4o8VksZkDMvKEuB",
-	"QQvWwKZzBaThBWUKVShdKPi0LBuuJPhbgvLLjQ4DXlP1UEKw7QEUzzICk17JySxTUhWa/UuNDYcwQm4m",
-	"JgbOMelLoJxg6VkvpvhGGSpnizDH0WFEPsuI5SqU0TSRiZ5B8HDGIky0ivrsR4hY5X71S26+7arZgxSS",
-	"yFDaXCXHtiAEAEGLRhNz9CzRMMcIJNfBJsnVpsMXemUlg654xyc5dKIWDGSCgElcgJELzpjVcHQxmRmI",
-	"OJ0mM8wCZ3LQZ1D2OUF4i3cGG41yEkrqG+eS/xI8K1h5o0I4SlgGZFFBN7AGkYGcC5jNBRAThhdhuY4k",
-	"x5gNo492gs6dyDRqqIP+sD+wUZx8kXRGneP+oH8MBu18BnaiQxKZD1Fehvo8bRHprwU2qvHa7N8lOhlj",
-	"trLv+qCIE+tQ4DnEv8wFHakfzCE2J+hVpRXIeMWiBIQMqFeKdJ+SRcwb9NFQGpC5ApmJPLCCce0o0/GH",
-	"Dl3RlzDE9XgFIkFCaEmDRAHLDdMeZ8BMaSJIFj3uR4OYESz1jLieRAd1UmXW5k3EiFmougis14zLjBCX",
-	"oesbHiojIWghqO8bh4fKKUYYhtlP/B9UHxtchwbsRoy14k0p76vMgOAGtKIvb3IQxb5Mc/rH8AxZzMci",
-	"05a1tTEhSgMCsuamZWS3L6X4BYaiKqGwECzEPR8bhoWf59JWlP9SZVZ3LfeFHToAG8axCinB5VasKkcF",
-	"pANcIJ5sFlHcIondSpIt4FasyBJAAIIjbRQDuzdhJyr9tI/swVzyBNzSWhity8i05I4x+/M+7OAsgaCY",
-	"ExJ2AnvteryCywQduIO7DJfJ8m1ov7klvQdHZtybXMBzR4Ojx73hUW9wcjU8HQ1ORoNB2PkQhB2HASEG",
-	"MpohPETwPhJ2PiAHtaYlKP9pZEN7cMYrS9pGVgGuEoLIKeHS1yWsNuPtxyl1FnQPvYg7o873ic7x60Bt",
-	"iK/qtREd5SOH4KH8EOz03GXy607P/oRbvsujL6avlBQvjSwDYSWZ0AslNZrVjwYDquqQ21zlmtDsOfCw",
-	"qh/5O9u+ap87BEjhuqm5wXxrFr3/zodggz8XNzRwhcGj51f8xlHIHEMUsIGDYb3Ri2nPQKAHIIDN/RB0",
-	"jgdrqy46AB2+UvlLFUMvO/POCQJr8ztf89irAHAyGG5/5Y0sLUMVTw9gV6vN+ee3ZufJ/fNz0z/x1uy0",
-	"C4sG7CW42T6Do587hM9vzSdrx+VQ55ng87Xs86LQM9LTbbKeZaNoagU7nTueIJJrMvcif0DabOWi0jGg",
-	"2SWofb1LQ73owHejXLyjufVwapHRXEBF1yxVRnCl6SgpSTjXOV+h6Qts1Im1AesZy5eJZGoayih1Bzsa",
-	"1WzsQfnbY4DYpMCQ4JIddX3S77GCWpMRL0V1RNZEWAsoedITDiaUmzzji4WQB8heQJydmnP9SLPIKDaG",
-	"qKEmgGKtlf6MAHYjcFkRW6oidRpRAlF3YNSeqzl2CgB2b8Y1SrX52QNDJM3NwE+blyBvDpVmkBZHxJnm",
-	"2mNMRhywNxZKQ6wA3Q4lgyekgiJnCG37DJl84IskKBrNzxnnGScCb0aZcAnK1RxlN6vzGmkUxS/bA6HH",
-	"wNBNni7wbQAAN8ySMgdxhvgEAtcoW6UtvsfOIazG3IE8nGjEboVY9Hia3GEPmtJARro2E6kWkPemaSFo",
-	"YoLEt3Kli0y9MwKcGa6G0lZ1pilTXUoDCRLU6LzYBUssasS6njyOGo3VbwIWkVXhGuoYCSNAZYlO5I1N",
-	"omxVfszp08rC8xGKgZbHOqH6kWYG0Ik7fERlHtkphtKC30rKN5mRk8eowgC2ocaE0oxPUOB6SH4XKI8q",
-	"sUqh2Zckx6NEw4KwULUnsTmPBXqrzwm3EP5GYwSAUyvy6Huu8x5AtvfimwiasZCOkHKdl0sw67yBlJOJ",
-	"gFISbTNX9nTbeNjE6MMJtpKyGpEhkYLgD99J7uzpAGjOE/CVEV5BCxBDT+lT2H+LPqLNJHhKKT4ux9Jg",
-	"IV/ylQGW0HC2jbisXf7lss9+JGtOHQDNo8rJOWLnbyHSZ+flCeczaqhSRQQMKKSlhNIlhTmHPPhacqiw",
-	"iegPVkUwAP6wEBKNFnY+CxjN4I6z4U+Z76zIeO7MjmdIMoD04auYNcmMuIG2SGp1SzZBzqZiSd/SwACk",
-	"o4yJRApdw7LucGCwmXSsgzOY2xzIFfBAJ3gePY1aDLleD0VcyBzT6NAc+rU5LCLTj1gE23MJ3tXIEEio",
-	"5U+FD6pORisqnRk9zigSwshFJE7R4oxIreIVVeXEJfV0Egs6KW0i8iW8+ZFC8h4CrcFG+MqLeBeBtiE5",
-	"VEPSiJUdDQaDUBpidTI0kIW/jkKJfOB92AE15emTrx6fnmzUgyjREG4RkYXLdSobdkaDD+ZLPt8oPfgt",
-	"1ULfXH3be9IiHY2IH4ND0GqlKB64xlLm0iiyHEsHDuldTOh4xTgbp1zeAj/rA+cMpZMzWClmJJIsj2AR",
-	"xMfDllzWphhfihVAxuCsOhcS0eBU8Duhg/I6Yp+RldQCg1ab7kXr6QP1dpFkQrMuHVOWKnULKnxiHQzF",
-	"gvEbnkjfiTYR4HMo9wJL1d7x9OCMcRsbsI05oKTG6TtAiIGahtLIqCIj5ytyQ+kMftHJYEhqJ7l9zPY/",
-	"45OZ6D1TMs9UujbbJ5KqNzFPQqB8iTwuEZlutxRGgx3642o136IzhfSOFEPudlFu3gskHx+2mgfBjgpI",
-	"P16xJCals86qCxTErDLTD6Wzqy5Ummr081t2D3biKTbwdnFf2GeMDMLAg0O55AmY5KcqC4gPVKpgrLFK",
-	"n0uWxBb3DENF55TKQDZrsXJi13bfBnLSagP5G6kUnXsbEezMdzMkfK1U/q19o1oWaLcBXpYv2KaJMJBU",
-	"ebLrGK/wWcz1z/J95n5JL3yw4WpvNufaV0e4qryypz1lHRFGBWkfo4bjuB91/M1LuxlcvjUH49PQi7+J",
-	"skFeG6XYV2YRTgjZRGMOzXzQcvZxgwedhWprdP6SZ7eYblTWUkJiwimwKmJdwbM0ce4GMEekYmq0hVRJ",
-	"cdBnZhTwcRpVTcwXypzhPnulnABtfexSiFjEZ+QGBhcSaAzR+w8R60KvVK+gKYvMyADb1zAVkPMPPH+2",
-	"UbwoIiQ6GgzY+w9Rn/0vscA0Hn8oMu2eQUKSc2HNVJHGoVxkYioyFh2Cs6GNblUmcn/iBU7g7WcXntrj",
-	"uNLz648r6Gxznt2iiw2Div+9TrDZSXeELRD2ZfqAKJ/uQGJM3x1kpDszBaucQ9b1LQOkeKVqaaRcI8H+",
-	"UvCUJfFBO7MO0MEqIGyNMuF9Z2U/lPc61Nh0tOVQN08waxzgTcfvUkDFmz/o8dMMXLXlATQ78G95AEtD",
-	"v8YdbT1+NgAVTlrrebnE2lHc1Zaw2LwQapFCZi5Ed8CJci1xrTcY2iW7jA1XuQmsrkl+5jmLM0qxmNvA",
-	"Cgx1txOEgEJ001bCfl3pSPtgAA3BBSijSZm4DLGwlELJy+hpMyr0KlgegG3XbRGE1a0wLmNdqGufRQQU",
-	"EPWHFOk08BKN29hnm1VGyPhbuxWY9iR0/rWKV3ueOwCN+aPEhnOmi5sbLLDWCToQJgcVLnHqnVHnwqjX",
-	"gvHYKMWlS5vcvJDDZ4mbU+O0EUx3P7l2cU4/rWZ3UXnsPx7RcegJDgPoyulTmz0mn8i2vbPRbHazvP3D",
-	"iCMgGmBB6ow65VMYp1BeGjFKQ6WQCpZCCiegrRGNoX0GROpXJ/BKuXPPc8bT9B4zoHzNFQvttbAD/Tfo",
-	"w2Yau++K+fZrwpd1u+PK4egye5pMPPmMy8Zh/XxmkxrFvvQpmEerHU1Aal2v4LRT4JRz/bqssO1hUj+k",
-	"cTNMaoeop1D6PtYuRR0BBcEIoxsKP4IgosB2Z6jGI0FN5N9DtFRj3qFcP3Fm542ZHvxGR6zrog5tQC83",
-	"Q8A9kB+TfOXqgpQpZDxnOb8588Ob/AF0MaZDjO4084/hdGbcgx0CscwmeZFY7eFUbH00FW7y9nAqtiGa",
-	"ioLs9wqnYu3RVGvigGyPNXtUfkcBQXQQf69xQV7Dsd3pceWljZFBjgz9FRrkJPpmJm9bbJDFm5I/2Ctg",
-	"FmsV3zGnt8wXZYl09Ax3ALoqRC6q00bLg/8ZJXEkccDAja6rIIOkz85tlts1kunI6c0gOI6oM/gylLZw",
-	"P6aVcKNUe48AKQ1cZRObnqCkOKDAcKpz8i817jNbYoms07pSJEKzKCskzA8Lp6jpNE2kiCigOcKGOGSZ",
-	"56kWEZrccRIgxdnm2H0MsiEuYN5Y27X+Rc7mBSgS7Ngg8OMTT6oIQsnQBY+WBhk7Y4LIgdxlLE5ukjwA",
-	"JoQVWuCODvAGDhH1DIm+JlLYJ/q7tgc+u1oq6zk09FtNzSAuVuo2kTEW1cjUEgOgLIE+GQz8YFf49veg",
-	"BMAiDaG2zfnzpWIxN9sQsELGItMT0BZVxhYiS1QMIVPcDJGpJcyZOrOgVmG9c27wcjl8ruQNW6kiM2/b",
-	"xPOIdccqn9GLjh/AaGEHOH0PQiJKDu3n4Bn643WBClhUa9iEibKsch16MUW+HQYY2zIhkQEz1xPtAAfL",
-	"Jc720qwKDk4sSHF13w9Y7esBfb358a5UNm8Q1xhhtsW18yVTnyvxbpIWscAoB5gnPG6Tn+oiGBwSehXk",
-	"et2OC/6SkDdj0iNwZxtRBMvzWTWE4fRtqFpms8/8FCwXdmcDq9DoBnYua9MyH68338KPGdJmyAqtF/Mn",
-	"p+B8RqcuqWQtMgISxqqUcC/Vu1WB+1GkaW+qsrmIIQCIEMbsAYsVRgcx8c5Q9+7JYGDT5vGJA1/Zou5Y",
-	"LS2xqIRPpXqsrdfSefeuJxVkUFX6La3p60+uZ7+Xk+FnLQv7Br7PhkfsFbd8pezN6Gbd6If2c0frWU/E",
-	"R6enw6fs/Pz8/Nnxq1/5s2H6z29eDF9dPT811178/en8SD7530fpL6cvj7KhPH13+o/l8e0vT9/99GT8",
-	"y3ByLI/mX40H/KfVPxnUDf2ftBX9iZp33rrGLWXLDap+ZDuiYaGb/YBK3ayvk4UbzsG5XPt2IBPztl34",
-	"W4G+p+BVLSH3SawrPvffVYb0X9l3SeuU+rLRY8B0nqRpRS75SOvLJBOxkUl4qhsWGBINbNakXDH/6XZ7",
-	"iLN+7E3/G8SfzDPr7EM2csDVNdpknnEPufkRLfIp+CcwxFiHBoRQw0f6v5V0jeVnauI1Hh8nJLdK2G0G",
-	"mMP3eIWiVDCHsq3hk7nui6o23PbGCCU2OLH7t+dXTvyGAA+blqdDiQJTotk0EwIjow5sIJOVw/H7Vg4n",
-	"2ZmR6GxkaAicnSvsoIblFKB4/GohsrtEq6zFWcReNxMe/azGiOJVbXugf6kxcN5qdqUfd9PgxQifFl78",
-	"RzMHwwaY8wSRuyTafCRJMsDdkc5+bR594CNbqlSQgkzKutvi/u/ZQbb9wCPGbT7wwfaoMwJSI97MWgX9",
-	"VL9QRj/yJP9WZRbFLylMzAs/KwOrKWQNosAhB5UvFoJn2ujdeM5jv6hOEu8cHvbQ54w07h1x9TU9/VDi",
-	"AN7dy8VLAIj/MCi8Nk5qM/ruZ/BMHVTeBp1F0WZLss0YZwKKwZS1NDyzUe6qNbe0awxls1+js7D46ddg",
-	"o8iKVGjWNaMbpoMyiz6AeCYlKVmj79np0QIfkPk9YFG98x4Yv7EfZP8L0lRtVTzLsDAdDBXHs/K2P4K9",
-	"VpZ3waGarRBruWXdCjn4m40Y/AG7fFP4FXrBzTcO/GQ0w4iRoXPIiAOOj/1snOUtkipPpnRYIyy1hI+U",
-	"mbUUv1oWCsBSO5aLA//OCqlRuHBKKmXwOMrWQltwMb+JSo3S0YxrzyRVmrd81RqerGjWVtVbinGvN1ir",
-	"8b4WOceSIBm3pp9nF28YoFNF53X9RieLojN6evqhXZ2s6IGuA2WzWSSob/uSy2pN4E+iEBY7Bsj6E4of",
-	"jO7T11vo/x5LiAu8L+ohE4hPPDXkF5yDmHtB8o+jupt0LVsY3qlaW8ycZXHNTQqfbzjNqxZei+73mNdH",
-	"2HbBsPu7Vhl/JyInHoB76ZiHXjvirX5/1xu9UaEnYNIrg+LpmLUu6iMWuUalXitvq/AZAdioB2XvcKgm",
-	"Yt8gWZhaeVJGhZCx4WRXZfsG218WCiQFVJkOnIW26hlVHtJ8BXlIcAKRdUV+fTWXS+E9M+HSnDUqZBRD",
-	"xmQoQ4k1gWzBIsOiidoGVls2LFCKjJqFGq5poWgLn9YKlAt/rjYrCQp7WT+8LVYcYDZ4zFc2oIJEoYMz",
-	"zJeClg20RWZut2KRG7Hf9WKjhaJihv4w7T6tWVxQ7csEwm+1ws6aCLNpJkSfXfFbLHAVyjp6sDks2Vsa",
-	"fCdNbgUYv/6lxogygOWYN2VTuderG9Qb+/7axpaO3HXNGJ7+PtH53oyn8uoG1eORLgsr/7spIeCW5g1A",
-	"eLTN7vt99ZE1samY2MyIcBECd7kjYQe1U1p1cNtSj87BLWRc923bkdq829azbchWw7l9UDfAnVVaP8MJ",
-	"XkNfSyuAq7plSCb4vccCksFbKa2to+1ani8ycZeoQpdV3TwKGkpdTCbg0mTdCP7WelqAJuUI64gZYTE6",
-	"MGwfk9dY12axgTJVPoj+dKwZWaKES4araRKYGk0U2ApFRIWRMY1qftaSYZQFmUJpvZJfe8QcnGp2KAhX",
-	"Tmz4Wz/6DPZM37do24k/vCLkgkNRJNxNyVmn3ZBgadanyxk3Xq+1KN9D6Ku3Vf80Pio8wFuZAyKLndIF",
-	"vbX7YvD9TR6q8sBBrQ2IeViJ/HPZgoNOnGjSH/1tXnNKtnmxdj1cW3xVHrruq6TAha1RzA+ngvgrtqAM",
-	"PFNDqZa4RpdVi/kfXFu54kbcYzWNoJWx76i0HE7MnXT/nK4dBIHvoRwBFkwlbQEzUUZNA57loDYADItv",
-	"QrGPZi1Ts/2o2nhpYm3yf+AL0kbWd+ffCORor++zH1Fk5m5W1wgUEi5C2bTgPYMHIG8MRP3xmqNI1ahC",
-	"aesYVUR0yiVuePdQJoFomzlfsbEIJRUNVxnkjFbdf2w9t3RQyULpZJxaD6eKskhhVFAGlsUKFqNztXC9",
-	"aWo8FeDQVCYelqUiKCg+D3mp4asVVjpV2URYs1wrM71yuUaVOCY073pD7UGwzsFo6zHPP1y6jE9REevT",
-	"z+cbDXbe722s0MtiAUTAHJairDL/CWxhLg9U5XAoqeJPqfF7x4p1o8r5PPiDMyI89xs1y10ZEJLKT8KA",
-	"nstMpbrWsG4vdhTKCDQtqmdI2gakRWoWUUUMKN1fFptKNJvMlLbcCTRSzNlpGHXILGTeqtuoUp6LrORN",
-	"pX+LXBDrvUvPzf1KPXKq2e0zKWtErzEqtolPNbMmG4yK1fnUecWP5WnnViIbefWtpYIghhY+A2sSf/GZ",
-	"PwWfIZx70JTMPybL+INzATyVD8IF3uMfuxaWcmIta5dq++zcUwjIaFQaBlUGo4DNHrNLMHSnS3a6OGCZ",
-	"yrHoZJGD9OyEo4Ngz5geMkvc+8SWtsA9LSmX5YsPZUxB2P57xveU+PfAFvXtiYf2kFDdpP0O1iE53O4j",
-	"au01xXVi2Wuchy5LczpbVemtwJ4mnugWuX6xUSi7rmyTkbnJJkwUwKZWH1T8CmXkLDRPsl1UEtt3hBK1",
-	"cp7diHwEvrtajxN8BbPYckxcqySyVVwDLgjYSm30wbrDAnPo8KvrUvFwiIDlq4VwA0ZeGl6So3kfh6H6",
-	"iIX0TS+PNEbMU/4cJmOpO5EBYSd/ggeBR5rFib6ldqfQbLewhf8zgYlHSCr7zcEohw+qe9jqrZW5mPdp",
-	"+AxKXED3JSiS6k/BFjbGVooQYq0X3AjskLzmlsvRjY0jduF8QrNNCKXmNlcAOqLxNKXMbEgANKMdrGsr",
-	"UWayubVBo4jnCaDbkq+CykRAzIbMTYIeeCjmWCYQShtU9gOnm2gs7r3p8w7zMbO6x36Q6apUNfG7ntsd",
-	"vDG4ozVfO9TnxZRDm4qVpGklWsA6lLAnHcSYMC+EbsOEuU1Gg8EpMiCZzAKqXU5liplVNkZOtQhK0b/n",
-	"Y7L1QCU10FF+BHYIwzzMVmBRLD4Mg/lc1XzMHUaAKe1mbStRF/sZla4qwLU9XFVEIRvyw6cN2ZMKi1jR",
-	"GmiJFQ+WhUzVi1V2P38K/wvKA7NRU3ptW1kZUk+fGx4dB0RbsH8YHZQ1HzSPN7+2s5RDM/izFcCx3O23",
-	"SHgIOkhAmkoxkSu6vZNzywXIlg7tJKcRNvq1XrXh8jb3VqUhvXVx2YvNbKxGOdXW5bYR0fssvm08Cwqb",
-	"+FifCkEBe2VYurRTblorTJxuZbgLpMb74Vy5qtQ1MCe4TIWzMwXOu3aihnxKxTKl5q6yWZVvbpl2SRG8",
-	"aXsf8NrOVb+TWAH0rDxEhui7Ae0CcojV2rTrDdZ6z11vjPcpAjzH7XMIfObmYkamSQ66NM7vT+BftQyJ",
-	"b1LwtmpeSuWfxJz9tVJ5xZpNbVhBOr+G6kgqC1zpokS7Yhi2jIdtowtn0pzbqmS/yNQ0SV2Ip3dIoDgV",
-	"3g2gDa4WzBVjL3U3zHnqhxKTqEhxclrS//f//L8Min2AxRx+2cIgZ17CpHmi9L2260SViVvVyBY+gXtR",
-	"W52S8zZtcLMBO5QehL269Hm7+kpQ0o1W6vVmdW7QtYUajCzqnkLRP5RvJMR8NnthBlCIVFXaTLYGTUHL",
-	"FCt9jqqNKG2rFb/pjWt6qpS11EM4L8n5ZTAcaCUGKOaSAeeSGwIBvW7gZexGlGXJnYAhvHhl64+whdvr",
-	"KllN4O5CxatKC84E0mcPvJBcJJXWtud95AY77K6z3Jlz9pvky1S5EsgvhE4VKdzhREUKd1etFL5G6P5a",
-	"UZshW42tlQZU/BRBx2DuM3iuZTBOeWetA7FuKdgjhVg36+HR8d4JNeb7f2S3yJU9V76kzroqK9XFg9/Y",
-	"G28l6W1o0iaGlbvriWHthM/KhQ6eDecOUA8j+mPY55zbajPrpdjfhbPHj0jjNnC1Tu/+ZPEBRBfukVST",
-	"7JBQg0yQxzH0QayGNTk5R4p8qbJbFovc4A6FiC+KcZpM2IuLuxM3AJex1zvHjsNLrkixyWXFGbKbGtZL",
-	"Fw0/Q6/4i4u7x+zy+/PzZ/4HqGxEIm97qZrwFNop9tkznosbBTwMKyw7GVtNpyJjXT3jGTZvA9u1yO5E",
-	"DLMP2H9duC9Aj3ZV5HjvMcvAznZAHn/sefPzW8P0Nub6MEr1MfLGuR2ZBjGzdsXWqmFkBKYA7a4LRbEX",
-	"ZbdHR0OEtY9nAsy6cZkw44o12FJyZLCnz1DL9iTXIp1CxWPXx0GUUGDdKFncnUBJ0MXdY7DibUi6v3iA",
-	"DJhk5+wX87l9+Ry+sznfxa3+r4yXFxclNDzqY6B4r5SXHYjW4Xv68m6O7FbiFSBdUhmeYvCjICVBW0iF",
-	"gNAIBwHadlZMLygyFfwcI8YlDmM/ZUNKQc8ResIXkD5yNBgM/+P4PB4/+Y/j8/84Ph9ieomEaFnJisUC",
-	"qyJCswU24dpoggZiAOaYnoXkdvslX1mq6Il13WhbVYyL+59PJPhbj+iLCyJ4F/j87gfVvbnuoBJU/n2d",
-	"5mr6Gc7odg81t9u0S0WNzMgYWrBvXl2y7sXV6wMm+Vx4NZ4reI1IFsqSEdWLcFgkoDKm78NOFksddoyu",
-	"P1M679uKeSq7CTsfoFaj0WvRUAHftk4xzswLoWRweeQ6bR6dHvuFTstSm5A7rvJe2bkQsiZsFVLolPD4",
-	"uF7mFKUWSLudrRYzIZ1vOzWDUiOCGYeZWLthmtLbUHPaa+G7sYM/uOG+UXOeVGuf9etWEYRZZHtTk+E5",
-	"kbYTDAP61K+DWBZp+iFiRn7CPFyKMCBNeAQ2YBCqYCZYUpNjOc0e/hpXfk0qv6jwZp9+wTpspeyut/m4",
-	"5EoWP1J1xvClSqFwT2g6OKtQcuhyfSegKzSuAKvaKuwWrsucCrPwiMDxIWoEe3bLjlFHVO0kcf2XyxbQ",
-	"4PfVtyI+WBMeGspzMgVEBuSRfYRLI4fRrLdUR7HWxQitfZFrf0yw60KJ1BFz42HvTtxcjMxw5w+6/WAd",
-	"GpoyDu1Mite1j1DwWCgvSJo3LzV5rQd4jz6MbCq5bUK42anvcLgRIluK1JhNvluIbKXOy8VncRfnRIOQ",
-	"LlVKpcZSV+w85kJn1CnfMa90yGCDQlLFDC/y5vmEzzQHhVP9Iei44kXVwZCaW1yv2bVa1nkp8gblb/9w",
-	"g2Dvk3npxIXPUBPGgXg/0cfIAnu89vqbV5efQF6i5p9g9Mcc5QeMG35VxeFthTrNtnuWrDZWRXYsMgfU",
-	"DVnOSpC1kJU9vw7mdrJj1AiTh7ufwkkIx92y+hJ6LufSyf9Qs6JKJf/ghi1DHVSGIgQUIMGlQkySW2ND",
-	"nN2mNy641kuVxZ/EbXgpoBqDFEsocsvsx2wslJNe40Tf+nUCrKTpBTrukv3vhLmoOgzTsyJnsVpKQ9cR",
-	"gkBo/Un1I3bOloLfhtLNs+titefJO6HZVCzLgLpMGDF8hJJfz4h9ToANJSit1Yu2eD/5zkpB+WBrP5QL",
-	"OyFnnJsLkUNXbkh4JrI9t1UfQulxe1teOOxQ1owrpseAchl9Q/ll8JkB4YRK4EIJiXGRpDFUwbCguQYo",
-	"rikte4ayEJWs1DlY/+xG/jYlZYGx26YkhPKfwbWmFKBUVUKxgK6KKV6ZcHco1xZn0Hmm5I3D3XUD8Vdi",
-	"2Xs2KGuO/7f9S4lbcP3ZItXcIUd68NsErK1JKQKcadvcNubs9tvj0HsQDBIbpMp/wBPajCwqDe0YCWQr",
-	"vG5xfX0MEf4sleOCmvuAvB1m8X+6qCJRMU9XgP1R3rFMfLIoo9cw9EfHGYUSAo3KhmdVv3GSo9kIOz70",
-	"mRcoFMoIl7U5OgifceaDRngQRvtUvtoo+rQtECiUbZFAbJ9AoFC2RQKx/QKBfAmiEgm0a/0Hm/j2Ubx6",
-	"/KeOg8H1scSmGXlouWcQjD/SbxgLg9P4o0fD4PH+PQkCfwXAPGAATLMk058t9IWowb2CX0jX+yT8vdn2",
-	"ZEOun+NhUHUcevAZPk29yaDfScnpifKVbXhKNlsTJrz2hbTUFi5vLm9j8zCRBnunSqgbexIaaYOkC4i3",
-	"q+VytvQkPOi7hm3wWR3KSle2Vis/PBl2oqCqTYBrYqoyxj07B0jje7J2F9O7J2s3wP1NeDvmYm7osoZb",
-	"uqHJmlSGHOPFYLuivY75GwhgpJLrmuZ/dNeWZA+t6NPMPrE/wJ65XduDlC88bIeQgEm19GjAb63zl527",
-	"LH5t4u4OBy2XReRu4erm8F94Rt7f1MzwF5d/EC4PBORebF7PijxWS/lJ+PyFqnNeNZ1WFO5Sv0Zt20zH",
-	"KN/XZk5wzbP8+8zZzttx502Flu+RfcO6S4grqZZQOvgIFhnKPbXfS1riA/LIv0pF7a4FWgz7fRmE/7hl",
-	"Cf/8BPnS2bW3kmRSag5z86nd2nZMOIbUFlpkjzTDN20+m2BSJJRSfaduoaNFFkrxbmGEtoCpNPb6eijb",
-	"dd+8y/JkLvosggEjNlNpXMaz27KBw8eem5KpKbZV1mKSCYy6+uKLb5M0F5kRoL74gkU/9fB3BGS1IF/t",
-	"rVhpFoH51jb3QhMjxe1HZyz6UmWxyK7HK3wVHP1crijQcd5GKb9PdH6FkNw3avPCiE87RGya5y6TX3d6",
-	"FqbyE64fuON944ZB8N9CPeCjuJqdD7P/TuMg/2CRxAAegLtX2LAj/5+tmysVVNkSom9HApKu7TnyDuoF",
-	"WdUgArhVrMEq/tocHfOyKw/gn9BaQ4nSQgEt8EKJR8eIAHTwMKcYz10yFzbhfqaWslKCE56+xvNSq+RE",
-	"Kcg43oGN79UTtRA6okQVG1GaCQoqLcGFPd/b7wO9ixiOBSGebkHmUc0igr452TApCIokmolJMJoOO2NR",
-	"nkxuBTxSBgKPV1gLCRpJTdR8zrHtcaJZ9EUtzhbL/8Sl4SORbMKlksmEp2Y/5qyL80ooRRiIClI++IoZ",
-	"YSzypRDSropF/lL5WKtsbLYzKiF00GfnIB4GEOtpBlEZik8B7ZiPCLATlJOOH8HGe6TfwaWdqi/hy2DD",
-	"McvWCouGmS3F5d1k2AuUMahX7io9VWYC3oz/n7xr621bOcJ/ZaGXYxu0JCd5Kf1QpE6DBKjTIlYeXDAI",
-	"aWltsaZ2hV1KrmD4vxc7M0vu8iKJsqzYPcABjiOJe+fMt3P7jpw45ytoFsUsGELGnE9YDhGqFFeOD86Q",
-	"FSgvnah9KksUg4pZxezox+giYPH19fX16eXl6adPoy9fwsvL8OoKctNylaQwkvjfcM7k7a3mEK9todVx",
-	"tdTS7SJfKG7rIzmrgV1Gvfj4HBooADu6/cphZ4k58lgWF3eHtCMOnTRQqjHu/Gw4dJQcxhILRioUI65Q",
-	"tWLjFZfaGfuKiI2NUJGCp1FHQvD/5nbVAnPKMWUQ8ueUuQCM15KFoKw7jGHMHsjihLpGMTyDjdwhMylS",
-	"rEvXC+is9sIeBpK7SRmtUSzmJ6co+wqJmrCyWYbi18O6cAh6Ye/d8P3wdHh2OjwbDYch/OfQ9DcPDSVU",
-	"OTJWTyB56qhGD0C0TyBpOyhwQT/uOI111CWwN0GZ1opsrgQCd7sY0dtVJwSB3bWSYJ7ofINVio6DY5Ki",
-	"JhqFypbU+XBeNnRMZ8rp2BfvUf09iHqhozmJB9YozwD1uQ7seQxYOtcBI3Vpy/5I+Tclk8qwL9fL/c6z",
-	"eI5ueNWsj8+Gls3V6ClKshlfNsLL+j1w8Aj/pwrEWDWk6VJo1FAJPw26EWMeUqq5q20kpWN6uiYAS9Q6",
-	"3dVnH4vNXZHao3znwoIWCWtCczNxEoKfv3DwMWslAEQfYKnd3pp5qAABFlJ0uRyNcJtfs7lj85HHc9jp",
-	"yG/BnO9U0HWsHVm6pCXXTlyXtU1EwjdOmBeB1BLDUU6CAsiZ04pGWdO2/oOarXtSWzOC93RocZm2Uub7",
-	"0uLQ5f/1SW1nxO9ySrvZkHK7RpuyeZPiRkjMfOWVf4o6NMlB5GKW0THel93cXdxAhy4Kpa2Xz9iemff8",
-	"u0QjejfYsMbdVgfgp+86g+oDJKb9hrdQcZHM7D1yrxQUB2DSC3qzVOta3clv0lKjQ+r1jn07zgr4BJ0V",
-	"tsMXdxz337pCRmN5RwxKnqCBvWVs44ygwfyhGT1t7yhNzoXQfhmJ0l0hczbOpLacrljP3n4kBa+QkYPS",
-	"TwX4HSJxp+RiHliWbDMgx+Ew5cmEK6xa4HoTjsjxIOdc8EkcCalYjJLTfJ6nXLMbBbDuZgVeCszYlrAA",
-	"SZatbHPxji4PKuZv/sJNA6ZcGg/WF7DjKUGOTcIvCrSUHUWi0EJQ5IBwzT1fbSpyEF8kAsunmobMPQHt",
-	"vvd8ZcsF+OUObJ+2BuTJCV4QzcwhiQaTQMmf9/FfX9ndIoF4ONx6smjaQ3wSn0cCy0zdpcTQOMOaAWAt",
-	"NVfjoLATuzZqSBlJqAyV/wOy3ObSrJnAEt4rjCg0xwrC509iQu4PUt1rSHC7kfm01atE78SrcCvBWA7u",
-	"V4JeuzqW3IfWe5ZwgV+5a6l2DhtdSxVR6AjcK/xmjU/pn3MuACDCs/i2UNpkLPgDGP5LX8ftIsv6Ph2J",
-	"Ef1eqA3ARWzNCIMbucjZEVRaxeCY87JENiWSAEVolZ5gkyBpLk5eFR8efYTnzoIRVv1ZfkGOgPn+LXgk",
-	"DthCZZGIB8sPVRU2eEwnT/Fxn9G6O+VvlFzc+XIVKkjNYLgokGjRQHrElv9jJi2PLH2dS9Qk8RrTPfzy",
-	"sAkrRTqQzzGxkUChkq+dijHHZKKZVMLgwKurL2bO+PTZu/eg2TWTi7zfC5r4FzymRjMmBTEDs6Kos1xy",
-	"ZZptdwvAqgHfC5xegyzqVfSfM3J2kQi2kgs2nvLxPSzZVOr8r/6MgOChy3Q6yskDuA4Ef9hS0n/jD50F",
-	"/VqnAfxiv0R7vthqOPB7Z1nYb0pMYXWntpxR0EcHJDT//db1OoirqlejHVlSUbCN+rXhQjN4xD+2JfYj",
-	"AU9om04UOO7TSXHmrJMHaPwiYeM8W7RmuymxVBHPer+NJtryBTdrubc3vP52b7Yo0ma85rv2RryHJsUt",
-	"zmNnW2KxOj/XH+UB3Gm6h207HbTGN5mWSzAalix0RTU3vKebmyz9BbE5UI8GwvkyqZEGDF8ryF6qB197",
-	"nqMSDPrWzI30CGa4wBccCYvN6CW1Fa7JqrAJyo4KtIwP9OMmaGe+OgCyO2eKIszBQFzUOnYgvT+7Kk3w",
-	"VtTAf+YA77y63bthFHy4gUeoZaM2BWyP6sPau75vG1v/zQjlZie8mUQht3bABwNz6Uv5djZQ+i2STWET",
-	"mwOty9oQS640FaSgaptqwqHkyDSZg0mwz+JbJWe/EJnGLOdZpiNh+4XEQauCknmiiG3St8/KB7HeuPWd",
-	"pvzyJq6DWqzMtFY7ma3cJ9farmgjDmi7eh3g5x8Ydtr4BuwbBLVhlI+Tifaodsna6wylEoLdZHZaWwe2",
-	"2ex0DHxMpHMt3iiLDMKChM+AF47lCA7ibwYZLeCishtfqTgsnzilMqmMRpKz4V/C4ZD9GF3022w9EL1G",
-	"9Bj76WaXl/6FM57NbnYQXp+VnP3QXO0mwNbZZGAoLwZ3ngNzWiwt1q+t6I1YZ1Rxp+wYVpyPD2xcactO",
-	"bsGfbxV8fa/K32b8BZ2rpdUEC5X1wt5g+QFkPf3+sakUb4FoUFjfcj4JAWD9Hf49L1jokJkSYh+Z4lou",
-	"1Ji7rINFzi27yFKzSGwus4xqPT8kaQ7h5/+RN6DYsHQHQiiozxv2oEMN2KdifPYdQKFng0/0vQ5KvEZ6",
-	"6chxSXgsNe0uCWKUxjQCqowOxmhOXDflAkH18YqLxdybffXnTc5uVX12o3pYXnMyVQiJKQGR8ZAvCzNY",
-	"BOpkiu8OKBSGiosu5T33xmLjFOpjueRaJ3cWBEMgn63UPedynkGeFVMLVGfmwKVj3i9b/sz55CYZ3zc0",
-	"XdDGUrY8O1qmKl8kGZsl42kqOLH6Q19ARAL83iUTbiTwHGoySs+8Odk80Ob1dRkpXLIK22OqakXBtdc8",
-	"sPQ0Nk20qrQWbuMhSxa5nCV5OqZf6YDNEmHmrEUy11OZ09YhIS3Fe/sTs+ykTz+f/hcAAP//",
+	"7L1pdxs3tij6V3D47lmmkiJFanBsat11ruw4HZ8bOzqWfNLdKT8VyALFahUBplAlmu3rr+8HvJ/4fslb",
+	"2HsDhRo4WbIzdHqtjsUaUMDGxp6HD52Jmi+UFDLXndGHjnjP54tUwN/P+OS2WFxKvtAzlV8IGSfyxtzQ",
+	"xXzOs1Vn1Dlnmm6zfxQ6Z5n4pRA6F3En6NzxtBDmcX7Hk5SPU9EZTXmqRdCZKDlNbnRn9HPnmVI5ew6/",
+	"O++CziQT3Lw+6hwNjh73hke9wcnV8HQ0HIwGg07QiRN9a9770JkmqdArnYt5Z9QR7/OTTtBJ+ViknVHn",
+	"WzFOuGTDI/Ztom87QUcn/xSd0dHp4MmTj0HtXb3kC+/d0+ERe/WMXS75gr2c8xvhXj8dHn18F3SmiUz0",
+	"zMxRFmkadJK4MxoeHZ+cPv6mHGUspioTvWJxk/HYDJGJm0TJzqhT6J7gOjej5jwvdGfUWRBog06+Wggz",
+	"JQJqJ+gUi3gDQD5+DGrbdFlMJkLraZGu3al8xnM24ZKNBcuEzlW2dr/yrPjjbFfLHM0s7r9/uoT5vlt4",
+	"QlsYf5ekuciqe/bXHl5lks+FZlyyQk7hitkdditW/raJLFOZBbZIY28AmD/XMP/nXEqVMxyHKcmmSnU+",
+	"vjPTeDFf5KvqFK5mgglzmXGpl+aFqZkHn+QGGuXX4fU7IXODIN85kFcx0G4FGysATIlxONyokyZSxeKa",
+	"7q/DrsHJaHBqsKvIOL44PO0fBR0h8wQXQHta7icOPDw6LncIL5n9ycwTh3cnh3jpMJE653Ii9KF54SOi",
+	"yNMn3zw+PQk6c6G1QbMRnIVE3rAf4C3mf2IhsomQ+bUhrqnIRWc0HAyCTsbNn0g2MsFjRxC1mCgZ82x1",
+	"vWEN/tmrreJ6Yi9vXswhHWW7MC2ELCdh8dkdmaCTJ3NxnYk5TyQQ/0HQKbTIDEJ2Rh2eJhPRqez9Zc6z",
+	"vLn1ZkdZItkiUzeZ0PpBd/+b/ulve/NPTn83e69p/5pbj1Nfv/uveCJzIc33LiczERdpHQ28J5i2j7Cp",
+	"yhgnOG5Ci3lyAzBchxnfjAanxHUcZuCcPzdqfDM48lHDrZ7NvQWraQNXGM+ZXcFwcGUQ2/BN9vbqeSsa",
+	"7UdB8KE1u+w2aPs+m99uk1+r3Gx69XRLphYi47nKHmkm4QnGx6rIGWfjVN2whdLt9B4f3rSlg122FK/Z",
+	"PX0tloav5TOBX++xmVqypWBZIRlfJHcn5WZP1HxeSDOU3e9Zni/06PDQvNoncbg/UfPDmVr2lqKXFbKH",
+	"g/gIMPQRYKcJNLeXdvVhdthAdppMOPHpvTb5ApbREAPMLW3wWElBuBwwKZZCG3Eiq25xzHMOssifvP13",
+	"zduD5g7qWZHHaik37eLRaFg9tsPhl9jDKh2eFTlsopns59lJ/wSirvSQgEbobgJzgzqePPkSYB74YH5u",
+	"Jnffs0LAW3NUaJKHMSiKw6M23bFcUUJqYLkguKIP66N8fKCtexd0FgCLIf6h4a9M6CLNdWd07AjrVTK5",
+	"Fflbqw/6FPayWCxUlrNMLNJExCxXjLMcnm/lnHjrGnXLtSjyuNTEN8tEw6Oj4+OTkxKupCZmgk9mbL6y",
+	"m6vuRMYuL78voe3mWIJb41oO8ZY+tKNXOGYFh/6mioxWy2Zcs7EQkpHezMYrRiP2f7N88+XFeRwbxeai",
+	"GKfJpK7+LOAqe3lxd8I4PsiWST5jSa5ZLKa8SA2s70SmBfv29WVly/F52Nnj/qA/HB73gbje8Fws+ap6",
+	"oxN0jMyZTflEXHuyEVIURxAWmZgm7zujo5Ogs6Ap4ynIYknf6g16w+FxbzjoJ4s+iC1WHmq3h2RCi+xO",
+	"eJAvxlLk13Oub82Ip6d9+/+Bd1oXIA7dLSbXkufXw+thC1TfGJjsClPuQxJsJ0zXTtGvAtKZ0rmTKFV2",
+	"86WgiEcXzYQ/JDqviXZLxXiRqznPkwkbw1M6ABmvkLHIfCUmYFzGjDPPuFXC1I6BUt99bb6Do5K7/VaN",
+	"iDTHqhHxsRvW0qL9DIcGjuuMhu6DIC3cy0x7/DuA8HE7hAefDcLeB82cHJqPPnQmRZYJmf9pH//i9nFD",
+	"fa+d3ZCoWknWCr2qmyNUPhMZ+4cas0R7hiaVrbNAeqZzZycngWdc6FWf7ON46eWFrrMiepa4TxtjMnTz",
+	"5cXdY3b5w/n5c//bQLlHHzqLLLkDEebndyX/+Plfl/2/80c0MNEzntm/7xYGOO8MbizuHhvw3aRqzFO8",
+	"myby9jpVE55Wmf1UPBmMRtPB8WT09HQ6HU3F0cmIPxVHFWjiU/tC8rEHSVo/gnItjdoCr+nUzLD6n1EF",
+	"bo9b4RZ0dMr5pC7mDIajePzkS6zex6Mvv3iLGeV5bVqzfpSCGT2NzVQaG821NGi1m7BSkaF7fLIoOqOn",
+	"g6CTKFBljRYjRb5U2e11Is2l8rcqcryQZ1zqqciufymUGfHJ4GPQIUGr3T8upPlZAiflOr/2qKjVYIi0",
+	"4WSdYrNMZKyWpfw34Qs+TtIkT4xm+vO77faEm0wVi86o0wk6M66vjbpzjdCgCRlR9rooQDc/5sdxHJ8+",
+	"jZ/yb56Mx09iMTgZHj8dDr45jacnJ7F4fDSeiskTM9hqIbK7RKusM+rc3s1L7hKQ1t6m6iOF/LlK/97Z",
+	"o78Ztw+HR0867faP9FZcT9JC5yLzMHyR8omYGwWTgLBexkhyce3MyBkw1oWYwJYavm4Y9GODIDcLwwVB",
+	"350rg4DDgaG7Fi0QkYLO3QSeG370OGdWSEmRARwFjEWmYrN4+vDN457kZk294QZOOjgZHZl9XfJ8MovV",
+	"zbVDMHNYt9kvht5ZytRdohMlWyJBiAlCHIhFMF8/+PMQ/XmIfpVDtPCR9r4niTZ3zUlyB+WNGBdJGq8/",
+	"JmNhGE8Gj+V/npM/z8lvgNmUOPvpp+T0avB0dLzrKSH2VjsixPXaYgL+PBx/Ho4/sCTmTkarj8gxDz7N",
+	"RQbxgNb9s/aEnP55Qv48Ib/mCQk6SzHe85w83kHOQl/qa7GsnxFyI4IeohZC1tSQPOeT2Rzj3QG/UqUr",
+	"xtxU6TK4OxZ6kiULcrpeJnIiWD5LNJurDHjU5eX3LFdeTFeezIVmqsj77DmXbKUKNpmJyS2EAxlc/I/O",
+	"Z3TR32T8juccsaRjcdZ5dwke66CNt6/HK+fb9j2jYml+Okhv9xBv21y6D9+zBAC39ceFkGv2lVzB4CbG",
+	"mOQ/N/hhNtjcfKAdHrbscId2rlNu846muWYYRGma+03tNn7kj7BFu5iEcA/fiEW6+i5T87e6nr9wDtEs",
+	"KzbN1BzgxScTVcjKTq6LWzmi6dH9Kjyq2/gyZxS1TIKR+VQmIOSc52zwlGJq+52gY6ZyTcfNCgit+3V6",
+	"+vib2iKb2EpBO48sJQI3j7fQRxoh0Iq62yJ2Kiu3G1Nf+0+C8UywVKlbg748d3jJpFo2VoxnYt2CH38M",
+	"fuMbsgUtj2DH1G0L8zAXGdcsTbSZV8oxLWYLHpZipni/SDJytg16g2FvMLyCe3jbzPDkqCTycyWTXGUo",
+	"D+mJWpipdjCEdpQJHl8rma6IznhXDE/A+XeOp0f86eRkGA++GT8Wp086bnHP7Vyra5RiSet0oUXLmUoF",
+	"02KSifz3tVo+nAzE0/joZPzN9DEfHk9OxZP46WB8ND3hjydD8U18PD7lT6eDyZE4iR+PS+jsylTgw7sf",
+	"zCZwyvS/z77z28nxx6AzEzwWGcj0L644WFWq5/Kc6TxT8obd8TSJea4gncscTjPmI80mSuZC5pCSAWxx",
+	"wtNUZAH7pRDZylC3UEY2qSw6Y1rImCU5RA2xRLLo5bT3WknRe2XE9qgfArOazMScm9lY138O0DFTfsNz",
+	"8UMyT3L4T3PG36slm3O5somlGmaLSD7nKzbnt8J8mLNxkemcdQ3Sj4v4RuQHfdgqdFiPHoPaYkZJMlHG",
+	"m7qpzROZzIs5gNU6GWUubkRWneebMhRw37nqPElTnDGRZje706dPn+40u8G22WnRAsWfZoKyEQAyLLGE",
+	"gd/wRAYGgG9l8p5hpKSuTG34zdPHx0YJPN00wbZJiTxbnU8pqbE+ISJL5nNG3lpyg0UQU8LybAWszMyN",
+	"daW4Q1PH91dXF8yIKtWNPf7kXf1ojlLG5yKnQ/NyanAXULc55auZYJE5VhGkQCI9MTCdpIk5Mjw1J3ll",
+	"1JI+cwCHp5aqSGM2FqE0lzSfC9aF/zZOFysPV4AP0ok8CMxwoSQxI9EsOh6cREjopWJjFa8CphXm9i5U",
+	"mhoQTpTBQp7OURzIZ4m8wTPpwNcJO8e/HPW+WZ6f/9fl7d//883N+bPz/wqB6ZplI03pBB2KeK4c8C2H",
+	"+weucwh7fhmvgWcSR5YCpVznbGq2w4dqJiYiuRMxiJChjHSeCT6HQXU0gifxEjO0EJJkQeBIjLgOQ2g2",
+	"VWmqlgYeAMJLkd2JrHdphseB2CJTuZqotKRnK/PsXIv0Tpizgru5CmVmUFaKSV4Do2EArfAyMOjBZ3ov",
+	"v63Aa6qyOc8RIx+fdIJth9yytSYYERUVy0ReZDJgIHoSzNiwepppmoBx5SwXFBfmJkchyfDCFtJo5nUJ",
+	"AWVrCWKSi7kGpuu4cI3IGOK8bmLXEK7WPjuIIufvcX6n8MvO9ui0dbooz/+1TLduQUt3CC1yUiA7CI+I",
+	"dTcZN9KFfaB8JZSOqAQ2CexWrDQge8AiVOXgL5RPzJ+o80XEYEkji85Y9LXKYpFdj1cRy/mtcKPYF1TG",
+	"3OP1k/0hJL0x7IxC0BzDThB23JDusoi9G3DVwCTsfFxHBLy08k3nH6SxfSFt3nkQQIM8FiFVJYkuChjo",
+	"yWrKlrNkMgulD2DDo80CW+AIY4Wd0Yew87WhyDyRCFUS9sLOxwZk6ZufB7RroWpE3f+8/PE1U+N/iAnV",
+	"esBcfwxChJmgaDJRaSogn6QfylD2WBR2boWZPQOhOGK3Qiw0Hd/lTGnBoLIAE78UPMVB4EkjCd6JjKeh",
+	"ZLgJiYTzTrOYF9pwSCP95JNZn72GGiE4mGaFFixWubli3jVjdKOQjCr9JA470UG/Or8PYScsBoPjiVrA",
+	"v8JN+mPEJmq+4JnQAbLHqPpkhBObsujrmzwKzNfMX8LgzNdpTv+IiHVlMR+LTAdwyv72t7/9rffqVe/b",
+	"b6++/3706tXo8jJiuCOGtJlhzDHMkzkBSR+YkaT4xYykcoTZAeKjQ6KIdXUxxmGYmppROI2Ko7iFf21o",
+	"Q2fEfsbNDFi/339H6A0I1nJzoubjRAoU9szYtugD7Arig4TszUyIdOU+5eExs4A2gCdIRxaJxivGWbUg",
+	"RYA0jJXj4CDcYD37P8wegIh1bdpLxPUkOmCLZHKLKBUnmYeWL8yJLVEVSIMG5bb6ZX3GDK/B2N9bsWKJ",
+	"tvKSiFl0MhiQuIQRvixqFMKoLdSSY9gHswZ7NsNO1GfniG54wBJIe2a8cvSS0j4dSu/7rQMyrtlSpGkL",
+	"8cGULyAeXgptCy3/EhQH7Yv6foSHBqHz6VH5UBKZp1xjs9ePNPNVTkfmuVEVgCaRSWe8CmVk/qYwbWs5",
+	"b2OM6CID8JCTrAWeRPWr0OQPAUwXmNsGRQIBruKRtiHkBl4QUq4yiCTvs3OJIeU2xtwwMKNlaCPaOhPQ",
+	"RKVKaib0hC9EzLrRvx+fRwdmFKlyM8gK9AIfkUOpNs3Dx2xzsE4aEK5FqgOoFjyflYCyENhBqfTgho7o",
+	"depEEts543NmjTbNoCpu2myGlom5T9zDWiA2KT3lLOGxysRsHnrLvOyY95gWUo/t88Idr0OsdVZuyHtM",
+	"C4Xr7dOyjj98vjo951xpmaMb/z5zNGLp9ikuRKaV5CnjEP6A0my/VVGszZHGv48xIxN6oaS2tdtiT/Um",
+	"KwK4RxeLlNJbD/8BmS7Vom9jHr+MG/U9kpiNRaqWbLil4pSPppRIQ5dGDOUpFAbHgvGcpYbysiGk13z0",
+	"1/o/MjHtjDr/12FZne4Q7+rDF+arb2ixuPQWzYK+GhlJFC0xhh4Sn4YFde2fCEQQ81SRm73MuLwRB/0O",
+	"lub6wTs3Xw6SlaNFoLTXvjAs7WcfAphv0Di6PyxLjadtQfbhw7KU2kc0lVvbRLkLzqjA+Fjdob3JGhE2",
+	"74lvjnCb4i627QqY3k4Hg8+wLWRmNvuQSLDoj8AuSUpxBfywH1xW1GdbBtDs3NjsaaYxSW5ttTnD5nEX",
+	"rzya/eWORIWSE/TttS98JOxnH+JIXJXM5QvC0uM4FpR46UtDEr96b0C+EvlMxa9Vfp6main2Bee85fWN",
+	"+aH4PfZa5cy+8rDQOZcrBAYJF+cXL0ns1owznC9LchYrgdCCjDrSMU8Gp5FRf2M49TDBiKG2AvoSmcNp",
+	"GO3GwTG63784/xYUaMzSY8uZgJoK7C8vrliiD1Dg9xyO8IV28ch+wm0ujKkDNlHzOe9pYUhWLuKKnNT5",
+	"9sUPL65eBOaDATPTCdiPF1cvf3x9GbCLt1d7KQ4Gtq9V/p0q5L5oIb3XyoP2Vt5KtTTIuS2L2KDHFAZ4",
+	"WOR4rZguJjOWCa2KbCLMiblLdGIoda7QvAfeJTgbr1X+SsXJNBHxBhdCgnsEzvHSBTPjGt2q5P0CEx6Y",
+	"NKrO3gPQzTOBZxc8Ug0ssW7ptqXTY4fwzEf0LKxSZcij+oFn6PzYY+dy77WNW0QSCcwYYKAUS+HNhz/P",
+	"WCcvAXM1z8mmz/HT5dmGnxDCNWSvkmesu5wJA9tQmn1IhbzJZ2zJNYvFJOUZpbbncAmU/8mskLciPrDE",
+	"YHgcEe++FNldMhFvpRfIvRdYi+qbGyFLH2PeOwHLsxX5dvVMZXlK2fWfC84WqtHp4Dhiy1mSInbHPOdj",
+	"roUnAUEQHQATPbVWwMq4tPwmT+bizLpSAd6TmWFBMStkChofeXhD6YlnWghpTuWMG2mT3wrJxHQqJjmG",
+	"IfVZBM7yHnjLI6Y5GNBDuay4ydENqUoANo6XN8q2U+Z55z+ir0a94nJFZ0Hvf9bM21sR4kqpaojEl9n6",
+	"k6OnEVMY62kjMgxZ0wtzWMyZovmEkiIkusg53USptIMRiZHywyABDmoGIHtWKM24U56kUMJLMTXNhTxD",
+	"M33FeR00JqRS4MM6lGkyTwDd1EJIcnDrgzVowlqwhJfot0zSFIS4yUQsICLvIVEn6Py156JPei6IZ+Pr",
+	"1ZCf2hCV+JqdhinfaAxFwTA7DmOeBpx6K3mRz1SW/HNvKZIUsZYQxFeJ1uDkyao4tE2AeIkjMhwS65DM",
+	"cazLiVq01OlEdEq5dadADNq2z0ABth/Pi3xG71sJ3EHCkJ5CU7i0kPFCJTLvfwaNwH1/3gRZN6rAIzoI",
+	"iPW55YYS1ovTLGmBFCLWxAPfSjIliviViBN+tVrszwXdEFuJ3nMctmc+U+pU9Q98CULImVSyh+XcQcZA",
+	"n27kzzByPoCoPseIdcuAKcZ1Eoszxlk0mfFMizxyi4uKfNp7Eh2E0sofpyh/uAWizgCOLc8gxOM4MZd4",
+	"epGZ2WMSGAUFNxEFxSSvHr0vVEnFFDysR4yPQSpSGYs+fKw7Kz58dOZUdF11XE+FtghK61qYuprVI698",
+	"WjcyQ+EVdLJww/AKnjpPRCjtQ/ZKROrUwlt0JdOuJZ4PvJxJo40Dk2o5YpFRiAzHS1dUXTsqE/KiUNIa",
+	"fNdlo9Rbn3VBMcBaRkb3hBjGmVqG0o3POKPeFW4xZ1jg2OHc0nyEpgfMKJTIivoH1X1AJY52YqxUKjic",
+	"Vldcq01vARedthoyPkqFLtkiU1AYy4CpGXL0c+fVipWFtS7wYUjVy8Vct6iRZf2wLOMrmFoZh73ptH5L",
+	"cQHmFSr41bYWuFWZrJvJptERVaEwWMsUp14rBp6mP06BNu0223dBWxwp6Rkgxp4xWaQpK2SepGYHwNdh",
+	"LvkZOA0wJrFHTj1v3CYHh4uvboOcxb1HGhGCpgWoX69sWLUyNMqYbZ28Ta780GqRNfcMhIzQjwcykUHF",
+	"jVr9fpmh2fiQzfmpfyiiExeVYIdSZ5BxoQMWUR6mVXaSnGWF1DALGUqfEgBFRGE16tO5LTQRT6AwGONg",
+	"/ZWymBPxlGabfu4seKEh+67sYFNmgQLLvVA6v8iU+SJFxPu14PDbHSyoej5GfvrOB1Br6bjagfzg5kOV",
+	"/VxtuepQZcW5xkBFmW6929n46Nuffu6AIQgxlEZ3Gxh4lLwkGeUnA7/csCV2llA4fHu3lknByW9hVGYA",
+	"NhNpTPHx8HC/wWb82oElIDMOuZ5YSlC8z4/xHygHKJM8q+0S3WqA1Z1Zz65Xr2XYRPzWYNLL5J8Q6f/q",
+	"WeUEQQ3ErbGz/lbZXSI3jrf+Nhi7HW+BMEjAYLZO5jC3t1fPA7bMkjwXck3EmA3Y/qeSIgilmk61AMlk",
+	"mpEMA5IFanOsi/Y4ZONzyhm5UeirsVZYP+yirZL+gue5yMyU/+8wjD+cfOyZf47sP1f4z6jyz/9o2xjX",
+	"HmhPOQ0FTooLMhIYSh6lVFoechLk+lsFNJCAf8SfUDyxitPg4/iwwWmGcYw8ZxiD1qX4Q8MypB+cGPgJ",
+	"L3Cb4sVQ0j/os3MULm2QON5w6tNYFRROA+PVd4xOdyuf4bqNz/xkQLeEL2ZK3kDyxlJlsWZzwSl1ZyHU",
+	"Iq0GcHQsb8J5gQ7V/GztqNAc3q2Dv9NAWkFtxXNxJ7IVaB5H79/Trlc3eLvlvE617AsfdpORfGwB/Vm+",
+	"xNeGdYmpBgH6TisE7khXbEZwWW0ELH0gJVszfVDGZdk6pH12rldyMsuUVIU2rFyH8kaxyBUujVj3l0IU",
+	"IgaFIqLUysgo5JHlHRVefhZKzBvPuRRmUDRSYswccSDGNYv8YudRqxJC5eZbsXDGFxA93mcgiieaRFfa",
+	"8ZKe5RVFIpR6ISZskRbaBfARXTNKvrYaRJJrkU6ZmINNLKr0RIAAb7yAfNS7MFYK4nqjWrsK7xHMRa1e",
+	"KJI09l+LRSpw3AXX2hyx60wYNTdgUbIge5/7eigjEjCpUoV5zF6ZGIUq9T7nND8KMbUPkp4UnVkHs10u",
+	"PVcp+h+xLoZIM4Ob9o3o4Ix8qg5U5kW4YN8DayReolXWh0LjylkJDWq+hCTQb2vEy+Y/Xqndro1FlR4a",
+	"B0YW1TlfaaYVSa/mJBj2ieIpSKoGMzmItLDouboTftgodEagEr8zpfOzyj3Q/fEm4p8Opf2SE5HHRe5w",
+	"7pFm0U88yb8DcgaH9LtMiAizaDTjoSyXBUFFZn7jQmPC1pJDJDIYoQy8ALTY1SgKnDvNY+0GtR9pppZy",
+	"ZPTyygk0r5fQXCjgQ+TNo4zygGw2tF1ds1+hjFwbo6iMqU0TeQunvMgM7hn6QINEB2g8Bq8uy1UoM8Fj",
+	"NleZqMr39HzZZcJe0AI6q+jyThX7vQuI/N4FQnKQdmnW18CUEyWvbbp8eStNbklwjpP8esKz+LoUnY2Q",
+	"W7ZJgV+I0faXmx/eK9Ci5S4kc36DciD8zARJhbE085yYQ1+OXl4rv1FeK78k9bUR76pvwpXKe3Almdu0",
+	"fnvFjYNbfO0qMqHZpOWGg3Djhp1A/YbhEy2Xdc5TlIkzseRpes0XuBvughvRXXFLKq8kmlDAXXJI4a64",
+	"VXoD3SUTcc3juOVqJgwZ6FAxJyTfHarDVE4Bf7qh7c9U8RhKM1WJNmhsWieiHC9N9Oza/Q2Ez8i6i/Jn",
+	"9eYkVVJ4Py10Kiyk/F1+17/vD1/2uKtegIpWEyExtHztvcYM5kXe8rvxmAcAnx36F+hgVH43xvE6Q9U4",
+	"nQckUHEbr9LlOsjocgk5rxBWOYR3sfXJclTvYiYmq0navHojpMjKMWo7a69UhiSY+OMtlEqrr8GVymtw",
+	"pfrabTEWtObGTJBjZ8puqZI3d4lYYpyG963q9fKL1esOUHMu+Y2I7bmNvUu26FZ5RaNLv/xa/Yb7nIHJ",
+	"mKeGNnlbVbna/qybWHWEGtq03Vzz7RoKVW5Wd7d5q33I6mlWvMhn1/VtqFx1w1SuYl0OFCvr98rRx/+4",
+	"xnDy61ux8savXi+/UL3uxqlKsXBhBbXjMD6LCK+9qIvxPMmRydbKzF0bonkjW26MxYTPBXZmSjjU+Vnz",
+	"iFRy42NulfUbbpn1G4VcO60SBGjkLy/onE9uUa8pP+lfdJ/zL7a+jvoNZSp71zNxl2i4iAXuy8/g7/IL",
+	"+NsNnnMP280P92Q+5f5hNT/Lg0oqQlkXq2SAFZWi/F1+0dMa3M/yq54KQRbb8ln4Vb3nXoRfWs8AHRHL",
+	"KpfaHywrW6Zc0nLsr1jYXyot5sK7i78tW7Y/7Szpt/sg/S4/Ze9Xh3PM724x8QZbTLyRFhNPAKTQIk8A",
+	"tFdiAY6GuHrNCoX2ijOLuyvNsUtRtfq1tS+33ECJvGWadKOU1P2PxEZs5Kl2hMQJa1mRmkstUqK90xT7",
+	"7J2mHGnvNGVGkg0WaikyNZ1egwUNmLiSeabS60XKpbjmkxoHbt6uSguN2+3U301oDjGVqLzZkqe7Pez2",
+	"Iufvr5P4muJG4GXoiFsxr1dlz4ap8FPckK4bYMPObouykFtpxjW0rdWKTXnGuipjuVK3FL4UKykOSndb",
+	"KH19FvM+/6HGGg2+EP4GgcpowaoZQ7HPqyuLEasCdQbftr/GPYcB62ZhZd3F3bydYMV7gS81HZ5oMaYI",
+	"Wz4x6riSffbaehcNkKZiyfxV29xVs+RQ8sy2QpbKDYULX7OW0sKY7JZBeMaSWLObTC1J90/mojWrcLN/",
+	"1TVjbKkaZZQL6Zo6L33jX7DW4ryhhe5WL2uzyWN9VhdkPrWggG5PktGLnge4gpHVXLxTr3jIsFI8ZD2q",
+	"eRDDjpONHSJtmpnbZnaoprnzgIRb0wzBVLVMtOjv5nzm8fpwEBv0bYBueCmc3TnPbgXkCZiXK+snh00z",
+	"5KKtDesex+nSvr72XJ2zTKRghbZHYrQ+gAMJS8W6ixbMujHXjAA6P+x7zWBMprm6vddPF+6i8ZPsVNEB",
+	"fbhunPX9+filhjkYNzeU5e7uduKxJekn7m8XIn0gohgJwwEEHu+45euiDUrz7YihF4KNxSyB8FjXZ+2s",
+	"9EqMbPX+MyidYL0Th845MQKmcVYzfY4wwcdzWoQSvRbOZeocJhUTpeOknhe91sPVb3ZP06xFBtDFtgiD",
+	"Wv/XOnxe6DyZAybbANxUTPMRHm4MwLCxiyprYZEBiwYUm2wX0Gfn6ZKvtJfyBFl5gFFd5ytBc6C2jyBx",
+	"iRq1SbyqGKGkyiJzsJInOQQq173Ie5PBshluG7MCRF3OFJtArAhLfNqMjnfimFXuYSuLbqGJbXEY5LTy",
+	"gy1cLEaDsTS2mOi6JyPRuSTy6y24ZJpO8Gghnmudhy8ccd0kdZBAAUUXDPtthnAk8eYxHmmWxH5MFBrx",
+	"e8skdpU2DPJMobJEKMtCD92StEUHARZNsmKcRJqdZK7UUkIBuPRGXbw7Ot4FmzaEeXnrgac8nztACNIx",
+	"cMuruNRScbsZQ9T83q2hcmpaim1Nz0jp1vB9Fl74TqwMXjVt7Z6iYy3VvonaKTme3Q7+5LHVLJq2t5rq",
+	"UbMolfaPqoUCrQvOHODKkCKe19RypxR7OiGtFpUoMqPiDzObhVJp0ybj7B2oO7epO61hWtl21MCUSYkB",
+	"4OcXLwNUNyBfB6KRD+9Ooip+rK23vhO5qYV9mTmuPfLtRfxcfVqMliBaWD3kWJ1213gHiE1oCQddbC4i",
+	"iBUEa8dnuE1zoIK0a8v/wf1axTFMKxziEcaASQgTOtjv064C7pbag5C0GGBOHU9TnFI1kGyvIDLYjcDW",
+	"TUQAlLNZu/11ybhF13KE30rI4O4ua8XsSvqr4jWwgJEvURhi3x4vjZIyELCgrEYG2aZcWwna9TzBiAAg",
+	"YK0UX0lBekNj9xoR1u/aQwb9nsr3IuABE/2bfqkZwJAQz2Gmb/4wq47amAc9vIEobScnhxTd+eCk5Tsh",
+	"YsOGdk2lqOLQWsUfgnwgg0hAdsCSg11DsVykKdW7MWo/iHdZIelZ4EVVGF6kgmvBeBy7gnGGRFOFP2Tm",
+	"FOfgVf7qA4t7/wPku0J5T5RN7YXhNhjalbXB7OXF+aYiXC8vXFktL9XDC9+izkksFjlP0haCvbbGl8FM",
+	"ugnRe1Cki0slkwlPmV4I0PD6mwpqNXDQ9e9tTSygQnv0kFmQ+SYyYE8upA7UUGVs7ed3CvCvdA5umxJp",
+	"z+5BYgFKnjGOyg/MCuJTuqm44ZNVlVrpgw0GE1+cLBsWf6hRpi1MjTobt/JKuGcTsSvgrPKUE9/AdLQl",
+	"TrnsoPxhe1YMtlf+0Gi8oBnUadCCffv6EsuZsotmP3KhLZxBmldSQKxxKC2uYMyUFvnBWaXInPDegMBk",
+	"yoDFNOf8LJQWiwwTSRN524NG3N77WNE7Vi1F4za2HN8jNWOnBIuyBfWG/CqjdTH7pF2EQ1Kgp4ClO1pZ",
+	"/CbX/jTXNEdfn+lAbdOpEbb555Akbfgb6qJUpWp6ozFypYn2rna+lxevz6+GV2q4xmj+3xfPHf1EKM75",
+	"YoHSDDZfYGAEqh/2/nYrWY3GlwqTpYFVMLuT7LgonTI6Qz6JCMp4bB8qNYLmYc5GxoIt/D4tvfGcQnZR",
+	"enEHesQ4nGlz1AxgA4QcOOIA0MhE3TEO8BQKfmdEuMgsOIJSBjYguFIUvsq/2inMOfWWMZMwjJEqXB2d",
+	"HpsxMz7JbcVcM7MqFzFv2vPcV9nNTtadFvha1GuZnJKil6ueQTGDcFhVl3EbfWxR0sjUPo5u5N7NBBVE",
+	"L+QpTSpuUKf93lrULUd0r7ej1t3jN3Cym0unWqBw8FmmCi90tKznWF1jyeLKNhkn7Y4O+qZPrKmR4dDv",
+	"y//ptNhM+Drn2Q2m7Ld8qK1j4vYMBpi5RwPcAa98sQ3Y1Hy2Bcmc8IKyPeveJVle8JTN+WSWSGxQUUMn",
+	"15VzE1XFgc/x2Wrfze2vPaOHG000P/hJr89SNblll7nKjL7/Qk6yFS7scye+UofKOjS/FYtMTEBXhSfM",
+	"iaUczkIXPE1XaBeoUpI2FKo1/1zH0+ci5+YJNEzDX0uu2U1yJ6QhZ7C0egrSWobu9RZtFRRnKw1SPRBN",
+	"ysRktcH3aUraXLXXpbSUDm7v5lXmj/1Ld8jE3SYWU+fTVrc0uN4oPRjaecRikaoVdaI4sz4RIRk0PQdd",
+	"CurqSNGmcvttVberHNB3tU0eroq9gWUF0yTTOWUdWJFVSVFPEm/0cd35jGDH17YZXf5wfv68WroZ1Mqq",
+	"WtGNzM3D4dETqA8Q/eXFFev3+4fJQkdgPYMqRqh9lmlW7bb3nfrOboXxBtO8KxJtBIOAFTL5pRC2KwPZ",
+	"ytfb5D0l//FJRcU/bptGrRdu23z+dzEWmRS50IwedcI89kec+ugoCQO3q5ONjru7CswIoAv7+l/g7XbZ",
+	"2X0DKSL0oxGpkjdGbtlj2iUr25SzDhQQo8cdgUrk7lnqZWPhTRY47yvWCDdRmcCstTgx440LaGJS+TC1",
+	"Km5+1fYu3g7yS3h0g4fbWbksW9csVkYmZlifRLO5ugO6ls8yVdzMQhktMnWX6ERBnn3AojGGukBXl1kB",
+	"qTHXNuUMwxPgbiijssc+BTFAiBn8BKE0E1ibscziNxBS02maSBFVXd9lqj3d7wQd+pb5q9ArEHjKS5W5",
+	"oYzilgFNHHEqEHMFMSvoDnVT7kA7VeslhXAIGjhXRrszX03AenWtC70QUpOsJXTyT/NkhSd5/aIbtJTf",
+	"1AUX2219dwK8HisXKZfWm0maExQDm9R80NVW1fcvGtDWznpTsId9mnpngoZXtn6X4v1CQEwaBEL21HTa",
+	"315QZZOZuZqNXLolnfe8anXwZA97JAMr6Vb8oi01D6wXEHa6BS6+aFWX7RosoM29WJGBfTq1XtY/d0J6",
+	"HWUyoTGzFQtGI+ZAct9SCpvsDeU1m6I/tOGvD/n84i0U0yoj1lh3OBiYH8wQvaob7Olgm+UwUS2idaJv",
+	"yyJQGsbG4IR6763B1vHJ2n2dtHCRl3KsChmzPOPTaTKBIg3jJD+st/ja9RuqaEurLvKH+YpLdvulUG16",
+	"wuWMZ67iiX2Y8TRVOfDkQos4qEQaDlheZBIOZ/0IPhlsijDcYh4wiAM7WwF/FU6N9WzDbjRK7WmNei2W",
+	"DM61YYF0FM68vyHmCexKBnYFBW6tPwslYp/uhtj3QdZPx8B7YdWn48Ca/UP9/odE5+ttEo90s+ARiBnA",
+	"4LxWKDXrhH2nZeT6cAGTYokVNKDhqrUAGmxAsrVH1ao2tu0yBncT7+hp3bSuuUVVCwJtBO8lhQqu6aHa",
+	"BG5W2CJYtpkZOE6UBEFyMlMaIzDrwRwrX12nr6IwdFnIGKzYrxT9cVUIjX/9JGJp/76aFRn9+V2W4B+X",
+	"PC8y82dF0KoMv1XLWyYyXlfKO1+q3kwVGcOHWPft1fODgEU/DTAMADok9wZHo8EA0E4ra+xoW+lPA/Mf",
+	"o97/ZKSKn4xM8ZPRRH8CJ+dPoPn/NIR7Q7g5hLtH+N7Rp6+yEc1hgEcL3xVFPomSYpNuije2calnFnd2",
+	"JaNfGH3siBtQ5Qvs708nnZ38A1VraKsBxsK/DFX4lNKLM6hT4ddSbCnGyLoKG/BpEBZDGbnBMWAyK0Q9",
+	"AnettdFTGrY/nHKdX3vl0x6wAKC2PMAr3NRsuVUvExhKG+xlIAc1kbpYugAi2i1FxZwrMG/NDzbGzXv2",
+	"AI9s72opd6S+UfPHqSB+4bY6OL2PbqMYnyZ0PbNIipU2oIqbZKhB9dmPMl2VJYIAlaBcq4jPQhnREsjE",
+	"4GEcpCPZStBlLLkWMsZjgck9SY4lQbBdZXIjDTpvLVK6EWFbnOH32DSC6CYCoFT+ab5XCDej2rFYXAYq",
+	"Wc35ivFUK6jeCzW/WuRbTDVfZ5VsT2/JFTPa/ZlXphYECq8hJnpzmx3ZfFv9NuPlelA9B/38Ux3VhqGR",
+	"h5GwEs0ItswQ1BQ2eGfPGJaLQpZni8FCVslKGf0O4JSBi7vS45FQ9W7Yf/y0P8RqtEK2Y6UrWn19K1Yt",
+	"TODy8nvrB4BekrlCbx4FQmUKpeTdbU3eFwtNJdWrn3yrsRquWYzdeTMN18uSJkBF6OwUPAsYZkTsZQKj",
+	"PN42fHSVjHNFfhqYgeAxlVQG409728Sm/lOt/rPJrKWYkJmCckzU8KfKjQPGdSijix8v0d1BIx9SVS3o",
+	"UoMVnKz7yEXH7shFzWG7bi8yCcVkk386/d88ioU0XeXJzXqgeWHL8mHMJKf8Weshc91wzeF13QZgDw76",
+	"u5RJhvpFovTnbt4BeAw4OcT5+iJ6yf5cjYF3LSzX5TW3I5e9DVZtKMxA4Slde+ADLJCITAvW2ATnvk7j",
+	"hpe4Ej7a5jbc5s50p+PMd1f6/gIUZjw4bnBjboiUpFova7YumcycL8VGnrp3NYvKvyOv1jXtKMZPlhHM",
+	"lF/xbtN8WijY6+Z3c0UJN5u2dSd7gO3ZS0NbZtTuV23x9L6xIXq1KMcS/XaZ4VaCeisyuc4HivdcLXIq",
+	"s9jK81vx5CYrxked3f2uRpORfC7OmK0TFKNf0KqRffYK+65rxajhuMHUqNcDV9T1NTqX+n1k1WOxxm9b",
+	"8yXv7Ln1Cs/+zHv/PO/9fdB7+q5b/t2/7r37yrt18B+tdWe9coPXC5UmkzVxzn5ZQnyuGvB/6IoY1nAB",
+	"1TWfBnkfp3iR3RD4FT3t4a81Ks5Eumjr2O/R5VSgJ9KecHzFoZC7QeHhTSbQ4p7e1yntzZzCIq6TxcZZ",
+	"3yToHuWVAHIv1k4FEACCkYm2vOEj7R5fKJXuyrx3dWWXlAkEjZ392Ubuul7wdXH75jazlZTsUXdMHFjG",
+	"GQU4t+ZSdfhzSDx937v4X1ovB1n8b9VTZKPE7e9v6nMMOsssyYWRtFEY+FirWES42i7Dt5C4ehwhFmWm",
+	"0MFLM/Il3H+kSWb3UM/LXPem0C4ReEOZ0bMCSuOiFRlkotqhzAp5UHdUffO0TUrQS75YI9BdLvkCBTjt",
+	"6oeXstbp8Kj6idPh0VZL/w6u6ZrUsTFlBXafqhF70Zc7erH38Fc3ajv7vt71JoyXFy1H4YUfa1RNkBmv",
+	"2JTPkxTLoxqZpSVrjVj4DgLBxd2JH0y10xuPm15uz2+9aaltkkUlvKkqXbSF1AJJ2zlRs8xCakvWdOkg",
+	"9x9rfbLDm1pyg9AkMWEAcZK7KH2s427D9O8/Jz3jWduMzt1E1JRq+eIGaIav2Bq3kDEkPtv87haTdqnL",
+	"ixwX+j6f/++L5y8vmp+uYa9LWLDY5UDn7avLo16P3I+3I7ef5wPFaiBNoInnN6ka8zaZ1MWgay8I/b44",
+	"ZKPeW/YoTeTtNWQY7ZO84ja9YeF+CbmH9awlP+rOs1/vFHynU84nDzc5MlthDOkDTG8tksNWfmFMR1hV",
+	"djWwuLYVweu641ohCCHRzPlsKNaBNVHpGV8IT8v2tPWIaZGKSa5D2eWsLVXRy3LEAgSLIlsoLbAmt+Wc",
+	"oWw+ZnY6Clh0t5igqnaXchkd9JnZH+pW59q1TWZicmut9GtgVFdP9rP12retqc4ayZvkYUMc/jOuxeOT",
+	"npATFYvYi8LvTlJVxL1EJvlBWVzNiYdVSefl0Ws9Pv7v2x9+en03nv998fel+p/7uAe312EgjnPPQgyU",
+	"RLKhEsMnlFn4pPIIrS99jkIHFsCoI31aSvoWLUyKZVUT26JzvRbL3vNBqXfdX+eqC9NuvhsgUo39XifS",
+	"V0K/LXHwAsDX1YAodRizmg11dUq4LG56GzRhFwJ8navdZkuJngqSDeuh6jnd+KQ4+7Vmn8jMd5JT95NU",
+	"vE/GqagFkeMjbUusf8Ul2ZaoI/Pkmk+nhiqtRpYj7VG5ofUTa9dXg/quyPTpLTTrW5grtihyxj2vHllP",
+	"6o5Oqt18reBQtPl3d8HLJujWr/kNBEF/2lrx3d+WVxdSpNBh1EiBekDv7hsM3/80uGFyhPWB9G2lFHTt",
+	"OqpX9e8idKniHEU2PZwj934+2Xu6U/f07mHmRF517n2yO29PB51zbe3lkLq3ubvCuj8rD76n3XN/E2bd",
+	"PNnus2w32J2Duc5gCGQT5YqKQ5bJNZ9uyrNpGrtIIWW87KYg4lrL4oBamaGXCLi7+d1CKYsssx20d9J2",
+	"bRhwayIcEEgXTQafDPyQM5VRp/1PSopL5LWtKPpA83VT9WD0CVOrpwEQTKsz3rDDNjdufZU8THgChLxJ",
+	"7uBni57T2lcUkkr0Akr2tDTjfDxoNZrfLIoqPRi0V6Ceq6xFyHsF11u+NxwcnWyKxm8ZSsl8lq6cqt+S",
+	"4JFI9pdnjQyZts/cTerLGm7Xp7BSIi3VjkEQ8ma+fn/vU1bkOZX9gFRDHG7v4OP9SxnYYL1PK2hQvv3Z",
+	"o0FadKTfpLPbciI/OtOL5rQSFURGgakOh293cFuHVruanfMbqMV2hhXEQV9A8VWlTbGVfGFBZynGn80j",
+	"1pZDuT3psXGa3mCU9qcZKCplxdaWN8uV63yvpFGIrcsCDH9UPtvGi/A0FVmtP/gOBRnUnchAMtooltLO",
+	"YVIb1Dx5RKFfpXAKCz3YP4W0hEUb0bICxyfCuT305RwLEFkroZ/ZtKG3u4eER6en+5USxIm0LfAKy+a2",
+	"tU0oFguV5QwL644YN6rincg0aopjkS+FqITaYNIMvtYPZYSJtxDdHUmxtC3f7cBoHTV7mwhq8M4itRAy",
+	"Cqhh6CRVGprDGnUEf7TqWa5bUFvcF5+jKw6fgtbIqXBtWrHlplTMGyRgWlWcBVUqsV+tmVTpzbkYPgAN",
+	"7YN1QkV8CKZ07T8TTSDYTQXDZx8ybwIrVMOwZ36F+MRa8XdqAlEZuo362GaajGtCEa5v60bRy0QCPQCL",
+	"XSYN07y8/B6ikCzLg04iGiPJnnPJVqpg4GUAiM+Uzv+jjaHs2zMCD9BuPViAfsHzrh76Jwn/Nxm/4zlf",
+	"X0DEnCJDjtlf6EkooY4YDxQdUF705jxJ/eoyWu1ar6hee2d4dHR8fLK1TQtMbK+aA/jG9Xi1pUA/Pke6",
+	"QLMQfzPpxhXUsJYJCUXKzTgdd3wqOVx0q6Wi2nzOszUTxP1+BIyzlyZSMF3ARlbn+ZxL0MsFn8zYfGV5",
+	"MJR8vrz8/oEKONArrdD8aaZQZ0WKHBsuj1Aoux4gMTKUumakRpL+aQ0PLPiqR8er2+CaE/iE3iOtbreq",
+	"J8Nhm49EfhUHDxrrWeP900sQA1pU1Col/AzEzRf5d6g/HOwqGDbJ2L5yn3dk9jkD63WYrSJQO5at3/fd",
+	"2lu0wWGjfwtgs5N/a6e2D3u0HfjCDQMQits91QjA+3qqSYz9V/JU45LfQMfxVghT/XBIvSzZkC/Et5hA",
+	"9y+NSK9s5NAQKwK6Dsn+/EZQN3i2zBTEOe/It9dSzZeuMx9VGcrhpIJLg+ds8HQ0GLC3V89bzQjTTM2v",
+	"0zU1M62kbiffOuO1Md8bhbVzPyTJbBRUjd5X+jo9ffx4M4q2HeSysJG3hXUm7AOmupYtOLn95JPm9yAn",
+	"H4/Bb+n4H3254/9pxokHOUh7Shj1VW/jxNDKp80bJTJtFsmwVTSDnj8PQs3E+0WSrR5Ubda5WmhGmS+1",
+	"YEcjcNuqK5m4U6Tobi8YWiUAJ0fbULRFwJgrmbgaeC1FCdRCrKlAgfcMvSo7P0xVNgcyH31Vi2DBnhij",
+	"TPAY4i1IivWutEo47XtvOMpyplLBsP24jXHkkPmB4bralcE9Qwxe8iwGr1Eo0aIwfOzV+4ZOAPU0sePp",
+	"EX86ORnGg2/Gj8Xpk/1kIwKeT2MJsezC1qL7A+gbcBhYrTwCZLPOMmFz1wMW4Swj4j5ocsNpRh6WFlKL",
+	"vM3sVh6VFrwHHcFMpBX9VWYDS6DHqbgTWaNlx6A3GPYGwyuoyjMaDFqOhee1CMP4w8nHnvnnyP5zhf+M",
+	"Kv90w7AfhvHXB//R/fv/+fnr3rvK3TVujW2nxw8F2EHNWne2Lhd8InqgeKv5nPe0WHDMjMQ37Pk6oy2z",
+	"UTkTtUiEDqXfYhOA/6hRSnenw1hdzmBfrX6DtdlMagedwDx2b8EAztm/lEZgVryfg3WNv6INzXtH+yL6",
+	"zmiB4fVtXQG8JC2/yK2kBghl15qaR2CSJ3drqrp4vRG2slnbGNe1ENj6RiXariWUoOx0tHcfoi3tgVoK",
+	"ApZ9Uba3rHbdFHboHO2yWPdtLlHrINPazWXP5hPVLdqhj0prwxRCmBJmbi7V9hbl9tb2511bIIwWkyJL",
+	"8tWlIUmImdDTshXVfzwv8llFoIXO5dC17pyCAUGoGbFngmciY2ExGBxP4FH4EyosR0DIwacaMQVVl3gm",
+	"OIaJ3mTQBC1yxB4eSYi9T1O1rAQuwueek05cufg2SzujziGs5tCFKnZ81kY+LY+xjDpvBI8bHkOo7kh1",
+	"ovqwF96L5BzGN83T1Flm2yB1Pud/HPutTgWFIMx5dmsbt2khoNWx6zbuDVOZSss4NDO6mnKcSLJomUXZ",
+	"n01UH6p8w3+qtvYk8xvr9B1at3yLUkECeu3lBY5FwSyNV+0MUA4N6JsB45Mc0SmmGmd+jgkZ8ZofrzqR",
+	"m8/66w3Ah0Nd5hfpygjzjfetZlBBQBSp/TgJc/mIWvGDpngO52o/hfITzh97mYdywrMsoTgTDf2OUF/i",
+	"0BQbzzkK6aFt8D1Hl78ZtpQ/Z3m+6Hz8CKxg2pLFgP48aAuAe9HT+SoFT3kRs/OLl+zuhJpV8AzKD7/A",
+	"9qzMqPgiuxPU8vhF2UW53h2mDLrrUtoqIlEVM0NJ6HRgk1tp5Quez3SAKgdEPegglEIWcw2NbfNCswmk",
+	"xppviyxTGWarAbCgRyMmDNK0cE3gp8xn3IAamgNrZvAoF5JiKngOT5YxRYlkC57lyaRIeXYAyogXJBbK",
+	"UH71ldkWIXNqbd7/6iuGeeIZilLM7uo+xPiiDa1wsU1yr6v17RwMl9xopy/4ZFbWw0ZYwjM4EKAYS3Im",
+	"hYg160Y4H0P6cTojn+ZnoVzzADKOM1ZhI2t4B/bnir6K6F6T+VBXj0zwgz47Z/NEa2hqlbm28njQDA6D",
+	"Ai+MDnoyGLIPYQfQQYed0c8fwk4muFYy7IzCzkt5x9MkZnCYw87Hdx+jM8YZXsTxbLEjwG4EzY0wGM7M",
+	"2A5FaVAZ/U0VmX8wKaCBlUH4hhgVmrxyQsYLlci8H0ExOLM+2LxQRsSTooBFyDvMX0RgoVfrQtvSckjS",
+	"DKyhXNjhlPqgRqFMNNJC6J678pfWJ6ws7R1cemhBSBrK6K89WE/vkpT8rtPIH2mnTka0DVHZjNxff4iQ",
+	"hjqKAStkanDVTMhCOU1ZrAIW/bVng/pavmp3IMfABIvABk8NVkgGhgR0OJMNrBUtKvseYVEWrOb5Pnen",
+	"VEk6zi8Ae8pjLJXsHb1/bwE3M2T9OSah9q5WCzHCmkp4+g//oakEICrVkGwTrcVJFnb6/X7YCVjYAVLn",
+	"XTPoSRXRcpYKDnMUhgjm2arPIng+8s6zXQnSTJ4zjG/rxirPqbyeFDo3IHGWnL/2voO2tFjHmFrU4lyp",
+	"CKa2Bpey6zxQW7vR4L2E4D4Y1NJEqqdi9rzcujlfQeS1Ae4zoZPY8jog6EIzwSczWyvHvJAmOtcBUYPq",
+	"OLQd0cngNGLdUo0PZfRK5DMVv1b5eZqqpYgj6l8bwe/oIGDRyfCYTtPJ8BQXz2GzQtmNLvgqVTy+UuoH",
+	"nmGD5LeSBAoRvxJxws3G40BHTyPWja6UesWlNajrKAglfvKNyLNV73wKMOZU6DH6a+8Nz8UPyTzJe19F",
+	"bCZ4LCzEo9PBcWSmcYnpxm9lWcjULsQf9aBf+0pim5yG0hk8lYy1owAlvwIBFODomJQ/NfgvFM3yr74R",
+	"c57IspVL9Z4WecS6b2Xy3n73ACpfhnJcxDfo8V4AAbKpFdigIbsTGVtkaoJtnAwSWWgadDnHo5Ro9p+X",
+	"P75m3W1HMDBohNaLdEVQm8x4pkX+P4t82ntids8WcR+yV8mzAJD4jqeFCOigMCMpwBPHRywWYtFnb4n9",
+	"eAlemZgWWsSsG50MBmY7LozswqbKYBue2axIRcnWoELEiHGWZzwBm5tOuZ6ZxVFUc2DbLNiE8VCqSQ6M",
+	"KBMsFphEjpGe2OTdjNLlktkE8+gwwhtlt8uDAFucR9+/OP828mkkiKp/eXEVlcUlAdy0D1fJXOiczxf6",
+	"q69gAm+vnntP/lNJMWLR3/72t7/1Xr3qffvt1fffj169Gl1eRjTABb9JpJOOnrtu+FgnmUULSK7rAmEe",
+	"0ikw16C6kTkLR6eGYZ0OBoHr6jwcDPBJSwg+xDznAZgC8b86YGT0+mgOzkwAn6VLEQN2q2lLHAyTXMyR",
+	"t4Ch1Ovcj98x9MUMPmJD+gr8RaOO2MCuGemqGdJMUmUx/KivH4U2w4o9UozkAAoaJvImhJLRgPVoIWBd",
+	"LYSlI/adBc/4XOQiO6Dv/6caa0dwxoVeMYOE8H3wcZiJWenYPsZpVkoi2nbHSuUB07Mij9VSBuTMC8pS",
+	"YNCCNbDpXAFpeEGZQhVKFwo+LcuGKwn+lqD8cqPDgNdUPZQQbHsAxbOMwKRXcjLLlFSFZv9QY8MhjJCb",
+	"iYmBc0z6EignWHrWiym+UYbK2SLMcXQYkc8yYrkKZTRNZKJnEDycsQgTraI++wkiVrlf/ZKbb7tq9iCF",
+	"JDKUNlfJsS0IAUDQotHEHD1LNMwxAsl1sElytenwhV5ZyaAr3vNJDp2oBQOZIGASF2DkgjNmNRxdTGYG",
+	"Ik6nyQyzwJkc9BmUfU4Q3uK9wUajnISS+sa55L8EzwpW3qgQjhKWAVlU0A2sQWQg5wJmcwHEhOFFWK4j",
+	"yTFmw+ijnaBzJzKNGuqgP+wPbBQnXySdUee4P+gfg0E7n4Gd6JBE5kOUl6E+T1tE+huBjWq8Nvt3iU7G",
+	"mK3suz4o4sQ6FHgO8S9zQUfqR3OIzQl6XWkFMl6xKAEhA+qVIt2nZBHzBn00lAZkrkBmIg+sYFw7ynT8",
+	"oUNX9DUMcT1egUiQEFrSIFHAcsO0xxkwU5oIkkWP+9EgZgRLPSOuJ9FBnVSZtXkTMWIWqi4C6zXjMiPE",
+	"Zej6hofKSAhaCOr7xuGhcooRhmH2E/8H1ccG16EBuxFjrXhTyvsqMyC4Aa3o65scRLGv05z+MTxDFvOx",
+	"yLRlbW1MiNKAgKy5aRnZ7WspfoGhqEooLAQLcc/HhmHh57m0FeW/VpnVXct9YYcOwIZxrEJKcLkVq8pR",
+	"AekAF4gnm0UUt0hit5JkC7gVK7IEEIDgSBvFwO5N2IlKP+0jezCXPAG3tBZG6zIyLbljzP58CDs4SyAo",
+	"5oSEncBeux6v4DJBB+7gLsNlsnwb2m9uSe/BkRn3Jhfw3NHg6HFveNQbnFwNT0eDk9FgEHY+BmHHYUCI",
+	"gYxmCA8RvI+EnY/IQa1pCcp/GtnQHpzxypK2kVWAq4Qgckq49HUJq814+3FKnQXdQy/jzqjzQ6Jz/DpQ",
+	"G+Krem1ER/nIIXgoPwY7PXeZ/HOnZ/+KW77Loy+nr5UUr4wsA2ElmdALJTWa1Y8GA6rqkNtc5ZrQ7Dnw",
+	"sKof+TvbvmqfOwRI4bqpucF8axa9/87HYIM/Fzc0cIXBoxdX/MZRyBxDFLCBg2G90ctpz0CgByCAzf0Y",
+	"dI4Ha6suOgAdvlb5KxVDLzvzzgkCa/M7z3jsVQA4GQy3v/JWlpahiqcHsKvV5vzzO7Pz5P75uemfeGd2",
+	"2oVFA/YS3GyfwdHPHcLnd+aTteNyqPNM8Pla9nlR6Bnp6TZZz7JRNLWCnc4dTxDJNZl7kT8gbbZyUekY",
+	"0OwS1L7epaFedOC7US7e09x6OLXIaC6gomuWKiO40nSUlCSc65yv0PQFNurE2oD1jOXLRDI1DWWUuoMd",
+	"jWo29qD87TFAbFJgSHDJjro+6fdYQa3JiJeiOiJrIqwFlDzpCQcTyk2e8cVCyANkLyDOTs25fqRZZBQb",
+	"Q9RQE0Cx1kp/RgC7EbisiC1VkTqNKIGoOzBqz9UcOwUAuzfjGqXa/OyBIZLmZuCnzUuQN4dKM0iLI+JM",
+	"c+0xJiMO2BsLpSFWgG6HksETUkGRM4S2fYZMPvBFEhSN5ueM84wTgTejTLgE5WqOspvVeY00iuKX7YHQ",
+	"Y2DoJk8X+DYAgBtmSZmDOEN8AoFrlK3SFt9j5xBWY+5AHk40YrdCLHo8Te6wB01pICNdm4lUC8h707QQ",
+	"NDFB4lu50kWm3hsBzgxXQ2mrOtOUqS6lgQQJanRe7IIlFjViXU8eR43G6jcBi8iqcA11jIQRoLJEJ/LG",
+	"JlG2Kj/m9Gll4fkIxUDLY51Q/UgzA+jEHT6iMo/sFENpwW8l5ZvMyMljVGEA21BjQmnGJyhwPSS/C5RH",
+	"lVil0OxLkuNRomFBWKjak9icxwK91eeEWwh/ozECwKkVefQD13kPINt7+W0EzVhIR0i5zsslmHXeQMrJ",
+	"REApibaZK3u6bTxsYvThBFtJWY3IkEhB8IfvJHf2dAA05wn4ygivoAWIoaf0Key/RR/RZhI8pRQfl2Np",
+	"sJAv+coAS2g420Zc1i7/ctlnP5E1pw6A5lHl5Byx87cQ6bPz8oTzGTVUqSICBhTSUkLpksKcQx58LTlU",
+	"2ET0B6siGAB/XAiJRgs7nwWMZnDH2fCnzHdWZDx3ZsczJBlA+vBVzJpkRtxAWyS1uiWbIGdTsaRvaWAA",
+	"0lHGRCKFrmFZdzgw2Ew61sEZzG0O5Ap4oBM8j55GLYZcr4ciLmSOaXRoDn1mDovI9CMWwfZcgnc1MgQS",
+	"avlT4YOqk9GKSmdGjzOKhDByEYlTtDgjUqt4RVU5cUk9ncSCTkqbiHwJb36ikLyHQGuwEb7yMt5FoG1I",
+	"DtWQNGJlR4PBIJSGWJ0MDWThr6NQIh/4EHZATXn65JvHpycb9SBKNIRbRGThcp3Khp3R4KP5ks83Sg9+",
+	"S7XQt1ff9Z60SEcj4sfgELRaKYoHrrGUuTSKLMfSgUN6FxM6XjHOximXt8DP+sA5Q+nkDFaKGYkkyyNY",
+	"BPHxsCWXtSnGl2IFkDE4q86FRDQ4FfxO6KC8jthnZCW1wKDVpnvRevpAvV0kmdCsS8eUpUrdggqfWAdD",
+	"sWD8hifSd6JNBPgcyr3AUrV3PD04Y9zGBmxjDiipcfoOEGKgpqE0MqrIyPmK3FA6g190MhiS2kluH7P9",
+	"z/lkJnrPlcwzla7N9omk6k3MkxAoXyKPS0Sm2y2F0WCHfr9azXfoTCG9I8WQu12Umw8CycfHreZBsKMC",
+	"0o9XLIlJ6ayz6gIFMavM9EPp7KoLlaYa/fyW3YOdeIoNvF3cF/YZI4Mw8OBQLnkCJvmpygLiA5UqGGus",
+	"0ueSJbHFPcNQ0TmlMpDNWqyc2LXdt4GctNpA/kIqRefeRgQ7890MCc+Uyr+zb1TLAu02wKvyBds0EQaS",
+	"Kk92HeM1Pou5/lm+z9wv6YWPNlzt7eZc++oIV5VX9rSnrCPCqCDtY9RwHPeTjr95aTeDy3fmYHweevEX",
+	"UTbIa6MU+8oswgkhm2jMoZkPWs4+bfCgs1Btjc5f8ewW043KWkpITDgFVkWsK3iWJs7dAOaIVEyNtpAq",
+	"KQ76zIwCPk6jqon5Qpkz3GevlROgrY9dChGL+IzcwOBCAo0h+vAxYl3oleoVNGWRGRlg+wamAnL+gefP",
+	"NooXRYRER4MB+/Ax6rP/LRaYxuMPRabdM0hIci6smSrSOJSLTExFxqJDcDa00a3KRO5PvMAJvP3swlN7",
+	"HFd6fv1xBZ1tzrNbdLFhUPG/1gk2O+mOsAXCvkwfEOXzHUiM6buDjHRnpmCVc8i6vmWAFK9ULY2UayTY",
+	"XwqesiQ+aGfWATpYBYStUSa876zsh/JehxqbjrYc6uYJZo0DvOn4XQqoePM7PX6agau2PIBmB/4lD2Bp",
+	"6Ne4o63HzwagwklrPS+XWDuKu9oSFpsXQi1SyMyF6A44Ua4lrvUGQ7tkl7HhKjeB1TXJzzxncUYpFnMb",
+	"WIGh7naCEFCIbtpK2K8rHWkfDKAhuABlNCkTlyEWllIoeRk9bUaFXgXLA7Dtui2CsLoVxmWsC3Xts4iA",
+	"AqL+kCKdBl6icRv7bLPKCBl/Z7cC056Ezp+peLXnuQPQmD9KbDhnuri5wQJrnaADYXJQ4RKn3hl1Lox6",
+	"LRiPjVJcurTJzQs5fJa4OTVOG8F095NrF+f002p2F5XH/v0RHYee4DCArpw+tdlj8ols2zsbzWY3y9s/",
+	"jDgCogEWpM6oUz6FcQrlpRGjNFQKqWAppHAC2hrRGNpnQKR+dQKvlTv3PGc8Te8xA8rXXLHQXgs70H+D",
+	"PmymsfuumG+/IXxZtzuuHI4us6fJxJPPuGwc1i9nNqlR7Eufgnm02tEEpNb1Ck47BU4516/LCtseJvVj",
+	"GjfDpHaIegql72PtUtQRUBCMMLqh8CMIIgpsd4ZqPBLURP4tREs15h3K9RNndt6Y6cFvdMS6LurQBvRy",
+	"MwTcA/kxyVeuLkiZQsZzlvObMz+8yR9AF2M6xOhOM/8YTmfGPdghEMtskheJ1R5OxdZHU+Embw+nYhui",
+	"qSjIfq9wKtYeTbUmDsj2WLNH5TcUEEQH8bcaF+Q1HNudHlde2hgZ5MjQn6FBTqJvZvK2xQZZvCn5g70C",
+	"ZrFW8R1zest8UZZIR89wB6CrQuSiOm20PPifURJHEgcM3Oi6CjJI+uzcZrldI5mOnN4MguOIOoMvQ2kL",
+	"92NaCTdKtfcIkFIkOBRkbvtTB7bcCZILVeRMJIaoHFDEOPKif6hxn9nSS2S11pXiEZCnWEiYOFZUUdNp",
+	"mkhBWXARNsohiz1PtYjIFA8hIUujbNtJ9TH4hriDeWNtN/uXOZsXoGCwY4PYj088aSMIJUPXPFogZOyM",
+	"DCIHMpixOLlJ8gCYE1ZugTs6wBs4RNQzpPuaSGSf6PLa3vjsaqmsR9HQdTU1g7gYqttExlhsI1NLDIyy",
+	"hPtkMPCDYOHbP4ByAIs0BNw27c+XisXcbEPAChmLTE9Ai1QZW4gsUTGEUnEzRKaWMGfq2ILahvXaucHL",
+	"5fC5kjdspYrMvG0T0iPWHat8Ri86PgGjhR2QAHoQKlFybj83z9AlrztUwKJaIydMoGWV69CjKfLtM8Dw",
+	"lgmJEpjRnmgHOFgucbxXZlVwoGJBCq37fsBqXw/o682Pd6Wy+YS4xgiP0HUSR3SMtBeX4EV0ULZGgE6t",
+	"FQkRHkwDyAinaBAu8Zi6Q22PVlaQmInjPYIR4NE+e2Z25Ca5Q++vgUJ0QSu242HogptzgJmJjJnN7EOO",
+	"L5EEP9YkVhhWw2b8Trih3SBw3Bn60QxgIwznKP28OXN5ee5t7N3hciNZ+YgNMFvOSBjp04CQ9GSbIiBJ",
+	"dcOd23lPOBwUOL1jv/M+xhKppaRXDQqXiIvXDOaeYUIPw3QYaoEg3k8E5YsD+bafvXLdEsrWSPQAnHKl",
+	"mJ7zNCUjTmLRoPpxDOyODvrsNRFAfN1GR0ExaINsNqWuLtgDhaXGa6At6nZK4h8IBDKm0gKY7V7hHnoC",
+	"IAR39W0AZGZzGv3EPhfMacP10JQL1lNrKTUfr7d0w48ZhmmYlaBoTsjKnUJIA6IQKfotkiey26rseS+D",
+	"TqtZ4CeRpr2pyuaGRY4x6d1ioDsc4r2RGbong4EtxoBPHPgqPPVca2m0RoWhKjWJbRWgzvv3PakgL6/S",
+	"xWvU4c9V2TFtOcjifysjTvwOYUZKalnYt/B9Njxir7mVVsqOn27WjS57P3e0nvVEfHR6OnzKzs/Pz58f",
+	"v/4nfz5M//7ty+Hrqxen5trL/3w6P5JP/uso/eX01VE2lKfvT/+2PL795en7vz4Z/zKcHMuj+TfjAf/r",
+	"6u8MqtH+L9qK/kTNO+9cO6CykQvV1LJ99rB80n5ApR7p18nCDefgXK59O5BJJIR+Nu/WAH1Pcb5amPCz",
+	"2Ox8mXJXzcR/Zd8lrTMVlSwtYDpP0rQi7X6iTW+SidhIujzVDbsesj+XiytXzH+63crmbGp7Sw8N0YGM",
+	"fuusjjYexVXL2mT0cw+5+ZXc0FHwz2Des24yCMyHj/R/LZ0NixrVlDY8Pk71atXb2sx6hx/wCsU+YWZu",
+	"Wxsxc91XdGwQ940RT2zIa/cvL66cUgdhQzbZU4cSxe1Es2kmBMbbHdjwOKvd4fetdldTvEJJ4dhzhX35",
+	"UCyClgSrhcjuEq2yFhcke9NMo/VzZSOKgrby1T/UGDhvNWfXj+Zq8GKETwsv/r05GWADzHmCeHASbT6R",
+	"JBng7khnn5lHH/jIOoUcE9vJBOS2uP9bdrtuP/CIcZsPfLA9lpGA1IhitLZmP4E0lNFPPMm/U5lF8UsK",
+	"PvSCGstwfQqEhNwCyGzmi4Xgme6zc6oAEPulmpJ456DDhz5nZK7ZEVff0NMPJQ7g3b0CBwgA8e8GhddG",
+	"321G3/3M6KmDyrugsyjaLJS2xedMkLHAKnKeMTJ3NcBbmoCGstkF1Nnn/KR+sHBlRSo065rRDdNBmUUf",
+	"QJSckqTk9j3vD/p1AnLqBCyq93MElwp2Ge1/RZqqrbVoGRYmGaLieFbe9kew18qiQThUs8FmLWOxWyEH",
+	"f7FxqD9i73gK6sPYCvONAz/F0TBiZOgc8iyB42OXJGfPjaTKkykd1ggLeOEjZb42RUWX5SewgJPl4sC/",
+	"s0JqFC6ckkp5YY6ytdAWXMyvolKjdDTj2jNolsZRX7WGJyuatVX1lmLc6w3WarxvRM6x0EzGreHw+cVb",
+	"BuhU0XldF9vJouiMnp5+bFcnK3qg62vabEEK6tu+5LJaafqzKITFjmHX/oTiB6P79PUW+r/HEuIC74t6",
+	"IA7iE08N+QWXM2b0kPzjqO4mXcu2G3Cq1hYjeVmydZPC55vd86p/wKL7Peb1CZ4BcAv8plXG34jIiQfg",
+	"Xjrmodfkems0iTMrN+o+BUx6xXU8HbPWm3/EItf+1msQbxU+IwAb9aDsSA81auwbJAtTg1jK0xEyNpzs",
+	"qmwKYrsWQ9kt8ipwcEHbWnpkn9d8BdltcAKRdUV+1T6XoeM9M+HSnDUqjxVDHm4oQ4mVpmwZLMOiidoG",
+	"Vls2LFCKjFrQGq5poWjL6dbK3gt/rjbXDcrF2egOWwI7wBoDMV/ZMB0ShQ7OMAsPGoHQFpm53YpFbsR+",
+	"1+GPFoqKGXpTtfu0ZnFBFVUTCOrWCvu1IsymmRB9dsVvsWxaKOvoweawZG9p8J00uRVg/PqHGiPKAJZj",
+	"Np4tELBe3aCO6/fXNrb0ea9rxvD0D4nO92Y8lVc3qB6lh+5fTwmBYAfeAIRH2+y+31cfWRPxjOnyjAgX",
+	"IXCXOxJ2UDul1bAJW0DUhU0IGdcjJuxIbTETNl7CkK1GyEQj8uGs0lAcQx3a6WtpBXC13AzJhKiJsYAS",
+	"A62U1lZnd430F5m4S1Shy1qBHgUNpS4mE3CIs24Ef2s9LUCT8nyqRliMDgzbx5RI1rW5kaBMlQ9iNAZW",
+	"Ii1RwqVY1jQJTLgnCmyFIqLCyJhGNS99yTDKMl+htF7JZx4xB6eaHcr6T0lQjL6APdP3Ldom9Q+vCLmQ",
+	"YxQJd1Ny1mk3JFia9elyxo3Xa43v9xD66s36P4+PCg/wVuaAyGKndEFv7b4YfH+Th6o8cFDBBSJmViL/",
+	"UrbgoBMnmvRHf5vXnJJtXqxdD9cWX5WHrvsqKXBha2z8w6kg/ootKAPP1FCqJa59atVi/jvXVq64EfdY",
+	"TSNoZew7Ki2HE3Mn3T9TcAdB4AcocuEHJlJ+06hpwLMc1IYPYklXKCHTrJBrth9VGy/5sE3+D3xB2sj6",
+	"7vwbgRzt9X32E4rM3M3qGoFCwkUomxa85/AAZCOCqD9ecxSpxlkobShkRUSnDPWGdw9lEoi2mfMVG4tQ",
+	"Uil6lUEmctX9x9ZzSweVLJROxql1BqsoixSEB8WFWaxgMTpXC9fxqMZTAQ5NZeJhWSqCgqI7kZcavlph",
+	"pVOVTYQ1y7Uy0yuXwVaJY0LzrjfUHgTrHIy2HvP83SVh+RQVsT79cr7RYOf93sYKvdwoQATMjCrK3gWf",
+	"wRbmsotVDocy8IMxa8eKdaPK+Tz4nTMiPPcbNctdGRCSys/CgF7ITKW61gZxL3YUygg0LaqSSdoGJNtq",
+	"FlGdFWgIUZYwSzSbzJS23Ak0UswEaxh1yCxk3mraqHxbFNbRxKJrYHJzStgBS3kuMqPfcZtxZmNnZ0pp",
+	"27DKzn0EZqmlELcx9BLBPnD5UvVmqsjYMpGxWvbZD2ZQx9YgzD6UWAGPnnlEl4OyrpSd/Jk1qrEIn7Vq",
+	"YXTx9ipiGOqCgdDvcwouFpnos+65rSyH0boOGnCYY5ExHsqYr7DGcyzmSgfkidPe1PoHjqeXfkFy3az3",
+	"yr0w9yvdAaiCvs/crfOhxuDZJv7ezGFuMHhW5+/nFf+fZ9WwkuzIqzYvFQR/tPBnWJP4kz//Ifgz4dyD",
+	"Jkj/Plnt75x74ql8EO75Af/YtcybUwdYuzbQZ+eeIkXGttKgqrIyFWTJnQrFumTfjAOWqRxLwBY5aB1O",
+	"qDwI9oyFInPOvU9saUPd0wJ1Wb74UEYoShf5l4yLKvHvgT0R29OA7SGhKmb7HaxDclTeR0Tda4rrxNk3",
+	"OA8vIc3Z+EovD3YY8kTeyHVvjkLZdUXUjK5CtnSiALbQwUHFH1NGHEMrM9vTKLFdgCg9ErOmULisdRzC",
+	"VzB1NIe+OLXsUd+l4oKnrdRGH6w7erBdCX51XWIsDhGwfLUQbsDIeYBCmeToFqGUL6xWWk/Io2w8zFrF",
+	"FEh1JzIg7OSH8SDwSFOKGTQfhtbXhW3DkQlM2EJS2W8ORpmzUGvH1lJuJAfS8BkUnIFeaFCy2J+CLTOO",
+	"jU0hNF0vuFF0IGXULZej+x9H7ML5hNa3lJlHORbQn5CnqZfiCKMdrGvyUmbCubVB25YXkHvMlkZ+9yeC",
+	"sv4i5ZKgB56dORbthEIjlf3A6WJK3ebPO8zHOgc99qNMV6WKjt/1whXAi4U7WotRgGrZmOhrU9iSNK1E",
+	"WVhHHHaIRG3FCz3cMGFuk/hgcIqoSCazgDoJUNFwZpWNkVMtglL07/mYbD13SQ10lFeC/fow+7kVWJTD",
+	"AMNgHlw1C3qHEWBKu1kpS9TF7mKliw9wbQ8XH1HIhvzweUMdpcKScpXM0arnz0Km6v1zbfVHT+F/QXlg",
+	"NmpKb2xjOUPq6XPDo+OAaAt286ODsuaD5vHm13aWcmgGf7RyVJa7/RqJIkEHCUhTKSZyRbd3cgo2ErXB",
+	"XIAjbPQHvm7D5W1uQYdWvmvQXmxmsTWKG7cut42I3mfxbeNZUNiE0fpUCArYuaaaqv4pMPGz2l1KuwuD",
+	"y1WlykgtvZ1mCpx37UQN+ZSKZUrNXZ3BKt/cMu2SInjTbmTFt3zHpcKflYfIEH03oF1ADjFum3a9wVrv",
+	"ueuN8T5HYOy4fQ6Bz9xcrM00yUGXxvn9AfzSliHxTQreVs1LqfyzuAGeKZVXvADUFBmk82uoVaaywBUS",
+	"S7QrQWPr59im1nAmzbmtSvaLTE2T1IXGeocESsXh3QCaUmvBXGuEUnfDXLF+KDH5jBQnpyX9f//P/4sl",
+	"dsDTAL9sNZ4zL9HUPFH6rNt1osrErWpkyxDBPV9BctWBztu0wc0G7FB6EK5UD2lVXwlKutbBvtk60g26",
+	"tsCFkUXdUyj6h/KthFjZZmfaAMoCq0rT19ZgM2hgZKXPUbUtrC3t4begci2IlbKWegiDJjm/DCIErcQA",
+	"xVwy4FxyQyCg8xS8jL3Bsiy5EzCEF+dt/RG2jUJdJasJ3F2oP1dpiJtA2vGBF8qMpNLa9ryP3GC/63WW",
+	"O3POfpU8oypXAvmF0KkihTucqEjh7qqVwtcI3c8UNf2ytRFbaUDFTxF0DOY+h+daBuOUr9c6EOuWgj1S",
+	"iHWzHh4d752IZL7/e3aLXNlz5UvqrKuyUl08+JWjGKwkvQ1N2sSwcnc9Mayd8Fm50MGz4dwB6mFEfwyX",
+	"nXNbpWe9FPubcPb4kXzcBvzW6d0fLK6C6MI9kpGSHRKRkAnyOIaupNVwMCfnSJEvVXbLYpEb3KHQ+kUx",
+	"TpMJe3lxd+IG4DL2OlnZcXjJFcn5X1bqIbupYb100fAz9Iq/vLh7zC5/OD9/7n+Aym0k8raXqglPoblp",
+	"nz3nubhRwMOw3rmTsdV0KjLW1TOeYStFsF2L7E7EMPuA/feF+4LQActUkeO9xywDO9sBefyxA9XP7wzT",
+	"25gjxShFysgb53ZkGsTM2pU4rIbfEZgCtLsuFMWslL1XHQ0R1j6eCTDrxmWikStyYQs4ksGePoOzNE+K",
+	"dAr1x11XFVFCgXWjZHF3AgV6F3ePwYq3oVjBxQNkDiU7Zw2Zz+3L5/CdzXlCbvV/Zgq9vCih4VEfA8V7",
+	"pQrtQLQOP9CXd3NktxKvAOmSyvAUgx8FKQnaQioEhEY4CNC2s2J6QRG94OcYMS5xGPspG4oLeo7QE76A",
+	"tJujwWD478fn8fjJvx+f//vx+RDTciREGUtWLBZYixRan7AJ10YTNBADMMf0LBQFsF/ylaWKnljXjbZV",
+	"E7m4//lEgr/1iL68IIJ3gc/vflDdm+sOKkHlX9dprqZf4Ixu91Bzu027VCLJjIyhBfv29SXrXly9OWCS",
+	"z4VXcb2C14hkoSwZUb14iUUCKh78IexksdRhx+j6M6Xzvq00qLKbsPMRalwavRYNFfBt6xTjzLwAJU75",
+	"XIxc39uj02O/vHBZ4BZy7lXeK/uIQraJrf0LfUseH9eLC6PUAunKs9ViJqTzbadmUGoLMuMwE2s3TFN6",
+	"GyrAew2117havVLC36o5T6o14/p1qwjCLLKd4snwnEjbl4kBferXQSyLNP0YMSM/Yf4yRRiQJjwCGzAI",
+	"VTATLEXKsQxpD3+NK78mlV9UsLRPv2Adtm5919t8XHKl+gFSdcbwpUrZfk9oOjirUHLoOX8noEc7rgBr",
+	"SSvs3a/LXBSz8IjA8TFqBHt2y/5tR1QlJnHd0MuG7OD31bciPlgTHhrKczIFRAbkkX2ESyOH0ay3VJWx",
+	"1sUIrX2Ra0ZOsOtCadkRc+NhJ13cXIzMcOcPem9h/R6aMg7tTIrXtY9Q8FgoL0iaNy81ea0HeI8+jFy0",
+	"MLUE3ezUdzjcCJH1y5XvHiJbqY9z8UXcxTnRIKRLlRKzsdQVO4+50Bl1ynfMKx0y2KCQVDHDi7x5PuEz",
+	"zUHhVH8MOq7oU3UwpOYW12t2rZZ1Xoq8QfnbP9wg2PtkrDpx4QvU0nEg3k/0MbLAHq+9+fb15WeQl6gV",
+	"Lxj9Mbf7AeOGX1dxeFuBU7PtniWrjVWRHYvMAXVDlrMSZC1kZc+vg7md7Bg1wuTh7udwEsJxt6y+hJ7L",
+	"VXXyP9T6qFLJ37lhy1AHlaEIAYVbcKkQk+TW2BBnt+mNC671UmXxZ3EbXgqoYiHFEooDM/sxGwvlpNc4",
+	"0bd+fQUraXqBjrtUTXDCXFQdhulZkbNYLaWh6whBILT+pPoRO2dLwW9D6ebZdbHa8+S90GwqlmVAXSaM",
+	"GD5Cya9nxD4nwIYSlNbqRdsyg3xnpaB8sLU70YWdkDPOzYXIoUc+JIoT2Z7bahmh9Li9LcscdihrxhUh",
+	"ZEC5jL6h/OYTzIBwQqWDofTGuEjSGKqHWNBcAxTXlOQ9o4QpdMXqHKx/diN/nVK8wNhtiyBC+S/gWlMK",
+	"UKoqoVhAV8UUr7y6O5Rri1roPFPyxuHuuoH4a7HsPR+Utdr/bf8S7BZcf7RINXfIkR78OgFra1KKAGfa",
+	"NreNObv99jj0HgSDxAap8h/xhDYji0pDO0YC2cq4W1xfn0KEv0jFvaDmPiBvh1n8Hy6qSFTM0xVgf5J3",
+	"LBOfLcroDQz9yXFGoYRAo7L9YNVvnORoNsJOGX3mBQqFMsJlbY4Owmec+aARHoTRPpWvtrQJ2xwIFMq2",
+	"SCC2TyBQKNsigdh+gUC+BFGJBNq1boZNfPskXj3+Q8fB4PpYYtOMPLTcMwjGH+lXjIXBafzeo2HweP+W",
+	"BIE/A2AeMACmWcrqjxb6QtTgXsEvpOt9Fv7ebBezIdfP8TCo1o59BENpe7pBn5iS0xPlK9sXlWy2Jkx4",
+	"zURpqS1c3lzexuZhIg32ThVkd+0ECvF22zuBHthMR+r97BezoFIg1GUOWu3lSpVdEstkR8pMBPk2YFqF",
+	"kssVvrE0Un2sApczmMhJWkBJ43MLJ58ILIqcAmwwwdEG6mKnv9xlaEIwe9916YOHq534KgHKpcgBT4ad",
+	"KHCNQMzQuv4Y9QkMQlnRmMD9MoWgt6qWt156QX/Hw1gaAFy/iviCu7GhAR9i7Yb+e1IZjoMXg+22hHXy",
+	"DSAMBGO5hnr+R3ftVvfQtgya2Wd2eViysmvnmPKFh20eEzCplh6Z+7XNGmVTN4tfmwQYh4NWkEDkbhFc",
+	"zNm/8OzYv6ol5U9B5kEEGSAg95Jk9KzIY7WUn0WUuVB14UJNpxWbQmlCQIOCmU6eyJtrMye45jk3fPnD",
+	"ztsJIJtqcN8jwYh1lxA6U60SdbCngo855nuyyEta4gPyyD+rYe2u6FoM+23ZvH+/FSv/+AT50pnut5Jk",
+	"0tsOc/Op3Tq6TDhGDRdaZI+MLmPetCl7RotJKGv8Tt1Cs5MslOL9wghtAVNp7LV8gWxR0EiMHpwnc9Fn",
+	"EQwYsZlK4zJk31aUHD72PLFMTbHjthaTTGBg2VdffZekuciMAPXV/0/e1fa2bST/r7LQm9r+07Kc9s1f",
+	"fnHIuVckQN0GtQI0BxYhRa0tnshdYZeyoQvy3Q87M0vu8kEUbVlx7oACdWxyuY8zs/Pw+52x6M9z/HcE",
+	"YnVD4egV32oWgYfa8r6hF5VKE6IrFv2fVAuuPs+3+CrkMhDxfbHkeZuk/DXVxQxncmhi6gdjPu2RlGqe",
+	"u03/vdez0JU/cfygHZ+bGg2Gf4/0gI/iaPY+zO47jYP8u90kZuJhcgdlRpfi/2hEv4QZ01OFYFsCka7t",
+	"OXIO6gdyHEKSc6tZgwQP2hwd83KJgOCe0BrXSOWEAXbEUODRMSYAHTz0ReC5S3NuMQWW8lGMXZRRePoz",
+	"npcaWBVVWWN7pzaFWSdyzXVEtTg2aVZxyputpisCm6f97yDvIoZtQRZrOSDzqGYRzb452dApyPskmYl1",
+	"PpoOO2NRkSYrDo9Uuc7zLcI9AcdYIvM8RkbsVLPorJZKjAhHiypskwqWxEKKNIkzsx45O8F+pVQFDUIF",
+	"JR98xbQw58Uj58KOikXuUOO5lmoO2LLVDJ2O2VswDwNIZzWNSIXmU0Ar5m4EWAkqu8ePICcj3e/gV3sB",
+	"TOHL4Okxw9YScdHMkuLw7hXSxDIGUPYlmJXXEwjYnDip3LfQLIpZcIQknC9YAUm4lDqPL+ZIGFVUceIx",
+	"IS9FoGK2ETv5OLsOWPTp06dP5zc35z//PHv3bnpzM729hfK7QsUp9CT6J+wzeXenOaSkW9PqtI4mdbcp",
+	"NopbCChnNvCT4Sg6vYIGSoMdI5tVt7PYbHlETMbVIe2IXScNlGpMrb+cTBwlh+nSgpEKxaQyVK3YeC1q",
+	"eMneo8XGZqhIIZiqQwHYwzRrgdnlWBVJ+MNrJZOdPDIo647jGLMbstyhrlMM92ArrUwuRYrQe6OA9upo",
+	"OsJcebfupDNRxzxyjrKvlKgxq5plKH49Wxc2wWg6ejP5cXI+uTyfXM4mkyn8Nwp6uoYSquoZa9bIfB2o",
+	"RnG1XtRnRkbSfqbANT08cBi7WG1gbYKqcheJfskIfNrFiE5XkysGVtdKgnWsix6vFG0HxyVFTbQKlR6m",
+	"Gk9A93yY9pTzYV+8h81zEI6mjuYkimCjPAPU5zqw+zFg6VoHjNSlRTaS8u9KxrVu3+yW+4NH8Rzd8KoJ",
+	"QZ9tWrYTFVAiaLt92WpeNu+BF1/g/wSyjMAobZdCo4Yq89NYNyIhwH1f20iqOPV0TQCeqF26a8zelou7",
+	"JbVHJd2lBy0U1oXmFhvFZH5+xs5HrJMbEsOclXb73txDpRFgTYohl6MZLvNrdnf0b3nch4O2fNBfcO2A",
+	"BDvejix9oCnXTuqa9U2EwndOmINAaolhLxdBaciZ3YpOWdO2/oGaDYUbcN0JG36gTYvTtJcyP5QWh0/+",
+	"V+/UrvrmYbt0mA+psHPUV7AclzdCIm2srvxL1KFxASIXC6lO8b7slifjAjpMYihtvZLN7uLD598lWq13",
+	"Yxs2aP2aBvj5m8FG9RFq777BKVRcxLm9Rx6UZeMIJIvBKE+1bkBr/iYtaz5Ulz/x206wAn6DwQr7wRcP",
+	"HI+/d4WMzvKBNihFgi7sLWOfYAR15gfN6G17R2kLLkztH0NRhStkwZJMakv3i5D99ldS8BpPPSj9VEDc",
+	"IRT3Sm7WgUNa5QYcljxecIXADG404YQCD3LNBV9EoZCKRSg5ze+LlGs2V2DWzbcQpcCidAkTEGfZ1jYX",
+	"PTHkQXwF5idcNCBRpv4ghILtT2XkWJyBEoOm+lAoSi0EOA5k16z4tg/HIbqOBSLEmobMPQH9viu+tYgI",
+	"PqKD/aaFuTw7wwuiGTnUCWGdK8Xz3n54z+43MaT84dKTR9Nu4rPoKhSIpHWfEktXjrAI4C01V+Og9BO7",
+	"PmqoiokJact/gDy3hTRzJhClHKnHYFtBhcBZRJb7o1QrDTV8c1ksO6NKdCZeRVgJ+nL0uBJ8dWhgyX1p",
+	"d2QJJ/iVh5Ya+7A1tFQThY7AvcW/7Igp/b7mAgxEeBdPC1WGRoI/guO/inXcbbJs7DOuGNHvpdqAuYit",
+	"GWEwl5uCnQCYLCbHXFUo4FQrA+yxdQaGPkHSjr9eFx8eQ4YXzoIe1uNZPuZIwPz4FrwSBWyjslBEFw8/",
+	"1VXYxZd08TU6HTOadwfhR8nNvS9XASQrh+6iQKJJA+kRWYqTikuQ/lxI1CTRDtc9PHncmpyy4smn0ejl",
+	"iKiVpKci4VgvlUsljB14e/vOjBnfvnzzI2h2zeSmGI+CNooJj8TT9ElBzkBe4lbLB65Ms91hAZg1oLSB",
+	"3WssiyZRwHN6zq5jwbZyw5IlT1YwZUupi7/5IwIOiyHDGSgnjxA6EPxxT0n/G38cLOh3Bg3gicNyCfpi",
+	"q2XDH5xI4rBVP6XXndpyekG/OiLX/bf3rjeNuLp6NdqRxTUF26pfWy40F1/wh325C0nAk7VNOwoC9+mi",
+	"3HM2yANMhaGweZ4dWrPblVipiGedb6OJ9jzgZi4PdsKbp7vfo0iL8Zrv2r32HroU99iPg32J5ez8tXsr",
+	"X8CdZnjatvOBzvymDOicrTE6rYj2SsA6vKebmyz9BLk5ALkD6XyZ1Mh0hscKCrSaydde5KgyBn1vZi8D",
+	"hOkuUCKHwtpmdEgtiDd5FfpM2VlpLeML46jNtDN/OoJld8UUZZiDg7iEc3ZMen90dSbkvdiP/5cTvIv6",
+	"cj/NRsGXW6iSOhaqL2F71uzWwfV9V9/G341Qbg/Cm0GUcusJ9sGFufSlfD8fKD2LfFrYRH+idQV/8cCV",
+	"JswNAhRVCw6oKst4DS7BMYvulMw/o2UasYJnmQ6F/S4UDloVFK9jRYSavn9WPordzq0/aMgv7+I6qsfK",
+	"DGv7JLeV++ZO3xUtxBF9V6/D+PkV005bT8ChjaAuG+XtYqE9NmHy9jpdqaVgt7mddkLdtrudToFyinSu",
+	"tTcqHEWYkOkzzAvHcwQb8RsbGR3GRW013hP+LV84aKCEFBIXbPL/08mEfZxdj7t8PZC9Rgwgh/nMUw79",
+	"C1c8m9UcILx+UTL/qLl6mgDb5ZOBrryYufMcM6fD02Lj2opOxC6nijtkx7Hi/PrIzpWu6uQO+/N7Nb7+",
+	"qMvfdvsLPq4erCbYqGw0HV08/ASynp7/0oY2XFo0KKzvOF9MwcD6B/x7XRLtIfkm5D4yxbXcqIS7xIpl",
+	"zS27zlIzSWwts4zgrB/jFNE//iXnoNgQnQRNKIAgno7ggxpsn5rz2Q8ATT0ffKxXOqjsNdJLJ05IwiPi",
+	"6Q5JEGk2lhEQ+Ds4ozmhjVQTBADrtRCLuTf76s8bnF2q5uhmzbS89mKqKRSmBMQ3RLEsrGARqJMpvzug",
+	"VBjCT32QK+71xeYpNPtyw7UGlBSweCGRz4KRr7lcZ1BnxdQG1ZnZcGnCx1XLv3C+mMfJqqXpkhmXquXZ",
+	"yUOqik2csTxOlqkAviaL5AJcK0BhXpH9hgL3oSandO6NydaBts+vS7rh8nHYL6aqgXuuveaBiKi1aWKO",
+	"pblwG5+yeFPIPC7ShJ7SActjYcasRbzWS1nQ0iHnLuV7+wOzBKxf//r6nwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
