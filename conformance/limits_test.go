@@ -2,17 +2,22 @@ package conformance
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"apiv4/db/dbtest"
+	"apiv4/gen"
 )
 
 // startLimited starts a server of its own on a fresh SQLite file, with
@@ -179,4 +184,96 @@ func TestSlowClients(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStreamLimit holds a token's limit of two event streams open and
+// checks that one more, by GET or HEAD, is refused 429 in the error shape
+// with Retry-After while another token still opens one; that opening
+// spends one request of the token's rate budget and the frames of an open
+// stream none; and that a stream closed gives its slot back.
+func TestStreamLimit(t *testing.T) {
+	a, owner, peer := startLimited(t, "--stream-limit", "2", "--rate-limit", "8")
+	base := strings.TrimSuffix(a.base, "/v4")
+	quiet := entityFilter(t, unknownID)
+	first := openStream(t, base, owner, quiet, -1)
+	openStream(t, base, owner, quiet, -1)
+
+	refused := a.do("GET", "/account/events/stream", nil)
+	refused.wantError(t, http.StatusTooManyRequests, "Too many event streams open for this token", "")
+	if got := intHeader(t, refused, "Retry-After"); got != 2 {
+		t.Errorf("Retry-After = %d, want 2, the stream's reconnection delay", got)
+	}
+	if got := intHeader(t, refused, "X-RateLimit-Remaining"); got != 5 {
+		t.Errorf("X-RateLimit-Remaining = %d after two opens and one refusal, want 5", got)
+	}
+	head := a.raw("HEAD", "/account/events/stream", nil)
+	if head.Status != http.StatusTooManyRequests || len(head.Body) != 0 ||
+		head.Header.Get("Retry-After") == "" {
+		t.Errorf("HEAD at the limit: got %d, %d bytes, Retry-After %q; want 429 as GET, no body",
+			head.Status, len(head.Body), head.Header.Get("Retry-After"))
+	}
+	openStream(t, base, peer, quiet, -1)
+
+	if f := first.next(t); f.Comment != "keep-alive" {
+		t.Fatalf("got frame %+v, want a keep-alive", f)
+	}
+	r := a.must(http.StatusOK, "GET", "/account/events", nil)
+	if got := intHeader(t, r, "X-RateLimit-Remaining"); got != 3 {
+		t.Errorf("X-RateLimit-Remaining = %d after a keep-alive and one more request, want 3", got)
+	}
+
+	first.cancel()
+	eventually(t, "the closed stream to be gone", func() (bool, string) {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return err == nil && strings.Contains(string(b), "\napiv4_event_streams_open 2\n"), "still open"
+	})
+	openStream(t, base, owner, quiet, -1)
+}
+
+// TestPageSizeBounds checks every list of the spec: its page_size is at
+// most 500 in the spec, the server refuses one outside 25 to 500 with 400
+// naming it, and the largest page allowed holds at most 500 items.
+func TestPageSizeBounds(t *testing.T) {
+	spec := mustSpec(t).spec
+	forEachTargetWithIDs(t, func(t *testing.T, _ *target, a *api, _ gen.Linode, ids map[string]string) {
+		lists := 0
+		for _, o := range specOps(spec) {
+			i := slices.IndexFunc(params(o), func(p *openapi3.Parameter) bool {
+				return p.In == "query" && p.Name == "page_size"
+			})
+			if i < 0 {
+				continue
+			}
+			lists++
+			path := fillPath(o.path, ids)
+			t.Run(operationID(o.op), func(t *testing.T) {
+				a := a.in(t)
+				if s := params(o)[i].Schema.Value; s.Max == nil || *s.Max > 500 {
+					t.Errorf("the spec lets page_size be above 500")
+				}
+				tests := []struct{ size, reason string }{
+					{"24", "page_size: number must be at least 25"},
+					{"501", "page_size: number must be at most 500"},
+					{"1000000", "page_size: number must be at most 500"},
+				}
+				for _, tt := range tests {
+					a.do(o.method, path+"?page_size="+tt.size, nil).
+						wantError(t, http.StatusBadRequest, tt.reason, "page_size")
+				}
+				var page struct{ Data []json.RawMessage }
+				a.must(http.StatusOK, o.method, path+"?page_size=500", nil).decode(t, &page)
+				if len(page.Data) > 500 {
+					t.Errorf("a page of at most 500 holds %d items", len(page.Data))
+				}
+			})
+		}
+		if lists < 2 {
+			t.Errorf("found %d lists with page_size in the spec, want every collection", lists)
+		}
+	})
 }

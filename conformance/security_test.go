@@ -2,7 +2,9 @@ package conformance
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,4 +84,89 @@ func guessableIDs(t *testing.T, a *api, l gen.Linode) map[string]string {
 		"address": l.Ipv4[0], "backupId": fmt.Sprint(b.Id), "ticketId": fmt.Sprint(tk.Id),
 		"tokenId": fmt.Sprint(tok.Id),
 	}
+}
+
+// idsTest is a test of one target, given a client acting as the owner, a
+// new idle Linode of the owner's and the ids of guessableIDs for it.
+type idsTest func(t *testing.T, tg *target, a *api, l gen.Linode, ids map[string]string)
+
+// forEachTargetWithIDs runs fn as a subtest on every target, like
+// forEachTarget, after making the Linode and ids it is given.
+func forEachTargetWithIDs(t *testing.T, fn idsTest) {
+	t.Helper()
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		a := tg.api(t, tg.owner)
+		l := newIdleLinode(t, a, tg, false)
+		fn(t, tg, a, l, guessableIDs(t, a, l))
+	})
+}
+
+// fillPath puts ids, by path parameter name, into a path of the spec.
+func fillPath(path string, ids map[string]string) string {
+	for name, id := range ids {
+		path = strings.ReplaceAll(path, "{"+name+"}", id)
+	}
+	return path
+}
+
+// serverOwned returns the properties of an operation's 200 answer that
+// its JSON request body does not list, sorted: what the server alone
+// decides (ids, statuses, times), or what only another operation sets.
+func serverOwned(o specOp) []string {
+	if o.op.RequestBody == nil || o.op.RequestBody.Value.Content.Get("application/json") == nil {
+		return nil
+	}
+	in := o.op.RequestBody.Value.Content.Get("application/json").Schema.Value
+	ok := o.op.Responses.Status(http.StatusOK)
+	if ok == nil || ok.Value.Content.Get("application/json") == nil {
+		return nil
+	}
+	var owned []string
+	for name := range ok.Value.Content.Get("application/json").Schema.Value.Properties {
+		if _, listed := in.Properties[name]; !listed {
+			owned = append(owned, name)
+		}
+	}
+	slices.Sort(owned)
+	return owned
+}
+
+// TestServerOwnedFields sends every operation that takes a JSON body its
+// valid example with one property more: in turn, each property of the
+// operation's answer that the body does not list (an id, a status, a
+// creation time, a Linode's addresses, a token's scopes on update). Each
+// must be refused with 400 naming the property, and nothing about the
+// Linode may change.
+func TestServerOwnedFields(t *testing.T) {
+	spec := mustSpec(t).spec
+	forEachTargetWithIDs(t, func(t *testing.T, tg *target, a *api, l gen.Linode, ids map[string]string) {
+		before := linodeState(t, a, l.Id)
+		for _, o := range specOps(spec) {
+			owned := serverOwned(o)
+			if len(owned) == 0 {
+				continue
+			}
+			valid, _ := withIDs(bodyExample(o, "valid"), ids).(map[string]any)
+			t.Run(operationID(o.op), func(t *testing.T) {
+				a := a.in(t)
+				for _, name := range owned {
+					body := maps.Clone(valid)
+					if body == nil {
+						body = map[string]any{}
+					}
+					body[name] = 1
+					r := a.do(o.method, fillPath(o.path, ids), body)
+					if got := r.errs(t); r.Status != http.StatusBadRequest || len(got) != 1 ||
+						got[0].Reason != fmt.Sprintf("property %q is unsupported", name) {
+						t.Errorf("%s with %q: got %d %s, want 400: property %q is unsupported",
+							o.method, name, r.Status, r.Body, name)
+					}
+				}
+			})
+		}
+
+		if after := linodeState(t, a, l.Id); after != before {
+			t.Errorf("a server-owned property changed the Linode:\nbefore %s\nafter  %s", before, after)
+		}
+	})
 }

@@ -313,3 +313,79 @@ func jsonEqual(t *testing.T, a, b any) bool {
 	t.Helper()
 	return string(mustJSON(t, a)) == string(mustJSON(t, b))
 }
+
+// ended waits for the server to end the stream, reading past the frames
+// still coming, and fails tb when it has not ended after streamDeadline,
+// or a minute on a deployment, whose keep-alive interval (15 s by
+// default) the suite does not know. meanwhile, when not nil, is called
+// about five times a second while the stream is open, to keep it busy.
+func (s *stream) ended(tb testing.TB, meanwhile func()) {
+	tb.Helper()
+	wait := streamDeadline
+	if !local() {
+		wait = time.Minute
+	}
+	deadline := time.After(wait)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.frames:
+		case <-s.errs:
+			return
+		case <-tick.C:
+			if meanwhile != nil {
+				meanwhile()
+			}
+		case <-deadline:
+			tb.Fatalf("the stream was still open after %v", wait)
+		}
+	}
+}
+
+// TestEventStreamStopsWithToken checks that a stream ends by itself once
+// its token is revoked or expires, also while frames keep it too busy for
+// keep-alives, and that its client's reconnect is then refused, as the
+// token's next request would be.
+func TestEventStreamStopsWithToken(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg *target) {
+		a := tg.api(t, tg.owner)
+		busy := newIdleLinode(t, a, tg, false)
+		tests := []struct {
+			name      string
+			expiresIn time.Duration // 0 never expires
+			revoke    bool
+			busy      bool // the Linode changes five times a second meanwhile
+		}{
+			{"revoked", 0, true, false},
+			{"expired", 3 * time.Second, false, false},
+			{"revoked while busy", 0, true, true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				a := a.in(t)
+				body := map[string]any{"label": "streamer", "scopes": "events:read_only"}
+				if tt.expiresIn > 0 {
+					body["expiry"] = time.Now().Add(tt.expiresIn).UTC().Format(time.RFC3339)
+				}
+				var tok gen.Token
+				a.must(http.StatusOK, "POST", "/profile/tokens", body).decode(t, &tok)
+				filter, meanwhile := entityFilter(t, unknownID), func() {}
+				if tt.busy {
+					filter = entityFilter(t, busy.Id)
+					meanwhile = func() {
+						a.must(http.StatusOK, "PUT", fmt.Sprint("/linode/instances/", busy.Id),
+							map[string]any{"tags": []string{randomHex(4)}})
+					}
+				}
+				s := openStream(t, tg.url, tok.Token, filter, -1)
+				if tt.revoke {
+					a.must(http.StatusOK, "DELETE", fmt.Sprint("/profile/tokens/", tok.Id), nil)
+				}
+				s.ended(t, meanwhile)
+				a.as(tok.Token).do("GET", "/account/events/stream", nil).
+					wantError(t, http.StatusUnauthorized, "Invalid Token", "")
+			})
+		}
+	})
+}

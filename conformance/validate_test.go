@@ -98,7 +98,7 @@ func (c *checkedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	var body []byte
 	switch {
-	case !isEventStream(resp):
+	case !isEventStream(resp) || req.Method == http.MethodHead: // HEAD of a stream has no body
 		body, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
 	case req.Context().Value(followKey{}) != nil:
@@ -179,7 +179,7 @@ func (c *checkedTransport) check(req *http.Request, resp *http.Response,
 		problems = append(problems, "response violates the spec: "+err.Error())
 	}
 	if resp.StatusCode >= 400 {
-		problems = append(problems, checkErrorShape(resp.Header, body)...)
+		problems = append(problems, checkErrorShape(resp.Header, body, req.Method == http.MethodHead)...)
 	}
 	return operationID(route.Operation), problems
 }
@@ -258,11 +258,14 @@ func operationID(op *openapi3.Operation) string {
 
 // checkErrorShape checks what linodego needs of a non-2xx response:
 // Content-Type exactly application/json and a non-empty errors array
-// whose entries all have a reason.
-func checkErrorShape(h http.Header, body []byte) []string {
+// whose entries all have a reason. The answer to HEAD has no body.
+func checkErrorShape(h http.Header, body []byte, head bool) []string {
 	var problems []string
 	if got := h.Get("Content-Type"); got != "application/json" {
 		problems = append(problems, fmt.Sprintf("Content-Type = %q, want exactly application/json", got))
+	}
+	if head {
+		return problems
 	}
 	var e apiErrors
 	if err := json.Unmarshal(body, &e); err != nil {

@@ -42,6 +42,12 @@ var httpReasons = map[int]string{
 	http.StatusServiceUnavailable:    "Service unavailable, try again shortly.",
 }
 
+// limitError is a 429 whose reason says which limit was met; the caller
+// sets Retry-After.
+type limitError struct{ reason string }
+
+func (e *limitError) Error() string { return e.reason }
+
 type apiError struct {
 	Reason string `json:"reason"`
 	Field  string `json:"field,omitempty"`
@@ -58,7 +64,7 @@ func handleError(log *slog.Logger) echo.HTTPErrorHandler {
 		status, body := errorBody(err)
 		if status == http.StatusInternalServerError {
 			log.ErrorContext(c.Request().Context(), "internal error",
-				"err", err, "method", c.Request().Method, "route", c.Path())
+				"err", err, "method", method(c), "route", c.Path())
 		}
 		h := c.Response().Header()
 		h.Set(echo.HeaderContentType, "application/json")
@@ -69,7 +75,7 @@ func handleError(log *slog.Logger) echo.HTTPErrorHandler {
 			h.Set(echo.HeaderAllow, withHead(h.Get(echo.HeaderAllow)))
 		}
 		c.Response().WriteHeader(status)
-		if c.Request().Method != http.MethodHead {
+		if method(c) != http.MethodHead {
 			_ = json.NewEncoder(c.Response()).Encode(map[string][]apiError{"errors": {body}})
 		}
 	}
@@ -83,6 +89,10 @@ func errorBody(err error) (int, apiError) {
 			return http.StatusInternalServerError, apiError{Reason: "An internal error occurred"}
 		}
 		return statusOf[de.Code], apiError{Reason: de.Reason, Field: de.Field}
+	}
+	var le *limitError
+	if errors.As(err, &le) {
+		return http.StatusTooManyRequests, apiError{Reason: le.reason}
 	}
 	// A request past its deadline, or whose client left, changed nothing
 	// that was not committed; the client may try again.

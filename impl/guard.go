@@ -57,6 +57,15 @@ type headCtxKey struct{}
 // answer without end, the event stream, must end after its headers.
 func isHead(ctx context.Context) bool { v, _ := ctx.Value(headCtxKey{}).(bool); return v }
 
+// method is the request's method as the client sent it, for logs and
+// metrics: a HEAD request is handled as a GET.
+func method(c echo.Context) string {
+	if head, _ := c.Get(headKey).(bool); head {
+		return http.MethodHead
+	}
+	return c.Request().Method
+}
+
 // answerHead runs right after routing. For a HEAD request it hands the
 // handlers a GET copy of the request and turns the request net/http holds
 // back into a HEAD, so that net/http sends the GET's headers and drops

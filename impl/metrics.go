@@ -84,7 +84,7 @@ func (m *Metrics) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil && !c.Response().Committed {
 			status = http.StatusInternalServerError
 		}
-		m.requests.WithLabelValues(methodLabel(c.Request().Method), route, strconv.Itoa(status)).
+		m.requests.WithLabelValues(methodLabel(method(c)), route, strconv.Itoa(status)).
 			Observe(time.Since(start).Seconds())
 		return err
 	}

@@ -122,11 +122,14 @@ func TestReadyzNeedsMigrations(t *testing.T) {
 }
 
 // TestRequestMetricsAndID checks that a request is counted by route and
-// status, and logged with the request id the client sent back to it.
+// status, and logged with the request id the client sent back to it; and
+// that HEAD, which is handled as GET, is logged and counted as HEAD.
 func TestRequestMetricsAndID(t *testing.T) {
 	srv, _, token, logs := newServer(t)
 	resp, _ := get(t, srv.URL+"/v4/account/events", "Authorization", "Bearer "+token,
 		"X-Request-Id", "trace-42")
+	send(t, "HEAD", srv.URL+"/v4/account/events/stream", "Authorization", "Bearer "+token)
+	send(t, "HEAD", srv.URL+"/v4/linode/instances", "Authorization", "Bearer "+token)
 	if got := resp.Header.Get("X-Request-Id"); got != "trace-42" {
 		t.Errorf("X-Request-Id = %q, want the one sent back", got)
 	}
@@ -138,11 +141,16 @@ func TestRequestMetricsAndID(t *testing.T) {
 		!strings.Contains(logs.String(), `"request_id":"trace-42"`) {
 		t.Errorf("log lacks the request line with its id:\n%s", logs)
 	}
+	want := `"method":"HEAD","route":"/v4/account/events/stream","status":200`
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, logs)
+	}
 
 	_, metrics := get(t, srv.URL+"/metrics")
 	for _, want := range []string{
 		`apiv4_http_request_duration_seconds_count{method="GET",route="/v4/account/events",status="200"} 1`,
 		`apiv4_http_request_duration_seconds_count{method="GET",route="/v4/account/events",status="401"} 1`,
+		`apiv4_http_request_duration_seconds_count{method="HEAD",route="/v4/linode/instances",status="200"} 1`,
 		`apiv4_events_written_total 0`,
 		`apiv4_event_streams_open 0`,
 	} {

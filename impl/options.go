@@ -12,6 +12,7 @@ type options struct {
 	keepAlive time.Duration   // idle time before a stream sends a keep-alive
 	retry     time.Duration   // reconnection delay a stream advises its clients
 	stopping  <-chan struct{} // closed when the server stops: streams end
+	streamCap int             // event streams one token may hold open; 0: no limit
 
 	tokenRate      Rate
 	authFailRate   Rate
@@ -24,6 +25,7 @@ func defaultOptions() options {
 	return options{
 		keepAlive:      15 * time.Second,
 		retry:          2 * time.Second,
+		streamCap:      DefaultStreamLimit,
 		tokenRate:      Rate{Burst: 6000, Per: time.Minute},
 		authFailRate:   Rate{Burst: 600, Per: time.Minute},
 		requestTimeout: 30 * time.Second,
@@ -50,6 +52,15 @@ func WithStreams(keepAlive, retry time.Duration, stopping <-chan struct{}) Optio
 		o.stopping = stopping
 	}
 }
+
+// DefaultStreamLimit is how many event streams one token may hold open
+// at once in one process: far more than a person's tabs and terminals.
+const DefaultStreamLimit = 10
+
+// WithStreamLimit sets how many event streams one token may hold open at
+// once in this process; past it, opening one more is answered 429 until
+// one closes. 0 turns the limit off.
+func WithStreamLimit(n int) Option { return func(o *options) { o.streamCap = n } }
 
 // WithTokenRate sets the request budget of every token; a zero Burst
 // turns the limit off.

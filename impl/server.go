@@ -32,6 +32,8 @@ type Server struct {
 	jobs  Waker
 	log   *slog.Logger
 	opts  options
+
+	streams *streamSlots // the event streams each token holds open
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -63,6 +65,7 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (
 	if s.opts.metrics == nil {
 		s.opts.metrics = NewMetrics(store, log)
 	}
+	s.streams = newStreamSlots(s.opts.streamCap)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -158,7 +161,7 @@ func requestLog(log *slog.Logger) echo.MiddlewareFunc {
 				c.Error(err)
 			}
 			log.InfoContext(c.Request().Context(), "request",
-				"method", c.Request().Method, "route", c.Path(),
+				"method", method(c), "route", c.Path(),
 				"status", c.Response().Status, "duration_ms",
 				float64(time.Since(start).Microseconds())/1000, "request_id", id)
 			return nil

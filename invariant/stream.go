@@ -15,9 +15,10 @@ import (
 // accepted, one event per job, busy counts after every commit, marks that
 // only move forward, and events that end once.
 type Stream struct {
-	db   *sql.DB
-	slot string
-	tl   *Timeline
+	db      *sql.DB
+	slot    string
+	tl      *Timeline
+	applied uint64 // position of the last commit checked
 }
 
 // CreateSlot creates the logical replication slot a Stream reads. Create
@@ -48,35 +49,99 @@ func OpenStream(url, slot string) (*Stream, error) {
 // Close releases the connection; the slot stays.
 func (s *Stream) Close() error { return s.db.Close() }
 
+// pollBatch is how many changes one read of the slot asks for at most;
+// PostgreSQL ends a read at a commit, so it may return a few more.
+const pollBatch = 20000
+
 // Poll reads and checks every commit made since the last Poll, and
-// returns how many changes it read. An error (the database being down,
-// say) loses nothing: the slot keeps what was not read.
+// returns how many changes it read. It peeks at the slot, checks what it
+// read, and only then moves the slot past it; a commit it reads again
+// after a failed move is checked once. An error (the database being
+// down, say) loses nothing.
+//
+// NOTE: pg_logical_slot_get_changes moves the slot before it sends its
+// rows, so commits whose rows were lost with the connection (PostgreSQL
+// restarting mid-read) were never checked, and the commits after them
+// showed busy counts and pending jobs that had never been wrong.
 func (s *Stream) Poll(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		rs, err := s.db.QueryContext(ctx, `
-SELECT data FROM pg_logical_slot_get_changes($1, NULL, 20000,
-    'skip-empty-xacts', '1', 'include-xids', '0')`, s.slot)
+		lines, err := s.peek(ctx)
 		if err != nil {
-			return total, fmt.Errorf("invariant: read slot: %w", err)
-		}
-		n := 0
-		for rs.Next() {
-			var line string
-			if err := rs.Scan(&line); err != nil {
-				rs.Close()
-				return total, fmt.Errorf("invariant: read slot: %w", err)
-			}
-			s.tl.Line(line)
-			n++
-		}
-		err = rs.Err()
-		rs.Close()
-		total += n
-		if err != nil || n < 20000 {
 			return total, err
 		}
+		total += len(lines)
+		if last := s.apply(lines); last != "" {
+			_, err := s.db.ExecContext(ctx, `SELECT pg_replication_slot_advance($1, $2::pg_lsn)`, s.slot, last)
+			if err != nil {
+				return total, fmt.Errorf("invariant: move slot: %w", err)
+			}
+		}
+		if len(lines) < pollBatch {
+			return total, nil
+		}
 	}
+}
+
+// slotLine is one line test_decoding wrote, with its position.
+type slotLine struct{ lsn, data string }
+
+// peek reads the slot's next changes, whole commits, without moving it.
+func (s *Stream) peek(ctx context.Context) ([]slotLine, error) {
+	rs, err := s.db.QueryContext(ctx, `
+SELECT lsn::text, data FROM pg_logical_slot_peek_changes($1, NULL, $2,
+    'skip-empty-xacts', '1', 'include-xids', '0')`, s.slot, pollBatch)
+	if err != nil {
+		return nil, fmt.Errorf("invariant: read slot: %w", err)
+	}
+	defer rs.Close()
+	var lines []slotLine
+	for rs.Next() {
+		var l slotLine
+		if err := rs.Scan(&l.lsn, &l.data); err != nil {
+			return nil, fmt.Errorf("invariant: read slot: %w", err)
+		}
+		lines = append(lines, l)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("invariant: read slot: %w", err)
+	}
+	return lines, nil
+}
+
+// apply checks the commits among lines that were not checked before, in
+// order, and returns the position of the last commit among lines, or ""
+// when there is none. Commit positions only grow, so a commit at or
+// before the last one checked was checked already.
+func (s *Stream) apply(lines []slotLine) string {
+	last, start := "", 0
+	for i, l := range lines {
+		switch {
+		case l.data == "BEGIN" || strings.HasPrefix(l.data, "BEGIN "):
+			start = i
+		case l.data == "COMMIT" || strings.HasPrefix(l.data, "COMMIT "):
+			last = l.lsn
+			if at := parseLSN(l.lsn); at > s.applied {
+				for _, m := range lines[start : i+1] {
+					s.tl.Line(m.data)
+				}
+				s.applied = at
+			}
+		}
+	}
+	return last
+}
+
+// parseLSN reads a PostgreSQL log position such as 16/B374D848; anything
+// else is 0.
+func parseLSN(s string) uint64 {
+	hi, lo, ok := strings.Cut(s, "/")
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return 0
+	}
+	return h<<32 | l
 }
 
 // Violations returns what the commits read so far broke.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"apiv4/db"
+	"apiv4/impl"
 )
 
 // config is the configuration of apiv4 serve, read from flags over
@@ -35,6 +36,7 @@ type config struct {
 
 	RateLimit      int           // requests per minute per token; 0: no limit
 	AuthFailLimit  int           // unknown tokens per minute per address; 0: no limit
+	StreamLimit    int           // event streams one token holds open at once; 0: no limit
 	RequestTimeout time.Duration // how long one request may take
 	ReadTimeout    time.Duration // how long a client may take to send a request
 	JobLease       time.Duration // how long a job claim holds without renewal
@@ -138,7 +140,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 	e.int(&c.DBMaxConns, "db-max-conns", "APIV4_DB_MAX_CONNS", fmt.Sprint(db.DefaultMaxConns),
 		"PostgreSQL connections this process opens at most")
 	e.duration(&c.StreamKeepAlive, "stream-keepalive", "APIV4_STREAM_KEEPALIVE", "15s",
-		"idle time after which an event stream sends a keep-alive comment")
+		"idle time after which an event stream sends a keep-alive comment; streams also look "+
+			"their token up again this often, and end once it is revoked or expired")
 	e.duration(&c.EventRetention, "event-retention", "APIV4_EVENT_RETENTION", "90d",
 		"how long events are kept, e.g. 90d or 2160h; 0 keeps them forever")
 	e.duration(&c.TokenCacheTTL, "token-cache-ttl", "APIV4_TOKEN_CACHE_TTL", "0",
@@ -149,6 +152,8 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		"requests per minute a token may make, per process; 0 for no limit")
 	e.count(&c.AuthFailLimit, "auth-fail-limit", "APIV4_AUTH_FAIL_LIMIT", "600",
 		"requests per minute with an unknown token one address may make; 0 for no limit")
+	e.count(&c.StreamLimit, "stream-limit", "APIV4_STREAM_LIMIT", fmt.Sprint(impl.DefaultStreamLimit),
+		"event streams a token may hold open at once, per process; 0 for no limit")
 	e.duration(&c.RequestTimeout, "request-timeout", "APIV4_REQUEST_TIMEOUT", "30s",
 		"how long one request may take before it is answered 503")
 	e.duration(&c.ReadTimeout, "read-timeout", "APIV4_READ_TIMEOUT", "30s",

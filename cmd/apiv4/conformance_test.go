@@ -30,7 +30,7 @@ func TestConformanceAgainstAServer(t *testing.T) {
 	served := make(chan error, 1)
 	go func() {
 		served <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", dbURL,
-			"--sim-duration", "300ms"}, noEnv, &bytes.Buffer{}, logs)
+			"--sim-duration", "300ms", "--stream-keepalive", "1s"}, noEnv, &bytes.Buffer{}, logs)
 	}()
 	defer func() {
 		stop()

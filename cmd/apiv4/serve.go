@@ -40,7 +40,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		"backup_interval", cfg.Store.BackupInterval.String(),
 		"workers", cfg.Workers, "stream_keepalive", cfg.StreamKeepAlive.String(),
 		"event_retention", cfg.EventRetention.String(), "token_cache_ttl", cfg.TokenCacheTTL.String(),
-		"rate_limit", cfg.RateLimit, "auth_fail_limit", cfg.AuthFailLimit,
+		"rate_limit", cfg.RateLimit, "auth_fail_limit", cfg.AuthFailLimit, "stream_limit", cfg.StreamLimit,
 		"request_timeout", cfg.RequestTimeout.String(), "read_timeout", cfg.ReadTimeout.String(),
 		"job_lease", cfg.JobLease.String(), "log_level", cfg.LogLevel, "log_format", cfg.LogFormat)
 
@@ -66,6 +66,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		impl.WithMetrics(impl.NewMetrics(store, log)),
 		impl.WithStreams(cfg.StreamKeepAlive, 0, stopping),
 		impl.WithTokenRate(impl.Rate{Burst: cfg.RateLimit, Per: time.Minute}),
+		impl.WithStreamLimit(cfg.StreamLimit),
 		impl.WithAuthFailureRate(impl.Rate{Burst: cfg.AuthFailLimit, Per: time.Minute}),
 		impl.WithRequestTimeout(cfg.RequestTimeout))
 	if err != nil {
