@@ -1,7 +1,6 @@
 package impl
 
 import (
-	"errors"
 	"math"
 	"net"
 	"strconv"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"apiv4/db"
 )
 
 // Rate is a request budget: at most Burst requests at once, refilled
@@ -156,8 +153,7 @@ func limitAuthFailures(l *limiter, m *Metrics) echo.MiddlewareFunc {
 				return tooManyRequests
 			}
 			err := next(c)
-			var de *db.Error
-			if errors.As(err, &de) && de.Code == db.Unauthorized && de.Reason == "Invalid Token" {
+			if invalidToken(err) {
 				l.take(key, true)
 			}
 			return err

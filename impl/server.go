@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -181,6 +182,19 @@ func recoverPanic(log *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
+// tokenCheckedByHandler are the routes whose store statement checks that
+// the token is not revoked, in the same round trip as the data: the most
+// polled one. Their token's other facts may come from the process's cache
+// (db.Store.IdentifyToken); every other route asks the database.
+var tokenCheckedByHandler = map[string]bool{"GET /v4/account/events": true}
+
+// invalidToken reports whether err is the answer to an unknown, expired or
+// revoked token.
+func invalidToken(err error) bool {
+	var de *db.Error
+	return errors.As(err, &de) && de.Code == db.Unauthorized && de.Reason == "Invalid Token"
+}
+
 type principalKey struct{}
 
 // principal returns the caller that authenticate put in the context.
@@ -212,7 +226,11 @@ func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
 				return &db.Error{Code: db.Unauthorized, Reason: "Invalid Token"}
 			}
 			ctx := c.Request().Context()
-			p, err := s.store.Authenticate(ctx, strings.TrimSpace(secret))
+			lookup := s.store.Authenticate
+			if tokenCheckedByHandler[routeKey(c)] {
+				lookup = s.store.IdentifyToken
+			}
+			p, err := lookup(ctx, strings.TrimSpace(secret))
 			if err != nil {
 				return err
 			}
@@ -222,7 +240,11 @@ func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
 					Reason: "Your OAuth token is not authorized to use this endpoint."}
 			}
 			c.SetRequest(c.Request().WithContext(context.WithValue(ctx, principalKey{}, p)))
-			return next(c)
+			err = next(c)
+			if invalidToken(err) { // revoked, as the handler's statement found
+				h.Set("X-OAuth-Scopes", "unknown")
+			}
+			return err
 		}
 	}
 }
