@@ -153,6 +153,8 @@ func TestBackups(t *testing.T) {
 			t.Errorf("after the restore: got %+v, %v; want offline with linode/debian12", restored, err)
 		}
 
+		deployFromBackup(t, c, a, tg, snap.ID)
+
 		if err := c.CancelInstanceBackups(ctx, src.Id); err != nil {
 			t.Fatalf("CancelInstanceBackups: %v", err)
 		}
@@ -167,6 +169,68 @@ func TestBackups(t *testing.T) {
 			t.Errorf("got %d backups_cancel events, want 1", len(evs))
 		}
 	})
+}
+
+// deployFromBackup creates Linodes from an available backup of the image
+// linode/debian12 with linodego, after checking that each refusal creates
+// nothing.
+func deployFromBackup(t *testing.T, c *linodego.Client, a *api, tg *target, backupID int) {
+	t.Helper()
+	refusals := []struct {
+		name          string
+		opts          linodego.InstanceCreateOptions
+		reason, field string
+	}{
+		{"image too", linodego.InstanceCreateOptions{Region: "us-east", BackupID: backupID,
+			Image: "linode/debian12", RootPass: testPassword},
+			"Provide an image or a backup_id, not both.", "backup_id"},
+		{"another region", linodego.InstanceCreateOptions{Region: "eu-west", BackupID: backupID},
+			"A backup can only be deployed in its own region.", "region"},
+		{"no such backup", linodego.InstanceCreateOptions{Region: "us-east", BackupID: unknownID},
+			"backup_id is not valid", "backup_id"},
+	}
+	for _, tt := range refusals {
+		tt.opts.Type, tt.opts.Label = "g6-nanode-1", newLabel("nope")
+		_, err := c.CreateInstance(context.Background(), tt.opts)
+		// linodego puts the field before the reason.
+		wantAPIError(t, err, http.StatusBadRequest, "["+tt.field+"] "+tt.reason)
+		a.do("POST", "/linode/instances", tt.opts).wantError(t, http.StatusBadRequest, tt.reason, tt.field)
+		notCreated(t, a, tt.opts.Label)
+	}
+
+	since := time.Now().Add(-clockSkew)
+	l, err := c.CreateInstance(context.Background(), linodego.InstanceCreateOptions{
+		Region: "us-east", Type: "g6-standard-1", Label: newLabel("fromsnap"), BackupID: backupID,
+	})
+	if err != nil {
+		t.Fatalf("CreateInstance from backup %d: %v", backupID, err)
+	}
+	deleteAtCleanup(t, tg, l.ID)
+	if l.Status != linodego.InstanceProvisioning || l.Image != "linode/debian12" {
+		t.Errorf("got %s %s, want provisioning with the backup's image", l.Status, l.Image)
+	}
+	ev := waitForEventFinished(t, c, l.ID, linodego.ActionLinodeCreate, since)
+	checkFinished(t, ev, "")
+	if sec := ev.SecondaryEntity; sec == nil || sec.Type != "backups" || fmt.Sprint(sec.ID) != fmt.Sprint(backupID) {
+		t.Errorf("got secondary entity %+v, want backup %d", ev.SecondaryEntity, backupID)
+	}
+	// Deployed with disks, it boots unless told not to.
+	got, err := c.WaitForInstanceStatus(context.Background(), l.ID, linodego.InstanceRunning,
+		int(jobTimeout/time.Second))
+	if err != nil || got.Image != "linode/debian12" {
+		t.Errorf("after the create: got %+v, %v; want running linode/debian12", got, err)
+	}
+}
+
+// notCreated checks that no Linode of the owner has the label.
+func notCreated(t *testing.T, a *api, label string) {
+	t.Helper()
+	var page gen.LinodePage
+	a.must(http.StatusOK, "GET", "/linode/instances", nil, "X-Filter", filterJSON(t, map[string]any{"label": label})).
+		decode(t, &page)
+	if page.Results != 0 {
+		t.Errorf("a refused create left %d Linodes labelled %s", page.Results, label)
+	}
 }
 
 // unchanged checks that a Linode is as it was: same status and image, no
@@ -302,6 +366,11 @@ func TestUnavailableBackups(t *testing.T) {
 					linodego.RestoreInstanceOptions{LinodeID: dst.Id, Overwrite: true})
 				wantAPIError(t, err, http.StatusBadRequest, tc.reason)
 				unchanged(t, a, dst)
+				label := newLabel("nope")
+				_, err = c.CreateInstance(ctx, linodego.InstanceCreateOptions{Region: "us-east",
+					Type: "g6-nanode-1", Label: label, BackupID: b.ID})
+				wantAPIError(t, err, http.StatusBadRequest, tc.reason)
+				notCreated(t, a, label)
 			})
 		}
 	}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/uptrace/bun"
 )
@@ -112,19 +115,68 @@ func (s *Store) GetBackup(ctx context.Context, p *Principal, linodeID, backupID 
 	return &b, nil
 }
 
-// enableBackups enrols a Linode in the backup service: its first automatic
-// backup is due one interval from now, and its schedule is being chosen.
-// TODO(#3): take automatic backups in the schedule's day and window; the
-// interval stands in for them, so that tests and demos need not wait days.
+// scheduling is the backup day and window of a Linode whose schedule the
+// service has yet to choose.
+const scheduling = "Scheduling"
+
+// enableBackups enrols a Linode in the backup service, keeping the
+// schedule it had, if any: its first automatic backup is due at
+// nextBackup.
 func (s *Store) enableBackups(l *Linode, now int64) {
-	next := now + s.cfg.BackupInterval.Microseconds()
-	scheduling := "Scheduling"
-	l.BackupsEnabled, l.BackupsNext = true, &next
 	if l.BackupDay == nil {
-		l.BackupDay = &scheduling
+		l.BackupDay = ptr(scheduling)
 	}
 	if l.BackupWindow == nil {
-		l.BackupWindow = &scheduling
+		l.BackupWindow = ptr(scheduling)
+	}
+	l.BackupsEnabled, l.BackupsNext = true, ptr(s.nextBackup(l, now))
+}
+
+// nextBackup returns when l's next automatic backup is due, after one
+// taken (or backups enabled) at now. Backups are taken once per interval
+// (a day by default) at the start of the Linode's window: window Wn is
+// the two hours from n:00 UTC. A Linode whose window is still being
+// chosen gets its first backup one interval away, and the time of that
+// backup becomes its window and day (chooseSchedule). An interval under a
+// day, which demos and tests use, ignores the window.
+func (s *Store) nextBackup(l *Linode, now int64) int64 {
+	interval := s.cfg.BackupInterval
+	hour, ok := windowHour(l.BackupWindow)
+	if !ok || interval < 24*time.Hour {
+		return now + interval.Microseconds()
+	}
+	// The first window start after the interval, less a day: a daily
+	// backup at 02:00 is next due at 02:00 the day after.
+	t := time.UnixMicro(now).UTC().Add(interval - 24*time.Hour)
+	start := time.Date(t.Year(), t.Month(), t.Day(), hour, 0, 0, 0, time.UTC)
+	if !start.After(t) {
+		start = start.AddDate(0, 0, 1)
+	}
+	return start.UnixMicro()
+}
+
+// windowHour is the UTC hour a backup window (W0, W2, … W22) starts at;
+// false for Scheduling.
+func windowHour(w *string) (int, bool) {
+	if w == nil || !strings.HasPrefix(*w, "W") {
+		return 0, false
+	}
+	n, err := strconv.Atoi((*w)[1:])
+	if err != nil || n < 0 || n > 22 || n%2 != 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// chooseSchedule gives a Linode whose schedule is still being chosen the
+// day and window of now, the time of its first automatic backup.
+func chooseSchedule(l *Linode, now int64) {
+	t := time.UnixMicro(now).UTC()
+	if l.BackupDay == nil || *l.BackupDay == scheduling {
+		l.BackupDay = ptr(t.Weekday().String())
+	}
+	if l.BackupWindow == nil || *l.BackupWindow == scheduling {
+		l.BackupWindow = ptr(fmt.Sprintf("W%d", t.Hour()-t.Hour()%2))
 	}
 }
 
@@ -286,15 +338,9 @@ func (s *Store) RestoreBackup(ctx context.Context, p *Principal, linodeID, backu
 		}
 
 		now := micros(s.now())
-		label := ""
-		if b.Label != nil {
-			label = *b.Label
-		}
 		a := Action{
 			Name: "backups_restore", Image: b.Image, ClearImage: b.Image == nil,
-			Params: backupParams(b.ID),
-			Secondary: &Entity{ID: b.ID, Label: label, Type: "backups",
-				URL: fmt.Sprintf("/v4/linode/instances/%d/backups/%d", linodeID, b.ID)},
+			Params: backupParams(b.ID), Secondary: backupEntity(&b),
 		}
 		l, err := s.claim(ctx, tx, p, target.ID, &a, now)
 		if err != nil {
@@ -303,6 +349,60 @@ func (s *Store) RestoreBackup(ctx context.Context, p *Principal, linodeID, backu
 		_, err = enqueue(ctx, tx, p, l, a.Name, a.Params, a.Secondary, now)
 		return err
 	})
+}
+
+// backupEntity is a backup as the secondary entity of an event.
+func backupEntity(b *Backup) *Entity {
+	label := ""
+	if b.Label != nil {
+		label = *b.Label
+	}
+	return &Entity{ID: b.ID, Label: label, Type: "backups",
+		URL: fmt.Sprintf("/v4/linode/instances/%d/backups/%d", b.LinodeID, b.ID)}
+}
+
+// deployable returns the backup a new Linode l is to be deployed from,
+// with its Linode locked so that the backup stays while l is created. A
+// backup the caller does not have is Invalid, like one that is not
+// available, is in another region than l, or does not fit on l.
+func (s *Store) deployable(ctx context.Context, tx bun.Tx, p *Principal, l *Linode,
+	from *FromBackup) (*Backup, error) {
+	invalid := Errorf(Invalid, "backup_id", "backup_id is not valid")
+	var b Backup
+	find := func() error {
+		return tx.NewSelect().Model(&b).Where("b.account_id = ? AND b.id = ?", p.AccountID, from.ID).
+			Scan(ctx)
+	}
+	if err := find(); err != nil {
+		return nil, notFoundAs(err, invalid)
+	}
+	if _, err := s.lockLinodes(ctx, tx, p, b.LinodeID); err != nil {
+		return nil, notFoundAs(err, invalid)
+	}
+	// Read again under the lock: the backup may have gone meanwhile.
+	if err := find(); err != nil {
+		return nil, notFoundAs(err, invalid)
+	}
+	if err := b.Unavailable(); err != nil {
+		return nil, err
+	}
+	if b.Region != l.Region {
+		return nil, Errorf(Invalid, "region", "A backup can only be deployed in its own region.")
+	}
+	if from.Fits != nil {
+		if err := from.Fits(&b, l); err != nil {
+			return nil, err
+		}
+	}
+	return &b, nil
+}
+
+// notFoundAs returns instead for an error that means not found.
+func notFoundAs(err, instead error) error {
+	if errors.Is(translate(err), ErrNotFound) {
+		return instead
+	}
+	return err
 }
 
 // lockLinodes locks the caller's Linodes with the given ids, in id order so
@@ -356,8 +456,9 @@ func (s *Store) QueueBackups(ctx context.Context, max int) (int, error) {
 			if err != nil {
 				return err
 			}
-			_, err = tx.NewUpdate().Model((*Linode)(nil)).
-				Set("backups_next = ?", now+s.cfg.BackupInterval.Microseconds()).
+			chooseSchedule(l, now)
+			l.BackupsNext = ptr(s.nextBackup(l, now))
+			_, err = tx.NewUpdate().Model(l).Column("backup_day", "backup_window", "backups_next").
 				Where("account_id = ? AND id = ?", l.AccountID, l.ID).Exec(ctx)
 			if err != nil {
 				return err

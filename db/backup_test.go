@@ -396,3 +396,58 @@ func TestAutomaticBackupsOnce(t *testing.T) {
 		t.Errorf("queued %d backups, want 20: one per Linode", total)
 	}
 }
+
+// TestBackupSchedule checks that daily automatic backups start at the
+// Linode's window: the first one day after enabling while the window is
+// being chosen, which then chooses it, and the window the user sets after.
+func TestBackupSchedule(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		c := newClock(s) // Friday 2026-12-04 15:00 UTC; backups daily by default
+		p := mustPrincipal(t, s, "acme", "alice")
+		l := enabled(t, s, p)
+		check := func(day, window string, next time.Time) {
+			t.Helper()
+			got, err := s.GetLinode(ctx, p, l.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *got.BackupDay != day || *got.BackupWindow != window || got.BackupsNext == nil ||
+				*got.BackupsNext != next.UnixMicro() {
+				t.Fatalf("schedule %s %s, next %v; want %s %s, next %v", *got.BackupDay,
+					*got.BackupWindow, got.BackupsNext, day, window, next.UnixMicro())
+			}
+		}
+		queue := func(want int) {
+			t.Helper()
+			if n, err := s.QueueBackups(ctx, 10); err != nil || n != want {
+				t.Fatalf("QueueBackups = %d, %v; want %d", n, err, want)
+			}
+			runJobs(t, s, func(*db.Job) db.Outcome { return db.Succeeded })
+		}
+		at := func(day, hour, minute int) time.Time {
+			return time.Date(2026, 12, day, hour, minute, 0, 0, time.UTC)
+		}
+		check("Scheduling", "Scheduling", at(5, 15, 0))
+
+		c.Add(24*time.Hour - time.Minute)
+		queue(0)
+		c.Add(time.Minute)
+		queue(1)
+		check("Saturday", "W14", at(6, 14, 0))
+
+		w2 := "W2"
+		if _, err := s.UpdateLinode(ctx, p, l.ID, db.LinodeUpdate{BackupWindow: &w2}); err != nil {
+			t.Fatal(err)
+		}
+		check("Saturday", "W2", at(6, 2, 0))
+		c.Add(at(6, 1, 59).Sub(c.Now()))
+		queue(0)
+		c.Add(time.Minute)
+		queue(1)
+		check("Saturday", "W2", at(7, 2, 0))
+		if list, _ := s.ListBackups(ctx, p, l.ID); len(list.Automatic) != 2 {
+			t.Errorf("%d automatic backups, want 2", len(list.Automatic))
+		}
+	})
+}

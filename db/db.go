@@ -295,3 +295,6 @@ func micros(t time.Time) int64 { return t.UnixMicro() }
 
 // FormatTime formats a stored time (Unix microseconds) for the wire.
 func FormatTime(us int64) string { return time.UnixMicro(us).UTC().Format(TimeLayout) }
+
+// ptr returns a pointer to a copy of v.
+func ptr[T any](v T) *T { return &v }

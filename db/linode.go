@@ -138,6 +138,16 @@ type NewLinode struct {
 	PrivateIP      bool // also give it a private IPv4 address
 	HasUserData    bool
 	Alerts         Alerts
+	FromBackup     *FromBackup // deploy one of the caller's backups instead of an image
+}
+
+// FromBackup says which backup a new Linode is deployed from.
+type FromBackup struct {
+	ID int64
+
+	// Fits returns why the backup's disks do not fit on the new Linode, or
+	// nil. The store knows no plan sizes; the caller does.
+	Fits func(b *Backup, target *Linode) error
 }
 
 // CreateLinode creates a Linode in status provisioning, with its
@@ -157,7 +167,20 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 	if l.Label == "" {
 		l.Label = l.HostUUID // unique placeholder until the id is known
 	}
+	var secondary *Entity
+	if in.Image != nil {
+		secondary = &Entity{ID: *in.Image, Label: in.ImageLabel, Type: "image",
+			URL: "/v4/images/" + *in.Image}
+	}
 	err := s.tx(ctx, func(tx bun.Tx) error {
+		if in.FromBackup != nil {
+			b, err := s.deployable(ctx, tx, p, l, in.FromBackup)
+			if err != nil {
+				return err
+			}
+			l.Image, secondary = b.Image, backupEntity(b)
+			in.Booted = in.Booted && b.Image != nil
+		}
 		if _, err := tx.NewInsert().Model(l).Returning("id").Exec(ctx); err != nil {
 			return labelConflict(err)
 		}
@@ -177,11 +200,6 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 			return err
 		}
 
-		var secondary *Entity
-		if in.Image != nil {
-			secondary = &Entity{ID: *in.Image, Label: in.ImageLabel, Type: "image",
-				URL: "/v4/images/" + *in.Image}
-		}
 		params := encodeJSON(map[string]bool{"booted": in.Booted})
 		_, err := enqueue(ctx, tx, p, l, "linode_create", params, secondary, now)
 		return err
@@ -305,6 +323,9 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 		}
 		in.apply(&l)
 		l.Updated = micros(s.now())
+		if in.BackupWindow != nil && l.BackupsEnabled {
+			l.BackupsNext = ptr(s.nextBackup(&l, l.Updated))
+		}
 		if _, err := updateLinodeQuery(tx, &l).Exec(ctx); err != nil {
 			return labelConflict(err)
 		}
@@ -358,7 +379,8 @@ func lockLinodeQuery(db bun.IDB, p *Principal, id int64, l *Linode) *bun.SelectQ
 // updateLinodeQuery stores the settings an update may change.
 func updateLinodeQuery(db bun.IDB, l *Linode) *bun.UpdateQuery {
 	return db.NewUpdate().Model(l).
-		Column("label", "tags", "grp", "watchdog", "alerts", "backup_day", "backup_window", "updated").
+		Column("label", "tags", "grp", "watchdog", "alerts", "backup_day", "backup_window", "backups_next",
+			"updated").
 		Where("account_id = ? AND id = ?", l.AccountID, l.ID)
 }
 

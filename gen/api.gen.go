@@ -2940,9 +2940,10 @@ type ClientInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -2955,7 +2956,16 @@ type ClientInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -2970,9 +2980,10 @@ type ClientInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -2985,7 +2996,16 @@ type ClientInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -3137,7 +3157,12 @@ type ClientInterface interface {
 	//
 	// Enrols the Linode in the backup service: `backups.enabled` becomes
 	// `true`, the schedule reads `Scheduling` until one is chosen, and the
-	// first automatic backup is due one backup interval later. Writes a
+	// first automatic backup is due one backup interval (a day unless the
+	// server says otherwise) later. That first backup chooses the
+	// schedule: its weekday and its two-hour window. Later backups start
+	// at the window's start, once per interval; setting `window` with
+	// `PUT` moves the next one there. (A server whose interval is under a
+	// day, for demos, ignores the window.) Writes a
 	// `backups_enable` event (`notification`). Enabling a Linode whose
 	// backups are already enabled changes nothing and writes no event.
 	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -3152,7 +3177,12 @@ type ClientInterface interface {
 	//
 	// Enrols the Linode in the backup service: `backups.enabled` becomes
 	// `true`, the schedule reads `Scheduling` until one is chosen, and the
-	// first automatic backup is due one backup interval later. Writes a
+	// first automatic backup is due one backup interval (a day unless the
+	// server says otherwise) later. That first backup chooses the
+	// schedule: its weekday and its two-hour window. Later backups start
+	// at the window's start, once per interval; setting `window` with
+	// `PUT` moves the next one there. (A server whose interval is under a
+	// day, for demos, ignores the window.) Writes a
 	// `backups_enable` event (`notification`). Enabling a Linode whose
 	// backups are already enabled changes nothing and writes no event.
 	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -3942,9 +3972,10 @@ func (c *Client) ListLinodeInstances(ctx context.Context, params *ListLinodeInst
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -3957,7 +3988,16 @@ func (c *Client) ListLinodeInstances(ctx context.Context, params *ListLinodeInst
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -3982,9 +4022,10 @@ func (c *Client) CreateLinodeInstanceWithBody(ctx context.Context, contentType s
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -3997,7 +4038,16 @@ func (c *Client) CreateLinodeInstanceWithBody(ctx context.Context, contentType s
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -4249,7 +4299,12 @@ func (c *Client) CancelLinodeBackups(ctx context.Context, linodeId LinodeId, bod
 //
 // Enrols the Linode in the backup service: `backups.enabled` becomes
 // `true`, the schedule reads `Scheduling` until one is chosen, and the
-// first automatic backup is due one backup interval later. Writes a
+// first automatic backup is due one backup interval (a day unless the
+// server says otherwise) later. That first backup chooses the
+// schedule: its weekday and its two-hour window. Later backups start
+// at the window's start, once per interval; setting `window` with
+// `PUT` moves the next one there. (A server whose interval is under a
+// day, for demos, ignores the window.) Writes a
 // `backups_enable` event (`notification`). Enabling a Linode whose
 // backups are already enabled changes nothing and writes no event.
 // Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -4274,7 +4329,12 @@ func (c *Client) EnableLinodeBackupsWithBody(ctx context.Context, linodeId Linod
 //
 // Enrols the Linode in the backup service: `backups.enabled` becomes
 // `true`, the schedule reads `Scheduling` until one is chosen, and the
-// first automatic backup is due one backup interval later. Writes a
+// first automatic backup is due one backup interval (a day unless the
+// server says otherwise) later. That first backup chooses the
+// schedule: its weekday and its two-hour window. Later backups start
+// at the window's start, once per interval; setting `window` with
+// `PUT` moves the next one there. (A server whose interval is under a
+// day, for demos, ignores the window.) Writes a
 // `backups_enable` event (`notification`). Enabling a Linode whose
 // backups are already enabled changes nothing and writes no event.
 // Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -7105,9 +7165,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -7120,7 +7181,16 @@ type ClientWithResponsesInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -7135,9 +7205,10 @@ type ClientWithResponsesInterface interface {
 	//
 	// Creates a Linode in `region` with plan `type` and answers it with
 	// `status: provisioning`. A `linode_create` event (entity: the new
-	// Linode; secondary entity: the image, or null without one) records
-	// the job. When it finishes the Linode is `running`, or `offline` when
-	// `booted` is `false` or no image was deployed.
+	// Linode; secondary entity: the image, the backup deployed, or null
+	// without either) records the job. When it finishes the Linode is
+	// `running`, or `offline` when `booted` is `false` or nothing was
+	// deployed.
 	//
 	// - `label` is generated when left out. It must be 3 to 64 characters,
 	//   start and end with a letter or digit, use only letters, digits,
@@ -7150,7 +7221,16 @@ type ClientWithResponsesInterface interface {
 	//   `authorized_users` is needed; otherwise the reply is 400 with
 	//   reason `Must provide valid root_pass, authorized_keys, or
 	//   authorized_users` (no `field`).
-	// - `backup_id` and `image` exclude each other.
+	// - `backup_id` deploys one of the account's backups, of any of its
+	//   Linodes, instead of an image: the new Linode runs the backup's
+	//   image. Both given is 400 `Provide an image or a backup_id, not
+	//   both.`; a backup the account does not have is 400 `backup_id is
+	//   not valid`; one that is not available is 400 `Backup is not
+	//   available: <why>.`; one from another region is 400 `A backup can
+	//   only be deployed in its own region.` (`field: "region"`); one
+	//   whose disks exceed the plan is 400 `The target Linode's plan is
+	//   too small for this backup.` (`field: "type"`). Nothing is
+	//   created then.
 	// - Unknown `region`, `type` or `image` values are answered 400 with
 	//   reason `<field> is not valid` and `field` set.
 	// - The remaining fields are accepted so that every body linodego
@@ -7308,7 +7388,12 @@ type ClientWithResponsesInterface interface {
 	//
 	// Enrols the Linode in the backup service: `backups.enabled` becomes
 	// `true`, the schedule reads `Scheduling` until one is chosen, and the
-	// first automatic backup is due one backup interval later. Writes a
+	// first automatic backup is due one backup interval (a day unless the
+	// server says otherwise) later. That first backup chooses the
+	// schedule: its weekday and its two-hour window. Later backups start
+	// at the window's start, once per interval; setting `window` with
+	// `PUT` moves the next one there. (A server whose interval is under a
+	// day, for demos, ignores the window.) Writes a
 	// `backups_enable` event (`notification`). Enabling a Linode whose
 	// backups are already enabled changes nothing and writes no event.
 	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -7323,7 +7408,12 @@ type ClientWithResponsesInterface interface {
 	//
 	// Enrols the Linode in the backup service: `backups.enabled` becomes
 	// `true`, the schedule reads `Scheduling` until one is chosen, and the
-	// first automatic backup is due one backup interval later. Writes a
+	// first automatic backup is due one backup interval (a day unless the
+	// server says otherwise) later. That first backup chooses the
+	// schedule: its weekday and its two-hour window. Later backups start
+	// at the window's start, once per interval; setting `window` with
+	// `PUT` moves the next one there. (A server whose interval is under a
+	// day, for demos, ignores the window.) Writes a
 	// `backups_enable` event (`notification`). Enabling a Linode whose
 	// backups are already enabled changes nothing and writes no event.
 	// Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -10294,9 +10384,10 @@ func (c *ClientWithResponses) ListLinodeInstancesWithResponse(ctx context.Contex
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -10309,7 +10400,16 @@ func (c *ClientWithResponses) ListLinodeInstancesWithResponse(ctx context.Contex
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -10330,9 +10430,10 @@ func (c *ClientWithResponses) CreateLinodeInstanceWithBodyWithResponse(ctx conte
 //
 // Creates a Linode in `region` with plan `type` and answers it with
 // `status: provisioning`. A `linode_create` event (entity: the new
-// Linode; secondary entity: the image, or null without one) records
-// the job. When it finishes the Linode is `running`, or `offline` when
-// `booted` is `false` or no image was deployed.
+// Linode; secondary entity: the image, the backup deployed, or null
+// without either) records the job. When it finishes the Linode is
+// `running`, or `offline` when `booted` is `false` or nothing was
+// deployed.
 //
 //   - `label` is generated when left out. It must be 3 to 64 characters,
 //     start and end with a letter or digit, use only letters, digits,
@@ -10345,7 +10446,16 @@ func (c *ClientWithResponses) CreateLinodeInstanceWithBodyWithResponse(ctx conte
 //     `authorized_users` is needed; otherwise the reply is 400 with
 //     reason `Must provide valid root_pass, authorized_keys, or
 //     authorized_users` (no `field`).
-//   - `backup_id` and `image` exclude each other.
+//   - `backup_id` deploys one of the account's backups, of any of its
+//     Linodes, instead of an image: the new Linode runs the backup's
+//     image. Both given is 400 `Provide an image or a backup_id, not
+//     both.`; a backup the account does not have is 400 `backup_id is
+//     not valid`; one that is not available is 400 `Backup is not
+//     available: <why>.`; one from another region is 400 `A backup can
+//     only be deployed in its own region.` (`field: "region"`); one
+//     whose disks exceed the plan is 400 `The target Linode's plan is
+//     too small for this backup.` (`field: "type"`). Nothing is
+//     created then.
 //   - Unknown `region`, `type` or `image` values are answered 400 with
 //     reason `<field> is not valid` and `field` set.
 //   - The remaining fields are accepted so that every body linodego
@@ -10563,7 +10673,12 @@ func (c *ClientWithResponses) CancelLinodeBackupsWithResponse(ctx context.Contex
 //
 // Enrols the Linode in the backup service: `backups.enabled` becomes
 // `true`, the schedule reads `Scheduling` until one is chosen, and the
-// first automatic backup is due one backup interval later. Writes a
+// first automatic backup is due one backup interval (a day unless the
+// server says otherwise) later. That first backup chooses the
+// schedule: its weekday and its two-hour window. Later backups start
+// at the window's start, once per interval; setting `window` with
+// `PUT` moves the next one there. (A server whose interval is under a
+// day, for demos, ignores the window.) Writes a
 // `backups_enable` event (`notification`). Enabling a Linode whose
 // backups are already enabled changes nothing and writes no event.
 // Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -10584,7 +10699,12 @@ func (c *ClientWithResponses) EnableLinodeBackupsWithBodyWithResponse(ctx contex
 //
 // Enrols the Linode in the backup service: `backups.enabled` becomes
 // `true`, the schedule reads `Scheduling` until one is chosen, and the
-// first automatic backup is due one backup interval later. Writes a
+// first automatic backup is due one backup interval (a day unless the
+// server says otherwise) later. That first backup chooses the
+// schedule: its weekday and its two-hour window. Later backups start
+// at the window's start, once per interval; setting `window` with
+// `PUT` moves the next one there. (A server whose interval is under a
+// day, for demos, ignores the window.) Writes a
 // `backups_enable` event (`notification`). Enabling a Linode whose
 // backups are already enabled changes nothing and writes no event.
 // Answers `200 {}`; the body may be absent or `{}`. Allowed while the
@@ -17763,457 +17883,463 @@ func (sh *strictHandler) CreateTicketReply(ctx echo.Context, ticketId TicketId) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L3pdhs31ij6Kji851umkiJFanBsap31HcVxOu4TOzqW/CXplK8KZIFitYoAU6gSzfbx3/sA9xHvk9yF",
-	"vTdQqIGTJTtDp9fqWKwBBWxs7Hl435mo+UJJIXPdGb3viHd8vkgF/P01n9wWi0vJF3qm8gsh40TemBu6",
-	"mM95tuqMOudM0232z0LnLBO/FkLnIu4EnTueFsI8zu94kvJxKjqjKU+1CDoTJafJje6Mful8rVTOnsHv",
-	"ztugM8kEN6+POkeDo8e94VFvcHI1PB0NB6PBoBN04kTfmvfed6ZJKvRK52LeGXXEu/ykE3RSPhZpZ9T5",
-	"RowTLtnwiH2T6NtO0NHJv0RndHQ6ePLkQ1B7Vy/5wnv3dHjEXn7NLpd8wV7M+Y1wr58Ojz68DTrTRCZ6",
-	"ZuYoizQNOkncGQ2Pjk9OH39VjjIWU5WJXrG4yXhshsjETaJkZ9QpdE9wnZtRc54XujPqLAi0QSdfLYSZ",
-	"EgG1E3SKRbwBIB8+BLVtuiwmE6H1tEjX7lQ+4zmbcMnGgmVC5ypbu195Vvx5tqtljmYW998/XcJ83y08",
-	"oS2Mv03SXGTVPfuph1eZ5HOhGZeskFO4YnaH3YqVv20iy1RmgS3S2BsA5s81zP8Zl1LlDMdhSrKpUp0P",
-	"b800ns8X+ao6hauZYMJcZlzqpXlhaubBJ7mBRvl1eP1OyNwgyLcO5FUMtFvBxgoAU2IcDjfqpIlUsbim",
-	"++uwa3AyGpwa7Coyji8OT/tHQUfIPMEF0J6W+4kDD4+Oyx3CS2Z/MvPE4d3JIV46TKTOuZwIfWhe+IAo",
-	"8vTJV49PT4LOXGht0GwEZyGRN+x7eIv5n1iIbCJkfm2Iaypy0RkNB4Ogk3HzJ5KNTPDYEUQtJkrGPFtd",
-	"b1iDf/Zqq7ie2MubF3NIR9kuTAshy0lYfHZHJujkyVxcZ2LOEwnEfxB0Ci0yg5CdUYenyUR0Knt/mfMs",
-	"b2692VGWSLbI1E0mtH7Q3f+qf/r73vyT0z/M3mvav+bW49TX7/5LnshcSPO9y8lMxEVaRwPvCabtI2yq",
-	"MsYJjpvQYp7cAAzXYcZXo8EpcR2HGTjnT40aXw2OfNRwq2dzb8Fq2sAVxnNmVzAcXBnENnyTvbl61opG",
-	"+1EQfGjNLrsN2r7P5rfb5FcqN5tePd2SqYXIeK6yR5pJeILxsSpyxtk4VTdsoXQ7vceHN23pYJctxWt2",
-	"T1+JpeFr+Uzg13tsppZsKVhWSMYXyd1JudkTNZ8X0gxl93uW5ws9Ojw0r/ZJHO5P1Pxwppa9pehlhezh",
-	"ID4CDH0E2GkCze2lXX2YHTaQnSYTTnx6r02+gGU0xABzSxs8VlIQLgdMiqXQRpzIqlsc85yDLPIXb/9D",
-	"8/aguYN6VuSxWspNu3g0GlaP7XD4OfawSodnRQ6baCb7aXbSP4GoKz0koBG6m8DcoI4nTz4HmAc+mJ+Z",
-	"yd33rBDw1hwVmuRhDIri8KhNdyxXlJAaWC4IrujD+igfHmjr3gadBcBiiH9o+CsTukhz3RkdO8J6lUxu",
-	"Rf7G6oM+hb0sFguV5SwTizQRMcsV4yyH51s5J966Rt1yLYo8LjXxzTLR8Ojo+PjkpIQrqYmZ4JMZm6/s",
-	"5qo7kbHLy+9KaLs5luDWuJZDvKUP7egVjlnBoZ9VkdFq2YxrNhZCMtKb2XjFaMT+75Zvvrg4j2Oj2FwU",
-	"4zSZ1NWfBVxlLy7uThjHB9kyyWcsyTWLxZQXqYH1nci0YN+8uqxsOT4PO3vcH/SHw+M+ENcbnoslX1Vv",
-	"dIKOkTmzKZ+Ia082QoriCMIiE9PkXWd0dBJ0FjRlPAVZLOlbvUFvODzuDQf9ZNEHscXKQ+32kExokd0J",
-	"D/LFWIr8es71rRnx9LRv/z/wTusCxKG7xeRa8vx6eD1sgeprA5NdYcp9SILthOnaKfpNQDpTOncSpcpu",
-	"PhcU8eiimfD7ROc10W6pGC9yNed5MmFjeEoHIOMVMhaZr8QEjMuYceYZt0qY2jFQ6ruvzXdwVHK336sR",
-	"keZYNSI+dsNaWrSf4dDAcZ3R0H0QpIV7mWmP/wAQPm6H8OCTQdj7oJmTQ/PR+86kyDIh87/s45/dPm6o",
-	"77WzGxJVK8laoVd1c4TKZyJj/1RjlmjP0KSydRZIz3Tu7OQk8IwLveqTfRwvvbjQdVZEzxL3aWNMhm6+",
-	"uLh7zC6/Pz9/5n8bKPfofWeRJXcgwvzytuQfv/z7sv+3/ogGJnrGM/v33cIA563BjcXdYwO+m1SNeYp3",
-	"00TeXqdqwtMqs5+KJ4PRaDo4noyenk6no6k4Ohnxp+KoAk18al9IPvYgSetHUK6lUVvgNZ2aGVb/M6rA",
-	"7XEr3IKOTjmf1MWcwXAUj598jtX7ePT5F28xozyvTWvWD1Iwo6exmUpjo7mWBq12E1YqMnSPTxZFZ/R0",
-	"EHQSBaqs0WKkyJcqu71OpLlU/lZFjhfyjEs9Fdn1r4UyIz4ZfAg6JGi1+8eFND9L4KRc59ceFbUaDJE2",
-	"nKxTbJaJjNWylP8mfMHHSZrkidFMf3m73Z5wk6li0Rl1OkFnxvW1UXeuERo0ISPKXhcF6ObH/DiO49On",
-	"8VP+1ZPx+EksBifD46fDwVen8fTkJBaPj8ZTMXliBlstRHaXaJV1Rp3bu3nJXQLS2ttUfaSQv1Tp31t7",
-	"9Dfj9uHw6Emn3f6R3orrSVroXGQehi9SPhFzo2ASENbLGEkurp0ZOQPGuhAT2FLD1w2DfmwQ5GZhuCDo",
-	"u3NlEHA4MHTXogUiUtC5m8Bzww8e58wKKSkygKOAschUbBZPH7553JPcrKk33MBJByejI7OvS55PZrG6",
-	"uXYIZg7rNvvF0DtLmbpLdKJkSyQIMUGIA7EI5usHfx2ivw7Rb3KIFj7S3vck0eauOUnuoLwW4yJJ4/XH",
-	"ZCwM48ngsfyvc/LXOfkdMJsSZz/+lJxeDZ6Ojnc9JcTeakeEuF5bTMBfh+Ovw/EnlsTcyWj1ETnmwae5",
-	"yCAe0Lp/1p6Q079OyF8n5Lc8IUFnKcZ7npPHO8hZ6Et9JZb1M0JuRNBD1ELImhqS53wym2O8O+BXqnTF",
-	"mJsqXQZ3x0JPsmRBTtfLRE4Ey2eJZnOVAY+6vPyO5cqL6cqTudBMFXmfPeOSrVTBJjMxuYVwIIOL/9n5",
-	"hC76m4zf8ZwjlnQszjrvLsFjHbTx9vV45XzbvmdULM1PB+ntHuJtm0v34XuWAOC2/rAQcs2+kisY3MQY",
-	"k/zXBj/MBpubD7TDw5Yd7tDOdcpt3tE01wyDKE1zv6vdxo/8GbZoF5MQ7uFrsUhX32Zq/kbX8xfOIZpl",
-	"xaaZmgO8+GSiClnZyXVxK0c0PbpfhUd1G1/kjKKWSTAyn8oEhJzznA2eUkxtvxN0zFSu6bhZAaF1v05P",
-	"H39VW2QTWylo55GlRODm8Rb6SCMEWlF3W8ROZeV2Y+pr/1EwngmWKnVr0JfnDi+ZVMvGivFMrFvw4w/B",
-	"73xDtqDlEeyYum1hHuYi45qliTbzSjmmxWzBw1LMFO8WSUbOtkFvMOwNhldwD2+bGZ4clUR+rmSSqwzl",
-	"IT1RCzPVDobQjjLB42sl0xXRGe+K4Qk4/87x9Ig/nZwM48FX48fi9EnHLe6ZnWt1jVIsaZ0utGg5U6lg",
-	"Wkwykf+xVsuHk4F4Gh+djL+aPubD48mpeBI/HYyPpif88WQovoqPx6f86XQwORIn8eNxCZ1dmQp8ePeD",
-	"2QROmf73yXd+Ozn+EHRmgsciA5n++RUHq0r1XJ4znWdK3rA7niYxzxWkc5nDacZ8pNlEyVzIHFIygC1O",
-	"eJqKLGC/FiJbGeoWysgmlUVnTAsZsySHqCGWSBa9mPZeKSl6L43YHvVDYFaTmZhzMxvr+s8BOmbKr3ku",
-	"vk/mSQ7/ac74O7Vkcy5XNrFUw2wRyed8xeb8VpgPczYuMp2zrkH6cRHfiPygD1uFDuvRY1BbzChJJsp4",
-	"Uze1eSKTeTEHsFono8zFjciq83xdhgLuO1edJ2mKMybS7GZ3+vTp051mN9g2Oy1aoPjjTFA2AkCGJZYw",
-	"8BueyMAA8I1M3jGMlNSVqQ2/evr42CiBp5sm2DYpkWer8yklNdYnRGTJfM7IW0tusAhiSlierYCVmbmx",
-	"rhR3aOr47urqghlRpbqxxx+9qx/MUcr4XOR0aF5MDe4C6janfDUTLDLHKoIUSKQnBqaTNDFHhqfmJK+M",
-	"WtJnDuDw1FIVaczGIpTmkuZzwbrw38bpYuXhCvBBOpEHgRkulCRmJJpFx4OTCAm9VGys4lXAtMLc3oVK",
-	"UwPCiTJYyNM5igP5LJE3eCYd+Dph5/jXo95Xy/Pz/315+4+/v745//r8f4fAdM2ykaZ0gg5FPFcO+JbD",
-	"/T3XOYQ9v4jXwDOJI0uBUq5zNjXb4UM1ExOR3IkYRMhQRjrPBJ/DoDoawZN4iRlaCEmyIHAkRlyHITSb",
-	"qjRVSwMPAOGlyO5E1rs0w+NAbJGpXE1UWtKzlXl2rkV6J8xZwd1chTIzKCvFJK+B0TCAVngZGPTgM70X",
-	"31TgNVXZnOeIkY9POsG2Q27ZWhOMiIqKZSIvMhkwED0JZmxYPc00TcC4cpYLigtzk6OQZHhhC2k087qE",
-	"gLK1BDHJxVwD03VcuEZkDHFeN7FrCFdrnx1EkfN3OL9T+GVne3TaOl2U538q061b0NIdQoucFMgOwiNi",
-	"3U3GjXRhHyhfCaUjKoFNArsVKw3IHrAIVTn4C+UT8yfqfBExWNLIojMWfamyWGTX41XEcn4r3Cj2BZUx",
-	"93j9ZL8PSW8MO6MQNMewE4QdN6S7LGLvBlw1MAk7H9YRAS+tfNP5B2lsX0ibdx4E0CCPRUhVSaKLAgZ6",
-	"spqy5SyZzELpA9jwaLPAFjjCWGFn9D7sfGkoMk8kQpWEvbDzoQFZ+uanAe1aqBpR9++XP7xiavxPMaFa",
-	"D5jrj0GIMBMUTSYqTQXkk/RDGcoei8LOrTCzZyAUR+xWiIWm47ucKS0YVBZg4teCpzgIPGkkwTuR8TSU",
-	"DDchkXDeaRbzQhsOaaSffDLrs1dQIwQH06zQgsUqN1fMu2aMbhSSUaWfxGEnOuhX5/c+7ITFYHA8UQv4",
-	"V7hJf4jYRM0XPBM6QPYYVZ+McGJTFn15k0eB+Zr5Sxic+TLN6R8Rsa4s5mOR6QBO2c8///xz7+XL3jff",
-	"XH333ejly9HlZcRwRwxpM8OYY5gncwKSPjAjSfGrGUnlCLMDxEeHRBHr6mKMwzA1NaNwGhVHcQv/0tCG",
-	"zoj9gpsZsH6//5bQGxCs5eZEzceJFCjsmbFt0QfYFcQHCdmbmRDpyn3Kw2NmAW0AT5COLBKNV4yzakGK",
-	"AGkYK8fBQbjBevZ/mD0AEevatJeI60l0wBbJ5BZRKk4yDy2fmxNboiqQBg3KbfXL+owZXoOxv7dixRJt",
-	"5SURs+hkMCBxCSN8WdQohFFbqCXHsA9mDfZshp2oz84R3fCAJZD2zHjl6CWlfTqU3vdbB2Rcs6VI0xbi",
-	"gylfQDy8FNoWWv45KA7aF/X9CA8NQufTo/KhJDJPucZmrx9p5qucjsxzoyoATSKTzngVysj8TWHa1nLe",
-	"xhjRRQbgISdZCzyJ6lehyR8CmC4wtw2KBAJcxSNtQ8gNvCCkXGUQSd5n5xJDym2MuWFgRsvQRrR1JqCJ",
-	"SpXUTOgJX4iYdaP/OD6PDswoUuVmkBXoBT4ih1JtmoeP2eZgnTQgXItUB1AteD4rAWUhsINS6cENHdHr",
-	"1IkktnPG58wabZpBVdy02QwtE3OfuIe1QGxSespZwmOVidk89JZ52THvMS2kHtvnhTteh1jrrNyQ95gW",
-	"Ctfbp2Udf/h8dXrOudIyRzf+feZoxNLtU1yITCvJU8Yh/AGl2X6rolibI41/H2NGJvRCSW1rt8We6k1W",
-	"BHCPLhYppbce/hMyXapF38Y8fhE36nskMRuLVC3ZcEvFKR9NKZGGLo0YylMoDI4F4zlLDeVlQ0iv+eCv",
-	"9b9nYtoZdf6vw7I63SHe1YfPzVdf02Jx6S2aBX01MpIoWmIMPSQ+DQvq2j8RiCDmqSI3e5lxeSMO+h0s",
-	"zfW9d24+HyQrR4tAaa99Zljazz4EMF+jcXR/WJYaT9uC7MOHZSm1D2gqt7aJchecUYHxsbpDe5M1Imze",
-	"E98c4TbFXWzbFTC9nQ4Gn2BbyMxs9iGRYNEfgV2SlOIK+GE/uKyoz7YMoNm5sdnTTGOS3Npqc4bN4y5e",
-	"eTT78x2JCiUn6Ntrn/lI2M8+xJG4KpnLZ4Slx3EsKPHS54YkfvXegHwp8pmKX6n8PE3VUuwLznnL6xvz",
-	"Q/F77JXKmX3lYaFzLlcIDBIuzi9ekNitGWc4X5bkLFYCoQUZdaRjngxOI6P+xnDqYYIRQ20F9CUyh9Mw",
-	"2o2DY3S/e37+DSjQmKXHljMBNRXY355fsUQfoMDvORzhC+3ikf2E21wYUwdsouZz3tPCkKxcxBU5qfPN",
-	"8++fXz0PzAcDZqYTsB8url788OoyYBdvrvZSHAxsX6n8W1XIfdFCeq+VB+2NvJVqaZBzWxaxQY8pDPCw",
-	"yPFKMV1MZiwTWhXZRJgTc5foxFDqXKF5D7xLcDZeqfylipNpIuINLoQE9wic46ULZsY1ulXJ+wUmPDBp",
-	"VJ29B6CbZwLPLnikGlhi3dJtS6fHDuGZD+hZWKXKkEf1Pc/Q+bHHzuXeaxu3iCQSmDHAQCmWwpsPf56x",
-	"Tl4C5mqek02f46fLsw0/IYRryF4mX7PuciYMbENp9iEV8iafsSXXLBaTlGeU2p7DJVD+J7NC3or4wBKD",
-	"4XFEvPtSZHfJRLyRXiD3XmAtqm9uhCx9jHnvBCzPVuTb1TOV5Sll138qOFuoRqeD44gtZ0mK2B3znI+5",
-	"Fp4EBEF0AEz01FoBK+PS8ps8mYsz60oFeE9mhgXFrJApaHzk4Q2lJ55pIaQ5lTNupE1+KyQT06mY5BiG",
-	"1GcROMt74C2PmOZgQA/lsuImRzekKgHYOF7eKNtOmeed/4C+GvWSyxWdBb3/WTNvb0WIK6WqIRKfZ+tP",
-	"jp5GTGGsp43IMGRNL8xhMWeK5hNKipDoIud0E6XSDkYkRsoPgwQ4qBmA7FmhNONOeZJCCS/F1DQX8mDN",
-	"DrOWDeYl5iyTNAX5azIRCwime8hdDzo/9VzgSM/F32x8vRqtUxuiEhqz0zDlG42hKI5lx2HM04AObyQv",
-	"8pnKkn/tLQCSDtUSPfgy0Rr8M1l1+7fx/hc4IsMhsYTIHMe6nKhFS4lNRM2UW08IhI9t+wzUTvvhvMhn",
-	"9L4Vnh0kDNUoNEU6CxkvVCLz/icQ5t33502QdaMKPKKDgLiWW24oYb04zfIYSyFiTezrjSQroIhfijjh",
-	"V6vF/gzMDbGVXj3DYXvmM6U6VP/A56BhnEkle1iJHcQDdMdG/gwjZ76P6nOMWLeMdWJcJ7E4Y5xFk5nR",
-	"+vPILS4q8mnvSXQQSis6nKLo4BaI4j74pDxbDo/jxFzi6UVmZo/5WxTP20QUlHC8UvK+PCQVU/CwHjE+",
-	"BoFGZSx6/6HuZ3j/wVlC0evUce0Q2oIfrVdg6spNj7zKZ93IDIVX0D/CDa8qeOqcCKG0D9krEWlCC2/R",
-	"lSS5llA8cFAmjQ4MTKrliEVGlzHMKl1RYeyozKWLQklr8L2OjSptfdYFmR7LEBm1EcIPZ2oZSjc+44za",
-	"TrjFnGFtYodzS/MRmh4wo1AiK+ofVPcB9S/aibFSqeBwWl1drDaVA7xr2iq3+CjVqGSLTEFNKwOmZrTQ",
-	"L52XK1bWxLrAhyHLLhdz3aIBlqW/soyvYGplCPWm0/oNufTNK1Srq20tcKsyWTeTTaMjqkJNr5YpTr0u",
-	"CjxNf5gCbdpttm+DthBQUhFAAj1jskhTVsg8Sc0OgJvCXPKTZxpgTGKPnHqOtE2+CRca3QY5i3uPNCIE",
-	"TQtQv16UsGogaFQg2zp5mxf5vtWYau4ZCBl5HQ9kIoOKB7T6/TK5svEhm65T/1BEJy4qwQ5VyiBZQgcs",
-	"ohRKq6ckOcsKqWEWMpQ+JQCKiHJm1KdzW2ginkBhMDzBuhplMSfiKc02/dJZ8EJD4lzZfKZM4ASWe6F0",
-	"fpEp80UKZvfLuOG3O1gL9XyM/PStD6DWqm+1A/nezYeK8rmycNWhymJxjYGKMlN6t7PxwTcd/dIBGw5i",
-	"KI3uNjDwKHlJMspPBn6lYEvsLKFw+PZ2LZOCk9/CqMwAbCbSmELb4eF+g834Zf9KQGYc0jSxCqB4lx/j",
-	"P1DJTyZ5VtslutUAqzuznkmuXoawifitcaCXyb8gSP/l15UTBOULt4a9+ltld4k8MN7622DsdrwFwiAB",
-	"g8U5mcPc3lw9C9gyS/JcyDXBXjbW+l9KiiCUajrVAiSTaUYyDEgWqM2xLprSkI3PKd3jRqGbxRpQ/YiJ",
-	"tiL4C57nIjNT/r/DMH5/8qFn/jmy/1zhP6PKP/+9bWNcZ5895TQUOCmkx0hgKHmUUml5yEmQ628V0EAC",
-	"/gF/Qt3DKk6De+L9Bn8XhiDynGH4WJdCBw3LkH5cYeDnqsBtCvVCSf+gz85RuLTx3XjDqU9jVVAkDIxX",
-	"3zE63a18hus2PvOjAd0SvpgpeQN5F0uVxZrNBaesm4VQi7Qae9GxvAnnBTpU87O1o0JzeLsO/k4DaQW1",
-	"Fc/FnchWoHkcvXtHu17d4O1G7zrVsi+8301G8rEF9Gf5Al8b1iWmGgToO60QuCNdsRl8ZbURMNKBlGwt",
-	"7EEZUmVLiPbZuV7JySxTUhXasHIdyhvFIldzNGLdXwtRiBgUioiyIiOjkEeWd1R4+VkoMeU751KYQdG+",
-	"iOFuxIEY1yzy65RHrUoIVYpvxcIZX0Dgd5+BKJ5oEl1px0t6llcUiVDqhZiwRVpoF3tHdM0o+dpqEEmu",
-	"RTplYp7kGoLyvHYGEJuNF5CPehfGSkFIblTrNOE9gmmk1QtFksb+a7FIBY674FqbI3adCaPmBixKFmSq",
-	"c18PZUQCJhWZMI/ZKxOjUKXe55zmR9Gh9kHSk6Iz6xu2y6XnKvX6I9bF6GZmcNO+ER2ckTvUgcq8CBfs",
-	"exDvi5dolfWh0LhyVkKD+iYhCfQ7EvGyb49XJbdrw0ilh8aBkUV1zleaaUXSqzkJhn2ieAqSqsFMDiIt",
-	"LHqu7oQf8QlNDag670zp/KxyD3R/vIn4p0Npv+RE5HGRO5x7pFn0I0/yb4GcwSH9NhMiwgQYzXgoy2VB",
-	"PJCZ37jQmGu15BBEDEYoAy8ALTYkigLnCfNYu0HtR5qppRwZvbxyAs3rJTQXCvgQOeIoGTwgmw1tV9fs",
-	"Vygj14EoKsNh00TewikvMoN7hj7QINEBGo/BIctyFcpM8JjNVSaq8j09XzaIsBe0gKYourxTxX7vAiK/",
-	"d4GQHKRdmvU1MOVEyWub6V7eSpNbEpzjJL+e8Cy+LkVnI+SWHU7gF2K0/eXmh/cKtGi5C8mc36AcCD8z",
-	"QVJhLM08J+bQl6OX18pvlNfKL0l9bcS76ptwpfIeXEnmNiPfXnHj4BZfu2JKaDZpueEg3LhhJ1C/YfhE",
-	"y2Wd8xRl4kwseZpe8wXuhrvgRnRX3JLKK4kmFHCXHFK4K26V3kB3yURc8zhuuZoJQwY6VIcJyXeHSiiV",
-	"U8Cfbmj7M1U8hqpKVaINGpvWiSjHSxM9u3Z/A+Ezsu6i/Fm9OUmVFN5PC50KCyl/l9/17/vDl+3pqheg",
-	"GNVESIwKX3uvMYN5kbf8bjzmAcBnh/4FOhiV341xvKZONU7nAQlU3MardLkOMrpcQs6rYVUO4V1sfbIc",
-	"1buYiclqkjav3ggpsnKM2s7aK5UhCSb+eAul0uprcKXyGlypvnZbjAWtuTET5NiZsluq5M1dIpYYYuF9",
-	"q3q9/GL1ugPUnEt+I2J7bmPvkq2XVV7R6I0vv1a/4T5nYDLmqaFN3lZVrrY/6yZWHaGGNm0313y7hkKV",
-	"m9Xdbd5qH7J6mhUv8tl1fRsqV90wlatYUgPFyvq9cvTxP68xEvz6Vqy88avXyy9Ur7txqlIsXFhB2TcM",
-	"rSLCay/qYjxPcmSytQpx14Zo3siWG2Mx4XOBTZUSDiV61jwildz4mFtl/YZbZv1GIddOqwQBGvnLCzrn",
-	"k1vUa8pP+hfd5/yLra+jfkNJxt71TNwlGi5ibfryM/i7/AL+doPn3MN288M9mU+5f1jNz/KgkopQlrQq",
-	"GWBFpSh/l1/0tAb3s/yqp0KQxbZ8Fn5V77kX4ZfWM0BHxLLKpfYHy6KUKZe0HPsrFvaXSou58O7ib8uW",
-	"7U87S/rtPki/y0/Z+9XhHPO7W0y8wRYTb6TFxBMAKSrIEwDtlViAoyGuXrNCob3izOLuSnPsUlStfm3t",
-	"yy03UCJvmSbdKCV1/yOxERt5qh0hccJaVqTmUouUaO80xT57pylH2jtNmZFkg4VaikxNp9dgQQMmrmSe",
-	"qfR6kXIprvmkxoGbt6vSQuN2O/V3E5pDOCQqb7Za6W4Pu73I+bvrJL6muBF4GZrZVszrVdmzYSr8GDek",
-	"a+TXsLPbeirkVppxDR1ntWJTnrGuyliu1C1FLcVKioPS3RZKX5/FlM1/qrFGgy9ErkGMMVqwasZQbNHq",
-	"KlrEqkCdwbftr3HPYay5WVhZMnE3bydY8Z7jS02HJ1qMKTiWT4w6rmSfvbLeRQOkqVgyf9U27dQsOZQ8",
-	"s12MpXJD4cLXrKW0MCa7Jf+dsSTW7CZTS9L9k7loTQjc7F91fRRbCj4Z5UK6fsxL3/gXrLU4b+h+u9XL",
-	"2uzPWJ/VBZlPLSigUZNk9KLnAa5gZDWN7tSr+zGs1P1Yj2oexLBZZGOHSJtm5raZHapp7jwg4dY0QzBV",
-	"LRMt+rs5n3m8PhzExmsboBteCmd3zrNbASH+5uXK+slh0wy5aOugusdxurSvrz1X5ywTKVih7ZEYrQ/g",
-	"QMJSse6iBbNuzDUjgM4P+14zGJNprm7v9TN9u2j8JDtVdEAfrhtnfX8+fqlhDsbNDWW5u7udeOwm+pH7",
-	"24VIHwgGRsJwADHDO275umiD0nw7YuiFYGMxSyCy1bVIOyu9EiNbeP8Mqh5Y78Shc06MgGmc1UyfI8zN",
-	"8ZwWoUSvhXOZOodJxUTpOKnnRa+1X/X71NM0a5EBdLEtwqDWurUOn+c6T+aAyTYANxXTfISHGwMwbOyi",
-	"ylpYZMCiAYUV2wX02Xm65CvtZStBQh1gVNf5StAcqO0jSFyiRlkRr6BFKKkoyBys5EkOMcZ1L/LeZLDs",
-	"Y9vGrABRlzPFJhArwhKfNqPjnThmlXvYoqBbaGJbHAY5rfxgCxeL0WAsjS0muu7JSHQuifx6Cy6ZphM8",
-	"WojnWufhc0dcN0kdJFBAvQTDfpshHEm8eYxHmiWxHxOFRvzeMoldkQyDPFMoChHKskZDtyRt0UGA9Y6s",
-	"GCeRZieZq5KUUAAuvVEX746Od8GmDWFe3nrgKc/nDhCCTArc8ioutRTLbsYQNb93a6icmpZiW9MzUro1",
-	"fJ+FF74TK4NXTVu7p+hYS7VvonZKjme3gz95bDWLpu2tpnrULEql/aNqoUDrgjMHuAqiiOc1tdwpxZ5O",
-	"SKtFJYrMqPjDzGahVNq0yTh7B+rObepOa5hWth01MNtRYgD4+cWLANUNSLWBaOTDu5Ooih9rS6XvRG5q",
-	"YV9mjmuPfHv9PVdaFqMliBZWDzkWlt013gFiE1rCQReb6/9h8b/a8Rlu0xyoluzayn1wv1YsDDMCh3iE",
-	"MWASwoQO9vu0K167pWwg5BsGmA7H0xSnVA0k2yuIDHYjsCUPEQDlbNZuf10ybtG1HOG3EjK4u8syL7uS",
-	"/qp4DSxg5EsUhti3x0ujpAwELCgLiUGiKNdWgnbtSjAiAAhYK8VXUpDe0Ni9RoT12/aQQb8d8r0IeMBE",
-	"/6ZfagYwJMRzmOmbP8yqozbmQQ9vIErbyckhRXc+OGn5VojYsKFdUymqOLRW8YcgH8ggEpAdsORg11As",
-	"F2lKpWqM2g/iXVZIehZ4URWGF6ngWjAex67WmyHRVJwPmTnFOXhFu/rA4t59D6mqUJkTZVN7YbgNhnZl",
-	"bTB7cXG+qX7WiwtXEctL9fDCt6jpEYtFzpO0hWCvLc9lMJNuQvQe1NfiUslkwlOmFwI0vP6mWlgNHHSt",
-	"d1sTC6hGHj1kFmS+iQzYkwupeTQUCFv7+Z0C/CtNf9umRNqze5BYgJJnjKPyA7OC+JRuKm74ZFWlVvpg",
-	"g8HEFyfLXsPva5RpC1OjpsStvBLu2RzqCjirPOXENzAdbYlTLpsfv9+eFYOdkd83eiZoBiUWtGDfvLrE",
-	"SqTsotlKXGgLZ5DmlRQQaxxKiysYM6VFfnBWqQ8nvDcgMJmSVzFDOT8LpcUiw0TSRN72oIe29z4W445V",
-	"S723jd3C90jN2CnBouwevSG/ymhdzD5pF+GQFOgpYOmOVha/P7U/zTV9zddnOlDHc+phbf45JEkb/oaS",
-	"JlWpmt5ojFzpf72rne/Fxavzq+GVGq4xmv/XxTNHPxGKc75YoDSDfRMYGIHqh72/3UpWo/GlwmRpYBXM",
-	"7iQ7LkqnjM6QTyKCMh7bh0qNoHmYs5GxYPe9j0tvPKeQXZRe3IEeMQ5n2hw1A9gAIQeOOAA0MlF3jAM8",
-	"hYLfGREuMguOoAqBDQiu1HOv8q92CnNObWHMJAxjpOJUR6fHZsyMT3Jb7NbMrMpFzJv2PPdVdrOTdacF",
-	"vhb1WianpOjlqmdQzCAcFsRl3EYfW5Q0MrWPoxu5dzNBBdELeUqTihvUab+3FnXLEd3r7ah19/g1nOzm",
-	"0qmMJxx8lqnCCx0tSzFW11iyuLLDxUm7o4O+6RNr6kE49FvqfzwtNhO+znl2gyn7LR9qa3a4PYMBZu7R",
-	"AHfAK19sAzb1jW1BMie8oGzPundJlhc8ZXM+mSUSe0vU0Mk11NxEVXHgc3y22jJz+2tf08ON/pfv/aTX",
-	"r1M1uWWXucqMvv9cTrIVLuxTJ75Sc8k6NL8Ri0xMQFeFJ8yJpRzOQhc8TVdoF6hSkjYUqvXtXMfT5yLn",
-	"5gk0TMNfS67ZTXInpCFnsLR6CtJahu61BW0VFGcrDVI9EE3KxGS1wffpJ9pctddgtJQObu/mVeaPrUd3",
-	"yMTdJhZT09JWtzS43ig9GDpxxGKRqhU1kTizPhEhGfQrB10KSuJI0aZy+x1Rt6sc0DK1TR6uir2BZQXT",
-	"JNM5ZR1YkVVJUU8Sb7Rg3fmMYLPWthldfn9+/qxadRnUyqpa0Y3MzcPh0ROoDxD97fkV6/f7h8lCR2A9",
-	"gwJEqH2WaVbttvedWsZuhfEG07yr72wEg4AVMvm1ELahAtnK19vkPSX/8UlFxT9um0atjW3bfP5XMRaZ",
-	"FLnQjB51wjy2Npz66CgJA7erk41mubsKzAigC/v63+DtdtnZfQMpIrSSEamSN0Zu2WPaJSvblLMOFBCj",
-	"xx2BSuTuWeplT+BNFjjvK9YIN1GZwKy1ODHjjQvoP1L5MHUZbn7Vth3eDvJLeHSDh9tZuSxb1yxWRiZm",
-	"WJ9Es7m6A7qWzzJV3MxCGS0ydZfoREGefcCiMYa6QEOWWQGpMdc25QzDE+BuKKOyPT4FMUCIGfwEoTQT",
-	"WFaxzOI3EFLTaZpIEVVd32WqPd3vBB36lvmr0CsQeMpLlbmhjOKWAf0XcSoQcwUxK+gO9Tv6T1L7NIZD",
-	"0MC5Mtqd+WoC1qtrXeiFkJpkLaGTf5knKzzJa/XcoKX8pi642EbpuxPg9Vi5SLm03kzSnKCO16Tmg652",
-	"mb5/0YC2TtSbgj3s09T2EjS8smu7FO8WAmLSIBCyp6bT/vaCKpvMzNVs5NIt6bznVauDJ3vYIxlYSbfi",
-	"F22peWC9gLDTLXDxRau6bNdgAW3uxYoM7NOp9bL+uRPS6yiTCY2ZrVjrGTEHkvuWUthkb6iM2RT9oYN+",
-	"fchnF2+gmFYZsca6w8HA/GCG6FXdYE8H2yyHiWoRrRN9WxaB0jA2BifU22YNto7vt/xviDRyrAoZszzj",
-	"02kygSIN4yQ/rHfn2vUbqmhLqy7yh/mKS3b7tVBtesLljGeu4ol9mPE0VTnw5EKLOKhEGg5YXmQSDmf9",
-	"CD4ZbIow3GIeMIgDO1sBfxVOjfVsw240Su1pjXollgzOtWGBdBTOvL8h5gnsSgZ2BQVurT8LJWKf7obY",
-	"90HWj8fAe2HVx+PAmv1D/f77ROfrbRKPdLPgEYgZwOC8LiY164R9p2Xk+nABk2KJFTSgV6q1ABpsQLK1",
-	"R9WqNrbtMgZ3E+/oad20rrlFVQsCbQTvJYUKrml/2gRuVtgiWLYPGThOlARBcjJTGiMw68EcK19dp6+i",
-	"MHRZyBis2C8V/XFVCI1//Shiaf++mhUZ/fltluAflzwvMvNnRdCqDL9Vy1smMl5XhTtfqt5MFRnDh1j3",
-	"zdWzg4BFPw4wDACaG/cGR6PBANBOK2vsaFvpjwPzH6Pe/2ikih+NTPGj0UR/BCfnj6D5/ziEe0O4OYS7",
-	"R/je0cevshHNYYBHC98VRT6KkmJ/bYo3tnGpZxZ3diWjnxl97IgbUOUz7O+PJ52d/ANVa2irAcbCvwxV",
-	"+JjSizOoU+HXUmwpxsi6CnvnaRAWQxm5wTFgMitEPQJ3rbXRUxq2P5xynV975dMesACgtjzAK9zU7JZV",
-	"LxMYShvsZSAHNZG6WLoAItotRcWcKzBvzQ82xs179gCPbO9qKXekvlHzx6kgfuG2Oji9j26jGB8ndH1t",
-	"kRQrbUAVN8lQg+qzH2S6KksEASpBuVYRn4UyoiWQicHDOEhHspWgy1hyLWSMxwKTe5IcS4Jgp8nkRhp0",
-	"3lqkdCPCtjjD77FpBNFNBECp/ON8rxBuRrVjsbgMVLKa8xXjqVZQvRdqfrXIt5hqvs4q2Z7ekitmtPsz",
-	"r0wtCBReL0v05jabqfm2+m3Gy/Wgegb6+cc6qg1DIw8jYSWaEWyZIagpbPDOnjEsF4UszxaDhaySlTL6",
-	"HcApAxd3pT0joerdsP/4aX+I1WiFbMdKV7T6+lasWpjA5eV31g8AbSBzhd48CoTKFErJu9uavC8Wmkqq",
-	"Vz/5RmM1XLMYu/NmGq4NJU2AitDZKXgWMMyI2MsERnm8bfjoKhnnivw0MAPBYyqpDMaf9o6HTf2nWv1n",
-	"k1lLMSEzBeWYqFdPlRsHjOtQRhc/XKK7g0Y+pKpa0GAGKzhZ95GLjt2Ri5rDdt1eZBKKySb/cvq/eRQL",
-	"abrKk5v1QPPCluXDmElO+bPWQ+Ya2ZrD6xoFwB4c9Hcpkwz1i0Tpz928A/AYcHKI8/VF9JL9uRoDb1tY",
-	"rstrbkcuexus2lCYgcJTuvbAB1ggEZkWrLEJzn2dxg0vcSV8tM1tuM2d6U7Hme+u9P0FKMx4cNzgxtwQ",
-	"KUm1XtZsXTKZOV+KjTx172oWlX9HXq1r2lGMnywjmCm/4u2m+bRQsFfN7+aKEm42betO9gDbbpeGtsyo",
-	"3a/a4ul9bUP0alGOJfrtMsOtBPVWZHKdDxTvuVrkVGaxlee34slNVoyPOrv7XY0mI/lcnDFbJyhGv6BV",
-	"I/vsJbZM14pRr3CDqVGvB66o62t0LvX7yKrHYo3ftuZL3tlz6xWe/YX3/nXe+8eg9/Rtt/y7f917+4V3",
-	"6+A/W+vOeuUGrxcqTSZr4pz9soT4XDXg/9AVMazhAqprPg3yPk7xIrsh8Et62sNfa1SciXTR1mzfo8up",
-	"QE+kPeH4ikMhd4PCw5tMoMU9va9T2ps5hUVcJ4uNs75J0D3KKwHkXqydCiAABCMTbXnDR9o9vlAq3ZV5",
-	"7+rKLikTCBo7+7ON3HW94Ovi9s1tZisp2aPumDiwjDMKcG7NperwZ5B4+q538T+1Xg6y+L9VT5GNEre/",
-	"v6rPMegssyQXRtJGYeBDrWIR4Wq7DN9C4upxhFiUmUIHL83Il3D/kSaZ3UM9L3Pdm0K7ROANZUbPCiiN",
-	"i1ZkkIlqhzIr5EHdUfXV0zYpQS/5Yo1Ad7nkCxTgtKsfXspap8Oj6idOh0dbLf07uKZrUsfGlBXYfapG",
-	"7EVf7ujF3sNf3ajt7Pt615swXly0HIXnfqxRNUFmvGJTPk9SLI9qZJaWrDVi4TsIBBd3J34w1U5vPG56",
-	"uT2/9aaltkkWlfCmqnTRFlILJG3nRM0yC6ktWdOlg9x/rPXJDq9ryQ1Ck8SEAcRJ7qL0sY67DdO//5z0",
-	"jGdtMzp3E1FTquWLG6AZvmJr3ELGkPhk87tbTNqlLi9yXOj7fP6/Lp69uGh+uoa9LmHBYpcDnbevLo96",
-	"PXI/3o7cfp4PFKuBNIEmnt+kaszbZFIXg669IPT74pCNem/ZozSRt9eQYbRP8orb9IaF+wXkHtazlvyo",
-	"O89+vVPwnU45nzzc5MhshTGkDzC9tUgOW/mZMR1hVdnVwOLaVgSv645rhSCERDPns6FYB9ZEpWd8ITwt",
-	"29PWI6ZFKia5DmWXs7ZURS/LEQsQLIpsobTAmtyWc4ay+ZjZ6Shg0d1igqraXcpldNBnZn+oW51r1zaZ",
-	"icmttdKvgVFdPdnP1mvftqY6ayRvkocNcfhfcy0en/SEnKhYxF4UfneSqiLuJTLJD8riak48rEo6L45e",
-	"6fHxf91+/+Oru/H8H4t/LNX/2Mc9uL0OA3GcexZioCSSDZUYPqLMwkeVR2h96VMUOrAARh3p41LSt2hh",
-	"UiyrmtgWneuVWPaeDUq96/46V12YdvPdAJFq7Pc6kb4S+m2JgxcAvq4GRKnDmNVsqKtTwmVx09ugCbsQ",
-	"4Otc7TZbSvRUkGxYD1XP6cZHxdmvNftEZr6TnLqfpOJdMk5FLYgcH2lbYv0rLsm2RB2ZJ9d8OjVUaTWy",
-	"HGmPyg2tn1i7vhrUd0Wmj2+hWd/CXLFFkTPuefXIelJ3dFLt5msFh6LNv7sLXjZBt37NryEI+uPWiu/+",
-	"vry6kCKFDqNGCtQDendfY/j+x8ENkyOsD6RvK6Wga9dRvap/F6FLFecosunhHLn388ne0526p3cPMyfy",
-	"qnPvo915ezronGtrL4fUvc3dFdb9SXnwPe2e+5sw6+bJdp9lu8HuHMx1BkMgmyhXVByyTK75eFOeTdPY",
-	"RQop42U3BRHXWhYH1MoMvUTA3c3vFkpZZJntoL2TtmvDgFsT4YBAumgy+GTgh5ypjJrkf1RSXCKvbUXR",
-	"B5qvm6oHo4+YWj0NgGBanfGGHba5ceur5GHCEyDkTXIHP1v0nNa+opBUohdQsqelGefjQavR/GZRVOnB",
-	"oL0C9VxlLULeS7je8r3h4OhkUzR+y1BK5rN05VT9lgSPRLK/fd3IkGn7zN2kvqzhdn0KKyXSUu0YBCFv",
-	"5uv39z5lRZ5R2Q9INcTh9g4+3r+UgQ3W+7iCBuXbnzwapEVH+l06uy0n8qMzvWhOK1FBZBSY6nD4dge3",
-	"dWi1q9k5v4FabGdYQRz0BRRfVdoUW8kXFnSWYvzJPGJtOZTbkx4bp+k1Rml/nIGiUlZsbXmzXLnO90oa",
-	"hdi6LMDwR+WzbbwIT1OR1fqD71CQQd2JDCSjjWIp7RwmtUHNk0cU+lUKp7DQg/1TSEtYtBEtK3B8JJzb",
-	"Q1/OsQCRtRL6mU0bert7SHh0erpfKUGcSNsCr7BsblvbhGKxUFnOsLDuiHGjKt6JTKOmOBb5UohKqA0m",
-	"zeBr/VBGmHgL0d2RFEvb8t0OjNZRs7eJoAbvLFILIaOAGoZOUqWhOaxRR/BHq57lugW1xX3xObri8Clo",
-	"jZwK16YVW25KxbxBAqZVxVlQpRL71ZpJld6ci+ED0NA+WCdUxIdgStf+M9EEgt1UMHz2IfMmsEI1DHvm",
-	"V4hPrBV/pyYQlaHbqI9tpsm4JhTh+rZuFL1MJNADsNhl0jDNy8vvIArJsjzoJKIxkuwZl2ylCgZeBoD4",
-	"TOn8P9sYyr49I/AA7daDBegXPO/qoX+U8H+T8Tue8/UFRMwpMuSY/Y2ehBLqiPFA0QHlRW/Ok9SvLqPV",
-	"rvWK6rV3hkdHx8cnW9u0wMT2qjmAb1yPV1sK9ONzpAs0C/E3k25cQQ1rmZBQpNyM03HHp5LDRbdaKqrN",
-	"5zxbM0Hc70fAOHtpIgXTBWxkdZ7PuAS9XPDJjM1XlgdDyefLy+8eqIADvdIKzR9nCnVWpMix4fIIhbLr",
-	"ARIjQ6lrRmok6R/X8MCCr3p0vLoNrjmBT+g90up2q3oyHLb5SORXcfCgsZ413j+9BDGgRUWtUsJPQNx8",
-	"kX+H+sPBroJhk4ztK/d5R2afM7Beh9kqArVj2fp93629RRscNvq3ADY7+bd2avuwR9uBz9wwAKG43VON",
-	"ALyvp5rE2H8nTzUu+TV0HG+FMNUPh9TLkg35QnyLCXT/0oj0ykYODbEioOuQ7M9vBHWDZ8tMQZzzjnx7",
-	"LdV84TrzUZWhHE4quDR4zgZPR4MBe3P1rNWMMM3U/DpdUzPTSup28q0zXhvzvVFYO/dDksxGQdXofaWv",
-	"09PHjzejaNtBLgsbeVtYZ8I+YKpr2YKT208+aX4PcvLxGPyejv/R5zv+H2eceJCDtKeEUV/1Nk4MrXza",
-	"vFEi02aRDFtFM+j58yDUTLxbJNnqQdVmnauFZpT5Ugt2NAK3rbqSiTtFiu72gqFVAnBytA1FWwSMuZKJ",
-	"q4HXUpRALcSaChR4z9CrsvPDVGVzIPPRF7UIFuyJMcoEjyHegqRY70qrhNO+94ajLGcqFQzbj9sYRw6Z",
-	"Hxiuq10Z3DPE4CXPYvAahRItCsPHXr1v6ARQTxM7nh7xp5OTYTz4avxYnD7ZTzYi4Pk0lhDLLmwtuj+A",
-	"vgGHgdXKI0A26ywTNnc9YBHOMiLugyY3nGbkYWkhtcjbzG7lUWnBe9ARzERa0V9lNrAEepyKO5E1WnYM",
-	"eoNhbzC8gqo8o8Gg5Vh4XoswjN+ffOiZf47sP1f4z6jyTzcM+2EYf3nwn91//J9fvuy9rdxd49bYdnr8",
-	"UIAd1Kx1Z+tywSeiB4q3ms95T4sFx8xIfMOerzPaMhuVM1GLROhQ+i02AfiPGqV0dzqM1eUM9tXqN1ib",
-	"zaR20AnMY/cWDOCc/VtpBGbF+zlY1/gr2tC8d7Qvou+MFhhe39YVwEvS8ovcSmqAUHatqXkEJnlyt6aq",
-	"i9cbYSubtY1xXQuBrW9Uou1aQgnKTkd79yHa0h6opSBg2Rdle8tq101hh87RLot13+YStQ4yrd1c9mw+",
-	"Ud2iHfqotDZMIYQpYebmUm1vUW5vbX/etgXCaDEpsiRfXRqShJgJPS1bUf2H8yKfVQRa6FwOXevOKRgQ",
-	"hJoR+1rwTGQsLAaD4wk8Cn9CheUICDn4VCOmoOoSzwTHMNGbDJqgRY7YwyMJsfdpqpaVwEX43DPSiSsX",
-	"32RpZ9Q5hNUculDFjs/ayKflMZZR57XgccNjCNUdqU5UH/bCe5Gcw/imeZo6y2wbpM7n/I9jv9WpoBCE",
-	"Oc9ubeM2LQS0Onbdxr1hKlNpGYdmRldTjhNJFi2zKPuziepDlW/4T9XWnmR+Y52+Q+uWb1EqSECvvbjA",
-	"sSiYpfGqnQHKoQF9M2B8kiM6xVTjzM8xISNe8+NVJ3LzWX+9AfhwqMv8Il0ZYb7xvtUMKgiIIrUfJ2Eu",
-	"H1ErftAUz+Fc7adQfsT5Yy/yUE54liUUZ6Kh3xHqSxyaYuM5RyE9tA2+5+jyN8OW8ucszxedDx+AFUxb",
-	"shjQnwdtAXAvejpfpeApL2J2fvGC3Z1QswqeQfnh59ielRkVX2R3gloePy+7KNe7w5RBd11KW0UkqmJm",
-	"KAmdDmxyK618wfOZDlDlgKgHHYRSyGKuobFtXmg2gdRY822RZSrDbDUAFvRoxIRBmhauCfyU+YwbUENz",
-	"YM0MHuVCUkwFz+HJMqYokWzBszyZFCnPDkAZ8YLEQhnKL74w2yJkTq3N+198wTBPPENRitld3YcYX7Sh",
-	"FS62Se51tb6dg+GSG+30OZ/MynrYCEt4BgcCFGNJzqQQsWbdCOdjSD9OZ+TT/CyUax5AxnHGKmxkDe/A",
-	"/lzRFxHdazIf6uqRCX7QZ+dsnmgNTa0y11YeD5rBYVDghdFBTwZD9j7sADrosDP65X3YyQTXSoadUdh5",
-	"Ie94msQMDnPY+fD2Q3TGOMOLOJ4tdgTYjaC5EQbDmRnboSgNKqOfVZH5B5MCGlgZhG+IUaHJKydkvFCJ",
-	"zPsRFIMz64PNC2VEPCkKWIS8w/xFBBZ6tS60LS2HJM3AGsqFHU6pD2oUykQjLYTuuSt/aX3CytLewaWH",
-	"FoSkoYx+6sF6epek5HedRv5IO3Uyom2Iymbk/vpDhDTUUQxYIVODq2ZCFsppymIVsOinng3qa/mq3YEc",
-	"AxMsAhs8NVghGRgS0OFMNrBWtKjse4RFWbCa57vcnVIl6Tg/B+wpj7FUsnf07p0F3MyQ9WeYhNq7Wi3E",
-	"CGsq4ek//KemEoCoVEOyTbQWJ1nY6ff7YSdgYQdInXfNoCdVRMtZKjjMURgimGerPovg+cg7z3YlSDN5",
-	"zjC+rRurPKfyelLo3IDEWXJ+6n0LbWmxjjG1qMW5UhFMbQ0uZdd5oLZ2o8F7CcF9MKiliVRPxex5uXVz",
-	"voLIawPcr4VOYsvrgKALzQSfzGytHPNCmuhcB0QNquPQdkQng9OIdUs1PpTRS5HPVPxK5edpqpYijqh/",
-	"bQS/o4OARSfDYzpNJ8NTXDyHzQplN7rgq1Tx+Eqp73mGDZLfSBIoRPxSxAk3G48DHT2NWDe6Uuoll9ag",
-	"rqMglPjJ1yLPVr3zKcCYU6HH6Kfea56L75N5kve+iNhM8FhYiEeng+PITOMS043fyLKQqV2IP+pBv/aV",
-	"xDY5DaUzeCoZa0cBSn4FAijA0TEpf2rwXyia5V99LeY8kWUrl+o9LfKIdd/I5J397gFUvgzluIhv0OO9",
-	"AAJkUyuwQUN2JzK2yNQE2zgZJLLQNOhyjkcp0ezvlz+8Yt1tRzAwaITWi3RFUJvMeKZF/j+KfNp7YnbP",
-	"FnEfspfJ1wEg8R1PCxHQQWFGUoAnjo9YLMSiz94Q+/ESvDIxLbSIWTc6GQzMdlwY2YVNlcE2PLNZkYqS",
-	"rUGFiBHjLM94AjY3nXI9M4ujqObAtlmwCeOhVJMcGFEmWCwwiRwjPbHJuxmlyyWzCebRYYQ3ym6XBwG2",
-	"OI++e37+TeTTSBBV//b8KiqLSwK4aR+ukrnQOZ8v9BdfwATeXD3znvyXkmLEop9//vnn3suXvW++ufru",
-	"u9HLl6PLy4gGuOA3iXTS0TPXDR/rJLNoAcl1XSDMQzoF5hpUNzJn4ejUMKzTwSBwXZ2HgwE+aQnB+5jn",
-	"PABTIP5XB4yMXh/MwZkJ4LN0KWLAbjVtiYNhkos58hYwlHqd+/E7hr6YwUdsSF+Bv2jUERvYNSNdNUOa",
-	"Saoshh/19aPQZlixR4qRHEBBw0TehFAyGrAeLQSsq4WwdMS+s+AZn4tcZAf0/b+rsXYEZ1zoFTNICN8H",
-	"H4eZmJWO7WOcZqUkom13rFQeMD0r8lgtZUDOvKAsBQYtWAObzhWQhheUKVShdKHg07JsuJLgbwnKLzc6",
-	"DHhN1UMJwbYHUDzLCEx6JSezTElVaPZPNTYcwgi5mZgYOMekL4FygqVnvZjiG2WonC3CHEeHEfksI5ar",
-	"UEbTRCZ6BsHDGYsw0Srqsx8hYpX71S+5+barZg9SSCJDaXOVHNuCEAAELRpNzNGzRMMcI5BcB5skV5sO",
-	"X+iVlQy64h2f5NCJWjCQCQImcQFGLjhjVsPRxWRmIOJ0mswwC5zJQZ9B2ecE4S3eGWw0ykkoqW+cS/5L",
-	"8Kxg5Y0K4ShhGZBFBd3AGkQGci5gNhdATBhehOU6khxjNow+2gk6dyLTqKEO+sP+wEZx8kXSGXWO+4P+",
-	"MRi08xnYiQ5JZD5EeRnq87RFpL8W2KjGa7N/l+hkjNnKvuuDIk6sQ4HnEP8yF3SkfjCH2JygV5VWIOMV",
-	"ixIQMqBeKdJ9ShYxb9BHQ2lA5gpkJvLACsa1o0zHHzp0RV/CENfjFYgECaElDRIFLDdMe5wBM6WJIFn0",
-	"uB8NYkaw1DPiehId1EmVWZs3ESNmoeoisF4zLjNCXIaub3iojISghaC+bxweKqcYYRhmP/F/UH1scB0a",
-	"sBsx1oo3pbyvMgOCG9CKvrzJQRT7Ms3pH8MzZDEfi0xb1tbGhCgNCMiam5aR3b6U4lcYiqqEwkKwEPd8",
-	"bBgWfp5LW1H+S5VZ3bXcF3boAGwYxyqkBJdbsaocFZAOcIF4sllEcYskditJtoBbsSJLAAEIjrRRDOze",
-	"hJ2o9NM+sgdzyRNwS2thtC4j05I7xuzP+7CDswSCYk5I2AnstevxCi4TdOAO7jJcJsu3of3mlvQeHJlx",
-	"b3IBzx0Njh73hke9wcnV8HQ0OBkNBmHnQxB2HAaEGMhohvAQwftI2PmAHNSalqD8p5EN7cEZryxpG1kF",
-	"uEoIIqeES1+XsNqMtx+n1FnQPfQi7ow63yc6x68DtSG+qtdGdJSPHIKH8kOw03OXyb92evYn3PJdHn0x",
-	"faWkeGlkGQgryYReKKnRrH40GFBVh9zmKteEZs+Bh1X9yN/Z9lX73CFACtdNzQ3mW7Po/Xc+BBv8ubih",
-	"gSsMHj2/4jeOQuYYooANHAzrjV5MewYCPQABbO6HoHM8WFt10QHo8JXKX6oYetmZd04QWJvf+ZrHXgWA",
-	"k8Fw+ytvZGkZqnh6ALtabc6/vDU7T+6fX5r+ibdmp11YNGAvwc32GRz90iF8fms+WTsuhzrPBJ+vZZ8X",
-	"hZ6Rnm6T9SwbRVMr2Onc8QSRXJO5F/kD0mYrF5WOAc0uQe3rXRrqRQe+G+XiHc2th1OLjOYCKrpmqTKC",
-	"K01HSUnCuc75Ck1fYKNOrA1Yz1i+TCRT01BGqTvY0ahmYw/K3x4DxCYFhgSX7Kjrk36PFdSajHgpqiOy",
-	"JsJaQMmTnnAwodzkGV8shDxA9gLi7NSc60eaRUaxMUQNNQEUa630ZwSwG4HLithSFanTiBKIugOj9lzN",
-	"sVMAsHszrlGqzc8eGCJpbgZ+2rwEeXOoNIO0OCLONNceYzLigL2xUBpiBeh2KBk8IRUUOUNo22fI5ANf",
-	"JEHRaH7OOM84EXgzyoRLUK7mKLtZnddIoyh+2R4IPQaGbvJ0gW8DALhhlpQ5iDPEJxC4RtkqbfE9dg5h",
-	"NeYO5OFEI3YrxKLH0+QOe9CUBjLStZlItYC8N00LQRMTJL6VK11k6p0R4MxwNZS2qjNNmepSGkiQoEbn",
-	"xS5YYlEj1vXkcdRorH4TsIisCtdQx0gYASpLdCJvbBJlq/JjTp9WFp6PUAy0PNYJ1Y80M4BO3OEjKvPI",
-	"TjGUFvxWUr7JjJw8RhUGsA01JpRmfIIC10Pyu0B5VIlVCs2+JDkeJRoWhIWqPYnNeSzQW31OuIXwNxoj",
-	"AJxakUffc533ALK9F99E0IyFdISU67xcglnnDaScTASUkmibubKn28bDJkYfTrCVlNWIDIkUBH/4TnJn",
-	"TwdAc56Ar4zwClqAGHpKn8L+W/QRbSbBU0rxcTmWBgv5kq8MsISGs23EZe3yL5d99iNZc+oAaB5VTs4R",
-	"O38LkT47L084n1FDlSoiYEAhLSWULinMOeTB15JDhU2D/l8bBBGZfsQimNIleBQjQxSgfj0l+1cda1Y8",
-	"ODO6ixGehZEFSISgxRgxUsUrqkSJyNLTSSwIO9rEwkt48yMFwz2EOLMD8JUX8S5CXINbVsOwiHwfDQaD",
-	"UJoDejI0kIW/jkKJtO992AHR/OmTrx6fnmyU/Sm5Dm4RYYHLdcoSdkaDD+ZLPq0svdYtFTLfXH3be9Ii",
-	"EYyIB4ETzGpiyBJdMyVzaRRZKq0DJFUG4Wwc5HjFOBunXN4CDe8Dtwil462sZK2JJGsbWMHw8bAlf7Mp",
-	"upasFI4uYDvESjrfCRGfVHBDNGxuC6zZSAhqoc8c+9tGnXBS5Dsw8HzGJzPRe6Zknql0bcpIJFVvYp6E",
-	"aOtyN1w2K91uqa4FS/7jisbfokWehNcU47Z2kZDfCzyPH7bamMAYB1g0XrEkJs2lTu8L5OZWIu6H0hnn",
-	"FipNNTqLLc8AY+MUu0C74CFsVkVWRSDkoTT6v5E9pioLKDWgUkphjWnzXLIkRk5iRrEOdpUBg28xlWHr",
-	"b1+RPmlVpP9Gcmnn3pqonflu2ujXSuXf2jeqtWV2G+Bl+YLtvAcDSZUnu47xCp/FhPEs32ful/TCBxvz",
-	"9GZzwnZ1hKvKK3sq5euoGkrZ+2jGjoV91PE3L+2mtX9rDsanoRd/E2WXtTZKsa8QIBxX30RjDs180Pzy",
-	"cYMHnYVq65b9kme3xI9cQR4kJpyicyLWFTxLE2ezBp02FVMjcqZKioM+M6OAo8zI+2K+UOYM99kr5eIP",
-	"rKNWChGL+Ix8ieCHALEzev8hYl1ouOlVxWSRGRlg+xqmAsLigecUNdI7hRVER4MBe/8h6rP/JRaYC+IP",
-	"RfbBM8hqcX6QmVGOQ7nIxFRkLDoEi3Ub3apM5P7ECzyJ288uPLXHcaXn1x9XEPznPLtFPw1Gpv57nWCz",
-	"k+4IWyDsy/QBUT7dgcTAsDtIa3a6LqucQ9b11UvSZFK1NEKjypj4teApS+KDdmYdoJdOQOwTiZy+x6sf",
-	"ynsdauxc2XKomyeYNQ7wpuN3KaBsyh/0+GkG/r7yAJod+Lc8gKW1WOOOth4/G8UIJ631vFxiASLuChRY",
-	"bF4ItUghvRNCBOBEub6q1qUIPXdd2L8r/wOmuyQ/8zyOGcXpz613HuOl7QQhKg19fZXYUVd/0D4YQFdp",
-	"AbpdUma/QkAl5eHxMgTXjAoF75cHYCB0WwSxWSt07q+Ll+yziIACov6QwmUGXrZqG/tsM3MIGX9rtwJz",
-	"Z4TOv1bxas9zB6Axf5TYcM50cXODVbo6QQdiraBMIk69M+pcpIJrwXgcM+75RclXCIlglrg5NU4bwXT3",
-	"k2sX5/TTaooQ1Vj+4xEdh55gdYbWjj612WPyiWzbOxsSZTfL2z8MWwGiASaZzqhTPoXO7vLSiFEuI/nl",
-	"WQp5gIC2RjSGHgwQ7l2dwCvlzj3PGU/Te8yAkv5WLLTXwg40caAPm2nsvivm268JX9btjqupossU3FTJ",
-	"G6iSwGXjsH4+s0mNYl/6FMyj1Y4mILWulwHaKfrG+Q9datH2WJsf0rgZa7ND6EwofUddl0JXgIJgmMoN",
-	"xbBAJEpgS/xXg1qgsO7vIeSmMe9Qrp84s/PGdAF+oyPWdaFrNiqUmyHgHsiPSb5yxSXKPCSes5zfnPkx",
-	"Mv4AuhjTIUafjPnHcDoz7sEO0Txmk7xwnvaYHLY+JAc3eXtMDtsQkkOR2nvF5LD2kJw1wSS2UZc9Kr+j",
-	"qBI6iL/X4BKva9Xu9Ljy0sbwEkeG/oovcRJ9Mx20LcDE4k3JH+wVMIu1iu+YGFomHbJEOnqGOwCl+SMX",
-	"GmhDrsGJiZI4kjhg4EbXVZCG0GfnNlXqGsl05PRmEBxH1F56GUpb/R1zE7hRqr1HgJQGrjyG1/r+gKKL",
-	"qVjGP9W4z2ydHrJO60qlAc2irJAwP6y+oabTNJEioqjYCLuqkGWep1pEaHKnDvxGirMdlvsYqUFcwLyx",
-	"tvX5i5zNC1Ak2LFB4McnnlQRhJKhHxctDTJ2xgSRA7nLWJzcJHkATAjLfMAdHeANHCLqGRJ9TaSwT/R3",
-	"bSN1drVU1hVn6LeamkFcwA00+IfKDJlaYhSNJdAng4EfMQnf/h6UAFikIdS2w3u+VCzmZhsCVshYZHoC",
-	"2qLK2EJkiYoh7oabITK1hDlTew/UKqyHzQ1eLofPlbxhK1Vk5m2bvRyx7ljlM3rR8QMYLewAp++BX73k",
-	"0H4il6E/XiuhgEW1rj+Ybckq16GhT+TbYYCxLRMSGTD9OdEOcLBc4mzQFR8OTixIcXXfD1jt6wF9vfnx",
-	"rlQ2+QzXGGHI/rVzzlKzJPFukhaxwGAmmCc8bjNo6iIYHBJ6FeR63Y4L/pKQN2PmHHBnG5YCy/NZNcRy",
-	"9G28U2ZTmPw8Hhe7ZaNz0OgGdi5r0zIfr3dwwo8Z0mbICq0Xk/CmKgMbAMQI5WTEbsgISBirUsK9VO9W",
-	"Be5Hkaa9qcrmIoYoEkIYswcsVhhiwsQ7Q927J4OBzb3GJw58ZYtaLLX0VaI6MJUSpLboR+fdu55UkIZT",
-	"adqzpjk8uZ79hkCGn7Us7Bv4PhsesVfc8pWywZ+bdaOp1i8drWc9ER+dng6fsvPz8/Nnx6/+xZ8N0398",
-	"82L46ur5qbn24u9P50fyyf8+Sn89fXmUDeXpu9Ofl8e3vz5999OT8a/DybE8mn81HvCfVv9gUHzyf9JW",
-	"9Cdq3nnrun+UfRuohI5tq4XVUvYDKrVEvk4WbjgH53Lt24FMzNu2cm8F+p6CV7UO2Sexrvjcf1cZ0n9l",
-	"3yWtU+rLboEB03mSphW55COtL5NMxEYm4aluWGBINLCpd3LF/Kfb7SHO+rE3/W8QfzLPrLMP2cgBVxxn",
-	"k3nGPeTmR7TIp+CfwBBjHRoQhwsf6f9W0jXWMKmJ13h8nJDcKmG3GWAO3+MVilLBRLy2rkHmui+q2pjN",
-	"GyOU2Njf7t+eXznxGwI8bG6XDiUKTIlm00wIxm94YuOWuZPD8ftWDifZmZHobGRoiL6cK2zDhTn5UIF8",
-	"tRDZXaJV1uIsYq+bWXN+alxEQY+2x8w/1Rg4bzVFz4+7afBihE8LL/6jmYNhA8x5gvBPEm0+kiQZ4O5I",
-	"Z782jz7wkS1VKshjJWXdbXH/9+wg237gEeM2H/hge9QZAakRb2atgn6+WCijH3mSf6syi+KXFCbmhZ+V",
-	"0bkUsgahxJDIyBcLwTNt9G4857FfmSWJdw4Pe+hzRhr3jrj6mp5+KHEA7+7l4iUAxH8YFF4bJ7UZffcz",
-	"eKYOKm+DzqJosyXZjn4zARVFyoIMntkodyV/W3r+hbLZ9M9ZWPwcXrBRZEUqNOua0Q3TQZlFH0A8k5IU",
-	"8d/37PRogQ/I/B6wqN6+DYzf2FSw/wVpqra0mmVYmFOEiuNZedsfwV4ra4TgUM1+erUEpW6FHPzNRgz+",
-	"gK2iKfwKveDmGwd+RpNhxMjQOaRVAcfHpijO8hZJlSdTOqwR1uvBR8r0TIpfLbPNsV6L5eLAv7NCahQu",
-	"nJJKaSCOsrXQFlzMb6JSo3Q049ozSZXmLV+1hicrmrVV9ZZi3OsN1mq8r0XOsa5Exq3p59nFGwboVNF5",
-	"XdPKyaLojJ6efmhXJyt6oGtj2Ow4COrbvuSyWlj2kyiExY4Bsv6E4gej+/T1Fvq/xxLiAu+LesgE4hNP",
-	"DfkF5yAmM5D846juJl3LVhd3qtYWM2dZoXGTwucbTvOqhdei+z3m9RG2XTDs/q5Vxt+JyIkH4F465qHX",
-	"03ar39812G6UeQmY9GppeDpmrRX3iEWu26XXD9oqfEYANupB2YAaSlLYN0gWpn6QlFEhZGw42VXZA8A2",
-	"KYUqOwGVNwNnoS2dReVrNF9BcRM4gci6Ir9Il8ul8J6ZcGnOGlXDiSHtLpShxMIytuqNYdFEbQOrLRsW",
-	"KEVGHScN17RQtNUza1WuhT9XKDZ8x1OoDmX98LbibYApxTFf2YAKEoUOzrCmH9T9py0yc7sVi9yI/a6h",
-	"Fy0UFTP0h2n3ac3iggooJhB+qxW2Z0SYTTMh+uyK32KVpFDW0YPNYcne0uA7aXIrwPj1TzVGlAEs1xAi",
-	"Z/OB16sb1GD5/trGlrbOdc0Ynv4+0fnejKfy6gbV45Euq/P+uykh4JbmDUB4tM3u+331kTWxqZgdy4hw",
-	"EQJ3uSNhB7VTWnVw23qBzsEtZFz3bduR2rzb1rNtyFbDuX1QN8CdVfoHwwleQ19LK4Ar3WRIJvi9xwIy",
-	"ilsprS3G7PpmLzJxl6hCl6XBPAoaSl1MJuDSZN0I/tZ6WoAm5QjriBlhMTowbB+T11jXZrGBMlU+iP50",
-	"LDxYooRLhqtpEphrTBTYCkVEhZExjWp+1pJhlFV9Qmm9kl97xBycanYoCFdObPhbP/oM9kzft2h7Uj+8",
-	"IuSCQ1Ek3E3JWafdkGBp1qfLGTder/W53kPoq/fm/jQ+KjzAW5kDIoud0gW9tfti8P1NHqrywEHBBoh5",
-	"WIn8c9mCg06caNexvtzmNadkmxdr18O1xVfloeu+Sgpc2BrF/HAqiL9iC8rAMzWUaonrlli1mP/BtZUr",
-	"bsQ9VtMIWhn7jkrL4cTcSffP6dpBEPgeU/uh6iZpC5iJMmoa8CwHtQFgWMFxrrK2gphm+1G18dLE2uT/",
-	"wBekjazvzr8RyNFe32c/osjM3ayuESgkXISyacF7Bg9A3hiI+uM1R5FKGoXSFsOpiOiUS9zw7qFMAtE2",
-	"c75iYxFKqjytMsgZrbr/2Hpu6aCShdLJOLVGQBVlkcKooJYoixUsRudq4Rqc1HgqwKGpTDwsS0VQUHwe",
-	"8lLDVyusdKqyibBmuVZmeuVyjSpxTGje9Ybag2Cdg9HWY55/uHQZn6Ii1qefzzca7Lzf21ihl8UCiIA5",
-	"LEVZqvwT2MJcHqjK4VBSCZ1S4/eOFetGlfN58AdnRHjuN2qWuzIgJJWfhAE9l5lKda3r2V7sKJQRaFpU",
-	"FI+0DUiL1CyiihhQ/x21Q7K+TWZKW+4EGinm7DSMOmQWMm/VbVQpz0VW8qbSv0UuiPXepefmfqWoNRV+",
-	"9pmUNaLXGBXbxKeaWZMNRsXqfOq84sfytHMrkY28IslSQRBDC5+BNYm/+Myfgs8Qzj1oSuYfk2X8wbkA",
-	"nsoH4QLv8Y9dC0s5sZa1S7V9du4pBGQ0Kg2DKoNRwGaP2SUYutMlO10csEzlWLmwyEF6dsLRQbBnTA+Z",
-	"Je59Yktb4J6WlMvyxYcypiBs/z3je0r8e2CL+vbEQ3tIqG7SfgfrkBxu9xG19priOrHsNc5D29wfz1ZV",
-	"eiuwMYYnukWu6WgUyq4r22RkbrIJEwWwqdUHFb9CGTkLHXhsK47ENq+gRK2cZzciH4HvrtYoA1/BLLYc",
-	"E9cqiWwV14ALArZSG32w7rDAHDr86rpUPBwiYPlqIdyAkZeGl+Ro3sdhsIBqVkjf9PJIY8Q85c9hMpa6",
-	"ExkQdvIneBB4pFmc6FvqmQkdWwtbPT4TmHiEpLLfHIxy+KC6B+V8H1TmYt6n4TMocQEtfKDqqD8FWx0X",
-	"+/FBiLVecCOwQ/KaWy5HNzaO2IXzCR0bIZSa21wBaKvF05QysyEB0Ix2sK43QZnJ5tYG3QaeJ4BuS74K",
-	"KhMBMRsyNwl64KGYY5lAKG1Q2Q+cbqKxQvSmzzvMx8zqHvtBpqtS1cTvem538MbgjtZ87X32gxSYcmhT",
-	"sZI0rUQLWIcSNjaDGBPmhdBtmDC3yWgwOEUGJJNZQAWwqdYts8rGyKkWQSn693xMth6opAY6yo/ANlOY",
-	"h9kKLIrFh2Ewn6uaj7nDCDCl3axtJepiU5zSVQW4toeriihkQ374tCF7UmERK1oDLbHiwbKQqXqxyhba",
-	"T+F/QXlgNmpKr20/JEPq6XPDo+OAaAs2oaKDsuaD5vHm13aWcmgGf7YCOJa7/RYJD0EHCUhTKSZyRbd3",
-	"cm65ANnSoZ3kNMJGv9arNlze5t6qdDW3Li57sZmN1Sin2rrcNiJ6n8W3jWdBUXaVr06FoIANFyxd2ik3",
-	"rRUmTrcy3AVS4/1wrlxV6hqYE1ymwtmZAuddO1FDPqVimVJzV9msyje3TLukCN60vQ94vcuq30msAHpW",
-	"HiJD9N2AdgE5xGpt2vUGa73nrjfG+xQBnuP2OQQ+c3MxI9MkB10a5/cn8K9ahsQ3KXhbNS+l8k9izv5a",
-	"qbxizaZeniCdX0N1JAWtH4RtrWeLYdgyHrYXK5xJc26rkv0iU9MkdSGe3iGB4lR4N4BeqlpQclMlqBVz",
-	"nvqhxCQqUpyclvT//T//L4NiH2Axh1+2MMiZlzBpnih9r+06UWXiVjWyhU/gXtRWp+S8TRvcbMAOpQdh",
-	"Jzcb9G9VXwlKutGPu97xzA26tlCDkUXdUyj6h/KNhJjPZkPFAAqRqkqvwtagKei7YaXPUbWboe3X4XdO",
-	"cZ0zlbKWegjnJTm/DIYDrcQAxVwy4FxyQyCgYQq8jC1tsiy5EzCEF69s/RG2cHtdJasJ3F2oeFXp45hA",
-	"+uyBF5KLpNLa9ryP3GCb1nWWO3POfpN8mSpXAvmF0KkihTucqEjh7qqVwtcI3V8r6lVjq7G10oCKnyLo",
-	"GMx9Bs+1DMYp76x1INYtBXukEOtmPTw63juhxnz/j+wWubLnypfUWVdlpbp48Bt7460kvQ1N2sSwcnc9",
-	"Mayd8Fm50MGz4dwB6mFEfwz7nHNbbWa9FPu7cPb4EWncBq7W6d2fLD6A6MI9kmqSHRJqkAnyOIZmetWw",
-	"JifnSJEvVXbLYpEb3KEQ8UUxTpMJe3Fxd+IG4DIOSkuuHYeXXJFik8uKM2Q3NayXLhp+hl7xFxd3j9nl",
-	"9+fnz/wPUNmIRN72UjXhKfTk67NnPBc3CngYVlh2MraaTkXGunrGM+wABrZrkd2JGGYfsP+6cF+ARt+q",
-	"yPHeY5aBne2APP7Y8+aXt4bpbcz1YZTqY+SNczsyDWJm7YqtVcPICEwB2l0XimIvypaBjoYIax/PBJh1",
-	"4zJhxhVrsKXkyGBPn6G+30muRTqFiseuj4MoocC6UbK4O4GSoIu7x2DF25B0f/EAGTDJztkv5nP78jl8",
-	"Z3O+i1v9XxkvLy5KaHjUx0DxXikvOxCtw/f05d0c2a3EK0C6pDI8xeBHQUqCtpAKAaERDgK07ayYXlBk",
-	"Kvg5RoxLHMZ+yoaUgp4j9IQvIH3kaDAY/sfxeTx+8h/H5/9xfD7E9BIJ0bKSFYsFVkWEZgtswrXRBA3E",
-	"AMwxPQvJ7fZLvrJU0RPrutG2qhgX9z+fSPC3HtEXF0TwLvD53Q+qe3PdQSWo/Ps6zdX0M5zR7R5qbrdp",
-	"l4oamZExtGDfvLpk3Yur1wdM8rnwajxX8BqRLJQlI6oX4bBIQGVM34edLJY67Bhdf6Z03rcV81R2E3Y+",
-	"RNj73jp44dvWKcaZeSGUDC6PGDS31Tk7Oj32C52WpTYhd1zlvbIVIGRN2Cqk0Cnh8XG9zClKLZB2O1st",
-	"ZkI633ZqBqVGBDMOM7F2wzSlt6HmtNcHdmMbeHDDfaPmPKnWPuvXrSIIs8g2OCbDcyJtJxgG9KlfB7Es",
-	"0vRDxIz8hHm4FGFAmvAIbMAgVMFMsKQmx3KaPfw1rvyaVH5R4c0+/YJ12ErZXW/zccmVLH6k6ozhS5VC",
-	"4Z7QdHBWoeTQKvlOQGthXAFWtVXYclqXORVm4RGB40PUCPbslh2jjqjaSeKa+JZ9hMHvq29FfLAmPDSU",
-	"52QKiAzII/sIl0YOo1lvqY5irYsRWvsi10OXYNeFEqkj5sbDZpi4uRiZ4c4fdPvBOjQ0ZRzamRSvax+h",
-	"4LFQXpA0b15q8loP8B59GNlUctuEcLNT3+FwI0S2FKkxm3y3ENlKnZeLz+IuzokGIV2qlEqNpa7YecyF",
-	"zqhTvmNe6ZDBBoWkihle5M3zCZ9pDgqn+kPQccWLqoMhNbe4XrNrtazzUuQNyt/+4QbB3ifz0okLn6Em",
-	"jAPxfqKPkQX2eO31N68uP4G8RM0/weiPOcoPGDf8qorD2wp1mm33LFltrIrsWGQOqBuynJUgayEre34d",
-	"zO1kx6gRJg93P4WTEI67ZfUl9FzOpZP/oWZFlUr+wQ1bhjqoDEUIKECCS4WYJLfGhji7TW9ccK2XKos/",
-	"idvwUkA1BimWUOSW2Y/ZWCgnvcaJvvXrBFhJ0wt03CX73wlzUXUYpmdFzmK1lIauIwSB0PqT6kfsnC0F",
-	"vw2lm2fXxWrPk3dCs6lYlgF1mTBi+Aglv54R+5wAG0pQWqsXbfF+8p2VgvLB1n4oF3ZCzjg3FyKHNteQ",
-	"8Exke26rPoTS4/a2vHDYoawZV0yPAeUy+obyy+AzA8IJlcCFEhLjIkljqIJhQXMNUFxTWvYMZSEqWalz",
-	"sP7ZjfxtSsoCY7dNSQjlP4NrTSlAqaqEYgFdFVO8MuHuUK4tzqDzTMkbh7vrBuKvxLL3bFDWHP9v+5cS",
-	"t+D6s0WquUOO9OC3CVhbk1IEONO2uW3M2e23x6H3IBgkNkiV/4AntBlZVBraMRLIVnjd4vr6GCL8WSrH",
-	"BTX3AXk7zOL/dFFFomKergD7o7xjmfhkUUavYeiPjjMKJQQalQ3Pqn7jJEezEXZ86DMvUCiUES5rc3QQ",
-	"PuPMB43wIIz2qXy1UfRpWyBQKNsigdg+gUChbIsEYvsFAvkSRCUSaNf6Dzbx7aN49fhPHQeD62OJTTPy",
-	"0HLPIBh/pN8wFgan8UePhsHj/XsSBP4KgHnAAJhmSaY/W+gLUYN7Bb+QrvdJ+Huz7cmGXD/Hw6DqOPTg",
-	"M3yaepNBv5OS0xPlK9vwlGy2Jkx47QtpqS1c3lzexuZhIg32TpVQN/YkNNIGSRcQb1fL5WzpSXjQdw3b",
-	"4LM6lJWubK1Wfngy7ERBVZsA18RUZYx7dg6Qxvdk7S6md0/WboD7m/B2zMXc0GUNt3RDkzWpDDnGi8F2",
-	"RXsd8zcQwEgl1zXN/+iuLckeWtGnmX1if4A9c7u2BylfeNgOIQGTaunRgN9a5y87d1n82sTdHQ5aLovI",
-	"3cLVzeG/8Iy8v6mZ4S8u/yBcHgjIvdi8nhV5rJbyk/D5C1XnvGo6rSjcpX6N2raZjlG+r82c4Jpn+feZ",
-	"s523486bCi3fI/uGdZcQV1ItoXTwESwylHtqv5e0xAfkkX+VitpdC7QY9vsyCP9xyxL++QnypbNrbyXJ",
-	"pNQc5uZTu7XtmHAMqS20yB5phm/afDbBpEgopfpO3UJHiyyU4t3CCG0BU2ns9fVQtuu+eZflyVz0WQQD",
-	"Rmym0riMZ7dlA4ePPTclU1Nsq6zFJBMYdfXFF98maS4yI0B98QWLfurh7wjIakG+2lux0iwC861t7oUm",
-	"Rorbj85Y9KXKYpFdj1f4Kjj6uVxRoOO8jVJ+n+j8CiG5b9TmhRGfdojYNM9dJv/a6VmYyk+4fuCO940b",
-	"BsF/C/WAj+Jqdj7M/juNg/yDRRIDeADuXmHDjvx/tm6uVFBlS4i+HQlIurbnyDuoF2RVgwjgVrEGq/hr",
-	"c3TMy648gH9Caw0lSgsFtMALJR4dIwLQwcOcYjx3yVzYhPuZWspKCU54+hrPS62SE6Ug43gHNr5XT9RC",
-	"6IgSVWxEaSYoqLQEF/Z8b78P9C5iOBaEeLoFmUc1iwj65mTDpCAokmgmJsFoOuyMRXkyuRXwSBkIPF5h",
-	"LSRoJDVR8znHtseJZtEXtThbLP8Tl4aPRLIJl0omE56a/ZizLs4roRRhICpI+eArZoSxyJdCSLsqFvlL",
-	"5WOtsrHZzqiE0EGfnYN4GECspxlEZSg+BbRjPiLATlBOOn4EG++RfgeXdqq+hC+DDccsWyssGma2FJd3",
-	"k2EvUMagXrmr9FSZCXgzul6c8yUMi2QWDCETIWKWQ4QqxZXji3PsCpSXTtQ+lSWKgMWsItZ9c/UsYNHP",
-	"P//8c+/ly94331x9993o5cvR5SXkpuUZT2Am0T8Az9R0qgXEa1vR6qBeamla5EUmbH0kDxr4ybATHZzB",
-	"AE5gR7dfOe2UG5THsri4O8QdcerEgRKNcefDwcBjchhLLBmxUIy4QtaKg9dcakP2AiU2doWMFDyNOpRS",
-	"vMst1AKD5ZgyCPlz/z9519bbNq6E/wrhl6aBYruXl6M+HPQEp9gC2+6iTd9cVIzNxtrIpEHKDowg/33B",
-	"maFE6mbLdtxkF1hgU9uieJ35OLdP2wvAtJMsBGXdaQxjbkMWO9Q3iuEebOQOWSiZYl26QUR7dRAPMJDc",
-	"T8pojWKxP7lA2VdIVM7KZhmK3wDrwiYYxIPX4zfji/Gri/Grq/E4hv88mv7mrqGEKnvG6gkkDz3V6AmI",
-	"9gkk7QYFLunHPYfRRV0CaxOVaa3I5kogcL+LEZ2uOiEIrK6TBEtu8i1WKdoOnkmKmmgUKjtS58N+2fJi",
-	"2lPei0PxPqmfg8kg9jQn8cBa5RmhPjeR248RS5cmYqQuXdkfpf6nFa90+1O33O89ikN0w5NmfTwYWjZX",
-	"o6coyWZ82Qgv6/fA0T38nyoQY9WQpkuhVUMl/LToRk5FTKnmvrZRlI4Z6JoILFFdumvI3heLuyG1R/nO",
-	"hQVtIp0Jzc/E4QQ/f2DnE9ZKAIg+wFK7PTfzUAECHKToczm6wmV+yuaO7Vse92GvLb8Dc75XQdezdmTp",
-	"mqbceHFdzjYxkaFxwh4EUksMezmLCiBndysaZW3b5gU1W/ektmYEH2nT4jTtpMyPpcXhlf/ondrOiN9n",
-	"l/azIeVujrZl8/LiRkjMfOWVf446lOcgcjHL6CXel/3cXVxAjy4KpW2Qz9iemXf4XaIRvVtsWONuqwPw",
-	"i9e9QfUJEtN+wSnUQvKFu0celYLiBEx60WCRGlOrO/lZOWp0SL3e892eswI+QWeFe+GjO46Hz10ho7G8",
-	"JwYlT9DI3TJ2cUZQZ14YRk+7O0qTcyF2X05k6a5QOZtmyjhOV6xn7z5SUlTIyEHppxL8DhN5o9VqGTmW",
-	"bNshz+EwF3wmNFYt8L0JZ+R4UEshxSyZSKVZgpLTfp6nwrBrDbDuegNeCszYVjABPMs2rrlkT5cHFfO3",
-	"f+GiAVMu9QfrC7j+lCDHJeEXBVrKF01koYWgyAHhmlux2VbkILnkEsun2obsPQHtvrdi48oFhOUO3Dtd",
-	"Dcjzc7wg2pFDEg0mgZI/7/2fH9nNikM8HC49WTTdJj5P3k0klpm6SYmhcYE1A8Baaq/GUWEn9m3UkDLC",
-	"qQxV+AOy3ObKzpnEEt4bjCi02wrC588TQu53St8aSHC7Vvm81atEZ+JJuJWgLyf3K8Fb+zqW/Ie6PUs4",
-	"wU/ctVTbh42upYoo9ATuV/ymw6f0x1JIAIjwLJ4WSptMpLgDw3/p6/i5yrJhSEdiRX8QagNwEVuzwuBa",
-	"rXJ2BpVWMTjmXVkimxJJgCK0Sk+wTZA0Fyevio+APiJwZ0EPq/6ssCBHxEL/FjySRGyls4lMRuu3VRU2",
-	"uk9nD8nLIaN598rfaLW6CeUqVJBaQHdRINGkgfRIHP/HQjkeWfo6V6hJkg7TPfzytAkrRTpQyDGxlUCh",
-	"kq+dyqnAZKKF0tLiwK9ff7NjxqdfvX4Dmt0wtcqHg6iJfyFgarR90hAzsCiKOqu10LbZdrcAzBrwvcDu",
-	"tciiXkX/kJ6zSy7ZRq3YdC6mtzBlc2Xy/4YjAoKHPsPpKSdP4DqQ4m5HSf9Z3PUW9J1OA/jFcYn2QrHV",
-	"sOGPzrJw3JSYwupObXm9oI9OSGj+663rdRBXVa9WOzJeUbCN+rXhQjO6xz92JfYjAU9om3YUOO7TWbHn",
-	"nJMHaPwm0sV5tmjNdlNiqSIOOt9WE+14wO1cHu2E10/3dosiLcZTvmtvxXtoUtxhP/a2JRaz8717K4/g",
-	"TtM/bNt7QWt8k225BKNxyUJXVHPDe7q9ydJfEJsD9WggnC9TBmnA8FhB9lI9+DrwHJVgMLRmbqVHsN0F",
-	"vuCJdNiMDqmrcE1WhW1Q9qpAy/jAMGmCdvarEyC7d0xThDkYiItaxx6kD0dXpQneiRr43xzgnVeXez+M",
-	"gg838Ai1LNS2gO2rereOru/b+jZ8NkK52QlvB1HIrT3wwche+lKxmw2UfotkU9jE9kDrsjbEWmhDBSmo",
-	"2qaeCSg5MudLMAkOWfJTq8UPRKYJy0WWmYl074XEQaeC+JJrYpsM7bPqTnYbt77QkB/fxHVSi5Ud1mYv",
-	"s5X/ZKftihbihLarpwF+fsew08YTcGwQ1IZR3s9mJqDaJWuv15VKCHaT2amzDmyz2ekl8DGRznV4oywy",
-	"CBMSHwAvPMsRbMRfDDJawEVlNT5ScVgx80plUhkNnrPxf+LxmH27uhy22Xogeo3oMY7zmn0O/SNnPNvV",
-	"7CG8Pmi1+GaE3k+AddlkoCuPBncOgTktlhbn19Z0IrqMKv6QPcOK9/GJjStt2ckt+PO5gq8vVfnbjL/g",
-	"5XrtNMFKZ4N4MFq/BVlPv79vKsVbIBoU1j+FmMUAsP4P/14WLHTITAmxj0wLo1Z6KnzWwSLnll1mqZ0k",
-	"tlRZRrWe73iaQ/j5X+oaFBuW7kAIBfV54wG80AD2qRifQwdQHNjgubk1UYnXSC+deS6JgKWm3SVBjNKY",
-	"RkCV0cEYLYjrppwgqD5ecbHYe3Oo/oLBuaWqj+6qHpbXnEwVQ2JKRGQ85MvCDBaJOpniuyMKhaHiomt1",
-	"K4K+uDiFel8+CWP4jQPBEMjnKnUvhVpmkGfF9ArVmd1w6VQMy5Y/CDG75tPbhqYL2ljKlmdn61TnK56x",
-	"BZ/OUymI1R/eBUQkwO9dMuFOJO5DQ0bpRTAmlwfaPL8+I4VPVuHemOpaUXATNA8sPY1NE60qzYXfeMz4",
-	"KlcLnqdT+pWJ2IJLO2Yj+dLMVU5Lh4S0FO8dDsyxkz58f/g7AAD//w==",
+	"7L1pdxs3tij6V3D47lmWkiJFanBsat11ruw4HZ9rOzqWfJLulJ8KZIFitYoAU6gSzfjq6/sB7ye+X/IW",
+	"9t5AoQZOluwMnV6rY7EGFLCxsefhY2esZnMlhcx1Z/ixIz7w2TwV8PczPr4p5heSz/VU5edCxom8Njd0",
+	"MZvxbNkZds6Yptvsn4XOWSZ+KYTORdwJOrc8LYR5nN/yJOWjVHSGE55qEXTGSk6Sa90Z/tx5plTOnsPv",
+	"zvugM84EN68PO4f9w8fdwWG3f3w5OBkO+sN+vxN04kTfmPc+diZJKvRS52LWGXbEh/y4E3RSPhJpZ9j5",
+	"VowSLtngkH2b6JtO0NHJr6IzPDzpP3lyF9Te1Qs+9949GRyy18/YxYLP2csZvxbu9ZPB4d37oDNJZKKn",
+	"Zo6ySNOgk8Sd4eDw6Pjk8TflKCMxUZnoFvPrjMdmiExcJ0p2hp1CdwXXuRk153mhO8POnEAbdPLlXJgp",
+	"EVA7QaeYx2sAcncX1LbpohiPhdaTIl25U/mU52zMJRsJlgmdq2zlfuVZ8efZrpY5mlncf/90CfNdt/CY",
+	"tjD+LklzkVX37KcuXmWSz4RmXLJCTuCK2R12I5b+toksU5kFtkhjbwCYP9cw/+dcSpUzHIcpySZKde7e",
+	"m2m8mM3zZXUKl1PBhLnMuNQL88LEzIOPcwON8uvw+q2QuUGQ7xzIqxhot4KNFACmxDgcbthJE6licUX3",
+	"V2FX/3jYPzHYVWQcXxyc9A6DjpB5ggugPS33EwceHB6VO4SXzP5k5omD2+MDvHSQSJ1zORb6wLxwhyjy",
+	"9Mk3j0+Og85MaG3QbAhnIZHX7BW8xfxPzEU2FjK/MsQ1FbnoDAf9ftDJuPkTyUYmeOwIohZjJWOeLa/W",
+	"rME/e7VVXI3t5fWLOaCjbBemhZDlJCw+uyMTdPJkJq4yMeOJBOLfDzqFFplByM6ww9NkLDqVvb/IeZY3",
+	"t97sKEskm2fqOhNaP+juf9M7+X1v/vHJH2bvNe1fc+tx6qt3/zVPZC6k+d7FeCriIq2jgfcE0/YRNlEZ",
+	"4wTHdWgxS64Bhqsw45th/4S4jsMMnPPnRo1v+oc+arjVs5m3YDVp4ArjObMrGPQvDWIbvsneXT5vRaPd",
+	"KAg+tGKX3QZt3mfz223yG5WbTa+ebsnUXGQ8V9kjzSQ8wfhIFTnjbJSqazZXup3e48PrtrS/zZbiNbun",
+	"b8TC8LV8KvDrXTZVC7YQLCsk4/Pk9rjc7LGazQpphrL7Pc3zuR4eHJhXeyQO98ZqdjBVi+5CdLNCdnEQ",
+	"HwEGPgJsNYHm9tKuPswOG8hOkjEnPr3TJp/DMhpigLmlDR4rKQiXAybFQmgjTmTVLY55zkEW+Yu3/6F5",
+	"e9DcQT0t8lgt5LpdPBwOqsd2MPgSe1ilw9Mih000k/08O+mfQNSVHhLQCN11YG5Qx+MnXwLMfR/Mz83k",
+	"7ntWCHgrjgpN8iAGRXFw2KY7litKSA0sFwRX9EF9lLsH2rr3QWcOsBjgHxr+yoQu0lx3hkeOsF4m4xuR",
+	"v7P6oE9hL4r5XGU5y8Q8TUTMcsU4y+H5Vs6Jt65Qt1yJIo9LTXy9TDQ4PDw6Oj4u4UpqYib4eMpmS7u5",
+	"6lZk7OLi+xLabo4luDWu5QBv6QM7eoVjVnDo76rIaLVsyjUbCSEZ6c1stGQ0Yu93yzdfnp/FsVFszotR",
+	"mozr6s8crrKX57fHjOODbJHkU5bkmsViwovUwPpWZFqwb99cVLYcn4edPer1e4PBUQ+I6zXPxYIvqzc6",
+	"QcfInNmEj8WVJxshRXEEYZ6JSfKhMzw8DjpzmjKegiyW9K1uvzsYHHUH/V4y74HYYuWhdntIJrTIboUH",
+	"+WIkRX414/rGjHhy0rP/73undQ7i0O18fCV5fjW4GrRA9a2BybYw5T4kwXbCdO0U/SYgnSqdO4lSZddf",
+	"Cop4dNFM+CrReU20WyjGi1zNeJ6M2Qie0gHIeIWMReYrMQHjMmacecatEqZ2DJT67mvz7R+W3O33akSk",
+	"OVaNiI/dsJYW7WY4NHBcZTR0HwRp4V5m2qM/AISP2iHc/2wQ9j5o5uTQfPixMy6yTMj8L/v4F7ePG+p7",
+	"5eyGRNVKslboZd0cofKpyNg/1Ygl2jM0qWyVBdIznTs7OQk8o0Ive2Qfx0svz3WdFdGzxH3aGJOhmy/P",
+	"bx+zi1dnZ8/9bwPlHn7szLPkFkSYn9+X/OPnf132/94f0cBET3lm/76dG+C8N7gxv31swHedqhFP8W6a",
+	"yJurVI15WmX2E/GkPxxO+kfj4dOTyWQ4EYfHQ/5UHFagiU/tCsnHHiRp/QjKlTRqA7wmEzPD6n+GFbg9",
+	"boVb0NEp5+O6mNMfDOPRky+xeh+PvvziLWaU57VpzfpBCmb0NDZVaWw019Kg1W7CSkWG7vHxvOgMn/aD",
+	"TqJAlTVajBT5QmU3V4k0l8rfqsjxQp5xqSciu/qlUGbEJ/27oEOCVrt/XEjzswROynV+5VFRq8EQacPJ",
+	"OsVmkchYLUr5b8znfJSkSZ4YzfTn95vtCdeZKuadYacTdKZcXxl15wqhQRMyouxVUYBufsSP4jg+eRo/",
+	"5d88GY2exKJ/PDh6Ouh/cxJPjo9j8fhwNBHjJ2aw5Vxkt4lWWWfYubmdldwlIK29TdVHCvlzlf69t0d/",
+	"PW4fDA6fdNrtH+mNuBqnhc5F5mH4POVjMTMKJgFhtYyR5OLKmZEzYKxzMYYtNXzdMOjHBkGu54YLgr47",
+	"UwYBB31Ddy1aICIFndsxPDe48zhnVkhJkQEcBYx5pmKzePrw9eOu5GZN3cEaTto/Hh6afV3wfDyN1fWV",
+	"QzBzWDfZLwbeWcrUbaITJVsiQYgJQhyIRTBfP/jrEP11iH6TQzT3kfa+J4k2d8VJcgflrRgVSRqvPiYj",
+	"YRhPBo/lf52Tv87J74DZlDj76afk5LL/dHi07Skh9lY7IsT12mIC/jocfx2OP7Ek5k5Gq4/IMQ8+yUUG",
+	"8YDW/bPyhJz8dUL+OiG/5QkJOgsx2vGcPN5CzkJf6huxqJ8RciOCHqLmQtbUkDzn4+kM490Bv1KlK8bc",
+	"VOkyuDsWepwlc3K6XiRyLFg+TTSbqQx41MXF9yxXXkxXnsyEZqrIe+w5l2ypCjaeivENhAMZXPyPzmd0",
+	"0V9n/JbnHLGkY3HWeXcJHqugjbevRkvn2/Y9o2JhfjpIb/YQb9pcug/fswQAt/WHuZAr9pVcweAmxpjk",
+	"vzb4YTbY3HygHR607HCHdq5TbvOWprlmGERpmvtd7TZ+5M+wRduYhHAP34p5uvwuU7N3up6/cAbRLEs2",
+	"ydQM4MXHY1XIyk6uils5pOnR/So8qtv4MmcUtUyCkflUJiDknOes/5RianudoGOmckXHzQoIrft1cvL4",
+	"m9oim9hKQTuPLCUCN4+30EcaIdCKupsidiortxtTX/uPgvFMsFSpG4O+PHd4yaRaNFaMZ2LVgh/fBb/z",
+	"DdmAloewY+qmhXmYi4xrlibazCvlmBazAQ9LMVN8mCcZOdv63f6g2x9cwj28bWZ4fFgS+ZmSSa4ylIf0",
+	"WM3NVDsYQjvMBI+vlEyXRGe8K4Yn4Pw7R5ND/nR8PIj734wei5MnHbe453au1TVKsaB1utCixVSlgmkx",
+	"zkT+x1otH4z74ml8eDz6ZvKYD47GJ+JJ/LQ/Opwc88fjgfgmPhqd8KeT/vhQHMePRyV0tmUq8OHtD2YT",
+	"OGX632ff+c3k+C7oTAWPRQYy/YtLDlaV6rk8YzrPlLxmtzxNYp4rSOcyh9OM+UizsZK5kDmkZABbHPM0",
+	"FVnAfilEtjTULZSRTSqLTpkWMmZJDlFDLJEsejnpvlFSdF8bsT3qhcCsxlMx42Y21vWfA3TMlN/yXLxK",
+	"ZkkO/2nO+Hu1YDMulzaxVMNsEclnfMlm/EaYD3M2KjKdsz2D9KMivhb5fg+2Ch3Ww8egtphRkkyU8aZu",
+	"arNEJrNiBmC1TkaZi2uRVef5tgwF3HWuOk/SFGdMpNnN7uTp06dbza6/aXZatEDxx6mgbASADEssYeDX",
+	"PJGBAeA7mXxgGCmpK1MbfPP08ZFRAk/WTbBtUiLPlmcTSmqsT4jIkvmckbcW3GARxJSwPFsCKzNzY3tS",
+	"3KKp4/vLy3NmRJXqxh598q7emaOU8ZnI6dC8nBjcBdRtTvlyKlhkjlUEKZBITwxMx2lijgxPzUleGrWk",
+	"xxzA4amFKtKYjUQozSXNZ4LtwX8bp4uVhyvAB+lE7gdmuFCSmJFoFh31jyMk9FKxkYqXAdMKc3vnKk0N",
+	"CMfKYCFPZygO5NNEXuOZdODrhJ2jXw673yzOzv7r4uYf//n2+uzZ2X+FwHTNspGmdIIORTxXDviGw/2K",
+	"6xzCnl/GK+CZxJGlQCnXOZuY7fChmomxSG5FDCJkKCOdZ4LPYFAdDeFJvMQMLYQkWRA4EiOuwxCaTVSa",
+	"qoWBB4DwQmS3IutemOFxIDbPVK7GKi3p2dI8O9MivRXmrOBuLkOZGZSVYpzXwGgYQCu8DAy68Jnuy28r",
+	"8JqobMZzxMjHx51g0yG3bK0JRkRFxTKRF5kMGIieBDM2qJ5mmiZgXDnLOcWFuclRSDK8sIE0mnldQEDZ",
+	"SoKY5GKmgek6LlwjMoY4r5rYFYSrtc8Oosj5B5zfCfyysz08aZ0uyvM/lenWLWjpDqFFTgpkB+ERse46",
+	"40a6sA+Ur4TSEZXAJoHdiKUGZA9YhKoc/IXyifkTdb6IGCxpZNEpi75WWSyyq9EyYjm/EW4U+4LKmHu8",
+	"frI/hqQ3hp1hCJpj2AnCjhvSXRaxdwOuGpiEnbtVRMBLK193/kEa2xXS5p0HATTIYxFSVZLoooCBnqwm",
+	"bDFNxtNQ+gA2PNossAWOMFbYGX4MO18biswTiVAlYS/s3DUgS9/8PKBdCVUj6v7nxQ9vmBr9U4yp1gPm",
+	"+mMQIswERZOxSlMB+SS9UIayy6KwcyPM7BkIxRG7EWKu6fgupkoLBpUFmPil4CkOAk8aSfBWZDwNJcNN",
+	"SCScd5rFrNCGQxrpJx9Pe+wN1AjBwTQrtGCxys0V864ZYy8KyajSS+KwE+33qvP7GHbCot8/Gqs5/Cvc",
+	"pO8iNlazOc+EDpA9RtUnI5zYhEVfX+dRYL5m/hIGZ75Oc/pHRGxPFrORyHQAp+zvf//737uvX3e//fby",
+	"+++Hr18PLy4ihjtiSJsZxhzDPJkRkPS+GUmKX8xIKkeY7SM+OiSK2J4uRjgMUxMzCqdRcRS38K8NbegM",
+	"2c+4mQHr9XrvCb0BwVpujtVslEiBwp4Z2xZ9gF1BfJCQvZkJkS7dpzw8ZhbQBvAE6cgi0WjJOKsWpAiQ",
+	"hrFyHByEG6xn/4fZAxCxPZv2EnE9jvbZPBnfIErFSeah5QtzYktUBdKgQbmtflmfMsNrMPb3RixZoq28",
+	"JGIWHff7JC5hhC+LGoUwagu15Bj2wazBns2wE/XYGaIbHrAE0p4Zrxy9pLRPh9L7fuuAjGu2EGnaQnww",
+	"5QuIh5dC20LLvwTFQfuivh/hoUHofHpUPpRE5inX2Oz1I818ldOReW5UBaBJZNIZLUMZmb8pTNtaztsY",
+	"I7rIADzkJGuBJ1H9KjT5QwDTBea2QZFAgKt4pG0IuYEXhJSrDCLJe+xMYki5jTE3DMxoGdqIts4ENFap",
+	"kpoJPeZzEbO96N+PzqJ9M4pUuRlkCXqBj8ihVOvm4WO2OVjHDQjXItUBVHOeT0tAWQhsoVR6cENH9Cp1",
+	"IontnPE5s0abZlAVN202Q8vE3CfuYS0Q65SecpbwWGViNg+9ZV52zHtMC6nH5nnhjtch1jorN+Q9poXC",
+	"9eZpWccfPl+dnnOutMzRjX+fORqxdPMU5yLTSvKUcQh/QGm216oo1uZI49/HmJEJPVdS29ptsad6kxUB",
+	"3KPzeUrprQf/hEyXatG3EY9fxo36HknMRiJVCzbYUHHKR1NKpKFLQ4byFAqDI8F4zlJDedkA0mvu/LX+",
+	"j0xMOsPO/3VQVqc7wLv64IX56ltaLC69RbOgr0ZGEkVLjKGHxKdhQXv2TwQiiHmqyM1eZlxei/1eB0tz",
+	"vfLOzZeDZOVoESjttS8MS/vZhwDmWzSO7g7LUuNpW5B9+KAspXaHpnJrmyh3wRkVGB+pW7Q3WSPC+j3x",
+	"zRFuU9zFtl0B09tJv/8ZtoXMzGYfEgkW/SHYJUkproAf9oPLivpsywCanRuZPc00JsmtrDZn2Dzu4qVH",
+	"s7/ckahQcoK+vfaFj4T97EMcicuSuXxBWHocx4ISL31pSOJX7w3I1yKfqviNys/SVC3EruCctby+Nj8U",
+	"v8feqJzZVx4WOmdyicAg4eLs/CWJ3ZpxhvNlSc5iJRBakFFHOuZx/yQy6m8Mpx4mGDHUVkBfInM4DaPd",
+	"ODjG3vcvzr4FBRqz9NhiKqCmAvvbi0uW6H0U+D2HI3yhXTyyn3CbC2PqgI3VbMa7WhiSlYu4Iid1vn3x",
+	"6sXli8B8MGBmOgH74fzy5Q9vLgJ2/u5yJ8XBwPaNyr9ThdwVLaT3WnnQ3skbqRYGOTdlERv0mMAAD4sc",
+	"bxTTxXjKMqFVkY2FOTG3iU4Mpc4VmvfAuwRn443KX6s4mSQiXuNCSHCPwDleumCmXKNblbxfYMIDk0bV",
+	"2bsPunkm8OyCR6qBJdYt3bZ0euwAnrlDz8IyVYY8qlc8Q+fHDjuXe6+t3SKSSGDGAAOlWApvPvx5xjp5",
+	"CZireU42fY6fLs82/IQQrgF7nTxje4upMLANpdmHVMjrfMoWXLNYjFOeUWp7DpdA+R9PC3kj4n1LDAZH",
+	"EfHuC5HdJmPxTnqB3DuBtai+uRay9DHmvROwPFuSb1dPVZanlF3/ueBsoRqd9I8itpgmKWJ3zHM+4lp4",
+	"EhAE0QEw0VNrBayMS8tv8mQmTq0rFeA9nhoWFLNCpqDxkYc3lJ54poWQ5lROuZE2+Y2QTEwmYpxjGFKP",
+	"ReAs74K3PGKagwE9lIuKmxzdkKoEYON4eaNsOmWed/4OfTXqNZdLOgt697Nm3t6IEJdKVUMkvszWHx8+",
+	"jZjCWE8bkWHImp6bw2LOFM0nlBQhsYec002USjsYkRgpPwwS4KBmALJnhdKMO+FJCiW8FFOTXMj9FTvM",
+	"WjaYl5izSNIU5K/xWMwhmO4hdz3o/NR1gSNdF3+z9vVqtE5tiEpozFbDlG80hqI4li2HMU8DOryTvMin",
+	"Kkt+3VkAJB2qJXrwdaI1+Gey6vZv4v0vcUSGQ2IJkRmOdTFW85YSm4iaKbeeEAgf2/QZqJ32w1mRT+l9",
+	"Kzw7SBiqUWiKdBYynqtE5r3PIMy778+aINuLKvCI9gPiWm65oYT14jTLYyyFiDWxr3eSrIAifi3ihF8u",
+	"57szMDfERnr1HIftms+U6lD9A1+ChnEmlexiJXYQD9AdG/kzjJz5PqrPMWJ7ZawT4zqJxSnjLBpPjdaf",
+	"R25xUZFPuk+i/VBa0eEERQe3QBT3wSfl2XJ4HCfmEk/PMzN7zN+ieN4moqCE45WS9+UhqZiCh/WQ8REI",
+	"NCpj0ce7up/h452zhKLXqePaIbQFP1qvwMSVmx56lc/2IjMUXkH/CDe8quCpcyKE0j5kr0SkCc29RVeS",
+	"5FpC8cBBmTQ6MDCpFkMWGV3GMKt0SYWxozKXLgolrcH3OjaqtPXYHsj0WIbIqI0QfjhVi1C68Rln1HbC",
+	"LeYUaxM7nFuYj9D0gBmFEllRb7+6D6h/0U6MlEoFh9Pq6mK1qRzgXdNWucVHqUYlm2cKaloZMDWjhX7u",
+	"vF6ysibWOT4MWXa5mOkWDbAs/ZVlfAlTK0Oo153Wb8mlb16hWl1ta4Fblcm6mawbHVEVanq1THHidVHg",
+	"afrDBGjTdrN9H7SFgJKKABLoKZNFmrJC5klqdgDcFOaSnzzTAGMSe+TUc6St80240Og2yFnce6QRIWha",
+	"gPr1ooRVA0GjAtnGydu8yI+txlRzz0DIyOt4IBMZVDyg1e+XyZWND9l0nfqHIjpxUQl2qFIGyRI6YBGl",
+	"UFo9JclZVkgNs5Ch9CkBUESUM6MendtCE/EECoPhCdbVKIsZEU9ptunnzpwXGhLnyuYzZQInsNxzpfPz",
+	"TJkvUjC7X8YNv93BWqhnI+Sn730AtVZ9qx3Ij24+VJTPlYWrDlUWi2sMVJSZ0tudjTvfdPRzB2w4iKE0",
+	"utvAwKPkJckoPxn4lYItsbOEwuHb+5VMCk5+C6MyA7CpSGMKbYeHew0245f9KwGZcUjTxCqA4kN+hP9A",
+	"JT+Z5Fltl+hWA6zuzHomuXoZwibit8aBXiS/QpD+62eVEwTlCzeGvfpbZXeJPDDe+ttg7Ha8BcIgAYPF",
+	"OZnB3N5dPg/YIkvyXMgVwV421vpXJUUQSjWZaAGSySQjGQYkC9Tm2B6a0pCNzyjd41qhm8UaUP2IibYi",
+	"+HOe5yIzU/6/wzD+eHzXNf8c2n8u8Z9h5Z//0bYxrrPPjnIaCpwU0mMkMJQ8Sqm0POQkyPU2CmggAf+A",
+	"P6HuYRWnwT3xcY2/C0MQec4wfGyPQgcNy5B+XGHg56rAbQr1Qkl/v8fOULi08d14w6lPI1VQJAyMV98x",
+	"Ot2tfIbrNj7zowHdAr6YKXkNeRcLlcWazQSnrJu5UPO0GnvRsbwJ5wU6VPOztaNCc3i/Cv5OA2kFtRXP",
+	"xa3IlqB5HH74QLte3eDNRu861bIvfNxORvKxBfRn+RJfG9QlphoE6DutELglXbEZfGW1ETDSgZRsLexB",
+	"GVJlS4j22JleyvE0U1IV2rByHcprxSJXczRie78UohAxKBQRZUVGRiGPLO+o8PLTUGLKd86lMIOifRHD",
+	"3YgDMa5Z5Ncpj1qVEKoU34qFUz6HwO8eA1E80SS60o6X9CyvKBKh1HMxZvO00C72juiaUfK11SCSXIt0",
+	"wsQsyTUE5XntDCA2Gy8gH/UujJSCkNyo1mnCewTTSKsXiiSN/ddikQocd861NkfsKhNGzQ1YlMzJVOe+",
+	"HsqIBEwqMmEes1fGRqFKvc85zY+iQ+2DpCdFp9Y3bJdLz1Xq9UdsD6ObmcFN+0a0f0ruUAcq8yJcsO9B",
+	"vC9eolXWh0LjymkJDeqbhCTQ70jEy749XpXcPRtGKj00DowsqnO+1Ewrkl7NSTDsE8VTkFQNZnIQaWHR",
+	"M3Ur/IhPaGpA1XmnSuenlXug++NNxD8dSvslJyKPitzh3CPNoh95kn8H5AwO6XeZEBEmwGjGQ1kuC+KB",
+	"zPxGhcZcqwWHIGIwQhl4AWixIVEUOE+Yx9oNaj/STC3k0OjllRNoXi+hOVfAh8gRR8ngAdlsaLv2zH6F",
+	"MnIdiKIyHDZN5A2c8iIzuGfoAw0S7aPxGByyLFehzASP2Uxloirf0/Nlgwh7QQtoiqLLO1Xs9y4g8nsX",
+	"CMlB2qVZXwFTTpS8spnu5a00uSHBOU7yqzHP4qtSdDZCbtnhBH4hRttfbn54r0CLlruQzPg1yoHwMxMk",
+	"FcbSzHNsDn05enmt/EZ5rfyS1FdGvKu+CVcq78GVZGYz8u0VNw5u8ZUrpoRmk5YbDsKNG3YC9RuGT7Rc",
+	"1jlPUSbOxIKn6RWf4264C25Ed8UtqbySaEIBd8khhbviVukNdJuMxRWP45armTBkoEN1mJB8d6iEUjkF",
+	"/OmGtj9TxWOoqlQl2qCxaZ2Icrw00dMr9zcQPiPrzsuf1ZvjVEnh/bTQqbCQ8nf5Xf++P3zZnq56AYpR",
+	"jYXEqPCV9xozmBV5y+/GYx4AfHboX6CDUfndGMdr6lTjdB6QQMVtvEqX6yCjyyXkvBpW5RDexdYny1G9",
+	"i5kYL8dp8+q1kCIrx6jtrL1SGZJg4o83VyqtvgZXKq/BleprN8VI0JobM0GOnSm7pUpe3yZigSEW3req",
+	"18svVq87QM245Ncituc29i7ZelnlFY3e+PJr9RvucwYmI54a2uRtVeVq+7NuYtURamjTdnPFt2soVLlZ",
+	"3d3mrfYhq6dZ8SKfXtW3oXLVDVO5iiU1UKys3ytHH/3zCiPBr27E0hu/er38QvW6G6cqxcKFJZR9w9Aq",
+	"Irz2oi5GsyRHJlurEHdliOa1bLkxEmM+E9hUKeFQomfFI1LJtY+5VdZvuGXWbxRy5bRKEKCRv7ygcz6+",
+	"Qb2m/KR/0X3Ov9j6Ouo3lGTsXc/EbaLhItamLz+Dv8sv4G83eM49bDc/3JP5hPuH1fwsDyqpCGVJq5IB",
+	"VlSK8nf5RU9rcD/Lr3oqBFlsy2fhV/WeexF+aT0FdEQsq1xqf7AsSplyScuxv2Jhf6m0mAnvLv62bNn+",
+	"tLOk3+6D9Lv8lL1fHc4xv9v52BtsPvZGmo89AZCigjwB0F6JBTga4uo1KxTaK84s7q40xy5F1erXVr7c",
+	"cgMl8pZp0o1SUvc/EhuxkafaERInrGVFai61SIn2TlPss3eacqS905QZSTaYq4XI1GRyBRY0YOJK5plK",
+	"r+Ypl+KKj2scuHm7Ki00brdTfzehGYRDovJmq5Vu97Dbi5x/uEriK4obgZehmW3FvF6VPRumwk9xQ7pG",
+	"fg07u62nQm6lKdfQcVYrNuEZ21MZy5W6oailWEmxX7rbQunrs5iy+U810mjwhcg1iDFGC1bNGIotWl1F",
+	"i1gVqDP4tv0V7jmMNTcLK0smbuftBCveC3yp6fBEizEFx/KxUceV7LE31rtogDQRC+av2qadmiWHkme2",
+	"i7FUbihc+Iq1lBbGZLvkv1OWxJpdZ2pBun8yE60Jgev9q66PYkvBJ6NcSNePeeEb/4KVFuc13W83elmb",
+	"/Rnrszon86kFBTRqkoxe9DzAFYysptGdeHU/BpW6H6tRzYMYNots7BBp08zcNrNDNc2dByTcmmYIpqpF",
+	"okVvO+czj1eHg9h4bQN0w0vh7M54diMgxN+8XFk/OWyaIRdtHVR3OE4X9vWV5+qMZSIFK7Q9EsPVARxI",
+	"WCrWXbRg1o25ZgTQ+WHfawZjMs3V7b1+pu8eGj/JThXt04frxlnfn49fapiDcXNDWe7udiceu4l+4v7u",
+	"QaQPBAMjYdiHmOEtt3xVtEFpvh0y9EKwkZgmENnqWqSdll6JoS28fwpVD6x34sA5J4bANE5rps8h5uZ4",
+	"TotQotfCuUydw6RionSc1POi19qv+n3qaZq1yAC62BZhUGvdWofPC50nM8BkG4Cbikk+xMONARg2dlFl",
+	"LSwyYFGfwortAnrsLF3wpfaylSChDjBqz/lK0Byo7SNIXKJGWRGvoEUoqSjIDKzkSQ4xxnUv8s5ksOxj",
+	"28asAFEXU8XGECvCEp82o+OdOGaVe9iioBtoYlscBjmt/GALF4vRYCyNLSa67slIdC6J/HoLLpmmEzxa",
+	"iOdK5+ELR1zXSR0kUEC9BMN+myEcSbx+jEeaJbEfE4VG/O4iiV2RDIM8EygKEcqyRsNeSdqi/QDrHVkx",
+	"TiLNTjJXJSmhAFx6oy7eHR5tg01rwry89cBTns8dIASZFLjlVVxqKZbdjCFqfu/GUDk1KcW2pmekdGv4",
+	"PgsvfCdWBq+atnZP0bGWat9E7ZQcz24Hf/LYahZN21tN9ahZlEr7R9VCgdYFZw5wFUQRz2tquVOKPZ2Q",
+	"VotKFJlR8YeZzVyptGmTcfYO1J3b1J3WMK1sM2pgtqPEAPCz85cBqhuQagPRyAe3x1EVP1aWSt+K3NTC",
+	"vswcVx759vp7rrQsRksQLaweciwsu228A8QmtISDztfX/8Pif7XjM9ikOVAt2ZWV++B+rVgYZgQO8Ahj",
+	"wCSECe3v9mlXvHZD2UDINwwwHY6nKU6pGki2UxAZ7EZgSx4iAMrZrNz+umTcoms5wm8lZHB3l2VetiX9",
+	"VfEaWMDQlygMsW+Pl0ZJGQhYUBYSg0RRrq0E7dqVYEQAELBWiq+kIL2hsXuNCOv37SGDfjvkexHwgIne",
+	"da/UDGBIiOcw0zd/mFVHbcyDHl5DlDaTkwOK7nxw0vKdELFhQ9umUlRxaKXiD0E+kEEkIDtgwcGuoVgu",
+	"0pRK1Ri1H8S7rJD0LPCiKgzPU8G1YDyOXa03Q6KpOB8yc4pz8Ip29YDFfXgFqapQmRNlU3thsAmGdmVt",
+	"MHt5frauftbLc1cRy0v18MK3qOkRi0XOk7SFYK8sz2Uwk25C9B7U1+JSyWTMU6bnAjS83rpaWA0cdK13",
+	"WxMLqEYePWQWZL6JDNiTC6l5NBQIW/n5rQL8K01/26ZE2rN7kFiAkqeMo/IDs4L4lL1UXPPxskqt9P4a",
+	"g4kvTpa9hj/WKNMGpkZNiVt5JdyzOdQVcFZ5yrFvYDrcEKdcNj/+uDkrBjsjf2z0TNAMSixowb59c4GV",
+	"SNl5s5W40BbOIM0rKSDWOJQWVzBmSot8/7RSH054b0BgMiWvYoZyfhpKi0WGiaSJvOlCD23vfSzGHauW",
+	"em9ru4XvkJqxVYJF2T16TX6V0bqYfdIuwiEp0FPA0i2tLH5/an+aK/qar850oI7n1MPa/HNAkjb8DSVN",
+	"qlI1vdEYudL/els738vzN2eXg0s1WGE0/+/z545+IhRnfD5HaQb7JjAwAtUPe2+zlaxG40uFydLAKpjd",
+	"SXZclE4ZnSGfRARlPLYPlRpB8zBnLWPB7nuflt54RiG7KL24Az1kHM60OWoGsAFCDhxxAGhkou4YB3gK",
+	"Bb81IlxkFhxBFQIbEFyp517lX+0U5ozawphJGMZIxakOT47MmBkf57bYrZlZlYuYN+157qnseivrTgt8",
+	"Leq1TE5J0c1V16CYQTgsiMu4jT62KGlkah9H13LvZoIKohfylCYVN6jTfm8l6pYjutfbUev28Vs42c2l",
+	"UxlPOPgsU4UXOlqWYqyusWRxZYeL43ZHB33TJ9bUg3Dgt9T/dFpsJnyV8+waU/ZbPtTW7HBzBgPM3KMB",
+	"7oBXvtgGbOob24JkTnhB2Z7t3SZZXvCUzfh4mkjsLVFDJ9dQcx1VxYHP8Nlqy8zNrz2jhxv9Lz/6Sa/P",
+	"UjW+YRe5yoy+/0KOsyUu7HMnvlJzyTo0vxXzTIxBV4UnzImlHM5CFzxNl2gXqFKSNhSq9e1cxdNnIufm",
+	"CTRMw18Lrtl1ciukIWewtHoK0kqG7rUFbRUUp0sNUj0QTcrEZLXBd+kn2ly112C0lA5ubmdV5o+tR7fI",
+	"xN0kFlPT0la3NLjeKD0YOnHEYp6qJTWROLU+ESEZ9CsHXQpK4kjRpnL7HVE3qxzQMrVNHq6KvYFlBZMk",
+	"0zllHViRVUlRTxJvtGDd+oxgs9a2GV28Ojt7Xq26DGplVa3Yi8zNg8HhE6gPEP3txSXr9XoHyVxHYD2D",
+	"AkSofZZpVu22961axm6E8RrTvKvvbASDgBUy+aUQtqEC2cpX2+Q9Jf/xcUXFP2qbRq2Nbdt8/ncxEpkU",
+	"udCMHnXCPLY2nPjoKAkDN6uTjWa52wrMCKBz+/rf4O122dl9AykitJIRqZLXRm7ZYdolK1uXsw4UEKPH",
+	"HYFK5PZZ6mVP4HUWOO8r1gg3VpnArLU4MeONCug/UvkwdRluftW2Hd4M8gt4dI2H21m5LFvXLFZGJmZY",
+	"n0SzmboFupZPM1VcT0MZzTN1m+hEQZ59wKIRhrpAQ5ZpAakxVzblDMMT4G4oo7I9PgUxQIgZ/AShNBNY",
+	"VrHM4jcQUpNJmkgRVV3fZao93e8EHfqW+avQSxB4ykuVuaGM4pYB/RdxKhBzBTEr6A71O/qPU/s0hkPQ",
+	"wLky2p35agLWqytd6LmQmmQtoZNfzZMVnuS1em7QUn5dF1xso/TtCfBqrJynXFpvJmlOUMdrXPNBV7tM",
+	"379oQFsn6nXBHvZpansJGl7ZtV2KD3MBMWkQCNlVk0lvc0GVdWbmajZy6ZZ03vOq1cGTPeyRDKykW/GL",
+	"ttQ8sF5A2OkWuPiiVV22a7CANvdiRQb26dRqWf/MCel1lMmExsxWrPWMmAPJfQspbLI3VMZsiv7QQb8+",
+	"5PPzd1BMq4xYY3uDft/8YIboVd1gT/ubLIeJahGtE31TFoHSMDYGJ9TbZvU3ju+3/G+INHKkChmzPOOT",
+	"STKGIg2jJD+od+fa9huqaEurLvKH+YpLdvulUG16wsWUZ67iiX2Y8TRVOfDkQos4qEQa9lleZBIOZ/0I",
+	"PumvizDcYB4wiAM7WwF/FU6N9WzCbjRK7WiNeiMWDM61YYF0FE69vyHmCexKBnYFBW6tPgslYp9sh9j3",
+	"QdZPx8B7YdWn48CK/UP9/lWi89U2iUe6WfAIxAxgcF4Xk5p1wr7TMnJ9uIBJscAKGtAr1VoADTYg2dqh",
+	"alUb23YZg9uJd/S0blrX3KKqBYHWgveCQgVXtD9tAjcrbBEs24cMHCdKgiA5niqNEZj1YI6lr67TV1EY",
+	"uihkDFbs14r+uCyExr9+FLG0f19Oi4z+/C5L8I8LnheZ+bMiaFWG36jlLRIZr6rCnS9Ud6qKjOFDbO/d",
+	"5fP9gEU/9jEMAJobd/uHw34f0E4ra+xoW+mPffMfo97/aKSKH41M8aPRRH8EJ+ePoPn/OIB7A7g5gLuH",
+	"+N7hp6+yEc1hgEcL3xZFPomSYn9tije2camnFne2JaNfGH3siGtQ5Qvs74/Hna38A1VraKsBxsK/DFX4",
+	"lNKLU6hT4ddSbCnGyPYU9s7TICyGMnKDY8BkVoh6BO5Ka6OnNGx+OOU6v/LKpz1gAUBteYBXuKnZLate",
+	"JjCUNtjLQA5qIu1h6QKIaLcUFXOuwLw1218bN+/ZAzyyva2l3JH6Rs0fp4L4hdvq4PQ+uolifJrQ9cwi",
+	"KVbagCpukqEG1WM/yHRZlggCVIJyrSI+DWVESyATg4dxkI5kK0GXseRayBiPBSb3JDmWBMFOk8m1NOi8",
+	"sUjpWoRtcYbfY9MIousIgFL5p/leIdyMasdicRmoZDXjS8ZTraB6L9T8apFvMdV8lVWyPb0lV8xo96de",
+	"mVoQKLxelujNbTZT8231m4yXq0H1HPTzT3VUG4ZGHkbCSjQj2DJDUFPY4J09Y1guClmeLQYLWSVLZfQ7",
+	"gFMGLu5Ke0ZC1dtB7/HT3gCr0QrZjpWuaPXVjVi2MIGLi++tHwDaQOYKvXkUCJUplJK3tzV5Xyw0lVSv",
+	"fvKdxmq4ZjF25800XBtKmgAVobNT8CxgmBGxkwmM8njb8NFVMs4V+WlgBoLHVFIZjD/tHQ+b+k+1+s86",
+	"s5ZiQmYKyjFRr54qNw4Y16GMzn+4QHcHjXxAVbWgwQxWcLLuIxcduyUXNYftqr3IJBSTTX51+r95FAtp",
+	"usqT6/VA88KG5cOYSU75s9ZD5hrZmsPrGgXAHuz3timTDPWLROnPXb8D8Bhwcojz9UX0kv25GgPvW1iu",
+	"y2tuRy57G6zaUJiBwlP27IEPsEAiMi1YYxOcuzqNG17iSvhom9twkzvTnY5T313p+wtQmPHguMaNuSZS",
+	"kmq9rNi6ZDx1vhQbeere1Swq/468Wte0oxg/WUYwU37F+3XzaaFgb5rfzRUl3Kzb1q3sAbbdLg1tmVG7",
+	"X7XF0/vWhujVohxL9NtmhhsJ6o3I5CofKN5ztcipzGIrz2/Fk+usGB12tve7Gk1G8pk4ZbZOUIx+QatG",
+	"9thrbJmuFaNe4QZTo24XXFFXV+hc6vWQVY/ECr9tzZe8tefWKzz7M+/+etb9R7/79P1e+Xfvqvv+K+/W",
+	"/n+01p31yg1ezVWajFfEOftlCfG5asD/gStiWMMFVNd8GuR9nOJFtkPg1/S0h7/WqDgV6byt2b5Hl1OB",
+	"nkh7wvEVh0LuBoWHN5lAi3t6V6e0N3MKi7hK5mtnfZ2ge5RXAsi9WDsVQAAIRiba8oaPtHt8rlS6LfPe",
+	"1pVdUiYQNLb2Zxu562rOV8Xtm9vMVlKyR90xcWAZpxTg3JpL1eHPIfH0Q/f8f2m96Gfxv1VPkY0St7+/",
+	"qc8x6CyyJBdG0kZh4K5WsYhwtV2GbyFx9ThCLMpMoYMXZuQLuP9Ik8zuoZ6Xue5NoV0i8IYyo2cFlMZF",
+	"KzLIRLVDmRVyv+6o+uZpm5SgF3y+QqC7WPA5CnDa1Q8vZa2TwWH1EyeDw42W/i1c0zWpY23KCuw+VSP2",
+	"oi+39GLv4K9u1Hb2fb2rTRgvz1uOwgs/1qiaIDNasgmfJSmWRzUyS0vWGrHwLQSC89tjP5hqqzceN73c",
+	"nt963VLbJItKeFNVumgLqQWStnWiZpmF1Jas6dJB7j/W6mSHt7XkBqFJYsIA4iR3UfpYx92G6d9/TnrK",
+	"s7YZnbmJqAnV8sUN0AxfsTVuIWNIfLb53c7H7VKXFzku9H0+/9/nz1+eNz9dw16XsGCxy4HO21eXR70a",
+	"uR9vRm4/zweK1UCaQBPPr1M14m0yqYtB114Q+n1xyEa9t+xRmsibK8gw2iV5xW16w8L9EnIP61lLftSd",
+	"Z7/eKvhOp5yPH25yZLbCGNIHmN5KJIet/MKYjrCq7GpgcW0jgtd1x5VCEEKimfPZUKwDa6LSUz4Xnpbt",
+	"aesR0yIV41yHco+ztlRFL8sRCxDMi2yutMCa3JZzhrL5mNnpKGDR7XyMqtptymW032Nmf6hbnWvXNp6K",
+	"8Y210q+AUV092c3Wa9+2pjprJG+ShzVx+M+4Fo+Pu0KOVSxiLwp/b5yqIu4mMsn3y+JqTjysSjovD9/o",
+	"0dF/37z68c3taPaP+T8W6n/u4h7cXIeBOM49CzFQEsmaSgyfUGbhk8ojtL70OQodWACjjvRpKekbtDAp",
+	"FlVNbIPO9UYsus/7pd51f52rLky7+a6BSDX2e5VIXwn9tsTBCwBfVQOi1GHMatbU1SnhMr/urtGEXQjw",
+	"Va62my0leipINqyHqud045Pi7FeafSIz33FO3U9S8SEZpaIWRI6PtC2x/hWXZFuijsyTKz6ZGKq0HFqO",
+	"tEPlhtZPrFxfDerbItOnt9Csb2Gu2LzIGfe8emQ9qTs6qXbzlYJD0ebf3QYvm6Bbvea3EAT9aWvFd39f",
+	"Xl1IkUKHUSMF6gG9u28xfP/T4IbJEdYH0rOVUtC166he1b+L0KWKcxTZ9HCO3Pv5ZO/pTt3Ru4eZE3nV",
+	"uffJ7rwdHXTOtbWTQ+re5u4K6/6sPPieds/dTZh182S7z7LdYHcG5jqDIZBNlCsqDlkm13y6Kc+maWwj",
+	"hZTxsuuCiGstiwNqZYZeIuDu5ncLpSyyzHbQ3krbtWHArYlwQCBdNBl8MvBDzlRGTfI/KSkukVe2ougD",
+	"zddN1YPRJ0ytngZAMK3OeM0O29y41VXyMOEJEPI6uYWfLXpOa19RSCrRcyjZ09KM83G/1Wh+PS+q9KDf",
+	"XoF6prIWIe81XG/53qB/eLwuGr9lKCXzabp0qn5Lgkci2d+eNTJk2j5zO64va7BZn8JKibRUOwZByJv5",
+	"6v29T1mR51T2A1INcbidg493L2Vgg/U+raBB+fZnjwZp0ZF+l85uy4n86EwvmtNKVBAZBaY6HL7dwW0d",
+	"Wu1qds6voRbbKVYQB30BxVeVNsVW8oUFnYUYfTaPWFsO5eakx8ZpeotR2p9moKiUFVtZ3ixXrvO9kkYh",
+	"ti4LMPxR+WwbL8LTVGS1/uBbFGRQtyIDyWitWEo7h0ltUPPkEYV+lcIpLHR/9xTSEhZtRMsKHJ8I5/bQ",
+	"lzMsQGSthH5m05re7h4SHp6c7FZKECfStsBLLJvb1jahmM9VljMsrDtk3KiKtyLTqCmORL4QohJqg0kz",
+	"+FovlBEm3kJ0dyTFwrZ8twOjddTsbSKowTuL1FzIKKCGoeNUaWgOa9QR/NGqZ7luQW1xX3yGrjh8Cloj",
+	"p8K1acWWm1Ixb5CAaVVxFlSpxG61ZlKl1+di+AA0tA/WCRXxIZjStf9MNIFgOxUMn33IvAmsUA3DnvoV",
+	"4hNrxd+qCURl6DbqY5tpMq4JRbi+qRtFLxIJ9AAsdpk0TPPi4nuIQrIsDzqJaIwke84lW6qCgZcBID5V",
+	"Ov+PNoaya88IPEDb9WAB+gXPu3ronyT8X2f8lud8dQERc4oMOWZ/oyehhDpiPFB0QHnRnfEk9avLaLVt",
+	"vaJ67Z3B4eHR0fHGNi0wsZ1qDuAbV6PlhgL9+BzpAs1C/M2kG1dQw1omJBQpN+N03PGp5HDRrZaKarMZ",
+	"z1ZMEPf7ETDObppIwXQBG1md53MuQS8XfDxls6XlwVDy+eLi+wcq4ECvtELzx6lCnRUpcmy4PEKh7HqA",
+	"xMhQ6pqRGkn6pzU8sOCrHh2vboNrTuATeo+0ut2qngyHbT4S+VUcPGisZo33Ty9BDGhRUauU8DMQN1/k",
+	"36L+cLCtYNgkY7vKfd6R2eUMrNZhNopA7Vi2et+3a2/RBoe1/i2AzVb+ra3aPuzQduALNwxAKG72VCMA",
+	"7+upJjH2X8lTjUt+Cx3HWyFM9cMh9bJkQ74Q32IC3b00Ir2ylkNDrAjoOiT782tB3eDZIlMQ57wl315J",
+	"NV+6znxUZSiHkwouDZ6z/tNhv8/eXT5vNSNMMjW7SlfUzLSSup1864xXxnyvFdbO/JAks1FQNXpX6evk",
+	"5PHj9SjadpDLwkbeFtaZsA+Y6lo24OTmk0+a34OcfDwGv6fjf/jljv+nGSce5CDtKGHUV72JE0MrnzZv",
+	"lMi0WSTDVtEMev48CDUTH+ZJtnxQtVnnaq4ZZb7Ugh2NwG2rrmTiVpGiu7lgaJUAHB9uQtEWAWOmZOJq",
+	"4LUUJVBzsaICBd4z9Krs/DBR2QzIfPRVLYIFe2IMM8FjiLcgKda70irhtO+94SiLqUoFw/bjNsaRQ+YH",
+	"hutqVwb3FDF4wbMYvEahRIvC4LFX7xs6AdTTxI4mh/zp+HgQ978ZPRYnT3aTjQh4Po0lxLILW4nuD6Bv",
+	"wGFgtfIIkM06zYTNXQ9YhLOMiPugyQ2nGXlYWkgt8jazW3lUWvAedAQzkVb0V5kNLIEep+JWZI2WHf1u",
+	"f9DtDy6hKs+w3285Fp7XIgzjj8d3XfPPof3nEv8ZVv7ZC8NeGMZf7//H3j/+z89fd99X7q5wa2w6PX4o",
+	"wBZq1qqzdTHnY9EFxVvNZryrxZxjZiS+Yc/XKW2ZjcoZq3kidCj9FpsA/EeNUrpbHcbqcvq7avVrrM1m",
+	"UlvoBOaxewsGcM7+pTQCs+LdHKwr/BVtaN493BXRt0YLDK9v6wrgJWn5RW4lNUAou9bUPALjPLldUdXF",
+	"642wkc3axriuhcDGNyrRdi2hBGWno537EG1oD9RSELDsi7K5ZbXrprBF52iXxbprc4laB5nWbi47Np+o",
+	"btEWfVRaG6YQwpQwc3Optrcot7e2P+/bAmG0GBdZki8vDElCzISelq2o/sNZkU8rAi10LoeudWcUDAhC",
+	"zZA9EzwTGQuLfv9oDI/Cn1BhOQJCDj7ViCmousQzwTFM9DqDJmiRI/bwSELsfZKqRSVwET73nHTiysV3",
+	"WdoZdg5gNQcuVLHjszbyaXmMZdh5K3jc8BhCdUeqE9WDvfBeJOcwvmmeps4ymwap8zn/49hvdSIoBGHG",
+	"sxvbuE0LAa2OXbdxb5jKVFrGoZnR1ZTjRJJ5yyzK/myi+lDlG/5TtbUnmd9Yp+fQuuVblAoS0Gsvz3Es",
+	"CmZpvGpngHJoQN8MGB/niE4x1Tjzc0zIiNf8eNWJ3HzWX28APhzqMj9Pl0aYb7xvNYMKAqJI7cdJmMuH",
+	"1IofNMUzOFe7KZSfcP7YyzyUY55lCcWZaOh3hPoSh6bYeM5RSA9tg+8ZuvzNsKX8Oc3zeefuDljBpCWL",
+	"Af150BYA96Kr82UKnvIiZmfnL9ntMTWr4BmUH36B7VmZUfFFdiuo5fGLsotyvTtMGXS3R2mriERVzAwl",
+	"odO+TW6llc95PtUBqhwQ9aCDUApZzDQ0ts0LzcaQGmu+LbJMZZitBsCCHo2YMEjTwjWBnzKfcgNqaA6s",
+	"mcGjXEiKqeA5PFnGFCWSzXmWJ+Mi5dk+KCNekFgoQ/nVV2ZbhMyptXnvq68Y5olnKEoxu6u7EOPzNrTC",
+	"xTbJva7Wt3MwXHCjnb7g42lZDxthCc/gQIBiLMmZFCLWbC/C+RjSj9MZ+jQ/C+WKB5BxnLIKG1nBO7A/",
+	"V/RVRPeazIe6emSC7/fYGZslWkNTq8y1lceDZnAYFHhhdNDj/oB9DDuADjrsDH/+GHYywbWSYWcYdl7K",
+	"W54mMYPDHHbu3t9Fp4wzvIjj2WJHgN0ImmthMJyZsR2K0qAy+rsqMv9gUkADK4PwDTEqNHnlhIznKpF5",
+	"L4JicGZ9sHmhjIgnRQGLkHeYv4jAQq/Wubal5ZCkGVhDubCDCfVBjUKZaKSF0D136S+tR1hZ2ju49NCC",
+	"kDSU0U9dWE/3gpT8PaeRP9JOnYxoG6KyGbm//hAhDXUUA1bI1OCqmZCFcpqyWAUs+qlrg/pavmp3IMfA",
+	"BIvABk8NVkgGhgR0OJMNrBUtKvseYVEWrOb5IXenVEk6zi8Ae8pjLJXsHn74YAE3NWT9OSahdi+XczHE",
+	"mkp4+g/+qakEICrVkGwTrcRJFnZ6vV7YCVjYAVLnXTPoSRXRcpYKDnMUhgjm2bLHIng+8s6zXQnSTJ4z",
+	"jG/bi1WeU3k9KXRuQOIsOT91v4O2tFjHmFrU4lypCKa2Bpey6zxQW7vR4L2E4D4Y1NJEqqdi9rzcuhlf",
+	"QuS1Ae4zoZPY8jog6EIzwcdTWyvHvJAmOtcBUYPqOLQd0XH/JGJ7pRofyui1yKcqfqPyszRVCxFH1L82",
+	"gt/RfsCi48ERnabjwQkunsNmhXIvOufLVPH4UqlXPMMGye8kCRQifi3ihJuNx4EOn0ZsL7pU6jWX1qCu",
+	"oyCU+Mm3Is+W3bMJwJhTocfop+5bnotXySzJu19FbCp4LCzEo5P+UWSmcYHpxu9kWcjULsQfdb9X+0pi",
+	"m5yG0hk8lYy1owAlvwIBFODomJQ/NfgvFM3yr74VM57IspVL9Z4WecT23snkg/3uPlS+DOWoiK/R4z0H",
+	"AmRTK7BBQ3YrMjbP1BjbOBkkstA06HKGRynR7D8vfnjD9jYdwcCgEVov0iVBbTzlmRb5/yzySfeJ2T1b",
+	"xH3AXifPAkDiW54WIqCDwoykAE8cHbJYiHmPvSP24yV4ZWJSaBGzvei43zfbcW5kFzZRBtvwzGZFKkq2",
+	"BhUihoyzPOMJ2Nx0yvXULI6imgPbZsEmjIdSjXNgRJlgscAkcoz0xCbvZpQ9LplNMI8OIrxRdrvcD7DF",
+	"efT9i7NvI59Ggqj6txeXUVlcEsBN+3CZzITO+Wyuv/oKJvDu8rn35K9KiiGL/v73v/+9+/p199tvL7//",
+	"fvj69fDiIqIBzvl1Ip109Nx1w8c6ySyaQ3LdHhDmAZ0Ccw2qG5mzcHhiGNZJvx+4rs6Dfh+ftITgY8xz",
+	"HoApEP+rA0ZGrztzcKYC+CxdihiwW01b4mCY5GKGvAUMpV7nfvyOoS9m8CEb0FfgLxp1yPp2zUhXzZBm",
+	"kiqL4Ud9/Si0GVbskWIkB1DQMJHXIZSMBqxHCwHb00JYOmLfmfOMz0Qusn36/n+qkXYEZ1ToJTNICN8H",
+	"H4eZmJWO7WOcZqUkou3eSKk8YHpa5LFayICceUFZCgxasAY2nSsgDS8oU6hC6ULBJ2XZcCXB3xKUX250",
+	"GPCaqocSgm33oXiWEZj0Uo6nmZKq0OyfamQ4hBFyMzE2cI5JXwLlBEvPejHF18pQOVuEOY4OIvJZRixX",
+	"oYwmiUz0FIKHMxZholXUYz9CxCr3q19y821XzR6kkESG0uYqObYFIQAIWjSamKNniYY5RiC59tdJrjYd",
+	"vtBLKxnsiQ98nEMnasFAJgiYxAUYueCUWQ1HF+OpgYjTaTLDLHAm+z0GZZ8ThLf4YLDRKCehpL5xLvkv",
+	"wbOClTcqhKOEZUAWFXQDaxAZyLmA2VwAMWF4EZbrSHKM2TD6aCfo3IpMo4ba7w16fRvFyedJZ9g56vV7",
+	"R2DQzqdgJzogkfkA5WWoz9MWkf5WYKMar83+baKTEWYr+64PijixDgWeQ/zLTNCR+sEcYnOC3lRagYyW",
+	"LEpAyIB6pUj3KVnEvEEfDaUBmSuQmch9KxjXjjIdf+jQFX0NQ1yNliASJISWNEgUsNww7VEGzJQmgmTR",
+	"4340iBnBUs+I63G0XydVZm3eRIyYhaqLwHrNuMwIcRm6vuGhMhKCFoL6vnF4qJxihGGYvcT/QfWxwXVo",
+	"wG7EWCvelPK+ygwIrkEr+vo6B1Hs6zSnfwzPkMVsJDJtWVsbE6I0ICBrblpGdvtail9gKKoSCgvBQtyz",
+	"kWFY+HkubUX5r1VmdddyX9iBA7BhHMuQElxuxLJyVEA6wAXiyWYRxS2S2K0k2QJuxJIsAQQgONJGMbB7",
+	"E3ai0k/7yB7MBU/ALa2F0bqMTEvuGLM/H8MOzhIIijkhYSew165GS7hM0IE7uMtwmSzfhvabW9J7cGjG",
+	"vc4FPHfYP3zcHRx2+8eXg5Nh/3jY74eduyDsOAwIMZDRDOEhgveRsHOHHNSalqD8p5EN7cEZLS1pG1oF",
+	"uEoIIqeES1+XsNqMtx8n1FnQPfQy7gw7rxKd49eB2hBf1SsjOspHDsBDeRds9dxF8utWz/6EW77Noy8n",
+	"b5QUr40sA2ElmdBzJTWa1Q/7farqkNtc5ZrQ7DnwsKof+TvbvmqfOwBI4bqpucFsYxa9/85dsMafixsa",
+	"uMLg0YtLfu0oZI4hCtjAwbDe6OWkayDQBRDA5t4FnaP+yqqLDkAHb1T+WsXQy868c4zAWv/OMx57FQCO",
+	"+4PNr7yTpWWo4ukB7Gq1Of/83uw8uX9+bvon3puddmHRgL0EN9tncPhzh/D5vflk7bgc6DwTfLaSfZ4X",
+	"ekp6uk3Ws2wUTa1gp3PHE0RyTeZe5A9Im61cVDoGNLsAta97YagXHfi9KBcfaG5dnFpkNBdQ0TVLlRFc",
+	"aTpKShLOdc6XaPoCG3VibcB6yvJFIpmahDJK3cGOhjUbe1D+9hggNikwJLhkR3s+6fdYQa3JiJeiOiRr",
+	"IqwFlDzpCQdjyk2e8vlcyH1kLyDOTsy5fqRZZBQbQ9RQE0Cx1kp/RgC7FrisiC1UkTqNKIGoOzBqz9QM",
+	"OwUAuzfjGqXa/OyCIZLmZuCnzUuQN4dKM0iLQ+JMM+0xJiMO2BtzpSFWgG6HksETUkGRM4S2fYZMPvBF",
+	"EhSN5ueM84wTgTejjLkE5WqGspvVeY00iuKX7YHQZWDoJk8X+DYAgGtmSZmDOEN8AoFrlK3SFt9lZxBW",
+	"Y+5AHk40ZDdCzLs8TW6xB01pICNdm4lUC8h707QQNDFB4lu50nmmPhgBzgxXQ2mrOtOUqS6lgQQJanRe",
+	"7IIlFjVie548jhqN1W8CFpFV4QrqGAkjQGWJTuS1TaJsVX7M6dPKwvMRioGWxzqh+pFmBtCJO3xEZR7Z",
+	"KYbSgt9KyteZkZNHqMIAtqHGhNKMT1Dgekh+FyiPKrFKodmXJMejRMOCsFC1J7EZjwV6q88ItxD+RmME",
+	"gFMr8ugV13kXINt9+W0EzVhIR0i5zsslmHVeQ8rJWEApibaZK3u6bTxsYvThBFtJWY3IkEhB8IfvJLf2",
+	"dAA0Zwn4ygivoAWIoaf0Key/RR/RZhI8pRQfl2NpsJAv+NIAS2g420Zc1i7/ctFjP5I1pw6A5lHl5Byx",
+	"87cQ6bGz8oTzKTVUqSICBhTSUkLpksKcQx58LTlU2DTo/8wgiMj0IxbBlC7AoxgZogD16ynZv+pYs+LB",
+	"qdFdjPAsjCxAIgQtxoiRKl5SJUpElq5OYkHY0SYWXsCbnygY7iDEmR2Ar7yMtxHiGtyyGoZF5Puw3++H",
+	"0hzQ44GBLPx1GEqkfR/DDojmT5988/jkeK3sT8l1cIsIC1yuU5awM+zfmS/5tLL0WrdUyHx3+V33SYtE",
+	"MCQeBE4wq4khS3TNlMylYWSptA6QVBmEs3GQoyXjbJRyeQM0vAfcIpSOt7KStSaSrG1gBcPHw5b8zabo",
+	"WrJSOLqA7RAr6XwnRHxSwQ3RsLktsGYjIai5PnXsbxN1wkmR78DA8zkfT0X3uZJ5ptKVKSORVN2xeRKi",
+	"rcvdcNmsdLuluhYs+Y8rGn+HFnkSXlOM29pGQv4o8DzebbQxgTEOsGi0ZElMmkud3hfIza1E3AulM87N",
+	"VZpqdBZbngHGxgl2gXbBQ9isiqyKQMhDafR/I3tMVBZQakCllMIK0+aZZEmMnMSMYh3sKgMG32Iqw9bf",
+	"viJ93KpI/43k0s69NVE78+200WdK5d/ZN6q1ZbYb4HX5gu28BwNJlSfbjvEGn8WE8SzfZe4X9MKdjXl6",
+	"tz5huzrCZeWVHZXyVVQNpexdNGPHwj7p+JuXttPavzMH4/PQi7+JsstaG6XYVQgQjquvozEHZj5ofvm0",
+	"wYPOXLV1y37NsxviR64gDxITTtE5EdsTPEsTZ7MGnTYVEyNypkqK/R4zo4CjzMj7YjZX5gz32Bvl4g+s",
+	"o1YKEYv4lHyJ4IcAsTP6eBexPWi46VXFZJEZGWD7FqYCwuK+5xQ10juFFUSH/T77eBf12P8Wc8wF8Yci",
+	"++ApZLU4P8jUKMehnGdiIjIWHYDFuo1uVSZyf+IFnsTNZxee2uG40vOrjysI/jOe3aCfBiNT/7VOsNlJ",
+	"d4QtEHZl+oAon+9AYmDYLaQ1O12XVc4h2/PVS9JkUrUwQqPKmPil4ClL4v12Zh2gl05A7BOJnL7HqxfK",
+	"ex1q7FzZcqibJ5g1DvC643choGzKH/T4aQb+vvIAmh34lzyApbVY4462Hj8bxQgnrfW8XGABIu4KFFhs",
+	"ngs1TyG9E0IE4ES5vqrWpQg9d13Yvyv/A6a7JD/1PI4ZxenPrHce46XtBCEqDX19ldhRV3/QPhhAV2kB",
+	"ul1SZr9CQCXl4fEyBNeMCgXvF/tgIHRbBLFZS3Tur4qX7LGIgAKi/oDCZfpetmob+2wzcwgZf2e3AnNn",
+	"hM6fqXi547kD0Jg/Smw4Y7q4vsYqXZ2gA7FWUCYRp94Zds5TwbVgPI4Z9/yi5CuERDBL3Jwap41guv3J",
+	"tYtz+mk1RYhqLP/xiI5DT7A6Q2tHn9rsMPlEtu2dDYmym+XtH4atANEAk0xn2CmfQmd3eWnIKJeR/PIs",
+	"hTxAQFsjGkMPBgj3rk7gjXLnnueMp+k9ZkBJf0sW2mthB5o40IfNNLbfFfPtt4Qvq3bH1VTRZQpuquQ1",
+	"VEngsnFYv5zZpEaxL3wK5tFqRxOQWtfLAG0VfeP8hy61aHOszQ9p3Iy12SJ0JpS+o26PQleAgmCYyjXF",
+	"sEAkSmBL/FeDWqCw7u8h5KYx71Cunjiz88Z0AX6tI7bnQtdsVCg3Q8A9kB+TfOmKS5R5SDxnOb8+9WNk",
+	"/AF0MaJDjD4Z84/hdGbc/S2iecwmeeE87TE5bHVIDm7y5pgctiYkhyK1d4rJYe0hOSuCSWyjLntUfkdR",
+	"JXQQf6/BJV7Xqu3pceWlteEljgz9FV/iJPpmOmhbgInFm5I/2CtgFmsV3zExtEw6ZIl09Ax3AErzRy40",
+	"0IZcgxMTJXEkccDAja6rIA2hx85sqtQVkunI6c0gOA6pvfQilLb6O+YmcKNUe48AKUWCQ5HKtslxYGtm",
+	"ILlQRc5EYojKPoUdIy/6pxr1mK3fQ1ZrXalAAMluhYSJY1kONZmkiRSUShVhtxWy2PNUi4hM8RBXsDDK",
+	"tp1UDyM4iDuYN1a2RH+Zs1kBCgY7Moj9+NiTNoJQMvTvogVCxs7IIHIggxmLk+skD4A5YfkPuKMDvIFD",
+	"RF1Duq+IRPaILq9ssM4uF8q66AxdVxMziAvEgcb/ULEhUwuMrrGE+7jf9yMp4duvQDmARRoCbju/5wvF",
+	"Ym62IWCFjEWmx6BFqozNRZaoGOJxuBkiUwuYM7X9QG3Det7c4OVy+EzJa7ZURWbetlnNEdsbqXxKLzo+",
+	"AaOFHZAAuuBvLzm3n+Bl6JLXYihgUa0bEGZhssp1aPQT+fYZYHiLhEQJTItOtAMcLJc4HnTLhwMVC1Jo",
+	"3fcDVvt6QF9vfnxPKpuUhmuM8AhdJXFEx0jbBVbDAijkP0Cn1pKECA+mAaQVU0gBl3hM3aG2RysrSMzE",
+	"8R7BCPBojz0zO3Kd3GJuoIFCdE4rtuNhLICbc4DpbYyZzexBoiiRBD9gIVYYm8Gm/Fa4od0gcNwZ+tEM",
+	"YKNTgAD52jBI1SZ3ubexAYRLsGPlIzZKaTElYaRHA0LmjK2sjyTVDXdm5z3mcFDg9I789u0YkKIWkl41",
+	"KFwiLl4zmHuKWSEMcyqojr74MBaUdAzk23720pXcL/vr0ANwypViesbTlIw4iUWD6scxOjja77E3RADx",
+	"dRtiAxWFDbLZvKy6YA8Ulrp3gbao2ymJfyAQyJiPCWC2e4V76AmAECHUs1F0mU2M87PDXESgjflCUy5Y",
+	"T62l1Hy83hcMP2YYpmFWgkICIbXTQGxBKESKfovkiey2Knvey6DTahb4UaRpd6KymWGRI8ycthjoDof4",
+	"YGSGveN+32b04xP7vgpPjbtaunVRdaFKYVtbSqbz4UNXKkjuqrSCGnb4c1W23Vr0s/jfyhAOv82UkZJa",
+	"FvYtfJ8NDtkbbqWVsm2km3WjVdvPHa2nXREfnpwMnrKzs7Oz50dvfuXPB+k/vn05eHP54sRce/mfT2eH",
+	"8sl/Haa/nLw+zAby5MPJ3xdHN788/fDTk9Evg/GRPJx9M+rzn5b/YFDS9H/RVvTGatZ573rKlN1AqDCT",
+	"bdaGNXh2Ayo12r5K5m44B+dy7ZuBTCIhNEV5vwLoO4rz1ep2n8Vm58uU22om/iu7LmmVqahkaQHTeZKm",
+	"FWn3E21640zERtLlqW7Y9ZD9uYROuWT+0+1WNmdT21l6aIgOZPRbZXW08Siu5NI6o597yM2v5IaOgn8G",
+	"8551k0F0N3yk91vpbFgZp6a04fFxqler3tZm1jv4iFco9gnTO9t6UZnrvqJjI4GvjXhiI8r3/vbi0il1",
+	"EDZkMwZ1KFHcTjSbZEIwfs0TGw3PnXaH37faXU3xCiXF9M4UNndDsQjq2i/nIrtNtMpaXJDsbTMX00+4",
+	"jCiU1spX/1Qj4LzVxE8/mqvBixE+Lbz4j+ZkgA0w5wmCikm0+USSZIC7JZ19Zh594CPrFHLMjiYTkNvi",
+	"3u/Z7br5wCPGrT/wweZYRgJSI4rR2pr9LMRQRj/yJP9OZRbFLyj40AtqLGO+KRASAtQhPZbP54JnusfO",
+	"KI089uv9JPHWQYcPfc7IXLMlrr6lpx9KHMC7OwUOEADiPwwKr4y+W4++u5nRUweV90FnXrRZKG2fyKkg",
+	"Y4FV5DxjZO4KSbd0kgxls5Wks8/5meFg4cqKVGi2Z0Y3TAdlFr0PUXJKkpLb87w/6NcJyKkTsKjeFBBc",
+	"KtiqsvcVaaq2YJ9lWJiphorjaXnbH8FeKyvP4FDNLo21tLe9Cjn4m41D/QEbkFNQH8ZWmG/s+3lyhhEj",
+	"Q+eQrAccH1vtOHtuJFWeTOiwRlgFCh8pk34pKrqsYYBVgCwXB/6dFVKjcOGUVEoucpSthbbgYn4TlRql",
+	"oynXnkGzNI76qjU8WdGsraq3EKNut79S430rco7VSjJuDYfPz98xQKeKzutaoY7nRWf49OSuXZ2s6IGu",
+	"OWazjyWob7uSy2q54s+iEBZbhl37E4ofjO7T11vo/w5LiAu8L+qBOIhPPDXkF1zOmCJD8o+juut0LVuz",
+	"3qlaG4zkZd3PdQqfb3bPq/4Bi+73mNcneAbALfC7Vhl/JyInHoB76ZgHXqfkjdEkzqzcKB4UMOlVaPF0",
+	"zFqD9yGLXA9Vr8u4VfiMAGzUg7KtORQ6sW+QLExdRilPR8jYcLLLsrOEbX0LtZvIq8DBBW0LspF9XvMl",
+	"lMyBE4isK/JLv7kMHe+ZMZfmrFGNpRiSOUMZSixXZGspGRZN1Daw2rJhgVJk1MfUcE0LRVuTtVY7Xfhz",
+	"hRLWtzyFmmM2usPWUQ4wUT3mSxumQ6LQ/ilWioRuErRFZm43Yp4bsd+1iaOFomKG3lTtPq1ZXFBZzgSC",
+	"urXCpp8Is0kmRI9d8husvRXKOnqwGSzZWxp8J01uBBi//qlGiDKA5RoCL22W+Wp1g9p231/b2NAsvK4Z",
+	"w9OvEp3vzHgqr65RPUoP3b+eEgLBDrwBCI+22X2/rz6yIuIZc64ZES5C4D3uSNh+7ZRWwyZsFUoXNiFk",
+	"XI+YsCO1xUzYeAlDthohE43Ih9NKV2oMdWinr6UVwBUEMyQToiZGAvLUWymtLfHturHPM3GbqEKXBec8",
+	"ChpKXYzH4BBnexH8rfWkAE3K86kaYTHaN2wfUyLZns2NBGWqfBCjMbCcZYkSLsWypklgBjtRYCsUERVG",
+	"xjSseelLhlHWigql9Uo+84g5ONXsUNZ/SoJi9AXsmb5v0XY6f3hFyIUco0i4nZKzSrshwdKsT5czbrxe",
+	"656+g9BX7/j+eXxUeIA3MgdEFjulc3pr+8Xg++s8VOWBgzIgEDGzFPmXsgUHnTjRpD/627zilGzyYm17",
+	"uDb4qjx03VVJgQsbY+MfTgXxV2xBGXimhlItcT04qxbzP7i2csmNuMdqGkErY99SaTkYmzvp7pmCWwgC",
+	"r7BghBeYSPlNw6YBz3JQGz6IdUFnKmsrs2q2H1UbL/mwTf4PfEHayPru/BuBHO31PfYjiszczeoKgULC",
+	"RSibFrzn8ABkI4KoP1pxFKlQVihtKGRFRKcM9YZ3D2USiLaZ8SUbiVBSPXOVQSZy1f3HVnNLB5UslE7G",
+	"qbWXqiiLFIQHFWpZrGAxOldz1zanxlMBDk1l4mFZKoKCojuRlxq+WmGlE5WNhTXLtTLTS5fBVoljQvOu",
+	"N9QOBOsMjLYe8/zDJWH5FBWxPv1yvtFg6/3exAq93ChABMyMKsoC+J/BFuayi1UOhzLwgzFrx4rtRZXz",
+	"uf8HZ0R47tdqltsyICSVn4UBvZCZSnWtl95O7CiUEWhaVGqRtA1IttUsojor0FUAtUOyvo2nSlvuBBop",
+	"ZoI1jDpkFjJvNW1Uvi0KizFifTgwuTklbJ+lPBeZ0e+4zTizsbNTpbTtemTnPgSz1EKImxgaUmAzsXyh",
+	"ulNVZGyRyFgteuyVGdSxNQizDyWWUaNnHtHlAE2Jc6ME0uRPrVGNRfisVQuj83eXEcNQFwyE/pBTcLHI",
+	"RI/tndkieBit66ABhzkWGeOhjPkSCwXHYqZ0QJ447U2tt+94eukXJNfNaq/cC3O/UmKeyrD7zN06H2oM",
+	"nq3j780c5gaDZ3X+flbx/3lWDSvJDr2S5VJB8EcLf4Y1ib/485+CPxPOPWiC9B+T1f7BuSeeygfhnh/x",
+	"j23LvDl1gLVrAz125ilSZGwrDaoqK1NBFtypUGyP7JtxwDKVYx3RIgetwwmV+8GOsVBkzrn3iS1tqDta",
+	"oC7KFx/KCEXpIv+ScVEl/j2wJ2JzGrA9JFTFbLeDdUCOyvuIqDtNcZU4+xbn4SWkORtf6eXBNjWeyBu5",
+	"FsBRKPdcETWjq5AtnSiALXSwX/HHlBHH0A/LNsZJbCsZSo/ErCkULmtta/AVTB3NoblKLXvUd6m44Gkr",
+	"tdEH644e7HmBX12VGItDBCxfzoUbMHIeoFAmObpFKOULyhk3EvIoGw+zVjEFUt2KDAg7+WE8CDzSlGIG",
+	"HWyhf3JhezlkAhO2kFT2moNR5izU2qEKDPuN5EAaPoOCM9BQC2oA+1OwtaqxOyaEpus5N4oOpIy65XJ0",
+	"/+OIe3A+oX8qZeZRjgU0ueNp6qU4wmj7qzqFlJlwbm3Q++MF5B6zhZHf/YmgrD9PuSTogWdnhkU7odBI",
+	"ZT9wuphSt/7zDvOxzkGX/SDTZami43e9cAXwYuGO1mIUeuwHzCLMXQpbkqaVKAvriMM2g6iteKGHaybM",
+	"bRIfDE4RFcl4GlA5eqo8zayyMXSqRVCK/l0fk63nLqmBjvJKsOkbZj+3AotyGGAYzIOrZkFvMQJMaTsr",
+	"ZYm62KKqdPEBru3g4iMK2ZAfPm+oo1RYUq6SOVr1/FnIVL1/ZUP7p/C/oDwwazWlt7Y7mSH19LnB4VFA",
+	"tAVbwtFBWfFB83jza1tLOTSDP1s5KsvdfotEkaCDBKSpFBO5ottbOQUbidpgLsAR1voD37Th8ia3oEMr",
+	"3zVoLzaz2BrFjVuX20ZE77P4tvEsKGzCaH0qBAVsf1JNVf8UmPhZ7S6l3YXB5apSZaSW3k4zBc67cqKG",
+	"fErFMqVmrs5glW9umHZJEbxpN7LiW77jUuFPy0NkiL4b0C4ghxi3dbveYK333PXGeJ8jMHbUPofAZ24u",
+	"1maS5KBL4/z+BH5py5D4OgVvo+alVP5Z3ADPlMorXgDqrAvS+RXUKlPQiEXYRpe2BI2tn2M7I8OZNOe2",
+	"KtnPMzVJUhca6x0SKBWHdwPobKwFJYVVgoExV6wXSkw+I8XJaUn/3//z/2KJHfA0wC9bjefUSzQ1T5Q+",
+	"63adqDJxqxrZMkRwz1eQXHWgszZtcL0BO5QehCvVQ1rVV4KSbnTHr/cfdIOuLHBhZFH3FIr+oXwnIVa2",
+	"2d40gLLAqtI5tDXYDLrgWOlzWO0takt7+H2MXB9bpaylHsKgSc4vgwhBKzFAMZcMOBfcEAhoXwQvY4Op",
+	"LEtuBQzhxXlbf4Rto1BXyWoC9x7Un6t0VU0g7XjfC2VGUmlte95HrrFp8irLnTlnv0meUZUrgfxC6FSR",
+	"wh1OVKRwd9VK4SuE7meKOkfZ2oitNKDipwg6BnOfw3Mtg3HK12sdiO2Vgj1SiFWzHhwe7ZyIZL7/R3aL",
+	"XNpz5UvqbE9lpbq4/xtHMVhJehOatIlh5e56Ylg74bNyoYNnw7kD1MOI/hguO+O2Ss9qKfZ34ezxI/m4",
+	"Dfit07s/WVwF0YV7JCMlWyQiIRPkcQytLavhYE7OkSJfqOyGxSI3uEOh9fNilCZj9vL89tgNwGUclJZc",
+	"Ow4vuSI5/8tKPWQ3NayXLhp+hl7xl+e3j9nFq7Oz5/4HqNxGIm+6qRrzFDpk9thznotrBTwM6507GVtN",
+	"JiJje3rKM+zHB7Zrkd2KGGYfsP8+d1+AtvuqyPHeY5aBnW2fPP7Ygern94bprc2RYpQiZeSNMzsyDWJm",
+	"7UocVsPvCEwB2l3nimJWygaejoYIax/PBJh14zLRyBW5sAUcyWBPn6Eu/EmuRTqB+uOuq4ooocD2omR+",
+	"ewwFeue3j8GKt6ZYwfkDZA4lW2cNmc/tyufwnfV5Qm71f2UKvTwvoeFRHwPFe6UKbUG0Dj7Sl7dzZLcS",
+	"rwDpksrwFIMfBSkJ2kIqBIRG2A/QtrNkek4RveDnGDIucRj7KRuKC3qO0GM+h7Sbw35/8O9HZ/Hoyb8f",
+	"nf370dkA03IkRBlLVsznWIsUWp+wMddGEzQQAzDH9CwUBbBf8pWlip5Y1402VRM5v//5RIK/8Yi+PCeC",
+	"d47Pb39Q3ZurDipB5V/Xaa4mX+CMbvZQc7tN21QiyYyMoQX79s0F2zu/fLvPJJ8Jr+J6Ba8RyUJZMqJ6",
+	"8RKLBFQ8+GPYyWKpw47R9adK5z1baVBl12HnDmpcGr0WDRXwbesU48y8ACVO+UwMGbSa1jk7PDnyywuX",
+	"BW4h517l3bIxJ2Sb2Nq/0Lfk8VG9uDBKLZCuPF3Op0I633ZqBqW2IFMOM7F2wzSlt6ECvNeVeYWr1Ssl",
+	"/K2a8aRaM65Xt4ogzCLbbpwMz4m0fZkY0KdeHcSySNO7iBn5CfOXKcKANOEh2IBBqIKZYClSjmVIu/hr",
+	"VPk1rvyigqU9+gXrsHXr97zNxyVXqh8gVWcMX6qU7feEpv3TCiWHxuW3Ahp94wqwlrTCBvC6zEUxC48I",
+	"HHdRI9hzr+zfdkhVYhLXUrvs6g1+X30j4v0V4aGhPCNTQGRAHtlHuDRyGM16Q1UZa12M0NoXuY7WBLs9",
+	"KC07ZG48bE2Lm4uRGe78Qe8trN9DU8ahnUnxqvYRCh4L5TlJ8+alJq/1AO/Rh6GLFqaWoOud+g6HGyGy",
+	"frny7UNkK/Vxzr+IuzgnGoR0qVJiNpa6YucxFzrDTvmOeaVDBhsUkipmeJE3zyd8pjkonOq7oOOKPlUH",
+	"Q2pucb1m12pZ54XIG5S//cMNgr1LxqoTF75ALR0H4t1EHyML7PDa22/fXHwGeYla8YLRH3O7HzBu+E0V",
+	"hzcVODXb7lmy2lgV2bHIHFA3ZDkrQdZCVnb8OpjbyY5RI0we7n4OJyEcd8vqS+i5XFUn/0OtjyqV/IMb",
+	"tgx1UBmKEFC4BZcKMUlujQ1xdpPeOOdaL1QWfxa34YWAKhZSLKA4MLMfs7FQTnqNE33j11ewkqYX6LhN",
+	"1QQnzEXVYZieFjmL1UIauo4QBELrT6oXsTO2EPwmlG6eey5We5Z8EJpNxKIMqMuEEcOHKPl1jdjnBNhQ",
+	"gtJavWhbZpDvrBSU9zd2Jzq3E3LGuZkQOTSdh0RxItszWy0jlB63t2WZww5lzbgihAwol9E3lN98ghkQ",
+	"jql0MJTeGBVJGkP1EAuaK4DiipK8p5Qwha5YnYP1z27kb1OKFxi7bRFEKP8FXGtKAUpVJRQL6KqY4pVX",
+	"d4dyZVELnWdKXjvcXTUQfyMW3ef9slb7v+1egt2C688WqeYOOdKD3yZgbUVKEeBM2+a2MWe33x6H3oFg",
+	"kNggVf4DntBmZFFpaMdIIFsZd4Pr61OI8BepuBfU3Afk7TCL/9NFFYmKeboC7E/yjmXis0UZvYWhPznO",
+	"KJQQaFS2H6z6jZMczUbYKaPHvEChUEa4rPXRQfiMMx80woMw2qfy1ZY2YesDgULZFgnEdgkECmVbJBDb",
+	"LRDIlyAqkUDb1s2wiW+fxKtHf+o4GFwfS2yakYeWOwbB+CP9hrEwOI0/ejQMHu/fkyDwVwDMAwbANEtZ",
+	"/dlCX4ga3Cv4hXS9z8Lfm+1i1uT6OR4G1dqxj2AobU836BNTcnqifGX7opLN1oQJr5koLbWFy5vLm9g8",
+	"TKTB3qmC7LadQCHebnMn0P2ea3QHn9WhrHSza7Xyw5NhJwqq2gS4JiYK6oBUVaAdWbuL6d2RtRvg/ia8",
+	"HXMx13Snwy1d05xOKkOO8WKwWdFexfwNBDBSyXWb8z+6bSu3h1b0aWaf2R9gz9y2bVXKFx62s0rApFp4",
+	"NOC31vnLjmcWv9Zxd4eDlssicrdwdXP4zz0j729qZviLyz8IlwcCci82r6dFHquF/Cx8/lzVOa+aTCoK",
+	"d6lfo7ZtpmOU7yszJ7jmWf595mzn7bjzugLV98i+YXsLiCupllDa/wQWGcodtd8LWuID8si/SkVtrwVa",
+	"DPt9GYT/uOUc//wE+cLZtTeSZFJqDnLzqe3anYw5htQWWmSPNMM3bT6bYFIklFJ9q26gE0gWSvFhboS2",
+	"gKk09vqhQCqlERPMuyxPZqLHIhgwYlOVxmU8uy23OHjsuSmZmmA7ai3GmcCoq6+++i5Jc5EZAeqrr1j0",
+	"Uxd/R0BWC/LV3oilZhGYb21TNDQxUtx+dMqir1UWi+xqtMRXwdFPXeHzqZi1UcpXic4vEZK7Rm2eG/Fp",
+	"i4hN89xF8utWz8JUfsL1A3e8b9wwCP4bqAd8FFez9WH232kc5B8skhjAA3B3Cht25P+LdcGlgiobQvTt",
+	"SEDStT1H3kE9J6saRAC3ijXY/UCbo2NeduUB/BNaa8RRWiigdWAo8egYEYAOHuYU47lLZsIm3E/VQvb8",
+	"Epzw9BWel1olJ0pBxvH2bXyvHqu50BElqtiI0kxQUGkJLuyV334f6F3EcCwI8XQLMo9qFhH0zcmGSUFQ",
+	"JNFMTILRdNgZi/JkfCPgkTIQeLTEWkjQgGusZjOO7aITzaKvanG2WP4nLg0fifz/ybu637ZxJP6vEH7Z",
+	"pFAcp7svpz4cetlbtMBl77BxH3rQoqJtJtFFJg1SdmAU/d8PnBlKpD4sy3Hc9A5YYFPb4rdmhvPx+7E5",
+	"l0pmc57b/ViyMxxXRiXCIFRQ8kEvtoWZKJ6EkG5WLPWnymdG6RkAr1YrdD5m78E8jCDX0zaiNJpPEe2Y",
+	"fxBgJ6gmHTtBwkK638FHe6Ev4cPgw7HTNgpBw+yW4vTuNXKoMgY47yXSUzASiGaceXnOt9AsillwhMyF",
+	"WLACMlQprxwfXCKbUlEFUccES5SCitmm7OzT9Dpi6efPnz9f3Nxc/Prr9MOH+OYmvr2F2rRC8wxGkv4b",
+	"zpm6uzMC8rWdaXVeh1q6WxdrLRw+krca2GUySs/fQQOlwY5hv2rYObdHHuGEcXdIO+LQSQNlBvPOryYT",
+	"T8lhLrFkpEIx4wpVKzZeC6ldsY9osbEpKlKINJpEAjAvrVpkTzmWDBI470qr+U6SFZR1p3GMuQNZnlDf",
+	"KYZnsJVzZalkhrh0o4jO6igeYSK5X5TRmcVif3KBsq+UqJxVzTIUv4GtC4dgFI/eTn6eXEyuLiZX08kk",
+	"hv9GUc/QUEJVI2PNApJvA9Uo7taL+szISNrPFLimHw+cxi7KF9ibqCprRRZcMgIPuxjR29UkUoHddZJg",
+	"xU3R45Wi4+C5pKiJVqHSQ+MSCOiejulMeR2H4j1pvgfJKPY0J/HnWuUZoT43kTuPEctWJmKkLh3sj1J/",
+	"04rXhn2zW+4PnsVzdMOrZst8tmnZjuJPWZLt9mWredm8B15+hf8TAjGihrRdCq0aqsxPa93IOaHRh9pG",
+	"UTlmoGsi8ETt0l1j9r7c3C2pPap3Lj1oiXQuNL8Sh5P5+QUHn7JO4kSMAVba7UdzD5VGgDMphlyOprjN",
+	"r9nd0X/k8RwOOvJRfzWyh6DreTvybENLbry8LuebSGTonLAvAqklhqNcRKUhZ08rOmVt2+YnarYZSe2s",
+	"CD7SocVl2kuZH0uLQ5f/0ye1q/h32Ckd5kMq3Br1VfPy8kZIjIbVlf8BdSgvQORildE53pf92l3cQI9m",
+	"C6VtUM/YXZn3/LtEq/VubcMG513TAL94O9ioPkFh2nd4C7WQfOnukUeloDgBA2E0WmbGNHAnf1eOUh5K",
+	"rw/s2wtWwCcYrHAdvnjgePyjK2R0lg+0QSkSdOluGfsEI2gwPxlGT7s7SltwIXZfJrIKV6iCzXNlHBcu",
+	"4tm7j5QUNRJ3UPqZhLhDIu+1Wq8ij9HJDzg8CL4QGlEL/GjCGQUe1EpIsUgTqTRLUXLaz4tMGDbTYNbN",
+	"thClwIptBQvA83zrmksPDHkQmL/9CzcNGIZpPIgv4MZTGTmuCL8EaKk6SmSphQDkgOyaR7HtAzlIr7lE",
+	"+FTbkL0noN/3UWwdXEAId+D6dBiQb97gBdHOHIposAiU4nnv//WR3a855MPh1pNH0x3iN+m7RCLM1H1G",
+	"FFZLxAwAb6m9Gkeln9j3UUPJCCcYqvAH5LktlF0ziRDeyMsFxwrS59+kZLk/Kf1ooMBtpoqHzqgSvROv",
+	"IqwEYzl5XAl6HRpY8h/aHVnCBX7loaXGOWwNLdVEoSdwb/GbHTGlf66EBAMRnsW3hcomUymewPFfxTru",
+	"1nk+DulIrOgPUm3AXMTWrDCYqXXBzgBpFZNj3lUQ2VRIAtSqdXqCPkHSDk5eFx8BfUQQzoIR1uNZISBH",
+	"xML4FjySRmyt80Sml5tf6irs8mu2+Jaejxmtuwd/o9X6PpSrgCC1hOGiQKJFA+mROv6PimiPvi4UapJ0",
+	"h+sefnnagpWyHCjkmOglUKjVa2dyLrCYaKm0tHbg7e0HO2d8+urtz6DZDVPrYjyK2vgXAoZLOyYNOQPL",
+	"EtRZbYS2zXaHBWDVgO8FTq+1LJoo+s8ZObvmkm3Vms0fxPwRluxBmeKv4YyA4GHIdAbKyROEDqR42lPS",
+	"/y6eBgv6nUED+MVxifZCsdVy4I/OsnDckpjS605teaOgj05IBP/9vetNI66uXq12ZLymYFv1a8uF5vIr",
+	"/rEvsR8JeLK26URB4D5blGfOBXmAxi+RLs+zQ2t2uxIrFfGs99tqoj1fcLuWR3vDm293v0eRNuM137V7",
+	"7T10Ke5xHgf7EsvV+XP3Ub6EO83wtG2vg878phy4jp0xGlcsdCWaG97T7U2W/oLcHMCjgXS+XBmkAcPX",
+	"CqqXmsnXQeSoMgZDb2YvPYIdLvAFJ9LZZvSSOoRr8ir0mbLT0lrGB8Zpm2lnvzqBZfeOacowBwdxiXXs",
+	"mfTh7Oo0wXtRA/8/J3gX9e0+zEbBh1t4hDo2qi9he9oc1tH1fdfYxj+MUG4PwttJlHLrAPvg0l76MrGf",
+	"D5R+i2RT2ER/onWFDbER2hAgBaFt6oUAyJEHvgKX4Jild1otv6BlmrJC5LlJpOsXCgedCuIrroltMvTP",
+	"qie527n1B0355V1cJ/VY2WltD3Jb+U/u9F3RRpzQd/U6jJ9/YNpp6xtwbCOoy0Z5v1iYgGqXvL3eUGop",
+	"2G1up504sO1up3PgYyKd6+yNCmQQFiR+hnnheY7gIH5nI6PDuKjtxkcChxULDyqTYDR4wSZ/iScT9ml6",
+	"Pe7y9UD2GtFjHKebQ176F654trs5QHj9ptXykxH6MAG2yycDQ3kxc+c5Zk6Hp8XFtTW9EbucKv6UPceK",
+	"9/GJnStd1ckd9uePanz9UZe/7fYXdK43ThOsdT6KR5ebX0DW0++/tkHxlhYNCus7IRYxGFh/h3+vShY6",
+	"ZKaE3EemhVFrPRc+62BZc8uu88wuElupPCes5yeeFZB+/h81A8WG0B1oQgE+bzyCDg3YPjXncxgAigMf",
+	"PDePJqrsNdJLZ15IImCp6Q5JEKM0lhEQMjo4owVx3VQLBOjjtRCLvTeH6i+YnNuq5uymzbS89mKqGApT",
+	"IiLjoVgWVrBI1MmU3x1RKgyBi27UowjG4vIUmmO5Ecbwe2cEQyKfQ+peCbXKoc6K6TWqM3vgsrkYVy3/",
+	"JsRixuePLU2XtLFULc/ONpku1jxnSz5/yKQgVn/oC4hIgN+7YsJNJJ5DQ07pZTAnVwfavr4+I4VPVuF6",
+	"zHQDFNwEzQNLT2vTRKtKa+E3HjO+LtSSF9mcfmUituTSztlIvjIPqqCtQ0JayvcOJ+bYSb/9+e2/AQAA",
+	"//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -96,13 +96,18 @@ func fits(b *db.Backup, target *db.Linode, overwrite bool) error {
 		return db.Errorf(db.Invalid, "overwrite",
 			"The target Linode has no room for this backup; restore with overwrite.")
 	}
+	return fitsPlan(b, target, "linode_id")
+}
+
+// fitsPlan says whether a backup's disks fit in a Linode's plan; field
+// names what to change when they do not.
+func fitsPlan(b *db.Backup, target *db.Linode, field string) error {
 	need := 0
 	for _, d := range backupDisks(b) {
 		need += d.Size
 	}
 	if need > plans[target.Type].disk {
-		return db.Errorf(db.Invalid, "linode_id",
-			"The target Linode's plan is too small for this backup.")
+		return db.Errorf(db.Invalid, field, "The target Linode's plan is too small for this backup.")
 	}
 	return nil
 }

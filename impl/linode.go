@@ -66,8 +66,11 @@ func (s *Server) CreateLinodeInstance(ctx context.Context,
 		in.Label = *b.Label
 	}
 	if b.BackupId != nil {
-		// TODO(#3): restore a backup into a new Linode.
-		return nil, db.Errorf(db.Invalid, "backup_id", "Creating a Linode from a backup is not supported yet")
+		if b.Image != nil {
+			return nil, db.Errorf(db.Invalid, "backup_id", "Provide an image or a backup_id, not both.")
+		}
+		in.FromBackup = &db.FromBackup{ID: int64(*b.BackupId),
+			Fits: func(bk *db.Backup, l *db.Linode) error { return fitsPlan(bk, l, "type") }}
 	}
 	if b.Image != nil {
 		label, err := s.checkImage(ctx, *b.Image, b.RootPass, b.AuthorizedKeys, b.AuthorizedUsers)
@@ -79,11 +82,13 @@ func (s *Server) CreateLinodeInstance(ctx context.Context,
 		return nil, db.Errorf(db.Invalid, "image",
 			"image is required to set root_pass, authorized_keys or authorized_users")
 	}
-	// A Linode built from an image boots unless told not to; one without
-	// an image has nothing to boot.
-	in.Booted = b.Image != nil
+	// A Linode built from an image or a backup boots unless told not to;
+	// one without either has nothing to boot (nor one from a backup of
+	// no disks, which the store knows).
+	deployed := b.Image != nil || b.BackupId != nil
+	in.Booted = deployed
 	if b.Booted != nil {
-		in.Booted = *b.Booted && b.Image != nil
+		in.Booted = *b.Booted && deployed
 	}
 
 	l, err := s.store.CreateLinode(ctx, principal(ctx), in)
