@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -110,11 +111,12 @@ func (r rawRow) event(i int, e *Event) error {
 	for _, c := range []int{2, 3, 4, 5, 6, 8, 9, 10} {
 		n += len(r.values[i+c])
 	}
-	text := make([]byte, 0, n)
+	var text strings.Builder // its String does not copy
+	text.Grow(n)
 	for _, c := range []int{2, 3, 4, 5, 6, 8, 9, 10} {
-		text = append(text, r.values[i+c]...)
+		text.Write(r.values[i+c])
 	}
-	all := string(text)
+	all := text.String()
 	next := func(c int) string {
 		s := all[:len(r.values[i+c])]
 		all = all[len(s):]
