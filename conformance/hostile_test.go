@@ -58,6 +58,9 @@ func (a *api) raw(method, path string, body io.Reader, header ...string) *reply 
 // chunked hides a reader's length, so that it is sent chunked.
 type chunked struct{ io.Reader }
 
+// controlReason refuses text with a control character.
+const controlReason = "Text must not contain control characters other than tab and line breaks"
+
 // hostileBody is a request with a body the server must refuse.
 type hostileBody struct {
 	name, method, path string // path: "" is the Linode's own, "/x" is below it
@@ -93,9 +96,14 @@ func TestHostileBodies(t *testing.T) {
 			`property "bogus" is unsupported`, ""},
 		{"too deep", "PUT", "", `{"tags":` + deep + `}`, "", 400, "Request body is nested too deeply", ""},
 		{"trailing junk", "PUT", "", `{"tags":[]} x`, "", 400, "Request body must be one JSON value", ""},
-		{"NUL in text", "PUT", "", `{"label":"a\u0000b"}`, "", 400, "Text must not contain NUL characters", ""},
-		{"NUL in a tag", "POST", "/linode/instances", create(`"tags":["\u0000"]`), "", 400,
-			"Text must not contain NUL characters", ""},
+		{"NUL in text", "PUT", "", `{"label":"a\u0000b"}`, "", 400, controlReason, "label"},
+		{"NUL in a tag", "POST", "/linode/instances", create(`"tags":["ok","\u0000"]`), "", 400,
+			controlReason, "tags.1"},
+		{"escape sequence", "PUT", "", `{"tags":["\u001b[2J"]}`, "", 400, controlReason, "tags.0"},
+		{"C1 control", "PUT", "", `{"alerts":{"cpu":1},"group":"a\u0085"}`, "", 400, controlReason, "group"},
+		{"control in a key", "PUT", "", `{"\u0007":1}`, "", 400, controlReason, ""},
+		{"repeated key", "POST", "/linode/instances", create(`"region":"eu-west"`), "", 400,
+			"Request body must not repeat a key in an object", ""},
 		{"too large", "PUT", "", big, "", 413, "Request body is too large", ""},
 		{"text/plain", "POST", "/linode/instances", create(`"booted":false`), "text/plain", 415,
 			"Content-Type must be application/json", ""},

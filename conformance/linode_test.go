@@ -114,8 +114,12 @@ func TestLinodeLifecycle(t *testing.T) {
 			}},
 			{"rebuild", func(t *testing.T) {
 				since := time.Now().Add(-clockSkew)
+				_, err := c.RebuildInstance(ctx, inst.ID, linodego.InstanceRebuildOptions{
+					Image: "linode/ubuntu24.04", RootPass: testPassword, Type: "g6-nosuchplan",
+				})
+				wantAPIError(t, err, http.StatusBadRequest, "[type] type is not valid")
 				got, err := c.RebuildInstance(ctx, inst.ID, linodego.InstanceRebuildOptions{
-					Image: "linode/ubuntu24.04", RootPass: testPassword,
+					Image: "linode/ubuntu24.04", RootPass: testPassword, Type: "g6-standard-1",
 				})
 				if err != nil {
 					t.Fatalf("RebuildInstance: %v", err)
@@ -125,9 +129,14 @@ func TestLinodeLifecycle(t *testing.T) {
 				}
 				ev := waitForEventFinished(t, c, inst.ID, linodego.ActionLinodeRebuild, since)
 				checkFinished(t, ev, "Rebuilding Linode "+label)
-				_, err = c.WaitForInstanceStatus(ctx, inst.ID, linodego.InstanceRunning, timeout)
+				got, err = c.WaitForInstanceStatus(ctx, inst.ID, linodego.InstanceRunning, timeout)
 				if err != nil {
 					t.Fatalf("WaitForInstanceStatus(running): %v", err)
+				}
+				// It moved to the plan it was rebuilt for.
+				if got.Type != "g6-standard-1" || got.Specs == nil || got.Specs.Memory != 2048 {
+					t.Errorf("after the rebuild: type %s, specs %+v; want g6-standard-1 with 2048 MB",
+						got.Type, got.Specs)
 				}
 			}},
 			{"update while a job runs", func(t *testing.T) {

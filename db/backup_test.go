@@ -70,9 +70,7 @@ func enabled(tb testing.TB, s *db.Store, p *db.Principal) *db.Linode {
 func TestEnableAndCancelBackups(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
-		p := mustPrincipal(t, s, "acme", "alice")
-		l := mustLinode(t, s, p)
-		drain(t, s)
+		p, l := aliceIdle(t, s)
 
 		_, err := s.TakeSnapshot(ctx, p, l.ID, "first")
 		mustReason(t, "snapshot without backups", err, db.Invalid, "Backups are not enabled for this Linode.")

@@ -29,18 +29,18 @@ type Job struct {
 	Created    int64   `bun:"created"`
 }
 
-// previousImage returns the image a Linode had before a rebuild, and
-// whether the job recorded one.
-func (j *Job) previousImage() (*string, bool) {
+// previous returns the image and plan a Linode had before a rebuild or
+// restore, and whether the job recorded them.
+func (j *Job) previous() (image *string, typ string, ok bool) {
 	var p struct {
-		Previous *json.RawMessage `json:"previous_image"`
+		Image *json.RawMessage `json:"previous_image"`
+		Type  string           `json:"previous_type"`
 	}
-	if json.Unmarshal([]byte(j.Params), &p) != nil || p.Previous == nil {
-		return nil, false
+	if json.Unmarshal([]byte(j.Params), &p) != nil || p.Image == nil {
+		return nil, "", false
 	}
-	var img *string
-	_ = json.Unmarshal(*p.Previous, &img)
-	return img, true
+	_ = json.Unmarshal(*p.Image, &image)
+	return image, p.Type, true
 }
 
 // Booted reports the job's "booted" parameter: whether the Linode runs when
@@ -280,8 +280,11 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, out Outcome) error {
 		if final != "" {
 			q.Set("status = ?", final)
 		}
-		if img, ok := j.previousImage(); failed && ok {
+		if img, typ, ok := j.previous(); failed && ok {
 			q.Set("image = ?", img)
+			if typ != "" {
+				q.Set("type = ?", typ)
+			}
 		}
 		if j.Action == "linode_delete" {
 			q.Set("deleted = ?", false)

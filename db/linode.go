@@ -483,6 +483,7 @@ type Action struct {
 	Params         string  // JSON the job reads when it ends, e.g. {"booted":true}
 	Secondary      *Entity // the event's secondary entity, if any
 	Image          *string // rebuild, restore: the image the Linode runs from now on
+	Type           *string // rebuild: the plan the Linode moves to
 	ClearImage     bool    // restore of a backup without disks: the Linode has no image
 	RequireOffline bool    // refuse unless the Linode is offline (password reset)
 	RequireBackups bool    // refuse unless backups are enabled (snapshot)
@@ -542,9 +543,9 @@ func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a 
 		q.Where("backups_enabled")
 	}
 	if a.Image != nil || a.ClearImage {
-		// A failed rebuild or restore puts the image it replaced back.
+		// A failed rebuild or restore puts the image and plan it replaced back.
 		var err error
-		if a.Params, err = withPreviousImage(ctx, tx, p, id, a.Params); err != nil {
+		if a.Params, err = withPrevious(ctx, tx, p, id, a.Params); err != nil {
 			return nil, err
 		}
 	}
@@ -553,6 +554,9 @@ func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a 
 		q.Set("image = ?", *a.Image)
 	case a.ClearImage:
 		q.Set("image = NULL")
+	}
+	if a.Type != nil {
+		q.Set("type = ?", *a.Type)
 	}
 	if a.Name == "linode_delete" {
 		q.Set("deleted = ?", true)
@@ -567,19 +571,20 @@ func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a 
 	return &rows[0], nil
 }
 
-// withPreviousImage adds the Linode's current image to a job's parameters,
-// as "previous_image", so that a failed rebuild can restore it.
-func withPreviousImage(ctx context.Context, tx bun.Tx, p *Principal, id int64,
+// withPrevious returns a job's params with the Linode's current image (or
+// null) as "previous_image" and plan as "previous_type", so that a failed
+// rebuild or restore can put them back.
+func withPrevious(ctx context.Context, tx bun.Tx, p *Principal, id int64,
 	params string) (string, error) {
-	var images []*string
-	err := tx.NewSelect().Model((*Linode)(nil)).Column("image").
-		Where("l.account_id = ? AND l.id = ?", p.AccountID, id).Scan(ctx, &images)
-	if err != nil || len(images) == 0 {
+	var was []Linode
+	err := tx.NewSelect().Model(&was).Column("image", "type").
+		Where("l.account_id = ? AND l.id = ?", p.AccountID, id).Scan(ctx)
+	if err != nil || len(was) == 0 {
 		return params, err
 	}
 	m := map[string]any{}
 	_ = json.Unmarshal([]byte(params), &m)
-	m["previous_image"] = images[0]
+	m["previous_image"], m["previous_type"] = was[0].Image, was[0].Type
 	return encodeJSON(m), nil
 }
 

@@ -34,3 +34,36 @@ func TestUpdateLinodeRecordsItsEvent(t *testing.T) {
 		}
 	})
 }
+
+// TestRebuildToAnotherPlan rebuilds a Linode onto another image and plan:
+// both change when the rebuild is accepted, and a rebuild that fails puts
+// back the image and plan it replaced.
+func TestRebuildToAnotherPlan(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		p, l := aliceIdle(t, s)
+		rebuild := func(image, typ string) {
+			t.Helper()
+			got, _, err := s.Act(ctx, p, l.ID, db.Action{Name: "linode_rebuild", Image: &image, Type: &typ,
+				Params: `{"booted":true}`})
+			if err != nil || *got.Image != image || got.Type != typ {
+				t.Fatalf("rebuild to %s %s: got %+v, %v", image, typ, got, err)
+			}
+		}
+		want := func(image, typ string) {
+			t.Helper()
+			got, err := s.GetLinode(ctx, p, l.ID)
+			if err != nil || *got.Image != image || got.Type != typ || got.JobsPending != 0 {
+				t.Fatalf("after the rebuild: got %+v, %v; want %s %s, idle", got, err, image, typ)
+			}
+		}
+
+		rebuild("linode/ubuntu24.04", "g6-standard-2")
+		drain(t, s)
+		want("linode/ubuntu24.04", "g6-standard-2")
+
+		rebuild("linode/debian12", "g6-nanode-1")
+		runJobs(t, s, func(*db.Job) db.Outcome { return db.Failed })
+		want("linode/ubuntu24.04", "g6-standard-2")
+	})
+}

@@ -21,9 +21,7 @@ func TestScheduledMaintenance(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		now := clockAt(s, time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC))
-		p := mustPrincipal(t, s, "acme", "alice")
-		l := mustLinode(t, s, p)
-		drain(t, s)
+		p, l := aliceIdle(t, s)
 		at := now.Add(time.Hour)
 
 		if _, err := s.ScheduleMaintenance(ctx, l.ID, *now); db.ErrorCode(err) != db.Invalid {
@@ -83,9 +81,7 @@ func TestMaintenanceWaitsForRunningJob(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		now := clockAt(s, time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC))
-		p := mustPrincipal(t, s, "acme", "alice")
-		l := mustLinode(t, s, p)
-		drain(t, s)
+		p, l := aliceIdle(t, s)
 		e, err := s.ScheduleMaintenance(ctx, l.ID, now.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)
@@ -119,9 +115,7 @@ func TestDeleteCancelsMaintenance(t *testing.T) {
 	eachStore(t, func(t *testing.T, s *db.Store) {
 		ctx := context.Background()
 		now := clockAt(s, time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC))
-		p := mustPrincipal(t, s, "acme", "alice")
-		l := mustLinode(t, s, p)
-		drain(t, s)
+		p, l := aliceIdle(t, s)
 		e, err := s.ScheduleMaintenance(ctx, l.ID, now.Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,16 @@ func mustLinode(tb testing.TB, s *db.Store, p *db.Principal) *db.Linode {
 	return l
 }
 
+// aliceIdle returns alice of acme and a Linode of hers whose create job
+// has ended.
+func aliceIdle(tb testing.TB, s *db.Store) (*db.Principal, *db.Linode) {
+	tb.Helper()
+	p := mustPrincipal(tb, s, "acme", "alice")
+	l := mustLinode(tb, s, p)
+	drain(tb, s)
+	return p, l
+}
+
 // drain runs every runnable job to a successful end, as a runner would.
 func drain(tb testing.TB, s *db.Store) int {
 	tb.Helper()
@@ -103,6 +114,14 @@ func TestAuthenticate(t *testing.T) {
 		}
 		if _, err := s.EnsureUser(ctx, "other", "alice"); db.ErrorCode(err) != db.Invalid {
 			t.Fatalf("EnsureUser under another account: err = %v, want Invalid", err)
+		}
+		for _, bad := range []string{"", "esc\x1b[31m", "two words", strings.Repeat("a", 65)} {
+			_, err := s.EnsureUser(ctx, "acme", bad)
+			mustReason(t, fmt.Sprintf("username %q", bad), err, db.Invalid,
+				"A username is 1 to 64 letters, digits, '.', '_', '-', '+' or '@'.")
+			_, err = s.EnsureUser(ctx, bad, "zed")
+			mustReason(t, fmt.Sprintf("account %q", bad), err, db.Invalid,
+				"An account name is 1 to 64 letters, digits, '.', '_', '-', '+' or '@'.")
 		}
 		secret, err := s.CreateToken(ctx, u, "t", "*", nil)
 		if err != nil {

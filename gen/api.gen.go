@@ -3469,10 +3469,13 @@ type ClientInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3485,10 +3488,13 @@ type ClientInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -4761,10 +4767,13 @@ func (c *Client) RebootLinodeInstance(ctx context.Context, linodeId LinodeId, bo
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4787,10 +4796,13 @@ func (c *Client) RebuildLinodeInstanceWithBody(ctx context.Context, linodeId Lin
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7706,10 +7718,13 @@ type ClientWithResponsesInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7722,10 +7737,13 @@ type ClientWithResponsesInterface interface {
 	// `image` again with the given credentials. Answers the Linode with
 	// `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 	// the image) records the job, and when it finishes the Linode is
-	// `running` (or `offline` when `booted` is `false`). Unknown images
-	// are answered `400` with `field: "image"`, weak passwords as for a
-	// password reset. Refused with `400 Linode busy.` while another job is
-	// scheduled or in progress.
+	// `running` (or `offline` when `booted` is `false`). With `type`, the
+	// Linode moves to that plan too: the new disks are built for it, so
+	// any plan will do, smaller included. A rebuild that fails puts the
+	// image and the plan it replaced back. Unknown images are answered
+	// `400` with `field: "image"`, unknown plans with `field: "type"`,
+	// weak passwords as for a password reset. Refused with `400 Linode
+	// busy.` while another job is scheduled or in progress.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11081,10 +11099,13 @@ func (c *ClientWithResponses) RebootLinodeInstanceWithResponse(ctx context.Conte
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11103,10 +11124,13 @@ func (c *ClientWithResponses) RebuildLinodeInstanceWithBodyWithResponse(ctx cont
 // `image` again with the given credentials. Answers the Linode with
 // `status: rebuilding`; a `linode_rebuild` event (secondary entity:
 // the image) records the job, and when it finishes the Linode is
-// `running` (or `offline` when `booted` is `false`). Unknown images
-// are answered `400` with `field: "image"`, weak passwords as for a
-// password reset. Refused with `400 Linode busy.` while another job is
-// scheduled or in progress.
+// `running` (or `offline` when `booted` is `false`). With `type`, the
+// Linode moves to that plan too: the new disks are built for it, so
+// any plan will do, smaller included. A rebuild that fails puts the
+// image and the plan it replaced back. Unknown images are answered
+// `400` with `field: "image"`, unknown plans with `field: "type"`,
+// weak passwords as for a password reset. Refused with `400 Linode
+// busy.` while another job is scheduled or in progress.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -18142,204 +18166,206 @@ var swaggerSpec = []string{
 	"oyCU+Mm3Is+W3bMJwJhTocfop+5bnotXySzJu19FbCp4LCzEo5P+UWSmcYHpxu9kWcjULsQfdb9X+0pi",
 	"m5yG0hk8lYy1owAlvwIBFODomJQ/NfgvFM3yr74VM57IspVL9Z4WecT23snkg/3uPlS+DOWoiK/R4z0H",
 	"AmRTK7BBQ3YrMjbP1BjbOBkkstA06HKGRynR7D8vfnjD9jYdwcCgEVov0iVBbTzlmRb5/yzySfeJ2T1b",
-	"xH3AXifPAkDiW54WIqCDwoykAE8cHbJYiHmPvSP24yV4ZWJSaBGzvei43zfbcW5kFzZRBtvwzGZFKkq2",
-	"BhUihoyzPOMJ2Nx0yvXULI6imgPbZsEmjIdSjXNgRJlgscAkcoz0xCbvZpQ9LplNMI8OIrxRdrvcD7DF",
-	"efT9i7NvI59Ggqj6txeXUVlcEsBN+3CZzITO+Wyuv/oKJvDu8rn35K9KiiGL/v73v/+9+/p199tvL7//",
-	"fvj69fDiIqIBzvl1Ip109Nx1w8c6ySyaQ3LdHhDmAZ0Ccw2qG5mzcHhiGNZJvx+4rs6Dfh+ftITgY8xz",
-	"HoApEP+rA0ZGrztzcKYC+CxdihiwW01b4mCY5GKGvAUMpV7nfvyOoS9m8CEb0FfgLxp1yPp2zUhXzZBm",
-	"kiqL4Ud9/Si0GVbskWIkB1DQMJHXIZSMBqxHCwHb00JYOmLfmfOMz0Qusn36/n+qkXYEZ1ToJTNICN8H",
-	"H4eZmJWO7WOcZqUkou3eSKk8YHpa5LFayICceUFZCgxasAY2nSsgDS8oU6hC6ULBJ2XZcCXB3xKUX250",
-	"GPCaqocSgm33oXiWEZj0Uo6nmZKq0OyfamQ4hBFyMzE2cI5JXwLlBEvPejHF18pQOVuEOY4OIvJZRixX",
-	"oYwmiUz0FIKHMxZholXUYz9CxCr3q19y821XzR6kkESG0uYqObYFIQAIWjSamKNniYY5RiC59tdJrjYd",
-	"vtBLKxnsiQ98nEMnasFAJgiYxAUYueCUWQ1HF+OpgYjTaTLDLHAm+z0GZZ8ThLf4YLDRKCehpL5xLvkv",
-	"wbOClTcqhKOEZUAWFXQDaxAZyLmA2VwAMWF4EZbrSHKM2TD6aCfo3IpMo4ba7w16fRvFyedJZ9g56vV7",
-	"R2DQzqdgJzogkfkA5WWoz9MWkf5WYKMar83+baKTEWYr+64PijixDgWeQ/zLTNCR+sEcYnOC3lRagYyW",
-	"LEpAyIB6pUj3KVnEvEEfDaUBmSuQmch9KxjXjjIdf+jQFX0NQ1yNliASJISWNEgUsNww7VEGzJQmgmTR",
-	"4340iBnBUs+I63G0XydVZm3eRIyYhaqLwHrNuMwIcRm6vuGhMhKCFoL6vnF4qJxihGGYvcT/QfWxwXVo",
-	"wG7EWCvelPK+ygwIrkEr+vo6B1Hs6zSnfwzPkMVsJDJtWVsbE6I0ICBrblpGdvtail9gKKoSCgvBQtyz",
-	"kWFY+HkubUX5r1VmdddyX9iBA7BhHMuQElxuxLJyVEA6wAXiyWYRxS2S2K0k2QJuxJIsAQQgONJGMbB7",
-	"E3ai0k/7yB7MBU/ALa2F0bqMTEvuGLM/H8MOzhIIijkhYSew165GS7hM0IE7uMtwmSzfhvabW9J7cGjG",
-	"vc4FPHfYP3zcHRx2+8eXg5Nh/3jY74eduyDsOAwIMZDRDOEhgveRsHOHHNSalqD8p5EN7cEZLS1pG1oF",
-	"uEoIIqeES1+XsNqMtx8n1FnQPfQy7gw7rxKd49eB2hBf1SsjOspHDsBDeRds9dxF8utWz/6EW77Noy8n",
-	"b5QUr40sA2ElmdBzJTWa1Q/7farqkNtc5ZrQ7DnwsKof+TvbvmqfOwBI4bqpucFsYxa9/85dsMafixsa",
-	"uMLg0YtLfu0oZI4hCtjAwbDe6OWkayDQBRDA5t4FnaP+yqqLDkAHb1T+WsXQy868c4zAWv/OMx57FQCO",
-	"+4PNr7yTpWWo4ukB7Gq1Of/83uw8uX9+bvon3puddmHRgL0EN9tncPhzh/D5vflk7bgc6DwTfLaSfZ4X",
-	"ekp6uk3Ws2wUTa1gp3PHE0RyTeZe5A9Im61cVDoGNLsAta97YagXHfi9KBcfaG5dnFpkNBdQ0TVLlRFc",
-	"aTpKShLOdc6XaPoCG3VibcB6yvJFIpmahDJK3cGOhjUbe1D+9hggNikwJLhkR3s+6fdYQa3JiJeiOiRr",
-	"IqwFlDzpCQdjyk2e8vlcyH1kLyDOTsy5fqRZZBQbQ9RQE0Cx1kp/RgC7FrisiC1UkTqNKIGoOzBqz9QM",
-	"OwUAuzfjGqXa/OyCIZLmZuCnzUuQN4dKM0iLQ+JMM+0xJiMO2BtzpSFWgG6HksETUkGRM4S2fYZMPvBF",
-	"EhSN5ueM84wTgTejjLkE5WqGspvVeY00iuKX7YHQZWDoJk8X+DYAgGtmSZmDOEN8AoFrlK3SFt9lZxBW",
-	"Y+5AHk40ZDdCzLs8TW6xB01pICNdm4lUC8h707QQNDFB4lu50nmmPhgBzgxXQ2mrOtOUqS6lgQQJanRe",
-	"7IIlFjVie548jhqN1W8CFpFV4QrqGAkjQGWJTuS1TaJsVX7M6dPKwvMRioGWxzqh+pFmBtCJO3xEZR7Z",
-	"KYbSgt9KyteZkZNHqMIAtqHGhNKMT1Dgekh+FyiPKrFKodmXJMejRMOCsFC1J7EZjwV6q88ItxD+RmME",
-	"gFMr8ugV13kXINt9+W0EzVhIR0i5zsslmHVeQ8rJWEApibaZK3u6bTxsYvThBFtJWY3IkEhB8IfvJLf2",
-	"dAA0Zwn4ygivoAWIoaf0Key/RR/RZhI8pRQfl2NpsJAv+NIAS2g420Zc1i7/ctFjP5I1pw6A5lHl5Byx",
-	"87cQ6bGz8oTzKTVUqSICBhTSUkLpksKcQx58LTlU2DTo/8wgiMj0IxbBlC7AoxgZogD16ynZv+pYs+LB",
-	"qdFdjPAsjCxAIgQtxoiRKl5SJUpElq5OYkHY0SYWXsCbnygY7iDEmR2Ar7yMtxHiGtyyGoZF5Puw3++H",
-	"0hzQ44GBLPx1GEqkfR/DDojmT5988/jkeK3sT8l1cIsIC1yuU5awM+zfmS/5tLL0WrdUyHx3+V33SYtE",
-	"MCQeBE4wq4khS3TNlMylYWSptA6QVBmEs3GQoyXjbJRyeQM0vAfcIpSOt7KStSaSrG1gBcPHw5b8zabo",
-	"WrJSOLqA7RAr6XwnRHxSwQ3RsLktsGYjIai5PnXsbxN1wkmR78DA8zkfT0X3uZJ5ptKVKSORVN2xeRKi",
-	"rcvdcNmsdLuluhYs+Y8rGn+HFnkSXlOM29pGQv4o8DzebbQxgTEOsGi0ZElMmkud3hfIza1E3AulM87N",
-	"VZpqdBZbngHGxgl2gXbBQ9isiqyKQMhDafR/I3tMVBZQakCllMIK0+aZZEmMnMSMYh3sKgMG32Iqw9bf",
-	"viJ93KpI/43k0s69NVE78+200WdK5d/ZN6q1ZbYb4HX5gu28BwNJlSfbjvEGn8WE8SzfZe4X9MKdjXl6",
-	"tz5huzrCZeWVHZXyVVQNpexdNGPHwj7p+JuXttPavzMH4/PQi7+JsstaG6XYVQgQjquvozEHZj5ofvm0",
-	"wYPOXLV1y37NsxviR64gDxITTtE5EdsTPEsTZ7MGnTYVEyNypkqK/R4zo4CjzMj7YjZX5gz32Bvl4g+s",
-	"o1YKEYv4lHyJ4IcAsTP6eBexPWi46VXFZJEZGWD7FqYCwuK+5xQ10juFFUSH/T77eBf12P8Wc8wF8Yci",
-	"++ApZLU4P8jUKMehnGdiIjIWHYDFuo1uVSZyf+IFnsTNZxee2uG40vOrjysI/jOe3aCfBiNT/7VOsNlJ",
-	"d4QtEHZl+oAon+9AYmDYLaQ1O12XVc4h2/PVS9JkUrUwQqPKmPil4ClL4v12Zh2gl05A7BOJnL7HqxfK",
-	"ex1q7FzZcqibJ5g1DvC643choGzKH/T4aQb+vvIAmh34lzyApbVY4462Hj8bxQgnrfW8XGABIu4KFFhs",
-	"ngs1TyG9E0IE4ES5vqrWpQg9d13Yvyv/A6a7JD/1PI4ZxenPrHce46XtBCEqDX19ldhRV3/QPhhAV2kB",
-	"ul1SZr9CQCXl4fEyBNeMCgXvF/tgIHRbBLFZS3Tur4qX7LGIgAKi/oDCZfpetmob+2wzcwgZf2e3AnNn",
-	"hM6fqXi547kD0Jg/Smw4Y7q4vsYqXZ2gA7FWUCYRp94Zds5TwbVgPI4Z9/yi5CuERDBL3Jwap41guv3J",
-	"tYtz+mk1RYhqLP/xiI5DT7A6Q2tHn9rsMPlEtu2dDYmym+XtH4atANEAk0xn2CmfQmd3eWnIKJeR/PIs",
-	"hTxAQFsjGkMPBgj3rk7gjXLnnueMp+k9ZkBJf0sW2mthB5o40IfNNLbfFfPtt4Qvq3bH1VTRZQpuquQ1",
-	"VEngsnFYv5zZpEaxL3wK5tFqRxOQWtfLAG0VfeP8hy61aHOszQ9p3Iy12SJ0JpS+o26PQleAgmCYyjXF",
-	"sEAkSmBL/FeDWqCw7u8h5KYx71Cunjiz88Z0AX6tI7bnQtdsVCg3Q8A9kB+TfOmKS5R5SDxnOb8+9WNk",
-	"/AF0MaJDjD4Z84/hdGbc/S2iecwmeeE87TE5bHVIDm7y5pgctiYkhyK1d4rJYe0hOSuCSWyjLntUfkdR",
-	"JXQQf6/BJV7Xqu3pceWlteEljgz9FV/iJPpmOmhbgInFm5I/2CtgFmsV3zExtEw6ZIl09Ax3AErzRy40",
-	"0IZcgxMTJXEkccDAja6rIA2hx85sqtQVkunI6c0gOA6pvfQilLb6O+YmcKNUe48AKUWCQ5HKtslxYGtm",
-	"ILlQRc5EYojKPoUdIy/6pxr1mK3fQ1ZrXalAAMluhYSJY1kONZmkiRSUShVhtxWy2PNUi4hM8RBXsDDK",
-	"tp1UDyM4iDuYN1a2RH+Zs1kBCgY7Moj9+NiTNoJQMvTvogVCxs7IIHIggxmLk+skD4A5YfkPuKMDvIFD",
-	"RF1Duq+IRPaILq9ssM4uF8q66AxdVxMziAvEgcb/ULEhUwuMrrGE+7jf9yMp4duvQDmARRoCbju/5wvF",
-	"Ym62IWCFjEWmx6BFqozNRZaoGOJxuBkiUwuYM7X9QG3Det7c4OVy+EzJa7ZURWbetlnNEdsbqXxKLzo+",
-	"AaOFHZAAuuBvLzm3n+Bl6JLXYihgUa0bEGZhssp1aPQT+fYZYHiLhEQJTItOtAMcLJc4HnTLhwMVC1Jo",
-	"3fcDVvt6QF9vfnxPKpuUhmuM8AhdJXFEx0jbBVbDAijkP0Cn1pKECA+mAaQVU0gBl3hM3aG2RysrSMzE",
-	"8R7BCPBojz0zO3Kd3GJuoIFCdE4rtuNhLICbc4DpbYyZzexBoiiRBD9gIVYYm8Gm/Fa4od0gcNwZ+tEM",
-	"YKNTgAD52jBI1SZ3ubexAYRLsGPlIzZKaTElYaRHA0LmjK2sjyTVDXdm5z3mcFDg9I789u0YkKIWkl41",
-	"KFwiLl4zmHuKWSEMcyqojr74MBaUdAzk23720pXcL/vr0ANwypViesbTlIw4iUWD6scxOjja77E3RADx",
-	"dRtiAxWFDbLZvKy6YA8Ulrp3gbao2ymJfyAQyJiPCWC2e4V76AmAECHUs1F0mU2M87PDXESgjflCUy5Y",
-	"T62l1Hy83hcMP2YYpmFWgkICIbXTQGxBKESKfovkiey2Knvey6DTahb4UaRpd6KymWGRI8ycthjoDof4",
-	"YGSGveN+32b04xP7vgpPjbtaunVRdaFKYVtbSqbz4UNXKkjuqrSCGnb4c1W23Vr0s/jfyhAOv82UkZJa",
-	"FvYtfJ8NDtkbbqWVsm2km3WjVdvPHa2nXREfnpwMnrKzs7Oz50dvfuXPB+k/vn05eHP54sRce/mfT2eH",
-	"8sl/Haa/nLw+zAby5MPJ3xdHN788/fDTk9Evg/GRPJx9M+rzn5b/YFDS9H/RVvTGatZ573rKlN1AqDCT",
-	"bdaGNXh2Ayo12r5K5m44B+dy7ZuBTCIhNEV5vwLoO4rz1ep2n8Vm58uU22om/iu7LmmVqahkaQHTeZKm",
-	"FWn3E21640zERtLlqW7Y9ZD9uYROuWT+0+1WNmdT21l6aIgOZPRbZXW08Siu5NI6o597yM2v5IaOgn8G",
-	"8551k0F0N3yk91vpbFgZp6a04fFxqler3tZm1jv4iFco9gnTO9t6UZnrvqJjI4GvjXhiI8r3/vbi0il1",
-	"EDZkMwZ1KFHcTjSbZEIwfs0TGw3PnXaH37faXU3xCiXF9M4UNndDsQjq2i/nIrtNtMpaXJDsbTMX00+4",
-	"jCiU1spX/1Qj4LzVxE8/mqvBixE+Lbz4j+ZkgA0w5wmCikm0+USSZIC7JZ19Zh594CPrFHLMjiYTkNvi",
-	"3u/Z7br5wCPGrT/wweZYRgJSI4rR2pr9LMRQRj/yJP9OZRbFLyj40AtqLGO+KRASAtQhPZbP54JnusfO",
-	"KI089uv9JPHWQYcPfc7IXLMlrr6lpx9KHMC7OwUOEADiPwwKr4y+W4++u5nRUweV90FnXrRZKG2fyKkg",
-	"Y4FV5DxjZO4KSbd0kgxls5Wks8/5meFg4cqKVGi2Z0Y3TAdlFr0PUXJKkpLb87w/6NcJyKkTsKjeFBBc",
-	"KtiqsvcVaaq2YJ9lWJiphorjaXnbH8FeKyvP4FDNLo21tLe9Cjn4m41D/QEbkFNQH8ZWmG/s+3lyhhEj",
-	"Q+eQrAccH1vtOHtuJFWeTOiwRlgFCh8pk34pKrqsYYBVgCwXB/6dFVKjcOGUVEoucpSthbbgYn4TlRql",
-	"oynXnkGzNI76qjU8WdGsraq3EKNut79S430rco7VSjJuDYfPz98xQKeKzutaoY7nRWf49OSuXZ2s6IGu",
-	"OWazjyWob7uSy2q54s+iEBZbhl37E4ofjO7T11vo/w5LiAu8L+qBOIhPPDXkF1zOmCJD8o+juut0LVuz",
-	"3qlaG4zkZd3PdQqfb3bPq/4Bi+73mNcneAbALfC7Vhl/JyInHoB76ZgHXqfkjdEkzqzcKB4UMOlVaPF0",
-	"zFqD9yGLXA9Vr8u4VfiMAGzUg7KtORQ6sW+QLExdRilPR8jYcLLLsrOEbX0LtZvIq8DBBW0LspF9XvMl",
-	"lMyBE4isK/JLv7kMHe+ZMZfmrFGNpRiSOUMZSixXZGspGRZN1Daw2rJhgVJk1MfUcE0LRVuTtVY7Xfhz",
-	"hRLWtzyFmmM2usPWUQ4wUT3mSxumQ6LQ/ilWioRuErRFZm43Yp4bsd+1iaOFomKG3lTtPq1ZXFBZzgSC",
-	"urXCpp8Is0kmRI9d8husvRXKOnqwGSzZWxp8J01uBBi//qlGiDKA5RoCL22W+Wp1g9p231/b2NAsvK4Z",
-	"w9OvEp3vzHgqr65RPUoP3b+eEgLBDrwBCI+22X2/rz6yIuIZc64ZES5C4D3uSNh+7ZRWwyZsFUoXNiFk",
-	"XI+YsCO1xUzYeAlDthohE43Ih9NKV2oMdWinr6UVwBUEMyQToiZGAvLUWymtLfHturHPM3GbqEKXBec8",
-	"ChpKXYzH4BBnexH8rfWkAE3K86kaYTHaN2wfUyLZns2NBGWqfBCjMbCcZYkSLsWypklgBjtRYCsUERVG",
-	"xjSseelLhlHWigql9Uo+84g5ONXsUNZ/SoJi9AXsmb5v0XY6f3hFyIUco0i4nZKzSrshwdKsT5czbrxe",
-	"656+g9BX7/j+eXxUeIA3MgdEFjulc3pr+8Xg++s8VOWBgzIgEDGzFPmXsgUHnTjRpD/627zilGzyYm17",
-	"uDb4qjx03VVJgQsbY+MfTgXxV2xBGXimhlItcT04qxbzP7i2csmNuMdqGkErY99SaTkYmzvp7pmCWwgC",
-	"r7BghBeYSPlNw6YBz3JQGz6IdUFnKmsrs2q2H1UbL/mwTf4PfEHayPru/BuBHO31PfYjiszczeoKgULC",
-	"RSibFrzn8ABkI4KoP1pxFKlQVihtKGRFRKcM9YZ3D2USiLaZ8SUbiVBSPXOVQSZy1f3HVnNLB5UslE7G",
-	"qbWXqiiLFIQHFWpZrGAxOldz1zanxlMBDk1l4mFZKoKCojuRlxq+WmGlE5WNhTXLtTLTS5fBVoljQvOu",
-	"N9QOBOsMjLYe8/zDJWH5FBWxPv1yvtFg6/3exAq93ChABMyMKsoC+J/BFuayi1UOhzLwgzFrx4rtRZXz",
-	"uf8HZ0R47tdqltsyICSVn4UBvZCZSnWtl95O7CiUEWhaVGqRtA1IttUsojor0FUAtUOyvo2nSlvuBBop",
-	"ZoI1jDpkFjJvNW1Uvi0KizFifTgwuTklbJ+lPBeZ0e+4zTizsbNTpbTtemTnPgSz1EKImxgaUmAzsXyh",
-	"ulNVZGyRyFgteuyVGdSxNQizDyWWUaNnHtHlAE2Jc6ME0uRPrVGNRfisVQuj83eXEcNQFwyE/pBTcLHI",
-	"RI/tndkieBit66ABhzkWGeOhjPkSCwXHYqZ0QJ447U2tt+94eukXJNfNaq/cC3O/UmKeyrD7zN06H2oM",
-	"nq3j780c5gaDZ3X+flbx/3lWDSvJDr2S5VJB8EcLf4Y1ib/485+CPxPOPWiC9B+T1f7BuSeeygfhnh/x",
-	"j23LvDl1gLVrAz125ilSZGwrDaoqK1NBFtypUGyP7JtxwDKVYx3RIgetwwmV+8GOsVBkzrn3iS1tqDta",
-	"oC7KFx/KCEXpIv+ScVEl/j2wJ2JzGrA9JFTFbLeDdUCOyvuIqDtNcZU4+xbn4SWkORtf6eXBNjWeyBu5",
-	"FsBRKPdcETWjq5AtnSiALXSwX/HHlBHH0A/LNsZJbCsZSo/ErCkULmtta/AVTB3NoblKLXvUd6m44Gkr",
-	"tdEH644e7HmBX12VGItDBCxfzoUbMHIeoFAmObpFKOULyhk3EvIoGw+zVjEFUt2KDAg7+WE8CDzSlGIG",
-	"HWyhf3JhezlkAhO2kFT2moNR5izU2qEKDPuN5EAaPoOCM9BQC2oA+1OwtaqxOyaEpus5N4oOpIy65XJ0",
-	"/+OIe3A+oX8qZeZRjgU0ueNp6qU4wmj7qzqFlJlwbm3Q++MF5B6zhZHf/YmgrD9PuSTogWdnhkU7odBI",
-	"ZT9wuphSt/7zDvOxzkGX/SDTZami43e9cAXwYuGO1mIUeuwHzCLMXQpbkqaVKAvriMM2g6iteKGHaybM",
-	"bRIfDE4RFcl4GlA5eqo8zayyMXSqRVCK/l0fk63nLqmBjvJKsOkbZj+3AotyGGAYzIOrZkFvMQJMaTsr",
-	"ZYm62KKqdPEBru3g4iMK2ZAfPm+oo1RYUq6SOVr1/FnIVL1/ZUP7p/C/oDwwazWlt7Y7mSH19LnB4VFA",
-	"tAVbwtFBWfFB83jza1tLOTSDP1s5KsvdfotEkaCDBKSpFBO5ottbOQUbidpgLsAR1voD37Th8ia3oEMr",
-	"3zVoLzaz2BrFjVuX20ZE77P4tvEsKGzCaH0qBAVsf1JNVf8UmPhZ7S6l3YXB5apSZaSW3k4zBc67cqKG",
-	"fErFMqVmrs5glW9umHZJEbxpN7LiW77jUuFPy0NkiL4b0C4ghxi3dbveYK333PXGeJ8jMHbUPofAZ24u",
-	"1maS5KBL4/z+BH5py5D4OgVvo+alVP5Z3ADPlMorXgDqrAvS+RXUKlPQiEXYRpe2BI2tn2M7I8OZNOe2",
-	"KtnPMzVJUhca6x0SKBWHdwPobKwFJYVVgoExV6wXSkw+I8XJaUn/3//z/2KJHfA0wC9bjefUSzQ1T5Q+",
-	"63adqDJxqxrZMkRwz1eQXHWgszZtcL0BO5QehCvVQ1rVV4KSbnTHr/cfdIOuLHBhZFH3FIr+oXwnIVa2",
-	"2d40gLLAqtI5tDXYDLrgWOlzWO0takt7+H2MXB9bpaylHsKgSc4vgwhBKzFAMZcMOBfcEAhoXwQvY4Op",
-	"LEtuBQzhxXlbf4Rto1BXyWoC9x7Un6t0VU0g7XjfC2VGUmlte95HrrFp8irLnTlnv0meUZUrgfxC6FSR",
-	"wh1OVKRwd9VK4SuE7meKOkfZ2oitNKDipwg6BnOfw3Mtg3HK12sdiO2Vgj1SiFWzHhwe7ZyIZL7/R3aL",
-	"XNpz5UvqbE9lpbq4/xtHMVhJehOatIlh5e56Ylg74bNyoYNnw7kD1MOI/hguO+O2Ss9qKfZ34ezxI/m4",
-	"Dfit07s/WVwF0YV7JCMlWyQiIRPkcQytLavhYE7OkSJfqOyGxSI3uEOh9fNilCZj9vL89tgNwGUclJZc",
-	"Ow4vuSI5/8tKPWQ3NayXLhp+hl7xl+e3j9nFq7Oz5/4HqNxGIm+6qRrzFDpk9thznotrBTwM6507GVtN",
-	"JiJje3rKM+zHB7Zrkd2KGGYfsP8+d1+AtvuqyPHeY5aBnW2fPP7Ygern94bprc2RYpQiZeSNMzsyDWJm",
-	"7UocVsPvCEwB2l3nimJWygaejoYIax/PBJh14zLRyBW5sAUcyWBPn6Eu/EmuRTqB+uOuq4ooocD2omR+",
-	"ewwFeue3j8GKt6ZYwfkDZA4lW2cNmc/tyufwnfV5Qm71f2UKvTwvoeFRHwPFe6UKbUG0Dj7Sl7dzZLcS",
-	"rwDpksrwFIMfBSkJ2kIqBIRG2A/QtrNkek4RveDnGDIucRj7KRuKC3qO0GM+h7Sbw35/8O9HZ/Hoyb8f",
-	"nf370dkA03IkRBlLVsznWIsUWp+wMddGEzQQAzDH9CwUBbBf8pWlip5Y1402VRM5v//5RIK/8Yi+PCeC",
-	"d47Pb39Q3ZurDipB5V/Xaa4mX+CMbvZQc7tN21QiyYyMoQX79s0F2zu/fLvPJJ8Jr+J6Ba8RyUJZMqJ6",
-	"8RKLBFQ8+GPYyWKpw47R9adK5z1baVBl12HnDmpcGr0WDRXwbesU48y8ACVO+UwMGbSa1jk7PDnyywuX",
-	"BW4h517l3bIxJ2Sb2Nq/0Lfk8VG9uDBKLZCuPF3Op0I633ZqBqW2IFMOM7F2wzSlt6ECvNeVeYWr1Ssl",
-	"/K2a8aRaM65Xt4ogzCLbbpwMz4m0fZkY0KdeHcSySNO7iBn5CfOXKcKANOEh2IBBqIKZYClSjmVIu/hr",
-	"VPk1rvyigqU9+gXrsHXr97zNxyVXqh8gVWcMX6qU7feEpv3TCiWHxuW3Ahp94wqwlrTCBvC6zEUxC48I",
-	"HHdRI9hzr+zfdkhVYhLXUrvs6g1+X30j4v0V4aGhPCNTQGRAHtlHuDRyGM16Q1UZa12M0NoXuY7WBLs9",
-	"KC07ZG48bE2Lm4uRGe78Qe8trN9DU8ahnUnxqvYRCh4L5TlJ8+alJq/1AO/Rh6GLFqaWoOud+g6HGyGy",
-	"frny7UNkK/Vxzr+IuzgnGoR0qVJiNpa6YucxFzrDTvmOeaVDBhsUkipmeJE3zyd8pjkonOq7oOOKPlUH",
-	"Q2pucb1m12pZ54XIG5S//cMNgr1LxqoTF75ALR0H4t1EHyML7PDa22/fXHwGeYla8YLRH3O7HzBu+E0V",
-	"hzcVODXb7lmy2lgV2bHIHFA3ZDkrQdZCVnb8OpjbyY5RI0we7n4OJyEcd8vqS+i5XFUn/0OtjyqV/IMb",
-	"tgx1UBmKEFC4BZcKMUlujQ1xdpPeOOdaL1QWfxa34YWAKhZSLKA4MLMfs7FQTnqNE33j11ewkqYX6LhN",
-	"1QQnzEXVYZieFjmL1UIauo4QBELrT6oXsTO2EPwmlG6eey5We5Z8EJpNxKIMqMuEEcOHKPl1jdjnBNhQ",
-	"gtJavWhbZpDvrBSU9zd2Jzq3E3LGuZkQOTSdh0RxItszWy0jlB63t2WZww5lzbgihAwol9E3lN98ghkQ",
-	"jql0MJTeGBVJGkP1EAuaK4DiipK8p5Qwha5YnYP1z27kb1OKFxi7bRFEKP8FXGtKAUpVJRQL6KqY4pVX",
-	"d4dyZVELnWdKXjvcXTUQfyMW3ef9slb7v+1egt2C688WqeYOOdKD3yZgbUVKEeBM2+a2MWe33x6H3oFg",
-	"kNggVf4DntBmZFFpaMdIIFsZd4Pr61OI8BepuBfU3Afk7TCL/9NFFYmKeboC7E/yjmXis0UZvYWhPznO",
-	"KJQQaFS2H6z6jZMczUbYKaPHvEChUEa4rPXRQfiMMx80woMw2qfy1ZY2YesDgULZFgnEdgkECmVbJBDb",
-	"LRDIlyAqkUDb1s2wiW+fxKtHf+o4GFwfS2yakYeWOwbB+CP9hrEwOI0/ejQMHu/fkyDwVwDMAwbANEtZ",
-	"/dlCX4ga3Cv4hXS9z8Lfm+1i1uT6OR4G1dqxj2AobU836BNTcnqifGX7opLN1oQJr5koLbWFy5vLm9g8",
-	"TKTB3qmC7LadQCHebnMn0P2ea3QHn9WhrHSza7Xyw5NhJwqq2gS4JiYK6oBUVaAdWbuL6d2RtRvg/ia8",
-	"HXMx13Snwy1d05xOKkOO8WKwWdFexfwNBDBSyXWb8z+6bSu3h1b0aWaf2R9gz9y2bVXKFx62s0rApFp4",
-	"NOC31vnLjmcWv9Zxd4eDlssicrdwdXP4zz0j729qZviLyz8IlwcCci82r6dFHquF/Cx8/lzVOa+aTCoK",
-	"d6lfo7ZtpmOU7yszJ7jmWf595mzn7bjzugLV98i+YXsLiCupllDa/wQWGcodtd8LWuID8si/SkVtrwVa",
-	"DPt9GYT/uOUc//wE+cLZtTeSZFJqDnLzqe3anYw5htQWWmSPNMM3bT6bYFIklFJ9q26gE0gWSvFhboS2",
-	"gKk09vqhQCqlERPMuyxPZqLHIhgwYlOVxmU8uy23OHjsuSmZmmA7ai3GmcCoq6+++i5Jc5EZAeqrr1j0",
-	"Uxd/R0BWC/LV3oilZhGYb21TNDQxUtx+dMqir1UWi+xqtMRXwdFPXeHzqZi1UcpXic4vEZK7Rm2eG/Fp",
-	"i4hN89xF8utWz8JUfsL1A3e8b9wwCP4bqAd8FFez9WH232kc5B8skhjAA3B3Cht25P+LdcGlgiobQvTt",
-	"SEDStT1H3kE9J6saRAC3ijXY/UCbo2NeduUB/BNaa8RRWiigdWAo8egYEYAOHuYU47lLZsIm3E/VQvb8",
-	"Epzw9BWel1olJ0pBxvH2bXyvHqu50BElqtiI0kxQUGkJLuyV334f6F3EcCwI8XQLMo9qFhH0zcmGSUFQ",
-	"JNFMTILRdNgZi/JkfCPgkTIQeLTEWkjQgGusZjOO7aITzaKvanG2WP4nLg0fifz/ybu637ZxJP6vEH7Z",
-	"pFAcp7svpz4cetlbtMBl77BxH3rQoqJtJtFFJg1SdmAU/d8PnBlKpD4sy3Hc9A5YYFPb4rdmhvPx+7E5",
-	"l0pmc57b/ViyMxxXRiXCIFRQ8kEvtoWZKJ6EkG5WLPWnymdG6RkAr1YrdD5m78E8jCDX0zaiNJpPEe2Y",
-	"fxBgJ6gmHTtBwkK638FHe6Ev4cPgw7HTNgpBw+yW4vTuNXKoMgY47yXSUzASiGaceXnOt9AsillwhMyF",
-	"WLACMlQprxwfXCKbUlEFUccES5SCitmm7OzT9Dpi6efPnz9f3Nxc/Prr9MOH+OYmvr2F2rRC8wxGkv4b",
-	"zpm6uzMC8rWdaXVeh1q6WxdrLRw+krca2GUySs/fQQOlwY5hv2rYObdHHuGEcXdIO+LQSQNlBvPOryYT",
-	"T8lhLrFkpEIx4wpVKzZeC6ldsY9osbEpKlKINJpEAjAvrVpkTzmWDBI470qr+U6SFZR1p3GMuQNZnlDf",
-	"KYZnsJVzZalkhrh0o4jO6igeYSK5X5TRmcVif3KBsq+UqJxVzTIUv4GtC4dgFI/eTn6eXEyuLiZX08kk",
-	"hv9GUc/QUEJVI2PNApJvA9Uo7taL+szISNrPFLimHw+cxi7KF9ibqCprRRZcMgIPuxjR29UkUoHddZJg",
-	"xU3R45Wi4+C5pKiJVqHSQ+MSCOiejulMeR2H4j1pvgfJKPY0J/HnWuUZoT43kTuPEctWJmKkLh3sj1J/",
-	"04rXhn2zW+4PnsVzdMOrZst8tmnZjuJPWZLt9mWredm8B15+hf8TAjGihrRdCq0aqsxPa93IOaHRh9pG",
-	"UTlmoGsi8ETt0l1j9r7c3C2pPap3Lj1oiXQuNL8Sh5P5+QUHn7JO4kSMAVba7UdzD5VGgDMphlyOprjN",
-	"r9nd0X/k8RwOOvJRfzWyh6DreTvybENLbry8LuebSGTonLAvAqklhqNcRKUhZ08rOmVt2+YnarYZSe2s",
-	"CD7SocVl2kuZH0uLQ5f/0ye1q/h32Ckd5kMq3Br1VfPy8kZIjIbVlf8BdSgvQORildE53pf92l3cQI9m",
-	"C6VtUM/YXZn3/LtEq/VubcMG513TAL94O9ioPkFh2nd4C7WQfOnukUeloDgBA2E0WmbGNHAnf1eOUh5K",
-	"rw/s2wtWwCcYrHAdvnjgePyjK2R0lg+0QSkSdOluGfsEI2gwPxlGT7s7SltwIXZfJrIKV6iCzXNlHBcu",
-	"4tm7j5QUNRJ3UPqZhLhDIu+1Wq8ij9HJDzg8CL4QGlEL/GjCGQUe1EpIsUgTqTRLUXLaz4tMGDbTYNbN",
-	"thClwIptBQvA83zrmksPDHkQmL/9CzcNGIZpPIgv4MZTGTmuCL8EaKk6SmSphQDkgOyaR7HtAzlIr7lE",
-	"+FTbkL0noN/3UWwdXEAId+D6dBiQb97gBdHOHIposAiU4nnv//WR3a855MPh1pNH0x3iN+m7RCLM1H1G",
-	"FFZLxAwAb6m9Gkeln9j3UUPJCCcYqvAH5LktlF0ziRDeyMsFxwrS59+kZLk/Kf1ooMBtpoqHzqgSvROv",
-	"IqwEYzl5XAl6HRpY8h/aHVnCBX7loaXGOWwNLdVEoSdwb/GbHTGlf66EBAMRnsW3hcomUymewPFfxTru",
-	"1nk+DulIrOgPUm3AXMTWrDCYqXXBzgBpFZNj3lUQ2VRIAtSqdXqCPkHSDk5eFx8BfUQQzoIR1uNZISBH",
-	"xML4FjySRmyt80Sml5tf6irs8mu2+Jaejxmtuwd/o9X6PpSrgCC1hOGiQKJFA+mROv6PimiPvi4UapJ0",
-	"h+sefnnagpWyHCjkmOglUKjVa2dyLrCYaKm0tHbg7e0HO2d8+urtz6DZDVPrYjyK2vgXAoZLOyYNOQPL",
-	"EtRZbYS2zXaHBWDVgO8FTq+1LJoo+s8ZObvmkm3Vms0fxPwRluxBmeKv4YyA4GHIdAbKyROEDqR42lPS",
-	"/y6eBgv6nUED+MVxifZCsdVy4I/OsnDckpjS605teaOgj05IBP/9vetNI66uXq12ZLymYFv1a8uF5vIr",
-	"/rEvsR8JeLK26URB4D5blGfOBXmAxi+RLs+zQ2t2uxIrFfGs99tqoj1fcLuWR3vDm293v0eRNuM137V7",
-	"7T10Ke5xHgf7EsvV+XP3Ub6EO83wtG2vg878phy4jp0xGlcsdCWaG97T7U2W/oLcHMCjgXS+XBmkAcPX",
-	"CqqXmsnXQeSoMgZDb2YvPYIdLvAFJ9LZZvSSOoRr8ir0mbLT0lrGB8Zpm2lnvzqBZfeOacowBwdxiXXs",
-	"mfTh7Oo0wXtRA/8/J3gX9e0+zEbBh1t4hDo2qi9he9oc1tH1fdfYxj+MUG4PwttJlHLrAPvg0l76MrGf",
-	"D5R+i2RT2ER/onWFDbER2hAgBaFt6oUAyJEHvgKX4Jild1otv6BlmrJC5LlJpOsXCgedCuIrroltMvTP",
-	"qie527n1B0355V1cJ/VY2WltD3Jb+U/u9F3RRpzQd/U6jJ9/YNpp6xtwbCOoy0Z5v1iYgGqXvL3eUGop",
-	"2G1up504sO1up3PgYyKd6+yNCmQQFiR+hnnheY7gIH5nI6PDuKjtxkcChxULDyqTYDR4wSZ/iScT9ml6",
-	"Pe7y9UD2GtFjHKebQ176F654trs5QHj9ptXykxH6MAG2yycDQ3kxc+c5Zk6Hp8XFtTW9EbucKv6UPceK",
-	"9/GJnStd1ckd9uePanz9UZe/7fYXdK43ThOsdT6KR5ebX0DW0++/tkHxlhYNCus7IRYxGFh/h3+vShY6",
-	"ZKaE3EemhVFrPRc+62BZc8uu88wuElupPCes5yeeFZB+/h81A8WG0B1oQgE+bzyCDg3YPjXncxgAigMf",
-	"PDePJqrsNdJLZ15IImCp6Q5JEKM0lhEQMjo4owVx3VQLBOjjtRCLvTeH6i+YnNuq5uymzbS89mKqGApT",
-	"IiLjoVgWVrBI1MmU3x1RKgyBi27UowjG4vIUmmO5Ecbwe2cEQyKfQ+peCbXKoc6K6TWqM3vgsrkYVy3/",
-	"JsRixuePLU2XtLFULc/ONpku1jxnSz5/yKQgVn/oC4hIgN+7YsJNJJ5DQ07pZTAnVwfavr4+I4VPVuF6",
-	"zHQDFNwEzQNLT2vTRKtKa+E3HjO+LtSSF9mcfmUituTSztlIvjIPqqCtQ0JayvcOJ+bYSb/9+e2/AQAA",
-	"//8=",
+	"xH3AXifPAkDiW54WIqCDwoykAE8cHbJYiHlgBEwBiYpMKnYjcGisUYv62ymQltyQFmwSIFUox0rmmUpL",
+	"2zFUcsz5KGAQ2VOqAmYbypb0bC867vejUEo+A9ucrSCKeWaLRIv9HntHLNFLOsvEpNAipvf3e+zcyFNs",
+	"oswJQDqSFakoWS1UrRgyzvKMJ2AH1CnXUwNwirQObOsHm8QeSjXOgTlmgsUCE9sx+hQbz5tR9rhkNuk9",
+	"OojwRtmBcz/AtuvR9y/Ovo18ug3i899eXEZlwUtAAcKNy2QmdM5nc/3VVzCBd5fPvSd/VVIMWfT3v//9",
+	"793Xr7vffnv5/ffD16+HFxcRDXDOrxPpJLbnrkM/1m5m0RwS/vaAWQzoZJprUHHJnM/DE8NET/r9wHWa",
+	"HvT7+KQlTh9jnvMAzJP4X20wCAxxd+YwTwXwfroUMRABNG2Jg2GSixnyOzDejt1c6TuG5pnBh2xAX4G/",
+	"aNQh69s1I603Q5pJqiyGH/X1oyBpMNpjD0iiAKUTeR1CGWs4iYj1bE8LYWmbfWfOMz4Tucj26fv/qUba",
+	"EcFRoZfMICF8P6NT5VK/7WOcZqUkou3eSKk8YHpa5LFayIAcjEFZngzawgY2xSwgrTMo07pC6cLTJ2Up",
+	"cyXBBxSUX250PfAavYcSAoD3oaCXEeL0Uo6nmZKq0OyfamS4lhG8MzE2cI5JhwOFCcvhenHO18pQXlsY",
+	"Oo4OIvKjRixXoYwmiUz0FAKaMxZh8lfUYz9CFC33K3Jy821XYR8ko0SG0uZPOVYKYQkIWjTkmKNniYY5",
+	"RiBN99dJ0zZFv9BLK63siQ98nEN3bMFATgmA/JGscsqs1qWL8dRAxOlZmWFgOJP9HoNS1AnCW3ww2GgU",
+	"plBSLzuXkJjgWcFqIBXCUcIyICsPuqY1iDHk8MAMM4CYMPwRS4gkOcaRGB25E3RuRaZRa+73Br2+jSzl",
+	"86Qz7Bz1+r0jMLLnU7BdHZAYf4AyPNQMaouSfyuweY7X+v820ckIM6h9dwxFwVgnB88hJmcm6Ej9YA6x",
+	"OUFvKu1JRksWJSD4QA1VpPuUwGLeoI+G0oDMFe1M5L4V1mtHmY4/dA2LvoYhrkZLEFMSQksaJApYbgSJ",
+	"UQYMniaCZNHjyDSIGcFSz4jrcbRfJ1Vmbd5EjOiH6pTAGtK4zAhxGTrR4aEyUosWgnrRcXionGKEoaG9",
+	"xP9BNbvBnWnAbkRrK3KVOojKDAiuQVP7+joH8fDrNKd/DM+QxWwkMm1ZWxsTotQkIGtuWkae/FqKX2Ao",
+	"qlwKC8Hi4LORYVj4eS5tlfuvVWb16XJf2IEDsGEcy5CSbozA4h8VkA5wgXiyWUSxlKQKKEn2iRuxJOsE",
+	"AQiOtFFW7N6Enaj0HT+yB3PBE3CVa2E0QSNnk4vI7M/HsIOzBIJiTkjYCey1q9ESLhN04A7uMlwma7yh",
+	"/eaW9B4cmnGvcwHPHfYPH3cHh93+8eXgZNg/Hvb7YecuCDsOA0IMrjRDeIjgfSTs3CEHteYuKElq5FV7",
+	"cEZLS9qGVimvEoLIGQakr99YDcvbjxPqdugeehl3hp1Xic7x60BtiK/qlVEm5SMH4DW9C7Z67iL5datn",
+	"f8It3+bRl5M3SorXRpaBUJdM6LmSGk39h/0+VZrIbf50TZD3nIpYaZB8sG1ftc8dAKRw3dRwYbYxs99/",
+	"5y5Y42PGDQ1csfLoxSW/dhQyx7AJbCphWG/0ctI1EOgCCGBz74LOUX9lJUgHoIM3Kn+tYuivZ945RmCt",
+	"f+cZj72qBMf9weZX3snSWlXxPgF2tdrBf35vdp5cUj83fSbvzU67UG3AXoKb7X04/LlD+PzefLJ2XA50",
+	"ngk+W8k+zws9JduBTSC0bBTNv2A7dMcTRHJNJmjkD0ibrVxUOis0uwBVtHthqBcd+L3I6HM4ty5OLTKa",
+	"C5gNNEuVEVxpOkpKEs51zpdojgO7eWLt0nrK8kUimZqEMkrdwY6GNbt/UP72GCA2TjAkuGRHez7p91hB",
+	"rfGJlzY7JAsnrAWUPOkJB2PKl57y+VzIfWQvIM5OzLl+pFlkFBtD1FATQLHWSn9GALsWuKyILVSROo0o",
+	"gUhAMLTP1Ay7FwC7N+MaRd/87IJxlOZm4KfNS5DLh4o8SItD4kwz7TEmIw7YG3OlIX6BboeSwRNSQeE1",
+	"hLZ9hsxQ8EUSFI3m5xwGjBOBN6OMuQTlaoaym9V5jTSK4pfty9BlYHwn7xv4WwCAa2ZJ2Yw4Q3wCgWuU",
+	"rdI/0GVnEOpj7oAFIRqyGyHmXZ4mt9gXpzTaka7NRKoF5OJpWgiavSAZr1zpPFMfjABnhquhtFWdacpU",
+	"K9NAggQ1Oi92wRILLbE9Tx5HjcbqNwGLyKpwBbWVhBGgskQn8tomdrYqP+b0aWXh+QjFQMtjnVD9SDMD",
+	"6MQdPqIyj+wUQ2nBbyXl68zIySNUYQDbUGNCacYnKHA9JF8QlGyVWDnR7EuS41GiYUFYqNq42IzHAj3o",
+	"Z4RbCH+jMQLAqT169IrrvAuQ7b78NoIGMaQjpFzn5RLMOq8hDWYsoLxF28yVPd02Rjcx+nCC7a2sRmRI",
+	"pCD4w3eSW3s6AJqzBPx3hFfQlsTQU/oU9gSjj2gzCZ5S2pHL+zRYyBd8aYAlNJxtIy5rlxO66LEfyZpT",
+	"B0DzqHJy2Nj5W4j02Fl5wvmUmrxUEQGDHGkpoXSJai5IAPw/OVT9NOj/zCCIyPQjFsGULsDLGRmiADX1",
+	"qQBB1dlnxYNTo7sY4VkYWYBECFqMESNVvKTqmIgsXZ3EgrCjTSy8gDc/UTDcQYgzOwBfeRlvI8Q1uGU1",
+	"NIzI92G/3w+lOaDHAwNZ+OswlEj7PoYdEM2fPvnm8cnxWtmfEv7gFhEWuFynLGFn2L8zX/JpZelJb6na",
+	"+e7yu+6TFolgSDwIHHNWE0OW6Bo8mUvDyFJpHSCpMghnYzNHS8bZKOXyBmh4D7hFKB1vZSVrTSRZ28AK",
+	"ho+HLTmlTdG1ZKVwdAHbIX7T+XOI+KSCG6Jh821gzUZCUHN96tjfJuqEkyJ/hoHncz6eiu5ztH+vTGOJ",
+	"pOqOzZMQAV7uhsuwpdstFb9gyX9c0fg7tMiT8JpiLNk2EvJHgefxbqONCYxxgEWjJUti0lzq9L5Abm4l",
+	"4l4onXFurtJUowPb8gwwNk6wM7ULaMIGWmRVBEIeSqP/G9ljorKA0hUq5R1WmDbPJEti5CRmFOv0Vxkw",
+	"+BZTGbYj9xXp41ZF+m8kl3burYnamW+njT5TKv/OvlGtd7PdAK/LF2w3QBhIqjzZdow3+CwmsWf5LnO/",
+	"oBfubBzWu/VJ5NURLiuv7KiUr6JqKGXvohk7FvZJx9+8tJ3W/p05GJ+HXvxNlJ3f2ijFrkKAcFx9HY05",
+	"MPNB88unDR505qqtg/drnt0QP3JFgpCYcIoYitie4FmaOJs16LSpmBiRM1VS7PeYGQUcZUbeF7O5Mme4",
+	"x94oFxNhncdSiFjEp+RLBD8EiJ3Rx7uI7UETUK9SJ4vMyADbtzAVEBb3Paeokd4p1CE67PfZx7uox/63",
+	"mGN+ij8U2QdPIdPG+UGmRjkO5TwTE5Gx6AAs1m10qzKR+xMv8CRuPrvw1A7HlZ5ffVxB8J/x7Ab9NBgt",
+	"+691gs1OuiNsgbAr0wdE+XwHEoPVbiHV2um6rHIO2Z6vXpImk6qFERpVxsQvBU9ZEu+3M+sAvXQC4rFI",
+	"5PQ9Xr1Q3utQYzfNlkPdPMGscYDXHb8LAaVc/qDHTzPw95UH0OzAv+QBLK3FGne09fjZyEo4aa3n5QKL",
+	"InFXNMFi81yoeQoppxAiACfK9Xq1LkXoA+xSEVxJIjDdJfmp53HMKHdgZr3zGMNtJwiRcujrq8SzupqI",
+	"9sEAOl0L0O2SMiMXgjwpN5CXYcFmVCjCv9gHA6HbIghUWqJzf1UMZ49FBBQQ9QcULtP3Mmjb2GebmUPI",
+	"+Du7FZjPI3T+TMXLHc8dgMb8UWLDGdPF9TVWDusEHYj/gtKNOPXOsHOeCq4F43HMuOcXJV8hJKdZ4ubU",
+	"OG0E0+1Prl2c00+raUtU9/mPR3QceoLVGdpN+tRmh8knsm3vbEiU3Sxv/zBsBYgGmGQ6w075FDq7y0tD",
+	"RvmV5JdnKeQmAtoa0Rj6QkAIenUCb5Q79zxnPE3vMQNKRFyy0F4LO9BYgj5sprH9rphvvyV8WbU7rs6L",
+	"LtOCUyWvoXIDl43D+uXMJjWKfeFTMI9WO5qA1Lpemmir6BvnP3TpTptjbX5I42aszRahM6H0HXV7FLoC",
+	"FATDVK4phgUiUQLbdqAa1ALFfn8PITeNeYdy9cSZnTemMPBrHbE9F7pmo0K5GQLugfyY5EtX8KLMjeI5",
+	"y/n1qR8j4w+gixEdYvTJmH8gJJdf6/0tonnMJnnhPO0xOWx1SA5u8uaYHLYmJIeix3eKyWHtITkrgkls",
+	"8zB7VH5HUSV0EH+vwSVeJ63t6XHlpbXhJY4M/RVf4iT6ZopqW4CJxZuSP9grYBZrFd8xWbVMhGSJdPQM",
+	"dwDaBUQuNNCGXIMTEyVxJHHAwI2uqyA1osfObPrWFZLpyOnNIDgOqeX1IpS2Ij3mS3CjVHuPAClFgkOR",
+	"yrbxcmDreCC5UEXORGKIyj6FHSMv+qca9ZitKURWa12pigAJeIWEiWOpEDWZpIkUlN4VYQcYstjzVIuI",
+	"TPEQV7AwyradVA8jOIg7mDdWtml/mbNZAQoGOzKI/fjYkzaCUDL076IFQsbOyCByIIMZi5PrJA+AOWFJ",
+	"ErijA7yBQ0RdQ7qviET2iC6vbPrOLhfKuugMXVcTM4gLxLlJZIxVJDK1wOgaS7iP+30/khK+/QqUA1ik",
+	"IeC2G32+UCzmZhsCVshYZHoMWqTK2FxkiYohHoebITK1gDlTKxLUNqznzQ1eLofPlLxmS1Vk5m2baR2x",
+	"vZHKp/Si4xMwWtgBCaAL/vaSc/tJZ4YueW2PAhbVOhRhZiirXIfmQ5Fvn3E5K5SuNk+B9VnAwXKJ40EH",
+	"fzhQsSCF1n0/YLWvB/T15sf3pLKJcrjGCI/QVRJHdIy0XWA1LIBC/gN0ai1JiPBgGkCqM4UUcInH1B1q",
+	"e7SygsRMHO8RjACP9tgzsyPXyS3mKxooROe0YjsexgK4OQeYcseY2cweJK8SSfADFmKFsRlsym+FG9oN",
+	"AsedoR/NADY6BQiQrw2DVG3CmXsbm1K4pD9WPmKjlBZTEkZ6NCBkzthq/0hS3XBndt5jDgcFTu/IbymP",
+	"ASlqIelVg8Il4uI1g7mnmBXCMKeCavuLD2NBidBAvu1nL10bgLLnDz0Ap1wppmc8TcmIk1g0qH4co4Oj",
+	"/R57QwQQX7chNlDl2CCbzcuqC/ZAYamjGGiLup2S+AcCgYw5ogBmu1e4h54ACBFCPRtFl9lkPT87zEUE",
+	"2pgvNOWC9dRaSs3H673K8GOGYRpmJSgkEPLRDMQWhEKk6LdInshuq7LnvQw6rWaBH0WadicqmxkWOcJs",
+	"bouB7nCID0Zm2Dvu922VAXxi31fhqZlYSwcxqnhUKbZry9t0PnzoSgXJXZX2VMMOf67KVmCLfhb/WxnC",
+	"4be+MlJSy8K+he+zwSF7w620UraydLNutI/7uaP1tCviw5OTwVN2dnZ29vzoza/8+SD9x7cvB28uX5yY",
+	"ay//8+nsUD75r8P0l5PXh9lAnnw4+fvi6OaXpx9+ejL6ZTA+koezb0Z9/tPyHwzKrP4v2oreWM06712f",
+	"m7JDCRWLsg3ksC7QbkCl5t9XydwN5+Bcrn0zkEkkhEYt71cAfUdxvlpx77PY7HyZclvNxH9l1yWtMhWV",
+	"LC1gOk/StCLtfqJNb5yJ2Ei6PNUNux6yP5fQKZfMf7rdyuZsajtLDw3RgYx+q6yONh7FlYFaZ/RzD7n5",
+	"ldzQUfDPYN6zbjKI7oaP9H4rnQ2r9dSUNjw+TvVq1dvazHoHH/EKxT5hemdbfyxz3Vd0bCTwtRFPbET5",
+	"3t9eXDqlDsKGbMagDiWK24lmk0wIxq95YqPhudPu8PtWu6spXqGkmN6ZwoZzKBZBrf3lXGS3iVZZiwuS",
+	"vW3mYvoJlxGF0lr56p9qBJy3mvjpR3M1eDHCp4UX/9GcDLAB5jxBUDGJNp9Ikgxwt6Szz8yjD3xknUKO",
+	"2dFkAnJb3Ps9u103H3jEuPUHPtgcy0hAakQxWluzn4UYyuhHnuTfqcyi+AUFH3pBjWXMNwVCQoA6pMfy",
+	"+VzwTPfYGaWRx34NoiTeOujwoc8ZmWu2xNW39PRDiQN4d6fAAQJA/IdB4ZXRd+vRdzczeuqg8j7ozIs2",
+	"C6XtXTkVZCywipxnjMxdceuW7pahbLa3dPY5PzMcLFxZkQrN9szohumgzKL3IUpOSVJye573B/06ATl1",
+	"AhbVGxWCSwXbZ/a+Ik3VFhG0DAsz1VBxPC1v+yPYa2U1HByq2Tmylva2VyEHf7NxqD9gU3QK6sPYCvON",
+	"fT9PzjBiZOgckvWA42P7H2fPjaTKkwkd1ggrU+EjZdIvRUWXNQywMpHl4sC/s0JqFC6ckkrJRY6ytdAW",
+	"XMxvolKjdDTl2jNolsZRX7WGJyuatVX1FmLU7fZXarxvRc6xWknGreHw+fk7BuhU0Xlde9bxvOgMn57c",
+	"tauTFT3QNexs9tYE9W1XclktofxZFMJiy7Brf0Lxg9F9+noL/d9hCXGB90U9EAfxiaeG/ILLGVNkSP5x",
+	"VHedrmXr6DtVa4ORvKxFuk7h883uedU/YNH9HvP6BM8AuAV+1yrj70TkxANwLx3zwOvevDGaxJmVG8WD",
+	"Aia9Ci2ejllrOj9kkevr6nU+twqfEYCNelC2WodCJ/YNkoWp8ynl6QgZG052WXa7sO14oXYTeRU4uKBt",
+	"kTiyz2u+hJI5cAKRdUV+OTqXoeM9M+bSnDWqsRRDMmcoQ4nlimwtJcOiidoGVls2LFCKjHqrGq5poWjr",
+	"xNbquQt/rlBW+5anUHPMRnfY2s4BJqrHfGnDdEgU2j/F6pXQ4YK2yMztRsxzI/a71nW0UFTM0Juq3ac1",
+	"iwsqFZpAULdW2IgUYTbJhOixS36DtbdCWUcPNoMle0uD76TJjQDj1z/VCFEGsByLytks89XqBrUSv7+2",
+	"saGBeV0zhqdfJTrfmfFUXl2jepQeun89JQSCHXgDEB5ts/t+X31kRcQz5lwzIlyEwHvckbD92imthk3Y",
+	"ypgubELIuB4xYUdqi5mw8RKGbDVCJhqRD6eVTtkY6tBOX0srgCsIZkgmRE2MBOSpt1JaW3bcdYifZ+I2",
+	"UYUuC855FDSUuhiPwSHO9iL4W+tJAZqU51M1wmK0b9g+pkSyPZsbCcpU+SBGY2CJzRIlXIplTZPADHai",
+	"wFYoIiqMjGlY89KXDKOsFRVK65V85hFzcKrZoaz/lATF6AvYM33fou2+/vCKkAs5RpFwOyVnlXZDgqVZ",
+	"ny5n3Hi91tF9B6Gv3oX+8/io8ABvZA6ILHZK5/TW9ovB99d5qMoDB2VAIGJmKfIvZQsOOnGiSX/0t3nF",
+	"Kdnkxdr2cG3wVXnouquSAhc2xsY/nArir9iCMvBMDaVa4vqCVi3mf3Bt5ZIbcY/VNIJWxr6l0nIwNnfS",
+	"3TMFtxAEXmHBCC8wkfKbhk0DnuWgNnwQ64LOVNZWZtVsP6o2XvJhm/wf+IK0kfXd+TcCOdrre+xHFJm5",
+	"m9UVAoWEi1A2LXjP4QHIRgRRf7TiKFKhrFDaUMiKiE4Z6g3vHsokEG0z40s2EqGkGusqg0zkqvuPreaW",
+	"DipZKJ2MU2t5VVEWKQgPKtSyWMFidK7mrpVPjacCHJrKxMOyVAQFRXciLzV8tcJKJyobC2uWa2Wmly6D",
+	"rRLHhOZdb6gdCNYZGG095vmHS8LyKSpiffrlfKPB1vu9iRV6uVGACJgZVZRF+T+DLcxlF6scDmXgB2PW",
+	"jhXbiyrnc/8Pzojw3K/VLLdlQEgqPwsDeiEzlepaf7+d2FEoI9C0qNQiaRuQbKtZRHVWoNMBaodkfRtP",
+	"lbbcCTRSzARrGHXILGTeatqofFsUFmPE+nBgcivL+7OU5yIz+h23GWc2dnaqlLadmOzch2CWWghxE0OT",
+	"DGxwli9Ud6qKjC0SGatFj73i0ISAqAOE2YcSy6jRM4/ocoCmxLlRAmnyp9aoxiJ81qqF0fm7y4hhqAsG",
+	"Qn/IKbhYZKLH9s5sETyM1nXQgMMci4zxUMZ8iYWCYzFTOiBPnPam1tt3PL30C5LrZrVX7oW5XykxT2XY",
+	"feZunQ81Bs/W8fdmDnODwbM6fz+r+P88q4aVZIdeyXKpIPijhT/DmsRf/PlPwZ8J5x40QfqPyWr/4NwT",
+	"T+WDcM+P+Me2Zd6cOsDatYEeO/MUKTK2lQZVlZWpIAvuVCi2R/bNOGCZyrGOaJGD1uGEyv1gx1goMufc",
+	"+8SWNtQdLVAX5YsPZYSidJF/ybioEv8e2BOxOQ3YHhKqYrbbwTogR+V9RNSdprhKnH2L8/AS0pyNr/Ty",
+	"YJsaT+SNXFviKJR7roia0VXIlk4UwBY62K/4Y8qIY+jRZRvjJLaVDKVHYtYUCpe1tjX4CqaO5tBcpZY9",
+	"6rtUXPC0ldrog3VHD/a8wK+uSozFIQKWL+fCDRg5D1AokxzdIpTyBeWMGwl5lI2HWauYAqluRQaEnfww",
+	"HgQeaUoxg2Zd0NO5sL0cMoEJW0gqe83BKHMWau1QBYb9RnIgDZ9BwRloqAU1gP0p2FrV2LETQtP1nBtF",
+	"B1JG3XI5uv9xxD04n9DTlTLzKMcCGu/xNPVSHGG0/VWdQspMOLc26P3xAnKP2cLI7/5EUNafp1wS9MCz",
+	"M8OinVBopLIfOF1MqVv/eYf5WOegy36Q6bJU0fG7XrgCeLFwR2sxCj32A2YR5i6FLUnTSpSFdcRh60PU",
+	"VrzQwzUT5jaJDwaniIpkPA2oHD1VnmZW2Rg61SIoRf+uj8nWc5fUQEd5Jdj0DbOfW4FFOQwwDObBVbOg",
+	"txgBprSdlbJEXWxRVbr4ANd2cPERhWzID5831FEqLClXyRytev4sZKrev7LJ/lP4X1AemLWa0lvbncyQ",
+	"evrc4PAoINqCLeHooKz4oHm8+bWtpRyawZ+tHJXlbr9FokjQQQLSVIqJXNHtrZyCjURtMBfgCGv9gW/a",
+	"cHmTW9Chle8atBebWWyN4saty20jovdZfNt4FhQ2YbQ+FYICtj+ppqp/Ckz8rHaX0u7C4HJVqTJSS2+n",
+	"mQLnXTlRQz6lYplSM1dnsMo3N0y7pAjetBtZ8S3fcanwp+UhMkTfDWgXkEOM27pdb7DWe+56Y7zPERg7",
+	"ap9D4DM3F2szSXLQpXF+fwK/tGVIfJ2Ct1HzUir/LG6AZ0rlFS8AdfsF6fwKapUpaMQibKNLW4LG1s+x",
+	"3ZrhTJpzW5Xs55maJKkLjfUOCZSKw7sBdFvWgpLCKsHAmCvWCyUmn5Hi5LSk/+//+X+xxA54GuCXrcZz",
+	"6iWamidKn3W7TlSZuFWNbBkiuOcrSK460FmbNrjegB1KD8KV6iGt6itBSTc69tf7D7pBVxa4MLKoewpF",
+	"/1C+kxAr22xvGkBZYFXpHNoabAZdcKz0Oaz2FrWlPfw+Rq6PrVLWUg9h0CTnl0GEoJUYoJhLBpwLbggE",
+	"tC+Cl7HBVJYltwKG8OK8rT/CtlGoq2Q1gXsP6s9VuqomkHa874UyI6m0tj3vI9fYNHmV5c6cs98kz6jK",
+	"lUB+IXSqSOEOJypSuLtqpfAVQvczRZ2jbG3EVhpQ8VMEHYO5z+G5lsE45eu1DsT2SsEeKcSqWQ8Oj3ZO",
+	"RDLf/yO7RS7tufIldbanslJd3P+NoxisJL0JTdrEsHJ3PTGsnfBZudDBs+HcAephRH8Ml51xW6VntRT7",
+	"u3D2+JF83Ab81undnyyugujCPZKRki0SkZAJ8jiG1pbVcDAn50iRL1R2w2KRG9yh0Pp5MUqTMXt5fnvs",
+	"BuAyDkpLrh2Hl1yRnP9lpR6ymxrWSxcNP0Ov+Mvz28fs4tXZ2XP/A1RuI5E33VSNeQodMnvsOc/FtQIe",
+	"hvXOnYytJhORsT095Rn24wPbtchuRQyzD9h/n7svQNt9VeR47zHLwM62Tx5/7ED183vD9NbmSDFKkTLy",
+	"xpkdmQYxs3YlDqvhdwSmAO2uc0UxK2UDT0dDhLWPZwLMunGZaOSKXNgCjmSwp89QF/4k1yKdQP1x11VF",
+	"lFBge1Eyvz2GAr3z28dgxVtTrOD8ATKHkq2zhsznduVz+M76PCG3+r8yhV6el9DwqI+B4r1ShbYgWgcf",
+	"6cvbObJbiVeAdElleIrBj4KUBG0hFQJCI+wHaNtZMj2niF7wcwwZlziM/ZQNxQU9R+gxn0PazWG/P/j3",
+	"o7N49OTfj87+/ehsgGk5EqKMJSvmc6xFCq1P2JhrowkaiAGYY3oWigLYL/nKUkVPrOtGm6qJnN//fCLB",
+	"33hEX54TwTvH57c/qO7NVQeVoPKv6zRXky9wRjd7qLndpm0qkWRGxtCCffvmgu2dX77dZ5LPhFdxvYLX",
+	"iGShLBlRvXiJRQIqHvwx7GSx1GHH6PpTpfOerTSosuuwcwc1Lo1ei4YK+LZ1inFmXoASp3wmhgxaTeuc",
+	"HZ4c+eWFywK3kHOv8m7ZmBOyTWztX+hb8vioXlwYpRZIV54u51MhnW87NYNSW5Aph5lYu2Ga0ttQAd7r",
+	"yrzC1eqVEv5WzXhSrRnXq1tFEGaRbTdOhudE2r5MDOhTrw5iWaTpXcSM/IT5yxRhQJrwEGzAIFTBTLAU",
+	"KccypF38Nar8Gld+UcHSHv2Cddi69Xve5uOSK9UPkKozhi9VyvZ7QtP+aYWSQ+PyWwGNvnEFWEtaYQN4",
+	"XeaimIVHBI67qBHsuVf2bzukKjGJa6lddvUGv6++EfH+ivDQUJ6RKSAyII/sI1waOYxmvaGqjLUuRmjt",
+	"i1xHa4LdHpSWHTI3Hramxc3FyAx3/qD3FtbvoSnj0M6keFX7CAWPhfKcpHnzUpPXeoD36MPQRQtTS9D1",
+	"Tn2Hw40QWb9c+fYhspX6OOdfxF2cEw1CulQpMRtLXbHzmAudYad8x7zSIYMNCkkVM7zIm+cTPtMcFE71",
+	"XdBxRZ+qgyE1t7hes2u1rPNC5A3K3/7hBsHeJWPViQtfoJaOA/Fuoo+RBXZ47e23by4+g7xErXjB6I+5",
+	"3Q8YN/ymisObCpyabfcsWW2siuxYZA6oG7KclSBrISs7fh3M7WTHqBEmD3c/h5MQjrtl9SX0XK6qk/+h",
+	"1keVSv7BDVuGOqgMRQgo3IJLhZgkt8aGOLtJb5xzrRcqiz+L2/BCQBULKRZQHJjZj9lYKCe9xom+8esr",
+	"WEnTC3TcpmqCE+ai6jBMT4ucxWohDV1HCAKh9SfVi9gZWwh+E0o3zz0Xqz1LPgjNJmJRBtRlwojhQ5T8",
+	"ukbscwJsKEFprV60LTPId1YKyvsbuxOd2wk549xMiByazkOiOJHtma2WEUqP29uyzGGHsmZcEUIGlMvo",
+	"G8pvPsEMCMdUOhhKb4yKJI2heogFzRVAcUVJ3lNKmEJXrM7B+mc38rcpxQuM3bYIIpT/Aq41pQClqhKK",
+	"BXRVTPHKq7tDubKohc4zJa8d7q4aiL8Ri+7zflmr/d92L8FuwfVni1RzhxzpwW8TsLYipQhwpm1z25iz",
+	"22+PQ+9AMEhskCr/AU9oM7KoNLRjJJCtjLvB9fUpRPiLVNwLau4D8naYxf/poopExTxdAfYneccy8dmi",
+	"jN7C0J8cZxRKCDQq2w9W/cZJjmYj7JTRY16gUCgjXNb66CB8xpkPGuFBGO1T+WpLm7D1gUChbIsEYrsE",
+	"AoWyLRKI7RYI5EsQlUigbetm2MS3T+LVoz91HAyujyU2zchDyx2DYPyRfsNYGJzGHz0aBo/370kQ+CsA",
+	"5gEDYJqlrP5soS9EDe4V/EK63mfh7812MWty/RwPg2rt2EcwlLanG/SJKTk9Ub6yfVHJZmvChNdMlJba",
+	"wuXN5U1sHibSYO9UQXbbTqAQb7e5E+i+zXSk3s9+MQsqBUJd5qDVXq5U2SWxTHakzESQbwOmVSi5XOIb",
+	"CyPVxypwOYOJHKcFlDQ+s3DyicC8yCnABhMcbaAudvrLXYYmBLP3XJc+eLjaia8SoFyKHPBk2IkC1wjE",
+	"DK3rj1GfwCCUFY0J3C8TCHqranmrpRf0dzyMpQHA9ZuIL7gbaxrwIdau6b8nleE4eDHYbEtYJd8AwkAw",
+	"lmuo53902251D23LoJl9ZpeHJSvbdo4pX3jY5jEBk2rhkbnf2qxRNnWz+LVOgHE4aAUJRO4WwcWc/XPP",
+	"jv2bWlL+EmQeRJABAnIvSUZPizxWC/lZRJlzVRcu1GRSsSmUJgQ0KJjp5Im8vjJzgmuec8OXP+y8nQCy",
+	"rgb3PRKM2N4CQmeqVaL2d1TwMcd8RxZ5QUt8QB75VzWs7RVdi2G/L5v3H7di5Z+fIF840/1Gkkx620Fu",
+	"PrVdR5cxx6jhQovskdFlzJs2Zc9oMQlljd+qG2h2koVSfJgboS1gKo29li+QLQoaidGD82QmeiyCASM2",
+	"VWlchuzbipKDx54nlqkJdtzWYpwJDCz76qvvkjQXmRGgvvqKRT918XcEZLUgd/SNWGoWgYXa9n1DKyql",
+	"JkSnLPpaZbHIrkZLfBViGajxfT4VszZK+SrR+SVCctfA1HMjPm0RlGqeu0h+3epZmMpPuH7gjvcNjQbB",
+	"fwP1gI/iarY+zP47jYP8g0USA3gA7k6R0Y78f7FGv1QzZkMWgh0JSLq258g7qOdkOIQg51ax5v8n7+p+",
+	"G8eN+L9C+OWSQHGcvXup96HY5nrYBZprcfE+bKHDipaZWI1EGqScwFjs/15wZiiR+rCtxPEmLVCge45E",
+	"8XNmOB+/HxI8GHt07MsVAoJ/QhtcI7UTBtgRY4lHx5oAdPDQF4HnLiuEwxRYqkc59lFG4emveF4aYFVU",
+	"ZY3tnboUZpOqlTAJ1eK4pFktKG+2nq4EbJ7uv4O8Sxi2BVms1YDso4YlNPv2ZEOnIO+TZCbW+Rg67Iwl",
+	"ZZbeC3ikznWebxDuCTjGUlUUHBmxM8OSs0YqMSIcLeqwTSZZyqWSWcpzux4FO8F+ZVQFDUIFJR98xbYw",
+	"F+WjENKNiiX+UPncKD0HbNl6hk7H7AOYhxGks9pGlEbzKaIV8zcCrASV3eNHkJOR7nfw014AU/gyeHrs",
+	"sI1CXDS7pDi8O400sYwBlH0FZhX0BAI2J14q9w00i2IWHCGpEAtWQhIupc7jiwUSRpV1nHhMyEsJqJhN",
+	"wk4+z64ilnz58uXL+fX1+a+/zj5+nF5fT29uoPyu1DyDniT/hn2mbm+NgJR0Z1qdNtGkbtflWgsHAeXN",
+	"Bn4yHiWn76GBymDHyGbd7ZzbLY+Iybg6pB2x66SBMoOp9ZeTiafkMF1aMlKhmFSGqhUbb0QNL9kntNjY",
+	"DBUpBFNNLAF7mGYtsrscqyIJf3ilVbqVRwZl3XEcY25DVjvUd4rhHuyklSmUzBB6bxTRXh1NR5gr79ed",
+	"9Cbq2EfOUfZVEpWzulmG4jewdWETjKajd5OfJ+eTy/PJ5WwymcL/RtGOrqGEqnvG2jUy3weqUVytF/WZ",
+	"kZG0nylwRQ8PHMY2VhtYm6iu3EWiXzICn3YxotPV5oqB1XWSYMVNucMrRdvBc0lRE51CZQdTTSCgd3yY",
+	"9pT34VC8x+1zEI+mnuYkimCrPCPU5yZy+zFi2cpEjNSlQzZS6m9a8Ua3r7fL/cGjeI5ueNWEoM82LbuJ",
+	"CigRtNu+7DQv2/fAi2/w/wSyjMAoXZdCq4Zq89NaNzIlwP1Q2yiqOA10TQSeqG26a8w+VIu7IbVHJd2V",
+	"By2WzoXmFxtxMj+/YucT1ssNiWHOWru9NfdQZQQ4k2LI5WiGy/ya3R27tzzuw0FbPtpdcO2BBHvejjx7",
+	"oCk3Xuqa803EMnRO2INAaolhLxdRZcjZ3YpOWdu2+YmajaUfcN0KG36gTYvTtJcyP5QWh0/+T+/Uvvrm",
+	"Ybt0mA+pdHO0q2CZVzdCIm2sr/xL1KG8BJGLhVSneF/2y5NxAT0mMZS2Qclmf/Hh8+8Snda7tQ1btH5t",
+	"A/z83WCj+gi1dz/gFGoheeHukQdl2TgCyWI0KjJjWtCavyvHmg/V5U/8thesgF8wWOE++OKB4/FbV8jo",
+	"LB9og1Ik6MLdMvYJRlBnfjKM3nZ3lK7gwtT9MZZ1uEKVLM2VcXS/CNnvflJSNHjqQelnEuIOsbzTar2K",
+	"PNIqP+CwFHwhNAIz+NGEEwo8qJWQYpHEUmmWoOS0v5eZMGyuwaybbyBKgUXpCiaA5/nGNZc8MeRBfAX2",
+	"X7hoQKJM/UEIBdef2shxOAMVBk39oVhWWghwHMiuuRebXTgOyRWXiBBrG7L3BPT73ouNQ0QIER3cNx3M",
+	"5dkZXhDtyKFOCOtcKZ734V+f2N2aQ8ofLj15NN0mPkvexxKRtO4yYukqEBYBvKX2ahxVfmLfRw1VMZyQ",
+	"tsIHyHNbKjtnElHKkXoMthVUCJwlZLk/Kn1voIZvrsplb1SJzsSrCCtBX44eV4KvDg0s+S9tjyzhBL/y",
+	"0FJrH3aGlhqi0BO4N/iXLTGlf66EBAMR3sXTQpWhiRSP4PivYx236zwfh4wrVvQHqTZgLmJrVhjM1bpk",
+	"JwAmi8kx72sUcKqVAfbYJgPDLkHSjb/eFB8BQ0YQzoIeNuNZIeZIxML4FrySRGyt81gmFw+/NFXYxbds",
+	"8T05HTOadw/hR6v1XShXASSrgO6iQKJJA+mROIqTmkuQ/lwq1CTJFtc9PHncmpyq4imk0djJEdEoSc9k",
+	"KrBeqlBaWjvw5uajHTO+ffnuZ9Dshql1OR5FXRQTAYmn7ZOGnIGiwq1WD0LbZvvDAjBrQGkDu9daFm2i",
+	"gOf0nF1xyTZqzdKlSO9hypbKlH8NRwQcFkOGM1BOHiF0IMXjnpL+d/E4WNBvDRrAE4flEgzFVseGPziR",
+	"xGGrfiqvO7Xl9YJ+OiLX/Y/3rreNuKZ6tdqR8YaC7dSvHReai2/4j325C0nAk7VNOwoC99mi2nMuyANM",
+	"hbF0eZ49WrPflViriGedb6uJ9jzgdi4PdsLbp3u3R5EW4zXftXfae+hS3GM/DvYlVrPz5/atfAF3muFp",
+	"294HevObcqBzdsbotCbaqwDr8J5ub7L0L8jNAcgdSOfLlUGmMzxWUKDVTr4OIke1MRh6M3cyQNjuAiVy",
+	"LJ1tRofUgXiTV2GXKTurrGV8YZx0mXb2T0ew7N4zTRnm4CCu4Jw9kz4cXZMJeS/24//nBO+yudxPs1Hw",
+	"5Q6qpJ6F2pWwPWt36+D6vq9v4zcjlLuD8HYQldx6gn1wYS99mdjPB0rPIp8WNrE70bqGv3gQ2hDmBgGK",
+	"6oUAVJUlX4FLcMySW62Kr2iZJqwUeW5i6b4LhYNOBfEV10SoGfpn1aPc7tz6g4b88i6uo3qs7LA2T3Jb",
+	"+W9u9V3RQhzRd/U6jJ9/YNpp5wk4tBHUZ6N8WCxMwCZM3l6vK40U7C6301ao22630ylQTpHOdfZGjaMI",
+	"EzJ9hnnheY5gI/5gI6PHuGisxifCvxULDw2UkEJ4ySZ/mU4m7PPsatzn64HsNWIAOcxnnnLoX7ji2a7m",
+	"AOH1m1bFZyP00wTYNp8MdOXFzJ3nmDk9nhYX19Z0IrY5Vfwhe44V7+cjO1f6qpN77M+3anz90ZS/3fYX",
+	"fFw/OE2w1vloOrp4+AVkPT3/rQttuLJoUFjfCrGYgoH1d/jvVUW0h+SbkPvItDBqrVPhEytWNbfsKs/s",
+	"JLGVynOCs37kGaJ//EfNQbEhOgmaUABBPB3BBw3YPg3ncxgAmgY+eG7uTVTba6SXTryQREDE0x+SINJs",
+	"LCMg8HdwRgtCG6knCADWGyEWe28O1V8wOLdU7dHN2ml53cVUUyhMiYhviGJZWMEiUSdTfndEqTCEn/qg",
+	"7kXQF5en0O7LtTAGUFLA4oVEPgdGvhJqlUOdFdNrVGd2w2WpGNct/ybEYs7T+46mK2ZcqpZnJw+ZLtc8",
+	"ZwVPl5kEviaH5AJcK0BhXpP9xhL3oSGndBGMydWBds+vT7rh83G4L2a6hXtuguaBiKizaWKOpbnwG58y",
+	"vi5VwcsspadMxAou7ZiN5CuzVCUtHXLuUr53ODBHwPr9z+//DQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -213,14 +213,14 @@ func (s *Server) RebuildLinodeInstance(ctx context.Context,
 	if err != nil {
 		return nil, err
 	}
-	if b.Type != nil {
-		// TODO(#3): resizing while rebuilding.
-		return nil, db.Errorf(db.Invalid, "type", "Changing the type while rebuilding is not supported")
+	if _, ok := plans[deref(b.Type)]; b.Type != nil && !ok {
+		return nil, db.Errorf(db.Invalid, "type", "type is not valid")
 	}
 	booted := b.Booted == nil || *b.Booted
 	a := db.Action{
 		Name:      "linode_rebuild",
 		Image:     &b.Image,
+		Type:      b.Type,
 		Params:    fmt.Sprintf(`{"booted":%t}`, booted),
 		Secondary: &db.Entity{ID: b.Image, Label: label, Type: "image", URL: "/v4/images/" + b.Image},
 	}

@@ -3,6 +3,7 @@ package impl_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -160,6 +161,32 @@ func TestRateLimitHook(t *testing.T) {
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	want := `apiv4_rate_limit_refusals_total{route="/v4/linode/instances"} 2`
 	if !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+}
+
+// TestMetricsMethodsBounded checks that methods HTTP does not define,
+// which any client may make up, share one label, so that /metrics cannot
+// be grown without bound.
+func TestMetricsMethodsBounded(t *testing.T) {
+	srv, _, _, _ := newServer(t)
+	for i := range 5 {
+		req, err := http.NewRequest(fmt.Sprintf("MADEUP%d", i), srv.URL+"/v4/account/events", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	_, metrics := get(t, srv.URL+"/metrics")
+	if strings.Contains(metrics, "MADEUP") {
+		t.Errorf("a made-up method became a label:\n%s", metrics)
+	}
+	want := `apiv4_http_request_duration_seconds_count{method="other",route="/v4/account/events",status="405"} 5`
+	if !strings.Contains(metrics, want) {
 		t.Errorf("/metrics lacks %s", want)
 	}
 }

@@ -71,7 +71,7 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (
 	m := s.opts.metrics
 	e.Pre(m.observe, canonicalPath)
 	e.Use(answerHead, requestLog(log), recoverPanic(log), securityHeaders, deadline(s.opts.requestTimeout))
-	e.Use(limitAuthFailures(newLimiter(s.opts.authFailRate), m), s.authenticate(routes),
+	e.Use(s.authenticate(routes, newAuthGate(s.opts.authFailRate, m)),
 		limitTokens(newLimiter(s.opts.tokenRate), m), guardBody)
 	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
 		SilenceServersWarning: true,
@@ -209,7 +209,7 @@ func principal(ctx context.Context) *db.Principal {
 // Every answer says which scopes the route accepts (X-Accepted-OAuth-Scopes,
 // left out for routes open to any token) and which the token has
 // (X-OAuth-Scopes, "unknown" when the token is not valid).
-func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
+func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			need, ok := routes[routeKey(c)]
@@ -225,12 +225,17 @@ func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
 			if !ok || !strings.EqualFold(scheme, "Bearer") {
 				return &db.Error{Code: db.Unauthorized, Reason: "Invalid Token"}
 			}
+			secret = strings.TrimSpace(secret)
+			if !gate.admit(c, secret) {
+				return tooManyRequests
+			}
 			ctx := c.Request().Context()
 			lookup := s.store.Authenticate
 			if tokenCheckedByHandler[routeKey(c)] {
 				lookup = s.store.IdentifyToken
 			}
-			p, err := lookup(ctx, strings.TrimSpace(secret))
+			p, err := lookup(ctx, secret)
+			gate.judged(c, secret, err)
 			if err != nil {
 				return err
 			}
@@ -243,6 +248,7 @@ func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
 			err = next(c)
 			if invalidToken(err) { // revoked, as the handler's statement found
 				h.Set("X-OAuth-Scopes", "unknown")
+				gate.judged(c, secret, err)
 			}
 			return err
 		}
