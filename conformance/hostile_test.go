@@ -121,6 +121,8 @@ func TestHostileBodies(t *testing.T) {
 		{"config_id a fraction", "POST", "/reboot", `{"config_id":1.5}`, "", 400, "", "config_id"},
 		{"config_id overflows", "POST", "/boot", `{"config_id":18446744073709551616}`, "", 400,
 			"config_id must be an integer", "config_id"},
+		{"config_id past float64", "POST", "/boot", `{"config_id":1e400}`, "", 400,
+			"config_id: number is out of range", "config_id"},
 		{"null body", "POST", "/boot", `null`, "", 400, "", ""},
 		{"shutdown with a field", "POST", "/shutdown", `{"force":true}`, "", 400,
 			`property "force" is unsupported`, ""},
@@ -285,7 +287,7 @@ func TestHostileQueries(t *testing.T) {
 		t.Run("paging", func(t *testing.T) {
 			a := a.in(t)
 			for _, q := range []string{"page=abc", "page=1.5", "page=18446744073709551616", "page=-1",
-				"page_size=abc", "page_size=1e2", "page_size=9223372036854775808"} {
+				"page=2147483648", "page=9223372036854775807", "page_size=abc", "page_size=1e2", "page_size=9223372036854775808"} {
 				field, _, _ := strings.Cut(q, "=")
 				for _, collection := range []string{"/account/events", "/linode/instances"} {
 					r := a.do("GET", collection+"?"+q, nil)
@@ -294,15 +296,16 @@ func TestHostileQueries(t *testing.T) {
 					}
 				}
 			}
-			// The last page an int64 offset reaches, and past it, are empty.
+			// The last page there is, far past the end, is empty and says
+			// which page it is.
 			for _, collection := range []string{"/account/events", "/linode/instances"} {
 				var p struct {
 					Data          []json.RawMessage
 					Page, Results int
 				}
-				a.must(http.StatusOK, "GET", collection+"?page=9223372036854775807&page_size=500", nil).decode(t, &p)
-				if len(p.Data) != 0 || p.Results == 0 || p.Page < 1 {
-					t.Errorf("%s far past the end: got %d items of %d on page %d, want none",
+				a.must(http.StatusOK, "GET", collection+"?page=2147483647&page_size=500", nil).decode(t, &p)
+				if len(p.Data) != 0 || p.Results == 0 || p.Page != 2147483647 {
+					t.Errorf("%s far past the end: got %d items of %d on page %d, want none on page 2147483647",
 						collection, len(p.Data), p.Results, p.Page)
 				}
 			}

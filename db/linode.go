@@ -200,8 +200,11 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 			return err
 		}
 
-		params := encodeJSON(map[string]bool{"booted": in.Booted})
-		_, err := enqueue(ctx, tx, p, l, "linode_create", params, secondary, now)
+		params := map[string]any{"booted": in.Booted}
+		if in.FromBackup != nil {
+			params["backup_id"] = in.FromBackup.ID
+		}
+		_, err := enqueue(ctx, tx, p, l, "linode_create", encodeJSON(params), secondary, now)
 		return err
 	})
 	if err != nil {
@@ -567,6 +570,12 @@ func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a 
 	}
 	if len(rows) == 0 {
 		return nil, s.whyRefused(ctx, tx, p, id, *a)
+	}
+	if a.Name == "linode_delete" {
+		// Deleting a Linode deletes its backups.
+		if err := backupsInUse(ctx, tx, p.AccountID, id); err != nil {
+			return nil, err
+		}
 	}
 	return &rows[0], nil
 }

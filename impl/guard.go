@@ -93,6 +93,41 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// Cross-origin requests: apiv4 authenticates with bearer tokens only, never
+// cookies, so any origin may call it from a browser, as the public API
+// allows. Preflights are answered before authentication.
+const (
+	corsAllowHeaders  = "Authorization, Content-Type, X-Filter, If-None-Match, Last-Event-ID, X-Request-Id"
+	corsExposeHeaders = "ETag, Retry-After, X-OAuth-Scopes, X-Accepted-OAuth-Scopes, X-RateLimit-Limit, " +
+		"X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id"
+)
+
+// answerOptions answers OPTIONS on every route with the methods it allows
+// (HEAD wherever GET is), and cross-origin preflights with what a browser
+// may send; other answers to a request with an Origin say that any origin
+// may read them.
+func answerOptions(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r, h := c.Request(), c.Response().Header()
+		if r.Header.Get("Origin") != "" {
+			h.Set("Access-Control-Allow-Origin", "*")
+			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		}
+		allow, ok := c.Get(echo.ContextKeyHeaderAllow).(string)
+		if r.Method != http.MethodOptions || !ok {
+			return next(c)
+		}
+		allow = withHead(allow)
+		h.Set(echo.HeaderAllow, allow)
+		if r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", allow)
+			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+			h.Set("Access-Control-Max-Age", "86400")
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
 // deadline gives every request at most d to be answered: past it, the
 // database calls of the request fail, and the request is answered 503.
 // The event stream lasts as long as its client and is not bound.

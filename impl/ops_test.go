@@ -52,7 +52,13 @@ func newServer(t *testing.T) (*httptest.Server, *db.Store, string, *bytes.Buffer
 
 func get(t *testing.T, url string, header ...string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
+	return send(t, "GET", url, header...)
+}
+
+// send sends a request without a body; header holds name, value pairs.
+func send(t *testing.T, method, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,4 +195,47 @@ func TestMetricsMethodsBounded(t *testing.T) {
 	if !strings.Contains(metrics, want) {
 		t.Errorf("/metrics lacks %s", want)
 	}
+}
+
+// TestCrossOrigin checks that a browser page on any origin may call the
+// API: a preflight is answered without a token, with the methods of the
+// path and the headers a client sends, and answers, errors included,
+// carry Access-Control-Allow-Origin and expose the headers clients read.
+func TestCrossOrigin(t *testing.T) {
+	srv, _, token, _ := newServer(t)
+	do := func(method, path string, header ...string) *http.Response {
+		t.Helper()
+		resp, _ := send(t, method, srv.URL+path, header...)
+		return resp
+	}
+	want := func(what string, resp *http.Response, status int, headers map[string]string) {
+		t.Helper()
+		if resp.StatusCode != status {
+			t.Errorf("%s: status %d, want %d", what, resp.StatusCode, status)
+		}
+		for name, value := range headers {
+			if got := resp.Header.Get(name); got != value {
+				t.Errorf("%s: %s = %q, want %q", what, name, got, value)
+			}
+		}
+	}
+
+	want("preflight", do("OPTIONS", "/v4/linode/instances", "Origin", "https://app.example",
+		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization, x-filter"),
+		http.StatusNoContent, map[string]string{
+			"Access-Control-Allow-Origin":  "*",
+			"Access-Control-Allow-Methods": "GET, HEAD, OPTIONS, POST",
+			"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Filter, If-None-Match, " +
+				"Last-Event-ID, X-Request-Id",
+			"Allow": "GET, HEAD, OPTIONS, POST",
+		})
+	want("OPTIONS without Origin", do("OPTIONS", "/v4/account/events"), http.StatusNoContent,
+		map[string]string{"Allow": "GET, HEAD, OPTIONS", "Access-Control-Allow-Origin": ""})
+	expose := "ETag, Retry-After, X-OAuth-Scopes, X-Accepted-OAuth-Scopes, X-RateLimit-Limit, " +
+		"X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id"
+	want("a list", do("GET", "/v4/account/events", "Origin", "https://app.example",
+		"Authorization", "Bearer "+token), http.StatusOK,
+		map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": expose})
+	want("an error", do("GET", "/v4/account/events", "Origin", "https://app.example"),
+		http.StatusUnauthorized, map[string]string{"Access-Control-Allow-Origin": "*"})
 }

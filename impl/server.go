@@ -70,7 +70,8 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (
 	e.HTTPErrorHandler = handleError(log)
 	m := s.opts.metrics
 	e.Pre(m.observe, canonicalPath)
-	e.Use(answerHead, requestLog(log), recoverPanic(log), securityHeaders, deadline(s.opts.requestTimeout))
+	e.Use(answerHead, requestLog(log), recoverPanic(log), securityHeaders, answerOptions,
+		deadline(s.opts.requestTimeout))
 	e.Use(s.authenticate(routes, newAuthGate(s.opts.authFailRate, m)),
 		limitTokens(newLimiter(s.opts.tokenRate), m), guardBody)
 	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
