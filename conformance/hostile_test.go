@@ -121,6 +121,8 @@ func TestHostileBodies(t *testing.T) {
 		{"config_id a fraction", "POST", "/reboot", `{"config_id":1.5}`, "", 400, "", "config_id"},
 		{"config_id overflows", "POST", "/boot", `{"config_id":18446744073709551616}`, "", 400,
 			"config_id must be an integer", "config_id"},
+		{"user_data not Base64", "POST", "/linode/instances", create(`"metadata":{"user_data":"!!!"}`), "",
+			400, "metadata.user_data must be Base64", "metadata.user_data"},
 		{"config_id past float64", "POST", "/boot", `{"config_id":1e400}`, "", 400,
 			"config_id: number is out of range", "config_id"},
 		{"null body", "POST", "/boot", `null`, "", 400, "", ""},

@@ -122,6 +122,7 @@ var linodeFields = map[string]field{
 	"group":   {kind: kindString, column: "l.grp", orderBy: true},
 	"created": {kind: kindTime, column: "l.created", orderBy: true},
 	"tags":    {kind: kindTags, column: "l.tags"},
+	"ipv4":    {kind: kindIPv4},
 }
 
 // NewLinode is what a create request asks for, already validated.

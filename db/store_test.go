@@ -218,6 +218,15 @@ func TestLinodeLabelsAndFilters(t *testing.T) {
 			{`{"tags": {"+contains": "\",\""}}`, 0},
 			{`{"label": {"+contains": "LINODE"}}`, 2},
 			{`{"+order_by": "id"}`, 2},
+			{fmt.Sprintf(`{"ipv4": %q}`, second.IPv4()[0]), 1},
+			{fmt.Sprintf(`{"ipv4": {"+neq": %q}}`, second.IPv4()[0]), 1},
+			{`{"ipv4": "203.0.113.77"}`, 0},
+		}
+		for _, bad := range []string{`{"ipv4": "not an address"}`, `{"ipv4": "::1"}`, `{"ipv4": {"+gt": "1.2.3.4"}}`} {
+			_, err := s.ListLinodes(ctx, p, db.ListQuery{Page: 1, PageSize: 25, Filter: bad})
+			if db.ErrorCode(err) != db.Invalid {
+				t.Errorf("%s: err = %v, want Invalid", bad, err)
+			}
 		}
 		for _, tt := range tests {
 			page, err := s.ListLinodes(ctx, p, db.ListQuery{Page: 1, PageSize: 25, Filter: tt.filter})

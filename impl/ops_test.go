@@ -239,3 +239,21 @@ func TestCrossOrigin(t *testing.T) {
 	want("an error", do("GET", "/v4/account/events", "Origin", "https://app.example"),
 		http.StatusUnauthorized, map[string]string{"Access-Control-Allow-Origin": "*"})
 }
+
+// TestBetaVersion checks that /v4beta serves the same operations as /v4,
+// as a client switched to the beta version calls them.
+func TestBetaVersion(t *testing.T) {
+	srv, _, token, _ := newServer(t)
+	v4resp, v4body := get(t, srv.URL+"/v4/account/events", "Authorization", "Bearer "+token)
+	resp, body := get(t, srv.URL+"/v4beta/account/events", "Authorization", "Bearer "+token)
+	if resp.StatusCode != http.StatusOK || v4resp.StatusCode != http.StatusOK || body != v4body {
+		t.Errorf("GET /v4beta/account/events: %d %s; want what /v4 answers: %d %s",
+			resp.StatusCode, body, v4resp.StatusCode, v4body)
+	}
+	if resp, _ := get(t, srv.URL+"/v4beta/account/events"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v4beta/account/events without a token: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := get(t, srv.URL+"/v4betax/account/events"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /v4betax/account/events: %d, want 404", resp.StatusCode)
+	}
+}

@@ -69,7 +69,7 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = handleError(log)
 	m := s.opts.metrics
-	e.Pre(m.observe, canonicalPath)
+	e.Pre(m.observe, betaAlias, canonicalPath)
 	e.Use(answerHead, requestLog(log), recoverPanic(log), securityHeaders, answerOptions,
 		deadline(s.opts.requestTimeout))
 	e.Use(s.authenticate(routes, newAuthGate(s.opts.authFailRate, m)),
@@ -253,5 +253,21 @@ func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.Mid
 			}
 			return err
 		}
+	}
+}
+
+// betaAlias serves /v4beta as /v4: clients of the public API switch to
+// its beta version by name (linodego's SetAPIVersion("v4beta")), and
+// apiv4 has one version of each operation.
+func betaAlias(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/v4beta/"); ok {
+			r.URL.Path = "/v4/" + rest
+			if r.URL.RawPath != "" {
+				r.URL.RawPath = "/v4/" + strings.TrimPrefix(r.URL.RawPath, "/v4beta/")
+			}
+		}
+		return next(c)
 	}
 }
