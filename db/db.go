@@ -35,7 +35,8 @@ type Store struct {
 	db     *bun.DB
 	now    func() time.Time
 	pg     bool
-	tokens *tokenCache
+	tokens *tokenCache // Authenticate's, off unless an operator sets a TTL
+	facts  *tokenCache // IdentifyToken's: what never changes about a token
 	cfg    Config
 	url    string // for the connection that listens for event changes
 	feed   feed
@@ -150,7 +151,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 
 	s := &Store{db: bdb, now: time.Now, pg: bdb.Dialect().Name() == dialect.PG,
-		tokens: newTokenCache(DefaultTokenCacheTTL, tokenCacheSize), cfg: DefaultConfig(), url: url}
+		tokens: newTokenCache(DefaultTokenCacheTTL, tokenCacheSize),
+		facts:  newTokenCache(tokenFactsTTL, tokenCacheSize), cfg: DefaultConfig(), url: url}
 	if err := bdb.PingContext(ctx); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("db: connect: %w", err)
