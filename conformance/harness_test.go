@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +62,11 @@ func setUp() error {
 		if *flagToken == "" {
 			return errors.New("-base-url needs -token")
 		}
+		tokens := []namedToken{{"-token", *flagToken}, {"-token2", *flagToken2},
+			{"-token-peer", *flagTokenPeer}, {"-token-read-only", *flagTokenReader}}
+		if err := checkDeployment(*flagBaseURL, tokens); err != nil {
+			return err
+		}
 		targets = []*target{{
 			name: "deployment", url: strings.TrimSuffix(*flagBaseURL, "/"),
 			owner: *flagToken, peer: *flagTokenPeer, other: *flagToken2, reader: *flagTokenReader,
@@ -88,6 +94,50 @@ func setUp() error {
 		return lite.startLocal()
 	}
 	targets = []*target{pg, lite}
+	return nil
+}
+
+// A namedToken is a token and the flag that gave it; an empty token was
+// not given.
+type namedToken struct{ flag, token string }
+
+// checkDeployment checks, with one GET /v4/account/events per token, that
+// -base-url is an http(s) URL that answers and that it takes the tokens,
+// so that a wrong flag fails the run at once with one message instead of
+// failing every check.
+func checkDeployment(baseURL string, tokens []namedToken) error {
+	base := strings.TrimSuffix(baseURL, "/")
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("-base-url %q must be an http or https URL such as http://127.0.0.1:8080", base)
+	}
+	if strings.HasSuffix(u.Path, "/v4") {
+		return fmt.Errorf("-base-url %q must not end in /v4: the suite adds it", base)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	for _, tk := range tokens {
+		if tk.token == "" {
+			continue
+		}
+		req, err := http.NewRequest(http.MethodGet, base+"/v4/account/events", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tk.token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("cannot reach -base-url %s: %w", base, err)
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized:
+			return fmt.Errorf("%s was refused by %s (GET /v4/account/events: %s): "+
+				"is it a token of this deployment?", tk.flag, base, resp.Status)
+		case resp.StatusCode != http.StatusOK:
+			return fmt.Errorf("GET %s/v4/account/events with %s: %s, want 200 OK: "+
+				"is -base-url an apiv4 deployment?", base, tk.flag, resp.Status)
+		}
+	}
 	return nil
 }
 

@@ -52,6 +52,8 @@ func TestBadInvocations(t *testing.T) {
 			"IPv6 pool must be"},
 		{"bad rdns domain", []string{"serve", "--rdns-domain", "localhost"}, nil,
 			"reverse DNS domain must be"},
+		{"conformance without scheme", []string{"conformance", "--base-url", "127.0.0.1:8080",
+			"--token", "x"}, nil, `--base-url "127.0.0.1:8080" must be an http or https URL`},
 		{"bad unavailable rate", []string{"serve", "--sim-backup-unavailable-rate", "2"}, nil,
 			"from 0 to 1"},
 	}
