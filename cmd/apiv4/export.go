@@ -31,7 +31,7 @@ func exportFlags(c *exportConfig, getenv func(string) string, stderr io.Writer) 
 	e.string(&c.Username, "username", "APIV4_USERNAME", "",
 		"the user whose account is exported, and whose seen and read marks are shown (required)")
 	e.string(&c.Output, "output", "APIV4_EXPORT_OUTPUT", "-", "the file to write, - for stdout")
-	e.int(&c.After, "after", "APIV4_EXPORT_AFTER", "0",
+	e.count(&c.After, "after", "APIV4_EXPORT_AFTER", "0",
 		"export only events changed after this stream position (to continue an export)")
 	return fs
 }

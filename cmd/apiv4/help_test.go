@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -85,5 +86,27 @@ func TestStartupLogMasksSecrets(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "s3cret") {
 		t.Errorf("the log shows the password:\n%s", logs.String())
+	}
+}
+
+// TestStartupTokenHintPastes checks that the command serve suggests for a
+// token quotes the database URL as one shell word.
+func TestStartupTokenHintPastes(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "my apiv4.db")
+	ctx, stop := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	served := make(chan error, 1)
+	go func() {
+		served <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", dbURL},
+			noEnv, &bytes.Buffer{}, logs)
+	}()
+	waitListening(t, logs)
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	want := "apiv4 token create --database '" + dbURL + "' --username YOU"
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("the log lacks %q:\n%s", want, logs.String())
 	}
 }
