@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"apiv4/db"
 	"apiv4/db/dbtest"
 )
 
@@ -157,10 +158,14 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// startLocal creates the users' tokens in the target's database,
-// then starts a server on it. SQLite allows one process at a time on a
-// file, so the tokens come first.
+// startLocal migrates the target's database as apiv4 serve would (token
+// create only works on a migrated database), creates the users' tokens in
+// it, then starts a server on it. SQLite allows one process at a time on
+// a file, so the tokens come first.
 func (tg *target) startLocal() error {
+	if err := migrate(tg.databaseURL); err != nil {
+		return err
+	}
 	var err error
 	users := []struct {
 		token                     *string
@@ -219,6 +224,27 @@ func forEachTarget(t *testing.T, fn func(t *testing.T, tg *target)) {
 			fn(t, tg)
 		})
 	}
+}
+
+// migrate applies every migration to the database at url, as apiv4 serve
+// does when it starts: apiv4 token create works only on a database that
+// serve has migrated, and the tests create tokens before any server.
+func migrate(url string) error {
+	store, err := db.Open(context.Background(), url, db.WithMaxConns(2))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return store.Close()
+}
+
+// migrated migrates the fresh database at url, as apiv4 serve would, and
+// returns url.
+func migrated(t *testing.T, url string) string {
+	t.Helper()
+	if err := migrate(url); err != nil {
+		t.Fatal(err)
+	}
+	return url
 }
 
 // createToken runs apiv4 token create and returns the token it prints.
