@@ -252,6 +252,10 @@ func TestFeedback(t *testing.T) {
 		}
 		a.do("POST", "/feedback", map[string]any{"message": strings.Repeat("x", 5001)}).
 			wantError(t, http.StatusBadRequest, "message: maximum string length is 5000", "message")
+		// Line breaks and tabs are text; an escape sequence is not.
+		a.must(http.StatusOK, "POST", "/feedback", map[string]any{"message": "two\r\nlines\tand a tab"})
+		a.do("POST", "/feedback", map[string]any{"message": "\x1b]0;pwned\x07"}).
+			wantError(t, http.StatusBadRequest, controlReason, "message")
 
 		out := tg.operator(t, "feedback", "list")
 		i := strings.Index(out, "    "+message+"\n")
