@@ -186,9 +186,11 @@ type options struct {
 	requireSchema bool
 }
 
-// WithMaxConns bounds the PostgreSQL connections of the Store to n (at
-// least 1). SQLite always uses one.
-func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = max(1, n) } }
+// WithMaxConns bounds the PostgreSQL connections of the Store to n, at
+// least 2: migrating holds one connection for its lock while it runs
+// statements on another, so one alone would wait for ever. SQLite always
+// uses one.
+func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = max(2, n) } }
 
 // RequireSchema makes Open refuse, with an error wrapping ErrNoSchema, a
 // database that does not exist, has no apiv4 tables or misses a migration

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"apiv4/db"
 	"apiv4/db/dbtest"
@@ -65,5 +66,21 @@ func TestRequireSchemaEmptySQLiteFile(t *testing.T) {
 	_, err := db.Open(context.Background(), "sqlite:"+path, db.RequireSchema())
 	if !errors.Is(err, db.ErrNoSchema) || !strings.Contains(err.Error(), "no apiv4 tables") {
 		t.Errorf("got %v, want ErrNoSchema: no apiv4 tables", err)
+	}
+}
+
+// TestOpenWithOneConnection opens and migrates a fresh PostgreSQL database
+// with a store asked for one connection: migrating needs two (its lock and
+// its statements), so asking for fewer must not make it wait for ever.
+func TestOpenWithOneConnection(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := db.Open(ctx, dbtest.PostgresURL(t), db.WithMaxConns(1))
+	if err != nil {
+		t.Fatalf("open with one connection: %v", err)
+	}
+	defer s.Close()
+	if err := s.Ready(ctx); err != nil {
+		t.Errorf("ready: %v", err)
 	}
 }

@@ -176,7 +176,7 @@ func (c *config) flags(fs *flag.FlagSet, getenv func(string) string) {
 		"time between automatic backups of a Linode")
 	e.int(&c.Workers, "workers", "APIV4_WORKERS", "8", "jobs this process runs at once")
 	e.int(&c.DBMaxConns, "db-max-conns", "APIV4_DB_MAX_CONNS", fmt.Sprint(db.DefaultMaxConns),
-		"PostgreSQL connections this process opens at most")
+		"PostgreSQL connections this process opens at most (at least 2)")
 	e.duration(&c.StreamKeepAlive, "stream-keepalive", "APIV4_STREAM_KEEPALIVE", "15s",
 		"idle time after which an event stream sends a keep-alive comment; streams also look "+
 			"their token up again this often, and end once it is revoked or expired")
