@@ -58,6 +58,9 @@ func (a *api) raw(method, path string, body io.Reader, header ...string) *reply 
 // chunked hides a reader's length, so that it is sent chunked.
 type chunked struct{ io.Reader }
 
+// controlReason refuses text with a control character.
+const controlReason = "Text must not contain control characters other than tab and line breaks"
+
 // hostileBody is a request with a body the server must refuse.
 type hostileBody struct {
 	name, method, path string // path: "" is the Linode's own, "/x" is below it
@@ -93,9 +96,14 @@ func TestHostileBodies(t *testing.T) {
 			`property "bogus" is unsupported`, ""},
 		{"too deep", "PUT", "", `{"tags":` + deep + `}`, "", 400, "Request body is nested too deeply", ""},
 		{"trailing junk", "PUT", "", `{"tags":[]} x`, "", 400, "Request body must be one JSON value", ""},
-		{"NUL in text", "PUT", "", `{"label":"a\u0000b"}`, "", 400, "Text must not contain NUL characters", ""},
-		{"NUL in a tag", "POST", "/linode/instances", create(`"tags":["\u0000"]`), "", 400,
-			"Text must not contain NUL characters", ""},
+		{"NUL in text", "PUT", "", `{"label":"a\u0000b"}`, "", 400, controlReason, "label"},
+		{"NUL in a tag", "POST", "/linode/instances", create(`"tags":["ok","\u0000"]`), "", 400,
+			controlReason, "tags.1"},
+		{"escape sequence", "PUT", "", `{"tags":["\u001b[2J"]}`, "", 400, controlReason, "tags.0"},
+		{"C1 control", "PUT", "", `{"alerts":{"cpu":1},"group":"a\u0085"}`, "", 400, controlReason, "group"},
+		{"control in a key", "PUT", "", `{"\u0007":1}`, "", 400, controlReason, ""},
+		{"repeated key", "POST", "/linode/instances", create(`"region":"eu-west"`), "", 400,
+			"Request body must not repeat a key in an object", ""},
 		{"too large", "PUT", "", big, "", 413, "Request body is too large", ""},
 		{"text/plain", "POST", "/linode/instances", create(`"booted":false`), "text/plain", 415,
 			"Content-Type must be application/json", ""},
@@ -113,6 +121,10 @@ func TestHostileBodies(t *testing.T) {
 		{"config_id a fraction", "POST", "/reboot", `{"config_id":1.5}`, "", 400, "", "config_id"},
 		{"config_id overflows", "POST", "/boot", `{"config_id":18446744073709551616}`, "", 400,
 			"config_id must be an integer", "config_id"},
+		{"user_data not Base64", "POST", "/linode/instances", create(`"metadata":{"user_data":"!!!"}`), "",
+			400, "metadata.user_data must be Base64", "metadata.user_data"},
+		{"config_id past float64", "POST", "/boot", `{"config_id":1e400}`, "", 400,
+			"config_id: number is out of range", "config_id"},
 		{"null body", "POST", "/boot", `null`, "", 400, "", ""},
 		{"shutdown with a field", "POST", "/shutdown", `{"force":true}`, "", 400,
 			`property "force" is unsupported`, ""},
@@ -277,7 +289,7 @@ func TestHostileQueries(t *testing.T) {
 		t.Run("paging", func(t *testing.T) {
 			a := a.in(t)
 			for _, q := range []string{"page=abc", "page=1.5", "page=18446744073709551616", "page=-1",
-				"page_size=abc", "page_size=1e2", "page_size=9223372036854775808"} {
+				"page=2147483648", "page=9223372036854775807", "page_size=abc", "page_size=1e2", "page_size=9223372036854775808"} {
 				field, _, _ := strings.Cut(q, "=")
 				for _, collection := range []string{"/account/events", "/linode/instances"} {
 					r := a.do("GET", collection+"?"+q, nil)
@@ -286,15 +298,16 @@ func TestHostileQueries(t *testing.T) {
 					}
 				}
 			}
-			// The last page an int64 offset reaches, and past it, are empty.
+			// The last page there is, far past the end, is empty and says
+			// which page it is.
 			for _, collection := range []string{"/account/events", "/linode/instances"} {
 				var p struct {
 					Data          []json.RawMessage
 					Page, Results int
 				}
-				a.must(http.StatusOK, "GET", collection+"?page=9223372036854775807&page_size=500", nil).decode(t, &p)
-				if len(p.Data) != 0 || p.Results == 0 || p.Page < 1 {
-					t.Errorf("%s far past the end: got %d items of %d on page %d, want none",
+				a.must(http.StatusOK, "GET", collection+"?page=2147483647&page_size=500", nil).decode(t, &p)
+				if len(p.Data) != 0 || p.Results == 0 || p.Page != 2147483647 {
+					t.Errorf("%s far past the end: got %d items of %d on page %d, want none on page 2147483647",
 						collection, len(p.Data), p.Results, p.Page)
 				}
 			}

@@ -67,7 +67,7 @@ func intHeader(tb testing.TB, r *reply, name string) int64 {
 // checks the X-RateLimit-* headers on the way, then that every operation
 // answers 429 with Retry-After in whole seconds while another token of
 // the account is still served; and that an address sending unknown
-// tokens is refused after three.
+// tokens is refused after three, for unknown tokens only.
 func TestRateLimit(t *testing.T) {
 	spec := mustSpec(t).spec
 	a, _, peer := startLimited(t, "--rate-limit", "5", "--auth-fail-limit", "3")
@@ -113,9 +113,21 @@ func TestRateLimit(t *testing.T) {
 	r := unknown.do("GET", "/account/events", nil)
 	r.wantError(t, http.StatusTooManyRequests, "Too many requests", "")
 	intHeader(t, r, "Retry-After")
-	// The address is refused before any token is looked up.
-	a.as(peer).do("GET", "/account/events", nil).wantError(t, http.StatusTooManyRequests,
+	// A token the server found valid before still gets through from that
+	// address, and routes that need no token are not limited.
+	a.as(peer).must(http.StatusOK, "GET", "/account/events", nil)
+	unknown.do("GET", "/account/events", nil).wantError(t, http.StatusTooManyRequests,
 		"Too many requests", "")
+	for _, path := range []string{"/healthz", "/readyz", "/openapi.json"} {
+		resp, err := http.Get(strings.TrimSuffix(a.base, "/v4") + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s from the limited address: %d, want 200", path, resp.StatusCode)
+		}
+	}
 }
 
 // TestRequestDeadline runs a server whose requests may take one

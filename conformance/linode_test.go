@@ -144,9 +144,10 @@ func TestLinodeLifecycle(t *testing.T) {
 					t.Fatalf("RebootInstance: %v", err)
 				}
 				label = newLabel("life")
-				tags := []string{"web", "prod"}
+				// A tag given twice is kept once.
+				tags, sent := []string{"web", "prod"}, []string{"web", "prod", "web"}
 				got, err := c.UpdateInstance(ctx, inst.ID, linodego.InstanceUpdateOptions{
-					Label: label, Tags: &tags, Alerts: &linodego.InstanceAlert{CPU: 95},
+					Label: label, Tags: &sent, Alerts: &linodego.InstanceAlert{CPU: 95},
 				})
 				if err != nil {
 					t.Fatalf("UpdateInstance: %v", err)

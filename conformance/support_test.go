@@ -60,6 +60,8 @@ func TestTickets(t *testing.T) {
 		a := tg.api(t, tg.owner)
 		l := newIdleLinode(t, a, tg, false)
 		summary := "SSH times out " + runID
+		a.do("POST", "/support/tickets", map[string]any{"summary": " \t ", "description": "Help"}).
+			wantError(t, http.StatusBadRequest, "summary must not be blank", "summary")
 		var tk gen.Ticket
 		a.must(http.StatusOK, "POST", "/support/tickets", map[string]any{
 			"summary": summary, "description": "Since 09:00 UTC.", "linode_id": l.Id,
@@ -111,6 +113,8 @@ func TestTickets(t *testing.T) {
 			t.Fatalf("events after support's reply = %+v", events)
 		}
 
+		a.do("POST", fmt.Sprint("/support/tickets/", tk.Id, "/replies"), map[string]any{"description": "\n"}).
+			wantError(t, http.StatusBadRequest, "description must not be blank", "description")
 		a.must(http.StatusOK, "POST", fmt.Sprint("/support/tickets/", tk.Id, "/replies"),
 			map[string]any{"description": "Thanks, it works again."})
 		var replies gen.TicketReplyPage
@@ -252,6 +256,10 @@ func TestFeedback(t *testing.T) {
 		}
 		a.do("POST", "/feedback", map[string]any{"message": strings.Repeat("x", 5001)}).
 			wantError(t, http.StatusBadRequest, "message: maximum string length is 5000", "message")
+		// Line breaks and tabs are text; an escape sequence is not.
+		a.must(http.StatusOK, "POST", "/feedback", map[string]any{"message": "two\r\nlines\tand a tab"})
+		a.do("POST", "/feedback", map[string]any{"message": "\x1b]0;pwned\x07"}).
+			wantError(t, http.StatusBadRequest, controlReason, "message")
 
 		out := tg.operator(t, "feedback", "list")
 		i := strings.Index(out, "    "+message+"\n")

@@ -61,6 +61,12 @@ type Token struct {
 // the account called accountName. An existing user keeps its account: asking
 // for it under another account name is Invalid.
 func (s *Store) EnsureUser(ctx context.Context, accountName, username string) (*User, error) {
+	if !isName(accountName) {
+		return nil, Errorf(Invalid, "account", "An account name is %s", nameRule)
+	}
+	if !isName(username) {
+		return nil, Errorf(Invalid, "username", "A username is %s", nameRule)
+	}
 	var u User
 	err := s.tx(ctx, func(tx bun.Tx) error {
 		now := micros(s.now())
@@ -217,4 +223,24 @@ WHERE t.hash = $1`
 func hashToken(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
+}
+
+// nameRule says what isName accepts.
+const nameRule = "1 to 64 letters, digits, '.', '_', '-', '+' or '@'."
+
+// isName reports whether s may name a user or an account: names are shown
+// in events and operator listings, so they hold no spaces or control
+// characters.
+func isName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '_' || c == '-' || c == '+' || c == '@'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -2,8 +2,10 @@ package db
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -223,6 +225,9 @@ func (s *Store) CancelBackups(ctx context.Context, p *Principal, linodeID int64)
 		if taking {
 			return ErrBusy
 		}
+		if err := backupsInUse(ctx, tx, p.AccountID, linodeID); err != nil {
+			return err
+		}
 
 		_, err = tx.NewDelete().Model((*Backup)(nil)).
 			Where("account_id = ? AND linode_id = ?", p.AccountID, linodeID).Exec(ctx)
@@ -349,6 +354,40 @@ func (s *Store) RestoreBackup(ctx context.Context, p *Principal, linodeID, backu
 		_, err = enqueue(ctx, tx, p, l, a.Name, a.Params, a.Secondary, now)
 		return err
 	})
+}
+
+// errBackupInUse refuses to delete backups that a job is restoring or
+// deploying.
+var errBackupInUse = Errorf(Invalid, "",
+	"A backup of this Linode is being restored or deployed; try again when that has ended.")
+
+// backupsInUse returns errBackupInUse when a pending restore, or a create
+// from a backup, reads one of the Linode's backups. Callers hold the
+// Linode's row lock, which those jobs' requests take too, so none can
+// start meanwhile.
+func backupsInUse(ctx context.Context, tx bun.Tx, accountID, linodeID int64) error {
+	var ids []int64
+	err := tx.NewSelect().Model((*Backup)(nil)).Column("id").
+		Where("account_id = ? AND linode_id = ?", accountID, linodeID).Scan(ctx, &ids)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	var params []string
+	err = tx.NewSelect().Table("jobs").Column("params").
+		Where("account_id = ? AND action IN ('linode_create', 'backups_restore')", accountID).
+		Scan(ctx, &params)
+	if err != nil {
+		return err
+	}
+	for _, ps := range params {
+		var job struct {
+			BackupID int64 `json:"backup_id"`
+		}
+		if json.Unmarshal([]byte(ps), &job) == nil && slices.Contains(ids, job.BackupID) {
+			return errBackupInUse
+		}
+	}
+	return nil
 }
 
 // backupEntity is a backup as the secondary entity of an event.

@@ -449,3 +449,48 @@ func TestBackupSchedule(t *testing.T) {
 		}
 	})
 }
+
+// TestBackupsInUse checks that a Linode's backups cannot be cancelled, nor
+// the Linode deleted, while a restore or a create reads one of them.
+func TestBackupsInUse(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		p := mustPrincipal(t, s, "acme", "alice")
+		src := enabled(t, s, p)
+		snap, err := s.TakeSnapshot(ctx, p, src.ID, "golden")
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := mustLinode(t, s, p)
+		drain(t, s)
+		const inUse = "A backup of this Linode is being restored or deployed; try again when that has ended."
+		refused := func(what string) {
+			t.Helper()
+			mustReason(t, what+": cancel", s.CancelBackups(ctx, p, src.ID), db.Invalid, inUse)
+			_, _, err := s.Act(ctx, p, src.ID, db.Action{Name: "linode_delete"})
+			mustReason(t, what+": delete", err, db.Invalid, inUse)
+			if got, _ := s.GetLinode(ctx, p, src.ID); !got.BackupsEnabled || got.JobsPending != 0 {
+				t.Fatalf("%s: the source changed: %+v", what, got)
+			}
+		}
+
+		err = s.RestoreBackup(ctx, p, src.ID, snap.ID, db.Restore{TargetID: target.ID, Overwrite: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused("while restoring")
+		drain(t, s)
+
+		_, err = s.CreateLinode(ctx, p, db.NewLinode{Region: "us-east", Type: "g6-nanode-1",
+			FromBackup: &db.FromBackup{ID: snap.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused("while deploying")
+		drain(t, s)
+
+		if err := s.CancelBackups(ctx, p, src.ID); err != nil {
+			t.Fatalf("cancel once nothing reads the backups: %v", err)
+		}
+	})
+}

@@ -284,6 +284,8 @@ func translate(err error) error {
 		return ErrNotFound
 	case isUnavailable(err):
 		return &Error{Code: Unavailable, Reason: "Service unavailable, try again shortly."}
+	case strings.HasPrefix(err.Error(), "db: "):
+		return err
 	}
 	return fmt.Errorf("db: %w", err)
 }

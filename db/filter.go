@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ const (
 	kindBool
 	kindTime
 	kindTags // a JSON array of strings; equality means "has this tag"
+	kindIPv4 // a Linode's IPv4 addresses, public or private; equality means "has this address"
 	kindSeen // computed from the caller's seen watermark
 	kindRead // computed from the caller's read marks
 )
@@ -269,6 +271,18 @@ func (p *filterParser) compare(w *bytes.Buffer, key string, fd field, op string,
 			not = "NOT "
 		}
 		p.emit(w, fd.column+" "+not+`LIKE ? ESCAPE '\'`, pattern)
+	case kindIPv4:
+		s, ok := v.(string)
+		addr, err := netip.ParseAddr(s)
+		if !ok || err != nil || !addr.Is4() || (op != "+eq" && op != "+neq") {
+			return filterErr("%s takes an IPv4 address with equality only", key)
+		}
+		not := ""
+		if op == "+neq" {
+			not = "NOT "
+		}
+		p.emit(w, not+"EXISTS (SELECT 1 FROM ips AS i WHERE i.account_id = l.account_id"+
+			" AND i.linode_id = l.id AND i.family = 'ipv4' AND i.address = ?)", addr.String())
 	}
 	return nil
 }

@@ -258,6 +258,11 @@ const (
 	poolIPv6        = "ipv6"
 )
 
+// poolNames say what each pool holds, as a user reads it.
+var poolNames = map[string]string{
+	poolPublicIPv4: "public IPv4", poolPrivateIPv4: "private IPv4", poolIPv6: "IPv6",
+}
+
 // allocate gives the Linode a free address from a pool. It takes the pool's
 // row in ip_pools first, which serialises the allocators of that pool in
 // every process until the transaction ends, then probes candidates from the
@@ -310,7 +315,10 @@ RETURNING next`, pool.String(), pool.String(), kind).Scan(ctx, &next)
 			return s.newIP(l, c, pool, public), nil
 		}
 	}
-	return nil, fmt.Errorf("db: the %s pool %s has no free address", kind, pool)
+	// Not a fault: the operator's pool is too small for the Linodes it
+	// holds. Addresses come back when a Linode's deletion ends.
+	return nil, Errorf(Invalid, "", "No %s address is free: the address pool %s is exhausted. "+
+		"Try again once a Linode has been deleted.", poolNames[kind], pool)
 }
 
 // newIP describes a freshly allocated address of the Linode.

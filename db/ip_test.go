@@ -110,8 +110,12 @@ func TestAddressesAreFreedAndReused(t *testing.T) {
 				t.Errorf("linode %d got %s, want %s", i, l.IPv4()[0], want)
 			}
 		}
-		if _, err := s.CreateLinode(ctx, p, db.NewLinode{Region: "us-east", Type: "g6-nanode-1"}); err == nil {
-			t.Fatal("a sixth Linode got an address from a full pool")
+		_, err := s.CreateLinode(ctx, p, db.NewLinode{Region: "us-east", Type: "g6-nanode-1"})
+		mustReason(t, "a sixth Linode", err, db.Invalid, "No public IPv4 address is free: the address pool "+
+			"198.51.100.0/29 is exhausted. Try again once a Linode has been deleted.")
+		if page, err := s.ListLinodes(ctx, p, db.ListQuery{Page: 1, PageSize: 25}); err != nil ||
+			page.Results != 5 {
+			t.Fatalf("after the refusal: %+v, %v; want the 5 Linodes only", page, err)
 		}
 
 		drain(t, s)

@@ -122,6 +122,7 @@ var linodeFields = map[string]field{
 	"group":   {kind: kindString, column: "l.grp", orderBy: true},
 	"created": {kind: kindTime, column: "l.created", orderBy: true},
 	"tags":    {kind: kindTags, column: "l.tags"},
+	"ipv4":    {kind: kindIPv4},
 }
 
 // NewLinode is what a create request asks for, already validated.
@@ -200,8 +201,11 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 			return err
 		}
 
-		params := encodeJSON(map[string]bool{"booted": in.Booted})
-		_, err := enqueue(ctx, tx, p, l, "linode_create", params, secondary, now)
+		params := map[string]any{"booted": in.Booted}
+		if in.FromBackup != nil {
+			params["backup_id"] = in.FromBackup.ID
+		}
+		_, err := enqueue(ctx, tx, p, l, "linode_create", encodeJSON(params), secondary, now)
 		return err
 	})
 	if err != nil {
@@ -501,6 +505,12 @@ func (s *Store) claim(ctx context.Context, tx bun.Tx, p *Principal, id int64, a 
 	}
 	if len(rows) == 0 {
 		return nil, s.whyRefused(ctx, tx, p, id, *a)
+	}
+	if a.Name == "linode_delete" {
+		// Deleting a Linode deletes its backups.
+		if err := backupsInUse(ctx, tx, p.AccountID, id); err != nil {
+			return nil, err
+		}
 	}
 	return &rows[0], nil
 }

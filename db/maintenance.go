@@ -12,24 +12,43 @@ import (
 // linodego reads it; until the events table has that column (issue 4 is
 // rewriting its statements) the time is in the message only.
 
+// maxMaintenanceAhead is how far ahead maintenance may be scheduled.
+const maxMaintenanceAhead = 366 * 24 * time.Hour
+
 // ScheduleMaintenance schedules maintenance of the Linode with that id, in
 // whichever account it is, for the time at: a live move to another host
 // (action linode_migrate). Its event is created scheduled, with no
 // username, and stays so until at; the job then runs through the job
 // runner like any other, and until it starts the Linode is not busy. A
-// time that is not in the future is Invalid; an unknown Linode ErrNotFound.
+// time that is not in the future or more than a year ahead is Invalid, as
+// is a Linode whose maintenance is already scheduled; an unknown Linode
+// is ErrNotFound.
 func (s *Store) ScheduleMaintenance(ctx context.Context, linodeID int64,
 	at time.Time) (*Event, error) {
 	now := s.now()
 	if !at.After(now) {
 		return nil, Errorf(Invalid, "at", "the maintenance time must be in the future")
 	}
+	if at.After(now.Add(maxMaintenanceAhead)) {
+		return nil, Errorf(Invalid, "at", "the maintenance time must be within a year")
+	}
 	var e *Event
 	err := s.tx(ctx, func(tx bun.Tx) error {
 		var l Linode
-		err := tx.NewSelect().Model(&l).Where("l.id = ? AND NOT l.deleted", linodeID).Scan(ctx)
+		sel := tx.NewSelect().Model(&l).Where("l.id = ? AND NOT l.deleted", linodeID)
+		if err := s.lockForUpdate(sel).Scan(ctx); err != nil {
+			return err
+		}
+		// Under the Linode's lock, so that two operators cannot both
+		// schedule it.
+		pending, err := tx.NewSelect().Table("jobs").
+			Where("account_id = ? AND linode_id = ? AND action = 'linode_migrate'", l.AccountID, l.ID).
+			Exists(ctx)
 		if err != nil {
 			return err
+		}
+		if pending {
+			return Errorf(Invalid, "linode", "maintenance of Linode %s is already scheduled", l.Label)
 		}
 		zero := 0
 		typ, url := "linode", fmt.Sprintf("/v4/linode/instances/%d", l.ID)

@@ -34,6 +34,11 @@ func TestScheduledMaintenance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		_, err = s.ScheduleMaintenance(ctx, l.ID, at.Add(time.Hour))
+		mustReason(t, "maintenance twice", err, db.Invalid,
+			fmt.Sprintf("maintenance of Linode %s is already scheduled", l.Label))
+		_, err = s.ScheduleMaintenance(ctx, l.ID, now.Add(400*24*time.Hour))
+		mustReason(t, "maintenance next year", err, db.Invalid, "the maintenance time must be within a year")
 		want := fmt.Sprintf("Scheduled maintenance of Linode %s at 2026-12-04T16:00:00 UTC", l.Label)
 		if e.Status != "scheduled" || e.Action != "linode_migrate" || e.Username != nil ||
 			str(e.Message) != want || *e.EntityID != l.ID {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,6 +115,14 @@ func TestAuthenticate(t *testing.T) {
 		if _, err := s.EnsureUser(ctx, "other", "alice"); db.ErrorCode(err) != db.Invalid {
 			t.Fatalf("EnsureUser under another account: err = %v, want Invalid", err)
 		}
+		for _, bad := range []string{"", "esc\x1b[31m", "two words", strings.Repeat("a", 65)} {
+			_, err := s.EnsureUser(ctx, "acme", bad)
+			mustReason(t, fmt.Sprintf("username %q", bad), err, db.Invalid,
+				"A username is 1 to 64 letters, digits, '.', '_', '-', '+' or '@'.")
+			_, err = s.EnsureUser(ctx, bad, "zed")
+			mustReason(t, fmt.Sprintf("account %q", bad), err, db.Invalid,
+				"An account name is 1 to 64 letters, digits, '.', '_', '-', '+' or '@'.")
+		}
 		secret, err := s.CreateToken(ctx, u, "t", "*", nil)
 		if err != nil {
 			t.Fatal(err)
@@ -209,6 +218,15 @@ func TestLinodeLabelsAndFilters(t *testing.T) {
 			{`{"tags": {"+contains": "\",\""}}`, 0},
 			{`{"label": {"+contains": "LINODE"}}`, 2},
 			{`{"+order_by": "id"}`, 2},
+			{fmt.Sprintf(`{"ipv4": %q}`, second.IPv4()[0]), 1},
+			{fmt.Sprintf(`{"ipv4": {"+neq": %q}}`, second.IPv4()[0]), 1},
+			{`{"ipv4": "203.0.113.77"}`, 0},
+		}
+		for _, bad := range []string{`{"ipv4": "not an address"}`, `{"ipv4": "::1"}`, `{"ipv4": {"+gt": "1.2.3.4"}}`} {
+			_, err := s.ListLinodes(ctx, p, db.ListQuery{Page: 1, PageSize: 25, Filter: bad})
+			if db.ErrorCode(err) != db.Invalid {
+				t.Errorf("%s: err = %v, want Invalid", bad, err)
+			}
 		}
 		for _, tt := range tests {
 			page, err := s.ListLinodes(ctx, p, db.ListQuery{Page: 1, PageSize: 25, Filter: tt.filter})

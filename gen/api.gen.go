@@ -1948,7 +1948,9 @@ type LinodeInterfaceRequest map[string]interface{}
 
 // LinodeMetadataRequest Metadata service options.
 type LinodeMetadataRequest struct {
-	// UserData Base64-encoded user data (cloud-init) for the first boot.
+	// UserData Base64-encoded user data (cloud-init) for the first boot; other
+	// text is answered `400` (`metadata.user_data must be Base64`).
+	//
 	//
 	// Example: I2Nsb3VkLWNvbmZpZwo=
 	UserData *string `json:"user_data,omitempty"`
@@ -2486,7 +2488,7 @@ type UnsupportedMediaType = ErrorResponse
 
 // ListEventsParams defines parameters for ListEvents.
 type ListEventsParams struct {
-	// Page The page to return, counted from 1.
+	// Page The page to return, counted from 1; past the last, a page is empty.
 	Page *Page `form:"page,omitempty" json:"page,omitempty"`
 
 	// PageSize How many items one page holds.
@@ -2549,7 +2551,7 @@ type StreamEventsParams struct {
 
 // ListLinodeInstancesParams defines parameters for ListLinodeInstances.
 type ListLinodeInstancesParams struct {
-	// Page The page to return, counted from 1.
+	// Page The page to return, counted from 1; past the last, a page is empty.
 	Page *Page `form:"page,omitempty" json:"page,omitempty"`
 
 	// PageSize How many items one page holds.
@@ -2568,7 +2570,7 @@ type ListLinodeInstancesParams struct {
 
 // ListTokensParams defines parameters for ListTokens.
 type ListTokensParams struct {
-	// Page The page to return, counted from 1.
+	// Page The page to return, counted from 1; past the last, a page is empty.
 	Page *Page `form:"page,omitempty" json:"page,omitempty"`
 
 	// PageSize How many items one page holds.
@@ -2582,7 +2584,7 @@ type ListTokensParams struct {
 
 // ListTicketsParams defines parameters for ListTickets.
 type ListTicketsParams struct {
-	// Page The page to return, counted from 1.
+	// Page The page to return, counted from 1; past the last, a page is empty.
 	Page *Page `form:"page,omitempty" json:"page,omitempty"`
 
 	// PageSize How many items one page holds.
@@ -2596,7 +2598,7 @@ type ListTicketsParams struct {
 
 // ListTicketRepliesParams defines parameters for ListTicketReplies.
 type ListTicketRepliesParams struct {
-	// Page The page to return, counted from 1.
+	// Page The page to return, counted from 1; past the last, a page is empty.
 	Page *Page `form:"page,omitempty" json:"page,omitempty"`
 
 	// PageSize How many items one page holds.
@@ -2847,8 +2849,11 @@ type ClientInterface interface {
 	// position it got receives every event created or changed after it,
 	// in its current state, then the live stream: it misses nothing, but
 	// an event that changed several times while it was away comes once,
-	// as it is now. Without `Last-Event-ID` the stream starts at the
-	// current position. A position ahead of the account's sends nothing
+	// as it is now. The live stream works the same way: changes committed
+	// close together may come as one frame in the newest state (a
+	// `scheduled` event that has already `started` comes as `started`),
+	// and no frame shows a state older than one sent before it. Without
+	// `Last-Event-ID` the stream starts at the current position. A position ahead of the account's sends nothing
 	// until the account gets there.
 	//
 	// **Limits.** Opening a stream spends one request of the token's rate
@@ -2931,9 +2936,11 @@ type ClientInterface interface {
 	// (default `asc`).
 	//
 	// **Filtering.** `X-Filter` may use the keys `id`, `label`, `region`,
-	// `type`, `image`, `status`, `group` and `tags` (a Linode matches a
-	// `tags` equality when it carries that tag; `+contains` matches a
-	// substring of one of its tags), with the operators `+gt`, `+gte`,
+	// `type`, `image`, `status`, `group`, `created` (a time, as in the
+	// events list), `tags` (a Linode matches a `tags` equality when it
+	// carries that tag; `+contains` matches a substring of one of its
+	// tags) and `ipv4` (a Linode matches when it has that public or
+	// private IPv4 address; equality and `+neq` only), with the operators `+gt`, `+gte`,
 	// `+lt`, `+lte`, `+neq`, `+contains`, the combinators `+and` and
 	// `+or`, and `+order_by` / `+order`. Any other key is answered `400`
 	// with reason `Cannot filter on <key>` and `field: "X-Filter"`.
@@ -3666,7 +3673,9 @@ type ClientInterface interface {
 	// `linode_id is not valid` and `field: "linode_id"`. Writes a
 	// `ticket_create` event (`notification`, entity type `ticket`, url
 	// `/v4/support/tickets/{id}`). Support answers through the operator
-	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+	// summary or description of white space only is answered `400`
+	// (`<field> must not be blank`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3681,7 +3690,9 @@ type ClientInterface interface {
 	// `linode_id is not valid` and `field: "linode_id"`. Writes a
 	// `ticket_create` event (`notification`, entity type `ticket`, url
 	// `/v4/support/tickets/{id}`). Support answers through the operator
-	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+	// summary or description of white space only is answered `400`
+	// (`<field> must not be blank`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3736,7 +3747,8 @@ type ClientInterface interface {
 	// Adds the caller's reply to a ticket and answers it. Writes a
 	// `ticket_update` event (`notification`, entity type `ticket`). A
 	// closed ticket takes no replies: `400` with reason
-	// `Ticket is closed.`
+	// `Ticket is closed.`; nor does a blank description
+	// (`description must not be blank`).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3748,7 +3760,8 @@ type ClientInterface interface {
 	// Adds the caller's reply to a ticket and answers it. Writes a
 	// `ticket_update` event (`notification`, entity type `ticket`). A
 	// closed ticket takes no replies: `400` with reason
-	// `Ticket is closed.`
+	// `Ticket is closed.`; nor does a blank description
+	// (`description must not be blank`).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3820,8 +3833,11 @@ func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEd
 // position it got receives every event created or changed after it,
 // in its current state, then the live stream: it misses nothing, but
 // an event that changed several times while it was away comes once,
-// as it is now. Without `Last-Event-ID` the stream starts at the
-// current position. A position ahead of the account's sends nothing
+// as it is now. The live stream works the same way: changes committed
+// close together may come as one frame in the newest state (a
+// `scheduled` event that has already `started` comes as `started`),
+// and no frame shows a state older than one sent before it. Without
+// `Last-Event-ID` the stream starts at the current position. A position ahead of the account's sends nothing
 // until the account gets there.
 //
 // **Limits.** Opening a stream spends one request of the token's rate
@@ -3964,9 +3980,11 @@ func (c *Client) SendFeedback(ctx context.Context, body SendFeedbackJSONRequestB
 // (default `asc`).
 //
 // **Filtering.** `X-Filter` may use the keys `id`, `label`, `region`,
-// `type`, `image`, `status`, `group` and `tags` (a Linode matches a
-// `tags` equality when it carries that tag; `+contains` matches a
-// substring of one of its tags), with the operators `+gt`, `+gte`,
+// `type`, `image`, `status`, `group`, `created` (a time, as in the
+// events list), `tags` (a Linode matches a `tags` equality when it
+// carries that tag; `+contains` matches a substring of one of its
+// tags) and `ipv4` (a Linode matches when it has that public or
+// private IPv4 address; equality and `+neq` only), with the operators `+gt`, `+gte`,
 // `+lt`, `+lte`, `+neq`, `+contains`, the combinators `+and` and
 // `+or`, and `+order_by` / `+order`. Any other key is answered `400`
 // with reason `Cannot filter on <key>` and `field: "X-Filter"`.
@@ -5089,7 +5107,9 @@ func (c *Client) ListTickets(ctx context.Context, params *ListTicketsParams, req
 // `linode_id is not valid` and `field: "linode_id"`. Writes a
 // `ticket_create` event (`notification`, entity type `ticket`, url
 // `/v4/support/tickets/{id}`). Support answers through the operator
-// command `apiv4 ticket reply`, which moves the ticket to `open`.
+// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+// summary or description of white space only is answered `400`
+// (`<field> must not be blank`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -5114,7 +5134,9 @@ func (c *Client) CreateTicketWithBody(ctx context.Context, contentType string, b
 // `linode_id is not valid` and `field: "linode_id"`. Writes a
 // `ticket_create` event (`notification`, entity type `ticket`, url
 // `/v4/support/tickets/{id}`). Support answers through the operator
-// command `apiv4 ticket reply`, which moves the ticket to `open`.
+// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+// summary or description of white space only is answered `400`
+// (`<field> must not be blank`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5219,7 +5241,8 @@ func (c *Client) ListTicketReplies(ctx context.Context, ticketId TicketId, param
 // Adds the caller's reply to a ticket and answers it. Writes a
 // `ticket_update` event (`notification`, entity type `ticket`). A
 // closed ticket takes no replies: `400` with reason
-// `Ticket is closed.`
+// `Ticket is closed.`; nor does a blank description
+// (`description must not be blank`).
 //
 // Takes any type of body and a specified content type.
 //
@@ -5241,7 +5264,8 @@ func (c *Client) CreateTicketReplyWithBody(ctx context.Context, ticketId TicketI
 // Adds the caller's reply to a ticket and answers it. Writes a
 // `ticket_update` event (`notification`, entity type `ticket`). A
 // closed ticket takes no replies: `400` with reason
-// `Ticket is closed.`
+// `Ticket is closed.`; nor does a blank description
+// (`description must not be blank`).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7084,8 +7108,11 @@ type ClientWithResponsesInterface interface {
 	// position it got receives every event created or changed after it,
 	// in its current state, then the live stream: it misses nothing, but
 	// an event that changed several times while it was away comes once,
-	// as it is now. Without `Last-Event-ID` the stream starts at the
-	// current position. A position ahead of the account's sends nothing
+	// as it is now. The live stream works the same way: changes committed
+	// close together may come as one frame in the newest state (a
+	// `scheduled` event that has already `started` comes as `started`),
+	// and no frame shows a state older than one sent before it. Without
+	// `Last-Event-ID` the stream starts at the current position. A position ahead of the account's sends nothing
 	// until the account gets there.
 	//
 	// **Limits.** Opening a stream spends one request of the token's rate
@@ -7176,9 +7203,11 @@ type ClientWithResponsesInterface interface {
 	// (default `asc`).
 	//
 	// **Filtering.** `X-Filter` may use the keys `id`, `label`, `region`,
-	// `type`, `image`, `status`, `group` and `tags` (a Linode matches a
-	// `tags` equality when it carries that tag; `+contains` matches a
-	// substring of one of its tags), with the operators `+gt`, `+gte`,
+	// `type`, `image`, `status`, `group`, `created` (a time, as in the
+	// events list), `tags` (a Linode matches a `tags` equality when it
+	// carries that tag; `+contains` matches a substring of one of its
+	// tags) and `ipv4` (a Linode matches when it has that public or
+	// private IPv4 address; equality and `+neq` only), with the operators `+gt`, `+gte`,
 	// `+lt`, `+lte`, `+neq`, `+contains`, the combinators `+and` and
 	// `+or`, and `+order_by` / `+order`. Any other key is answered `400`
 	// with reason `Cannot filter on <key>` and `field: "X-Filter"`.
@@ -7933,7 +7962,9 @@ type ClientWithResponsesInterface interface {
 	// `linode_id is not valid` and `field: "linode_id"`. Writes a
 	// `ticket_create` event (`notification`, entity type `ticket`, url
 	// `/v4/support/tickets/{id}`). Support answers through the operator
-	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+	// summary or description of white space only is answered `400`
+	// (`<field> must not be blank`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7948,7 +7979,9 @@ type ClientWithResponsesInterface interface {
 	// `linode_id is not valid` and `field: "linode_id"`. Writes a
 	// `ticket_create` event (`notification`, entity type `ticket`, url
 	// `/v4/support/tickets/{id}`). Support answers through the operator
-	// command `apiv4 ticket reply`, which moves the ticket to `open`.
+	// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+	// summary or description of white space only is answered `400`
+	// (`<field> must not be blank`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8007,7 +8040,8 @@ type ClientWithResponsesInterface interface {
 	// Adds the caller's reply to a ticket and answers it. Writes a
 	// `ticket_update` event (`notification`, entity type `ticket`). A
 	// closed ticket takes no replies: `400` with reason
-	// `Ticket is closed.`
+	// `Ticket is closed.`; nor does a blank description
+	// (`description must not be blank`).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8019,7 +8053,8 @@ type ClientWithResponsesInterface interface {
 	// Adds the caller's reply to a ticket and answers it. Writes a
 	// `ticket_update` event (`notification`, entity type `ticket`). A
 	// closed ticket takes no replies: `400` with reason
-	// `Ticket is closed.`
+	// `Ticket is closed.`; nor does a blank description
+	// (`description must not be blank`).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10272,8 +10307,11 @@ func (c *ClientWithResponses) ListEventsWithResponse(ctx context.Context, params
 // position it got receives every event created or changed after it,
 // in its current state, then the live stream: it misses nothing, but
 // an event that changed several times while it was away comes once,
-// as it is now. Without `Last-Event-ID` the stream starts at the
-// current position. A position ahead of the account's sends nothing
+// as it is now. The live stream works the same way: changes committed
+// close together may come as one frame in the newest state (a
+// `scheduled` event that has already `started` comes as `started`),
+// and no frame shows a state older than one sent before it. Without
+// `Last-Event-ID` the stream starts at the current position. A position ahead of the account's sends nothing
 // until the account gets there.
 //
 // **Limits.** Opening a stream spends one request of the token's rate
@@ -10400,9 +10438,11 @@ func (c *ClientWithResponses) SendFeedbackWithResponse(ctx context.Context, body
 // (default `asc`).
 //
 // **Filtering.** `X-Filter` may use the keys `id`, `label`, `region`,
-// `type`, `image`, `status`, `group` and `tags` (a Linode matches a
-// `tags` equality when it carries that tag; `+contains` matches a
-// substring of one of its tags), with the operators `+gt`, `+gte`,
+// `type`, `image`, `status`, `group`, `created` (a time, as in the
+// events list), `tags` (a Linode matches a `tags` equality when it
+// carries that tag; `+contains` matches a substring of one of its
+// tags) and `ipv4` (a Linode matches when it has that public or
+// private IPv4 address; equality and `+neq` only), with the operators `+gt`, `+gte`,
 // `+lt`, `+lte`, `+neq`, `+contains`, the combinators `+and` and
 // `+or`, and `+order_by` / `+order`. Any other key is answered `400`
 // with reason `Cannot filter on <key>` and `field: "X-Filter"`.
@@ -11391,7 +11431,9 @@ func (c *ClientWithResponses) ListTicketsWithResponse(ctx context.Context, param
 // `linode_id is not valid` and `field: "linode_id"`. Writes a
 // `ticket_create` event (`notification`, entity type `ticket`, url
 // `/v4/support/tickets/{id}`). Support answers through the operator
-// command `apiv4 ticket reply`, which moves the ticket to `open`.
+// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+// summary or description of white space only is answered `400`
+// (`<field> must not be blank`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11412,7 +11454,9 @@ func (c *ClientWithResponses) CreateTicketWithBodyWithResponse(ctx context.Conte
 // `linode_id is not valid` and `field: "linode_id"`. Writes a
 // `ticket_create` event (`notification`, entity type `ticket`, url
 // `/v4/support/tickets/{id}`). Support answers through the operator
-// command `apiv4 ticket reply`, which moves the ticket to `open`.
+// command `apiv4 ticket reply`, which moves the ticket to `open`. A
+// summary or description of white space only is answered `400`
+// (`<field> must not be blank`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11501,7 +11545,8 @@ func (c *ClientWithResponses) ListTicketRepliesWithResponse(ctx context.Context,
 // Adds the caller's reply to a ticket and answers it. Writes a
 // `ticket_update` event (`notification`, entity type `ticket`). A
 // closed ticket takes no replies: `400` with reason
-// `Ticket is closed.`
+// `Ticket is closed.`; nor does a blank description
+// (`description must not be blank`).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11519,7 +11564,8 @@ func (c *ClientWithResponses) CreateTicketReplyWithBodyWithResponse(ctx context.
 // Adds the caller's reply to a ticket and answers it. Writes a
 // `ticket_update` event (`notification`, entity type `ticket`). A
 // closed ticket takes no replies: `400` with reason
-// `Ticket is closed.`
+// `Ticket is closed.`; nor does a blank description
+// (`description must not be blank`).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17927,467 +17973,476 @@ func (sh *strictHandler) CreateTicketReply(ctx echo.Context, ticketId TicketId) 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L1pdxs3tij6V3D47lmmkiJFanBsat11ruw4HZ8bOzqWfNLdKT8VyALFahUBplAlmu3rr+8HvJ/4fslb",
-	"2HsDhRo4WbIzdHqtjsUaUMDGxp6HD52Jmi+UFDLXndGHjnjP54tUwN/P+OS2WFxKvtAzlV8IGSfyxtzQ",
-	"xXzOs1Vn1Dlnmm6zfxQ6Z5n4pRA6F3En6NzxtBDmcX7Hk5SPU9EZTXmqRdCZKDlNbnRn9HPnmVI5ew6/",
-	"O++CziQT3Lw+6hwNjh73hke9wcnV8HQ0HIwGg07QiRN9a9770JkmqdArnYt5Z9QR7/OTTtBJ+ViknVHn",
-	"WzFOuGTDI/Ztom87QUcn/xSd0dHp4MmTj0HtXb3kC+/d0+ERe/WMXS75gr2c8xvhXj8dHn18F3SmiUz0",
-	"zMxRFmkadJK4MxoeHZ+cPv6mHGUspioTvWJxk/HYDJGJm0TJzqhT6J7gOjej5jwvdGfUWRBog06+Wggz",
-	"JQJqJ+gUi3gDQD5+DGrbdFlMJkLraZGu3al8xnM24ZKNBcuEzlW2dr/yrPjjbFfLHM0s7r9/uoT5vlt4",
-	"QlsYf5ekuciqe/bXHl5lks+FZlyyQk7hitkdditW/raJLFOZBbZIY28AmD/XMP/nXEqVMxyHKcmmSnU+",
-	"vjPTeDFf5KvqFK5mgglzmXGpl+aFqZkHn+QGGuXX4fU7IXODIN85kFcx0G4FGysATIlxONyokyZSxeKa",
-	"7q/DrsHJaHBqsKvIOL44PO0fBR0h8wQXQHta7icOPDw6LncIL5n9ycwTh3cnh3jpMJE653Ii9KF54SOi",
-	"yNMn3zw+PQk6c6G1QbMRnIVE3rAf4C3mf2IhsomQ+bUhrqnIRWc0HAyCTsbNn0g2MsFjRxC1mCgZ82x1",
-	"vWEN/tmrreJ6Yi9vXswhHWW7MC2ELCdh8dkdmaCTJ3NxnYk5TyQQ/0HQKbTIDEJ2Rh2eJhPRqez9Zc6z",
-	"vLn1ZkdZItkiUzeZ0PpBd/+b/ulve/NPTn83e69p/5pbj1Nfv/uveCJzIc33LiczERdpHQ28J5i2j7Cp",
-	"yhgnOG5Ci3lyAzBchxnfjAanxHUcZuCcPzdqfDM48lHDrZ7NvQWraQNXGM+ZXcFwcGUQ2/BN9vbqeSsa",
-	"7UdB8KE1u+w2aPs+m99uk1+r3Gx69XRLphYi47nKHmkm4QnGx6rIGWfjVN2whdLt9B4f3rSlg122FK/Z",
-	"PX0tloav5TOBX++xmVqypWBZIRlfJHcn5WZP1HxeSDOU3e9Zni/06PDQvNoncbg/UfPDmVr2lqKXFbKH",
-	"g/gIMPQRYKcJNLeXdvVhdthAdppMOPHpvTb5ApbREAPMLW3wWElBuBwwKZZCG3Eiq25xzHMOssifvP13",
-	"zduD5g7qWZHHaik37eLRaFg9tsPhl9jDKh2eFTlsopns59lJ/wSirvSQgEbobgJzgzqePPkSYB74YH5u",
-	"Jnffs0LAW3NUaJKHMSiKw6M23bFcUUJqYLkguKIP66N8fKCtexd0FgCLIf6h4a9M6CLNdWd07AjrVTK5",
-	"Fflbqw/6FPayWCxUlrNMLNJExCxXjLMcnm/lnHjrGnXLtSjyuNTEN8tEw6Oj4+OTkxKupCZmgk9mbL6y",
-	"m6vuRMYuL78voe3mWIJb41oO8ZY+tKNXOGYFh/6mioxWy2Zcs7EQkpHezMYrRiP2f7N88+XFeRwbxeai",
-	"GKfJpK7+LOAqe3lxd8I4PsiWST5jSa5ZLKa8SA2s70SmBfv29WVly/F52Nnj/qA/HB73gbje8Fws+ap6",
-	"oxN0jMyZTflEXHuyEVIURxAWmZgm7zujo5Ogs6Ap4ynIYknf6g16w+FxbzjoJ4s+iC1WHmq3h2RCi+xO",
-	"eJAvxlLk13Oub82Ip6d9+/+Bd1oXIA7dLSbXkufXw+thC1TfGJjsClPuQxJsJ0zXTtGvAtKZ0rmTKFV2",
-	"86WgiEcXzYQ/JDqviXZLxXiRqznPkwkbw1M6ABmvkLHIfCUmYFzGjDPPuFXC1I6BUt99bb6Do5K7/VaN",
-	"iDTHqhHxsRvW0qL9DIcGjuuMhu6DIC3cy0x7/DuA8HE7hAefDcLeB82cHJqPPnQmRZYJmf9pH//i9nFD",
-	"fa+d3ZCoWknWCr2qmyNUPhMZ+4cas0R7hiaVrbNAeqZzZycngWdc6FWf7ON46eWFrrMiepa4TxtjMnTz",
-	"5cXdY3b5w/n5c//bQLlHHzqLLLkDEebndyX/+Plfl/2/80c0MNEzntm/7xYGOO8MbizuHhvw3aRqzFO8",
-	"myby9jpVE55Wmf1UPBmMRtPB8WT09HQ6HU3F0cmIPxVHFWjiU/tC8rEHSVo/gnItjdoCr+nUzLD6n1EF",
-	"bo9b4RZ0dMr5pC7mDIajePzkS6zex6Mvv3iLGeV5bVqzfpSCGT2NzVQaG821NGi1m7BSkaF7fLIoOqOn",
-	"g6CTKFBljRYjRb5U2e11Is2l8rcqcryQZ1zqqciufymUGfHJ4GPQIUGr3T8upPlZAiflOr/2qKjVYIi0",
-	"4WSdYrNMZKyWpfw34Qs+TtIkT4xm+vO77faEm0wVi86o0wk6M66vjbpzjdCgCRlR9rooQDc/5sdxHJ8+",
-	"jZ/yb56Mx09iMTgZHj8dDr45jacnJ7F4fDSeiskTM9hqIbK7RKusM+rc3s1L7hKQ1t6m6iOF/LlK/97Z",
-	"o78Ztw+HR0867faP9FZcT9JC5yLzMHyR8omYGwWTgLBexkhyce3MyBkw1oWYwJYavm4Y9GODIDcLwwVB",
-	"350rg4DDgaG7Fi0QkYLO3QSeG370OGdWSEmRARwFjEWmYrN4+vDN457kZk294QZOOjgZHZl9XfJ8MovV",
-	"zbVDMHNYt9kvht5ZytRdohMlWyJBiAlCHIhFMF8/+PMQ/XmIfpVDtPCR9r4niTZ3zUlyB+WNGBdJGq8/",
-	"JmNhGE8Gj+V/npM/z8lvgNmUOPvpp+T0avB0dLzrKSH2VjsixPXaYgL+PBx/Ho4/sCTmTkarj8gxDz7N",
-	"RQbxgNb9s/aEnP55Qv48Ib/mCQk6SzHe85w83kHOQl/qa7GsnxFyI4IeohZC1tSQPOeT2Rzj3QG/UqUr",
-	"xtxU6TK4OxZ6kiULcrpeJnIiWD5LNJurDHjU5eX3LFdeTFeezIVmqsj77DmXbKUKNpmJyS2EAxlc/I/O",
-	"Z3TR32T8juccsaRjcdZ5dwke66CNt6/HK+fb9j2jYml+Okhv9xBv21y6D9+zBAC39ceFkGv2lVzB4CbG",
-	"mOQ/N/hhNtjcfKAdHrbscId2rlNu846muWYYRGma+03tNn7kj7BFu5iEcA/fiEW6+i5T87e6nr9wDtEs",
-	"KzbN1BzgxScTVcjKTq6LWzmi6dH9Kjyq2/gyZxS1TIKR+VQmIOSc52zwlGJq+52gY6ZyTcfNCgit+3V6",
-	"+vib2iKb2EpBO48sJQI3j7fQRxoh0Iq62yJ2Kiu3G1Nf+0+C8UywVKlbg748d3jJpFo2VoxnYt2CH38M",
-	"fuMbsgUtj2DH1G0L8zAXGdcsTbSZV8oxLWYLHpZipni/SDJytg16g2FvMLyCe3jbzPDkqCTycyWTXGUo",
-	"D+mJWpipdjCEdpQJHl8rma6IznhXDE/A+XeOp0f86eRkGA++GT8Wp086bnHP7Vyra5RiSet0oUXLmUoF",
-	"02KSifz3tVo+nAzE0/joZPzN9DEfHk9OxZP46WB8ND3hjydD8U18PD7lT6eDyZE4iR+PS+jsylTgw7sf",
-	"zCZwyvS/z77z28nxx6AzEzwWGcj0L644WFWq5/Kc6TxT8obd8TSJea4gncscTjPmI80mSuZC5pCSAWxx",
-	"wtNUZAH7pRDZylC3UEY2qSw6Y1rImCU5RA2xRLLo5bT3WknRe2XE9qgfArOazMScm9lY138O0DFTfsNz",
-	"8UMyT3L4T3PG36slm3O5somlGmaLSD7nKzbnt8J8mLNxkemcdQ3Sj4v4RuQHfdgqdFiPHoPaYkZJMlHG",
-	"m7qpzROZzIs5gNU6GWUubkRWneebMhRw37nqPElTnDGRZje706dPn+40u8G22WnRAsWfZoKyEQAyLLGE",
-	"gd/wRAYGgG9l8p5hpKSuTG34zdPHx0YJPN00wbZJiTxbnU8pqbE+ISJL5nNG3lpyg0UQU8LybAWszMyN",
-	"daW4Q1PH91dXF8yIKtWNPf7kXf1ojlLG5yKnQ/NyanAXULc55auZYJE5VhGkQCI9MTCdpIk5Mjw1J3ll",
-	"1JI+cwCHp5aqSGM2FqE0lzSfC9aF/zZOFysPV4AP0ok8CMxwoSQxI9EsOh6cREjopWJjFa8CphXm9i5U",
-	"mhoQTpTBQp7OURzIZ4m8wTPpwNcJO8e/HPW+WZ6f/9fl7d//883N+bPz/wqB6ZplI03pBB2KeK4c8C2H",
-	"+weucwh7fhmvgWcSR5YCpVznbGq2w4dqJiYiuRMxiJChjHSeCT6HQXU0gifxEjO0EJJkQeBIjLgOQ2g2",
-	"VWmqlgYeAMJLkd2JrHdphseB2CJTuZqotKRnK/PsXIv0Tpizgru5CmVmUFaKSV4Do2EArfAyMOjBZ3ov",
-	"v63Aa6qyOc8RIx+fdIJth9yytSYYERUVy0ReZDJgIHoSzNiwepppmoBx5SwXFBfmJkchyfDCFtJo5nUJ",
-	"AWVrCWKSi7kGpuu4cI3IGOK8bmLXEK7WPjuIIufvcX6n8MvO9ui0dbooz/+1TLduQUt3CC1yUiA7CI+I",
-	"dTcZN9KFfaB8JZSOqAQ2CexWrDQge8AiVOXgL5RPzJ+o80XEYEkji85Y9LXKYpFdj1cRy/mtcKPYF1TG",
-	"3OP1k/0hJL0x7IxC0BzDThB23JDusoi9G3DVwCTsfFxHBLy08k3nH6SxfSFt3nkQQIM8FiFVJYkuChjo",
-	"yWrKlrNkMgulD2DDo80CW+AIY4Wd0Yew87WhyDyRCFUS9sLOxwZk6ZufB7RroWpE3f+8/PE1U+N/iAnV",
-	"esBcfwxChJmgaDJRaSogn6QfylD2WBR2boWZPQOhOGK3Qiw0Hd/lTGnBoLIAE78UPMVB4EkjCd6JjKeh",
-	"ZLgJiYTzTrOYF9pwSCP95JNZn72GGiE4mGaFFixWubli3jVjdKOQjCr9JA470UG/Or8PYScsBoPjiVrA",
-	"v8JN+mPEJmq+4JnQAbLHqPpkhBObsujrmzwKzNfMX8LgzNdpTv+IiHVlMR+LTAdwyv72t7/9rffqVe/b",
-	"b6++/3706tXo8jJiuCOGtJlhzDHMkzkBSR+YkaT4xYykcoTZAeKjQ6KIdXUxxmGYmppROI2Ko7iFf21o",
-	"Q2fEfsbNDFi/339H6A0I1nJzoubjRAoU9szYtugD7Arig4TszUyIdOU+5eExs4A2gCdIRxaJxivGWbUg",
-	"RYA0jJXj4CDcYD37P8wegIh1bdpLxPUkOmCLZHKLKBUnmYeWL8yJLVEVSIMG5bb6ZX3GDK/B2N9bsWKJ",
-	"tvKSiFl0MhiQuIQRvixqFMKoLdSSY9gHswZ7NsNO1GfniG54wBJIe2a8cvSS0j4dSu/7rQMyrtlSpGkL",
-	"8cGULyAeXgptCy3/EhQH7Yv6foSHBqHz6VH5UBKZp1xjs9ePNPNVTkfmuVEVgCaRSWe8CmVk/qYwbWs5",
-	"b2OM6CID8JCTrAWeRPWr0OQPAUwXmNsGRQIBruKRtiHkBl4QUq4yiCTvs3OJIeU2xtwwMKNlaCPaOhPQ",
-	"RKVKaib0hC9EzLrRvx+fRwdmFKlyM8gK9AIfkUOpNs3Dx2xzsE4aEK5FqgOoFjyflYCyENhBqfTgho7o",
-	"depEEts543NmjTbNoCpu2myGlom5T9zDWiA2KT3lLOGxysRsHnrLvOyY95gWUo/t88Idr0OsdVZuyHtM",
-	"C4Xr7dOyjj98vjo951xpmaMb/z5zNGLp9ikuRKaV5CnjEP6A0my/VVGszZHGv48xIxN6oaS2tdtiT/Um",
-	"KwK4RxeLlNJbD/8BmS7Vom9jHr+MG/U9kpiNRaqWbLil4pSPppRIQ5dGDOUpFAbHgvGcpYbysiGk13z0",
-	"1/o/MjHtjDr/12FZne4Q7+rDF+arb2ixuPQWzYK+GhlJFC0xhh4Sn4YFde2fCEQQ81SRm73MuLwRB/0O",
-	"lub6wTs3Xw6SlaNFoLTXvjAs7WcfAphv0Di6PyxLjadtQfbhw7KU2kc0lVvbRLkLzqjA+Fjdob3JGhE2",
-	"74lvjnCb4i627QqY3k4Hg8+wLWRmNvuQSLDoj8AuSUpxBfywH1xW1GdbBtDs3NjsaaYxSW5ttTnD5nEX",
-	"rzya/eWORIWSE/TttS98JOxnH+JIXJXM5QvC0uM4FpR46UtDEr96b0C+EvlMxa9Vfp6main2Bee85fWN",
-	"+aH4PfZa5cy+8rDQOZcrBAYJF+cXL0ns1owznC9LchYrgdCCjDrSMU8Gp5FRf2M49TDBiKG2AvoSmcNp",
-	"GO3GwTG63784/xYUaMzSY8uZgJoK7C8vrliiD1Dg9xyO8IV28ch+wm0ujKkDNlHzOe9pYUhWLuKKnNT5",
-	"9sUPL65eBOaDATPTCdiPF1cvf3x9GbCLt1d7KQ4Gtq9V/p0q5L5oIb3XyoP2Vt5KtTTIuS2L2KDHFAZ4",
-	"WOR4rZguJjOWCa2KbCLMiblLdGIoda7QvAfeJTgbr1X+SsXJNBHxBhdCgnsEzvHSBTPjGt2q5P0CEx6Y",
-	"NKrO3gPQzTOBZxc8Ug0ssW7ptqXTY4fwzEf0LKxSZcij+oFn6PzYY+dy77WNW0QSCcwYYKAUS+HNhz/P",
-	"WCcvAXM1z8mmz/HT5dmGnxDCNWSvkmesu5wJA9tQmn1IhbzJZ2zJNYvFJOUZpbbncAmU/8mskLciPrDE",
-	"YHgcEe++FNldMhFvpRfIvRdYi+qbGyFLH2PeOwHLsxX5dvVMZXlK2fWfC84WqtHp4Dhiy1mSInbHPOdj",
-	"roUnAUEQHQATPbVWwMq4tPwmT+bizLpSAd6TmWFBMStkChofeXhD6YlnWghpTuWMG2mT3wrJxHQqJjmG",
-	"IfVZBM7yHnjLI6Y5GNBDuay4ydENqUoANo6XN8q2U+Z55z+ir0a94nJFZ0Hvf9bM21sR4kqpaojEl9n6",
-	"k6OnEVMY62kjMgxZ0wtzWMyZovmEkiIkusg53USptIMRiZHywyABDmoGIHtWKM24U56kUMJLMTXNhTxD",
-	"M33FeR00JqRS4MM6lGkyTwDd1EJIcnDrgzVowlqwhJfot0zSFIS4yUQsICLvIVEn6Py156JPei6IZ+Pr",
-	"1ZCf2hCV+JqdhinfaAxFwTA7DmOeBpx6K3mRz1SW/HNvKZIUsZYQxFeJ1uDkyao4tE2AeIkjMhwS65DM",
-	"cazLiVq01OlEdEq5dadADNq2z0ABth/Pi3xG71sJ3EHCkJ5CU7i0kPFCJTLvfwaNwH1/3gRZN6rAIzoI",
-	"iPW55YYS1ovTLGmBFCLWxAPfSjIliviViBN+tVrszwXdEFuJ3nMctmc+U+pU9Q98CULImVSyh+XcQcZA",
-	"n27kzzByPoCoPseIdcuAKcZ1Eoszxlk0mfFMizxyi4uKfNp7Eh2E0sofpyh/uAWizgCOLc8gxOM4MZd4",
-	"epGZ2WMSGAUFNxEFxSSvHr0vVEnFFDysR4yPQSpSGYs+fKw7Kz58dOZUdF11XE+FtghK61qYuprVI698",
-	"WjcyQ+EVdLJww/AKnjpPRCjtQ/ZKROrUwlt0JdOuJZ4PvJxJo40Dk2o5YpFRiAzHS1dUXTsqE/KiUNIa",
-	"fNdlo9Rbn3VBMcBaRkb3hBjGmVqG0o3POKPeFW4xZ1jg2OHc0nyEpgfMKJTIivoH1X1AJY52YqxUKjic",
-	"Vldcq01vARedthoyPkqFLtkiU1AYy4CpGXL0c+fVipWFtS7wYUjVy8Vct6iRZf2wLOMrmFoZh73ptH5L",
-	"cQHmFSr41bYWuFWZrJvJptERVaEwWMsUp14rBp6mP06BNu0223dBWxwp6Rkgxp4xWaQpK2SepGYHwNdh",
-	"LvkZOA0wJrFHTj1v3CYHh4uvboOcxb1HGhGCpgWoX69sWLUyNMqYbZ28Ta780GqRNfcMhIzQjwcykUHF",
-	"jVr9fpmh2fiQzfmpfyiiExeVYIdSZ5BxoQMWUR6mVXaSnGWF1DALGUqfEgBFRGE16tO5LTQRT6AwGONg",
-	"/ZWymBPxlGabfu4seKEh+67sYFNmgQLLvVA6v8iU+SJFxPu14PDbHSyoej5GfvrOB1Br6bjagfzg5kOV",
-	"/VxtuepQZcW5xkBFmW6929n46Nuffu6AIQgxlEZ3Gxh4lLwkGeUnA7/csCV2llA4fHu3lknByW9hVGYA",
-	"NhNpTPHx8HC/wWb82oElIDMOuZ5YSlC8z4/xHygHKJM8q+0S3WqA1Z1Zz65Xr2XYRPzWYNLL5J8Q6f/q",
-	"WeUEQQ3ErbGz/lbZXSI3jrf+Nhi7HW+BMEjAYLZO5jC3t1fPA7bMkjwXck3EmA3Y/qeSIgilmk61AMlk",
-	"mpEMA5IFanOsi/Y4ZONzyhm5UeirsVZYP+yirZL+gue5yMyU/+8wjD+cfOyZf47sP1f4z6jyz/9o2xjX",
-	"HmhPOQ0FTooLMhIYSh6lVFoechLk+lsFNJCAf8SfUDyxitPg4/iwwWmGcYw8ZxiD1qX4Q8MypB+cGPgJ",
-	"L3Cb4sVQ0j/os3MULm2QON5w6tNYFRROA+PVd4xOdyuf4bqNz/xkQLeEL2ZK3kDyxlJlsWZzwSl1ZyHU",
-	"Iq0GcHQsb8J5gQ7V/GztqNAc3q2Dv9NAWkFtxXNxJ7IVaB5H79/Trlc3eLvlvE617AsfdpORfGwB/Vm+",
-	"xNeGdYmpBgH6TisE7khXbEZwWW0ELH0gJVszfVDGZdk6pH12rldyMsuUVIU2rFyH8kaxyBUujVj3l0IU",
-	"IgaFIqLUysgo5JHlHRVefhZKzBvPuRRmUDRSYswccSDGNYv8YudRqxJC5eZbsXDGFxA93mcgiieaRFfa",
-	"8ZKe5RVFIpR6ISZskRbaBfARXTNKvrYaRJJrkU6ZmINNLKr0RIAAb7yAfNS7MFYK4nqjWrsK7xHMRa1e",
-	"KJI09l+LRSpw3AXX2hyx60wYNTdgUbIge5/7eigjEjCpUoV5zF6ZGIUq9T7nND8KMbUPkp4UnVkHs10u",
-	"PVcp+h+xLoZIM4Ob9o3o4Ix8qg5U5kW4YN8DayReolXWh0LjylkJDWq+hCTQb2vEy+Y/Xqndro1FlR4a",
-	"B0YW1TlfaaYVSa/mJBj2ieIpSKoGMzmItLDouboTftgodEagEr8zpfOzyj3Q/fEm4p8Opf2SE5HHRe5w",
-	"7pFm0U88yb8DcgaH9LtMiAizaDTjoSyXBUFFZn7jQmPC1pJDJDIYoQy8ALTY1SgKnDvNY+0GtR9pppZy",
-	"ZPTyygk0r5fQXCjgQ+TNo4zygGw2tF1ds1+hjFwbo6iMqU0TeQunvMgM7hn6QINEB2g8Bq8uy1UoM8Fj",
-	"NleZqMr39HzZZcJe0AI6q+jyThX7vQuI/N4FQnKQdmnW18CUEyWvbbp8eStNbklwjpP8esKz+LoUnY2Q",
-	"W7ZJgV+I0faXmx/eK9Ci5S4kc36DciD8zARJhbE085yYQ1+OXl4rv1FeK78k9bUR76pvwpXKe3Almdu0",
-	"fnvFjYNbfO0qMqHZpOWGg3Djhp1A/YbhEy2Xdc5TlIkzseRpes0XuBvughvRXXFLKq8kmlDAXXJI4a64",
-	"VXoD3SUTcc3juOVqJgwZ6FAxJyTfHarDVE4Bf7qh7c9U8RhKM1WJNmhsWieiHC9N9Oza/Q2Ez8i6i/Jn",
-	"9eYkVVJ4Py10Kiyk/F1+17/vD1/2uKtegIpWEyExtHztvcYM5kXe8rvxmAcAnx36F+hgVH43xvE6Q9U4",
-	"nQckUHEbr9LlOsjocgk5rxBWOYR3sfXJclTvYiYmq0navHojpMjKMWo7a69UhiSY+OMtlEqrr8GVymtw",
-	"pfrabTEWtObGTJBjZ8puqZI3d4lYYpyG963q9fKL1esOUHMu+Y2I7bmNvUu26FZ5RaNLv/xa/Yb7nIHJ",
-	"mKeGNnlbVbna/qybWHWEGtq03Vzz7RoKVW5Wd7d5q33I6mlWvMhn1/VtqFx1w1SuYl0OFCvr98rRx/+4",
-	"xnDy61ux8savXi+/UL3uxqlKsXBhBbXjMD6LCK+9qIvxPMmRydbKzF0bonkjW26MxYTPBXZmSjjU+Vnz",
-	"iFRy42NulfUbbpn1G4VcO60SBGjkLy/onE9uUa8pP+lfdJ/zL7a+jvoNZSp71zNxl2i4iAXuy8/g7/IL",
-	"+NsNnnMP280P92Q+5f5hNT/Lg0oqQlkXq2SAFZWi/F1+0dMa3M/yq54KQRbb8ln4Vb3nXoRfWs8AHRHL",
-	"KpfaHywrW6Zc0nLsr1jYXyot5sK7i78tW7Y/7Szpt/sg/S4/Ze9Xh3PM724x8QZbTLyRFhNPAKTQIk8A",
-	"tFdiAY6GuHrNCoX2ijOLuyvNsUtRtfq1tS+33ECJvGWadKOU1P2PxEZs5Kl2hMQJa1mRmkstUqK90xT7",
-	"7J2mHGnvNGVGkg0WaikyNZ1egwUNmLiSeabS60XKpbjmkxoHbt6uSguN2+3U301oDjGVqLzZkqe7Pez2",
-	"Iufvr5P4muJG4GXoiFsxr1dlz4ap8FPckK4bYMPObouykFtpxjW0rdWKTXnGuipjuVK3FL4UKykOSndb",
-	"KH19FvM+/6HGGg2+EP4GgcpowaoZQ7HPqyuLEasCdQbftr/GPYcB62ZhZd3F3bydYMV7gS81HZ5oMaYI",
-	"Wz4x6riSffbaehcNkKZiyfxV29xVs+RQ8sy2QpbKDYULX7OW0sKY7JZBeMaSWLObTC1J90/mojWrcLN/",
-	"1TVjbKkaZZQL6Zo6L33jX7DW4ryhhe5WL2uzyWN9VhdkPrWggG5PktGLnge4gpHVXLxTr3jIsFI8ZD2q",
-	"eRDDjpONHSJtmpnbZnaoprnzgIRb0wzBVLVMtOjv5nzm8fpwEBv0bYBueCmc3TnPbgXkCZiXK+snh00z",
-	"5KKtDesex+nSvr72XJ2zTKRghbZHYrQ+gAMJS8W6ixbMujHXjAA6P+x7zWBMprm6vddPF+6i8ZPsVNEB",
-	"fbhunPX9+filhjkYNzeU5e7uduKxJekn7m8XIn0gohgJwwEEHu+45euiDUrz7YihF4KNxSyB8FjXZ+2s",
-	"9EqMbPX+MyidYL0Th845MQKmcVYzfY4wwcdzWoQSvRbOZeocJhUTpeOknhe91sPVb3ZP06xFBtDFtgiD",
-	"Wv/XOnxe6DyZAybbANxUTPMRHm4MwLCxiyprYZEBiwYUm2wX0Gfn6ZKvtJfyBFl5gFFd5ytBc6C2jyBx",
-	"iRq1SbyqGKGkyiJzsJInOQQq173Ie5PBshluG7MCRF3OFJtArAhLfNqMjnfimFXuYSuLbqGJbXEY5LTy",
-	"gy1cLEaDsTS2mOi6JyPRuSTy6y24ZJpO8Gghnmudhy8ccd0kdZBAAUUXDPtthnAk8eYxHmmWxH5MFBrx",
-	"e8skdpU2DPJMobJEKMtCD92StEUHARZNsmKcRJqdZK7UUkIBuPRGXbw7Ot4FmzaEeXnrgac8nztACNIx",
-	"cMuruNRScbsZQ9T83q2hcmpaim1Nz0jp1vB9Fl74TqwMXjVt7Z6iYy3VvonaKTme3Q7+5LHVLJq2t5rq",
-	"UbMolfaPqoUCrQvOHODKkCKe19RypxR7OiGtFpUoMqPiDzObhVJp0ybj7B2oO7epO61hWtl21MCUSYkB",
-	"4OcXLwNUNyBfB6KRD+9Ooip+rK23vhO5qYV9mTmuPfLtRfxcfVqMliBaWD3kWJ1213gHiE1oCQddbC4i",
-	"iBUEa8dnuE1zoIK0a8v/wf1axTFMKxziEcaASQgTOtjv064C7pbag5C0GGBOHU9TnFI1kGyvIDLYjcDW",
-	"TUQAlLNZu/11ybhF13KE30rI4O4ua8XsSvqr4jWwgJEvURhi3x4vjZIyELCgrEYG2aZcWwna9TzBiAAg",
-	"YK0UX0lBekNj9xoR1u/aQwb9nsr3IuABE/2bfqkZwJAQz2Gmb/4wq47amAc9vIEobScnhxTd+eCk5Tsh",
-	"YsOGdk2lqOLQWsUfgnwgg0hAdsCSg11DsVykKdW7MWo/iHdZIelZ4EVVGF6kgmvBeBy7gnGGRFOFP2Tm",
-	"FOfgVf7qA4t7/wPku0J5T5RN7YXhNhjalbXB7OXF+aYiXC8vXFktL9XDC9+izkksFjlP0haCvbbGl8FM",
-	"ugnRe1Cki0slkwlPmV4I0PD6mwpqNXDQ9e9tTSygQnv0kFmQ+SYyYE8upA7UUGVs7ed3CvCvdA5umxJp",
-	"z+5BYgFKnjGOyg/MCuJTuqm44ZNVlVrpgw0GE1+cLBsWf6hRpi1MjTobt/JKuGcTsSvgrPKUE9/AdLQl",
-	"TrnsoPxhe1YMtlf+0Gi8oBnUadCCffv6EsuZsotmP3KhLZxBmldSQKxxKC2uYMyUFvnBWaXInPDegMBk",
-	"yoDFNOf8LJQWiwwTSRN524NG3N77WNE7Vi1F4za2HN8jNWOnBIuyBfWG/CqjdTH7pF2EQ1Kgp4ClO1pZ",
-	"/CbX/jTXNEdfn+lAbdOpEbb555Akbfgb6qJUpWp6ozFypYn2rna+lxevz6+GV2q4xmj+3xfPHf1EKM75",
-	"YoHSDDZfYGAEqh/2/nYrWY3GlwqTpYFVMLuT7LgonTI6Qz6JCMp4bB8qNYLmYc5GxoIt/D4tvfGcQnZR",
-	"enEHesQ4nGlz1AxgA4QcOOIA0MhE3TEO8BQKfmdEuMgsOIJSBjYguFIUvsq/2inMOfWWMZMwjJEqXB2d",
-	"HpsxMz7JbcVcM7MqFzFv2vPcV9nNTtadFvha1GuZnJKil6ueQTGDcFhVl3EbfWxR0sjUPo5u5N7NBBVE",
-	"L+QpTSpuUKf93lrULUd0r7ej1t3jN3Cym0unWqBw8FmmCi90tKznWF1jyeLKNhkn7Y4O+qZPrKmR4dDv",
-	"y//ptNhM+Drn2Q2m7Ld8qK1j4vYMBpi5RwPcAa98sQ3Y1Hy2Bcmc8IKyPeveJVle8JTN+WSWSGxQUUMn",
-	"15VzE1XFgc/x2Wrfze2vPaOHG000P/hJr89SNblll7nKjL7/Qk6yFS7scye+UofKOjS/FYtMTEBXhSfM",
-	"iaUczkIXPE1XaBeoUpI2FKo1/1zH0+ci5+YJNEzDX0uu2U1yJ6QhZ7C0egrSWobu9RZtFRRnKw1SPRBN",
-	"ysRktcH3aUraXLXXpbSUDm7v5lXmj/1Ld8jE3SYWU+fTVrc0uN4oPRjaecRikaoVdaI4sz4RIRk0PQdd",
-	"CurqSNGmcvttVberHNB3tU0eroq9gWUF0yTTOWUdWJFVSVFPEm/0cd35jGDH17YZXf5wfv68WroZ1Mqq",
-	"WtGNzM3D4dETqA8Q/eXFFev3+4fJQkdgPYMqRqh9lmlW7bb3nfrOboXxBtO8KxJtBIOAFTL5pRC2KwPZ",
-	"ytfb5D0l//FJRcU/bptGrRdu23z+dzEWmRS50IwedcI89kec+ugoCQO3q5ONjru7CswIoAv7+l/g7XbZ",
-	"2X0DKSL0oxGpkjdGbtlj2iUr25SzDhQQo8cdgUrk7lnqZWPhTRY47yvWCDdRmcCstTgx440LaGJS+TC1",
-	"Km5+1fYu3g7yS3h0g4fbWbksW9csVkYmZlifRLO5ugO6ls8yVdzMQhktMnWX6ERBnn3AojGGukBXl1kB",
-	"qTHXNuUMwxPgbiijssc+BTFAiBn8BKE0E1ibscziNxBS02maSBFVXd9lqj3d7wQd+pb5q9ArEHjKS5W5",
-	"oYzilgFNHHEqEHMFMSvoDnVT7kA7VeslhXAIGjhXRrszX03AenWtC70QUpOsJXTyT/NkhSd5/aIbtJTf",
-	"1AUX2219dwK8HisXKZfWm0maExQDm9R80NVW1fcvGtDWznpTsId9mnpngoZXtn6X4v1CQEwaBEL21HTa",
-	"315QZZOZuZqNXLolnfe8anXwZA97JAMr6Vb8oi01D6wXEHa6BS6+aFWX7RosoM29WJGBfTq1XtY/d0J6",
-	"HWUyoTGzFQtGI+ZAct9SCpvsDeU1m6I/tOGvD/n84i0U0yoj1lh3OBiYH8wQvaob7Olgm+UwUS2idaJv",
-	"yyJQGsbG4IR6763B1vHJ2n2dtHCRl3KsChmzPOPTaTKBIg3jJD+st/ja9RuqaEurLvKH+YpLdvulUG16",
-	"wuWMZ67iiX2Y8TRVOfDkQos4qEQaDlheZBIOZ/0IPhlsijDcYh4wiAM7WwF/FU6N9WzDbjRK7WmNei2W",
-	"DM61YYF0FM68vyHmCexKBnYFBW6tPwslYp/uhtj3QdZPx8B7YdWn48Ca/UP9/odE5+ttEo90s+ARiBnA",
-	"4LxWKDXrhH2nZeT6cAGTYokVNKDhqrUAGmxAsrVH1ao2tu0yBncT7+hp3bSuuUVVCwJtBO8lhQqu6aHa",
-	"BG5W2CJYtpkZOE6UBEFyMlMaIzDrwRwrX12nr6IwdFnIGKzYrxT9cVUIjX/9JGJp/76aFRn9+V2W4B+X",
-	"PC8y82dF0KoMv1XLWyYyXlfKO1+q3kwVGcOHWPft1fODgEU/DTAMADok9wZHo8EA0E4ra+xoW+lPA/Mf",
-	"o97/ZKSKn4xM8ZPRRH8CJ+dPoPn/NIR7Q7g5hLtH+N7Rp6+yEc1hgEcL3xVFPomSYpNuije2calnFnd2",
-	"JaNfGH3siBtQ5Qvs708nnZ38A1VraKsBxsK/DFX4lNKLM6hT4ddSbCnGyLoKG/BpEBZDGbnBMWAyK0Q9",
-	"AnettdFTGrY/nHKdX3vl0x6wAKC2PMAr3NRsuVUvExhKG+xlIAc1kbpYugAi2i1FxZwrMG/NDzbGzXv2",
-	"AI9s72opd6S+UfPHqSB+4bY6OL2PbqMYnyZ0PbNIipU2oIqbZKhB9dmPMl2VJYIAlaBcq4jPQhnREsjE",
-	"4GEcpCPZStBlLLkWMsZjgck9SY4lQbBdZXIjDTpvLVK6EWFbnOH32DSC6CYCoFT+ab5XCDej2rFYXAYq",
-	"Wc35ivFUK6jeCzW/WuRbTDVfZ5VsT2/JFTPa/ZlXphYECq8hJnpzmx3ZfFv9NuPlelA9B/38Ux3VhqGR",
-	"h5GwEs0ItswQ1BQ2eGfPGJaLQpZni8FCVslKGf0O4JSBi7vS45FQ9W7Yf/y0P8RqtEK2Y6UrWn19K1Yt",
-	"TODy8nvrB4BekrlCbx4FQmUKpeTdbU3eFwtNJdWrn3yrsRquWYzdeTMN18uSJkBF6OwUPAsYZkTsZQKj",
-	"PN42fHSVjHNFfhqYgeAxlVQG409728Sm/lOt/rPJrKWYkJmCckzU8KfKjQPGdSijix8v0d1BIx9SVS3o",
-	"UoMVnKz7yEXH7shFzWG7bi8yCcVkk386/d88ioU0XeXJzXqgeWHL8mHMJKf8Weshc91wzeF13QZgDw76",
-	"u5RJhvpFovTnbt4BeAw4OcT5+iJ6yf5cjYF3LSzX5TW3I5e9DVZtKMxA4Slde+ADLJCITAvW2ATnvk7j",
-	"hpe4Ej7a5jbc5s50p+PMd1f6/gIUZjw4bnBjboiUpFova7YumcycL8VGnrp3NYvKvyOv1jXtKMZPlhHM",
-	"lF/xbtN8WijY6+Z3c0UJN5u2dSd7gO3ZS0NbZtTuV23x9L6xIXq1KMcS/XaZ4VaCeisyuc4HivdcLXIq",
-	"s9jK81vx5CYrxked3f2uRpORfC7OmK0TFKNf0KqRffYK+65rxajhuMHUqNcDV9T1NTqX+n1k1WOxxm9b",
-	"8yXv7Ln1Cs/+zHv/PO/9fdB7+q5b/t2/7r37yrt18B+tdWe9coPXC5UmkzVxzn5ZQnyuGvB/6IoY1nAB",
-	"1TWfBnkfp3iR3RD4FT3t4a81Ks5Eumjr2O/R5VSgJ9KecHzFoZC7QeHhTSbQ4p7e1yntzZzCIq6TxcZZ",
-	"3yToHuWVAHIv1k4FEACCkYm2vOEj7R5fKJXuyrx3dWWXlAkEjZ392Ubuul7wdXH75jazlZTsUXdMHFjG",
-	"GQU4t+ZSdfhzSDx937v4X1ovB1n8b9VTZKPE7e9v6nMMOsssyYWRtFEY+FirWES42i7Dt5C4ehwhFmWm",
-	"0MFLM/Il3H+kSWb3UM/LXPem0C4ReEOZ0bMCSuOiFRlkotqhzAp5UHdUffO0TUrQS75YI9BdLvkCBTjt",
-	"6oeXstbp8Kj6idPh0VZL/w6u6ZrUsTFlBXafqhF70Zc7erH38Fc3ajv7vt71JoyXFy1H4YUfa1RNkBmv",
-	"2JTPkxTLoxqZpSVrjVj4DgLBxd2JH0y10xuPm15uz2+9aaltkkUlvKkqXbSF1AJJ2zlRs8xCakvWdOkg",
-	"9x9rfbLDm1pyg9AkMWEAcZK7KH2s427D9O8/Jz3jWduMzt1E1JRq+eIGaIav2Bq3kDEkPtv87haTdqnL",
-	"ixwX+j6f/++L5y8vmp+uYa9LWLDY5UDn7avLo16P3I+3I7ef5wPFaiBNoInnN6ka8zaZ1MWgay8I/b44",
-	"ZKPeW/YoTeTtNWQY7ZO84ja9YeF+CbmH9awlP+rOs1/vFHynU84nDzc5MlthDOkDTG8tksNWfmFMR1hV",
-	"djWwuLYVweu641ohCCHRzPlsKNaBNVHpGV8IT8v2tPWIaZGKSa5D2eWsLVXRy3LEAgSLIlsoLbAmt+Wc",
-	"oWw+ZnY6Clh0t5igqnaXchkd9JnZH+pW59q1TWZicmut9GtgVFdP9rP12retqc4ayZvkYUMc/jOuxeOT",
-	"npATFYvYi8LvTlJVxL1EJvlBWVzNiYdVSefl0Ws9Pv7v2x9+en03nv998fel+p/7uAe312EgjnPPQgyU",
-	"RLKhEsMnlFn4pPIIrS99jkIHFsCoI31aSvoWLUyKZVUT26JzvRbL3vNBqXfdX+eqC9NuvhsgUo39XifS",
-	"V0K/LXHwAsDX1YAodRizmg11dUq4LG56GzRhFwJ8navdZkuJngqSDeuh6jnd+KQ4+7Vmn8jMd5JT95NU",
-	"vE/GqagFkeMjbUusf8Ul2ZaoI/Pkmk+nhiqtRpYj7VG5ofUTa9dXg/quyPTpLTTrW5grtihyxj2vHllP",
-	"6o5Oqt18reBQtPl3d8HLJujWr/kNBEF/2lrx3d+WVxdSpNBh1EiBekDv7hsM3/80uGFyhPWB9G2lFHTt",
-	"OqpX9e8idKniHEU2PZwj934+2Xu6U/f07mHmRF517n2yO29PB51zbe3lkLq3ubvCuj8rD76n3XN/E2bd",
-	"PNnus2w32J2Duc5gCGQT5YqKQ5bJNZ9uyrNpGrtIIWW87KYg4lrL4oBamaGXCLi7+d1CKYsssx20d9J2",
-	"bRhwayIcEEgXTQafDPyQM5VRp/1PSopL5LWtKPpA83VT9WD0CVOrpwEQTKsz3rDDNjdufZU8THgChLxJ",
-	"7uBni57T2lcUkkr0Akr2tDTjfDxoNZrfLIoqPRi0V6Ceq6xFyHsF11u+NxwcnWyKxm8ZSsl8lq6cqt+S",
-	"4JFI9pdnjQyZts/cTerLGm7Xp7BSIi3VjkEQ8ma+fn/vU1bkOZX9gFRDHG7v4OP9SxnYYL1PK2hQvv3Z",
-	"o0FadKTfpLPbciI/OtOL5rQSFURGgakOh293cFuHVruanfMbqMV2hhXEQV9A8VWlTbGVfGFBZynGn80j",
-	"1pZDuT3psXGa3mCU9qcZKCplxdaWN8uV63yvpFGIrcsCDH9UPtvGi/A0FVmtP/gOBRnUnchAMtooltLO",
-	"YVIb1Dx5RKFfpXAKCz3YP4W0hEUb0bICxyfCuT305RwLEFkroZ/ZtKG3u4eER6en+5USxIm0LfAKy+a2",
-	"tU0oFguV5QwL644YN6rincg0aopjkS+FqITaYNIMvtYPZYSJtxDdHUmxtC3f7cBoHTV7mwhq8M4itRAy",
-	"Cqhh6CRVGprDGnUEf7TqWa5bUFvcF5+jKw6fgtbIqXBtWrHlplTMGyRgWlWcBVUqsV+tmVTpzbkYPgAN",
-	"7YN1QkV8CKZ07T8TTSDYTQXDZx8ybwIrVMOwZ36F+MRa8XdqAlEZuo362GaajGtCEa5v60bRy0QCPQCL",
-	"XSYN07y8/B6ikCzLg04iGiPJnnPJVqpg4GUAiM+Uzv+jjaHs2zMCD9BuPViAfsHzrh76Jwn/Nxm/4zlf",
-	"X0DEnCJDjtlf6EkooY4YDxQdUF705jxJ/eoyWu1ar6hee2d4dHR8fLK1TQtMbK+aA/jG9Xi1pUA/Pke6",
-	"QLMQfzPpxhXUsJYJCUXKzTgdd3wqOVx0q6Wi2nzOszUTxP1+BIyzlyZSMF3ARlbn+ZxL0MsFn8zYfGV5",
-	"MJR8vrz8/oEKONArrdD8aaZQZ0WKHBsuj1Aoux4gMTKUumakRpL+aQ0PLPiqR8er2+CaE/iE3iOtbreq",
-	"J8Nhm49EfhUHDxrrWeP900sQA1pU1Col/AzEzRf5d6g/HOwqGDbJ2L5yn3dk9jkD63WYrSJQO5at3/fd",
-	"2lu0wWGjfwtgs5N/a6e2D3u0HfjCDQMQits91QjA+3qqSYz9V/JU45LfQMfxVghT/XBIvSzZkC/Et5hA",
-	"9y+NSK9s5NAQKwK6Dsn+/EZQN3i2zBTEOe/It9dSzZeuMx9VGcrhpIJLg+ds8HQ0GLC3V89bzQjTTM2v",
-	"0zU1M62kbiffOuO1Md8bhbVzPyTJbBRUjd5X+jo9ffx4M4q2HeSysJG3hXUm7AOmupYtOLn95JPm9yAn",
-	"H4/Bb+n4H3254/9pxokHOUh7Shj1VW/jxNDKp80bJTJtFsmwVTSDnj8PQs3E+0WSrR5Ubda5WmhGmS+1",
-	"YEcjcNuqK5m4U6Tobi8YWiUAJ0fbULRFwJgrmbgaeC1FCdRCrKlAgfcMvSo7P0xVNgcyH31Vi2DBnhij",
-	"TPAY4i1IivWutEo47XtvOMpyplLBsP24jXHkkPmB4bralcE9Qwxe8iwGr1Eo0aIwfOzV+4ZOAPU0sePp",
-	"EX86ORnGg2/Gj8Xpk/1kIwKeT2MJsezC1qL7A+gbcBhYrTwCZLPOMmFz1wMW4Swj4j5ocsNpRh6WFlKL",
-	"vM3sVh6VFrwHHcFMpBX9VWYDS6DHqbgTWaNlx6A3GPYGwyuoyjMaDFqOhee1CMP4w8nHnvnnyP5zhf+M",
-	"Kv90w7AfhvHXB//R/fv/+fnr3rvK3TVujW2nxw8F2EHNWne2Lhd8InqgeKv5nPe0WHDMjMQ37Pk6oy2z",
-	"UTkTtUiEDqXfYhOA/6hRSnenw1hdzmBfrX6DtdlMagedwDx2b8EAztm/lEZgVryfg3WNv6INzXtH+yL6",
-	"zmiB4fVtXQG8JC2/yK2kBghl15qaR2CSJ3drqrp4vRG2slnbGNe1ENj6RiXariWUoOx0tHcfoi3tgVoK",
-	"ApZ9Uba3rHbdFHboHO2yWPdtLlHrINPazWXP5hPVLdqhj0prwxRCmBJmbi7V9hbl9tb2511bIIwWkyJL",
-	"8tWlIUmImdDTshXVfzwv8llFoIXO5dC17pyCAUGoGbFngmciY2ExGBxP4FH4EyosR0DIwacaMQVVl3gm",
-	"OIaJ3mTQBC1yxB4eSYi9T1O1rAQuwueek05cufg2SzujziGs5tCFKnZ81kY+LY+xjDpvBI8bHkOo7kh1",
-	"ovqwF96L5BzGN83T1Flm2yB1Pud/HPutTgWFIMx5dmsbt2khoNWx6zbuDVOZSss4NDO6mnKcSLJomUXZ",
-	"n01UH6p8w3+qtvYk8xvr9B1at3yLUkECeu3lBY5FwSyNV+0MUA4N6JsB45Mc0SmmGmd+jgkZ8ZofrzqR",
-	"m8/66w3Ah0Nd5hfpygjzjfetZlBBQBSp/TgJc/mIWvGDpngO52o/hfITzh97mYdywrMsoTgTDf2OUF/i",
-	"0BQbzzkK6aFt8D1Hl78ZtpQ/Z3m+6Hz8CKxg2pLFgP48aAuAe9HT+SoFT3kRs/OLl+zuhJpV8AzKD7/A",
-	"9qzMqPgiuxPU8vhF2UW53h2mDLrrUtoqIlEVM0NJ6HRgk1tp5Quez3SAKgdEPegglEIWcw2NbfNCswmk",
-	"xppviyxTGWarAbCgRyMmDNK0cE3gp8xn3IAamgNrZvAoF5JiKngOT5YxRYlkC57lyaRIeXYAyogXJBbK",
-	"UH71ldkWIXNqbd7/6iuGeeIZilLM7uo+xPiiDa1wsU1yr6v17RwMl9xopy/4ZFbWw0ZYwjM4EKAYS3Im",
-	"hYg160Y4H0P6cTojn+ZnoVzzADKOM1ZhI2t4B/bnir6K6F6T+VBXj0zwgz47Z/NEa2hqlbm28njQDA6D",
-	"Ai+MDnoyGLIPYQfQQYed0c8fwk4muFYy7IzCzkt5x9MkZnCYw87Hdx+jM8YZXsTxbLEjwG4EzY0wGM7M",
-	"2A5FaVAZ/U0VmX8wKaCBlUH4hhgVmrxyQsYLlci8H0ExOLM+2LxQRsSTooBFyDvMX0RgoVfrQtvSckjS",
-	"DKyhXNjhlPqgRqFMNNJC6J678pfWJ6ws7R1cemhBSBrK6K89WE/vkpT8rtPIH2mnTka0DVHZjNxff4iQ",
-	"hjqKAStkanDVTMhCOU1ZrAIW/bVng/pavmp3IMfABIvABk8NVkgGhgR0OJMNrBUtKvseYVEWrOb5Pnen",
-	"VEk6zi8Ae8pjLJXsHb1/bwE3M2T9OSah9q5WCzHCmkp4+g//oakEICrVkGwTrcVJFnb6/X7YCVjYAVLn",
-	"XTPoSRXRcpYKDnMUhgjm2arPIng+8s6zXQnSTJ4zjG/rxirPqbyeFDo3IHGWnL/2voO2tFjHmFrU4lyp",
-	"CKa2Bpey6zxQW7vR4L2E4D4Y1NJEqqdi9rzcujlfQeS1Ae4zoZPY8jog6EIzwSczWyvHvJAmOtcBUYPq",
-	"OLQd0cngNGLdUo0PZfRK5DMVv1b5eZqqpYgj6l8bwe/oIGDRyfCYTtPJ8BQXz2GzQtmNLvgqVTy+UuoH",
-	"nmGD5LeSBAoRvxJxws3G40BHTyPWja6UesWlNajrKAglfvKNyLNV73wKMOZU6DH6a+8Nz8UPyTzJe19F",
-	"bCZ4LCzEo9PBcWSmcYnpxm9lWcjULsQf9aBf+0pim5yG0hk8lYy1owAlvwIBFODomJQ/NfgvFM3yr74R",
-	"c57IspVL9Z4WecS6b2Xy3n73ACpfhnJcxDfo8V4AAbKpFdigIbsTGVtkaoJtnAwSWWgadDnHo5Ro9p+X",
-	"P75m3W1HMDBohNaLdEVQm8x4pkX+P4t82ntids8WcR+yV8mzAJD4jqeFCOigMCMpwBPHRywWYtFnb4n9",
-	"eAlemZgWWsSsG50MBmY7LozswqbKYBue2axIRcnWoELEiHGWZzwBm5tOuZ6ZxVFUc2DbLNiE8VCqSQ6M",
-	"KBMsFphEjpGe2OTdjNLlktkE8+gwwhtlt8uDAFucR9+/OP828mkkiKp/eXEVlcUlAdy0D1fJXOiczxf6",
-	"q69gAm+vnntP/lNJMWLR3/72t7/1Xr3qffvt1fffj169Gl1eRjTABb9JpJOOnrtu+FgnmUULSK7rAmEe",
-	"0ikw16C6kTkLR6eGYZ0OBoHr6jwcDPBJSwg+xDznAZgC8b86YGT0+mgOzkwAn6VLEQN2q2lLHAyTXMyR",
-	"t4Ch1Ovcj98x9MUMPmJD+gr8RaOO2MCuGemqGdJMUmUx/KivH4U2w4o9UozkAAoaJvImhJLRgPVoIWBd",
-	"LYSlI/adBc/4XOQiO6Dv/6caa0dwxoVeMYOE8H3wcZiJWenYPsZpVkoi2nbHSuUB07Mij9VSBuTMC8pS",
-	"YNCCNbDpXAFpeEGZQhVKFwo+LcuGKwn+lqD8cqPDgNdUPZQQbHsAxbOMwKRXcjLLlFSFZv9QY8MhjJCb",
-	"iYmBc0z6EignWHrWiym+UYbK2SLMcXQYkc8yYrkKZTRNZKJnEDycsQgTraI++wkiVrlf/ZKbb7tq9iCF",
-	"JDKUNlfJsS0IAUDQotHEHD1LNMwxAsl1sElytenwhV5ZyaAr3vNJDp2oBQOZIGASF2DkgjNmNRxdTGYG",
-	"Ik6nyQyzwJkc9BmUfU4Q3uK9wUajnISS+sa55L8EzwpW3qgQjhKWAVlU0A2sQWQg5wJmcwHEhOFFWK4j",
-	"yTFmw+ijnaBzJzKNGuqgP+wPbBQnXySdUee4P+gfg0E7n4Gd6JBE5kOUl6E+T1tE+huBjWq8Nvt3iU7G",
-	"mK3suz4o4sQ6FHgO8S9zQUfqR3OIzQl6XWkFMl6xKAEhA+qVIt2nZBHzBn00lAZkrkBmIg+sYFw7ynT8",
-	"oUNX9DUMcT1egUiQEFrSIFHAcsO0xxkwU5oIkkWP+9EgZgRLPSOuJ9FBnVSZtXkTMWIWqi4C6zXjMiPE",
-	"Zej6hofKSAhaCOr7xuGhcooRhmH2E/8H1ccG16EBuxFjrXhTyvsqMyC4Aa3o65scRLGv05z+MTxDFvOx",
-	"yLRlbW1MiNKAgKy5aRnZ7WspfoGhqEooLAQLcc/HhmHh57m0FeW/VpnVXct9YYcOwIZxrEJKcLkVq8pR",
-	"AekAF4gnm0UUt0hit5JkC7gVK7IEEIDgSBvFwO5N2IlKP+0jezCXPAG3tBZG6zIyLbljzP58CDs4SyAo",
-	"5oSEncBeux6v4DJBB+7gLsNlsnwb2m9uSe/BkRn3Jhfw3NHg6HFveNQbnFwNT0eDk9FgEHY+BmHHYUCI",
-	"gYxmCA8RvI+EnY/IQa1pCcp/GtnQHpzxypK2kVWAq4Qgckq49HUJq814+3FKnQXdQy/jzqjzQ6Jz/DpQ",
-	"G+Krem1ER/nIIXgoPwY7PXeZ/HOnZ/+KW77Loy+nr5UUr4wsA2ElmdALJTWa1Y8GA6rqkNtc5ZrQ7Dnw",
-	"sKof+TvbvmqfOwRI4bqpucF8axa9/87HYIM/Fzc0cIXBoxdX/MZRyBxDFLCBg2G90ctpz0CgByCAzf0Y",
-	"dI4Ha6suOgAdvlb5KxVDLzvzzgkCa/M7z3jsVQA4GQy3v/JWlpahiqcHsKvV5vzzO7Pz5P75uemfeGd2",
-	"2oVFA/YS3GyfwdHPHcLnd+aTteNyqPNM8Pla9nlR6Bnp6TZZz7JRNLWCnc4dTxDJNZl7kT8gbbZyUekY",
-	"0OwS1L7epaFedOC7US7e09x6OLXIaC6gomuWKiO40nSUlCSc65yv0PQFNurE2oD1jOXLRDI1DWWUuoMd",
-	"jWo29qD87TFAbFJgSHDJjro+6fdYQa3JiJeiOiJrIqwFlDzpCQcTyk2e8cVCyANkLyDOTs25fqRZZBQb",
-	"Q9RQE0Cx1kp/RgC7EbisiC1VkTqNKIGoOzBqz9UcOwUAuzfjGqXa/OyBIZLmZuCnzUuQN4dKM0iLI+JM",
-	"c+0xJiMO2BsLpSFWgG6HksETUkGRM4S2fYZMPvBFEhSN5ueM84wTgTejTLgE5WqOspvVeY00iuKX7YHQ",
-	"Y2DoJk8X+DYAgBtmSZmDOEN8AoFrlK3SFt9j5xBWY+5AHk40YrdCLHo8Te6wB01pICNdm4lUC8h707QQ",
-	"NDFB4lu50kWm3hsBzgxXQ2mrOtOUqS6lgQQJanRe7IIlFjViXU8eR43G6jcBi8iqcA11jIQRoLJEJ/LG",
-	"JlG2Kj/m9Gll4fkIxUDLY51Q/UgzA+jEHT6iMo/sFENpwW8l5ZvMyMljVGEA21BjQmnGJyhwPSS/C5RH",
-	"lVil0OxLkuNRomFBWKjak9icxwK91eeEWwh/ozECwKkVefQD13kPINt7+W0EzVhIR0i5zsslmHXeQMrJ",
-	"REApibaZK3u6bTxsYvThBFtJWY3IkEhB8IfvJHf2dAA05wn4ygivoAWIoaf0Key/RR/RZhI8pRQfl2Np",
-	"sJAv+coAS2g420Zc1i7/ctlnP5E1pw6A5lHl5Byx87cQ6bPz8oTzGTVUqSICBhTSUkLpksKcQx58LTlU",
-	"2ET0B6siGAB/XAiJRgs7nwWMZnDH2fCnzHdWZDx3ZsczJBlA+vBVzJpkRtxAWyS1uiWbIGdTsaRvaWAA",
-	"0lHGRCKFrmFZdzgw2Ew61sEZzG0O5Ap4oBM8j55GLYZcr4ciLmSOaXRoDn1mDovI9CMWwfZcgnc1MgQS",
-	"avlT4YOqk9GKSmdGjzOKhDByEYlTtDgjUqt4RVU5cUk9ncSCTkqbiHwJb36ikLyHQGuwEb7yMt5FoG1I",
-	"DtWQNGJlR4PBIJSGWJ0MDWThr6NQIh/4EHZATXn65JvHpycb9SBKNIRbRGThcp3Khp3R4KP5ks83Sg9+",
-	"S7XQt1ff9Z60SEcj4sfgELRaKYoHrrGUuTSKLMfSgUN6FxM6XjHOximXt8DP+sA5Q+nkDFaKGYkkyyNY",
-	"BPHxsCWXtSnGl2IFkDE4q86FRDQ4FfxO6KC8jthnZCW1wKDVpnvRevpAvV0kmdCsS8eUpUrdggqfWAdD",
-	"sWD8hifSd6JNBPgcyr3AUrV3PD04Y9zGBmxjDiipcfoOEGKgpqE0MqrIyPmK3FA6g190MhiS2kluH7P9",
-	"z/lkJnrPlcwzla7N9omk6k3MkxAoXyKPS0Sm2y2F0WCHfr9azXfoTCG9I8WQu12Umw8CycfHreZBsKMC",
-	"0o9XLIlJ6ayz6gIFMavM9EPp7KoLlaYa/fyW3YOdeIoNvF3cF/YZI4Mw8OBQLnkCJvmpygLiA5UqGGus",
-	"0ueSJbHFPcNQ0TmlMpDNWqyc2LXdt4GctNpA/kIqRefeRgQ7890MCc+Uyr+zb1TLAu02wKvyBds0EQaS",
-	"Kk92HeM1Pou5/lm+z9wv6YWPNlzt7eZc++oIV5VX9rSnrCPCqCDtY9RwHPeTjr95aTeDy3fmYHweevEX",
-	"UTbIa6MU+8oswgkhm2jMoZkPWs4+bfCgs1Btjc5f8ewW043KWkpITDgFVkWsK3iWJs7dAOaIVEyNtpAq",
-	"KQ76zIwCPk6jqon5Qpkz3GevlROgrY9dChGL+IzcwOBCAo0h+vAxYl3oleoVNGWRGRlg+wamAnL+gefP",
-	"NooXRYRER4MB+/Ax6rP/LRaYxuMPRabdM0hIci6smSrSOJSLTExFxqJDcDa00a3KRO5PvMAJvP3swlN7",
-	"HFd6fv1xBZ1tzrNbdLFhUPG/1gk2O+mOsAXCvkwfEOXzHUiM6buDjHRnpmCVc8i6vmWAFK9ULY2UayTY",
-	"XwqesiQ+aGfWATpYBYStUSa876zsh/JehxqbjrYc6uYJZo0DvOn4XQqoePM7PX6agau2PIBmB/4lD2Bp",
-	"6Ne4o63HzwagwklrPS+XWDuKu9oSFpsXQi1SyMyF6A44Ua4lrvUGQ7tkl7HhKjeB1TXJzzxncUYpFnMb",
-	"WIGh7naCEFCIbtpK2K8rHWkfDKAhuABlNCkTlyEWllIoeRk9bUaFXgXLA7Dtui2CsLoVxmWsC3Xts4iA",
-	"AqL+kCKdBl6icRv7bLPKCBl/Z7cC056Ezp+peLXnuQPQmD9KbDhnuri5wQJrnaADYXJQ4RKn3hl1Lox6",
-	"LRiPjVJcurTJzQs5fJa4OTVOG8F095NrF+f002p2F5XH/v0RHYee4DCArpw+tdlj8ols2zsbzWY3y9s/",
-	"jDgCogEWpM6oUz6FcQrlpRGjNFQKqWAppHAC2hrRGNpnQKR+dQKvlTv3PGc8Te8xA8rXXLHQXgs70H+D",
-	"PmymsfuumG+/IXxZtzuuHI4us6fJxJPPuGwc1i9nNqlR7Eufgnm02tEEpNb1Ck47BU4516/LCtseJvVj",
-	"GjfDpHaIegql72PtUtQRUBCMMLqh8CMIIgpsd4ZqPBLURP4tREs15h3K9RNndt6Y6cFvdMS6LurQBvRy",
-	"MwTcA/kxyVeuLkiZQsZzlvObMz+8yR9AF2M6xOhOM/8YTmfGPdghEMtskheJ1R5OxdZHU+Embw+nYhui",
-	"qSjIfq9wKtYeTbUmDsj2WLNH5TcUEEQH8bcaF+Q1HNudHlde2hgZ5MjQn6FBTqJvZvK2xQZZvCn5g70C",
-	"ZrFW8R1zest8UZZIR89wB6CrQuSiOm20PPifURJHEgcM3Oi6CjJI+uzcZrldI5mOnN4MguOIOoMvQ2kL",
-	"92NaCTdKtfcIkFIkOBRkbvtTB7bcCZILVeRMJIaoHFDEOPKif6hxn9nSS2S11pXiEZCnWEiYOFZUUdNp",
-	"mkhBWXARNsohiz1PtYjIFA8hIUujbNtJ9TH4hriDeWNtN/uXOZsXoGCwY4PYj088aSMIJUPXPFogZOyM",
-	"DCIHMpixOLlJ8gCYE1ZugTs6wBs4RNQzpPuaSGSf6PLa3vjsaqmsR9HQdTU1g7gYqttExlhsI1NLDIyy",
-	"hPtkMPCDYOHbP4ByAIs0BNw27c+XisXcbEPAChmLTE9Ai1QZW4gsUTGEUnEzRKaWMGfq2ILahvXaucHL",
-	"5fC5kjdspYrMvG0T0iPWHat8Ri86PgGjhR2QAHoQKlFybj83z9AlrztUwKJaIydMoGWV69CjKfLtM8Dw",
-	"lgmJEpjRnmgHOFgucbxXZlVwoGJBCq37fsBqXw/o682Pd6Wy+YS4xgiP0HUSR3SMtBeX4EV0ULZGgE6t",
-	"FQkRHkwDyAinaBAu8Zi6Q22PVlaQmInjPYIR4NE+e2Z25Ca5Q++vgUJ0QSu242HogptzgJmJjJnN7EOO",
-	"L5EEP9YkVhhWw2b8Trih3SBw3Bn60QxgIwznKP28OXN5ee5t7N3hciNZ+YgNMFvOSBjp04CQ9GSbIiBJ",
-	"dcOd23lPOBwUOL1jv/M+xhKppaRXDQqXiIvXDOaeYUIPw3QYaoEg3k8E5YsD+bafvXLdEsrWSPQAnHKl",
-	"mJ7zNCUjTmLRoPpxDOyODvrsNRFAfN1GR0ExaINsNqWuLtgDhaXGa6At6nZK4h8IBDKm0gKY7V7hHnoC",
-	"IAR39W0AZGZzGv3EPhfMacP10JQL1lNrKTUfr7d0w48ZhmmYlaBoTsjKnUJIA6IQKfotkiey26rseS+D",
-	"TqtZ4CeRpr2pyuaGRY4x6d1ioDsc4r2RGbong4EtxoBPHPgqPPVca2m0RoWhKjWJbRWgzvv3PakgL6/S",
-	"xWvU4c9V2TFtOcjifysjTvwOYUZKalnYt/B9Njxir7mVVsqOn27WjS57P3e0nvVEfHR6OnzKzs/Pz58f",
-	"v/4nfz5M//7ty+Hrqxen5trL/3w6P5JP/uso/eX01VE2lKfvT/+2PL795en7vz4Z/zKcHMuj+TfjAf/r",
-	"6u8MqtH+L9qK/kTNO+9cO6CykQvV1LJ99rB80n5ApR7p18nCDefgXK59O5BJJIR+Nu/WAH1Pcb5amPCz",
-	"2Ox8mXJXzcR/Zd8lrTMVlSwtYDpP0rQi7X6iTW+SidhIujzVDbsesj+XiytXzH+63crmbGp7Sw8N0YGM",
-	"fuusjjYexVXL2mT0cw+5+ZXc0FHwz2Des24yCMyHj/R/LZ0NixrVlDY8Pk71atXb2sx6hx/wCsU+YWZu",
-	"Wxsxc91XdGwQ940RT2zIa/cvL66cUgdhQzbZU4cSxe1Es2kmBMbbHdjwOKvd4fetdldTvEJJ4dhzhX35",
-	"UCyClgSrhcjuEq2yFhcke9NMo/VzZSOKgrby1T/UGDhvNWfXj+Zq8GKETwsv/r05GWADzHmCeHASbT6R",
-	"JBng7khnn5lHH/jIOoUcE9vJBOS2uP9bdrtuP/CIcZsPfLA9lpGA1IhitLZmP4E0lNFPPMm/U5lF8UsK",
-	"PvSCGstwfQqEhNwCyGzmi4Xgme6zc6oAEPulmpJ456DDhz5nZK7ZEVff0NMPJQ7g3b0CBwgA8e8GhddG",
-	"321G3/3M6KmDyrugsyjaLJS2xedMkLHAKnKeMTJ3NcBbmoCGstkF1Nnn/KR+sHBlRSo065rRDdNBmUUf",
-	"QJSckqTk9j3vD/p1AnLqBCyq93MElwp2Ge1/RZqqrbVoGRYmGaLieFbe9kew18qiQThUs8FmLWOxWyEH",
-	"f7FxqD9i73gK6sPYCvONAz/F0TBiZOgc8iyB42OXJGfPjaTKkykd1ggLeOEjZb42RUWX5SewgJPl4sC/",
-	"s0JqFC6ckkp5YY6ytdAWXMyvolKjdDTj2jNolsZRX7WGJyuatVX1lmLc6w3WarxvRM6x0EzGreHw+cVb",
-	"BuhU0XldF9vJouiMnp5+bFcnK3qg62vabEEK6tu+5LJaafqzKITFjmHX/oTiB6P79PUW+r/HEuIC74t6",
-	"IA7iE08N+QWXM2b0kPzjqO4mXcu2G3Cq1hYjeVmydZPC55vd86p/wKL7Peb1CZ4BcAv8plXG34jIiQfg",
-	"Xjrmodfkems0iTMrN+o+BUx6xXU8HbPWm3/EItf+1msQbxU+IwAb9aDsSA81auwbJAtTg1jK0xEyNpzs",
-	"qmwKYrsWQ9kt8ipwcEHbWnpkn9d8BdltcAKRdUV+1T6XoeM9M+HSnDUqjxVDHm4oQ4mVpmwZLMOiidoG",
-	"Vls2LFCKjFrQGq5poWjL6dbK3gt/rjbXDcrF2egOWwI7wBoDMV/ZMB0ShQ7OMAsPGoHQFpm53YpFbsR+",
-	"1+GPFoqKGXpTtfu0ZnFBFVUTCOrWCvu1IsymmRB9dsVvsWxaKOvoweawZG9p8J00uRVg/PqHGiPKAJZj",
-	"Np4tELBe3aCO6/fXNrb0ea9rxvD0D4nO92Y8lVc3qB6lh+5fTwmBYAfeAIRH2+y+31cfWRPxjOnyjAgX",
-	"IXCXOxJ2UDul1bAJW0DUhU0IGdcjJuxIbTETNl7CkK1GyEQj8uGs0lAcQx3a6WtpBXC13AzJhKiJsYAS",
-	"A62U1lZnd430F5m4S1Shy1qBHgUNpS4mE3CIs24Ef2s9LUCT8nyqRliMDgzbx5RI1rW5kaBMlQ9iNAZW",
-	"Ii1RwqVY1jQJTLgnCmyFIqLCyJhGNS99yTDKMl+htF7JZx4xB6eaHcr6T0lQjL6APdP3Ldom9Q+vCLmQ",
-	"YxQJd1Ny1mk3JFia9elyxo3Xa43v9xD66s36P4+PCg/wVuaAyGKndEFv7b4YfH+Th6o8cFDBBSJmViL/",
-	"UrbgoBMnmvRHf5vXnJJtXqxdD9cWX5WHrvsqKXBha2z8w6kg/ootKAPP1FCqJa59atVi/jvXVq64EfdY",
-	"TSNoZew7Ki2HE3Mn3T9TcAdB4AcocuEHJlJ+06hpwLMc1IYPYklXKCHTrJBrth9VGy/5sE3+D3xB2sj6",
-	"7vwbgRzt9X32E4rM3M3qGoFCwkUomxa85/AAZCOCqD9ecxSpxlkobShkRUSnDPWGdw9lEoi2mfMVG4tQ",
-	"Uil6lUEmctX9x9ZzSweVLJROxql1BqsoixSEB8WFWaxgMTpXC9fxqMZTAQ5NZeJhWSqCgqI7kZcavlph",
-	"pVOVTYQ1y7Uy0yuXwVaJY0LzrjfUHgTrHIy2HvP83SVh+RQVsT79cr7RYOf93sYKvdwoQATMjCrK3gWf",
-	"wRbmsotVDocy8IMxa8eKdaPK+Tz4nTMiPPcbNctdGRCSys/CgF7ITKW61gZxL3YUygg0LaqSSdoGJNtq",
-	"FlGdFWgIUZYwSzSbzJS23Ak0UswEaxh1yCxk3mraqHxbFNbRxKJrYHJzStgBS3kuMqPfcZtxZmNnZ0pp",
-	"27DKzn0EZqmlELcx9BLBPnD5UvVmqsjYMpGxWvbZD2ZQx9YgzD6UWAGPnnlEl4OyrpSd/Jk1qrEIn7Vq",
-	"YXTx9ipiGOqCgdDvcwouFpnos+65rSyH0boOGnCYY5ExHsqYr7DGcyzmSgfkidPe1PoHjqeXfkFy3az3",
-	"yr0w9yvdAaiCvs/crfOhxuDZJv7ezGFuMHhW5+/nFf+fZ9WwkuzIqzYvFQR/tPBnWJP4kz//Ifgz4dyD",
-	"Jkj/Plnt75x74ql8EO75Af/YtcybUwdYuzbQZ+eeIkXGttKgqrIyFWTJnQrFumTfjAOWqRxLwBY5aB1O",
-	"qDwI9oyFInPOvU9saUPd0wJ1Wb74UEYoShf5l4yLKvHvgT0R29OA7SGhKmb7HaxDclTeR0Tda4rrxNk3",
-	"OA8vIc3Z+EovD3YY8kTeyHVvjkLZdUXUjK5CtnSiALbQwUHFH1NGHEMrM9vTKLFdgCg9ErOmULisdRzC",
-	"VzB1NIe+OLXsUd+l4oKnrdRGH6w7erBdCX51XWIsDhGwfLUQbsDIeYBCmeToFqGUL6xWWk/Io2w8zFrF",
-	"FEh1JzIg7OSH8SDwSFOKGTQfhtbXhW3DkQlM2EJS2W8ORpmzUGvH1lJuJAfS8BkUnIFeaFCy2J+CLTOO",
-	"jU0hNF0vuFF0IGXULZej+x9H7ML5hNa3lJlHORbQn5CnqZfiCKMdrGvyUmbCubVB25YXkHvMlkZ+9yeC",
-	"sv4i5ZKgB56dORbthEIjlf3A6WJK3ebPO8zHOgc99qNMV6WKjt/1whXAi4U7WotRgGrZmOhrU9iSNK1E",
-	"WVhHHHaIRG3FCz3cMGFuk/hgcIqoSCazgDoJUNFwZpWNkVMtglL07/mYbD13SQ10lFeC/fow+7kVWJTD",
-	"AMNgHlw1C3qHEWBKu1kpS9TF7mKliw9wbQ8XH1HIhvzweUMdpcKScpXM0arnz0Km6v1zbfVHT+F/QXlg",
-	"NmpKb2xjOUPq6XPDo+OAaAt286ODsuaD5vHm13aWcmgGf7RyVJa7/RqJIkEHCUhTKSZyRbd3cgo2ErXB",
-	"XIAjbPQHvm7D5W1uQYdWvmvQXmxmsTWKG7cut42I3mfxbeNZUNiE0fpUCArYuaaaqv4pMPGz2l1KuwuD",
-	"y1WlykgtvZ1mCpx37UQN+ZSKZUrNXZ3BKt/cMu2SInjTbmTFt3zHpcKflYfIEH03oF1ADjFum3a9wVrv",
-	"ueuN8T5HYOy4fQ6Bz9xcrM00yUGXxvn9AfzSliHxTQreVs1LqfyzuAGeKZVXvADUFBmk82uoVaaywBUS",
-	"S7QrQWPr59im1nAmzbmtSvaLTE2T1IXGeocESsXh3QCaUmvBXGuEUnfDXLF+KDH5jBQnpyX9f//P/4sl",
-	"dsDTAL9sNZ4zL9HUPFH6rNt1osrErWpkyxDBPV9BctWBztu0wc0G7FB6EK5UD2lVXwlKutbBvtk60g26",
-	"tsCFkUXdUyj6h/KthFjZZmfaAMoCq0rT19ZgM2hgZKXPUbUtrC3t4begci2IlbKWegiDJjm/DCIErcQA",
-	"xVwy4FxyQyCg8xS8jL3Bsiy5EzCEF+dt/RG2jUJdJasJ3F2oP1dpiJtA2vGBF8qMpNLa9ryP3GC/63WW",
-	"O3POfpU8oypXAvmF0KkihTucqEjh7qqVwtcI3c8UNf2ytRFbaUDFTxF0DOY+h+daBuOUr9c6EOuWgj1S",
-	"iHWzHh4d752IZL7/e3aLXNlz5UvqrKuyUl08+JWjGKwkvQ1N2sSwcnc9Mayd8Fm50MGz4dwB6mFEfwyX",
-	"nXNbpWe9FPubcPb4kXzcBvzW6d0fLK6C6MI9kpGSHRKRkAnyOIaupNVwMCfnSJEvVXbLYpEb3KHQ+kUx",
-	"TpMJe3lxd+IG4DL2OlnZcXjJFcn5X1bqIbupYb100fAz9Iq/vLh7zC5/OD9/7n+Aym0k8raXqglPoblp",
-	"nz3nubhRwMOw3rmTsdV0KjLW1TOeYStFsF2L7E7EMPuA/feF+4LQActUkeO9xywDO9sBefyxA9XP7wzT",
-	"25gjxShFysgb53ZkGsTM2pU4rIbfEZgCtLsuFMWslL1XHQ0R1j6eCTDrxmWikStyYQs4ksGePoOzNE+K",
-	"dAr1x11XFVFCgXWjZHF3AgV6F3ePwYq3oVjBxQNkDiU7Zw2Zz+3L5/CdzXlCbvV/Zgq9vCih4VEfA8V7",
-	"pQrtQLQOP9CXd3NktxKvAOmSyvAUgx8FKQnaQioEhEY4CNC2s2J6QRG94OcYMS5xGPspG4oLeo7QE76A",
-	"tJujwWD478fn8fjJvx+f//vx+RDTciREGUtWLBZYixRan7AJ10YTNBADMMf0LBQFsF/ylaWKnljXjbZV",
-	"E7m4//lEgr/1iL68IIJ3gc/vflDdm+sOKkHlX9dprqZf4Ixu91Bzu027VCLJjIyhBfv29SXrXly9OWCS",
-	"z4VXcb2C14hkoSwZUb14iUUCKh78IexksdRhx+j6M6Xzvq00qLKbsPMRalwavRYNFfBt6xTjzLwAJU75",
-	"XIxc39uj02O/vHBZ4BZy7lXeK/uIQraJrf0LfUseH9eLC6PUAunKs9ViJqTzbadmUGoLMuMwE2s3TFN6",
-	"GyrAew2117havVLC36o5T6o14/p1qwjCLLKd4snwnEjbl4kBferXQSyLNP0YMSM/Yf4yRRiQJjwCGzAI",
-	"VTATLEXKsQxpD3+NK78mlV9UsLRPv2Adtm5919t8XHKl+gFSdcbwpUrZfk9oOjirUHLoOX8noEc7rgBr",
-	"SSvs3a/LXBSz8IjA8TFqBHt2y/5tR1QlJnHd0MuG7OD31bciPlgTHhrKczIFRAbkkX2ESyOH0ay3VJWx",
-	"1sUIrX2Ra0ZOsOtCadkRc+NhJ13cXIzMcOcPem9h/R6aMg7tTIrXtY9Q8FgoL0iaNy81ea0HeI8+jFy0",
-	"MLUE3ezUdzjcCJH1y5XvHiJbqY9z8UXcxTnRIKRLlRKzsdQVO4+50Bl1ynfMKx0y2KCQVDHDi7x5PuEz",
-	"zUHhVH8MOq7oU3UwpOYW12t2rZZ1Xoq8QfnbP9wg2PtkrDpx4QvU0nEg3k/0MbLAHq+9+fb15WeQl6gV",
-	"Lxj9Mbf7AeOGX1dxeFuBU7PtniWrjVWRHYvMAXVDlrMSZC1kZc+vg7md7Bg1wuTh7udwEsJxt6y+hJ7L",
-	"VXXyP9T6qFLJ37lhy1AHlaEIAYVbcKkQk+TW2BBnt+mNC671UmXxZ3EbXgqoYiHFEooDM/sxGwvlpNc4",
-	"0bd+fQUraXqBjrtUTXDCXFQdhulZkbNYLaWh6whBILT+pPoRO2dLwW9D6ebZdbHa8+S90GwqlmVAXSaM",
-	"GD5Cya9nxD4nwIYSlNbqRdsyg3xnpaB8sLU70YWdkDPOzYXIoUc+JIoT2Z7bahmh9Li9LcscdihrxhUh",
-	"ZEC5jL6h/OYTzIBwQqWDofTGuEjSGKqHWNBcAxTXlOQ9o4QpdMXqHKx/diN/nVK8wNhtiyBC+S/gWlMK",
-	"UKoqoVhAV8UUr7y6O5Rri1roPFPyxuHuuoH4a7HsPR+Utdr/bf8S7BZcf7RINXfIkR78OgFra1KKAGfa",
-	"NreNObv99jj0HgSDxAap8h/xhDYji0pDO0YC2cq4W1xfn0KEv0jFvaDmPiBvh1n8Hy6qSFTM0xVgf5J3",
-	"LBOfLcroDQz9yXFGoYRAo7L9YNVvnORoNsJOGX3mBQqFMsJlbY4Owmec+aARHoTRPpWvtrQJ2xwIFMq2",
-	"SCC2TyBQKNsigdh+gUC+BFGJBNq1boZNfPskXj3+Q8fB4PpYYtOMPLTcMwjGH+lXjIXBafzeo2HweP+W",
-	"BIE/A2AeMACmWcrqjxb6QtTgXsEvpOt9Fv7ebBezIdfP8TCo1o59BENpe7pBn5iS0xPlK9sXlWy2Jkx4",
-	"zURpqS1c3lzexuZhIg32ThVkd+0ECvF22zuBHthMR+r97BezoFIg1GUOWu3lSpVdEstkR8pMBPk2YFqF",
-	"kssVvrE0Un2sApczmMhJWkBJ43MLJ58ILIqcAmwwwdEG6mKnv9xlaEIwe9916YOHq534KgHKpcgBT4ad",
-	"KHCNQMzQuv4Y9QkMQlnRmMD9MoWgt6qWt156QX/Hw1gaAFy/iviCu7GhAR9i7Yb+e1IZjoMXg+22hHXy",
-	"DSAMBGO5hnr+R3ftVvfQtgya2Wd2eViysmvnmPKFh20eEzCplh6Z+7XNGmVTN4tfmwQYh4NWkEDkbhFc",
-	"zNm/8OzYv6ol5U9B5kEEGSAg95Jk9KzIY7WUn0WUuVB14UJNpxWbQmlCQIOCmU6eyJtrMye45jk3fPnD",
-	"ztsJIJtqcN8jwYh1lxA6U60SdbCngo855nuyyEta4gPyyD+rYe2u6FoM+23ZvH+/FSv/+AT50pnut5Jk",
-	"0tsOc/Op3Tq6TDhGDRdaZI+MLmPetCl7RotJKGv8Tt1Cs5MslOL9wghtAVNp7LV8gWxR0EiMHpwnc9Fn",
-	"EQwYsZlK4zJk31aUHD72PLFMTbHjthaTTGBg2VdffZekuciMAPXV/0/e1fa2bST/r7LQm9r+07Kc9s1f",
-	"fnHIuVckQN0GtQI0BxYhRa0tnshdYZeyoQvy3Q87M0vu8kEUbVlx7oACdWxyuY8zs/Pw+52x6M9z/HcE",
-	"YnVD4egV32oWgYfa8r6hF5VKE6IrFv2fVAuuPs+3+CrkMhDxfbHkeZuk/DXVxQxncmhi6gdjPu2RlGqe",
-	"u03/vdez0JU/cfygHZ+bGg2Gf4/0gI/iaPY+zO47jYP8u90kZuJhcgdlRpfi/2hEv4QZ01OFYFsCka7t",
-	"OXIO6gdyHEKSc6tZgwQP2hwd83KJgOCe0BrXSOWEAXbEUODRMSYAHTz0ReC5S3NuMQWW8lGMXZRRePoz",
-	"npcaWBVVWWN7pzaFWSdyzXVEtTg2aVZxyputpisCm6f97yDvIoZtQRZrOSDzqGYRzb452dApyPskmYl1",
-	"PpoOO2NRkSYrDo9Uuc7zLcI9AcdYIvM8RkbsVLPorJZKjAhHiypskwqWxEKKNIkzsx45O8F+pVQFDUIF",
-	"JR98xbQw58Uj58KOikXuUOO5lmoO2LLVDJ2O2VswDwNIZzWNSIXmU0Ar5m4EWAkqu8ePICcj3e/gV3sB",
-	"TOHL4Okxw9YScdHMkuLw7hXSxDIGUPYlmJXXEwjYnDip3LfQLIpZcIQknC9YAUm4lDqPL+ZIGFVUceIx",
-	"IS9FoGK2ETv5OLsOWPTp06dP5zc35z//PHv3bnpzM729hfK7QsUp9CT6J+wzeXenOaSkW9PqtI4mdbcp",
-	"NopbCChnNvCT4Sg6vYIGSoMdI5tVt7PYbHlETMbVIe2IXScNlGpMrb+cTBwlh+nSgpEKxaQyVK3YeC1q",
-	"eMneo8XGZqhIIZiqQwHYwzRrgdnlWBVJ+MNrJZOdPDIo647jGLMbstyhrlMM92ArrUwuRYrQe6OA9upo",
-	"OsJcebfupDNRxzxyjrKvlKgxq5plKH49Wxc2wWg6ejP5cXI+uTyfXM4mkyn8Nwp6uoYSquoZa9bIfB2o",
-	"RnG1XtRnRkbSfqbANT08cBi7WG1gbYKqcheJfskIfNrFiE5XkysGVtdKgnWsix6vFG0HxyVFTbQKlR6m",
-	"Gk9A93yY9pTzYV+8h81zEI6mjuYkimCjPAPU5zqw+zFg6VoHjNSlRTaS8u9KxrVu3+yW+4NH8Rzd8KoJ",
-	"QZ9tWrYTFVAiaLt92WpeNu+BF1/g/wSyjMAobZdCo4Yq89NYNyIhwH1f20iqOPV0TQCeqF26a8zelou7",
-	"JbVHJd2lBy0U1oXmFhvFZH5+xs5HrJMbEsOclXb73txDpRFgTYohl6MZLvNrdnf0b3nch4O2fNBfcO2A",
-	"BDvejix9oCnXTuqa9U2EwndOmINAaolhLxdBaciZ3YpOWdO2/oGaDYUbcN0JG36gTYvTtJcyP5QWh0/+",
-	"V+/UrvrmYbt0mA+psHPUV7AclzdCIm2srvxL1KFxASIXC6lO8b7slifjAjpMYihtvZLN7uLD598lWq13",
-	"Yxs2aP2aBvj5m8FG9RFq777BKVRcxLm9Rx6UZeMIJIvBKE+1bkBr/iYtaz5Ulz/x206wAn6DwQr7wRcP",
-	"HI+/d4WMzvKBNihFgi7sLWOfYAR15gfN6G17R2kLLkztH0NRhStkwZJMakv3i5D99ldS8BpPPSj9VEDc",
-	"IRT3Sm7WgUNa5QYcljxecIXADG404YQCD3LNBV9EoZCKRSg5ze+LlGs2V2DWzbcQpcCidAkTEGfZ1jYX",
-	"PTHkQXwF5idcNCBRpv4ghILtT2XkWJyBEoOm+lAoSi0EOA5k16z4tg/HIbqOBSLEmobMPQH9viu+tYgI",
-	"PqKD/aaFuTw7wwuiGTnUCWGdK8Xz3n54z+43MaT84dKTR9Nu4rPoKhSIpHWfEktXjrAI4C01V+Og9BO7",
-	"PmqoiokJact/gDy3hTRzJhClHKnHYFtBhcBZRJb7o1QrDTV8c1ksO6NKdCZeRVgJ+nL0uBJ8dWhgyX1p",
-	"d2QJJ/iVh5Ya+7A1tFQThY7AvcW/7Igp/b7mAgxEeBdPC1WGRoI/guO/inXcbbJs7DOuGNHvpdqAuYit",
-	"GWEwl5uCnQCYLCbHXFUo4FQrA+yxdQaGPkHSjr9eFx8eQ4YXzoIe1uNZPuZIwPz4FrwSBWyjslBEFw8/",
-	"1VXYxZd08TU6HTOadwfhR8nNvS9XASQrh+6iQKJJA+kRWYqTikuQ/lxI1CTRDtc9PHncmpyy4smn0ejl",
-	"iKiVpKci4VgvlUsljB14e/vOjBnfvnzzI2h2zeSmGI+CNooJj8TT9ElBzkBe4lbLB65Ms91hAZg1oLSB",
-	"3WssiyZRwHN6zq5jwbZyw5IlT1YwZUupi7/5IwIOiyHDGSgnjxA6EPxxT0n/G38cLOh3Bg3gicNyCfpi",
-	"q2XDH5xI4rBVP6XXndpyekG/OiLX/bf3rjeNuLp6NdqRxTUF26pfWy40F1/wh325C0nAk7VNOwoC9+mi",
-	"3HM2yANMhaGweZ4dWrPblVipiGedb6OJ9jzgZi4PdsKbp7vfo0iL8Zrv2r32HroU99iPg32J5ez8tXsr",
-	"X8CdZnjatvOBzvymDOicrTE6rYj2SsA6vKebmyz9BLk5ALkD6XyZ1Mh0hscKCrSaydde5KgyBn1vZi8D",
-	"hOkuUCKHwtpmdEgtiDd5FfpM2VlpLeML46jNtDN/OoJld8UUZZiDg7iEc3ZMen90dSbkvdiP/5cTvIv6",
-	"cj/NRsGXW6iSOhaqL2F71uzWwfV9V9/G341Qbg/Cm0GUcusJ9sGFufSlfD8fKD2LfFrYRH+idQV/8cCV",
-	"JswNAhRVCw6oKst4DS7BMYvulMw/o2UasYJnmQ6F/S4UDloVFK9jRYSavn9WPordzq0/aMgv7+I6qsfK",
-	"DGv7JLeV++ZO3xUtxBF9V6/D+PkV005bT8ChjaAuG+XtYqE9NmHy9jpdqaVgt7mddkLdtrudToFyinSu",
-	"tTcqHEWYkOkzzAvHcwQb8RsbGR3GRW013hP+LV84aKCEFBIXbPL/08mEfZxdj7t8PZC9Rgwgh/nMUw79",
-	"C1c8m9UcILx+UTL/qLl6mgDb5ZOBrryYufMcM6fD02Lj2opOxC6nijtkx7Hi/PrIzpWu6uQO+/N7Nb7+",
-	"qMvfdvsLPq4erCbYqGw0HV08/ASynp7/0oY2XFo0KKzvOF9MwcD6B/x7XRLtIfkm5D4yxbXcqIS7xIpl",
-	"zS27zlIzSWwts4zgrB/jFNE//iXnoNgQnQRNKIAgno7ggxpsn5rz2Q8ATT0ffKxXOqjsNdJLJ05IwiPi",
-	"6Q5JEGk2lhEQ+Ds4ozmhjVQTBADrtRCLuTf76s8bnF2q5uhmzbS89mKqKRSmBMQ3RLEsrGARqJMpvzug",
-	"VBjCT32QK+71xeYpNPtyw7UGlBSweCGRz4KRr7lcZ1BnxdQG1ZnZcGnCx1XLv3C+mMfJqqXpkhmXquXZ",
-	"yUOqik2csTxOlqkAviaL5AJcK0BhXpH9hgL3oSandO6NydaBts+vS7rh8nHYL6aqgXuuveaBiKi1aWKO",
-	"pblwG5+yeFPIPC7ShJ7SActjYcasRbzWS1nQ0iHnLuV7+wOzBKxf//r6nwAAAP//",
+	"7L1rdxs3tiD6VzC8c5alTpEi9XBsas06IztOx2diR2PJJ90n5asCWaBYrSJQKVSJZnv89f6A+xPvL7kL",
+	"e2+gUA++LNuddKfX6lisBwrY2Njvx4feVC0yJYUsdG/8oSfe80WWCvj7GZ/eldmV5Jmeq+JSyDiRt+aG",
+	"LhcLnq96494F03Sb/a3UBcvFr6XQhYh7Qe+ep6Uwj/N7nqR8koreeMZTLYLeVMlZcqt74196z5Qq2HP4",
+	"3XsX9Ka54Ob1ce94ePy4PzruD0+vR2fj0XA8HPaCXpzoO/Peh94sSYVe6UIseuOeeF+c9oJeyici7Y17",
+	"34lJwiUbHbPvEn3XC3o6+bvojY/Phk+efAwa7+olz7x3z0bH7NUzdrXkGXu54LfCvX42Ov74LujNEpno",
+	"uZmjLNM06CVxbzw6Pjk9e/xtNcpEzFQu+mV2m/PYDJGL20TJ3rhX6r7gujCjFrwodW/cywi0Qa9YZcJM",
+	"iYDaC3plFm8AyMePQWObrsrpVGg9K9O1O1XMecGmXLKJYLnQhcrX7leRl/8829UxRzOLh++frmC+7xae",
+	"0hbG3ydpIfL6nv2lj1eZ5AuhGZeslDO4YnaH3YmVv20iz1VugS3S2BsA5s81zP85l1IVDMdhSrKZUr2P",
+	"78w0XiyyYlWfwvVcMGEuMy710rwwM/Pg08JAo/o6vH4vZGEQ5HsH8joG2q1gEwWAqTAOhxv30kSqWNzQ",
+	"/XXYNTwdD88MdpU5xxdHZ4PjoCdkkeACaE+r/cSBR8cn1Q7hJbM/uXni6P70CC8dJVIXXE6FPjIvfEQU",
+	"efrk28dnp0FvIbQ2aDaGs5DIW/YjvMX8T2QinwpZ3BjimopC9Maj4TDo5dz8iWQjFzx2BFGLqZIxz1c3",
+	"G9bgn73GKm6m9vLmxRzRUbYL00LIahIWn92RCXpFshA3uVjwRALxHwa9UovcIGRv3ONpMhW92t5fFTwv",
+	"2ltvdpQlkmW5us2F1p91978dnP22N//07Hez95r2r731OPX1u/+KJ7IQ0nzvajoXcZk20cB7gmn7CJup",
+	"nHGC4ya0WCS3AMN1mPHteHhGXMdhBs75S6PGt8NjHzXc6tnCW7CatXCF8YLZFYyG1waxDd9kb6+fd6LR",
+	"fhQEH1qzy26Dtu+z+e02+bUqzKbXT7dkKhM5L1T+SDMJTzA+UWXBOJuk6pZlSnfTe3x405YOd9lSvGb3",
+	"9LVYGr5WzAV+vc/masmWguWlZDxL7k+rzZ6qxaKUZii73/OiyPT46Mi8OiBxeDBVi6O5WvaXop+Xso+D",
+	"+Agw8hFgpwm0t5d29fPssIHsLJly4tN7bfIlLKMlBphb2uCxkoJwOWBSLIU24kRe3+KYFxxkkT94+++a",
+	"twftHdTzsojVUm7axePxqH5sR6OvsYd1OjwvC9hEM9kvs5P+CURd6XMCGqG7Ccwt6nj65GuAeeiD+bmZ",
+	"3EPPCgFvzVGhSR7FoCiOjrt0x2pFCamB1YLgij5qjvLxM23du6CXASxG+IeGv3Khy7TQvfGJI6zXyfRO",
+	"FG+tPuhT2Ksyy1ResFxkaSJiVijGWQHPd3JOvHWDuuVaFHlcaeKbZaLR8fHJyelpBVdSE3PBp3O2WNnN",
+	"VfciZ1dXP1TQdnOswK1xLUd4Sx/Z0Wscs4ZDf1VlTqtlc67ZRAjJSG9mkxWjEQe/Wb758vIijo1ic1lO",
+	"0mTaVH8yuMpeXt6fMo4PsmVSzFlSaBaLGS9TA+t7kWvBvnt9VdtyfB529mQwHIxGJwMgrre8EEu+qt/o",
+	"BT0jc+YzPhU3nmyEFMURhCwXs+R9b3x8GvQymjKegjyW9K3+sD8anfRHw0GSDUBssfJQtz0kF1rk98KD",
+	"fDmRorhZcH1nRjw7G9j/D73TmoE4dJ9NbyQvbkY3ow6ovjEw2RWm3Ick2E6YbpyifwhI50oXTqJU+e3X",
+	"giIeXTQT/pjooiHaLRXjZaEWvEimbAJP6QBkvFLGIveVmIBxGTPOPONWBVM7Bkp9D7X5Do8r7vZbNSLS",
+	"HOtGxMduWEuL9jMcGjiuMxq6D4K08CAz7cnvAMIn3RAefjEIex80c3JoPv7Qm5Z5LmTxh338q9vHDfW9",
+	"cXZDomoVWSv1qmmOUMVc5OxvasIS7RmaVL7OAumZzp2dnASeSalXA7KP46WXl7rJiuhZ4j5djMnQzZeX",
+	"94/Z1Y8XF8/9bwPlHn/oZXlyDyLML+8q/vHLvy77f+ePaGCi5zy3f99nBjjvDG5k948N+G5TNeEp3k0T",
+	"eXeTqilP68x+Jp4Mx+PZ8GQ6fno2m41n4vh0zJ+K4xo08al9IfnYgyStH0G5lkZtgddsZmZY/8+4BrfH",
+	"nXALejrlfNoUc4ajcTx58jVW7+PR11+8xYzqvLatWT9JwYyexuYqjY3mWhm0uk1YqcjRPT7Nyt746TDo",
+	"JQpUWaPFSFEsVX53k0hzqfqtygIvFDmXeibym19LZUZ8MvwY9EjQ6vaPC2l+VsBJuS5uPCpqNRgibThZ",
+	"p9gsExmrZSX/TXnGJ0maFInRTH95t92ecJurMuuNe72gN+f6xqg7NwgNmpARZW/KEnTzE34Sx/HZ0/gp",
+	"//bJZPIkFsPT0cnT0fDbs3h2ehqLx8eTmZg+MYOtMpHfJ1rlvXHv7n5RcZeAtPYuVR8p5C91+vfOHv3N",
+	"uH00On7S67Z/pHfiZpqWuhC5h+FZyqdiYRRMAsJ6GSMpxI0zI+fAWDMxhS01fN0w6McGQW4zwwVB310o",
+	"g4CjoaG7Fi0QkYLe/RSeG330OGdeSkmRARwFjCxXsVk8ffj2cV9ys6b+aAMnHZ6Oj82+Lnkxncfq9sYh",
+	"mDms2+wXI+8s5eo+0YmSHZEgxAQhDsQimK8f/HGI/jhE/5BDlPlI+9CTRJu75iS5g/JGTMokjdcfk4kw",
+	"jCeHx4o/zskf5+Q3wGwqnP30U3J2PXw6Ptn1lBB7axwR4npdMQF/HI4/Dsc/sSTmTkanj8gxDz4rRA7x",
+	"gNb9s/aEnP1xQv44If/IExL0lmKy5zl5vIOchb7U12LZPCPkRgQ9RGVCNtSQouDT+QLj3QG/UqVrxtxU",
+	"6Sq4OxZ6micZOV2vEjkVrJgnmi1UDjzq6uoHVigvpqtIFkIzVRYD9pxLtlIlm87F9A7CgQwu/nvvC7ro",
+	"b3N+zwuOWNKzOOu8uwSPddDG2zeTlfNt+55RsTQ/HaS3e4i3bS7dh+9ZAoDb+lMm5Jp9JVcwuIkxJvmP",
+	"Df48G2xufqYdHnXscI92rldt846muXYYRGWa+03tNn7kn2GLdjEJ4R6+EVm6+j5Xi7e6mb9wAdEsKzbL",
+	"1QLgxadTVcraTq6LWzmm6dH9Ojzq2/iyYBS1TIKR+VQuIOScF2z4lGJqB72gZ6ZyQ8fNCgid+3V29vjb",
+	"xiLb2EpBO48sJQI3j7fQRxoh0Im62yJ2aiu3G9Nc+8+C8VywVKk7g768cHjJpFq2VoxnYt2CH38MfuMb",
+	"sgUtj2HH1F0H8zAXGdcsTbSZV8oxLWYLHlZipnifJTk524b94ag/HF3DPbxtZnh6XBH5hZJJoXKUh/RU",
+	"ZWaqPQyhHeeCxzdKpiuiM94VwxNw/r2T2TF/Oj0dxcNvJ4/F2ZOeW9xzO9f6GqVY0jpdaNFyrlLBtJjm",
+	"ovh9rZaPpkPxND4+nXw7e8xHJ9Mz8SR+Opwcz0754+lIfBufTM7409lweixO48eTCjq7MhX48O4Hsw2c",
+	"Kv3vi+/8dnL8MejNBY9FDjL9i2sOVpX6ubxgusiVvGX3PE1iXihI5zKH04z5SLOpkoWQBaRkAFuc8jQV",
+	"ecB+LUW+MtQtlJFNKovOmRYyZkkBUUMskSx6Oeu/VlL0XxmxPRqEwKymc7HgZjbW9V8AdMyU3/BC/Jgs",
+	"kgL+057xD2rJFlyubGKphtkiki/4ii34nTAf5mxS5rpgBwbpJ2V8K4rDAWwVOqzHj0FtMaMkuajiTd3U",
+	"FolMFuUCwGqdjLIQtyKvz/NNFQq471x1kaQpzphIs5vd2dOnT3ea3XDb7LTogOLPc0HZCAAZlljCwG95",
+	"IgMDwLcyec8wUlLXpjb69unjE6MEnm2aYNekRJGvLmaU1NicEJEl8zkjby25wSKIKWFFvgJWZubGDqS4",
+	"R1PHD9fXl8yIKvWNPfnkXf1ojlLOF6KgQ/NyZnAXULc95eu5YJE5VhGkQCI9MTCdpok5Mjw1J3ll1JIB",
+	"cwCHp5aqTGM2EaE0lzRfCHYA/22dLlYdrgAfpBN5GJjhQkliRqJZdDI8jZDQS8UmKl4FTCvM7c1UmhoQ",
+	"TpXBQp4uUBwo5om8xTPpwNcLeye/Hve/XV5c/O+ru//6jze3F88u/ncITNcsG2lKL+hRxHPtgG853D9y",
+	"XUDY88t4DTyTOLIUKOW6YDOzHT5UczEVyb2IQYQMZaSLXPAFDKqjMTyJl5ihhZAkCwJHYsR1GEKzmUpT",
+	"tTTwABBeifxe5P0rMzwOxLJcFWqq0oqercyzCy3Se2HOCu7mKpS5QVkppkUDjIYBdMLLwKAPn+m//K4G",
+	"r5nKF7xAjHx82gu2HXLL1tpgRFRULBdFmcuAgehJMGOjc5YZ0FoYBxZ3E42JvfXTTssAjKxWkVHcmJs8",
+	"hSzDCwv+Hud9PDr99vTJyePTb4Nt9NQs5gqi0NZS0aQQCw2c2rHuBmUyFH3dbG8gxq17yhB6bid9Br/s",
+	"bI/POqeLSsBfqhztDlx2J9diNEW/g8SJqHqbcyOS2AeqV0LpKFFgM8fuxErDCQlYhPof/IVCjfkTFcWI",
+	"uDKpcdE5i75ReSzym8kqYgW/E24U+4LKmXu8SQ4+hKRshr1xCOpm2AvCnhvSXRaxdwOuGpiEvY/rKIeX",
+	"i76JaIAIty+kzTufBdAgxEVIikkMjAIGyrWaseU8mc5D6QPYMHazwA44wlhhb/wh7H1jyDhPJEKVJMSw",
+	"97EFWfrmlwHtWqga+fg/rn56zdTkb2JKBSKwQABGLsJMUJ6ZqjQVkIQyCGUo+ywKe3fCzJ6BJB2xOyEy",
+	"Tcd3OVdaMChHwMSvJU9xEHjSiI/3IudpKBluQiLhvNMsFqU2bNWITMV0PmCvobAIDqZZqQWLVWGumHfN",
+	"GAdRSJaYQRKHvehwUJ/fh7AXlsPhyVRl8K9wk/4YsalaZDwXOkCeGtWfjHBiMxZ9c1tEgfma+UsYnPkm",
+	"LegfEbEDWS4mItcBnLK//vWvf+2/etX/7rvrH34Yv3o1vrqKGO6IIW1mGHMMi2RBQNKHZiQpfjUjqQJh",
+	"doj46JAoYge6nOAwTM3MKJxGxVHcwr8xtKE3Zr/gZgZsMBi8I/QGBOu4OVWLSSIFSohmbFspAnYF8UFC",
+	"ymcuRLpyn/LwmFlAG8ATpCOLRJMV46xexSJAGsaqcXAQbrCe/R9mD0DEDmyuTMT1NDpkWTK9Q5SKk9xD",
+	"yxfmxFaoCqRBg0Zc/7I+Z4bXYMDwnVixRFshS8QsOh0OScbCsGAWtapnNBZqyTHsg1mDPZthLxqwC0Q3",
+	"PGAJ5EozXjt6SWXUDqX3/c4BGddsKdK0g/hgnhgQDy/vtoOWfw2Kg0ZJ/TDCQ4PQ+fSofCiJzFOCstnr",
+	"R5r5eqoj89zoF0CTyA40WYUyMn9TbLc1t3cxRvSrAXjIs9YBT6L6dWjyzwFMF83bBUUCAa7ikbZx5wZe",
+	"EIeucgg/H7ALiXHoNjDdMDCjmmgjDzu70VSlSmom9JRnImYH0b+dXESHZhSpCjPICpQJH5FDqTbNw8ds",
+	"c7BOWxBuhLcDqDJezCtAWQjsoIl6cEPv9TodJIntnPE5s0abm1AXN20KRMfE3CceYGIQmzSlapbwWG1i",
+	"Nnm9Y152zAdMC6nH9nnhjjch1jkrN+QDpoXC9fZpWW8hPl+fnvPIdMzRjf+QORqxdPsUM5FrJXnKOMRM",
+	"oDQ76NQuG3Ok8R9iAcmFzpTUtuBb7OnrZHoAn2qWpZQTe/Q3SI+pV4qb8Phl3CoKksRsIlK1ZKMtZap8",
+	"NKXsG7o0ZihPoTA4EYwXLDWUl40gJ+ejv9b/notZb9z7v46qknZHeFcfvTBffUOLxaV3aBb01chIomi+",
+	"MfSQ+DQs6MD+iUAEMU+VhdnLnMtbcTjoYT2vH71z8/UgWTtaBEp77SvD0n72cwDzDVpU94dlpfF0Lcg+",
+	"fFTVX/uI9nVrm6h2wRkVGJ+oezRSWSPC5j3xzRFuU9zFrl0Be93ZcPgFtoVs02YfEglugDEYhEgproEf",
+	"9oPLmvpsaweanZuYPc01ZtatLVFn2Dzu4rVHs7/ekahRcoK+vfaVj4T97Oc4EtcVc/mKsPQ4jgUlXvra",
+	"kMSvPhiQr0QxV/FrVVykqVqKfcG56Hh9Y1Ipfo+9VgWzr3xe6FzIFQKDhIuLy5ckdmvGGc6XJQWLlUBo",
+	"QRoe6Zinw7PIqL8xnHqYYMRQWwF9iWzoNIx24+AYBz+8uPgOFGhM7WPLuYBCDOzPL65Zog9R4Pe8lPCF",
+	"bvHIfsJtLoypAzZViwXva2FIViHimpzU++7Fjy+uXwTmgwEz0wnYT5fXL396fRWwy7fXeykOBravVfG9",
+	"KuW+aCG916qD9lbeSbU0yLkt9digxwwG+LzI8VoxXU7nLBdalfkUfAD3iU4MpS4UmvfAJQVn47UqXqk4",
+	"mSUi3uB3SHCPwKNe+W3mXKMvllxmYMIDk0bdQ3wIunku8OyCG6uFJdaX3bV0euwInvmInoVVqgx5VD/y",
+	"HD0me+xc4b22cYtIIoEZAwyUYim8+fnPMxbXS8BczQuy6XP8dHW24SfEfY3Yq+QZO1jOhYFtKM0+pELe",
+	"FnO25JrFYprynPLhC7gEyv90Xso7ER9aYjA6iYh3X4n8PpmKt9KL/t4LrGX9zY2QpY8x752AFfmKHMJ6",
+	"rvIipZT8LwVnC9XobHgSseU8SRG7Y17wCdfCk4Ag8g6Aie5dK2DlXFp+UyQLcW79rwDv6dywoJiVMgWN",
+	"j9zCofTEMy2ENKdyzo20ye+EZGI2E9MCY5cGLAIPex9c7BHTHAzooVzWfOvou1QVAFvHyxtl2ynzXPof",
+	"0VejXnG5orOg9z9r5u2tCHGtVD2u4uts/enx04gpDBC1YRyGrOnMHBZzpmg+oaSwigPknG6iVA/CiMRI",
+	"+WGQAAc1A5A9K5Rm3BlPUqj7pZiaFUKeo5m+5vEOWhNSKfBhHco0WSSAbioTkrzi+nANmrAOLOEV+i2T",
+	"NAUhbjoVGYTxfU7UCXp/6buQlb6L/Nn4ej1OqDFELShnp2GqN1pDUQTNjsOYpwGn3kpeFnOVJ3/fW4ok",
+	"RawjbvFVojU4efI6Dm0TIF7iiAyHxOIlCxzraqqyjuKeiE4pt+4UCFzb9hmo2vbTRVnM6X0rgTtIGNJT",
+	"aoqxFjLOVCKLwRfQCNz3F22QHUQ1eESHAbE+t9xQwnpxmhUtkELEmnjgW0mmRBG/EnHCr1fZ/lzQDbGV",
+	"6D3HYfvmM5VO1fzA1yCEnEkl+1gDHmQM9OlG/gwj5wOImnOM2EEVZcW4TmJxzjiLpnOea1FEbnFRWcz6",
+	"T6LDUFr54wzlD7dA1BnAseUZhHgcJ+YSTy9zM3vMHKNI4jaioJjkFbH3hSqpmIKH9ZjxCUhFKmfRh49N",
+	"Z8WHj86ciq6rnmvE0BV2aV0LM1foeuzVXDuIzFB4BZ0s3DC8kqfOExFK+5C9EpE6lXmLrqXndQQBgpcz",
+	"afV+YFItxywyCpHheOmKSnJHVRZfFEpag++6bNWHG7ADUAywAJLRPSHwca6WoXTjM86o4YVbzDlWRXY4",
+	"tzQfoekBMwolsqLBYX0fUImjnZgolQoOp9VV5OrSW8BFp62GjI9SdUyW5QqqaRkwtUOOfum9WrGqGtcl",
+	"Pgz5fYVY6A41sio6lud8BVOrgrc3ndbvKC7AvEJVwrrWArdqk3Uz2TQ6oipUE+uY4szr38DT9KcZ0Kbd",
+	"Zvsu6Ao+JT0DxNhzJss0ZaUsktTsAPg6zCU/bacFxiT2yKnnjdvk4HBB2V2Qs7j3SCNC0LQA9ZvlEOtW",
+	"hlbts62TtxmZHzotsuaegZAR+vFAJjKouVHr36/SOlsfsolCzQ9FdOKiCuxQHw3SNHTAIkretMpOUrC8",
+	"lBpmIUPpUwKgiCisRgM6t6Um4gkUBmMcrL9SlgsintJs0y+9jJcaUvaqtjdV6iiw3Euli8tcmS9SGL1f",
+	"QA6/3cMqrBcT5KfvfAB11ptrHMgPbj5UDtAVpKsPVZWpaw1UVjnau52Nj7796ZceGIIQQ2l0t4GBR8kr",
+	"klF9MvBrFFtiZwmFw7d3a5kUnPwORmUGYHORxhRUDw8PWmzGLzhYATLnkCCK9QfF++IE/4EagjIp8sYu",
+	"0a0WWN2Z9ex6zQKIbcTvDCa9Sv4O6QGvntVOEBRO3Bpw62+V3SVy43jr74Kx2/EOCIMEDGbrZAFze3v9",
+	"PGDLPCkKIddEjNko778rKYJQqtlMC5BMZjnJMCBZoDbHDtAeh2x8QYkmtwp9NdYK64dddJXfz3hRiNxM",
+	"+f8Ow/jD6ce++efY/nON/4xr//z3ro1xPYX2lNNQ4KS4ICOBoeRRSaXVISdBbrBVQAMJ+Cf8CRUX6zgN",
+	"Po4PG5xmGMfIC4YxaAcUf2hYhvSDEwM/SwZuU7wYSvqHA3aBwqWNLMcbTn2aqJLCaWC85o7R6e7kM1x3",
+	"8ZmfDeiW8MVcyVvI+FiqPNZsITjl+2RCZWk9gKNneRPOC3So9mcbR4Xm8G4d/J0G0glqK56Le5GvQPM4",
+	"fv+edr2+wdst502qZV/4sJuM5GML6M/yJb42akpMDQjQdzohcE+6YjuCy2ojYOkDKdma6YMqLssWLx2w",
+	"C72S03mupCq1YeU6lLeKRa7aacQOfi1FKWJQKCLKx4yMQh5Z3lHj5eehxGTzgkthBkUjJcbMEQdiXLPI",
+	"r5AedSohVKO+EwvnPIPo8QEDUTzRJLrSjlf0rKgpEqHUmZiyLC21C+AjumaUfG01iKTQIp0xsQCbWFRr",
+	"pAAB3ngB+ah3YaIUxPVGjR4X3iOYwFq/UCZp7L8Wi1TguBnX2hyxm1wYNTdgUZKRvc99PZQRCZhU3sI8",
+	"Zq9MjUKVep9zmh+FmNoHSU+Kzq2D2S6Xnqt1CojYAYZIM4Ob9o3o8Jx8qg5U5kW4YN8DayReolU2h0Lj",
+	"ynkFDerYhCTQ74XEq45BXn3eAxuLKj00Dowsqgu+0kwrkl7NSTDsE8VTkFQNZnIQaWHRC3Uv/LBRaKdA",
+	"dYHnShfntXug++NNxD8dSvslJyJPysLh3CPNop95UnwP5AwO6fe5EBGm3mjGQ1ktC4KKzPwmpcYsryWH",
+	"SGQwQhl4AWixFVIUOHeax9oNaj/STC3l2OjltRNoXq+gmSngQ+TNozT0gGw2tF0HZr9CGbneR1EVU5sm",
+	"8g5OeZkb3DP0gQaJDtF4DF5dVqhQ5oLHbKFyUZfv6fmqNYW9oAW0Y9HVnTr2excQ+b0LhOQg7dKsb4Ap",
+	"J0re2Bz76laa3JHgHCfFzZTn8U0lOhsht+qtAr8Qo+0vNz+8V6JFy11IFvwW5UD4mQuSCmNp5jk1h74a",
+	"vbpWfaO6Vn1J6hsj3tXfhCu19+BKsrC1AOwVNw5u8Y0r44Rmk44bDsKtG3YCzRuGT3Rc1gVPUSbOxZKn",
+	"6Q3PcDfcBTeiu+KWVF1JNKGAu+SQwl1xq/QGuk+m4obHccfVXBgy0KMKUEi+e1S8qZoC/nRD25+p4jHU",
+	"c6oTbdDYtE5ENV6a6PmN+xsIn5F1s+pn/eY0VVJ4Py10aiyk+l1917/vD181xqtfgDJYUyExtHztvdYM",
+	"FmXR8bv1mAcAnx36F+hg1H63xvHaSTU4nQckUHFbr9LlJsjocgU5r3pWNYR3sfPJalTvYi6mq2navnor",
+	"pMirMRo7a6/UhiSY+ONlSqX11+BK7TW4Un/trpwIWnNrJsixc2W3VMnb+0QsMU7D+1b9evXF+nUHqAWX",
+	"/FbE9tzG3iVbqau6otGlX32tecN9zsBkwlNDm7ytql3tftZNrD5CA226bq75dgOFajfru9u+1T1k/TQr",
+	"Xhbzm+Y21K66YWpXsZgHipXNe9Xok7/dYDj5zZ1YeePXr1dfqF9349SlWLiwgoJzGJ9FhNde1OVkkRTI",
+	"ZBu16W4M0byVHTcmYsoXAts5JRyKA615RCq58TG3yuYNt8zmjVKunVYFAjTyVxd0wad3qNdUn/Qvus/5",
+	"FztfR/2GMpW967m4TzRcxKr41Wfwd/UF/O0GL7iH7eaHe7KYcf+wmp/VQSUVoSqmVTHAmkpR/a6+6GkN",
+	"7mf1VU+FIItt9Sz8qt9zL8IvreeAjohltUvdD1blMFMuaTn2VyzsL5WWC+Hdxd+WLdufdpb0232Qflef",
+	"svfrwznmd59NvcGyqTdSNvUEQAot8gRAeyUW4GiI69esUGivOLO4u9IeuxJV619b+3LHDZTIO6ZJNypJ",
+	"3f9IbMRGnmpHSJywlpepudQhJdo7bbHP3mnLkfZOW2Yk2SBTS5Gr2ewGLGjAxJUscpXeZCmX4oZPGxy4",
+	"fbsuLbRud1N/N6EFxFSi8mbrpO72sNuLgr+/SeIbihuBl6GNbs28Xpc9W6bCT3FDuhaCLTu7reRCbqU5",
+	"19DrVis24zk7UDkrlLqj8KVYSXFYudtC6euzmPf5NzXRaPCF8DcIVEYLVsMYis1hXS2NWJWoM/i2/TXu",
+	"OQxYNwurijXu5u0EK94LfKnt8ESLMUXY8qlRx5UcsNfWu2iANBNL5q/a5q6aJYeS57Z/slRuKFz4mrVU",
+	"FsZktwzCc5bEmt3makm6f7IQnVmFm/2rroNjR6kpo1xI1wl66Rv/grUW5w19d7d6WdudIZuzuiTzqQUF",
+	"tIiSjF70PMA1jKzn4p15xUNGteIh61HNgxi2qWztEGnTzNw2s0M1zZ0HJNyaZgimqmWixWA35zOP14eD",
+	"2KBvA3TDS+HsLnh+JyBPwLxcWz85bNohF129W/c4Tlf29bXn6oLlIgUrtD0S4/UBHEhYatZdtGA2jblm",
+	"BND5Yd8bBmMyzTXtvX668AEaP8lOFR3Sh5vGWd+fj19qmYNxc0NZ7e5uJx77mH7i/h5ApA9EFCNhOITA",
+	"4x23fF20QWW+HTP0QrCJmCcQHuuas51XXomxLfl/DqUTrHfiyDknxsA0zhumzzEm+HhOi1Ci18K5TJ3D",
+	"pGaidJzU86I3Gr/6HfJpmo3IALrYFWHQaBrbhM8LXSQLwGQbgJuKWTHGw40BGDZ2UeUdLDJg0ZBik+0C",
+	"BuwiXfKV9lKeICsPMOrA+UrQHKjtI0hcolZtEq8qRiipssgCrORJAYHKTS/y3mSw6qDbxawAUZdzxaYQ",
+	"K8ISnzaj4504Zp172HKkW2hiVxwGOa38YAsXi9FiLK0tJrruyUh0Lon8eguumKYTPDqI51rn4QtHXDdJ",
+	"HSRQQNEFw37bIRxJvHmMR5olsR8ThUb8/jKJXaUNgzwzqCwRyqrQw0FF2qLDAIsmWTFOIs1OcldqKaEA",
+	"XHqjKd4dn+yCTRvCvLz1wFOezx0gBOkYuOV1XOoo092OIWp/785QOTWrxLa2Z6Rya/g+Cy98J1YGr9q2",
+	"dk/RsZZq30TtlBzPbgd/8thqFm3bW0P1aFiUKvtH3UKB1gVnDnC1SxHPG2q5U4o9nZBWi0oUmVHxh5lN",
+	"plTatsk4ewfqzl3qTmeYVr4dNTBlUmIA+MXlywDVDcjXgWjko/vTqI4fa4u070RuGmFfZo5rj3x35T9X",
+	"1BajJYgW1g85lrTdNd4BYhM6wkGzzZUHsexg4/iMtmkOVMV2bfk/uN+oOIZphSM8whgwCWFCh/t92pXN",
+	"3VJ7EJIWA8yp42mKU6oHku0VRAa7EdhiigiAajZrt78pGXfoWo7wWwkZ3N1VrZhdSX9dvAYWMPYlCkPs",
+	"u+OlUVIGAhZU1cgg25RrK0G7RikYEQAErJPiKylIb2jtXivC+l13yKDfiPlBBDxgYnA7qDQDGBLiOcz0",
+	"zR9m1VEX86CHNxCl7eTkiKI7Pztp+V6I2LChXVMp6ji0VvGHIB/IIBKQHbDkYNdQrBBpSvVujNoP4l1e",
+	"SnoWeFEdhpep4FowHseuYJwh0VThD5k5xTl4lb8GwOLe/wj5rlDeE2VTe2G0DYZ2ZV0we3l5sakI18tL",
+	"V1bLS/Xwwreo3RKLRcGTtINgr63xZTCTbkL0HhTp4lLJZMpTpjMBGt5gU0GtFg66pr+diQVUaI8eMgsy",
+	"30QG7MmF1LYaqoyt/fxOAf61dsNdUyLt2T1ILEDJc8ZR+YFZQXzKQSpu+XRVp1b6cIPBxBcnqy7HHxqU",
+	"aQtTo3bInbwS7tlE7Bo46zzl1DcwHW+JU67aLn/YnhWDPZk/tLo1aAZ1GrRg372+wnKm7LLdxFxoC2eQ",
+	"5pUUEGscSosrGDOlRXF4XisyJ7w3IDCZMmAxzbk4D6XFIsNE0kTe9aF7t/c+lgGPVUfRuI19yvdIzdgp",
+	"waLqW70hv8poXcw+aRfhkBToKWDpjlYWvzO2P801HdXXZzpQr3Xqnm3+OSJJG/6Guih1qZreaI1c67y9",
+	"q53v5eXri+vRtRqtMZr/5+VzRz8RigueZSjNYMcGBkag5mEfbLeSNWh8pTBZGlgHszvJjovSKaMz5JOI",
+	"oIrH9qHSIGge5mxkLNj379PSGy8oZBelF3egx4zDmTZHzQA2QMiBIw4AjUzUHeMAT6Hg90aEi8yCIyhl",
+	"YAOCa5Xk6/yrm8JcUEMaMwnDGKnC1fHZiRkz59PCVsw1M6tzEfOmPc8Dld/uZN3pgK9FvY7JKSn6heob",
+	"FDMIh1V1GbfRxxYljUzt4+hG7t1OUEH0Qp7SpuIGdbrvrUXdakT3ejdq3T9+Aye7vXSqBQoHn+Wq9EJH",
+	"q3qO9TVWLK7qrXHa7eigb/rEmrofjvxm/p9Oi82Ebwqe32LKfseHutosbs9ggJl7NMAd8NoXu4BNHWs7",
+	"kMwJLyjbs4P7JC9KnrIFn84TiV0tGujkWnluoqo48AU+W2/Wuf21Z/Rwq/PmBz/p9VmqpnfsqlC50fdf",
+	"yGm+woV96cRXamvZhOZ3IsvFFHRVeMKcWMrhLHXJ03TV0dqg14VCjY6h63j6QhTcPIGGafhryTW7Te6F",
+	"NOQMltZMQVrL0L2GpJ2C4nylQaoHokmZmKwx+D6dTNur9lqbVtLB3f2izvyx6ekOmbjbxGJql9rplgbX",
+	"G6UHQw+QWGSpWlH7inPrExGSQad00KWgro4UXSq334t1u8oBzVq75OG62BtYVjBLcl1Q1oEVWZUUzSTx",
+	"VvPXnc8ItontmtHVjxcXz+ulm0GtrKsVB5G5eTQ6fgL1AaI/v7hmg8HgKMl0BNYzqGKE2meVZtVte9+p",
+	"We1WGG8wzbsi0UYwCFgpk19LYbsykK18vU3eU/Ifn9ZU/JOuaTQa6HbN53+VE5FLUQjN6FEnzGNTxZmP",
+	"jpIwcLs62WrTu6vAjAC6tK//Gd7ulp3dN5AiQhMbkSp5a+SWPaZdsbJNOetAATF63BGoRO6epV51I95k",
+	"gfO+Yo1wU5ULzFqLEzPepIQmJrUPU3/j9ldtw+PtIL+CRzd4uJ2Vy7J1zWJlZGKG9Uk0W6h7oGvFPFfl",
+	"7TyUUZar+0QnCvLsAxZNMNQFurrMS0iNubEpZxieAHdDGVWN+SmIAULM4CcIpbnA2oxVFr+BkJrN0kSK",
+	"qO76rlLt6X4v6NG3zF+lXoHAU12qzQ1lFLcM6PyIU4GYK4hZQXeom3IPerBaLymEQ9DAhTLanflqAtar",
+	"G13qTEhNspbQyd/NkzWe5DWZbtFSftsUXGyL9t0J8HqszFIurTeTNCcoBjZt+KDr/a0fXjSgqwf2pmAP",
+	"+zQ13AQNr+oXL8X7TEBMGgRC9tVsNtheUGWTmbmejVy5JZ33vG518GQPeyQDK+nW/KIdNQ+sFxB2ugMu",
+	"vmjVlO1aLKDLvViTgX06tV7Wv3BCehNlcqExsxULRiPmQHLfUgqb7A3lNduiP/Tubw75/PItFNOqItbY",
+	"wWg4ND+YIXp1N9jT4TbLYaI6ROtE31VFoDSMjcEJzd5bw63jk7X7JungIi/lRJUyZkXOZ7NkCkUaJklx",
+	"1Gzxtes3VNmVVl0Wn+crLtnt11J16QlXc567iif2YcbTVBXAk0st4qAWaThkRZlLOJzNI/hkuCnCcIt5",
+	"wCAO7GwN/HU4tdazDbvRKLWnNeq1WDI414YF0lE49/6GmCewKxnYlRS4tf4sVIh9thtiPwRZPx0DH4RV",
+	"n44Da/YP9fsfE12st0k80u2CRyBmAIPzWqE0rBP2nY6Rm8MFTIolVtCALq3WAmiwAcnWHlWruti2yxjc",
+	"Tbyjp3XbuuYWVS8ItBG8VxQquKbxahu4eWmLYNlmZuA4URIEyelcaYzAbAZzrHx1nb6KwtBVKWOwYr9S",
+	"9Md1KTT+9bOIpf37el7m9Of3eYJ/XPGizM2fNUGrNvxWLW+ZyHhdKe9iqfpzVeYMH2IHb6+fHwYs+nmI",
+	"YQDQVrk/PB4Ph4B2WlljR9dKfx6a/xj1/mcjVfxsZIqfjSb6Mzg5fwbN/+cR3BvBzRHcPcb3jj99la1o",
+	"DgM8WviuKPJJlBQ7e1O8sY1LPbe4sysZ/croY0fcgCpfYX9/Pu3t5B+oW0M7DTAW/lWowqeUXpxDnQq/",
+	"lmJHMUZ2oLABnwZhMZSRGxwDJvNSNCNw11obPaVh+8Mp18WNVz7tMxYA1JYHeIWb2i23mmUCQ2mDvQzk",
+	"oCbSAZYugIh2S1Ex5wrMW4vDjXHznj3AI9u7WsodqW/V/HEqiF+4rQlO76PbKManCV3PLJJipQ2o4iYZ",
+	"alAD9pNMV1WJIEAlKNcq4vNQRrQEMjF4GAfpSLYSdBVLroWM8Vhgck9SYEkQbFeZ3EqDzluLlG5E2A5n",
+	"+AM2jSC6iQAoVXya7xXCzah2LBaXgUpWC75iPNUKqvdCza8O+RZTzddZJbvTWwrFjHZ/7pWpBYHCa4iJ",
+	"3tx2RzbfVr/NeLkeVM9BP/9UR7VhaORhJKxEM4ItMwQ1hQ3e2TOG5aKQ5dlisJBVslJGvwM45eDirvV4",
+	"JFS9Hw0ePx2MsBqtkN1Y6YpW39yJVQcTuLr6wfoBoJdkodCbR4FQuUIpeXdbk/fFUlNJ9fon32qshmsW",
+	"Y3feTMP1sqQJUBE6OwXPAoYZEXuZwCiPtwsfXSXjQpGfBmYgeEwllcH40902sa3/1Kv/bDJrKSZkrqAc",
+	"EzX8qXPjgHEdyujypyt0d9DIR1RVC7rUYAUn6z5y0bE7clFz2G66i0xCMdnk707/N49iIU1XeXKzHmhe",
+	"2LJ8GDMpKH/WeshcN1xzeF23AdiDw8EuZZKhfpGo/LmbdwAeA04Ocb6+iF6xP1dj4F0Hy3V5zd3IZW+D",
+	"VRsKM1B4yoE98AEWSESmBWtsg3Nfp3HLS1wLH+1yG25zZ7rTce67K31/AQozHhw3uDE3REpSrZc1W5dM",
+	"586XYiNP3buaRdXfkVfrmnYU4yerCGbKr3i3aT4dFOx1+7uFooSbTdu6kz3A9uyloS0z6vardnh639gQ",
+	"vUaUY4V+u8xwK0G9E7lc5wPFe64WOZVZ7OT5nXhym5eT497uflejyUi+EOfM1gmK0S9o1cgBe4V917Vi",
+	"1HDcYGrU74Mr6uYGnUuDAbLqiVjjt234knf23HqFZ3/h/b9f9P9r2H/67qD6e3DTf/cn79bhv3fWnfXK",
+	"Dd5kKk2ma+Kc/bKE+Fw94P/IFTFs4AKqaz4N8j5O8SK7IfAretrDX2tUnIs06+rY79HlVKAn0p5wfMWh",
+	"kLtB4eFtJtDhnt7XKe3NnMIibpJs46xvE3SP8loAuRdrpwIIAMHIRFve8JF2j2dKpbsy711d2RVlAkFj",
+	"Z3+2kbtuMr4ubt/cZraSkj3qjokDyzinAOfOXKoefw6Jp+/7l/9T6+Uwj/9b/RTZKHH7+9vmHIPeMk8K",
+	"YSRtFAY+NioWEa52y/AdJK4ZR4hFmSl08MqMfAX3H2mS2T3U8zLXvSl0SwTeUGb0vITSuGhFBpmocSjz",
+	"Uh42HVXfPu2SEvSSZ2sEuqslz1CA065+eCVrnY2O6584Gx1vtfTv4JpuSB0bU1Zg96kasRd9uaMXew9/",
+	"dau2s+/rXW/CeHnZcRRe+LFG9QSZyYrN+CJJsTyqkVk6staIhe8gEFzen/rBVDu98bjt5fb81puW2iVZ",
+	"1MKb6tJFV0gtkLSdEzWrLKSuZE2XDvLwsdYnO7xpJDcITRITBhAnhYvSxzruNkz/4XPSc553zejCTUTN",
+	"qJYvboBm+IqtcQsZQ+KLze8+m3ZLXV7kuNAP+fx/Xj5/edn+dAN7XcKCxS4HOm9fXR71euR+vB25/Twf",
+	"KFYDaQJtPL9N1YR3yaQuBl17QegPxSEb9d6xR2ki724gw2if5BW36S0L90vIPWxmLflRd579eqfgO51y",
+	"Pv18kyOzFcaQfobprUVy2MqvjOkIq9quBhbXtiJ4U3dcKwQhJNo5ny3FOrAmKj3nmfC0bE9bj5gWqZgW",
+	"OpQHnHWlKnpZjliAICvzTGmBNbkt5wxl+zGz01HAovtsiqrafcpldDhgZn+oW51r1zadi+mdtdKvgVFT",
+	"PdnP1mvftqY6ayRvk4cNcfjPuBaPT/tCTlUsYi8K/2CaqjLuJzIpDqviak48PLc1bArxHiN5QVIVMYtO",
+	"h8OIHURWUxu4r7uGdPjRqNUw5eXxaz05+c+7H39+fT9Z/Ff2X0v1P/bxMm4v50CM64H1HCgXZUNBh0+o",
+	"1vBJVRY6X/oS9RIsgFHV+rTM9i3KnBTLukK3RXV7LZb958NKfXu46taUyd18N0CkHkK+TjOoRZBbGuPF",
+	"ka8rJVGpQmY1G8rzVHDJbvsbFGoXSXxTqN1mS/miCnIWmxHvBd34pHD9tdajyMx3WlATlVS8TyapaMSi",
+	"4yNdS2x+xeXqVqgji+SGz2aGuK3GlrHtUQCi8xNr19eA+q7I9OmdOJtbWCiWlQXjnnOQjDBNfymVgL5R",
+	"cCi63MS74GUbdOvX/AZiqT9trfjub8s5DJlW6HdqZVJ9RifxG8wC+DS4YY6FdaUMbMEV9BA7qld3EyN0",
+	"ielTgNTn8wc/zLX7QK/snk5CTMAo6j7CT/YK7unncx6yvfxaD7aa11j3F+XBDzSf7m8JbVo5u12f3Xa/",
+	"C7D6GQyBpKRCUY3JKkfn0y2CNttjFymkCrvdFIvc6HwcUEc0dDYBdze/Oyhlmee2EfdOSrONJu7MpwMC",
+	"6YLS4JOBH7mmcmrY/0m5dYm8sYVJP9N83VQ9GH3C1JrZBATT+ow37LBNsVtfbA/zpgAhb5N7+Nmh53S2",
+	"J4XcFJ1B5Z+Onp6Ph52299usrNODYXch64XKO4S8V3C943uj4fHppqD+jqGULObpylkMOvJEEsn+/KyV",
+	"aNP1mftpc1mj7foUFlykpdoxCELezNfv70Oqkzyn6iGQsYjD7R3DvH9FBBvz92l1Eaq3v3hQSYeO9Jv0",
+	"mVtO5Ad5ekGhVqKCACuw+OHw3X5y6xfrVrMLfgsl3c6xEDnoCyi+qrQttpJLLegtxeSLOda6UjG35062",
+	"TtMbDPb+NANFrTrZ2ipphXIN9JU0CrH1fID9kKpw27ATnqYib7QZ36Gug7oXOUhGG8VS2jnMjYPSKY8o",
+	"gqwSTmGhh/tnolaw6CJaVuD4RDh3R9BcYB0ja2z0E6Q2tIj3kPD47Gy/ioQ4ka4FXmP13a7uC2WWqbxg",
+	"WJ93zLhRFe9FrlFTnIhiKUQtYgdzb/C1QSgjzN+FIPFIiqXtHG8HRiOr2dtEUJ94FqlMyCigvqPTVGno",
+	"MWvUEfzRqWe5pkNd4WN8gR49fAo6LKfCdXvFzp1SMW+QgGlV8znUqcR+JWtSpTendPgANLQP1gmF9SEm",
+	"03URTTSBYDcVDJ/9nOkXWOgahj33C80n1hmwUy+J2tBd1Mf25GRcE4pwfdc0il4lEugBWOxyaZjm1dUP",
+	"EMxkWR40JNEYkPacS7ZSJQNnBUB8rnTx710MZd/WE3iAdmvlAvQLnndl1T9J+L/N+T0v+Po6JOYUGXLM",
+	"/kxPQiV2xHig6IDyor/gSeoXqdFq17JHzRI+o+Pjk5PTrd1eYGJ7lS7AN24mqy11/vE50gXa9fzbuTuu",
+	"Loe1TEiodW7G6bnjU0sFo1sdhdkWC56vmSDu9yNgnP00kYLpEjayPs/nXIJeLvh0zhYry4OhcvTV1Q+f",
+	"qQ4EvdIJzZ/nCnVWpMix4fIIhap5AhIjQ6kbRmok6Z/WN8GCr350vPIPrseBT+g90up2q34yHLb5SOQX",
+	"g/CgsZ41PjxLBTGgQ0WtU8IvQNx8kX+HMsbBroJhm4ztK/d5R2afM7Beh9kqAnVj2fp9361LRhccNvq3",
+	"ADY7+bd26h6xR/eCr9x3AKG43VONAHyop5rE2H8lTzUu+Q00Lu+EMJUhhwzOig35QnyHCXT/Cov0ykYO",
+	"DSEnoOuQ7M9vBTWVZ8tcQbj0jnx7LdV86Rr8UbGiAk4quDR4wYZPx8Mhe3v9vNOMMMvV4iZdU3rTSup2",
+	"8p0zXhs6vlFYu/Ajm8xGQfHpfaWvs7PHjzejaNdBruojeVvYZMI+YOpr2YKT208+aX6f5eTjMfgtHf/j",
+	"r3f8P8048VkO0p4SRnPV2zgxdATq8kaJXJtFMuw4zaB10GehZuJ9luSrz6o260JlmlECTSNm0gjctnhL",
+	"Lu4VKbrb647WCcDp8TYU7RAwFkomrpReR20DlYk1hSzwnqFXVQOJmcoXQOajPzUiWLC1xjgXPIZ4C5Ji",
+	"vSudEk733huOspyrVDDsYm5DJTEsD6N+taume44YvOR5DF6jUKJFYfTYKxsODQWaIXons2P+dHo6ioff",
+	"Th6Lsyf7yUYEPJ/GEmLZha1F98+gb8BhYI0qC5AUO8+FTYEPWISzjIj7oMkNpxl5WFpKLYous1t1VDrw",
+	"HnQEM5FO9Fe5DSyBVqniXuStzh/D/nDUH46uobjPeDjsOBae1yIM4w+nH/vmn2P7zzX+M679cxCGgzCM",
+	"vzn894P/+j+/fNN/V7u7xq2x7fT4oQA7qFnrztZVxqeiD4q3Wix4X4uMY4IlvmHP1zltmY3KmaosETqU",
+	"fqdOAP6jVkXenQ5jfTnDfbX6DdZmM6kddALz2IMFAzhn/1IagVnxfg7WNf6KLjTvH++L6DujBUbpdzUX",
+	"8HK9/Fq5kvooVM1vGh6BaZHcrykO47VY2MpmbX9d14lg6xu1aLuOUIKqYdLe7Yy2dBnqqCtYtVfZ3vna",
+	"NWXYoQG1S4bdt0dFoxFNZ1OYPXtY1Ldoh3YsnX1XCGEqmLm51LtkVNvb2J93XYEwWkzLPClWV4YkIWZC",
+	"a8xOVP/poizmNYEWGqBD87sLCgYEoWbMngmei5yF5XB4MoVH4U8o1BwBIQefasQUFG/iueAYJnqbQy+1",
+	"yBF7eCQh9j5L1bIWuAife046ce3i2zztjXtHsJojF6rY81kb+bQ8xjLuvRE8bnkMoUgklZsawF54L5Jz",
+	"GN80T1ODmm2DNPmc/3Fs2zoTFIKw4Pmd7f+mhYCOya5puTdMbSod49DM6GrKcSJJ1jGLqs2bqD9U+4b/",
+	"VGPtSe735xk4tO74FqWCBPTay0sci4JZWq/aGaAcGtA3A8anBaJTTKXS/BwTMuK1P153Iref9dcbgA+H",
+	"mtVn6coI8633rWZQQ0AUqf04CXP5mDr6g6Z4AedqP4XyE84fe1mEcsrzPKE4Ew1tk1Bf4tBbG885Cumh",
+	"7RO+QJe/GbaSP+dFkfU+fgRWMOvIYkB/HnQXwL3o62KVgqe8jNnF5Ut2f0o9L3gOVYxfYJdXZlR8kd8L",
+	"6pz8omrG3GwyUwXdHVD2KyJRHTNDSeh0aHNkaeUZL+Y6QJUDoh50EEohy4WG/rhFqdkUMmzNt0WeqxyT",
+	"3gBY0OoR8w5pWrgm8FMWc25ADT2GNTN4VAhJMRW8gCermKJEsoznRTItU54fgjLiBYmFMpR/+pPZFiEL",
+	"6pA++NOfGKab5yhKMbur+xDjyy60wsW2yb2ul8lzMFxyo52+4NN5VVYbYQnP4ECAYiwpmBQi1uwgwvkY",
+	"0o/TGfs0Pw/lmgeQcZyzGhtZwzuwzVf0p4jutZkPNQfJBT8csAu2SLSG3li5606PB83LqwtldDocsQ9h",
+	"D9BBh73xLx/CXi64VjLsjcPeS3nP0yRmcJjD3sd3H6NzxhlexPFszSTAbgTNrTAYzszYDkVpUBn9VZW5",
+	"fzApoIFVQfiGGJWavHJCxplKZDGIoKacWR9sXigj4klRwCLkHeYvIrDQ8jXTtkIdkjQDa6g6djSjdqpR",
+	"KBONtBCa8K78pQ0IKyt7B5ceWhCShjL6Sx/W078iJf/AaeSPtFMnI9qGqOpp7q8/REhDOcaAlTI1uGom",
+	"ZKGcpixWAYv+0rdBfR1ftTtQYGCCRWCDpwYrJANDAjqcyQbWiRa1fY+wtgsWBX1fuFOqJB3nF4A91TGW",
+	"SvaP37+3gJsbsv4cc1n716tMjLE0E57+o79pqiSISjUk20RrcZKFvcFgEPYCFvaA1HnXDHpSYbWCpYLD",
+	"HIUhgkW+GrAIno+882xXgjSTFwzj2w5iVRRUpU8KXRiQOEvOX/rfQ3dbLIdMnW5xrlRLU1uDS9W8Hqit",
+	"3WjwXkJwHwxqaSKVZTF7Xm3dgq8g8toA95nQSWx5HRB0oZng07ktuWNeSBNd6ICoQX0c2o7odHgWsYNK",
+	"jQ9l9EoUcxW/VsVFmqqliCNqgxvB7+gwYNHp6IRO0+noDBfPYbNCeRBd8lWqeHyt1I88xz7LbyUJFCJ+",
+	"JeKEm43HgY6fRuwgulbqFZfWoK6jIJT4yTeiyFf9ixnAmFO9yOgv/Te8ED8mi6To/ylic8FjYSEenQ1P",
+	"IjONK8xafiureqh2If6oh4PGVxLbKzWUzuCpZKwdBaj4FQigAEfHpPypwX+h9pZ/9Y1Y8ERWHWHq97Qo",
+	"InbwVibv7XcPoYBmKCdlfIse7wwIkE2twD4P+b3IWZarKXaDMkhkoWnQ5QKPUqLZf1z99JodbDuCgUEj",
+	"tF6kK4LadM5zLYr/URaz/hOze7YW/Ii9Sp4FgMT3PC1FQAeFGUkBnjg5ZrEQWWAETAGJikwqdidwaCx1",
+	"i/rbOZAWSPrGXgNShXKqZJGrtLIdQ0HIgk8CBpE9lSpgtqHqbM8OIFk8lJIvwDZnC5Fintky0eJwwN4S",
+	"S/SSznIxK7WI6f3DAbs08hSbKXMCkI7kZSoqVgvFL8aMsyLnCdgBdcr13ACcIq0D20HC5sKHUk0LYI65",
+	"YLHA/HiMPsX+9WaUAy6ZzZ2PjiK8UTXyPAywe3v0w4uL76Jamryhs39+cR1VdTMBBQYs+uny+uVPr69I",
+	"S12BrGiGQZITHQ9Po9qBt4hvnsO+v1A/poQm4dHR/elEFDyCwl+hhD7zJBxqYTuUWnHy4vLlI83M88wo",
+	"UYnjGs9ytdQC+cZ1JZShZE5iWkDp2lOl7hKKmgMCmSe3iQwlBHFyalV+cflyzHhV3Yo7+o5L+wleigBj",
+	"VqGMUE/pP0dM68PK+/jQmP0Jj6p4nyktWPTimkPvJ59sBMiwmuw/aBEre+ZxNv2XsaNf0ExZzNLkdk5Y",
+	"4Taz2kOrvxigXScLoQu+yPSf/gTPv71+7j36dyXFmEV//etf/9p/9ar/3XfXP/wwfvVqfHUV0QCX/DaR",
+	"Tux+rtJUUA+sgt8JFmWQtXkAHH9E5NVcg+pbhsgenxnYng2Hges6PhoO8UnLYT7EvOAB2Jjxv9qQAbCm",
+	"fjQUeS5AgKNLEQM5TtO5cgchKcQChRawwE/dXO0mhxKmNmYj+gr8RaOO2dCuGRm2GdJMUuUx/GiuH7UB",
+	"Q5Y8Ho/7BHQpkbchlDQHcoqkix1oISyDsu9kPOcLUYj8kL7/H2qiHSeblHrFDCWB7+dEGl3+vn2M06yU",
+	"RNpzMFGqCJiel0WsljIgL3FQlaqDFsGBzRMMyHQQVLl5oXQ5BrOqrL2S4MgLqi+3OmB4Tf9DCVHch1Dc",
+	"zUjieiWn81xJVWr2NzUxoofRnnIxNXCOSREHrRdLI3vB6rfKsE9bJDyOjiJyhhvKEspolshEzyEqPWcR",
+	"ZvBFA/YzhEJzvzorN9923RZAvDXkwSbBOXkIYksQtGiNM8TNUn5zjEAlGm5SiWydhVKvrMh5IN7zaQGd",
+	"0gUDYTMAHkYC53lFHcvp3EDEKcu5ISc4k8MBg7LkCcJbvDfYaLTeUFJfQ5dVmuBZkUWL+lewDMhUh/EF",
+	"GmRR8lphmiBATBghB8vJJAUGA2UJFFIjWt0b94aD0WBow4N5lvTGvZPBcHACnpJiDgbII9LFjlARg/pR",
+	"XakObwQ2UnImPc3uE51MMA3e96lRKJP1VHEghMlC0JH6yRxic4Je11rVTFYsSkB6hXq6yLwpC8m8QR8N",
+	"pQGZK+CayEOrcTWOMh1/6CAXfQND3ExWIGsmhJY0SBSwwkiDkxykNJoIkkVPrKJBzAiWekZcT6PDJqky",
+	"a/MmYhgd6sQC64njMiPEZehKiIfKiJ5aCOpLyOGhaooRxvcOEv8H1W8Hn7QBu9GPrNxcKZLKCArf3IK6",
+	"/c1tATL+N2lB/xieIcvFROTayiddTIjyy4CsuWkZpeAbKX6FoaiKrbbcdaoWE8Ow8PNc2o4H36jcGkWq",
+	"fWFHDsCGcaxCypwyUme7nhAsEE82iygglvQ5JcnIdCdWZGIiAMGRNhqn3ZuwF1UBAI/swVzyBOIdtDDq",
+	"vJGQyM9n9udD2MNZAkExJyTsBfbazWQFlwk6cAd3GS6TS8XQfnNLeg+Ozbi3hYDnjofHj/uj4/7w9Hp0",
+	"Nh6ejofDsPcxCHsOA0KMkDVDeIjgfSTsfUQOam2WUJ4WxDE6OJOVJW1ja1mpE4LIWXekr6RaNdnbjzPq",
+	"fOkeehn3xr0fE13g14HaEF/Va0OFqkeOwPX9Mdjpuavk7zs9+xfc8l0efTl7raR4ZWQZiFfKhc6U1Oiv",
+	"OR4OqVxIYZPgG9qY5xnGqpPkSO/6qn3uCCCF66bmG4ut5Rn8dz4GGwIFcEMDV7geRWJLIQuMfcEGI4b1",
+	"Ri9nfQOBPoAANvdj0DsZrq0K6gB09FoVr1QMvRbNO6cIrM3vPOOxV1ridDja/spbWZkcay5EwK5OZ8Yv",
+	"78zOk1/xl7bj653ZaRdvD9hLcLN9MMe/9Aif35lPNo7LkS5ywRdr2edlqedkALJZoJaNog0fDMDueIJI",
+	"rsmPgPwBabOViyqPk2ZXYE/oXxnqRQf+IDJKOc6tj1OLDknhM1KMMoIrTUdJScK5LvgKbarg/Eisc0HP",
+	"WbFMJFOzUEapO9jRuOG8CarfHgPEJhqGBFfs6MAn/R4raDTB8XKfx2SmhrWApi494WBKSe9znmVCHiJ7",
+	"AXF2Zs71I80io9gYooaaAIq1VvozAtitwGVFbKnK1GlECYRzgrdkoRbYyQLYvRnXaMDmZx8s3DQ3Az9t",
+	"XoKETFRgQVocE2daaI8xGXHA3siUhiAUuh1KBk9IBUX4ENr2GbIlwhdJUDSan/P6ME4E3owy5RKUqwXK",
+	"btZwYaRRFL9sj44+Aw8KuVDBaQYA3DBLSknFGeITCFyjbFVOnj67gHgtcwfMQNGY3QmR9Xma3GOPpMry",
+	"SgYTJlItIKFS00LQdgkZldVKs1y9NwKcGa6B0lZ1pilT3VQDCRLU6LzYBUuslsUOPHkcNRqr3wQsItPQ",
+	"DRTIEkaAyhOdyFubndup/JjTp5WF5yMUAy2PdUL1I80MoBN3+IjKPLJTDKUFv5WUb3MjJ09QhQFsQ40J",
+	"pRmfoMD1kBx6UL5XYhVNsy9JgUeJhgVhoW6oZAseCwyDuCDcQvgbjREATq3yox+5LvoA2f7L7yLfspRy",
+	"XVRLMOu8hVymqYAaJV0zV/Z020DrxOjDCbY6sxqRIZGC4A/fSe7t6QBoLhJwwhJeQYsaQ0/pU9gfjj6i",
+	"zSR4SrljLnnXYCFf8pUBltBwto24rF1i7xJbJ3lfBg+qrrkox45SIczBQYG5zIW6xQSKBX3EUCVwNcAB",
+	"JHJne7sV2NfDIGaFqN5qQLVODX9bsUo3x7mDukmXrE1SKvqOnht04vQFlYKIMOdgy8AT6ojHgP2M5qtQ",
+	"Nre8TZyoj7vdMIsCA3ZRkTQ+pw5HdczH0Fzau1C69EoX2gJeywJK3uJ5B/sdmCd/yoREK42dTgajmdU4",
+	"b9iM+W6/nBfOgI8GboCMxlcx/5gZ+Qqt+tR7mqzrnM3Ekr6lgeNJxwoSiSypcawORkNzfEmpPDyHuS0A",
+	"xNpaekHSPn4adbhEvKamuJAFJqSiY8Gaah+xCHbnCuIUIsMRoLkGlRCpu+utbHhuFFejOQkjCJL8SIsz",
+	"OoSKV1QmF5fU10ksiDR06QRX8OYnagV7SPAGGeErL+NdJPiWqFQP7iTefTwcDkNpqPPpyEAW/joOJTK+",
+	"D2EP9LKnT759fHa6UfGjlF24RccQLjfZStgbDz+aL/mMsoqF6Sjf+/b6+/6TDnFwTAIIuNatGo7ykOv0",
+	"Zi6NI8uideCQ3kVXT1aMs0nK5R0w8AGICqF0ghWr5KpEkqkVyQY8HnZkhbf1lkqOAroNZ9U5Y4nppILf",
+	"Cx1U1xH7jHCoMgz/bjvqrc8c9PksyYVmB3RMWarUHdgsEuuqKzPGb3kifXf0VID3rtoLrB19z9PDc8Zt",
+	"lM02boiiKbkGkFYn6DczQrnIKYwB2b90Fs7odDgiPZscEGb7n/PpXFg3yNq8uUiq/tQ8CSknFfK4lH66",
+	"3VFiEHbo96vGfY8uQFK0Ugxe3UWb+yCQfHzcag8FwzEg/WTFkpi07KZsUqLkabW3QSidITlTaaoxYsbK",
+	"N8C9Z9hR30VQYuM/soCD0BHKJU/ABzFTeUB8oFZPZo0Z/kKyJLa4ZxgqulRVDsJoh1lX5E2jz2mn0efP",
+	"pEP1Hmw1sTPfzXLyTKnie/tGvcDWbgO8ql6wXUxhIKmKZNcxXuOzWDUjL/aZ+xW98NEGfr7dXLWiPsJ1",
+	"7ZU9DUjriDBqhPtYcRzH/aTjb17azcL0vTkYX4Ze/FlUHSu7KMW+MotwQsgmGnNk5oOmwk8bPOhlSnfQ",
+	"qFfc6B+QwOSqkiEx4RSiGLEDwfM0cf4VsL+kYmbUo1RJcThgZhRw6hrdVCwyZc7wgL1WToC20SpSiFjE",
+	"5xS8AD4zUJGiDx8jdgDNi73SwCwyIwNs38BUQM4/9KIwjKZZBToM2YeP0YD9L5FhQpw/FNmyzyG1z/ns",
+	"5qpMY/TTQ/ADeFe66FZtIg8nXuD13n524ak9jis9v/64gpK64Pkd+hQxPP9f6wSbnXRH2AJhX6YPiPLl",
+	"DiRGx95DbQdnl2G1c8gOfFMIKV6pWhop10iwv5Y8ZUl82M2sA1TxBQSAUk0J3zs7COWDDjV2Ae441O0T",
+	"zFoHeNPxuxJQO+p3evw0A990dQDNDvxLHsDKs6FxRzuPnw3lhpPWeV6usAobd1VaLDZnQmUp5LhDOAuc",
+	"KNej2rq/oX+5y31yNdDAiJUU5553PKdkpYWNJMGkETtBCM1Fv3QtgN4VYbUPBtChX4AymlQlACCqnJKR",
+	"eZWHYEaFrh/LQzBmuy3CODcMRFkXND5gEQEFRP0RhXYNvZT9LvbZZZURMv7ebgUmEApdPFPxas9zB6Ax",
+	"f1TYcMF0eXuLpQp7QQ8CTqFWLE69N+5dGvVaMB4bpbjy4ZNfG7JhLXFzapw2gunuJ9cuzumn9TxJKjT/",
+	"+yM6Dj3BQwJtcn1qs8fkE9m1dzZ8z26Wt38YYgVEAyxIvXGvegoDM6pLY0YJ3RRDwlJIhga0NaIxNKKB",
+	"nJf6BF4rd+55wXiaPmAGlPm8YqG9Fvagkw192Exj910x335D+LJud1xhKV3VISATD9jTm4f165lNGhT7",
+	"yqdgHq12NAGpdbMW2k6RYs7X7fIrt8eF/ZTG7biwHcK8Quk7lQ8ozAooCIZU3VK8FURNBbbPST0AC6qL",
+	"/xbCw1rzDuX6iTOatxcxxg4QuiALovMolB4FPTSA4LcaHqTISBuvzu0tkDOTYmUr8fhZm7xgBb899wO/",
+	"vAF0OaHDjn5G8w+UljEDU3Bykt2fdn3eb5WIDl6MR1e50eXaXazPq3liKIEUv0ag9h7uEAtn0MYLhuuO",
+	"aGPrA9oQ7bZHtLENAW2UQLNXRBvrDmhbE4pl2zDaw/sbiski0vBbDc3ymgnuziFqL20MznKE8Y/oLKdj",
+	"tLP0u8KzLN5UHMteAUNdp0KB+fpVLrihjJbC4g5Ax5TIBda6rJSksLoBEl0QKYz2rSA7bMAubAbrDZLg",
+	"yGnyIMqOrfs+lLYpB6aMcaPme48AcUeCQ3H+toV9YEsZIblQZcFEYojKIQXtI3f8m5oMmC2rRnZ0XSsM",
+	"AznIpYSJY7UkNZuliRSU4RphEyzyIfBUi4icAxCVszTqv53UAOOfiF+ZN6j9qohxMNtzBELKbM/PE4PY",
+	"j089+ScIJcNYAbSJyNiZPUQBZDBncXKbFAGwS6zKBHd0gDdwiKhvSPcNkcgB0eWJYKVMfi0hCcwLHRiw",
+	"66WyPk5D19XMDOJCNu4SGWMhnVwt61k+p8OhH4cM3/4R1BVYpCHgxD9YsVQs5mYbAkzE0lPQa1XOMpEn",
+	"KgYOzc0QuVrCnKkbE+o/1o/oBq+WwxdK3rKVKnPzti02EbGDiSrm9KLjEzBa2AOZpA/BG5Us4efdGrrk",
+	"dX4LWNRo0obJ8ax2HfqvRb7FyKXtUcZulgLrs4CD5RLHe2VWBQcqFqRiu+8HrPH1gL7e/viBVDZXGNcY",
+	"4RG6SeKIjpH2IiW8GBNKmAnQzbZy4gqrCLSRfCk+hUs8pu5Q26OVlyT44niPYAR4dMCemR25Te7RH22g",
+	"EF3Siu14GEzh5hxg1jFjZjMHkL9PJMGPfokVRjaxOb8Xbmg3CBx3hp49A9gIA0wqz3PBXM6texv78ri8",
+	"Z1Y9YmP8lnMSRgY0IOSd2YYnSFLdcBd23lMOBwVO70Q4ysYonEstJb1qULhCXLxmMPccc6oYZiRRexPx",
+	"fiqoFgSQb/vZa9cJpWp7Rg/AKVeK6QVPUzIrJRYN6h/H2ProcMBeEwHE122AGhR6N8hmU1ObqgZQWGqq",
+	"CPqr7qYk/oFAIGOaPIDZ7hXuoScAQnzdwMag5jZf2U+QdfG0NmISjctgz7W2W/PxZrtG/JhhmIZZCQqo",
+	"hZTcGQRZIAqR6aFD8kR2W5c9H2Ri6jRU/CzStD9T+cKwyAkWtLAY6A6HeG9khoPT4dAWWsEnDn2jAvVT",
+	"7GiiSEXfavXGbYWv3vv3fakgNbLWoW/c489V1Q1xOczj/1bFwPjd/4yU1LGw7+D7bHTMXnMrrVTdfN2s",
+	"Wx00f+lpPe+L+PjsbPSUXVxcXDw/ef13/nyU/td3L0evr1+cmWsv/+Pp4lg++d/H6a9nr47zkTx7f/bX",
+	"5cndr0/f/+XJ5NfR9EQeL76dDPlfVv/FoNL0/6StGEzVovfOtfqqmjRRvTzbQxNLo+0HVFLwbpLMDefg",
+	"XK19O5BJJIReVe/WAH1Pcb5edPSLWBF9mXJXzcR/Zd8lrTNeVSwtYLpI0rQm7X6ilXGai9hIujzVLUsj",
+	"sj+XDi1XzH+62+7nrHx7Sw8t0YHMkOvsoDZCxlXC22SGdA+5+VXc0FHwL2BwtI47yI2Ajwz+UTobFixr",
+	"KG14fJzq1am3dRkajz7gFYrGwuTorhaB5rqv6Ng4+lsjntgg3IM/v7h2Sh0EMtl8Wx1KFLcTzWa5EBgB",
+	"eGgD9qx2h9+32l1D8QolRcQvFPbcRLEI2o2sMpHfJ1rlHU5R9qadyeynK0cUiG7lq7+pCXDeetq0H1/W",
+	"4sUInw5e/Htze8AGmPMEIfkk2nwiSTLA3ZHOPjOPfuYj6xRyrC1AJiC3xYPfsiN4+4FHjNt84IPt0ZUE",
+	"pFZcpbV++zm8oYx+5knxvcotil9ROKQXZlklEFBoJqR3QHI5zzLBcz1gF1SEIfbLsCXxzmGQn/uckblm",
+	"R1x9Q09/LnEA7+4VykAAiH83KLw2HnAz+u5nRk8dVN4FvazsslDa9r1zQcYCq8h5xsjC1ffvaPAbynaH",
+	"X2ef8+sqgIUrL1Oh2YEZ3TAdlFn0IcTtKUlK7sDzRzlPE7iIAhY1e7WCSwU7CA9sCR1bR9UyLMzzRMXx",
+	"vLrtj2CvVQXBcKh289xG0uhBjRz82UbG/gQQ1hRmiNEe5huHfpapYcTI0DmkugLHxw5ozp4bSVUkMzqs",
+	"ERbnw0eqlHmK064qgGBxNsvFgX/npdQoXDgllVLzHGXroC24mH+ISo3SEXjlnEGzMo76qjU8WdOsraq3",
+	"FJN+f7hW430jCo61fnJuDYfPL98yQKeazus6VE+zsjd+evaxW52s6YGuZ3G7vTCob/uSy3oV+S+iEJY7",
+	"BoL7E4o/G92nr3fQ/z2WEJd4XzRDgxCfbJYiiL+TlZN/HNXdpGvZViJO1dpiJK/KMW9S+Hyze1H3D1h0",
+	"f8C8PsEzAG6B37TK+BsROfEAPEjHPPIa2G+Nb3Fm5VbprcCm6kIci6djLrgseepqe41Z5FpbJ/LGanBW",
+	"4TMCsFEPBFRE5HdCQpkg+wbJwtT8mWImhIwNJ7uuGv7YjuRQ+Yy8Chxc0LZcINnnNV9B/AWcQGRdkV+R",
+	"0+UMec9MuTRnjSqUxZAKHcpQYrEvW4nMsGiitoHVlg0LlCKn9tKGa1oo2lLZjZYWwp+rzb6Dsos2usOW",
+	"tw+wzEPMVzZwiEShw3PMC4QmP7RFZm53IiuM2O+6d9JCUTFDb6p2n9YsLqlacgJh5lphL2aE2SwXYsCu",
+	"+R1WrgtlEz3YApbsLQ2+kyZ3Aoxff1MTRBnAcswPtDUa1qsbzwhzH8x1vCOwi2YMT/+Y6GJvxlN7dYPq",
+	"UXno/vWUEAh24C1AeLTN7vtD9ZE1MdiYv8+IcBECH3BHwg4bp7QeNmGLA7uwCSHjZsSEHakrZsLGSxiy",
+	"1QqZaEU+4Om242GoQzd9rawArpyeIZkQNTERUCmhk9Lazgt8Sgc4y8V9okpdlWv0KGgodTmdgkOcHUTw",
+	"t9azEjQpz6dqhMXo0LB9TNJkBzZbE5Sp6kGMxsAqwxVKuKTPhiaBJQCIAluhiKgwMqZxw0tfMYyq0loo",
+	"rVfymUfMwalmh7L+UxIUo69gz/R9i1cE+c+vCLkgaBQJd1Ny1mk3JFia9elqxq3XscBGv8xuc25l892I",
+	"qoXDl/VR4QHeyhwQWeyULumt3ReD72/yUFUHDoroQMTMShRfyxYc9OJEk/7ob/OaU7LNi7Xr4driq/LQ",
+	"dV8lBS5sjdb/fCqIv2ILysAzNVRqiWuNXLeY/861lWtuxD3W0Ag6GfuOSsvR1NxJ989d3EEQ+BHKbviB",
+	"iZRxNW4b8CwHteGDWFUXitq0ixSb7UfVxkuH7JL/A1+QNrK+O/9GIEd7/YD9jCIzd7O6QaCQcBHKtgXv",
+	"OTwA+ZEg6k/WHEUq3hRKGwpZE9EpZ77l3UOZBKJtFnzFJiKU1GZC5ZAbXXf/sfXc0kElD6WTcRpd/2rK",
+	"IgXhQX1nFitYjC5U5rqZNXgqwKGtTHxeloqgoOhO5KWGr9ZY6UzlU2HNcp3M9Nrl1NXimNC86w21B8G6",
+	"AKOtxzx/d2lhPkVFrE+/nm802Hm/t7FCL1sLEAFztcqqL8kXsIW5fGdVwKEM/GDMxrFiB1HtfB7+zhkR",
+	"nvuNmuWuDAhJ5RdhQC9krlLdaHG6FzsKZQSaFhUqJW0D0n81i6jyCzR7qYqqJZpN50pb7gQaKeamtYw6",
+	"ZBYyb7VtVL4tCkuZYhk4MLlVHU5YyguRG/2O2xw4Gzs7V0rbZnR27mMwSy2FuIv5yvV4LJaqP1dlzpaJ",
+	"jNVywH7k0IeFqAOE2YeSSvLhM4/oclBVurKTP7dGNRbhs1YtjC7fXkcMQ10wEPp9QcHFIhcDdnBha91h",
+	"tK6DBhzmWOSMhzLmKyyzHYuF0gF54rQ3tcGh4+mVX5BcN+u9ci/M/VqDBmpi4DN363xoMHi2ib+3s6pb",
+	"DJ41+ftFzf/nWTWsJDv2Cv5LBcEfHfwZ1iT+4M//FPyZcO6zpmz/Plnt75x74qn8LNzzA/6xa+E5pw6w",
+	"bm1gwC48RYqMbZVBVeVVKsiSOxWKHZB9Mw5YrgqswlsWoHU4ofIw2DMWisw5Dz6xlQ11TwvUVfXi5zJC",
+	"UbrIv2RcVIV/n9kTsT0N2B4Sqqu238E6IkflQ0TUvaa4Tpx9g/PwEtKcja/y8mCTJ0/kjVxn9iiUB66s",
+	"m9FVyJZOFMCWXjis+WOqiGNoU2jbSiW2EROlR2LWFAqXjaZP+AqmjhbQmqiRPeq7VFzwtJXa6INNRw92",
+	"jMGvrkuMxSECVqwy4QaMnAcolEmBbhFK+cL6qc2EPMrGw6xVTIFU9yIHwk5+GA8CjzSlmEG/QmhrX9pO",
+	"KLnAhC0klYP2YJQ5C9V/bHXnVnIgDZ9DCRzoKQhFlP0p2Erv2LQYQtN1xo2iAymjbrlU9htHPIDzCW2t",
+	"KTOPciyg9yhPUy/FEUY7XNdnp8qEc2uDzjkvIPeYLY387k8EZf0s5ZKgB56dBZYRhdIntf3A6WJK3ebP",
+	"O8zHOgd99pNMV5WKjt/1whXAi4U72ohRgPrdmOhrU9iSNK1FWVhHHHZ/RW3FCz3cMGFuk/hgcIqoSKbz",
+	"gJo5UBlzZpWNsVMtgkr07/uYbD13SQN0lFeCfS8x+7kTWJTDAMNgHlw9C3qHEWBKu1kpK9TFKvSViw9w",
+	"bQ8XH1HIlvzwZUMdpcIid7XM0brnz0Km7v2zV3vjp/C/oDowGzWlN7a3nyH19LnR8UlAtAUbKtJBWfNB",
+	"83j7aztLOTSDf7YCWZa7/SMSRYIeEpC2Ukzkim7v5BRsJWqDuQBH2OgPfN2Fy9vcgg6tfNegvdjOYmuV",
+	"W+5cbhcRfcjiu8azoLAJo82pEBSweVA9Vf1TYOJntbuUdhcGB21sKztlI72dZgqcd+1EDfmUiuVKLVzl",
+	"wzrf3DLtiiJ4025lxXd8x6XCn1eHyBB9N6BdQAExbpt2vcVaH7jrrfG+RGDspHsOgc/cXKzNLClAl8b5",
+	"/RP4pS1D4psUvK2al1LFF3EDPFOqqHkBqOE5SOc3UD1N5YGrIpZoV4LG1s+xDevhTJpzW5fss1zNktSF",
+	"xnqHBIrX4d0AGs5rwVyzhkp3w1yxQSgx+YwUJ6cl/X//z/+LJXbA0wC/bDWecy/R1DxR+ay7daLaxK1q",
+	"ZMsQwT1fQXLVgS66tMHNBuxQehCuVQ/pVF8JStpXKjAOrNG90w26tsCFkUXdUyj6h/KthFjZdnPgAAoV",
+	"q1rf3c5gM+ghZaXPcb0zry3t4TdXcl2glbKWegiDJjm/CiIErcQAxVwy4FxyQyCg+Re8jO3Z8jy5FzCE",
+	"F+dt/RG2sUNTJWsI3AdQf67WkziBtONDL5QZSaW17XkfucWW4+ssd+ac/UPyjOpcCeQXQqeaFO5woiaF",
+	"u6tWCl8jdD9T1HfNVmvspAE1P0XQM5j7HJ7rGIxTvl7nQOygEuyRQqyb9ej4ZO9EJPP937Nb5NqeK19S",
+	"Zwcqr9TFw39wFIOVpLehSZcYVu2uJ4Z1Ez4rFzp4tpw7QD2M6I/hsgtuq/Ssl2J/E84eP5KP24DfJr37",
+	"J4urILrwgGSkZIdEJGSCVAy1EQ7m5BwpiqXK71gsCoM7FFpPlVX9aqqG0Xm9tew4vOKK5PyvKvWQ3dSw",
+	"XlufVUmBXvGXl/eP2dWPFxfP/Q9QuY1E3vVTNeUp9JcdsOe8ELcKeBhWYHcytprNRM4O9Jzn2M0SbNci",
+	"vxcxzD5g/3npviB0wHJVFnjvMcvBznZIHn/sifXLO8P0NuZIMUqRMvLGhR2ZBjGzdiUO6+F3BKYA7a6Z",
+	"opiVqv2toyHC2sdzAWbduEo0ckUubAFHMtjTZ3CW5kmRzqCer+vzIioosAOssRtArd3HYMXbUKzg8jNk",
+	"DiU7Zw2Zz+3L5/CdzXlCbvV/ZAq9vKyg4VEfA8UHpQrtQLSOPtCXd3NkdxKvAOmSyvEUgx8FKQnaQmoE",
+	"hEY4DNC2s2I6o4he8HOMGZc4jP2UDcUFPUfoKc8g7eZ4OBz928lFPHnybycX/3ZyMcK0HAlRxpKVWYa1",
+	"SKEZC5tybTRBAzEAc0zPQlEA+yVfWarpiU3daFs1kcuHn08k+FuP6MtLIniX+PzuB9W9ue6gElT+dZ3m",
+	"avYVzuh2DzW327RLJZLcyBhasO9eX7GDy+s3h0zyhfBqu9fwGpEslBUjahYvsUhAxYM/hL08ljrsGV1/",
+	"rnQxsJUGVX4b9j5CjUvNrIMXvm2dYpyZF6DEKV+IsevEe3x24pcXrgrcQs69KvpVZ1PINrG1f6GTyuOT",
+	"ZnFhlFogXXm+yuZCOt92agalRiVzDjOxdsM0pbehArzX03yNq9UrJfydWvCkXjNu0LSKIMwi26yfDM+J",
+	"tJ2iGNCnQRPEskzTjxEz8hPmL1OEAWnCY7ABg1AFM8FSpBzLkPbx16T2a1r7RQVLB/QL1mHr1h94m49L",
+	"rlU/QKrOGL5UK9vvCU2H5zVKDm3/7wW0yccVYC1pWFSS6yoXxSw8InB8jFrBngdVR7ljqhKTuIb0VU98",
+	"8PvqOxEfrgkPDeUFmQIiA/LIPsKlkcNo1luqyljrYoTWvsj1gyfYHUBp2TFz42FvX9xcjMxw5w+6gWH9",
+	"HpoyDu1MijeNj1DwWCgvSZo3L7V5rQd4jz6MXbQwNSnd7NR3ONwKkfXLle8eIlurj3P5VdzFBdEgpEu1",
+	"ErOx1DU7j7nQG/eqd8wrPTLYoJBUM8OLon0+4TPtQeFUfwx6ruhTfTCk5hbXG3atjnVeiaJF+bs/3CLY",
+	"+2SsOnHhK9TScSDeT/QxssAer7357vXVF5CXqDkwGP0xt/szxg2/ruPwtgKnZts9S1YXqyI7FpkDmoYs",
+	"ZyXIO8jKnl8HczvZMRqEycPdL+EkhONuWX0FPZer6uR/qPVRp5K/c8OWoQ4qRxECCrfgUiEmya2xJc5u",
+	"0xszrvVS5fEXcRteCahiIcUSigMz+zEbC+Wk1zjRd359BStpeoGOu1RNcMJcVB+G6XlZsFgtpaHrCEEg",
+	"tP6kBhG7YEvB70Lp5nngYrUXyXuh2Uwsq4C6XBgxfIySX9+IfU6ADSUorfWLtmUG+c4qQflwa3eiSzsh",
+	"Z5xbCFFA135IFCeyvbDVMkLpcXtbljnsUdaMK0LIgHIZfUP5zSeYAeGUSgdD6Y1JmaQxVA+xoLkBKK4p",
+	"yXtOCVPoitUFWP/sRv5jSvECY7ctggjlv4JrTSlAqbqEYgFdF1O88uruUK4taqGLXMlbh7vrBuKvxbL/",
+	"fFjVav9v+5dgt+D6Z4tUc4cc6cE/JmBtTUoR4EzX5nYxZ7ffHofeg2CQ2CBV8ROe0HZkUWVox0ggWxl3",
+	"i+vrU4jwV6m4FzTcB+TtMIv/p4sqEjXzdA3Yn+Qdy8UXizJ6A0N/cpxRKCHQqGo/WPcbJwWajbBTxoB5",
+	"gUKhjHBZm6OD8BlnPmiFB2G0T+2rHW3CNgcChbIrEojtEwgUyq5IILZfIJAvQdQigXatm2ET3z6JV0/+",
+	"qeNgcH3/P3tX29s2coT/ykJfznZpWc4dClT+UKS+BglwvgvODnApeDApaW2xonaFXcqqGuS/FzszS+7y",
+	"RRQtWbbTAAWak8nlvs48O28PS2yakbMtOwbBuC09YywMduO1R8Pg8X5JQOB7AMweA2Cqpay+tdAXkgY7",
+	"Bb/QXe9J9HuVLmZDrl+uw6BaO/IIhsJyugFPTKHpSfIV9EWFmi2BCYdMlIZao+XNz21qHjpSUe9UQXZb",
+	"JlCIt2tnAj22mY7ERu0Ws6BSIMQyB1R7mZQFS2KR7EiZiYBvA6ZlKGKxxjdWBtVPZJDnDCZinC6hpPFb",
+	"O0+uEFgsMwqwwQRHG6iLTH9ZnqEJwez9nKUPHvaZ+LwA5QJywJNhLwpyIhDTtC4/RjyBQSi8GxO4X+4g",
+	"6M2/5TWjF/R37MfSANP1LPAFV2MDAR/u2g38e0IajYM/Bu22hCZ8AxsGgrFyQj33o9uy1e3blkE9e2KX",
+	"hxUr2zLHFC/slzwmYEKuHDH33GaNgtTN7q9NACbfgxZI4OauAS7m7H907NjPakn5DmT2AmRAgOyEZPR0",
+	"mU3kSjwJlPkoy+BC3t15NoXChIAGBdOdLBH3t6ZP8Jvj3HDxh+13DkA21eDeIcGIHa0gdMavEnXc8YKP",
+	"OeYdVeQ1DXGPOvJ7NaztL7p2h70sm/frrVj57Qvk69x03yqS6d52lplPbcfoMo4xanipufrB3GXMmzZl",
+	"z9xiEsoaf5AzIDtRoeD/WRjQFjCZThzKF8gWhRuJuQdnyZz3WQQNRmwq00kRsm8rSp7/1fHEMnmHjNua",
+	"jxXHwLKTk3dJmnFlANTJCYv+OMX/jkCsLskdPeNrzSKwUFveN7SiUmpCdMGiv0g14ep2tMZXIZaBiO+z",
+	"KZ/XScpfEp3d4Ex2DUz9aODTFkGp5rnr5L9bPQtd+QPHD9px19BoAP4t0gM+iqPZ+jC771QO8m92k5iJ",
+	"h8ntFBmdi/+DEf1SzZiWLATbEoh0bc+Rc1A/kuEQgpxrYQ0SPGhzdMzLeQUE94SWuEYKIwywI4YCj46B",
+	"AHTw0BaB5y6Zc1tTYCpXou9WGYWnb/G8lIpVUZY1tndsQ5j1WC64jigXxwbNKk5xs8V0RYB56v8O8i5i",
+	"2BZEseYDMo9qFtHsm5MNnYK4T5KZmOej6bAzFmXJeMbhkSLWebTGck/AMTaW83mMjNiJZtFJKZQYKxxN",
+	"CrdNItg4FlIk4zg16zFnR9ivhLKgQaig5IOvmBZGPFtxLuyoWOQONR5pqUZQW7aYoeM+ewvwMIBwVtOI",
+	"VAifAloxdyPASlDaPX4EORnpfgc/bVVgCl8GS48ZtpZYF80sKQ7vXiFNLGNQyj4vZuX1BBw2R04o9zU0",
+	"i2IWDCFjzicsgyBcCp3HF+dIGJUVfuI+VV6KQMWsI3b06eYyYNHnz58/n15dnf78883798Orq+H1NaTf",
+	"ZSpOoCfRv2Cfybs7zSEk3UKr43I1qbtltlTcloByZgM/Gfai4wtoIAfs6Nksup3GZstjxWRcHdKO2HXS",
+	"QInG0PrzwcBRchguLRipUAwqQ9WKjZe8hufsAyI2doOKFJypOhRQe5hmLTC7HLMiqf7wQsnxRh4ZlHWH",
+	"MYzZDZnvUNcohnuwllZmLkWCpfd6Ae3V3rCHsfJu3kljoI555BRlXy5RY1Y0y1D8elgXNkFv2Hsz+HFw",
+	"Ojg/HZzfDAZD+F8vaOkaSqiiZ6yaI/O1oxrF1XpSmxmBpO2gwCU93HEYm1htYG2CInMXiX4JBD7uYkSn",
+	"q8oVA6trJcEi1lmLVYq2g2OSoiZqhUoLU40noFs+THvK+bAv3sPqOQh7Q0dzEkWwUZ4B6nMd2P0YsGSh",
+	"A0bq0lY2kvIfSsalbl9tlvudR7GLbnjRhKA7Q8t6ogIKBK3Hl7XwsnoPPPsC/09FlrEwSt2l0KihAn4a",
+	"dCPGVHDf1zaSMk49XROAJWqT7uqzt/nirkntUUp3bkELhTWhuclGMcHPW+x8xBq5IdHNWWi312YeykGA",
+	"hRRdLkc3uMwv2dzRvuVxH3ba8kF7wrVTJNixdqTJA025dkLXrG0iFL5xwhwEUksMezkJciBndisaZU3b",
+	"+gdqNhSuw3Vj2fA9bVqcpq2U+b60OHzym96pTfnN3XZpNxtSZueoLWE5zm+ERNpYXPmnqEPjDEQuJlId",
+	"433ZTU/GBXSYxFDaeimbzcmHu98latG7wYYVWr8qAD990xlUHyD37hlOoeIintt75F5ZNg5Ashj05onW",
+	"ldKav0rLmg/Z5Y/8tuOsgF/QWWE/+OSO4/5rV8hoLO+IQckTdGZvGds4I6gzP2hGb9s7Sp1zYWj/GIrC",
+	"XSEzNk6ltnS/WLLf/iQFL/HUg9JPBPgdQnGv5HIROKRVrsNhyuMJV1iYwfUmHJHjQS644JMoFFKxCCWn",
+	"+T1LuGYjBbButAYvBSalS5iAOE3XtrnokS4P4isw/8JFAxJl6g+WULD9KUCOrTOQ16ApPhSKXAtBHQfC",
+	"NTO+bqvjEF3GAivEmobMPQHtvjO+thUR/IoO9pu2zOXJCV4QzcghTwjzXMmf9/bjB3a/jCHkD5eeLJp2",
+	"E59EF6HASlr3CbF0zbEsAlhLzdU4yO3Ero0asmJiqrTlP0CW20yaORNYpRypx2BbQYbASUTIfSXVTEMO",
+	"30hm00avEp2JF+FWgr4c3K8EX+3qWHJf2uxZwgl+4a6lyj6sdS2VRKEjcK/xLxt8Sr8tuACACO/iaaHM",
+	"0EjwFRj+C1/H3TJN+z7jihH9XqgNwEVszQiDkVxm7AiKyWJwzEVRBZxyZYA9tszA0CZI6uuvl8WHx5Dh",
+	"ubOgh2V/ll9zJGC+fwteiQK2VGkoorOHn8oq7OxLMvkaHfcZzbtT4UfJ5b0vV6FI1hy6iwKJJg2kR2Qp",
+	"TgouQfpzJlGTYAli2gkM2ALzdTUbfDVNMvI5IdSvyWI+Iq8bTBfKX7RbmvkccTZKYzGrL5JHTgLo02Gz",
+	"f/LcKp+wo5WNopT8nogxx8ysuVTCIM7r6/dmdvHt8zc/AobQTC6zfi+oI7Pw6EJNnxREJ8zzCtnygSvT",
+	"bLMDAmYNyHPgnBgMU6Uk2KXn7DIWbC2XbDzl4xlM2VTq7O/+iIAto8twOkrkAzgpBF9tqVN+5avOKmWj",
+	"ewKe2C9roS8gazb83ikr9ptflNv3qS2nF/TTAVn1n9+OX4WLZUVu9DCLS6q8VpPXXJ3OvuA/tmVJJFVC",
+	"uJ52FIQIJJN8z1l3EnAihsJGlDbo52ajZaEidjrfRudtecDNXO7thFdPd7vtkhbjJd/qW5ElGi+32I+d",
+	"rZb57Py5eSufwe2pe4C484HGSKoUiKMt7B0WlH55aTy0CJg7M/0LooCguA8EDqZSI6caHitIBauGeXs+",
+	"qgJ2+nbTVq4J010gXw6FRYF0SG25cLJftIHmmxyX4wv9qA7amT8dANldMEWx7IBP88LRzuXBH12Zc3kr",
+	"nuX/51DyrLzcj8Mo+HINKVPDQrWFht9Uu7V3fd/Ut/6rEcr17n4ziFxuPQIfnJnrZcK3s7bSs8jchU20",
+	"h3QXhTYeuNJU3YNKl6oJh/ot03gBxsc+i+6UnN8iMo1YxtNUh8J+F1IUrQqKF7Ei6k7fEixXYrMZ7Xca",
+	"8tMb0w5qGzPDWj/KQOa+udFKRgtxQCvZywA/v2CAa+0J2DcIasIobycT7fEWk13Z6Uop2LvOwLWxqG69",
+	"gesYLEukcy3eKCo2woQMt4QXF0xIhcmZMZqTXDtVKI4i12z1CNsTbOVnhikN8KS0nh+oVi+fOJVLqapJ",
+	"nLHB34aDAft0c9lvshZBpB2xleznM48RG0+cnW1Ws4P4e6fk/JPm6nEicJNVB7ryZIBpF6DUYKuxPnhF",
+	"J2KTWcYdsmOacX4+sHmmKZO6AcG+Vvj2e1mC1yM4+Lh6sLpkqdLesHf28BNoC3r+S11l5BwTobi/43wy",
+	"BIj2T/jvRU4KiEShEKfJFNdyqcbcJYHM84PZZZqYSWILmaZUensVJ1ip5N9yBKoRK6mgqIZyycMefFAD",
+	"eiqZr31n1dCz4sd6poMC8ZFmO3LcJx5pULP7hAi+MeWBCtWDOZtTZZRigqAYfMkdZG7evgL1BmeXqjq6",
+	"m2oIYX3i1xCSaALiRiK/G2bbCNTqFIseUNgO1Xp9kDPu9cXGVFT7csW1hoougJkh6NAWTl9wuUghJ4yp",
+	"Jaozs+GSMe8XLb/jfDKKx7OapnMWX8rsZ0cPicqWccrm8XiaCOCWslVngBcG6NYLYuJQ4D7UZNaee2Oy",
+	"Oav18+sShLjcIfaLiarUaNde80CaVNs0sdzSXLiND1m8zOQ8zpIxPaUDNo+FGbMW8UJPZUZLh/zAFJvu",
+	"D8ySxX798+v/AgAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

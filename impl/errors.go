@@ -170,8 +170,11 @@ func requestErrorBody(re *openapi3filter.RequestError) apiError {
 			field = strings.Join(ptr, ".")
 		}
 		reason := se.Reason
-		if se.SchemaField == "pattern" {
+		switch {
+		case se.SchemaField == "pattern":
 			reason = "is not in the allowed format" // never quote the pattern or the value
+		case strings.Contains(reason, "json.Number"):
+			reason = "number is out of range" // 1e400: no float64 holds it
 		}
 		if field != "" {
 			reason = field + ": " + reason

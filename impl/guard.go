@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,6 +102,41 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// Cross-origin requests: apiv4 authenticates with bearer tokens only, never
+// cookies, so any origin may call it from a browser, as the public API
+// allows. Preflights are answered before authentication.
+const (
+	corsAllowHeaders  = "Authorization, Content-Type, X-Filter, If-None-Match, Last-Event-ID, X-Request-Id"
+	corsExposeHeaders = "ETag, Retry-After, X-OAuth-Scopes, X-Accepted-OAuth-Scopes, X-RateLimit-Limit, " +
+		"X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id"
+)
+
+// answerOptions answers OPTIONS on every route with the methods it allows
+// (HEAD wherever GET is), and cross-origin preflights with what a browser
+// may send; other answers to a request with an Origin say that any origin
+// may read them.
+func answerOptions(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r, h := c.Request(), c.Response().Header()
+		if r.Header.Get("Origin") != "" {
+			h.Set("Access-Control-Allow-Origin", "*")
+			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+		}
+		allow, ok := c.Get(echo.ContextKeyHeaderAllow).(string)
+		if r.Method != http.MethodOptions || !ok {
+			return next(c)
+		}
+		allow = withHead(allow)
+		h.Set(echo.HeaderAllow, allow)
+		if r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", allow)
+			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+			h.Set("Access-Control-Max-Age", "86400")
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+}
+
 // deadline gives every request at most d to be answered: past it, the
 // database calls of the request fail, and the request is answered 503.
 // The event stream lasts as long as its client and is not bound.
@@ -127,8 +163,14 @@ var (
 	errBodyNotJSON    = &db.Error{Code: db.Invalid, Reason: "Request body is not valid JSON"}
 	errBodyTooDeep    = &db.Error{Code: db.Invalid, Reason: "Request body is nested too deeply"}
 	errBodyTrailing   = &db.Error{Code: db.Invalid, Reason: "Request body must be one JSON value"}
-	errBodyNUL        = &db.Error{Code: db.Invalid, Reason: "Text must not contain NUL characters"}
+	errBodyDuplicate  = &db.Error{Code: db.Invalid, Reason: "Request body must not repeat a key in an object"}
 )
+
+// errControl refuses text with a control character, naming the field.
+func errControl(field string) error {
+	return &db.Error{Code: db.Invalid, Field: field,
+		Reason: "Text must not contain control characters other than tab and line breaks"}
+}
 
 // guardBody reads the whole request body, at most MaxBodyBytes of it, and
 // lets only one well-formed JSON value of bounded depth and without NUL
@@ -167,10 +209,6 @@ func guardBody(next echo.HandlerFunc) echo.HandlerFunc {
 		if err := checkJSON(body); err != nil {
 			return err
 		}
-		// Neither database can store a NUL character in text.
-		if bytes.Contains(bytes.ToLower(body), []byte(`\u0000`)) {
-			return errBodyNUL
-		}
 		r.Header.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		return next(c)
@@ -189,11 +227,21 @@ func isJSON(contentType string) bool {
 }
 
 // checkJSON reports whether body is exactly one JSON value nested at most
-// MaxJSONDepth deep. Numbers are kept as text, so no value is lost here.
+// MaxJSONDepth deep, whose objects repeat no key (decoders differ on which
+// one wins) and whose strings hold no control character but tab, line
+// feed and carriage return: neither database stores NUL, and escape
+// sequences would reach the terminals of whoever reads the text later.
+// Numbers are kept as text, so no value is lost here.
 func checkJSON(body []byte) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	depth := 0
+	var stack []*jsonFrame
+	valueDone := func() {
+		if n := len(stack); n > 0 {
+			stack[n-1].wantKey = stack[n-1].keys != nil
+			stack[n-1].index++
+		}
+	}
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -202,15 +250,45 @@ func checkJSON(body []byte) error {
 		if err != nil {
 			return errBodyNotJSON
 		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			if depth++; depth > MaxJSONDepth {
-				return errBodyTooDeep
-			}
-		case json.Delim('}'), json.Delim(']'):
-			depth--
+		var top *jsonFrame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
 		}
-		if depth == 0 {
+		switch tok := tok.(type) {
+		case json.Delim:
+			switch tok {
+			case '{', '[':
+				if len(stack) == MaxJSONDepth {
+					return errBodyTooDeep
+				}
+				f := &jsonFrame{}
+				if tok == '{' {
+					f.keys, f.wantKey = map[string]bool{}, true
+				}
+				stack = append(stack, f)
+			default:
+				stack = stack[:len(stack)-1]
+				valueDone()
+			}
+		case string:
+			if top != nil && top.keys != nil && top.wantKey {
+				if top.keys[tok] {
+					return errBodyDuplicate
+				}
+				if hasControl(tok) {
+					return errControl("")
+				}
+				top.keys[tok], top.wantKey, top.key = true, false, tok
+				continue
+			}
+			if hasControl(tok) {
+				return errControl(fieldOf(stack))
+			}
+			valueDone()
+		default:
+			valueDone()
+		}
+		if len(stack) == 0 {
 			break
 		}
 	}
@@ -218,4 +296,38 @@ func checkJSON(body []byte) error {
 		return errBodyTrailing
 	}
 	return nil
+}
+
+// jsonFrame is an object or array checkJSON is in. An object's frame
+// knows its keys and whether a key comes next.
+type jsonFrame struct {
+	keys    map[string]bool // nil for an array
+	wantKey bool
+	key     string // an object's key whose value is being read
+	index   int    // how many values were read
+}
+
+// fieldOf names the value being read in stack as errors name fields:
+// keys and array indexes joined with dots.
+func fieldOf(stack []*jsonFrame) string {
+	parts := make([]string, 0, len(stack))
+	for _, f := range stack {
+		if f.keys != nil {
+			parts = append(parts, f.key)
+		} else {
+			parts = append(parts, strconv.Itoa(f.index))
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+// hasControl reports whether s holds a C0 or C1 control character or DEL,
+// tab, line feed and carriage return aside.
+func hasControl(s string) bool {
+	for _, r := range s {
+		if (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || (r >= 0x7f && r <= 0x9f) {
+			return true
+		}
+	}
+	return false
 }

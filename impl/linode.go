@@ -2,8 +2,10 @@ package impl
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -52,7 +54,7 @@ func (s *Server) CreateLinodeInstance(ctx context.Context,
 		return nil, db.Errorf(db.Invalid, "type", "type is not valid")
 	}
 	in := db.NewLinode{
-		Region: b.Region, Type: b.Type, Group: deref(b.Group), Tags: derefList(b.Tags),
+		Region: b.Region, Type: b.Type, Group: deref(b.Group), Tags: derefList(uniqueTags(b.Tags)),
 		BackupsEnabled: deref(b.BackupsEnabled), PrivateIP: deref(b.PrivateIp),
 		HasUserData: b.Metadata != nil && b.Metadata.UserData != nil,
 		Alerts: db.Alerts{
@@ -64,6 +66,11 @@ func (s *Server) CreateLinodeInstance(ctx context.Context,
 			return nil, err
 		}
 		in.Label = *b.Label
+	}
+	if b.Metadata != nil && b.Metadata.UserData != nil {
+		if _, err := base64.StdEncoding.DecodeString(*b.Metadata.UserData); err != nil {
+			return nil, db.Errorf(db.Invalid, "metadata.user_data", "metadata.user_data must be Base64")
+		}
 	}
 	if b.BackupId != nil {
 		if b.Image != nil {
@@ -108,7 +115,7 @@ func (s *Server) UpdateLinodeInstance(ctx context.Context,
 			return nil, err
 		}
 	}
-	in := db.LinodeUpdate{Label: b.Label, Tags: b.Tags, Group: b.Group, Watchdog: b.WatchdogEnabled}
+	in := db.LinodeUpdate{Label: b.Label, Tags: uniqueTags(b.Tags), Group: b.Group, Watchdog: b.WatchdogEnabled}
 	// linodego sends back the whole backups object it read; only the
 	// schedule is settable here, enabling goes through /backups/enable.
 	// NOTE: maintenance_policy is accepted for the same reason and ignored.
@@ -370,6 +377,20 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// uniqueTags returns tags without repeats, in the order first given.
+func uniqueTags(tags *[]string) *[]string {
+	if tags == nil {
+		return nil
+	}
+	out := make([]string, 0, len(*tags))
+	for _, t := range *tags {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return &out
 }
 
 func derefList(p *[]string) []string {

@@ -84,10 +84,21 @@ func (m *Metrics) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil && !c.Response().Committed {
 			status = http.StatusInternalServerError
 		}
-		m.requests.WithLabelValues(method(c), route, strconv.Itoa(status)).
+		m.requests.WithLabelValues(methodLabel(method(c)), route, strconv.Itoa(status)).
 			Observe(time.Since(start).Seconds())
 		return err
 	}
+}
+
+// methodLabel is a request's method as a label: any client may send any
+// token as a method, so those HTTP does not define are one label, "other".
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // streamRoute is the echo route of streamEvents.

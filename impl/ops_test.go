@@ -3,6 +3,7 @@ package impl_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -54,7 +55,7 @@ func get(t *testing.T, url string, header ...string) (*http.Response, string) {
 	return send(t, "GET", url, header...)
 }
 
-// send sends a request without a body and returns the response and its body.
+// send sends a request without a body; header holds name, value pairs.
 func send(t *testing.T, method, url string, header ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
@@ -175,5 +176,92 @@ func TestRateLimitHook(t *testing.T) {
 	want := `apiv4_rate_limit_refusals_total{route="/v4/linode/instances"} 2`
 	if !strings.Contains(rec.Body.String(), want) {
 		t.Errorf("/metrics lacks %s", want)
+	}
+}
+
+// TestMetricsMethodsBounded checks that methods HTTP does not define,
+// which any client may make up, share one label, so that /metrics cannot
+// be grown without bound.
+func TestMetricsMethodsBounded(t *testing.T) {
+	srv, _, _, _ := newServer(t)
+	for i := range 5 {
+		req, err := http.NewRequest(fmt.Sprintf("MADEUP%d", i), srv.URL+"/v4/account/events", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	_, metrics := get(t, srv.URL+"/metrics")
+	if strings.Contains(metrics, "MADEUP") {
+		t.Errorf("a made-up method became a label:\n%s", metrics)
+	}
+	want := `apiv4_http_request_duration_seconds_count{method="other",route="/v4/account/events",status="405"} 5`
+	if !strings.Contains(metrics, want) {
+		t.Errorf("/metrics lacks %s", want)
+	}
+}
+
+// TestCrossOrigin checks that a browser page on any origin may call the
+// API: a preflight is answered without a token, with the methods of the
+// path and the headers a client sends, and answers, errors included,
+// carry Access-Control-Allow-Origin and expose the headers clients read.
+func TestCrossOrigin(t *testing.T) {
+	srv, _, token, _ := newServer(t)
+	do := func(method, path string, header ...string) *http.Response {
+		t.Helper()
+		resp, _ := send(t, method, srv.URL+path, header...)
+		return resp
+	}
+	want := func(what string, resp *http.Response, status int, headers map[string]string) {
+		t.Helper()
+		if resp.StatusCode != status {
+			t.Errorf("%s: status %d, want %d", what, resp.StatusCode, status)
+		}
+		for name, value := range headers {
+			if got := resp.Header.Get(name); got != value {
+				t.Errorf("%s: %s = %q, want %q", what, name, got, value)
+			}
+		}
+	}
+
+	want("preflight", do("OPTIONS", "/v4/linode/instances", "Origin", "https://app.example",
+		"Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "authorization, x-filter"),
+		http.StatusNoContent, map[string]string{
+			"Access-Control-Allow-Origin":  "*",
+			"Access-Control-Allow-Methods": "GET, HEAD, OPTIONS, POST",
+			"Access-Control-Allow-Headers": "Authorization, Content-Type, X-Filter, If-None-Match, " +
+				"Last-Event-ID, X-Request-Id",
+			"Allow": "GET, HEAD, OPTIONS, POST",
+		})
+	want("OPTIONS without Origin", do("OPTIONS", "/v4/account/events"), http.StatusNoContent,
+		map[string]string{"Allow": "GET, HEAD, OPTIONS", "Access-Control-Allow-Origin": ""})
+	expose := "ETag, Retry-After, X-OAuth-Scopes, X-Accepted-OAuth-Scopes, X-RateLimit-Limit, " +
+		"X-RateLimit-Remaining, X-RateLimit-Reset, X-Request-Id"
+	want("a list", do("GET", "/v4/account/events", "Origin", "https://app.example",
+		"Authorization", "Bearer "+token), http.StatusOK,
+		map[string]string{"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": expose})
+	want("an error", do("GET", "/v4/account/events", "Origin", "https://app.example"),
+		http.StatusUnauthorized, map[string]string{"Access-Control-Allow-Origin": "*"})
+}
+
+// TestBetaVersion checks that /v4beta serves the same operations as /v4,
+// as a client switched to the beta version calls them.
+func TestBetaVersion(t *testing.T) {
+	srv, _, token, _ := newServer(t)
+	v4resp, v4body := get(t, srv.URL+"/v4/account/events", "Authorization", "Bearer "+token)
+	resp, body := get(t, srv.URL+"/v4beta/account/events", "Authorization", "Bearer "+token)
+	if resp.StatusCode != http.StatusOK || v4resp.StatusCode != http.StatusOK || body != v4body {
+		t.Errorf("GET /v4beta/account/events: %d %s; want what /v4 answers: %d %s",
+			resp.StatusCode, body, v4resp.StatusCode, v4body)
+	}
+	if resp, _ := get(t, srv.URL+"/v4beta/account/events"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v4beta/account/events without a token: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := get(t, srv.URL+"/v4betax/account/events"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /v4betax/account/events: %d, want 404", resp.StatusCode)
 	}
 }

@@ -1,6 +1,7 @@
 package impl
 
 import (
+	"crypto/sha256"
 	"errors"
 	"math"
 	"net"
@@ -138,30 +139,81 @@ func limitTokens(l *limiter, m *Metrics) echo.MiddlewareFunc {
 	}
 }
 
-// limitAuthFailures refuses, with 429, requests from an address that sent
-// too many unknown tokens, before their token is even looked up; every
-// "Invalid Token" answer spends one of the address's budget. Guessing
-// tokens is hopeless anyway (they are 256 random bits): this keeps a
-// flood of bad tokens from costing the database.
-func limitAuthFailures(l *limiter, m *Metrics) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if l.rate.Burst == 0 {
-				return next(c)
+// authGate keeps a flood of unknown tokens from one address off the
+// database: once an address has sent too many of them ("Invalid Token"
+// answers spend its budget), its requests are refused with 429 before
+// their token is looked up, unless the token is one this process found
+// valid lately. So a client with a stale token behind a shared address
+// (a NAT, a proxy) does not lock out the valid tokens sent from there,
+// and routes that need no token are never limited. Guessing tokens is
+// hopeless anyway (they are 256 random bits).
+type authGate struct {
+	l *limiter
+	m *Metrics
+
+	mu    sync.Mutex
+	known map[[sha256.Size]byte]time.Time // digests of valid tokens, and when they were last seen
+}
+
+// knownFor is how long a token found valid lets its requests through the
+// gate; the store still checks it on every request.
+const knownFor = 10 * time.Minute
+
+func newAuthGate(rate Rate, m *Metrics) *authGate {
+	return &authGate{l: newLimiter(rate), m: m, known: map[[sha256.Size]byte]time.Time{}}
+}
+
+// admit says whether a request with this secret may be looked up; when
+// not, it has written the refusal's headers and counted it.
+func (g *authGate) admit(c echo.Context, secret string) bool {
+	if g.l.rate.Burst == 0 {
+		return true
+	}
+	v := g.l.take("addr:"+clientAddr(c), false)
+	if v.allowed || g.isKnown(secret) {
+		return true
+	}
+	g.l.setHeaders(c, v)
+	g.m.RateLimitRefused(c.Path())
+	return false
+}
+
+// judged records what the store said of a secret sent by c.
+func (g *authGate) judged(c echo.Context, secret string, err error) {
+	if g.l.rate.Burst == 0 {
+		return
+	}
+	var de *db.Error
+	switch {
+	case err == nil:
+		g.remember(secret)
+	case errors.As(err, &de) && de.Code == db.Unauthorized:
+		g.l.take("addr:"+clientAddr(c), true)
+	}
+}
+
+func (g *authGate) isKnown(secret string) bool {
+	d := sha256.Sum256([]byte(secret))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	at, ok := g.known[d]
+	return ok && g.l.now().Sub(at) < knownFor
+}
+
+func (g *authGate) remember(secret string) {
+	d := sha256.Sum256([]byte(secret))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.l.now()
+	if len(g.known) >= maxBuckets {
+		for k, at := range g.known {
+			if now.Sub(at) >= knownFor {
+				delete(g.known, k)
 			}
-			key := "addr:" + clientAddr(c)
-			if v := l.take(key, false); !v.allowed {
-				l.setHeaders(c, v)
-				m.RateLimitRefused(c.Path())
-				return tooManyRequests
-			}
-			err := next(c)
-			var de *db.Error
-			if errors.As(err, &de) && de.Code == db.Unauthorized && de.Reason == "Invalid Token" {
-				l.take(key, true)
-			}
-			return err
 		}
+	}
+	if len(g.known) < maxBuckets {
+		g.known[d] = now
 	}
 }
 

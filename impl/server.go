@@ -71,9 +71,10 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = handleError(log)
 	m := s.opts.metrics
-	e.Pre(m.observe, canonicalPath)
-	e.Use(answerHead, requestLog(log), recoverPanic(log), securityHeaders, deadline(s.opts.requestTimeout))
-	e.Use(limitAuthFailures(newLimiter(s.opts.authFailRate), m), s.authenticate(routes),
+	e.Pre(m.observe, betaAlias, canonicalPath)
+	e.Use(answerHead, requestLog(log), recoverPanic(log), securityHeaders, answerOptions,
+		deadline(s.opts.requestTimeout))
+	e.Use(s.authenticate(routes, newAuthGate(s.opts.authFailRate, m)),
 		limitTokens(newLimiter(s.opts.tokenRate), m), guardBody)
 	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
 		SilenceServersWarning: true,
@@ -198,7 +199,7 @@ func principal(ctx context.Context) *db.Principal {
 // Every answer says which scopes the route accepts (X-Accepted-OAuth-Scopes,
 // left out for routes open to any token) and which the token has
 // (X-OAuth-Scopes, "unknown" when the token is not valid).
-func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
+func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			need, ok := routes[routeKey(c)]
@@ -214,8 +215,13 @@ func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
 			if !ok || !strings.EqualFold(scheme, "Bearer") {
 				return &db.Error{Code: db.Unauthorized, Reason: "Invalid Token"}
 			}
+			secret = strings.TrimSpace(secret)
+			if !gate.admit(c, secret) {
+				return tooManyRequests
+			}
 			ctx := c.Request().Context()
-			p, err := s.store.Authenticate(ctx, strings.TrimSpace(secret))
+			p, err := s.store.Authenticate(ctx, secret)
+			gate.judged(c, secret, err)
 			if err != nil {
 				return err
 			}
@@ -227,5 +233,21 @@ func (s *Server) authenticate(routes map[string]string) echo.MiddlewareFunc {
 			c.SetRequest(c.Request().WithContext(context.WithValue(ctx, principalKey{}, p)))
 			return next(c)
 		}
+	}
+}
+
+// betaAlias serves /v4beta as /v4: clients of the public API switch to
+// its beta version by name (linodego's SetAPIVersion("v4beta")), and
+// apiv4 has one version of each operation.
+func betaAlias(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/v4beta/"); ok {
+			r.URL.Path = "/v4/" + rest
+			if r.URL.RawPath != "" {
+				r.URL.RawPath = "/v4/" + strings.TrimPrefix(r.URL.RawPath, "/v4beta/")
+			}
+		}
+		return next(c)
 	}
 }

@@ -2,6 +2,7 @@ package impl
 
 import (
 	"context"
+	"strings"
 
 	"github.com/oapi-codegen/nullable"
 
@@ -30,6 +31,12 @@ func (s *Server) ListTickets(ctx context.Context,
 // CreateTicket opens a ticket, optionally about one of the account's Linodes.
 func (s *Server) CreateTicket(ctx context.Context,
 	req gen.CreateTicketRequestObject) (gen.CreateTicketResponseObject, error) {
+	if err := notBlank("summary", req.Body.Summary); err != nil {
+		return nil, err
+	}
+	if err := notBlank("description", req.Body.Description); err != nil {
+		return nil, err
+	}
 	in := db.NewTicket{Summary: req.Body.Summary, Description: req.Body.Description}
 	if req.Body.LinodeId != nil {
 		id := int64(*req.Body.LinodeId)
@@ -73,6 +80,9 @@ func (s *Server) ListTicketReplies(ctx context.Context,
 // CreateTicketReply adds the caller's reply to a ticket that is not closed.
 func (s *Server) CreateTicketReply(ctx context.Context,
 	req gen.CreateTicketReplyRequestObject) (gen.CreateTicketReplyResponseObject, error) {
+	if err := notBlank("description", req.Body.Description); err != nil {
+		return nil, err
+	}
 	r, err := s.store.ReplyToTicket(ctx, principal(ctx), int64(req.TicketId), req.Body.Description)
 	if err != nil {
 		return nil, err
@@ -118,4 +128,12 @@ func replyOut(r *db.TicketReply) gen.TicketReply {
 		Id: int(r.ID), Created: db.FormatTime(r.Created), CreatedBy: r.CreatedBy,
 		Description: r.Description, FromLinode: r.FromSupport, GravatarId: "",
 	}
+}
+
+// notBlank refuses text that is only white space.
+func notBlank(field, text string) error {
+	if strings.TrimSpace(text) == "" {
+		return db.Errorf(db.Invalid, field, "%s must not be blank", field)
+	}
+	return nil
 }
