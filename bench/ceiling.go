@@ -55,44 +55,45 @@ func loadSQL(ctx context.Context, conns []*pgx.Conn, clients int, d time.Duratio
 // reads every row it returns, without decoding: a client as lean as can be,
 // so that the ceiling is the database's.
 func run(ctx context.Context, q querier, st db.Stmt) error {
-	rows, err := q.Query(ctx, st.SQL, st.Args...)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		_ = rows.RawValues()
-	}
-	rows.Close()
-	return rows.Err()
+	_, err := runCount(ctx, q, st)
+	return err
 }
 
-// runWriteTx sends a write transaction as the server does on PostgreSQL
-// (see db.UpdateLinodeStmts): BEGIN, each statement, COMMIT, one round
-// trip each, every row read. A statement without arguments is one of
-// bun's, its arguments in the text, which the server sends unprepared; the
-// others are prepared once per connection, as the server's are.
-func runWriteTx(ctx context.Context, c *pgx.Conn, stmts []db.Stmt) error {
-	err := func() error {
-		if _, err := c.Exec(ctx, "BEGIN"); err != nil {
-			return err
-		}
-		for _, st := range stmts {
-			args := st.Args
-			if len(args) == 0 {
-				args = []any{pgx.QueryExecModeExec}
-			}
-			if err := run(ctx, c, db.Stmt{SQL: st.SQL, Args: args}); err != nil {
-				return err
-			}
-		}
-		_, err := c.Exec(ctx, "COMMIT")
-		return err
-	}()
-	if err != nil && c.PgConn().TxStatus() != 'I' && !c.IsClosed() {
-		_, _ = c.Exec(ctx, "ROLLBACK")
-	}
+// runCount is run that also returns how many rows came back.
+func runCount(ctx context.Context, q querier, st db.Stmt) (int, error) {
+	rows, err := q.Query(ctx, st.SQL, st.Args...)
 	if err != nil {
-		return fmt.Errorf("write transaction: %w", err)
+		return 0, err
+	}
+	n := 0
+	for rows.Next() {
+		_ = rows.RawValues()
+		n++
+	}
+	rows.Close()
+	return n, rows.Err()
+}
+
+// runEach sends statements as the server does on PostgreSQL (see
+// db.UpdateLinodeStmts): each its own transaction, one round trip each,
+// every row read. A statement without arguments is one of bun's, its
+// arguments in the text, which the server sends unprepared; the others are
+// prepared once per connection, as the server's are. The last one writes,
+// and must say so with a row.
+func runEach(ctx context.Context, c *pgx.Conn, stmts []db.Stmt) error {
+	n := 0
+	for _, st := range stmts {
+		args := st.Args
+		if len(args) == 0 {
+			args = []any{pgx.QueryExecModeExec}
+		}
+		var err error
+		if n, err = runCount(ctx, c, db.Stmt{SQL: st.SQL, Args: args}); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("write: the last statement changed nothing")
 	}
 	return nil
 }

@@ -105,6 +105,13 @@ func (r *report) line() string {
 	fields = append(fields, fmt.Sprintf("rss_mb=%.0f", mb(r.peak)))
 	add("event_finished_over_first", "%.2f", []string{"event_finished", "page1"}, slower)
 	add("resource_free_over_first", "%.2f", []string{"resource_free", "page1"}, slower)
+	// A failed request counts in req/s like any other, so a run with
+	// failures measured something else: the line says how many.
+	var failed uint64
+	for _, x := range r.rows {
+		failed += x.server.failures + x.ceiling.failures
+	}
+	fields = append(fields, fmt.Sprintf("failed=%d", failed))
 	return "bench: " + strings.Join(fields, " ")
 }
 

@@ -126,7 +126,7 @@ func scenarios(f *fixture, firstSeq int64, clients int) []scenario {
 				l := f.linodes[w]
 				l.TagsJSON = `["bench"]`
 				stmts := db.UpdateLinodeStmts(&f.writer.Principal, &l, time.Now().UnixMicro())
-				return runWriteTx(ctx, c, stmts)
+				return runEach(ctx, c, stmts)
 			},
 		},
 	}

@@ -243,22 +243,6 @@ func (h *harness) setUp(ctx context.Context) error {
 		return err
 	}
 
-	for _, a := range []struct {
-		name  string
-		users []string
-	}{{"acme", []string{"alice", "bob"}}, {"globex", []string{"mallory", "trent"}}, {"initech", []string{"carol"}}} {
-		acct := &account{name: a.name}
-		for _, name := range a.users {
-			token, err := h.createToken(ctx, a.name, name)
-			if err != nil {
-				return err
-			}
-			h.secrets.add(token)
-			acct.users = append(acct.users, &user{name: name, token: token, account: acct})
-		}
-		h.accounts = append(h.accounts, acct)
-	}
-
 	for i := range h.cfg.Servers {
 		port, err := freePort()
 		if err != nil {
@@ -275,6 +259,24 @@ func (h *harness) setUp(ctx context.Context) error {
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+
+	// Tokens come once the servers are up, as an operator's would: only
+	// apiv4 serve creates and migrates the database token create uses.
+	for _, a := range []struct {
+		name  string
+		users []string
+	}{{"acme", []string{"alice", "bob"}}, {"globex", []string{"mallory", "trent"}}, {"initech", []string{"carol"}}} {
+		acct := &account{name: a.name}
+		for _, name := range a.users {
+			token, err := h.createToken(ctx, a.name, name)
+			if err != nil {
+				return err
+			}
+			h.secrets.add(token)
+			acct.users = append(acct.users, &user{name: name, token: token, account: acct})
+		}
+		h.accounts = append(h.accounts, acct)
 	}
 
 	h.logF, err = os.Create(filepath.Join(h.dir, "requests.jsonl"))

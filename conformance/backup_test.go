@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -342,8 +341,8 @@ func TestUnavailableBackups(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for kind, databaseURL := range map[string]string{
-			"postgres": dbtest.PostgresURL(t),
-			"sqlite":   "sqlite:" + filepath.Join(t.TempDir(), "apiv4.db"),
+			"postgres": migrated(t, dbtest.PostgresURL(t)),
+			"sqlite":   migrated(t, dbtest.SQLiteURL(t)),
 		} {
 			t.Run(tc.name+"/"+kind, func(t *testing.T) {
 				tg := ownServer(t, databaseURL, tc.flags...)

@@ -170,7 +170,7 @@ func TestBusyAcrossProcesses(t *testing.T) {
 	if !local() {
 		t.Skip("needs three server processes of its own")
 	}
-	databaseURL := dbtest.PostgresURL(t)
+	databaseURL := migrated(t, dbtest.PostgresURL(t))
 	token, err := createToken(databaseURL, "alice", "acme", "*")
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"apiv4/db"
 	"apiv4/db/dbtest"
 )
 
@@ -61,6 +63,11 @@ func setUp() error {
 		if *flagToken == "" {
 			return errors.New("-base-url needs -token")
 		}
+		tokens := []namedToken{{"-token", *flagToken}, {"-token2", *flagToken2},
+			{"-token-peer", *flagTokenPeer}, {"-token-read-only", *flagTokenReader}}
+		if err := checkDeployment(*flagBaseURL, tokens); err != nil {
+			return err
+		}
 		targets = []*target{{
 			name: "deployment", url: strings.TrimSuffix(*flagBaseURL, "/"),
 			owner: *flagToken, peer: *flagTokenPeer, other: *flagToken2, reader: *flagTokenReader,
@@ -91,6 +98,50 @@ func setUp() error {
 	return nil
 }
 
+// A namedToken is a token and the flag that gave it; an empty token was
+// not given.
+type namedToken struct{ flag, token string }
+
+// checkDeployment checks, with one GET /v4/account/events per token, that
+// -base-url is an http(s) URL that answers and that it takes the tokens,
+// so that a wrong flag fails the run at once with one message instead of
+// failing every check.
+func checkDeployment(baseURL string, tokens []namedToken) error {
+	base := strings.TrimSuffix(baseURL, "/")
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("-base-url %q must be an http or https URL such as http://127.0.0.1:8080", base)
+	}
+	if strings.HasSuffix(u.Path, "/v4") {
+		return fmt.Errorf("-base-url %q must not end in /v4: the suite adds it", base)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	for _, tk := range tokens {
+		if tk.token == "" {
+			continue
+		}
+		req, err := http.NewRequest(http.MethodGet, base+"/v4/account/events", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tk.token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("cannot reach -base-url %s: %w", base, err)
+		}
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == http.StatusUnauthorized:
+			return fmt.Errorf("%s was refused by %s (GET /v4/account/events: %s): "+
+				"is it a token of this deployment?", tk.flag, base, resp.Status)
+		case resp.StatusCode != http.StatusOK:
+			return fmt.Errorf("GET %s/v4/account/events with %s: %s, want 200 OK: "+
+				"is -base-url an apiv4 deployment?", base, tk.flag, resp.Status)
+		}
+	}
+	return nil
+}
+
 // buildBinary builds cmd/apiv4 once, the first time a local server is
 // needed, and returns its path. Under -race the servers are built with
 // -race too, so that they report their own data races.
@@ -107,10 +158,14 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// startLocal creates the users' tokens in the target's database,
-// then starts a server on it. SQLite allows one process at a time on a
-// file, so the tokens come first.
+// startLocal migrates the target's database as apiv4 serve would (token
+// create only works on a migrated database), creates the users' tokens in
+// it, then starts a server on it. SQLite allows one process at a time on
+// a file, so the tokens come first.
 func (tg *target) startLocal() error {
+	if err := migrate(tg.databaseURL); err != nil {
+		return err
+	}
 	var err error
 	users := []struct {
 		token                     *string
@@ -169,6 +224,27 @@ func forEachTarget(t *testing.T, fn func(t *testing.T, tg *target)) {
 			fn(t, tg)
 		})
 	}
+}
+
+// migrate applies every migration to the database at url, as apiv4 serve
+// does when it starts: apiv4 token create works only on a database that
+// serve has migrated, and the tests create tokens before any server.
+func migrate(url string) error {
+	store, err := db.Open(context.Background(), url, db.WithMaxConns(2))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return store.Close()
+}
+
+// migrated migrates the fresh database at url, as apiv4 serve would, and
+// returns url.
+func migrated(t *testing.T, url string) string {
+	t.Helper()
+	if err := migrate(url); err != nil {
+		t.Fatal(err)
+	}
+	return url
 }
 
 // createToken runs apiv4 token create and returns the token it prints.

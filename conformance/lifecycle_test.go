@@ -28,7 +28,7 @@ func TestGracefulStop(t *testing.T) {
 	if !local() {
 		t.Skip("needs server processes of its own")
 	}
-	databaseURL := dbtest.PostgresURL(t)
+	databaseURL := migrated(t, dbtest.PostgresURL(t))
 	token, err := createToken(databaseURL, "alice", "acme", "*")
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if !local() {
 		t.Skip("needs a server process of its own")
 	}
-	databaseURL := dbtest.PostgresURL(t)
+	databaseURL := migrated(t, dbtest.PostgresURL(t))
 	token, err := createToken(databaseURL, "alice", "acme", "*")
 	if err != nil {
 		t.Fatal(err)

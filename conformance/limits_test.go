@@ -29,7 +29,7 @@ func startLimited(t *testing.T, extra ...string) (a *api, owner, peer string) {
 		t.Skip("needs a server of its own")
 	}
 	t.Parallel()
-	databaseURL := dbtest.SQLiteURL(t)
+	databaseURL := migrated(t, dbtest.SQLiteURL(t))
 	var err error
 	if owner, err = createToken(databaseURL, "alice", "acme", "*"); err != nil {
 		t.Fatal(err)

@@ -380,8 +380,11 @@ func TestGeneratedClient(t *testing.T) {
 		created, err := c.CreateLinodeInstanceWithResponse(ctx, gen.LinodeCreateRequest{
 			Region: "us-west", Type: "g6-standard-1", Label: &label,
 		})
-		if err != nil || created.JSON200 == nil {
-			t.Fatalf("create: got %v, %v; want a Linode", created.Status(), err)
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+		if created.JSON200 == nil {
+			t.Fatalf("create: got %v; want a Linode", created.Status())
 		}
 		l := *created.JSON200
 		deleteAtCleanup(t, tg, l.Id)
@@ -397,8 +400,11 @@ func TestGeneratedClient(t *testing.T) {
 		filter, pageSize := filterJSON(t, map[string]any{"entity.type": "linode", "entity.id": l.Id}), 25
 		events, err := c.ListEventsWithResponse(ctx,
 			&gen.ListEventsParams{PageSize: &pageSize, XFilter: &filter})
-		if err != nil || events.JSON200 == nil || len(events.JSON200.Data) != 1 {
-			t.Fatalf("list events: got %v, %v; want one event", events.Status(), err)
+		if err != nil {
+			t.Fatalf("list events: %v", err)
+		}
+		if events.JSON200 == nil || len(events.JSON200.Data) != 1 {
+			t.Fatalf("list events: got %v; want one event", events.Status())
 		}
 		if ev := events.JSON200.Data[0]; ev.Action != "linode_create" || !ev.SecondaryEntity.IsNull() {
 			t.Errorf("got %s with secondary entity %v, want linode_create without one",
@@ -406,14 +412,18 @@ func TestGeneratedClient(t *testing.T) {
 		}
 
 		missing, err := c.GetLinodeInstanceWithResponse(ctx, unknownID)
-		if err != nil || missing.JSON404 == nil || missing.JSON404.Errors[0].Reason != "Not found" {
-			t.Errorf("get an unknown Linode: got %v, %v; want 404 Not found", missing.Status(), err)
+		if err != nil {
+			t.Errorf("get an unknown Linode: %v", err)
+		} else if missing.JSON404 == nil || missing.JSON404.Errors[0].Reason != "Not found" {
+			t.Errorf("get an unknown Linode: got %v; want 404 Not found", missing.Status())
 		}
 		bad := `{"foo":"bar"}`
 		list, err := c.ListLinodeInstancesWithResponse(ctx,
 			&gen.ListLinodeInstancesParams{XFilter: &bad})
-		if err != nil || list.JSON400 == nil || list.JSON400.Errors[0].Reason != "Cannot filter on foo" {
-			t.Errorf("bad filter: got %v, %v; want 400 Cannot filter on foo", list.Status(), err)
+		if err != nil {
+			t.Errorf("bad filter: %v", err)
+		} else if list.JSON400 == nil || list.JSON400.Errors[0].Reason != "Cannot filter on foo" {
+			t.Errorf("bad filter: got %v; want 400 Cannot filter on foo", list.Status())
 		}
 	})
 }

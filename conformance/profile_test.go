@@ -138,7 +138,7 @@ func TestRevocationAcrossProcesses(t *testing.T) {
 	if !local() {
 		t.Skip("needs two server processes of its own")
 	}
-	databaseURL := dbtest.PostgresURL(t)
+	databaseURL := migrated(t, dbtest.PostgresURL(t))
 	token, err := createToken(databaseURL, "alice", "acme", "*")
 	if err != nil {
 		t.Fatal(err)

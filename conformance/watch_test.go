@@ -28,7 +28,7 @@ func TestWatchAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	databaseURL := dbtest.PostgresURL(t)
+	databaseURL := migrated(t, dbtest.PostgresURL(t))
 	token, err := createToken(databaseURL, "alice", "acme", "*")
 	if err != nil {
 		t.Fatal(err)

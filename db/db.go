@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -35,7 +36,8 @@ type Store struct {
 	db     *bun.DB
 	now    func() time.Time
 	pg     bool
-	tokens *tokenCache
+	tokens *tokenCache // Authenticate's, off unless an operator sets a TTL
+	facts  *tokenCache // IdentifyToken's: what never changes about a token
 	cfg    Config
 	url    string // for the connection that listens for event changes
 	feed   feed
@@ -105,8 +107,9 @@ func (s *Store) SetConfig(c Config) error {
 }
 
 // Open connects to url, which is either "postgres://…" (or "postgresql://…")
-// or "sqlite:PATH", and applies every pending migration. The caller closes
-// the Store.
+// or "sqlite:PATH", and applies every pending migration, creating the
+// SQLite file if needed; with RequireSchema it creates and migrates
+// nothing. The caller closes the Store.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	o := options{maxConns: DefaultMaxConns}
 	for _, opt := range opts {
@@ -134,6 +137,9 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		if path == "" {
 			return nil, fmt.Errorf("db: sqlite URL needs a path, as in sqlite:apiv4.db")
 		}
+		if _, err := os.Stat(path); o.requireSchema && errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: the file %s does not exist", ErrNoSchema, path)
+		}
 		dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
 		sqldb, err := sql.Open(sqliteshim.ShimName, dsn)
@@ -150,12 +156,17 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	}
 
 	s := &Store{db: bdb, now: time.Now, pg: bdb.Dialect().Name() == dialect.PG,
-		tokens: newTokenCache(DefaultTokenCacheTTL, tokenCacheSize), cfg: DefaultConfig(), url: url}
+		tokens: newTokenCache(DefaultTokenCacheTTL, tokenCacheSize),
+		facts:  newTokenCache(tokenFactsTTL, tokenCacheSize), cfg: DefaultConfig(), url: url}
 	if err := bdb.PingContext(ctx); err != nil {
 		bdb.Close()
 		return nil, fmt.Errorf("db: connect: %w", err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	migrate := s.migrate
+	if o.requireSchema {
+		migrate = s.checkSchema
+	}
+	if err := migrate(ctx); err != nil {
 		bdb.Close()
 		return nil, err
 	}
@@ -170,11 +181,25 @@ const DefaultMaxConns = 16
 // An Option changes how Open connects.
 type Option func(*options)
 
-type options struct{ maxConns int }
+type options struct {
+	maxConns      int
+	requireSchema bool
+}
 
 // WithMaxConns bounds the PostgreSQL connections of the Store to n (at
 // least 1). SQLite always uses one.
 func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = max(1, n) } }
+
+// RequireSchema makes Open refuse, with an error wrapping ErrNoSchema, a
+// database that does not exist, has no apiv4 tables or misses a migration
+// of this binary, instead of creating or migrating it. Commands that act
+// on an existing deployment use it, so that a mistyped URL is an error
+// rather than a new empty database.
+func RequireSchema() Option { return func(o *options) { o.requireSchema = true } }
+
+// ErrNoSchema is wrapped by Open's error, with RequireSchema, when the
+// database is not one that apiv4 serve has created and migrated.
+var ErrNoSchema = errors.New("db: no apiv4 schema")
 
 // Close stops following event changes and releases the connections.
 func (s *Store) Close() error {
@@ -226,6 +251,32 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	if _, err := m.Migrate(ctx); err != nil {
 		return fmt.Errorf("db: migrate: %w", err)
+	}
+	return nil
+}
+
+// checkSchema returns an error wrapping ErrNoSchema unless every
+// migration of the store's dialect has been applied.
+func (s *Store) checkSchema(ctx context.Context) error {
+	tables := "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'bun_migrations'"
+	if s.IsPostgres() {
+		tables = "SELECT count(*) FROM pg_catalog.pg_tables " +
+			"WHERE tablename = 'bun_migrations' AND schemaname = ANY (current_schemas(false))"
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, tables).Scan(&n); err != nil {
+		return fmt.Errorf("db: check schema: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: the database has no apiv4 tables", ErrNoSchema)
+	}
+	pending, err := s.pendingMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("%w: %d migration(s) not applied, first %s_%s", ErrNoSchema, len(pending),
+			pending[0].Name, pending[0].Comment)
 	}
 	return nil
 }

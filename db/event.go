@@ -406,32 +406,31 @@ const (
 	insertEventValues = `$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16`
 )
 
-// insertEventSQL takes the next seq and rev, inserts the event and
-// announces the change, in one statement. Arguments: account, then the
-// event's columns after rev.
-const insertEventSQL = `WITH c AS (
+// appendEvent is the part of a statement that takes the account's next
+// seq and rev (when cond holds) and inserts the event: the CTEs c and e.
+// Arguments: account, then the event's columns after rev.
+func appendEvent(cond string) string {
+	return `c AS (
     UPDATE event_counters SET last_seq = last_seq + 1, last_rev = last_rev + 1
-    WHERE account_id = $1
+    WHERE account_id = $1` + cond + `
     RETURNING last_seq, last_rev
 ), e AS (
     INSERT INTO events (` + insertEventColumns + `)
     SELECT $1, c.last_seq, c.last_rev, ` + insertEventValues + ` FROM c
     RETURNING id, seq, rev
-)
+)`
+}
+
+// insertEventSQL takes the next seq and rev, inserts the event and
+// announces the change, in one statement. Arguments: account, then the
+// event's columns after rev.
+var insertEventSQL = `WITH ` + appendEvent("") + `
 SELECT e.id, e.seq, e.rev FROM e, ` + notifyEvents
 
 // insertEventJobSQL is insertEventSQL that also queues the event's job.
 // Arguments: those of insertEventSQL, then linode, action, params, state
 // and created of the job.
-const insertEventJobSQL = `WITH c AS (
-    UPDATE event_counters SET last_seq = last_seq + 1, last_rev = last_rev + 1
-    WHERE account_id = $1
-    RETURNING last_seq, last_rev
-), e AS (
-    INSERT INTO events (` + insertEventColumns + `)
-    SELECT $1, c.last_seq, c.last_rev, ` + insertEventValues + ` FROM c
-    RETURNING id, seq, rev
-), j AS (
+var insertEventJobSQL = `WITH ` + appendEvent("") + `, j AS (
     INSERT INTO jobs (account_id, linode_id, event_id, action, params, state, created)
     SELECT $1, $17, e.id, $18, $19, $20, $21 FROM e
     RETURNING id

@@ -15,8 +15,9 @@ type Stmt struct {
 }
 
 // ListEventsStmt returns the one statement ListEvents sends for q: the
-// page, its envelope counts, the caller's seen watermark and read marks
-// come back together, in one round trip. A bad filter is Invalid. The
+// check that the caller's token is not revoked, the page, its envelope
+// counts, the caller's seen watermark and read marks come back together,
+// in one round trip. A bad filter is Invalid. The
 // bench runs the same statement straight against PostgreSQL to measure the
 // database's ceiling.
 func ListEventsStmt(p *Principal, q ListQuery) (Stmt, error) {
@@ -31,7 +32,7 @@ func listEventsStmt(p *Principal, q ListQuery, f *Filter) Stmt {
 	// A page past any account's end stays past it: q.skip saturates, and
 	// 2^62 keeps first_seq + skip clear of overflow in the statement.
 	skip := min(q.skip(), 1<<62)
-	args := []any{p.AccountID, p.UserID, int64(q.PageSize), skip}
+	args := []any{p.AccountID, p.UserID, int64(q.PageSize), skip, p.TokenID}
 	switch {
 	case f == nil || (f.where == "" && f.orderBy != "created" && f.descending(true)):
 		return Stmt{SQL: pageBySeqDesc, Args: args}
@@ -54,6 +55,13 @@ const readMark = `EXISTS (
         SELECT 1 FROM event_reads AS r
         WHERE r.account_id = $1 AND r.user_id = $2 AND r.event_id = e.id)`
 
+// tokenLive holds while the caller's token ($5) is not revoked. The list
+// checks it in its own snapshot, so a token revoked by any process is
+// refused from the next statement on, even when this process took the
+// token's other facts from its cache (see Store.IdentifyToken).
+const tokenLive = `EXISTS (
+        SELECT 1 FROM tokens WHERE account_id = $1 AND id = $5 AND NOT revoked)`
+
 // seenWatermark is the id of the newest event the caller marked seen, or 0.
 const seenWatermark = `COALESCE((
         SELECT seen_id FROM event_seen
@@ -66,10 +74,12 @@ const seenWatermark = `COALESCE((
 // deleted in the transaction that raises it, so no lower bound is needed
 // (a second bound made the planner misestimate deep pages). The counter is
 // read in the same snapshot as the rows, so results and pages always agree
-// with the data. Arguments: account, user, page size, rows to skip.
+// with the data. A revoked token makes the statement return no row.
+// Arguments: account, user, page size, rows to skip, token.
 func pageBySeq(bound, order string) string {
 	return `WITH c AS (
-    SELECT last_seq, first_seq FROM event_counters WHERE account_id = $1
+    SELECT last_seq, first_seq FROM event_counters
+    WHERE account_id = $1 AND ` + tokenLive + `
 ), page AS (
     SELECT * FROM events
     WHERE account_id = $1 AND seq ` + bound + `
@@ -91,15 +101,17 @@ var (
 
 // filteredPageSQL serves a filtered or time-ordered page with an offset
 // over the matching rows, counted by a window over the same scan.
-// Arguments: account, user, page size, offset, then the filter's.
+// A revoked token makes it return no row. Arguments: account, user, page
+// size, offset, token, then the filter's.
 func filteredPageSQL(f *Filter) string {
 	order := filterOrder(f)
 	return `WITH w AS (
     SELECT ` + seenWatermark + ` AS seen_id
+    WHERE ` + tokenLive + `
 ), page AS (
     SELECT e.*, count(*) OVER () AS total
     FROM events AS e
-    WHERE e.account_id = $1 AND (` + placeholders(f.where, 5) + `)
+    WHERE e.account_id = $1 AND (` + placeholders(f.where, 6) + `)
     ORDER BY ` + order + `
     LIMIT $3 OFFSET $4
 )
@@ -168,18 +180,21 @@ func placeholders(where string, first int) string {
 
 // runEventList runs a list statement and scans its rows: every row carries
 // the total and the seen watermark, and a row without an event (the LEFT
-// JOIN of an empty page) only those. A filtered page that came back empty
-// without a total is counted separately.
+// JOIN of an empty page) only those. No row at all means the token was
+// revoked: Unauthorized. A filtered page that came back empty without a
+// total is counted separately.
 func (s *Store) runEventList(ctx context.Context, st Stmt, f *Filter,
 	q ListQuery) (*EventPage, error) {
 	events := make([]Event, 0, q.PageSize)
 	account := st.Args[0].(int64)
 	var total sql.NullInt64
+	var n int
 	var err error
 	if s.pg {
 		err = s.queryEvents(ctx, st, func(r rawRow) error {
-			n, err := r.int(0)
-			total = sql.NullInt64{Int64: n, Valid: !r.null(0)}
+			n++
+			t, err := r.int(0)
+			total = sql.NullInt64{Int64: t, Valid: !r.null(0)}
 			if err != nil || r.null(2) { // the empty page's one row has no event
 				return err
 			}
@@ -195,12 +210,15 @@ func (s *Store) runEventList(ctx context.Context, st Stmt, f *Filter,
 	} else {
 		var rows *sql.Rows
 		if rows, err = s.query(ctx, s.db.DB, st.SQL, st.Args...); err == nil {
-			events, total, err = scanEventRows(rows, events, account)
+			events, total, n, err = scanEventRows(rows, events, account)
 			rows.Close()
 		}
 	}
 	if err != nil {
 		return nil, translate(err)
+	}
+	if n == 0 {
+		return nil, errInvalidToken()
 	}
 
 	if !total.Valid && q.Page > 1 && f != nil {

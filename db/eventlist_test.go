@@ -25,19 +25,20 @@ func TestPlaceholders(t *testing.T) {
 }
 
 // The linodego filters take the filtered path, with their arguments after
-// the four fixed ones; an unfiltered list takes the seq path.
+// the five fixed ones; an unfiltered list takes the seq path.
 func TestListEventsStmt(t *testing.T) {
-	p := &Principal{AccountID: 7, UserID: 9}
+	p := &Principal{AccountID: 7, UserID: 9, TokenID: 11}
 	st, err := ListEventsStmt(p, ListQuery{Page: 3, PageSize: 25})
-	if err != nil || st.SQL != pageBySeqDesc || len(st.Args) != 4 || st.Args[3] != int64(50) {
-		t.Errorf("unfiltered: %v %v, want the seq path skipping 50", st.Args, err)
+	if err != nil || st.SQL != pageBySeqDesc || len(st.Args) != 5 || st.Args[3] != int64(50) ||
+		st.Args[4] != int64(11) {
+		t.Errorf("unfiltered: %v %v, want the seq path skipping 50 for token 11", st.Args, err)
 	}
 	st, err = ListEventsStmt(p, ListQuery{Page: 1, PageSize: 100, Filter: linodegoFilter})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(st.SQL, "e.action = $5 AND (e.created >= $6)") ||
-		!strings.Contains(st.SQL, "ORDER BY e.created DESC, e.id DESC") || len(st.Args) != 9 {
+	if !strings.Contains(st.SQL, "e.action = $6 AND (e.created >= $7)") ||
+		!strings.Contains(st.SQL, "ORDER BY e.created DESC, e.id DESC") || len(st.Args) != 10 {
 		t.Errorf("linodego filter: %d args, statement\n%s", len(st.Args), st.SQL)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -110,11 +111,12 @@ func (r rawRow) event(i int, e *Event) error {
 	for _, c := range []int{2, 3, 4, 5, 6, 8, 9, 10} {
 		n += len(r.values[i+c])
 	}
-	text := make([]byte, 0, n)
+	var text strings.Builder // its String does not copy
+	text.Grow(n)
 	for _, c := range []int{2, 3, 4, 5, 6, 8, 9, 10} {
-		text = append(text, r.values[i+c]...)
+		text.Write(r.values[i+c])
 	}
-	all := string(text)
+	all := text.String()
 	next := func(c int) string {
 		s := all[:len(r.values[i+c])]
 		all = all[len(s):]
@@ -175,17 +177,19 @@ func (r rawRow) event(i int, e *Event) error {
 }
 
 // scanEventRows reads a list statement's rows through database/sql, as
-// SQLite answers them.
+// SQLite answers them, and counts them.
 func scanEventRows(rows *sql.Rows, events []Event, accountID int64) ([]Event, sql.NullInt64,
-	error) {
+	int, error) {
 	var total sql.NullInt64
+	n := 0
 	for rows.Next() {
+		n++
 		var seenID int64
 		var e Event
 		var ev eventScan
 		dest := append([]any{&total, &seenID}, ev.dest()...)
 		if err := rows.Scan(append(dest, &e.Read)...); err != nil {
-			return nil, total, err
+			return nil, total, n, err
 		}
 		if !ev.id.Valid {
 			continue
@@ -194,7 +198,7 @@ func scanEventRows(rows *sql.Rows, events []Event, accountID int64) ([]Event, sq
 		e.AccountID, e.Seen = accountID, e.ID <= seenID
 		events = append(events, e)
 	}
-	return events, total, rows.Err()
+	return events, total, n, rows.Err()
 }
 
 // eventScan holds the nullable columns of an event while a row is scanned.

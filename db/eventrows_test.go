@@ -14,16 +14,7 @@ import (
 // finished jobs, notifications, secondary entities, progress and nulls.
 func TestEventRowsMatchDatabaseSQL(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, dbtest.PostgresURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	u, err := s.EnsureUser(ctx, "acme", "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, _ := s.CreateToken(ctx, u, "t", "*", nil)
+	s, secret := mustTokenStore(t, dbtest.PostgresURL(t))
 	p, err := s.Authenticate(ctx, secret)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +55,7 @@ func TestEventRowsMatchDatabaseSQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _, err := scanEventRows(rows, nil, p.AccountID)
+	want, _, _, err := scanEventRows(rows, nil, p.AccountID)
 	rows.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -236,10 +236,7 @@ func freeLabel(ctx context.Context, tx bun.Tx, l *Linode) (string, error) {
 // GetLinode returns one Linode of the caller's account, or ErrNotFound.
 func (s *Store) GetLinode(ctx context.Context, p *Principal, id int64) (*Linode, error) {
 	var l Linode
-	err := s.db.NewSelect().Model(&l).
-		Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id).
-		Scan(ctx)
-	if err != nil {
+	if err := linodeQuery(s.db, p, id, &l).Scan(ctx); err != nil {
 		return nil, translate(err)
 	}
 	if err := withIPs(ctx, s.db, p.AccountID, &l); err != nil {
@@ -317,19 +314,21 @@ type LinodeUpdate struct {
 
 // UpdateLinode changes a Linode's settings and writes a linode_update
 // notification. It is allowed while the Linode is busy: it starts no job.
-// The statements it sends are those UpdateLinodeStmts lists, one round
-// trip each, between BEGIN and COMMIT.
+// On PostgreSQL it sends the statements UpdateLinodeStmts lists, one round
+// trip each, unless another request changed the settings meanwhile; then,
+// as on SQLite, it locks the Linode in one transaction.
 func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in LinodeUpdate) (*Linode, error) {
+	if s.pg {
+		if l, err := s.updateLinodeAtOnce(ctx, p, id, in); l != nil || err != nil {
+			return l, err
+		}
+	}
 	var l Linode
 	err := s.tx(ctx, func(tx bun.Tx) error {
 		if err := lockLinodeQuery(tx, p, id, &l).Scan(ctx); err != nil {
 			return err
 		}
-		in.apply(&l)
-		l.Updated = micros(s.now())
-		if in.BackupWindow != nil && l.BackupsEnabled {
-			l.BackupsNext = ptr(s.nextBackup(&l, l.Updated))
-		}
+		s.change(&l, in)
 		if _, err := updateLinodeQuery(tx, &l).Exec(ctx); err != nil {
 			return labelConflict(err)
 		}
@@ -344,36 +343,103 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 	return &l, nil
 }
 
+// updateLinodeAtOnce is UpdateLinode on PostgreSQL while nothing else
+// changes the Linode's settings: it reads the Linode and its addresses,
+// then stores the new settings and records the event in one statement
+// (updateLinodeSQL), which changes nothing unless the settings are still
+// those it read. It returns nil and no error when they were not, or the
+// Linode went meanwhile: the locking path sorts both out.
+//
+// NOTE: the read and the write are two transactions, made one by the
+// comparison, so that an update costs three round trips and one commit
+// rather than six and one, and the account's event counter stays locked
+// for one statement and its commit.
+func (s *Store) updateLinodeAtOnce(ctx context.Context, p *Principal, id int64,
+	in LinodeUpdate) (*Linode, error) {
+	l, err := s.GetLinode(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	old := *l
+	s.change(l, in)
+	st := updateLinodeStmt(p, &old, l)
+	updated, err := s.exists(ctx, st.SQL, st.Args...)
+	if err != nil || !updated {
+		return nil, labelConflict(err)
+	}
+	return l, nil
+}
+
+// change applies an update to l as read, with what follows from it: the
+// time of the change and, when the backup window moved, the next backup.
+func (s *Store) change(l *Linode, in LinodeUpdate) {
+	in.apply(l)
+	l.Updated = micros(s.now())
+	if in.BackupWindow != nil && l.BackupsEnabled {
+		l.BackupsNext = ptr(s.nextBackup(l, l.Updated))
+	}
+}
+
+// updateLinodeStmt is the statement of updateLinodeAtOnce: it stores l's
+// settings and records its linode_update event, if old's are still stored.
+func updateLinodeStmt(p *Principal, old, l *Linode) Stmt {
+	args := insertEventStmt(linodeEvent(p, l, "linode_update", "notification", nil, l.Updated),
+		nil).Args
+	for _, x := range []*Linode{l, old} {
+		args = append(args, x.Label, x.TagsJSON, x.Group, x.Watchdog, x.AlertsJSON, x.BackupDay,
+			x.BackupWindow, x.BackupsNext)
+	}
+	return Stmt{SQL: updateLinodeSQL, Args: append(args, l.ID, old.BackupsEnabled)}
+}
+
+// updateLinodeSQL stores what updateLinodeQuery stores if the Linode's
+// settings are still as read, and then only appends its event and
+// announces it. Arguments: those of insertEventSQL (the event's updated is
+// the Linode's), then the new label, tags, group, watchdog, alerts, backup
+// day, backup window and next backup; the same as read; the Linode's id
+// and whether its backups were enabled.
+var updateLinodeSQL = `WITH l AS (
+    UPDATE linodes SET label = $17, tags = $18, grp = $19, watchdog = $20, alerts = $21,
+        backup_day = $22, backup_window = $23, backups_next = $24, updated = $16
+    WHERE account_id = $1 AND id = $33 AND NOT deleted AND backups_enabled = $34
+        AND label = $25 AND tags = $26 AND grp = $27 AND watchdog = $28 AND alerts = $29
+        AND backup_day IS NOT DISTINCT FROM $30 AND backup_window IS NOT DISTINCT FROM $31
+        AND backups_next IS NOT DISTINCT FROM $32
+    RETURNING id
+), ` + appendEvent(" AND EXISTS (SELECT 1 FROM l)") + `
+SELECT e.id FROM e, ` + notifyEvents
+
 // UpdateLinodeStmts returns the statements UpdateLinode sends on
-// PostgreSQL, in order, inside one transaction, to store l's settings as
-// they are and record the linode_update event at now: the locking read,
-// the update, the read of the Linode's addresses (withIPs) and the event
-// insert. The first three are bun's, with their arguments in the text, as
-// bun sends them; the insert is the prepared statement insertEvent sends.
-// The bench replays them to measure the database's ceiling for event
-// inserts.
+// PostgreSQL, in order, each its own transaction, to store l's settings as
+// they are and record the linode_update event at now: the reads of the
+// Linode and its addresses (GetLinode), then updateLinodeSQL. The reads are
+// bun's, with their arguments in the text, as bun sends them; the write is
+// prepared, as the server's is. The bench replays them to measure the
+// database's ceiling for event inserts.
 func UpdateLinodeStmts(p *Principal, l *Linode, now int64) []Stmt {
 	up := *l
 	up.Updated = now
 	var ips []IPAddress
-	e := linodeEvent(p, &up, "linode_update", "notification", nil, now)
 	return []Stmt{
-		{SQL: lockLinodeQuery(pgFormat, p, l.ID, new(Linode)).String()},
-		{SQL: updateLinodeQuery(pgFormat, &up).String()},
+		{SQL: linodeQuery(pgFormat, p, l.ID, new(Linode)).String()},
 		{SQL: linodeIPsQuery(pgFormat, &ips, p.AccountID, l.ID).String()},
-		insertEventStmt(e, nil),
+		updateLinodeStmt(p, l, &up),
 	}
 }
 
 // pgFormat writes bun's PostgreSQL statements as text; it never connects.
 var pgFormat = bun.NewDB(sql.OpenDB(stdlib.GetConnector(pgx.ConnConfig{})), pgdialect.New())
 
+// linodeQuery reads one of the caller's Linodes into l.
+func linodeQuery(db bun.IDB, p *Principal, id int64, l *Linode) *bun.SelectQuery {
+	return db.NewSelect().Model(l).Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id)
+}
+
 // lockLinodeQuery reads one of the caller's Linodes into l, locking its
 // row until the transaction ends. Only PostgreSQL needs (and has) the
 // clause: SQLite locks the whole database for a write transaction.
 func lockLinodeQuery(db bun.IDB, p *Principal, id int64, l *Linode) *bun.SelectQuery {
-	sel := db.NewSelect().Model(l).
-		Where("l.account_id = ? AND l.id = ? AND NOT l.deleted", p.AccountID, id)
+	sel := linodeQuery(db, p, id, l)
 	if db.Dialect().Name() == dialect.PG {
 		sel = sel.For("UPDATE")
 	}

@@ -128,8 +128,9 @@ func (s *Store) RenameToken(ctx context.Context, p *Principal, id int64,
 
 // RevokeToken revokes one of the caller's live tokens, which may be the
 // calling one, and writes a token_delete event, or returns ErrNotFound.
-// Every process asks the database for each request's token, so the token
-// is refused from its next request on.
+// Every process checks each request's token in the database (the events
+// list within its own statement), so the token is refused from its next
+// request on.
 func (s *Store) RevokeToken(ctx context.Context, p *Principal, id int64) error {
 	return s.tx(ctx, func(tx bun.Tx) error {
 		t, err := s.updateToken(ctx, tx, p, id, func(q *bun.UpdateQuery) { q.Set("revoked = ?", true) })

@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 	"fmt"
+
+	"github.com/uptrace/bun/migrate"
 )
 
 // Ready reports whether the store can serve: the database answers and
@@ -12,24 +14,34 @@ func (s *Store) Ready(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return &Error{Code: Unavailable, Reason: "Database unavailable"}
 	}
+	pending, err := s.pendingMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pending) > 0 {
+		return &Error{Code: Unavailable,
+			Reason: fmt.Sprintf("Database migrations pending: %d, first %s_%s", len(pending),
+				pending[0].Name, pending[0].Comment)}
+	}
+	return nil
+}
+
+// pendingMigrations returns the migrations of this binary that the
+// database has not applied, oldest first.
+func (s *Store) pendingMigrations(ctx context.Context) (migrate.MigrationSlice, error) {
 	dir := "migrations/sqlite"
 	if s.IsPostgres() {
 		dir = "migrations/postgres"
 	}
 	m, err := s.migrator(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ms, err := m.MigrationsWithStatus(ctx)
 	if err != nil {
-		return translate(fmt.Errorf("migration status: %w", err))
+		return nil, translate(fmt.Errorf("migration status: %w", err))
 	}
-	if pending := ms.Unapplied(); len(pending) > 0 {
-		return &Error{Code: Unavailable,
-			Reason: fmt.Sprintf("Database migrations pending: %d, first %s_%s", len(pending),
-				pending[0].Name, pending[0].Comment)}
-	}
-	return nil
+	return ms.Unapplied(), nil
 }
 
 // ForgetMigration marks the applied migration with the given id (the

@@ -349,3 +349,51 @@ func TestUpdateLinode(t *testing.T) {
 		}
 	})
 }
+
+// TestUpdateLinodeConcurrently: updates that each change one alert
+// threshold, sent at once, lose none of the others' changes, and each
+// records one event.
+func TestUpdateLinodeConcurrently(t *testing.T) {
+	eachStore(t, func(t *testing.T, s *db.Store) {
+		ctx := context.Background()
+		p := mustPrincipal(t, s, "acme", "alice")
+		l := mustLinode(t, s, p)
+		sets := []func(a *db.Alerts){
+			func(a *db.Alerts) { a.CPU = 11 }, func(a *db.Alerts) { a.IO = 12 },
+			func(a *db.Alerts) { a.NetworkIn = 13 }, func(a *db.Alerts) { a.NetworkOut = 14 },
+			func(a *db.Alerts) { a.TransferQuota = 15 },
+		}
+		before, err := s.ListEvents(ctx, p, db.ListQuery{Page: 1, PageSize: 25})
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, len(sets))
+		for _, set := range sets {
+			go func() {
+				_, err := s.UpdateLinode(ctx, p, l.ID, db.LinodeUpdate{Alerts: set})
+				errs <- err
+			}()
+		}
+		for range sets {
+			if err := <-errs; err != nil {
+				t.Fatalf("UpdateLinode: %v", err)
+			}
+		}
+
+		got, err := s.GetLinode(ctx, p, l.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := db.Alerts{CPU: 11, IO: 12, NetworkIn: 13, NetworkOut: 14, TransferQuota: 15}
+		if got.Alerts() != want {
+			t.Errorf("alerts = %+v, want %+v", got.Alerts(), want)
+		}
+		after, err := s.ListEvents(ctx, p, db.ListQuery{Page: 1, PageSize: 25})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := after.Results - before.Results; n != len(sets) {
+			t.Errorf("%d events recorded, want %d", n, len(sets))
+		}
+	})
+}

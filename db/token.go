@@ -15,6 +15,12 @@ import (
 // for at most the TTL; expiry is still checked on every request.
 const DefaultTokenCacheTTL time.Duration = 0
 
+// tokenFactsTTL is how long a process keeps what never changes about a
+// token (its account, user, scopes and expiry) for IdentifyToken. Any TTL
+// is correct, as those facts never change; it only bounds how long an
+// unused token stays in memory.
+const tokenFactsTTL = time.Hour
+
 // tokenCacheSize bounds the cache: past it, stale entries go first, then
 // arbitrary ones.
 const tokenCacheSize = 10_000
@@ -95,4 +101,5 @@ func (c *tokenCache) len() int {
 // request. It also forgets every cached token.
 func (s *Store) SetTokenCacheTTL(ttl time.Duration) {
 	s.tokens = newTokenCache(ttl, tokenCacheSize)
+	s.facts = newTokenCache(tokenFactsTTL, tokenCacheSize)
 }

@@ -26,33 +26,17 @@ func TestTokenCacheRevocation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			s, err := Open(ctx, dbtest.PostgresURL(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s, secret := mustTokenStore(t, dbtest.PostgresURL(t))
 			now := time.Now()
 			s.SetClock(func() time.Time { return now })
 			s.SetTokenCacheTTL(tt.ttl)
 
-			u, err := s.EnsureUser(ctx, "acme", "alice")
-			if err != nil {
-				t.Fatal(err)
-			}
-			secret, err := s.CreateToken(ctx, u, "t", "*", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
 			if _, err := s.Authenticate(ctx, secret); err != nil {
 				t.Fatalf("before revocation: %v", err)
 			}
-			_, err = s.db.ExecContext(ctx, "UPDATE tokens SET revoked = true WHERE hash = ?",
-				hashToken(secret))
-			if err != nil {
-				t.Fatal(err)
-			}
+			mustRevoke(t, s, secret)
 			now = now.Add(tt.wait)
-			_, err = s.Authenticate(ctx, secret)
+			_, err := s.Authenticate(ctx, secret)
 			if got := err == nil; got != tt.validRevoked {
 				t.Errorf("revoked token valid = %v (err %v), want %v", got, err, tt.validRevoked)
 			}
@@ -80,5 +64,68 @@ func TestTokenCacheExpiryAndBound(t *testing.T) {
 	}
 	if p, ok := c.get("999", now); !ok || p.UserID != 999 {
 		t.Errorf("the newest entry is missing: %v, %v", p, ok)
+	}
+}
+
+// TestIdentifyTokenRevocation: IdentifyToken answers from its cache once
+// it has seen a token, and the list refuses the token once it is revoked
+// anywhere, filtered or not, on every store.
+func TestIdentifyTokenRevocation(t *testing.T) {
+	for kind, url := range dbtest.URLs(t) {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			s, secret := mustTokenStore(t, url)
+			p, err := s.IdentifyToken(ctx, secret)
+			if err != nil {
+				t.Fatalf("before revocation: %v", err)
+			}
+			mustRevoke(t, s, secret)
+
+			cached, err := s.IdentifyToken(ctx, secret)
+			if err != nil || *cached != *p {
+				t.Fatalf("IdentifyToken after revocation = %+v, %v; want the cached %+v", cached, err, p)
+			}
+			if _, err := s.Authenticate(ctx, secret); ErrorCode(err) != Unauthorized {
+				t.Errorf("Authenticate after revocation: err = %v, want Unauthorized", err)
+			}
+			for _, filter := range []string{"", `{"action":"linode_boot"}`} {
+				_, err := s.ListEvents(ctx, cached, ListQuery{Page: 1, PageSize: 25, Filter: filter})
+				if ErrorCode(err) != Unauthorized {
+					t.Errorf("ListEvents(filter %q) with the revoked token: err = %v, want Unauthorized",
+						filter, err)
+				}
+			}
+		})
+	}
+}
+
+// mustTokenStore opens a store on url, closed when the test ends, with a
+// user alice of account acme and a token of hers, whose secret it returns.
+func mustTokenStore(tb testing.TB, url string) (*Store, string) {
+	tb.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	u, err := s.EnsureUser(ctx, "acme", "alice")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	secret, err := s.CreateToken(ctx, u, "t", "*", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s, secret
+}
+
+// mustRevoke revokes a token in the database, as another process would.
+func mustRevoke(tb testing.TB, s *Store, secret string) {
+	tb.Helper()
+	_, err := s.db.ExecContext(context.Background(), "UPDATE tokens SET revoked = true WHERE hash = ?",
+		hashToken(secret))
+	if err != nil {
+		tb.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
@@ -36,7 +37,9 @@ func conditional(routes map[string]bool) echo.MiddlewareFunc {
 			}
 			res := c.Response()
 			real := res.Writer
-			buf := &bufferedWriter{ResponseWriter: real, status: http.StatusOK}
+			buf := &bufferedWriter{ResponseWriter: real, status: http.StatusOK,
+				body: bodies.Get().(*bytes.Buffer)}
+			defer buf.release()
 			res.Writer = buf
 			err := next(c)
 			res.Writer = real
@@ -90,7 +93,20 @@ type bufferedWriter struct {
 	http.ResponseWriter
 	status      int
 	wroteHeader bool
-	body        bytes.Buffer
+	body        *bytes.Buffer
+}
+
+// bodies recycles the buffers of bufferedWriter: a page of events is
+// about 15 kB, which a fresh buffer would grow to through a dozen copies.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// release returns the body's buffer to the pool, unless it grew huge.
+func (b *bufferedWriter) release() {
+	if b.body.Cap() <= 1<<20 {
+		b.body.Reset()
+		bodies.Put(b.body)
+	}
+	b.body = nil
 }
 
 func (b *bufferedWriter) WriteHeader(status int) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -104,6 +105,37 @@ func TestOperationalEndpoints(t *testing.T) {
 	}
 	if _, body := get(t, srv.URL+"/openapi.yaml"); body != string(apiv4.Spec) {
 		t.Errorf("/openapi.yaml is not openapi.yaml as written")
+	}
+}
+
+// TestDocsLinksResolve checks that the links of the docs page lead to
+// the contract whether the page was asked for as /docs or /docs/, which
+// the server also accepts.
+func TestDocsLinksResolve(t *testing.T) {
+	srv, _, _, _ := newServer(t)
+	link := regexp.MustCompile(`(?:href|src)="([^"]+)"|url: "([^"]+)"`)
+	for _, path := range []string{"/docs", "/docs/"} {
+		t.Run(path, func(t *testing.T) {
+			resp, body := get(t, srv.URL+path)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: got %d, want 200", path, resp.StatusCode)
+			}
+			page := resp.Request.URL // after redirects
+			links := link.FindAllStringSubmatch(body, -1)
+			if len(links) == 0 {
+				t.Fatalf("GET %s: the page has no link", path)
+			}
+			for _, m := range links {
+				u, err := page.Parse(m[1] + m[2])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r, _ := get(t, u.String()); r.StatusCode != http.StatusOK {
+					t.Errorf("on %s, %q leads to %s: got %d, want 200", page.Path, m[1]+m[2], u.Path,
+						r.StatusCode)
+				}
+			}
+		})
 	}
 }
 

@@ -1,6 +1,8 @@
 package impl
 
 import (
+	"strings"
+
 	"github.com/labstack/echo/v4"
 
 	"apiv4"
@@ -14,7 +16,17 @@ func registerPortal(e *echo.Echo) error {
 	if err != nil {
 		return err
 	}
-	h := echo.WrapHandler(p)
+	serve := echo.WrapHandler(p)
+	// canonicalPath has routed /docs/ as /docs, but the page's relative
+	// links resolve from /docs only: the portal redirects /docs/ there.
+	h := func(c echo.Context) error {
+		r := c.Request()
+		if path, _, _ := strings.Cut(r.RequestURI, "?"); r.URL.Path == "/docs" &&
+			strings.HasSuffix(path, "/docs/") {
+			r.URL.Path = "/docs/"
+		}
+		return serve(c)
+	}
 	for _, path := range []string{"/openapi.yaml", "/openapi.json", "/docs", "/docs/", "/docs/assets/*"} {
 		e.GET(path, h)
 		e.HEAD(path, h)

@@ -189,7 +189,15 @@ func (g *authGate) judged(c echo.Context, secret string, err error) {
 		g.remember(secret)
 	case errors.As(err, &de) && de.Code == db.Unauthorized:
 		g.l.take("addr:"+clientAddr(c), true)
+		g.forget(secret) // revoked since, or expired
 	}
+}
+
+func (g *authGate) forget(secret string) {
+	d := sha256.Sum256([]byte(secret))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.known, d)
 }
 
 func (g *authGate) isKnown(secret string) bool {

@@ -2,8 +2,14 @@ package impl
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"apiv4/db"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -64,5 +70,23 @@ func TestLimiterForgetsFullBuckets(t *testing.T) {
 	// A minute on every bucket is full again, "spent" too: only "new" stays.
 	if got := len(l.buckets); got != 1 {
 		t.Errorf("got %d buckets once the others refilled, want 1", got)
+	}
+}
+
+// TestAuthGateForgetsRefusedTokens: a token found valid passes the gate
+// of an address out of budget until the store refuses it (revoked since):
+// from then on it is charged and stopped like any unknown token.
+func TestAuthGateForgetsRefusedTokens(t *testing.T) {
+	g := newAuthGate(Rate{Burst: 1, Per: time.Hour}, nil)
+	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/v4/account/events", nil),
+		httptest.NewRecorder())
+	g.judged(c, "good", nil)
+	g.judged(c, "bad", &db.Error{Code: db.Unauthorized, Reason: "Invalid Token"}) // spends the budget
+	if !g.isKnown("good") {
+		t.Fatalf("a token found valid is not known")
+	}
+	g.judged(c, "good", &db.Error{Code: db.Unauthorized, Reason: "Invalid Token"})
+	if g.isKnown("good") {
+		t.Errorf("a token refused since is still known, so the gate would let it through")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -185,6 +186,19 @@ func recoverPanic(log *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
+// tokenCheckedByHandler are the routes whose store statement checks that
+// the token is not revoked, in the same round trip as the data: the most
+// polled one. Their token's other facts may come from the process's cache
+// (db.Store.IdentifyToken); every other route asks the database.
+var tokenCheckedByHandler = map[string]bool{"GET /v4/account/events": true}
+
+// invalidToken reports whether err is the answer to an unknown, expired or
+// revoked token.
+func invalidToken(err error) bool {
+	var de *db.Error
+	return errors.As(err, &de) && de.Code == db.Unauthorized && de.Reason == "Invalid Token"
+}
+
 type principalKey struct{}
 
 // principal returns the caller that authenticate put in the context.
@@ -220,7 +234,11 @@ func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.Mid
 				return tooManyRequests
 			}
 			ctx := c.Request().Context()
-			p, err := s.store.Authenticate(ctx, secret)
+			lookup := s.store.Authenticate
+			if tokenCheckedByHandler[routeKey(c)] {
+				lookup = s.store.IdentifyToken
+			}
+			p, err := lookup(ctx, secret)
 			gate.judged(c, secret, err)
 			if err != nil {
 				return err
@@ -231,7 +249,12 @@ func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.Mid
 					Reason: "Your OAuth token is not authorized to use this endpoint."}
 			}
 			c.SetRequest(c.Request().WithContext(context.WithValue(ctx, principalKey{}, p)))
-			return next(c)
+			err = next(c)
+			if invalidToken(err) { // revoked, as the handler's statement found
+				h.Set("X-OAuth-Scopes", "unknown")
+				gate.judged(c, secret, err)
+			}
+			return err
 		}
 	}
 }

@@ -63,9 +63,12 @@ type envFlags struct {
 	errs   *[]error
 }
 
+// define binds one flag; an empty def leaves *p at its zero value.
 func (e envFlags) define(name, env, def, usage string, set func(string) error) {
-	if err := set(def); err != nil {
-		panic(fmt.Sprintf("bad default for --%s: %v", name, err))
+	if def != "" {
+		if err := set(def); err != nil {
+			panic(fmt.Sprintf("bad default for --%s: %v", name, err))
+		}
 	}
 	if v := e.getenv(env); v != "" {
 		if err := set(v); err != nil {
@@ -109,6 +112,41 @@ func (e envFlags) count(p *int, name, env, def, usage string) {
 			return fmt.Errorf("want a whole number, 0 or more")
 		}
 		*p = n
+		return nil
+	})
+}
+
+// bool binds a flag that is true when given alone, as in --all.
+func (e envFlags) bool(p *bool, name, env, usage string) {
+	set := func(s string) error {
+		v, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		*p = v
+		return nil
+	}
+	if v := e.getenv(env); v != "" {
+		if err := set(v); err != nil {
+			*e.errs = append(*e.errs, fmt.Errorf("%s: %w", env, err))
+		}
+	}
+	e.fs.BoolFunc(name, fmt.Sprintf("%s (%s, default false)", usage, env), set)
+}
+
+// list binds a flag given once per value. Its environment variable holds
+// the values separated by spaces; the command line, if it gives any,
+// replaces them.
+func (e envFlags) list(p *[]string, name, env, usage string) {
+	fromEnv := false
+	if v := e.getenv(env); v != "" {
+		*p, fromEnv = strings.Fields(v), true
+	}
+	e.fs.Func(name, fmt.Sprintf("%s (%s, space-separated; default none)", usage, env), func(s string) error {
+		if fromEnv {
+			*p, fromEnv = nil, false
+		}
+		*p = append(*p, s)
 		return nil
 	})
 }

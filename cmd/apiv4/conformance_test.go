@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -18,7 +17,7 @@ func TestConformanceAgainstAServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole conformance suite")
 	}
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "apiv4.db")
+	dbURL := migratedSQLite(t) // as serve would; token create migrates nothing
 	var tok bytes.Buffer
 	args := []string{"token", "create", "--database", dbURL, "--username", "ci"}
 	if err := run(context.Background(), args, noEnv, &tok, &bytes.Buffer{}); err != nil {

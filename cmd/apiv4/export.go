@@ -11,7 +11,6 @@ import (
 	"os"
 	"strconv"
 
-	"apiv4/db"
 	"apiv4/impl"
 )
 
@@ -25,13 +24,11 @@ type exportConfig struct {
 
 // exportFlags binds the flags of apiv4 export events.
 func exportFlags(c *exportConfig, getenv func(string) string, stderr io.Writer) *flag.FlagSet {
-	fs := flagSet("apiv4 export events", stderr)
-	e := envFlags{fs, getenv, &c.cfg.envErrs}
-	c.cfg.databaseFlag(e)
+	fs, e := databaseFlags("apiv4 export events", &c.cfg, getenv, stderr)
 	e.string(&c.Username, "username", "APIV4_USERNAME", "",
 		"the user whose account is exported, and whose seen and read marks are shown (required)")
 	e.string(&c.Output, "output", "APIV4_EXPORT_OUTPUT", "-", "the file to write, - for stdout")
-	e.int(&c.After, "after", "APIV4_EXPORT_AFTER", "0",
+	e.count(&c.After, "after", "APIV4_EXPORT_AFTER", "0",
 		"export only events changed after this stream position (to continue an export)")
 	return fs
 }
@@ -57,7 +54,7 @@ func exportEvents(ctx context.Context, args []string, getenv func(string) string
 		return fmt.Errorf("--username is required")
 	}
 
-	store, err := db.Open(ctx, c.cfg.DatabaseURL)
+	store, err := openStore(ctx, c.cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}

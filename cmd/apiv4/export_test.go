@@ -76,4 +76,11 @@ func TestExportEvents(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "user nobody: Not found") {
 		t.Errorf("unknown user: err = %v", err)
 	}
+
+	var errOut bytes.Buffer
+	err = run(ctx, []string{"export", "events", "--database", dbURL, "--username", "alice", "--after", "-5"},
+		noEnv, &bytes.Buffer{}, &errOut)
+	if err == nil || !strings.Contains(errOut.String(), "want a whole number, 0 or more") {
+		t.Errorf("--after -5: err = %v, stderr %q; want it refused", err, errOut.String())
+	}
 }

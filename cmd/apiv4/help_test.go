@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
 
-// TestEveryFlagNamesItsVariable checks that every flag of every command
-// says which environment variable also sets it, and that the help lists
-// them all.
+// TestEveryFlagNamesItsVariable runs apiv4 --help and every command's
+// --help, and checks that each shows every flag the command declares,
+// with the environment variable that also sets it and its default.
 func TestEveryFlagNamesItsVariable(t *testing.T) {
 	var help bytes.Buffer
 	if err := run(context.Background(), []string{"--help"}, noEnv, &help, &help); err != nil {
@@ -23,17 +25,23 @@ func TestEveryFlagNamesItsVariable(t *testing.T) {
 			if err := run(context.Background(), args, noEnv, &sub, &sub); err != nil {
 				t.Fatalf("%s --help: %v", c.name, err)
 			}
+			n := 0
 			c.flags(noEnv).VisitAll(func(f *flag.Flag) {
-				if !strings.Contains(f.Usage, "(APIV4_") {
-					t.Errorf("--%s names no APIV4_ variable: %q", f.Name, f.Usage)
+				n++
+				if !regexp.MustCompile(`\(APIV4_[A-Z0-9_]+[ ,;].*default `).MatchString(f.Usage) {
+					t.Errorf("--%s names no APIV4_ variable and default: %q", f.Name, f.Usage)
 				}
+				shown := regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(f.Name) + `[ \n]`)
 				for name, out := range map[string]string{"apiv4 --help": help.String(),
 					c.name + " --help": sub.String()} {
-					if !strings.Contains(out, "-"+f.Name+" ") || !strings.Contains(out, f.Usage) {
-						t.Errorf("%s does not show --%s", name, f.Name)
+					if !shown.MatchString(out) || !strings.Contains(out, f.Usage) {
+						t.Errorf("%s does not show --%s with its usage %q", name, f.Name, f.Usage)
 					}
 				}
 			})
+			if n == 0 {
+				t.Errorf("%s declares no flag for its help", c.name)
+			}
 		})
 	}
 }
@@ -85,5 +93,27 @@ func TestStartupLogMasksSecrets(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "s3cret") {
 		t.Errorf("the log shows the password:\n%s", logs.String())
+	}
+}
+
+// TestStartupTokenHintPastes checks that the command serve suggests for a
+// token quotes the database URL as one shell word.
+func TestStartupTokenHintPastes(t *testing.T) {
+	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "my apiv4.db")
+	ctx, stop := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	served := make(chan error, 1)
+	go func() {
+		served <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database", dbURL},
+			noEnv, &bytes.Buffer{}, logs)
+	}()
+	waitListening(t, logs)
+	stop()
+	if err := <-served; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	want := "apiv4 token create --database '" + dbURL + "' --username YOU"
+	if !strings.Contains(logs.String(), want) {
+		t.Errorf("the log lacks %q:\n%s", want, logs.String())
 	}
 }

@@ -80,25 +80,36 @@ var commands = []command{
 		},
 		runChaos},
 	{"ticket reply", "answer a support ticket as support",
-		"--ticket ID --message TEXT [--from NAME]", noFlags, ticketReply},
+		"--ticket ID --message TEXT [flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			return ticketReplyFlags(new(ticketReplyConfig), getenv, io.Discard)
+		},
+		ticketReply},
 	{"notice post", "post a notice to every user of some accounts",
-		"--message TEXT [--link URL] (--account NAME ... | --all)", noFlags, noticePost},
+		"--message TEXT (--account NAME ... | --all) [flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			return noticeFlags(new(noticeConfig), getenv, io.Discard)
+		},
+		noticePost},
 	{"maintenance schedule", "schedule maintenance of a Linode for a later time",
-		"--linode ID --at TIME", noFlags, maintenanceSchedule},
-	{"feedback list", "print the feedback users sent", "[--after ID] [--limit N]",
-		noFlags, feedbackList},
+		"--linode ID --at TIME [flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			return maintenanceFlags(new(maintenanceConfig), getenv, io.Discard)
+		},
+		maintenanceSchedule},
+	{"feedback list", "print the feedback users sent", "[flags]",
+		func(getenv func(string) string) *flag.FlagSet {
+			return feedbackFlags(new(feedbackConfig), getenv, io.Discard)
+		},
+		feedbackList},
 }
-
-// noFlags stands for the flags of an operator command, which parses its
-// own; its synopsis in the table names them.
-func noFlags(func(string) string) *flag.FlagSet { return flagSet("apiv4", io.Discard) }
 
 // usage writes the help of every command with every flag and the
 // environment variable that also sets it.
 func usage(w io.Writer) {
 	fmt.Fprint(w, "apiv4: a Linode-style cloud API v4 server, built around Events.\n\nUsage:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  apiv4 %-12s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  apiv4 %-20s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nEvery flag can also be set by the APIV4_* variable named in its help;\n"+
 		"a flag given on the command line wins. apiv4 COMMAND --help shows one command.\n")

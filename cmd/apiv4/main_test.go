@@ -3,15 +3,31 @@ package main
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"apiv4/db"
+	"apiv4/db/dbtest"
 )
 
+// migratedSQLite returns the URL of a fresh SQLite file migrated as
+// apiv4 serve migrates it, for the commands that need an existing
+// deployment.
+func migratedSQLite(t *testing.T) string {
+	t.Helper()
+	dbURL := dbtest.SQLiteURL(t)
+	s, err := db.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return dbURL
+}
+
 func TestTokenCreatePrintsOnlyTheToken(t *testing.T) {
-	dbURL := "sqlite:" + filepath.Join(t.TempDir(), "t.db")
+	dbURL := migratedSQLite(t)
 	var out, errOut bytes.Buffer
 	args := []string{"token", "create", "--database", dbURL, "--username", "alice", "--account", "acme"}
 	if err := run(context.Background(), args, noEnv, &out, &errOut); err != nil {
@@ -52,6 +68,8 @@ func TestBadInvocations(t *testing.T) {
 			"IPv6 pool must be"},
 		{"bad rdns domain", []string{"serve", "--rdns-domain", "localhost"}, nil,
 			"reverse DNS domain must be"},
+		{"conformance without scheme", []string{"conformance", "--base-url", "127.0.0.1:8080",
+			"--token", "x"}, nil, `--base-url "127.0.0.1:8080" must be an http or https URL`},
 		{"bad unavailable rate", []string{"serve", "--sim-backup-unavailable-rate", "2"}, nil,
 			"from 0 to 1"},
 	}

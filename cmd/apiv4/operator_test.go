@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -148,7 +151,7 @@ func TestOperatorMistakes(t *testing.T) {
 		{"no ticket", []string{"ticket", "reply", "--message", "x"}, "--ticket is required"},
 		{"empty reply", []string{"ticket", "reply", "--ticket", "1"}, "--message must be"},
 		{"unknown ticket", []string{"ticket", "reply", "--ticket", "42", "--message", "x"},
-			"Not found"},
+			"no ticket 42 in database " + url},
 		{"no audience", []string{"notice", "post", "--message", "x"}, "--account NAME"},
 		{"both audiences", []string{"notice", "post", "--message", "x", "--all",
 			"--account", "acme"}, "--account NAME"},
@@ -175,5 +178,69 @@ func TestOperatorMistakes(t *testing.T) {
 				t.Fatalf("err = %v (stderr %q); want it to mention %q", err, errOut.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestOperatorCommandsNeedAnExistingDatabase checks that every command but
+// serve refuses a database that apiv4 serve has not created and migrated,
+// names it, and leaves it as it was: a mistyped --database must not
+// become a new empty deployment.
+func TestOperatorCommandsNeedAnExistingDatabase(t *testing.T) {
+	commands := [][]string{
+		{"ticket", "reply", "--ticket", "1", "--message", "x"},
+		{"notice", "post", "--message", "x", "--all"},
+		{"maintenance", "schedule", "--linode", "1", "--at", "90m"},
+		{"feedback", "list"},
+		{"token", "create", "--username", "alice"},
+		{"export", "events", "--username", "alice"},
+	}
+	empty := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	databases := []struct{ name, path, want string }{
+		{"missing file", filepath.Join(t.TempDir(), "typo.db"), "does not exist"},
+		{"no apiv4 tables", empty, "has no apiv4 tables"},
+	}
+	for _, d := range databases {
+		for _, args := range commands {
+			t.Run(d.name+"/"+strings.Join(args[:2], " "), func(t *testing.T) {
+				dbURL := "sqlite:" + d.path
+				var out, errOut bytes.Buffer
+				args := append(args[:2:2], append([]string{"--database", dbURL}, args[2:]...)...)
+				err := run(context.Background(), args, noEnv, &out, &errOut)
+				if err == nil || !strings.Contains(err.Error(), "database "+dbURL+": ") ||
+					!strings.Contains(err.Error(), d.want) ||
+					!strings.Contains(err.Error(), "start apiv4 serve --database "+dbURL+" first") {
+					t.Fatalf("err = %v; want it to name %s, say it %s and suggest apiv4 serve",
+						err, dbURL, d.want)
+				}
+				if out.Len() > 0 {
+					t.Errorf("stdout = %q, want nothing", out.String())
+				}
+				// The empty file may gain SQLite's header, but no table:
+				// the next command meets the same refusal.
+				if _, err := os.Stat(d.path); d.path != empty && !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("the missing file was created: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// TestFeedbackListEscapesControls checks that what a user wrote cannot
+// drive the operator's terminal: control characters and escape sequences
+// are shown as visible escapes, line breaks still start indented lines.
+func TestFeedbackListEscapesControls(t *testing.T) {
+	url, s, p := operatorFixture(t)
+	msg := "Hi\x1b[2J\x1b]0;pwned\x07 there\rX\nline two\u202e\u009b"
+	if err := s.SendFeedback(context.Background(), p, msg); err != nil {
+		t.Fatal(err)
+	}
+	out := runOK(t, "feedback", "list", "--database", url)
+	_, body, _ := strings.Cut(out, "\n")
+	want := `    Hi\x1b[2J\x1b]0;pwned\x07 there\x0dX` + "\n" + `    line two\u202e\u009b` + "\n"
+	if body != want {
+		t.Errorf("got %q, want %q", body, want)
 	}
 }

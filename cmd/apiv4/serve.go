@@ -91,7 +91,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.InfoContext(ctx, "listening", "addr", ln.Addr().String())
 	log.InfoContext(ctx, "get a token with: apiv4 token create --database "+
-		maskURL(cfg.DatabaseURL)+" --username YOU")
+		shellQuote(maskURL(cfg.DatabaseURL))+" --username YOU")
 
 	runCtx, stopRunner := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup

@@ -7,12 +7,11 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"apiv4/db"
 )
 
 // createToken creates the account and user if needed and prints a new
-// token, and only the token, on stdout.
+// token, and only the token, on stdout. The database must be one that
+// apiv4 serve has created and migrated.
 func createToken(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg config
 	var username, account, scopes string
@@ -31,7 +30,7 @@ func createToken(ctx context.Context, args []string, getenv func(string) string,
 		account = username
 	}
 
-	store, err := db.Open(ctx, cfg.DatabaseURL)
+	store, err := openStore(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
@@ -56,9 +55,7 @@ func createToken(ctx context.Context, args []string, getenv func(string) string,
 // tokenFlags binds the flags of apiv4 token create.
 func tokenFlags(cfg *config, username, account, scopes *string, expiry *time.Duration,
 	getenv func(string) string, stderr io.Writer) *flag.FlagSet {
-	fs := flagSet("apiv4 token create", stderr)
-	e := envFlags{fs, getenv, &cfg.envErrs}
-	cfg.databaseFlag(e)
+	fs, e := databaseFlags("apiv4 token create", cfg, getenv, stderr)
 	e.string(username, "username", "APIV4_USERNAME", "", "the user the token acts as (required)")
 	e.string(account, "account", "APIV4_ACCOUNT", "",
 		"the user's account, created if needed (default: the username)")

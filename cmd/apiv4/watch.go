@@ -26,7 +26,7 @@ type watchConfig struct {
 func watchFlags(c *watchConfig, getenv func(string) string, stderr io.Writer) *flag.FlagSet {
 	fs := flagSet("apiv4 watch", stderr)
 	e := envFlags{fs, getenv, &c.log.envErrs}
-	e.string(&c.URL, "url", "APIV4_URL", "http://127.0.0.1:8080", "the server, without /v4")
+	e.string(&c.URL, "url", "APIV4_URL", "http://127.0.0.1:8080", "the server's base URL, with or without /v4")
 	e.string(&c.Token, "token", "APIV4_TOKEN", "", "a token with events:read_only (required)")
 	e.string(&c.Format, "format", "APIV4_WATCH_FORMAT", "plain",
 		"i3bar (the i3bar JSON protocol) or plain (one line per change, for i3blocks)")
@@ -54,9 +54,11 @@ func watch(ctx context.Context, args []string, getenv func(string) string, stdou
 	case c.Format != "plain" && c.Format != "i3bar":
 		return fmt.Errorf("--format must be i3bar or plain")
 	}
-	base, err := url.Parse(strings.TrimSuffix(c.URL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return fmt.Errorf("--url must be an http or https URL")
+	// Both http://host and http://host/v4 name the server.
+	trimmed := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(c.URL, "/"), "/v4"), "/")
+	base, err := url.Parse(trimmed)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return fmt.Errorf("--url must be an http or https URL such as http://127.0.0.1:8080")
 	}
 	w := &watcher{
 		cfg: c, base: base.String() + "/v4", log: c.log.logger(stderr), out: stdout,
@@ -129,6 +131,9 @@ func (w *watcher) follow(ctx context.Context) error {
 		return err
 	}
 	w.auth(req)
+	if w.cfg.Filter != "" {
+		req.Header.Set("X-Filter", w.cfg.Filter) // only matching events wake the status
+	}
 	if w.pos >= 0 {
 		req.Header.Set("Last-Event-ID", strconv.FormatInt(w.pos, 10))
 	}
@@ -241,7 +246,9 @@ func (w *watcher) auth(req *http.Request) {
 	req.Header.Set("User-Agent", "apiv4-watch")
 }
 
-// show prints the status if it differs from the last one printed.
+// show prints the status if it differs from the last one printed. The
+// event's text, which users chose, is printed with control characters
+// escaped, in either format.
 func (w *watcher) show(unseen int, latest *watchEvent) {
 	text := fmt.Sprintf("%d unseen", unseen)
 	color := ""
@@ -250,7 +257,7 @@ func (w *watcher) show(unseen int, latest *watchEvent) {
 		if latest.Entity != nil {
 			label = " " + latest.Entity.Label
 		}
-		text += fmt.Sprintf(" · %s %s%s #%d", latest.Action, latest.Status, label, latest.ID)
+		text += printable(fmt.Sprintf(" · %s %s%s #%d", latest.Action, latest.Status, label, latest.ID))
 		switch latest.Status {
 		case "failed":
 			color = "#ff5555"
@@ -281,7 +288,8 @@ func (w *watcher) show(unseen int, latest *watchEvent) {
 	fmt.Fprintf(w.out, "%s\n", b)
 }
 
-// answerError turns a non-200 answer into an error; 401 and 400 are fatal.
+// answerError turns a non-200 answer into an error; 400, 401 and 404 are
+// fatal: retrying cannot change them.
 func answerError(resp *http.Response) error {
 	if resp.StatusCode == http.StatusOK {
 		return nil
@@ -292,10 +300,14 @@ func answerError(resp *http.Response) error {
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&body)
 	reason := http.StatusText(resp.StatusCode)
 	if len(body.Errors) > 0 {
-		reason = body.Errors[0].Reason
+		reason = printable(body.Errors[0].Reason)
 	}
 	err := fmt.Errorf("%s %s: %d %s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, reason)
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusBadRequest {
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: %w: is --url the server's base URL, such as http://127.0.0.1:8080?",
+			errFatal, err)
+	case http.StatusUnauthorized, http.StatusBadRequest:
 		return fmt.Errorf("%w: %w", errFatal, err)
 	}
 	return err

@@ -17,9 +17,6 @@ let token = "";
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "apiv4-ts-"));
   const database = "sqlite:" + join(dir, "apiv4.db");
-  token = execFileSync(bin, ["token", "create", "--database", database, "--username", "ts"])
-    .toString()
-    .trim();
   const proc = spawn(bin, ["serve", "--addr", "127.0.0.1:0", "--database", database,
     "--sim-duration", "200ms"], { stdio: ["ignore", "ignore", "pipe"] });
   server = proc;
@@ -36,6 +33,11 @@ before(async () => {
     });
     proc.on("exit", (code) => reject(new Error(`apiv4 serve exited ${code}:\n${log}`)));
   });
+  // As an operator would: serve creates and migrates the database, then
+  // token create adds a user to it.
+  token = execFileSync(bin, ["token", "create", "--database", database, "--username", "ts"])
+    .toString()
+    .trim();
 });
 
 after(() => {
