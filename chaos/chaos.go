@@ -458,6 +458,11 @@ func (h *harness) chaos(ctx context.Context, rng *mrand.Rand) time.Duration {
 	var recovered time.Duration
 	for {
 		wait := h.cfg.KillMin + time.Duration(rng.Int64N(int64(h.cfg.KillMax-h.cfg.KillMin)+1))
+		if !restarted {
+			// Never wait past the restart: a slow server start on a
+			// loaded machine must not push it beyond the end of the run.
+			wait = max(0, min(wait, time.Until(restartAt)))
+		}
 		if !tick(ctx, wait) {
 			return recovered
 		}
