@@ -8,9 +8,8 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// TODO(#3): say when maintenance will start in the event's not_before, as
-// linodego reads it; until the events table has that column (issue 4 is
-// rewriting its statements) the time is in the message only.
+// NOTE: when maintenance will start is said in the event's message only;
+// the events table has no not_before column yet, which linodego would read.
 
 // maxMaintenanceAhead is how far ahead maintenance may be scheduled.
 const maxMaintenanceAhead = 366 * 24 * time.Hour
