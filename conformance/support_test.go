@@ -229,6 +229,15 @@ func TestScheduledMaintenance(t *testing.T) {
 		if ev.ID != events[0].Id || ev.Status != linodego.EventFinished {
 			t.Fatalf("WaitForEventFinished = %+v, want event %d finished", ev, events[0].Id)
 		}
+		// It says when it was due: some six seconds after it was scheduled,
+		// and so before it finished.
+		if nb := ev.NotBefore; nb == nil || nb.Before(minStart.Add(5*time.Second)) ||
+			nb.After(time.Now().Add(clockSkew)) {
+			t.Errorf("not_before = %v, want about six seconds after %v", nb, minStart)
+		}
+		if nb, err := events[0].NotBefore.Get(); err != nil || nb == "" {
+			t.Errorf("the scheduled event's not_before = %q, %v; want its time", nb, err)
+		}
 		after := waitIdle(t, a, l.Id)
 		if after.HostUuid == l.HostUuid || after.Status != "offline" {
 			t.Errorf("after maintenance: host %s (was %s), status %s; want a new host, offline",

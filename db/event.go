@@ -36,6 +36,7 @@ type Event struct {
 	Created         int64    `bun:"created"`
 	Started         *int64   `bun:"started"`
 	Updated         int64    `bun:"updated"`
+	NotBefore       *int64   `bun:"not_before"` // when a scheduled event (maintenance) starts at the earliest
 
 	Seen bool `bun:"-"`
 	Read bool `bun:"-"`

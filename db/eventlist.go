@@ -47,7 +47,7 @@ func listEventsStmt(p *Principal, q ListQuery, f *Filter) Stmt {
 const eventColumns = `e.id, e.seq, e.action, e.status, e.username, e.message,
     e.entity_type, e.entity_id, e.entity_label, e.entity_url, e.secondary,
     e.percent_complete, e.time_remaining, e.duration, e.created, e.started, e.updated,
-    e.rev`
+    e.rev, e.not_before`
 
 // readMark tells whether the caller ($2) marked event e read. It is
 // evaluated on the page's rows only, outside the LIMIT: one probe per row.

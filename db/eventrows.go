@@ -21,7 +21,7 @@ import (
 // one string holding all its text, and one block for its nullable values.
 
 // eventRowColumns is how many columns eventColumns has.
-const eventRowColumns = 18
+const eventRowColumns = 19
 
 // queryEvents runs a statement on a pooled connection through pgx,
 // prepared, and calls fn with each row's raw values in PostgreSQL's wire
@@ -98,7 +98,7 @@ func (r rawRow) bool(i int) bool {
 // them at once.
 type eventValues struct {
 	username, message, entityType, label, url, secondary string
-	entityID, started                                    int64
+	entityID, started, notBefore                         int64
 	percent, remaining                                   int
 	duration                                             float64
 }
@@ -153,6 +153,12 @@ func (r rawRow) event(i int, e *Event) error {
 	if !r.null(i + 15) {
 		e.Started = &v.started
 	}
+	if !r.null(i + 18) {
+		if v.notBefore, err = r.int(i + 18); err != nil {
+			return err
+		}
+		e.NotBefore = &v.notBefore
+	}
 	for _, x := range []struct {
 		col int
 		dst **int
@@ -203,21 +209,21 @@ func scanEventRows(rows *sql.Rows, events []Event, accountID int64) ([]Event, sq
 
 // eventScan holds the nullable columns of an event while a row is scanned.
 type eventScan struct {
-	id                          sql.NullInt64
-	username, message           sql.NullString
-	entityType, label, url, sec sql.NullString
-	entityID, started           sql.NullInt64
-	percent, remaining          sql.NullInt32
-	duration                    sql.NullFloat64
-	seq, created, updated, rev  sql.NullInt64
-	action, status              sql.NullString
+	id                           sql.NullInt64
+	username, message            sql.NullString
+	entityType, label, url, sec  sql.NullString
+	entityID, started, notBefore sql.NullInt64
+	percent, remaining           sql.NullInt32
+	duration                     sql.NullFloat64
+	seq, created, updated, rev   sql.NullInt64
+	action, status               sql.NullString
 }
 
 // dest returns the scan destinations of eventColumns.
 func (v *eventScan) dest() []any {
 	return []any{&v.id, &v.seq, &v.action, &v.status, &v.username, &v.message,
 		&v.entityType, &v.entityID, &v.label, &v.url, &v.sec,
-		&v.percent, &v.remaining, &v.duration, &v.created, &v.started, &v.updated, &v.rev}
+		&v.percent, &v.remaining, &v.duration, &v.created, &v.started, &v.updated, &v.rev, &v.notBefore}
 }
 
 // fill copies a scanned row into e.
@@ -232,6 +238,9 @@ func (v *eventScan) fill(e *Event) {
 	}
 	if v.started.Valid {
 		e.Started = &v.started.Int64
+	}
+	if v.notBefore.Valid {
+		e.NotBefore = &v.notBefore.Int64
 	}
 	if v.percent.Valid {
 		n := int(v.percent.Int32)

@@ -8,9 +8,6 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// NOTE: when maintenance will start is said in the event's message only;
-// the events table has no not_before column yet, which linodego would read.
-
 // maxMaintenanceAhead is how far ahead maintenance may be scheduled.
 const maxMaintenanceAhead = 366 * 24 * time.Hour
 
@@ -59,6 +56,14 @@ func (s *Store) ScheduleMaintenance(ctx context.Context, linodeID int64,
 			PercentComplete: &zero, Created: micros(now), Updated: micros(now),
 		}
 		if err := insertEvent(ctx, tx, e); err != nil {
+			return err
+		}
+		// The insert statement is shared by every event; the time is set
+		// apart, in the same transaction, before any reader can see it.
+		e.NotBefore = ptr(micros(at))
+		_, err = tx.NewUpdate().Table("events").Set("not_before = ?", *e.NotBefore).
+			Where("account_id = ? AND id = ?", e.AccountID, e.ID).Exec(ctx)
+		if err != nil {
 			return err
 		}
 		j := &Job{

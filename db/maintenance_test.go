@@ -40,6 +40,10 @@ func TestScheduledMaintenance(t *testing.T) {
 		_, err = s.ScheduleMaintenance(ctx, l.ID, now.Add(400*24*time.Hour))
 		mustReason(t, "maintenance next year", err, db.Invalid, "the maintenance time must be within a year")
 		want := fmt.Sprintf("Scheduled maintenance of Linode %s at 2026-12-04T16:00:00 UTC", l.Label)
+		if got, err := s.GetEvent(ctx, p, e.ID); err != nil || got.NotBefore == nil ||
+			*got.NotBefore != at.UnixMicro() {
+			t.Fatalf("maintenance event's not_before = %v, %v; want %v", got.NotBefore, err, at.UnixMicro())
+		}
 		if e.Status != "scheduled" || e.Action != "linode_migrate" || e.Username != nil ||
 			str(e.Message) != want || *e.EntityID != l.ID {
 			t.Fatalf("maintenance event = %+v, message %q", e, str(e.Message))

@@ -76,6 +76,7 @@ func eventOut(e *db.Event) gen.Event {
 		Username: nullableOf(e.Username), Message: nullableOf(e.Message),
 		PercentComplete: nullableOf(e.PercentComplete), TimeRemaining: nullableOf(e.TimeRemaining),
 		Duration: nullableOf(e.Duration), Rate: nullable.NewNullNullable[string](),
+		NotBefore:       nullable.NewNullNullable[string](),
 		Entity:          nullable.NewNullNullable[gen.EventEntity](),
 		SecondaryEntity: nullable.NewNullNullable[gen.EventSecondaryEntity](),
 	}
@@ -88,6 +89,9 @@ func eventOut(e *db.Event) gen.Event {
 			ent.Url = *e.EntityURL
 		}
 		out.Entity = nullable.NewNullableWithValue(ent)
+	}
+	if e.NotBefore != nil {
+		out.NotBefore = nullable.NewNullableWithValue(db.FormatTime(*e.NotBefore))
 	}
 	if sec := e.Secondary(); sec != nil {
 		ent := gen.EventSecondaryEntity{Label: sec.Label, Type: sec.Type, Url: sec.URL}

@@ -103,6 +103,14 @@ func appendEvent(b []byte, e *db.Event) []byte {
 	b = strconv.AppendInt(b, e.ID, 10)
 	b = append(b, `,"message":`...)
 	b = appendNullString(b, e.Message)
+	b = append(b, `,"not_before":`...)
+	if e.NotBefore == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = time.UnixMicro(*e.NotBefore).UTC().AppendFormat(b, db.TimeLayout)
+		b = append(b, '"')
+	}
 	b = append(b, `,"percent_complete":`...)
 	b = appendSmallInt(b, e.PercentComplete)
 	b = append(b, `,"rate":null,"read":`...)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+	"time"
 
 	"apiv4/db"
 	"apiv4/gen"
@@ -17,6 +18,7 @@ func sampleEvents() []db.Event {
 	num := func(n int) *int { return &n }
 	id := func(n int64) *int64 { return &n }
 	f := func(x float64) *float64 { return &x }
+	notBefore := time.Date(2026, 12, 10, 4, 0, 0, 0, time.UTC).UnixMicro()
 	return []db.Event{
 		{ID: 1, Action: "linode_create", Status: "finished", Created: 1796396645123456,
 			Username: str("alice"), Message: str("Creating Linode web-1"), EntityType: str("linode"),
@@ -27,7 +29,7 @@ func sampleEvents() []db.Event {
 		{ID: 9007199254740993, Action: "linode_boot", Status: "started", Created: 0,
 			EntityType: str("linode"), SecondaryJSON: str(`{"id":7,"label":"Boot Config",` +
 				`"type":"linode_config","url":"/v4/linode/instances/1/configs/7"}`),
-			PercentComplete: num(45), Duration: f(1e-7), Read: true},
+			PercentComplete: num(45), Duration: f(1e-7), Read: true, NotBefore: &notBefore},
 		{ID: 3, Action: "linode_update", Status: "notification", Created: -1,
 			Username: str("<script>&\"\\\n\r\t\b\f\x01\x7f é \u2028\u2029 \xff"),
 			Message:  str("Updated Linode \U0001F600"), Duration: f(1e21)},
