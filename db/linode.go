@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -158,7 +159,7 @@ func (s *Store) CreateLinode(ctx context.Context, p *Principal, in NewLinode) (*
 	now := micros(s.now())
 	l := &Linode{
 		AccountID: p.AccountID, Label: in.Label, Region: in.Region, Type: in.Type,
-		Image: in.Image, Status: "provisioning", TagsJSON: encodeJSON(nonNil(in.Tags)),
+		Image: in.Image, Status: "provisioning", TagsJSON: tagsJSON(in.Tags),
 		Group: in.Group, AlertsJSON: encodeJSON(in.Alerts), Watchdog: true,
 		HasUserData: in.HasUserData, HostUUID: newUUID(), JobsPending: 1, Created: now, Updated: now,
 	}
@@ -460,7 +461,7 @@ func (in *LinodeUpdate) apply(l *Linode) {
 		l.Label = *in.Label
 	}
 	if in.Tags != nil {
-		l.TagsJSON = encodeJSON(nonNil(*in.Tags))
+		l.TagsJSON = tagsJSON(*in.Tags)
 	}
 	if in.Group != nil {
 		l.Group = *in.Group
@@ -689,11 +690,16 @@ func (s *Store) lockForUpdate(sel *bun.SelectQuery) *bun.SelectQuery {
 	return sel
 }
 
-func nonNil(list []string) []string {
-	if list == nil {
-		return []string{}
+// tagsJSON is the stored form of a Linode's tags: a JSON array, never
+// null, with each tag once, in the order first given.
+func tagsJSON(tags []string) string {
+	out := make([]string, 0, len(tags))
+	for _, t := range tags {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
 	}
-	return list
+	return encodeJSON(out)
 }
 
 func newUUID() string {

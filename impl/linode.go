@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"unicode"
 
@@ -54,7 +53,7 @@ func (s *Server) CreateLinodeInstance(ctx context.Context,
 		return nil, db.Errorf(db.Invalid, "type", "type is not valid")
 	}
 	in := db.NewLinode{
-		Region: b.Region, Type: b.Type, Group: deref(b.Group), Tags: derefList(uniqueTags(b.Tags)),
+		Region: b.Region, Type: b.Type, Group: deref(b.Group), Tags: derefList(b.Tags),
 		BackupsEnabled: deref(b.BackupsEnabled), PrivateIP: deref(b.PrivateIp),
 		HasUserData: b.Metadata != nil && b.Metadata.UserData != nil,
 		Alerts: db.Alerts{
@@ -115,7 +114,7 @@ func (s *Server) UpdateLinodeInstance(ctx context.Context,
 			return nil, err
 		}
 	}
-	in := db.LinodeUpdate{Label: b.Label, Tags: uniqueTags(b.Tags), Group: b.Group, Watchdog: b.WatchdogEnabled}
+	in := db.LinodeUpdate{Label: b.Label, Tags: b.Tags, Group: b.Group, Watchdog: b.WatchdogEnabled}
 	// linodego sends back the whole backups object it read; only the
 	// schedule is settable here, enabling goes through /backups/enable.
 	// NOTE: maintenance_policy is accepted for the same reason and ignored.
@@ -377,20 +376,6 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
-}
-
-// uniqueTags returns tags without repeats, in the order first given.
-func uniqueTags(tags *[]string) *[]string {
-	if tags == nil {
-		return nil
-	}
-	out := make([]string, 0, len(*tags))
-	for _, t := range *tags {
-		if !slices.Contains(out, t) {
-			out = append(out, t)
-		}
-	}
-	return &out
 }
 
 func derefList(p *[]string) []string {
