@@ -384,15 +384,6 @@ func ownServer(t *testing.T, databaseURL string, flags ...string) *target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := startServer(databaseURL, flags...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	s.logOnFailure(t)
+	s := serveFor(t, databaseURL, flags...)
 	return &target{name: "own", url: "http://" + s.addr, owner: token}
 }

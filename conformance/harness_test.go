@@ -273,6 +273,23 @@ type server struct {
 	err  error         // how it exited, once done is closed
 }
 
+// serveFor starts a server for one test: stopped, cleanly or the test
+// fails, when the test ends, and its log shown if the test fails.
+func serveFor(t *testing.T, databaseURL string, extra ...string) *server {
+	t.Helper()
+	s, err := startServer(databaseURL, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	s.logOnFailure(t)
+	return s
+}
+
 // startServer starts apiv4 serve on a free port of 127.0.0.1, with extra
 // flags after the suite's own, and waits until it says it listens.
 func startServer(databaseURL string, extra ...string) (*server, error) {

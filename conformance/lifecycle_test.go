@@ -101,16 +101,7 @@ func TestGracefulStop(t *testing.T) {
 		t.Errorf("the server exited with %v; log:\n%s", first.err, first.log.tail(first.log.since(0), 20))
 	}
 
-	second, err := startServer(databaseURL, "--job-lease", "1h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := second.stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	second.logOnFailure(t)
+	second := serveFor(t, databaseURL, "--job-lease", "1h")
 	b := (&target{name: "second", url: "http://" + second.addr}).api(t, token)
 	if got := waitIdle(t, b, l.Id); got.Status != "offline" {
 		t.Errorf("got status %s after the create, want offline", got.Status)
@@ -141,16 +132,7 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	p := startConnProxy(t, u.Host)
 	u.Host = p.addr
-	s, err := startServer(u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	s.logOnFailure(t)
+	s := serveFor(t, u.String())
 	tg := &target{name: "outage", url: "http://" + s.addr, owner: token}
 	a := tg.api(t, token)
 	l := newIdleLinode(t, a, tg, false)

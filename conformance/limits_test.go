@@ -37,16 +37,7 @@ func startLimited(t *testing.T, extra ...string) (a *api, owner, peer string) {
 	if peer, err = createToken(databaseURL, "bob", "acme", "*"); err != nil {
 		t.Fatal(err)
 	}
-	s, err := startServer(databaseURL, extra...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := s.stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	s.logOnFailure(t)
+	s := serveFor(t, databaseURL, extra...)
 	tg := &target{name: "limited", url: "http://" + s.addr, owner: owner, server: s}
 	return tg.api(t, owner), owner, peer
 }
