@@ -203,17 +203,11 @@ func (s *Store) authenticate(ctx context.Context, secret string, cache *tokenCac
 		return p, nil
 	}
 
-	rows, err := s.query(ctx, s.db.DB, authSQL, hash)
+	rows, err := s.queryRow(ctx, errInvalidToken(), authSQL, hash)
 	if err != nil {
-		return nil, translate(err)
+		return nil, err
 	}
 	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, translate(err)
-		}
-		return nil, errInvalidToken()
-	}
 	var p Principal
 	var expiry sql.NullInt64
 	var revoked bool

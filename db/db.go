@@ -41,6 +41,7 @@ type Store struct {
 	cfg    Config
 	url    string // for the connection that listens for event changes
 	feed   feed
+	groups groups // the writes that share a commit (see groupWrite)
 }
 
 // Config holds the store's settings that live outside the database. Every
@@ -308,6 +309,26 @@ type querier interface {
 func (s *Store) query(ctx context.Context, q querier, query string,
 	args ...any) (*sql.Rows, error) {
 	return q.QueryContext(ctx, query, s.prepared(args)...)
+}
+
+// queryRow is query for a statement that returns one row: the rows come
+// back on it, for the caller to scan and close, or, when there is none,
+// the error missing (and no rows).
+func (s *Store) queryRow(ctx context.Context, missing error, query string,
+	args ...any) (*sql.Rows, error) {
+	rows, err := s.query(ctx, s.db.DB, query, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	if !rows.Next() {
+		err := rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, translate(err)
+		}
+		return nil, missing
+	}
+	return rows, nil
 }
 
 // prepared returns the arguments of a hand-written statement as the

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -236,6 +237,9 @@ func freeLabel(ctx context.Context, tx bun.Tx, l *Linode) (string, error) {
 
 // GetLinode returns one Linode of the caller's account, or ErrNotFound.
 func (s *Store) GetLinode(ctx context.Context, p *Principal, id int64) (*Linode, error) {
+	if s.pg {
+		return s.getLinodePG(ctx, p, id)
+	}
 	var l Linode
 	if err := linodeQuery(s.db, p, id, &l).Scan(ctx); err != nil {
 		return nil, translate(err)
@@ -245,6 +249,50 @@ func (s *Store) GetLinode(ctx context.Context, p *Principal, id int64) (*Linode,
 	}
 	return &l, nil
 }
+
+// getLinodePG is GetLinode on PostgreSQL: one prepared statement
+// (linodeSQL) reads the Linode and its addresses.
+func (s *Store) getLinodePG(ctx context.Context, p *Principal, id int64) (*Linode, error) {
+	rows, err := s.queryRow(ctx, ErrNotFound, linodeSQL, p.AccountID, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var row struct {
+		Linode  `bun:",extend"`
+		IPsJSON []byte `bun:"ips_json"`
+	}
+	if err := s.db.ScanRow(ctx, rows, &row); err != nil {
+		return nil, translate(err)
+	}
+	if row.IPsJSON != nil {
+		if err := json.Unmarshal(row.IPsJSON, &row.IPs); err != nil {
+			return nil, fmt.Errorf("db: the addresses of Linode %d: %w", id, err)
+		}
+	}
+	return &row.Linode, nil
+}
+
+// linodeSQL reads one of the caller's Linodes, as linodeQuery does, with
+// its addresses as a JSON array in the order of linodeIPsQuery, whose
+// keys are the fields of IPAddress. Arguments: account, Linode.
+var linodeSQL = func() string {
+	var cols []string
+	for _, f := range pgFormat.Table(reflect.TypeFor[Linode]()).Fields {
+		cols = append(cols, "l."+f.Name)
+	}
+	return `SELECT ` + strings.Join(cols, ", ") + `, (
+    SELECT json_agg(json_build_object('AccountID', ip.account_id, 'Address', ip.address,
+            'LinodeID', ip.linode_id, 'Family', ip.family, 'Public', ip.public,
+            'Prefix', ip.prefix, 'Gateway', ip.gateway, 'Region', ip.region, 'RDNS', ip.rdns,
+            'Created', ip.created)
+        ORDER BY ip.family, ip.public DESC, ip.created, ip.address)
+    FROM ips AS ip
+    WHERE ip.account_id = l.account_id AND ip.linode_id = l.id
+) AS ips_json
+FROM linodes AS l
+WHERE l.account_id = $1 AND l.id = $2 AND NOT l.deleted`
+}()
 
 // LinodePage is one page of Linodes with the envelope counts.
 type LinodePage struct {
@@ -317,7 +365,9 @@ type LinodeUpdate struct {
 // notification. It is allowed while the Linode is busy: it starts no job.
 // On PostgreSQL it sends the statements UpdateLinodeStmts lists, one round
 // trip each, unless another request changed the settings meanwhile; then,
-// as on SQLite, it locks the Linode in one transaction.
+// as on SQLite, it locks the Linode in one transaction. Either way it
+// checks that the caller's token is not revoked, with the change: the
+// caller may come through IdentifyToken.
 func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in LinodeUpdate) (*Linode, error) {
 	if s.pg {
 		if l, err := s.updateLinodeAtOnce(ctx, p, id, in); l != nil || err != nil {
@@ -326,6 +376,9 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 	}
 	var l Linode
 	err := s.tx(ctx, func(tx bun.Tx) error {
+		if err := checkTokenLive(ctx, tx, p); err != nil {
+			return err
+		}
 		if err := lockLinodeQuery(tx, p, id, &l).Scan(ctx); err != nil {
 			return err
 		}
@@ -348,23 +401,28 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 // changes the Linode's settings: it reads the Linode and its addresses,
 // then stores the new settings and records the event in one statement
 // (updateLinodeSQL), which changes nothing unless the settings are still
-// those it read. It returns nil and no error when they were not, or the
-// Linode went meanwhile: the locking path sorts both out.
+// those it read. It returns nil and no error when they were not, when the
+// Linode is not found (or went meanwhile), or when the token is revoked:
+// the locking path sorts these out.
 //
 // NOTE: the read and the write are two transactions, made one by the
 // comparison, so that an update costs three round trips and one commit
 // rather than six and one, and the account's event counter stays locked
-// for one statement and its commit.
+// for one statement and its commit; updates of one account in flight at
+// once share that commit (groupWrite).
 func (s *Store) updateLinodeAtOnce(ctx context.Context, p *Principal, id int64,
 	in LinodeUpdate) (*Linode, error) {
 	l, err := s.GetLinode(ctx, p, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil // the locking path tells a revoked token from a missing Linode
+	}
 	if err != nil {
 		return nil, err
 	}
 	old := *l
 	s.change(l, in)
 	st := updateLinodeStmt(p, &old, l)
-	updated, err := s.exists(ctx, st.SQL, st.Args...)
+	updated, err := s.groupWrite(ctx, p.AccountID, id, st)
 	if err != nil || !updated {
 		return nil, labelConflict(err)
 	}
@@ -390,19 +448,21 @@ func updateLinodeStmt(p *Principal, old, l *Linode) Stmt {
 		args = append(args, x.Label, x.TagsJSON, x.Group, x.Watchdog, x.AlertsJSON, x.BackupDay,
 			x.BackupWindow, x.BackupsNext)
 	}
-	return Stmt{SQL: updateLinodeSQL, Args: append(args, l.ID, old.BackupsEnabled)}
+	return Stmt{SQL: updateLinodeSQL, Args: append(args, l.ID, old.BackupsEnabled, p.TokenID)}
 }
 
 // updateLinodeSQL stores what updateLinodeQuery stores if the Linode's
 // settings are still as read, and then only appends its event and
 // announces it. Arguments: those of insertEventSQL (the event's updated is
 // the Linode's), then the new label, tags, group, watchdog, alerts, backup
-// day, backup window and next backup; the same as read; the Linode's id
-// and whether its backups were enabled.
+// day, backup window and next backup; the same as read; the Linode's id,
+// whether its backups were enabled, and the caller's token, which must not
+// be revoked (see Store.IdentifyToken).
 var updateLinodeSQL = `WITH l AS (
     UPDATE linodes SET label = $17, tags = $18, grp = $19, watchdog = $20, alerts = $21,
         backup_day = $22, backup_window = $23, backups_next = $24, updated = $16
     WHERE account_id = $1 AND id = $33 AND NOT deleted AND backups_enabled = $34
+        AND EXISTS (SELECT 1 FROM tokens WHERE account_id = $1 AND id = $35 AND NOT revoked)
         AND label = $25 AND tags = $26 AND grp = $27 AND watchdog = $28 AND alerts = $29
         AND backup_day IS NOT DISTINCT FROM $30 AND backup_window IS NOT DISTINCT FROM $31
         AND backups_next IS NOT DISTINCT FROM $32
@@ -412,18 +472,17 @@ SELECT e.id FROM e, ` + notifyEvents
 
 // UpdateLinodeStmts returns the statements UpdateLinode sends on
 // PostgreSQL, in order, each its own transaction, to store l's settings as
-// they are and record the linode_update event at now: the reads of the
-// Linode and its addresses (GetLinode), then updateLinodeSQL. The reads are
-// bun's, with their arguments in the text, as bun sends them; the write is
-// prepared, as the server's is. The bench replays them to measure the
-// database's ceiling for event inserts.
+// they are and record the linode_update event at now: the read of the
+// Linode and its addresses (GetLinode), then updateLinodeSQL, both
+// prepared, as the server's are. The bench replays them to measure the
+// database's ceiling for event inserts; the server also shares the write's
+// commit with the other writes of the account in flight (groupWrite), which
+// the replay does not.
 func UpdateLinodeStmts(p *Principal, l *Linode, now int64) []Stmt {
 	up := *l
 	up.Updated = now
-	var ips []IPAddress
 	return []Stmt{
-		{SQL: linodeQuery(pgFormat, p, l.ID, new(Linode)).String()},
-		{SQL: linodeIPsQuery(pgFormat, &ips, p.AccountID, l.ID).String()},
+		{SQL: linodeSQL, Args: []any{p.AccountID, l.ID}},
 		updateLinodeStmt(p, l, &up),
 	}
 }

@@ -1,8 +1,11 @@
 package db
 
 import (
+	"context"
 	"sync"
 	"time"
+
+	"github.com/uptrace/bun"
 )
 
 // DefaultTokenCacheTTL is how long a process trusts a token it has looked
@@ -102,4 +105,19 @@ func (c *tokenCache) len() int {
 func (s *Store) SetTokenCacheTTL(ttl time.Duration) {
 	s.tokens = newTokenCache(ttl, tokenCacheSize)
 	s.facts = newTokenCache(tokenFactsTTL, tokenCacheSize)
+}
+
+// checkTokenLive returns Unauthorized ("Invalid Token") when the caller's token
+// has been revoked: the check of a store method that may be reached through
+// IdentifyToken, made in the method's own transaction.
+func checkTokenLive(ctx context.Context, tx bun.Tx, p *Principal) error {
+	live, err := tx.NewSelect().Table("tokens").
+		Where("account_id = ? AND id = ? AND NOT revoked", p.AccountID, p.TokenID).Exists(ctx)
+	if err != nil {
+		return err
+	}
+	if !live {
+		return errInvalidToken()
+	}
+	return nil
 }

@@ -68,8 +68,9 @@ func TestTokenCacheExpiryAndBound(t *testing.T) {
 }
 
 // TestIdentifyTokenRevocation: IdentifyToken answers from its cache once
-// it has seen a token, and the list refuses the token once it is revoked
-// anywhere, filtered or not, on every store.
+// it has seen a token, and the list and the settings update refuse the
+// token once it is revoked anywhere, on every store: the update changes
+// nothing and does not tell a missing Linode from one of the account's.
 func TestIdentifyTokenRevocation(t *testing.T) {
 	for kind, url := range dbtest.URLs(t) {
 		t.Run(kind, func(t *testing.T) {
@@ -78,6 +79,10 @@ func TestIdentifyTokenRevocation(t *testing.T) {
 			p, err := s.IdentifyToken(ctx, secret)
 			if err != nil {
 				t.Fatalf("before revocation: %v", err)
+			}
+			l, err := s.CreateLinode(ctx, p, NewLinode{Region: "us-east", Type: "g6-nanode-1", Label: "kept"})
+			if err != nil {
+				t.Fatal(err)
 			}
 			mustRevoke(t, s, secret)
 
@@ -94,6 +99,25 @@ func TestIdentifyTokenRevocation(t *testing.T) {
 					t.Errorf("ListEvents(filter %q) with the revoked token: err = %v, want Unauthorized",
 						filter, err)
 				}
+			}
+			label := "changed"
+			for _, id := range []int64{l.ID, l.ID + 1000} {
+				_, err := s.UpdateLinode(ctx, cached, id, LinodeUpdate{Label: &label})
+				if ErrorCode(err) != Unauthorized {
+					t.Errorf("UpdateLinode(%d) with the revoked token: err = %v, want Unauthorized", id, err)
+				}
+			}
+			var labels []string
+			if err := s.db.NewSelect().Table("linodes").Column("label").Scan(ctx, &labels); err != nil {
+				t.Fatal(err)
+			}
+			n, err := s.CountEvents(ctx, p.AccountID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(labels) != 1 || labels[0] != "kept" || n != 1 {
+				t.Errorf("after the refused updates: labels %q, %d events; want [kept] and linode_create only",
+					labels, n)
 			}
 		})
 	}

@@ -104,7 +104,8 @@ func methodLabel(method string) string {
 // streamRoute is the echo route of streamEvents.
 const streamRoute = "/v4/account/events/stream"
 
-// storeCollector reads the job queue and event counters at each scrape.
+// storeCollector reads the job queue and event counters at each scrape,
+// and this process's group commits.
 type storeCollector struct {
 	store *db.Store
 	log   *slog.Logger
@@ -121,6 +122,11 @@ var (
 		"Events recorded, over the deployment.", nil, nil)
 	changesDesc = prometheus.NewDesc("apiv4_event_changes_total",
 		"Event inserts and status or progress changes, over the deployment.", nil, nil)
+	groupCommitsDesc = prometheus.NewDesc("apiv4_group_commits_total",
+		"Commits this process sent for writes of one statement (PostgreSQL), each shared by "+
+			"the writes of one account in flight at once.", nil, nil)
+	groupWritesDesc = prometheus.NewDesc("apiv4_group_commit_writes_total",
+		"Writes in those commits; over apiv4_group_commits_total, the writes per commit.", nil, nil)
 	scrapeErrDesc = prometheus.NewDesc("apiv4_store_scrape_error",
 		"1 when the last scrape could not read the database.", nil, nil)
 )
@@ -128,13 +134,16 @@ var (
 // Describe implements prometheus.Collector.
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{jobsQueuedDesc, jobsRunningDesc, jobsAgeDesc,
-		eventsDesc, changesDesc, scrapeErrDesc} {
+		eventsDesc, changesDesc, groupCommitsDesc, groupWritesDesc, scrapeErrDesc} {
 		ch <- d
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	commits, writes := c.store.GroupCommits()
+	ch <- prometheus.MustNewConstMetric(groupCommitsDesc, prometheus.CounterValue, float64(commits))
+	ch <- prometheus.MustNewConstMetric(groupWritesDesc, prometheus.CounterValue, float64(writes))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	st, err := c.store.Stats(ctx)

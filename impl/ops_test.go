@@ -184,6 +184,7 @@ func TestRequestMetricsAndID(t *testing.T) {
 		`apiv4_http_request_duration_seconds_count{method="GET",route="/v4/account/events",status="401"} 1`,
 		`apiv4_http_request_duration_seconds_count{method="HEAD",route="/v4/linode/instances",status="200"} 1`,
 		`apiv4_events_written_total 0`,
+		`apiv4_group_commits_total 0`,
 		`apiv4_event_streams_open 0`,
 	} {
 		if !strings.Contains(metrics, want) {

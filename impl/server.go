@@ -188,9 +188,13 @@ func recoverPanic(log *slog.Logger) echo.MiddlewareFunc {
 
 // tokenCheckedByHandler are the routes whose store statement checks that
 // the token is not revoked, in the same round trip as the data: the most
-// polled one. Their token's other facts may come from the process's cache
+// polled one, and the settings update, which writes an event in one
+// statement. Their token's other facts may come from the process's cache
 // (db.Store.IdentifyToken); every other route asks the database.
-var tokenCheckedByHandler = map[string]bool{"GET /v4/account/events": true}
+var tokenCheckedByHandler = map[string]bool{
+	"GET /v4/account/events":             true,
+	"PUT /v4/linode/instances/:linodeId": true,
+}
 
 // invalidToken reports whether err is the answer to an unknown, expired or
 // revoked token.
