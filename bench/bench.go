@@ -100,10 +100,15 @@ func Run(ctx context.Context, cfg Config, out, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	commits, writes, err := srv.groupCommits()
+	if err != nil {
+		return err
+	}
 	if err := srv.stop(); err != nil {
 		return fmt.Errorf("bench: apiv4 serve: %w; see %s", err, srv.log)
 	}
-	r := &report{rows: rows, rss: rss, peak: peak, cfg: cfg, pruned: firstSeq - 1}
+	r := &report{rows: rows, rss: rss, peak: peak, cfg: cfg, pruned: firstSeq - 1,
+		commits: commits, writes: writes}
 	if cfg.SQLite {
 		if r.sqlite, err = runSQLite(ctx, cfg, dir, log); err != nil {
 			return err

@@ -23,6 +23,8 @@ type report struct {
 	rss, peak int64
 	pruned    int64
 	elapsed   time.Duration
+
+	commits, writes int64 // the server's group commits, and the writes they held
 }
 
 func (r *report) row(key string) *row {
@@ -53,6 +55,10 @@ func (r *report) print(w io.Writer) {
 		r.elapsed.Round(time.Second))
 	fmt.Fprintln(w, "req/s: the server over loopback; db: the same statements straight "+
 		"against PostgreSQL (pgx, prepared); ratio = req/s / db req/s")
+	if r.commits > 0 {
+		fmt.Fprintf(w, "inserts: the server shared %.1f writes per commit on average (%d in %d commits); "+
+			"db commits each write alone\n", float64(r.writes)/float64(r.commits), r.writes, r.commits)
+	}
 	if r.sqlite != nil {
 		fmt.Fprintf(w, "\nthe same scenarios on SQLite (one connection; no ceiling measured)\n\n")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -114,6 +114,28 @@ func (s *server) memory() (rss, peak int64, err error) {
 	return rss, peak, sc.Err()
 }
 
+// groupCommits reads from the server's /metrics how many commits its
+// one-statement writes took, and how many writes shared them.
+func (s *server) groupCommits() (commits, writes int64, err error) {
+	resp, err := http.Get("http://" + s.addr + "/metrics")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, val, _ := strings.Cut(sc.Text(), " ")
+		n, _ := strconv.ParseFloat(val, 64)
+		switch name {
+		case "apiv4_group_commits_total":
+			commits = int64(n)
+		case "apiv4_group_commit_writes_total":
+			writes = int64(n)
+		}
+	}
+	return commits, writes, sc.Err()
+}
+
 // stop asks the server to shut down and waits for it, killing it if it
 // takes more than 30 seconds. Calling it again returns the same result.
 func (s *server) stop() error {
