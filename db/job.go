@@ -43,6 +43,38 @@ func (j *Job) previous() (image *string, typ string, ok bool) {
 	return image, p.Type, true
 }
 
+// previousStatus returns the "previous_status" parameter, which keepStatus
+// sets: the Linode's status before the job began, or "" when unknown.
+func (j *Job) previousStatus() string {
+	var p struct {
+		Status string `json:"previous_status"`
+	}
+	_ = json.Unmarshal([]byte(j.Params), &p)
+	return p.Status
+}
+
+// keepStatus records in the job's params the status its Linode has before
+// the job changes it, unless the job has it already (taken over from a
+// process that died after starting it).
+func keepStatus(ctx context.Context, tx bun.Tx, j *Job) error {
+	if j.previousStatus() != "" {
+		return nil
+	}
+	var status []string
+	err := tx.NewSelect().Table("linodes").Column("status").
+		Where("account_id = ? AND id = ?", j.AccountID, j.LinodeID).Scan(ctx, &status)
+	if err != nil || len(status) == 0 {
+		return err
+	}
+	m := map[string]any{}
+	_ = json.Unmarshal([]byte(j.Params), &m)
+	m["previous_status"] = status[0]
+	j.Params = encodeJSON(m)
+	_, err = tx.NewUpdate().Table("jobs").Set("params = ?", j.Params).
+		Where("account_id = ? AND id = ?", j.AccountID, j.ID).Exec(ctx)
+	return err
+}
+
 // Booted reports the job's "booted" parameter: whether the Linode runs when
 // a create or rebuild ends. It defaults to true.
 func (j *Job) Booted() bool {
@@ -89,7 +121,7 @@ var transitions = map[string]transition{
 	"linode_rebuild":  {"rebuilding", "running", "offline"},
 	"linode_delete":   {"deleting", "", "offline"},
 	"password_reset":  {"", "", ""},
-	"linode_migrate":  {"", "", ""}, // scheduled maintenance: a live move to another host
+	"linode_migrate":  {"migrating", "", ""}, // maintenance: a move to another host, then back as it was
 	"linode_snapshot": {"", "", ""},
 	AutoBackup:        {"", "", ""},
 	"backups_restore": {"restoring", "offline", "offline"},
@@ -166,6 +198,11 @@ WHERE account_id = ? AND id = ? AND EXISTS (
 			Where("account_id = ? AND id = ?", j.AccountID, j.EventID).Exec(ctx)
 		if err != nil {
 			return err
+		}
+		if j.Action == "linode_migrate" {
+			if err := keepStatus(ctx, tx, j); err != nil {
+				return err
+			}
 		}
 		if st := transitions[j.Action].running; st != "" {
 			_, err = tx.NewUpdate().Table("linodes").Set("status = ?, updated = ?", st, now).
@@ -259,6 +296,9 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, out Outcome) error {
 			final = st.failed
 		} else if (j.Action == "linode_create" || j.Action == "linode_rebuild") && !j.Booted() {
 			final = "offline"
+		}
+		if j.Action == "linode_migrate" {
+			final = j.previousStatus() // a migration, done or failed, leaves the Linode as it was
 		}
 		where := []any{j.AccountID, j.LinodeID}
 		if j.Action == "linode_delete" && !failed {

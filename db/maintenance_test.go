@@ -73,6 +73,9 @@ func TestScheduledMaintenance(t *testing.T) {
 		if !errors.Is(err, db.ErrBusy) {
 			t.Fatalf("reboot during maintenance: err = %v, want ErrBusy", err)
 		}
+		if during, _ := s.GetLinode(ctx, p, l.ID); during.Status != "migrating" {
+			t.Errorf("Linode during maintenance = %q, want migrating", during.Status)
+		}
 		if err := s.FinishJob(ctx, j, db.Succeeded); err != nil {
 			t.Fatal(err)
 		}
@@ -143,4 +146,49 @@ func TestDeleteCancelsMaintenance(t *testing.T) {
 			t.Errorf("ran %d jobs after the maintenance time, want none", n)
 		}
 	})
+}
+
+// TestMaintenanceLeavesStatusAsItWas: a running Linode is migrating while
+// its maintenance runs and running again after it, whether the move
+// succeeded or failed, also when another process takes the job over.
+func TestMaintenanceLeavesStatusAsItWas(t *testing.T) {
+	for _, out := range []db.Outcome{db.Succeeded, db.Failed} {
+		eachStore(t, func(t *testing.T, s *db.Store) {
+			ctx := context.Background()
+			now := clockAt(s, time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC))
+			p, l := aliceIdle(t, s)
+			if l, _ := s.GetLinode(ctx, p, l.ID); l.Status != "running" {
+				t.Fatalf("Linode before maintenance = %q, want running", l.Status)
+			}
+			if _, err := s.ScheduleMaintenance(ctx, l.ID, now.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			*now = now.Add(time.Minute)
+			j, err := s.ClaimJob(ctx, "dies", time.Minute)
+			if err != nil || j == nil {
+				t.Fatalf("claim: %+v, %v", j, err)
+			}
+			if err := s.StartJob(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+			*now = now.Add(2 * time.Minute) // the first owner's lease runs out
+			j, err = s.ClaimJob(ctx, "takes over", time.Minute)
+			if err != nil || j == nil {
+				t.Fatalf("claim after the lease: %+v, %v", j, err)
+			}
+			if err := s.StartJob(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+			if during, _ := s.GetLinode(ctx, p, l.ID); during.Status != "migrating" {
+				t.Errorf("Linode during maintenance = %q, want migrating", during.Status)
+			}
+			if err := s.FinishJob(ctx, j, out); err != nil {
+				t.Fatal(err)
+			}
+			if after, _ := s.GetLinode(ctx, p, l.ID); after.Status != "running" || after.JobsPending != 0 {
+				t.Errorf("Linode after maintenance (outcome %v) = %q with %d jobs, want running and idle",
+					out, after.Status, after.JobsPending)
+			}
+		})
+	}
 }
