@@ -259,11 +259,12 @@ func renew(ctx context.Context, tx bun.Tx, j *Job, until int64) error {
 	return nil
 }
 
-// FinishJob ends the job: its event becomes finished (or failed) and its
-// Linode leaves the busy state with the job's final status. A finished
-// linode_delete removes the Linode for good, with its addresses and
-// backups; a backup job records its backup's outcome.
-func (s *Store) FinishJob(ctx context.Context, j *Job, out Outcome) error {
+// FinishJob ends the job: its event becomes finished (or failed, with
+// reason, when not empty, added to its message) and its Linode leaves the
+// busy state with the job's final status. A finished linode_delete removes
+// the Linode for good, with its addresses and backups; a backup job
+// records its backup's outcome.
+func (s *Store) FinishJob(ctx context.Context, j *Job, out Outcome, reason string) error {
 	failed := out == Failed
 	return s.tx(ctx, func(tx bun.Tx) error {
 		res, err := tx.NewDelete().Table("jobs").
@@ -283,6 +284,9 @@ func (s *Store) FinishJob(ctx context.Context, j *Job, out Outcome) error {
 			Where("account_id = ? AND id = ?", j.AccountID, j.EventID)
 		if failed {
 			ev.Set("status = 'failed'")
+			if reason != "" {
+				ev.Set(failureMessage, reason, reason)
+			}
 		} else {
 			ev.Set("status = 'finished', percent_complete = 100")
 		}
@@ -355,9 +359,15 @@ RETURNING event_id`, accountID, linodeID).Scan(ctx, &events)
 		return err
 	}
 	_, err = tx.NewUpdate().Table("events").Set("status = 'failed', updated = ?", now).
+		Set(failureMessage, "the Linode was deleted", "the Linode was deleted").
 		Where("account_id = ? AND id IN (?)", accountID, bun.In(events)).Exec(ctx)
 	return err
 }
+
+// failureMessage gives a failed event its reason (the two arguments): as
+// its message, or after it when it has one.
+const failureMessage = `message = CASE WHEN COALESCE(message, '') = '' THEN ?
+    ELSE message || ': ' || ? END`
 
 // ReleaseJobs hands back every job leased to owner, so that another
 // process may claim them at once; a process calls it when it stops.

@@ -76,7 +76,7 @@ func TestScheduledMaintenance(t *testing.T) {
 		if during, _ := s.GetLinode(ctx, p, l.ID); during.Status != "migrating" {
 			t.Errorf("Linode during maintenance = %q, want migrating", during.Status)
 		}
-		if err := s.FinishJob(ctx, j, db.Succeeded); err != nil {
+		if err := s.FinishJob(ctx, j, db.Succeeded, ""); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := s.GetEvent(ctx, p, e.ID)
@@ -113,7 +113,7 @@ func TestMaintenanceWaitsForRunningJob(t *testing.T) {
 		if err := s.StartJob(ctx, shutdown); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.FinishJob(ctx, shutdown, db.Succeeded); err != nil {
+		if err := s.FinishJob(ctx, shutdown, db.Succeeded, ""); err != nil {
 			t.Fatal(err)
 		}
 		j, err := s.ClaimJob(ctx, "test", time.Minute)
@@ -138,8 +138,9 @@ func TestDeleteCancelsMaintenance(t *testing.T) {
 		if n := drain(t, s); n != 1 {
 			t.Fatalf("ran %d jobs, want 1 (the delete)", n)
 		}
-		if got, _ := s.GetEvent(ctx, p, e.ID); got.Status != "failed" {
-			t.Errorf("maintenance of a deleted Linode = %q, want failed", got.Status)
+		want := *e.Message + ": the Linode was deleted"
+		if got, _ := s.GetEvent(ctx, p, e.ID); got.Status != "failed" || str(got.Message) != want {
+			t.Errorf("maintenance of a deleted Linode = %q, %q; want failed, %q", got.Status, str(got.Message), want)
 		}
 		*now = now.Add(2 * time.Hour)
 		if n := drain(t, s); n != 0 {
@@ -182,8 +183,16 @@ func TestMaintenanceLeavesStatusAsItWas(t *testing.T) {
 			if during, _ := s.GetLinode(ctx, p, l.ID); during.Status != "migrating" {
 				t.Errorf("Linode during maintenance = %q, want migrating", during.Status)
 			}
-			if err := s.FinishJob(ctx, j, out); err != nil {
+			if err := s.FinishJob(ctx, j, out, "the new host is full"); err != nil {
 				t.Fatal(err)
+			}
+			e, _ := s.GetEvent(ctx, p, j.EventID)
+			want := fmt.Sprintf("Scheduled maintenance of Linode %s at 2026-12-04T15:01:00 UTC", l.Label)
+			if out == db.Failed {
+				want += ": the new host is full"
+			}
+			if str(e.Message) != want {
+				t.Errorf("maintenance event's message (outcome %v) = %q, want %q", out, str(e.Message), want)
 			}
 			if after, _ := s.GetLinode(ctx, p, l.ID); after.Status != "running" || after.JobsPending != 0 {
 				t.Errorf("Linode after maintenance (outcome %v) = %q with %d jobs, want running and idle",

@@ -94,7 +94,7 @@ func runJobs(tb testing.TB, s *db.Store, outcome func(*db.Job) db.Outcome) int {
 		if err := s.ProgressJob(ctx, j, 50, time.Second, time.Minute); err != nil {
 			tb.Fatalf("progress: %v", err)
 		}
-		if err := s.FinishJob(ctx, j, outcome(j)); err != nil {
+		if err := s.FinishJob(ctx, j, outcome(j), ""); err != nil {
 			tb.Fatalf("finish: %v", err)
 		}
 		n++

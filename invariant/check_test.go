@@ -61,7 +61,7 @@ func newWorld(t *testing.T) *world {
 		if err != nil || j == nil {
 			t.Fatalf("claim: %v, %v", j, err)
 		}
-		if err := store.FinishJob(ctx, j, db.Succeeded); err != nil {
+		if err := store.FinishJob(ctx, j, db.Succeeded, ""); err != nil {
 			t.Fatal(err)
 		}
 		if j.LinodeID == w.idle {

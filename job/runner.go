@@ -20,7 +20,9 @@ type Driver interface {
 	// percentage and an estimate of the time left, and stops when progress
 	// returns an error. It returns nil when the job succeeded,
 	// ErrUnderMaintenance when it took a backup that cannot be restored for
-	// now, and any other error when the job failed.
+	// now, and any other error when the job failed: the error's text is the
+	// reason the failed event gives its user, so it says what went wrong
+	// and nothing that user should not see.
 	Run(ctx context.Context, j *db.Job, progress func(percent int, left time.Duration) error) error
 }
 
@@ -146,7 +148,11 @@ func (r *Runner) run(ctx context.Context, j *db.Job) {
 	case runErr != nil:
 		out = db.Failed
 	}
-	if err := r.store.FinishJob(ctx, j, out); err != nil {
+	reason := ""
+	if out == db.Failed {
+		reason = runErr.Error()
+	}
+	if err := r.store.FinishJob(ctx, j, out, reason); err != nil {
 		log.WarnContext(ctx, "finish job", "err", err)
 		return
 	}

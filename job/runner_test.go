@@ -3,6 +3,7 @@ package job_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -89,7 +90,7 @@ func createLinode(t *testing.T, s *db.Store, p *db.Principal) (*db.Linode, int64
 type failing struct{}
 
 func (failing) Run(context.Context, *db.Job, func(int, time.Duration) error) error {
-	return errors.New("no")
+	return errors.New("the disk image could not be read")
 }
 
 func TestRunner(t *testing.T) {
@@ -110,12 +111,14 @@ func TestRunner(t *testing.T) {
 				}
 			})
 
-			t.Run("failed job frees the linode", func(t *testing.T) {
+			t.Run("failed job frees the linode and says why", func(t *testing.T) {
 				s, p := openStore(t, dbtestFresh(t, kind))
 				startRunner(t, s, failing{}, time.Second)
 				l, eventID := createLinode(t, s, p)
-				if e := waitEvent(t, s, p, eventID); e.Status != "failed" {
-					t.Fatalf("event status = %s, want failed", e.Status)
+				want := fmt.Sprintf("Creating Linode %s: the disk image could not be read", l.Label)
+				if e := waitEvent(t, s, p, eventID); e.Status != "failed" || str(e.Message) != want {
+					t.Fatalf("event status = %s, message %q; want failed with the driver's reason",
+						e.Status, str(e.Message))
 				}
 				got, _ := s.GetLinode(context.Background(), p, l.ID)
 				if got.Status != "offline" || got.JobsPending != 0 {
@@ -173,7 +176,7 @@ func TestRunner(t *testing.T) {
 				if e := waitEvent(t, s, p, eventID); e.Status != "finished" {
 					t.Fatalf("event status = %s, want finished", e.Status)
 				}
-				err = s.FinishJob(context.Background(), dead, db.Succeeded)
+				err = s.FinishJob(context.Background(), dead, db.Succeeded, "")
 				if !errors.Is(err, db.ErrLeaseLost) {
 					t.Fatalf("the dead process finishing late: err = %v, want ErrLeaseLost", err)
 				}
@@ -234,4 +237,12 @@ func TestMaintenanceRunsAtItsTime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// str is *p, or "<nil>".
+func str(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
 }
