@@ -114,3 +114,25 @@ func BenchmarkEncodeEventPageTyped(b *testing.B) {
 		b.SetBytes(int64(buf.Len()))
 	}
 }
+
+// TestAppendTime holds appendTime to db.FormatTime around the edges of
+// its fast path and of months, leap days and the epoch.
+func TestAppendTime(t *testing.T) {
+	times := []int64{0, -1, 1, 1796396645123456, math.MaxInt64, math.MinInt64}
+	for _, d := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(0, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 6, 1, 12, 0, 0, 0, time.UTC),
+		time.Date(2024, 2, 29, 23, 59, 59, 0, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
+	} {
+		times = append(times, d.UnixMicro(), d.UnixMicro()-1, d.UnixMicro()+1)
+	}
+	for us := int64(-5e15); us < 5e15; us += 7919e9 + 123457 { // some 1,300 points over ±158 years
+		times = append(times, us)
+	}
+	for _, us := range times {
+		if got, want := string(appendTime(nil, us)), db.FormatTime(us); got != want {
+			t.Errorf("appendTime(%d) = %s, want %s", us, got, want)
+		}
+	}
+}
