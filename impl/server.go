@@ -15,9 +15,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
-	oapimw "github.com/oapi-codegen/echo-middleware"
 
 	"apiv4/db"
 	"apiv4/gen"
@@ -77,17 +75,7 @@ func NewHandler(store *db.Store, jobs Waker, log *slog.Logger, opts ...Option) (
 		deadline(s.opts.requestTimeout))
 	e.Use(s.authenticate(routes, newAuthGate(s.opts.authFailRate, m)),
 		limitTokens(newLimiter(s.opts.tokenRate), m), guardBody)
-	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
-		SilenceServersWarning: true,
-		Skipper: func(c echo.Context) bool {
-			_, ok := routes[routeKey(c)]
-			return !ok
-		},
-		Options: openapi3filter.Options{
-			AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
-		},
-		ErrorHandler: func(c echo.Context, he *echo.HTTPError) error { return he.Internal },
-	}))
+	e.Use(validate(spec))
 	e.Use(conditional(etagRoutes(spec)))
 	gen.RegisterHandlersWithBaseURL(e, gen.NewStrictHandler(s, nil), "/v4")
 
