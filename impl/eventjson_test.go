@@ -136,3 +136,21 @@ func TestAppendTime(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAppendString holds appendString to encoding/json's encoding of any
+// string, whatever bytes it holds and wherever they fall in a word.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain ascii text here", "<script>&\"\\\n\r\t\b\f\x01\x7f é \u2028\u2029 \xff",
+		"12345678<", "1234567\"12345678", "\x80abcdefgh", "abcdefg\x1f", "Updated Linode \U0001F600"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
