@@ -191,6 +191,7 @@ func (s *Store) runEventList(ctx context.Context, st Stmt, f *Filter,
 	var n int
 	var err error
 	if s.pg {
+		arena := newEventArena(q.PageSize)
 		err = s.queryEvents(ctx, st, func(r rawRow) error {
 			n++
 			t, err := r.int(0)
@@ -198,13 +199,13 @@ func (s *Store) runEventList(ctx context.Context, st Stmt, f *Filter,
 			if err != nil || r.null(2) { // the empty page's one row has no event
 				return err
 			}
-			e := Event{AccountID: account}
-			if err := r.event(2, &e); err != nil {
+			events = append(events, Event{AccountID: account})
+			e := &events[len(events)-1]
+			if err := r.eventIn(2, e, arena); err != nil {
 				return err
 			}
 			seenID, err := r.int(1)
 			e.Seen, e.Read = e.ID <= seenID, r.bool(2+eventRowColumns)
-			events = append(events, e)
 			return err
 		})
 	} else {

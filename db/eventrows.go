@@ -17,8 +17,8 @@ import (
 // On PostgreSQL the event statements are read through pgx itself rather
 // than database/sql, which converted every column of every row through an
 // interface and allocated each string twice: a profile of the list put a
-// quarter of the server's CPU there. Each row here costs two allocations:
-// one string holding all its text, and one block for its nullable values.
+// quarter of the server's CPU there. A list's rows share an eventArena: a
+// few blocks hold the text and the nullable values of the whole page.
 
 // eventRowColumns is how many columns eventColumns has.
 const eventRowColumns = 19
@@ -103,26 +103,72 @@ type eventValues struct {
 	duration                                             float64
 }
 
-// event decodes the eventColumns starting at column i into e. Text and
-// bytea alike are text here: the event columns are all text.
-func (r rawRow) event(i int, e *Event) error {
-	// All the row's text goes into one string, which the fields slice.
+// eventArena backs the text and nullable fields of the events of one
+// list, so that a page of them allocates a few blocks rather than two for
+// each row. The zero value is ready; an arena is not safe for concurrent use.
+type eventArena struct {
+	rows int             // how many rows to expect; sizes the first blocks
+	text strings.Builder // the rows' text, end to end; its String does not copy
+	vals []eventValues   // never grown in place: fields point into it
+}
+
+// newEventArena returns an arena for a list of up to rows events.
+func newEventArena(rows int) *eventArena { return &eventArena{rows: min(rows, 100)} }
+
+// arenaChunk is the least an arena allocates for text at once, after its
+// first block.
+const arenaChunk = 8 << 10
+
+// values returns a fresh eventValues of the arena.
+func (a *eventArena) values() *eventValues {
+	if len(a.vals) == cap(a.vals) {
+		a.vals = make([]eventValues, 0, max(8, a.rows, 2*cap(a.vals)))
+	}
+	a.vals = a.vals[:len(a.vals)+1]
+	return &a.vals[len(a.vals)-1]
+}
+
+// textOf returns the given columns of r, from column i on, as one string
+// that the caller slices into fields. Earlier strings of the arena stay
+// valid: a builder never changes the bytes it has handed out.
+func (a *eventArena) textOf(r rawRow, i int, cols []int) string {
 	n := 0
-	for _, c := range []int{2, 3, 4, 5, 6, 8, 9, 10} {
+	for _, c := range cols {
 		n += len(r.values[i+c])
 	}
-	var text strings.Builder // its String does not copy
-	text.Grow(n)
-	for _, c := range []int{2, 3, 4, 5, 6, 8, 9, 10} {
-		text.Write(r.values[i+c])
+	if a.text.Cap()-a.text.Len() < n {
+		size := max(n, arenaChunk)
+		if a.text.Cap() == 0 { // the first row stands for the rest
+			size = max(n, n*a.rows*5/4)
+		}
+		a.text = strings.Builder{}
+		a.text.Grow(size)
 	}
-	all := text.String()
+	start := a.text.Len()
+	for _, c := range cols {
+		a.text.Write(r.values[i+c])
+	}
+	return a.text.String()[start:]
+}
+
+// textColumns are the text columns of eventColumns, in order.
+var textColumns = []int{2, 3, 4, 5, 6, 8, 9, 10}
+
+// event decodes the eventColumns starting at column i into e, in an arena
+// of its own. Text and bytea alike are text here: the event columns are
+// all text.
+func (r rawRow) event(i int, e *Event) error { return r.eventIn(i, e, &eventArena{}) }
+
+// eventIn is event with the text and nullable values kept in a.
+func (r rawRow) eventIn(i int, e *Event, a *eventArena) error {
+	// All the row's text goes into one string, which the fields slice.
+	all := a.textOf(r, i, textColumns)
 	next := func(c int) string {
 		s := all[:len(r.values[i+c])]
 		all = all[len(s):]
 		return s
 	}
-	v := &eventValues{}
+	v := a.values()
 	e.Action, e.Status = next(2), next(3)
 	opt := func(c int, dst *string) *string {
 		*dst = next(c)

@@ -3,8 +3,12 @@ package db
 import (
 	"context"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"apiv4/db/dbtest"
 )
@@ -66,5 +70,44 @@ func TestEventRowsMatchDatabaseSQL(t *testing.T) {
 	for i, e := range page.Events {
 		t.Logf("event %d: %s %s percent=%v secondary=%v read=%v", i, e.Action, e.Status,
 			e.PercentComplete != nil, e.SecondaryJSON != nil, e.Read)
+	}
+}
+
+// TestEventArenaKeepsEarlierRows decodes more rows through one arena than
+// one of its blocks holds, and holds every event to the same row decoded
+// alone: a new block must leave the strings of the earlier rows intact.
+func TestEventArenaKeepsEarlierRows(t *testing.T) {
+	fields := make([]pgconn.FieldDescription, eventRowColumns)
+	rows := make([]rawRow, 3*arenaChunk/200)
+	for n := range rows {
+		label := strings.Repeat(strconv.Itoa(n%10), 100+n%50)
+		values := [][]byte{[]byte(strconv.Itoa(n + 1)), []byte(strconv.Itoa(n + 1)),
+			[]byte("linode_boot"), []byte("finished"), []byte("user"), nil,
+			[]byte("linode"), []byte("42"), []byte(label), []byte("/v4/linode/instances/42"), nil,
+			[]byte("100"), nil, []byte("30.5"), []byte("1700000000000000"), nil,
+			[]byte("1700000000000000"), []byte("7"), nil}
+		if n%3 == 0 { // some rows without an entity or a progress
+			values[6], values[7], values[8], values[9], values[11] = nil, nil, nil, nil, nil
+		}
+		rows[n] = rawRow{fields: fields, values: values}
+	}
+
+	for _, arena := range []*eventArena{{}, newEventArena(10), newEventArena(len(rows))} {
+		got := make([]Event, len(rows))
+		for n, r := range rows {
+			if err := r.eventIn(0, &got[n], arena); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for n, r := range rows {
+			var want Event
+			if err := r.event(0, &want); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got[n], want) {
+				t.Fatalf("arena for %d rows: row %d through it\n%+v\nalone\n%+v",
+					arena.rows, n, got[n], want)
+			}
+		}
 	}
 }

@@ -82,7 +82,7 @@ func appendEvent(b []byte, e *db.Event) []byte {
 	b = append(b, `{"action":`...)
 	b = appendString(b, e.Action)
 	b = append(b, `,"created":"`...)
-	b = time.UnixMicro(e.Created).UTC().AppendFormat(b, db.TimeLayout)
+	b = appendTime(b, e.Created)
 	b = append(b, `","duration":`...)
 	b = appendFloat(b, e.Duration)
 	b = append(b, `,"entity":`...)
@@ -108,7 +108,7 @@ func appendEvent(b []byte, e *db.Event) []byte {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '"')
-		b = time.UnixMicro(*e.NotBefore).UTC().AppendFormat(b, db.TimeLayout)
+		b = appendTime(b, *e.NotBefore)
 		b = append(b, '"')
 	}
 	b = append(b, `,"percent_complete":`...)
@@ -132,6 +132,42 @@ func appendEvent(b []byte, e *db.Event) []byte {
 	b = append(b, `,"username":`...)
 	b = appendNullString(b, e.Username)
 	return append(b, '}')
+}
+
+// appendTime appends a time in microseconds since the epoch as
+// db.FormatTime writes it, without parsing db.TimeLayout each time: the
+// layout is fixed, and a page holds a time or two per event. Years
+// outside 1 to 9999 take time's own formatting.
+func appendTime(b []byte, us int64) []byte {
+	t := time.UnixMicro(us).UTC()
+	year, month, day := t.Date()
+	if year < 1 || year > 9999 {
+		return t.AppendFormat(b, db.TimeLayout)
+	}
+	hour, minute, second := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	return appendDigits(b, second, 2)
+}
+
+// appendDigits appends the width last decimal digits of n ≥ 0, zero-padded.
+func appendDigits(b []byte, n, width int) []byte {
+	for i := width - 1; i >= 0; i-- {
+		b = append(b, 0)
+	}
+	for i := len(b) - 1; i >= len(b)-width; i-- {
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return b
 }
 
 func appendNullString(b []byte, s *string) []byte {

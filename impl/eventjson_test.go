@@ -114,3 +114,43 @@ func BenchmarkEncodeEventPageTyped(b *testing.B) {
 		b.SetBytes(int64(buf.Len()))
 	}
 }
+
+// TestAppendTime holds appendTime to db.FormatTime around the edges of
+// its fast path and of months, leap days and the epoch.
+func TestAppendTime(t *testing.T) {
+	times := []int64{0, -1, 1, 1796396645123456, math.MaxInt64, math.MinInt64}
+	for _, d := range []time.Time{
+		time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(0, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 6, 1, 12, 0, 0, 0, time.UTC),
+		time.Date(2024, 2, 29, 23, 59, 59, 0, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
+	} {
+		times = append(times, d.UnixMicro(), d.UnixMicro()-1, d.UnixMicro()+1)
+	}
+	for us := int64(-5e15); us < 5e15; us += 7919e9 + 123457 { // some 1,300 points over ±158 years
+		times = append(times, us)
+	}
+	for _, us := range times {
+		if got, want := string(appendTime(nil, us)), db.FormatTime(us); got != want {
+			t.Errorf("appendTime(%d) = %s, want %s", us, got, want)
+		}
+	}
+}
+
+// FuzzAppendString holds appendString to encoding/json's encoding of any
+// string, whatever bytes it holds and wherever they fall in a word.
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain ascii text here", "<script>&\"\\\n\r\t\b\f\x01\x7f é \u2028\u2029 \xff",
+		"12345678<", "1234567\"12345678", "\x80abcdefgh", "abcdefg\x1f", "Updated Linode \U0001F600"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
