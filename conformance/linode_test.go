@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"slices"
 	"sync"
@@ -235,6 +236,13 @@ func checkFinished(t *testing.T, ev *linodego.Event, message string) {
 	}
 	if ev.Created == nil || time.Since(*ev.Created) > time.Hour+clockSkew {
 		t.Errorf("got created %v, want about now", ev.Created)
+	}
+	// Times are whole seconds on the wire: the span may be off by one.
+	start, end := ev.StartTime, ev.CompleteTime
+	if ev.Created == nil || start == nil || end == nil || start.Before(*ev.Created) || end.Before(*start) ||
+		math.Abs(end.Sub(*start).Seconds()-ev.Duration) > 1 {
+		t.Errorf("got created %v, started %v, completed %v, duration %v; want them in order, the span "+
+			"the duration", ev.Created, start, end, ev.Duration)
 	}
 }
 

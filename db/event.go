@@ -42,6 +42,19 @@ type Event struct {
 	Read bool `bun:"-"`
 }
 
+// StartTime is when the work the event describes started, or nil.
+func (e *Event) StartTime() *int64 { return e.Started }
+
+// CompleteTime is when the work the event describes ended, finished or
+// failed, or nil: an ended event changes no more, so its last update is
+// its end.
+func (e *Event) CompleteTime() *int64 {
+	if e.Status != "finished" && e.Status != "failed" {
+		return nil
+	}
+	return &e.Updated
+}
+
 // Entity is what an event is about: a Linode, a config, an image, a ticket.
 // ID is an int64, a string (an image id such as "linode/debian12") or nil.
 type Entity struct {

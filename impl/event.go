@@ -76,7 +76,6 @@ func eventOut(e *db.Event) gen.Event {
 		Username: nullableOf(e.Username), Message: nullableOf(e.Message),
 		PercentComplete: nullableOf(e.PercentComplete), TimeRemaining: nullableOf(e.TimeRemaining),
 		Duration: nullableOf(e.Duration), Rate: nullable.NewNullNullable[string](),
-		NotBefore:       nullable.NewNullNullable[string](),
 		Entity:          nullable.NewNullNullable[gen.EventEntity](),
 		SecondaryEntity: nullable.NewNullNullable[gen.EventSecondaryEntity](),
 	}
@@ -90,9 +89,8 @@ func eventOut(e *db.Event) gen.Event {
 		}
 		out.Entity = nullable.NewNullableWithValue(ent)
 	}
-	if e.NotBefore != nil {
-		out.NotBefore = nullable.NewNullableWithValue(db.FormatTime(*e.NotBefore))
-	}
+	out.NotBefore, out.StartTime, out.CompleteTime = nullTime(e.NotBefore), nullTime(e.StartTime()),
+		nullTime(e.CompleteTime())
 	if sec := e.Secondary(); sec != nil {
 		ent := gen.EventSecondaryEntity{Label: sec.Label, Type: sec.Type, Url: sec.URL}
 		switch id := sec.ID.(type) {
@@ -104,6 +102,14 @@ func eventOut(e *db.Event) gen.Event {
 		out.SecondaryEntity = nullable.NewNullableWithValue(ent)
 	}
 	return out
+}
+
+// nullTime turns a stored time into its wire form, and nil into JSON null.
+func nullTime(us *int64) nullable.Nullable[string] {
+	if us == nil {
+		return nullable.NewNullNullable[string]()
+	}
+	return nullable.NewNullableWithValue(db.FormatTime(*us))
 }
 
 // nullableOf turns a nil pointer into JSON null and any other into its value.

@@ -81,6 +81,8 @@ func encodeEvent(e *db.Event) *[]byte {
 func appendEvent(b []byte, e *db.Event) []byte {
 	b = append(b, `{"action":`...)
 	b = appendString(b, e.Action)
+	b = append(b, `,"complete_time":`...)
+	b = appendNullTime(b, e.CompleteTime())
 	b = append(b, `,"created":"`...)
 	b = appendTime(b, e.Created)
 	b = append(b, `","duration":`...)
@@ -104,13 +106,7 @@ func appendEvent(b []byte, e *db.Event) []byte {
 	b = append(b, `,"message":`...)
 	b = appendNullString(b, e.Message)
 	b = append(b, `,"not_before":`...)
-	if e.NotBefore == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '"')
-		b = appendTime(b, *e.NotBefore)
-		b = append(b, '"')
-	}
+	b = appendNullTime(b, e.NotBefore)
 	b = append(b, `,"percent_complete":`...)
 	b = appendSmallInt(b, e.PercentComplete)
 	b = append(b, `,"rate":null,"read":`...)
@@ -125,6 +121,8 @@ func appendEvent(b []byte, e *db.Event) []byte {
 	}
 	b = append(b, `,"seen":`...)
 	b = strconv.AppendBool(b, e.Seen)
+	b = append(b, `,"start_time":`...)
+	b = appendNullTime(b, e.StartTime())
 	b = append(b, `,"status":`...)
 	b = appendString(b, e.Status)
 	b = append(b, `,"time_remaining":`...)
@@ -132,6 +130,16 @@ func appendEvent(b []byte, e *db.Event) []byte {
 	b = append(b, `,"username":`...)
 	b = appendNullString(b, e.Username)
 	return append(b, '}')
+}
+
+// appendNullTime appends a time as a JSON string, or null for nil.
+func appendNullTime(b []byte, us *int64) []byte {
+	if us == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = appendTime(b, *us)
+	return append(b, '"')
 }
 
 // appendTime appends a time in microseconds since the epoch as

@@ -25,16 +25,18 @@ func sampleEvents() []db.Event {
 			EntityID: id(123), EntityLabel: str("web-1"), EntityURL: str("/v4/linode/instances/123"),
 			SecondaryJSON: str(`{"id":"linode/debian12","label":"Debian 12","type":"image",` +
 				`"url":"/v4/images/linode/debian12"}`),
-			PercentComplete: num(100), TimeRemaining: num(0), Duration: f(30.5), Seen: true},
+			PercentComplete: num(100), TimeRemaining: num(0), Duration: f(30.5), Seen: true,
+			Started: id(1796396646000000), Updated: 1796396676500000},
 		{ID: 9007199254740993, Action: "linode_boot", Status: "started", Created: 0,
 			EntityType: str("linode"), SecondaryJSON: str(`{"id":7,"label":"Boot Config",` +
 				`"type":"linode_config","url":"/v4/linode/instances/1/configs/7"}`),
-			PercentComplete: num(45), Duration: f(1e-7), Read: true, NotBefore: &notBefore},
+			PercentComplete: num(45), Duration: f(1e-7), Read: true, NotBefore: &notBefore,
+			Started: id(5), Updated: 6},
 		{ID: 3, Action: "linode_update", Status: "notification", Created: -1,
 			Username: str("<script>&\"\\\n\r\t\b\f\x01\x7f é \u2028\u2029 \xff"),
 			Message:  str("Updated Linode \U0001F600"), Duration: f(1e21)},
 		{ID: 4, Action: "linode_delete", Status: "failed", Duration: f(math.NaN()),
-			SecondaryJSON: str("not json")},
+			SecondaryJSON: str("not json"), Updated: 1796396645000001},
 	}
 }
 
