@@ -132,8 +132,10 @@ func TestTokenLimits(t *testing.T) {
 	})
 }
 
-// TestRevocationAcrossProcesses revokes a token through one server process
-// and has another process on the same database refuse it at once.
+// TestRevocationAcrossProcesses revokes tokens through one server process
+// and has another process on the same database refuse them at once: on
+// the events list and on a Linode's settings update, the two routes that
+// take a token's fixed facts from the process's memory.
 func TestRevocationAcrossProcesses(t *testing.T) {
 	if !local() {
 		t.Skip("needs two server processes of its own")
@@ -148,7 +150,31 @@ func TestRevocationAcrossProcesses(t *testing.T) {
 	apis[0].must(http.StatusOK, "POST", "/profile/tokens",
 		map[string]any{"label": "shared", "scopes": "events:read_only"}).decode(t, &tok)
 	apis[1].as(tok.Token).must(http.StatusOK, "GET", "/account/events", nil)
-	apis[0].must(http.StatusOK, "DELETE", fmt.Sprint("/profile/tokens/", tok.Id), nil)
-	apis[1].as(tok.Token).do("GET", "/account/events", nil).
-		wantError(t, http.StatusUnauthorized, "Invalid Token", "")
+	var writer gen.Token
+	apis[0].must(http.StatusOK, "POST", "/profile/tokens",
+		map[string]any{"label": "writer", "scopes": "linodes:read_write"}).decode(t, &writer)
+	var l gen.Linode
+	apis[0].must(http.StatusOK, "POST", "/linode/instances",
+		map[string]any{"region": "us-east", "type": "g6-nanode-1", "label": "kept"}).decode(t, &l)
+	rename := map[string]any{"label": "renamed"}
+	apis[1].as(writer.Token).must(http.StatusOK, "PUT", fmt.Sprint("/linode/instances/", l.Id), rename)
+
+	for _, id := range []int{tok.Id, writer.Id} {
+		apis[0].must(http.StatusOK, "DELETE", fmt.Sprint("/profile/tokens/", id), nil)
+	}
+	for _, path := range []string{"/account/events", "/account/events?page=0"} {
+		apis[1].as(tok.Token).do("GET", path, nil).wantError(t, http.StatusUnauthorized, "Invalid Token", "")
+	}
+	// Whether the Linode exists, or the body is valid, is no business of a revoked token.
+	for _, id := range []int{l.Id, l.Id + 1000} {
+		for _, label := range []string{"other", "x"} {
+			apis[1].as(writer.Token).do("PUT", fmt.Sprint("/linode/instances/", id), map[string]any{"label": label}).
+				wantError(t, http.StatusUnauthorized, "Invalid Token", "")
+		}
+	}
+	var got gen.Linode
+	apis[0].must(http.StatusOK, "GET", fmt.Sprint("/linode/instances/", l.Id), nil).decode(t, &got)
+	if got.Label != "renamed" {
+		t.Errorf("label after the refused update = %q, want renamed", got.Label)
+	}
 }

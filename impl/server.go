@@ -258,6 +258,13 @@ func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.Mid
 			}
 			c.SetRequest(c.Request().WithContext(context.WithValue(ctx, principalKey{}, p)))
 			err = next(c)
+			if err != nil && !invalidToken(err) && tokenCheckedByHandler[routeKey(c)] {
+				// Refused before any statement checked the token (a bad
+				// filter or body): a revoked token still hears only that.
+				if _, authErr := s.store.Authenticate(ctx, secret); invalidToken(authErr) {
+					err = authErr
+				}
+			}
 			if invalidToken(err) { // revoked, as the handler's statement found
 				h.Set("X-OAuth-Scopes", "unknown")
 				gate.judged(c, secret, err)
