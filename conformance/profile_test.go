@@ -165,6 +165,9 @@ func TestRevocationAcrossProcesses(t *testing.T) {
 	for _, path := range []string{"/account/events", "/account/events?page=0"} {
 		apis[1].as(tok.Token).do("GET", path, nil).wantError(t, http.StatusUnauthorized, "Invalid Token", "")
 	}
+	// A scope it lacks is no business of a revoked token either.
+	apis[1].as(tok.Token).do("PUT", fmt.Sprint("/linode/instances/", l.Id), rename).
+		wantError(t, http.StatusUnauthorized, "Invalid Token", "")
 	// Whether the Linode exists, or the body is valid, is no business of a revoked token.
 	for _, id := range []int{l.Id, l.Id + 1000} {
 		for _, label := range []string{"other", "x"} {

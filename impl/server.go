@@ -243,8 +243,20 @@ func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.Mid
 			}
 			ctx := c.Request().Context()
 			lookup := s.store.Authenticate
-			if tokenCheckedByHandler[routeKey(c)] {
+			checked := tokenCheckedByHandler[routeKey(c)]
+			if checked {
 				lookup = s.store.IdentifyToken
+			}
+			// A refusal that comes before the handler's statement checked
+			// the token (a scope it lacks, a bad filter or body) is
+			// confirmed first: a revoked token hears only that it is.
+			confirm := func(err error) error {
+				if checked && !invalidToken(err) {
+					if _, authErr := s.store.Authenticate(ctx, secret); invalidToken(authErr) {
+						return authErr
+					}
+				}
+				return err
 			}
 			p, err := lookup(ctx, secret)
 			gate.judged(c, secret, err)
@@ -253,16 +265,12 @@ func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.Mid
 			}
 			h.Set("X-OAuth-Scopes", p.Scopes)
 			if !scope.Allows(p.Scopes, need) {
-				return &db.Error{Code: db.Unauthorized,
-					Reason: "Your OAuth token is not authorized to use this endpoint."}
-			}
-			c.SetRequest(c.Request().WithContext(context.WithValue(ctx, principalKey{}, p)))
-			err = next(c)
-			if err != nil && !invalidToken(err) && tokenCheckedByHandler[routeKey(c)] {
-				// Refused before any statement checked the token (a bad
-				// filter or body): a revoked token still hears only that.
-				if _, authErr := s.store.Authenticate(ctx, secret); invalidToken(authErr) {
-					err = authErr
+				err = confirm(&db.Error{Code: db.Unauthorized,
+					Reason: "Your OAuth token is not authorized to use this endpoint."})
+			} else {
+				c.SetRequest(c.Request().WithContext(context.WithValue(ctx, principalKey{}, p)))
+				if err = next(c); err != nil {
+					err = confirm(err)
 				}
 			}
 			if invalidToken(err) { // revoked, as the handler's statement found
