@@ -308,16 +308,17 @@ func insertEventJob(ctx context.Context, tx bun.Tx, e *Event, j *Job) error {
 	return rows.Close()
 }
 
-// scanInserted reads what insertEventStmt returns: the event's id, seq
-// and rev, and its job's id.
+// scanInserted reads what insertEventStmt returns: the event's id, seq,
+// rev and time, and its job's id.
 func scanInserted(rows interface{ Scan(...any) error }, e *Event, j *Job) error {
-	dest := []any{&e.ID, &e.Seq, &e.Rev}
+	dest := []any{&e.ID, &e.Seq, &e.Rev, &e.Created}
 	if j != nil {
 		dest = append(dest, &j.ID)
 	}
 	if err := rows.Scan(dest...); err != nil {
 		return err
 	}
+	e.Updated = max(e.Updated, e.Created) // as the statement stored it
 	if j != nil {
 		j.AccountID, j.EventID = e.AccountID, e.ID
 	}
@@ -421,17 +422,28 @@ const (
 )
 
 // appendEvent is the part of a statement that takes the account's next
-// seq and rev (when cond holds) and inserts the event: the CTEs c and e.
+// seq and rev (when cond holds) and inserts the event: the CTEs c, t and
+// e. The event is created no earlier than the account's previous one (t):
+// its time was read before the statement waited for the counter, behind
+// other writers, and clients that poll by created (as linodego's waiters
+// do) must find the events in the order of their ids.
 // Arguments: account, then the event's columns after rev.
 func appendEvent(cond string) string {
 	return `c AS (
     UPDATE event_counters SET last_seq = last_seq + 1, last_rev = last_rev + 1
     WHERE account_id = $1` + cond + `
     RETURNING last_seq, last_rev
+), t AS (
+    SELECT GREATEST($14::bigint, COALESCE((
+        SELECT p.created FROM events AS p WHERE p.account_id = $1 AND p.seq = c.last_seq - 1
+    ), $14::bigint)) AS at
+    FROM c
 ), e AS (
     INSERT INTO events (` + insertEventColumns + `)
-    SELECT $1, c.last_seq, c.last_rev, ` + insertEventValues + ` FROM c
-    RETURNING id, seq, rev
+    SELECT $1, c.last_seq, c.last_rev, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+        t.at, $15, GREATEST($16::bigint, t.at)
+    FROM c, t
+    RETURNING id, seq, rev, created
 )`
 }
 
@@ -439,7 +451,7 @@ func appendEvent(cond string) string {
 // announces the change, in one statement. Arguments: account, then the
 // event's columns after rev.
 var insertEventSQL = `WITH ` + appendEvent("") + `
-SELECT e.id, e.seq, e.rev FROM e, ` + notifyEvents
+SELECT e.id, e.seq, e.rev, e.created FROM e, ` + notifyEvents
 
 // insertEventJobSQL is insertEventSQL that also queues the event's job.
 // Arguments: those of insertEventSQL, then linode, action, params, state
@@ -449,7 +461,7 @@ var insertEventJobSQL = `WITH ` + appendEvent("") + `, j AS (
     SELECT $1, $17, e.id, $18, $19, $20, $21 FROM e
     RETURNING id
 )
-SELECT e.id, e.seq, e.rev, j.id FROM e, j, ` + notifyEvents
+SELECT e.id, e.seq, e.rev, e.created, j.id FROM e, j, ` + notifyEvents
 
 // notifyEvents announces at commit that account $1's events changed, as
 // notifyChange does; a FROM item, so that the insert stays one statement.

@@ -146,7 +146,28 @@ func (s *Store) sendGroup(ctx context.Context, account int64, batch []*groupWrit
 		}
 	}
 	for _, w := range batch {
-		w.found, w.err = s.exists(ctx, w.st.SQL, w.st.Args...)
+		w.err = retry(func() error {
+			var err error
+			w.found, err = s.exists(ctx, w.st.SQL, w.st.Args...)
+			return err
+		})
+	}
+}
+
+// retryAttempts bounds how many times retry runs a transaction.
+const retryAttempts = 3
+
+// retry runs fn, a transaction that changes nothing outside the database,
+// again when PostgreSQL rolled it back as a whole to break a deadlock or
+// a serialization conflict, so that a client never hears of either.
+func retry(fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		var pgErr *pgconn.PgError
+		if attempt == retryAttempts || !errors.As(err, &pgErr) ||
+			(pgErr.Code != "40P01" && pgErr.Code != "40001") {
+			return err
+		}
 	}
 }
 

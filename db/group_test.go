@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"apiv4/db/dbtest"
 )
@@ -199,6 +203,68 @@ func TestGetLinodeInOneStatement(t *testing.T) {
 	}{{p, l.ID + 1}, {&other, l.ID}} {
 		if _, err := s.GetLinode(ctx, tt.p, tt.id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("GetLinode(account %d, %d): err %v, want not found", tt.p.AccountID, tt.id, err)
+		}
+	}
+}
+
+// TestEventsCreatedInIDOrder: an event is never created before the one
+// the account recorded before it, even when its time was read earlier
+// (here, a clock set back an hour, as a writer that waited behind others
+// would have read it), so that clients polling by created miss nothing.
+func TestEventsCreatedInIDOrder(t *testing.T) {
+	ctx := context.Background()
+	s, p, ls := groupFixture(t, 1)
+	at := time.Now()
+	for _, now := range []time.Time{at, at.Add(-time.Hour), at.Add(time.Second)} {
+		s.SetClock(func() time.Time { return now })
+		tags := []string{now.String()}
+		if _, err := s.UpdateLinode(ctx, p, ls[0].ID, LinodeUpdate{Tags: &tags}); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Act(ctx, p, ls[0].ID, Action{Name: "linode_shutdown"}); err != nil &&
+			!errors.Is(err, ErrBusy) {
+			t.Fatal(err)
+		}
+	}
+	var created []int64
+	err := s.db.NewSelect().Table("events").Column("created").Where("account_id = ?", p.AccountID).
+		Order("id").Scan(ctx, &created)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created) < 4 || !slices.IsSorted(created) {
+		t.Errorf("created in id order: %v, want non-decreasing", created)
+	}
+	if last := created[len(created)-1]; last != at.Add(time.Second).UnixMicro() {
+		t.Errorf("the last event was created at %d, want its own time %d", last, at.Add(time.Second).UnixMicro())
+	}
+}
+
+// TestRetryDeadlocks: retry runs a transaction again after a deadlock or
+// a serialization failure, up to retryAttempts times, and never after
+// any other error.
+func TestRetryDeadlocks(t *testing.T) {
+	for _, tt := range []struct {
+		code      string
+		failures  int
+		wantCalls int
+		wantErr   bool
+	}{
+		{"40P01", 1, 2, false},
+		{"40001", 2, 3, false},
+		{"40P01", 5, retryAttempts, true},
+		{"23505", 1, 1, true},
+	} {
+		calls := 0
+		err := retry(func() error {
+			if calls++; calls <= tt.failures {
+				return fmt.Errorf("db: %w", &pgconn.PgError{Code: tt.code})
+			}
+			return nil
+		})
+		if calls != tt.wantCalls || (err != nil) != tt.wantErr {
+			t.Errorf("%s failing %d times: %d calls, err %v; want %d calls, error %v",
+				tt.code, tt.failures, calls, err, tt.wantCalls, tt.wantErr)
 		}
 	}
 }

@@ -375,21 +375,24 @@ func (s *Store) UpdateLinode(ctx context.Context, p *Principal, id int64, in Lin
 		}
 	}
 	var l Linode
-	err := s.tx(ctx, func(tx bun.Tx) error {
-		if err := checkTokenLive(ctx, tx, p); err != nil {
-			return err
-		}
-		if err := lockLinodeQuery(tx, p, id, &l).Scan(ctx); err != nil {
-			return err
-		}
-		s.change(&l, in)
-		if _, err := updateLinodeQuery(tx, &l).Exec(ctx); err != nil {
-			return labelConflict(err)
-		}
-		if err := withIPs(ctx, tx, p.AccountID, &l); err != nil {
-			return err
-		}
-		return insertEvent(ctx, tx, linodeEvent(p, &l, "linode_update", "notification", nil, l.Updated))
+	// Each attempt reads the Linode afresh and sets every field it returns.
+	err := retry(func() error {
+		return s.tx(ctx, func(tx bun.Tx) error {
+			if err := checkTokenLive(ctx, tx, p); err != nil {
+				return err
+			}
+			if err := lockLinodeQuery(tx, p, id, &l).Scan(ctx); err != nil {
+				return err
+			}
+			s.change(&l, in)
+			if _, err := updateLinodeQuery(tx, &l).Exec(ctx); err != nil {
+				return labelConflict(err)
+			}
+			if err := withIPs(ctx, tx, p.AccountID, &l); err != nil {
+				return err
+			}
+			return insertEvent(ctx, tx, linodeEvent(p, &l, "linode_update", "notification", nil, l.Updated))
+		})
 	})
 	if err != nil {
 		return nil, err
