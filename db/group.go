@@ -163,12 +163,18 @@ const retryAttempts = 3
 func retry(fn func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		var pgErr *pgconn.PgError
-		if attempt == retryAttempts || !errors.As(err, &pgErr) ||
-			(pgErr.Code != "40P01" && pgErr.Code != "40001") {
+		if attempt == retryAttempts || !Conflict(err) {
 			return err
 		}
 	}
+}
+
+// Conflict reports whether err is PostgreSQL's rollback of a whole
+// transaction to break a deadlock or a serialization conflict: nothing
+// changed, and the same request may succeed when sent again.
+func Conflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
 // lockLinodesSQL locks an account's Linodes in the order of their ids.

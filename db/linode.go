@@ -566,17 +566,20 @@ type Action struct {
 func (s *Store) Act(ctx context.Context, p *Principal, id int64, a Action) (*Linode, *Event, error) {
 	var l *Linode
 	var e *Event
-	err := s.tx(ctx, func(tx bun.Tx) error {
-		now := micros(s.now())
-		var err error
-		if l, err = s.claim(ctx, tx, p, id, &a, now); err != nil {
+	// Each attempt sets l and e afresh; claim only sets keys of a.Params.
+	err := retry(func() error {
+		return s.tx(ctx, func(tx bun.Tx) error {
+			now := micros(s.now())
+			var err error
+			if l, err = s.claim(ctx, tx, p, id, &a, now); err != nil {
+				return err
+			}
+			if err := withIPs(ctx, tx, p.AccountID, l); err != nil {
+				return err
+			}
+			e, err = enqueue(ctx, tx, p, l, a.Name, a.Params, a.Secondary, now)
 			return err
-		}
-		if err := withIPs(ctx, tx, p.AccountID, l); err != nil {
-			return err
-		}
-		e, err = enqueue(ctx, tx, p, l, a.Name, a.Params, a.Secondary, now)
-		return err
+		})
 	})
 	if err != nil {
 		return nil, nil, err

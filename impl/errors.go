@@ -95,8 +95,9 @@ func errorBody(err error) (int, apiError) {
 		return http.StatusTooManyRequests, apiError{Reason: le.reason}
 	}
 	// A request past its deadline, or whose client left, changed nothing
-	// that was not committed; the client may try again.
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+	// that was not committed; the client may try again. So may one whose
+	// transaction PostgreSQL rolled back to break a deadlock.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || db.Conflict(err) {
 		return http.StatusServiceUnavailable, apiError{Reason: httpReasons[http.StatusServiceUnavailable]}
 	}
 	var re *openapi3filter.RequestError

@@ -2,6 +2,7 @@ package impl
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 )
 
@@ -44,5 +46,30 @@ func TestInternalErrorsAreGeneric(t *testing.T) {
 				t.Errorf("the detail is logged %d times, want once:\n%s", n, logs.String())
 			}
 		})
+	}
+}
+
+// TestErrorBodyRetryable: a request the database rolled back as a whole
+// (a deadlock, a serialization conflict) or that ran past its deadline is
+// 503, which clients retry; another database failure stays a 500 that
+// tells nothing of its cause.
+func TestErrorBodyRetryable(t *testing.T) {
+	for _, tt := range []struct {
+		err    error
+		status int
+		reason string
+	}{
+		{fmt.Errorf("db: %w", &pgconn.PgError{Code: "40P01"}), http.StatusServiceUnavailable,
+			"Service unavailable, try again shortly."},
+		{fmt.Errorf("db: %w", &pgconn.PgError{Code: "40001"}), http.StatusServiceUnavailable,
+			"Service unavailable, try again shortly."},
+		{context.DeadlineExceeded, http.StatusServiceUnavailable, "Service unavailable, try again shortly."},
+		{fmt.Errorf("db: %w", &pgconn.PgError{Code: "42P01", Message: "relation x"}),
+			http.StatusInternalServerError, "An internal error occurred"},
+	} {
+		status, body := errorBody(tt.err)
+		if status != tt.status || body.Reason != tt.reason || body.Field != "" {
+			t.Errorf("errorBody(%v) = %d %+v, want %d %q", tt.err, status, body, tt.status, tt.reason)
+		}
 	}
 }
