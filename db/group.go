@@ -105,24 +105,27 @@ func (s *Store) groupWrite(ctx context.Context, account, linode int64, st Stmt) 
 	q.waiting = q.waiting[n:]
 	g.mu.Unlock()
 
+	// Whatever happens to this batch, its writers get their answer and
+	// the next waiting write its turn.
+	defer func() {
+		g.mu.Lock()
+		if len(q.waiting) > 0 {
+			close(q.waiting[0].lead)
+		} else {
+			delete(g.queues, account)
+		}
+		g.mu.Unlock()
+		for _, b := range batch {
+			if b != w {
+				close(b.done)
+			}
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupTimeout)
 	defer cancel()
 	s.sendGroup(ctx, account, batch)
 	g.commits.Add(1)
 	g.writes.Add(int64(len(batch)))
-
-	g.mu.Lock()
-	if len(q.waiting) > 0 {
-		close(q.waiting[0].lead)
-	} else {
-		delete(g.queues, account)
-	}
-	g.mu.Unlock()
-	for _, b := range batch {
-		if b != w {
-			close(b.done)
-		}
-	}
 	return w.found, w.err
 }
 
