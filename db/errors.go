@@ -82,3 +82,26 @@ func isUnavailable(err error) bool {
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
+
+// retryAttempts bounds how many times retry runs a transaction.
+const retryAttempts = 3
+
+// retry runs fn, a transaction that changes nothing outside the database,
+// again when PostgreSQL rolled it back as a whole to break a deadlock or
+// a serialization conflict, so that a client never hears of either.
+func retry(fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if attempt == retryAttempts || !Conflict(err) {
+			return err
+		}
+	}
+}
+
+// Conflict reports whether err is PostgreSQL's rollback of a whole
+// transaction to break a deadlock or a serialization conflict: nothing
+// changed, and the same request may succeed when sent again.
+func Conflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
+}

@@ -55,12 +55,18 @@ const readMark = `EXISTS (
         SELECT 1 FROM event_reads AS r
         WHERE r.account_id = $1 AND r.user_id = $2 AND r.event_id = e.id)`
 
-// tokenLive holds while the caller's token ($5) is not revoked. The list
-// checks it in its own snapshot, so a token revoked by any process is
-// refused from the next statement on, even when this process took the
-// token's other facts from its cache (see Store.IdentifyToken).
-const tokenLive = `EXISTS (
-        SELECT 1 FROM tokens WHERE account_id = $1 AND id = $5 AND NOT revoked)`
+// tokenLiveAt holds while the caller's token (the argument placeholder
+// token, of account $1) is not revoked. A statement that checks it in its
+// own snapshot refuses a token revoked by any process from the next
+// statement on, even when this process took the token's other facts from
+// its cache (see Store.IdentifyToken).
+func tokenLiveAt(token string) string {
+	return `EXISTS (
+        SELECT 1 FROM tokens WHERE account_id = $1 AND id = ` + token + ` AND NOT revoked)`
+}
+
+// tokenLive is tokenLiveAt for the lists, whose token is $5.
+var tokenLive = tokenLiveAt("$5")
 
 // seenWatermark is the id of the newest event the caller marked seen, or 0.
 const seenWatermark = `COALESCE((

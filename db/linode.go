@@ -465,7 +465,7 @@ var updateLinodeSQL = `WITH l AS (
     UPDATE linodes SET label = $17, tags = $18, grp = $19, watchdog = $20, alerts = $21,
         backup_day = $22, backup_window = $23, backups_next = $24, updated = $16
     WHERE account_id = $1 AND id = $33 AND NOT deleted AND backups_enabled = $34
-        AND EXISTS (SELECT 1 FROM tokens WHERE account_id = $1 AND id = $35 AND NOT revoked)
+        AND ` + tokenLiveAt("$35") + `
         AND label = $25 AND tags = $26 AND grp = $27 AND watchdog = $28 AND alerts = $29
         AND backup_day IS NOT DISTINCT FROM $30 AND backup_window IS NOT DISTINCT FROM $31
         AND backups_next IS NOT DISTINCT FROM $32

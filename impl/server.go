@@ -224,7 +224,8 @@ func principal(ctx context.Context) *db.Principal {
 func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			need, ok := routes[routeKey(c)]
+			key := routeKey(c)
+			need, ok := routes[key]
 			if !ok {
 				return next(c)
 			}
@@ -243,20 +244,9 @@ func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.Mid
 			}
 			ctx := c.Request().Context()
 			lookup := s.store.Authenticate
-			checked := tokenCheckedByHandler[routeKey(c)]
+			checked := tokenCheckedByHandler[key]
 			if checked {
 				lookup = s.store.IdentifyToken
-			}
-			// A refusal that comes before the handler's statement checked
-			// the token (a scope it lacks, a bad filter or body) is
-			// confirmed first: a revoked token hears only that it is.
-			confirm := func(err error) error {
-				if checked && !invalidToken(err) {
-					if _, authErr := s.store.Authenticate(ctx, secret); invalidToken(authErr) {
-						return authErr
-					}
-				}
-				return err
 			}
 			p, err := lookup(ctx, secret)
 			gate.judged(c, secret, err)
@@ -265,12 +255,18 @@ func (s *Server) authenticate(routes map[string]string, gate *authGate) echo.Mid
 			}
 			h.Set("X-OAuth-Scopes", p.Scopes)
 			if !scope.Allows(p.Scopes, need) {
-				err = confirm(&db.Error{Code: db.Unauthorized,
-					Reason: "Your OAuth token is not authorized to use this endpoint."})
+				err = &db.Error{Code: db.Unauthorized,
+					Reason: "Your OAuth token is not authorized to use this endpoint."}
 			} else {
 				c.SetRequest(c.Request().WithContext(context.WithValue(ctx, principalKey{}, p)))
-				if err = next(c); err != nil {
-					err = confirm(err)
+				err = next(c)
+			}
+			if checked && err != nil && !invalidToken(err) {
+				// Refused before the handler's statement checked the token
+				// (a scope it lacks, a bad filter or body): a revoked token
+				// hears only that it is.
+				if _, authErr := s.store.Authenticate(ctx, secret); invalidToken(authErr) {
+					err = authErr
 				}
 			}
 			if invalidToken(err) { // revoked, as the handler's statement found
