@@ -208,21 +208,28 @@ func (g *authGate) isKnown(secret string) bool {
 	return ok && g.l.now().Sub(at) < knownFor
 }
 
+// remember marks a secret found valid now. Past maxBuckets secrets, stale
+// ones go first, then arbitrary ones down to three quarters of the bound,
+// so that a full set costs one sweep per quarter of it, not one per request.
 func (g *authGate) remember(secret string) {
 	d := sha256.Sum256([]byte(secret))
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.l.now()
-	if len(g.known) >= maxBuckets {
+	if _, ok := g.known[d]; !ok && len(g.known) >= maxBuckets {
 		for k, at := range g.known {
 			if now.Sub(at) >= knownFor {
 				delete(g.known, k)
 			}
 		}
+		for k := range g.known {
+			if len(g.known) < maxBuckets*3/4 {
+				break
+			}
+			delete(g.known, k)
+		}
 	}
-	if len(g.known) < maxBuckets {
-		g.known[d] = now
-	}
+	g.known[d] = now
 }
 
 // clientAddr is the address the request came from, without its port. The

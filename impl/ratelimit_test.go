@@ -90,3 +90,21 @@ func TestAuthGateForgetsRefusedTokens(t *testing.T) {
 		t.Errorf("a token refused since is still known, so the gate would let it through")
 	}
 }
+
+// TestAuthGateRemembersWhenFull: with maxBuckets valid tokens all recent,
+// a new one is still remembered, and the set stays within its bound.
+func TestAuthGateRemembersWhenFull(t *testing.T) {
+	g := newAuthGate(Rate{Burst: 1, Per: time.Hour}, nil)
+	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/v4/account/events", nil),
+		httptest.NewRecorder())
+	for i := range maxBuckets {
+		g.judged(c, fmt.Sprint("token-", i), nil)
+	}
+	g.judged(c, "newcomer", nil)
+	if !g.isKnown("newcomer") {
+		t.Errorf("a token found valid when the set was full is not known")
+	}
+	if n := len(g.known); n > maxBuckets {
+		t.Errorf("the gate knows %d tokens, more than its bound %d", n, maxBuckets)
+	}
+}
