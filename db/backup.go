@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -380,10 +379,7 @@ func backupsInUse(ctx context.Context, tx bun.Tx, accountID, linodeID int64) err
 		return err
 	}
 	for _, ps := range params {
-		var job struct {
-			BackupID int64 `json:"backup_id"`
-		}
-		if json.Unmarshal([]byte(ps), &job) == nil && slices.Contains(ids, job.BackupID) {
+		if slices.Contains(ids, (&Job{Params: ps}).BackupID()) {
 			return errBackupInUse
 		}
 	}
